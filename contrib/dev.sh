@@ -1,0 +1,119 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Developer entry points on Debian 12 (the two commands of README.md):
+#
+#   contrib/dev.sh run    install dependencies, build, run certd in the
+#                         foreground on ./var and print how to call it
+#   contrib/dev.sh test   install dependencies, build with -Werror and run
+#                         the whole test suite (make check)
+#
+# Dependencies come from Debian's packages; apt-get runs only when one is
+# missing, through sudo when not root.
+set -eu
+
+PACKAGES="build-essential autoconf automake libtool pkg-config \
+libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
+libcmocka-dev gnutls-bin curl util-linux"
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+deps() {
+	missing=
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q 'install ok installed' || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "dev.sh: installing$missing" >&2
+	sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+	    --no-install-recommends $missing
+}
+
+build() {
+	[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi
+	if [ ! -f Makefile ] || ! grep -q -- "$1" config.status 2>/dev/null; then
+		./configure $1
+	fi
+	make -j"$jobs"
+}
+
+# JSON string of a PEM file (PEM has no quotes or backslashes).
+pem_json() {
+	awk '{ printf "%s\\n", $0 }' "$1"
+}
+
+run() {
+	deps
+	build "--disable-silent-rules"
+	mkdir -p var/example
+	chmod 700 var
+	tokens=var/tokens
+	[ -f "$tokens" ] || : > "$tokens"
+	chmod 600 "$tokens"
+	out=$(./certctl token new --name dev --teams '*' --role write)
+	token=$(printf '%s\n' "$out" | sed -n 1p)
+	grep -v '^dev ' "$tokens" > "$tokens.new" || true
+	printf '%s\n' "$out" | sed -n 2p >> "$tokens.new"
+	mv "$tokens.new" "$tokens"
+
+	ex=var/example
+	if [ ! -f "$ex/cert.pem" ]; then
+		certtool --generate-privkey --key-type ecdsa --outfile "$ex/key.pem" \
+		    2>/dev/null
+		printf 'cn = localhost\ndns_name = localhost\nexpiration_days = 365\ntls_www_server\n' \
+		    > "$ex/cert.tmpl"
+		certtool --generate-self-signed --load-privkey "$ex/key.pem" \
+		    --template "$ex/cert.tmpl" --outfile "$ex/cert.pem" 2>/dev/null
+	fi
+	printf '{"alias":"example-%s","certificate":"%s","private_key":"%s","certificate_type":"server"}\n' \
+	    "$(date +%s)" "$(pem_json "$ex/cert.pem")" "$(pem_json "$ex/key.pem")" \
+	    > "$ex/create.json"
+
+	api=http://127.0.0.1:7070/openapi/v1/teams/demo/certificates
+	cat <<MSG
+
+certd is starting on http://127.0.0.1:7070 with its data in ./var.
+A write token for every team was just added to var/tokens:
+
+  TOKEN=$token
+
+Create a certificate, then update it (from another shell in $top):
+
+  ID=\$(curl -s -H "Authorization: \$TOKEN" -X POST \\
+      --data-binary @var/example/create.json $api \\
+      | sed -n 's/.*"id":\\([0-9]*\\).*/\\1/p'); echo "created id \$ID"
+  curl -s -H "Authorization: \$TOKEN" -X PUT -d '{"certificate_type":"client"}' \\
+      $api/\$ID; echo
+  curl -s -H "Authorization: \$TOKEN" $api; echo
+
+Stop certd with Ctrl-C.
+
+MSG
+	exec ./certd
+}
+
+test_all() {
+	deps
+	build "--enable-werror"
+	if ! make -j"$jobs" check; then
+		for log in tests/unit/*.log tests/integration/*.log; do
+			[ -f "$log" ] || continue
+			grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' "$log" 2>/dev/null || continue
+			echo "==== $log"
+			tail -n 60 "$log"
+		done
+		exit 1
+	fi
+}
+
+case ${1:-} in
+run)	run ;;
+test)	test_all ;;
+deps)	deps ;;
+*)	echo "usage: contrib/dev.sh run|test|deps" >&2; exit 2 ;;
+esac

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Certificate and private key validation with GnuTLS.  No I/O: text in,
+ * verdict and metadata out.  This is the only file of the daemon that calls
+ * gnutls_* (hashing and random bytes for tokens live here too, so that the
+ * rest of the daemon never sees the library).
+ */
+#ifndef CERTD_CERT_H
+#define CERTD_CERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CERT_FINGERPRINT_LEN	64	/* lowercase hex of SHA-256 */
+
+/*
+ * What certd extracts from a validated certificate chain.  All strings are
+ * NUL-terminated and owned by the struct; cert_meta_clear() frees them.
+ */
+struct cert_meta {
+	char	 *subject_cn;		/* leaf subject CN, NULL when absent */
+	char	**sans;			/* leaf DNS and IP SANs, as text, in certificate order */
+	size_t	  n_sans;
+	char	 *issuer_cn;		/* leaf issuer CN, NULL when absent */
+	char	 *issuer_dn;		/* leaf issuer DN, RFC 4514 text */
+	char	 *serial;		/* leaf serial, lowercase hex, no separators */
+	int64_t	  not_before;		/* leaf validity, Unix seconds */
+	int64_t	  not_after;
+	char	  fingerprint[CERT_FINGERPRINT_LEN + 1];	/* SHA-256 of leaf DER */
+	char	 *key_algorithm;	/* "RSA", "ECDSA", "Ed25519", "Ed448" */
+	unsigned  key_bits;
+	unsigned  chain_len;		/* number of certificates, leaf included */
+};
+
+/*
+ * Validate a certificate chain (PEM, leaf first) against a private key (PEM)
+ * at time `now`.  Checks run in this order and the first failure is returned:
+ *   CERTD_ERR_CERT_INVALID   certificate text does not parse, or holds anything
+ *                            but CERTIFICATE blocks, or is over CERTD_CERT_MAX
+ *   CERTD_ERR_CERT_EXPIRED   leaf notAfter < now
+ *   CERTD_ERR_CERT_NOT_YET   leaf notBefore > now
+ *   CERTD_ERR_KEY_INVALID    key does not parse, is encrypted, or over CERTD_KEY_MAX
+ *   CERTD_ERR_KEY_MISMATCH   key's public key is not the leaf's
+ *   CERTD_ERR_CHAIN_INVALID  link i not issued and signed by link i+1
+ * Inputs need not be NUL-terminated.  On success fills *meta (which the caller
+ * clears); on failure *meta is left cleared.  Key material copied internally is
+ * wiped before return.  Returns 0 or a negative CERTD_ERR_*; CERTD_ERR_NOMEM
+ * on allocation failure.
+ */
+int	cert_check(const char *cert, size_t cert_len, const char *key,
+	    size_t key_len, int64_t now, struct cert_meta *meta);
+
+/* Free what a cert_meta owns and zero it.  Accepts a zeroed struct. */
+void	cert_meta_clear(struct cert_meta *meta);
+
+/* Deep copy; returns 0 or CERTD_ERR_NOMEM (dst left cleared). */
+int	cert_meta_copy(struct cert_meta *dst, const struct cert_meta *src);
+
+/* SHA-256 of data into out[32].  Returns 0 or CERTD_ERR_INTERNAL. */
+int	cert_sha256(const void *data, size_t len, unsigned char out[32]);
+
+/* Cryptographically strong random bytes.  Returns 0 or CERTD_ERR_INTERNAL. */
+int	cert_random(void *buf, size_t len);
+
+/* Overwrite memory that held key material in a way the compiler keeps. */
+void	cert_wipe(void *buf, size_t len);
+
+#endif

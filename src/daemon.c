@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Life cycle.  Start-up does every check that can fail before anything
+ * listens: the data directory is created and locked (one certd per data
+ * directory), the token file is read, the store is opened and loaded, then
+ * the listener binds.  Any failure is one line on stderr and exit 1.
+ *
+ * SIGTERM and SIGINT stop the listener, let requests already handed to the
+ * store finish, then close the store (which flushes) and exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "service.h"
+#include "store.h"
+#include "tokens.h"
+
+#define TOKENS_HEADER \
+	"# certd tokens: NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write\n" \
+	"# Add one with: certctl token new --name NAME --teams '*' --role write\n"
+
+struct daemon {
+	const struct config	*cfg;
+	struct event_base	*base;
+	struct store		*store;
+	struct service		*svc;
+	struct http		*http;
+	struct tokens		*tokens;
+	struct event		*ev_term;
+	struct event		*ev_int;
+	int			 lock_fd;
+	int			 tokens_created;	/* empty token file made at start */
+	int			 stopping;
+};
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The one line a failed start-up prints. */
+static void
+fail(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "certd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * Create the data directory if needed, check it is writable and lock it.
+ * The lock is an flock on <dir>/certd.lock held for the life of the process.
+ */
+static int
+lock_data_dir(struct daemon *d)
+{
+	const char	*dir = d->cfg->data_dir;
+	char		 path[4096], pid[32];
+	int		 fd, n;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fail("cannot create data directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		fail("data directory %s is not writable: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (snprintf(path, sizeof(path), "%s/certd.lock", dir) >=
+	    (int)sizeof(path)) {
+		fail("data directory path too long: %s", dir);
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		fail("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = (int)read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fail("data directory %s is in use by another certd (pid %s)",
+		    dir, pid[0] != '\0' ? pid : "unknown");
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		fail("cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	d->lock_fd = fd;
+	return 0;
+}
+
+/*
+ * Load the token file.  A missing file at the default location is created
+ * empty (every request then gets 401 until a token is added); a file named
+ * explicitly must exist.
+ */
+static int
+load_tokens(struct daemon *d)
+{
+	char	*path = config_token_file(d->cfg), err[512];
+	int	 fd, rv = -1;
+
+	if (path == NULL) {
+		fail("out of memory");
+		return -1;
+	}
+	if (d->cfg->token_file == NULL && access(path, F_OK) != 0 &&
+	    errno == ENOENT) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, TOKENS_HEADER, strlen(TOKENS_HEADER)) !=
+		    (ssize_t)strlen(TOKENS_HEADER)) {
+			fail("cannot create token file %s: %s", path,
+			    strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		close(fd);
+		d->tokens_created = 1;
+	}
+	if ((d->tokens = tokens_load(path, err, sizeof(err))) == NULL) {
+		fail("%s", err);
+		goto out;
+	}
+	rv = 0;
+out:
+	free(path);
+	return rv;
+}
+
+static void
+drained(void *arg)
+{
+	struct daemon	*d = arg;
+
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)what;
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_info("stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	http_shutdown(d->http, drained, d);
+}
+
+static void
+daemon_close(struct daemon *d)
+{
+	if (d->ev_term != NULL)
+		event_free(d->ev_term);
+	if (d->ev_int != NULL)
+		event_free(d->ev_int);
+	http_free(d->http);
+	service_free(d->svc);
+	store_free(d->store);	/* runs what is still queued, then closes */
+	tokens_free(d->tokens);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+}
+
+int
+daemon_run(const struct config *cfg)
+{
+	struct daemon	 d;
+	char		 err[1024], *db;
+	int		 rv = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.cfg = cfg;
+	d.lock_fd = -1;
+	log_set_level(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (lock_data_dir(&d) != 0 || load_tokens(&d) != 0)
+		goto out;
+	if ((d.base = event_base_new()) == NULL) {
+		fail("cannot create the event loop");
+		goto out;
+	}
+	if ((d.store = store_open(d.base, cfg->data_dir, err,
+	    sizeof(err))) == NULL) {
+		fail("%s", err);
+		goto out;
+	}
+	if ((d.svc = service_new(d.base, d.store)) == NULL) {
+		fail("out of memory");
+		goto out;
+	}
+	if ((d.http = http_new(d.base, d.svc, d.tokens, cfg->listen_host,
+	    cfg->listen_port, err, sizeof(err))) == NULL) {
+		fail("%s", err);
+		goto out;
+	}
+	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	if (d.ev_term == NULL || d.ev_int == NULL ||
+	    evsignal_add(d.ev_term, NULL) != 0 ||
+	    evsignal_add(d.ev_int, NULL) != 0) {
+		fail("cannot install signal handlers");
+		goto out;
+	}
+
+	db = config_token_file(cfg);
+	if (d.tokens_created)
+		log_warn("created empty token file path=%s", db ? db : "?");
+	if (tokens_count(d.tokens) == 0)
+		log_warn("no tokens configured: every request gets 401 until one "
+		    "is added (certctl token new) path=%s", db ? db : "?");
+	log_info("certd ready listen=%s:%u data_dir=%s tokens=%s records=%zu "
+	    "revision=%llu", cfg->listen_host, http_port(d.http), cfg->data_dir,
+	    db != NULL ? db : "?", store_count(d.store),
+	    (unsigned long long)store_revision(d.store));
+	free(db);
+
+	if (event_base_dispatch(d.base) != 0) {
+		log_error("event loop failed");
+		goto out;
+	}
+	log_info("stopped");
+	rv = 0;
+out:
+	daemon_close(&d);
+	return rv;
+}

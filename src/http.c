@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * REST listener.  evhttp does the HTTP; this file sets its limits, routes
+ * the path, authenticates the token and answers every failure with the
+ * Rainbond envelope.  Handlers in http_certs.c get a request whose route,
+ * method, token and team were already checked.
+ *
+ * Connection cap: libevent 2.1 has no connection limit of its own, so
+ * connections are counted from their first request (evhttp gives no hook
+ * earlier) and the listener stops accepting at the cap until one closes.
+ * A connection that never sends a request is ended by the read timeout.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "tokens.h"
+#include "util.h"
+
+/*
+ * Bodies up to CERTD_BODY_MAX are read; a larger one is answered 413 with
+ * the envelope by the handler as long as it is under this hard cap, above
+ * which evhttp itself refuses it (with its own plain 413 page).
+ */
+#define HTTP_BODY_HARD_MAX	(4 * CERTD_BODY_MAX)
+#define HTTP_FD_TABLE_MAX	65536
+
+struct http {
+	struct event_base		*base;
+	struct evhttp			*evh;
+	struct evhttp_bound_socket	*bound;
+	struct service			*svc;
+	const struct tokens		*tokens;
+	uint16_t			 port;
+
+	size_t				 inflight;	/* http_req not yet replied */
+	int				 draining;
+	http_drained_cb			 drained_cb;
+	void				*drained_arg;
+
+	/* conns[fd] is the connection on fd once it made a request. */
+	struct evhttp_connection	**conns;
+	size_t				 n_fds;
+	size_t				 n_conns;
+	size_t				 max_conns;
+	int				 paused;	/* listener disabled at the cap */
+};
+
+static const char	PREFIX[] = "/openapi/v1/teams/";
+
+static void
+http_check_drained(struct http *h)
+{
+	if (h->draining && h->inflight == 0 && h->drained_cb != NULL) {
+		http_drained_cb	cb = h->drained_cb;
+
+		h->drained_cb = NULL;
+		cb(h->drained_arg);
+	}
+}
+
+static void
+req_done(struct http_req *r)
+{
+	struct http	*h = r->http;
+
+	free(r);
+	h->inflight--;
+	http_check_drained(h);
+}
+
+static int
+dump_to_evbuffer(const char *buf, size_t size, void *data)
+{
+	return evbuffer_add(data, buf, size);
+}
+
+static void
+send_json(struct evhttp_request *req, int status, json_t *body)
+{
+	struct evbuffer	*buf = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json; charset=utf-8");
+	if (buf == NULL || json_dump_callback(body, dump_to_evbuffer, buf,
+	    JSON_COMPACT) != 0) {
+		if (buf != NULL)
+			evbuffer_drain(buf, evbuffer_get_length(buf));
+		status = 503;
+	}
+	evhttp_send_reply(req, status, NULL, buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+	json_decref(body);
+}
+
+/* The Rainbond envelope for err. */
+static json_t *
+envelope(int err, const char *field, const char *reason)
+{
+	json_t	*bean = json_object();
+
+	if (bean != NULL && field != NULL)
+		json_object_set_new(bean, "field", json_string(field));
+	if (bean != NULL && reason != NULL)
+		json_object_set_new(bean, "reason", json_string(reason));
+	return json_pack("{s:i, s:s, s:s, s:{s:o, s:[]}}",
+	    "code", err_status(err), "msg", err_msg(err),
+	    "msg_show", err_msg_show(err), "data", "bean",
+	    bean != NULL ? bean : json_object(), "list");
+}
+
+static void
+send_error(struct evhttp_request *req, int err, const char *field,
+    const char *reason)
+{
+	json_t	*body = envelope(err, field, reason);
+
+	if (body == NULL) {
+		evhttp_send_reply(req, 503, NULL, NULL);
+		return;
+	}
+	send_json(req, err_status(err), body);
+}
+
+void
+http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	if (body == NULL)
+		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
+	else
+		send_json(r->req, status, body);
+	req_done(r);
+}
+
+void
+http_reply_empty(struct http_req *r, int status)
+{
+	evhttp_send_reply(r->req, status, NULL, NULL);
+	req_done(r);
+}
+
+void
+http_reply_error(struct http_req *r, int err, const char *field,
+    const char *reason)
+{
+	send_error(r->req, err, field, reason);
+	req_done(r);
+}
+
+/* --- connections ----------------------------------------------------- */
+
+static void
+conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct http		*h = arg;
+	struct bufferevent	*bev = evhttp_connection_get_bufferevent(evcon);
+	evutil_socket_t		 fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+
+	if (fd < 0 || (size_t)fd >= h->n_fds || h->conns[fd] != evcon)
+		return;
+	h->conns[fd] = NULL;
+	h->n_conns--;
+	if (h->paused && h->n_conns < h->max_conns && h->bound != NULL) {
+		evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
+		h->paused = 0;
+	}
+}
+
+/* Count the connection of req on its first request. */
+static void
+conn_seen(struct http *h, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent	*bev;
+	evutil_socket_t		 fd;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		return;
+	fd = bufferevent_getfd(bev);
+	if (fd < 0 || (size_t)fd >= h->n_fds || h->conns[fd] == evcon)
+		return;
+	h->conns[fd] = evcon;
+	h->n_conns++;
+	evhttp_connection_set_closecb(evcon, conn_closed, h);
+	if (h->n_conns >= h->max_conns && !h->paused && h->bound != NULL) {
+		log_warn("http connection cap reached conns=%zu", h->n_conns);
+		evconnlistener_disable(evhttp_bound_socket_get_listener(h->bound));
+		h->paused = 1;
+	}
+}
+
+/* --- routing ----------------------------------------------------------- */
+
+static int
+is_write(int method)
+{
+	return method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT ||
+	    method == EVHTTP_REQ_DELETE;
+}
+
+/* The token of the Authorization header ("TOKEN" or "Bearer TOKEN"). */
+static const struct token *
+authenticate(struct http *h, struct evhttp_request *req)
+{
+	const char	*v;
+	size_t		 len;
+
+	v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (v == NULL)
+		return NULL;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strncasecmp(v, "Bearer ", 7) == 0)
+		for (v += 7; *v == ' ' || *v == '\t'; v++)
+			;
+	len = strlen(v);
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	return tokens_auth(h->tokens, v, len);
+}
+
+static void
+healthz(struct evhttp_request *req)
+{
+	int method = evhttp_request_get_command(req);
+
+	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		send_error(req, CERTD_ERR_METHOD, NULL, NULL);
+		return;
+	}
+	send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+http_route(struct evhttp_request *req, void *arg)
+{
+	struct http		*h = arg;
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path, *p, *slash, *allow;
+	const struct token	*tok;
+	struct http_req		*r;
+	size_t			 team_len;
+	int			 method = evhttp_request_get_command(req);
+	int			 has_id = 0;
+
+	if (method == EVHTTP_REQ_HEAD)
+		method = EVHTTP_REQ_GET;	/* evhttp drops the body */
+	uint64_t		 id = 0;
+
+	conn_seen(h, req);
+	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	if (path == NULL) {
+		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
+		return;
+	}
+	if (strcmp(path, "/healthz") == 0) {
+		healthz(req);
+		return;
+	}
+
+	/* /openapi/v1/teams/{team}/certificates[/{id}] */
+	if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
+	    (slash = strchr(p = path + sizeof(PREFIX) - 1, '/')) == NULL ||
+	    strncmp(slash, "/certificates", 13) != 0 ||
+	    (slash[13] != '\0' && slash[13] != '/') ||
+	    (slash[13] == '/' && strchr(slash + 14, '/') != NULL)) {
+		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
+		return;
+	}
+	team_len = (size_t)(slash - p);
+	has_id = slash[13] == '/';
+
+	allow = has_id ? "GET, HEAD, PUT, DELETE" : "GET, HEAD, POST";
+	if (!(method == EVHTTP_REQ_GET || (has_id ? method == EVHTTP_REQ_PUT ||
+	    method == EVHTTP_REQ_DELETE : method == EVHTTP_REQ_POST))) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", allow);
+		send_error(req, CERTD_ERR_METHOD, NULL, NULL);
+		return;
+	}
+	if ((tok = authenticate(h, req)) == NULL) {
+		send_error(req, CERTD_ERR_UNAUTHORIZED, NULL, NULL);
+		return;
+	}
+	if (is_write(method) && tok->role != TOKEN_ROLE_WRITE) {
+		send_error(req, CERTD_ERR_FORBIDDEN, NULL, NULL);
+		return;
+	}
+	if (!util_team_valid(p, team_len)) {
+		send_error(req, CERTD_ERR_NO_TEAM, NULL, NULL);
+		return;
+	}
+	if (has_id && util_parse_u64(slash + 14, strlen(slash + 14),
+	    UINT64_MAX, &id) != 0) {
+		send_error(req, CERTD_ERR_NOT_FOUND, "certificate_id",
+		    "must be a decimal integer");
+		return;
+	}
+	if (has_id && id == 0) {
+		send_error(req, CERTD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		send_error(req, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	h->inflight++;
+	r->http = h;
+	r->req = req;
+	r->token = tok;
+	r->method = method;
+	r->svc = h->svc;
+	r->cert_id = id;
+	memcpy(r->team, p, team_len);
+	r->team[team_len] = '\0';
+	if (!token_allows_team(tok, r->team)) {
+		http_reply_error(r, CERTD_ERR_NO_TEAM, NULL, NULL);
+		return;
+	}
+
+	switch (method) {
+	case EVHTTP_REQ_GET:
+		if (has_id)
+			http_certs_get(r);
+		else
+			http_certs_list(r);
+		break;
+	case EVHTTP_REQ_POST:
+		http_certs_create(r);
+		break;
+	case EVHTTP_REQ_PUT:
+		http_certs_update(r);
+		break;
+	default:
+		http_certs_delete(r);
+		break;
+	}
+}
+
+/* --- life cycle ---------------------------------------------------------- */
+
+struct http *
+http_new(struct event_base *base, struct service *svc,
+    const struct tokens *tokens, const char *host, uint16_t port,
+    char *errbuf, size_t errlen)
+{
+	struct http		*h;
+	struct rlimit		 rl;
+	struct timeval		 tv = { CERTD_HTTP_TIMEOUT, 0 };
+	struct sockaddr_storage	 ss;
+	ev_socklen_t		 sslen = sizeof(ss);
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	h->base = base;
+	h->svc = svc;
+	h->tokens = tokens;
+	h->n_fds = HTTP_FD_TABLE_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < h->n_fds)
+		h->n_fds = (size_t)rl.rlim_cur;
+	h->max_conns = CERTD_HTTP_CONN_MAX;
+	if (h->max_conns > h->n_fds / 2)
+		h->max_conns = h->n_fds / 2;
+	if ((h->conns = calloc(h->n_fds, sizeof(*h->conns))) == NULL ||
+	    (h->evh = evhttp_new(base)) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	evhttp_set_max_headers_size(h->evh, CERTD_HEADERS_MAX);
+	evhttp_set_max_body_size(h->evh, HTTP_BODY_HARD_MAX);
+	evhttp_set_timeout_tv(h->evh, &tv);
+	/* Every method evhttp parses reaches the router, which answers 405. */
+	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(h->evh,
+	    "application/json; charset=utf-8");
+	evhttp_set_gencb(h->evh, http_route, h);
+
+	if ((h->bound = evhttp_bind_socket_with_handle(h->evh, host,
+	    port)) == NULL) {
+		snprintf(errbuf, errlen, "cannot listen on %s:%u: %s", host,
+		    port, errno != 0 ? strerror(errno) : "bind failed");
+		goto fail;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(h->bound),
+	    (struct sockaddr *)&ss, &sslen) == 0) {
+		if (ss.ss_family == AF_INET)
+			h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	return h;
+fail:
+	http_free(h);
+	return NULL;
+}
+
+void
+http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->evh != NULL)
+		evhttp_free(h->evh);
+	free(h->conns);
+	free(h);
+}
+
+void
+http_set_tokens(struct http *h, const struct tokens *tokens)
+{
+	h->tokens = tokens;
+}
+
+uint16_t
+http_port(const struct http *h)
+{
+	return h->port;
+}
+
+void
+http_shutdown(struct http *h, http_drained_cb cb, void *arg)
+{
+	if (h->bound != NULL) {
+		evhttp_del_accept_socket(h->evh, h->bound);
+		h->bound = NULL;
+	}
+	h->draining = 1;
+	h->drained_cb = cb;
+	h->drained_arg = arg;
+	http_check_drained(h);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The REST listener: evhttp set-up and limits, routing, authentication and
+ * the Rainbond error envelope.  The certificate resource itself is in
+ * http_certs.c; both share the request context below.
+ */
+#ifndef CERTD_HTTP_H
+#define CERTD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certd/constants.h"
+
+struct event_base;
+struct evhttp_request;
+struct service;
+struct tokens;
+struct token;
+struct http;
+
+typedef void	(*http_drained_cb)(void *arg);
+
+/*
+ * Listen on host:port.  Tokens are borrowed and may be swapped with
+ * http_set_tokens.  Returns NULL with a one-line reason in errbuf.
+ */
+struct http	*http_new(struct event_base *base, struct service *svc,
+		    const struct tokens *tokens, const char *host,
+		    uint16_t port, char *errbuf, size_t errlen);
+void		 http_free(struct http *h);
+void		 http_set_tokens(struct http *h, const struct tokens *tokens);
+
+/* Port actually bound (useful with port 0). */
+uint16_t	 http_port(const struct http *h);
+
+/*
+ * Stop accepting connections; call cb once every request already handed
+ * to the service has been answered (at once if none).
+ */
+void		 http_shutdown(struct http *h, http_drained_cb cb, void *arg);
+
+/* --- shared with http_certs.c ------------------------------------------ */
+
+/*
+ * One request on its way through the daemon.  Allocated when a request is
+ * routed, freed by the one reply it ends with; async work holds it until
+ * its completion replies.
+ */
+struct http_req {
+	struct http		*http;
+	struct evhttp_request	*req;
+	const struct token	*token;
+	int			 method;	/* EVHTTP_REQ_* */
+	char			 team[CERTD_TEAM_MAX + 1];
+	uint64_t		 cert_id;	/* 0 when the path has none */
+	struct service		*svc;
+};
+
+/* Reply 200/other with a JSON body (consumes a reference to body). */
+struct json_t;
+void	http_reply_json(struct http_req *r, int status, struct json_t *body);
+
+/* Reply with an empty body. */
+void	http_reply_empty(struct http_req *r, int status);
+
+/* Reply with the error envelope for err; field/reason go to data.bean. */
+void	http_reply_error(struct http_req *r, int err, const char *field,
+	    const char *reason);
+
+/* Resource handlers (http_certs.c).  Each ends in exactly one reply. */
+void	http_certs_list(struct http_req *r);
+void	http_certs_create(struct http_req *r);
+void	http_certs_get(struct http_req *r);
+void	http_certs_update(struct http_req *r);
+void	http_certs_delete(struct http_req *r);
+
+#endif

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The team-certificate resource: JSON in, service call, JSON out.  Field
+ * types are checked here (they are JSON's business); every other rule is
+ * the service's.
+ */
+#include <sys/queue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "certd/constants.h"
+#include "http.h"
+#include "record.h"
+#include "service.h"
+#include "util.h"
+
+static json_t *
+jstr(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *
+jstrn(const char *s, size_t len)
+{
+	return json_stringn(s, len);
+}
+
+static json_t *
+jtime(int64_t t)
+{
+	char	buf[24];
+
+	util_time_iso(t, 1, buf);
+	return json_string(buf);
+}
+
+/*
+ * issued_to: DNS and IP SANs without 127.0.0.1, then the subject CN when it
+ * is not already there.
+ */
+static json_t *
+issued_to(const struct cert_meta *m)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+	int	 cn_seen = 0;
+
+	if (a == NULL)
+		return NULL;
+	for (i = 0; i < m->n_sans; i++) {
+		if (strcmp(m->sans[i], "127.0.0.1") == 0)
+			continue;
+		if (m->subject_cn != NULL && strcmp(m->sans[i], m->subject_cn) == 0)
+			cn_seen = 1;
+		json_array_append_new(a, json_string(m->sans[i]));
+	}
+	if (m->subject_cn != NULL && !cn_seen)
+		json_array_append_new(a, json_string(m->subject_cn));
+	return a;
+}
+
+static int
+has_expired(const struct cert_record *rec)
+{
+	return rec->meta.not_after < (int64_t)time(NULL);
+}
+
+/* TeamCertificatesR */
+static json_t *
+record_json(const struct cert_record *rec)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:s, s:o, s:b}",
+	    "id", (json_int_t)rec->id,
+	    "alias", jstr(rec->alias),
+	    "private_key", jstrn(rec->private_key, rec->private_key_len),
+	    "certificate", jstrn(rec->certificate, rec->certificate_len),
+	    "certificate_type", jstr(rec->cert_type),
+	    "revision", (json_int_t)rec->revision,
+	    "not_before", jtime(rec->meta.not_before),
+	    "not_after", jtime(rec->meta.not_after),
+	    "fingerprint_sha256", rec->meta.fingerprint,
+	    "issued_to", issued_to(&rec->meta),
+	    "has_expired", has_expired(rec));
+}
+
+/* A list item: never key or PEM. */
+static json_t *
+item_json(const struct cert_record *rec)
+{
+	char	end[24];
+
+	util_time_iso(rec->meta.not_after, 0, end);
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:s, s:b}",
+	    "id", (json_int_t)rec->id,
+	    "alias", jstr(rec->alias),
+	    "certificate_type", jstr(rec->cert_type),
+	    "issued_to", issued_to(&rec->meta),
+	    "issued_by", jstr(rec->meta.issuer_cn != NULL ?
+	    rec->meta.issuer_cn : rec->meta.issuer_dn),
+	    "end_data", end,
+	    "has_expired", has_expired(rec));
+}
+
+/* Strict page parameter: absent gives def, else an integer in [1, max]. */
+static int
+query_number(const struct evkeyvalq *q, const char *name, uint64_t def,
+    uint64_t max, uint64_t *out)
+{
+	const char	*v = evhttp_find_header(q, name);
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	if (util_parse_u64(v, strlen(v), max, out) != 0 || *out == 0)
+		return -1;
+	return 0;
+}
+
+void
+http_certs_list(struct http_req *r)
+{
+	const struct evhttp_uri	 *uri = evhttp_request_get_evhttp_uri(r->req);
+	const char		 *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	const struct cert_record *page[CERTD_PAGE_SIZE_MAX];
+	struct evkeyvalq	  q;
+	uint64_t		  pno, psize;
+	size_t			  n, total, i;
+	json_t			 *list, *body;
+
+	TAILQ_INIT(&q);
+	if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
+		evhttp_clear_headers(&q);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "query",
+		    "is not a valid query string");
+		return;
+	}
+	if (query_number(&q, "page", 1, UINT64_MAX, &pno) != 0) {
+		evhttp_clear_headers(&q);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page",
+		    "must be an integer >= 1");
+		return;
+	}
+	if (query_number(&q, "page_size", CERTD_PAGE_SIZE_DEFAULT,
+	    CERTD_PAGE_SIZE_MAX, &psize) != 0) {
+		evhttp_clear_headers(&q);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page_size",
+		    "must be an integer from 1 to 500");
+		return;
+	}
+	evhttp_clear_headers(&q);
+
+	n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize, page,
+	    &total);
+	if ((list = json_array()) == NULL) {
+		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, item_json(page[i]));
+	body = json_pack("{s:o, s:I, s:I, s:I}", "list", list,
+	    "page", (json_int_t)pno, "page_size", (json_int_t)psize,
+	    "total", (json_int_t)total);
+	http_reply_json(r, 200, body);
+}
+
+void
+http_certs_get(struct http_req *r)
+{
+	const struct cert_record *rec = service_get(r->svc, r->team, r->cert_id);
+
+	if (rec == NULL) {
+		http_reply_error(r, CERTD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	http_reply_json(r, 200, record_json(rec));
+}
+
+static void
+put_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct http_req	*r = arg;
+
+	if (err != 0)
+		http_reply_error(r, err, NULL, NULL);
+	else
+		http_reply_json(r, 200, record_json(rec));
+}
+
+/*
+ * Read one string field.  Absent or null: omitted.  Returns 0, or -1 when
+ * the value is not a string.
+ */
+static int
+body_field(json_t *root, const char *name, struct svc_field *f)
+{
+	json_t	*v = json_object_get(root, name);
+
+	f->s = NULL;
+	f->len = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	f->s = json_string_value(v);
+	f->len = json_string_length(v);
+	return 0;
+}
+
+static void
+put(struct http_req *r, uint64_t id)
+{
+	struct evbuffer		*in = evhttp_request_get_input_buffer(r->req);
+	size_t			 len = evbuffer_get_length(in);
+	json_t			*root = NULL;
+	json_error_t		 jerr;
+	unsigned char		*data = NULL;
+	struct svc_put		 req;
+	struct svc_error	 why;
+	const char		*bad = NULL;
+	char			 reason[200];
+	int			 rv;
+
+	if (len > CERTD_BODY_MAX) {
+		http_reply_error(r, CERTD_ERR_TOO_LARGE, "body",
+		    "must be at most 131072 bytes");
+		return;
+	}
+	if (len == 0 && id != 0)
+		root = json_object();
+	else if (len == 0) {
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
+		    "is required");
+		return;
+	} else if ((data = evbuffer_pullup(in, -1)) == NULL) {
+		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	} else if ((root = json_loadb((const char *)data, len,
+	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		snprintf(reason, sizeof(reason),
+		    "is not valid JSON: %s (line %d, column %d)", jerr.text,
+		    jerr.line, jerr.column);
+		memset(data, 0, len);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body", reason);
+		return;
+	}
+	if (root == NULL) {
+		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		if (data != NULL)
+			memset(data, 0, len);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
+		    "must be a JSON object");
+		return;
+	}
+
+	memset(&req, 0, sizeof(req));
+	req.team = r->team;
+	req.id = id;
+	if (body_field(root, "alias", &req.alias) != 0)
+		bad = "alias";
+	else if (body_field(root, "private_key", &req.private_key) != 0)
+		bad = "private_key";
+	else if (body_field(root, "certificate", &req.certificate) != 0)
+		bad = "certificate";
+	else if (body_field(root, "certificate_type", &req.cert_type) != 0)
+		bad = "certificate_type";
+	if (bad != NULL) {
+		json_decref(root);
+		if (data != NULL)
+			memset(data, 0, len);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, bad,
+		    "must be a string");
+		return;
+	}
+
+	rv = service_put(r->svc, &req, put_done, r, &why);
+	/*
+	 * The service copied what it keeps.  The raw body and the parsed one
+	 * hold key text: wipe both before they go back to the allocator.
+	 */
+	if (req.private_key.s != NULL)
+		memset((char *)req.private_key.s, 0, req.private_key.len);
+	json_decref(root);
+	if (data != NULL)
+		memset(data, 0, len);
+	if (rv != 0)
+		http_reply_error(r, rv, why.field, why.reason);
+}
+
+void
+http_certs_create(struct http_req *r)
+{
+	put(r, 0);
+}
+
+void
+http_certs_update(struct http_req *r)
+{
+	put(r, r->cert_id);
+}
+
+static void
+delete_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct http_req	*r = arg;
+
+	(void)rec;
+	if (err != 0)
+		http_reply_error(r, err, NULL, NULL);
+	else
+		http_reply_empty(r, 204);
+}
+
+void
+http_certs_delete(struct http_req *r)
+{
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(r->req);
+	const char		*query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	const char		*v;
+	struct evkeyvalq	 q;
+	struct svc_error	 why;
+	int			 force = 0, rv;
+
+	TAILQ_INIT(&q);
+	if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
+		evhttp_clear_headers(&q);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "query",
+		    "is not a valid query string");
+		return;
+	}
+	if ((v = evhttp_find_header(&q, "force")) != NULL) {
+		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			force = 1;
+		else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0) {
+			evhttp_clear_headers(&q);
+			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "force",
+			    "must be true or false");
+			return;
+		}
+	}
+	evhttp_clear_headers(&q);
+	if ((rv = service_delete(r->svc, r->team, r->cert_id, force,
+	    delete_done, r, &why)) != 0)
+		http_reply_error(r, rv, why.field, why.reason);
+}

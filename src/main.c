@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * certd command line.  Options only: the defaults, then --config, then the
+ * other flags on top; the daemon itself is daemon_run().
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+"usage: certd [--config FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
+"             [--socket PATH] [--token-file FILE]\n"
+"             [--log-level debug|info|warn|error] [--help] [--version]\n"
+"\n"
+"Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
+"socket <data-dir>/certd.sock, token file <data-dir>/tokens.\n";
+
+static const struct option longopts[] = {
+	{ "config",	required_argument,	NULL, 'c' },
+	{ "data-dir",	required_argument,	NULL, 'd' },
+	{ "listen",	required_argument,	NULL, 'l' },
+	{ "socket",	required_argument,	NULL, 's' },
+	{ "token-file",	required_argument,	NULL, 't' },
+	{ "log-level",	required_argument,	NULL, 'L' },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "version",	no_argument,		NULL, 'V' },
+	{ NULL,		0,			NULL, 0 },
+};
+
+static const char *
+key_of(int ch)
+{
+	switch (ch) {
+	case 'd':	return "data_dir";
+	case 'l':	return "listen";
+	case 's':	return "socket";
+	case 't':	return "token_file";
+	case 'L':	return "log_level";
+	default:	return NULL;
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*cfg;
+	const char	*config_file = NULL;
+	char		 err[1024];
+	int		 ch, rv;
+
+	opterr = 0;
+	/* First pass: --config, --help, --version and flag syntax. */
+	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_file = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("certd %s\n", PACKAGE_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "certd: option %s needs a value\n",
+			    argv[optind - 1]);
+			return 2;
+		case '?':
+			fprintf(stderr, "certd: unknown option %s (see --help)\n",
+			    argv[optind - 1]);
+			return 2;
+		default:
+			break;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "certd: unexpected argument %s (see --help)\n",
+		    argv[optind]);
+		return 2;
+	}
+
+	if ((cfg = config_new()) == NULL) {
+		fprintf(stderr, "certd: out of memory\n");
+		return 1;
+	}
+	if (config_file != NULL &&
+	    config_load(cfg, config_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "certd: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	/* Second pass: flags override the file. */
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		const char *key = key_of(ch);
+
+		if (key != NULL && config_set(cfg, key, optarg, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "certd: %s\n", err);
+			config_free(cfg);
+			return 2;
+		}
+	}
+	rv = daemon_run(cfg);
+	config_free(cfg);
+	return rv;
+}

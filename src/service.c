@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Certificate decisions.  A request is checked in a fixed order so that a
+ * client always learns about the first thing wrong with it, as the error
+ * table of the API promises: fields, then (for an update) the record's
+ * existence, then the certificate checks in cert_check's order, then alias
+ * uniqueness.  Decisions are taken against the store's head view, so two
+ * requests in flight cannot both take one alias; nothing is written before
+ * every check passed.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "cert.h"
+#include "certd/constants.h"
+#include "service.h"
+#include "store.h"
+#include "util.h"
+
+struct service {
+	struct event_base	*base;
+	struct store		*store;
+};
+
+/* A completion that does not wait for the store (an update changing nothing). */
+struct svc_now {
+	struct service	*svc;
+	char		 team[CERTD_TEAM_MAX + 1];
+	uint64_t	 id;
+	service_done_cb	 cb;
+	void		*arg;
+};
+
+struct service *
+service_new(struct event_base *base, struct store *store)
+{
+	struct service	*svc;
+
+	if ((svc = calloc(1, sizeof(*svc))) == NULL)
+		return NULL;
+	svc->base = base;
+	svc->store = store;
+	return svc;
+}
+
+void
+service_free(struct service *svc)
+{
+	free(svc);
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * Check and trim a short text field (alias, certificate_type) in place of
+ * its svc_field.  max is in characters.
+ */
+static int
+check_name(struct svc_field *f, const char *name, size_t max,
+    struct svc_error *why)
+{
+	size_t	i;
+
+	while (f->len > 0 && is_space(f->s[0])) {
+		f->s++;
+		f->len--;
+	}
+	while (f->len > 0 && is_space(f->s[f->len - 1]))
+		f->len--;
+	why->field = name;
+	if (f->len == 0) {
+		why->reason = "must not be empty";
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	for (i = 0; i < f->len; i++) {
+		unsigned char c = (unsigned char)f->s[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			why->reason = "must not contain control characters";
+			return CERTD_ERR_BAD_REQUEST;
+		}
+	}
+	if (util_utf8_len(f->s, f->len) > max) {
+		why->reason = max == CERTD_ALIAS_MAX ?
+		    "must be at most 64 characters" :
+		    "must be at most 32 characters";
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	why->field = NULL;
+	return 0;
+}
+
+/* Field rules of SPEC section 2, on a copy of the request. */
+static int
+check_fields(struct svc_put *r, int create, struct svc_error *why)
+{
+	int	rv;
+
+	if (create) {
+		why->reason = "is required";
+		if ((why->field = r->alias.s == NULL ? "alias" :
+		    r->private_key.s == NULL ? "private_key" :
+		    r->certificate.s == NULL ? "certificate" :
+		    r->cert_type.s == NULL ? "certificate_type" : NULL) != NULL)
+			return CERTD_ERR_BAD_REQUEST;
+		why->reason = NULL;
+	}
+	if (r->alias.s != NULL &&
+	    (rv = check_name(&r->alias, "alias", CERTD_ALIAS_MAX, why)) != 0)
+		return rv;
+	if (r->cert_type.s != NULL && (rv = check_name(&r->cert_type,
+	    "certificate_type", CERTD_TYPE_MAX, why)) != 0)
+		return rv;
+	if (r->certificate.s != NULL && r->certificate.len > CERTD_CERT_MAX) {
+		why->field = "certificate";
+		why->reason = "must be at most 65536 bytes";
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	if (r->private_key.s != NULL && r->private_key.len > CERTD_KEY_MAX) {
+		why->field = "private_key";
+		why->reason = "must be at most 16384 bytes";
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	return 0;
+}
+
+static int
+field_equals(const struct svc_field *f, const char *s, size_t len)
+{
+	return f->s == NULL || (f->len == len && memcmp(f->s, s, len) == 0);
+}
+
+static char *
+field_dup(const struct svc_field *f, const char *keep, size_t keep_len,
+    size_t *lenp)
+{
+	const char	*s = f->s != NULL ? f->s : keep;
+	size_t		 len = f->s != NULL ? f->len : keep_len;
+	char		*p;
+
+	if ((p = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return p;
+}
+
+static void
+svc_now_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct svc_now		*n = arg;
+	const struct cert_record *rec;
+
+	(void)fd;
+	(void)what;
+	rec = store_get(n->svc->store, n->team, n->id);
+	n->cb(rec != NULL ? 0 : CERTD_ERR_NOT_FOUND, rec, n->arg);
+	free(n);
+}
+
+/* Complete an update that changes nothing, on the next loop turn. */
+static int
+complete_unchanged(struct service *svc, const struct cert_record *cur,
+    service_done_cb cb, void *arg)
+{
+	struct svc_now	*n;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return CERTD_ERR_NOMEM;
+	n->svc = svc;
+	snprintf(n->team, sizeof(n->team), "%s", cur->team);
+	n->id = cur->id;
+	n->cb = cb;
+	n->arg = arg;
+	if (event_base_once(svc->base, -1, EV_TIMEOUT, svc_now_cb, n,
+	    NULL) != 0) {
+		free(n);
+		return CERTD_ERR_NOMEM;
+	}
+	return 0;
+}
+
+int
+service_put(struct service *svc, const struct svc_put *req,
+    service_done_cb cb, void *arg, struct svc_error *why)
+{
+	struct svc_put		 r = *req;
+	const struct cert_record *base = NULL;
+	struct cert_record	*rec = NULL;
+	struct cert_meta	 meta;
+	int64_t			 now = (int64_t)time(NULL);
+	uint64_t		 owner;
+	char			*alias = NULL;
+	int			 rv;
+
+	memset(&meta, 0, sizeof(meta));
+	why->field = why->reason = NULL;
+	if ((rv = check_fields(&r, r.id == 0, why)) != 0)
+		return rv;
+	if (r.id != 0 &&
+	    (base = store_head_get(svc->store, r.team, r.id)) == NULL)
+		return CERTD_ERR_NOT_FOUND;
+
+	if ((rv = cert_check(
+	    r.certificate.s != NULL ? r.certificate.s : base->certificate,
+	    r.certificate.s != NULL ? r.certificate.len : base->certificate_len,
+	    r.private_key.s != NULL ? r.private_key.s : base->private_key,
+	    r.private_key.s != NULL ? r.private_key.len : base->private_key_len,
+	    now, &meta)) != 0)
+		return rv;
+
+	if ((alias = field_dup(&r.alias, base ? base->alias : NULL,
+	    base ? strlen(base->alias) : 0, NULL)) == NULL) {
+		rv = CERTD_ERR_NOMEM;
+		goto out;
+	}
+	owner = store_head_alias(svc->store, r.team, alias);
+	if (owner != 0 && owner != r.id) {
+		rv = CERTD_ERR_ALIAS_EXISTS;
+		goto out;
+	}
+
+	if (base != NULL && base == store_get(svc->store, r.team, r.id) &&
+	    field_equals(&r.alias, base->alias, strlen(base->alias)) &&
+	    field_equals(&r.cert_type, base->cert_type,
+	    strlen(base->cert_type)) &&
+	    field_equals(&r.certificate, base->certificate,
+	    base->certificate_len) &&
+	    field_equals(&r.private_key, base->private_key,
+	    base->private_key_len)) {
+		rv = complete_unchanged(svc, base, cb, arg);
+		goto out;
+	}
+
+	if ((rec = record_new()) == NULL) {
+		rv = CERTD_ERR_NOMEM;
+		goto out;
+	}
+	rec->alias = alias;
+	alias = NULL;
+	rec->team = strdup(r.team);
+	rec->cert_type = field_dup(&r.cert_type,
+	    base ? base->cert_type : NULL,
+	    base ? strlen(base->cert_type) : 0, NULL);
+	rec->certificate = field_dup(&r.certificate,
+	    base ? base->certificate : NULL,
+	    base ? base->certificate_len : 0, &rec->certificate_len);
+	rec->private_key = field_dup(&r.private_key,
+	    base ? base->private_key : NULL,
+	    base ? base->private_key_len : 0, &rec->private_key_len);
+	if (rec->team == NULL || rec->cert_type == NULL ||
+	    rec->certificate == NULL || rec->private_key == NULL) {
+		rv = CERTD_ERR_NOMEM;
+		goto out;
+	}
+	rec->meta = meta;
+	memset(&meta, 0, sizeof(meta));
+	rec->created_at = base != NULL ? base->created_at : now;
+	rec->updated_at = now;
+	rec->id = base != NULL ? base->id : store_next_id(svc->store);
+
+	rv = store_put(svc->store, rec, cb, arg);
+	rec = NULL;	/* the store owns it, also on failure */
+out:
+	record_free(rec);
+	free(alias);
+	cert_meta_clear(&meta);
+	return rv;
+}
+
+int
+service_delete(struct service *svc, const char *team, uint64_t id, int force,
+    service_done_cb cb, void *arg, struct svc_error *why)
+{
+	(void)force;	/* nothing binds certificates yet: see hub.c */
+	why->field = why->reason = NULL;
+	if (store_head_get(svc->store, team, id) == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	return store_delete(svc->store, team, id, cb, arg);
+}
+
+const struct cert_record *
+service_get(struct service *svc, const char *team, uint64_t id)
+{
+	return store_get(svc->store, team, id);
+}
+
+size_t
+service_list(struct service *svc, const char *team, size_t page,
+    size_t page_size, const struct cert_record **out, size_t *total)
+{
+	size_t	offset = SIZE_MAX;
+
+	if (page - 1 <= SIZE_MAX / page_size)
+		offset = (page - 1) * page_size;
+	return store_list(svc->store, team, offset, page_size, out, total);
+}

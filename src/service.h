@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one place where create, update and delete are decided: field rules,
+ * merge of an update onto the stored record, certificate validation, alias
+ * uniqueness and ids.  REST and the Unix socket map their requests onto
+ * these calls and their results back; neither decides anything itself.
+ */
+#ifndef CERTD_SERVICE_H
+#define CERTD_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+struct event_base;
+struct store;
+struct service;
+
+/* A string field of a request; s == NULL means the field was omitted. */
+struct svc_field {
+	const char	*s;
+	size_t		 len;
+};
+
+/* Create (id == 0) or update (id != 0) of a certificate of `team`. */
+struct svc_put {
+	const char		*team;
+	uint64_t		 id;
+	struct svc_field	 alias;
+	struct svc_field	 certificate;
+	struct svc_field	 private_key;
+	struct svc_field	 cert_type;
+};
+
+/* Why a request was refused: field and reason are static strings or NULL. */
+struct svc_error {
+	const char	*field;
+	const char	*reason;
+};
+
+/*
+ * Completion of an accepted mutation, on the loop.  err is 0 or
+ * CERTD_ERR_STORAGE (nothing was written).  rec is the record now current
+ * (put) or the one deleted (delete), borrowed for the call.
+ */
+typedef void	(*service_done_cb)(int err, const struct cert_record *rec,
+		    void *arg);
+
+struct service	*service_new(struct event_base *base, struct store *store);
+void		 service_free(struct service *svc);
+
+/*
+ * Create or update.  Returns a negative CERTD_ERR_* when the request is
+ * refused (with *why filled where a field is to blame; cb is not called), or
+ * 0 when accepted: cb then runs once, later, on the loop.  An update that
+ * changes nothing writes nothing and completes with the current record.
+ */
+int	service_put(struct service *svc, const struct svc_put *req,
+	    service_done_cb cb, void *arg, struct svc_error *why);
+
+/* Delete.  As service_put. */
+int	service_delete(struct service *svc, const char *team, uint64_t id,
+	    int force, service_done_cb cb, void *arg, struct svc_error *why);
+
+/* Committed record of team by id, or NULL.  Borrowed until the loop runs. */
+const struct cert_record *service_get(struct service *svc, const char *team,
+	    uint64_t id);
+
+/*
+ * One page of team's records ordered by id (page from 1).  Writes up to
+ * page_size borrowed pointers into out; returns the count; *total is the
+ * team's record count.
+ */
+size_t	service_list(struct service *svc, const char *team, size_t page,
+	    size_t page_size, const struct cert_record **out, size_t *total);
+
+#endif

@@ -1,0 +1,1418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The durable store.  RocksDB under <dir>/db is the source of truth; the
+ * current records live in memory (per team, sorted by id, plus an alias
+ * index) and are rebuilt from it at start-up.  Mutations are submitted on
+ * the event loop, encoded there, and queued for one writer thread that
+ * takes everything queued, writes it as one synced write batch (group
+ * commit), and hands the batch back through an eventfd.  The loop then
+ * applies each op to the committed view in submission (= revision) order
+ * and runs the change listener and the op's completion.  Between submission
+ * and completion an op is "pending": the head view (committed view plus
+ * pending ops) is what new decisions are taken against.
+ *
+ * On-disk keys:
+ *   "r" id(8, big-endian)          -> record (record_encode)
+ *   "a" team "\0" alias            -> id(8)
+ *   "l" revision(8)                -> change-log entry (msgpack map)
+ *   "m:next_id", "m:revision"      -> counters (8)
+ *   "m:schema"                     -> STORE_SCHEMA (8)
+ *
+ * A failed batch write fails every op in it and every op queued behind it
+ * (they were decided on a head view that included the failed ones); the
+ * writer stays paused until the loop has taken them out of the head view.
+ * Revisions and ids those ops consumed are skipped, never reused.
+ */
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <msgpack.h>
+#include <rocksdb/c.h>
+
+#include "certd/constants.h"
+#include "cert.h"
+#include "record.h"
+#include "store.h"
+
+#define STORE_SCHEMA		1
+#define STORE_CACHE_BYTES	(8 << 20)	/* block cache */
+#define STORE_WRITE_BUFFER	(8 << 20)	/* memtable: bounds RSS */
+#define STORE_MAX_OPEN_FILES	256
+#define STORE_KEEP_LOGS		4		/* RocksDB info logs kept */
+#define STORE_TEAMS_INIT	16		/* hash buckets, powers of 2 */
+#define STORE_ALIASES_INIT	256
+
+#define KEY_NEXT_ID	"m:next_id"
+#define KEY_REVISION	"m:revision"
+#define KEY_SCHEMA	"m:schema"
+
+/*
+ * Committed records of one team.  recs[] is sorted by id, strictly
+ * increasing; cap >= n + reserve always, so that applying a committed
+ * create never allocates (a commit must not fail after the fsync).
+ * Teams are never removed while the store lives: ops point at them.
+ */
+struct store_team {
+	struct store_team	 *hnext;	/* hash chain */
+	uint64_t		  hash;
+	char			 *name;
+	struct cert_record	**recs;
+	size_t			  n;
+	size_t			  cap;
+	size_t			  reserve;	/* held by pending creates */
+};
+
+/* Alias index entry: key is (rec->team, rec->alias), unique. */
+struct store_alias {
+	struct store_alias	*hnext;
+	uint64_t		 hash;
+	struct cert_record	*rec;
+};
+
+/*
+ * A submitted mutation.  Everything the writer needs (keys, encoded
+ * values) is built on the loop before submission and is immutable after;
+ * the writer touches only qnext and err, under or before the lock handoff.
+ */
+struct store_op {
+	struct store_op		*prev, *next;	/* pending list, loop only */
+	struct store_op		*qnext;		/* queue / in flight / done */
+	enum store_op_kind	 kind;
+	uint64_t		 id;
+	uint64_t		 revision;
+	uint64_t		 next_id;	/* s->next_id at submit */
+	const char		*team;		/* rec->team, or team_own */
+	char			*team_own;	/* delete: copy of the team */
+	struct store_team	*tm;		/* put: committed team entry */
+	bool			 reserved;	/* put: holds a tm->reserve */
+	struct cert_record	*rec;		/* put: owned until applied */
+	struct store_alias	*ent;		/* put: preallocated entry */
+	int			 err;		/* set by the writer */
+
+	char			 rkey[9];
+	char			 lkey[9];
+	char			*val;		/* put: record, holds the key */
+	size_t			 vallen;
+	char			*akey;		/* alias key to put or delete */
+	size_t			 akeylen;
+	char			*oldakey;	/* put: old alias key */
+	size_t			 oldakeylen;
+	char			*lval;		/* change-log entry */
+	size_t			 lvallen;
+
+	store_done_cb		 cb;
+	void			*arg;
+};
+
+/*
+ * Fields above `lock` belong to the loop thread (and to store_open and
+ * store_free); those below it are shared with the writer and read or
+ * written only with `lock` held, except db and wopts which RocksDB
+ * synchronises itself.
+ */
+struct store {
+	struct event_base		*base;
+	struct event			*ev;
+	int				 efd;	/* writer -> loop */
+
+	struct store_team		**teams;	/* by name */
+	size_t				 teams_cap;
+	size_t				 teams_n;
+	struct store_alias		**aliases;	/* by (team, alias) */
+	size_t				 aliases_cap;
+	size_t				 aliases_n;
+	size_t				 count;	/* committed records */
+
+	uint64_t			 rev;		/* last committed */
+	uint64_t			 head_rev;	/* last assigned */
+	uint64_t			 next_id;	/* next to reserve */
+
+	struct store_op			*pend_head;	/* oldest first */
+	struct store_op			*pend_tail;
+
+	store_change_cb			 change_cb;
+	void				*change_arg;
+
+	rocksdb_t			*db;
+	rocksdb_options_t		*opts;
+	rocksdb_block_based_table_options_t *bbto;
+	rocksdb_cache_t			*cache;
+	rocksdb_writeoptions_t		*wopts;	/* sync */
+
+	pthread_t			 thread;
+	bool				 thread_started;
+	bool				 sync_init;
+
+	pthread_mutex_t			 lock;
+	pthread_cond_t			 wake;	/* writer: work or stop */
+	pthread_cond_t			 done_cond; /* store_drain */
+	struct store_op			*queue_head;	/* not yet taken */
+	struct store_op			*queue_tail;
+	struct store_op			*done_head;	/* not yet completed */
+	struct store_op			*done_tail;
+	bool				 paused;  /* failure awaits loop */
+	bool				 stopping;
+	int				 fail_writes;	/* test hook */
+};
+
+static void	store_complete(struct store *);
+static void	store_errf(char *, size_t, const char *, ...)
+		    __attribute__((__format__(__printf__, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static _Noreturn void
+store_bug(const char *what)
+{
+	fprintf(stderr, "certd: store: broken invariant: %s\n", what);
+	abort();
+}
+
+static void
+store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*p;
+
+	if (errbuf == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+	/* one line, whatever RocksDB says */
+	for (p = errbuf; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+/* RocksDB says "lock" (LOCK file, "lock hold by current process"). */
+static bool
+store_mentions_lock(const char *msg)
+{
+	const char	*p;
+
+	for (p = msg; *p != '\0'; p++)
+		if ((p[0] == 'l' || p[0] == 'L') &&
+		    (p[1] == 'o' || p[1] == 'O') &&
+		    (p[2] == 'c' || p[2] == 'C') &&
+		    (p[3] == 'k' || p[3] == 'K'))
+			return true;
+	return false;
+}
+
+static void
+store_be64_put(char *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static uint64_t
+store_be64_get(const char *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}
+
+/* FNV-1a, continued from h. */
+static uint64_t
+store_hash(uint64_t h, const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define STORE_HASH_INIT	0xcbf29ce484222325ULL
+
+static uint64_t
+store_alias_hash(const char *team, const char *alias)
+{
+	uint64_t	h;
+
+	h = store_hash(STORE_HASH_INIT, team, strlen(team) + 1);
+	return store_hash(h, alias, strlen(alias));
+}
+
+/* ------------------------------------------------------------------ */
+/* Committed view                                                      */
+
+static struct store_team *
+store_team_find(const struct store *s, const char *name)
+{
+	struct store_team	*t;
+	uint64_t		 h;
+
+	if (s->teams_cap == 0)
+		return NULL;
+	h = store_hash(STORE_HASH_INIT, name, strlen(name));
+	for (t = s->teams[h & (s->teams_cap - 1)]; t != NULL; t = t->hnext)
+		if (t->hash == h && strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+/* Double a chained hash table; on allocation failure keep the old one. */
+#define STORE_REHASH(type, tab, cap)					\
+	do {								\
+		type	**rh_nt, *rh_e, *rh_next;			\
+		size_t	  rh_cap = (cap) * 2, rh_i;			\
+									\
+		if ((rh_nt = calloc(rh_cap, sizeof(*rh_nt))) == NULL)	\
+			break;						\
+		for (rh_i = 0; rh_i < (cap); rh_i++)			\
+			for (rh_e = (tab)[rh_i]; rh_e != NULL;		\
+			    rh_e = rh_next) {				\
+				rh_next = rh_e->hnext;			\
+				rh_e->hnext =				\
+				    rh_nt[rh_e->hash & (rh_cap - 1)];	\
+				rh_nt[rh_e->hash & (rh_cap - 1)] = rh_e;\
+			}						\
+		free(tab);						\
+		(tab) = rh_nt;						\
+		(cap) = rh_cap;						\
+	} while (0)
+
+static struct store_team *
+store_team_get(struct store *s, const char *name)
+{
+	struct store_team	*t;
+
+	if ((t = store_team_find(s, name)) != NULL)
+		return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->name = strdup(name)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->hash = store_hash(STORE_HASH_INIT, name, strlen(name));
+	if (s->teams_n >= s->teams_cap)
+		STORE_REHASH(struct store_team, s->teams, s->teams_cap);
+	t->hnext = s->teams[t->hash & (s->teams_cap - 1)];
+	s->teams[t->hash & (s->teams_cap - 1)] = t;
+	s->teams_n++;
+	return t;
+}
+
+/* Make room for one more record than n + reserve. */
+static int
+store_team_grow(struct store_team *t)
+{
+	struct cert_record	**nr;
+	size_t			  need = t->n + t->reserve + 1, ncap;
+
+	if (need <= t->cap)
+		return 0;
+	ncap = t->cap < 16 ? 16 : t->cap * 2;
+	while (ncap < need)
+		ncap *= 2;
+	if ((nr = realloc(t->recs, ncap * sizeof(*nr))) == NULL)
+		return CERTD_ERR_NOMEM;
+	t->recs = nr;
+	t->cap = ncap;
+	return 0;
+}
+
+/* Index of id in t->recs, or where it would go; true when present. */
+static bool
+store_team_search(const struct store_team *t, uint64_t id, size_t *pos)
+{
+	size_t	lo = 0, hi = t->n, mid;
+
+	/* creates come in increasing id order: check the end first */
+	if (t->n == 0 || t->recs[t->n - 1]->id < id) {
+		*pos = t->n;
+		return false;
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (t->recs[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return lo < t->n && t->recs[lo]->id == id;
+}
+
+static struct store_alias **
+store_alias_slot(const struct store *s, const char *team, const char *alias)
+{
+	struct store_alias	**pp;
+	uint64_t		  h = store_alias_hash(team, alias);
+
+	for (pp = &s->aliases[h & (s->aliases_cap - 1)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if ((*pp)->hash == h && strcmp((*pp)->rec->alias, alias) == 0 &&
+		    strcmp((*pp)->rec->team, team) == 0)
+			return pp;
+	return NULL;
+}
+
+static void
+store_alias_link(struct store *s, struct store_alias *e,
+    struct cert_record *rec)
+{
+	if (store_alias_slot(s, rec->team, rec->alias) != NULL)
+		store_bug("alias taken twice in the committed view");
+	e->rec = rec;
+	e->hash = store_alias_hash(rec->team, rec->alias);
+	if (s->aliases_n >= s->aliases_cap)
+		STORE_REHASH(struct store_alias, s->aliases, s->aliases_cap);
+	e->hnext = s->aliases[e->hash & (s->aliases_cap - 1)];
+	s->aliases[e->hash & (s->aliases_cap - 1)] = e;
+	s->aliases_n++;
+}
+
+static struct store_alias *
+store_alias_unlink(struct store *s, const char *team, const char *alias)
+{
+	struct store_alias	**pp, *e;
+
+	if ((pp = store_alias_slot(s, team, alias)) == NULL)
+		store_bug("alias missing from the committed view");
+	e = *pp;
+	*pp = e->hnext;
+	s->aliases_n--;
+	return e;
+}
+
+const struct cert_record *
+store_get(const struct store *s, const char *team, uint64_t id)
+{
+	struct store_team	*t;
+	size_t			 pos;
+
+	if ((t = store_team_find(s, team)) == NULL ||
+	    !store_team_search(t, id, &pos))
+		return NULL;
+	return t->recs[pos];
+}
+
+const struct cert_record *
+store_get_alias(const struct store *s, const char *team, const char *alias)
+{
+	struct store_alias	**pp;
+
+	pp = store_alias_slot(s, team, alias);
+	return pp != NULL ? (*pp)->rec : NULL;
+}
+
+size_t
+store_list(const struct store *s, const char *team, size_t offset,
+    size_t limit, const struct cert_record **out, size_t *total)
+{
+	struct store_team	*t;
+	size_t			 i, n;
+
+	*total = 0;
+	if ((t = store_team_find(s, team)) == NULL)
+		return 0;
+	*total = t->n;
+	if (offset >= t->n)
+		return 0;
+	n = t->n - offset < limit ? t->n - offset : limit;
+	for (i = 0; i < n; i++)
+		out[i] = t->recs[offset + i];
+	return n;
+}
+
+size_t
+store_count(const struct store *s)
+{
+	return s->count;
+}
+
+uint64_t
+store_revision(const struct store *s)
+{
+	return s->rev;
+}
+
+/* ------------------------------------------------------------------ */
+/* Head view                                                           */
+
+const struct cert_record *
+store_head_get(const struct store *s, const char *team, uint64_t id)
+{
+	const struct store_op	*op;
+
+	for (op = s->pend_tail; op != NULL; op = op->prev) {
+		if (op->id != id)
+			continue;
+		if (strcmp(op->team, team) != 0)
+			return NULL;	/* ids are global: not this team's */
+		return op->kind == STORE_PUT ? op->rec : NULL;
+	}
+	return store_get(s, team, id);
+}
+
+uint64_t
+store_head_alias(const struct store *s, const char *team, const char *alias)
+{
+	const struct cert_record	*rec;
+	const struct store_op		*op;
+	uint64_t			 owner;
+
+	/* replay the pending ops onto the committed owner, oldest first */
+	rec = store_get_alias(s, team, alias);
+	owner = rec != NULL ? rec->id : 0;
+	for (op = s->pend_head; op != NULL; op = op->next) {
+		if (strcmp(op->team, team) != 0)
+			continue;
+		if (op->kind == STORE_PUT && strcmp(op->rec->alias, alias) == 0)
+			owner = op->id;
+		else if (op->id == owner)
+			owner = 0;	/* renamed or deleted */
+	}
+	return owner;
+}
+
+/* Is id held by any record of the head view, in any team? */
+static bool
+store_id_in_use(const struct store *s, uint64_t id)
+{
+	const struct store_op	*op;
+	size_t			 i, pos;
+	struct store_team	*t;
+
+	for (op = s->pend_head; op != NULL; op = op->next)
+		if (op->id == id)
+			return true;
+	for (i = 0; i < s->teams_cap; i++)
+		for (t = s->teams[i]; t != NULL; t = t->hnext)
+			if (store_team_search(t, id, &pos))
+				return true;
+	return false;
+}
+
+uint64_t
+store_next_id(struct store *s)
+{
+	return s->next_id++;
+}
+
+void
+store_set_change_cb(struct store *s, store_change_cb cb, void *arg)
+{
+	s->change_cb = cb;
+	s->change_arg = arg;
+}
+
+void
+store_fail_next_writes(struct store *s, int n)
+{
+	pthread_mutex_lock(&s->lock);
+	s->fail_writes = n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Submission                                                          */
+
+static void
+store_op_free(struct store_op *op)
+{
+	if (op == NULL)
+		return;
+	if (op->reserved)
+		op->tm->reserve--;
+	record_free(op->rec);
+	free(op->ent);
+	if (op->val != NULL) {
+		cert_wipe(op->val, op->vallen);
+		free(op->val);
+	}
+	free(op->akey);
+	free(op->oldakey);
+	free(op->lval);
+	free(op->team_own);
+	free(op);
+}
+
+static int
+store_alias_key(const char *team, const char *alias, char **key,
+    size_t *len)
+{
+	size_t	tl = strlen(team), al = strlen(alias);
+
+	*len = 1 + tl + 1 + al;
+	if ((*key = malloc(*len)) == NULL)
+		return CERTD_ERR_NOMEM;
+	(*key)[0] = 'a';
+	memcpy(*key + 1, team, tl + 1);
+	memcpy(*key + 2 + tl, alias, al);
+	return 0;
+}
+
+static int
+store_pack_str(msgpack_packer *pk, const char *str)
+{
+	size_t	len = strlen(str);
+
+	return msgpack_pack_str(pk, len) | msgpack_pack_str_body(pk, str, len);
+}
+
+/* Change-log entry {"op", "rev", "id", "team", "alias"}. */
+static int
+store_log_encode(struct store_op *op, const char *alias)
+{
+	msgpack_sbuffer	sb;
+	msgpack_packer	pk;
+	int		r;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	r = msgpack_pack_map(&pk, 5);
+	r |= store_pack_str(&pk, "op");
+	r |= store_pack_str(&pk, op->kind == STORE_PUT ? "put" : "delete");
+	r |= store_pack_str(&pk, "rev");
+	r |= msgpack_pack_uint64(&pk, op->revision);
+	r |= store_pack_str(&pk, "id");
+	r |= msgpack_pack_uint64(&pk, op->id);
+	r |= store_pack_str(&pk, "team");
+	r |= store_pack_str(&pk, op->team);
+	r |= store_pack_str(&pk, "alias");
+	r |= store_pack_str(&pk, alias);
+	if (r != 0) {
+		msgpack_sbuffer_destroy(&sb);
+		return CERTD_ERR_NOMEM;
+	}
+	op->lval = sb.data;
+	op->lvallen = sb.size;
+	return 0;
+}
+
+static struct store_op *
+store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
+    store_done_cb cb, void *arg)
+{
+	struct store_op	*op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return NULL;
+	op->kind = kind;
+	op->id = id;
+	op->revision = s->head_rev + 1;
+	op->cb = cb;
+	op->arg = arg;
+	op->rkey[0] = 'r';
+	store_be64_put(op->rkey + 1, id);
+	op->lkey[0] = 'l';
+	store_be64_put(op->lkey + 1, op->revision);
+	return op;
+}
+
+/* The op joins the head view and the writer's queue. */
+static void
+store_submit(struct store *s, struct store_op *op)
+{
+	s->head_rev = op->revision;
+	op->next_id = s->next_id;
+
+	op->prev = s->pend_tail;
+	op->next = NULL;
+	if (s->pend_tail != NULL)
+		s->pend_tail->next = op;
+	else
+		s->pend_head = op;
+	s->pend_tail = op;
+
+	op->qnext = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->queue_tail != NULL)
+		s->queue_tail->qnext = op;
+	else
+		s->queue_head = op;
+	s->queue_tail = op;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void
+store_pending_remove(struct store *s, struct store_op *op)
+{
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else
+		s->pend_head = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
+	else
+		s->pend_tail = op->prev;
+	op->prev = op->next = NULL;
+}
+
+int
+store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
+    void *arg)
+{
+	const struct cert_record	*head;
+	struct store_op			*op = NULL;
+	uint64_t			 owner;
+	int				 err;
+
+	if (rec == NULL)
+		return CERTD_ERR_INTERNAL;
+	if (rec->team == NULL || rec->team[0] == '\0' || rec->alias == NULL ||
+	    rec->alias[0] == '\0' || rec->id == 0) {
+		err = CERTD_ERR_INTERNAL;
+		goto fail;
+	}
+	head = store_head_get(s, rec->team, rec->id);
+	if (head == NULL && (rec->id >= s->next_id ||
+	    store_id_in_use(s, rec->id))) {
+		/* a create must use a reserved id that nothing ever held */
+		err = CERTD_ERR_INTERNAL;
+		goto fail;
+	}
+	owner = store_head_alias(s, rec->team, rec->alias);
+	if (owner != 0 && owner != rec->id) {
+		err = CERTD_ERR_ALIAS_EXISTS;
+		goto fail;
+	}
+
+	if ((op = store_op_new(s, STORE_PUT, rec->id, cb, arg)) == NULL) {
+		err = CERTD_ERR_NOMEM;
+		goto fail;
+	}
+	op->team = rec->team;
+	rec->revision = op->revision;
+	err = CERTD_ERR_NOMEM;
+	if ((op->tm = store_team_get(s, rec->team)) == NULL)
+		goto fail;
+	if (store_get(s, rec->team, rec->id) == NULL) {
+		if (store_team_grow(op->tm) != 0)
+			goto fail;
+		op->tm->reserve++;
+		op->reserved = true;
+	}
+	if ((op->ent = calloc(1, sizeof(*op->ent))) == NULL)
+		goto fail;
+	if ((err = record_encode(rec, &op->val, &op->vallen)) != 0)
+		goto fail;
+	if ((err = store_alias_key(rec->team, rec->alias, &op->akey,
+	    &op->akeylen)) != 0)
+		goto fail;
+	if (head != NULL && strcmp(head->alias, rec->alias) != 0 &&
+	    (err = store_alias_key(head->team, head->alias, &op->oldakey,
+	    &op->oldakeylen)) != 0)
+		goto fail;
+	if ((err = store_log_encode(op, rec->alias)) != 0)
+		goto fail;
+	op->rec = rec;
+	store_submit(s, op);
+	return 0;
+
+fail:
+	store_op_free(op);
+	record_free(rec);
+	return err;
+}
+
+int
+store_delete(struct store *s, const char *team, uint64_t id,
+    store_done_cb cb, void *arg)
+{
+	const struct cert_record	*head;
+	struct store_op			*op;
+	int				 err = CERTD_ERR_NOMEM;
+
+	if ((head = store_head_get(s, team, id)) == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	if ((op = store_op_new(s, STORE_DELETE, id, cb, arg)) == NULL)
+		return CERTD_ERR_NOMEM;
+	if ((op->team_own = strdup(team)) == NULL)
+		goto fail;
+	op->team = op->team_own;
+	if ((err = store_alias_key(team, head->alias, &op->akey,
+	    &op->akeylen)) != 0)
+		goto fail;
+	if ((err = store_log_encode(op, head->alias)) != 0)
+		goto fail;
+	store_submit(s, op);
+	return 0;
+
+fail:
+	store_op_free(op);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writer thread                                                       */
+
+/* One synced write batch for the ops chained from `batch`. */
+static int
+store_write_batch(struct store *s, struct store_op *batch)
+{
+	rocksdb_writebatch_t	*wb;
+	struct store_op		*op, *last = batch;
+	char			 idbuf[8], nbuf[8], rbuf[8];
+	char			*rerr = NULL;
+	const char		*data;
+	size_t			 size;
+
+	wb = rocksdb_writebatch_create();
+	for (op = batch; op != NULL; op = op->qnext) {
+		last = op;
+		if (op->kind == STORE_PUT) {
+			rocksdb_writebatch_put(wb, op->rkey, sizeof(op->rkey),
+			    op->val, op->vallen);
+			if (op->oldakey != NULL)
+				rocksdb_writebatch_delete(wb, op->oldakey,
+				    op->oldakeylen);
+			store_be64_put(idbuf, op->id);
+			rocksdb_writebatch_put(wb, op->akey, op->akeylen,
+			    idbuf, sizeof(idbuf));
+		} else {
+			rocksdb_writebatch_delete(wb, op->rkey,
+			    sizeof(op->rkey));
+			rocksdb_writebatch_delete(wb, op->akey, op->akeylen);
+		}
+		rocksdb_writebatch_put(wb, op->lkey, sizeof(op->lkey),
+		    op->lval, op->lvallen);
+	}
+	/* ops are in submission order: the last one holds both maxima */
+	store_be64_put(nbuf, last->next_id);
+	store_be64_put(rbuf, last->revision);
+	rocksdb_writebatch_put(wb, KEY_NEXT_ID, strlen(KEY_NEXT_ID), nbuf, 8);
+	rocksdb_writebatch_put(wb, KEY_REVISION, strlen(KEY_REVISION), rbuf, 8);
+
+	rocksdb_write(s->db, s->wopts, wb, &rerr);
+
+	/* the batch's buffer holds the encoded records: wipe it */
+	data = rocksdb_writebatch_data(wb, &size);
+	cert_wipe((void *)(uintptr_t)data, size);
+	rocksdb_writebatch_destroy(wb);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+static void *
+store_writer(void *arg)
+{
+	struct store	*s = arg;
+	struct store_op	*batch, *last, *op;
+	uint64_t	 one = 1;
+	bool		 fail;
+	int		 err;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->stopping && (s->queue_head == NULL || s->paused))
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (s->queue_head == NULL || s->paused)
+			break;		/* stopping, and nothing to write */
+		batch = s->queue_head;
+		s->queue_head = s->queue_tail = NULL;
+		if ((fail = s->fail_writes > 0))
+			s->fail_writes--;
+		pthread_mutex_unlock(&s->lock);
+
+		err = fail ? CERTD_ERR_STORAGE : store_write_batch(s, batch);
+		for (op = last = batch; op != NULL; op = op->qnext) {
+			op->err = err;
+			last = op;
+		}
+
+		pthread_mutex_lock(&s->lock);
+		if (s->done_tail != NULL)
+			s->done_tail->qnext = batch;
+		else
+			s->done_head = batch;
+		s->done_tail = last;
+		if (err != 0)
+			s->paused = true;
+		pthread_cond_broadcast(&s->done_cond);
+		pthread_mutex_unlock(&s->lock);
+
+		if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			store_bug("eventfd write failed");
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Completion on the loop                                              */
+
+/* Move a committed op into the committed view and run its callbacks. */
+static void
+store_apply(struct store *s, struct store_op *op)
+{
+	struct store_change	 ch;
+	struct store_team	*t;
+	struct store_alias	*e;
+	struct cert_record	*rec = NULL, *old = NULL;
+	size_t			 pos;
+
+	if (s->pend_head != op)
+		store_bug("completion out of order");
+	store_pending_remove(s, op);
+
+	if (op->kind == STORE_PUT) {
+		t = op->tm;
+		rec = op->rec;
+		op->rec = NULL;
+		if (store_team_search(t, rec->id, &pos)) {
+			old = t->recs[pos];
+			t->recs[pos] = rec;
+			e = store_alias_unlink(s, old->team, old->alias);
+			store_alias_link(s, e, rec);
+		} else {
+			if (t->n >= t->cap)
+				store_bug("no room reserved for a create");
+			memmove(&t->recs[pos + 1], &t->recs[pos],
+			    (t->n - pos) * sizeof(*t->recs));
+			t->recs[pos] = rec;
+			t->n++;
+			s->count++;
+			store_alias_link(s, op->ent, rec);
+			op->ent = NULL;
+		}
+	} else {
+		if ((t = store_team_find(s, op->team)) == NULL ||
+		    !store_team_search(t, op->id, &pos))
+			store_bug("deleting a record that is not committed");
+		old = t->recs[pos];
+		memmove(&t->recs[pos], &t->recs[pos + 1],
+		    (t->n - pos - 1) * sizeof(*t->recs));
+		t->n--;
+		s->count--;
+		free(store_alias_unlink(s, old->team, old->alias));
+	}
+	s->rev = op->revision;
+
+	ch.kind = op->kind;
+	ch.revision = op->revision;
+	ch.old = old;
+	ch.rec = rec;
+	if (s->change_cb != NULL)
+		s->change_cb(&ch, s->change_arg);
+	if (op->cb != NULL)
+		op->cb(0, op->kind == STORE_PUT ? rec : old, op->arg);
+	record_free(old);
+	store_op_free(op);
+}
+
+/*
+ * `first` and the ops chained after it failed to write.  Fail them and
+ * everything still queued, take them out of the head view, and only then
+ * let the writer go on and run the completions (which may submit anew).
+ */
+static void
+store_fail(struct store *s, struct store_op *first)
+{
+	struct store_op	*op, *next, *q;
+
+	pthread_mutex_lock(&s->lock);
+	q = s->queue_head;
+	s->queue_head = s->queue_tail = NULL;
+	pthread_mutex_unlock(&s->lock);
+
+	for (op = first; op->qnext != NULL; op = op->qnext)
+		;
+	op->qnext = q;
+	for (op = first; op != NULL; op = op->qnext) {
+		if (s->pend_head != op)
+			store_bug("failure out of order");
+		store_pending_remove(s, op);
+	}
+
+	pthread_mutex_lock(&s->lock);
+	s->paused = false;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+
+	for (op = first; op != NULL; op = next) {
+		next = op->qnext;
+		if (op->cb != NULL)
+			op->cb(CERTD_ERR_STORAGE, NULL, op->arg);
+		store_op_free(op);
+	}
+}
+
+static void
+store_complete(struct store *s)
+{
+	struct store_op	*op, *next;
+
+	pthread_mutex_lock(&s->lock);
+	op = s->done_head;
+	s->done_head = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->lock);
+
+	for (; op != NULL; op = next) {
+		next = op->qnext;
+		if (op->err != 0) {
+			store_fail(s, op);	/* the rest failed too */
+			return;
+		}
+		store_apply(s, op);
+	}
+}
+
+static void
+store_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t	n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		store_bug("eventfd read failed");
+	store_complete(arg);
+}
+
+/* Wait for the writer and complete every pending op, here and now. */
+static void
+store_drain(struct store *s)
+{
+	while (s->pend_head != NULL) {
+		pthread_mutex_lock(&s->lock);
+		while (s->done_head == NULL)
+			pthread_cond_wait(&s->done_cond, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+		store_complete(s);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Open and load                                                       */
+
+static int
+store_get_u64(struct store *s, const rocksdb_readoptions_t *ro,
+    const char *key, bool *found, uint64_t *v, char *errbuf, size_t errlen)
+{
+	char	*val, *rerr = NULL;
+	size_t	 vlen;
+
+	*found = false;
+	val = rocksdb_get(s->db, ro, key, strlen(key), &vlen, &rerr);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot read %s: %s", key, rerr);
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	if (val == NULL)
+		return 0;
+	if (vlen != 8) {
+		store_errf(errbuf, errlen, "database is corrupt: %s is %zu "
+		    "bytes", key, vlen);
+		rocksdb_free(val);
+		return CERTD_ERR_STORAGE;
+	}
+	*v = store_be64_get(val);
+	*found = true;
+	rocksdb_free(val);
+	return 0;
+}
+
+/* Check the schema marker, writing it into a new, empty database. */
+static int
+store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
+    char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t	*it;
+	char			 buf[8], *rerr = NULL;
+	uint64_t		 v;
+	bool			 found, empty;
+	int			 err;
+
+	if ((err = store_get_u64(s, ro, KEY_SCHEMA, &found, &v, errbuf,
+	    errlen)) != 0)
+		return err;
+	if (found) {
+		if (v == 0 || v > STORE_SCHEMA) {
+			store_errf(errbuf, errlen, "database schema %llu is "
+			    "not supported by this certd (%d)",
+			    (unsigned long long)v, STORE_SCHEMA);
+			return CERTD_ERR_STORAGE;
+		}
+		return 0;
+	}
+
+	it = rocksdb_create_iterator(s->db, ro);
+	rocksdb_iter_seek_to_first(it);
+	empty = !rocksdb_iter_valid(it);
+	rocksdb_iter_get_error(it, &rerr);
+	rocksdb_iter_destroy(it);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	if (!empty) {
+		store_errf(errbuf, errlen, "not a certd database (no %s)",
+		    KEY_SCHEMA);
+		return CERTD_ERR_STORAGE;
+	}
+	store_be64_put(buf, STORE_SCHEMA);
+	rocksdb_put(s->db, s->wopts, KEY_SCHEMA, strlen(KEY_SCHEMA), buf, 8,
+	    &rerr);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot initialise database: %s",
+		    rerr);
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+/* Load every "r" record into the committed view. */
+static int
+store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
+    uint64_t *max_id, uint64_t *max_rev, char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t	*it;
+	struct cert_record	*rec = NULL;
+	struct store_team	*t;
+	struct store_alias	*e;
+	const struct cert_record *other;
+	const char		*k, *v;
+	char			*rerr = NULL;
+	size_t			 klen, vlen;
+	uint64_t		 id;
+	int			 err = CERTD_ERR_STORAGE;
+
+	*max_id = *max_rev = 0;
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek(it, "r", 1); rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen == 0 || k[0] != 'r')
+			break;
+		if (klen != 9) {
+			store_errf(errbuf, errlen, "database is corrupt: "
+			    "record key of %zu bytes", klen);
+			goto out;
+		}
+		id = store_be64_get(k + 1);
+		v = rocksdb_iter_value(it, &vlen);
+		if ((err = record_decode(v, vlen, &rec)) != 0) {
+			store_errf(errbuf, errlen, err == CERTD_ERR_NOMEM ?
+			    "out of memory loading record %llu" :
+			    "database is corrupt: record %llu does not decode",
+			    (unsigned long long)id);
+			goto out;
+		}
+		err = CERTD_ERR_STORAGE;
+		if (rec->id != id) {
+			store_errf(errbuf, errlen, "database is corrupt: "
+			    "record %llu holds id %llu", (unsigned long long)id,
+			    (unsigned long long)rec->id);
+			goto out;
+		}
+		if ((other = store_get_alias(s, rec->team, rec->alias))
+		    != NULL) {
+			store_errf(errbuf, errlen, "database is corrupt: "
+			    "records %llu and %llu share one alias in team %s",
+			    (unsigned long long)other->id,
+			    (unsigned long long)id, rec->team);
+			goto out;
+		}
+		err = CERTD_ERR_NOMEM;
+		if ((t = store_team_get(s, rec->team)) == NULL ||
+		    store_team_grow(t) != 0 ||
+		    (e = calloc(1, sizeof(*e))) == NULL) {
+			store_errf(errbuf, errlen, "out of memory loading "
+			    "records");
+			goto out;
+		}
+		/* keys are sorted, so ids arrive in increasing order */
+		t->recs[t->n++] = rec;
+		s->count++;
+		store_alias_link(s, e, rec);
+		if (id > *max_id)
+			*max_id = id;
+		if (rec->revision > *max_rev)
+			*max_rev = rec->revision;
+		rec = NULL;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+		goto out;
+	}
+	err = 0;
+out:
+	record_free(rec);
+	rocksdb_iter_destroy(it);
+	return err;
+}
+
+/* Every alias index entry names a loaded record, and vice versa. */
+static int
+store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
+    char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t		*it;
+	const struct cert_record	*rec;
+	const char			*k, *v, *alias;
+	char				*copy = NULL, *rerr = NULL;
+	size_t				 klen, vlen, n = 0;
+	int				 err = CERTD_ERR_STORAGE;
+
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek(it, "a", 1); rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen == 0 || k[0] != 'a')
+			break;
+		v = rocksdb_iter_value(it, &vlen);
+		free(copy);
+		if ((copy = malloc(klen + 1)) == NULL) {
+			store_errf(errbuf, errlen, "out of memory");
+			err = CERTD_ERR_NOMEM;
+			goto out;
+		}
+		/* "a" team "\0" alias, exactly one NUL inside */
+		memcpy(copy, k, klen);
+		copy[klen] = '\0';
+		alias = copy + strlen(copy) + 1;
+		if (alias >= copy + klen + 1 || strlen(copy) < 2 ||
+		    alias + strlen(alias) != copy + klen || *alias == '\0' ||
+		    vlen != 8) {
+			store_errf(errbuf, errlen, "database is corrupt: "
+			    "malformed alias index entry");
+			goto out;
+		}
+		rec = store_get_alias(s, copy + 1, alias);
+		if (rec == NULL || rec->id != store_be64_get(v)) {
+			store_errf(errbuf, errlen, "database is corrupt: "
+			    "alias index entry for id %llu in team %s does not "
+			    "match the records",
+			    (unsigned long long)store_be64_get(v), copy + 1);
+			goto out;
+		}
+		n++;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+		rocksdb_free(rerr);
+		goto out;
+	}
+	if (n != s->count) {
+		store_errf(errbuf, errlen, "database is corrupt: alias index "
+		    "has %zu entries for %zu records", n, s->count);
+		goto out;
+	}
+	err = 0;
+out:
+	free(copy);
+	rocksdb_iter_destroy(it);
+	return err;
+}
+
+static int
+store_load(struct store *s, char *errbuf, size_t errlen)
+{
+	rocksdb_readoptions_t	*ro;
+	uint64_t		 max_id, max_rev, v;
+	bool			 found;
+	int			 err;
+
+	ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_verify_checksums(ro, 1);
+	rocksdb_readoptions_set_fill_cache(ro, 0);	/* read once */
+
+	if ((err = store_check_schema(s, ro, errbuf, errlen)) != 0 ||
+	    (err = store_load_records(s, ro, &max_id, &max_rev, errbuf,
+	    errlen)) != 0 ||
+	    (err = store_check_aliases(s, ro, errbuf, errlen)) != 0)
+		goto out;
+
+	s->next_id = max_id + 1;
+	if ((err = store_get_u64(s, ro, KEY_NEXT_ID, &found, &v, errbuf,
+	    errlen)) != 0)
+		goto out;
+	if (found && v > s->next_id)
+		s->next_id = v;
+	s->rev = max_rev;
+	if ((err = store_get_u64(s, ro, KEY_REVISION, &found, &v, errbuf,
+	    errlen)) != 0)
+		goto out;
+	if (found && v > s->rev)
+		s->rev = v;
+	s->head_rev = s->rev;
+out:
+	rocksdb_readoptions_destroy(ro);
+	return err;
+}
+
+struct store *
+store_open(struct event_base *base, const char *dir, char *errbuf,
+    size_t errlen)
+{
+	struct store	*s;
+	char		*path = NULL, *rerr = NULL;
+	size_t		 len;
+	bool		 ok = false;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	s->base = base;
+	s->efd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->done_cond, NULL);
+	s->sync_init = true;
+
+	s->teams_cap = STORE_TEAMS_INIT;
+	s->aliases_cap = STORE_ALIASES_INIT;
+	s->teams = calloc(s->teams_cap, sizeof(*s->teams));
+	s->aliases = calloc(s->aliases_cap, sizeof(*s->aliases));
+	len = strlen(dir) + sizeof("/db");
+	if (s->teams == NULL || s->aliases == NULL ||
+	    (path = malloc(len)) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	snprintf(path, len, "%s/db", dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		store_errf(errbuf, errlen, "cannot create %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+
+	s->cache = rocksdb_cache_create_lru(STORE_CACHE_BYTES);
+	s->bbto = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(s->bbto, s->cache);
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, 1);
+	rocksdb_options_set_paranoid_checks(s->opts, 1);
+	rocksdb_options_set_max_open_files(s->opts, STORE_MAX_OPEN_FILES);
+	rocksdb_options_set_write_buffer_size(s->opts, STORE_WRITE_BUFFER);
+	rocksdb_options_set_keep_log_file_num(s->opts, STORE_KEEP_LOGS);
+	rocksdb_options_set_block_based_table_factory(s->opts, s->bbto);
+	s->wopts = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wopts, 1);
+
+	s->db = rocksdb_open(s->opts, path, &rerr);
+	if (rerr != NULL) {
+		if (store_mentions_lock(rerr))
+			store_errf(errbuf, errlen, "%s: data directory is in "
+			    "use by another process (%s)", dir, rerr);
+		else
+			store_errf(errbuf, errlen, "cannot open database %s: "
+			    "%s", path, rerr);
+		rocksdb_free(rerr);
+		s->db = NULL;
+		goto out;
+	}
+	if (store_load(s, errbuf, errlen) != 0)
+		goto out;
+
+	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		store_errf(errbuf, errlen, "eventfd: %s", strerror(errno));
+		goto out;
+	}
+	s->ev = event_new(base, s->efd, EV_READ | EV_PERSIST, store_on_event,
+	    s);
+	if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
+		store_errf(errbuf, errlen, "cannot watch the writer's eventfd");
+		goto out;
+	}
+	if (pthread_create(&s->thread, NULL, store_writer, s) != 0) {
+		store_errf(errbuf, errlen, "cannot start the writer thread");
+		goto out;
+	}
+	s->thread_started = true;
+	ok = true;
+out:
+	free(path);
+	if (!ok) {
+		store_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+void
+store_free(struct store *s)
+{
+	struct store_team	*t, *tnext;
+	struct store_alias	*e, *enext;
+	size_t			 i, j;
+
+	if (s == NULL)
+		return;
+	if (s->thread_started) {
+		store_drain(s);
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->ev != NULL)
+		event_free(s->ev);
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->db != NULL)
+		rocksdb_close(s->db);
+	if (s->wopts != NULL)
+		rocksdb_writeoptions_destroy(s->wopts);
+	if (s->opts != NULL)
+		rocksdb_options_destroy(s->opts);
+	if (s->bbto != NULL)
+		rocksdb_block_based_options_destroy(s->bbto);
+	if (s->cache != NULL)
+		rocksdb_cache_destroy(s->cache);
+
+	for (i = 0; s->teams != NULL && i < s->teams_cap; i++)
+		for (t = s->teams[i]; t != NULL; t = tnext) {
+			tnext = t->hnext;
+			for (j = 0; j < t->n; j++)
+				record_free(t->recs[j]);
+			free(t->recs);
+			free(t->name);
+			free(t);
+		}
+	free(s->teams);
+	for (i = 0; s->aliases != NULL && i < s->aliases_cap; i++)
+		for (e = s->aliases[i]; e != NULL; e = enext) {
+			enext = e->hnext;
+			free(e);
+		}
+	free(s->aliases);
+	if (s->sync_init) {
+		pthread_cond_destroy(&s->done_cond);
+		pthread_cond_destroy(&s->wake);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(s);
+}

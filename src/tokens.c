@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Token file parsing and token authentication.  Parsing is strict: a token
+ * file that certd half understands would grant or deny the wrong clients, so
+ * any malformed line stops start-up with the line number.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert.h"
+#include "certd/constants.h"
+#include "tokens.h"
+#include "util.h"
+
+#define TOKENS_FILE_MAX	(1024 * 1024)
+
+struct tokens {
+	struct token	*v;
+	size_t		 n;
+	size_t		 cap;
+};
+
+static void
+token_clear(struct token *tok)
+{
+	size_t	i;
+
+	for (i = 0; i < tok->n_teams; i++)
+		free(tok->teams[i]);
+	free(tok->teams);
+	memset(tok, 0, sizeof(*tok));
+}
+
+void
+tokens_free(struct tokens *t)
+{
+	size_t	i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		token_clear(&t->v[i]);
+	free(t->v);
+	free(t);
+}
+
+size_t
+tokens_count(const struct tokens *t)
+{
+	return t->n;
+}
+
+static int
+name_valid(const char *s)
+{
+	size_t	len = strlen(s), i;
+
+	if (len == 0 || len > TOKEN_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("_.-@", c) != NULL))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+parse_hash(const char *s, unsigned char out[32])
+{
+	size_t	i;
+
+	if (strncmp(s, "sha256:", 7) != 0)
+		return -1;
+	s += 7;
+	if (strlen(s) != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Parse "*" or "a,b,c" into tok; returns NULL or a reason. */
+static const char *
+parse_teams(const char *s, struct token *tok)
+{
+	const char	*p = s, *comma;
+
+	if (strcmp(s, "*") == 0) {
+		tok->all_teams = 1;
+		return NULL;
+	}
+	for (;;) {
+		size_t	 len;
+		char	**nt;
+
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (!util_team_valid(p, len))
+			return "teams must be * or a comma list of team ids";
+		nt = realloc(tok->teams, (tok->n_teams + 1) * sizeof(*nt));
+		if (nt == NULL)
+			return "out of memory";
+		tok->teams = nt;
+		if ((tok->teams[tok->n_teams] = strndup(p, len)) == NULL)
+			return "out of memory";
+		tok->n_teams++;
+		if (comma == NULL)
+			return NULL;
+		p = comma + 1;
+	}
+}
+
+/* Parse one non-comment line into tok; returns NULL or a reason. */
+static const char *
+parse_line(char *line, struct token *tok)
+{
+	char		*field[8], *save = NULL, *w;
+	size_t		 n = 0, i;
+	int		 have_teams = 0, have_role = 0;
+	const char	*why;
+
+	for (w = strtok_r(line, " \t", &save); w != NULL;
+	    w = strtok_r(NULL, " \t", &save)) {
+		if (n == sizeof(field) / sizeof(field[0]))
+			return "too many fields";
+		field[n++] = w;
+	}
+	if (n != 4)
+		return "expected NAME sha256:HEX teams=... role=...";
+	if (!name_valid(field[0]))
+		return "NAME must be 1-64 of [A-Za-z0-9_.-@]";
+	snprintf(tok->name, sizeof(tok->name), "%s", field[0]);
+	if (parse_hash(field[1], tok->hash) != 0)
+		return "hash must be sha256: and 64 hex digits";
+	for (i = 2; i < n; i++) {
+		if (strncmp(field[i], "teams=", 6) == 0 && !have_teams) {
+			if ((why = parse_teams(field[i] + 6, tok)) != NULL)
+				return why;
+			have_teams = 1;
+		} else if (strncmp(field[i], "role=", 5) == 0 && !have_role) {
+			if (strcmp(field[i] + 5, "read") == 0)
+				tok->role = TOKEN_ROLE_READ;
+			else if (strcmp(field[i] + 5, "write") == 0)
+				tok->role = TOKEN_ROLE_WRITE;
+			else
+				return "role must be read or write";
+			have_role = 1;
+		} else
+			return "expected teams=... and role=... once each";
+	}
+	return NULL;
+}
+
+struct tokens *
+tokens_parse(const char *text, size_t len, const char *origin, char *errbuf,
+    size_t errlen)
+{
+	struct tokens	*t;
+	const char	*p = text, *end = text + len, *nl, *why = NULL;
+	char		 line[1024];
+	size_t		 lineno = 0, i;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(errbuf, errlen, "%s: out of memory", origin);
+		return NULL;
+	}
+	while (p < end) {
+		struct token	 tok;
+		size_t		 n;
+		char		*s;
+
+		lineno++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = (nl != NULL ? nl : end) - p;
+		if (n >= sizeof(line)) {
+			why = "line too long";
+			goto fail;
+		}
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p += n + (nl != NULL);
+		if (memchr(line, '\0', n) != NULL) {
+			why = "NUL byte in line";
+			goto fail;
+		}
+		if ((s = strchr(line, '#')) != NULL)
+			*s = '\0';
+		for (s = line; *s == ' ' || *s == '\t' || *s == '\r'; s++)
+			;
+		if (*s == '\0')
+			continue;
+		n = strlen(s);
+		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
+		    s[n - 1] == '\r'))
+			s[--n] = '\0';
+
+		memset(&tok, 0, sizeof(tok));
+		if ((why = parse_line(s, &tok)) != NULL) {
+			token_clear(&tok);
+			goto fail;
+		}
+		for (i = 0; i < t->n; i++) {
+			if (strcmp(t->v[i].name, tok.name) == 0)
+				why = "duplicate token name";
+			else if (memcmp(t->v[i].hash, tok.hash, 32) == 0)
+				why = "duplicate token hash";
+		}
+		if (why == NULL && t->n == CERTD_TOKENS_MAX)
+			why = "too many tokens";
+		if (why == NULL && t->n == t->cap) {
+			size_t		 cap = t->cap ? t->cap * 2 : 8;
+			struct token	*v = realloc(t->v, cap * sizeof(*v));
+
+			if (v == NULL)
+				why = "out of memory";
+			else {
+				t->v = v;
+				t->cap = cap;
+			}
+		}
+		if (why != NULL) {
+			token_clear(&tok);
+			goto fail;
+		}
+		t->v[t->n++] = tok;
+	}
+	return t;
+
+fail:
+	snprintf(errbuf, errlen, "%s:%zu: %s", origin, lineno, why);
+	tokens_free(t);
+	return NULL;
+}
+
+struct tokens *
+tokens_load(const char *path, char *errbuf, size_t errlen)
+{
+	struct tokens	*t = NULL;
+	FILE		*f;
+	char		*buf = NULL;
+	size_t		 len;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(errbuf, errlen, "cannot read token file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(TOKENS_FILE_MAX + 1)) == NULL) {
+		snprintf(errbuf, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	len = fread(buf, 1, TOKENS_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		snprintf(errbuf, errlen, "cannot read token file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (len > TOKENS_FILE_MAX) {
+		snprintf(errbuf, errlen, "token file %s is over %d bytes", path,
+		    TOKENS_FILE_MAX);
+		goto out;
+	}
+	t = tokens_parse(buf, len, path, errbuf, errlen);
+out:
+	free(buf);
+	fclose(f);
+	return t;
+}
+
+const struct token *
+tokens_auth(const struct tokens *t, const char *text, size_t len)
+{
+	unsigned char	 hash[32];
+	const struct token *found = NULL;
+	size_t		 i, j;
+
+	if (t == NULL || len == 0 || len > TOKEN_TEXT_MAX ||
+	    cert_sha256(text, len, hash) != 0)
+		return NULL;
+	for (i = 0; i < t->n; i++) {
+		unsigned char diff = 0;
+
+		for (j = 0; j < 32; j++)
+			diff |= hash[j] ^ t->v[i].hash[j];
+		/* Hashes are unique, so at most one entry has diff == 0. */
+		if (diff == 0)
+			found = &t->v[i];
+	}
+	cert_wipe(hash, sizeof(hash));
+	return found;
+}
+
+int
+token_allows_team(const struct token *tok, const char *team)
+{
+	size_t	i;
+
+	if (tok->all_teams)
+		return 1;
+	for (i = 0; i < tok->n_teams; i++)
+		if (strcmp(tok->teams[i], team) == 0)
+			return 1;
+	return 0;
+}
+
+int
+tokens_new(const char *name, const char *teams, const char *role, char *text,
+    size_t textlen, char *line, size_t linelen, char *errbuf, size_t errlen)
+{
+	unsigned char	 raw[32], hash[32];
+	char		 hex[65], check[600];
+	struct tokens	*t;
+	int		 n;
+
+	if (textlen < 80 || linelen < 512) {
+		snprintf(errbuf, errlen, "buffer too small");
+		return -1;
+	}
+	if (cert_random(raw, sizeof(raw)) != 0) {
+		snprintf(errbuf, errlen, "no random bytes available");
+		return -1;
+	}
+	util_hex(raw, sizeof(raw), hex);
+	snprintf(text, textlen, "ctk_%s", hex);
+	cert_wipe(raw, sizeof(raw));
+	cert_wipe(hex, sizeof(hex));
+	if (cert_sha256(text, strlen(text), hash) != 0) {
+		snprintf(errbuf, errlen, "cannot hash the token");
+		return -1;
+	}
+	util_hex(hash, sizeof(hash), hex);
+	n = snprintf(check, sizeof(check), "%s sha256:%s teams=%s role=%s",
+	    name, hex, teams, role);
+	if (n < 0 || (size_t)n >= sizeof(check) || (size_t)n >= linelen) {
+		snprintf(errbuf, errlen, "name or teams too long");
+		return -1;
+	}
+	/* The line must be one that certd accepts: parse it back. */
+	if ((t = tokens_parse(check, (size_t)n, "token", errbuf, errlen)) == NULL)
+		return -1;
+	tokens_free(t);
+	memcpy(line, check, (size_t)n + 1);
+	return 0;
+}

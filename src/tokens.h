@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * API tokens.  The token file holds one token per line,
+ *	NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write
+ * with `#` comments and blank lines.  HEX is the SHA-256 of the token text;
+ * the text itself is never stored.  A presented token is hashed and compared
+ * in constant time against every entry.
+ */
+#ifndef CERTD_TOKENS_H
+#define CERTD_TOKENS_H
+
+#include <stddef.h>
+
+#define TOKEN_NAME_MAX	64
+#define TOKEN_TEXT_MAX	256	/* longest token text accepted from a client */
+
+enum token_role {
+	TOKEN_ROLE_READ = 1,
+	TOKEN_ROLE_WRITE = 2,
+};
+
+struct token {
+	char		  name[TOKEN_NAME_MAX + 1];
+	unsigned char	  hash[32];
+	int		  all_teams;	/* teams=* */
+	char		**teams;	/* when !all_teams; n_teams >= 1 */
+	size_t		  n_teams;
+	enum token_role	  role;
+};
+
+struct tokens;
+
+/*
+ * Parse token-file text.  `origin` names the file in messages.  On error
+ * returns NULL with "ORIGIN:LINE: reason" in errbuf.
+ */
+struct tokens	*tokens_parse(const char *text, size_t len, const char *origin,
+		    char *errbuf, size_t errlen);
+
+/* Read and parse a token file.  As tokens_parse; errors name the file. */
+struct tokens	*tokens_load(const char *path, char *errbuf, size_t errlen);
+
+void		 tokens_free(struct tokens *t);
+size_t		 tokens_count(const struct tokens *t);
+
+/*
+ * The token whose hash matches the presented text, or NULL.  Time does not
+ * depend on which entry matched or on how much of a hash matched.
+ */
+const struct token *tokens_auth(const struct tokens *t, const char *text,
+		    size_t len);
+
+/* Whether tok may see team. */
+int		 token_allows_team(const struct token *tok, const char *team);
+
+/*
+ * A fresh random token for `name`, `teams` ("*" or a comma list) and `role`:
+ * the token text into text (>= 80 bytes) and its token-file line into line
+ * (>= 512 bytes).  Returns 0 or -1 with a reason in errbuf.
+ */
+int		 tokens_new(const char *name, const char *teams,
+		    const char *role, char *text, size_t textlen, char *line,
+		    size_t linelen, char *errbuf, size_t errlen);
+
+#endif

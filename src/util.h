@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* Small pure helpers shared by several subsystems: names, numbers, time. */
+#ifndef CERTD_UTIL_H
+#define CERTD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* team_id: [A-Za-z0-9_.-]{1,CERTD_TEAM_MAX}, len bytes of s. */
+int	util_team_valid(const char *s, size_t len);
+
+/*
+ * Strict decimal unsigned parse of len bytes: digits only, no sign, no
+ * spaces, no leading zero unless "0", value <= max.  Returns 0 or -1.
+ */
+int	util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+
+/* Number of UTF-8 code points in valid UTF-8 text s of len bytes. */
+size_t	util_utf8_len(const char *s, size_t len);
+
+/* Time as UTC "YYYY-MM-DDTHH:MM:SS" (+ "Z" when zulu), into buf[24]. */
+void	util_time_iso(int64_t t, int zulu, char buf[24]);
+
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
+void	util_hex(const unsigned char *in, size_t len, char *out);
+
+#endif

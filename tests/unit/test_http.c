@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the REST mapping: the real listener, service and store run
+ * in this process on their own event_base and a kernel-chosen port, and
+ * libevent's HTTP client talks to them.  Checks the envelope, field errors,
+ * routing and the record JSON.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "http.h"
+#include "service.h"
+#include "store.h"
+#include "tokens.h"
+
+struct fixture {
+	char			 dir[64];
+	struct event_base	*base;
+	struct store		*store;
+	struct service		*svc;
+	struct tokens		*tokens;
+	struct http		*http;
+	char			 token[128];
+	char			 ro_token[128];
+};
+
+struct reply {
+	int		 status;
+	json_t		*body;
+	char		 allow[64];
+	int		 done;
+};
+
+static void
+rm_rf(const char *dir)
+{
+	char	cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof(*f));
+	char		 line[600], line2[600], text[1300], err[512];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/certd-http.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->base = event_base_new();
+	f->store = store_open(f->base, f->dir, err, sizeof(err));
+	if (f->store == NULL)
+		fail_msg("store_open: %s", err);
+	f->svc = service_new(f->base, f->store);
+	assert_int_equal(tokens_new("admin", "*", "write", f->token,
+	    sizeof(f->token), line, sizeof(line), err, sizeof(err)), 0);
+	assert_int_equal(tokens_new("ro", "acme", "read", f->ro_token,
+	    sizeof(f->ro_token), line2, sizeof(line2), err, sizeof(err)), 0);
+	snprintf(text, sizeof(text), "%s\n%s\n", line, line2);
+	f->tokens = tokens_parse(text, strlen(text), "test", err, sizeof(err));
+	assert_non_null(f->tokens);
+	f->http = http_new(f->base, f->svc, f->tokens, "127.0.0.1", 0, err,
+	    sizeof(err));
+	if (f->http == NULL)
+		fail_msg("http_new: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	http_free(f->http);
+	service_free(f->svc);
+	store_free(f->store);
+	tokens_free(f->tokens);
+	event_base_free(f->base);
+	rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+on_reply(struct evhttp_request *req, void *arg)
+{
+	struct reply	*r = arg;
+	struct evbuffer	*in;
+	const char	*allow;
+	json_error_t	 jerr;
+	size_t		 len;
+
+	r->done = 1;
+	if (req == NULL)
+		return;
+	r->status = evhttp_request_get_response_code(req);
+	in = evhttp_request_get_input_buffer(req);
+	len = evbuffer_get_length(in);
+	if (len > 0)
+		r->body = json_loadb((const char *)evbuffer_pullup(in, -1), len,
+		    0, &jerr);
+	allow = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Allow");
+	if (allow != NULL)
+		snprintf(r->allow, sizeof(r->allow), "%s", allow);
+}
+
+/* One request; runs the loop until the reply arrived. */
+static struct reply
+call(struct fixture *f, enum evhttp_cmd_type method, const char *path,
+    const char *token, const char *body, size_t body_len)
+{
+	struct evhttp_connection *conn;
+	struct evhttp_request	*req;
+	struct reply		 r;
+
+	memset(&r, 0, sizeof(r));
+	conn = evhttp_connection_base_new(f->base, NULL, "127.0.0.1",
+	    http_port(f->http));
+	assert_non_null(conn);
+	req = evhttp_request_new(on_reply, &r);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+	    "localhost");
+	if (token != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Authorization", token);
+	if (body != NULL)
+		evbuffer_add(evhttp_request_get_output_buffer(req), body,
+		    body_len);
+	assert_int_equal(evhttp_make_request(conn, req, method, path), 0);
+	while (!r.done)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	evhttp_connection_free(conn);
+	return r;
+}
+
+static void
+assert_envelope(struct reply *r, int status, const char *msg)
+{
+	json_t	*data;
+
+	assert_int_equal(r->status, status);
+	assert_non_null(r->body);
+	assert_int_equal(json_integer_value(json_object_get(r->body, "code")),
+	    status);
+	assert_string_equal(json_string_value(json_object_get(r->body, "msg")),
+	    msg);
+	assert_true(json_is_string(json_object_get(r->body, "msg_show")));
+	data = json_object_get(r->body, "data");
+	assert_true(json_is_object(json_object_get(data, "bean")));
+	assert_true(json_is_array(json_object_get(data, "list")));
+	assert_int_equal(json_array_size(json_object_get(data, "list")), 0);
+}
+
+static const char *
+bean(struct reply *r, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(
+	    json_object_get(r->body, "data"), "bean"), key));
+}
+
+static void
+test_envelope_and_auth(void **state)
+{
+	struct fixture	*f = *state;
+	struct reply	 r;
+	char		 bearer[160];
+
+	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
+	    NULL, NULL, 0);
+	assert_envelope(&r, 401, "unauthorized");
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "msg_show")), "未授权");
+	json_decref(r.body);
+
+	snprintf(bearer, sizeof(bearer), "Bearer %s", f->token);
+	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
+	    bearer, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "total")), 0);
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
+	    f->ro_token, "{}", 2);
+	assert_envelope(&r, 403, "permission denied");
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/other/certificates",
+	    f->ro_token, NULL, 0);
+	assert_envelope(&r, 404, "no found team");
+	json_decref(r.body);
+}
+
+static void
+test_routes(void **state)
+{
+	struct fixture	*f = *state;
+	struct reply	 r;
+
+	r = call(f, EVHTTP_REQ_GET, "/healthz", NULL, NULL, 0);
+	assert_int_equal(r.status, 200);
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_GET, "/nope", f->token, NULL, 0);
+	assert_envelope(&r, 404, "not found");
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_PATCH, "/openapi/v1/teams/acme/certificates/1",
+	    f->token, NULL, 0);
+	assert_envelope(&r, 405, "method not allowed");
+	assert_string_equal(r.allow, "GET, HEAD, PUT, DELETE");
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates/x1",
+	    f->token, NULL, 0);
+	assert_envelope(&r, 404, "certificate not found");
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_GET,
+	    "/openapi/v1/teams/acme/certificates?page_size=501", f->token,
+	    NULL, 0);
+	assert_envelope(&r, 400, "invalid request");
+	assert_string_equal(bean(&r, "field"), "page_size");
+	json_decref(r.body);
+}
+
+static void
+test_field_errors(void **state)
+{
+	struct fixture	*f = *state;
+	struct reply	 r;
+	static const struct {
+		const char	*body;
+		const char	*field;
+		const char	*reason;
+	} cases[] = {
+		{ "{\"alias\":1}", "alias", "must be a string" },
+		{ "{\"alias\":\"a\",\"certificate\":\"c\",\"private_key\":\"k\"}",
+		    "certificate_type", "is required" },
+		{ "{\"alias\":\" \",\"certificate\":\"c\",\"private_key\":\"k\","
+		    "\"certificate_type\":\"t\"}", "alias", "must not be empty" },
+		{ "not json", "body", NULL },
+		{ "[]", "body", "must be a JSON object" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = call(f, EVHTTP_REQ_POST,
+		    "/openapi/v1/teams/acme/certificates", f->token,
+		    cases[i].body, strlen(cases[i].body));
+		assert_envelope(&r, 400, "invalid request");
+		assert_string_equal(bean(&r, "field"), cases[i].field);
+		if (cases[i].reason != NULL)
+			assert_string_equal(bean(&r, "reason"), cases[i].reason);
+		json_decref(r.body);
+	}
+}
+
+static void
+test_too_large(void **state)
+{
+	struct fixture	*f = *state;
+	struct reply	 r;
+	size_t		 len = CERTD_BODY_MAX + 1;
+	char		*big = malloc(len);
+
+	memset(big, ' ', len);
+	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
+	    f->token, big, len);
+	assert_envelope(&r, 413, "request body too large");
+	json_decref(r.body);
+	free(big);
+}
+
+static char *
+slurp(const char *name)
+{
+	const char	*dir = getenv("CERTD_PKI_DIR");
+	char		 path[512], *buf;
+	FILE		*fp;
+	long		 n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir :
+	    "tests/pki-out", name);
+	if ((fp = fopen(path, "rb")) == NULL)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(fp);
+	return buf;
+}
+
+static void
+test_record_json(void **state)
+{
+	struct fixture	*f = *state;
+	struct reply	 r;
+	char		*cert = slurp("leaf-ec.pem"), *key = slurp("leaf-ec.key");
+	char		*body;
+	json_t		*req;
+
+	if (cert == NULL || key == NULL) {
+		free(cert);
+		free(key);
+		skip();
+	}
+	req = json_pack("{s:s, s:s, s:s, s:s}", "alias", "web",
+	    "certificate", cert, "private_key", key, "certificate_type", "srv");
+	body = json_dumps(req, JSON_COMPACT);
+	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
+	    f->token, body, strlen(body));
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "id")), 1);
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "certificate")), cert);
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "private_key")), key);
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "certificate_type")), "srv");
+	assert_true(json_is_false(json_object_get(r.body, "has_expired")));
+	assert_int_equal(strlen(json_string_value(json_object_get(r.body,
+	    "fingerprint_sha256"))), 64);
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
+	    f->token, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "total")), 1);
+	assert_null(json_object_get(json_array_get(json_object_get(r.body,
+	    "list"), 0), "private_key"));
+	json_decref(r.body);
+
+	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
+	    f->token, body, strlen(body));
+	assert_envelope(&r, 412, "certificate name already exists");
+	json_decref(r.body);
+
+	json_decref(req);
+	free(body);
+	free(cert);
+	free(key);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_envelope_and_auth, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_field_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_json, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,864 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for record.c and store.c: the record encoding (round trip,
+ * every truncation, garbage, versions), and the store against a real
+ * RocksDB in a temporary directory with its own event_base: the two views,
+ * alias handling, paging, persistence across reopen, group commit order,
+ * the single-process lock, write failures, and a 10,000-record reload.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "certd/constants.h"
+#include "cert.h"
+#include "record.h"
+#include "store.h"
+
+struct fixture {
+	char			 dir[64];
+	struct event_base	*base;
+	struct store		*s;
+};
+
+struct done {
+	int		called;
+	int		err;
+	uint64_t	id;
+	uint64_t	rev;
+	int		order;		/* global completion sequence */
+};
+
+#define CHANGES_MAX	256
+
+struct change_log {
+	size_t		n;
+	int		kind[CHANGES_MAX];
+	uint64_t	rev[CHANGES_MAX];
+	uint64_t	old_id[CHANGES_MAX];
+	uint64_t	new_id[CHANGES_MAX];
+};
+
+static int	seq;
+
+/* ------------------------------------------------------------------ */
+
+static char *
+xstrdup(const char *s)
+{
+	char	*d = strdup(s);
+
+	assert_non_null(d);
+	return d;
+}
+
+/* A record with every field set; `pad` bytes of filler in the PEM. */
+static struct cert_record *
+mkrec(const char *team, const char *alias, uint64_t id, size_t pad)
+{
+	struct cert_record	*r;
+	char			 buf[128];
+	size_t			 i;
+
+	assert_non_null(r = record_new());
+	r->id = id;
+	r->team = xstrdup(team);
+	r->alias = xstrdup(alias);
+	r->cert_type = xstrdup("server");
+	assert_non_null(r->certificate = malloc(pad + 128));
+	i = (size_t)snprintf(r->certificate, 128,
+	    "-----BEGIN CERTIFICATE-----\n%s/%llu\n", alias,
+	    (unsigned long long)id);
+	memset(r->certificate + i, 'A', pad);
+	i += pad;
+	i += (size_t)snprintf(r->certificate + i, 64,
+	    "\n-----END CERTIFICATE-----\n");
+	r->certificate_len = i;
+	snprintf(buf, sizeof(buf), "-----BEGIN PRIVATE KEY-----\nK%llu\n"
+	    "-----END PRIVATE KEY-----\n", (unsigned long long)id);
+	r->private_key = xstrdup(buf);
+	r->private_key_len = strlen(buf);
+	r->created_at = 1700000000 + (int64_t)id;
+	r->updated_at = r->created_at + 1;
+	r->meta.subject_cn = xstrdup(alias);
+	assert_non_null(r->meta.sans = calloc(2, sizeof(char *)));
+	r->meta.sans[0] = xstrdup("www.example.org");
+	r->meta.sans[1] = xstrdup("192.0.2.1");
+	r->meta.n_sans = 2;
+	r->meta.issuer_cn = xstrdup("Test CA");
+	r->meta.issuer_dn = xstrdup("CN=Test CA,O=certd");
+	r->meta.serial = xstrdup("01ab");
+	r->meta.not_before = -5;
+	r->meta.not_after = 2000000000;
+	memset(r->meta.fingerprint, 'f', CERT_FINGERPRINT_LEN);
+	r->meta.fingerprint[0] = '0' + (char)(id % 10);
+	r->meta.key_algorithm = xstrdup("ECDSA");
+	r->meta.key_bits = 256;
+	r->meta.chain_len = 2;
+	return r;
+}
+
+static void
+assert_opt_str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+static void
+assert_rec_equal(const struct cert_record *a, const struct cert_record *b)
+{
+	size_t	i;
+
+	assert_int_equal(a->id, b->id);
+	assert_int_equal(a->revision, b->revision);
+	assert_string_equal(a->team, b->team);
+	assert_string_equal(a->alias, b->alias);
+	assert_string_equal(a->cert_type, b->cert_type);
+	assert_int_equal(a->certificate_len, b->certificate_len);
+	assert_memory_equal(a->certificate, b->certificate,
+	    a->certificate_len);
+	assert_int_equal(a->private_key_len, b->private_key_len);
+	assert_memory_equal(a->private_key, b->private_key,
+	    a->private_key_len);
+	assert_int_equal(a->created_at, b->created_at);
+	assert_int_equal(a->updated_at, b->updated_at);
+	assert_opt_str_equal(a->meta.subject_cn, b->meta.subject_cn);
+	assert_int_equal(a->meta.n_sans, b->meta.n_sans);
+	for (i = 0; i < a->meta.n_sans; i++)
+		assert_string_equal(a->meta.sans[i], b->meta.sans[i]);
+	assert_opt_str_equal(a->meta.issuer_cn, b->meta.issuer_cn);
+	assert_opt_str_equal(a->meta.issuer_dn, b->meta.issuer_dn);
+	assert_opt_str_equal(a->meta.serial, b->meta.serial);
+	assert_int_equal(a->meta.not_before, b->meta.not_before);
+	assert_int_equal(a->meta.not_after, b->meta.not_after);
+	assert_string_equal(a->meta.fingerprint, b->meta.fingerprint);
+	assert_opt_str_equal(a->meta.key_algorithm, b->meta.key_algorithm);
+	assert_int_equal(a->meta.key_bits, b->meta.key_bits);
+	assert_int_equal(a->meta.chain_len, b->meta.chain_len);
+}
+
+static void
+done_cb(int err, const struct cert_record *rec, void *arg)
+{
+	struct done	*d = arg;
+
+	d->called++;
+	d->err = err;
+	d->id = rec != NULL ? rec->id : 0;
+	d->rev = rec != NULL ? rec->revision : 0;
+	d->order = ++seq;
+}
+
+static void
+change_cb(const struct store_change *ch, void *arg)
+{
+	struct change_log	*cl = arg;
+
+	assert_true(cl->n < CHANGES_MAX);
+	cl->kind[cl->n] = ch->kind;
+	cl->rev[cl->n] = ch->revision;
+	cl->old_id[cl->n] = ch->old != NULL ? ch->old->id : 0;
+	cl->new_id[cl->n] = ch->rec != NULL ? ch->rec->id : 0;
+	cl->n++;
+}
+
+/* Run the loop until d->called (every one of n). */
+static void
+run_until(struct event_base *base, struct done *d, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		while (d[i].called == 0)
+			assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+}
+
+static struct store *
+reopen(struct fixture *f)
+{
+	char	err[256];
+
+	store_free(f->s);
+	f->s = store_open(f->base, f->dir, err, sizeof(err));
+	if (f->s == NULL)
+		fail_msg("store_open: %s", err);
+	return f->s;
+}
+
+/* Put a fresh record and wait for it to commit; returns its id. */
+static uint64_t
+put_new(struct fixture *f, const char *team, const char *alias)
+{
+	struct done	d = { 0 };
+	uint64_t	id = store_next_id(f->s);
+
+	assert_int_equal(store_put(f->s, mkrec(team, alias, id, 64), done_cb,
+	    &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(d.id, id);
+	return id;
+}
+
+/* Remove the test directory: <dir>/db/<files>, nothing deeper. */
+static void
+rm_tree(const char *path, int depth)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 sub[PATH_MAX];
+
+	if (depth < 3 && (d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			rm_tree(sub, depth + 1);
+		}
+		closedir(d);
+	}
+	remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture	*f;
+	char		 err[256];
+
+	assert_non_null(f = calloc(1, sizeof(*f)));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/certd-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(f->base = event_base_new());
+	f->s = store_open(f->base, f->dir, err, sizeof(err));
+	if (f->s == NULL)
+		fail_msg("store_open: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	store_free(f->s);
+	event_base_free(f->base);
+	rm_tree(f->dir, 0);
+	free(f);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* record.c                                                            */
+
+static void
+test_record_roundtrip(void **state)
+{
+	struct cert_record	*r, *d, *dup;
+	char			*buf, *copy;
+	size_t			 len, i;
+
+	(void)state;
+	r = mkrec("team-a", "web", 42, 3000);
+	r->revision = 7;
+	assert_int_equal(record_encode(r, &buf, &len), 0);
+	assert_int_equal(record_decode(buf, len, &d), 0);
+	assert_rec_equal(r, d);
+	assert_non_null(dup = record_dup(d));
+	assert_rec_equal(r, dup);
+	record_free(d);
+
+	/* every truncation is refused, not misread */
+	for (i = 0; i < len; i++) {
+		assert_non_null(copy = malloc(i + 1));
+		memcpy(copy, buf, i);
+		assert_int_equal(record_decode(i > 0 ? copy : NULL, i, &d),
+		    CERTD_ERR_STORAGE);
+		assert_null(d);
+		free(copy);
+	}
+
+	/* trailing garbage */
+	assert_non_null(copy = malloc(len + 1));
+	memcpy(copy, buf, len);
+	copy[len] = '\0';
+	assert_int_equal(record_decode(copy, len + 1, &d), CERTD_ERR_STORAGE);
+
+	/* a later schema version is refused: map, "v" key, then value */
+	assert_int_equal((unsigned char)copy[0], 0x8b);
+	assert_int_equal(copy[3], RECORD_SCHEMA_VERSION);
+	copy[3] = RECORD_SCHEMA_VERSION + 1;
+	assert_int_equal(record_decode(copy, len, &d), CERTD_ERR_STORAGE);
+	free(copy);
+
+	/* an unknown key is skipped: one more map entry "zz": 1 */
+	assert_non_null(copy = malloc(len + 4));
+	memcpy(copy, buf, len);
+	copy[0] = (char)0x8c;
+	memcpy(copy + len, "\xa2zz\x01", 4);
+	assert_int_equal(record_decode(copy, len + 4, &d), 0);
+	assert_rec_equal(r, d);
+	record_free(d);
+	free(copy);
+
+	cert_wipe(buf, len);
+	free(buf);
+	record_free(dup);
+	record_free(r);
+}
+
+static void
+test_record_garbage(void **state)
+{
+	static const char *const bad[] = {
+		"\xdd\xff\xff\xff\xff",		/* array32 of 4G elements */
+		"\xdf\xff\xff\xff\xff",		/* map32 of 4G pairs */
+		"\xdb\xff\xff\xff\xff",		/* str32 of 4 GiB */
+		"\xc1",				/* never used */
+		"\x81\xa1v\x01",		/* only a version */
+		"\x81\x01\x01",			/* integer key */
+		"\x92\x01\x02",			/* array, not map */
+		"\x81\xa1v\xa1x",		/* version is a string */
+		"\x82\xa1v\x01\xa1v\x01",	/* duplicate key */
+	};
+	static const size_t	 badlen[] = { 5, 5, 5, 1, 4, 3, 3, 5, 7 };
+	struct cert_record	*d;
+	unsigned char		 buf[512];
+	unsigned		 seed = 12345;
+	size_t			 i, j, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(record_decode(bad[i], badlen[i], &d),
+		    CERTD_ERR_STORAGE);
+		assert_null(d);
+	}
+	for (i = 0; i < 20000; i++) {
+		len = 1 + (size_t)rand_r(&seed) % sizeof(buf);
+		for (j = 0; j < len; j++)
+			buf[j] = (unsigned char)rand_r(&seed);
+		if (i % 2 == 0)
+			buf[0] = (unsigned char)(0x80 | (i % 16));   /* a map */
+		assert_int_equal(record_decode((char *)buf, len, &d),
+		    CERTD_ERR_STORAGE);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* store.c                                                             */
+
+static void
+test_put_get(void **state)
+{
+	struct fixture			*f = *state;
+	struct change_log		 cl = { 0 };
+	struct done			 d = { 0 };
+	const struct cert_record	*r;
+	struct cert_record		*want;
+	uint64_t			 id;
+
+	store_set_change_cb(f->s, change_cb, &cl);
+	assert_int_equal(store_revision(f->s), 0);
+	id = store_next_id(f->s);
+	assert_int_equal(id, 1);
+	want = mkrec("t1", "web", id, 100);
+	assert_int_equal(store_put(f->s, record_dup(want), done_cb, &d), 0);
+
+	/* head view at once, committed view only after completion */
+	assert_int_equal(d.called, 0);
+	assert_null(store_get(f->s, "t1", id));
+	assert_null(store_get_alias(f->s, "t1", "web"));
+	assert_non_null(store_head_get(f->s, "t1", id));
+	assert_null(store_head_get(f->s, "t2", id));
+	assert_int_equal(store_head_alias(f->s, "t1", "web"), id);
+	assert_int_equal(store_head_alias(f->s, "t2", "web"), 0);
+	assert_int_equal(store_count(f->s), 0);
+	assert_int_equal(store_revision(f->s), 0);
+
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(d.rev, 1);
+	assert_int_equal(store_revision(f->s), 1);
+	assert_int_equal(store_count(f->s), 1);
+	assert_non_null(r = store_get(f->s, "t1", id));
+	assert_ptr_equal(store_get_alias(f->s, "t1", "web"), r);
+	assert_null(store_get(f->s, "t2", id));
+	want->revision = 1;
+	assert_rec_equal(want, r);
+
+	assert_int_equal(cl.n, 1);
+	assert_int_equal(cl.kind[0], STORE_PUT);
+	assert_int_equal(cl.rev[0], 1);
+	assert_int_equal(cl.old_id[0], 0);
+	assert_int_equal(cl.new_id[0], id);
+	record_free(want);
+
+	/* store_put refuses what the head view forbids, and frees rec */
+	assert_int_equal(store_put(f->s, mkrec("t1", "web", store_next_id(f->s),
+	    1), done_cb, &d), CERTD_ERR_ALIAS_EXISTS);
+	assert_int_equal(store_put(f->s, mkrec("t2", "web", id, 1), done_cb,
+	    &d), CERTD_ERR_INTERNAL);	/* id of another team */
+	assert_int_equal(store_put(f->s, mkrec("t1", "x", 999, 1), done_cb,
+	    &d), CERTD_ERR_INTERNAL);	/* id never reserved */
+	assert_int_equal(store_delete(f->s, "t2", id, done_cb, &d),
+	    CERTD_ERR_NOT_FOUND);
+	assert_int_equal(d.called, 1);
+	store_set_change_cb(f->s, NULL, NULL);
+}
+
+static void
+test_update_alias(void **state)
+{
+	struct fixture			*f = *state;
+	struct change_log		 cl = { 0 };
+	struct done			 d = { 0 };
+	struct cert_record		*upd;
+	const struct cert_record	*r;
+	uint64_t			 id, id2;
+
+	id = put_new(f, "t1", "old");
+	store_set_change_cb(f->s, change_cb, &cl);
+	upd = mkrec("t1", "new", id, 10);
+	free(upd->cert_type);
+	upd->cert_type = xstrdup("client");
+	assert_int_equal(store_put(f->s, upd, done_cb, &d), 0);
+	assert_int_equal(store_head_alias(f->s, "t1", "old"), 0);
+	assert_int_equal(store_head_alias(f->s, "t1", "new"), id);
+	assert_non_null(store_get_alias(f->s, "t1", "old"));
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+
+	assert_null(store_get_alias(f->s, "t1", "old"));
+	assert_non_null(r = store_get_alias(f->s, "t1", "new"));
+	assert_int_equal(r->id, id);
+	assert_string_equal(r->cert_type, "client");
+	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(cl.n, 1);
+	assert_int_equal(cl.old_id[0], id);
+	assert_int_equal(cl.new_id[0], id);
+	store_set_change_cb(f->s, NULL, NULL);
+
+	/* the old alias is free again, also after a reopen */
+	id2 = put_new(f, "t1", "old");
+	reopen(f);
+	assert_int_equal(store_get_alias(f->s, "t1", "old")->id, id2);
+	assert_int_equal(store_get_alias(f->s, "t1", "new")->id, id);
+	assert_int_equal(store_count(f->s), 2);
+}
+
+static void
+test_delete(void **state)
+{
+	struct fixture	*f = *state;
+	struct change_log cl = { 0 };
+	struct done	 d = { 0 };
+	uint64_t	 a, b;
+
+	a = put_new(f, "t1", "a");
+	b = put_new(f, "t1", "b");
+	store_set_change_cb(f->s, change_cb, &cl);
+	assert_int_equal(store_delete(f->s, "t1", a, done_cb, &d), 0);
+	assert_null(store_head_get(f->s, "t1", a));
+	assert_int_equal(store_head_alias(f->s, "t1", "a"), 0);
+	assert_non_null(store_get(f->s, "t1", a));
+	/* deleting it twice is refused against the head view */
+	assert_int_equal(store_delete(f->s, "t1", a, done_cb, &d),
+	    CERTD_ERR_NOT_FOUND);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(d.id, a);		/* the record deleted */
+	assert_null(store_get(f->s, "t1", a));
+	assert_null(store_get_alias(f->s, "t1", "a"));
+	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(cl.n, 1);
+	assert_int_equal(cl.kind[0], STORE_DELETE);
+	assert_int_equal(cl.old_id[0], a);
+	assert_int_equal(cl.new_id[0], 0);
+	assert_int_equal(cl.rev[0], store_revision(f->s));
+	store_set_change_cb(f->s, NULL, NULL);
+
+	reopen(f);
+	assert_null(store_get(f->s, "t1", a));
+	assert_int_equal(store_get(f->s, "t1", b)->id, b);
+	assert_int_equal(store_count(f->s), 1);
+
+	/* deleting the highest id must not hand it out again after reopen */
+	d.called = 0;
+	assert_int_equal(store_delete(f->s, "t1", b, done_cb, &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+	reopen(f);
+	assert_int_equal(store_count(f->s), 0);
+	assert_int_equal(store_next_id(f->s), b + 1);
+}
+
+static void
+test_list_paging(void **state)
+{
+	struct fixture			*f = *state;
+	const struct cert_record	*out[8];
+	uint64_t			 ids_a[10], ids_b[5];
+	char				 alias[16];
+	size_t				 i, n, total, ia = 0, ib = 0;
+
+	for (i = 0; i < 15; i++) {
+		snprintf(alias, sizeof(alias), "c%zu", i);
+		if (i % 3 == 2)
+			ids_b[ib++] = put_new(f, "B", alias);
+		else
+			ids_a[ia++] = put_new(f, "A", alias);
+	}
+	for (int round = 0; round < 2; round++) {
+		n = store_list(f->s, "A", 0, 4, out, &total);
+		assert_int_equal(n, 4);
+		assert_int_equal(total, 10);
+		for (i = 0; i < n; i++)
+			assert_int_equal(out[i]->id, ids_a[i]);
+		n = store_list(f->s, "A", 8, 4, out, &total);
+		assert_int_equal(n, 2);
+		assert_int_equal(out[0]->id, ids_a[8]);
+		assert_int_equal(out[1]->id, ids_a[9]);
+		assert_int_equal(store_list(f->s, "A", 10, 4, out, &total), 0);
+		assert_int_equal(total, 10);
+		n = store_list(f->s, "B", 1, 8, out, &total);
+		assert_int_equal(n, 4);
+		assert_int_equal(total, 5);
+		for (i = 0; i < n; i++) {
+			assert_int_equal(out[i]->id, ids_b[i + 1]);
+			assert_string_equal(out[i]->team, "B");
+		}
+		assert_int_equal(store_list(f->s, "C", 0, 8, out, &total), 0);
+		assert_int_equal(total, 0);
+		reopen(f);
+	}
+}
+
+static void
+test_reopen_persists(void **state)
+{
+	struct fixture		*f = *state;
+	struct cert_record	*want[3];
+	struct done		 d[3] = { { 0 } };
+	uint64_t		 id, rev, del;
+	int			 i;
+
+	del = put_new(f, "t1", "gone");
+	for (i = 0; i < 3; i++) {
+		id = store_next_id(f->s);
+		want[i] = mkrec(i == 1 ? "t2" : "t1", i == 0 ? "x" : "y", id,
+		    2000);
+		assert_int_equal(store_put(f->s, record_dup(want[i]), done_cb,
+		    &d[i]), 0);
+	}
+	run_until(f->base, d, 3);
+	assert_int_equal(store_delete(f->s, "t1", del, done_cb, &d[0]), 0);
+	d[0].called = 0;
+	run_until(f->base, d, 1);
+	/* reserved but never used: must not come back either */
+	id = store_next_id(f->s);
+	rev = store_revision(f->s);
+	assert_int_equal(rev, 5);
+
+	reopen(f);
+	assert_int_equal(store_revision(f->s), rev);
+	assert_int_equal(store_count(f->s), 3);
+	assert_null(store_get(f->s, "t1", del));
+	for (i = 0; i < 3; i++) {
+		want[i]->revision = (uint64_t)i + 2;
+		assert_rec_equal(want[i], store_get(f->s, want[i]->team,
+		    want[i]->id));
+		assert_ptr_equal(store_get_alias(f->s, want[i]->team,
+		    want[i]->alias), store_get(f->s, want[i]->team,
+		    want[i]->id));
+		record_free(want[i]);
+	}
+	assert_true(store_next_id(f->s) >= id);
+
+	/* the next write continues the revision sequence */
+	put_new(f, "t1", "after");
+	assert_int_equal(store_revision(f->s), rev + 1);
+	reopen(f);
+	assert_int_equal(store_revision(f->s), rev + 1);
+}
+
+static void
+test_pending_alias(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[4] = { { 0 } };
+	uint64_t	 a, b, c;
+
+	a = store_next_id(f->s);
+	b = store_next_id(f->s);
+	assert_int_equal(store_put(f->s, mkrec("t", "x", a, 1), done_cb,
+	    &d[0]), 0);
+	/* b cannot take x while a's create is in flight */
+	assert_int_equal(store_head_alias(f->s, "t", "x"), a);
+	assert_int_equal(store_put(f->s, mkrec("t", "x", b, 1), done_cb,
+	    &d[1]), CERTD_ERR_ALIAS_EXISTS);
+	/* a pending rename of a frees x for b, still before any commit */
+	assert_int_equal(store_put(f->s, mkrec("t", "y", a, 1), done_cb,
+	    &d[1]), 0);
+	assert_int_equal(store_head_alias(f->s, "t", "x"), 0);
+	assert_int_equal(store_head_alias(f->s, "t", "y"), a);
+	assert_int_equal(store_put(f->s, mkrec("t", "x", b, 1), done_cb,
+	    &d[2]), 0);
+	assert_int_equal(store_head_alias(f->s, "t", "x"), b);
+	/* and a pending delete of b frees it once more */
+	assert_int_equal(store_delete(f->s, "t", b, done_cb, &d[3]), 0);
+	assert_int_equal(store_head_alias(f->s, "t", "x"), 0);
+	assert_null(store_head_get(f->s, "t", b));
+	assert_int_equal(store_head_get(f->s, "t", a)->id, a);
+	assert_string_equal(store_head_get(f->s, "t", a)->alias, "y");
+
+	run_until(f->base, d, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(d[i].err, 0);
+	assert_int_equal(store_get_alias(f->s, "t", "y")->id, a);
+	assert_null(store_get_alias(f->s, "t", "x"));
+	assert_null(store_get(f->s, "t", b));
+	c = put_new(f, "t", "x");
+	reopen(f);
+	assert_int_equal(store_get_alias(f->s, "t", "x")->id, c);
+	assert_int_equal(store_count(f->s), 2);
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct fixture		*f = *state;
+	struct change_log	 cl = { 0 };
+	struct done		 d[100] = { { 0 } };
+	char			 alias[16];
+	uint64_t		 first = store_revision(f->s) + 1;
+	int			 i, base_seq;
+
+	store_set_change_cb(f->s, change_cb, &cl);
+	base_seq = seq;
+	for (i = 0; i < 100; i++) {
+		snprintf(alias, sizeof(alias), "g%d", i);
+		assert_int_equal(store_put(f->s, mkrec(i % 2 ? "odd" : "even",
+		    alias, store_next_id(f->s), 500), done_cb, &d[i]), 0);
+	}
+	/* nothing completes inside store_put */
+	for (i = 0; i < 100; i++)
+		assert_int_equal(d[i].called, 0);
+	run_until(f->base, d, 100);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(d[i].called, 1);
+		assert_int_equal(d[i].err, 0);
+		assert_int_equal(d[i].rev, first + (uint64_t)i);
+		assert_int_equal(d[i].order, base_seq + i + 1);
+		assert_int_equal(cl.rev[i], first + (uint64_t)i);
+		assert_int_equal(cl.new_id[i], d[i].id);
+	}
+	assert_int_equal(cl.n, 100);
+	assert_int_equal(store_count(f->s), 100);
+	assert_int_equal(store_revision(f->s), first + 99);
+	store_set_change_cb(f->s, NULL, NULL);
+}
+
+static void
+test_free_drains(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[10] = { { 0 } };
+	char		 alias[16];
+	int		 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(alias, sizeof(alias), "f%d", i);
+		assert_int_equal(store_put(f->s, mkrec("t", alias,
+		    store_next_id(f->s), 10), done_cb, &d[i]), 0);
+	}
+	store_free(f->s);
+	f->s = NULL;
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(d[i].called, 1);
+		assert_int_equal(d[i].err, 0);
+	}
+	reopen(f);
+	assert_int_equal(store_count(f->s), 10);
+	assert_int_equal(store_revision(f->s), 10);
+}
+
+static void
+test_double_open(void **state)
+{
+	struct fixture	*f = *state;
+	struct store	*s2;
+	char		 err[512];
+
+	s2 = store_open(f->base, f->dir, err, sizeof(err));
+	assert_null(s2);
+	assert_non_null(strstr(err, "in use by another process"));
+	assert_null(strchr(err, '\n'));
+	printf("# second open: %s\n", err);
+
+	/* an unwritable place fails with a reason, too */
+	s2 = store_open(f->base, "/nonexistent/certd", err, sizeof(err));
+	assert_null(s2);
+	assert_non_null(strstr(err, "/nonexistent/certd/db"));
+}
+
+struct resubmit {
+	struct fixture	*f;
+	struct done	 d;		/* the op submitted from a callback */
+	int		 submitted;
+};
+
+static void
+fail_then_resubmit(int err, const struct cert_record *rec, void *arg)
+{
+	struct resubmit	*rs = arg;
+
+	assert_int_equal(err, CERTD_ERR_STORAGE);
+	assert_null(rec);
+	/* the failed ops are out of the head view already */
+	assert_null(store_head_get(rs->f->s, "t", 2));
+	assert_int_equal(store_put(rs->f->s, mkrec("t", "from-cb",
+	    store_next_id(rs->f->s), 1), done_cb, &rs->d), 0);
+	rs->submitted = 1;
+}
+
+static void
+test_write_failure(void **state)
+{
+	struct fixture			*f = *state;
+	struct change_log		 cl = { 0 };
+	struct resubmit			 rs = { .f = f };
+	struct done			 d[4] = { { 0 } };
+	struct cert_record		*upd;
+	const struct cert_record	*r;
+	uint64_t			 a, b, rev;
+
+	a = put_new(f, "t", "a");
+	rev = store_revision(f->s);
+	store_set_change_cb(f->s, change_cb, &cl);
+
+	store_fail_next_writes(f->s, 1);
+	b = store_next_id(f->s);
+	assert_int_equal(b, 2);
+	assert_int_equal(store_put(f->s, mkrec("t", "b", b, 1),
+	    fail_then_resubmit, &rs), 0);
+	upd = mkrec("t", "a2", a, 1);
+	assert_int_equal(store_put(f->s, upd, done_cb, &d[0]), 0);
+	assert_int_equal(store_delete(f->s, "t", b, done_cb, &d[1]), 0);
+	assert_int_equal(store_put(f->s, mkrec("t", "c",
+	    store_next_id(f->s), 1), done_cb, &d[2]), 0);
+
+	run_until(f->base, d, 3);
+	assert_true(rs.submitted);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(d[i].err, CERTD_ERR_STORAGE);
+	assert_int_equal(cl.n, 0);
+	assert_int_equal(store_revision(f->s), rev);
+	assert_null(store_get(f->s, "t", b));
+	assert_non_null(r = store_get(f->s, "t", a));
+	assert_string_equal(r->alias, "a");
+	assert_string_equal(store_head_get(f->s, "t", a)->alias, "a");
+	assert_int_equal(store_head_alias(f->s, "t", "a2"), 0);
+	assert_int_equal(store_count(f->s), 1);
+
+	/* the op submitted from the failure callback goes through */
+	run_until(f->base, &rs.d, 1);
+	assert_int_equal(rs.d.err, 0);
+	assert_true(rs.d.rev > rev);
+	assert_int_equal(cl.n, 1);
+	store_set_change_cb(f->s, NULL, NULL);
+
+	/* and so do later writes */
+	put_new(f, "t", "a2");
+	reopen(f);
+	assert_int_equal(store_count(f->s), 3);
+	assert_null(store_get(f->s, "t", b));
+	assert_string_equal(store_get(f->s, "t", a)->alias, "a");
+	assert_non_null(store_get_alias(f->s, "t", "from-cb"));
+}
+
+static void
+test_ten_thousand(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	*d;
+	struct timespec	 t0, t1;
+	char		 alias[32], team[16];
+	size_t		 i, j, n = 10000, chunk = 1000;
+
+	assert_non_null(d = calloc(n, sizeof(*d)));
+	for (i = 0; i < n; i += chunk) {
+		for (j = i; j < i + chunk; j++) {
+			snprintf(team, sizeof(team), "team%zu", j % 20);
+			snprintf(alias, sizeof(alias), "cert-%zu", j);
+			assert_int_equal(store_put(f->s, mkrec(team, alias,
+			    store_next_id(f->s), 2500), done_cb, &d[j]), 0);
+		}
+		run_until(f->base, d + i, chunk);
+	}
+	for (i = 0; i < n; i++)
+		assert_int_equal(d[i].err, 0);
+	free(d);
+
+	store_free(f->s);
+	f->s = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	reopen(f);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("# reopen of %zu records: %.1f ms\n", n,
+	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	assert_int_equal(store_count(f->s), n);
+	assert_int_equal(store_revision(f->s), n);
+	assert_int_equal(store_get_alias(f->s, "team7", "cert-4567")->id,
+	    4568);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_roundtrip),
+		cmocka_unit_test(test_record_garbage),
+		cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_alias, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_paging, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_persists, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pending_alias, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_free_drains, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_double_open, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ten_thousand, setup,
+		    teardown),
+	};
+
+	alarm(300);	/* a lost completion hangs the loop: fail instead */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the token file parser and token authentication. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tokens.h"
+
+static const char HASH0[] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+static struct tokens *
+parse(const char *text, char *err, size_t errlen)
+{
+	return tokens_parse(text, strlen(text), "tokens", err, errlen);
+}
+
+static void
+test_new_then_auth(void **state)
+{
+	char			 text[128], line[600], err[256];
+	struct tokens		*t;
+	const struct token	*tok;
+
+	(void)state;
+	assert_int_equal(tokens_new("ci", "a,b", "read", text, sizeof(text),
+	    line, sizeof(line), err, sizeof(err)), 0);
+	assert_true(strncmp(text, "ctk_", 4) == 0);
+	assert_int_equal(strlen(text), 4 + 64);
+	assert_null(strstr(line, text + 4));	/* the line never holds the token */
+	t = parse(line, err, sizeof(err));
+	assert_non_null(t);
+	tok = tokens_auth(t, text, strlen(text));
+	assert_non_null(tok);
+	assert_string_equal(tok->name, "ci");
+	assert_int_equal(tok->role, TOKEN_ROLE_READ);
+	assert_true(token_allows_team(tok, "a"));
+	assert_true(token_allows_team(tok, "b"));
+	assert_false(token_allows_team(tok, "c"));
+	assert_null(tokens_auth(t, text, strlen(text) - 1));
+	text[10] ^= 1;
+	assert_null(tokens_auth(t, text, strlen(text)));
+	assert_null(tokens_auth(t, "", 0));
+	tokens_free(t);
+}
+
+static void
+test_comments_and_all_teams(void **state)
+{
+	char		 text[512], err[256];
+	struct tokens	*t;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+	    "# header\n\n  \t\nadmin sha256:%s teams=* role=write # trailing\r\n",
+	    HASH0);
+	t = parse(text, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(tokens_count(t), 1);
+	tokens_free(t);
+	t = parse("", err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(tokens_count(t), 0);
+	tokens_free(t);
+}
+
+static void
+expect_error(const char *line, const char *want)
+{
+	char		 text[600], err[256];
+	struct tokens	*t;
+
+	snprintf(text, sizeof(text), "# ok\n%s\n", line);
+	t = parse(text, err, sizeof(err));
+	assert_null(t);
+	if (strstr(err, want) == NULL)
+		fail_msg("line \"%s\": error \"%s\" lacks \"%s\"", line, err, want);
+	assert_non_null(strstr(err, "tokens:2:"));
+}
+
+static void
+test_malformed_lines(void **state)
+{
+	char	line[300], dup[600];
+
+	(void)state;
+	expect_error("lonely", "expected NAME");
+	snprintf(line, sizeof(line), "a sha256:%s teams=* role=root", HASH0);
+	expect_error(line, "role must be read or write");
+	snprintf(line, sizeof(line), "a md5:%s teams=* role=read", HASH0);
+	expect_error(line, "hash must be");
+	expect_error("a sha256:zz teams=* role=read", "hash must be");
+	snprintf(line, sizeof(line), "a sha256:%s teams=a,,b role=read", HASH0);
+	expect_error(line, "teams must be");
+	snprintf(line, sizeof(line), "a sha256:%s teams=x role=read role=read", HASH0);
+	expect_error(line, "expected NAME");
+	snprintf(line, sizeof(line), "a sha256:%s role=read other=1", HASH0);
+	expect_error(line, "expected teams");
+	snprintf(line, sizeof(line), "b/c sha256:%s teams=* role=read", HASH0);
+	expect_error(line, "NAME must be");
+	snprintf(dup, sizeof(dup),
+	    "a sha256:%s teams=* role=read\na sha256:%s1 teams=* role=read",
+	    HASH0, "000000000000000000000000000000000000000000000000000000000000000");
+	{
+		char		 err[256];
+		struct tokens	*t = parse(dup, err, sizeof(err));
+
+		assert_null(t);
+		assert_non_null(strstr(err, "tokens:2: duplicate token name"));
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_then_auth),
+		cmocka_unit_test(test_comments_and_all_teams),
+		cmocka_unit_test(test_malformed_lines),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
