@@ -36,10 +36,13 @@ static int
 get(const char *file, const char *path)
 {
 	json_error_t	 err;
-	json_t		*v = json_load_file(file, JSON_DECODE_ANY, &err);
+	json_t		*root = json_load_file(file, JSON_DECODE_ANY, &err);
+	json_t		*v = root;
 	char		*p = strdup(path), *save = NULL, *seg, *out;
+	int		 rv = 0;
 
 	if (v == NULL) {
+		free(p);
 		fprintf(stderr, "jtool: %s: %s\n", file, err.text);
 		return 2;
 	}
@@ -51,16 +54,19 @@ get(const char *file, const char *path)
 			v = json_object_get(v, seg);
 	}
 	if (v == NULL)
-		return 1;
-	if (json_is_string(v))
+		rv = 1;
+	else if (json_is_string(v))
 		fwrite(json_string_value(v), 1, json_string_length(v), stdout);
 	else {
 		out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		fputs(out, stdout);
 		free(out);
 	}
-	putchar('\n');
-	return 0;
+	if (rv == 0)
+		putchar('\n');
+	json_decref(root);
+	free(p);
+	return rv;
 }
 
 static int
@@ -98,7 +104,9 @@ make(int argc, char *argv[])
 		json_object_set_new(o, key, v);
 		free(key);
 	}
-	return json_dumpf(o, stdout, JSON_COMPACT) == 0 ? 0 : 2;
+	i = json_dumpf(o, stdout, JSON_COMPACT) == 0 ? 0 : 2;
+	json_decref(o);
+	return i;
 }
 
 int
