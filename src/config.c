@@ -4,6 +4,8 @@
  * daemon uses it, so a bad file never leaves a half-applied configuration.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,12 @@ config_new(void)
 	cfg->listen_host = strdup(CONFIG_HOST_DEFAULT);
 	cfg->listen_port = CERTD_HTTP_PORT_DEFAULT;
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->frame_max = CERTD_FRAME_MAX_DEFAULT;
+	cfg->ctl_max_conns = 256;
+	cfg->ctl_max_conns_per_uid = 32;
+	cfg->ctl_idle_timeout = 60;
+	cfg->ctl_out_limit = 4 * 1024 * 1024;
+	cfg->log_retain = 100000;
 	if (cfg->data_dir == NULL || cfg->listen_host == NULL) {
 		config_free(cfg);
 		return NULL;
@@ -36,12 +44,21 @@ config_new(void)
 void
 config_free(struct config *cfg)
 {
+	size_t	i, j;
+
 	if (cfg == NULL)
 		return;
 	free(cfg->data_dir);
 	free(cfg->listen_host);
 	free(cfg->socket_path);
 	free(cfg->token_file);
+	free(cfg->socket_group);
+	for (i = 0; i < cfg->n_acl; i++) {
+		for (j = 0; j < cfg->acl[i].n_teams; j++)
+			free(cfg->acl[i].teams[j]);
+		free(cfg->acl[i].teams);
+	}
+	free(cfg->acl);
 	free(cfg);
 }
 
@@ -99,10 +116,61 @@ bad:
 	return -1;
 }
 
+/* A number in [min, max]. */
+static int
+set_number(uint64_t *out, const char *value, const char *key, uint64_t min,
+    uint64_t max, char *errbuf, size_t errlen)
+{
+	if (util_parse_u64(value, strlen(value), max, out) != 0 || *out < min) {
+		snprintf(errbuf, errlen, "%s must be a number from %llu to %llu",
+		    key, (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_set(struct config *cfg, const char *key, const char *value,
     char *errbuf, size_t errlen)
 {
+	uint64_t	n;
+
+	if (strcmp(key, "socket_group") == 0)
+		return set_string(&cfg->socket_group, value, key, errbuf,
+		    errlen);
+	if (strcmp(key, "frame_max") == 0) {
+		if (set_number(&n, value, key, 4096, 64 * 1024 * 1024, errbuf,
+		    errlen) != 0)
+			return -1;
+		cfg->frame_max = (size_t)n;
+		return 0;
+	}
+	if (strcmp(key, "ctl_max_conns") == 0 ||
+	    strcmp(key, "ctl_max_conns_per_uid") == 0) {
+		if (set_number(&n, value, key, 1, 100000, errbuf, errlen) != 0)
+			return -1;
+		if (key[13] == '\0')
+			cfg->ctl_max_conns = (unsigned)n;
+		else
+			cfg->ctl_max_conns_per_uid = (unsigned)n;
+		return 0;
+	}
+	if (strcmp(key, "ctl_idle_timeout") == 0) {
+		if (set_number(&n, value, key, 1, 86400, errbuf, errlen) != 0)
+			return -1;
+		cfg->ctl_idle_timeout = (unsigned)n;
+		return 0;
+	}
+	if (strcmp(key, "ctl_out_limit") == 0) {
+		if (set_number(&n, value, key, 65536, 1024 * 1024 * 1024,
+		    errbuf, errlen) != 0)
+			return -1;
+		cfg->ctl_out_limit = (size_t)n;
+		return 0;
+	}
+	if (strcmp(key, "log_retain") == 0)
+		return set_number(&cfg->log_retain, value, key, 1,
+		    UINT64_MAX / 2, errbuf, errlen);
 	if (strcmp(key, "data_dir") == 0)
 		return set_string(&cfg->data_dir, value, key, errbuf, errlen);
 	if (strcmp(key, "socket") == 0)
@@ -121,6 +189,148 @@ config_set(struct config *cfg, const char *key, const char *value,
 	}
 	snprintf(errbuf, errlen, "unknown setting \"%s\"", key);
 	return -1;
+}
+
+static const char *
+acl_teams(struct acl_rule *r, const char *s)
+{
+	const char	*p = s, *comma;
+	size_t		 len;
+	char		**v;
+
+	if (strcmp(s, "*") == 0) {
+		r->all_teams = 1;
+		return NULL;
+	}
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (!util_team_valid(p, len))
+			return "teams must be * or a comma list of team ids";
+		if ((v = realloc(r->teams, (r->n_teams + 1) * sizeof(*v))) == NULL)
+			return "out of memory";
+		r->teams = v;
+		if ((v[r->n_teams] = strndup(p, len)) == NULL)
+			return "out of memory";
+		r->n_teams++;
+		if (comma == NULL)
+			return NULL;
+		p = comma + 1;
+	}
+}
+
+static const char *
+acl_perms(struct acl_rule *r, const char *s)
+{
+	char	buf[64], *save = NULL, *w;
+
+	if (strlen(s) >= sizeof(buf))
+		return "perms must be a comma list of read, write, key";
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (w = strtok_r(buf, ",", &save); w != NULL;
+	    w = strtok_r(NULL, ",", &save)) {
+		if (strcmp(w, "read") == 0)
+			r->perms |= ACL_READ;
+		else if (strcmp(w, "write") == 0)
+			r->perms |= ACL_WRITE;
+		else if (strcmp(w, "key") == 0)
+			r->perms |= ACL_KEY;
+		else
+			return "perms must be a comma list of read, write, key";
+	}
+	return r->perms != 0 ? NULL : "perms must not be empty";
+}
+
+/* "user NAME", "uid N", "group NAME" or "gid N" = "teams=... perms=..." */
+static const char *
+acl_line(struct config *cfg, const char *who, char *what)
+{
+	struct acl_rule	 r, *v;
+	const char	*why = NULL, *name;
+	char		*save = NULL, *w;
+	uint64_t	 n;
+	int		 have_teams = 0, have_perms = 0;
+
+	memset(&r, 0, sizeof(r));
+	if (strncmp(who, "user ", 5) == 0 || strncmp(who, "group ", 6) == 0) {
+		r.is_group = who[0] == 'g';
+		for (name = who + (r.is_group ? 6 : 5); *name == ' '; name++)
+			;
+		if (r.is_group) {
+			struct group *gr = getgrnam(name);
+
+			if (gr == NULL)
+				return "unknown group";
+			r.id = gr->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(name);
+
+			if (pw == NULL)
+				return "unknown user";
+			r.id = pw->pw_uid;
+		}
+	} else if (strncmp(who, "uid ", 4) == 0 || strncmp(who, "gid ", 4) == 0) {
+		r.is_group = who[0] == 'g';
+		for (name = who + 4; *name == ' '; name++)
+			;
+		if (util_parse_u64(name, strlen(name), UINT32_MAX, &n) != 0)
+			return "expected a number after uid/gid";
+		r.id = (unsigned long)n;
+	} else
+		return "expected user NAME, uid N, group NAME or gid N";
+
+	for (w = strtok_r(what, " \t", &save); w != NULL && why == NULL;
+	    w = strtok_r(NULL, " \t", &save)) {
+		if (strncmp(w, "teams=", 6) == 0 && !have_teams) {
+			why = acl_teams(&r, w + 6);
+			have_teams = 1;
+		} else if (strncmp(w, "perms=", 6) == 0 && !have_perms) {
+			why = acl_perms(&r, w + 6);
+			have_perms = 1;
+		} else
+			why = "expected teams=... perms=...";
+	}
+	if (why == NULL && (!have_teams || !have_perms))
+		why = "expected teams=... perms=...";
+	if (why == NULL &&
+	    (v = realloc(cfg->acl, (cfg->n_acl + 1) * sizeof(*v))) == NULL)
+		why = "out of memory";
+	if (why != NULL) {
+		size_t	i;
+
+		for (i = 0; i < r.n_teams; i++)
+			free(r.teams[i]);
+		free(r.teams);
+		return why;
+	}
+	cfg->acl = v;
+	cfg->acl[cfg->n_acl++] = r;
+	return NULL;
+}
+
+unsigned
+config_acl_perms(const struct config *cfg, unsigned long uid,
+    const unsigned long *gids, size_t n_gids, const char *team)
+{
+	unsigned	perms = 0;
+	size_t		i, j;
+	int		who;
+
+	for (i = 0; i < cfg->n_acl; i++) {
+		const struct acl_rule *r = &cfg->acl[i];
+
+		who = !r->is_group && r->id == uid;
+		for (j = 0; r->is_group && j < n_gids && !who; j++)
+			who = r->id == gids[j];
+		if (!who)
+			continue;
+		for (j = 0; !r->all_teams && j < r->n_teams; j++)
+			if (strcmp(r->teams[j], team) == 0)
+				break;
+		if (r->all_teams || j < r->n_teams)
+			perms |= r->perms;
+	}
+	return perms;
 }
 
 static char *
@@ -143,7 +353,8 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 	FILE	*f;
 	char	 line[4096], why[512], *s, *eq;
 	size_t	 lineno = 0;
-	int	 rv = -1, in_certd = 0;
+	const char *why2;
+	int	 rv = -1, section = 0;	/* 1: [certd], 2: [acl] */
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(errbuf, errlen, "cannot read config %s: %s", path,
@@ -161,20 +372,29 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {
-			in_certd = strcmp(s, "[certd]") == 0;
-			if (!in_certd) {
+			section = strcmp(s, "[certd]") == 0 ? 1 :
+			    strcmp(s, "[acl]") == 0 ? 2 : 0;
+			if (section == 0) {
 				snprintf(errbuf, errlen,
 				    "%s:%zu: unknown section %s", path, lineno, s);
 				goto out;
 			}
 			continue;
 		}
-		if (!in_certd || (eq = strchr(s, '=')) == NULL) {
+		if (section == 0 || (eq = strchr(s, '=')) == NULL) {
 			snprintf(errbuf, errlen, "%s:%zu: expected key = value "
-			    "inside [certd]", path, lineno);
+			    "inside [certd] or [acl]", path, lineno);
 			goto out;
 		}
 		*eq = '\0';
+		if (section == 2) {
+			if ((why2 = acl_line(cfg, trim(s), trim(eq + 1))) != NULL) {
+				snprintf(errbuf, errlen, "%s:%zu: %s", path,
+				    lineno, why2);
+				goto out;
+			}
+			continue;
+		}
 		if (config_set(cfg, trim(s), trim(eq + 1), why,
 		    sizeof(why)) != 0) {
 			snprintf(errbuf, errlen, "%s:%zu: %s", path, lineno, why);

@@ -10,8 +10,21 @@
  *	socket = /run/certd/certd.sock
  *	token_file = /etc/certd/tokens
  *	log_level = info
+ *	socket_group = ssl-cert		# group of the socket (mode 0660)
+ *	frame_max = 1048576		# socket frame limit, bytes
+ *	ctl_max_conns = 256		# socket connections in total
+ *	ctl_max_conns_per_uid = 32
+ *	ctl_idle_timeout = 60		# seconds, connections without a watch
+ *	ctl_out_limit = 4194304		# queued bytes before events coalesce
+ *	log_retain = 100000		# change-log entries kept for resume
  *
- * Every key is the long option of the same name with '-' written '_'.
+ *	[acl]				# socket permissions of non-admin peers
+ *	user www-data = teams=web,api perms=read,key
+ *	group ssl-cert = teams=* perms=read
+ *	uid 1001 = teams=ops perms=read,write,key
+ *
+ * Every key of [certd] that is also a flag is the long option with '-'
+ * written '_'.
  */
 #ifndef CERTD_CONFIG_H
 #define CERTD_CONFIG_H
@@ -21,6 +34,20 @@
 
 #include "log.h"
 
+#define ACL_READ	0x1
+#define ACL_WRITE	0x2
+#define ACL_KEY		0x4
+
+/* One [acl] line: what a uid or gid may do in which teams. */
+struct acl_rule {
+	int		  is_group;	/* id is a gid, else a uid */
+	unsigned long	  id;
+	int		  all_teams;
+	char		**teams;
+	size_t		  n_teams;
+	unsigned	  perms;	/* ACL_* */
+};
+
 struct config {
 	char		*data_dir;
 	char		*listen_host;
@@ -28,6 +55,16 @@ struct config {
 	char		*socket_path;	/* NULL: <data_dir>/certd.sock */
 	char		*token_file;	/* NULL: <data_dir>/tokens */
 	enum log_level	 log_level;
+
+	char		*socket_group;	/* NULL: the daemon's group */
+	size_t		 frame_max;
+	unsigned	 ctl_max_conns;
+	unsigned	 ctl_max_conns_per_uid;
+	unsigned	 ctl_idle_timeout;
+	size_t		 ctl_out_limit;
+	uint64_t	 log_retain;
+	struct acl_rule	*acl;
+	size_t		 n_acl;
 };
 
 /* Defaults; NULL on allocation failure. */
@@ -44,6 +81,10 @@ int		 config_set(struct config *cfg, const char *key,
 /* Read a config file onto cfg.  Errors name the file and line. */
 int		 config_load(struct config *cfg, const char *path,
 		    char *errbuf, size_t errlen);
+
+/* The union of the permissions rules grant uid (with groups) in team. */
+unsigned	 config_acl_perms(const struct config *cfg, unsigned long uid,
+		    const unsigned long *gids, size_t n_gids, const char *team);
 
 /* Socket path and token file with the data-dir defaults applied. */
 char		*config_socket_path(const struct config *cfg);

@@ -22,8 +22,10 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "daemon.h"
 #include "http.h"
+#include "hub.h"
 #include "log.h"
 #include "service.h"
 #include "store.h"
@@ -38,13 +40,16 @@ struct daemon {
 	struct event_base	*base;
 	struct store		*store;
 	struct service		*svc;
+	struct hub		*hub;
 	struct http		*http;
+	struct ctl		*ctl;
 	struct tokens		*tokens;
 	struct event		*ev_term;
 	struct event		*ev_int;
 	int			 lock_fd;
 	int			 tokens_created;	/* empty token file made at start */
 	int			 stopping;
+	int			 draining;	/* listeners still finishing requests */
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,12 +154,22 @@ out:
 	return rv;
 }
 
+/* One listener has no request left in flight; stop when both are done. */
 static void
 drained(void *arg)
 {
 	struct daemon	*d = arg;
 
-	event_base_loopexit(d->base, NULL);
+	if (--d->draining == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+static void
+publish(const struct store_change *change, void *arg)
+{
+	struct daemon	*d = arg;
+
+	hub_publish(d->hub, change);
 }
 
 static void
@@ -167,7 +182,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	d->stopping = 1;
 	log_info("stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	d->draining = 2;
 	http_shutdown(d->http, drained, d);
+	ctl_shutdown(d->ctl, drained, d);
 }
 
 static void
@@ -178,6 +195,10 @@ daemon_close(struct daemon *d)
 	if (d->ev_int != NULL)
 		event_free(d->ev_int);
 	http_free(d->http);
+	ctl_free(d->ctl);
+	if (d->store != NULL)
+		store_set_change_cb(d->store, NULL, NULL);
+	hub_free(d->hub);
 	service_free(d->svc);
 	store_free(d->store);	/* runs what is still queued, then closes */
 	tokens_free(d->tokens);
@@ -191,7 +212,7 @@ int
 daemon_run(const struct config *cfg)
 {
 	struct daemon	 d;
-	char		 err[1024], *db;
+	char		 err[1024], *db, *sock = NULL;
 	int		 rv = 1;
 
 	memset(&d, 0, sizeof(d));
@@ -211,12 +232,21 @@ daemon_run(const struct config *cfg)
 		fail("%s", err);
 		goto out;
 	}
-	if ((d.svc = service_new(d.base, d.store)) == NULL) {
+	store_set_log_retain(d.store, cfg->log_retain);
+	if ((d.hub = hub_new(d.store)) == NULL ||
+	    (d.svc = service_new(d.base, d.store, d.hub)) == NULL ||
+	    (sock = config_socket_path(cfg)) == NULL) {
 		fail("out of memory");
 		goto out;
 	}
+	store_set_change_cb(d.store, publish, &d);
 	if ((d.http = http_new(d.base, d.svc, d.tokens, cfg->listen_host,
 	    cfg->listen_port, err, sizeof(err))) == NULL) {
+		fail("%s", err);
+		goto out;
+	}
+	if ((d.ctl = ctl_new(d.base, d.svc, d.hub, cfg, sock, err,
+	    sizeof(err))) == NULL) {
 		fail("%s", err);
 		goto out;
 	}
@@ -235,9 +265,9 @@ daemon_run(const struct config *cfg)
 	if (tokens_count(d.tokens) == 0)
 		log_warn("no tokens configured: every request gets 401 until one "
 		    "is added (certctl token new) path=%s", db ? db : "?");
-	log_info("certd ready listen=%s:%u data_dir=%s tokens=%s records=%zu "
-	    "revision=%llu", cfg->listen_host, http_port(d.http), cfg->data_dir,
-	    db != NULL ? db : "?", store_count(d.store),
+	log_info("certd ready listen=%s:%u socket=%s data_dir=%s tokens=%s "
+	    "records=%zu revision=%llu", cfg->listen_host, http_port(d.http),
+	    sock, cfg->data_dir, db != NULL ? db : "?", store_count(d.store),
 	    (unsigned long long)store_revision(d.store));
 	free(db);
 
@@ -249,5 +279,6 @@ daemon_run(const struct config *cfg)
 	rv = 0;
 out:
 	daemon_close(&d);
+	free(sock);
 	return rv;
 }

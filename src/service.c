@@ -18,6 +18,7 @@
 
 #include "cert.h"
 #include "certd/constants.h"
+#include "hub.h"
 #include "service.h"
 #include "store.h"
 #include "util.h"
@@ -25,6 +26,7 @@
 struct service {
 	struct event_base	*base;
 	struct store		*store;
+	struct hub		*hub;
 };
 
 /* A completion that does not wait for the store (an update changing nothing). */
@@ -37,7 +39,7 @@ struct svc_now {
 };
 
 struct service *
-service_new(struct event_base *base, struct store *store)
+service_new(struct event_base *base, struct store *store, struct hub *hub)
 {
 	struct service	*svc;
 
@@ -45,6 +47,7 @@ service_new(struct event_base *base, struct store *store)
 		return NULL;
 	svc->base = base;
 	svc->store = store;
+	svc->hub = hub;
 	return svc;
 }
 
@@ -88,6 +91,10 @@ check_name(struct svc_field *f, const char *name, size_t max,
 			why->reason = "must not contain control characters";
 			return CERTD_ERR_BAD_REQUEST;
 		}
+	}
+	if (!util_utf8_valid(f->s, f->len)) {
+		why->reason = "must be valid UTF-8";
+		return CERTD_ERR_BAD_REQUEST;
 	}
 	if (util_utf8_len(f->s, f->len) > max) {
 		why->reason = max == CERTD_ALIAS_MAX ?
@@ -283,10 +290,14 @@ int
 service_delete(struct service *svc, const char *team, uint64_t id, int force,
     service_done_cb cb, void *arg, struct svc_error *why)
 {
-	(void)force;	/* nothing binds certificates yet: see hub.c */
+	const struct cert_record *rec;
+
 	why->field = why->reason = NULL;
-	if (store_head_get(svc->store, team, id) == NULL)
+	if ((rec = store_head_get(svc->store, team, id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
+	if (!force && svc->hub != NULL &&
+	    hub_is_bound(svc->hub, team, id, rec->alias))
+		return CERTD_ERR_IN_USE;
 	return store_delete(svc->store, team, id, cb, arg);
 }
 
@@ -294,6 +305,18 @@ const struct cert_record *
 service_get(struct service *svc, const char *team, uint64_t id)
 {
 	return store_get(svc->store, team, id);
+}
+
+const struct cert_record *
+service_get_alias(struct service *svc, const char *team, const char *alias)
+{
+	return store_get_alias(svc->store, team, alias);
+}
+
+uint64_t
+service_revision(struct service *svc)
+{
+	return store_revision(svc->store);
 }
 
 size_t

@@ -14,6 +14,7 @@
 #include "record.h"
 
 struct event_base;
+struct hub;
 struct store;
 struct service;
 
@@ -47,7 +48,9 @@ struct svc_error {
 typedef void	(*service_done_cb)(int err, const struct cert_record *rec,
 		    void *arg);
 
-struct service	*service_new(struct event_base *base, struct store *store);
+/* hub may be NULL (nothing is ever bound then). */
+struct service	*service_new(struct event_base *base, struct store *store,
+		    struct hub *hub);
 void		 service_free(struct service *svc);
 
 /*
@@ -59,13 +62,23 @@ void		 service_free(struct service *svc);
 int	service_put(struct service *svc, const struct svc_put *req,
 	    service_done_cb cb, void *arg, struct svc_error *why);
 
-/* Delete.  As service_put. */
+/*
+ * Delete.  As service_put.  A certificate bound by a live watch is refused
+ * with CERTD_ERR_IN_USE unless force.
+ */
 int	service_delete(struct service *svc, const char *team, uint64_t id,
 	    int force, service_done_cb cb, void *arg, struct svc_error *why);
 
 /* Committed record of team by id, or NULL.  Borrowed until the loop runs. */
 const struct cert_record *service_get(struct service *svc, const char *team,
 	    uint64_t id);
+
+/* Committed record of team by alias, or NULL. */
+const struct cert_record *service_get_alias(struct service *svc,
+	    const char *team, const char *alias);
+
+/* Last committed revision. */
+uint64_t service_revision(struct service *svc);
 
 /*
  * One page of team's records ordered by id (page from 1).  Writes up to

@@ -18,6 +18,13 @@
  *   "m:next_id", "m:revision"      -> counters (8)
  *   "m:schema"                     -> STORE_SCHEMA (8)
  *
+ * The change log keeps the last `log_retain` revisions.  Each op carries
+ * the trim point ("cut") computed when it is submitted; the writer deletes
+ * the log entries up to the highest cut of its batch with one range
+ * deletion inside that batch, so the trim is as durable and atomic as the
+ * write itself.  Nothing about the log is persisted besides its entries:
+ * at start-up the first "l" key is the oldest retained revision.
+ *
  * A failed batch write fails every op in it and every op queued behind it
  * (they were decided on a head view that included the failed ones); the
  * writer stays paused until the loop has taken them out of the head view.
@@ -52,6 +59,8 @@
 #define STORE_KEEP_LOGS		4		/* RocksDB info logs kept */
 #define STORE_TEAMS_INIT	16		/* hash buckets, powers of 2 */
 #define STORE_ALIASES_INIT	256
+#define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
+#define STORE_LOG_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
 
 #define KEY_NEXT_ID	"m:next_id"
 #define KEY_REVISION	"m:revision"
@@ -92,6 +101,7 @@ struct store_op {
 	uint64_t		 id;
 	uint64_t		 revision;
 	uint64_t		 next_id;	/* s->next_id at submit */
+	uint64_t		 log_cut;	/* s->log_cut at submit */
 	const char		*team;		/* rec->team, or team_own */
 	char			*team_own;	/* delete: copy of the team */
 	struct store_team	*tm;		/* put: committed team entry */
@@ -138,6 +148,17 @@ struct store {
 	uint64_t			 head_rev;	/* last assigned */
 	uint64_t			 next_id;	/* next to reserve */
 
+	/*
+	 * Change-log retention.  log_cut is the highest trim point of any
+	 * submitted op: the writer may delete the entries up to it at any
+	 * moment after the submission, so log_first (every committed entry
+	 * from it on is on disk) is raised to log_cut + 1 on submission,
+	 * not when the trimming batch completes.
+	 */
+	uint64_t			 log_retain;
+	uint64_t			 log_cut;
+	uint64_t			 log_first;
+
 	struct store_op			*pend_head;	/* oldest first */
 	struct store_op			*pend_tail;
 
@@ -153,6 +174,12 @@ struct store {
 	pthread_t			 thread;
 	bool				 thread_started;
 	bool				 sync_init;
+
+	/*
+	 * Writer thread only (store_open sets it before the thread starts):
+	 * no log entry below it is on disk, so a trim starts there.
+	 */
+	uint64_t			 disk_log_first;
 
 	pthread_mutex_t			 lock;
 	pthread_cond_t			 wake;	/* writer: work or stop */
@@ -442,6 +469,37 @@ store_list(const struct store *s, const char *team, size_t offset,
 	return n;
 }
 
+/* Stops (returning the callback's value) when the callback returns non-zero. */
+static int
+team_foreach(const struct store_team *t, store_foreach_cb cb, void *arg)
+{
+	size_t	i;
+	int	rv;
+
+	for (i = 0; i < t->n; i++)
+		if ((rv = cb(t->recs[i], arg)) != 0)
+			return rv;
+	return 0;
+}
+
+int
+store_foreach(const struct store *s, const char *team, store_foreach_cb cb,
+    void *arg)
+{
+	const struct store_team	*t;
+	size_t			 i;
+	int			 rv;
+
+	if (team != NULL)
+		return (t = store_team_find(s, team)) != NULL ?
+		    team_foreach(t, cb, arg) : 0;
+	for (i = 0; i < s->teams_cap; i++)
+		for (t = s->teams[i]; t != NULL; t = t->hnext)
+			if ((rv = team_foreach(t, cb, arg)) != 0)
+				return rv;
+	return 0;
+}
+
 size_t
 store_count(const struct store *s)
 {
@@ -452,6 +510,18 @@ uint64_t
 store_revision(const struct store *s)
 {
 	return s->rev;
+}
+
+uint64_t
+store_log_first(const struct store *s)
+{
+	return s->log_first;
+}
+
+void
+store_set_log_retain(struct store *s, uint64_t n)
+{
+	s->log_retain = n > 0 ? n : 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -635,6 +705,14 @@ store_submit(struct store *s, struct store_op *op)
 	s->head_rev = op->revision;
 	op->next_id = s->next_id;
 
+	/* once queued, the entries up to the cut may go at any moment */
+	if (op->revision > s->log_retain &&
+	    op->revision - s->log_retain > s->log_cut)
+		s->log_cut = op->revision - s->log_retain;
+	if (s->log_cut >= s->log_first)
+		s->log_first = s->log_cut + 1;
+	op->log_cut = s->log_cut;
+
 	op->prev = s->pend_tail;
 	op->next = NULL;
 	if (s->pend_tail != NULL)
@@ -771,15 +849,21 @@ static int
 store_write_batch(struct store *s, struct store_op *batch)
 {
 	rocksdb_writebatch_t	*wb;
-	struct store_op		*op, *last = batch;
+	struct store_op		*op, *last;
 	char			 idbuf[8], nbuf[8], rbuf[8];
+	char			 lfrom[9], lto[9];
 	char			*rerr = NULL;
 	const char		*data;
 	size_t			 size;
+	uint64_t		 cut;
+
+	/* ops are in submission order: the last one holds every maximum */
+	for (last = batch; last->qnext != NULL; last = last->qnext)
+		;
+	cut = last->log_cut;
 
 	wb = rocksdb_writebatch_create();
 	for (op = batch; op != NULL; op = op->qnext) {
-		last = op;
 		if (op->kind == STORE_PUT) {
 			rocksdb_writebatch_put(wb, op->rkey, sizeof(op->rkey),
 			    op->val, op->vallen);
@@ -794,10 +878,18 @@ store_write_batch(struct store *s, struct store_op *batch)
 			    sizeof(op->rkey));
 			rocksdb_writebatch_delete(wb, op->akey, op->akeylen);
 		}
-		rocksdb_writebatch_put(wb, op->lkey, sizeof(op->lkey),
-		    op->lval, op->lvallen);
+		/* an entry the trim below covers need not be written */
+		if (op->revision > cut)
+			rocksdb_writebatch_put(wb, op->lkey, sizeof(op->lkey),
+			    op->lval, op->lvallen);
 	}
-	/* ops are in submission order: the last one holds both maxima */
+	if (cut >= s->disk_log_first) {
+		lfrom[0] = lto[0] = 'l';
+		store_be64_put(lfrom + 1, s->disk_log_first);
+		store_be64_put(lto + 1, cut + 1);
+		rocksdb_writebatch_delete_range(wb, lfrom, sizeof(lfrom), lto,
+		    sizeof(lto));
+	}
 	store_be64_put(nbuf, last->next_id);
 	store_be64_put(rbuf, last->revision);
 	rocksdb_writebatch_put(wb, KEY_NEXT_ID, strlen(KEY_NEXT_ID), nbuf, 8);
@@ -813,6 +905,8 @@ store_write_batch(struct store *s, struct store_op *batch)
 		rocksdb_free(rerr);
 		return CERTD_ERR_STORAGE;
 	}
+	if (cut >= s->disk_log_first)
+		s->disk_log_first = cut + 1;
 	return 0;
 }
 
@@ -1003,6 +1097,248 @@ store_drain(struct store *s)
 		pthread_mutex_unlock(&s->lock);
 		store_complete(s);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the change log                                              */
+
+/*
+ * A bounds-checked cursor over one change-log entry.  The entry is ours
+ * (store_log_encode), so only what that writes is accepted: a map with str
+ * keys, uint and str values.  Nothing is allocated.
+ */
+struct store_cur {
+	const unsigned char	*p;
+	size_t			 len;
+	size_t			 pos;
+};
+
+/* Read a big-endian unsigned of n bytes (1, 2, 4 or 8). */
+static int
+store_cur_be(struct store_cur *c, size_t n, uint64_t *v)
+{
+	size_t	i;
+
+	if (n > c->len - c->pos)
+		return CERTD_ERR_STORAGE;
+	*v = 0;
+	for (i = 0; i < n; i++)
+		*v = (*v << 8) | c->p[c->pos++];
+	return 0;
+}
+
+static int
+store_cur_byte(struct store_cur *c, unsigned char *b)
+{
+	if (c->pos >= c->len)
+		return CERTD_ERR_STORAGE;
+	*b = c->p[c->pos++];
+	return 0;
+}
+
+static int
+store_cur_map(struct store_cur *c, uint64_t *n)
+{
+	unsigned char	b;
+	int		err;
+
+	if ((err = store_cur_byte(c, &b)) != 0)
+		return err;
+	if (b >= 0x80 && b <= 0x8f) {
+		*n = b & 0x0f;
+		return 0;
+	}
+	if (b == 0xde)
+		return store_cur_be(c, 2, n);
+	if (b == 0xdf)
+		return store_cur_be(c, 4, n);
+	return CERTD_ERR_STORAGE;
+}
+
+/* A str: *ptr points into the entry, *len bytes, not NUL-terminated. */
+static int
+store_cur_str(struct store_cur *c, const char **ptr, size_t *len)
+{
+	unsigned char	b;
+	uint64_t	n;
+	int		err;
+
+	if ((err = store_cur_byte(c, &b)) != 0)
+		return err;
+	if (b >= 0xa0 && b <= 0xbf)
+		n = b & 0x1f;
+	else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+		if ((err = store_cur_be(c, (size_t)1 << (b - 0xd9), &n)) != 0)
+			return err;
+	} else
+		return CERTD_ERR_STORAGE;
+	if (n > c->len - c->pos)
+		return CERTD_ERR_STORAGE;
+	*ptr = (const char *)c->p + c->pos;
+	*len = (size_t)n;
+	c->pos += (size_t)n;
+	return 0;
+}
+
+static int
+store_cur_uint(struct store_cur *c, uint64_t *v)
+{
+	unsigned char	b;
+	int		err;
+
+	if ((err = store_cur_byte(c, &b)) != 0)
+		return err;
+	if (b <= 0x7f) {
+		*v = b;
+		return 0;
+	}
+	if (b >= 0xcc && b <= 0xcf)
+		return store_cur_be(c, (size_t)1 << (b - 0xcc), v);
+	return CERTD_ERR_STORAGE;
+}
+
+static bool
+store_str_is(const char *p, size_t len, const char *what)
+{
+	return len == strlen(what) && memcmp(p, what, len) == 0;
+}
+
+/* A str of 1..max bytes without NUL, copied into buf[max + 1]. */
+static int
+store_cur_name(struct store_cur *c, char *buf, size_t max)
+{
+	const char	*p;
+	size_t		 len;
+	int		 err;
+
+	if ((err = store_cur_str(c, &p, &len)) != 0)
+		return err;
+	if (len == 0 || len > max || memchr(p, '\0', len) != NULL)
+		return CERTD_ERR_STORAGE;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+/*
+ * Decode the entry of revision `rev` into *e; team and alias are copied
+ * into the caller's buffers, which e then points at.
+ */
+static int
+store_log_decode(const char *buf, size_t len, uint64_t rev,
+    struct store_log_entry *e, char team[STORE_LOG_TEAM_BYTES + 1],
+    char alias[STORE_LOG_ALIAS_BYTES + 1])
+{
+	struct store_cur	 c = { (const unsigned char *)buf, len, 0 };
+	const char		*k, *v;
+	size_t			 klen, vlen;
+	uint64_t		 n, i, u;
+	unsigned		 seen = 0, bit;
+	int			 err;
+
+	if ((err = store_cur_map(&c, &n)) != 0)
+		return err;
+	for (i = 0; i < n; i++) {
+		if ((err = store_cur_str(&c, &k, &klen)) != 0)
+			return err;
+		if (store_str_is(k, klen, "op")) {
+			bit = 1 << 0;
+			if ((err = store_cur_str(&c, &v, &vlen)) != 0)
+				return err;
+			if (store_str_is(v, vlen, "put"))
+				e->kind = STORE_PUT;
+			else if (store_str_is(v, vlen, "delete"))
+				e->kind = STORE_DELETE;
+			else
+				return CERTD_ERR_STORAGE;
+		} else if (store_str_is(k, klen, "rev")) {
+			bit = 1 << 1;
+			if ((err = store_cur_uint(&c, &u)) != 0)
+				return err;
+			if (u != rev)
+				return CERTD_ERR_STORAGE;
+		} else if (store_str_is(k, klen, "id")) {
+			bit = 1 << 2;
+			if ((err = store_cur_uint(&c, &e->id)) != 0)
+				return err;
+			if (e->id == 0)
+				return CERTD_ERR_STORAGE;
+		} else if (store_str_is(k, klen, "team")) {
+			bit = 1 << 3;
+			if ((err = store_cur_name(&c, team,
+			    STORE_LOG_TEAM_BYTES)) != 0)
+				return err;
+		} else if (store_str_is(k, klen, "alias")) {
+			bit = 1 << 4;
+			if ((err = store_cur_name(&c, alias,
+			    STORE_LOG_ALIAS_BYTES)) != 0)
+				return err;
+		} else
+			return CERTD_ERR_STORAGE;
+		if (seen & bit)
+			return CERTD_ERR_STORAGE;	/* duplicate key */
+		seen |= bit;
+	}
+	if (seen != (1 << 5) - 1 || c.pos != c.len)
+		return CERTD_ERR_STORAGE;
+	e->revision = rev;
+	e->team = team;
+	e->alias = alias;
+	return 0;
+}
+
+int
+store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
+{
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
+	struct store_log_entry	 e;
+	const char		*k, *v;
+	char			 from[9], to[9], *rerr = NULL;
+	char			 team[STORE_LOG_TEAM_BYTES + 1];
+	char			 alias[STORE_LOG_ALIAS_BYTES + 1];
+	size_t			 klen, vlen;
+	uint64_t		 rev, last = s->rev;
+	int			 err = 0;
+
+	/*
+	 * Entries above s->rev may be on disk already (the writer is ahead
+	 * of the loop); the loop has not applied them, so they do not exist
+	 * yet for anyone.  An iterator reads one point in time: what the
+	 * writer trims meanwhile stays visible to it.
+	 */
+	if (since >= last)
+		return 0;
+	from[0] = to[0] = 'l';
+	store_be64_put(from + 1, since + 1);
+	store_be64_put(to + 1, last + 1);	/* never near UINT64_MAX */
+	ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_iterate_upper_bound(ro, to, sizeof(to));
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek(it, from, sizeof(from)); rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen != 9 || k[0] != 'l') {
+			err = CERTD_ERR_STORAGE;
+			break;
+		}
+		if ((rev = store_be64_get(k + 1)) > last)
+			break;
+		v = rocksdb_iter_value(it, &vlen);
+		if ((err = store_log_decode(v, vlen, rev, &e, team, alias))
+		    != 0)
+			break;
+		if (cb(&e, arg) != 0)
+			break;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+	}
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1235,6 +1571,42 @@ out:
 	return err;
 }
 
+/* The oldest revision in the change log, or rev + 1 when it is empty. */
+static int
+store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
+    char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t	*it;
+	const char		*k;
+	char			*rerr = NULL;
+	size_t			 klen;
+	int			 err = 0;
+
+	s->log_first = s->rev + 1;
+	it = rocksdb_create_iterator(s->db, ro);
+	rocksdb_iter_seek(it, "l", 1);
+	if (rocksdb_iter_valid(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen > 0 && k[0] == 'l') {
+			if (klen != 9 || store_be64_get(k + 1) == 0 ||
+			    store_be64_get(k + 1) > s->rev) {
+				store_errf(errbuf, errlen, "database is "
+				    "corrupt: malformed change-log key");
+				err = CERTD_ERR_STORAGE;
+			} else
+				s->log_first = store_be64_get(k + 1);
+		}
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+	}
+	rocksdb_iter_destroy(it);
+	return err;
+}
+
 static int
 store_load(struct store *s, char *errbuf, size_t errlen)
 {
@@ -1266,6 +1638,9 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 	if (found && v > s->rev)
 		s->rev = v;
 	s->head_rev = s->rev;
+	if ((err = store_find_log_first(s, ro, errbuf, errlen)) != 0)
+		goto out;
+	s->disk_log_first = s->log_first;
 out:
 	rocksdb_readoptions_destroy(ro);
 	return err;
@@ -1286,6 +1661,7 @@ store_open(struct event_base *base, const char *dir, char *errbuf,
 	}
 	s->base = base;
 	s->efd = -1;
+	s->log_retain = STORE_LOG_RETAIN_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done_cond, NULL);

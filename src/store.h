@@ -11,7 +11,13 @@
  *
  * Every mutation is one write batch holding the record, the alias index, the
  * change-log entry and the counters, written with WAL sync.  Completions run
- * on the event loop, in revision order.
+ * on the event loop, in revision order, one op at a time: op k is applied to
+ * the committed view, then the change listener and the completion of op k
+ * run, and only then is op k+1 applied.  So inside either callback of a
+ * successful op, store_revision() is that op's own revision.
+ *
+ * The change log keeps the last store_set_log_retain() revisions; older
+ * entries are trimmed by the same synced batches that write new ones.
  */
 #ifndef CERTD_STORE_H
 #define CERTD_STORE_H
@@ -24,15 +30,20 @@
 struct event_base;
 struct store;
 
+/* Change-log entries kept by default (the `log_retain` setting). */
+#define STORE_LOG_RETAIN_DEFAULT	100000
+
 enum store_op_kind {
 	STORE_PUT = 1,
 	STORE_DELETE = 2,
 };
 
 /*
- * A committed change, as given to the change listener.  `old` is the record
- * it replaced or deleted (NULL for a create), `rec` the record now current
- * (NULL for a delete).  Both are borrowed for the call.
+ * A committed change, as given to the change listener.  `revision` is the
+ * change's own (for a delete too: the revision of the delete, not of the
+ * record deleted).  `old` is the record it replaced or deleted (NULL for a
+ * create), `rec` the record now current (NULL for a delete).  Both are
+ * borrowed for the call.
  */
 struct store_change {
 	enum store_op_kind		 kind;
@@ -45,13 +56,35 @@ struct store_change {
  * Completion of one submitted mutation, called on the loop.  err is 0 or a
  * negative CERTD_ERR_* (CERTD_ERR_STORAGE when the write failed: nothing of
  * it is on disk).  On success `rec` is the record now current for a put, the
- * record that was deleted for a delete; borrowed for the call.
+ * record that was deleted for a delete; borrowed for the call.  On success
+ * store_revision() is the op's own revision during the call (for a delete,
+ * the only place to learn it besides the change listener); on failure it is
+ * unchanged.
  */
 typedef void	(*store_done_cb)(int err, const struct cert_record *rec,
 		    void *arg);
 
-/* Called for every committed change, before its completion, in revision order. */
+/*
+ * Called for every committed change, before its completion, in revision
+ * order; store_revision() equals change->revision during the call.
+ */
 typedef void	(*store_change_cb)(const struct store_change *change, void *arg);
+
+/*
+ * One change-log entry: what changed at `revision`.  For a put, `alias` is
+ * the alias the record took; for a delete, the alias it held.  team and
+ * alias are borrowed for the call.
+ */
+struct store_log_entry {
+	uint64_t		 revision;
+	enum store_op_kind	 kind;
+	uint64_t		 id;
+	const char		*team;
+	const char		*alias;
+};
+
+/* Called by store_log_scan for each entry; non-zero stops the scan. */
+typedef int	(*store_log_cb)(const struct store_log_entry *e, void *arg);
 
 /*
  * Open (creating if needed) the store in directory `dir` and load every
@@ -86,11 +119,52 @@ size_t		 store_list(const struct store *s, const char *team,
 		    size_t offset, size_t limit, const struct cert_record **out,
 		    size_t *total);
 
+/*
+ * Call cb for every committed record of team (NULL: of every team; teams in
+ * no particular order, each team's records by id), until cb returns
+ * non-zero, which is then returned.  The callback must not submit writes.
+ */
+typedef int	(*store_foreach_cb)(const struct cert_record *rec, void *arg);
+int		 store_foreach(const struct store *s, const char *team,
+		    store_foreach_cb cb, void *arg);
+
 /* Number of committed records, all teams. */
 size_t		 store_count(const struct store *s);
 
 /* Last committed revision (0 for an empty store). */
 uint64_t	 store_revision(const struct store *s);
+
+/*
+ * Keep the last n revisions in the change log (n >= 1; 0 counts as 1;
+ * default STORE_LOG_RETAIN_DEFAULT).  Applies to writes submitted from now
+ * on: each trims the entries with revision <= its revision - n, in its own
+ * batch.  Nothing is trimmed before the next write.
+ */
+void		 store_set_log_retain(struct store *s, uint64_t n);
+
+/*
+ * The oldest revision the change log still answers for: every committed
+ * change with revision >= store_log_first(s) is reported by store_log_scan.
+ * Older entries may or may not still be on disk.  It rises when a write
+ * that will trim is submitted (the writer may trim from then on), not when
+ * it completes, so with writes pending it can exceed store_revision(s) + 1
+ * under a small retention.  A replay of the changes after `since` is
+ * complete when since >= store_revision(s) or since + 1 >= store_log_first(s);
+ * otherwise the caller has to resync.  Revision + 1 for an empty log.
+ */
+uint64_t	 store_log_first(const struct store *s);
+
+/*
+ * Call cb for every committed change-log entry with revision > since, in
+ * revision order, until cb returns non-zero.  Entries the writer has put on
+ * disk but the loop has not applied yet (revision > store_revision(s)) are
+ * never reported.  Reads RocksDB on the calling (loop) thread but never
+ * waits for the writer.  cb may submit writes (they are not reported) but
+ * must not free the store.  Returns 0 (also when cb stopped the scan), or
+ * CERTD_ERR_STORAGE when the log cannot be read or an entry does not decode.
+ */
+int		 store_log_scan(struct store *s, uint64_t since,
+		    store_log_cb cb, void *arg);
 
 /* Head view: the record as it will be once pending writes land, or NULL. */
 const struct cert_record *store_head_get(const struct store *s,

@@ -15,6 +15,9 @@ int	util_team_valid(const char *s, size_t len);
  */
 int	util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 
+/* Whether s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int	util_utf8_valid(const char *s, size_t len);
+
 /* Number of UTF-8 code points in valid UTF-8 text s of len bytes. */
 size_t	util_utf8_len(const char *s, size_t len);
 

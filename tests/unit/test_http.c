@@ -67,7 +67,7 @@ setup(void **state)
 	f->store = store_open(f->base, f->dir, err, sizeof(err));
 	if (f->store == NULL)
 		fail_msg("store_open: %s", err);
-	f->svc = service_new(f->base, f->store);
+	f->svc = service_new(f->base, f->store, NULL);
 	assert_int_equal(tokens_new("admin", "*", "write", f->token,
 	    sizeof(f->token), line, sizeof(line), err, sizeof(err)), 0);
 	assert_int_equal(tokens_new("ro", "acme", "read", f->ro_token,

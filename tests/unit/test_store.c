@@ -4,7 +4,8 @@
  * every truncation, garbage, versions), and the store against a real
  * RocksDB in a temporary directory with its own event_base: the two views,
  * alias handling, paging, persistence across reopen, group commit order,
- * the single-process lock, write failures, and a 10,000-record reload.
+ * the single-process lock, write failures, a 10,000-record reload, and the
+ * change log (retention, scans, never reporting what is not applied yet).
  */
 #include <sys/stat.h>
 
@@ -229,7 +230,9 @@ rm_tree(const char *path, int depth)
 			if (strcmp(de->d_name, ".") == 0 ||
 			    strcmp(de->d_name, "..") == 0)
 				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
+			    de->d_name) >= sizeof(sub))
+				continue;
 			rm_tree(sub, depth + 1);
 		}
 		closedir(d);
@@ -831,6 +834,511 @@ test_ten_thousand(void **state)
 	    4568);
 }
 
+/* ------------------------------------------------------------------ */
+/* Change log                                                          */
+
+#define SCAN_MAX	128
+
+struct scan {
+	size_t		n;
+	size_t		stop_after;	/* 0: never stop */
+	uint64_t	rev[SCAN_MAX];
+	int		kind[SCAN_MAX];
+	uint64_t	id[SCAN_MAX];
+	char		team[SCAN_MAX][32];
+	char		alias[SCAN_MAX][32];
+};
+
+static int
+scan_cb(const struct store_log_entry *e, void *arg)
+{
+	struct scan	*sc = arg;
+
+	assert_true(sc->n < SCAN_MAX);
+	/* strictly increasing */
+	if (sc->n > 0)
+		assert_true(e->revision > sc->rev[sc->n - 1]);
+	sc->rev[sc->n] = e->revision;
+	sc->kind[sc->n] = e->kind;
+	sc->id[sc->n] = e->id;
+	snprintf(sc->team[sc->n], sizeof(sc->team[0]), "%s", e->team);
+	snprintf(sc->alias[sc->n], sizeof(sc->alias[0]), "%s", e->alias);
+	sc->n++;
+	return sc->stop_after != 0 && sc->n >= sc->stop_after;
+}
+
+static void
+scan(struct store *s, uint64_t since, struct scan *sc)
+{
+	size_t	stop = sc->stop_after;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->stop_after = stop;
+	assert_int_equal(store_log_scan(s, since, scan_cb, sc), 0);
+}
+
+static void
+assert_entry(const struct scan *sc, size_t i, uint64_t rev, int kind,
+    uint64_t id, const char *team, const char *alias)
+{
+	assert_true(i < sc->n);
+	assert_int_equal(sc->rev[i], rev);
+	assert_int_equal(sc->kind[i], kind);
+	assert_int_equal(sc->id[i], id);
+	assert_string_equal(sc->team[i], team);
+	assert_string_equal(sc->alias[i], alias);
+}
+
+static void
+delete_one(struct fixture *f, const char *team, uint64_t id)
+{
+	struct done	d = { 0 };
+
+	assert_int_equal(store_delete(f->s, team, id, done_cb, &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+}
+
+static void
+update_alias(struct fixture *f, const char *team, uint64_t id,
+    const char *alias)
+{
+	struct done	d = { 0 };
+
+	assert_int_equal(store_put(f->s, mkrec(team, alias, id, 8), done_cb,
+	    &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+}
+
+static void
+test_log_retain(void **state)
+{
+	struct fixture	*f = *state;
+	struct scan	 sc = { 0 };
+	struct done	 d[30] = { { 0 } };
+	uint64_t	 ids[20], i;
+	char		 alias[16];
+
+	/* an empty log starts after the last revision */
+	assert_int_equal(store_log_first(f->s), 1);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 0);
+
+	store_set_log_retain(f->s, 5);
+	for (i = 0; i < 20; i++) {
+		snprintf(alias, sizeof(alias), "r%llu", (unsigned long long)i);
+		ids[i] = put_new(f, "t", alias);
+		assert_int_equal(store_log_first(f->s),
+		    i + 1 > 5 ? i + 1 - 5 + 1 : 1);
+	}
+	assert_int_equal(store_revision(f->s), 20);
+	assert_int_equal(store_log_first(f->s), 16);
+	for (int round = 0; round < 2; round++) {
+		scan(f->s, 0, &sc);
+		assert_int_equal(sc.n, 5);
+		for (i = 0; i < 5; i++) {
+			snprintf(alias, sizeof(alias), "r%llu",
+			    (unsigned long long)i + 15);
+			assert_entry(&sc, i, 16 + i, STORE_PUT, ids[15 + i],
+			    "t", alias);
+		}
+		/* the trim was on disk: reopen finds the same first entry */
+		reopen(f);
+		assert_int_equal(store_log_first(f->s), 16);
+		assert_int_equal(store_revision(f->s), 20);
+		assert_int_equal(store_count(f->s), 20);
+	}
+	scan(f->s, 17, &sc);
+	assert_int_equal(sc.n, 3);
+	assert_int_equal(sc.rev[0], 18);
+
+	/* default retention after reopen: nothing more is trimmed */
+	put_new(f, "t", "more");
+	assert_int_equal(store_log_first(f->s), 16);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 6);
+
+	/*
+	 * A group of 30: the trim point moves on submission, and a batch
+	 * trims entries written in the same batch.
+	 */
+	store_set_log_retain(f->s, 3);
+	for (i = 0; i < 30; i++) {
+		snprintf(alias, sizeof(alias), "g%llu", (unsigned long long)i);
+		assert_int_equal(store_put(f->s, mkrec("g", alias,
+		    store_next_id(f->s), 8), done_cb, &d[i]), 0);
+	}
+	assert_int_equal(store_revision(f->s), 21);
+	assert_int_equal(store_log_first(f->s), 51 - 3 + 1);
+	run_until(f->base, d, 30);
+	assert_int_equal(store_revision(f->s), 51);
+	assert_int_equal(store_log_first(f->s), 49);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 3);
+	assert_int_equal(sc.rev[0], 49);
+	assert_int_equal(sc.rev[2], 51);
+	assert_string_equal(sc.alias[2], "g29");
+	reopen(f);
+	assert_int_equal(store_log_first(f->s), 49);
+
+	/* retention 0 is taken as 1: the log always holds the last change */
+	store_set_log_retain(f->s, 0);
+	put_new(f, "g", "last");
+	assert_int_equal(store_log_first(f->s), 52);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 1);
+	assert_entry(&sc, 0, 52, STORE_PUT, store_get_alias(f->s, "g",
+	    "last")->id, "g", "last");
+	reopen(f);
+	assert_int_equal(store_log_first(f->s), 52);
+}
+
+static void
+test_log_scan(void **state)
+{
+	struct fixture	*f = *state;
+	struct scan	 sc = { 0 };
+	uint64_t	 a, b, c, rev;
+
+	a = put_new(f, "t1", "a");			/* 1 */
+	b = put_new(f, "t2", "b");			/* 2 */
+	update_alias(f, "t1", a, "a2");			/* 3 */
+	c = put_new(f, "t1", "a");			/* 4: old alias reused */
+	delete_one(f, "t1", a);				/* 5 */
+	update_alias(f, "t2", b, "b");			/* 6: same alias */
+	delete_one(f, "t2", b);				/* 7 */
+	rev = store_revision(f->s);
+	assert_int_equal(rev, 7);
+
+	for (int round = 0; round < 2; round++) {
+		scan(f->s, 0, &sc);
+		assert_int_equal(sc.n, 7);
+		assert_entry(&sc, 0, 1, STORE_PUT, a, "t1", "a");
+		assert_entry(&sc, 1, 2, STORE_PUT, b, "t2", "b");
+		assert_entry(&sc, 2, 3, STORE_PUT, a, "t1", "a2");
+		assert_entry(&sc, 3, 4, STORE_PUT, c, "t1", "a");
+		assert_entry(&sc, 4, 5, STORE_DELETE, a, "t1", "a2");
+		assert_entry(&sc, 5, 6, STORE_PUT, b, "t2", "b");
+		assert_entry(&sc, 6, 7, STORE_DELETE, b, "t2", "b");
+		reopen(f);
+	}
+
+	/* from the middle, past the end, and stopped by the callback */
+	scan(f->s, 4, &sc);
+	assert_int_equal(sc.n, 3);
+	assert_entry(&sc, 0, 5, STORE_DELETE, a, "t1", "a2");
+	scan(f->s, 6, &sc);
+	assert_int_equal(sc.n, 1);
+	assert_int_equal(sc.rev[0], 7);
+	scan(f->s, 7, &sc);
+	assert_int_equal(sc.n, 0);
+	scan(f->s, UINT64_MAX, &sc);
+	assert_int_equal(sc.n, 0);
+	sc.stop_after = 2;
+	scan(f->s, 1, &sc);
+	assert_int_equal(sc.n, 2);
+	assert_int_equal(sc.rev[1], 3);
+	sc.stop_after = 0;
+
+	/* revisions of failed writes are skipped, never logged */
+	store_fail_next_writes(f->s, 1);
+	{
+		struct done	d = { 0 };
+
+		assert_int_equal(store_put(f->s, mkrec("t1", "lost",
+		    store_next_id(f->s), 1), done_cb, &d), 0);
+		run_until(f->base, &d, 1);
+		assert_int_equal(d.err, CERTD_ERR_STORAGE);
+	}
+	assert_int_equal(store_revision(f->s), 7);
+	put_new(f, "t1", "kept");			/* 9 */
+	scan(f->s, 6, &sc);
+	assert_int_equal(sc.n, 2);
+	assert_int_equal(sc.rev[0], 7);
+	assert_int_equal(sc.rev[1], 9);
+	assert_string_equal(sc.alias[1], "kept");
+}
+
+struct pending {
+	struct fixture	*f;
+	struct done	 d;
+	uint64_t	 committed;	/* store_revision() before any landed */
+	int		 kind;
+	uint64_t	 id;
+	const char	*team;
+	const char	*alias;
+};
+
+/* Inside a completion: its own change is the newest the log reports. */
+static void
+pending_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct pending	*p = arg;
+	struct scan	 sc = { 0 };
+	uint64_t	 rev = store_revision(p->f->s);
+
+	done_cb(err, rec, &p->d);
+	assert_int_equal(err, 0);
+	p->d.rev = rev;
+	scan(p->f->s, p->committed, &sc);
+	assert_int_equal(sc.n, rev - p->committed);
+	assert_entry(&sc, sc.n - 1, rev, p->kind, p->id, p->team, p->alias);
+}
+
+static void
+test_log_scan_pending(void **state)
+{
+	struct fixture		*f = *state;
+	static struct pending	 p[12];	/* teardown completes them on failure */
+	static char		 alias[12][16];
+	struct scan		 sc = { 0 };
+	uint64_t		 del, committed;
+	int			 i, tries;
+
+	del = put_new(f, "t", "doomed");
+	put_new(f, "t", "kept");
+	committed = store_revision(f->s);
+	assert_int_equal(committed, 2);
+
+	memset(p, 0, sizeof(p));
+	for (i = 0; i < 12; i++) {
+		p[i].f = f;
+		p[i].committed = committed;
+		p[i].team = "t";
+		if (i == 5) {
+			p[i].kind = STORE_DELETE;
+			p[i].id = del;
+			p[i].alias = "doomed";
+			assert_int_equal(store_delete(f->s, "t", del,
+			    pending_done, &p[i]), 0);
+			continue;
+		}
+		snprintf(alias[i], sizeof(alias[i]), "p%d", i);
+		p[i].kind = STORE_PUT;
+		p[i].id = store_next_id(f->s);
+		p[i].alias = alias[i];
+		assert_int_equal(store_put(f->s, mkrec("t", alias[i], p[i].id,
+		    8), pending_done, &p[i]), 0);
+	}
+
+	/*
+	 * Without running the loop, give the writer time to put them on
+	 * disk: the scan must still stop at the committed revision.
+	 */
+	for (tries = 0; tries < 20; tries++) {
+		usleep(20 * 1000);
+		scan(f->s, 0, &sc);
+		assert_int_equal(sc.n, 2);
+		assert_int_equal(sc.rev[1], committed);
+		scan(f->s, committed, &sc);
+		assert_int_equal(sc.n, 0);
+	}
+	assert_int_equal(store_revision(f->s), committed);
+
+	for (i = 0; i < 12; i++)
+		while (p[i].d.called == 0)
+			assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE),
+			    0);
+	for (i = 0; i < 12; i++)
+		assert_int_equal(p[i].d.rev, committed + 1 + (uint64_t)i);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 14);
+	assert_entry(&sc, 7, 8, STORE_DELETE, del, "t", "doomed");
+}
+
+/*
+ * What store_log_first promises, checked for every `since` it covers: the
+ * scan returns each committed revision after since (no failed writes here).
+ */
+static void
+assert_log_complete(struct store *s)
+{
+	struct scan	sc = { 0 };
+	uint64_t	since, rev = store_revision(s), i;
+
+	for (since = store_log_first(s) - 1; since < rev; since++) {
+		scan(s, since, &sc);
+		assert_int_equal(sc.n, rev - since);
+		for (i = 0; i < sc.n; i++)
+			assert_int_equal(sc.rev[i], since + 1 + i);
+	}
+}
+
+static void
+test_log_trim_in_flight(void **state)
+{
+	struct fixture		*f = *state;
+	static struct done	 d[5];	/* teardown completes them on failure */
+	char			 alias[16];
+	int			 i, tries;
+
+	memset(d, 0, sizeof(d));
+	store_set_log_retain(f->s, 3);
+	for (i = 0; i < 10; i++) {
+		snprintf(alias, sizeof(alias), "a%d", i);
+		put_new(f, "t", alias);
+	}
+	assert_int_equal(store_log_first(f->s), 8);
+	assert_log_complete(f->s);
+
+	/*
+	 * Writes 11..15 will trim up to 12, committed entries 8..10
+	 * included, while the loop still sits at revision 10: log_first
+	 * must not promise them any more.
+	 */
+	for (i = 0; i < 5; i++) {
+		snprintf(alias, sizeof(alias), "b%d", i);
+		assert_int_equal(store_put(f->s, mkrec("t", alias,
+		    store_next_id(f->s), 8), done_cb, &d[i]), 0);
+	}
+	assert_int_equal(store_log_first(f->s), 13);
+	for (tries = 0; tries < 10; tries++) {
+		usleep(20 * 1000);	/* the writer trims meanwhile */
+		assert_int_equal(store_revision(f->s), 10);
+		assert_log_complete(f->s);
+	}
+	run_until(f->base, d, 5);
+	assert_int_equal(store_log_first(f->s), 13);
+	assert_log_complete(f->s);
+}
+
+static void
+test_log_retain_deletes(void **state)
+{
+	struct fixture	*f = *state;
+	struct scan	 sc = { 0 };
+	struct done	 d = { 0 };
+	uint64_t	 a, b, c;
+
+	store_set_log_retain(f->s, 3);
+	a = put_new(f, "t", "a");			/* 1 */
+	b = put_new(f, "t", "b");			/* 2 */
+	c = put_new(f, "u", "c");			/* 3 */
+	delete_one(f, "t", a);				/* 4 */
+	update_alias(f, "t", b, "b2");			/* 5 */
+	delete_one(f, "u", c);				/* 6 */
+	assert_int_equal(store_log_first(f->s), 4);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 3);
+	assert_entry(&sc, 0, 4, STORE_DELETE, a, "t", "a");
+	assert_entry(&sc, 1, 5, STORE_PUT, b, "t", "b2");
+	assert_entry(&sc, 2, 6, STORE_DELETE, c, "u", "c");
+
+	reopen(f);
+	store_set_log_retain(f->s, 3);
+	assert_int_equal(store_log_first(f->s), 4);
+	assert_int_equal(store_count(f->s), 1);
+	assert_null(store_get(f->s, "t", a));
+	assert_null(store_get(f->s, "u", c));
+	assert_string_equal(store_get(f->s, "t", b)->alias, "b2");
+
+	/*
+	 * A failed write trims nothing, but log_first rose when it was
+	 * submitted (the writer could have trimmed): it stays a safe lower
+	 * bound, and the next write trims what the failed one would have.
+	 */
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_delete(f->s, "t", b, done_cb, &d), 0);	/* 7 */
+	assert_int_equal(store_log_first(f->s), 5);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, CERTD_ERR_STORAGE);
+	assert_int_equal(store_log_first(f->s), 5);
+	scan(f->s, 4, &sc);
+	assert_int_equal(sc.n, 2);
+	delete_one(f, "t", b);				/* 8 */
+	assert_int_equal(store_log_first(f->s), 6);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 2);
+	assert_entry(&sc, 0, 6, STORE_DELETE, c, "u", "c");
+	assert_entry(&sc, 1, 8, STORE_DELETE, b, "t", "b2");
+	assert_int_equal(store_count(f->s), 0);
+	reopen(f);
+	assert_int_equal(store_log_first(f->s), 6);
+	assert_int_equal(store_revision(f->s), 8);
+}
+
+struct own_rev {
+	struct fixture	*f;
+	struct done	 d;
+	uint64_t	 rev_in_cb;	/* store_revision() in the completion */
+	uint64_t	 changes_seen;	/* change callbacks run before it */
+};
+
+static uint64_t	own_changes;
+
+static void
+own_change(const struct store_change *ch, void *arg)
+{
+	struct fixture	*f = arg;
+
+	assert_int_equal(store_revision(f->s), ch->revision);
+	own_changes++;
+}
+
+static void
+own_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct own_rev	*o = arg;
+
+	done_cb(err, rec, &o->d);
+	o->rev_in_cb = store_revision(o->f->s);
+	o->changes_seen = own_changes;
+}
+
+static void
+test_done_revision(void **state)
+{
+	struct fixture	*f = *state;
+	struct own_rev	 o[6];
+	struct scan	 sc = { 0 };
+	uint64_t	 a, b, c, first;
+	int		 i;
+
+	a = put_new(f, "t", "a");
+	b = put_new(f, "t", "b");
+	first = store_revision(f->s) + 1;
+	own_changes = 0;
+	store_set_change_cb(f->s, own_change, f);
+	memset(o, 0, sizeof(o));
+	for (i = 0; i < 6; i++)
+		o[i].f = f;
+
+	/* submitted together: likely one batch, applied one op at a time */
+	assert_int_equal(store_delete(f->s, "t", a, own_done, &o[0]), 0);
+	c = store_next_id(f->s);
+	assert_int_equal(store_put(f->s, mkrec("t", "a", c, 1), own_done,
+	    &o[1]), 0);
+	assert_int_equal(store_put(f->s, mkrec("t", "b2", b, 1), own_done,
+	    &o[2]), 0);
+	assert_int_equal(store_delete(f->s, "t", b, own_done, &o[3]), 0);
+	assert_int_equal(store_put(f->s, mkrec("u", "x", store_next_id(f->s),
+	    1), own_done, &o[4]), 0);
+	assert_int_equal(store_delete(f->s, "t", c, own_done, &o[5]), 0);
+	for (i = 0; i < 6; i++)
+		while (o[i].d.called == 0)
+			assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE),
+			    0);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(o[i].d.err, 0);
+		assert_int_equal(o[i].rev_in_cb, first + (uint64_t)i);
+		/* its own change ran before it, the next one's did not */
+		assert_int_equal(o[i].changes_seen, (uint64_t)i + 1);
+	}
+	/* a delete's completion gets the deleted record (older revision) */
+	assert_int_equal(o[0].d.id, a);
+	assert_int_equal(o[0].d.rev, 1);
+
+	/* what the completion saw is the revision the log holds */
+	scan(f->s, first - 1, &sc);
+	assert_int_equal(sc.n, 6);
+	assert_entry(&sc, 0, o[0].rev_in_cb, STORE_DELETE, a, "t", "a");
+	assert_entry(&sc, 3, o[3].rev_in_cb, STORE_DELETE, b, "t", "b2");
+	assert_entry(&sc, 1, o[1].rev_in_cb, STORE_PUT, c, "t", "a");
+	assert_entry(&sc, 5, o[5].rev_in_cb, STORE_DELETE, c, "t", "a");
+	store_set_change_cb(f->s, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -856,6 +1364,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ten_thousand, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_log_retain, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_log_scan, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_log_scan_pending, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_log_trim_in_flight, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_log_retain_deletes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_done_revision, setup,
 		    teardown),
 	};
 

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcertd: the C client of certd's Unix-socket protocol (doc/protocol.md).
+ *
+ * Two kinds of handle:
+ *  - struct certd_client: one connection for blocking request/response calls
+ *    (get, list, put, delete, ping).  Not thread-safe: one thread at a time.
+ *  - struct certd_watch: a subscription that runs on the caller's libevent
+ *    event_base, calls back for every event, and optionally reconnects with
+ *    back-off, resuming from the last revision it delivered.
+ *
+ * Errors: functions return 0 or a negative number.  -400, -403, -404, -412,
+ * -413, -503... are the server's error codes negated (the message is in
+ * certd_client_error()); CERTD_E_* below are local failures.
+ *
+ * Ownership: results are allocated by the library and freed by the caller
+ * with the matching *_free; strings inside are owned by the result.  Pointers
+ * passed to callbacks are borrowed for the duration of the call.
+ */
+#ifndef CERTD_CERTD_H
+#define CERTD_CERTD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <certd/constants.h>
+
+/*
+ * libcertd is built with -fvisibility=hidden; CERTD_API marks the functions
+ * it exports.  Programs that include this header see an empty macro.
+ */
+#if defined(CERTD_BUILDING_LIB) && defined(__GNUC__)
+#define CERTD_API	__attribute__((visibility("default")))
+#else
+#define CERTD_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CERTD_E_IO	(-1)	/* connect, read or write failed; connection closed */
+#define CERTD_E_PROTO	(-2)	/* the server sent something that is not the protocol */
+#define CERTD_E_NOMEM	(-3)
+#define CERTD_E_INVAL	(-4)	/* bad argument */
+
+#define CERTD_SOCKET_DEFAULT	"./var/certd.sock"
+#define CERTD_SOCKET_ENV	"CERTD_SOCKET"
+
+struct event_base;
+struct certd_client;
+struct certd_watch;
+
+/* A certificate as the server sends it (a "cert map"). */
+struct certd_cert {
+	uint64_t	 id;
+	char		*team;		/* NULL when the server did not say */
+	char		*alias;
+	char		*certificate_type;
+	char		*certificate;	/* PEM */
+	char		*private_key;	/* PEM, NULL without the key permission */
+	uint64_t	 revision;
+	int64_t		 not_after;
+	char		*fingerprint_sha256;
+};
+
+struct certd_list_item {
+	uint64_t	 id;
+	char		*alias;
+	char		*certificate_type;
+	uint64_t	 revision;
+	int64_t		 not_after;
+	char		*fingerprint_sha256;
+};
+
+struct certd_list {
+	struct certd_list_item	*items;
+	size_t			 n;
+	uint64_t		 page;
+	uint64_t		 page_size;
+	uint64_t		 total;
+};
+
+/* Create (id == 0) or update; NULL strings are omitted (update keeps them). */
+struct certd_put {
+	const char	*team;
+	uint64_t	 id;
+	const char	*alias;
+	const char	*certificate;
+	const char	*private_key;
+	const char	*certificate_type;
+};
+
+/*
+ * The socket path: path if not NULL (nor empty), else $CERTD_SOCKET (when
+ * set and not empty), else the default.
+ */
+CERTD_API const char *certd_socket_path(const char *path);
+
+/*
+ * Connect to certd at path (see certd_socket_path) and say hello.  Returns
+ * NULL on failure with a reason in errbuf.
+ */
+CERTD_API struct certd_client *certd_connect(const char *path, char *errbuf,
+		    size_t errlen);
+/* Close and free; accepts NULL. */
+CERTD_API void	 certd_close(struct certd_client *c);
+
+/*
+ * Message of the last failed call on c (never NULL): the server's msg, with
+ * " (FIELD: REASON)" appended when the server named a field.
+ */
+CERTD_API const char *certd_client_error(const struct certd_client *c);
+
+/* Server revision reported by hello. */
+CERTD_API uint64_t certd_client_revision(const struct certd_client *c);
+
+/*
+ * Addition: how long one call may wait for the server, in milliseconds
+ * (default 30000; 0 waits forever).  A call that times out returns
+ * CERTD_E_IO and closes the connection.
+ */
+CERTD_API void	 certd_client_set_timeout(struct certd_client *c,
+		    unsigned timeout_ms);
+
+/*
+ * Each call sends one request and waits for its response; frames larger
+ * than 1 MiB are refused (CERTD_E_PROTO, connection closed).  After
+ * CERTD_E_IO or CERTD_E_PROTO the connection is closed and every later call
+ * returns CERTD_E_IO.  On success *out is the caller's.
+ */
+CERTD_API int	certd_ping(struct certd_client *c);
+CERTD_API int	certd_get(struct certd_client *c, const char *team,
+		    uint64_t id, struct certd_cert **out);
+CERTD_API int	certd_get_alias(struct certd_client *c, const char *team,
+		    const char *alias, struct certd_cert **out);
+/* page or page_size 0: the server's default (1 and 10). */
+CERTD_API int	certd_list(struct certd_client *c, const char *team,
+		    uint64_t page, uint64_t page_size, struct certd_list **out);
+/* out may be NULL when the stored record is not wanted. */
+CERTD_API int	certd_put(struct certd_client *c, const struct certd_put *in,
+		    struct certd_cert **out);
+CERTD_API int	certd_delete(struct certd_client *c, const char *team,
+		    uint64_t id, int force);
+
+/* Wipes the key text.  Both accept NULL. */
+CERTD_API void	certd_cert_free(struct certd_cert *cert);
+CERTD_API void	certd_list_free(struct certd_list *list);
+
+/* --- watch ------------------------------------------------------------- */
+
+enum certd_event_kind {
+	CERTD_EVENT_PUT = 1,
+	CERTD_EVENT_DELETE,
+	CERTD_EVENT_RESYNC,
+	CERTD_EVENT_CONNECTED,		/* (re)connected and watching */
+	CERTD_EVENT_DISCONNECTED,	/* lost the connection; reconnecting if asked */
+};
+
+struct certd_event {
+	enum certd_event_kind	 kind;
+	uint64_t		 revision;
+	const char		*team;		/* put, delete */
+	const struct certd_cert	*cert;		/* put: full; delete: id and alias */
+	const char		*error;		/* disconnected: why */
+	/* Additions: */
+	int			 code;		/* disconnected: CERTD_E_* or -status */
+	int			 ended;		/* disconnected: no reconnect follows */
+};
+
+struct certd_watch_opts {
+	const char	 *socket;	/* NULL: certd_socket_path(NULL) */
+	const char	 *team;		/* NULL: every team the peer may read */
+	const uint64_t	 *ids;
+	size_t		  n_ids;
+	const char	**aliases;
+	size_t		  n_aliases;
+	int		  has_since;	/* replay from since (0: current state) */
+	uint64_t	  since;
+	int		  reconnect;	/* reconnect with back-off, resume */
+	unsigned	  backoff_max_ms;	/* 0: 5000 */
+};
+
+typedef void	(*certd_event_cb)(const struct certd_event *ev, void *arg);
+
+/*
+ * Start a watch on base.  Connection and replay happen on the loop; cb runs
+ * there for each event.  With reconnect, a lost connection is retried with
+ * exponential back-off (100 ms doubling up to backoff_max_ms) and the watch
+ * resumes with since = the last revision delivered.  Returns NULL with a
+ * reason in errbuf only for bad options or allocation failure (a daemon
+ * that is down is retried when reconnect is set, else reported through a
+ * DISCONNECTED event).  opts is copied.
+ *
+ * Details:
+ *  - DISCONNECTED is delivered once per loss, not once per failed retry.
+ *  - The server refusing the watch request itself (a 4xx answer, e.g. 403
+ *    or 400) ends the watch even with reconnect: retrying cannot help.  The
+ *    DISCONNECTED event then has ended set and code = -status.
+ *  - Resuming: a replay of the current state (since 0, or after a resync
+ *    event) is not in revision order, so the resume point only moves past it
+ *    once a live event arrives; until then a reconnect replays it again.  A
+ *    consumer may therefore see a put twice, never miss one.
+ */
+CERTD_API struct certd_watch *certd_watch_new(struct event_base *base,
+		    const struct certd_watch_opts *opts, certd_event_cb cb,
+		    void *arg, char *errbuf, size_t errlen);
+
+/*
+ * Stop and free; no callback runs after it returns.  Accepts NULL.  It may
+ * be called from inside cb: the free is then deferred until the library's
+ * own handler unwinds, and no further callback runs.
+ */
+CERTD_API void	certd_watch_free(struct certd_watch *w);
+
+/* Last revision delivered by a put/delete/resync event. */
+CERTD_API uint64_t certd_watch_revision(const struct certd_watch *w);
+
+/*
+ * Report that revision was applied (ok != 0) or failed, with an optional
+ * detail.  Sent on the current connection; returns CERTD_E_IO when not
+ * connected.
+ */
+CERTD_API int	certd_watch_ack(struct certd_watch *w, uint64_t revision,
+		    int ok, const char *detail);
+
+/*
+ * Blocking form: runs its own event_base until cb sets *stop (through the
+ * arg it shares with the caller) or the watch ends without reconnect.
+ * *stop is also looked at every 100 ms, so a signal handler may set it
+ * (stop may be NULL: run until the watch ends).  Returns 0 when stopped, or
+ * a negative error (the code of the DISCONNECTED event that ended it;
+ * CERTD_E_INVAL for bad options).
+ */
+CERTD_API int	certd_watch_run(const struct certd_watch_opts *opts,
+		    certd_event_cb cb, void *arg, volatile int *stop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

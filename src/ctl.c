@@ -1,0 +1,1118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unix-socket listener and connections (doc/protocol.md).
+ *
+ * A connection is a struct with an explicit state and one read callback
+ * that loops over the complete frames in its input buffer.  Every frame is
+ * checked by proto.c before it is looked at; a malformed one gets an error
+ * frame and the connection moves to CLOSING (no more reading, closed once
+ * the error frame is written).  Requests that wait for the store hold a
+ * reference on their connection; a closed connection is freed from the loop
+ * once the last reference is gone, never inside its own callback.
+ *
+ * Peers are identified with SO_PEERCRED when they connect.  root and certd's
+ * own uid are admins; anyone else gets what the config's [acl] grants.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "certd/constants.h"
+#include "config.h"
+#include "ctl.h"
+#include "err.h"
+#include "hub.h"
+#include "log.h"
+#include "proto.h"
+#include "service.h"
+#include "util.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define CTL_GROUPS_MAX		64
+#define CTL_CLOSE_TIMEOUT	5	/* seconds to flush a last error frame */
+
+enum ctl_state {
+	CTL_OPEN,		/* reading requests */
+	CTL_CLOSING,		/* last frame queued; close once written */
+	CTL_CLOSED,		/* socket gone; waiting for references */
+};
+
+struct ctl_conn {
+	TAILQ_ENTRY(ctl_conn)	 entry;		/* ctl->conns or ctl->dead */
+	struct ctl		*ctl;
+	struct bufferevent	*bev;		/* NULL once CLOSED */
+	struct event		*ev_free;	/* frees the struct from the loop */
+	enum ctl_state		 state;
+	unsigned		 refs;		/* 1 while not CLOSED + waiting requests */
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	int			 admin;
+	unsigned long		 gids[CTL_GROUPS_MAX];	/* primary and supplementary */
+	size_t			 n_gids;
+	struct hub_conn		*hc;		/* NULL until the first watch */
+	msgpack_sbuffer		 sb;		/* scratch for replies */
+};
+
+/* A request waiting for the store. */
+struct ctl_wait {
+	struct ctl_conn		*conn;
+	uint64_t		 id;
+	int			 with_key;
+};
+
+struct ctl {
+	struct event_base	*base;
+	struct service		*svc;
+	struct hub		*hub;
+	const struct config	*cfg;
+	struct evconnlistener	*listener;
+	char			*path;
+	uid_t			 self_uid;
+	TAILQ_HEAD(, ctl_conn)	 conns;		/* OPEN and CLOSING */
+	TAILQ_HEAD(, ctl_conn)	 dead;		/* CLOSED, references left */
+	size_t			 n_conns;
+	size_t			 waiting;	/* requests waiting for the store */
+	ctl_drained_cb		 drained_cb;
+	void			*drained_arg;
+};
+
+static void	conn_close(struct ctl_conn *conn);
+
+/* --- connection life --------------------------------------------------- */
+
+static void
+conn_destroy(struct ctl_conn *conn)
+{
+	if (conn->ev_free != NULL)
+		event_free(conn->ev_free);
+	if (conn->sb.data != NULL)
+		memset(conn->sb.data, 0, conn->sb.alloc);
+	msgpack_sbuffer_destroy(&conn->sb);
+	free(conn);
+}
+
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_conn	*conn = arg;
+
+	(void)fd;
+	(void)what;
+	TAILQ_REMOVE(&conn->ctl->dead, conn, entry);
+	conn_destroy(conn);
+}
+
+static void
+conn_unref(struct ctl_conn *conn)
+{
+	if (--conn->refs == 0)
+		event_active(conn->ev_free, EV_TIMEOUT, 0);
+}
+
+static void
+check_drained(struct ctl *ctl)
+{
+	if (ctl->drained_cb != NULL && ctl->waiting == 0) {
+		ctl_drained_cb	cb = ctl->drained_cb;
+
+		ctl->drained_cb = NULL;
+		cb(ctl->drained_arg);
+	}
+}
+
+static void
+conn_close(struct ctl_conn *conn)
+{
+	struct ctl	*ctl = conn->ctl;
+
+	if (conn->state == CTL_CLOSED)
+		return;
+	conn->state = CTL_CLOSED;
+	hub_conn_free(conn->hc);	/* ends watches and bindings */
+	conn->hc = NULL;
+	bufferevent_free(conn->bev);
+	conn->bev = NULL;
+	TAILQ_REMOVE(&ctl->conns, conn, entry);
+	ctl->n_conns--;
+	TAILQ_INSERT_TAIL(&ctl->dead, conn, entry);
+	conn_unref(conn);
+}
+
+static size_t
+conn_queued(void *ctx)
+{
+	struct ctl_conn	*conn = ctx;
+
+	return conn->bev != NULL ?
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) : 0;
+}
+
+/*
+ * Queue a whole frame.  Replies are never dropped, but a peer that lets
+ * them pile up past four times the output limit is cut off.
+ */
+static int
+conn_send(void *ctx, const void *frame, size_t len)
+{
+	struct ctl_conn	*conn = ctx;
+
+	if (conn->state == CTL_CLOSED)
+		return -1;
+	if (conn_queued(conn) + len > 4 * conn->ctl->cfg->ctl_out_limit) {
+		log_warn("ctl closing a peer that does not read uid=%lu pid=%ld",
+		    (unsigned long)conn->uid, (long)conn->pid);
+		conn_close(conn);
+		return -1;
+	}
+	if (evbuffer_add(bufferevent_get_output(conn->bev), frame, len) != 0) {
+		conn_close(conn);
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned
+conn_perms(const struct ctl_conn *conn, const char *team)
+{
+	if (conn->admin)
+		return ACL_READ | ACL_WRITE | ACL_KEY;
+	return config_acl_perms(conn->ctl->cfg, conn->uid, conn->gids,
+	    conn->n_gids, team);
+}
+
+static int
+conn_may_read(void *ctx, const char *team)
+{
+	return (conn_perms(ctx, team) & ACL_READ) != 0;
+}
+
+static int
+conn_may_key(void *ctx, const char *team)
+{
+	return (conn_perms(ctx, team) & ACL_KEY) != 0;
+}
+
+static const struct hub_conn_ops conn_hub_ops = {
+	.send = conn_send,
+	.queued = conn_queued,
+	.may_read = conn_may_read,
+	.may_key = conn_may_key,
+};
+
+/* Idle timeout only while the connection has no watch. */
+static void
+conn_set_idle(struct ctl_conn *conn)
+{
+	struct timeval	tv = { conn->ctl->cfg->ctl_idle_timeout, 0 };
+
+	if (conn->hc != NULL && hub_conn_watches(conn->hc) > 0)
+		bufferevent_set_timeouts(conn->bev, NULL, NULL);
+	else
+		bufferevent_set_timeouts(conn->bev, &tv, NULL);
+}
+
+/* --- replies --------------------------------------------------------------- */
+
+static void
+reply_error(struct ctl_conn *conn, uint64_t id, int err, const char *field,
+    const char *reason)
+{
+	if (proto_error_frame(&conn->sb, id, err_status(err), err_msg(err),
+	    field, reason) == 0)
+		conn_send(conn, conn->sb.data, conn->sb.size);
+}
+
+/* Start {"id":id,"ok":true,"result": ...; the caller packs the result. */
+static void
+reply_begin(struct ctl_conn *conn, uint64_t id, msgpack_packer *pk)
+{
+	if (conn->sb.data != NULL)
+		memset(conn->sb.data, 0, conn->sb.size);
+	proto_begin(&conn->sb, pk);
+	msgpack_pack_map(pk, 3);
+	proto_kv_uint(pk, "id", id);
+	proto_kv_bool(pk, "ok", 1);
+	proto_pack_cstr(pk, "result");
+}
+
+static void
+reply_end(struct ctl_conn *conn, uint64_t id)
+{
+	if (proto_end(&conn->sb, (size_t)-1) != 0) {
+		reply_error(conn, id, CERTD_ERR_INTERNAL, NULL, NULL);
+		return;
+	}
+	conn_send(conn, conn->sb.data, conn->sb.size);
+}
+
+static void
+reply_nil(struct ctl_conn *conn, uint64_t id)
+{
+	msgpack_packer	pk;
+
+	reply_begin(conn, id, &pk);
+	msgpack_pack_nil(&pk);
+	reply_end(conn, id);
+}
+
+/* A frame-level failure: error frame with id 0, then close. */
+static void
+conn_fail(struct ctl_conn *conn, int code, const char *msg)
+{
+	struct timeval	tv = { CTL_CLOSE_TIMEOUT, 0 };
+
+	if (proto_error_frame(&conn->sb, 0, code, msg, NULL, NULL) == 0)
+		conn_send(conn, conn->sb.data, conn->sb.size);
+	if (conn->state != CTL_OPEN)
+		return;
+	conn->state = CTL_CLOSING;
+	bufferevent_disable(conn->bev, EV_READ);
+	bufferevent_set_timeouts(conn->bev, NULL, &tv);
+	if (conn_queued(conn) == 0)
+		conn_close(conn);
+}
+
+/* --- request fields ------------------------------------------------------- */
+
+/* A request being dispatched. */
+struct ctl_req {
+	struct ctl_conn		*conn;
+	const msgpack_object	*map;
+	uint64_t		 id;
+	char			 team[CERTD_TEAM_MAX + 1];
+};
+
+/* Field error reply; returns -1 for the caller to return. */
+static int
+bad_field(struct ctl_req *r, const char *field, const char *reason)
+{
+	reply_error(r->conn, r->id, CERTD_ERR_BAD_REQUEST, field, reason);
+	return -1;
+}
+
+static int
+get_str(struct ctl_req *r, const char *key, int required, struct svc_field *f)
+{
+	int	rv = proto_get_str(r->map, key, &f->s, &f->len);
+
+	if (rv < 0)
+		return bad_field(r, key, "must be a string");
+	if (rv == 0) {
+		f->s = NULL;
+		f->len = 0;
+		if (required)
+			return bad_field(r, key, "is required");
+	}
+	return 0;
+}
+
+static int
+get_uint(struct ctl_req *r, const char *key, int required, uint64_t *out,
+    int *present)
+{
+	int	rv = proto_get_uint(r->map, key, out);
+
+	if (rv < 0)
+		return bad_field(r, key, "must be an unsigned integer");
+	if (rv == 0 && required)
+		return bad_field(r, key, "is required");
+	if (present != NULL)
+		*present = rv == 1;
+	return 0;
+}
+
+/*
+ * The request's team (required unless optional), checked for the
+ * permissions in need.  Replies and returns -1 on failure.
+ */
+static int
+get_team(struct ctl_req *r, unsigned need, int optional)
+{
+	struct svc_field	f;
+
+	if (get_str(r, "team", !optional, &f) != 0)
+		return -1;
+	if (f.s == NULL) {
+		r->team[0] = '\0';
+		return 0;
+	}
+	if (!util_team_valid(f.s, f.len))
+		return bad_field(r, "team", "must be 1-64 of [A-Za-z0-9_.-]");
+	memcpy(r->team, f.s, f.len);
+	r->team[f.len] = '\0';
+	if ((conn_perms(r->conn, r->team) & need) != need) {
+		reply_error(r->conn, r->id, CERTD_ERR_FORBIDDEN, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- ops ------------------------------------------------------------------ */
+
+static void
+op_hello(struct ctl_req *r)
+{
+	struct ctl_conn	*conn = r->conn;
+	msgpack_packer	 pk;
+
+	reply_begin(conn, r->id, &pk);
+	msgpack_pack_map(&pk, 6);
+	proto_kv_uint(&pk, "version", PROTO_VERSION);
+	proto_kv_str(&pk, "server", "certd " PACKAGE_VERSION);
+	proto_kv_uint(&pk, "frame_max", conn->ctl->cfg->frame_max);
+	proto_kv_uint(&pk, "revision",
+	    service_revision(conn->ctl->svc));
+	proto_kv_uint(&pk, "uid", conn->uid);
+	proto_kv_bool(&pk, "admin", conn->admin);
+	reply_end(conn, r->id);
+}
+
+static void
+op_ping(struct ctl_req *r)
+{
+	msgpack_packer	pk;
+
+	reply_begin(r->conn, r->id, &pk);
+	proto_pack_cstr(&pk, "pong");
+	reply_end(r->conn, r->id);
+}
+
+static void
+reply_cert(struct ctl_conn *conn, uint64_t id, const struct cert_record *rec,
+    int with_key)
+{
+	msgpack_packer	pk;
+
+	reply_begin(conn, id, &pk);
+	hub_pack_cert(&pk, rec, with_key);
+	reply_end(conn, id);
+}
+
+static void
+op_get(struct ctl_req *r)
+{
+	const struct cert_record *rec;
+	struct svc_field	 alias;
+	uint64_t		 cert_id;
+	int			 has_id;
+	char			 name[CERTD_ALIAS_MAX * 4 + 1];
+
+	if (get_team(r, ACL_READ, 0) != 0 ||
+	    get_uint(r, "cert_id", 0, &cert_id, &has_id) != 0 ||
+	    get_str(r, "alias", 0, &alias) != 0)
+		return;
+	if (has_id)
+		rec = service_get(r->conn->ctl->svc, r->team, cert_id);
+	else if (alias.s != NULL) {
+		if (alias.len >= sizeof(name) || memchr(alias.s, '\0',
+		    alias.len) != NULL)
+			rec = NULL;
+		else {
+			memcpy(name, alias.s, alias.len);
+			name[alias.len] = '\0';
+			rec = service_get_alias(r->conn->ctl->svc, r->team, name);
+		}
+	} else {
+		bad_field(r, "cert_id", "cert_id or alias is required");
+		return;
+	}
+	if (rec == NULL) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	reply_cert(r->conn, r->id, rec,
+	    (conn_perms(r->conn, r->team) & ACL_KEY) != 0);
+}
+
+static void
+op_list(struct ctl_req *r)
+{
+	const struct cert_record *page[CERTD_PAGE_SIZE_MAX];
+	msgpack_packer		 pk;
+	uint64_t		 pno = 1, psize = CERTD_PAGE_SIZE_DEFAULT;
+	size_t			 n, total, i;
+
+	if (get_team(r, ACL_READ, 0) != 0 ||
+	    get_uint(r, "page", 0, &pno, NULL) != 0 ||
+	    get_uint(r, "page_size", 0, &psize, NULL) != 0)
+		return;
+	if (pno == 0) {
+		bad_field(r, "page", "must be an integer >= 1");
+		return;
+	}
+	if (psize == 0 || psize > CERTD_PAGE_SIZE_MAX) {
+		bad_field(r, "page_size", "must be an integer from 1 to 500");
+		return;
+	}
+	n = service_list(r->conn->ctl->svc, r->team, (size_t)pno,
+	    (size_t)psize, page, &total);
+	reply_begin(r->conn, r->id, &pk);
+	msgpack_pack_map(&pk, 4);
+	proto_pack_cstr(&pk, "list");
+	msgpack_pack_array(&pk, n);
+	for (i = 0; i < n; i++) {
+		msgpack_pack_map(&pk, 6);
+		proto_kv_uint(&pk, "id", page[i]->id);
+		proto_kv_str(&pk, "alias", page[i]->alias);
+		proto_kv_str(&pk, "certificate_type", page[i]->cert_type);
+		proto_kv_uint(&pk, "revision", page[i]->revision);
+		proto_kv_int(&pk, "not_after", page[i]->meta.not_after);
+		proto_kv_str(&pk, "fingerprint_sha256",
+		    page[i]->meta.fingerprint);
+	}
+	proto_kv_uint(&pk, "page", pno);
+	proto_kv_uint(&pk, "page_size", psize);
+	proto_kv_uint(&pk, "total", total);
+	reply_end(r->conn, r->id);
+}
+
+static struct ctl_wait *
+wait_new(struct ctl_req *r, int with_key)
+{
+	struct ctl_wait	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->conn = r->conn;
+	w->id = r->id;
+	w->with_key = with_key;
+	r->conn->refs++;
+	r->conn->ctl->waiting++;
+	return w;
+}
+
+static void
+wait_done(struct ctl_wait *w)
+{
+	struct ctl	*ctl = w->conn->ctl;
+
+	conn_unref(w->conn);
+	free(w);
+	ctl->waiting--;
+	check_drained(ctl);
+}
+
+static void
+put_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct ctl_wait	*w = arg;
+
+	if (w->conn->state != CTL_CLOSED) {
+		if (err != 0)
+			reply_error(w->conn, w->id, err, NULL, NULL);
+		else
+			reply_cert(w->conn, w->id, rec, w->with_key);
+	}
+	wait_done(w);
+}
+
+static void
+op_put(struct ctl_req *r)
+{
+	struct svc_put		 req;
+	struct svc_error	 why;
+	struct ctl_wait		*w;
+	int			 rv;
+
+	memset(&req, 0, sizeof(req));
+	if (get_team(r, ACL_WRITE, 0) != 0 ||
+	    get_uint(r, "cert_id", 0, &req.id, NULL) != 0 ||
+	    get_str(r, "alias", 0, &req.alias) != 0 ||
+	    get_str(r, "certificate", 0, &req.certificate) != 0 ||
+	    get_str(r, "private_key", 0, &req.private_key) != 0 ||
+	    get_str(r, "certificate_type", 0, &req.cert_type) != 0)
+		return;
+	req.team = r->team;
+	if ((w = wait_new(r, (conn_perms(r->conn, r->team) & ACL_KEY) != 0)) ==
+	    NULL) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	if ((rv = service_put(r->conn->ctl->svc, &req, put_done, w,
+	    &why)) != 0) {
+		reply_error(r->conn, r->id, rv, why.field, why.reason);
+		wait_done(w);
+	}
+}
+
+static void
+delete_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct ctl_wait	*w = arg;
+	msgpack_packer	 pk;
+
+	if (w->conn->state != CTL_CLOSED) {
+		if (err != 0)
+			reply_error(w->conn, w->id, err, NULL, NULL);
+		else {
+			reply_begin(w->conn, w->id, &pk);
+			msgpack_pack_map(&pk, 1);
+			proto_kv_uint(&pk, "id", rec->id);
+			reply_end(w->conn, w->id);
+		}
+	}
+	wait_done(w);
+}
+
+static void
+op_delete(struct ctl_req *r)
+{
+	struct svc_error	 why;
+	struct ctl_wait		*w;
+	uint64_t		 cert_id;
+	int			 force = 0, rv;
+
+	if (get_team(r, ACL_WRITE, 0) != 0 ||
+	    get_uint(r, "cert_id", 1, &cert_id, NULL) != 0)
+		return;
+	if (proto_get_bool(r->map, "force", &force) < 0) {
+		bad_field(r, "force", "must be a boolean");
+		return;
+	}
+	if ((w = wait_new(r, 0)) == NULL) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	if ((rv = service_delete(r->conn->ctl->svc, r->team, cert_id, force,
+	    delete_done, w, &why)) != 0) {
+		reply_error(r->conn, r->id, rv, why.field, why.reason);
+		wait_done(w);
+	}
+}
+
+static void
+op_watch(struct ctl_req *r)
+{
+	struct ctl_conn			*conn = r->conn;
+	const msgpack_object_array	*ids = NULL, *aliases = NULL;
+	struct hub_filter		 f;
+	uint64_t			*idv = NULL, since = 0, watch, rev;
+	char				**av = NULL;
+	msgpack_packer			 pk;
+	size_t				 i;
+	int				 has_since = 0, rv;
+
+	memset(&f, 0, sizeof(f));
+	if (get_team(r, ACL_READ, 1) != 0 ||
+	    get_uint(r, "since", 0, &since, &has_since) != 0)
+		return;
+	if (proto_get_array(r->map, "ids", &ids) < 0) {
+		bad_field(r, "ids", "must be an array of unsigned integers");
+		return;
+	}
+	if (proto_get_array(r->map, "aliases", &aliases) < 0) {
+		bad_field(r, "aliases", "must be an array of strings");
+		return;
+	}
+	if (r->team[0] == '\0' && ((ids != NULL && ids->size > 0) ||
+	    (aliases != NULL && aliases->size > 0))) {
+		bad_field(r, "team", "is required with ids or aliases");
+		return;
+	}
+	if (ids != NULL && ids->size > 0 &&
+	    (idv = calloc(ids->size, sizeof(*idv))) == NULL)
+		goto nomem;
+	for (i = 0; ids != NULL && i < ids->size; i++) {
+		if (ids->ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			bad_field(r, "ids", "must be an array of unsigned integers");
+			goto out;
+		}
+		idv[f.n_ids++] = ids->ptr[i].via.u64;
+	}
+	if (aliases != NULL && aliases->size > 0 &&
+	    (av = calloc(aliases->size, sizeof(*av))) == NULL)
+		goto nomem;
+	for (i = 0; aliases != NULL && i < aliases->size; i++) {
+		const msgpack_object *o = &aliases->ptr[i];
+
+		if (o->type != MSGPACK_OBJECT_STR ||
+		    memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
+			bad_field(r, "aliases", "must be an array of strings");
+			goto out;
+		}
+		if ((av[i] = strndup(o->via.str.ptr, o->via.str.size)) == NULL)
+			goto nomem;
+		f.n_aliases++;
+	}
+	f.team = r->team[0] != '\0' ? r->team : NULL;
+	f.ids = idv;
+	f.aliases = (const char *const *)av;
+
+	if (conn->hc == NULL && (conn->hc = hub_conn_new(conn->ctl->hub,
+	    &conn_hub_ops, conn, conn->ctl->cfg->ctl_out_limit)) == NULL)
+		goto nomem;
+	if ((rv = hub_watch_add(conn->hc, &f, &watch, &rev)) != 0) {
+		reply_error(conn, r->id, rv, NULL, NULL);
+		goto out;
+	}
+	conn_set_idle(conn);
+	reply_begin(conn, r->id, &pk);
+	msgpack_pack_map(&pk, 2);
+	proto_kv_uint(&pk, "watch", watch);
+	proto_kv_uint(&pk, "revision", rev);
+	reply_end(conn, r->id);
+	if (conn->state != CTL_CLOSED &&
+	    (rv = hub_watch_replay(conn->hc, watch, has_since, since)) != 0) {
+		log_error("ctl watch replay failed watch=%llu err=%d",
+		    (unsigned long long)watch, rv);
+		conn_fail(conn, err_status(rv), "replay failed");
+	}
+	goto out;
+nomem:
+	reply_error(conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+out:
+	for (i = 0; i < f.n_aliases; i++)
+		free(av[i]);
+	free(av);
+	free(idv);
+}
+
+static void
+op_unwatch(struct ctl_req *r)
+{
+	uint64_t	watch;
+	int		rv;
+
+	if (get_uint(r, "watch", 1, &watch, NULL) != 0)
+		return;
+	rv = r->conn->hc != NULL ? hub_unwatch(r->conn->hc, watch) :
+	    CERTD_ERR_NOT_FOUND;
+	if (rv == CERTD_ERR_NOT_FOUND) {
+		reply_error(r->conn, r->id, rv, "watch", "watch not found");
+		return;
+	}
+	conn_set_idle(r->conn);
+	reply_nil(r->conn, r->id);
+}
+
+static void
+op_ack(struct ctl_req *r)
+{
+	struct svc_field	status, detail;
+	uint64_t		watch, rev;
+	int			ok;
+
+	if (get_uint(r, "watch", 1, &watch, NULL) != 0 ||
+	    get_uint(r, "revision", 1, &rev, NULL) != 0 ||
+	    get_str(r, "status", 1, &status) != 0 ||
+	    get_str(r, "detail", 0, &detail) != 0)
+		return;
+	if (status.len == 2 && memcmp(status.s, "ok", 2) == 0)
+		ok = 1;
+	else if (status.len == 6 && memcmp(status.s, "failed", 6) == 0)
+		ok = 0;
+	else {
+		bad_field(r, "status", "must be ok or failed");
+		return;
+	}
+	if (r->conn->hc == NULL || hub_ack(r->conn->hc, watch, rev, ok,
+	    detail.s, detail.len) != 0) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOT_FOUND, "watch",
+		    "watch not found");
+		return;
+	}
+	reply_nil(r->conn, r->id);
+}
+
+static const struct {
+	const char	*name;
+	void		(*fn)(struct ctl_req *);
+} ctl_ops[] = {
+	{ "hello",	op_hello },
+	{ "ping",	op_ping },
+	{ "get",	op_get },
+	{ "list",	op_list },
+	{ "put",	op_put },
+	{ "delete",	op_delete },
+	{ "watch",	op_watch },
+	{ "unwatch",	op_unwatch },
+	{ "ack",	op_ack },
+};
+
+/* Handle one frame payload.  Returns -1 when the connection must stop. */
+static int
+dispatch(struct ctl_conn *conn, const char *buf, size_t len)
+{
+	msgpack_unpacked	 msg;
+	struct ctl_req		 r;
+	const char		*reason, *op;
+	char			 why[96];
+	size_t			 op_len, i;
+	int			 rv = 0;
+
+	msgpack_unpacked_init(&msg);
+	if (proto_decode(buf, len, &msg, &reason) != 0) {
+		snprintf(why, sizeof(why), "malformed frame: %s", reason);
+		conn_fail(conn, 400, why);
+		rv = -1;
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	r.conn = conn;
+	r.map = &msg.data;
+	if (proto_get_uint(r.map, "id", &r.id) != 1 ||
+	    proto_get_str(r.map, "op", &op, &op_len) != 1) {
+		conn_fail(conn, 400, "malformed frame: id and op are required");
+		rv = -1;
+		goto out;
+	}
+	for (i = 0; i < sizeof(ctl_ops) / sizeof(ctl_ops[0]); i++) {
+		if (strlen(ctl_ops[i].name) == op_len &&
+		    memcmp(ctl_ops[i].name, op, op_len) == 0) {
+			ctl_ops[i].fn(&r);
+			goto out;
+		}
+	}
+	reply_error(conn, r.id, CERTD_ERR_BAD_REQUEST, "op", "unknown op");
+out:
+	msgpack_unpacked_destroy(&msg);
+	return rv;
+}
+
+/* --- bufferevent callbacks ------------------------------------------------ */
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn	*conn = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	unsigned char	*p;
+	size_t		 avail, len;
+	int		 rc;
+
+	while (conn->state == CTL_OPEN) {
+		avail = evbuffer_get_length(in);
+		if (avail < PROTO_HEADER_LEN)
+			break;
+		p = evbuffer_pullup(in, PROTO_HEADER_LEN);
+		rc = proto_frame_peek(p, avail, conn->ctl->cfg->frame_max, &len);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			conn_fail(conn, rc == -1 ? 400 : 413, rc == -1 ?
+			    "empty frame" : "frame too large");
+			break;
+		}
+		p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_HEADER_LEN + len));
+		if (p == NULL) {
+			conn_fail(conn, 503, "out of memory");
+			break;
+		}
+		rc = dispatch(conn, (const char *)p + PROTO_HEADER_LEN, len);
+		/* Requests may carry key text: wipe it from the buffer. */
+		if (conn->state != CTL_CLOSED) {
+			memset(p, 0, PROTO_HEADER_LEN + len);
+			evbuffer_drain(in, PROTO_HEADER_LEN + len);
+		}
+		if (rc != 0)
+			break;
+	}
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn	*conn = arg;
+
+	if (conn->state == CTL_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(conn);
+		return;
+	}
+	if (conn->hc != NULL)
+		hub_conn_drain(conn->hc);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_conn	*conn = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("ctl connection timed out uid=%lu pid=%ld",
+		    (unsigned long)conn->uid, (long)conn->pid);
+	conn_close(conn);
+}
+
+/* --- accepting -------------------------------------------------------------- */
+
+/* Primary and supplementary groups of the peer's uid. */
+static void
+peer_groups(struct ctl_conn *conn)
+{
+	struct passwd	 pw, *res = NULL;
+	char		 buf[4096];
+	gid_t		 groups[CTL_GROUPS_MAX];
+	int		 n = CTL_GROUPS_MAX, i;
+
+	conn->gids[0] = conn->gid;
+	conn->n_gids = 1;
+	if (getpwuid_r(conn->uid, &pw, buf, sizeof(buf), &res) != 0 ||
+	    res == NULL)
+		return;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		n = CTL_GROUPS_MAX;
+	for (i = 0; i < n && conn->n_gids < CTL_GROUPS_MAX; i++)
+		if (groups[i] != conn->gid)
+			conn->gids[conn->n_gids++] = groups[i];
+}
+
+/* Refuse a connection over a cap: best-effort error frame, close. */
+static void
+refuse(int fd, const char *msg)
+{
+	msgpack_sbuffer	sb;
+
+	msgpack_sbuffer_init(&sb);
+	if (proto_error_frame(&sb, 0, 503, msg, NULL, NULL) == 0 &&
+	    send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("ctl refuse: %s", strerror(errno));
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct ctl	*ctl = arg;
+	struct ctl_conn	*conn, *c;
+	struct ucred	 cred;
+	socklen_t	 credlen = sizeof(cred);
+	size_t		 same_uid = 0;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0) {
+		log_warn("ctl SO_PEERCRED failed: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	TAILQ_FOREACH(c, &ctl->conns, entry)
+		same_uid += c->uid == cred.uid;
+	if (ctl->n_conns >= ctl->cfg->ctl_max_conns ||
+	    same_uid >= ctl->cfg->ctl_max_conns_per_uid) {
+		log_warn("ctl too many connections uid=%lu pid=%ld",
+		    (unsigned long)cred.uid, (long)cred.pid);
+		refuse(fd, "too many connections");
+		return;
+	}
+	if ((conn = calloc(1, sizeof(*conn))) == NULL ||
+	    (conn->ev_free = event_new(ctl->base, -1, 0, conn_free_cb,
+	    conn)) == NULL ||
+	    (conn->bev = bufferevent_socket_new(ctl->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (conn != NULL && conn->ev_free != NULL)
+			event_free(conn->ev_free);
+		free(conn);
+		close(fd);
+		return;
+	}
+	conn->ctl = ctl;
+	conn->state = CTL_OPEN;
+	conn->refs = 1;
+	conn->uid = cred.uid;
+	conn->gid = cred.gid;
+	conn->pid = cred.pid;
+	conn->admin = cred.uid == 0 || cred.uid == ctl->self_uid;
+	msgpack_sbuffer_init(&conn->sb);
+	peer_groups(conn);
+	TAILQ_INSERT_TAIL(&ctl->conns, conn, entry);
+	ctl->n_conns++;
+
+	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb,
+	    conn_event_cb, conn);
+	bufferevent_setwatermark(conn->bev, EV_WRITE,
+	    ctl->cfg->ctl_out_limit / 2, 0);
+	conn_set_idle(conn);
+	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	log_debug("ctl connection uid=%lu pid=%ld admin=%d",
+	    (unsigned long)conn->uid, (long)conn->pid, conn->admin);
+}
+
+/*
+ * A socket file at path: remove it when it is a socket nobody listens on,
+ * refuse otherwise.
+ */
+static int
+clear_stale(const char *path, char *errbuf, size_t errlen)
+{
+	struct sockaddr_un	sun;
+	struct stat		st;
+	int			fd, rv;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s exists and is not a socket", path);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (rv == 0) {
+		snprintf(errbuf, errlen, "socket %s is in use by another process",
+		    path);
+		return -1;
+	}
+	if (unlink(path) != 0) {
+		snprintf(errbuf, errlen, "cannot remove stale socket %s: %s",
+		    path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct ctl *
+ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
+    const struct config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+	struct ctl		*ctl;
+	struct sockaddr_un	 sun;
+	struct group		*gr;
+	mode_t			 old;
+	int			 fd = -1;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(errbuf, errlen, "socket path too long: %s", path);
+		return NULL;
+	}
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL ||
+	    (ctl->path = strdup(path)) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	ctl->base = base;
+	ctl->svc = svc;
+	ctl->hub = hub;
+	ctl->cfg = cfg;
+	ctl->self_uid = geteuid();
+	TAILQ_INIT(&ctl->conns);
+	TAILQ_INIT(&ctl->dead);
+
+	errbuf[0] = '\0';
+	if (clear_stale(path, errbuf, errlen) != 0) {
+		if (errbuf[0] == '\0')
+			snprintf(errbuf, errlen, "cannot use socket %s: %s", path,
+			    strerror(errno));
+		goto fail;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0) {
+		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old);
+		snprintf(errbuf, errlen, "cannot bind socket %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	umask(old);
+	if (chmod(path, 0660) != 0) {
+		snprintf(errbuf, errlen, "cannot chmod socket %s: %s", path,
+		    strerror(errno));
+		goto fail_unlink;
+	}
+	if (cfg->socket_group != NULL) {
+		if ((gr = getgrnam(cfg->socket_group)) == NULL) {
+			snprintf(errbuf, errlen, "unknown socket_group %s",
+			    cfg->socket_group);
+			goto fail_unlink;
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+			snprintf(errbuf, errlen, "cannot chown socket %s: %s",
+			    path, strerror(errno));
+			goto fail_unlink;
+		}
+	}
+	if ((ctl->listener = evconnlistener_new(base, accept_cb, ctl,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd)) == NULL) {
+		snprintf(errbuf, errlen, "cannot listen on %s: %s", path,
+		    strerror(errno));
+		goto fail_unlink;
+	}
+	return ctl;
+fail_unlink:
+	unlink(path);
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (ctl != NULL) {
+		free(ctl->path);
+		free(ctl);
+	}
+	return NULL;
+}
+
+void
+ctl_free(struct ctl *ctl)
+{
+	struct ctl_conn	*conn;
+
+	if (ctl == NULL)
+		return;
+	if (ctl->listener != NULL) {
+		evconnlistener_free(ctl->listener);
+		unlink(ctl->path);
+	}
+	while ((conn = TAILQ_FIRST(&ctl->conns)) != NULL)
+		conn_close(conn);
+	/* The loop has stopped: free what it would have freed. */
+	while ((conn = TAILQ_FIRST(&ctl->dead)) != NULL) {
+		TAILQ_REMOVE(&ctl->dead, conn, entry);
+		conn_destroy(conn);
+	}
+	free(ctl->path);
+	free(ctl);
+}
+
+void
+ctl_set_config(struct ctl *ctl, const struct config *cfg)
+{
+	ctl->cfg = cfg;
+}
+
+void
+ctl_shutdown(struct ctl *ctl, ctl_drained_cb cb, void *arg)
+{
+	if (ctl->listener != NULL)
+		evconnlistener_disable(ctl->listener);
+	ctl->drained_cb = cb;
+	ctl->drained_arg = arg;
+	check_drained(ctl);
+}
+
+size_t
+ctl_conns(const struct ctl *ctl)
+{
+	return ctl->n_conns;
+}

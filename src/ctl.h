@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Unix-socket listener and its connections: peer identity, permissions,
+ * request dispatch onto the service, subscriptions through the hub.  The
+ * wire format is proto.c's; the protocol is doc/protocol.md.
+ */
+#ifndef CERTD_CTL_H
+#define CERTD_CTL_H
+
+#include <stddef.h>
+
+struct event_base;
+struct config;
+struct service;
+struct hub;
+struct ctl;
+
+typedef void	(*ctl_drained_cb)(void *arg);
+
+/*
+ * Create the socket at path (replacing a stale one) and listen.  cfg is
+ * borrowed (limits, ACL) and may be swapped with ctl_set_config.  Returns
+ * NULL with a one-line reason in errbuf.
+ */
+struct ctl	*ctl_new(struct event_base *base, struct service *svc,
+		    struct hub *hub, const struct config *cfg, const char *path,
+		    char *errbuf, size_t errlen);
+
+/* Close every connection, remove the socket file.  Accepts NULL. */
+void		 ctl_free(struct ctl *ctl);
+
+void		 ctl_set_config(struct ctl *ctl, const struct config *cfg);
+
+/*
+ * Stop accepting; call cb once no request waits for the store (at once if
+ * none).  Connections stay open until ctl_free.
+ */
+void		 ctl_shutdown(struct ctl *ctl, ctl_drained_cb cb, void *arg);
+
+/* Open connections. */
+size_t		 ctl_conns(const struct ctl *ctl);
+
+#endif

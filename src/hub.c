@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscriptions and fan-out.  Every committed change reaches hub_publish
+ * once, in revision order (store.c guarantees it); the hub turns it into one
+ * event frame per matching watch.  The cert map of a change is packed once
+ * with the key and once without, lazily; a watch's frame is a small header
+ * followed by those bytes.
+ *
+ * Back-pressure: a connection whose queued output is over its limit gets no
+ * more bytes.  Its events wait in a backlog that holds at most one event per
+ * (watch, certificate): a newer event for the same certificate replaces the
+ * older one and moves to the tail, so the backlog stays in revision order
+ * and its size is bounded by the number of certificates, however many
+ * changes happen.  Once the backlog is non-empty every new event goes
+ * through it, so events never overtake each other.
+ *
+ * Replay and live delivery cannot interleave wrongly: both run on the loop,
+ * a watch starts after the committed revision R of its creation, replay
+ * sends only revisions <= R and live delivery only revisions > R.
+ */
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "certd/constants.h"
+#include "hub.h"
+#include "proto.h"
+
+struct hub_watch {
+	TAILQ_ENTRY(hub_watch)	 entry;		/* hc->watches */
+	struct hub_conn		*hc;
+	uint64_t		 id;
+	char			*team;		/* NULL: every readable team */
+	uint64_t		*ids;
+	size_t			 n_ids;
+	char			**aliases;
+	size_t			 n_aliases;
+	struct hub_ack		 ack;
+};
+
+/* An event waiting for output room; frame is a whole frame. */
+struct hub_pending {
+	TAILQ_ENTRY(hub_pending) entry;
+	uint64_t		 watch;
+	uint64_t		 cert_id;	/* 0: resync, never coalesced */
+	char			*frame;
+	size_t			 len;
+};
+
+struct hub_conn {
+	TAILQ_ENTRY(hub_conn)	 entry;		/* hub->conns */
+	struct hub		*hub;
+	const struct hub_conn_ops *ops;
+	void			*ctx;
+	size_t			 out_limit;
+	uint64_t		 next_watch;
+	TAILQ_HEAD(, hub_watch)	 watches;
+	TAILQ_HEAD(, hub_pending) backlog;	/* revision order */
+	size_t			 n_backlog;
+};
+
+/* The cert map bytes of the change being published, packed on demand. */
+struct hub_cert_cache {
+	const struct cert_record *rec;
+	msgpack_sbuffer		 with_key;
+	msgpack_sbuffer		 without_key;
+	int			 have_with;
+	int			 have_without;
+};
+
+struct hub {
+	struct store		*store;
+	TAILQ_HEAD(, hub_conn)	 conns;
+	msgpack_sbuffer		 frame;		/* scratch for one frame */
+	struct hub_cert_cache	 cache;
+};
+
+struct hub *
+hub_new(struct store *store)
+{
+	struct hub	*hub;
+
+	if ((hub = calloc(1, sizeof(*hub))) == NULL)
+		return NULL;
+	hub->store = store;
+	TAILQ_INIT(&hub->conns);
+	msgpack_sbuffer_init(&hub->frame);
+	msgpack_sbuffer_init(&hub->cache.with_key);
+	msgpack_sbuffer_init(&hub->cache.without_key);
+	return hub;
+}
+
+/* Frames and cert maps hold keys: wipe scratch buffers before freeing. */
+static void
+sbuffer_wipe_destroy(msgpack_sbuffer *sb)
+{
+	if (sb->data != NULL)
+		memset(sb->data, 0, sb->alloc);
+	msgpack_sbuffer_destroy(sb);
+}
+
+void
+hub_free(struct hub *hub)
+{
+	struct hub_conn	*hc;
+
+	if (hub == NULL)
+		return;
+	while ((hc = TAILQ_FIRST(&hub->conns)) != NULL)
+		hub_conn_free(hc);
+	sbuffer_wipe_destroy(&hub->frame);
+	sbuffer_wipe_destroy(&hub->cache.with_key);
+	sbuffer_wipe_destroy(&hub->cache.without_key);
+	free(hub);
+}
+
+void
+hub_pack_cert(msgpack_packer *pk, const struct cert_record *rec, int with_key)
+{
+	msgpack_pack_map(pk, with_key ? 8 : 7);
+	proto_kv_uint(pk, "id", rec->id);
+	proto_kv_str(pk, "alias", rec->alias);
+	proto_kv_str(pk, "certificate_type", rec->cert_type);
+	proto_kv_strn(pk, "certificate", rec->certificate,
+	    rec->certificate_len);
+	if (with_key)
+		proto_kv_strn(pk, "private_key", rec->private_key,
+		    rec->private_key_len);
+	proto_kv_uint(pk, "revision", rec->revision);
+	proto_kv_int(pk, "not_after", rec->meta.not_after);
+	proto_kv_str(pk, "fingerprint_sha256", rec->meta.fingerprint);
+}
+
+/* The cert map of rec, from the cache. */
+static const msgpack_sbuffer *
+cached_cert(struct hub *hub, const struct cert_record *rec, int with_key)
+{
+	struct hub_cert_cache	*c = &hub->cache;
+	msgpack_sbuffer		*sb = with_key ? &c->with_key : &c->without_key;
+	int			*have = with_key ? &c->have_with : &c->have_without;
+	msgpack_packer		 pk;
+
+	if (c->rec != rec) {
+		c->rec = rec;
+		c->have_with = c->have_without = 0;
+	}
+	if (!*have) {
+		if (sb->data != NULL)
+			memset(sb->data, 0, sb->size);
+		msgpack_sbuffer_clear(sb);
+		msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+		hub_pack_cert(&pk, rec, with_key);
+		*have = 1;
+	}
+	return sb;
+}
+
+static void
+cache_forget(struct hub *hub)
+{
+	struct hub_cert_cache	*c = &hub->cache;
+
+	if (c->with_key.data != NULL)
+		memset(c->with_key.data, 0, c->with_key.size);
+	msgpack_sbuffer_clear(&c->with_key);
+	msgpack_sbuffer_clear(&c->without_key);
+	c->rec = NULL;
+	c->have_with = c->have_without = 0;
+}
+
+/* --- delivery ---------------------------------------------------------- */
+
+static int
+has_room(const struct hub_conn *hc)
+{
+	return hc->ops->queued(hc->ctx) < hc->out_limit;
+}
+
+static void
+pending_free(struct hub_pending *p)
+{
+	if (p == NULL)
+		return;
+	memset(p->frame, 0, p->len);
+	free(p->frame);
+	free(p);
+}
+
+/* Deliver one finished frame to hc, or coalesce it into the backlog. */
+static void
+deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
+    const char *frame, size_t len)
+{
+	struct hub_pending	*p;
+
+	if (TAILQ_EMPTY(&hc->backlog) && has_room(hc)) {
+		hc->ops->send(hc->ctx, frame, len);
+		return;
+	}
+	if (cert_id != 0) {
+		TAILQ_FOREACH(p, &hc->backlog, entry) {
+			if (p->watch == watch && p->cert_id == cert_id) {
+				TAILQ_REMOVE(&hc->backlog, p, entry);
+				hc->n_backlog--;
+				pending_free(p);
+				break;
+			}
+		}
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->frame = malloc(len)) == NULL) {
+		/*
+		 * Out of memory: dropping the event would leave the peer
+		 * with a wrong state, so queue it past the limit instead.
+		 */
+		free(p);
+		hc->ops->send(hc->ctx, frame, len);
+		return;
+	}
+	memcpy(p->frame, frame, len);
+	p->len = len;
+	p->watch = watch;
+	p->cert_id = cert_id;
+	TAILQ_INSERT_TAIL(&hc->backlog, p, entry);
+	hc->n_backlog++;
+}
+
+void
+hub_conn_drain(struct hub_conn *hc)
+{
+	struct hub_pending	*p;
+
+	while ((p = TAILQ_FIRST(&hc->backlog)) != NULL && has_room(hc)) {
+		TAILQ_REMOVE(&hc->backlog, p, entry);
+		hc->n_backlog--;
+		hc->ops->send(hc->ctx, p->frame, p->len);
+		pending_free(p);
+	}
+}
+
+/*
+ * Build the frame of one event into hub->frame: kind "put" with the cert map
+ * of rec, "delete" with {id, alias}, "resync" alone.
+ */
+static int
+build_event(struct hub *hub, const char *kind, uint64_t watch,
+    uint64_t revision, const char *team, const struct cert_record *rec,
+    int with_key)
+{
+	msgpack_packer		 pk;
+	const msgpack_sbuffer	*cert;
+
+	if (hub->frame.data != NULL)
+		memset(hub->frame.data, 0, hub->frame.size);
+	proto_begin(&hub->frame, &pk);
+	msgpack_pack_map(&pk, rec != NULL ? 5 : 3);
+	proto_kv_str(&pk, "event", kind);
+	proto_kv_uint(&pk, "watch", watch);
+	proto_kv_uint(&pk, "revision", revision);
+	if (rec != NULL) {
+		proto_kv_str(&pk, "team", team);
+		proto_pack_cstr(&pk, "cert");
+		if (strcmp(kind, "put") == 0) {
+			cert = cached_cert(hub, rec, with_key);
+			msgpack_sbuffer_write(&hub->frame, cert->data, cert->size);
+		} else {
+			msgpack_pack_map(&pk, 2);
+			proto_kv_uint(&pk, "id", rec->id);
+			proto_kv_str(&pk, "alias", rec->alias);
+		}
+	}
+	return proto_end(&hub->frame, (size_t)-1);
+}
+
+static int
+contains_id(const struct hub_watch *w, uint64_t id)
+{
+	size_t	i;
+
+	for (i = 0; i < w->n_ids; i++)
+		if (w->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static int
+contains_alias(const struct hub_watch *w, const char *alias)
+{
+	size_t	i;
+
+	if (alias == NULL)
+		return 0;
+	for (i = 0; i < w->n_aliases; i++)
+		if (strcmp(w->aliases[i], alias) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether w wants a change of (team, id) whose alias is alias (and was
+ * old_alias before it, for a rename).
+ */
+static int
+matches(const struct hub_watch *w, const char *team, uint64_t id,
+    const char *alias, const char *old_alias)
+{
+	if (w->team != NULL) {
+		if (strcmp(w->team, team) != 0)
+			return 0;
+	} else if (!w->hc->ops->may_read(w->hc->ctx, team))
+		return 0;
+	if (w->n_ids == 0 && w->n_aliases == 0)
+		return 1;
+	return contains_id(w, id) || contains_alias(w, alias) ||
+	    contains_alias(w, old_alias);
+}
+
+/* Send the event of one change to one watch. */
+static void
+send_change(struct hub *hub, struct hub_watch *w, const char *kind,
+    uint64_t revision, const struct cert_record *rec)
+{
+	struct hub_conn	*hc = w->hc;
+	int		 with_key;
+
+	with_key = strcmp(kind, "put") == 0 &&
+	    hc->ops->may_key(hc->ctx, rec->team);
+	if (build_event(hub, kind, w->id, revision, rec->team, rec,
+	    with_key) != 0)
+		return;
+	deliver(hc, w->id, rec->id, hub->frame.data, hub->frame.size);
+}
+
+void
+hub_publish(struct hub *hub, const struct store_change *ch)
+{
+	const struct cert_record *rec = ch->rec != NULL ? ch->rec : ch->old;
+	const char		*kind = ch->kind == STORE_PUT ? "put" : "delete";
+	const char		*old_alias = ch->old != NULL ? ch->old->alias : NULL;
+	struct hub_conn		*hc;
+	struct hub_watch	*w;
+
+	TAILQ_FOREACH(hc, &hub->conns, entry) {
+		TAILQ_FOREACH(w, &hc->watches, entry) {
+			if (matches(w, rec->team, rec->id, rec->alias,
+			    old_alias))
+				send_change(hub, w, kind, ch->revision, rec);
+		}
+	}
+	cache_forget(hub);
+}
+
+int
+hub_is_bound(const struct hub *hub, const char *team, uint64_t id,
+    const char *alias)
+{
+	const struct hub_conn	*hc;
+	const struct hub_watch	*w;
+
+	TAILQ_FOREACH(hc, &hub->conns, entry) {
+		TAILQ_FOREACH(w, &hc->watches, entry) {
+			if (w->team != NULL && strcmp(w->team, team) == 0 &&
+			    (contains_id(w, id) || contains_alias(w, alias)))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* --- connections and watches ----------------------------------------- */
+
+struct hub_conn *
+hub_conn_new(struct hub *hub, const struct hub_conn_ops *ops, void *ctx,
+    size_t out_limit)
+{
+	struct hub_conn	*hc;
+
+	if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		return NULL;
+	hc->hub = hub;
+	hc->ops = ops;
+	hc->ctx = ctx;
+	hc->out_limit = out_limit;
+	TAILQ_INIT(&hc->watches);
+	TAILQ_INIT(&hc->backlog);
+	TAILQ_INSERT_TAIL(&hub->conns, hc, entry);
+	return hc;
+}
+
+static void
+watch_free(struct hub_watch *w)
+{
+	size_t	i;
+
+	if (w == NULL)
+		return;
+	for (i = 0; i < w->n_aliases; i++)
+		free(w->aliases[i]);
+	free(w->aliases);
+	free(w->ids);
+	free(w->team);
+	free(w);
+}
+
+void
+hub_conn_free(struct hub_conn *hc)
+{
+	struct hub_watch	*w;
+	struct hub_pending	*p;
+
+	if (hc == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&hc->watches)) != NULL) {
+		TAILQ_REMOVE(&hc->watches, w, entry);
+		watch_free(w);
+	}
+	while ((p = TAILQ_FIRST(&hc->backlog)) != NULL) {
+		TAILQ_REMOVE(&hc->backlog, p, entry);
+		pending_free(p);
+	}
+	TAILQ_REMOVE(&hc->hub->conns, hc, entry);
+	free(hc);
+}
+
+size_t
+hub_conn_watches(const struct hub_conn *hc)
+{
+	const struct hub_watch	*w;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(w, &hc->watches, entry)
+		n++;
+	return n;
+}
+
+size_t
+hub_conn_backlog(const struct hub_conn *hc)
+{
+	return hc->n_backlog;
+}
+
+static struct hub_watch *
+find_watch(const struct hub_conn *hc, uint64_t id)
+{
+	struct hub_watch	*w;
+
+	TAILQ_FOREACH(w, &hc->watches, entry)
+		if (w->id == id)
+			return w;
+	return NULL;
+}
+
+int
+hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
+    uint64_t *watch, uint64_t *revision)
+{
+	struct hub_watch	*w;
+	size_t			 i;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return CERTD_ERR_NOMEM;
+	w->hc = hc;
+	if ((f->team != NULL && (w->team = strdup(f->team)) == NULL) ||
+	    (f->n_ids > 0 &&
+	    (w->ids = calloc(f->n_ids, sizeof(*w->ids))) == NULL) ||
+	    (f->n_aliases > 0 &&
+	    (w->aliases = calloc(f->n_aliases, sizeof(*w->aliases))) == NULL))
+		goto nomem;
+	if (f->n_ids > 0)
+		memcpy(w->ids, f->ids, f->n_ids * sizeof(*w->ids));
+	w->n_ids = f->n_ids;
+	for (i = 0; i < f->n_aliases; i++) {
+		if ((w->aliases[i] = strdup(f->aliases[i])) == NULL)
+			goto nomem;
+		w->n_aliases++;
+	}
+	w->id = ++hc->next_watch;
+	TAILQ_INSERT_TAIL(&hc->watches, w, entry);
+	*watch = w->id;
+	*revision = store_revision(hc->hub->store);
+	return 0;
+nomem:
+	watch_free(w);
+	return CERTD_ERR_NOMEM;
+}
+
+int
+hub_unwatch(struct hub_conn *hc, uint64_t watch)
+{
+	struct hub_watch	*w = find_watch(hc, watch);
+	struct hub_pending	*p, *next;
+
+	if (w == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	TAILQ_REMOVE(&hc->watches, w, entry);
+	watch_free(w);
+	for (p = TAILQ_FIRST(&hc->backlog); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->watch == watch) {
+			TAILQ_REMOVE(&hc->backlog, p, entry);
+			hc->n_backlog--;
+			pending_free(p);
+		}
+	}
+	return 0;
+}
+
+int
+hub_ack(struct hub_conn *hc, uint64_t watch, uint64_t revision, int ok,
+    const char *detail, size_t detail_len)
+{
+	struct hub_watch	*w = find_watch(hc, watch);
+
+	if (w == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	w->ack.revision = revision;
+	w->ack.ok = ok;
+	if (detail_len >= sizeof(w->ack.detail))
+		detail_len = sizeof(w->ack.detail) - 1;
+	if (detail != NULL)
+		memcpy(w->ack.detail, detail, detail_len);
+	w->ack.detail[detail != NULL ? detail_len : 0] = '\0';
+	w->ack.at = (int64_t)time(NULL);
+	return 0;
+}
+
+const struct hub_ack *
+hub_watch_ack(const struct hub_conn *hc, uint64_t watch)
+{
+	const struct hub_watch	*w = find_watch(hc, watch);
+
+	return w != NULL && w->ack.at != 0 ? &w->ack : NULL;
+}
+
+/* --- replay -------------------------------------------------------------- */
+
+/* One replayed event: a current record (put) or a logged delete. */
+struct replay_item {
+	uint64_t			 revision;
+	const struct cert_record	*rec;		/* put */
+	struct cert_record		*gone;		/* delete: id, team, alias */
+};
+
+struct replay {
+	struct hub_watch	*w;
+	uint64_t		 since;
+	struct replay_item	*v;
+	size_t			 n;
+	size_t			 cap;
+	int			 err;
+};
+
+static int
+replay_push(struct replay *r, uint64_t revision, const struct cert_record *rec,
+    struct cert_record *gone)
+{
+	struct replay_item	*v;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+
+		if ((v = realloc(r->v, cap * sizeof(*v))) == NULL) {
+			r->err = CERTD_ERR_NOMEM;
+			return -1;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n].revision = revision;
+	r->v[r->n].rec = rec;
+	r->v[r->n].gone = gone;
+	r->n++;
+	return 0;
+}
+
+static int
+replay_record(const struct cert_record *rec, void *arg)
+{
+	struct replay	*r = arg;
+
+	if (rec->revision <= r->since ||
+	    !matches(r->w, rec->team, rec->id, rec->alias, NULL))
+		return 0;
+	return replay_push(r, rec->revision, rec, NULL);
+}
+
+static int
+replay_log(const struct store_log_entry *e, void *arg)
+{
+	struct replay		*r = arg;
+	struct cert_record	*gone;
+
+	if (e->kind != STORE_DELETE ||
+	    !matches(r->w, e->team, e->id, e->alias, NULL))
+		return 0;
+	if ((gone = record_new()) == NULL ||
+	    (gone->team = strdup(e->team)) == NULL ||
+	    (gone->alias = strdup(e->alias)) == NULL) {
+		record_free(gone);
+		r->err = CERTD_ERR_NOMEM;
+		return -1;
+	}
+	gone->id = e->id;
+	return replay_push(r, e->revision, NULL, gone);
+}
+
+static int
+by_revision(const void *a, const void *b)
+{
+	const struct replay_item *x = a, *y = b;
+
+	return x->revision < y->revision ? -1 : x->revision > y->revision;
+}
+
+int
+hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
+    uint64_t since)
+{
+	struct hub		*hub = hc->hub;
+	struct hub_watch	*w = find_watch(hc, watch);
+	struct replay		 r;
+	size_t			 i;
+	int			 rv = 0;
+
+	if (w == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	if (!has_since)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.w = w;
+	r.since = since;
+	if (since > 0 && since < store_revision(hub->store) &&
+	    since + 1 < store_log_first(hub->store)) {
+		/* Changes after since are gone from the log: start over. */
+		if (build_event(hub, "resync", w->id,
+		    store_revision(hub->store), NULL, NULL, 0) == 0)
+			deliver(hc, w->id, 0, hub->frame.data, hub->frame.size);
+		r.since = 0;
+	}
+	store_foreach(hub->store, w->team, replay_record, &r);
+	if (r.err == 0 && r.since > 0 &&
+	    store_log_scan(hub->store, r.since, replay_log, &r) != 0 &&
+	    r.err == 0)
+		r.err = CERTD_ERR_STORAGE;
+	if ((rv = r.err) != 0)
+		goto out;
+	if (r.n > 1)
+		qsort(r.v, r.n, sizeof(*r.v), by_revision);
+	for (i = 0; i < r.n; i++) {
+		if (r.v[i].rec != NULL)
+			send_change(hub, w, "put", r.v[i].revision, r.v[i].rec);
+		else
+			send_change(hub, w, "delete", r.v[i].revision,
+			    r.v[i].gone);
+		cache_forget(hub);
+	}
+out:
+	for (i = 0; i < r.n; i++)
+		record_free(r.v[i].gone);
+	free(r.v);
+	return rv;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The subscription hub: watches, fan-out of committed changes, replay from
+ * the change log, back-pressure with coalescing, bindings and acks.
+ *
+ * The hub knows nothing of sockets: a subscriber connection is a hub_conn
+ * whose owner (ctl.c) supplies how to queue bytes, how many are queued, and
+ * what the peer may see.  Frames are built here once per change and per
+ * (with key, without key) variant; only the small event header differs per
+ * watch.
+ */
+#ifndef CERTD_HUB_H
+#define CERTD_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "record.h"
+#include "store.h"
+
+struct hub;
+struct hub_conn;
+
+/* What the hub needs from a connection's owner. */
+struct hub_conn_ops {
+	/* Queue a whole frame; returns 0 or -1 (the connection is failing). */
+	int	(*send)(void *ctx, const void *frame, size_t len);
+	/* Bytes queued and not yet written to the peer. */
+	size_t	(*queued)(void *ctx);
+	/* Whether the peer may read team's certificates / their keys. */
+	int	(*may_read)(void *ctx, const char *team);
+	int	(*may_key)(void *ctx, const char *team);
+};
+
+/* A watch's filter; see doc/protocol.md.  ids/aliases need a team. */
+struct hub_filter {
+	const char		 *team;		/* NULL: every readable team */
+	const uint64_t		 *ids;
+	size_t			  n_ids;
+	const char *const	 *aliases;	/* NUL-terminated */
+	size_t			  n_aliases;
+};
+
+/* The last ack of a watch. */
+struct hub_ack {
+	uint64_t	 revision;
+	int		 ok;
+	char		 detail[256];
+	int64_t		 at;		/* Unix seconds; 0: never acked */
+};
+
+struct hub	*hub_new(struct store *store);
+void		 hub_free(struct hub *hub);
+
+/* Store change listener: fan a committed change out to matching watches. */
+void		 hub_publish(struct hub *hub, const struct store_change *ch);
+
+/*
+ * Whether a live watch binds the certificate (names its id, or its alias in
+ * its team).
+ */
+int		 hub_is_bound(const struct hub *hub, const char *team,
+		    uint64_t id, const char *alias);
+
+/*
+ * A subscriber connection.  out_limit is the number of queued bytes above
+ * which events are coalesced instead of queued.  hub_conn_free ends its
+ * watches (and so their bindings).
+ */
+struct hub_conn	*hub_conn_new(struct hub *hub, const struct hub_conn_ops *ops,
+		    void *ctx, size_t out_limit);
+void		 hub_conn_free(struct hub_conn *hc);
+
+/* Output room was made: send coalesced events while there is room. */
+void		 hub_conn_drain(struct hub_conn *hc);
+
+/* Number of watches of the connection / events waiting in its backlog. */
+size_t		 hub_conn_watches(const struct hub_conn *hc);
+size_t		 hub_conn_backlog(const struct hub_conn *hc);
+
+/*
+ * Add a watch.  Copies the filter.  *watch gets its id (per connection, from
+ * 1) and *revision the committed revision it starts after.  The caller
+ * answers the request, then calls hub_watch_replay before returning to the
+ * loop, so that nothing comes between the answer and the replay.
+ * Returns 0 or CERTD_ERR_NOMEM.
+ */
+int		 hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
+		    uint64_t *watch, uint64_t *revision);
+
+/*
+ * Replay for a watch just added: nothing without since; the current state
+ * for since 0; changes after since from the change log, or resync and the
+ * current state when since is older than the log.  Returns 0 or a
+ * CERTD_ERR_* (CERTD_ERR_STORAGE when the log cannot be read).
+ */
+int		 hub_watch_replay(struct hub_conn *hc, uint64_t watch,
+		    int has_since, uint64_t since);
+
+/* Remove a watch.  CERTD_ERR_NOT_FOUND when the connection has none such. */
+int		 hub_unwatch(struct hub_conn *hc, uint64_t watch);
+
+/* Record an ack.  CERTD_ERR_NOT_FOUND for an unknown watch. */
+int		 hub_ack(struct hub_conn *hc, uint64_t watch, uint64_t revision,
+		    int ok, const char *detail, size_t detail_len);
+
+/* The last ack of a watch, or NULL. */
+const struct hub_ack *hub_watch_ack(const struct hub_conn *hc,
+		    uint64_t watch);
+
+/*
+ * Pack a cert map (doc/protocol.md) of rec, with the private key when
+ * with_key.  Shared by events and by the socket's get/put results.
+ */
+void		 hub_pack_cert(msgpack_packer *pk, const struct cert_record *rec,
+		    int with_key);
+
+#endif

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Unix-socket protocol's wire format (doc/protocol.md): length-prefixed
+ * frames holding one msgpack map.  No I/O here: bytes in, checked objects
+ * out; objects in, frame bytes out.  Built into both the daemon and
+ * libcertd.
+ *
+ * Untrusted input is walked by a bounds-checked cursor before msgpack-c sees
+ * it, so msgpack-c never allocates for counts the frame cannot hold.
+ */
+#ifndef CERTD_PROTO_H
+#define CERTD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#define PROTO_VERSION		1
+#define PROTO_HEADER_LEN	4
+#define PROTO_FRAME_MAX_DEFAULT	(1024 * 1024)
+#define PROTO_DEPTH_MAX		8
+#define PROTO_ITEMS_MAX		65536
+
+/*
+ * Look at the start of a byte stream.  Returns 1 with the payload length in
+ * *len when a whole frame (header and payload) is in buf; 0 when more bytes
+ * are needed; -1 when the header announces 0 bytes, -2 when it announces more
+ * than max (decided from the header alone).
+ */
+int	proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
+	    size_t *len);
+
+/*
+ * Check that buf[0..len) is exactly one msgpack map within the limits above
+ * (depth, element counts bounded by remaining bytes and PROTO_ITEMS_MAX,
+ * string keys, no ext types).  Returns 0, or -1 with a static reason.
+ */
+int	proto_check(const char *buf, size_t len, const char **reason);
+
+/*
+ * proto_check, then unpack into *out (which the caller initialised with
+ * msgpack_unpacked_init and destroys).  Returns 0 or -1 with a reason; on
+ * failure *out is left empty.  msgpack-c does not copy str and bin bodies:
+ * they point into buf, which must outlive *out.
+ */
+int	proto_decode(const char *buf, size_t len, msgpack_unpacked *out,
+	    const char **reason);
+
+/* Value of key in map (a MAP object), or NULL. */
+const msgpack_object *proto_get(const msgpack_object *map, const char *key);
+
+/*
+ * Typed field access.  Each returns 1 when the field is present with the
+ * right type (value in *out), 0 when it is absent or nil, -1 when it has
+ * another type or (for integers) a value out of range; *out is only written
+ * on 1.  Strings are not NUL-terminated: pointer and length into the frame
+ * bytes the object was decoded from.  When a key repeats, the first wins.
+ */
+int	proto_get_uint(const msgpack_object *map, const char *key,
+	    uint64_t *out);
+int	proto_get_int(const msgpack_object *map, const char *key, int64_t *out);
+int	proto_get_str(const msgpack_object *map, const char *key,
+	    const char **s, size_t *len);
+int	proto_get_bool(const msgpack_object *map, const char *key, int *out);
+int	proto_get_array(const msgpack_object *map, const char *key,
+	    const msgpack_object_array **out);
+
+/*
+ * Building frames: proto_begin resets sb and reserves the length header;
+ * pack the map with pk (initialised on sb by proto_begin); proto_end fills
+ * in the length.  Returns 0, or -1 when the payload is empty, exceeds max,
+ * or a write into sb failed (out of memory) while packing.
+ */
+void	proto_begin(msgpack_sbuffer *sb, msgpack_packer *pk);
+int	proto_end(msgpack_sbuffer *sb, size_t max);
+
+/* Pack a NUL-terminated string (nil for NULL), or s[0..len). */
+void	proto_pack_cstr(msgpack_packer *pk, const char *s);
+void	proto_pack_strn(msgpack_packer *pk, const char *s, size_t len);
+
+/* Pack "key": value pairs (the key a C string). */
+void	proto_kv_str(msgpack_packer *pk, const char *key, const char *s);
+void	proto_kv_strn(msgpack_packer *pk, const char *key, const char *s,
+	    size_t len);
+void	proto_kv_uint(msgpack_packer *pk, const char *key, uint64_t v);
+void	proto_kv_int(msgpack_packer *pk, const char *key, int64_t v);
+void	proto_kv_bool(msgpack_packer *pk, const char *key, int v);
+
+/*
+ * A whole error response frame {"id":id,"ok":false,"error":{"code":code,
+ * "msg":msg[,"field":field][,"reason":reason]}} into sb; field and reason
+ * are each left out when NULL.  Returns proto_end(sb,
+ * PROTO_FRAME_MAX_DEFAULT).
+ */
+int	proto_error_frame(msgpack_sbuffer *sb, uint64_t id, int code,
+	    const char *msg, const char *field, const char *reason);
+
+#endif

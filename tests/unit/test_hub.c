@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the hub: filters, ordering, coalescing under back-pressure,
+ * bindings, replay and resync.  A real store on a temporary directory
+ * feeds the hub; subscriber connections are fakes that record the frames
+ * they are given and report whatever queue length the test sets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "certd/constants.h"
+#include "hub.h"
+#include "proto.h"
+#include "store.h"
+
+#define MAX_FRAMES	4096
+
+struct fake {
+	size_t		 queued;	/* what queued() reports */
+	const char	*readable;	/* the one team may_read allows, NULL: all */
+	int		 key;
+	size_t		 n;
+	struct {
+		char	 event[16];
+		uint64_t watch;
+		uint64_t revision;
+		uint64_t id;
+		char	 alias[64];
+		int	 has_key;
+	} f[MAX_FRAMES];
+};
+
+struct fixture {
+	char			 dir[64];
+	struct event_base	*base;
+	struct store		*store;
+	struct hub		*hub;
+	int			 done;
+};
+
+static int
+fake_send(void *ctx, const void *frame, size_t len)
+{
+	struct fake		*fk = ctx;
+	msgpack_unpacked	 msg;
+	const msgpack_object	*cert;
+	const char		*s, *reason;
+	size_t			 slen, plen;
+	int			 i;
+
+	assert_int_equal(proto_frame_peek(frame, len, (size_t)-1, &plen), 1);
+	assert_int_equal(plen + PROTO_HEADER_LEN, len);
+	msgpack_unpacked_init(&msg);
+	assert_int_equal(proto_decode((const char *)frame + PROTO_HEADER_LEN,
+	    plen, &msg, &reason), 0);
+	assert_true(fk->n < MAX_FRAMES);
+	i = (int)fk->n++;
+	memset(&fk->f[i], 0, sizeof(fk->f[i]));
+	assert_int_equal(proto_get_str(&msg.data, "event", &s, &slen), 1);
+	memcpy(fk->f[i].event, s, slen);
+	assert_int_equal(proto_get_uint(&msg.data, "watch", &fk->f[i].watch), 1);
+	assert_int_equal(proto_get_uint(&msg.data, "revision",
+	    &fk->f[i].revision), 1);
+	if ((cert = proto_get(&msg.data, "cert")) != NULL) {
+		assert_int_equal(proto_get_uint(cert, "id", &fk->f[i].id), 1);
+		assert_int_equal(proto_get_str(cert, "alias", &s, &slen), 1);
+		memcpy(fk->f[i].alias, s, slen);
+		fk->f[i].has_key = proto_get(cert, "private_key") != NULL;
+	}
+	msgpack_unpacked_destroy(&msg);
+	return 0;
+}
+
+static size_t
+fake_queued(void *ctx)
+{
+	return ((struct fake *)ctx)->queued;
+}
+
+static int
+fake_may_read(void *ctx, const char *team)
+{
+	struct fake	*fk = ctx;
+
+	return fk->readable == NULL || strcmp(fk->readable, team) == 0;
+}
+
+static int
+fake_may_key(void *ctx, const char *team)
+{
+	(void)team;
+	return ((struct fake *)ctx)->key;
+}
+
+static const struct hub_conn_ops fake_ops = {
+	fake_send, fake_queued, fake_may_read, fake_may_key,
+};
+
+static void
+publish(const struct store_change *ch, void *arg)
+{
+	hub_publish(arg, ch);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof(*f));
+	char		 err[256];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/certd-hub.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->base = event_base_new();
+	f->store = store_open(f->base, f->dir, err, sizeof(err));
+	if (f->store == NULL)
+		fail_msg("store_open: %s", err);
+	f->hub = hub_new(f->store);
+	store_set_change_cb(f->store, publish, f->hub);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+	char		 cmd[128];
+
+	hub_free(f->hub);
+	store_free(f->store);
+	event_base_free(f->base);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+done_cb(int err, const struct cert_record *rec, void *arg)
+{
+	struct fixture	*f = arg;
+
+	(void)rec;
+	assert_int_equal(err, 0);
+	f->done++;
+}
+
+static void
+run(struct fixture *f, int want)
+{
+	while (f->done < want)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	f->done = 0;
+}
+
+/* Create or update (id != 0) a record and wait until it is committed. */
+static uint64_t
+put(struct fixture *f, const char *team, uint64_t id, const char *alias)
+{
+	struct cert_record	*rec = record_new();
+	const struct cert_record *old;
+
+	assert_non_null(rec);
+	rec->id = id != 0 ? id : store_next_id(f->store);
+	old = id != 0 ? store_get(f->store, team, id) : NULL;
+	rec->team = strdup(team);
+	rec->alias = strdup(alias);
+	rec->cert_type = strdup("server");
+	rec->certificate = strdup("-----BEGIN CERTIFICATE-----\n");
+	rec->certificate_len = strlen(rec->certificate);
+	rec->private_key = strdup("-----BEGIN PRIVATE KEY-----\n");
+	rec->private_key_len = strlen(rec->private_key);
+	rec->created_at = old != NULL ? old->created_at : 1;
+	snprintf(rec->meta.fingerprint, sizeof(rec->meta.fingerprint), "%064d", 0);
+	id = rec->id;
+	assert_int_equal(store_put(f->store, rec, done_cb, f), 0);
+	run(f, 1);
+	return id;
+}
+
+static void
+del(struct fixture *f, const char *team, uint64_t id)
+{
+	assert_int_equal(store_delete(f->store, team, id, done_cb, f), 0);
+	run(f, 1);
+}
+
+static uint64_t
+watch(struct hub_conn *hc, const char *team, const uint64_t *ids, size_t n_ids,
+    const char *const *aliases, size_t n_aliases)
+{
+	struct hub_filter	flt = { team, ids, n_ids, aliases, n_aliases };
+	uint64_t		w, rev;
+
+	assert_int_equal(hub_watch_add(hc, &flt, &w, &rev), 0);
+	return w;
+}
+
+static void
+test_filters(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*all = calloc(1, sizeof(*all)), *a = calloc(1, sizeof(*a));
+	struct fake	*byid = calloc(1, sizeof(*byid));
+	struct fake	*byalias = calloc(1, sizeof(*byalias));
+	struct hub_conn	*hc_all, *hc_a, *hc_id, *hc_alias;
+	const char	*aliases[] = { "web" };
+	uint64_t	 id1, id2, ids[1];
+
+	all->readable = "a";	/* may read team a only */
+	all->key = 1;
+	hc_all = hub_conn_new(f->hub, &fake_ops, all, 1 << 20);
+	hc_a = hub_conn_new(f->hub, &fake_ops, a, 1 << 20);
+	hc_id = hub_conn_new(f->hub, &fake_ops, byid, 1 << 20);
+	hc_alias = hub_conn_new(f->hub, &fake_ops, byalias, 1 << 20);
+	watch(hc_all, NULL, NULL, 0, NULL, 0);
+	watch(hc_a, "a", NULL, 0, NULL, 0);
+
+	id1 = put(f, "a", 0, "web");
+	id2 = put(f, "b", 0, "web");
+	ids[0] = id1;
+	watch(hc_id, "a", ids, 1, NULL, 0);
+	watch(hc_alias, "a", NULL, 0, aliases, 1);
+	assert_true(hub_is_bound(f->hub, "a", id1, "web"));
+	assert_false(hub_is_bound(f->hub, "b", id2, "web"));
+	assert_false(hub_is_bound(f->hub, "a", 999, "other"));
+
+	put(f, "a", id1, "web2");	/* renamed: alias watch still hears it */
+	put(f, "a", 0, "api");		/* matches neither id nor alias */
+	del(f, "a", id1);
+
+	assert_int_equal(all->n, 4);	/* team b filtered by may_read */
+	assert_string_equal(all->f[0].event, "put");
+	assert_true(all->f[0].has_key);
+	assert_string_equal(all->f[3].event, "delete");
+	assert_int_equal(all->f[3].id, id1);
+	assert_int_equal(a->n, 4);
+	assert_false(a->f[0].has_key);
+	assert_int_equal(byid->n, 2);	/* the rename and the delete */
+	assert_string_equal(byid->f[0].alias, "web2");
+	assert_string_equal(byid->f[1].event, "delete");
+	assert_int_equal(byalias->n, 1);	/* the rename away from "web" */
+	assert_int_equal(byalias->f[0].id, id1);
+
+	/* Bindings end with the watch / the connection. */
+	hub_conn_free(hc_alias);
+	hub_conn_free(hc_id);
+	assert_false(hub_is_bound(f->hub, "a", id1, "web"));
+	hub_conn_free(hc_a);
+	hub_conn_free(hc_all);
+	free(all);
+	free(a);
+	free(byid);
+	free(byalias);
+}
+
+static void
+test_order_and_coalescing(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*slow = calloc(1, sizeof(*slow));
+	struct fake	*fast = calloc(1, sizeof(*fast));
+	struct hub_conn	*hc_slow = hub_conn_new(f->hub, &fake_ops, slow, 1000);
+	struct hub_conn	*hc_fast = hub_conn_new(f->hub, &fake_ops, fast, 1000);
+	uint64_t	 ids[3], last = 0;
+	size_t		 i;
+	int		 round;
+
+	watch(hc_slow, "t", NULL, 0, NULL, 0);
+	watch(hc_fast, "t", NULL, 0, NULL, 0);
+	for (i = 0; i < 3; i++) {
+		char alias[8];
+
+		snprintf(alias, sizeof(alias), "c%zu", i);
+		ids[i] = put(f, "t", 0, alias);
+	}
+	assert_int_equal(slow->n, 3);
+	slow->queued = 5000;		/* over the limit: stop sending */
+	for (round = 0; round < 100; round++)
+		for (i = 0; i < 3; i++) {
+			char alias[8];
+
+			snprintf(alias, sizeof(alias), "c%zu", i);
+			put(f, "t", ids[i], alias);
+		}
+	assert_int_equal(fast->n, 303);		/* the fast one got all */
+	for (i = 1; i < fast->n; i++)
+		assert_true(fast->f[i].revision > fast->f[i - 1].revision);
+	assert_int_equal(slow->n, 3);		/* nothing more was sent */
+	assert_int_equal(hub_conn_backlog(hc_slow), 3);	/* one per cert */
+
+	slow->queued = 0;
+	hub_conn_drain(hc_slow);
+	assert_int_equal(slow->n, 6);
+	for (i = 3; i < 6; i++) {
+		assert_true(slow->f[i].revision > last);
+		last = slow->f[i].revision;
+	}
+	assert_int_equal(slow->f[5].revision, store_revision(f->store));
+	assert_int_equal(hub_conn_backlog(hc_slow), 0);
+
+	/* A delete replaces a pending put of the same certificate. */
+	slow->queued = 5000;
+	put(f, "t", ids[0], "c0");
+	del(f, "t", ids[0]);
+	assert_int_equal(hub_conn_backlog(hc_slow), 1);
+	slow->queued = 0;
+	hub_conn_drain(hc_slow);
+	assert_string_equal(slow->f[slow->n - 1].event, "delete");
+
+	hub_conn_free(hc_slow);
+	hub_conn_free(hc_fast);
+	free(slow);
+	free(fast);
+}
+
+static void
+test_replay(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*fk = calloc(1, sizeof(*fk));
+	struct hub_conn	*hc = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	uint64_t	 a, b, c, w, since;
+
+	a = put(f, "r", 0, "a");	/* rev 1 */
+	since = store_revision(f->store);
+	b = put(f, "r", 0, "b");	/* rev 2 */
+	c = put(f, "r", 0, "c");	/* rev 3 */
+	put(f, "r", a, "a");		/* rev 4 */
+	del(f, "r", b);			/* rev 5 */
+	put(f, "other", 0, "x");	/* rev 6, other team */
+
+	w = watch(hc, "r", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, since), 0);
+	assert_int_equal(fk->n, 3);
+	assert_int_equal(fk->f[0].id, c);
+	assert_int_equal(fk->f[0].revision, 3);
+	assert_int_equal(fk->f[1].id, a);
+	assert_int_equal(fk->f[1].revision, 4);
+	assert_string_equal(fk->f[2].event, "delete");
+	assert_int_equal(fk->f[2].id, b);
+	assert_int_equal(fk->f[2].revision, 5);
+
+	/* since 0: the current state, no deletes. */
+	fk->n = 0;
+	w = watch(hc, "r", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, 0), 0);
+	assert_int_equal(fk->n, 2);
+	assert_string_equal(fk->f[0].event, "put");
+	assert_string_equal(fk->f[1].event, "put");
+
+	/* Live after replay: no gap, no duplicate. */
+	fk->n = 0;
+	put(f, "r", c, "c");
+	assert_int_equal(fk->n, 2);	/* both watches */
+	assert_int_equal(fk->f[0].revision, 7);
+
+	assert_int_equal(hub_unwatch(hc, w), 0);
+	assert_int_equal(hub_unwatch(hc, w), CERTD_ERR_NOT_FOUND);
+	assert_int_equal(hub_ack(hc, 1, 7, 1, "reloaded", 8), 0);
+	assert_int_equal(hub_watch_ack(hc, 1)->revision, 7);
+	assert_string_equal(hub_watch_ack(hc, 1)->detail, "reloaded");
+	assert_int_equal(hub_ack(hc, 99, 7, 1, NULL, 0), CERTD_ERR_NOT_FOUND);
+	hub_conn_free(hc);
+	free(fk);
+}
+
+static void
+test_resync(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*fk = calloc(1, sizeof(*fk));
+	struct hub_conn	*hc = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	uint64_t	 a, w;
+	int		 i;
+
+	store_set_log_retain(f->store, 3);
+	a = put(f, "s", 0, "a");
+	for (i = 0; i < 10; i++)
+		put(f, "s", a, "a");
+	assert_true(store_log_first(f->store) > 2);
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, 1), 0);
+	assert_int_equal(fk->n, 2);
+	assert_string_equal(fk->f[0].event, "resync");
+	assert_string_equal(fk->f[1].event, "put");
+	assert_int_equal(fk->f[1].revision, store_revision(f->store));
+	hub_conn_free(hc);
+	free(fk);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_and_coalescing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
