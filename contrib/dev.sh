@@ -109,6 +109,27 @@ test_all() {
 		done
 		exit 1
 	fi
+	install_check
+	pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
+	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
+	echo "tests: $((pass + 1)) passed, $fail failed"
+}
+
+# make install into a scratch root, then build the libcertd example against
+# the installed header, library and pkg-config file.
+install_check() {
+	dest=$(mktemp -d)
+	make install DESTDIR="$dest" > "$dest.log" 2>&1 || { cat "$dest.log"; exit 1; }
+	pc="$dest/usr/local/lib/pkgconfig"
+	flags=$(PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$pc" \
+	    pkg-config --cflags --libs libcertd)
+	cc -Wall -Werror contrib/examples/ping.c -o "$dest/ping" $flags
+	for f in bin/certd bin/certctl include/certd/certd.h lib/libcertd.so \
+	    share/man/man1/certctl.1; do
+		[ -e "$dest/usr/local/$f" ] || { echo "install: $f missing"; exit 1; }
+	done
+	echo "PASS: install check (make install, libcertd example built)"
+	rm -rf "$dest" "$dest.log"
 }
 
 case ${1:-} in
