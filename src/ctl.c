@@ -604,6 +604,8 @@ op_watch(struct ctl_req *r)
 	struct ctl_conn			*conn = r->conn;
 	const msgpack_object_array	*ids = NULL, *aliases = NULL;
 	struct hub_filter		 f;
+	struct svc_field		 name;
+	char				 namebuf[HUB_NAME_MAX + 1];
 	uint64_t			*idv = NULL, since = 0, watch, rev;
 	char				**av = NULL;
 	msgpack_packer			 pk;
@@ -612,8 +614,20 @@ op_watch(struct ctl_req *r)
 
 	memset(&f, 0, sizeof(f));
 	if (get_team(r, ACL_READ, 1) != 0 ||
-	    get_uint(r, "since", 0, &since, &has_since) != 0)
+	    get_uint(r, "since", 0, &since, &has_since) != 0 ||
+	    get_str(r, "name", 0, &name) != 0)
 		return;
+	if (name.s != NULL) {
+		if (name.len == 0 || name.len > HUB_NAME_MAX ||
+		    !util_utf8_valid(name.s, name.len) ||
+		    memchr(name.s, '\0', name.len) != NULL) {
+			bad_field(r, "name", "must be 1-64 bytes of UTF-8");
+			return;
+		}
+		memcpy(namebuf, name.s, name.len);
+		namebuf[name.len] = '\0';
+		f.name = namebuf;
+	}
 	if (proto_get_array(r->map, "ids", &ids) < 0) {
 		bad_field(r, "ids", "must be an array of unsigned integers");
 		return;
@@ -656,9 +670,12 @@ op_watch(struct ctl_req *r)
 	f.ids = idv;
 	f.aliases = (const char *const *)av;
 
-	if (conn->hc == NULL && (conn->hc = hub_conn_new(conn->ctl->hub,
-	    &conn_hub_ops, conn, conn->ctl->cfg->ctl_out_limit)) == NULL)
-		goto nomem;
+	if (conn->hc == NULL) {
+		if ((conn->hc = hub_conn_new(conn->ctl->hub, &conn_hub_ops, conn,
+		    conn->ctl->cfg->ctl_out_limit)) == NULL)
+			goto nomem;
+		hub_conn_set_peer(conn->hc, conn->uid, conn->pid);
+	}
 	if ((rv = hub_watch_add(conn->hc, &f, &watch, &rev)) != 0) {
 		reply_error(conn, r->id, rv, NULL, NULL);
 		goto out;
@@ -732,6 +749,60 @@ op_ack(struct ctl_req *r)
 	reply_nil(r->conn, r->id);
 }
 
+static void
+pack_subscriber(const struct hub_subscriber *sub, void *arg)
+{
+	msgpack_packer	*pk = arg;
+
+	msgpack_pack_map(pk, 8);
+	proto_kv_str(pk, "name", sub->name);
+	proto_kv_uint(pk, "uid", sub->uid);
+	proto_kv_int(pk, "pid", sub->pid);
+	proto_kv_uint(pk, "watch", sub->watch);
+	if (sub->ack != NULL) {
+		proto_kv_uint(pk, "revision", sub->ack->revision);
+		proto_kv_str(pk, "status", sub->ack->ok ? "ok" : "failed");
+		proto_kv_str(pk, "detail", sub->ack->detail);
+		proto_kv_int(pk, "at", sub->ack->at);
+	} else {
+		proto_kv_uint(pk, "revision", 0);
+		proto_kv_str(pk, "status", "pending");
+		proto_kv_str(pk, "detail", "");
+		proto_kv_int(pk, "at", 0);
+	}
+}
+
+static void
+count_subscriber(const struct hub_subscriber *sub, void *arg)
+{
+	(void)sub;
+	(*(size_t *)arg)++;
+}
+
+static void
+op_subscribers(struct ctl_req *r)
+{
+	msgpack_packer	pk;
+	uint64_t	cert_id;
+	size_t		n = 0;
+
+	if (get_team(r, ACL_READ, 0) != 0 ||
+	    get_uint(r, "cert_id", 1, &cert_id, NULL) != 0)
+		return;
+	if (service_subscribers(r->conn->ctl->svc, r->team, cert_id,
+	    count_subscriber, &n) != 0) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	reply_begin(r->conn, r->id, &pk);
+	msgpack_pack_map(&pk, 1);
+	proto_pack_cstr(&pk, "list");
+	msgpack_pack_array(&pk, n);
+	service_subscribers(r->conn->ctl->svc, r->team, cert_id,
+	    pack_subscriber, &pk);
+	reply_end(r->conn, r->id);
+}
+
 static const struct {
 	const char	*name;
 	void		(*fn)(struct ctl_req *);
@@ -745,6 +816,7 @@ static const struct {
 	{ "watch",	op_watch },
 	{ "unwatch",	op_unwatch },
 	{ "ack",	op_ack },
+	{ "subscribers", op_subscribers },
 };
 
 /* Handle one frame payload.  Returns -1 when the connection must stop. */

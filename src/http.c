@@ -252,12 +252,33 @@ healthz(struct evhttp_request *req)
 	send_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* The certificate resources: which handler serves which method. */
+static const struct http_resource {
+	int		 has_id;
+	const char	*sub;		/* sub-resource after the id, or NULL */
+	const char	*allow;		/* NULL ends the table */
+	void		(*get)(struct http_req *);
+	void		(*post)(struct http_req *);
+	void		(*put)(struct http_req *);
+	void		(*del)(struct http_req *);
+} routes[] = {
+	{ 0, NULL, "GET, HEAD, POST",
+	    http_certs_list, http_certs_create, NULL, NULL },
+	{ 1, NULL, "GET, HEAD, PUT, DELETE",
+	    http_certs_get, NULL, http_certs_update, http_certs_delete },
+	{ 1, "subscribers", "GET, HEAD",
+	    http_certs_subscribers, NULL, NULL, NULL },
+	{ 0, NULL, NULL, NULL, NULL, NULL, NULL },
+};
+
 static void
 http_route(struct evhttp_request *req, void *arg)
 {
 	struct http		*h = arg;
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*path, *p, *slash, *allow;
+	const char		*path, *p, *slash, *id_s = NULL, *sub_s = NULL;
+	const struct http_resource *rt;
+	size_t			 id_len = 0;
 	const struct token	*tok;
 	struct http_req		*r;
 	size_t			 team_len;
@@ -279,23 +300,39 @@ http_route(struct evhttp_request *req, void *arg)
 		return;
 	}
 
-	/* /openapi/v1/teams/{team}/certificates[/{id}] */
+	/* /openapi/v1/teams/{team}/certificates[/{id}[/{sub}]] */
 	if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
 	    (slash = strchr(p = path + sizeof(PREFIX) - 1, '/')) == NULL ||
 	    strncmp(slash, "/certificates", 13) != 0 ||
-	    (slash[13] != '\0' && slash[13] != '/') ||
-	    (slash[13] == '/' && strchr(slash + 14, '/') != NULL)) {
+	    (slash[13] != '\0' && slash[13] != '/')) {
 		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
 		return;
 	}
 	team_len = (size_t)(slash - p);
-	has_id = slash[13] == '/';
-
-	allow = has_id ? "GET, HEAD, PUT, DELETE" : "GET, HEAD, POST";
-	if (!(method == EVHTTP_REQ_GET || (has_id ? method == EVHTTP_REQ_PUT ||
-	    method == EVHTTP_REQ_DELETE : method == EVHTTP_REQ_POST))) {
+	if ((has_id = slash[13] == '/')) {
+		id_s = slash + 14;
+		if ((sub_s = strchr(id_s, '/')) != NULL) {
+			id_len = (size_t)(sub_s - id_s);
+			sub_s++;
+		} else
+			id_len = strlen(id_s);
+	}
+	for (rt = &routes[0]; rt->allow != NULL; rt++)
+		if (rt->has_id == has_id && (sub_s == NULL ? rt->sub == NULL :
+		    rt->sub != NULL && strcmp(rt->sub, sub_s) == 0))
+			break;
+	if (rt->allow == NULL) {
+		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
+		return;
+	}
+	if ((method == EVHTTP_REQ_GET && rt->get == NULL) ||
+	    (method == EVHTTP_REQ_POST && rt->post == NULL) ||
+	    (method == EVHTTP_REQ_PUT && rt->put == NULL) ||
+	    (method == EVHTTP_REQ_DELETE && rt->del == NULL) ||
+	    (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_POST &&
+	    method != EVHTTP_REQ_PUT && method != EVHTTP_REQ_DELETE)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", allow);
+		    "Allow", rt->allow);
 		send_error(req, CERTD_ERR_METHOD, NULL, NULL);
 		return;
 	}
@@ -311,8 +348,7 @@ http_route(struct evhttp_request *req, void *arg)
 		send_error(req, CERTD_ERR_NO_TEAM, NULL, NULL);
 		return;
 	}
-	if (has_id && util_parse_u64(slash + 14, strlen(slash + 14),
-	    UINT64_MAX, &id) != 0) {
+	if (has_id && util_parse_u64(id_s, id_len, UINT64_MAX, &id) != 0) {
 		send_error(req, CERTD_ERR_NOT_FOUND, "certificate_id",
 		    "must be a decimal integer");
 		return;
@@ -342,19 +378,16 @@ http_route(struct evhttp_request *req, void *arg)
 
 	switch (method) {
 	case EVHTTP_REQ_GET:
-		if (has_id)
-			http_certs_get(r);
-		else
-			http_certs_list(r);
+		rt->get(r);
 		break;
 	case EVHTTP_REQ_POST:
-		http_certs_create(r);
+		rt->post(r);
 		break;
 	case EVHTTP_REQ_PUT:
-		http_certs_update(r);
+		rt->put(r);
 		break;
 	default:
-		http_certs_delete(r);
+		rt->del(r);
 		break;
 	}
 }

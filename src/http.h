@@ -74,5 +74,6 @@ void	http_certs_create(struct http_req *r);
 void	http_certs_get(struct http_req *r);
 void	http_certs_update(struct http_req *r);
 void	http_certs_delete(struct http_req *r);
+void	http_certs_subscribers(struct http_req *r);
 
 #endif

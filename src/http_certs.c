@@ -17,6 +17,7 @@
 
 #include "certd/constants.h"
 #include "http.h"
+#include "hub.h"
 #include "record.h"
 #include "service.h"
 #include "util.h"
@@ -353,4 +354,43 @@ http_certs_delete(struct http_req *r)
 	if ((rv = service_delete(r->svc, r->team, r->cert_id, force,
 	    delete_done, r, &why)) != 0)
 		http_reply_error(r, rv, why.field, why.reason);
+}
+
+static void
+subscriber_json(const struct hub_subscriber *sub, void *arg)
+{
+	json_t	*list = arg;
+	char	 at[24];
+
+	if (sub->ack != NULL)
+		util_time_iso(sub->ack->at, 1, at);
+	json_array_append_new(list, json_pack(
+	    "{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o}",
+	    "name", sub->name,
+	    "uid", (json_int_t)sub->uid,
+	    "pid", (json_int_t)sub->pid,
+	    "watch", (json_int_t)sub->watch,
+	    "revision", (json_int_t)(sub->ack != NULL ? sub->ack->revision : 0),
+	    "status", sub->ack == NULL ? "pending" : sub->ack->ok ? "ok" :
+	    "failed",
+	    "detail", sub->ack != NULL ? sub->ack->detail : "",
+	    "at", sub->ack != NULL ? json_string(at) : json_null()));
+}
+
+void
+http_certs_subscribers(struct http_req *r)
+{
+	json_t	*list = json_array();
+
+	if (list == NULL) {
+		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	if (service_subscribers(r->svc, r->team, r->cert_id, subscriber_json,
+	    list) != 0) {
+		json_decref(list);
+		http_reply_error(r, CERTD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:o}", "list", list));
 }

@@ -20,6 +20,7 @@
  */
 #include <sys/queue.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +38,7 @@ struct hub_watch {
 	size_t			 n_ids;
 	char			**aliases;
 	size_t			 n_aliases;
+	char			 name[HUB_NAME_MAX + 1];
 	struct hub_ack		 ack;
 };
 
@@ -55,6 +57,8 @@ struct hub_conn {
 	const struct hub_conn_ops *ops;
 	void			*ctx;
 	size_t			 out_limit;
+	unsigned long		 uid;		/* peer, for hub_subscribers */
+	long			 pid;
 	uint64_t		 next_watch;
 	TAILQ_HEAD(, hub_watch)	 watches;
 	TAILQ_HEAD(, hub_pending) backlog;	/* revision order */
@@ -424,6 +428,38 @@ hub_conn_free(struct hub_conn *hc)
 	free(hc);
 }
 
+void
+hub_conn_set_peer(struct hub_conn *hc, unsigned long uid, long pid)
+{
+	hc->uid = uid;
+	hc->pid = pid;
+}
+
+size_t
+hub_subscribers(const struct hub *hub, const char *team, uint64_t id,
+    const char *alias, hub_subscriber_cb cb, void *arg)
+{
+	const struct hub_conn	*hc;
+	const struct hub_watch	*w;
+	struct hub_subscriber	 sub;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(hc, &hub->conns, entry) {
+		TAILQ_FOREACH(w, &hc->watches, entry) {
+			if (!matches(w, team, id, alias, NULL))
+				continue;
+			sub.name = w->name;
+			sub.uid = hc->uid;
+			sub.pid = hc->pid;
+			sub.watch = w->id;
+			sub.ack = w->ack.at != 0 ? &w->ack : NULL;
+			cb(&sub, arg);
+			n++;
+		}
+	}
+	return n;
+}
+
 size_t
 hub_conn_watches(const struct hub_conn *hc)
 {
@@ -476,6 +512,8 @@ hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
 			goto nomem;
 		w->n_aliases++;
 	}
+	if (f->name != NULL)
+		snprintf(w->name, sizeof(w->name), "%s", f->name);
 	w->id = ++hc->next_watch;
 	TAILQ_INSERT_TAIL(&hc->watches, w, entry);
 	*watch = w->id;

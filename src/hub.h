@@ -41,7 +41,22 @@ struct hub_filter {
 	size_t			  n_ids;
 	const char *const	 *aliases;	/* NUL-terminated */
 	size_t			  n_aliases;
+	const char		 *name;		/* the subscriber's name, or NULL */
 };
+
+#define HUB_NAME_MAX	64
+
+/* One subscriber of a certificate, as hub_subscribers reports it. */
+struct hub_subscriber {
+	const char		*name;		/* "" when the watch gave none */
+	unsigned long		 uid;
+	long			 pid;
+	uint64_t		 watch;
+	const struct hub_ack	*ack;		/* NULL: no ack yet */
+};
+
+typedef void	(*hub_subscriber_cb)(const struct hub_subscriber *sub,
+		    void *arg);
 
 /* The last ack of a watch. */
 struct hub_ack {
@@ -71,6 +86,10 @@ int		 hub_is_bound(const struct hub *hub, const char *team,
  */
 struct hub_conn	*hub_conn_new(struct hub *hub, const struct hub_conn_ops *ops,
 		    void *ctx, size_t out_limit);
+
+/* Who is on the other end, for hub_subscribers. */
+void		 hub_conn_set_peer(struct hub_conn *hc, unsigned long uid,
+		    long pid);
 void		 hub_conn_free(struct hub_conn *hc);
 
 /* Output room was made: send coalesced events while there is room. */
@@ -105,6 +124,15 @@ int		 hub_unwatch(struct hub_conn *hc, uint64_t watch);
 /* Record an ack.  CERTD_ERR_NOT_FOUND for an unknown watch. */
 int		 hub_ack(struct hub_conn *hc, uint64_t watch, uint64_t revision,
 		    int ok, const char *detail, size_t detail_len);
+
+/*
+ * Call cb for every live watch that receives the changes of the
+ * certificate (team, id, alias), with its connection's peer and last ack.
+ * Returns how many there were.
+ */
+size_t		 hub_subscribers(const struct hub *hub, const char *team,
+		    uint64_t id, const char *alias, hub_subscriber_cb cb,
+		    void *arg);
 
 /* The last ack of a watch, or NULL. */
 const struct hub_ack *hub_watch_ack(const struct hub_conn *hc,

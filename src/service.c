@@ -313,6 +313,19 @@ service_get_alias(struct service *svc, const char *team, const char *alias)
 	return store_get_alias(svc->store, team, alias);
 }
 
+int
+service_subscribers(struct service *svc, const char *team, uint64_t id,
+    void (*cb)(const struct hub_subscriber *sub, void *arg), void *arg)
+{
+	const struct cert_record *rec = store_get(svc->store, team, id);
+
+	if (rec == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	if (svc->hub != NULL)
+		hub_subscribers(svc->hub, team, id, rec->alias, cb, arg);
+	return 0;
+}
+
 uint64_t
 service_revision(struct service *svc)
 {

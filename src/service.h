@@ -77,6 +77,14 @@ const struct cert_record *service_get(struct service *svc, const char *team,
 const struct cert_record *service_get_alias(struct service *svc,
 	    const char *team, const char *alias);
 
+/*
+ * The live subscribers of a committed certificate (see hub_subscribers).
+ * Returns 0, or CERTD_ERR_NOT_FOUND when the certificate does not exist.
+ */
+struct hub_subscriber;
+int	service_subscribers(struct service *svc, const char *team, uint64_t id,
+	    void (*cb)(const struct hub_subscriber *sub, void *arg), void *arg);
+
 /* Last committed revision. */
 uint64_t service_revision(struct service *svc);
 

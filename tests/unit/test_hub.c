@@ -197,7 +197,7 @@ static uint64_t
 watch(struct hub_conn *hc, const char *team, const uint64_t *ids, size_t n_ids,
     const char *const *aliases, size_t n_aliases)
 {
-	struct hub_filter	flt = { team, ids, n_ids, aliases, n_aliases };
+	struct hub_filter	flt = { team, ids, n_ids, aliases, n_aliases, NULL };
 	uint64_t		w, rev;
 
 	assert_int_equal(hub_watch_add(hc, &flt, &w, &rev), 0);
