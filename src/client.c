@@ -1002,6 +1002,7 @@ struct certd_watch {
 	size_t			 n_ids;
 	char			**aliases;
 	size_t			 n_aliases;
+	char			*name;		/* shown in `subscribers` */
 	int			 reconnect;
 	unsigned		 backoff_max_ms;
 
@@ -1070,6 +1071,7 @@ watch_destroy(struct certd_watch *w)
 	free(w->aliases);
 	free(w->ids);
 	free(w->team);
+	free(w->name);
 	free(w->socket);
 	sb_free(&w->sb);
 	free(w);
@@ -1225,9 +1227,11 @@ watch_send_request(struct certd_watch *w)
 
 	w->req_id = req_begin(&w->sb, &pk, &w->next_id, "watch",
 	    (w->team != NULL) + (w->n_ids > 0) + (w->n_aliases > 0) +
-	    (w->have_since != 0));
+	    (w->have_since != 0) + (w->name != NULL));
 	if (w->team != NULL)
 		proto_kv_str(&pk, "team", w->team);
+	if (w->name != NULL)
+		proto_kv_str(&pk, "name", w->name);
 	if (w->n_ids > 0) {
 		proto_pack_cstr(&pk, "ids");
 		msgpack_pack_array(&pk, w->n_ids);
@@ -1563,6 +1567,8 @@ watch_copy_opts(struct certd_watch *w, const struct certd_watch_opts *o)
 	if ((w->socket = strdup(certd_socket_path(o->socket))) == NULL)
 		return -1;
 	if (o->team != NULL && (w->team = strdup(o->team)) == NULL)
+		return -1;
+	if (o->name != NULL && (w->name = strdup(o->name)) == NULL)
 		return -1;
 	if (o->n_ids > 0) {
 		if ((w->ids = calloc(o->n_ids, sizeof(*w->ids))) == NULL)

@@ -177,6 +177,7 @@ struct certd_watch_opts {
 	size_t		  n_aliases;
 	int		  has_since;	/* replay from since (0: current state) */
 	uint64_t	  since;
+	const char	 *name;		/* how certd lists this watch in `subscribers` */
 	int		  reconnect;	/* reconnect with back-off, resume */
 	unsigned	  backoff_max_ms;	/* 0: 5000 */
 };
