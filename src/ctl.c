@@ -47,6 +47,9 @@
 
 #define CTL_GROUPS_MAX		64
 #define CTL_CLOSE_TIMEOUT	5	/* seconds to flush a last error frame */
+#define CTL_WATCHES_MAX		64	/* watches per connection */
+#define CTL_FILTER_MAX		1024	/* ids or aliases per watch */
+#define CTL_ACCEPT_RETRY	1	/* seconds to pause accept on EMFILE */
 
 enum ctl_state {
 	CTL_OPEN,		/* reading requests */
@@ -59,7 +62,9 @@ struct ctl_conn {
 	struct ctl		*ctl;
 	struct bufferevent	*bev;		/* NULL once CLOSED */
 	struct event		*ev_free;	/* frees the struct from the loop */
+	struct event		*ev_close;	/* closes it from the loop */
 	enum ctl_state		 state;
+	int			 doomed;	/* close scheduled: send nothing more */
 	unsigned		 refs;		/* 1 while not CLOSED + waiting requests */
 	uid_t			 uid;
 	gid_t			 gid;
@@ -76,6 +81,7 @@ struct ctl_wait {
 	struct ctl_conn		*conn;
 	uint64_t		 id;
 	int			 with_key;
+	int			 may_read;	/* else the result is {id, revision} */
 };
 
 struct ctl {
@@ -84,6 +90,8 @@ struct ctl {
 	struct hub		*hub;
 	const struct config	*cfg;
 	struct evconnlistener	*listener;
+	struct event		*ev_accept;	/* resumes accept after EMFILE */
+	int			 stopping;
 	char			*path;
 	uid_t			 self_uid;
 	TAILQ_HEAD(, ctl_conn)	 conns;		/* OPEN and CLOSING */
@@ -103,6 +111,8 @@ conn_destroy(struct ctl_conn *conn)
 {
 	if (conn->ev_free != NULL)
 		event_free(conn->ev_free);
+	if (conn->ev_close != NULL)
+		event_free(conn->ev_close);
 	if (conn->sb.data != NULL)
 		memset(conn->sb.data, 0, conn->sb.alloc);
 	msgpack_sbuffer_destroy(&conn->sb);
@@ -156,6 +166,28 @@ conn_close(struct ctl_conn *conn)
 	conn_unref(conn);
 }
 
+static void
+conn_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_close(arg);
+}
+
+/*
+ * Close from the loop, not from here: the caller may be in the middle of a
+ * fan-out over this connection's watches, or of its read callback.
+ */
+static void
+conn_close_later(struct ctl_conn *conn)
+{
+	if (conn->state == CTL_CLOSED || conn->doomed)
+		return;
+	conn->doomed = 1;
+	bufferevent_disable(conn->bev, EV_READ);
+	event_active(conn->ev_close, EV_TIMEOUT, 0);
+}
+
 static size_t
 conn_queued(void *ctx)
 {
@@ -174,16 +206,16 @@ conn_send(void *ctx, const void *frame, size_t len)
 {
 	struct ctl_conn	*conn = ctx;
 
-	if (conn->state == CTL_CLOSED)
+	if (conn->state == CTL_CLOSED || conn->doomed)
 		return -1;
 	if (conn_queued(conn) + len > 4 * conn->ctl->cfg->ctl_out_limit) {
 		log_warn("ctl closing a peer that does not read uid=%lu pid=%ld",
 		    (unsigned long)conn->uid, (long)conn->pid);
-		conn_close(conn);
+		conn_close_later(conn);
 		return -1;
 	}
 	if (evbuffer_add(bufferevent_get_output(conn->bev), frame, len) != 0) {
-		conn_close(conn);
+		conn_close_later(conn);
 		return -1;
 	}
 	return 0;
@@ -210,11 +242,24 @@ conn_may_key(void *ctx, const char *team)
 	return (conn_perms(ctx, team) & ACL_KEY) != 0;
 }
 
+static void	conn_fail(struct ctl_conn *conn, int code, const char *msg);
+
+static void
+conn_drop(void *ctx, const char *why)
+{
+	struct ctl_conn	*conn = ctx;
+
+	log_warn("ctl dropping a subscriber uid=%lu pid=%ld: %s",
+	    (unsigned long)conn->uid, (long)conn->pid, why);
+	conn_fail(conn, 503, why);
+}
+
 static const struct hub_conn_ops conn_hub_ops = {
 	.send = conn_send,
 	.queued = conn_queued,
 	.may_read = conn_may_read,
 	.may_key = conn_may_key,
+	.drop = conn_drop,
 };
 
 /* Idle timeout only while the connection has no watch. */
@@ -235,6 +280,8 @@ static void
 reply_error(struct ctl_conn *conn, uint64_t id, int err, const char *field,
     const char *reason)
 {
+	if (conn->sb.data != NULL)
+		memset(conn->sb.data, 0, conn->sb.size);
 	if (proto_error_frame(&conn->sb, id, err_status(err), err_msg(err),
 	    field, reason) == 0)
 		conn_send(conn, conn->sb.data, conn->sb.size);
@@ -279,15 +326,19 @@ conn_fail(struct ctl_conn *conn, int code, const char *msg)
 {
 	struct timeval	tv = { CTL_CLOSE_TIMEOUT, 0 };
 
+	if (conn->state != CTL_OPEN || conn->doomed)
+		return;
+	if (conn->sb.data != NULL)
+		memset(conn->sb.data, 0, conn->sb.size);
 	if (proto_error_frame(&conn->sb, 0, code, msg, NULL, NULL) == 0)
 		conn_send(conn, conn->sb.data, conn->sb.size);
-	if (conn->state != CTL_OPEN)
+	if (conn->doomed)
 		return;
 	conn->state = CTL_CLOSING;
 	bufferevent_disable(conn->bev, EV_READ);
 	bufferevent_set_timeouts(conn->bev, NULL, &tv);
 	if (conn_queued(conn) == 0)
-		conn_close(conn);
+		conn_close_later(conn);
 }
 
 /* --- request fields ------------------------------------------------------- */
@@ -372,7 +423,10 @@ op_hello(struct ctl_req *r)
 {
 	struct ctl_conn	*conn = r->conn;
 	msgpack_packer	 pk;
+	uint64_t	 version;
 
+	if (get_uint(r, "version", 0, &version, NULL) != 0)
+		return;
 	reply_begin(conn, r->id, &pk);
 	msgpack_pack_map(&pk, 6);
 	proto_kv_uint(&pk, "version", PROTO_VERSION);
@@ -518,8 +572,17 @@ put_done(int err, const struct cert_record *rec, void *arg)
 	if (w->conn->state != CTL_CLOSED) {
 		if (err != 0)
 			reply_error(w->conn, w->id, err, NULL, NULL);
-		else
+		else if (w->may_read)
 			reply_cert(w->conn, w->id, rec, w->with_key);
+		else {
+			msgpack_packer	pk;
+
+			reply_begin(w->conn, w->id, &pk);
+			msgpack_pack_map(&pk, 2);
+			proto_kv_uint(&pk, "id", rec->id);
+			proto_kv_uint(&pk, "revision", rec->revision);
+			reply_end(w->conn, w->id);
+		}
 	}
 	wait_done(w);
 }
@@ -546,6 +609,7 @@ op_put(struct ctl_req *r)
 		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
+	w->may_read = (conn_perms(r->conn, r->team) & ACL_READ) != 0;
 	if ((rv = service_put(r->conn->ctl->svc, &req, put_done, w,
 	    &why)) != 0) {
 		reply_error(r->conn, r->id, rv, why.field, why.reason);
@@ -641,6 +705,16 @@ op_watch(struct ctl_req *r)
 		bad_field(r, "team", "is required with ids or aliases");
 		return;
 	}
+	if ((ids != NULL && ids->size > CTL_FILTER_MAX) ||
+	    (aliases != NULL && aliases->size > CTL_FILTER_MAX)) {
+		bad_field(r, ids != NULL && ids->size > CTL_FILTER_MAX ? "ids" :
+		    "aliases", "at most 1024 entries");
+		return;
+	}
+	if (conn->hc != NULL && hub_conn_watches(conn->hc) >= CTL_WATCHES_MAX) {
+		bad_field(r, "watch", "at most 64 watches per connection");
+		return;
+	}
 	if (ids != NULL && ids->size > 0 &&
 	    (idv = calloc(ids->size, sizeof(*idv))) == NULL)
 		goto nomem;
@@ -713,7 +787,7 @@ op_unwatch(struct ctl_req *r)
 	rv = r->conn->hc != NULL ? hub_unwatch(r->conn->hc, watch) :
 	    CERTD_ERR_NOT_FOUND;
 	if (rv == CERTD_ERR_NOT_FOUND) {
-		reply_error(r->conn, r->id, rv, "watch", "watch not found");
+		reply_error(r->conn, r->id, CERTD_ERR_NO_WATCH, NULL, NULL);
 		return;
 	}
 	conn_set_idle(r->conn);
@@ -740,10 +814,21 @@ op_ack(struct ctl_req *r)
 		bad_field(r, "status", "must be ok or failed");
 		return;
 	}
+	if (detail.s != NULL && (!util_utf8_valid(detail.s, detail.len) ||
+	    memchr(detail.s, '\0', detail.len) != NULL)) {
+		bad_field(r, "detail", "must be UTF-8 text");
+		return;
+	}
+	/* Keep the whole characters that fit. */
+	if (detail.len >= HUB_DETAIL_MAX) {
+		detail.len = HUB_DETAIL_MAX - 1;
+		while (detail.len > 0 &&
+		    ((unsigned char)detail.s[detail.len] & 0xc0) == 0x80)
+			detail.len--;
+	}
 	if (r->conn->hc == NULL || hub_ack(r->conn->hc, watch, rev, ok,
 	    detail.s, detail.len) != 0) {
-		reply_error(r->conn, r->id, CERTD_ERR_NOT_FOUND, "watch",
-		    "watch not found");
+		reply_error(r->conn, r->id, CERTD_ERR_NO_WATCH, NULL, NULL);
 		return;
 	}
 	reply_nil(r->conn, r->id);
@@ -992,11 +1077,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if ((conn = calloc(1, sizeof(*conn))) == NULL ||
 	    (conn->ev_free = event_new(ctl->base, -1, 0, conn_free_cb,
 	    conn)) == NULL ||
+	    (conn->ev_close = event_new(ctl->base, -1, 0, conn_close_cb,
+	    conn)) == NULL ||
 	    (conn->bev = bufferevent_socket_new(ctl->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		if (conn != NULL && conn->ev_free != NULL)
-			event_free(conn->ev_free);
-		free(conn);
+		if (conn != NULL) {
+			msgpack_sbuffer_init(&conn->sb);
+			conn_destroy(conn);
+		}
 		close(fd);
 		return;
 	}
@@ -1020,6 +1108,33 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 	log_debug("ctl connection uid=%lu pid=%ld admin=%d",
 	    (unsigned long)conn->uid, (long)conn->pid, conn->admin);
+}
+
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl	*ctl = arg;
+
+	(void)fd;
+	(void)what;
+	if (!ctl->stopping)
+		evconnlistener_enable(ctl->listener);
+}
+
+/*
+ * accept failed for a reason other than a transient one (EMFILE, ENFILE,
+ * ENOBUFS): pause accepting for a second instead of spinning on it.
+ */
+static void
+accept_error(struct evconnlistener *l, void *arg)
+{
+	struct ctl	*ctl = arg;
+	struct timeval	 tv = { CTL_ACCEPT_RETRY, 0 };
+
+	log_warn("ctl accept failed, pausing %d s: %s", CTL_ACCEPT_RETRY,
+	    strerror(errno));
+	evconnlistener_disable(l);
+	evtimer_add(ctl->ev_accept, &tv);
 }
 
 /*
@@ -1126,12 +1241,14 @@ ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
 			goto fail_unlink;
 		}
 	}
-	if ((ctl->listener = evconnlistener_new(base, accept_cb, ctl,
+	if ((ctl->ev_accept = evtimer_new(base, accept_resume, ctl)) == NULL ||
+	    (ctl->listener = evconnlistener_new(base, accept_cb, ctl,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd)) == NULL) {
 		snprintf(errbuf, errlen, "cannot listen on %s: %s", path,
 		    strerror(errno));
 		goto fail_unlink;
 	}
+	evconnlistener_set_error_cb(ctl->listener, accept_error);
 	return ctl;
 fail_unlink:
 	unlink(path);
@@ -1139,6 +1256,8 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	if (ctl != NULL) {
+		if (ctl->ev_accept != NULL)
+			event_free(ctl->ev_accept);
 		free(ctl->path);
 		free(ctl);
 	}
@@ -1156,6 +1275,8 @@ ctl_free(struct ctl *ctl)
 		evconnlistener_free(ctl->listener);
 		unlink(ctl->path);
 	}
+	if (ctl->ev_accept != NULL)
+		event_free(ctl->ev_accept);
 	while ((conn = TAILQ_FIRST(&ctl->conns)) != NULL)
 		conn_close(conn);
 	/* The loop has stopped: free what it would have freed. */
@@ -1176,8 +1297,14 @@ ctl_set_config(struct ctl *ctl, const struct config *cfg)
 void
 ctl_shutdown(struct ctl *ctl, ctl_drained_cb cb, void *arg)
 {
+	struct ctl_conn	*conn;
+
+	ctl->stopping = 1;
 	if (ctl->listener != NULL)
 		evconnlistener_disable(ctl->listener);
+	/* No new requests; those already read finish and are answered. */
+	TAILQ_FOREACH(conn, &ctl->conns, entry)
+		bufferevent_disable(conn->bev, EV_READ);
 	ctl->drained_cb = cb;
 	ctl->drained_arg = arg;
 	check_drained(ctl);
@@ -1187,4 +1314,15 @@ size_t
 ctl_conns(const struct ctl *ctl)
 {
 	return ctl->n_conns;
+}
+
+size_t
+ctl_unsent(const struct ctl *ctl)
+{
+	const struct ctl_conn	*conn;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(conn, &ctl->conns, entry)
+		n += conn_queued((void *)conn);
+	return n;
 }

@@ -32,12 +32,14 @@ void		 ctl_free(struct ctl *ctl);
 void		 ctl_set_config(struct ctl *ctl, const struct config *cfg);
 
 /*
- * Stop accepting; call cb once no request waits for the store (at once if
- * none).  Connections stay open until ctl_free.
+ * Stop accepting connections and reading requests; call cb once no request
+ * waits for the store (at once if none).  Connections stay open, and their
+ * answers keep being written, until ctl_free.
  */
 void		 ctl_shutdown(struct ctl *ctl, ctl_drained_cb cb, void *arg);
 
-/* Open connections. */
+/* Open connections; bytes queued to them and not yet written. */
 size_t		 ctl_conns(const struct ctl *ctl);
+size_t		 ctl_unsent(const struct ctl *ctl);
 
 #endif

@@ -46,6 +46,8 @@ struct daemon {
 	struct tokens		*tokens;
 	struct event		*ev_term;
 	struct event		*ev_int;
+	struct event		*ev_flush;	/* polls until answers are written */
+	struct event		*ev_grace;	/* stops regardless after a while */
 	int			 lock_fd;
 	int			 tokens_created;	/* empty token file made at start */
 	int			 stopping;
@@ -154,14 +156,43 @@ out:
 	return rv;
 }
 
-/* One listener has no request left in flight; stop when both are done. */
+#define DAEMON_GRACE		10	/* seconds from SIGTERM to a forced stop */
+#define DAEMON_FLUSH_POLL_MS	10
+
+/* Stop once every answer has been written to its client. */
+static void
+flush_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+	struct timeval	 tv = { 0, DAEMON_FLUSH_POLL_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (http_unsent(d->http) == 0 && ctl_unsent(d->ctl) == 0)
+		event_base_loopexit(d->base, NULL);
+	else
+		evtimer_add(d->ev_flush, &tv);
+}
+
+static void
+grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("stopping without waiting any longer for clients");
+	event_base_loopexit(d->base, NULL);
+}
+
+/* One listener has no request left in flight; flush when both are done. */
 static void
 drained(void *arg)
 {
 	struct daemon	*d = arg;
 
 	if (--d->draining == 0)
-		event_base_loopexit(d->base, NULL);
+		flush_poll(-1, 0, d);
 }
 
 static void
@@ -177,11 +208,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon	*d = arg;
 
+	struct timeval	 grace = { DAEMON_GRACE, 0 };
+
 	(void)what;
-	if (d->stopping)
+	if (d->stopping) {
+		log_warn("second signal: stopping now");
+		event_base_loopexit(d->base, NULL);
 		return;
+	}
 	d->stopping = 1;
 	log_info("stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	evtimer_add(d->ev_grace, &grace);
 	d->draining = 2;
 	http_shutdown(d->http, drained, d);
 	ctl_shutdown(d->ctl, drained, d);
@@ -194,13 +231,20 @@ daemon_close(struct daemon *d)
 		event_free(d->ev_term);
 	if (d->ev_int != NULL)
 		event_free(d->ev_int);
+	if (d->ev_flush != NULL)
+		event_free(d->ev_flush);
+	if (d->ev_grace != NULL)
+		event_free(d->ev_grace);
+	/*
+	 * The store first: after a forced stop it still runs the completions
+	 * of what was queued, and they answer through the listeners and the
+	 * hub, which must still be there.
+	 */
+	store_free(d->store);
 	http_free(d->http);
 	ctl_free(d->ctl);
-	if (d->store != NULL)
-		store_set_change_cb(d->store, NULL, NULL);
 	hub_free(d->hub);
 	service_free(d->svc);
-	store_free(d->store);	/* runs what is still queued, then closes */
 	tokens_free(d->tokens);
 	if (d->base != NULL)
 		event_base_free(d->base);
@@ -252,7 +296,10 @@ daemon_run(const struct config *cfg)
 	}
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
-	if (d.ev_term == NULL || d.ev_int == NULL ||
+	d.ev_flush = evtimer_new(d.base, flush_poll, &d);
+	d.ev_grace = evtimer_new(d.base, grace_over, &d);
+	if (d.ev_term == NULL || d.ev_int == NULL || d.ev_flush == NULL ||
+	    d.ev_grace == NULL ||
 	    evsignal_add(d.ev_term, NULL) != 0 ||
 	    evsignal_add(d.ev_int, NULL) != 0) {
 		fail("cannot install signal handlers");

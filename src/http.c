@@ -60,6 +60,7 @@ struct http {
 	size_t				 n_conns;
 	size_t				 max_conns;
 	int				 paused;	/* listener disabled at the cap */
+	struct event			*ev_accept;	/* resumes after EMFILE */
 };
 
 static const char	PREFIX[] = "/openapi/v1/teams/";
@@ -91,6 +92,26 @@ dump_to_evbuffer(const char *buf, size_t size, void *data)
 	return evbuffer_add(data, buf, size);
 }
 
+/*
+ * Send status with body.  For HEAD the length is announced and the body
+ * left out: libevent 2.1 would otherwise write it without a length.
+ */
+static void
+send_body(struct evhttp_request *req, int status, struct evbuffer *buf)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	char			 len[32];
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu",
+		    buf != NULL ? evbuffer_get_length(buf) : 0);
+		evhttp_remove_header(out, "Content-Length");
+		evhttp_add_header(out, "Content-Length", len);
+		evhttp_send_reply(req, status, NULL, NULL);
+	} else
+		evhttp_send_reply(req, status, NULL, buf);
+}
+
 static void
 send_json(struct evhttp_request *req, int status, json_t *body)
 {
@@ -104,7 +125,7 @@ send_json(struct evhttp_request *req, int status, json_t *body)
 			evbuffer_drain(buf, evbuffer_get_length(buf));
 		status = 503;
 	}
-	evhttp_send_reply(req, status, NULL, buf);
+	send_body(req, status, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 	json_decref(body);
@@ -152,7 +173,7 @@ http_reply_json(struct http_req *r, int status, json_t *body)
 void
 http_reply_empty(struct http_req *r, int status)
 {
-	evhttp_send_reply(r->req, status, NULL, NULL);
+	send_body(r->req, status, NULL);
 	req_done(r);
 }
 
@@ -290,6 +311,12 @@ http_route(struct evhttp_request *req, void *arg)
 	uint64_t		 id = 0;
 
 	conn_seen(h, req);
+	if (h->draining) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		send_error(req, CERTD_ERR_SHUTDOWN, NULL, NULL);
+		return;
+	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL) {
 		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
@@ -394,6 +421,29 @@ http_route(struct evhttp_request *req, void *arg)
 
 /* --- life cycle ---------------------------------------------------------- */
 
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http	*h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->bound != NULL && !h->paused)
+		evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
+}
+
+/* accept failed (EMFILE, ENFILE...): pause a second instead of spinning. */
+static void
+accept_error(struct evconnlistener *l, void *arg)
+{
+	struct http	*h = arg;
+	struct timeval	 tv = { 1, 0 };
+
+	log_warn("http accept failed, pausing 1 s: %s", strerror(errno));
+	evconnlistener_disable(l);
+	evtimer_add(h->ev_accept, &tv);
+}
+
 struct http *
 http_new(struct event_base *base, struct service *svc,
     const struct tokens *tokens, const char *host, uint16_t port,
@@ -441,6 +491,12 @@ http_new(struct event_base *base, struct service *svc,
 		    port, errno != 0 ? strerror(errno) : "bind failed");
 		goto fail;
 	}
+	if ((h->ev_accept = evtimer_new(base, accept_resume, h)) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->bound),
+	    accept_error);
 	if (getsockname(evhttp_bound_socket_get_fd(h->bound),
 	    (struct sockaddr *)&ss, &sslen) == 0) {
 		if (ss.ss_family == AF_INET)
@@ -461,6 +517,8 @@ http_free(struct http *h)
 		return;
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
+	if (h->ev_accept != NULL)
+		event_free(h->ev_accept);
 	free(h->conns);
 	free(h);
 }
@@ -475,6 +533,19 @@ uint16_t
 http_port(const struct http *h)
 {
 	return h->port;
+}
+
+size_t
+http_unsent(const struct http *h)
+{
+	struct bufferevent	*bev;
+	size_t			 fd, n = 0;
+
+	for (fd = 0; fd < h->n_fds; fd++)
+		if (h->conns[fd] != NULL && (bev =
+		    evhttp_connection_get_bufferevent(h->conns[fd])) != NULL)
+			n += evbuffer_get_length(bufferevent_get_output(bev));
+	return n;
 }
 
 void

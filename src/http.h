@@ -35,10 +35,14 @@ void		 http_set_tokens(struct http *h, const struct tokens *tokens);
 uint16_t	 http_port(const struct http *h);
 
 /*
- * Stop accepting connections; call cb once every request already handed
- * to the service has been answered (at once if none).
+ * Stop accepting connections (requests on open ones are answered 503,
+ * Connection: close); call cb once every request already handed to the
+ * service has been answered (at once if none).
  */
 void		 http_shutdown(struct http *h, http_drained_cb cb, void *arg);
+
+/* Bytes of replies queued and not yet written to their clients. */
+size_t		 http_unsent(const struct http *h);
 
 /* --- shared with http_certs.c ------------------------------------------ */
 

@@ -63,6 +63,8 @@ struct hub_conn {
 	TAILQ_HEAD(, hub_watch)	 watches;
 	TAILQ_HEAD(, hub_pending) backlog;	/* revision order */
 	size_t			 n_backlog;
+	size_t			 backlog_bytes;
+	int			 dropped;	/* gave up on it: deliver nothing */
 };
 
 /* The cert map bytes of the change being published, packed on demand. */
@@ -182,6 +184,15 @@ has_room(const struct hub_conn *hc)
 	return hc->ops->queued(hc->ctx) < hc->out_limit;
 }
 
+/* Unlink p from hc's backlog. */
+static void
+pending_remove(struct hub_conn *hc, struct hub_pending *p)
+{
+	TAILQ_REMOVE(&hc->backlog, p, entry);
+	hc->n_backlog--;
+	hc->backlog_bytes -= p->len;
+}
+
 static void
 pending_free(struct hub_pending *p)
 {
@@ -199,6 +210,8 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 {
 	struct hub_pending	*p;
 
+	if (hc->dropped)
+		return;
 	if (TAILQ_EMPTY(&hc->backlog) && has_room(hc)) {
 		hc->ops->send(hc->ctx, frame, len);
 		return;
@@ -206,12 +219,16 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 	if (cert_id != 0) {
 		TAILQ_FOREACH(p, &hc->backlog, entry) {
 			if (p->watch == watch && p->cert_id == cert_id) {
-				TAILQ_REMOVE(&hc->backlog, p, entry);
-				hc->n_backlog--;
+				pending_remove(hc, p);
 				pending_free(p);
 				break;
 			}
 		}
+	}
+	if (hc->backlog_bytes + len > HUB_BACKLOG_MAX) {
+		hc->dropped = 1;
+		hc->ops->drop(hc->ctx, "subscriber too slow");
+		return;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->frame = malloc(len)) == NULL) {
@@ -229,6 +246,7 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 	p->cert_id = cert_id;
 	TAILQ_INSERT_TAIL(&hc->backlog, p, entry);
 	hc->n_backlog++;
+	hc->backlog_bytes += len;
 }
 
 void
@@ -236,9 +254,9 @@ hub_conn_drain(struct hub_conn *hc)
 {
 	struct hub_pending	*p;
 
-	while ((p = TAILQ_FIRST(&hc->backlog)) != NULL && has_room(hc)) {
-		TAILQ_REMOVE(&hc->backlog, p, entry);
-		hc->n_backlog--;
+	while ((p = TAILQ_FIRST(&hc->backlog)) != NULL && has_room(hc) &&
+	    !hc->dropped) {
+		pending_remove(hc, p);
 		hc->ops->send(hc->ctx, p->frame, p->len);
 		pending_free(p);
 	}
@@ -537,8 +555,7 @@ hub_unwatch(struct hub_conn *hc, uint64_t watch)
 	for (p = TAILQ_FIRST(&hc->backlog); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		if (p->watch == watch) {
-			TAILQ_REMOVE(&hc->backlog, p, entry);
-			hc->n_backlog--;
+			pending_remove(hc, p);
 			pending_free(p);
 		}
 	}

@@ -32,7 +32,19 @@ struct hub_conn_ops {
 	/* Whether the peer may read team's certificates / their keys. */
 	int	(*may_read)(void *ctx, const char *team);
 	int	(*may_key)(void *ctx, const char *team);
+	/*
+	 * Give up on a subscriber whose backlog outgrew HUB_BACKLOG_MAX; the
+	 * connection must not be freed inside this call.
+	 */
+	void	(*drop)(void *ctx, const char *why);
 };
+
+/*
+ * Coalesced events a connection may hold, in bytes.  One event per
+ * certificate and watch, at most 64 watches: a peer that lets even that
+ * grow past this is dropped (and resumes with since when it comes back).
+ */
+#define HUB_BACKLOG_MAX	(64u * 1024 * 1024)
 
 /* A watch's filter; see doc/protocol.md.  ids/aliases need a team. */
 struct hub_filter {
@@ -58,11 +70,13 @@ struct hub_subscriber {
 typedef void	(*hub_subscriber_cb)(const struct hub_subscriber *sub,
 		    void *arg);
 
+#define HUB_DETAIL_MAX	256	/* ack detail bytes, NUL included */
+
 /* The last ack of a watch. */
 struct hub_ack {
 	uint64_t	 revision;
 	int		 ok;
-	char		 detail[256];
+	char		 detail[HUB_DETAIL_MAX];
 	int64_t		 at;		/* Unix seconds; 0: never acked */
 };
 

@@ -47,6 +47,8 @@ enum certd_error {
 	CERTD_ERR_CHAIN_INVALID	= -17,	/* 400 */
 	CERTD_ERR_IN_USE	= -18,	/* 400 */
 	CERTD_ERR_INTERNAL	= -19,	/* 503: a broken invariant, never a client's fault */
+	CERTD_ERR_NO_WATCH	= -20,	/* 404 watch not found (socket) */
+	CERTD_ERR_SHUTDOWN	= -21,	/* 503 shutting down */
 };
 
 #endif

@@ -100,8 +100,15 @@ fake_may_key(void *ctx, const char *team)
 	return ((struct fake *)ctx)->key;
 }
 
+static void
+fake_drop(void *ctx, const char *why)
+{
+	(void)ctx;
+	fail_msg("dropped: %s", why);
+}
+
 static const struct hub_conn_ops fake_ops = {
-	fake_send, fake_queued, fake_may_read, fake_may_key,
+	fake_send, fake_queued, fake_may_read, fake_may_key, fake_drop,
 };
 
 static void
