@@ -15,6 +15,9 @@
  * only trusted issuer, so a chain need not end at a root and the validity
  * period of issuers is not our business.
  *
+ * Private keys at rest are sealed here too (cert_seal, cert_unseal): the
+ * store decides what to seal under which key, this file only does the AEAD.
+ *
  * This is the only file of the daemon that calls gnutls_*.
  */
 
@@ -799,6 +802,98 @@ cert_random(void *buf, size_t len)
 		return 0;
 	if (gnutls_rnd(GNUTLS_RND_KEY, buf, len) < 0)
 		return CERTD_ERR_INTERNAL;
+	return 0;
+}
+
+/* An AES-256-GCM handle for key; the handle holds its own copy. */
+static int
+seal_init(gnutls_aead_cipher_hd_t *h, const unsigned char *key)
+{
+	unsigned char	k[CERT_SEAL_KEY_LEN];
+	gnutls_datum_t	d = { k, sizeof(k) };
+	int		ret;
+
+	memcpy(k, key, sizeof(k));	/* the datum wants a mutable pointer */
+	ret = gnutls_aead_cipher_init(h, GNUTLS_CIPHER_AES_256_GCM, &d);
+	gnutls_memset(k, 0, sizeof(k));
+	return ret < 0 ? CERTD_ERR_INTERNAL : 0;
+}
+
+int
+cert_seal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
+    size_t aadlen, const void *in, size_t len, unsigned char **out,
+    size_t *outlen)
+{
+	gnutls_aead_cipher_hd_t	 h;
+	unsigned char		*box;
+	size_t			 clen;
+	int			 err;
+
+	*out = NULL;
+	*outlen = 0;
+	if (len > SIZE_MAX - CERT_SEAL_OVERHEAD)
+		return CERTD_ERR_INTERNAL;
+	if ((box = malloc(len + CERT_SEAL_OVERHEAD)) == NULL)
+		return CERTD_ERR_NOMEM;
+	if (gnutls_rnd(GNUTLS_RND_NONCE, box, CERT_SEAL_NONCE_LEN) < 0) {
+		free(box);
+		return CERTD_ERR_INTERNAL;
+	}
+	if ((err = seal_init(&h, key)) != 0) {
+		free(box);
+		return err;
+	}
+	clen = len + CERT_SEAL_TAG_LEN;
+	if (gnutls_aead_cipher_encrypt(h, box, CERT_SEAL_NONCE_LEN, aad,
+	    aadlen, CERT_SEAL_TAG_LEN, len > 0 ? in : "", len,
+	    box + CERT_SEAL_NONCE_LEN, &clen) < 0 ||
+	    clen != len + CERT_SEAL_TAG_LEN) {
+		gnutls_aead_cipher_deinit(h);
+		gnutls_memset(box, 0, len + CERT_SEAL_OVERHEAD);
+		free(box);
+		return CERTD_ERR_INTERNAL;
+	}
+	gnutls_aead_cipher_deinit(h);
+	*out = box;
+	*outlen = len + CERT_SEAL_OVERHEAD;
+	return 0;
+}
+
+int
+cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
+    size_t aadlen, const void *in, size_t len, char **out, size_t *outlen)
+{
+	gnutls_aead_cipher_hd_t	 h;
+	const unsigned char	*box = in;
+	char			*pt;
+	size_t			 plen, n;
+	int			 ret, err;
+
+	*out = NULL;
+	*outlen = 0;
+	if (box == NULL || len < CERT_SEAL_OVERHEAD)
+		return CERTD_ERR_STORAGE;
+	plen = len - CERT_SEAL_OVERHEAD;
+	if ((pt = malloc(plen + 1)) == NULL)
+		return CERTD_ERR_NOMEM;
+	if ((err = seal_init(&h, key)) != 0) {
+		free(pt);
+		return err;
+	}
+	n = plen + 1;
+	ret = gnutls_aead_cipher_decrypt(h, box, CERT_SEAL_NONCE_LEN, aad,
+	    aadlen, CERT_SEAL_TAG_LEN, box + CERT_SEAL_NONCE_LEN,
+	    len - CERT_SEAL_NONCE_LEN, pt, &n);
+	gnutls_aead_cipher_deinit(h);
+	if (ret < 0 || n != plen) {
+		gnutls_memset(pt, 0, plen + 1);
+		free(pt);
+		return ret == GNUTLS_E_DECRYPTION_FAILED || ret >= 0 ?
+		    CERTD_ERR_STORAGE : CERTD_ERR_INTERNAL;
+	}
+	pt[plen] = '\0';
+	*out = pt;
+	*outlen = plen;
 	return 0;
 }
 

@@ -3,7 +3,8 @@
  * Certificate and private key validation with GnuTLS.  No I/O: text in,
  * verdict and metadata out.  This is the only file of the daemon that calls
  * gnutls_* (hashing and random bytes for tokens live here too, so that the
- * rest of the daemon never sees the library).
+ * rest of the daemon never sees the library), and so does the AEAD that
+ * seals private keys at rest.
  */
 #ifndef CERTD_CERT_H
 #define CERTD_CERT_H
@@ -12,6 +13,12 @@
 #include <stdint.h>
 
 #define CERT_FINGERPRINT_LEN	64	/* lowercase hex of SHA-256 */
+
+/* Sealing: AES-256-GCM, a random 96-bit nonce per box, a 128-bit tag. */
+#define CERT_SEAL_KEY_LEN	32
+#define CERT_SEAL_NONCE_LEN	12
+#define CERT_SEAL_TAG_LEN	16
+#define CERT_SEAL_OVERHEAD	(CERT_SEAL_NONCE_LEN + CERT_SEAL_TAG_LEN)
 
 /*
  * What certd extracts from a validated certificate chain.  All strings are
@@ -61,6 +68,28 @@ int	cert_sha256(const void *data, size_t len, unsigned char out[32]);
 
 /* Cryptographically strong random bytes.  Returns 0 or CERTD_ERR_INTERNAL. */
 int	cert_random(void *buf, size_t len);
+
+/*
+ * Seal len bytes of `in` under key with AES-256-GCM: a fresh random nonce,
+ * `aad` authenticated but not stored.  *out (malloc'd, len +
+ * CERT_SEAL_OVERHEAD bytes in *outlen) is nonce | ciphertext | tag; the
+ * caller wipes and frees it.  Returns 0, CERTD_ERR_NOMEM or
+ * CERTD_ERR_INTERNAL.
+ */
+int	cert_seal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
+	    size_t aadlen, const void *in, size_t len, unsigned char **out,
+	    size_t *outlen);
+
+/*
+ * Open a box cert_seal made with the same key and aad.  *out is the
+ * plaintext, malloc'd and NUL-terminated (not counted in *outlen); the
+ * caller wipes and frees it.  Returns 0, CERTD_ERR_STORAGE when the box is
+ * malformed or does not authenticate (wrong key, wrong aad, altered bytes;
+ * nothing is returned then), CERTD_ERR_NOMEM or CERTD_ERR_INTERNAL.
+ */
+int	cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN],
+	    const void *aad, size_t aadlen, const void *in, size_t len,
+	    char **out, size_t *outlen);
 
 /* Overwrite memory that held key material in a way the compiler keeps. */
 void	cert_wipe(void *buf, size_t len);

@@ -52,6 +52,7 @@ config_free(struct config *cfg)
 	free(cfg->listen_host);
 	free(cfg->socket_path);
 	free(cfg->token_file);
+	free(cfg->master_key);
 	free(cfg->socket_group);
 	for (i = 0; i < cfg->n_acl; i++) {
 		for (j = 0; j < cfg->acl[i].n_teams; j++)
@@ -177,6 +178,8 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return set_string(&cfg->socket_path, value, key, errbuf, errlen);
 	if (strcmp(key, "token_file") == 0)
 		return set_string(&cfg->token_file, value, key, errbuf, errlen);
+	if (strcmp(key, "master_key") == 0)
+		return set_string(&cfg->master_key, value, key, errbuf, errlen);
 	if (strcmp(key, "listen") == 0)
 		return set_listen(cfg, value, errbuf, errlen);
 	if (strcmp(key, "log_level") == 0) {

@@ -9,6 +9,7 @@
  *	listen = 127.0.0.1:7070
  *	socket = /run/certd/certd.sock
  *	token_file = /etc/certd/tokens
+ *	master_key = /var/lib/certd/master.key
  *	log_level = info
  *	socket_group = ssl-cert		# group of the socket (mode 0660)
  *	frame_max = 1048576		# socket frame limit, bytes
@@ -54,6 +55,7 @@ struct config {
 	uint16_t	 listen_port;
 	char		*socket_path;	/* NULL: <data_dir>/certd.sock */
 	char		*token_file;	/* NULL: <data_dir>/tokens */
+	char		*master_key;	/* NULL: <data_dir>/master.key */
 	enum log_level	 log_level;
 
 	char		*socket_group;	/* NULL: the daemon's group */

@@ -888,6 +888,86 @@ op_subscribers(struct ctl_req *r)
 	reply_end(r->conn, r->id);
 }
 
+/* Admin ops: root and certd's own uid only. */
+static int
+need_admin(struct ctl_req *r)
+{
+	if (r->conn->admin)
+		return 0;
+	reply_error(r->conn, r->id, CERTD_ERR_FORBIDDEN, NULL, NULL);
+	return -1;
+}
+
+static void
+rekey_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct ctl_wait	*w = arg;
+	msgpack_packer	 pk;
+	char		 kid[17];
+
+	(void)rec;
+	service_key_id(w->conn->ctl->svc, kid);
+	if (err == 0)
+		log_info("master key rotated key_id=%s", kid);
+	else
+		log_error("master key rotation failed err=%d", err);
+	if (w->conn->state != CTL_CLOSED) {
+		if (err != 0)
+			reply_error(w->conn, w->id, err, NULL, NULL);
+		else {
+			reply_begin(w->conn, w->id, &pk);
+			msgpack_pack_map(&pk, 1);
+			proto_kv_str(&pk, "key_id", kid);
+			reply_end(w->conn, w->id);
+		}
+	}
+	wait_done(w);
+}
+
+static void
+op_rekey(struct ctl_req *r)
+{
+	struct ctl_wait	*w;
+	int		 rv;
+
+	if (need_admin(r) != 0)
+		return;
+	if ((w = wait_new(r, 0)) == NULL) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	if ((rv = service_rekey(r->conn->ctl->svc, rekey_done, w)) != 0) {
+		reply_error(r->conn, r->id, rv, NULL, NULL);
+		wait_done(w);
+	}
+}
+
+static void
+op_backup(struct ctl_req *r)
+{
+	struct svc_field	dir;
+	char			path[4096], why[512];
+	int			rv;
+
+	if (need_admin(r) != 0 || get_str(r, "dir", 1, &dir) != 0)
+		return;
+	if (dir.len == 0 || dir.len >= sizeof(path) || dir.s[0] != '/' ||
+	    memchr(dir.s, '\0', dir.len) != NULL) {
+		bad_field(r, "dir", "must be an absolute path");
+		return;
+	}
+	memcpy(path, dir.s, dir.len);
+	path[dir.len] = '\0';
+	if ((rv = service_backup(r->conn->ctl->svc, path, why,
+	    sizeof(why))) != 0) {
+		log_error("backup failed dir=%s: %s", path, why);
+		reply_error(r->conn, r->id, CERTD_ERR_STORAGE, "dir", why);
+		return;
+	}
+	log_info("backup written dir=%s", path);
+	reply_nil(r->conn, r->id);
+}
+
 static const struct {
 	const char	*name;
 	void		(*fn)(struct ctl_req *);
@@ -902,6 +982,8 @@ static const struct {
 	{ "unwatch",	op_unwatch },
 	{ "ack",	op_ack },
 	{ "subscribers", op_subscribers },
+	{ "rekey",	op_rekey },
+	{ "backup",	op_backup },
 };
 
 /* Handle one frame payload.  Returns -1 when the connection must stop. */

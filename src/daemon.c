@@ -256,10 +256,13 @@ int
 daemon_run(const struct config *cfg)
 {
 	struct daemon	 d;
+	struct store_options so;
 	char		 err[1024], *db, *sock = NULL;
+	char		 kid[STORE_KEY_ID_HEX + 1];
 	int		 rv = 1;
 
 	memset(&d, 0, sizeof(d));
+	memset(&so, 0, sizeof(so));
 	d.cfg = cfg;
 	d.lock_fd = -1;
 	log_set_level(cfg->log_level);
@@ -271,7 +274,8 @@ daemon_run(const struct config *cfg)
 		fail("cannot create the event loop");
 		goto out;
 	}
-	if ((d.store = store_open(d.base, cfg->data_dir, err,
+	so.master_key = cfg->master_key;
+	if ((d.store = store_open_opts(d.base, cfg->data_dir, &so, err,
 	    sizeof(err))) == NULL) {
 		fail("%s", err);
 		goto out;
@@ -312,10 +316,12 @@ daemon_run(const struct config *cfg)
 	if (tokens_count(d.tokens) == 0)
 		log_warn("no tokens configured: every request gets 401 until one "
 		    "is added (certctl token new) path=%s", db ? db : "?");
+	store_key_id(d.store, kid);
 	log_info("certd ready listen=%s:%u socket=%s data_dir=%s tokens=%s "
-	    "records=%zu revision=%llu", cfg->listen_host, http_port(d.http),
-	    sock, cfg->data_dir, db != NULL ? db : "?", store_count(d.store),
-	    (unsigned long long)store_revision(d.store));
+	    "records=%zu revision=%llu key_id=%s", cfg->listen_host,
+	    http_port(d.http), sock, cfg->data_dir, db != NULL ? db : "?",
+	    store_count(d.store), (unsigned long long)store_revision(d.store),
+	    kid);
 	free(db);
 
 	if (event_base_dispatch(d.base) != 0) {

@@ -17,11 +17,12 @@
 
 static const char usage_text[] =
 "usage: certd [--config FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
-"             [--socket PATH] [--token-file FILE]\n"
+"             [--socket PATH] [--token-file FILE] [--master-key FILE]\n"
 "             [--log-level debug|info|warn|error] [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
-"socket <data-dir>/certd.sock, token file <data-dir>/tokens.\n";
+"socket <data-dir>/certd.sock, token file <data-dir>/tokens, master key\n"
+"<data-dir>/master.key (created on first start).\n";
 
 static const struct option longopts[] = {
 	{ "config",	required_argument,	NULL, 'c' },
@@ -29,6 +30,7 @@ static const struct option longopts[] = {
 	{ "listen",	required_argument,	NULL, 'l' },
 	{ "socket",	required_argument,	NULL, 's' },
 	{ "token-file",	required_argument,	NULL, 't' },
+	{ "master-key",	required_argument,	NULL, 'm' },
 	{ "log-level",	required_argument,	NULL, 'L' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
@@ -43,6 +45,7 @@ key_of(int ch)
 	case 'l':	return "listen";
 	case 's':	return "socket";
 	case 't':	return "token_file";
+	case 'm':	return "master_key";
 	case 'L':	return "log_level";
 	default:	return NULL;
 	}

@@ -11,6 +11,12 @@
  * Buffers that held the private key are wiped before they are freed; the
  * encoder sizes its output in a first pass so that it never reallocates a
  * buffer holding key material.
+ *
+ * Schema 2 writes "key" as the sealed box (bin) and "kid", the id of the
+ * master key that sealed it (bin, RECORD_KEY_ID_LEN bytes); schema 1 wrote
+ * "key" in clear and had no "kid".  The encoder writes only schema 2: there
+ * is no way to put a key on disk in clear.  The associated data of a box is
+ * RECORD_AAD_MAGIC "\0" team "\0" be64(id) be64(revision).
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -31,6 +37,8 @@
 #define RECORD_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
 #define RECORD_TYPE_BYTES	(4 * CERTD_TYPE_MAX)
 #define RECORD_TEXT_BYTES	4096	/* one metadata string (CN, DN...) */
+#define RECORD_AAD_MAX		(sizeof(RECORD_AAD_MAGIC) + \
+				    RECORD_TEAM_BYTES + 1 + 16)
 
 /* Output of the encoder: first a counting pass (buf NULL), then the copy. */
 struct record_out {
@@ -184,12 +192,12 @@ record_pack_meta(msgpack_packer *pk, const struct cert_meta *m)
 }
 
 static void
-record_pack(msgpack_packer *pk, const struct cert_record *rec)
+record_pack(msgpack_packer *pk, const struct cert_record *rec,
+    const struct record_sealed *sk)
 {
 	size_t	clen = rec->certificate != NULL ? rec->certificate_len : 0;
-	size_t	klen = rec->private_key != NULL ? rec->private_key_len : 0;
 
-	msgpack_pack_map(pk, 11);
+	msgpack_pack_map(pk, 12);
 	record_pack_key(pk, "v");
 	msgpack_pack_uint64(pk, RECORD_SCHEMA_VERSION);
 	record_pack_key(pk, "id");
@@ -205,10 +213,12 @@ record_pack(msgpack_packer *pk, const struct cert_record *rec)
 	record_pack_key(pk, "cert");
 	msgpack_pack_str(pk, clen);
 	msgpack_pack_str_body(pk, clen > 0 ? rec->certificate : "", clen);
-	/* bin, not str: the key may be stored sealed (binary) one day */
 	record_pack_key(pk, "key");
-	msgpack_pack_bin(pk, klen);
-	msgpack_pack_bin_body(pk, klen > 0 ? rec->private_key : "", klen);
+	msgpack_pack_bin(pk, sk->box_len);
+	msgpack_pack_bin_body(pk, sk->box, sk->box_len);
+	record_pack_key(pk, "kid");
+	msgpack_pack_bin(pk, RECORD_KEY_ID_LEN);
+	msgpack_pack_bin_body(pk, sk->key_id, RECORD_KEY_ID_LEN);
 	record_pack_key(pk, "created");
 	msgpack_pack_int64(pk, rec->created_at);
 	record_pack_key(pk, "updated");
@@ -218,23 +228,26 @@ record_pack(msgpack_packer *pk, const struct cert_record *rec)
 }
 
 int
-record_encode(const struct cert_record *rec, char **buf, size_t *len)
+record_encode(const struct cert_record *rec, const struct record_sealed *sk,
+    char **buf, size_t *len)
 {
 	struct record_out	 o;
 	msgpack_packer		 pk;
 
 	*buf = NULL;
 	*len = 0;
+	if (sk == NULL || sk->box == NULL || sk->box_len < CERT_SEAL_OVERHEAD)
+		return CERTD_ERR_INTERNAL;
 
 	memset(&o, 0, sizeof(o));
 	msgpack_packer_init(&pk, &o, record_out_write);
-	record_pack(&pk, rec);
+	record_pack(&pk, rec, sk);
 
 	o.cap = o.len;
 	o.len = 0;
 	if ((o.buf = malloc(o.cap > 0 ? o.cap : 1)) == NULL)
 		return CERTD_ERR_NOMEM;
-	record_pack(&pk, rec);
+	record_pack(&pk, rec, sk);
 	if (o.len != o.cap) {
 		cert_wipe(o.buf, o.cap);
 		free(o.buf);
@@ -243,6 +256,84 @@ record_encode(const struct cert_record *rec, char **buf, size_t *len)
 	*buf = o.buf;
 	*len = o.len;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sealing                                                             */
+
+void
+record_sealed_clear(struct record_sealed *sk)
+{
+	if (sk->box != NULL) {
+		cert_wipe(sk->box, sk->box_len);
+		free(sk->box);
+	}
+	memset(sk, 0, sizeof(*sk));
+}
+
+static void
+record_be64(unsigned char *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+/* The associated data of rec's box into buf[RECORD_AAD_MAX]. */
+static int
+record_aad(const struct cert_record *rec, unsigned char *buf, size_t *len)
+{
+	size_t	tl;
+
+	if (rec->team == NULL || (tl = strlen(rec->team)) > RECORD_TEAM_BYTES)
+		return CERTD_ERR_INTERNAL;
+	memcpy(buf, RECORD_AAD_MAGIC, sizeof(RECORD_AAD_MAGIC));
+	*len = sizeof(RECORD_AAD_MAGIC);
+	memcpy(buf + *len, rec->team, tl + 1);
+	*len += tl + 1;
+	record_be64(buf + *len, rec->id);
+	record_be64(buf + *len + 8, rec->revision);
+	*len += 16;
+	return 0;
+}
+
+int
+record_seal(const struct cert_record *rec,
+    const unsigned char mkey[CERT_SEAL_KEY_LEN],
+    const unsigned char key_id[RECORD_KEY_ID_LEN], struct record_sealed *sk)
+{
+	unsigned char	aad[RECORD_AAD_MAX];
+	size_t		aadlen;
+	int		err;
+
+	memset(sk, 0, sizeof(*sk));
+	if ((err = record_aad(rec, aad, &aadlen)) != 0)
+		return err;
+	if ((err = cert_seal(mkey, aad, aadlen, rec->private_key,
+	    rec->private_key != NULL ? rec->private_key_len : 0, &sk->box,
+	    &sk->box_len)) != 0)
+		return err;
+	memcpy(sk->key_id, key_id, RECORD_KEY_ID_LEN);
+	return 0;
+}
+
+int
+record_unseal(struct cert_record *rec, const struct record_sealed *sk,
+    const unsigned char mkey[CERT_SEAL_KEY_LEN])
+{
+	unsigned char	aad[RECORD_AAD_MAX];
+	size_t		aadlen;
+	int		err;
+
+	if (rec->private_key != NULL || sk->box == NULL)
+		return CERTD_ERR_INTERNAL;
+	if ((err = record_aad(rec, aad, &aadlen)) != 0)
+		return err;
+	return cert_unseal(mkey, aad, aadlen, sk->box, sk->box_len,
+	    &rec->private_key, &rec->private_key_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -436,6 +527,7 @@ enum {
 	F_ALIAS = 1 << 4, F_TYPE = 1 << 5, F_CERT = 1 << 6, F_KEY = 1 << 7,
 	F_CREATED = 1 << 8, F_UPDATED = 1 << 9, F_META = 1 << 10,
 	F_REQUIRED = (1 << 11) - 1,
+	F_KID = 1 << 11,		/* schema 2 */
 };
 
 enum {
@@ -550,8 +642,34 @@ record_decode_meta(const msgpack_object *o, struct cert_meta *m)
 	return err;
 }
 
+/* Schema 2 "key": the box, bin of a sane size. */
 static int
-record_decode_obj(const msgpack_object *o, struct cert_record *rec)
+record_get_box(const msgpack_object *o, struct record_sealed *sk)
+{
+	if (o->type != MSGPACK_OBJECT_BIN ||
+	    o->via.bin.size < CERT_SEAL_OVERHEAD ||
+	    o->via.bin.size > CERTD_KEY_MAX + CERT_SEAL_OVERHEAD)
+		return CERTD_ERR_STORAGE;
+	if ((sk->box = malloc(o->via.bin.size)) == NULL)
+		return CERTD_ERR_NOMEM;
+	memcpy(sk->box, o->via.bin.ptr, o->via.bin.size);
+	sk->box_len = o->via.bin.size;
+	return 0;
+}
+
+static int
+record_get_kid(const msgpack_object *o, struct record_sealed *sk)
+{
+	if (o->type != MSGPACK_OBJECT_BIN ||
+	    o->via.bin.size != RECORD_KEY_ID_LEN)
+		return CERTD_ERR_STORAGE;
+	memcpy(sk->key_id, o->via.bin.ptr, RECORD_KEY_ID_LEN);
+	return 0;
+}
+
+static int
+record_decode_obj(const msgpack_object *o, struct cert_record *rec,
+    struct record_sealed *sk)
 {
 	const msgpack_object_kv	*kv;
 	const msgpack_object	*k, *v;
@@ -614,8 +732,12 @@ record_decode_obj(const msgpack_object *o, struct cert_record *rec)
 				    &rec->certificate, &rec->certificate_len);
 		} else if (record_key_is(k, "key")) {
 			if ((err = record_seen(&seen, F_KEY)) == 0)
-				err = record_get_blob(v, CERTD_KEY_MAX,
+				err = version >= 2 ? record_get_box(v, sk) :
+				    record_get_blob(v, CERTD_KEY_MAX,
 				    &rec->private_key, &rec->private_key_len);
+		} else if (record_key_is(k, "kid") && version >= 2) {
+			if ((err = record_seen(&seen, F_KID)) == 0)
+				err = record_get_kid(v, sk);
 		} else if (record_key_is(k, "created")) {
 			if ((err = record_seen(&seen, F_CREATED)) == 0)
 				err = record_get_i64(v, &rec->created_at);
@@ -630,11 +752,14 @@ record_decode_obj(const msgpack_object *o, struct cert_record *rec)
 	}
 	if (err == 0 && (seen & F_REQUIRED) != F_REQUIRED)
 		err = CERTD_ERR_STORAGE;
+	if (err == 0 && version >= 2 && !(seen & F_KID))
+		err = CERTD_ERR_STORAGE;
 	return err;
 }
 
 int
-record_decode(const char *buf, size_t len, struct cert_record **out)
+record_decode(const char *buf, size_t len, struct cert_record **out,
+    struct record_sealed *sk)
 {
 	msgpack_unpacked	 up;
 	struct cert_record	*rec = NULL;
@@ -642,6 +767,7 @@ record_decode(const char *buf, size_t len, struct cert_record **out)
 	int			 err;
 
 	*out = NULL;
+	memset(sk, 0, sizeof(*sk));
 	if (buf == NULL || len == 0 ||
 	    !record_precheck((const unsigned char *)buf, len))
 		return CERTD_ERR_STORAGE;
@@ -665,10 +791,11 @@ record_decode(const char *buf, size_t len, struct cert_record **out)
 		err = CERTD_ERR_NOMEM;
 		goto out;
 	}
-	if ((err = record_decode_obj(&up.data, rec)) == 0) {
+	if ((err = record_decode_obj(&up.data, rec, sk)) == 0) {
 		*out = rec;
 		rec = NULL;
-	}
+	} else
+		record_sealed_clear(sk);
 out:
 	/* str and bin objects point into buf: the zone holds no key copy */
 	msgpack_unpacked_destroy(&up);

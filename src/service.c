@@ -326,6 +326,25 @@ service_subscribers(struct service *svc, const char *team, uint64_t id,
 	return 0;
 }
 
+int
+service_rekey(struct service *svc, service_done_cb cb, void *arg)
+{
+	return store_rekey(svc->store, cb, arg);
+}
+
+void
+service_key_id(struct service *svc, char hex[17])
+{
+	store_key_id(svc->store, hex);
+}
+
+int
+service_backup(struct service *svc, const char *dir, char *errbuf,
+    size_t errlen)
+{
+	return store_backup(svc->store, dir, errbuf, errlen);
+}
+
 uint64_t
 service_revision(struct service *svc)
 {

@@ -85,6 +85,19 @@ struct hub_subscriber;
 int	service_subscribers(struct service *svc, const char *team, uint64_t id,
 	    void (*cb)(const struct hub_subscriber *sub, void *arg), void *arg);
 
+/*
+ * Rotate the master key (store_rekey); cb gets err 0 or CERTD_ERR_STORAGE
+ * and rec NULL.  Returns 0 or a negative CERTD_ERR_*.
+ */
+int	service_rekey(struct service *svc, service_done_cb cb, void *arg);
+
+/* Hex id of the current master key, into hex[17]. */
+void	service_key_id(struct service *svc, char hex[17]);
+
+/* Consistent copy of the store into dir (store_backup). */
+int	service_backup(struct service *svc, const char *dir, char *errbuf,
+	    size_t errlen);
+
 /* Last committed revision. */
 uint64_t service_revision(struct service *svc);
 

@@ -17,6 +17,7 @@
  *   "l" revision(8)                -> change-log entry (msgpack map)
  *   "m:next_id", "m:revision"      -> counters (8)
  *   "m:schema"                     -> STORE_SCHEMA (8)
+ *   "m:kid"                        -> id of the master key (8)
  *
  * The change log keeps the last `log_retain` revisions.  Each op carries
  * the trim point ("cut") computed when it is submitted; the writer deletes
@@ -29,12 +30,40 @@
  * (they were decided on a head view that included the failed ones); the
  * writer stays paused until the loop has taken them out of the head view.
  * Revisions and ids those ops consumed are skipped, never reused.
+ *
+ * Keys at rest.  store_put seals the private key on the loop, under the
+ * master key the store holds in memory, before the record is encoded; the
+ * writer, the WAL and the files only ever see the box.  "m:kid" names the
+ * master key the records are sealed with; every record carries it too.
+ * A rotation (store_rekey) is an op like the others: on the loop it makes
+ * the new key, re-seals the head view into a write batch and switches the
+ * in-memory key, so that later submissions use the new key; the writer
+ * then runs the three steps of store.h, always in a batch of its own.  If
+ * it fails, the ops after it fail too (as after any failed write) and the
+ * loop switches back to the old key before anyone can submit again.
+ *
+ * A full disk is refused before RocksDB sees the batch: RocksDB 7.8 as
+ * Debian builds it (assertions on) aborts the process when a synced WAL
+ * append fails with ENOSPC (fixed upstream in 9.x, facebook/rocksdb#12448).
+ * So the writer checks the free space first and fails the batch with
+ * CERTD_ERR_STORAGE, the database untouched, while less than the batch
+ * twice plus STORE_MIN_FREE is available.
+ *
+ * After a failed write the writer reopens the database before the next
+ * one and reads "m:revision" and "m:kid" back: RocksDB may have made the
+ * batch durable although it reported an error (a failed fsync after the
+ * WAL write).  If so, the memory view no longer matches the disk, so every
+ * later write fails until a restart loads the disk again; otherwise writes
+ * resume.  The loop reads RocksDB only in store_log_scan and store_backup,
+ * under a read lock that the reopen takes for writing.
  */
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -52,7 +81,12 @@
 #include "record.h"
 #include "store.h"
 
-#define STORE_SCHEMA		1
+/*
+ * 2: keys sealed, "m:kid".  A schema 1 database is upgraded at open (its
+ * records sealed, the marker rewritten in the same batch), so that an older
+ * certd refuses the upgraded one by its marker rather than by a record.
+ */
+#define STORE_SCHEMA		2
 #define STORE_CACHE_BYTES	(8 << 20)	/* block cache */
 #define STORE_WRITE_BUFFER	(8 << 20)	/* memtable: bounds RSS */
 #define STORE_MAX_OPEN_FILES	256
@@ -65,6 +99,10 @@
 #define KEY_NEXT_ID	"m:next_id"
 #define KEY_REVISION	"m:revision"
 #define KEY_SCHEMA	"m:schema"
+#define KEY_KID		"m:kid"
+#define STORE_NEW_SUFFIX ".new"
+#define STORE_COMPACT_FORCE 2	/* BottommostLevelCompaction::kForce */
+#define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
 
 /*
  * Committed records of one team.  recs[] is sorted by id, strictly
@@ -121,6 +159,17 @@ struct store_op {
 	char			*lval;		/* change-log entry */
 	size_t			 lvallen;
 
+	/*
+	 * Rotation: the batch that re-seals the head view, the new key, and
+	 * the key the loop goes back to if the rotation fails.
+	 */
+	bool			 rekey;
+	rocksdb_writebatch_t	*wb;
+	unsigned char		 new_key[CERT_SEAL_KEY_LEN];
+	unsigned char		 new_kid[RECORD_KEY_ID_LEN];
+	unsigned char		 old_key[CERT_SEAL_KEY_LEN];
+	unsigned char		 old_kid[RECORD_KEY_ID_LEN];
+
 	store_done_cb		 cb;
 	void			*arg;
 };
@@ -165,6 +214,20 @@ struct store {
 	store_change_cb			 change_cb;
 	void				*change_arg;
 
+	/* the key submissions are sealed with (head view) */
+	unsigned char			 mkey[CERT_SEAL_KEY_LEN];
+	unsigned char			 kid[RECORD_KEY_ID_LEN];
+	char				*mk_path;	/* master key file */
+	char				*mk_new_path;	/* its .new */
+	char				*mk_dir;	/* its directory */
+	char				*db_path;
+
+	/*
+	 * The writer replaces db when it reopens the database, holding
+	 * dblock for writing; the loop holds it for reading while it uses
+	 * db.  The writer itself needs no lock to use it.
+	 */
+	pthread_rwlock_t		 dblock;
 	rocksdb_t			*db;
 	rocksdb_options_t		*opts;
 	rocksdb_block_based_table_options_t *bbto;
@@ -176,10 +239,25 @@ struct store {
 	bool				 sync_init;
 
 	/*
-	 * Writer thread only (store_open sets it before the thread starts):
-	 * no log entry below it is on disk, so a trim starts there.
+	 * Writer thread only (store_open sets them before the thread
+	 * starts).  disk_log_first: no log entry below it is on disk, so a
+	 * trim starts there.  disk_rev and disk_kid: "m:revision" and
+	 * "m:kid" as the last successful write left them.
 	 */
 	uint64_t			 disk_log_first;
+	uint64_t			 disk_rev;
+	unsigned char			 disk_kid[RECORD_KEY_ID_LEN];
+	bool				 need_reopen;	/* a write failed */
+	bool				 dead;	/* disk and memory disagree */
+
+	/*
+	 * Held by the writer through the steps of a rotation and by
+	 * store_backup, so that a backup never pairs records and a key
+	 * file of different rotations.  rename_pending (under it): step 3
+	 * of a committed rotation failed and is retried.
+	 */
+	pthread_mutex_t			 filelock;
+	bool				 rename_pending;
 
 	pthread_mutex_t			 lock;
 	pthread_cond_t			 wake;	/* writer: work or stop */
@@ -191,6 +269,8 @@ struct store {
 	bool				 paused;  /* failure awaits loop */
 	bool				 stopping;
 	int				 fail_writes;	/* test hook */
+	int				 crash_step;	/* test hook */
+	unsigned			 reopens;
 };
 
 static void	store_complete(struct store *);
@@ -259,6 +339,170 @@ store_be64_get(const char *p)
 	for (i = 0; i < 8; i++)
 		v = (v << 8) | (unsigned char)p[i];
 	return v;
+}
+
+static void
+store_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char	digits[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+/* "dir/name" or "prefix" "suffix" in a new string, or NULL. */
+static char *
+store_path(const char *a, const char *sep, const char *b)
+{
+	size_t	len = strlen(a) + strlen(sep) + strlen(b) + 1;
+	char	*p;
+
+	if ((p = malloc(len)) != NULL)
+		snprintf(p, len, "%s%s%s", a, sep, b);
+	return p;
+}
+
+/* The directory of path, for syncing entries made in it; or NULL. */
+static char *
+store_dirname(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+	char		*d;
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	if ((d = malloc((size_t)(slash - path) + 1)) != NULL) {
+		memcpy(d, path, (size_t)(slash - path));
+		d[slash - path] = '\0';
+	}
+	return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* Master key files                                                    */
+
+/* The id of a master key: the first bytes of its SHA-256. */
+static int
+store_kid(const unsigned char *key, unsigned char kid[RECORD_KEY_ID_LEN])
+{
+	unsigned char	h[32];
+
+	if (cert_sha256(key, CERT_SEAL_KEY_LEN, h) != 0)
+		return CERTD_ERR_INTERNAL;
+	memcpy(kid, h, RECORD_KEY_ID_LEN);
+	return 0;
+}
+
+static int
+store_fsync_dir(const char *dir)
+{
+	int	fd, rv, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rv = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rv;
+}
+
+/*
+ * Create a key file that must not exist yet (O_EXCL: no following a
+ * planted link either), mode 0600, and sync it and its directory.  On
+ * failure returns -1 with errno set and removes what it created.
+ */
+static int
+store_key_write(const char *path, const char *dir, const unsigned char *key)
+{
+	ssize_t	n;
+	int	fd, saved;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	n = write(fd, key, CERT_SEAL_KEY_LEN);
+	if (n != CERT_SEAL_KEY_LEN || fsync(fd) != 0) {
+		saved = n >= 0 && n != CERT_SEAL_KEY_LEN ? ENOSPC : errno;
+		close(fd);
+		unlink(path);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) != 0 || store_fsync_dir(dir) != 0) {
+		saved = errno;
+		unlink(path);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read a key file into key[32].  Returns 0; CERTD_ERR_NOT_FOUND when it
+ * does not exist; CERTD_ERR_STORAGE otherwise, with *bad set when the file
+ * is there but is no usable key (type, size, or with check_mode its mode).
+ * Every failure leaves a reason in errbuf.
+ */
+static int
+store_key_read(const char *path, bool check_mode, unsigned char *key,
+    bool *bad, char *errbuf, size_t errlen)
+{
+	struct stat	st;
+	ssize_t		n;
+	int		fd, err = CERTD_ERR_STORAGE;
+
+	*bad = false;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT) {
+			store_errf(errbuf, errlen, "master key %s is missing",
+			    path);
+			return CERTD_ERR_NOT_FOUND;
+		}
+		store_errf(errbuf, errlen, "cannot read master key %s: %s",
+		    path, strerror(errno));
+		return CERTD_ERR_STORAGE;
+	}
+	if (fstat(fd, &st) != 0) {
+		store_errf(errbuf, errlen, "cannot read master key %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	*bad = true;
+	if (!S_ISREG(st.st_mode)) {
+		store_errf(errbuf, errlen, "master key %s is not a regular "
+		    "file", path);
+		goto out;
+	}
+	if (check_mode && (st.st_mode & 077) != 0) {
+		store_errf(errbuf, errlen, "master key %s must not be readable "
+		    "by group or others (mode %04o)", path,
+		    (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (st.st_size != CERT_SEAL_KEY_LEN) {
+		store_errf(errbuf, errlen, "master key %s must be %d bytes, "
+		    "not %lld", path, CERT_SEAL_KEY_LEN,
+		    (long long)st.st_size);
+		goto out;
+	}
+	*bad = false;
+	if ((n = read(fd, key, CERT_SEAL_KEY_LEN)) != CERT_SEAL_KEY_LEN) {
+		store_errf(errbuf, errlen, "cannot read master key %s: %s",
+		    path, n < 0 ? strerror(errno) : "short read");
+		cert_wipe(key, CERT_SEAL_KEY_LEN);
+		goto out;
+	}
+	err = 0;
+out:
+	close(fd);
+	return err;
 }
 
 /* FNV-1a, continued from h. */
@@ -602,8 +846,47 @@ store_fail_next_writes(struct store *s, int n)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void
+store_test_crash_rekey(struct store *s, int step)
+{
+	pthread_mutex_lock(&s->lock);
+	s->crash_step = step;
+	pthread_mutex_unlock(&s->lock);
+}
+
+unsigned
+store_reopens(struct store *s)
+{
+	unsigned	n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->reopens;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void
+store_key_id(const struct store *s, char hex[STORE_KEY_ID_HEX + 1])
+{
+	store_hex(s->kid, RECORD_KEY_ID_LEN, hex);
+}
+
 /* ------------------------------------------------------------------ */
 /* Submission                                                          */
+
+/* A write batch may hold boxes: wipe its buffer before freeing it. */
+static void
+store_wb_destroy(rocksdb_writebatch_t *wb)
+{
+	const char	*data;
+	size_t		 size;
+
+	if (wb == NULL)
+		return;
+	data = rocksdb_writebatch_data(wb, &size);
+	cert_wipe((void *)(uintptr_t)data, size);
+	rocksdb_writebatch_destroy(wb);
+}
 
 static void
 store_op_free(struct store_op *op)
@@ -622,6 +905,9 @@ store_op_free(struct store_op *op)
 	free(op->oldakey);
 	free(op->lval);
 	free(op->team_own);
+	store_wb_destroy(op->wb);
+	cert_wipe(op->new_key, sizeof(op->new_key));
+	cert_wipe(op->old_key, sizeof(op->old_key));
 	free(op);
 }
 
@@ -752,6 +1038,7 @@ store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
 {
 	const struct cert_record	*head;
 	struct store_op			*op = NULL;
+	struct record_sealed		 sk;
 	uint64_t			 owner;
 	int				 err;
 
@@ -792,7 +1079,12 @@ store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
 	}
 	if ((op->ent = calloc(1, sizeof(*op->ent))) == NULL)
 		goto fail;
-	if ((err = record_encode(rec, &op->val, &op->vallen)) != 0)
+	/* sealed here, bound to the revision just assigned */
+	if ((err = record_seal(rec, s->mkey, s->kid, &sk)) != 0)
+		goto fail;
+	err = record_encode(rec, &sk, &op->val, &op->vallen);
+	record_sealed_clear(&sk);
+	if (err != 0)
 		goto fail;
 	if ((err = store_alias_key(rec->team, rec->alias, &op->akey,
 	    &op->akeylen)) != 0)
@@ -841,6 +1133,97 @@ fail:
 	return err;
 }
 
+/* Seal rec under key and add its "r" entry to wb. */
+static int
+store_reseal_one(rocksdb_writebatch_t *wb, const struct cert_record *rec,
+    const unsigned char *key, const unsigned char *kid)
+{
+	struct record_sealed	 sk;
+	char			 rkey[9], *val;
+	size_t			 vallen;
+	int			 err;
+
+	if ((err = record_seal(rec, key, kid, &sk)) != 0)
+		return err;
+	err = record_encode(rec, &sk, &val, &vallen);
+	record_sealed_clear(&sk);
+	if (err != 0)
+		return err;
+	rkey[0] = 'r';
+	store_be64_put(rkey + 1, rec->id);
+	rocksdb_writebatch_put(wb, rkey, sizeof(rkey), val, vallen);
+	cert_wipe(val, vallen);
+	free(val);
+	return 0;
+}
+
+/*
+ * Re-seal every record of the head view under key into wb, each under its
+ * own revision (the content does not change), plus the new "m:kid".
+ */
+static int
+store_reseal_into(struct store *s, rocksdb_writebatch_t *wb,
+    const unsigned char *key, const unsigned char *kid)
+{
+	const struct cert_record	*rec;
+	const struct store_team		*t;
+	const struct store_op		*op;
+	size_t				 i, j;
+	int				 err;
+
+	for (i = 0; i < s->teams_cap; i++)
+		for (t = s->teams[i]; t != NULL; t = t->hnext)
+			for (j = 0; j < t->n; j++) {
+				rec = store_head_get(s, t->name,
+				    t->recs[j]->id);
+				if (rec != NULL && (err = store_reseal_one(wb,
+				    rec, key, kid)) != 0)
+					return err;
+			}
+	/* pending creates: the last op of each id that is not committed */
+	for (op = s->pend_head; op != NULL; op = op->next)
+		if (!op->rekey && op->kind == STORE_PUT &&
+		    store_get(s, op->team, op->id) == NULL &&
+		    store_head_get(s, op->team, op->id) == op->rec &&
+		    (err = store_reseal_one(wb, op->rec, key, kid)) != 0)
+			return err;
+	rocksdb_writebatch_put(wb, KEY_KID, strlen(KEY_KID), (const char *)kid,
+	    RECORD_KEY_ID_LEN);
+	return 0;
+}
+
+int
+store_rekey(struct store *s, store_done_cb cb, void *arg)
+{
+	struct store_op	*op;
+	int		 err;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return CERTD_ERR_NOMEM;
+	op->rekey = true;
+	op->team = "";			/* no team of the head view */
+	op->revision = s->head_rev;	/* consumes none */
+	op->cb = cb;
+	op->arg = arg;
+	if ((err = cert_random(op->new_key, sizeof(op->new_key))) != 0 ||
+	    (err = store_kid(op->new_key, op->new_kid)) != 0)
+		goto fail;
+	op->wb = rocksdb_writebatch_create();
+	if ((err = store_reseal_into(s, op->wb, op->new_key, op->new_kid))
+	    != 0)
+		goto fail;
+	memcpy(op->old_key, s->mkey, sizeof(s->mkey));
+	memcpy(op->old_kid, s->kid, sizeof(s->kid));
+	memcpy(s->mkey, op->new_key, sizeof(s->mkey));
+	memcpy(s->kid, op->new_kid, sizeof(s->kid));
+	store_submit(s, op);
+	return 0;
+
+fail:
+	store_op_free(op);
+	return err;
+}
+
 /* ------------------------------------------------------------------ */
 /* Writer thread                                                       */
 
@@ -853,8 +1236,6 @@ store_write_batch(struct store *s, struct store_op *batch)
 	char			 idbuf[8], nbuf[8], rbuf[8];
 	char			 lfrom[9], lto[9];
 	char			*rerr = NULL;
-	const char		*data;
-	size_t			 size;
 	uint64_t		 cut;
 
 	/* ops are in submission order: the last one holds every maximum */
@@ -896,18 +1277,240 @@ store_write_batch(struct store *s, struct store_op *batch)
 	rocksdb_writebatch_put(wb, KEY_REVISION, strlen(KEY_REVISION), rbuf, 8);
 
 	rocksdb_write(s->db, s->wopts, wb, &rerr);
-
-	/* the batch's buffer holds the encoded records: wipe it */
-	data = rocksdb_writebatch_data(wb, &size);
-	cert_wipe((void *)(uintptr_t)data, size);
-	rocksdb_writebatch_destroy(wb);
+	store_wb_destroy(wb);
 	if (rerr != NULL) {
 		rocksdb_free(rerr);
 		return CERTD_ERR_STORAGE;
 	}
 	if (cut >= s->disk_log_first)
 		s->disk_log_first = cut + 1;
+	s->disk_rev = last->revision;
 	return 0;
+}
+
+/*
+ * Flush and compact everything, so that the values a re-seal replaced
+ * (boxes of an old key, keys in clear) leave the WAL and the table files.
+ * Best effort: a failure here loses nothing and shows at the next write.
+ */
+static void
+store_purge(struct store *s)
+{
+	rocksdb_flushoptions_t		*fo;
+	rocksdb_compactoptions_t	*co;
+	char				*rerr = NULL;
+
+	fo = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(fo, 1);
+	rocksdb_flush(s->db, fo, &rerr);
+	rocksdb_flushoptions_destroy(fo);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		return;
+	}
+	co = rocksdb_compactoptions_create();
+	rocksdb_compactoptions_set_bottommost_level_compaction(co,
+	    STORE_COMPACT_FORCE);
+	rocksdb_compact_range_opt(s->db, co, NULL, 0, NULL, 0);
+	rocksdb_compactoptions_destroy(co);
+}
+
+/* Step 3 of a rotation, also when retried.  Under filelock. */
+static int
+store_finish_rename(struct store *s)
+{
+	if (rename(s->mk_new_path, s->mk_path) != 0 && errno != ENOENT)
+		return -1;
+	return store_fsync_dir(s->mk_dir);
+}
+
+/*
+ * A rotation: the steps of store_rekey in store.h.  Once the batch is
+ * written the rotation has happened, whatever the rename does: a failed
+ * rename is retried before the next write, and store_open would finish it.
+ */
+static int
+store_rekey_write(struct store *s, struct store_op *op, int crash)
+{
+	char	*rerr = NULL;
+	int	 err = CERTD_ERR_STORAGE;
+
+	pthread_mutex_lock(&s->filelock);
+	/* a leftover of a failed attempt is not referenced by anything */
+	if ((unlink(s->mk_new_path) != 0 && errno != ENOENT) ||
+	    store_key_write(s->mk_new_path, s->mk_dir, op->new_key) != 0)
+		goto out;
+	if (crash == 1)
+		goto crash;
+	rocksdb_write(s->db, s->wopts, op->wb, &rerr);
+	if (rerr != NULL) {
+		/* maybe durable after all: store_recover decides */
+		rocksdb_free(rerr);
+		s->need_reopen = true;
+		goto out;
+	}
+	memcpy(s->disk_kid, op->new_kid, sizeof(s->disk_kid));
+	if (crash == 2)
+		goto crash;
+	err = 0;
+	if (rename(s->mk_new_path, s->mk_path) != 0) {
+		s->rename_pending = true;
+		goto out;
+	}
+	if (crash == 3)
+		goto crash;
+	if (store_fsync_dir(s->mk_dir) != 0)
+		s->rename_pending = true;
+out:
+	pthread_mutex_unlock(&s->filelock);
+	if (err == 0)
+		store_purge(s);
+	return err;
+crash:
+	s->dead = true;
+	pthread_mutex_unlock(&s->filelock);
+	return CERTD_ERR_STORAGE;
+}
+
+/* Read an 8-byte meta value; absent reads as zeroes. */
+static int
+store_read_meta8(struct store *s, const char *key, unsigned char out[8])
+{
+	rocksdb_readoptions_t	*ro;
+	char			*val, *rerr = NULL;
+	size_t			 vlen;
+
+	memset(out, 0, 8);
+	ro = rocksdb_readoptions_create();
+	val = rocksdb_get(s->db, ro, key, strlen(key), &vlen, &rerr);
+	rocksdb_readoptions_destroy(ro);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	if (val != NULL && vlen == 8)
+		memcpy(out, val, 8);
+	rocksdb_free(val);
+	return val == NULL || vlen == 8 ? 0 : CERTD_ERR_STORAGE;
+}
+
+/*
+ * After a failed write: reopen the database, which clears RocksDB's
+ * background error, and check that the failed batch did not land.
+ */
+static int
+store_recover(struct store *s)
+{
+	unsigned char	rev[8], kid[8];
+	char		*rerr = NULL;
+
+	pthread_rwlock_wrlock(&s->dblock);
+	if (s->db != NULL)
+		rocksdb_close(s->db);
+	s->db = rocksdb_open(s->opts, s->db_path, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		s->db = NULL;
+	}
+	pthread_rwlock_unlock(&s->dblock);
+	if (s->db == NULL)
+		return CERTD_ERR_STORAGE;	/* retried at the next write */
+
+	pthread_mutex_lock(&s->lock);
+	s->reopens++;
+	pthread_mutex_unlock(&s->lock);
+	if (store_read_meta8(s, KEY_REVISION, rev) != 0 ||
+	    store_read_meta8(s, KEY_KID, kid) != 0)
+		return CERTD_ERR_STORAGE;
+	if (store_be64_get((const char *)rev) != s->disk_rev ||
+	    memcmp(kid, s->disk_kid, sizeof(kid)) != 0) {
+		s->dead = true;		/* only a restart reconciles */
+		return CERTD_ERR_STORAGE;
+	}
+	s->need_reopen = false;
+	/* a rotation that failed at its batch left its key file */
+	pthread_mutex_lock(&s->filelock);
+	if (!s->rename_pending && unlink(s->mk_new_path) == 0)
+		store_fsync_dir(s->mk_dir);
+	pthread_mutex_unlock(&s->filelock);
+	return 0;
+}
+
+/* Room on the database's file system for `need` more bytes and a margin? */
+static bool
+store_space_ok(struct store *s, size_t need)
+{
+	struct statvfs	st;
+	unsigned long long avail;
+
+	if (statvfs(s->db_path, &st) != 0)
+		return true;	/* cannot tell: let RocksDB find out */
+	avail = (unsigned long long)(geteuid() == 0 ? st.f_bfree :
+	    st.f_bavail) * st.f_frsize;
+	return avail >= (unsigned long long)need * 2 + STORE_MIN_FREE;
+}
+
+/* The bytes an op puts into a batch, roughly. */
+static size_t
+store_op_bytes(const struct store_op *op)
+{
+	size_t	size = 0;
+
+	if (op->wb != NULL)
+		rocksdb_writebatch_data(op->wb, &size);
+	return size + op->vallen + op->lvallen + op->akeylen +
+	    op->oldakeylen + 64;
+}
+
+/* Write one batch the writer took: ordinary ops, or one rotation. */
+static int
+store_write_ops(struct store *s, struct store_op *batch, bool fail,
+    int crash)
+{
+	const struct store_op	*op;
+	size_t			 need = 0;
+	int			 err;
+
+	if (s->dead)
+		return CERTD_ERR_STORAGE;
+	for (op = batch; op != NULL; op = op->qnext)
+		need += store_op_bytes(op);
+	if (!store_space_ok(s, need))
+		return CERTD_ERR_STORAGE;	/* nothing tried */
+	if (s->need_reopen && (err = store_recover(s)) != 0)
+		return err;
+	if (fail) {
+		s->need_reopen = true;
+		return CERTD_ERR_STORAGE;
+	}
+	pthread_mutex_lock(&s->filelock);
+	if (s->rename_pending && store_finish_rename(s) == 0)
+		s->rename_pending = false;
+	pthread_mutex_unlock(&s->filelock);
+	if (batch->rekey)
+		return store_rekey_write(s, batch, crash);
+	if ((err = store_write_batch(s, batch)) != 0)
+		s->need_reopen = true;
+	return err;
+}
+
+/* Take the next batch off the queue: a rotation goes alone.  Locked. */
+static struct store_op *
+store_take(struct store *s)
+{
+	struct store_op	*batch = s->queue_head, *last;
+
+	if (batch->rekey)
+		last = batch;
+	else
+		for (last = batch; last->qnext != NULL &&
+		    !last->qnext->rekey; last = last->qnext)
+			;
+	s->queue_head = last->qnext;
+	if (s->queue_head == NULL)
+		s->queue_tail = NULL;
+	last->qnext = NULL;
+	return batch;
 }
 
 static void *
@@ -917,7 +1520,7 @@ store_writer(void *arg)
 	struct store_op	*batch, *last, *op;
 	uint64_t	 one = 1;
 	bool		 fail;
-	int		 err;
+	int		 err, crash;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
@@ -925,13 +1528,17 @@ store_writer(void *arg)
 			pthread_cond_wait(&s->wake, &s->lock);
 		if (s->queue_head == NULL || s->paused)
 			break;		/* stopping, and nothing to write */
-		batch = s->queue_head;
-		s->queue_head = s->queue_tail = NULL;
+		batch = store_take(s);
 		if ((fail = s->fail_writes > 0))
 			s->fail_writes--;
+		crash = 0;
+		if (batch->rekey) {
+			crash = s->crash_step;
+			s->crash_step = 0;
+		}
 		pthread_mutex_unlock(&s->lock);
 
-		err = fail ? CERTD_ERR_STORAGE : store_write_batch(s, batch);
+		err = store_write_ops(s, batch, fail, crash);
 		for (op = last = batch; op != NULL; op = op->qnext) {
 			op->err = err;
 			last = op;
@@ -973,6 +1580,12 @@ store_apply(struct store *s, struct store_op *op)
 		store_bug("completion out of order");
 	store_pending_remove(s, op);
 
+	if (op->rekey) {
+		if (op->cb != NULL)
+			op->cb(0, NULL, op->arg);
+		store_op_free(op);
+		return;
+	}
 	if (op->kind == STORE_PUT) {
 		t = op->tm;
 		rec = op->rec;
@@ -1041,6 +1654,13 @@ store_fail(struct store *s, struct store_op *first)
 			store_bug("failure out of order");
 		store_pending_remove(s, op);
 	}
+	/* the first failed rotation knows the key before all of them */
+	for (op = first; op != NULL; op = op->qnext)
+		if (op->rekey) {
+			memcpy(s->mkey, op->old_key, sizeof(s->mkey));
+			memcpy(s->kid, op->old_kid, sizeof(s->kid));
+			break;
+		}
 
 	pthread_mutex_lock(&s->lock);
 	s->paused = false;
@@ -1309,6 +1929,13 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 	 */
 	if (since >= last)
 		return 0;
+	/* never wait: the writer may be reopening after a failure */
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
 	from[0] = to[0] = 'l';
 	store_be64_put(from + 1, since + 1);
 	store_be64_put(to + 1, last + 1);	/* never near UINT64_MAX */
@@ -1338,6 +1965,7 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 	}
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
 	return err;
 }
 
@@ -1375,7 +2003,7 @@ store_get_u64(struct store *s, const rocksdb_readoptions_t *ro,
 /* Check the schema marker, writing it into a new, empty database. */
 static int
 store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
-    char *errbuf, size_t errlen)
+    bool *old, char *errbuf, size_t errlen)
 {
 	rocksdb_iterator_t	*it;
 	char			 buf[8], *rerr = NULL;
@@ -1393,6 +2021,7 @@ store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
 			    (unsigned long long)v, STORE_SCHEMA);
 			return CERTD_ERR_STORAGE;
 		}
+		*old = v < STORE_SCHEMA;
 		return 0;
 	}
 
@@ -1426,9 +2055,11 @@ store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
 /* Load every "r" record into the committed view. */
 static int
 store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
-    uint64_t *max_id, uint64_t *max_rev, char *errbuf, size_t errlen)
+    uint64_t *max_id, uint64_t *max_rev, size_t *n_clear, char *errbuf,
+    size_t errlen)
 {
 	rocksdb_iterator_t	*it;
+	struct record_sealed	 sk;
 	struct cert_record	*rec = NULL;
 	struct store_team	*t;
 	struct store_alias	*e;
@@ -1440,6 +2071,7 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 	int			 err = CERTD_ERR_STORAGE;
 
 	*max_id = *max_rev = 0;
+	*n_clear = 0;
 	it = rocksdb_create_iterator(s->db, ro);
 	for (rocksdb_iter_seek(it, "r", 1); rocksdb_iter_valid(it);
 	    rocksdb_iter_next(it)) {
@@ -1453,13 +2085,30 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 		}
 		id = store_be64_get(k + 1);
 		v = rocksdb_iter_value(it, &vlen);
-		if ((err = record_decode(v, vlen, &rec)) != 0) {
+		if ((err = record_decode(v, vlen, &rec, &sk)) != 0) {
 			store_errf(errbuf, errlen, err == CERTD_ERR_NOMEM ?
 			    "out of memory loading record %llu" :
 			    "database is corrupt: record %llu does not decode",
 			    (unsigned long long)id);
 			goto out;
 		}
+		if (sk.box == NULL)
+			(*n_clear)++;	/* schema 1: sealed after load */
+		else if (memcmp(sk.key_id, s->kid, sizeof(s->kid)) != 0 ||
+		    (err = record_unseal(rec, &sk, s->mkey)) != 0) {
+			record_sealed_clear(&sk);
+			if (err == CERTD_ERR_NOMEM)
+				store_errf(errbuf, errlen, "out of memory "
+				    "loading record %llu",
+				    (unsigned long long)id);
+			else
+				store_errf(errbuf, errlen, "master key %s does "
+				    "not decrypt record %llu", s->mk_path,
+				    (unsigned long long)id);
+			err = err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
+			goto out;
+		}
+		record_sealed_clear(&sk);
 		err = CERTD_ERR_STORAGE;
 		if (rec->id != id) {
 			store_errf(errbuf, errlen, "database is corrupt: "
@@ -1607,23 +2256,189 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 	return err;
 }
 
+/* Does the database hold any record? */
+static int
+store_has_records(struct store *s, const rocksdb_readoptions_t *ro,
+    bool *any, char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t	*it;
+	const char		*k;
+	char			*rerr = NULL;
+	size_t			 klen;
+
+	it = rocksdb_create_iterator(s->db, ro);
+	rocksdb_iter_seek(it, "r", 1);
+	*any = rocksdb_iter_valid(it) &&
+	    (k = rocksdb_iter_key(it, &klen)) != NULL && klen > 0 &&
+	    k[0] == 'r';
+	rocksdb_iter_get_error(it, &rerr);
+	rocksdb_iter_destroy(it);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+/*
+ * A rotation left <key>.new behind.  Its batch (step 2) is the commit
+ * point and wrote "m:kid": if that names the new key, the rotation
+ * happened and only the rename is missing; otherwise it never happened
+ * (the crash came before or during the batch) and the file goes.  A .new
+ * that is not a 32-byte file was torn while being written, before the
+ * batch.  An error reading it stops start-up: never guess then.
+ */
+static int
+store_key_recover(struct store *s, bool have_kid, const unsigned char *dbkid,
+    char *errbuf, size_t errlen)
+{
+	unsigned char	key[CERT_SEAL_KEY_LEN], kid[RECORD_KEY_ID_LEN];
+	bool		bad, committed = false;
+	int		err;
+
+	err = store_key_read(s->mk_new_path, false, key, &bad, errbuf, errlen);
+	if (err == CERTD_ERR_NOT_FOUND)
+		return 0;
+	if (err != 0 && !bad)
+		return err;
+	if (err == 0 && have_kid && store_kid(key, kid) == 0 &&
+	    memcmp(kid, dbkid, sizeof(kid)) == 0)
+		committed = true;
+	cert_wipe(key, sizeof(key));
+	if (committed ? rename(s->mk_new_path, s->mk_path) != 0 :
+	    unlink(s->mk_new_path) != 0) {
+		store_errf(errbuf, errlen, "cannot %s interrupted master key "
+		    "rotation (%s): %s", committed ? "finish" : "undo",
+		    s->mk_new_path, strerror(errno));
+		return CERTD_ERR_STORAGE;
+	}
+	if (store_fsync_dir(s->mk_dir) != 0) {
+		store_errf(errbuf, errlen, "cannot sync %s: %s", s->mk_dir,
+		    strerror(errno));
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+/*
+ * Load the master key, or create it: when it is missing and no record is
+ * sealed under a known key (a new store, an empty one, or one that only
+ * holds schema 1 records).
+ */
+static int
+store_key_setup(struct store *s, const rocksdb_readoptions_t *ro,
+    bool have_kid, bool *created, char *errbuf, size_t errlen)
+{
+	bool	bad, any;
+	int	err;
+
+	*created = false;
+	err = store_key_read(s->mk_path, true, s->mkey, &bad, errbuf, errlen);
+	if (err == 0)
+		return store_kid(s->mkey, s->kid);
+	if (err != CERTD_ERR_NOT_FOUND)
+		return err;
+	if ((err = store_has_records(s, ro, &any, errbuf, errlen)) != 0)
+		return err;
+	if (have_kid && any) {
+		store_errf(errbuf, errlen, "master key %s is missing",
+		    s->mk_path);
+		return CERTD_ERR_STORAGE;
+	}
+	if ((err = cert_random(s->mkey, sizeof(s->mkey))) != 0 ||
+	    (err = store_kid(s->mkey, s->kid)) != 0) {
+		store_errf(errbuf, errlen, "cannot make a master key");
+		return err;
+	}
+	if (store_key_write(s->mk_path, s->mk_dir, s->mkey) != 0) {
+		store_errf(errbuf, errlen, "cannot create master key %s: %s",
+		    s->mk_path, strerror(errno));
+		return CERTD_ERR_STORAGE;
+	}
+	*created = true;
+	return 0;
+}
+
+/*
+ * Record the master key's id and the schema, and seal schema 1 records,
+ * in one synced batch; then compact away the files that held keys in
+ * clear.
+ */
+static int
+store_key_commit(struct store *s, bool reseal, char *errbuf, size_t errlen)
+{
+	rocksdb_writebatch_t	*wb;
+	char			 schema[8], *rerr = NULL;
+	int			 err = 0;
+
+	wb = rocksdb_writebatch_create();
+	if (reseal)
+		err = store_reseal_into(s, wb, s->mkey, s->kid);
+	else
+		rocksdb_writebatch_put(wb, KEY_KID, strlen(KEY_KID),
+		    (const char *)s->kid, sizeof(s->kid));
+	store_be64_put(schema, STORE_SCHEMA);
+	rocksdb_writebatch_put(wb, KEY_SCHEMA, strlen(KEY_SCHEMA), schema,
+	    sizeof(schema));
+	if (err == 0)
+		rocksdb_write(s->db, s->wopts, wb, &rerr);
+	store_wb_destroy(wb);
+	if (err != 0 || rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot seal the records: %s",
+		    rerr != NULL ? rerr : "out of memory");
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	if (reseal)
+		store_purge(s);
+	return 0;
+}
+
 static int
 store_load(struct store *s, char *errbuf, size_t errlen)
 {
 	rocksdb_readoptions_t	*ro;
-	uint64_t		 max_id, max_rev, v;
-	bool			 found;
+	unsigned char		 dbkid[RECORD_KEY_ID_LEN];
+	char			 a[STORE_KEY_ID_HEX + 1];
+	char			 b[STORE_KEY_ID_HEX + 1];
+	uint64_t		 max_id, max_rev, v = 0;
+	size_t			 n_clear;
+	bool			 found, have_kid, created, old = false;
 	int			 err;
 
 	ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(ro, 1);
 	rocksdb_readoptions_set_fill_cache(ro, 0);	/* read once */
 
-	if ((err = store_check_schema(s, ro, errbuf, errlen)) != 0 ||
-	    (err = store_load_records(s, ro, &max_id, &max_rev, errbuf,
-	    errlen)) != 0 ||
+	if ((err = store_check_schema(s, ro, &old, errbuf, errlen)) != 0 ||
+	    (err = store_get_u64(s, ro, KEY_KID, &have_kid, &v, errbuf,
+	    errlen)) != 0)
+		goto out;
+	store_be64_put((char *)dbkid, v);
+	if ((err = store_key_recover(s, have_kid, dbkid, errbuf, errlen))
+	    != 0 ||
+	    (err = store_key_setup(s, ro, have_kid, &created, errbuf, errlen))
+	    != 0 ||
+	    (err = store_load_records(s, ro, &max_id, &max_rev, &n_clear,
+	    errbuf, errlen)) != 0 ||
 	    (err = store_check_aliases(s, ro, errbuf, errlen)) != 0)
 		goto out;
+	if (have_kid && !created &&
+	    memcmp(dbkid, s->kid, sizeof(dbkid)) != 0) {
+		/* no sealed record to say so: the database's id does */
+		store_hex(s->kid, sizeof(s->kid), a);
+		store_hex(dbkid, sizeof(dbkid), b);
+		store_errf(errbuf, errlen, "master key %s is not the key of "
+		    "this store (key id %s, the store's is %s)", s->mk_path, a,
+		    b);
+		err = CERTD_ERR_STORAGE;
+		goto out;
+	}
+	if ((!have_kid || created || n_clear > 0 || old) &&
+	    (err = store_key_commit(s, n_clear > 0, errbuf, errlen)) != 0)
+		goto out;
+	memcpy(s->disk_kid, s->kid, sizeof(s->kid));
 
 	s->next_id = max_id + 1;
 	if ((err = store_get_u64(s, ro, KEY_NEXT_ID, &found, &v, errbuf,
@@ -1637,6 +2452,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 		goto out;
 	if (found && v > s->rev)
 		s->rev = v;
+	s->disk_rev = found ? v : 0;
 	s->head_rev = s->rev;
 	if ((err = store_find_log_first(s, ro, errbuf, errlen)) != 0)
 		goto out;
@@ -1650,9 +2466,15 @@ struct store *
 store_open(struct event_base *base, const char *dir, char *errbuf,
     size_t errlen)
 {
+	return store_open_opts(base, dir, NULL, errbuf, errlen);
+}
+
+struct store *
+store_open_opts(struct event_base *base, const char *dir,
+    const struct store_options *sopts, char *errbuf, size_t errlen)
+{
 	struct store	*s;
-	char		*path = NULL, *rerr = NULL;
-	size_t		 len;
+	char		*path, *rerr = NULL;
 	bool		 ok = false;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -1663,6 +2485,8 @@ store_open(struct event_base *base, const char *dir, char *errbuf,
 	s->efd = -1;
 	s->log_retain = STORE_LOG_RETAIN_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->filelock, NULL);
+	pthread_rwlock_init(&s->dblock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done_cond, NULL);
 	s->sync_init = true;
@@ -1671,13 +2495,18 @@ store_open(struct event_base *base, const char *dir, char *errbuf,
 	s->aliases_cap = STORE_ALIASES_INIT;
 	s->teams = calloc(s->teams_cap, sizeof(*s->teams));
 	s->aliases = calloc(s->aliases_cap, sizeof(*s->aliases));
-	len = strlen(dir) + sizeof("/db");
-	if (s->teams == NULL || s->aliases == NULL ||
-	    (path = malloc(len)) == NULL) {
+	s->db_path = store_path(dir, "/", "db");
+	s->mk_path = sopts != NULL && sopts->master_key != NULL ?
+	    strdup(sopts->master_key) :
+	    store_path(dir, "/", STORE_MASTER_KEY_FILE);
+	if (s->teams == NULL || s->aliases == NULL || s->db_path == NULL ||
+	    s->mk_path == NULL ||
+	    (s->mk_new_path = store_path(s->mk_path, "", STORE_NEW_SUFFIX))
+	    == NULL || (s->mk_dir = store_dirname(s->mk_path)) == NULL) {
 		store_errf(errbuf, errlen, "out of memory");
 		goto out;
 	}
-	snprintf(path, len, "%s/db", dir);
+	path = s->db_path;
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
 		store_errf(errbuf, errlen, "cannot create %s: %s", path,
 		    strerror(errno));
@@ -1729,7 +2558,6 @@ store_open(struct event_base *base, const char *dir, char *errbuf,
 	s->thread_started = true;
 	ok = true;
 out:
-	free(path);
 	if (!ok) {
 		store_free(s);
 		s = NULL;
@@ -1785,10 +2613,84 @@ store_free(struct store *s)
 			free(e);
 		}
 	free(s->aliases);
+	cert_wipe(s->mkey, sizeof(s->mkey));
+	free(s->mk_path);
+	free(s->mk_new_path);
+	free(s->mk_dir);
+	free(s->db_path);
 	if (s->sync_init) {
 		pthread_cond_destroy(&s->done_cond);
 		pthread_cond_destroy(&s->wake);
+		pthread_rwlock_destroy(&s->dblock);
+		pthread_mutex_destroy(&s->filelock);
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Backup                                                              */
+
+int
+store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
+{
+	rocksdb_checkpoint_t	*cp;
+	unsigned char		 key[CERT_SEAL_KEY_LEN];
+	struct stat		 st;
+	char			*db, *kp, *rerr = NULL;
+	bool			 bad;
+	int			 err = CERTD_ERR_STORAGE;
+
+	db = store_path(dir, "/", "db");
+	kp = store_path(dir, "/", STORE_MASTER_KEY_FILE);
+	if (db == NULL || kp == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		err = CERTD_ERR_NOMEM;
+		goto out;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		store_errf(errbuf, errlen, "cannot create %s: %s", dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (lstat(db, &st) == 0 || lstat(kp, &st) == 0) {
+		store_errf(errbuf, errlen, "backup directory %s already holds "
+		    "a backup", dir);
+		goto out;
+	}
+
+	pthread_mutex_lock(&s->filelock);
+	pthread_rwlock_rdlock(&s->dblock);
+	if (s->rename_pending && store_finish_rename(s) == 0)
+		s->rename_pending = false;
+	if (s->rename_pending)
+		store_errf(errbuf, errlen, "a master key rotation is not "
+		    "finished (%s)", s->mk_new_path);
+	else if (s->db == NULL)
+		store_errf(errbuf, errlen, "the database is not open after a "
+		    "storage failure");
+	else if (store_key_read(s->mk_path, true, key, &bad, errbuf, errlen)
+	    == 0) {
+		cp = rocksdb_checkpoint_object_create(s->db, &rerr);
+		if (rerr == NULL)
+			rocksdb_checkpoint_create(cp, db, 0, &rerr);
+		if (cp != NULL)
+			rocksdb_checkpoint_object_destroy(cp);
+		if (rerr != NULL) {
+			store_errf(errbuf, errlen, "cannot make a checkpoint "
+			    "in %s: %s", db, rerr);
+			rocksdb_free(rerr);
+		} else if (store_key_write(kp, dir, key) != 0)
+			store_errf(errbuf, errlen, "cannot write %s: %s", kp,
+			    strerror(errno));
+		else
+			err = 0;
+		cert_wipe(key, sizeof(key));
+	}
+	pthread_rwlock_unlock(&s->dblock);
+	pthread_mutex_unlock(&s->filelock);
+out:
+	free(db);
+	free(kp);
+	return err;
 }

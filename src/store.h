@@ -18,6 +18,19 @@
  *
  * The change log keeps the last store_set_log_retain() revisions; older
  * entries are trimmed by the same synced batches that write new ones.
+ *
+ * Private keys are sealed at rest (record.h) under a 32-byte master key
+ * kept in a file beside the database (<dir>/master.key unless
+ * store_options says otherwise), created with mode 0600 on first start.
+ * Records on disk and in the WAL never hold a key in clear; records in
+ * memory do.  store_rekey() rotates the master key, store_backup() takes a
+ * consistent copy of database and key while the store runs.
+ *
+ * When a write fails (disk full, I/O error), its ops complete with
+ * CERTD_ERR_STORAGE; before the next write the writer reopens the database
+ * (RocksDB stays read-only after such an error and its C API has no
+ * resume), so writes work again as soon as the disk does.  Reads are
+ * served from memory throughout.
  */
 #ifndef CERTD_STORE_H
 #define CERTD_STORE_H
@@ -32,6 +45,9 @@ struct store;
 
 /* Change-log entries kept by default (the `log_retain` setting). */
 #define STORE_LOG_RETAIN_DEFAULT	100000
+
+#define STORE_MASTER_KEY_FILE	"master.key"	/* in the data directory */
+#define STORE_KEY_ID_HEX	(2 * RECORD_KEY_ID_LEN)
 
 enum store_op_kind {
 	STORE_PUT = 1,
@@ -86,13 +102,30 @@ struct store_log_entry {
 /* Called by store_log_scan for each entry; non-zero stops the scan. */
 typedef int	(*store_log_cb)(const struct store_log_entry *e, void *arg);
 
+/* What store_open_opts may change; a zeroed struct means the defaults. */
+struct store_options {
+	const char	*master_key;	/* NULL: <dir>/master.key */
+};
+
 /*
  * Open (creating if needed) the store in directory `dir` and load every
  * record into memory.  Completions are delivered on `base`.  On failure
  * returns NULL and writes a one-line reason into errbuf.
+ *
+ * The master key: a missing key file is created (32 random bytes, mode
+ * 0600, file and directory synced) unless the store holds records sealed
+ * under a key, then start-up fails ("master key PATH is missing").  It also
+ * fails when the file is readable by group or others, is not 32 bytes, or
+ * does not open every sealed record ("... does not decrypt record ID").
+ * A rotation that a crash interrupted is finished or undone here, see
+ * store_rekey.  Schema 1 records (key in clear) are sealed here, in one
+ * synced batch, and the files that held them in clear are compacted away.
  */
 struct store	*store_open(struct event_base *base, const char *dir,
 		    char *errbuf, size_t errlen);
+struct store	*store_open_opts(struct event_base *base, const char *dir,
+		    const struct store_options *opts, char *errbuf,
+		    size_t errlen);
 
 /*
  * Finish every submitted mutation (their completions run), stop the writer
@@ -192,9 +225,60 @@ int		 store_delete(struct store *s, const char *team, uint64_t id,
 		    store_done_cb cb, void *arg);
 
 /*
+ * Rotate the master key.  Submitted through the writer like a mutation
+ * and ordered with them: writes submitted before are sealed under the old
+ * key, writes submitted after under the new one.  The writer
+ *   1. writes the new key to <master key>.new (0600), syncs it and its
+ *      directory;
+ *   2. re-seals every record under the new key and records the new key id
+ *      ("m:kid"), all in ONE synced write batch: this is the commit point;
+ *   3. renames <master key>.new over the master key and syncs the
+ *      directory;
+ * then compacts the database so that no file keeps boxes of the old key.
+ * A crash anywhere leaves the old or the new state: store_open finds
+ * <master key>.new and keeps it (finishing step 3) when the database's key
+ * id is the new key's, else deletes it.  No revision is consumed and no
+ * change is reported; cb gets rec NULL.  err is CERTD_ERR_STORAGE when the
+ * rotation did not happen (the old key stays), CERTD_ERR_INTERNAL or
+ * CERTD_ERR_NOMEM from the submission.  Returns 0 or a negative
+ * CERTD_ERR_* (then cb is not called).
+ */
+int		 store_rekey(struct store *s, store_done_cb cb, void *arg);
+
+/* Hex id of the master key new writes are sealed with, into hex[17]. */
+void		 store_key_id(const struct store *s,
+		    char hex[STORE_KEY_ID_HEX + 1]);
+
+/*
+ * Copy the store, while it runs, into directory `dir` (created 0700 if
+ * missing; it must not already hold db or master.key): a consistent
+ * RocksDB checkpoint in dir/db (hard links where it can) and the master
+ * key in dir/master.key (mode 0600).  The copy is a data directory: start
+ * certd with --data-dir dir to restore it.  It holds the master key, so it
+ * must be protected like the data directory itself.  Runs on the calling
+ * thread (it flushes and syncs: milliseconds to seconds), serialised with
+ * key rotation so that key and records always match.  Returns 0, or a
+ * negative CERTD_ERR_* with a one-line reason in errbuf.
+ */
+int		 store_backup(struct store *s, const char *dir, char *errbuf,
+		    size_t errlen);
+
+/*
  * For tests: the next n batch writes fail as if RocksDB had refused them
- * (their ops complete with CERTD_ERR_STORAGE).
+ * (their ops complete with CERTD_ERR_STORAGE; the database is reopened
+ * before the next write, as after a real failure).
  */
 void		 store_fail_next_writes(struct store *s, int n);
+
+/* How many times the writer reopened the database after a failure. */
+unsigned	 store_reopens(struct store *s);
+
+/*
+ * For tests: the next store_rekey "crashes" right after step `step` (1, 2
+ * or 3 above): nothing more is done on disk, the rotation completes with
+ * CERTD_ERR_STORAGE, and every later write fails.  Free the store and open
+ * it again to see what a restart makes of it.
+ */
+void		 store_test_crash_rekey(struct store *s, int step);
 
 #endif

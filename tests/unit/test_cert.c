@@ -3,7 +3,7 @@
  * Unit tests for cert.c: every key type the spec admits, every rejection in
  * the order the spec gives, chains of one to three links, the metadata
  * (checked against certtool's own view of the same files), and the small
- * hashing, random and wiping helpers.  The PKI comes from
+ * hashing, random, wiping and sealing helpers.  The PKI comes from
  * tests/pki/gen-pki.sh: $CERTD_PKI_DIR when the harness set it, else a
  * private temporary directory generated here from $CERTD_SRCDIR (default
  * ".").  Every file is loaded into a buffer of exactly its size, with no NUL
@@ -978,6 +978,74 @@ test_random_wipe(void **state)
 	cert_wipe(NULL, 0);
 }
 
+/* AES-256-GCM boxes: round trip, fresh nonces, and every kind of tamper. */
+static void
+test_seal(void **state)
+{
+	unsigned char	 key[CERT_SEAL_KEY_LEN], other[CERT_SEAL_KEY_LEN];
+	unsigned char	*box, *box2, *copy;
+	const char	 pt[] = "-----BEGIN PRIVATE KEY-----\nsecret\n";
+	const char	 aad[] = "certd-key-v1\0team\0\0\0\0\0\0\0\0\1";
+	char		*out;
+	size_t		 len, len2, olen, i;
+
+	(void)state;
+	assert_int_equal(cert_random(key, sizeof(key)), 0);
+	memcpy(other, key, sizeof(other));
+	other[31] ^= 0x80;
+
+	assert_int_equal(cert_seal(key, aad, sizeof(aad), pt, strlen(pt), &box,
+	    &len), 0);
+	assert_int_equal(len, strlen(pt) + CERT_SEAL_OVERHEAD);
+	assert_null(memmem(box, len, "secret", 6));
+	assert_int_equal(cert_unseal(key, aad, sizeof(aad), box, len, &out,
+	    &olen), 0);
+	assert_int_equal(olen, strlen(pt));
+	assert_string_equal(out, pt);		/* NUL-terminated */
+	cert_wipe(out, olen);
+	free(out);
+
+	/* the same plaintext twice: another nonce, another box */
+	assert_int_equal(cert_seal(key, aad, sizeof(aad), pt, strlen(pt),
+	    &box2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_not_equal(box, box2, CERT_SEAL_NONCE_LEN);
+	assert_memory_not_equal(box + CERT_SEAL_NONCE_LEN,
+	    box2 + CERT_SEAL_NONCE_LEN, len - CERT_SEAL_NONCE_LEN);
+	free(box2);
+
+	/* wrong key, wrong aad, any flipped bit, any truncation */
+	assert_int_equal(cert_unseal(other, aad, sizeof(aad), box, len, &out,
+	    &olen), CERTD_ERR_STORAGE);
+	assert_null(out);
+	assert_int_equal(cert_unseal(key, aad, sizeof(aad) - 1, box, len,
+	    &out, &olen), CERTD_ERR_STORAGE);
+	assert_int_equal(cert_unseal(key, NULL, 0, box, len, &out, &olen),
+	    CERTD_ERR_STORAGE);
+	assert_non_null(copy = malloc(len));
+	for (i = 0; i < len; i++) {
+		memcpy(copy, box, len);
+		copy[i] ^= 0x01;
+		assert_int_equal(cert_unseal(key, aad, sizeof(aad), copy, len,
+		    &out, &olen), CERTD_ERR_STORAGE);
+		assert_null(out);
+	}
+	for (i = 0; i < len; i++)
+		assert_int_equal(cert_unseal(key, aad, sizeof(aad), box, i,
+		    &out, &olen), CERTD_ERR_STORAGE);
+	free(copy);
+	free(box);
+
+	/* an empty plaintext still gets a nonce and a tag */
+	assert_int_equal(cert_seal(key, NULL, 0, "", 0, &box, &len), 0);
+	assert_int_equal(len, CERT_SEAL_OVERHEAD);
+	assert_int_equal(cert_unseal(key, NULL, 0, box, len, &out, &olen), 0);
+	assert_int_equal(olen, 0);
+	assert_string_equal(out, "");
+	free(out);
+	free(box);
+}
+
 /* Lengths are honoured: bytes past them are never looked at. */
 static void
 test_not_nul_terminated(void **state)
@@ -1070,6 +1138,7 @@ main(void)
 		cmocka_unit_test(test_meta_clear),
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_random_wipe),
+		cmocka_unit_test(test_seal),
 		cmocka_unit_test(test_not_nul_terminated),
 		cmocka_unit_test(test_crlf),
 	};

@@ -5,8 +5,15 @@
  * RocksDB in a temporary directory with its own event_base: the two views,
  * alias handling, paging, persistence across reopen, group commit order,
  * the single-process lock, write failures, a 10,000-record reload, and the
- * change log (retention, scans, never reporting what is not applied yet).
+ * change log (retention, scans, never reporting what is not applied yet);
+ * keys at rest (sealed records, the master key file and its refusals, the
+ * upgrade of schema 1 records, rotation with crashes at every step), backup,
+ * and recovery after failed writes.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* memmem */
+#endif
+
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -23,6 +30,10 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <msgpack.h>
+/* only to build a schema 1 database as an older certd left it */
+#include <rocksdb/c.h>
 
 #include "certd/constants.h"
 #include "cert.h"
@@ -272,6 +283,44 @@ teardown(void **state)
 /* ------------------------------------------------------------------ */
 /* record.c                                                            */
 
+/* 31 and 7 characters and their NUL */
+static const unsigned char test_key[CERT_SEAL_KEY_LEN] =
+    "0123456789abcdef0123456789abcde";
+static const unsigned char test_kid[RECORD_KEY_ID_LEN] = "kid-001";
+
+/* Decode, check the key id, open the box: what the store does at load. */
+static int
+decode_open(const char *buf, size_t len, struct cert_record **out)
+{
+	struct record_sealed	sk;
+	int			err;
+
+	if ((err = record_decode(buf, len, out, &sk)) != 0) {
+		assert_null(*out);
+		assert_null(sk.box);
+		return err;
+	}
+	if (sk.box != NULL) {
+		assert_memory_equal(sk.key_id, test_kid, RECORD_KEY_ID_LEN);
+		assert_null((*out)->private_key);
+		err = record_unseal(*out, &sk, test_key);
+		record_sealed_clear(&sk);
+	}
+	return err;
+}
+
+/* Seal under the test key and encode. */
+static void
+encode_sealed(const struct cert_record *r, char **buf, size_t *len)
+{
+	struct record_sealed	sk;
+
+	assert_int_equal(record_seal(r, test_key, test_kid, &sk), 0);
+	assert_int_equal(record_encode(r, &sk, buf, len), 0);
+	record_sealed_clear(&sk);
+	assert_null(sk.box);
+}
+
 static void
 test_record_roundtrip(void **state)
 {
@@ -282,18 +331,24 @@ test_record_roundtrip(void **state)
 	(void)state;
 	r = mkrec("team-a", "web", 42, 3000);
 	r->revision = 7;
-	assert_int_equal(record_encode(r, &buf, &len), 0);
-	assert_int_equal(record_decode(buf, len, &d), 0);
+	encode_sealed(r, &buf, &len);
+	/* the encoding holds no part of the key in clear */
+	assert_null(memmem(buf, len, "PRIVATE KEY", 11));
+	assert_null(memmem(buf, len, "\nK42\n", 5));
+	assert_int_equal(decode_open(buf, len, &d), 0);
 	assert_rec_equal(r, d);
 	assert_non_null(dup = record_dup(d));
 	assert_rec_equal(r, dup);
 	record_free(d);
 
+	/* there is no encoding without a sealed key */
+	assert_int_equal(record_encode(r, NULL, &copy, &i), CERTD_ERR_INTERNAL);
+
 	/* every truncation is refused, not misread */
 	for (i = 0; i < len; i++) {
 		assert_non_null(copy = malloc(i + 1));
 		memcpy(copy, buf, i);
-		assert_int_equal(record_decode(i > 0 ? copy : NULL, i, &d),
+		assert_int_equal(decode_open(i > 0 ? copy : NULL, i, &d),
 		    CERTD_ERR_STORAGE);
 		assert_null(d);
 		free(copy);
@@ -303,21 +358,21 @@ test_record_roundtrip(void **state)
 	assert_non_null(copy = malloc(len + 1));
 	memcpy(copy, buf, len);
 	copy[len] = '\0';
-	assert_int_equal(record_decode(copy, len + 1, &d), CERTD_ERR_STORAGE);
+	assert_int_equal(decode_open(copy, len + 1, &d), CERTD_ERR_STORAGE);
 
 	/* a later schema version is refused: map, "v" key, then value */
-	assert_int_equal((unsigned char)copy[0], 0x8b);
+	assert_int_equal((unsigned char)copy[0], 0x8c);
 	assert_int_equal(copy[3], RECORD_SCHEMA_VERSION);
 	copy[3] = RECORD_SCHEMA_VERSION + 1;
-	assert_int_equal(record_decode(copy, len, &d), CERTD_ERR_STORAGE);
+	assert_int_equal(decode_open(copy, len, &d), CERTD_ERR_STORAGE);
 	free(copy);
 
 	/* an unknown key is skipped: one more map entry "zz": 1 */
 	assert_non_null(copy = malloc(len + 4));
 	memcpy(copy, buf, len);
-	copy[0] = (char)0x8c;
+	copy[0] = (char)0x8d;
 	memcpy(copy + len, "\xa2zz\x01", 4);
-	assert_int_equal(record_decode(copy, len + 4, &d), 0);
+	assert_int_equal(decode_open(copy, len + 4, &d), 0);
 	assert_rec_equal(r, d);
 	record_free(d);
 	free(copy);
@@ -350,7 +405,7 @@ test_record_garbage(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(record_decode(bad[i], badlen[i], &d),
+		assert_int_equal(decode_open(bad[i], badlen[i], &d),
 		    CERTD_ERR_STORAGE);
 		assert_null(d);
 	}
@@ -360,7 +415,7 @@ test_record_garbage(void **state)
 			buf[j] = (unsigned char)rand_r(&seed);
 		if (i % 2 == 0)
 			buf[0] = (unsigned char)(0x80 | (i % 16));   /* a map */
-		assert_int_equal(record_decode((char *)buf, len, &d),
+		assert_int_equal(decode_open((char *)buf, len, &d),
 		    CERTD_ERR_STORAGE);
 	}
 }
@@ -832,6 +887,26 @@ test_ten_thousand(void **state)
 	assert_int_equal(store_revision(f->s), n);
 	assert_int_equal(store_get_alias(f->s, "team7", "cert-4567")->id,
 	    4568);
+
+	/* a rotation of them all: one batch, then a compaction */
+	{
+		struct done	dr = { 0 };
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_int_equal(store_rekey(f->s, done_cb, &dr), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("# rekey of %zu records, on the loop: %.1f ms\n", n,
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		run_until(f->base, &dr, 1);
+		assert_int_equal(dr.err, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("# rekey of %zu records, in all: %.1f ms\n", n,
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	}
+	reopen(f);
+	assert_int_equal(store_count(f->s), n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1339,6 +1414,621 @@ test_done_revision(void **state)
 	store_set_change_cb(f->s, NULL, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* Keys at rest                                                        */
+
+/* Does any file under path (three levels down) contain the bytes? */
+static bool
+tree_contains(const char *path, const void *needle, size_t nlen, int depth)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	FILE		*fp;
+	char		 sub[PATH_MAX], *buf;
+	bool		 found = false;
+
+	if (lstat(path, &st) != 0)
+		return false;
+	if (S_ISDIR(st.st_mode)) {
+		if (depth >= 3 || (d = opendir(path)) == NULL)
+			return false;
+		while (!found && (de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			found = tree_contains(sub, needle, nlen, depth + 1);
+		}
+		closedir(d);
+		return found;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0)
+		return false;
+	assert_non_null(buf = malloc((size_t)st.st_size));
+	assert_non_null(fp = fopen(path, "rb"));
+	assert_int_equal(fread(buf, 1, (size_t)st.st_size, fp), st.st_size);
+	fclose(fp);
+	found = memmem(buf, (size_t)st.st_size, needle, nlen) != NULL;
+	free(buf);
+	return found;
+}
+
+static bool
+dir_has(const char *dir, const char *text)
+{
+	return tree_contains(dir, text, strlen(text), 0);
+}
+
+static void
+file_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int	fd;
+
+	unlink(path);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode)) >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static size_t
+file_read(const char *path, void *buf, size_t cap)
+{
+	FILE	*fp;
+	size_t	 n;
+
+	assert_non_null(fp = fopen(path, "rb"));
+	n = fread(buf, 1, cap, fp);
+	fclose(fp);
+	return n;
+}
+
+static bool
+file_exists(const char *path)
+{
+	struct stat	st;
+
+	return lstat(path, &st) == 0;
+}
+
+static void
+kpath(const struct fixture *f, char *buf, size_t len, const char *suffix)
+{
+	snprintf(buf, len, "%s/master.key%s", f->dir, suffix);
+}
+
+/* store_open must fail with a one-line reason containing want. */
+static void
+open_fails(struct fixture *f, const char *want)
+{
+	struct store	*s;
+	char		 err[512];
+
+	err[0] = '\0';
+	s = store_open(f->base, f->dir, err, sizeof(err));
+	assert_null(s);
+	if (strstr(err, want) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", want, err);
+	assert_null(strchr(err, '\n'));
+	printf("# refused: %s\n", err);
+}
+
+static void
+test_at_rest(void **state)
+{
+	struct fixture	*f = *state;
+	struct stat	 st;
+	char		 path[PATH_MAX], hex[STORE_KEY_ID_HEX + 1];
+	uint64_t	 a, b, c;
+
+	a = put_new(f, "t", "a");
+	b = put_new(f, "t", "b");
+	c = put_new(f, "u", "c");
+	update_alias(f, "t", a, "a2");
+	delete_one(f, "u", c);
+	store_key_id(f->s, hex);
+	assert_int_equal(strlen(hex), STORE_KEY_ID_HEX);
+
+	/* the key file: 0600, 32 bytes */
+	kpath(f, path, sizeof(path), "");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, CERT_SEAL_KEY_LEN);
+
+	for (int round = 0; round < 2; round++) {
+		/* nothing in clear, while running and after a restart */
+		assert_false(dir_has(f->dir, "PRIVATE KEY"));
+		assert_false(dir_has(f->dir, "\nK1\n"));
+		assert_false(dir_has(f->dir, "\nK2\n"));
+		assert_false(dir_has(f->dir, "\nK3\n"));
+		reopen(f);
+	}
+	assert_string_equal(store_get(f->s, "t", a)->private_key,
+	    "-----BEGIN PRIVATE KEY-----\nK1\n-----END PRIVATE KEY-----\n");
+	assert_int_equal(store_get(f->s, "t", b)->private_key_len,
+	    strlen(store_get(f->s, "t", b)->private_key));
+	assert_null(store_get(f->s, "u", c));
+
+	/* the scan can fail: a file with the key in clear is found */
+	snprintf(path, sizeof(path), "%s/control", f->dir);
+	file_write(path, "x\nK2\n-----END PRIVATE KEY-----\n", 31, 0600);
+	assert_true(dir_has(f->dir, "PRIVATE KEY"));
+	assert_true(dir_has(f->dir, "\nK2\n"));
+	unlink(path);
+}
+
+static void
+test_key_refusals(void **state)
+{
+	struct fixture	*f = *state;
+	unsigned char	 key[64], other[CERT_SEAL_KEY_LEN];
+	char		 path[PATH_MAX];
+	char		 before[STORE_KEY_ID_HEX + 1];
+	char		 after[STORE_KEY_ID_HEX + 1];
+	uint64_t	 id;
+
+	id = put_new(f, "t", "a");
+	assert_int_equal(id, 1);
+	store_free(f->s);
+	f->s = NULL;
+	kpath(f, path, sizeof(path), "");
+	assert_int_equal(file_read(path, key, sizeof(key)), CERT_SEAL_KEY_LEN);
+
+	assert_int_equal(chmod(path, 0640), 0);
+	open_fails(f, "must not be readable by group or others (mode 0640)");
+	assert_int_equal(chmod(path, 0604), 0);
+	open_fails(f, "must not be readable by group or others (mode 0604)");
+	assert_int_equal(chmod(path, 0600), 0);
+
+	memcpy(other, key, sizeof(other));
+	other[5] ^= 1;
+	file_write(path, other, sizeof(other), 0600);
+	open_fails(f, "does not decrypt record 1");
+	file_write(path, key, 16, 0600);
+	open_fails(f, "must be 32 bytes, not 16");
+	file_write(path, key, CERT_SEAL_KEY_LEN + 1, 0600);
+	open_fails(f, "must be 32 bytes");
+
+	unlink(path);
+	open_fails(f, "is missing");
+	assert_false(file_exists(path));	/* not recreated */
+
+	file_write(path, key, CERT_SEAL_KEY_LEN, 0600);
+	reopen(f);
+	assert_non_null(store_get(f->s, "t", id));
+	store_key_id(f->s, before);
+
+	/* an empty store gets a new key when its key is gone */
+	delete_one(f, "t", id);
+	store_free(f->s);
+	f->s = NULL;
+	unlink(path);
+	reopen(f);
+	store_key_id(f->s, after);
+	assert_string_not_equal(before, after);
+	assert_true(file_exists(path));
+
+	/* and a key that is not the store's is refused even so */
+	store_free(f->s);
+	f->s = NULL;
+	file_write(path, other, sizeof(other), 0600);
+	open_fails(f, "is not the key of this store");
+	file_write(path, key, CERT_SEAL_KEY_LEN, 0600);
+	open_fails(f, "is not the key of this store");
+}
+
+/* A schema 1 record, packed as certd before sealing wrote it. */
+static void
+pack_v1(msgpack_sbuffer *sb, uint64_t id, const char *team, const char *alias,
+    const char *key)
+{
+	msgpack_packer	pk;
+	const char	*cert = "-----BEGIN CERTIFICATE-----\nv1\n"
+			    "-----END CERTIFICATE-----\n";
+
+#define PSTR(s)	do { msgpack_pack_str(&pk, strlen(s));			\
+		    msgpack_pack_str_body(&pk, s, strlen(s)); } while (0)
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 11);
+	PSTR("v");	msgpack_pack_uint64(&pk, 1);
+	PSTR("id");	msgpack_pack_uint64(&pk, id);
+	PSTR("rev");	msgpack_pack_uint64(&pk, id);
+	PSTR("team");	PSTR(team);
+	PSTR("alias");	PSTR(alias);
+	PSTR("type");	PSTR("server");
+	PSTR("cert");	PSTR(cert);
+	PSTR("key");	msgpack_pack_bin(&pk, strlen(key));
+	msgpack_pack_bin_body(&pk, key, strlen(key));
+	PSTR("created"); msgpack_pack_int64(&pk, 1700000000);
+	PSTR("updated"); msgpack_pack_int64(&pk, 1700000001);
+	PSTR("meta");	msgpack_pack_map(&pk, 1);
+	PSTR("cn");	PSTR(alias);
+#undef PSTR
+}
+
+static void
+test_v1_upgrade(void **state)
+{
+	struct fixture		*f = *state;
+	rocksdb_options_t	*o;
+	rocksdb_writeoptions_t	*wo;
+	rocksdb_t		*db;
+	msgpack_sbuffer		 sb;
+	const struct cert_record *r;
+	char			 path[PATH_MAX], k[9], v[8], *err = NULL;
+	char			 key[2][96];
+	uint64_t		 id;
+
+	/* a database as certd 1 left it: keys in clear */
+	store_free(f->s);
+	f->s = NULL;
+	rm_tree(f->dir, 0);
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	o = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(o, 1);
+	wo = rocksdb_writeoptions_create();
+	db = rocksdb_open(o, path, &err);
+	assert_null(err);
+#define BE64(p, x) do { for (int i_ = 0; i_ < 8; i_++)			\
+		(p)[i_] = (char)((uint64_t)(x) >> (56 - 8 * i_)); } while (0)
+	BE64(v, 1);
+	rocksdb_put(db, wo, "m:schema", 8, v, 8, &err);
+	BE64(v, 3);
+	rocksdb_put(db, wo, "m:next_id", 9, v, 8, &err);
+	BE64(v, 2);
+	rocksdb_put(db, wo, "m:revision", 10, v, 8, &err);
+	for (id = 1; id <= 2; id++) {
+		snprintf(key[id - 1], sizeof(key[0]), "-----BEGIN PRIVATE "
+		    "KEY-----\nV1SECRET%llu\n-----END PRIVATE KEY-----\n",
+		    (unsigned long long)id);
+		pack_v1(&sb, id, "t", id == 1 ? "a" : "b", key[id - 1]);
+		k[0] = 'r';
+		BE64(k + 1, id);
+		rocksdb_put(db, wo, k, 9, sb.data, sb.size, &err);
+		msgpack_sbuffer_destroy(&sb);
+		BE64(v, id);
+		rocksdb_put(db, wo, id == 1 ? "at\0a" : "at\0b", 4, v, 8,
+		    &err);
+	}
+#undef BE64
+	assert_null(err);
+	rocksdb_close(db);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_options_destroy(o);
+	assert_true(dir_has(f->dir, "V1SECRET1"));	/* the scan works */
+
+	/* opened: loaded, a key made, every record sealed, files purged */
+	reopen(f);
+	assert_int_equal(store_count(f->s), 2);
+	for (id = 1; id <= 2; id++) {
+		assert_non_null(r = store_get(f->s, "t", id));
+		assert_string_equal(r->private_key, key[id - 1]);
+		assert_int_equal(r->revision, id);
+		assert_string_equal(r->meta.subject_cn, id == 1 ? "a" : "b");
+	}
+	kpath(f, path, sizeof(path), "");
+	assert_true(file_exists(path));
+	assert_false(dir_has(f->dir, "V1SECRET"));
+	assert_false(dir_has(f->dir, "PRIVATE KEY"));
+	/* the marker says so, so that an older certd refuses the database */
+	store_free(f->s);
+	f->s = NULL;
+	o = rocksdb_options_create();
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	db = rocksdb_open_for_read_only(o, path, 0, &err);
+	assert_null(err);
+	{
+		rocksdb_readoptions_t	*ro = rocksdb_readoptions_create();
+		char			*val;
+		size_t			 vlen;
+
+		val = rocksdb_get(db, ro, "m:schema", 8, &vlen, &err);
+		assert_null(err);
+		assert_int_equal(vlen, 8);
+		assert_memory_equal(val, "\0\0\0\0\0\0\0\2", 8);
+		rocksdb_free(val);
+		rocksdb_readoptions_destroy(ro);
+	}
+	rocksdb_close(db);
+	rocksdb_options_destroy(o);
+	reopen(f);
+	assert_string_equal(store_get(f->s, "t", 2)->private_key, key[1]);
+	assert_int_equal(put_new(f, "t", "c"), 3);
+	assert_false(dir_has(f->dir, "PRIVATE KEY"));
+}
+
+static void
+unhex(const char *hex, unsigned char *out)
+{
+	unsigned	v;
+	size_t		i;
+
+	for (i = 0; i < RECORD_KEY_ID_LEN; i++) {
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (unsigned char)v;
+	}
+}
+
+static void
+test_rekey(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[4] = { { 0 } };
+	unsigned char	 k0[64], k1[64];
+	char		 path[PATH_MAX], newp[PATH_MAX];
+	char		 kid0[STORE_KEY_ID_HEX + 1];
+	char		 kid1[STORE_KEY_ID_HEX + 1];
+	unsigned char	 bin0[RECORD_KEY_ID_LEN], bin1[RECORD_KEY_ID_LEN];
+	uint64_t	 a, b, c, e;
+
+	a = put_new(f, "t", "a");
+	b = put_new(f, "t", "b");
+	e = put_new(f, "t", "e");
+	store_key_id(f->s, kid0);
+	kpath(f, path, sizeof(path), "");
+	kpath(f, newp, sizeof(newp), ".new");
+	assert_int_equal(file_read(path, k0, sizeof(k0)), CERT_SEAL_KEY_LEN);
+
+	/* in flight around the rotation: before, the rotation, after */
+	c = store_next_id(f->s);
+	assert_int_equal(store_put(f->s, mkrec("t", "c", c, 8), done_cb,
+	    &d[0]), 0);
+	assert_int_equal(store_delete(f->s, "t", e, done_cb, &d[1]), 0);
+	assert_int_equal(store_rekey(f->s, done_cb, &d[2]), 0);
+	store_key_id(f->s, kid1);
+	assert_string_not_equal(kid0, kid1);	/* new writes: new key */
+	unhex(kid0, bin0);
+	unhex(kid1, bin1);
+	assert_int_equal(store_put(f->s, mkrec("t", "a2", a, 8), done_cb,
+	    &d[3]), 0);
+	run_until(f->base, d, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(d[i].err, 0);
+	assert_int_equal(d[2].id, 0);		/* no record */
+	assert_int_equal(store_revision(f->s), 6);	/* none consumed */
+
+	assert_int_equal(file_read(path, k1, sizeof(k1)), CERT_SEAL_KEY_LEN);
+	assert_memory_not_equal(k0, k1, CERT_SEAL_KEY_LEN);
+	assert_false(file_exists(newp));
+	assert_false(dir_has(f->dir, "PRIVATE KEY"));
+	/* no box of the old key survives in the files: its id is gone */
+	assert_false(tree_contains(f->dir, bin0, sizeof(bin0), 0));
+	assert_true(tree_contains(f->dir, bin1, sizeof(bin1), 0));
+
+	reopen(f);
+	store_key_id(f->s, kid0);
+	assert_string_equal(kid0, kid1);
+	assert_int_equal(store_count(f->s), 3);
+	assert_string_equal(store_get(f->s, "t", a)->alias, "a2");
+	assert_null(store_get(f->s, "t", e));
+	assert_non_null(strstr(store_get(f->s, "t", b)->private_key, "\nK2\n"));
+	assert_non_null(strstr(store_get(f->s, "t", c)->private_key, "\nK4\n"));
+
+	/* the old key opens nothing any more */
+	store_free(f->s);
+	f->s = NULL;
+	file_write(path, k0, CERT_SEAL_KEY_LEN, 0600);
+	open_fails(f, "does not decrypt record");
+	file_write(path, k1, CERT_SEAL_KEY_LEN, 0600);
+	reopen(f);
+
+	/* twice in a row, with nothing in between */
+	memset(d, 0, sizeof(d));
+	assert_int_equal(store_rekey(f->s, done_cb, &d[0]), 0);
+	assert_int_equal(store_rekey(f->s, done_cb, &d[1]), 0);
+	run_until(f->base, d, 2);
+	assert_int_equal(d[0].err, 0);
+	assert_int_equal(d[1].err, 0);
+	store_key_id(f->s, kid1);
+	reopen(f);
+	store_key_id(f->s, kid0);
+	assert_string_equal(kid0, kid1);
+	assert_int_equal(store_count(f->s), 3);
+}
+
+/* Simulated crashes after each step of a rotation, and torn key files. */
+static void
+test_rekey_crash(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[2];
+	unsigned char	 k0[64], junk[CERT_SEAL_KEY_LEN];
+	char		 path[PATH_MAX], newp[PATH_MAX];
+	char		 kid0[STORE_KEY_ID_HEX + 1];
+	char		 kid1[STORE_KEY_ID_HEX + 1];
+	uint64_t	 a, b;
+	int		 step;
+
+	a = put_new(f, "t", "a");
+	b = put_new(f, "u", "b");
+	kpath(f, path, sizeof(path), "");
+	kpath(f, newp, sizeof(newp), ".new");
+	for (step = 1; step <= 3; step++) {
+		store_key_id(f->s, kid0);
+		assert_int_equal(file_read(path, k0, sizeof(k0)),
+		    CERT_SEAL_KEY_LEN);
+		memset(d, 0, sizeof(d));
+		store_test_crash_rekey(f->s, step);
+		assert_int_equal(store_rekey(f->s, done_cb, &d[0]), 0);
+		assert_int_equal(store_put(f->s, mkrec("t", "lost",
+		    store_next_id(f->s), 8), done_cb, &d[1]), 0);
+		run_until(f->base, d, 2);
+		assert_int_equal(d[0].err, CERTD_ERR_STORAGE);
+		assert_int_equal(d[1].err, CERTD_ERR_STORAGE);
+		/* "crashed": nothing gets written any more */
+		memset(d, 0, sizeof(d));
+		assert_int_equal(store_put(f->s, mkrec("t", "lost",
+		    store_next_id(f->s), 8), done_cb, &d[0]), 0);
+		run_until(f->base, d, 1);
+		assert_int_equal(d[0].err, CERTD_ERR_STORAGE);
+		store_free(f->s);
+		f->s = NULL;
+		assert_int_equal(file_exists(newp), step < 3);
+
+		reopen(f);
+		assert_false(file_exists(newp));
+		store_key_id(f->s, kid1);
+		if (step == 1)	/* before the batch: the old key stays */
+			assert_string_equal(kid0, kid1);
+		else		/* after it: the new key, rename finished */
+			assert_string_not_equal(kid0, kid1);
+		assert_int_equal(store_count(f->s), 2);
+		assert_null(store_get_alias(f->s, "t", "lost"));
+		assert_non_null(strstr(store_get(f->s, "t", a)->private_key,
+		    "\nK1\n"));
+		assert_non_null(strstr(store_get(f->s, "u", b)->private_key,
+		    "\nK2\n"));
+		reopen(f);
+		assert_int_equal(store_count(f->s), 2);
+	}
+
+	/* a .new torn while written, or never committed, is dropped */
+	store_key_id(f->s, kid0);
+	store_free(f->s);
+	f->s = NULL;
+	file_write(newp, "short", 5, 0600);
+	reopen(f);
+	assert_false(file_exists(newp));
+	assert_int_equal(cert_random(junk, sizeof(junk)), 0);
+	store_free(f->s);
+	f->s = NULL;
+	file_write(newp, junk, sizeof(junk), 0644);
+	reopen(f);
+	assert_false(file_exists(newp));
+	store_key_id(f->s, kid1);
+	assert_string_equal(kid0, kid1);
+	assert_int_equal(store_count(f->s), 2);
+}
+
+static void
+test_rekey_write_failure(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[3] = { { 0 } };
+	char		 newp[PATH_MAX];
+	char		 kid0[STORE_KEY_ID_HEX + 1];
+	char		 kid1[STORE_KEY_ID_HEX + 1];
+	uint64_t	 a;
+
+	a = put_new(f, "t", "a");
+	store_key_id(f->s, kid0);
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_rekey(f->s, done_cb, &d[0]), 0);
+	/* sealed under the new key: fails with the rotation */
+	assert_int_equal(store_put(f->s, mkrec("t", "b", store_next_id(f->s),
+	    8), done_cb, &d[1]), 0);
+	run_until(f->base, d, 2);
+	assert_int_equal(d[0].err, CERTD_ERR_STORAGE);
+	assert_int_equal(d[1].err, CERTD_ERR_STORAGE);
+	store_key_id(f->s, kid1);
+	assert_string_equal(kid0, kid1);	/* back to the old key */
+	kpath(f, newp, sizeof(newp), ".new");
+	assert_false(file_exists(newp));
+
+	put_new(f, "t", "c");
+	reopen(f);
+	assert_int_equal(store_count(f->s), 2);
+	assert_non_null(store_get(f->s, "t", a));
+	store_key_id(f->s, kid1);
+	assert_string_equal(kid0, kid1);
+}
+
+static void
+test_backup(void **state)
+{
+	struct fixture			*f = *state;
+	struct fixture			 b;
+	struct done			 d = { 0 };
+	struct stat			 st;
+	const struct cert_record	*r;
+	char				 err[512], path[PATH_MAX];
+	uint64_t			 ids[3], late;
+	int				 i;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.dir, sizeof(b.dir), "/tmp/certd-test-backup-XXXXXX");
+	assert_non_null(mkdtemp(b.dir));
+	b.base = f->base;
+
+	ids[0] = put_new(f, "t", "a");
+	ids[1] = put_new(f, "t", "b");
+	ids[2] = put_new(f, "u", "c");
+	/* a write in flight: in the copy or not, never half */
+	late = store_next_id(f->s);
+	assert_int_equal(store_put(f->s, mkrec("t", "late", late, 8), done_cb,
+	    &d), 0);
+	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)),
+	    CERTD_ERR_STORAGE);
+	assert_non_null(strstr(err, "already holds a backup"));
+
+	snprintf(path, sizeof(path), "%s/master.key", b.dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_false(dir_has(b.dir, "PRIVATE KEY"));
+
+	/* the copy is a data directory of its own */
+	b.s = store_open(b.base, b.dir, err, sizeof(err));
+	if (b.s == NULL)
+		fail_msg("opening the backup: %s", err);
+	for (i = 0; i < 3; i++) {
+		r = store_get(f->s, i == 2 ? "u" : "t", ids[i]);
+		assert_rec_equal(r, store_get(b.s, r->team, r->id));
+	}
+	assert_true(store_count(b.s) == 3 || store_count(b.s) == 4);
+	assert_int_equal(store_next_id(b.s) >= late, 1);
+	store_free(b.s);
+
+	/* after a rotation the copy has the new key */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(store_rekey(f->s, done_cb, &d), 0);
+	run_until(f->base, &d, 1);
+	rm_tree(b.dir, 0);
+	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)), 0);
+	b.s = store_open(b.base, b.dir, err, sizeof(err));
+	if (b.s == NULL)
+		fail_msg("opening the backup: %s", err);
+	assert_int_equal(store_count(b.s), 4);
+	assert_rec_equal(store_get(f->s, "t", late), store_get(b.s, "t", late));
+	store_free(b.s);
+	rm_tree(b.dir, 0);
+}
+
+static void
+test_reopen_after_failure(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d = { 0 };
+	struct scan	 sc = { 0 };
+	uint64_t	 a;
+
+	a = put_new(f, "t", "a");
+	assert_int_equal(store_reopens(f->s), 0);
+	store_fail_next_writes(f->s, 2);
+	for (int i = 0; i < 2; i++) {
+		memset(&d, 0, sizeof(d));
+		assert_int_equal(store_put(f->s, mkrec("t", "b",
+		    store_next_id(f->s), 8), done_cb, &d), 0);
+		run_until(f->base, &d, 1);
+		assert_int_equal(d.err, CERTD_ERR_STORAGE);
+		/* the database is reopened before the next write */
+		assert_int_equal(store_reopens(f->s), (unsigned)i);
+	}
+	/* reads never stopped */
+	assert_non_null(store_get(f->s, "t", a));
+	put_new(f, "t", "b");
+	assert_int_equal(store_reopens(f->s), 2);
+	scan(f->s, 0, &sc);
+	assert_int_equal(sc.n, 2);
+	reopen(f);
+	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(store_revision(f->s), 4);
+}
+
 int
 main(void)
 {
@@ -1377,6 +2067,19 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_done_revision, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_at_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_refusals, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_v1_upgrade, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rekey_crash, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rekey_write_failure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_after_failure,
+		    setup, teardown),
 	};
 
 	alarm(300);	/* a lost completion hangs the loop: fail instead */
