@@ -118,6 +118,9 @@ req() {
 	echo "$STATUS $method $path" >> "$T/statuses"
 }
 
+# allow_5xx: the last request was meant to get a 5xx (a full disk, say).
+allow_5xx() { sed -i '$ s/^5/allowed-5/' "$T/statuses"; }
+
 # jget PATH: value at PATH of the last response body.
 jget() { "$JTOOL" get "$T/out" "$1"; }
 
