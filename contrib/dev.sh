@@ -13,7 +13,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
-libcmocka-dev gnutls-bin curl util-linux"
+libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"

@@ -4,20 +4,34 @@
  * talks to certd's Unix socket through libcertd (include/certd/certd.h):
  * ping, get, list, put, delete print a compact human form or, with --json,
  * one JSON object; watch prints one JSON object per event and line until
- * SIGINT or SIGTERM.  `token new` makes a fresh API token and prints it with
- * the line to add to the token file.
+ * SIGINT or SIGTERM; subscribers lists who follows a certificate; sync keeps
+ * a server's certificate files equal to one certificate in certd and
+ * reloads the server after each change (see the comment before cmd_sync).
+ * `token new` makes a fresh API token and prints it with the line to add
+ * to the token file.
  *
  * Exit status: 0 success, 1 a failure reported by certd or the connection,
  * 2 a usage error.  Failures print one "certctl: ..." line on stderr.
  */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -43,6 +57,12 @@ static const char usage_text[] =
 "  delete TEAM ID [--force]\n"
 "  watch [TEAM] [--id ID]... [--alias ALIAS]... [--since REV] [--reconnect]\n"
 "        [--with-pem]\n"
+"  subscribers TEAM ID\n"
+"  sync TEAM (--id ID | --alias ALIAS) --cert-file FILE --key-file FILE\n"
+"       [--chain-file FILE] [--bundle-file FILE] [--mode MODE]\n"
+"       [--owner USER[:GROUP]] [--exec CMD [--timeout S] |\n"
+"       --signal SIG (--pid PID | --pid-file FILE)] [--debounce MS]\n"
+"       [--name NAME]\n"
 "  token new --name NAME --teams *|TEAM[,TEAM...] --role read|write\n"
 "\n"
 "  -s, --socket SOCKET  certd's socket (default: $CERTD_SOCKET, else\n"
@@ -59,6 +79,12 @@ static const char usage_text[] =
 "            SIGTERM (--since: replay from a revision, 0 for the current\n"
 "            state; --reconnect: reconnect and resume; --with-pem: include\n"
 "            certificate and key text).\n"
+"subscribers list the live watches that receive a certificate's changes,\n"
+"            with their last ack.\n"
+"sync        keep certificate, key, chain and bundle files equal to one\n"
+"            certificate, written atomically, then reload the server (run\n"
+"            CMD, or send SIG) and ack the outcome to certd; runs until\n"
+"            SIGINT or SIGTERM, reconnecting to certd as needed.\n"
 "token new   print a fresh random token on the first line and, on the\n"
 "            second, the line to append to certd's token file.\n";
 
@@ -81,6 +107,19 @@ enum {
 	OPT_SINCE,
 	OPT_RECONNECT,
 	OPT_WITH_PEM,
+	OPT_CERT_FILE,
+	OPT_KEY_FILE,
+	OPT_CHAIN_FILE,
+	OPT_BUNDLE_FILE,
+	OPT_MODE,
+	OPT_OWNER,
+	OPT_EXEC,
+	OPT_SIGNAL,
+	OPT_PID,
+	OPT_PID_FILE,
+	OPT_TIMEOUT,
+	OPT_DEBOUNCE,
+	OPT_NAME,
 };
 
 static int __attribute__((format(printf, 1, 2)))
@@ -962,6 +1001,1339 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* subscribers */
+
+static int
+subscribers_json(const struct certd_subscriber_list *l)
+{
+	const struct certd_subscriber	*s;
+	json_t				*o, *a, *e;
+	size_t				 i;
+
+	o = json_object();
+	a = json_array();
+	if (o == NULL || a == NULL || json_object_set_new(o, "list", a) != 0) {
+		json_decref(a);
+		goto fail;
+	}
+	for (i = 0; i < l->n; i++) {
+		s = &l->items[i];
+		if ((e = json_object()) == NULL ||
+		    json_array_append_new(a, e) != 0 ||
+		    jset_str(e, "name", s->name) != 0 ||
+		    jset_u64(e, "uid", s->uid) != 0 ||
+		    jset_int(e, "pid", s->pid) != 0 ||
+		    jset_u64(e, "watch", s->watch) != 0 ||
+		    jset_u64(e, "revision", s->revision) != 0 ||
+		    jset_str(e, "status", s->status) != 0 ||
+		    jset_str(e, "detail", s->detail) != 0 ||
+		    jset_int(e, "at", s->at) != 0)
+			goto fail;
+	}
+	return print_json(o, 0);
+fail:
+	json_decref(o);
+	return print_json(NULL, 0);
+}
+
+static int
+subscribers_human(const struct certd_subscriber_list *l)
+{
+	const struct certd_subscriber	*s;
+	size_t				 i, wn = 4, n;
+	char				 when[24];
+
+	for (i = 0; i < l->n; i++)
+		if ((n = strlen(l->items[i].name)) > wn)
+			wn = n;
+	printf("%-6s %-*s %-6s %-8s %-8s %-7s %-20s %s\n", "WATCH", (int)wn,
+	    "NAME", "UID", "PID", "REVISION", "STATUS", "AT", "DETAIL");
+	for (i = 0; i < l->n; i++) {
+		s = &l->items[i];
+		if (s->at != 0)
+			util_time_iso(s->at, 1, when);
+		else
+			snprintf(when, sizeof(when), "-");
+		printf("%-6llu %-*s %-6llu %-8lld %-8llu %-7s %-20s %s\n",
+		    (unsigned long long)s->watch, (int)wn,
+		    *s->name != '\0' ? s->name : "-",
+		    (unsigned long long)s->uid, (long long)s->pid,
+		    (unsigned long long)s->revision, s->status, when,
+		    *s->detail != '\0' ? s->detail : "-");
+	}
+	return flush_stdout();
+}
+
+static int
+cmd_subscribers(int argc, char *argv[], struct global *g)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct certd_client		*c;
+	struct certd_subscriber_list	*l = NULL;
+	uint64_t			 id;
+	int				 ch, r;
+
+	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
+		if (global_opt(ch, g) != 0)
+			return bad_option("subscribers", ch, argc, argv);
+	if (argc - optind != 2)
+		return usage_error("subscribers: want TEAM ID");
+	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
+		return EXIT_USAGE;
+	if ((c = connect_or_fail(g)) == NULL)
+		return 1;
+	if ((r = certd_subscribers(c, argv[optind], id, &l)) != 0)
+		r = fail_call(c, r);
+	else
+		r = g->json ? subscribers_json(l) : subscribers_human(l);
+	certd_subscriber_list_free(l);
+	certd_close(c);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* sync */
+
+/*
+ * certctl sync keeps a set of files (certificate with chain, key, chain,
+ * haproxy bundle) equal to one certificate in certd and reloads a server
+ * after each change.  Everything runs on one event_base: the libcertd
+ * watch (reconnecting, resuming from the last revision delivered), the
+ * debounce timer, the reload command's stderr pipe, its timeout and
+ * SIGCHLD.
+ *
+ * A change goes: put event -> pending (latest wins) -> debounce timer ->
+ * compare with the files on disk -> write the changed ones (all temp files
+ * first, then all renames) -> reload -> ack.  While a reload command runs,
+ * new changes only wait in pending; its completion schedules them.
+ */
+
+#define SYNC_DEBOUNCE_MS	200
+#define SYNC_DEBOUNCE_MAX_MS	60000
+#define SYNC_MAXWAIT_FACTOR	10	/* longest wait, in debounce windows */
+#define SYNC_TIMEOUT_S		30
+#define SYNC_TIMEOUT_MAX_S	86400
+#define SYNC_TAIL		200	/* bytes of the reload's stderr kept */
+#define SYNC_NAME_MAX		64	/* bytes, as certd allows */
+#define SYNC_DETAIL_MAX		256	/* certd keeps 255 bytes of a detail */
+#define SYNC_CHUNK		4096
+#define SYNC_REAP_MS		100	/* polling for a killed command's exit */
+
+enum sync_kind {
+	SYNC_CERT,
+	SYNC_KEY,
+	SYNC_CHAIN,
+	SYNC_BUNDLE,
+	SYNC_NFILES,
+};
+
+/* One output file; path NULL when not asked for. */
+struct sync_file {
+	const char	*label;
+	const char	*path;
+	mode_t		 mode;
+	char		*tmp;		/* prepared temp file, until renamed */
+};
+
+/* A record received and not yet applied.  The key is wiped on free. */
+struct sync_rec {
+	uint64_t	 revision;
+	uint64_t	 id;
+	char		*certificate;
+	char		*private_key;
+};
+
+/*
+ * Invariants: child != 0 exactly while a reload command runs, and then
+ * child_timer is pending; child_fd is its stderr pipe until drained (-1
+ * after).  pending is the newest record not applied yet; pending_since
+ * the monotonic ms when it went from none to some.
+ */
+struct sync_ctx {
+	struct event_base	*base;
+	struct certd_watch	*w;
+	char			 name[SYNC_NAME_MAX + 1];
+	struct sync_file	 files[SYNC_NFILES];
+	uid_t			 uid;		/* (uid_t)-1: keep */
+	gid_t			 gid;		/* (gid_t)-1: keep */
+	const char		*exec;
+	int			 sig;		/* 0: no signal */
+	char			 signame[16];	/* "HUP", or a number */
+	pid_t			 pid;		/* 0: read pid_file */
+	const char		*pid_file;
+	unsigned		 timeout_s;
+	unsigned		 debounce_ms;
+
+	struct sync_rec		*pending;
+	int64_t			 pending_since;
+	struct event		*timer;
+	int			 applied;	/* a record was applied this run */
+	int			 reload_owed;	/* the last reload failed */
+
+	pid_t			 child;
+	uint64_t		 child_rev;
+	int			 child_fd;
+	struct event		*child_ev;
+	struct event		*child_timer;
+	int			 timed_out;
+	char			 tail[SYNC_TAIL];
+	size_t			 tail_len;
+
+	int			 have_ack;	/* resent after a reconnect */
+	uint64_t		 ack_rev;
+	int			 ack_ok;
+	char			 ack_detail[SYNC_DETAIL_MAX];
+
+	int			 stopped;
+	int			 failed;
+	char			 err[600];
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One line on stderr: time, the watch's name, what happened. */
+static void __attribute__((format(printf, 2, 3)))
+sync_log(const struct sync_ctx *ctx, const char *f, ...)
+{
+	va_list	ap;
+	char	when[24];
+
+	util_time_iso((int64_t)time(NULL), 1, when);
+	fprintf(stderr, "%s certctl sync %s: ", when, ctx->name);
+	va_start(ap, f);
+	vfprintf(stderr, f, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void
+sync_rec_free(struct sync_rec *rec)
+{
+	if (rec == NULL)
+		return;
+	free(rec->certificate);
+	free_secret(rec->private_key);
+	free(rec);
+}
+
+/* Report the outcome of revision rev to certd, and remember it. */
+static void
+sync_ack(struct sync_ctx *ctx, uint64_t rev, int ok, const char *detail)
+{
+	ctx->have_ack = 1;
+	ctx->ack_rev = rev;
+	ctx->ack_ok = ok;
+	snprintf(ctx->ack_detail, sizeof(ctx->ack_detail), "%s", detail);
+	sync_log(ctx, "revision %llu: %s: %s", (unsigned long long)rev,
+	    ok ? "ok" : "failed", detail);
+	if (certd_watch_ack(ctx->w, rev, ok, ctx->ack_detail) != 0)
+		sync_log(ctx, "revision %llu: ack not sent (not connected); "
+		    "sent after the reconnect", (unsigned long long)rev);
+}
+
+/* dirname(3) without modifying path: into buf. */
+static int
+dir_of(const char *path, char *buf, size_t len)
+{
+	const char	*slash = strrchr(path, '/');
+	size_t		 n;
+
+	if (slash == NULL)
+		return snprintf(buf, len, ".") >= (int)len ? -1 : 0;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= len)
+		return -1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * Whether path holds exactly len bytes of buf: 1 yes, 0 no (or missing or
+ * unreadable: it is then rewritten).  When it does, a mode or owner that
+ * differs from what is asked for is fixed in place.  Read in chunks, wiped:
+ * the file may hold a key.
+ */
+static int
+sync_same(const struct sync_ctx *ctx, const struct sync_file *f,
+    const char *buf, size_t len)
+{
+	struct stat	st;
+	char		chunk[SYNC_CHUNK];
+	size_t		off = 0;
+	ssize_t		n;
+	int		fd, same = 0;
+
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != (uint64_t)len)
+		goto out;
+	while (off < len) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (size_t)n > len - off ||
+		    memcmp(chunk, buf + off, (size_t)n) != 0)
+			goto out;
+		off += (size_t)n;
+	}
+	same = 1;
+	if ((ctx->uid != (uid_t)-1 && st.st_uid != ctx->uid) ||
+	    (ctx->gid != (gid_t)-1 && st.st_gid != ctx->gid)) {
+		if (fchown(fd, ctx->uid, ctx->gid) != 0)
+			same = 0;
+	}
+	if (same && (st.st_mode & 07777) != f->mode && fchmod(fd, f->mode) != 0)
+		same = 0;
+	if (same && (st.st_mode & 07777) != f->mode)
+		sync_log(ctx, "%s: mode set to %04o", f->path, (unsigned)f->mode);
+out:
+	cert_wipe(chunk, sizeof(chunk));
+	(void)close(fd);
+	return same;
+}
+
+/* Write buf to a fresh temp file beside f->path, synced, mode and owner set. */
+static int
+sync_prepare(const struct sync_ctx *ctx, struct sync_file *f, const char *buf,
+    size_t len, char *err, size_t errlen)
+{
+	const char	*base = strrchr(f->path, '/');
+	char		 dir[PATH_MAX], *tmp = NULL;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd = -1, r = -1;
+
+	base = base != NULL ? base + 1 : f->path;
+	if (dir_of(f->path, dir, sizeof(dir)) != 0 ||
+	    asprintf(&tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
+		tmp = NULL;
+		snprintf(err, errlen, "%s: path too long", f->path);
+		goto out;
+	}
+	/* mkstemp creates it 0600: the key is never readable by others. */
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "write %s: %s", tmp,
+			    n < 0 ? strerror(errno) : "no progress");
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if ((ctx->uid != (uid_t)-1 || ctx->gid != (gid_t)-1) &&
+	    fchown(fd, ctx->uid, ctx->gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (fchmod(fd, f->mode) != 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "sync %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd != -1 && close(fd) != 0 && r == 0) {
+		snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
+		r = -1;
+	}
+	if (r != 0 && tmp != NULL && fd != -1)
+		(void)unlink(tmp);
+	if (r == 0)
+		f->tmp = tmp;
+	else
+		free(tmp);
+	return r;
+}
+
+static void
+sync_discard(struct sync_file *f)
+{
+	if (f->tmp == NULL)
+		return;
+	(void)unlink(f->tmp);
+	free(f->tmp);
+	f->tmp = NULL;
+}
+
+/* Rename the prepared temp file over f->path and sync its directory. */
+static int
+sync_commit(struct sync_file *f, char *err, size_t errlen)
+{
+	char	dir[PATH_MAX];
+	int	fd, r = 0;
+
+	if (rename(f->tmp, f->path) != 0) {
+		snprintf(err, errlen, "rename to %s: %s", f->path,
+		    strerror(errno));
+		sync_discard(f);
+		return -1;
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+	if (dir_of(f->path, dir, sizeof(dir)) != 0 ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "open directory of %s: %s", f->path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fsync(fd) != 0) {
+		snprintf(err, errlen, "sync directory of %s: %s", f->path,
+		    strerror(errno));
+		r = -1;
+	}
+	(void)close(fd);
+	return r;
+}
+
+/* The certificates after the leaf in stored PEM text ("" when none). */
+static const char *
+pem_chain(const char *pem)
+{
+	static const char	end[] = "-----END CERTIFICATE-----";
+	const char		*p;
+
+	if ((p = strstr(pem, end)) == NULL ||
+	    (p = strstr(p + sizeof(end) - 1, "-----BEGIN ")) == NULL)
+		return pem + strlen(pem);
+	return p;
+}
+
+/*
+ * Keep the last SYNC_TAIL bytes of what the reload command wrote on
+ * stderr, turned into one line of valid UTF-8 for a detail.
+ */
+static void
+sync_tail_text(const struct sync_ctx *ctx, char *out, size_t outlen)
+{
+	const unsigned char	*p = (const unsigned char *)ctx->tail;
+	size_t			 len = ctx->tail_len, i, n = 0;
+	int			 utf8;
+
+	/* A tail may start inside a character, and ends in a newline. */
+	while (len > 0 && (*p & 0xc0) == 0x80) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
+	    p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	while (len > 0 && (*p == '\n' || *p == '\r' || *p == ' ' ||
+	    *p == '\t')) {
+		p++;
+		len--;
+	}
+	utf8 = util_utf8_valid((const char *)p, len);
+	for (i = 0; i < len && n + 1 < outlen; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			out[n++] = ' ';
+		else if (p[i] >= 0x80 && !utf8)
+			out[n++] = '?';
+		else
+			out[n++] = (char)p[i];
+	}
+	/* Do not end inside a character cut by outlen. */
+	if (n + 1 >= outlen && utf8)
+		while (n > 0 && ((unsigned char)out[n - 1] & 0x80) != 0 &&
+		    !util_utf8_valid(out, n))
+			n--;
+	out[n] = '\0';
+}
+
+static void
+sync_tail_add(struct sync_ctx *ctx, const char *buf, size_t n)
+{
+	if (n >= SYNC_TAIL) {
+		memcpy(ctx->tail, buf + n - SYNC_TAIL, SYNC_TAIL);
+		ctx->tail_len = SYNC_TAIL;
+		return;
+	}
+	if (ctx->tail_len + n > SYNC_TAIL) {
+		memmove(ctx->tail, ctx->tail + (ctx->tail_len + n - SYNC_TAIL),
+		    SYNC_TAIL - n);
+		ctx->tail_len = SYNC_TAIL - n;
+	}
+	memcpy(ctx->tail + ctx->tail_len, buf, n);
+	ctx->tail_len += n;
+}
+
+/* Read what the command wrote; closes the pipe at EOF.  Never blocks. */
+static void
+sync_child_drain(struct sync_ctx *ctx)
+{
+	char	buf[SYNC_CHUNK];
+	ssize_t	n;
+
+	while (ctx->child_fd != -1) {
+		n = read(ctx->child_fd, buf, sizeof(buf));
+		if (n > 0) {
+			sync_tail_add(ctx, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		event_free(ctx->child_ev);
+		ctx->child_ev = NULL;
+		(void)close(ctx->child_fd);
+		ctx->child_fd = -1;
+	}
+}
+
+static void
+sync_child_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sync_child_drain(arg);
+}
+
+/* Stop following the command's stderr (a daemon it started may keep it). */
+static void
+sync_child_close(struct sync_ctx *ctx)
+{
+	if (ctx->child_ev != NULL)
+		event_free(ctx->child_ev);
+	ctx->child_ev = NULL;
+	if (ctx->child_fd != -1)
+		(void)close(ctx->child_fd);
+	ctx->child_fd = -1;
+}
+
+static void	sync_schedule(struct sync_ctx *);
+
+/* The reload command exited with status st. */
+static void
+sync_child_done(struct sync_ctx *ctx, int st)
+{
+	char	detail[SYNC_DETAIL_MAX], tail[SYNC_TAIL + 1];
+	int	ok = 0;
+
+	sync_child_drain(ctx);
+	sync_child_close(ctx);
+	evtimer_del(ctx->child_timer);
+	sync_tail_text(ctx, tail, sizeof(tail));
+	if (ctx->timed_out)
+		snprintf(detail, sizeof(detail), "timeout after %u s",
+		    ctx->timeout_s);
+	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		snprintf(detail, sizeof(detail), "reloaded");
+		ok = 1;
+	} else if (WIFEXITED(st))
+		snprintf(detail, sizeof(detail), "exit %d%s%s",
+		    WEXITSTATUS(st), *tail != '\0' ? ": " : "", tail);
+	else
+		snprintf(detail, sizeof(detail), "killed by signal %d%s%s",
+		    WIFSIGNALED(st) ? WTERMSIG(st) : 0,
+		    *tail != '\0' ? ": " : "", tail);
+	ctx->child = 0;
+	ctx->reload_owed = !ok;
+	sync_ack(ctx, ctx->child_rev, ok, detail);
+	if (ctx->pending != NULL)
+		sync_schedule(ctx);
+}
+
+/* Reap the command if it has exited; returns 1 when it had. */
+static int
+sync_child_reap(struct sync_ctx *ctx)
+{
+	pid_t	r;
+	int	st;
+
+	if (ctx->child == 0)
+		return 0;
+	do
+		r = waitpid(ctx->child, &st, WNOHANG);
+	while (r == -1 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	if (r == -1)
+		st = 0x7f00;	/* lost (ECHILD): reported as exit 127 */
+	sync_child_done(ctx, st);
+	return 1;
+}
+
+static void
+sync_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)sync_child_reap(arg);
+}
+
+/*
+ * The command's time is up: kill its whole process group, then poll for
+ * its exit (SIGCHLD reports it too; polling keeps this bounded whatever).
+ */
+static void
+sync_child_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sync_ctx	*ctx = arg;
+	struct timeval	 tv = { 0, SYNC_REAP_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (ctx->child == 0)
+		return;
+	if (!ctx->timed_out) {
+		ctx->timed_out = 1;
+		sync_log(ctx, "reload command timed out after %u s; killing "
+		    "process group %ld", ctx->timeout_s, (long)ctx->child);
+		(void)kill(-ctx->child, SIGKILL);
+	}
+	if (!sync_child_reap(ctx))
+		evtimer_add(ctx->child_timer, &tv);
+}
+
+/*
+ * Start the reload command: /bin/sh -c CMD in its own process group,
+ * stdin /dev/null, stdout to our stderr, stderr into a pipe we keep the
+ * tail of.  Returns 0, or -1 with the reason in err.
+ */
+static int
+sync_spawn(struct sync_ctx *ctx, uint64_t rev, char *err, size_t errlen)
+{
+	struct timeval	tv = { (time_t)ctx->timeout_s, 0 };
+	int		fds[2] = { -1, -1 }, null = -1, r = -1;
+	pid_t		pid;
+
+	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "exec: /dev/null: %s", strerror(errno));
+		goto out;
+	}
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "exec: pipe: %s", strerror(errno));
+		goto out;
+	}
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    (ctx->child_ev = event_new(ctx->base, fds[0], EV_READ | EV_PERSIST,
+	    sync_child_read_cb, ctx)) == NULL ||
+	    event_add(ctx->child_ev, NULL) != 0) {
+		snprintf(err, errlen, "exec: cannot watch its stderr");
+		goto out;
+	}
+	if ((pid = fork()) == -1) {
+		snprintf(err, errlen, "exec: fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls until exec. */
+		(void)setpgid(0, 0);
+		if (dup2(null, STDIN_FILENO) == -1 ||
+		    dup2(STDERR_FILENO, STDOUT_FILENO) == -1 ||
+		    dup2(fds[1], STDERR_FILENO) == -1)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", ctx->exec, (char *)NULL);
+		_exit(127);
+	}
+	/* Both sides set the group: whichever runs first wins the race. */
+	(void)setpgid(pid, pid);
+	ctx->child = pid;
+	ctx->child_rev = rev;
+	ctx->child_fd = fds[0];
+	fds[0] = -1;
+	ctx->timed_out = 0;
+	ctx->tail_len = 0;
+	evtimer_add(ctx->child_timer, &tv);
+	sync_log(ctx, "revision %llu: exec (pid %ld): %s",
+	    (unsigned long long)rev, (long)pid, ctx->exec);
+	r = 0;
+out:
+	if (r != 0 && ctx->child_ev != NULL) {
+		event_free(ctx->child_ev);
+		ctx->child_ev = NULL;
+	}
+	if (fds[0] != -1)
+		(void)close(fds[0]);
+	if (fds[1] != -1)
+		(void)close(fds[1]);
+	if (null != -1)
+		(void)close(null);
+	return r;
+}
+
+/* The pid to signal: --pid, or the first number in --pid-file. */
+static int
+sync_target_pid(const struct sync_ctx *ctx, pid_t *out, char *err,
+    size_t errlen)
+{
+	char		 buf[32], *p, *end;
+	ssize_t		 n;
+	unsigned long	 v;
+	int		 fd;
+
+	if (ctx->pid != 0) {
+		*out = ctx->pid;
+		return 0;
+	}
+	if ((fd = open(ctx->pid_file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		snprintf(err, errlen, "pid file %s: %s", ctx->pid_file,
+		    strerror(errno));
+		return -1;
+	}
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	(void)close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "pid file %s: %s", ctx->pid_file,
+		    strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	for (p = buf; *p == ' ' || *p == '\t'; p++)
+		;
+	errno = 0;
+	v = (*p >= '0' && *p <= '9') ? strtoul(p, &end, 10) : 0;
+	if (v == 0 || errno != 0 || v > INT_MAX ||
+	    (*end != '\0' && *end != '\n' && *end != ' ' && *end != '\t' &&
+	    *end != '\r')) {
+		snprintf(err, errlen, "pid file %s: no pid in it",
+		    ctx->pid_file);
+		return -1;
+	}
+	*out = (pid_t)v;
+	return 0;
+}
+
+/* Run the reload action for revision rev; acks unless a command started. */
+static void
+sync_reload(struct sync_ctx *ctx, uint64_t rev)
+{
+	char	detail[SYNC_DETAIL_MAX];
+	pid_t	pid;
+
+	if (ctx->exec != NULL) {
+		if (sync_spawn(ctx, rev, detail, sizeof(detail)) == 0)
+			return;		/* acked when it exits */
+		ctx->reload_owed = 1;
+		sync_ack(ctx, rev, 0, detail);
+		return;
+	}
+	if (ctx->sig == 0) {
+		sync_ack(ctx, rev, 1, "written");
+		return;
+	}
+	if (sync_target_pid(ctx, &pid, detail, sizeof(detail)) != 0) {
+		ctx->reload_owed = 1;
+		sync_ack(ctx, rev, 0, detail);
+		return;
+	}
+	if (kill(pid, ctx->sig) != 0) {
+		snprintf(detail, sizeof(detail), "kill: %s (SIG%s to pid %ld)",
+		    strerror(errno), ctx->signame, (long)pid);
+		ctx->reload_owed = 1;
+		sync_ack(ctx, rev, 0, detail);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "reloaded (SIG%s to pid %ld)",
+	    ctx->signame, (long)pid);
+	ctx->reload_owed = 0;
+	sync_ack(ctx, rev, 1, detail);
+}
+
+/*
+ * Write the files marked changed: all temp files first, then all renames,
+ * so the set changes as nearly at once as rename allows.  On failure the
+ * temp files are removed (files renamed before it stay) and err says why.
+ */
+static int
+sync_write(struct sync_ctx *ctx, const struct sync_rec *rec,
+    const char *const text[], const size_t len[], const int changed[],
+    char *err, size_t errlen)
+{
+	char	wrote[1024];
+	int	i, r = -1;
+
+	wrote[0] = '\0';
+	for (i = 0; i < SYNC_NFILES; i++)
+		if (changed[i] && sync_prepare(ctx, &ctx->files[i], text[i],
+		    len[i], err, errlen) != 0)
+			goto out;
+	for (i = 0; i < SYNC_NFILES; i++) {
+		if (!changed[i])
+			continue;
+		if (sync_commit(&ctx->files[i], err, errlen) != 0)
+			goto out;
+		snprintf(wrote + strlen(wrote), sizeof(wrote) - strlen(wrote),
+		    "%s%s", wrote[0] != '\0' ? ", " : "", ctx->files[i].path);
+	}
+	r = 0;
+out:
+	for (i = 0; i < SYNC_NFILES; i++)
+		sync_discard(&ctx->files[i]);
+	if (wrote[0] != '\0')
+		sync_log(ctx, "revision %llu: certificate %llu: wrote %s%s",
+		    (unsigned long long)rec->revision,
+		    (unsigned long long)rec->id, wrote,
+		    r != 0 ? " before the failure" : "");
+	return r;
+}
+
+/*
+ * Apply the pending record: compare every file with what it should hold,
+ * write the ones that differ, then reload (also when nothing differs but
+ * the last reload failed).
+ */
+static void
+sync_apply(struct sync_ctx *ctx)
+{
+	struct sync_rec	*rec = ctx->pending;
+	struct sync_file *f;
+	const char	*text[SYNC_NFILES];
+	size_t		 len[SYNC_NFILES], cl, kl;
+	char		*bundle = NULL, err[SYNC_DETAIL_MAX];
+	int		 changed[SYNC_NFILES], nchanged = 0, i;
+
+	ctx->pending = NULL;
+	ctx->applied = 1;
+	cl = strlen(rec->certificate);
+	kl = strlen(rec->private_key);
+	text[SYNC_CERT] = rec->certificate;
+	len[SYNC_CERT] = cl;
+	text[SYNC_KEY] = rec->private_key;
+	len[SYNC_KEY] = kl;
+	text[SYNC_CHAIN] = pem_chain(rec->certificate);
+	len[SYNC_CHAIN] = strlen(text[SYNC_CHAIN]);
+	text[SYNC_BUNDLE] = NULL;
+	len[SYNC_BUNDLE] = 0;
+	if (ctx->files[SYNC_BUNDLE].path != NULL) {
+		/* haproxy's form: the certificates, then the key. */
+		len[SYNC_BUNDLE] = cl + (cl > 0 && rec->certificate[cl - 1] !=
+		    '\n') + kl;
+		if ((bundle = malloc(len[SYNC_BUNDLE] + 1)) == NULL) {
+			sync_ack(ctx, rec->revision, 0, "out of memory");
+			goto out;
+		}
+		memcpy(bundle, rec->certificate, cl);
+		if (len[SYNC_BUNDLE] > cl + kl)
+			bundle[cl] = '\n';
+		memcpy(bundle + len[SYNC_BUNDLE] - kl, rec->private_key, kl);
+		bundle[len[SYNC_BUNDLE]] = '\0';
+		text[SYNC_BUNDLE] = bundle;
+	}
+
+	for (i = 0; i < SYNC_NFILES; i++) {
+		f = &ctx->files[i];
+		changed[i] = f->path != NULL &&
+		    !sync_same(ctx, f, text[i], len[i]);
+		nchanged += changed[i];
+	}
+	if (nchanged == 0 && !ctx->reload_owed) {
+		sync_ack(ctx, rec->revision, 1, "unchanged");
+		goto out;
+	}
+	if (nchanged == 0)
+		sync_log(ctx, "revision %llu: files unchanged; reloading again "
+		    "after the failed reload",
+		    (unsigned long long)rec->revision);
+	else if (sync_write(ctx, rec, text, len, changed, err,
+	    sizeof(err)) != 0) {
+		/* Some files may be new: the next change must reload. */
+		ctx->reload_owed = 1;
+		sync_ack(ctx, rec->revision, 0, err);
+		goto out;
+	}
+	sync_reload(ctx, rec->revision);
+out:
+	if (bundle != NULL)
+		free_secret(bundle);
+	sync_rec_free(rec);
+}
+
+static void
+sync_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sync_ctx	*ctx = arg;
+
+	(void)fd;
+	(void)what;
+	/* A running command's completion schedules what waits. */
+	if (ctx->child == 0 && ctx->pending != NULL)
+		sync_apply(ctx);
+}
+
+/*
+ * Arm the debounce timer for pending: the first state of a run at once,
+ * later changes once none came for debounce_ms, but never later than
+ * SYNC_MAXWAIT_FACTOR windows after the first of them.
+ */
+static void
+sync_schedule(struct sync_ctx *ctx)
+{
+	struct timeval	tv;
+	int64_t		delay = 0, left;
+
+	if (ctx->child != 0 || ctx->pending == NULL)
+		return;
+	if (ctx->applied) {
+		delay = ctx->debounce_ms;
+		left = ctx->pending_since +
+		    (int64_t)ctx->debounce_ms * SYNC_MAXWAIT_FACTOR - mono_ms();
+		if (left < delay)
+			delay = left > 0 ? left : 0;
+	}
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(ctx->timer, &tv);
+}
+
+static void
+sync_put(struct sync_ctx *ctx, const struct certd_event *ev)
+{
+	const struct certd_cert	*c = ev->cert;
+	struct sync_rec		*rec;
+
+	if (c->certificate == NULL || c->private_key == NULL) {
+		sync_ack(ctx, ev->revision, 0, c->certificate == NULL ?
+		    "no certificate in the event" : "no private key: this "
+		    "peer lacks the key permission");
+		return;
+	}
+	if ((rec = calloc(1, sizeof(*rec))) == NULL ||
+	    (rec->certificate = strdup(c->certificate)) == NULL ||
+	    (rec->private_key = strdup(c->private_key)) == NULL) {
+		sync_rec_free(rec);
+		sync_ack(ctx, ev->revision, 0, "out of memory");
+		return;
+	}
+	rec->revision = ev->revision;
+	rec->id = c->id;
+	if (ctx->pending == NULL)
+		ctx->pending_since = mono_ms();
+	else
+		sync_log(ctx, "revision %llu: replaces revision %llu not yet "
+		    "applied", (unsigned long long)rec->revision,
+		    (unsigned long long)ctx->pending->revision);
+	sync_rec_free(ctx->pending);
+	ctx->pending = rec;
+	sync_schedule(ctx);
+}
+
+static void
+sync_event_cb(const struct certd_event *ev, void *arg)
+{
+	struct sync_ctx	*ctx = arg;
+
+	switch (ev->kind) {
+	case CERTD_EVENT_CONNECTED:
+		sync_log(ctx, "watching (certd revision %llu)",
+		    (unsigned long long)ev->revision);
+		/* A new connection is a new watch: tell certd where we are. */
+		if (ctx->have_ack &&
+		    certd_watch_ack(ctx->w, ctx->ack_rev, ctx->ack_ok,
+		    ctx->ack_detail) != 0)
+			sync_log(ctx, "could not resend the last ack");
+		break;
+	case CERTD_EVENT_DISCONNECTED:
+		sync_log(ctx, "disconnected: %s%s", ev->error != NULL ?
+		    ev->error : "?", ev->ended ? "" : "; reconnecting");
+		if (ev->ended) {
+			if (ev->code <= -100)
+				snprintf(ctx->err, sizeof(ctx->err), "%d %s",
+				    -ev->code, ev->error != NULL ?
+				    ev->error : "");
+			else
+				snprintf(ctx->err, sizeof(ctx->err),
+				    "watch: %s", ev->error != NULL ?
+				    ev->error : "disconnected");
+			ctx->failed = 1;
+			event_base_loopbreak(ctx->base);
+		}
+		break;
+	case CERTD_EVENT_RESYNC:
+		sync_log(ctx, "resync at revision %llu: the current state "
+		    "follows", (unsigned long long)ev->revision);
+		break;
+	case CERTD_EVENT_PUT:
+		if (ev->cert != NULL)
+			sync_put(ctx, ev);
+		break;
+	case CERTD_EVENT_DELETE:
+		sync_log(ctx, "certificate %llu deleted",
+		    ev->cert != NULL ? (unsigned long long)ev->cert->id : 0ULL);
+		if (ctx->pending != NULL) {
+			sync_rec_free(ctx->pending);
+			ctx->pending = NULL;
+			evtimer_del(ctx->timer);
+		}
+		sync_ack(ctx, ev->revision, 1, "deleted; files kept");
+		break;
+	}
+}
+
+static void
+sync_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct sync_ctx	*ctx = arg;
+
+	(void)what;
+	sync_log(ctx, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	ctx->stopped = 1;
+	event_base_loopbreak(ctx->base);
+}
+
+/* HUP, SIGHUP or a number; the name without SIG into name. */
+static int
+parse_signal(const char *s, int *sig, char *name, size_t namelen)
+{
+	static const struct {
+		const char	*name;
+		int		 sig;
+	} sigs[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		{ "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CONT", SIGCONT },
+		{ "WINCH", SIGWINCH },
+	};
+	uint64_t	v;
+	size_t		i;
+
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (strcasecmp(s, sigs[i].name) == 0) {
+			*sig = sigs[i].sig;
+			snprintf(name, namelen, "%s", sigs[i].name);
+			return 0;
+		}
+	}
+	if (util_parse_u64(s, strlen(s), 64, &v) != 0 || v == 0)
+		return -1;
+	*sig = (int)v;
+	snprintf(name, namelen, "%d", *sig);
+	return 0;
+}
+
+/* Strict octal, at most 0777. */
+static int
+parse_mode(const char *s, mode_t *out)
+{
+	unsigned	v = 0;
+
+	if (*s == '\0' || strlen(s) > 4)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '7')
+			return -1;
+		v = v * 8 + (unsigned)(*s - '0');
+	}
+	if (v > 0777)
+		return -1;
+	*out = (mode_t)v;
+	return 0;
+}
+
+/* USER[:GROUP], names or numbers; USER alone keeps the group. */
+static int
+parse_owner(const char *s, uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	const char	*colon = strchr(s, ':');
+	char		 user[256];
+	uint64_t	 v;
+	size_t		 n = colon != NULL ? (size_t)(colon - s) : strlen(s);
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (n >= sizeof(user))
+		return fail("sync: --owner: user name too long");
+	memcpy(user, s, n);
+	user[n] = '\0';
+	if (n > 0) {
+		if ((pw = getpwnam(user)) != NULL)
+			*uid = pw->pw_uid;
+		else if (util_parse_u64(user, n, UINT32_MAX - 1, &v) == 0)
+			*uid = (uid_t)v;
+		else
+			return fail("sync: --owner: unknown user '%s'", user);
+	}
+	if (colon != NULL && colon[1] != '\0') {
+		if ((gr = getgrnam(colon + 1)) != NULL)
+			*gid = gr->gr_gid;
+		else if (util_parse_u64(colon + 1, strlen(colon + 1),
+		    UINT32_MAX - 1, &v) == 0)
+			*gid = (gid_t)v;
+		else
+			return fail("sync: --owner: unknown group '%s'",
+			    colon + 1);
+	}
+	if (*uid == (uid_t)-1 && *gid == (gid_t)-1)
+		return usage_error("sync: --owner wants USER[:GROUP]");
+	return 0;
+}
+
+/* At most max bytes of s into out, not cutting a UTF-8 character. */
+static void
+copy_utf8(char *out, size_t max, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+static int
+cmd_sync(int argc, char *argv[], struct global *g)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ "id",		required_argument,	NULL, OPT_ID },
+		{ "alias",	required_argument,	NULL, OPT_ALIAS },
+		{ "cert-file",	required_argument,	NULL, OPT_CERT_FILE },
+		{ "key-file",	required_argument,	NULL, OPT_KEY_FILE },
+		{ "chain-file",	required_argument,	NULL, OPT_CHAIN_FILE },
+		{ "bundle-file", required_argument,	NULL, OPT_BUNDLE_FILE },
+		{ "mode",	required_argument,	NULL, OPT_MODE },
+		{ "owner",	required_argument,	NULL, OPT_OWNER },
+		{ "exec",	required_argument,	NULL, OPT_EXEC },
+		{ "signal",	required_argument,	NULL, OPT_SIGNAL },
+		{ "pid",	required_argument,	NULL, OPT_PID },
+		{ "pid-file",	required_argument,	NULL, OPT_PID_FILE },
+		{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
+		{ "debounce",	required_argument,	NULL, OPT_DEBOUNCE },
+		{ "name",	required_argument,	NULL, OPT_NAME },
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct certd_watch_opts	 opts;
+	struct sync_ctx		 ctx;
+	struct event		*sigint = NULL, *sigterm = NULL, *sigchld = NULL;
+	const char		*alias = NULL, *name = NULL, *owner = NULL;
+	const char		*signal_arg = NULL;
+	char			 err[512], idname[32];
+	uint64_t		 id = 0, v;
+	mode_t			 mode = 0644;
+	int			 ch, r = EXIT_USAGE, mode_given = 0, i, j;
+
+	memset(&opts, 0, sizeof(opts));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.child_fd = -1;
+	ctx.uid = (uid_t)-1;
+	ctx.gid = (gid_t)-1;
+	ctx.timeout_s = SYNC_TIMEOUT_S;
+	ctx.debounce_ms = SYNC_DEBOUNCE_MS;
+	ctx.files[SYNC_CERT].label = "--cert-file";
+	ctx.files[SYNC_KEY].label = "--key-file";
+	ctx.files[SYNC_CHAIN].label = "--chain-file";
+	ctx.files[SYNC_BUNDLE].label = "--bundle-file";
+	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_ID:
+			if (parse_u64(optarg, "id", 0, &id) != 0)
+				return EXIT_USAGE;
+			break;
+		case OPT_ALIAS:
+			alias = optarg;
+			break;
+		case OPT_CERT_FILE:
+			ctx.files[SYNC_CERT].path = optarg;
+			break;
+		case OPT_KEY_FILE:
+			ctx.files[SYNC_KEY].path = optarg;
+			break;
+		case OPT_CHAIN_FILE:
+			ctx.files[SYNC_CHAIN].path = optarg;
+			break;
+		case OPT_BUNDLE_FILE:
+			ctx.files[SYNC_BUNDLE].path = optarg;
+			break;
+		case OPT_MODE:
+			if (parse_mode(optarg, &mode) != 0)
+				return usage_error("sync: bad mode '%s' (octal, "
+				    "at most 0777)", optarg);
+			mode_given = 1;
+			break;
+		case OPT_OWNER:
+			owner = optarg;
+			break;
+		case OPT_EXEC:
+			ctx.exec = optarg;
+			break;
+		case OPT_SIGNAL:
+			signal_arg = optarg;
+			if (parse_signal(optarg, &ctx.sig, ctx.signame,
+			    sizeof(ctx.signame)) != 0)
+				return usage_error("sync: bad signal '%s'",
+				    optarg);
+			break;
+		case OPT_PID:
+			if (parse_u64(optarg, "pid", 0, &v) != 0)
+				return EXIT_USAGE;
+			if (v > INT_MAX)
+				return usage_error("sync: bad pid '%s'", optarg);
+			ctx.pid = (pid_t)v;
+			break;
+		case OPT_PID_FILE:
+			ctx.pid_file = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_u64(optarg, "timeout", 0, &v) != 0)
+				return EXIT_USAGE;
+			if (v > SYNC_TIMEOUT_MAX_S)
+				return usage_error("sync: --timeout is at most "
+				    "%d s", SYNC_TIMEOUT_MAX_S);
+			ctx.timeout_s = (unsigned)v;
+			break;
+		case OPT_DEBOUNCE:
+			if (parse_u64(optarg, "debounce", 1, &v) != 0)
+				return EXIT_USAGE;
+			if (v > SYNC_DEBOUNCE_MAX_MS)
+				return usage_error("sync: --debounce is at most "
+				    "%d ms", SYNC_DEBOUNCE_MAX_MS);
+			ctx.debounce_ms = (unsigned)v;
+			break;
+		case OPT_NAME:
+			name = optarg;
+			break;
+		default:
+			if (global_opt(ch, g) != 0)
+				return bad_option("sync", ch, argc, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("sync: want TEAM");
+	if ((id != 0) == (alias != NULL))
+		return usage_error("sync: want one of --id and --alias");
+	if (ctx.files[SYNC_CERT].path == NULL ||
+	    ctx.files[SYNC_KEY].path == NULL)
+		return usage_error("sync: --cert-file and --key-file are "
+		    "required");
+	for (i = 0; i < SYNC_NFILES; i++)
+		for (j = i + 1; j < SYNC_NFILES; j++)
+			if (ctx.files[i].path != NULL &&
+			    ctx.files[j].path != NULL &&
+			    strcmp(ctx.files[i].path, ctx.files[j].path) == 0)
+				return usage_error("sync: %s and %s name the "
+				    "same file", ctx.files[i].label,
+				    ctx.files[j].label);
+	if (ctx.exec != NULL && signal_arg != NULL)
+		return usage_error("sync: --exec and --signal exclude each "
+		    "other");
+	if (signal_arg != NULL && (ctx.pid != 0) == (ctx.pid_file != NULL))
+		return usage_error("sync: --signal wants one of --pid and "
+		    "--pid-file");
+	if (signal_arg == NULL && (ctx.pid != 0 || ctx.pid_file != NULL))
+		return usage_error("sync: --pid and --pid-file go with "
+		    "--signal");
+	if (ctx.exec != NULL && ctx.timeout_s == 0)
+		return usage_error("sync: --timeout must be at least 1 s");
+	if (name != NULL && (*name == '\0' || strlen(name) > SYNC_NAME_MAX ||
+	    !util_utf8_valid(name, strlen(name))))
+		return usage_error("sync: --name wants 1 to %d bytes of UTF-8",
+		    SYNC_NAME_MAX);
+	if (owner != NULL && (r = parse_owner(owner, &ctx.uid,
+	    &ctx.gid)) != 0)
+		return r;
+	ctx.files[SYNC_CERT].mode = mode;
+	ctx.files[SYNC_CHAIN].mode = mode;
+	/* Never a permission for others on a file with the key. */
+	ctx.files[SYNC_KEY].mode = mode_given ? (mode & 0770) : 0600;
+	ctx.files[SYNC_BUNDLE].mode = ctx.files[SYNC_KEY].mode;
+	snprintf(idname, sizeof(idname), "%llu", (unsigned long long)id);
+	if (name == NULL) {
+		snprintf(err, sizeof(err), "sync-%s",
+		    alias != NULL ? alias : idname);
+		copy_utf8(ctx.name, SYNC_NAME_MAX, err);
+	} else
+		copy_utf8(ctx.name, SYNC_NAME_MAX, name);
+
+	opts.socket = g->socket;
+	opts.team = argv[optind];
+	opts.ids = id != 0 ? &id : NULL;
+	opts.n_ids = id != 0;
+	opts.aliases = alias != NULL ? &alias : NULL;
+	opts.n_aliases = alias != NULL;
+	opts.has_since = 1;
+	opts.since = 0;
+	opts.name = ctx.name;
+	opts.reconnect = 1;
+
+	r = 1;
+	if ((ctx.base = event_base_new()) == NULL) {
+		fail("cannot create an event loop");
+		goto out;
+	}
+	sigint = evsignal_new(ctx.base, SIGINT, sync_signal_cb, &ctx);
+	sigterm = evsignal_new(ctx.base, SIGTERM, sync_signal_cb, &ctx);
+	sigchld = evsignal_new(ctx.base, SIGCHLD, sync_sigchld_cb, &ctx);
+	ctx.timer = evtimer_new(ctx.base, sync_timer_cb, &ctx);
+	ctx.child_timer = evtimer_new(ctx.base, sync_child_timeout_cb, &ctx);
+	if (sigint == NULL || sigterm == NULL || sigchld == NULL ||
+	    ctx.timer == NULL || ctx.child_timer == NULL ||
+	    evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sigterm, NULL) != 0 ||
+	    evsignal_add(sigchld, NULL) != 0) {
+		fail("cannot set up the event loop");
+		goto out;
+	}
+	if ((ctx.w = certd_watch_new(ctx.base, &opts, sync_event_cb, &ctx,
+	    err, sizeof(err))) == NULL) {
+		fail("%s", err);
+		goto out;
+	}
+	sync_log(&ctx, "following %s %s in team %s on %s",
+	    alias != NULL ? "alias" : "id",
+	    alias != NULL ? alias : idname, opts.team,
+	    certd_socket_path(g->socket));
+	if (event_base_dispatch(ctx.base) == -1) {
+		fail("event loop failed");
+		goto out;
+	}
+	if (ctx.stopped)
+		r = 0;
+	else if (ctx.failed)
+		fail("sync: %s", ctx.err);
+	else
+		fail("sync: the event loop ended");
+out:
+	if (ctx.child != 0)
+		sync_log(&ctx, "leaving reload command %ld to finish on its "
+		    "own", (long)ctx.child);
+	sync_child_close(&ctx);
+	for (i = 0; i < SYNC_NFILES; i++)
+		sync_discard(&ctx.files[i]);
+	sync_rec_free(ctx.pending);
+	certd_watch_free(ctx.w);
+	if (ctx.timer != NULL)
+		event_free(ctx.timer);
+	if (ctx.child_timer != NULL)
+		event_free(ctx.child_timer);
+	if (sigint != NULL)
+		event_free(sigint);
+	if (sigterm != NULL)
+		event_free(sigterm);
+	if (sigchld != NULL)
+		event_free(sigchld);
+	if (ctx.base != NULL)
+		event_base_free(ctx.base);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
 /* token new */
 
 static int
@@ -1023,6 +2395,8 @@ main(int argc, char *argv[])
 		{ "put",	cmd_put },
 		{ "delete",	cmd_delete },
 		{ "watch",	cmd_watch },
+		{ "subscribers", cmd_subscribers },
+		{ "sync",	cmd_sync },
 	};
 	struct global	 g = { NULL, 0 };
 	const char	*cmd;

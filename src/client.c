@@ -959,6 +959,111 @@ certd_delete(struct certd_client *c, const char *team, uint64_t id,
 	return client_call(c, rid, NULL, NULL);
 }
 
+static void
+subscriber_clear(struct certd_subscriber *s)
+{
+	free(s->name);
+	free(s->status);
+	free(s->detail);
+}
+
+void
+certd_subscriber_list_free(struct certd_subscriber_list *l)
+{
+	size_t	i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		subscriber_clear(&l->items[i]);
+	free(l->items);
+	free(l);
+}
+
+/* A required string field, "" when absent so callers need no NULL checks. */
+static int
+get_str_or_empty(const msgpack_object *m, const char *key, char **out)
+{
+	int	r;
+
+	if ((r = get_opt_str(m, key, out)) != 0)
+		return r;
+	if (*out == NULL && (*out = strdup("")) == NULL)
+		return CERTD_E_NOMEM;
+	return 0;
+}
+
+static int
+subscribers_result(struct certd_client *c, const msgpack_object *res,
+    void *arg)
+{
+	const msgpack_object_array	 *a;
+	const msgpack_object		 *o;
+	struct certd_subscriber_list	**out = arg, *l;
+	struct certd_subscriber		 *s;
+	size_t				  i;
+	int				  r;
+
+	(void)c;
+	if (res == NULL || res->type != MSGPACK_OBJECT_MAP ||
+	    proto_get_array(res, "list", &a) != 1)
+		return CERTD_E_PROTO;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return CERTD_E_NOMEM;
+	/* a->size is bounded by proto_check (PROTO_ITEMS_MAX, frame bytes). */
+	if (a->size > 0 &&
+	    (l->items = calloc(a->size, sizeof(*l->items))) == NULL) {
+		r = CERTD_E_NOMEM;
+		goto fail;
+	}
+	for (i = 0; i < a->size; i++) {
+		o = &a->ptr[i];
+		s = &l->items[i];
+		l->n = i + 1;
+		if (o->type != MSGPACK_OBJECT_MAP ||
+		    proto_get_uint(o, "watch", &s->watch) != 1) {
+			r = CERTD_E_PROTO;
+			goto fail;
+		}
+		if ((r = get_str_or_empty(o, "name", &s->name)) != 0 ||
+		    (r = get_str_or_empty(o, "status", &s->status)) != 0 ||
+		    (r = get_str_or_empty(o, "detail", &s->detail)) != 0 ||
+		    (r = get_opt_uint(o, "uid", &s->uid)) != 0 ||
+		    (r = get_opt_int(o, "pid", &s->pid)) != 0 ||
+		    (r = get_opt_uint(o, "revision", &s->revision)) != 0 ||
+		    (r = get_opt_int(o, "at", &s->at)) != 0)
+			goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	certd_subscriber_list_free(l);
+	return r;
+}
+
+int
+certd_subscribers(struct certd_client *c, const char *team, uint64_t id,
+    struct certd_subscriber_list **out)
+{
+	struct certd_subscriber_list	*l = NULL;
+	msgpack_packer			 pk;
+	uint64_t			 rid;
+	int				 r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || team == NULL || out == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+		return r;
+	rid = req_begin(&c->sb, &pk, &c->next_id, "subscribers", 2);
+	proto_kv_str(&pk, "team", team);
+	proto_kv_uint(&pk, "cert_id", id);
+	if ((r = client_call(c, rid, subscribers_result, &l)) == 0)
+		*out = l;
+	return r;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Watch */
 

@@ -147,6 +147,33 @@ CERTD_API int	certd_delete(struct certd_client *c, const char *team,
 CERTD_API void	certd_cert_free(struct certd_cert *cert);
 CERTD_API void	certd_list_free(struct certd_list *list);
 
+/* A live watch that receives a certificate's changes, with its last ack. */
+struct certd_subscriber {
+	char		*name;		/* the watch's name, "" when unnamed */
+	uint64_t	 uid;		/* peer */
+	int64_t		 pid;
+	uint64_t	 watch;		/* W on the peer's connection */
+	uint64_t	 revision;	/* last acked revision, 0: none yet */
+	char		*status;	/* "ok", "failed" or "pending" */
+	char		*detail;	/* of the last ack, "" when none */
+	int64_t		 at;		/* Unix seconds of the last ack, 0: none */
+};
+
+struct certd_subscriber_list {
+	struct certd_subscriber	*items;
+	size_t			 n;
+};
+
+/*
+ * Addition: the subscribers of certificate id in team (op `subscribers`).
+ * Needs read on the team; -404 when the certificate does not exist.  On
+ * success *out is the caller's, to free with certd_subscriber_list_free
+ * (which accepts NULL).
+ */
+CERTD_API int	certd_subscribers(struct certd_client *c, const char *team,
+		    uint64_t id, struct certd_subscriber_list **out);
+CERTD_API void	certd_subscriber_list_free(struct certd_subscriber_list *l);
+
 /* --- watch ------------------------------------------------------------- */
 
 enum certd_event_kind {

@@ -23,15 +23,21 @@ CERTD_PID=
 PASS=0
 FAIL=0
 
+UNMOUNT=
 cleanup() {
+	status=$?
 	if [ -n "$CERTD_PID" ] && kill -0 "$CERTD_PID" 2>/dev/null; then
 		kill -KILL "$CERTD_PID" 2>/dev/null || true
+	fi
+	if [ -n "$UNMOUNT" ]; then
+		umount "$UNMOUNT" 2>/dev/null || true
 	fi
 	if [ "$FAIL" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then
 		rm -rf "$T"
 	else
 		echo "# temporary files kept in $T" >&2
 	fi
+	exit "$status"
 }
 trap cleanup EXIT
 

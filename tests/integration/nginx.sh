@@ -1,0 +1,247 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# certctl sync feeding a real nginx, configured with
+# contrib/nginx/certd-sync.conf and reloaded with SIGHUP through its pid
+# file: after each REST change nginx presents the new certificate (read
+# with gnutls-cli, compared by SHA-256 fingerprint), and a client loop
+# running through three changes sees no failed request.
+. "$(dirname "$0")/lib.sh"
+
+for tool in nginx gnutls-cli certtool timeout od; do
+	command -v "$tool" > /dev/null 2>&1 ||
+	    { echo "# $tool not installed: skipped"; exit 77; }
+done
+
+D="$T/data"; mkdir -p "$D"
+TOKEN=$(new_token admin '*' write "$D/tokens")
+start_certd "$D"
+export CERTD_SOCKET="$D/certd.sock"
+C=/openapi/v1/teams/web/certificates
+PREFIX=$T/nginx
+mkdir -p "$PREFIX/logs" "$PREFIX/tmp" "$PREFIX/certd"
+
+# Everything started here is stopped on exit, even after a failure (and
+# even when $T has gone: the pids are in variables, and set -e no longer
+# applies).
+PIDS=
+NGINX=
+stop_pid() {	# PID: TERM, up to 5 s, then KILL
+	kill -TERM "$1" 2>/dev/null || return 0
+	_n=0
+	while kill -0 "$1" 2>/dev/null && [ $_n -lt 50 ]; do
+		sleep 0.1; _n=$((_n + 1)); done
+	kill -KILL "$1" 2>/dev/null || true
+}
+stop_nginx() {
+	[ -n "$NGINX" ] || return 0
+	# The workers, by parent pid, in case the master has to be killed.
+	workers=$(ps -o pid= --ppid "$NGINX" 2>/dev/null || true)
+	stop_pid "$NGINX"
+	for p in $workers; do stop_pid "$p"; done
+	wait "$NGINX" 2>/dev/null || true
+	NGINX=
+}
+nginx_cleanup() {
+	set +e
+	touch "$T/stop-clients" 2>/dev/null
+	for p in $PIDS; do stop_pid "$p"; done
+	stop_nginx
+	cleanup
+}
+trap nginx_cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+# wait_until TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most
+# TENTHS times.
+wait_until() {
+	_wt=$1; shift
+	while ! "$@"; do
+		_wt=$((_wt - 1))
+		[ "$_wt" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+check() {	# DESCRIPTION CMD...
+	_d=$1; shift
+	if "$@"; then ok "$_d"; else not_ok "$_d"; fi
+}
+fingerprint() { certtool --fingerprint --hash sha256 --infile "$1" 2>/dev/null; }
+
+# presents FINGERPRINT: the certificate nginx sends has it.
+presents() {
+	timeout 5 gnutls-cli --insecure --print-cert -p "$NPORT" 127.0.0.1 \
+	    < /dev/null 2> /dev/null |
+	    sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{p;/-----END/q;}' \
+	    > "$T/presented.pem"
+	[ -s "$T/presented.pem" ] && [ "$(fingerprint "$T/presented.pem")" = "$1" ]
+}
+
+# settled FINGERPRINT: three handshakes in a row present it (after a
+# reload, old workers may still accept for a moment).
+settled() { presents "$1" && presents "$1" && presents "$1"; }
+
+# acked REVISION: sync reports that revision applied ok.
+acked() {
+	req GET "$C/1/subscribers"
+	[ "$STATUS" = 200 ] && [ "$(jget list.0.revision 2>/dev/null)" = "$1" ] &&
+	    [ "$(jget list.0.status 2>/dev/null)" = ok ]
+}
+
+# put_cert CHAIN KEY: update certificate 1 over REST; revision in $REV.
+put_cert() {
+	body "$T/u" certificate=@"$1" private_key=@"$2"
+	req PUT "$C/1" "$T/u"
+	REV=$(jget revision 2>/dev/null || echo none)
+}
+
+RSA=$PKI/leaf-rsa.chain.pem
+RSA2=$T/rsa2.chain.pem
+cat "$PKI/leaf-rsa2.pem" "$PKI/int.pem" > "$RSA2"
+FP_RSA=$(fingerprint "$PKI/leaf-rsa.pem")
+FP_RSA2=$(fingerprint "$PKI/leaf-rsa2.pem")
+
+body "$T/c1" alias=www certificate=@"$RSA" private_key=@"$PKI/leaf-rsa.key" \
+    certificate_type=server
+req POST "$C" "$T/c1"
+expect 200 "create the certificate nginx serves"
+
+# sync first: it writes the files nginx needs to start.  Its first signal
+# finds no pid file yet and is acked failed; that is expected.
+"$CERTCTL" sync web --alias www --cert-file "$PREFIX/certd/fullchain.pem" \
+    --key-file "$PREFIX/certd/privkey.pem" --signal HUP \
+    --pid-file "$PREFIX/nginx.pid" --debounce 100 --name nginx-www \
+    2> "$T/sync.log" &
+SYNC=$!
+PIDS="$PIDS $SYNC"
+check "sync writes the files nginx starts with" \
+    wait_until 100 test -s "$PREFIX/certd/privkey.pem"
+
+# The configuration: the contrib server block with this test's port and
+# directory, inside an http block with every path under PREFIX.
+write_conf() {
+	sed -e "s|listen 443 ssl;|listen 127.0.0.1:$1 ssl;|" \
+	    -e "s|/etc/nginx/certd/www|$PREFIX/certd|g" \
+	    "$CERTD_SRCDIR/contrib/nginx/certd-sync.conf" > "$PREFIX/server.conf"
+	user=
+	[ "$(id -u)" = 0 ] && user="user root;"
+	cat > "$PREFIX/nginx.conf" <<EOF
+$user
+daemon off;
+worker_processes 1;
+pid $PREFIX/nginx.pid;
+error_log $PREFIX/logs/error.log notice;
+events { worker_connections 256; }
+http {
+	access_log $PREFIX/logs/access.log;
+	client_body_temp_path $PREFIX/tmp/body;
+	proxy_temp_path $PREFIX/tmp/proxy;
+	fastcgi_temp_path $PREFIX/tmp/fastcgi;
+	uwsgi_temp_path $PREFIX/tmp/uwsgi;
+	scgi_temp_path $PREFIX/tmp/scgi;
+	include $PREFIX/server.conf;
+}
+EOF
+}
+
+answers() { curl -sk --max-time 1 -o /dev/null "https://127.0.0.1:$NPORT/"; }
+nginx_up() {
+	kill -0 "$NGINX" 2>/dev/null || return 0	# died: stop waiting
+	test -s "$PREFIX/nginx.pid" && answers
+}
+
+# A random loopback port in 20000-60000; another on a bind failure.
+tries=0
+while :; do
+	tries=$((tries + 1))
+	NPORT=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+	if answers || [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+	    "http://127.0.0.1:$NPORT/" 2>/dev/null)" != 000 ]; then
+		[ $tries -lt 20 ] && continue	# taken
+		not_ok "no free port found"; finish; exit 1
+	fi
+	write_conf "$NPORT"
+	grep -q "listen 127.0.0.1:$NPORT ssl;" "$PREFIX/server.conf" &&
+	    grep -q "$PREFIX/certd/privkey.pem" "$PREFIX/server.conf" || {
+		not_ok "the contrib snippet no longer has the lines the test edits"
+		finish; exit 1; }
+	: > "$PREFIX/stderr.log"
+	: > "$PREFIX/logs/error.log"		# only this attempt's lines
+	nginx -p "$PREFIX/" -c "$PREFIX/nginx.conf" -e stderr \
+	    2>> "$PREFIX/stderr.log" &
+	NGINX=$!
+	wait_until 100 nginx_up
+	kill -0 "$NGINX" 2>/dev/null && answers && break
+	stop_nginx
+	if [ $tries -ge 5 ] || ! grep -q 'in use' "$PREFIX/stderr.log" \
+	    "$PREFIX/logs/error.log" 2>/dev/null; then
+		not_ok "nginx did not start: $(tail -n 3 "$PREFIX/stderr.log" \
+		    "$PREFIX/logs/error.log" 2>/dev/null)"
+		finish; exit 1
+	fi
+done
+ok "nginx listens with ssl on 127.0.0.1:$NPORT"
+check "nginx presents the certificate sync wrote" settled "$FP_RSA"
+MASTER=$(cat "$PREFIX/nginx.pid")
+
+# Sequential requests until told to stop, at least 200, at most 5000.
+client_loop() {
+	i=0
+	while [ $i -lt 5000 ]; do
+		[ $i -ge 200 ] && [ -f "$T/stop-clients" ] && break
+		code=$(curl -sk --max-time 2 -o /dev/null -w '%{http_code}' \
+		    "https://127.0.0.1:$NPORT/" 2>/dev/null) || true
+		echo "${code:-000}" >> "$T/clients"
+		i=$((i + 1))
+	done
+}
+client_loop &
+CLIENTS=$!
+PIDS="$PIDS $CLIENTS"
+wait_until 100 test -s "$T/clients"
+before=$(wc -l < "$T/clients")
+
+n=0
+for change in "$RSA2 $PKI/leaf-rsa2.key $FP_RSA2" \
+    "$RSA $PKI/leaf-rsa.key $FP_RSA" "$RSA2 $PKI/leaf-rsa2.key $FP_RSA2"; do
+	n=$((n + 1))
+	set -- $change
+	put_cert "$1" "$2"
+	expect 200 "change $n: PUT a new certificate"
+	check "change $n: sync writes it and signals nginx" \
+	    wait_until 100 acked "$REV"
+	check "change $n: nginx presents it within 10 s" \
+	    wait_until 100 settled "$3"
+done
+during=$(( $(wc -l < "$T/clients") - before ))
+touch "$T/stop-clients"
+check "the client loop ends" wait_until 600 eval '! kill -0 "$CLIENTS" 2>/dev/null'
+total=$(wc -l < "$T/clients")
+failed=$(grep -vc '^200$' "$T/clients" || true)
+check "the clients sent $total requests, $during during the changes" \
+    eval '[ "$total" -ge 200 ] && [ "$during" -ge 1 ]'
+if [ "$failed" = 0 ]; then ok "no request failed through 3 changes"; else
+	not_ok "$failed of $total requests failed: $(grep -v '^200$' "$T/clients" | sort | uniq -c | tr '\n' ' ')"
+fi
+
+# What sync reported, and that nginx reloaded rather than restarted.
+req GET "$C/1/subscribers"
+check "sync acked the last change ok" eval '[ "$(jget list.0.name)" = nginx-www ] &&
+    [ "$(jget list.0.revision)" = "$REV" ] && [ "$(jget list.0.status)" = ok ]'
+case $(jget list.0.detail) in
+*"SIGHUP to pid $MASTER"*) ok "the ack names the HUP to nginx's master" ;;
+*) not_ok "detail: $(jget list.0.detail)" ;;
+esac
+check "nginx's master is the same process (reloaded, not restarted)" \
+    eval '[ "$(cat "$PREFIX/nginx.pid")" = "$MASTER" ] && kill -0 "$MASTER"'
+if grep -q '\[emerg\]\|\[alert\]' "$PREFIX/logs/error.log" "$PREFIX/stderr.log"; then
+	not_ok "nginx logged: $(grep '\[emerg\]\|\[alert\]' "$PREFIX/logs/error.log" "$PREFIX/stderr.log" | head -n 3)"
+else
+	ok "nginx logged no emerg or alert"
+fi
+
+stop_nginx
+kill -TERM "$SYNC"
+status=0; wait "$SYNC" || status=$?
+check "sync exits 0 on SIGTERM" [ $status = 0 ]
+stop_certd TERM && ok "certd exits 0 on SIGTERM" || not_ok "certd exit status"
+finish
