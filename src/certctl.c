@@ -55,6 +55,8 @@ static const char usage_text[] =
 "  put TEAM --alias ALIAS --type TYPE --cert FILE --key FILE\n"
 "  put TEAM --id ID [--alias ALIAS] [--type TYPE] [--cert FILE] [--key FILE]\n"
 "  delete TEAM ID [--force]\n"
+"  rekey\n"
+"  backup DIR\n"
 "  watch [TEAM] [--id ID]... [--alias ALIAS]... [--since REV] [--reconnect]\n"
 "        [--with-pem]\n"
 "  subscribers TEAM ID\n"
@@ -768,6 +770,80 @@ cmd_delete(int argc, char *argv[], struct global *g)
 		r = print_json(o, 0);
 	} else {
 		printf("deleted %llu\n", (unsigned long long)id);
+		r = flush_stdout();
+	}
+	certd_close(c);
+	return r;
+}
+
+/* rekey and backup: admin commands without options of their own. */
+static int
+cmd_rekey(int argc, char *argv[], struct global *g)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct certd_client	*c;
+	char			 kid[17];
+	int			 ch, r;
+
+	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
+		if (global_opt(ch, g) != 0)
+			return bad_option("rekey", ch, argc, argv);
+	if (optind != argc)
+		return usage_error("rekey takes no arguments");
+	if ((c = connect_or_fail(g)) == NULL)
+		return 1;
+	if ((r = certd_rekey(c, kid)) != 0)
+		r = fail_call(c, r);
+	else {
+		if (g->json)
+			printf("{\"key_id\":\"%s\"}\n", kid);
+		else
+			printf("master key rotated, key id %s\n", kid);
+		r = flush_stdout();
+	}
+	certd_close(c);
+	return r;
+}
+
+static int
+cmd_backup(int argc, char *argv[], struct global *g)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct certd_client	*c;
+	char			 dir[4096];
+	int			 ch, r;
+
+	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
+		if (global_opt(ch, g) != 0)
+			return bad_option("backup", ch, argc, argv);
+	if (argc - optind != 1)
+		return usage_error("backup: want DIR");
+	/* certd resolves nothing: send an absolute path. */
+	if (argv[optind][0] == '/')
+		snprintf(dir, sizeof(dir), "%s", argv[optind]);
+	else if (getcwd(dir, sizeof(dir)) == NULL ||
+	    strlen(dir) + 1 + strlen(argv[optind]) >= sizeof(dir))
+		return fail("backup: cannot make %s absolute", argv[optind]);
+	else {
+		strcat(dir, "/");
+		strcat(dir, argv[optind]);
+	}
+	if ((c = connect_or_fail(g)) == NULL)
+		return 1;
+	if ((r = certd_backup(c, dir)) != 0)
+		r = fail_call(c, r);
+	else {
+		if (g->json)
+			printf("{\"backup\":\"%s\"}\n", dir);
+		else
+			printf("backup written to %s (it holds the master key)\n",
+			    dir);
 		r = flush_stdout();
 	}
 	certd_close(c);
@@ -2394,6 +2470,8 @@ main(int argc, char *argv[])
 		{ "list",	cmd_list },
 		{ "put",	cmd_put },
 		{ "delete",	cmd_delete },
+		{ "rekey",	cmd_rekey },
+		{ "backup",	cmd_backup },
 		{ "watch",	cmd_watch },
 		{ "subscribers", cmd_subscribers },
 		{ "sync",	cmd_sync },

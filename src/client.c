@@ -959,6 +959,52 @@ certd_delete(struct certd_client *c, const char *team, uint64_t id,
 	return client_call(c, rid, NULL, NULL);
 }
 
+static int
+rekey_result(struct certd_client *c, const msgpack_object *res, void *arg)
+{
+	char		*out = arg;
+	const char	*s;
+	size_t		 len;
+
+	(void)c;
+	if (proto_get_str(res, "key_id", &s, &len) != 1 || len > 16)
+		return CERTD_E_PROTO;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+CERTD_API int
+certd_rekey(struct certd_client *c, char key_id[17])
+{
+	msgpack_packer	pk;
+	uint64_t	id;
+	int		r;
+
+	if (c == NULL || key_id == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_ready(c, REQ_OVERHEAD)) != 0)
+		return r;
+	id = req_begin(&c->sb, &pk, &c->next_id, "rekey", 0);
+	return client_call(c, id, rekey_result, key_id);
+}
+
+CERTD_API int
+certd_backup(struct certd_client *c, const char *dir)
+{
+	msgpack_packer	pk;
+	uint64_t	id;
+	int		r;
+
+	if (c == NULL || dir == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_ready(c, REQ_OVERHEAD + strlen(dir))) != 0)
+		return r;
+	id = req_begin(&c->sb, &pk, &c->next_id, "backup", 1);
+	proto_kv_str(&pk, "dir", dir);
+	return client_call(c, id, NULL, NULL);
+}
+
 static void
 subscriber_clear(struct certd_subscriber *s)
 {

@@ -143,6 +143,15 @@ CERTD_API int	certd_put(struct certd_client *c, const struct certd_put *in,
 CERTD_API int	certd_delete(struct certd_client *c, const char *team,
 		    uint64_t id, int force);
 
+/*
+ * Admin calls (root or certd's own uid).  certd_rekey rotates the master
+ * key and writes the new key id (16 hex digits) into key_id;
+ * certd_backup writes a consistent copy of the store, master key included,
+ * into the absolute directory dir on certd's host.
+ */
+CERTD_API int	certd_rekey(struct certd_client *c, char key_id[17]);
+CERTD_API int	certd_backup(struct certd_client *c, const char *dir);
+
 /* Wipes the key text.  Both accept NULL. */
 CERTD_API void	certd_cert_free(struct certd_cert *cert);
 CERTD_API void	certd_list_free(struct certd_list *list);

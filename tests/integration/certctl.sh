@@ -100,6 +100,24 @@ sleep 1; kill -TERM $W; wait $W 2>/dev/null || true
 [ "$(grep -c '"event":"put"' "$T/since")" = 1 ] && ok "one current certificate replayed" ||
     not_ok "replay: $(cat "$T/since")"
 
+run "rekey" 0 rekey
+has "$T/o" "master key rotated, key id [0-9a-f]\{16\}" "rekey prints the new key id"
+run "backup to a relative dir" 0 backup "$T/bk-rel"
+run "get after rekey" 0 get acme 1 --key
+cmp -s "$T/o" "$PKI/leaf-rsa.key" && ok "key readable after rekey" || not_ok "key after rekey"
+(cd "$T" && "$CERTCTL" backup bk2 > "$T/o" 2>&1) && [ -f "$T/bk2/master.key" ] &&
+    ok "backup DIR is relative to the caller" || not_ok "relative backup: $(cat "$T/o")"
+run "backup into a used dir" 1 backup "$T/bk2"
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+	chmod 755 "$T" "$D"; chmod 666 "$CERTD_SOCKET"
+	status=0
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$CERTCTL" rekey \
+	    > "$T/o" 2> "$T/e" || status=$?
+	[ $status -eq 1 ] && grep -q "403" "$T/e" && ok "rekey is for admins only" ||
+	    not_ok "rekey as nobody: $status $(cat "$T/e")"
+	chmod 660 "$CERTD_SOCKET"
+fi
+
 run "token new" 0 token new --name ci --teams 'a,b' --role read
 [ "$(wc -l < "$T/o")" = 2 ] && grep -q '^ci sha256:[0-9a-f]\{64\} teams=a,b role=read$' "$T/o" &&
     ok "token new prints a token and its line" || not_ok "token new: $(cat "$T/o")"
