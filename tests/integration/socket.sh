@@ -15,6 +15,8 @@ cat > "$T/certd.conf" <<CONF
 log_retain = 5
 socket_group = nogroup
 ctl_out_limit = 65536
+ctl_idle_timeout = 2
+ctl_max_conns_per_uid = 8
 [acl]
 user nobody = teams=pub perms=read
 CONF
@@ -169,6 +171,26 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$CERTD_PID/status")
     not_ok "certd RSS ${rss} kB"
 kill $STUCK; wait $STUCK 2>/dev/null || true
 check_alive
+
+# --- idle timeout and connection caps -------------------------------------------
+"$PEER" -n 1 -t 6000 "$S" > "$T/o"
+expect_line "$T/o" '^EOF' "a connection that sends nothing is closed after ctl_idle_timeout"
+i=0; pids=
+while [ $i -lt 8 ]; do
+	"$PEER" -s -n 1 "$S" '{"id":1,"op":"watch","team":"cap"}' > "$T/cap.$i" &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+i=0
+while [ "$(cat "$T"/cap.* | grep -c '"watch":1')" -lt 8 ] && [ $i -lt 50 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+"$PEER" -n 1 "$S" '{"id":1,"op":"ping"}' > "$T/o"
+expect_line "$T/o" '"code":503,"msg":"too many connections"' "the ninth connection of one uid is refused"
+kill $pids; wait $pids 2>/dev/null || true
+sleep 0.2
+"$PEER" "$S" '{"id":1,"op":"ping"}' > "$T/o"
+expect_line "$T/o" '"result":"pong"' "connections are accepted again below the cap"
 
 # --- a peer that is not allowed -----------------------------------------------
 if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
