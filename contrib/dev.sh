@@ -6,6 +6,8 @@
 #                         foreground on ./var and print how to call it
 #   contrib/dev.sh test   install dependencies, build with -Werror and run
 #                         the whole test suite (make check)
+#   contrib/dev.sh sanitize  the same suite built with AddressSanitizer and
+#                         UndefinedBehaviorSanitizer, in a scratch clone
 #
 # Dependencies come from Debian's packages; apt-get runs only when one is
 # missing, through sudo when not root.
@@ -132,9 +134,37 @@ install_check() {
 	rm -rf "$dest" "$dest.log"
 }
 
+# make check of a clean clone built with ASan and UBSan (CI's second lane).
+sanitize() {
+	deps
+	dir=$(mktemp -d)
+	git clone -q "$top" "$dir/src"
+	(
+		cd "$dir/src"
+		autoreconf -fi > /dev/null 2>&1
+		./configure --enable-werror --with-sanitizer=address,undefined \
+		    CFLAGS="-g -O1" > configure.log 2>&1 || { cat configure.log; exit 1; }
+		make -j"$jobs" > build.log 2>&1 || { tail -n 40 build.log; exit 1; }
+		if ! make -j"$jobs" check > check.log 2>&1; then
+			grep -E '^(PASS|FAIL|ERROR)' check.log
+			for log in tests/unit/*.log tests/integration/*.log; do
+				grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' -e 'Sanitizer' \
+				    "$log" 2>/dev/null || continue
+				echo "==== $log"; tail -n 60 "$log"
+			done
+			exit 1
+		fi
+		pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
+		fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
+		echo "sanitizers: $pass passed, $fail failed"
+	) || { rm -rf "$dir"; exit 1; }
+	rm -rf "$dir"
+}
+
 case ${1:-} in
 run)	run ;;
 test)	test_all ;;
+sanitize) sanitize ;;
 deps)	deps ;;
-*)	echo "usage: contrib/dev.sh run|test|deps" >&2; exit 2 ;;
+*)	echo "usage: contrib/dev.sh run|test|sanitize|deps" >&2; exit 2 ;;
 esac
