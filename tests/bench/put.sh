@@ -1,0 +1,307 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Durable PUT benchmark of certd's REST API, run on demand (not by make
+# check), with etcd measured side by side in the same run (SPEC section 7:
+# validated, durable PUT throughput at least 3x etcd's).
+#
+#   1. certd: a fresh daemon on a temporary data dir; N_CERTS certificates
+#      (leaf-rsa.chain.pem + leaf-rsa.key from tests/pki/gen-pki.sh) are
+#      created in team "bench".  wrk (tests/bench/put.lua) then sends PUT
+#      /openapi/v1/teams/bench/certificates/ID with the full body (alias,
+#      certificate, private_key, certificate_type), certificate_type
+#      flipping client/server per certificate, so every request is
+#      validated (GnuTLS parse + key match) and written with a synced
+#      RocksDB write.  One run per connection count in CONNS.
+#   2. etcd: the Debian etcd-server, started on loopback on a temporary data
+#      dir with its defaults (WAL fsync per commit), gets POST /v3/kv/put
+#      through its JSON gateway, N_CERTS keys, a value as large as certd's
+#      request body.  Same connection counts, same wrk settings.
+#
+# Each run is preceded by a WARMUP-second wrk run that is not recorded.
+# Every run is checked: no wrk errors and no answer >= 400, and the server
+# revision advanced by at least the number of answered requests (so each
+# PUT was a real write; at most the in-flight ones at the end may be extra).
+#
+# Usage: tests/bench/put.sh   (as root if wrk or etcd-server must be
+# installed with apt-get).  Knobs (environment): CONNS="32 128" THREADS=2
+# DURATION=15 WARMUP=3 N_CERTS=128, ALT_CERT=1 (a PUT to client also swaps
+# in leaf-rsa2.pem and its key, a PUT to server leaf-rsa.chain.pem and its
+# key, so that the certificate itself changes too), PERF_DIR=DIR (record
+# certd with perf during each measured run into DIR/perf-put-cCONNS.data;
+# perf slows certd, don't use those numbers), PERF_ARGS (default -g; use
+# "--call-graph dwarf -F 499" for usable stacks, certd is built without
+# frame pointers), KEEP_TMP=1.
+set -eu
+
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+: "${CERTD_BUILDDIR:=$SRC}"
+: "${CONNS:=32 128}"
+: "${THREADS:=2}"
+: "${DURATION:=15}"
+: "${WARMUP:=3}"
+: "${N_CERTS:=128}"
+: "${ALT_CERT:=}"
+: "${PERF_DIR:=}"
+: "${PERF_ARGS:=-g}"
+CERTD="$CERTD_BUILDDIR/certd"
+CERTCTL="$CERTD_BUILDDIR/certctl"
+JTOOL="$CERTD_BUILDDIR/tests/integration/jtool"
+LUA="$SRC/tests/bench/put.lua"
+TEAM=bench
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/certd-putbench.XXXXXX")
+chmod 755 "$T"
+CERTD_PID=
+ETCD_PID=
+PERF_PID=
+WRK_PID=
+
+cleanup() {
+	set +e
+	[ -n "$WRK_PID" ] && kill -TERM "$WRK_PID" 2>/dev/null && wait "$WRK_PID"
+	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID"
+	[ -n "$CERTD_PID" ] && kill -KILL "$CERTD_PID" 2>/dev/null && wait "$CERTD_PID"
+	[ -n "$ETCD_PID" ] && kill -KILL "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID"
+	if [ -z "${KEEP_TMP:-}" ]; then rm -rf "$T"; else
+		echo "# temporary files kept in $T" >&2
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "# $*"; }
+die() { echo "put.sh: $*" >&2; exit 1; }
+
+# --- prerequisites -----------------------------------------------------------
+need=
+command -v wrk > /dev/null || need="$need wrk"
+command -v etcd > /dev/null || need="$need etcd-server"
+if [ -n "$need" ]; then
+	[ "$(id -u)" = 0 ] || die "missing:$need; run as root to install them"
+	say "installing$need"
+	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q $need; } > "$T/apt.log" 2>&1 ||
+	    { tail -n 20 "$T/apt.log" >&2; die "apt-get failed"; }
+	# The Debian package may start its own etcd (systemd); ours has its
+	# own ports and data dir, so that one does not matter.
+fi
+[ -x "$CERTD" ] && [ -x "$CERTCTL" ] || (cd "$CERTD_BUILDDIR" && make certd certctl)
+[ -x "$JTOOL" ] || (cd "$CERTD_BUILDDIR" && make tests/integration/jtool)
+command -v curl > /dev/null || die "curl is needed"
+sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
+    { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
+
+# cpu_ticks PID: user + system clock ticks used so far by PID.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+HZ=$(getconf CLK_TCK)
+# result KEY FILE: the value of KEY on the RESULT line of FILE.
+result() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p" "$2" | tail -n 1; }
+
+# run_wrk NAME CONNS PID URL LUA-ARGS...: warm up, then one measured run
+# into $T/NAME-cCONNS.out; appends the server's CPU per request (us) to
+# the RESULT line.
+run_wrk() {
+	name=$1 c=$2 pid=$3 url=$4; shift 4
+	revision_$name > /dev/null
+	wrk -t"$THREADS" -c"$c" -d"${WARMUP}s" --timeout 10s -s "$LUA" "$url" -- \
+	    "$THREADS" "$@" > "$T/$name-c$c.warmup" 2>&1 ||
+	    { cat "$T/$name-c$c.warmup" >&2; die "wrk warm-up failed"; }
+	out="$T/$name-c$c.out"
+	if [ -n "$PERF_DIR" ] && [ "$name" = certd ]; then
+		perf record $PERF_ARGS -o "$PERF_DIR/perf-put-c$c.data" -p "$pid" \
+		    > "$T/perf.log" 2>&1 &
+		PERF_PID=$!
+		sleep 0.5
+	fi
+	rev0=$(revision_$name); [ -n "$rev0" ] || die "$name: no revision"
+	c0=$(cpu_ticks "$pid")
+	wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$LUA" "$url" -- \
+	    "$THREADS" "$@" > "$out" 2>&1 &
+	WRK_PID=$!
+	wait "$WRK_PID" || { WRK_PID=; cat "$out" >&2; die "wrk failed"; }
+	WRK_PID=
+	c1=$(cpu_ticks "$pid")
+	if [ -n "$PERF_PID" ]; then
+		kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=
+	fi
+	sleep 0.5	# let the requests in flight at the end commit
+	rev1=$(revision_$name); [ -n "$rev1" ] || die "$name: no revision"
+	sed 's/^/    /' "$out"
+	grep -q '^RESULT ' "$out" || die "no RESULT line from wrk"
+	n=$(result requests "$out")
+	errs=0
+	for k in status_errors connect_errors read_errors write_errors timeouts; do
+		v=$(result "$k" "$out")
+		[ "$v" = 0 ] || { echo "put.sh: $name c=$c: $k=$v" >&2; errs=1; }
+	done
+	[ "$errs" = 0 ] || die "$name c=$c: wrk reported errors (see above)"
+	writes=$((rev1 - rev0))
+	[ "$writes" -ge "$n" ] && [ "$writes" -le $((n + 2 * c)) ] ||
+	    die "$name c=$c: $n answers but the revision moved by $writes"
+	cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v n="$n" \
+	    'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }')
+	sed -i "s/^RESULT .*/& writes=$writes server_cpu_us=$cpu/" "$out"
+	say "$name c=$c: $n requests answered 2xx, revision +$writes, server CPU ${cpu} us/request"
+}
+
+# --- certd -------------------------------------------------------------------
+D="$T/data"; LOG="$T/certd.log"
+mkdir -p "$D"
+out=$("$CERTCTL" token new --name bench --teams '*' --role write)
+TOKEN=$(printf '%s\n' "$out" | sed -n 1p)
+printf '%s\n' "$out" | sed -n 2p > "$D/tokens"
+"$CERTD" --data-dir "$D" --listen 127.0.0.1:0 --socket "$T/certd.sock" --log-level info \
+    2> "$LOG" &
+CERTD_PID=$!
+i=0
+until grep -q 'certd ready' "$LOG"; do
+	kill -0 "$CERTD_PID" 2>/dev/null || { tail -n 5 "$LOG" >&2; CERTD_PID=; die "certd died"; }
+	i=$((i + 1)); [ "$i" -le 200 ] || die "certd not ready after 20 s"
+	sleep 0.1
+done
+PORT=$(grep 'certd ready' "$LOG" | sed -n 's/.*listen=[^ ]*:\([0-9]*\) .*/\1/p')
+[ -n "$PORT" ] || die "no port in the ready line: $(grep 'certd ready' "$LOG")"
+URL="http://127.0.0.1:$PORT"
+API="/openapi/v1/teams/$TEAM/certificates"
+
+CERT="$T/pki/leaf-rsa.chain.pem" KEY="$T/pki/leaf-rsa.key"
+"$JTOOL" make alias=%%ALIAS%% certificate=@"$CERT" private_key=@"$KEY" \
+    certificate_type=%%TYPE%% > "$T/template-server.json"
+if [ -n "$ALT_CERT" ]; then
+	"$JTOOL" make alias=%%ALIAS%% certificate=@"$T/pki/leaf-rsa2.pem" \
+	    private_key=@"$T/pki/leaf-rsa2.key" certificate_type=%%TYPE%% \
+	    > "$T/template-client.json"
+else
+	cp "$T/template-server.json" "$T/template-client.json"
+fi
+: > "$T/targets"
+k=1
+while [ "$k" -le "$N_CERTS" ]; do
+	"$JTOOL" make alias="put-$k" certificate=@"$CERT" private_key=@"$KEY" \
+	    certificate_type=server > "$T/create.json"
+	code=$(curl -s -o "$T/out" -w '%{http_code}' -H "Authorization: $TOKEN" \
+	    -H 'Content-Type: application/json' -X POST --data-binary @"$T/create.json" \
+	    "$URL$API")
+	[ "$code" = 200 ] || die "create answered $code: $(head -c 300 "$T/out")"
+	echo "$("$JTOOL" get "$T/out" id) put-$k server" >> "$T/targets"
+	k=$((k + 1))
+done
+# The two request bodies of certificate 1; their size is the etcd value size.
+sed 's/%%ALIAS%%/put-1/; s/%%TYPE%%/client/' "$T/template-client.json" > "$T/value-a"
+sed 's/%%ALIAS%%/put-1/; s/%%TYPE%%/server/' "$T/template-server.json" > "$T/value-b"
+BODY=$(wc -c < "$T/value-b")
+[ -z "$ALT_CERT" ] || BODY="$(wc -c < "$T/value-a")/$BODY"
+
+# revision_certd: print the store revision (the highest record revision:
+# every write in this benchmark changes one of the records) and rewrite
+# $T/targets as "ID ALIAS TYPE" with each record's stored certificate_type,
+# so that put.lua's first PUT of each record flips it.
+revision_certd() {
+	set --
+	while read -r id alias type; do set -- "$@" "$URL$API/$id"; done < "$T/targets"
+	curl -s -w '\n' -H "Authorization: $TOKEN" "$@" > "$T/records"
+	sed 's/.*"id":\([0-9]*\).*/\1/' "$T/records" > "$T/records.id"
+	sed 's/.*"alias":"\([^"]*\)".*/\1/' "$T/records" > "$T/records.alias"
+	sed 's/.*"certificate_type":"\([^"]*\)".*/\1/' "$T/records" > "$T/records.type"
+	paste -d ' ' "$T/records.id" "$T/records.alias" "$T/records.type" > "$T/targets.new"
+	[ "$(grep -c '^[0-9]* put-[0-9]* \(client\|server\)$' "$T/targets.new")" = "$N_CERTS" ] ||
+	    die "cannot read the records back: $(head -c 300 "$T/records")"
+	mv "$T/targets.new" "$T/targets"
+	grep -o '"revision":[0-9]*' "$T/records" | cut -d: -f2 | sort -n | tail -n 1
+}
+revision_certd > /dev/null
+
+say "certd $("$CERTD" --version 2>/dev/null | head -n 1 || true) pid $CERTD_PID on $URL," \
+    "$N_CERTS certificates, request body $BODY bytes${ALT_CERT:+, certificate alternates}"
+for c in $CONNS; do
+	say "certd: wrk -t$THREADS -c$c -d${DURATION}s PUT $API/{id}"
+	run_wrk certd "$c" "$CERTD_PID" "$URL" certd "$TOKEN" "$T/targets" \
+	    "$T/template-client.json" "$T/template-server.json"
+done
+kill -TERM "$CERTD_PID"; wait "$CERTD_PID" || die "certd exited with $?"; CERTD_PID=
+
+# --- etcd --------------------------------------------------------------------
+ETCD_VERSION=$(etcd --version | sed -n 's/^etcd Version: //p')
+case $ETCD_VERSION in
+3.3.*)	GW=/v3beta/kv/put ;;
+*)	GW=/v3/kv/put ;;
+esac
+# free_port: a random loopback port nobody listens on right now.
+free_port() {
+	while :; do
+		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40001))
+		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+	done
+}
+tries=0
+while :; do
+	tries=$((tries + 1))
+	EPORT=$(free_port); PPORT=$(free_port)
+	[ "$EPORT" != "$PPORT" ] || continue
+	rm -rf "$T/etcd"
+	etcd --name bench --data-dir "$T/etcd" \
+	    --listen-client-urls "http://127.0.0.1:$EPORT" \
+	    --advertise-client-urls "http://127.0.0.1:$EPORT" \
+	    --listen-peer-urls "http://127.0.0.1:$PPORT" \
+	    --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+	    --initial-cluster "bench=http://127.0.0.1:$PPORT" \
+	    --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
+	    --log-level warn > "$T/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	i=0
+	until curl -sf -o /dev/null "http://127.0.0.1:$EPORT/health"; do
+		kill -0 "$ETCD_PID" 2>/dev/null || break
+		i=$((i + 1)); [ "$i" -le 200 ] || die "etcd not ready after 20 s"
+		sleep 0.1
+	done
+	kill -0 "$ETCD_PID" 2>/dev/null && break
+	wait "$ETCD_PID" || true; ETCD_PID=
+	grep -q 'address already in use' "$T/etcd.log" && [ "$tries" -lt 10 ] && continue
+	tail -n 20 "$T/etcd.log" >&2; die "etcd did not start"
+done
+EURL="http://127.0.0.1:$EPORT"
+
+# revision_etcd: the header revision of a range request.
+revision_etcd() {
+	curl -s -X POST -d '{"key":"AA=="}' "$EURL/v3/kv/range" |
+	    sed -n 's/.*"revision":"\{0,1\}\([0-9]*\).*/\1/p'
+}
+[ -n "$(revision_etcd)" ] || die "cannot read etcd's revision"
+
+say "etcd $ETCD_VERSION pid $ETCD_PID on $EURL, POST $GW, $N_CERTS keys," \
+    "value $BODY bytes (base64 in the JSON body)"
+for c in $CONNS; do
+	say "etcd: wrk -t$THREADS -c$c -d${DURATION}s POST $GW"
+	run_wrk etcd "$c" "$ETCD_PID" "$EURL" etcd "$GW" "$N_CERTS" "$T/value-a" "$T/value-b"
+done
+kill -TERM "$ETCD_PID"; { wait "$ETCD_PID"; } 2> /dev/null || true; ETCD_PID=
+
+# --- summary -----------------------------------------------------------------
+echo
+echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
+    "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
+    "wrk -t$THREADS -d${DURATION}s, body $BODY B)"
+printf '%-6s %-6s %10s %9s %9s %9s %11s\n' server conns "req/s" "p50 ms" "p99 ms" "max ms" "CPU us/req"
+for c in $CONNS; do
+	for s in certd etcd; do
+		f="$T/$s-c$c.out"
+		printf '%-6s %-6s %10s %9s %9s %9s %11s\n' "$s" "$c" "$(result rps "$f")" \
+		    "$(result p50_ms "$f")" "$(result p99_ms "$f")" "$(result max_ms "$f")" \
+		    "$(result server_cpu_us "$f")"
+	done
+done
+echo
+printf '%-6s %16s %26s %8s\n' conns "certd/etcd req/s" "certd p99 < etcd p50 (ms)" target
+for c in $CONNS; do
+	a="$T/certd-c$c.out" b="$T/etcd-c$c.out"
+	ratio=$(awk -v x="$(result rps "$a")" -v y="$(result rps "$b")" 'BEGIN { printf "%.2f", x / y }')
+	p99=$(result p99_ms "$a") p50=$(result p50_ms "$b")
+	lat=$(awk -v x="$p99" -v y="$p50" 'BEGIN { print (x < y) ? "yes" : "no" }')
+	met=$(awk -v r="$ratio" -v l="$lat" 'BEGIN { print (r >= 3 && l == "yes") ? "met" : "missed" }')
+	printf '%-6s %16s %26s %8s\n' "$c" "$ratio" "$lat ($p99 vs $p50)" "$met"
+done
+for c in $CONNS; do
+	for s in certd etcd; do
+		echo "RESULT server=$s conns=$c $(sed -n 's/^RESULT //p' "$T/$s-c$c.out")"
+	done
+done
