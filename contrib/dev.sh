@@ -65,11 +65,11 @@ run() {
 
 	ex=var/example
 	if [ ! -f "$ex/cert.pem" ]; then
-		certtool --generate-privkey --key-type ecdsa --outfile "$ex/key.pem" \
+		certtool --generate-privkey --key-type ecdsa --no-text --outfile "$ex/key.pem" \
 		    2>/dev/null
 		printf 'cn = localhost\ndns_name = localhost\nexpiration_days = 365\ntls_www_server\n' \
 		    > "$ex/cert.tmpl"
-		certtool --generate-self-signed --load-privkey "$ex/key.pem" \
+		certtool --generate-self-signed --no-text --load-privkey "$ex/key.pem" \
 		    --template "$ex/cert.tmpl" --outfile "$ex/cert.pem" 2>/dev/null
 	fi
 	printf '{"alias":"example-%s","certificate":"%s","private_key":"%s","certificate_type":"server"}\n' \

@@ -34,6 +34,7 @@ config_new(void)
 	cfg->ctl_idle_timeout = 60;
 	cfg->ctl_out_limit = 4 * 1024 * 1024;
 	cfg->log_retain = 100000;
+	cfg->history_keep = 10;
 	if (cfg->data_dir == NULL || cfg->listen_host == NULL) {
 		config_free(cfg);
 		return NULL;
@@ -172,6 +173,9 @@ config_set(struct config *cfg, const char *key, const char *value,
 	if (strcmp(key, "log_retain") == 0)
 		return set_number(&cfg->log_retain, value, key, 1,
 		    UINT64_MAX / 2, errbuf, errlen);
+	if (strcmp(key, "history_keep") == 0)
+		return set_number(&cfg->history_keep, value, key, 1, 1000,
+		    errbuf, errlen);
 	if (strcmp(key, "data_dir") == 0)
 		return set_string(&cfg->data_dir, value, key, errbuf, errlen);
 	if (strcmp(key, "socket") == 0)

@@ -18,6 +18,7 @@
  *	ctl_idle_timeout = 60		# seconds, connections without a watch
  *	ctl_out_limit = 4194304		# queued bytes before events coalesce
  *	log_retain = 100000		# change-log entries kept for resume
+ *	history_keep = 10		# versions per certificate, 1-1000
  *
  *	[acl]				# socket permissions of non-admin peers
  *	user www-data = teams=web,api perms=read,key
@@ -65,6 +66,7 @@ struct config {
 	unsigned	 ctl_idle_timeout;
 	size_t		 ctl_out_limit;
 	uint64_t	 log_retain;
+	uint64_t	 history_keep;	/* versions kept for rollback */
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

@@ -618,6 +618,100 @@ op_put(struct ctl_req *r)
 }
 
 static void
+op_rollback(struct ctl_req *r)
+{
+	struct svc_error	 why;
+	struct ctl_wait		*w;
+	uint64_t		 cert_id, revision;
+	unsigned		 perms;
+	int			 rv;
+
+	if (get_team(r, ACL_WRITE, 0) != 0 ||
+	    get_uint(r, "cert_id", 1, &cert_id, NULL) != 0 ||
+	    get_uint(r, "revision", 1, &revision, NULL) != 0)
+		return;
+	perms = conn_perms(r->conn, r->team);
+	if ((w = wait_new(r, (perms & ACL_KEY) != 0)) == NULL) {
+		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	w->may_read = (perms & ACL_READ) != 0;
+	if ((rv = service_rollback(r->conn->ctl->svc, r->team, cert_id,
+	    revision, put_done, w, &why)) != 0) {
+		reply_error(r->conn, r->id, rv, why.field, why.reason);
+		wait_done(w);
+	}
+}
+
+/* History items, packed apart first: their number is known at the end. */
+struct ctl_versions {
+	msgpack_sbuffer	sb;
+	msgpack_packer	pk;
+	size_t		n;
+	int		failed;		/* out of memory: sb not whole */
+};
+
+static int
+versions_write(void *data, const char *buf, size_t len)
+{
+	struct ctl_versions	*v = data;
+
+	if (v->failed || msgpack_sbuffer_write(&v->sb, buf, len) != 0) {
+		v->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+pack_version(const struct cert_record *rec, void *arg)
+{
+	struct ctl_versions	*v = arg;
+
+	msgpack_pack_map(&v->pk, 6);
+	proto_kv_uint(&v->pk, "revision", rec->revision);
+	proto_kv_str(&v->pk, "alias", rec->alias);
+	proto_kv_str(&v->pk, "certificate_type", rec->cert_type);
+	proto_kv_int(&v->pk, "not_after", rec->meta.not_after);
+	proto_kv_str(&v->pk, "fingerprint_sha256", rec->meta.fingerprint);
+	proto_kv_int(&v->pk, "updated_at", rec->updated_at);
+	v->n++;
+	return v->failed;
+}
+
+static void
+op_history(struct ctl_req *r)
+{
+	struct ctl_versions	v;
+	msgpack_packer		pk;
+	uint64_t		cert_id;
+	int			rv;
+
+	if (get_team(r, ACL_READ, 0) != 0 ||
+	    get_uint(r, "cert_id", 1, &cert_id, NULL) != 0)
+		return;
+	memset(&v, 0, sizeof(v));
+	msgpack_sbuffer_init(&v.sb);
+	msgpack_packer_init(&v.pk, &v, versions_write);
+	rv = service_history(r->conn->ctl->svc, r->team, cert_id,
+	    pack_version, &v);
+	if (rv == 0 && v.failed)
+		rv = CERTD_ERR_NOMEM;
+	if (rv != 0)
+		reply_error(r->conn, r->id, rv, NULL, NULL);
+	else {
+		reply_begin(r->conn, r->id, &pk);
+		msgpack_pack_map(&pk, 1);
+		proto_pack_cstr(&pk, "list");
+		msgpack_pack_array(&pk, v.n);
+		if (v.sb.size > 0)
+			(void)pk.callback(pk.data, v.sb.data, v.sb.size);
+		reply_end(r->conn, r->id);
+	}
+	msgpack_sbuffer_destroy(&v.sb);
+}
+
+static void
 delete_done(int err, const struct cert_record *rec, void *arg)
 {
 	struct ctl_wait	*w = arg;
@@ -982,6 +1076,8 @@ static const struct {
 	{ "unwatch",	op_unwatch },
 	{ "ack",	op_ack },
 	{ "subscribers", op_subscribers },
+	{ "history",	op_history },
+	{ "rollback",	op_rollback },
 	{ "rekey",	op_rekey },
 	{ "backup",	op_backup },
 };

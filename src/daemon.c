@@ -281,6 +281,7 @@ daemon_run(const struct config *cfg)
 		goto out;
 	}
 	store_set_log_retain(d.store, cfg->log_retain);
+	store_set_history_keep(d.store, cfg->history_keep);
 	if ((d.hub = hub_new(d.store)) == NULL ||
 	    (d.svc = service_new(d.base, d.store, d.hub)) == NULL ||
 	    (sock = config_socket_path(cfg)) == NULL) {

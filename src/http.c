@@ -289,6 +289,10 @@ static const struct http_resource {
 	    http_certs_get, NULL, http_certs_update, http_certs_delete },
 	{ 1, "subscribers", "GET, HEAD",
 	    http_certs_subscribers, NULL, NULL, NULL },
+	{ 1, "history", "GET, HEAD",
+	    http_certs_history, NULL, NULL, NULL },
+	{ 1, "rollback", "POST",
+	    NULL, http_certs_rollback, NULL, NULL },
 	{ 0, NULL, NULL, NULL, NULL, NULL, NULL },
 };
 

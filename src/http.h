@@ -79,5 +79,7 @@ void	http_certs_get(struct http_req *r);
 void	http_certs_update(struct http_req *r);
 void	http_certs_delete(struct http_req *r);
 void	http_certs_subscribers(struct http_req *r);
+void	http_certs_history(struct http_req *r);
+void	http_certs_rollback(struct http_req *r);
 
 #endif

@@ -215,55 +215,75 @@ body_field(json_t *root, const char *name, struct svc_field *f)
 	return 0;
 }
 
-static void
-put(struct http_req *r, uint64_t id)
+/*
+ * The request body as a JSON object into *rootp (the caller decrefs it);
+ * an empty body is an empty object when empty_ok.  The raw bytes may hold
+ * key text: they are wiped here once parsed.  On failure replies and
+ * returns -1.
+ */
+static int
+body_object(struct http_req *r, int empty_ok, json_t **rootp)
 {
 	struct evbuffer		*in = evhttp_request_get_input_buffer(r->req);
 	size_t			 len = evbuffer_get_length(in);
 	json_t			*root = NULL;
 	json_error_t		 jerr;
-	unsigned char		*data = NULL;
-	struct svc_put		 req;
-	struct svc_error	 why;
-	const char		*bad = NULL;
+	unsigned char		*data;
 	char			 reason[200];
-	int			 rv;
 
+	*rootp = NULL;
 	if (len > CERTD_BODY_MAX) {
 		http_reply_error(r, CERTD_ERR_TOO_LARGE, "body",
 		    "must be at most 131072 bytes");
-		return;
+		return -1;
 	}
-	if (len == 0 && id != 0)
+	if (len == 0 && empty_ok)
 		root = json_object();
 	else if (len == 0) {
 		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
 		    "is required");
-		return;
+		return -1;
 	} else if ((data = evbuffer_pullup(in, -1)) == NULL) {
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
-		return;
-	} else if ((root = json_loadb((const char *)data, len,
-	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-		snprintf(reason, sizeof(reason),
-		    "is not valid JSON: %s (line %d, column %d)", jerr.text,
-		    jerr.line, jerr.column);
+		return -1;
+	} else {
+		root = json_loadb((const char *)data, len,
+		    JSON_REJECT_DUPLICATES, &jerr);
 		memset(data, 0, len);
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body", reason);
-		return;
+		if (root == NULL) {
+			snprintf(reason, sizeof(reason),
+			    "is not valid JSON: %s (line %d, column %d)",
+			    jerr.text, jerr.line, jerr.column);
+			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
+			    reason);
+			return -1;
+		}
 	}
 	if (root == NULL) {
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
-		return;
+		return -1;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		if (data != NULL)
-			memset(data, 0, len);
 		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
 		    "must be a JSON object");
-		return;
+		return -1;
 	}
+	*rootp = root;
+	return 0;
+}
+
+static void
+put(struct http_req *r, uint64_t id)
+{
+	json_t			*root;
+	struct svc_put		 req;
+	struct svc_error	 why;
+	const char		*bad = NULL;
+	int			 rv;
+
+	if (body_object(r, id != 0, &root) != 0)
+		return;
 
 	memset(&req, 0, sizeof(req));
 	req.team = r->team;
@@ -277,9 +297,10 @@ put(struct http_req *r, uint64_t id)
 	else if (body_field(root, "certificate_type", &req.cert_type) != 0)
 		bad = "certificate_type";
 	if (bad != NULL) {
+		if (req.private_key.s != NULL)
+			memset((char *)req.private_key.s, 0,
+			    req.private_key.len);
 		json_decref(root);
-		if (data != NULL)
-			memset(data, 0, len);
 		http_reply_error(r, CERTD_ERR_BAD_REQUEST, bad,
 		    "must be a string");
 		return;
@@ -287,14 +308,12 @@ put(struct http_req *r, uint64_t id)
 
 	rv = service_put(r->svc, &req, put_done, r, &why);
 	/*
-	 * The service copied what it keeps.  The raw body and the parsed one
-	 * hold key text: wipe both before they go back to the allocator.
+	 * The service copied what it keeps.  The parsed body holds key text:
+	 * wipe it before it goes back to the allocator.
 	 */
 	if (req.private_key.s != NULL)
 		memset((char *)req.private_key.s, 0, req.private_key.len);
 	json_decref(root);
-	if (data != NULL)
-		memset(data, 0, len);
 	if (rv != 0)
 		http_reply_error(r, rv, why.field, why.reason);
 }
@@ -393,4 +412,75 @@ http_certs_subscribers(struct http_req *r)
 		return;
 	}
 	http_reply_json(r, 200, json_pack("{s:o}", "list", list));
+}
+
+struct versions {
+	json_t	*list;
+	int	 failed;	/* out of memory: the list is not whole */
+};
+
+/* A history item: never key or PEM. */
+static int
+version_json(const struct cert_record *rec, void *arg)
+{
+	struct versions	*vs = arg;
+
+	if (json_array_append_new(vs->list, json_pack(
+	    "{s:I, s:o, s:o, s:o, s:s, s:o}",
+	    "revision", (json_int_t)rec->revision,
+	    "alias", jstr(rec->alias),
+	    "certificate_type", jstr(rec->cert_type),
+	    "not_after", jtime(rec->meta.not_after),
+	    "fingerprint_sha256", rec->meta.fingerprint,
+	    "updated_at", jtime(rec->updated_at))) != 0)
+		vs->failed = 1;
+	return vs->failed;
+}
+
+void
+http_certs_history(struct http_req *r)
+{
+	struct versions	vs = { json_array(), 0 };
+	int		rv;
+
+	if (vs.list == NULL) {
+		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	rv = service_history(r->svc, r->team, r->cert_id, version_json, &vs);
+	if (rv != 0 || vs.failed) {
+		json_decref(vs.list);
+		http_reply_error(r, rv != 0 ? rv : CERTD_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:o}", "list", vs.list));
+}
+
+void
+http_certs_rollback(struct http_req *r)
+{
+	json_t			*root, *v;
+	struct svc_error	 why;
+	json_int_t		 rev;
+	int			 rv;
+
+	if (body_object(r, 0, &root) != 0)
+		return;
+	v = json_object_get(root, "revision");
+	if (v == NULL || json_is_null(v)) {
+		json_decref(root);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "revision",
+		    "is required");
+		return;
+	}
+	if (!json_is_integer(v) || (rev = json_integer_value(v)) < 0) {
+		json_decref(root);
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "revision",
+		    "must be an unsigned integer");
+		return;
+	}
+	json_decref(root);
+	if ((rv = service_rollback(r->svc, r->team, r->cert_id, (uint64_t)rev,
+	    put_done, r, &why)) != 0)
+		http_reply_error(r, rv, why.field, why.reason);
 }

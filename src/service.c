@@ -3,10 +3,10 @@
  * Certificate decisions.  A request is checked in a fixed order so that a
  * client always learns about the first thing wrong with it, as the error
  * table of the API promises: fields, then (for an update) the record's
- * existence, then the certificate checks in cert_check's order, then alias
- * uniqueness.  Decisions are taken against the store's head view, so two
- * requests in flight cannot both take one alias; nothing is written before
- * every check passed.
+ * existence (for a rollback, then the version's), then the certificate
+ * checks in cert_check's order, then alias uniqueness.  Decisions are
+ * taken against the store's head view, so two requests in flight cannot
+ * both take one alias; nothing is written before every check passed.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -299,6 +299,91 @@ service_delete(struct service *svc, const char *team, uint64_t id, int force,
 	    hub_is_bound(svc->hub, team, id, rec->alias))
 		return CERTD_ERR_IN_USE;
 	return store_delete(svc->store, team, id, cb, arg);
+}
+
+static int
+same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* A new record of team holding the content of version v of cur. */
+static struct cert_record *
+rollback_record(const struct cert_record *cur, const struct cert_record *v,
+    struct cert_meta *meta, int64_t now)
+{
+	struct cert_record	*rec;
+
+	if ((rec = record_dup(v)) == NULL)
+		return NULL;
+	cert_meta_clear(&rec->meta);
+	rec->meta = *meta;		/* as checked now */
+	memset(meta, 0, sizeof(*meta));
+	rec->id = cur->id;
+	rec->revision = 0;
+	rec->created_at = cur->created_at;
+	rec->updated_at = now;
+	return rec;
+}
+
+int
+service_rollback(struct service *svc, const char *team, uint64_t id,
+    uint64_t revision, service_done_cb cb, void *arg, struct svc_error *why)
+{
+	const struct cert_record *base;
+	struct cert_record	*old = NULL, *rec = NULL;
+	struct cert_meta	 meta;
+	int64_t			 now = (int64_t)time(NULL);
+	uint64_t		 owner;
+	int			 rv;
+
+	memset(&meta, 0, sizeof(meta));
+	why->field = why->reason = NULL;
+	if ((base = store_head_get(svc->store, team, id)) == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	if ((rv = store_history_get(svc->store, team, id, revision, &old))
+	    != 0) {
+		if (rv != CERTD_ERR_NOT_FOUND)
+			return rv;
+		why->field = "revision";
+		why->reason = "is not in the certificate's history";
+		return CERTD_ERR_NO_REVISION;
+	}
+	/* a version is validated again, now, as any update would be */
+	if ((rv = cert_check(old->certificate, old->certificate_len,
+	    old->private_key, old->private_key_len, now, &meta)) != 0)
+		goto out;
+	owner = store_head_alias(svc->store, team, old->alias);
+	if (owner != 0 && owner != id) {
+		rv = CERTD_ERR_ALIAS_EXISTS;
+		goto out;
+	}
+	if (base == store_get(svc->store, team, id) &&
+	    strcmp(old->alias, base->alias) == 0 &&
+	    strcmp(old->cert_type, base->cert_type) == 0 &&
+	    same_bytes(old->certificate, old->certificate_len,
+	    base->certificate, base->certificate_len) &&
+	    same_bytes(old->private_key, old->private_key_len,
+	    base->private_key, base->private_key_len)) {
+		rv = complete_unchanged(svc, base, cb, arg);
+		goto out;
+	}
+	if ((rec = rollback_record(base, old, &meta, now)) == NULL) {
+		rv = CERTD_ERR_NOMEM;
+		goto out;
+	}
+	rv = store_put(svc->store, rec, cb, arg);
+out:
+	record_free(old);
+	cert_meta_clear(&meta);
+	return rv;
+}
+
+int
+service_history(struct service *svc, const char *team, uint64_t id,
+    int (*cb)(const struct cert_record *rec, void *arg), void *arg)
+{
+	return store_history(svc->store, team, id, cb, arg);
 }
 
 const struct cert_record *

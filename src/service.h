@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one place where create, update and delete are decided: field rules,
- * merge of an update onto the stored record, certificate validation, alias
- * uniqueness and ids.  REST and the Unix socket map their requests onto
- * these calls and their results back; neither decides anything itself.
+ * The one place where create, update, delete and rollback are decided:
+ * field rules, merge of an update onto the stored record, certificate
+ * validation, alias uniqueness and ids.  REST and the Unix socket map their
+ * requests onto these calls and their results back; neither decides
+ * anything itself.
  */
 #ifndef CERTD_SERVICE_H
 #define CERTD_SERVICE_H
@@ -68,6 +69,31 @@ int	service_put(struct service *svc, const struct svc_put *req,
  */
 int	service_delete(struct service *svc, const char *team, uint64_t id,
 	    int force, service_done_cb cb, void *arg, struct svc_error *why);
+
+/*
+ * Roll certificate id of team back to the content of its kept version
+ * `revision`: that version's alias, type, certificate and key become a new
+ * revision, through the same checks and commit path as an update.  In
+ * order: CERTD_ERR_NOT_FOUND when the certificate does not exist (head
+ * view), CERTD_ERR_NO_REVISION (why->field "revision") when its history
+ * holds no such version, the certificate checks of cert_check at the
+ * current time (an expired version is refused), CERTD_ERR_ALIAS_EXISTS
+ * when another certificate took the version's alias meanwhile.  Content
+ * identical to the current record writes nothing and completes with it,
+ * as an unchanged update.  Otherwise as service_put.
+ */
+int	service_rollback(struct service *svc, const char *team, uint64_t id,
+	    uint64_t revision, service_done_cb cb, void *arg,
+	    struct svc_error *why);
+
+/*
+ * The kept versions of a committed certificate, newest first (see
+ * store_history: records without their key, borrowed for the call; non-zero
+ * from cb stops).  Returns 0, CERTD_ERR_NOT_FOUND when the certificate does
+ * not exist, CERTD_ERR_STORAGE when the history cannot be read.
+ */
+int	service_history(struct service *svc, const char *team, uint64_t id,
+	    int (*cb)(const struct cert_record *rec, void *arg), void *arg);
 
 /* Committed record of team by id, or NULL.  Borrowed until the loop runs. */
 const struct cert_record *service_get(struct service *svc, const char *team,

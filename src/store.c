@@ -14,6 +14,7 @@
  * On-disk keys:
  *   "r" id(8, big-endian)          -> record (record_encode)
  *   "a" team "\0" alias            -> id(8)
+ *   "h" id(8) revision(8)          -> a version of the record (record_encode)
  *   "l" revision(8)                -> change-log entry (msgpack map)
  *   "m:next_id", "m:revision"      -> counters (8)
  *   "m:schema"                     -> STORE_SCHEMA (8)
@@ -25,6 +26,18 @@
  * deletion inside that batch, so the trim is as durable and atomic as the
  * write itself.  Nothing about the log is persisted besides its entries:
  * at start-up the first "l" key is the oldest retained revision.
+ *
+ * History.  A put writes its value twice, under "r" and under "h" with its
+ * revision, so the current version is always the newest history entry.
+ * Which older entries to trim is decided by the writer, which alone
+ * writes the database and so knows exactly what is on disk: the entries
+ * of the id on disk (read through an iterator taken before the batch) and
+ * those written by earlier ops of the same batch (each op links to the
+ * op of the same id pending before it, "hprev").  It deletes what lies
+ * beyond the op's `hist_keep` newest, with point deletes in the batch.  A
+ * delete drops the id's entries with one range deletion.  A rotation
+ * re-seals the entries in the writer, reading them from the database,
+ * where by then every op before the rotation has landed.
  *
  * A failed batch write fails every op in it and every op queued behind it
  * (they were decided on a head view that included the failed ones); the
@@ -54,8 +67,9 @@
  * batch durable although it reported an error (a failed fsync after the
  * WAL write).  If so, the memory view no longer matches the disk, so every
  * later write fails until a restart loads the disk again; otherwise writes
- * resume.  The loop reads RocksDB only in store_log_scan and store_backup,
- * under a read lock that the reopen takes for writing.
+ * resume.  The loop reads RocksDB only in store_log_scan, store_history,
+ * store_history_get and store_backup, under a read lock that the reopen
+ * takes for writing.
  */
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -82,11 +96,13 @@
 #include "store.h"
 
 /*
- * 2: keys sealed, "m:kid".  A schema 1 database is upgraded at open (its
- * records sealed, the marker rewritten in the same batch), so that an older
- * certd refuses the upgraded one by its marker rather than by a record.
+ * 2: keys sealed, "m:kid".  3: history ("h").  An older database is
+ * upgraded at open (schema 1 records sealed, every record's current
+ * version written as its history, the marker rewritten, all in one batch),
+ * so that an older certd, which would neither keep nor re-seal the
+ * history, refuses the upgraded one by its marker.
  */
-#define STORE_SCHEMA		2
+#define STORE_SCHEMA		3
 #define STORE_CACHE_BYTES	(8 << 20)	/* block cache */
 #define STORE_WRITE_BUFFER	(8 << 20)	/* memtable: bounds RSS */
 #define STORE_MAX_OPEN_FILES	256
@@ -95,6 +111,7 @@
 #define STORE_ALIASES_INIT	256
 #define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
 #define STORE_LOG_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
+#define STORE_HKEY_LEN		17	/* "h" id(8) revision(8) */
 
 #define KEY_NEXT_ID	"m:next_id"
 #define KEY_REVISION	"m:revision"
@@ -130,7 +147,8 @@ struct store_alias {
 /*
  * A submitted mutation.  Everything the writer needs (keys, encoded
  * values) is built on the loop before submission and is immutable after;
- * the writer touches only qnext and err, under or before the lock handoff.
+ * the writer touches only qnext and err, under or before the lock handoff,
+ * and a rotation's wb, which the loop leaves alone once it is submitted.
  */
 struct store_op {
 	struct store_op		*prev, *next;	/* pending list, loop only */
@@ -140,6 +158,14 @@ struct store_op {
 	uint64_t		 revision;
 	uint64_t		 next_id;	/* s->next_id at submit */
 	uint64_t		 log_cut;	/* s->log_cut at submit */
+	uint64_t		 hist_keep;	/* s->hist_keep at submit */
+	/*
+	 * The op of the same id pending before this one, and its revision.
+	 * The writer follows hprev only when hprev_rev shows that op to be
+	 * in the batch it writes (ops of earlier batches may be freed).
+	 */
+	struct store_op		*hprev;
+	uint64_t		 hprev_rev;
 	const char		*team;		/* rec->team, or team_own */
 	char			*team_own;	/* delete: copy of the team */
 	struct store_team	*tm;		/* put: committed team entry */
@@ -150,6 +176,7 @@ struct store_op {
 
 	char			 rkey[9];
 	char			 lkey[9];
+	char			 hkey[STORE_HKEY_LEN]; /* put: history */
 	char			*val;		/* put: record, holds the key */
 	size_t			 vallen;
 	char			*akey;		/* alias key to put or delete */
@@ -161,7 +188,8 @@ struct store_op {
 
 	/*
 	 * Rotation: the batch that re-seals the head view, the new key, and
-	 * the key the loop goes back to if the rotation fails.
+	 * the key the loop goes back to if the rotation fails.  The writer
+	 * adds the re-sealed history to wb.
 	 */
 	bool			 rekey;
 	rocksdb_writebatch_t	*wb;
@@ -207,6 +235,7 @@ struct store {
 	uint64_t			 log_retain;
 	uint64_t			 log_cut;
 	uint64_t			 log_first;
+	uint64_t			 hist_keep; /* versions per id */
 
 	struct store_op			*pend_head;	/* oldest first */
 	struct store_op			*pend_tail;
@@ -339,6 +368,15 @@ store_be64_get(const char *p)
 	for (i = 0; i < 8; i++)
 		v = (v << 8) | (unsigned char)p[i];
 	return v;
+}
+
+/* The history key of (id, revision) into k[STORE_HKEY_LEN]. */
+static void
+store_hkey(char *k, uint64_t id, uint64_t revision)
+{
+	k[0] = 'h';
+	store_be64_put(k + 1, id);
+	store_be64_put(k + 9, revision);
 }
 
 static void
@@ -768,6 +806,13 @@ store_set_log_retain(struct store *s, uint64_t n)
 	s->log_retain = n > 0 ? n : 1;
 }
 
+void
+store_set_history_keep(struct store *s, uint64_t n)
+{
+	s->hist_keep = n == 0 ? 1 : n > STORE_HISTORY_KEEP_MAX ?
+	    STORE_HISTORY_KEEP_MAX : n;
+}
+
 /* ------------------------------------------------------------------ */
 /* Head view                                                           */
 
@@ -981,6 +1026,7 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 	store_be64_put(op->rkey + 1, id);
 	op->lkey[0] = 'l';
 	store_be64_put(op->lkey + 1, op->revision);
+	store_hkey(op->hkey, id, op->revision);
 	return op;
 }
 
@@ -988,8 +1034,17 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 static void
 store_submit(struct store *s, struct store_op *op)
 {
+	struct store_op	*p;
+
 	s->head_rev = op->revision;
 	op->next_id = s->next_id;
+	op->hist_keep = s->hist_keep;
+	for (p = s->pend_tail; !op->rekey && p != NULL; p = p->prev)
+		if (!p->rekey && p->id == op->id) {
+			op->hprev = p;
+			op->hprev_rev = p->revision;
+			break;
+		}
 
 	/* once queued, the entries up to the cut may go at any moment */
 	if (op->revision > s->log_retain &&
@@ -1133,13 +1188,14 @@ fail:
 	return err;
 }
 
-/* Seal rec under key and add its "r" entry to wb. */
+/* Seal rec under key (bound to rec's revision), put it at dbkey in wb. */
 static int
-store_reseal_one(rocksdb_writebatch_t *wb, const struct cert_record *rec,
-    const unsigned char *key, const unsigned char *kid)
+store_seal_put(rocksdb_writebatch_t *wb, const char *dbkey, size_t dbkeylen,
+    const struct cert_record *rec, const unsigned char *key,
+    const unsigned char *kid)
 {
 	struct record_sealed	 sk;
-	char			 rkey[9], *val;
+	char			*val;
 	size_t			 vallen;
 	int			 err;
 
@@ -1149,12 +1205,63 @@ store_reseal_one(rocksdb_writebatch_t *wb, const struct cert_record *rec,
 	record_sealed_clear(&sk);
 	if (err != 0)
 		return err;
-	rkey[0] = 'r';
-	store_be64_put(rkey + 1, rec->id);
-	rocksdb_writebatch_put(wb, rkey, sizeof(rkey), val, vallen);
+	rocksdb_writebatch_put(wb, dbkey, dbkeylen, val, vallen);
 	cert_wipe(val, vallen);
 	free(val);
 	return 0;
+}
+
+/* Seal rec under key and add its "r" entry to wb. */
+static int
+store_reseal_one(rocksdb_writebatch_t *wb, const struct cert_record *rec,
+    const unsigned char *key, const unsigned char *kid)
+{
+	char	rkey[9];
+
+	rkey[0] = 'r';
+	store_be64_put(rkey + 1, rec->id);
+	return store_seal_put(wb, rkey, sizeof(rkey), rec, key, kid);
+}
+
+/*
+ * Decode the history entry k -> v into a new record (no key yet) and its
+ * box, checking that it is the version its key names.  Returns 0,
+ * CERTD_ERR_STORAGE or CERTD_ERR_NOMEM; on failure *out is NULL and *sk
+ * zeroed.
+ */
+static int
+store_version_decode(const char *k, size_t klen, const char *v, size_t vlen,
+    struct cert_record **out, struct record_sealed *sk)
+{
+	int	err;
+
+	*out = NULL;
+	memset(sk, 0, sizeof(*sk));
+	if (klen != STORE_HKEY_LEN || k[0] != 'h')
+		return CERTD_ERR_STORAGE;
+	if ((err = record_decode(v, vlen, out, sk)) != 0)
+		return err;
+	if ((*out)->id != store_be64_get(k + 1) ||
+	    (*out)->revision != store_be64_get(k + 9) || sk->box == NULL) {
+		record_free(*out);
+		*out = NULL;
+		record_sealed_clear(sk);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+/* Open sk into rec when it was sealed under key (id kid); clears sk. */
+static int
+store_version_unseal(struct cert_record *rec, struct record_sealed *sk,
+    const unsigned char *key, const unsigned char *kid)
+{
+	int	err = CERTD_ERR_STORAGE;
+
+	if (key != NULL && memcmp(sk->key_id, kid, RECORD_KEY_ID_LEN) == 0)
+		err = record_unseal(rec, sk, key);
+	record_sealed_clear(sk);
+	return err;
 }
 
 /*
@@ -1227,16 +1334,82 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Writer thread                                                       */
 
+/* The same-id op before p, when it is in the batch starting at `first`. */
+static const struct store_op *
+store_hprev_in(const struct store_op *p, uint64_t first)
+{
+	return p->hprev != NULL && p->hprev_rev >= first ? p->hprev : NULL;
+}
+
+/*
+ * Add to wb the deletes that trim the history of put `op` to its
+ * hist_keep newest entries.  The entries of the id, newest first: op's
+ * own (index 0), those of earlier ops of this batch (the hprev chain),
+ * then those on disk before the batch.  The nearest earlier op p of the
+ * batch already trimmed its own sequence to p->hist_keep entries, so
+ * nothing lies beyond p's index + p->hist_keep: the walk stops there, and
+ * a put costs O(hist_keep) however many puts of one id a batch holds.
+ * `it` reads the database as it was before the batch.
+ */
+static int
+store_history_trim(rocksdb_writebatch_t *wb, rocksdb_iterator_t *it,
+    const struct store_op *op, uint64_t first)
+{
+	const struct store_op	*p;
+	const char		*k;
+	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
+	size_t			 klen;
+	uint64_t		 idx = 1, bound = UINT64_MAX;
+
+	for (p = store_hprev_in(op, first); p != NULL;
+	    p = store_hprev_in(p, first)) {
+		if (p->kind == STORE_DELETE)
+			return 0;	/* the older ones went with it */
+		if (bound == UINT64_MAX)
+			bound = idx + p->hist_keep;
+		if (idx >= bound)
+			return 0;
+		if (idx >= op->hist_keep) {
+			store_hkey(hkey, op->id, p->revision);
+			rocksdb_writebatch_delete(wb, hkey, sizeof(hkey));
+		}
+		idx++;
+	}
+	if (idx >= bound)
+		return 0;
+	/* on disk: every entry of the id is older than the batch */
+	store_hkey(hkey, op->id, first);
+	for (rocksdb_iter_seek_for_prev(it, hkey, sizeof(hkey));
+	    idx < bound && rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen != STORE_HKEY_LEN || memcmp(k, hkey, 9) != 0)
+			break;
+		if (idx >= op->hist_keep)
+			rocksdb_writebatch_delete(wb, k, klen);
+		idx++;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
 /* One synced write batch for the ops chained from `batch`. */
 static int
 store_write_batch(struct store *s, struct store_op *batch)
 {
 	rocksdb_writebatch_t	*wb;
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
 	struct store_op		*op, *last;
 	char			 idbuf[8], nbuf[8], rbuf[8];
 	char			 lfrom[9], lto[9];
+	char			 hfrom[STORE_HKEY_LEN], hto[STORE_HKEY_LEN];
 	char			*rerr = NULL;
 	uint64_t		 cut;
+	int			 err = 0;
 
 	/* ops are in submission order: the last one holds every maximum */
 	for (last = batch; last->qnext != NULL; last = last->qnext)
@@ -1244,10 +1417,15 @@ store_write_batch(struct store *s, struct store_op *batch)
 	cut = last->log_cut;
 
 	wb = rocksdb_writebatch_create();
-	for (op = batch; op != NULL; op = op->qnext) {
+	ro = rocksdb_readoptions_create();
+	it = rocksdb_create_iterator(s->db, ro);
+	for (op = batch; op != NULL && err == 0; op = op->qnext) {
 		if (op->kind == STORE_PUT) {
 			rocksdb_writebatch_put(wb, op->rkey, sizeof(op->rkey),
 			    op->val, op->vallen);
+			rocksdb_writebatch_put(wb, op->hkey, sizeof(op->hkey),
+			    op->val, op->vallen);
+			err = store_history_trim(wb, it, op, batch->revision);
 			if (op->oldakey != NULL)
 				rocksdb_writebatch_delete(wb, op->oldakey,
 				    op->oldakeylen);
@@ -1258,6 +1436,10 @@ store_write_batch(struct store *s, struct store_op *batch)
 			rocksdb_writebatch_delete(wb, op->rkey,
 			    sizeof(op->rkey));
 			rocksdb_writebatch_delete(wb, op->akey, op->akeylen);
+			store_hkey(hfrom, op->id, 0);
+			store_hkey(hto, op->id, UINT64_MAX);
+			rocksdb_writebatch_delete_range(wb, hfrom,
+			    sizeof(hfrom), hto, sizeof(hto));
 		}
 		/* an entry the trim below covers need not be written */
 		if (op->revision > cut)
@@ -1275,13 +1457,18 @@ store_write_batch(struct store *s, struct store_op *batch)
 	store_be64_put(rbuf, last->revision);
 	rocksdb_writebatch_put(wb, KEY_NEXT_ID, strlen(KEY_NEXT_ID), nbuf, 8);
 	rocksdb_writebatch_put(wb, KEY_REVISION, strlen(KEY_REVISION), rbuf, 8);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
 
-	rocksdb_write(s->db, s->wopts, wb, &rerr);
+	if (err == 0)
+		rocksdb_write(s->db, s->wopts, wb, &rerr);
 	store_wb_destroy(wb);
 	if (rerr != NULL) {
 		rocksdb_free(rerr);
 		return CERTD_ERR_STORAGE;
 	}
+	if (err != 0)
+		return err;
 	if (cut >= s->disk_log_first)
 		s->disk_log_first = cut + 1;
 	s->disk_rev = last->revision;
@@ -1372,6 +1559,53 @@ crash:
 	return CERTD_ERR_STORAGE;
 }
 
+/*
+ * Re-seal every history entry under the rotation's new key, into its
+ * batch.  Runs in the writer, once every op before the rotation has
+ * landed: the database then holds exactly the entries to re-seal, all
+ * sealed under the key the rotation replaces.  An entry that does not
+ * open under that key fails the rotation: never guess.
+ */
+static int
+store_rekey_history(struct store *s, struct store_op *op)
+{
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
+	struct record_sealed	 sk;
+	struct cert_record	*rec;
+	const char		*k, *v;
+	char			*rerr = NULL;
+	size_t			 klen, vlen;
+	int			 err = 0;
+
+	ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_fill_cache(ro, 0);	/* read once */
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek(it, "h", 1); err == 0 && rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen == 0 || k[0] != 'h')
+			break;
+		v = rocksdb_iter_value(it, &vlen);
+		if ((err = store_version_decode(k, klen, v, vlen, &rec, &sk))
+		    != 0)
+			break;
+		if ((err = store_version_unseal(rec, &sk, op->old_key,
+		    op->old_kid)) == 0)
+			err = store_seal_put(op->wb, k, klen, rec, op->new_key,
+			    op->new_kid);
+		record_free(rec);
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+	}
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return err != 0 ? CERTD_ERR_STORAGE : 0;
+}
+
 /* Read an 8-byte meta value; absent reads as zeroes. */
 static int
 store_read_meta8(struct store *s, const char *key, unsigned char out[8])
@@ -1458,8 +1692,9 @@ store_op_bytes(const struct store_op *op)
 
 	if (op->wb != NULL)
 		rocksdb_writebatch_data(op->wb, &size);
-	return size + op->vallen + op->lvallen + op->akeylen +
-	    op->oldakeylen + 64;
+	/* a put writes its value twice: record and history */
+	return size + 2 * op->vallen + op->lvallen + op->akeylen +
+	    op->oldakeylen + 96;
 }
 
 /* Write one batch the writer took: ordinary ops, or one rotation. */
@@ -1487,8 +1722,14 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 	if (s->rename_pending && store_finish_rename(s) == 0)
 		s->rename_pending = false;
 	pthread_mutex_unlock(&s->filelock);
-	if (batch->rekey)
+	if (batch->rekey) {
+		/* the history joins the rotation's batch: room for it too */
+		if ((err = store_rekey_history(s, batch)) != 0)
+			return err;
+		if (!store_space_ok(s, store_op_bytes(batch)))
+			return CERTD_ERR_STORAGE;
 		return store_rekey_write(s, batch, crash);
+	}
 	if ((err = store_write_batch(s, batch)) != 0)
 		s->need_reopen = true;
 	return err;
@@ -1970,6 +2211,133 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* Reading the history                                                 */
+
+/*
+ * The master key that sealed what is on disk under key id kid, or NULL.
+ * The loop seals new writes under s->mkey from the moment a rotation is
+ * submitted; until the rotation is applied, the database may still hold
+ * boxes of the key it replaces, which the pending rotation op keeps.
+ */
+static const unsigned char *
+store_key_for(const struct store *s, const unsigned char *kid)
+{
+	const struct store_op	*op;
+
+	if (memcmp(kid, s->kid, RECORD_KEY_ID_LEN) == 0)
+		return s->mkey;
+	for (op = s->pend_head; op != NULL; op = op->next)
+		if (op->rekey &&
+		    memcmp(kid, op->old_kid, RECORD_KEY_ID_LEN) == 0)
+			return op->old_key;
+	return NULL;
+}
+
+int
+store_history(struct store *s, const char *team, uint64_t id,
+    store_history_cb cb, void *arg)
+{
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
+	struct record_sealed	 sk;
+	struct cert_record	*rec;
+	const char		*k, *v;
+	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
+	size_t			 klen, vlen;
+	bool			 stop;
+	int			 err = 0;
+
+	if (store_get(s, team, id) == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	/* never wait: the writer may be reopening after a failure */
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	/* what the writer wrote and the loop has not applied does not exist */
+	store_hkey(hkey, id, s->rev);
+	ro = rocksdb_readoptions_create();
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek_for_prev(it, hkey, sizeof(hkey));
+	    rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen < 9 || memcmp(k, hkey, 9) != 0)
+			break;
+		v = rocksdb_iter_value(it, &vlen);
+		if ((err = store_version_decode(k, klen, v, vlen, &rec, &sk))
+		    != 0)
+			break;
+		record_sealed_clear(&sk);
+		if (strcmp(rec->team, team) != 0)
+			err = CERTD_ERR_STORAGE;	/* ids are global */
+		stop = err != 0 || cb(rec, arg) != 0;
+		record_free(rec);
+		if (stop)
+			break;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+	}
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	return err;
+}
+
+int
+store_history_get(struct store *s, const char *team, uint64_t id,
+    uint64_t revision, struct cert_record **out)
+{
+	rocksdb_readoptions_t	*ro;
+	struct record_sealed	 sk;
+	struct cert_record	*rec = NULL;
+	char			 hkey[STORE_HKEY_LEN], *val, *rerr = NULL;
+	size_t			 vlen;
+	int			 err;
+
+	*out = NULL;
+	if (revision == 0 || revision > s->rev)
+		return CERTD_ERR_NOT_FOUND;
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	store_hkey(hkey, id, revision);
+	ro = rocksdb_readoptions_create();
+	val = rocksdb_get(s->db, ro, hkey, sizeof(hkey), &vlen, &rerr);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	if (val == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	err = store_version_decode(hkey, sizeof(hkey), val, vlen, &rec, &sk);
+	rocksdb_free(val);	/* sealed: nothing to wipe */
+	if (err != 0)
+		return err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
+	if (strcmp(rec->team, team) != 0) {
+		record_sealed_clear(&sk);
+		record_free(rec);
+		return CERTD_ERR_NOT_FOUND;
+	}
+	if ((err = store_version_unseal(rec, &sk,
+	    store_key_for(s, sk.key_id), sk.key_id)) != 0) {
+		record_free(rec);
+		return err;
+	}
+	*out = rec;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Open and load                                                       */
 
 static int
@@ -2361,12 +2729,38 @@ store_key_setup(struct store *s, const rocksdb_readoptions_t *ro,
 }
 
 /*
- * Record the master key's id and the schema, and seal schema 1 records,
- * in one synced batch; then compact away the files that held keys in
- * clear.
+ * Write every loaded record's current version as its history: a database
+ * older than schema 3 has none.
  */
 static int
-store_key_commit(struct store *s, bool reseal, char *errbuf, size_t errlen)
+store_seed_history(struct store *s, rocksdb_writebatch_t *wb)
+{
+	const struct store_team	*t;
+	char			 hkey[STORE_HKEY_LEN];
+	size_t			 i, j;
+	int			 err;
+
+	for (i = 0; i < s->teams_cap; i++)
+		for (t = s->teams[i]; t != NULL; t = t->hnext)
+			for (j = 0; j < t->n; j++) {
+				store_hkey(hkey, t->recs[j]->id,
+				    t->recs[j]->revision);
+				if ((err = store_seal_put(wb, hkey,
+				    sizeof(hkey), t->recs[j], s->mkey, s->kid))
+				    != 0)
+					return err;
+			}
+	return 0;
+}
+
+/*
+ * Record the master key's id and the schema, seal schema 1 records, and
+ * seed the history of an older database, in one synced batch; then
+ * compact away the files that held keys in clear.
+ */
+static int
+store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
+    size_t errlen)
 {
 	rocksdb_writebatch_t	*wb;
 	char			 schema[8], *rerr = NULL;
@@ -2378,6 +2772,8 @@ store_key_commit(struct store *s, bool reseal, char *errbuf, size_t errlen)
 	else
 		rocksdb_writebatch_put(wb, KEY_KID, strlen(KEY_KID),
 		    (const char *)s->kid, sizeof(s->kid));
+	if (err == 0 && seed)
+		err = store_seed_history(s, wb);
 	store_be64_put(schema, STORE_SCHEMA);
 	rocksdb_writebatch_put(wb, KEY_SCHEMA, strlen(KEY_SCHEMA), schema,
 	    sizeof(schema));
@@ -2436,7 +2832,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 		goto out;
 	}
 	if ((!have_kid || created || n_clear > 0 || old) &&
-	    (err = store_key_commit(s, n_clear > 0, errbuf, errlen)) != 0)
+	    (err = store_key_commit(s, n_clear > 0, old, errbuf, errlen)) != 0)
 		goto out;
 	memcpy(s->disk_kid, s->kid, sizeof(s->kid));
 
@@ -2484,6 +2880,7 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->base = base;
 	s->efd = -1;
 	s->log_retain = STORE_LOG_RETAIN_DEFAULT;
+	s->hist_keep = STORE_HISTORY_KEEP_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->filelock, NULL);
 	pthread_rwlock_init(&s->dblock, NULL);

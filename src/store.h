@@ -19,6 +19,12 @@
  * The change log keeps the last store_set_log_retain() revisions; older
  * entries are trimmed by the same synced batches that write new ones.
  *
+ * History keeps the last store_set_history_keep() versions of every
+ * certificate, the current one included, for rollback: each put writes the
+ * version it makes and trims the older ones of that certificate in its own
+ * batch; a delete drops the certificate's history in its batch.  Versions
+ * are sealed like records (the box bound to the version's own revision).
+ *
  * Private keys are sealed at rest (record.h) under a 32-byte master key
  * kept in a file beside the database (<dir>/master.key unless
  * store_options says otherwise), created with mode 0600 on first start.
@@ -45,6 +51,10 @@ struct store;
 
 /* Change-log entries kept by default (the `log_retain` setting). */
 #define STORE_LOG_RETAIN_DEFAULT	100000
+
+/* Versions of each certificate kept by default (the `history_keep` setting). */
+#define STORE_HISTORY_KEEP_DEFAULT	10
+#define STORE_HISTORY_KEEP_MAX		1000
 
 #define STORE_MASTER_KEY_FILE	"master.key"	/* in the data directory */
 #define STORE_KEY_ID_HEX	(2 * RECORD_KEY_ID_LEN)
@@ -120,6 +130,8 @@ struct store_options {
  * A rotation that a crash interrupted is finished or undone here, see
  * store_rekey.  Schema 1 records (key in clear) are sealed here, in one
  * synced batch, and the files that held them in clear are compacted away.
+ * A database without history (schema 1 and 2) gets every record's current
+ * version as its history in that batch.
  */
 struct store	*store_open(struct event_base *base, const char *dir,
 		    char *errbuf, size_t errlen);
@@ -199,6 +211,48 @@ uint64_t	 store_log_first(const struct store *s);
 int		 store_log_scan(struct store *s, uint64_t since,
 		    store_log_cb cb, void *arg);
 
+/*
+ * Keep the last n versions of each certificate (1 <= n <=
+ * STORE_HISTORY_KEEP_MAX; 0 counts as 1, more as the maximum; default
+ * STORE_HISTORY_KEEP_DEFAULT).  Applies to puts submitted from now on: each
+ * trims the versions of its certificate beyond the n newest (its own
+ * counted), in its own batch.
+ */
+void		 store_set_history_keep(struct store *s, uint64_t n);
+
+/*
+ * Called by store_history for each version, newest first; non-zero stops.
+ * rec is borrowed for the call and has no private key (NULL): the box of a
+ * version is opened by store_history_get only.
+ */
+typedef int	(*store_history_cb)(const struct cert_record *rec,
+		    void *arg);
+
+/*
+ * The kept versions of committed certificate id of team, newest first
+ * (the current version is the first): revisions up to store_revision(s)
+ * only.  While a put of the certificate is in flight, the writer may
+ * already have trimmed the oldest version, so the list can be one short.
+ * Reads RocksDB on the calling (loop) thread, never waiting for the
+ * writer.  Returns 0 (also when cb stopped it), CERTD_ERR_NOT_FOUND when
+ * team has no committed certificate id, CERTD_ERR_STORAGE when the
+ * history cannot be read or a version does not decode.
+ */
+int		 store_history(struct store *s, const char *team,
+		    uint64_t id, store_history_cb cb, void *arg);
+
+/*
+ * Version `revision` of certificate id of team, decoded with its private
+ * key opened, into a new record in *out (the caller frees it; the key is
+ * wiped by record_free).  Returns 0, CERTD_ERR_NOT_FOUND when the history
+ * of that certificate in that team holds no such revision (trimmed, never
+ * made, above store_revision(s), or of another certificate),
+ * CERTD_ERR_STORAGE when it cannot be read or opened, CERTD_ERR_NOMEM.
+ * As store_history, on the loop thread.
+ */
+int		 store_history_get(struct store *s, const char *team,
+		    uint64_t id, uint64_t revision, struct cert_record **out);
+
 /* Head view: the record as it will be once pending writes land, or NULL. */
 const struct cert_record *store_head_get(const struct store *s,
 		    const char *team, uint64_t id);
@@ -230,8 +284,9 @@ int		 store_delete(struct store *s, const char *team, uint64_t id,
  * key, writes submitted after under the new one.  The writer
  *   1. writes the new key to <master key>.new (0600), syncs it and its
  *      directory;
- *   2. re-seals every record under the new key and records the new key id
- *      ("m:kid"), all in ONE synced write batch: this is the commit point;
+ *   2. re-seals every record and every kept version (history) under the
+ *      new key and records the new key id ("m:kid"), all in ONE synced
+ *      write batch: this is the commit point;
  *   3. renames <master key>.new over the master key and syncs the
  *      directory;
  * then compacts the database so that no file keeps boxes of the old key.

@@ -49,6 +49,7 @@ enum certd_error {
 	CERTD_ERR_INTERNAL	= -19,	/* 503: a broken invariant, never a client's fault */
 	CERTD_ERR_NO_WATCH	= -20,	/* 404 watch not found (socket) */
 	CERTD_ERR_SHUTDOWN	= -21,	/* 503 shutting down */
+	CERTD_ERR_NO_REVISION	= -22,	/* 404 revision not found (rollback) */
 };
 
 #endif

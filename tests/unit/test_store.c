@@ -8,7 +8,9 @@
  * change log (retention, scans, never reporting what is not applied yet);
  * keys at rest (sealed records, the master key file and its refusals, the
  * upgrade of schema 1 records, rotation with crashes at every step), backup,
- * and recovery after failed writes.
+ * and recovery after failed writes; history (the last N versions, trimmed
+ * also within one batch, dropped with the certificate, kept across reopen
+ * and rotation, seeded when an older database is upgraded).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* memmem */
@@ -1728,7 +1730,7 @@ test_v1_upgrade(void **state)
 		val = rocksdb_get(db, ro, "m:schema", 8, &vlen, &err);
 		assert_null(err);
 		assert_int_equal(vlen, 8);
-		assert_memory_equal(val, "\0\0\0\0\0\0\0\2", 8);
+		assert_memory_equal(val, "\0\0\0\0\0\0\0\3", 8);
 		rocksdb_free(val);
 		rocksdb_readoptions_destroy(ro);
 	}
@@ -1736,6 +1738,14 @@ test_v1_upgrade(void **state)
 	rocksdb_options_destroy(o);
 	reopen(f);
 	assert_string_equal(store_get(f->s, "t", 2)->private_key, key[1]);
+	/* the current versions became the history */
+	{
+		struct cert_record	*hv;
+
+		assert_int_equal(store_history_get(f->s, "t", 2, 2, &hv), 0);
+		assert_string_equal(hv->private_key, key[1]);
+		record_free(hv);
+	}
 	assert_int_equal(put_new(f, "t", "c"), 3);
 	assert_false(dir_has(f->dir, "PRIVATE KEY"));
 }
@@ -2029,6 +2039,454 @@ test_reopen_after_failure(void **state)
 	assert_int_equal(store_revision(f->s), 4);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* History                                                             */
+
+#define VERSIONS_MAX	64
+
+struct versions {
+	size_t		n;
+	uint64_t	rev[VERSIONS_MAX];
+	char		alias[VERSIONS_MAX][32];
+	size_t		stop_after;
+};
+
+static int
+versions_cb(const struct cert_record *rec, void *arg)
+{
+	struct versions	*v = arg;
+
+	assert_true(v->n < VERSIONS_MAX);
+	assert_null(rec->private_key);	/* the list opens no box */
+	v->rev[v->n] = rec->revision;
+	snprintf(v->alias[v->n], sizeof(v->alias[0]), "%s", rec->alias);
+	v->n++;
+	return v->stop_after != 0 && v->n >= v->stop_after;
+}
+
+/* The history of (team, id): its revisions, newest first, must be revs. */
+static void
+assert_history(struct fixture *f, const char *team, uint64_t id,
+    const uint64_t *revs, size_t n)
+{
+	struct versions	v;
+	size_t		i;
+
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(store_history(f->s, team, id, versions_cb, &v), 0);
+	if (v.n != n)
+		fail_msg("history of %llu: %zu versions, expected %zu",
+		    (unsigned long long)id, v.n, n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(v.rev[i], revs[i]);
+}
+
+/* A version of record id: alias and private key name the version. */
+static struct cert_record *
+mkver(const char *team, uint64_t id, unsigned n)
+{
+	struct cert_record	*r;
+	char			 alias[32], key[96];
+
+	snprintf(alias, sizeof(alias), "v%u", n);
+	r = mkrec(team, alias, id, 8);
+	snprintf(key, sizeof(key), "-----BEGIN PRIVATE KEY-----\nK%llu-v%u\n"
+	    "-----END PRIVATE KEY-----\n", (unsigned long long)id, n);
+	free(r->private_key);
+	r->private_key = xstrdup(key);
+	r->private_key_len = strlen(key);
+	return r;
+}
+
+static void
+put_ver(struct fixture *f, const char *team, uint64_t id, unsigned n)
+{
+	struct done	d = { 0 };
+
+	assert_int_equal(store_put(f->s, mkver(team, id, n), done_cb, &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+}
+
+/* Version `rev` of id opens, and is version n. */
+static void
+assert_version(struct fixture *f, const char *team, uint64_t id,
+    uint64_t rev, unsigned n)
+{
+	struct cert_record	*r;
+	char			 want[96];
+
+	assert_int_equal(store_history_get(f->s, team, id, rev, &r), 0);
+	assert_int_equal(r->id, id);
+	assert_int_equal(r->revision, rev);
+	assert_string_equal(r->team, team);
+	snprintf(want, sizeof(want), "v%u", n);
+	assert_string_equal(r->alias, want);
+	snprintf(want, sizeof(want), "-----BEGIN PRIVATE KEY-----\nK%llu-v%u\n"
+	    "-----END PRIVATE KEY-----\n", (unsigned long long)id, n);
+	assert_string_equal(r->private_key, want);
+	assert_int_equal(r->private_key_len, strlen(want));
+	record_free(r);
+}
+
+static void
+assert_no_version(struct fixture *f, const char *team, uint64_t id,
+    uint64_t rev)
+{
+	struct cert_record	*r = (struct cert_record *)&r;
+
+	assert_int_equal(store_history_get(f->s, team, id, rev, &r),
+	    CERTD_ERR_NOT_FOUND);
+	assert_null(r);
+}
+
+static void
+test_history_keep(void **state)
+{
+	struct fixture	*f = *state;
+	struct versions	 v;
+	uint64_t	 a, b;
+	unsigned	 i;
+
+	a = store_next_id(f->s);
+	for (i = 1; i <= 12; i++)		/* revisions 1..12 */
+		put_ver(f, "t", a, i);
+	{
+		const uint64_t want[] = { 12, 11, 10, 9, 8, 7, 6, 5, 4, 3 };
+
+		assert_history(f, "t", a, want, 10);	/* the default */
+	}
+	assert_version(f, "t", a, 12, 12);
+	assert_version(f, "t", a, 3, 3);
+	assert_no_version(f, "t", a, 2);
+	assert_no_version(f, "t", a, 1);
+	assert_no_version(f, "t", a, 13);	/* not made yet */
+	assert_no_version(f, "t", a, 0);
+
+	/* another team does not see it, by list or by revision */
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(store_history(f->s, "u", a, versions_cb, &v),
+	    CERTD_ERR_NOT_FOUND);
+	assert_int_equal(v.n, 0);
+	assert_no_version(f, "u", a, 12);
+	assert_int_equal(store_history(f->s, "t", a + 100, versions_cb, &v),
+	    CERTD_ERR_NOT_FOUND);
+
+	/* a callback that stops */
+	memset(&v, 0, sizeof(v));
+	v.stop_after = 2;
+	assert_int_equal(store_history(f->s, "t", a, versions_cb, &v), 0);
+	assert_int_equal(v.n, 2);
+	assert_string_equal(v.alias[0], "v12");
+	assert_string_equal(v.alias[1], "v11");
+
+	/* a smaller setting trims the surplus at the next put */
+	store_set_history_keep(f->s, 3);
+	put_ver(f, "t", a, 13);			/* 13 */
+	{
+		const uint64_t want[] = { 13, 12, 11 };
+
+		assert_history(f, "t", a, want, 3);
+	}
+	assert_no_version(f, "t", a, 10);
+	assert_no_version(f, "t", a, 4);
+
+	/* other ids keep their own */
+	b = store_next_id(f->s);
+	put_ver(f, "t", b, 1);			/* 14 */
+	put_ver(f, "t", b, 2);			/* 15 */
+	{
+		const uint64_t wa[] = { 13, 12, 11 }, wb[] = { 15, 14 };
+
+		assert_history(f, "t", a, wa, 3);
+		assert_history(f, "t", b, wb, 2);
+	}
+
+	/* 1 keeps just the current version */
+	store_set_history_keep(f->s, 0);	/* counts as 1 */
+	put_ver(f, "t", b, 3);			/* 16 */
+	{
+		const uint64_t want[] = { 16 };
+
+		assert_history(f, "t", b, want, 1);
+	}
+
+	/* it survives a restart, with the setting back at its default */
+	reopen(f);
+	{
+		const uint64_t wa[] = { 13, 12, 11 }, wb[] = { 16 };
+
+		assert_history(f, "t", a, wa, 3);
+		assert_history(f, "t", b, wb, 1);
+	}
+	assert_version(f, "t", a, 11, 11);
+	put_ver(f, "t", b, 4);			/* 17 */
+	{
+		const uint64_t want[] = { 17, 16 };
+
+		assert_history(f, "t", b, want, 2);
+	}
+	assert_false(dir_has(f->dir, "PRIVATE KEY"));
+}
+
+/* Many puts of one id in one batch: trimmed in the batch itself. */
+static void
+test_history_batch(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[40];
+	struct versions	 v;
+	uint64_t	 a, b;
+	unsigned	 i;
+
+	memset(d, 0, sizeof(d));
+	store_set_history_keep(f->s, 3);
+	a = store_next_id(f->s);
+	b = store_next_id(f->s);
+	/* interleaved, all submitted before the loop runs */
+	for (i = 0; i < 40; i++)
+		assert_int_equal(store_put(f->s, mkver("t", i % 4 == 3 ? b : a,
+		    i + 1), done_cb, &d[i]), 0);
+	/* nothing committed: nothing to see yet */
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(store_history(f->s, "t", a, versions_cb, &v),
+	    CERTD_ERR_NOT_FOUND);
+	run_until(f->base, d, 40);
+	for (i = 0; i < 40; i++)
+		assert_int_equal(d[i].err, 0);
+	{
+		const uint64_t wa[] = { 39, 38, 37 }, wb[] = { 40, 36, 32 };
+
+		assert_history(f, "t", a, wa, 3);
+		assert_history(f, "t", b, wb, 3);
+	}
+	for (i = 1; i <= 36; i++)
+		if (i != 32 && i != 36)
+			assert_no_version(f, "t", i % 4 == 0 ? b : a, i);
+	assert_version(f, "t", b, 32, 32);
+
+	/* a larger setting in the middle of a batch, then a smaller one */
+	memset(d, 0, sizeof(d));
+	store_set_history_keep(f->s, 5);
+	for (i = 0; i < 4; i++)			/* 41..44 */
+		assert_int_equal(store_put(f->s, mkver("t", a, 41 + i),
+		    done_cb, &d[i]), 0);
+	store_set_history_keep(f->s, 2);
+	assert_int_equal(store_put(f->s, mkver("t", a, 45), done_cb, &d[4]),
+	    0);					/* 45 */
+	run_until(f->base, d, 5);
+	{
+		const uint64_t want[] = { 45, 44 };
+
+		assert_history(f, "t", a, want, 2);
+	}
+	for (i = 37; i <= 43; i++)
+		assert_no_version(f, "t", a, i);
+
+	/* written but not applied: not reported (pending is above rev) */
+	memset(d, 0, sizeof(d));
+	assert_int_equal(store_put(f->s, mkver("t", a, 46), done_cb, &d[0]),
+	    0);
+	{
+		const uint64_t want[] = { 45, 44 };
+
+		assert_history(f, "t", a, want, 2);
+	}
+	assert_no_version(f, "t", a, 46);
+	run_until(f->base, d, 1);
+	{
+		const uint64_t want[] = { 46, 45 };
+
+		assert_history(f, "t", a, want, 2);
+	}
+}
+
+static void
+test_history_delete(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[3];
+	struct versions	 v;
+	uint64_t	 a, b, c;
+
+	a = store_next_id(f->s);
+	put_ver(f, "t", a, 1);			/* 1 */
+	put_ver(f, "t", a, 2);			/* 2 */
+	b = store_next_id(f->s);
+	put_ver(f, "t", b, 1);			/* 3 */
+	delete_one(f, "t", a);			/* 4 */
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(store_history(f->s, "t", a, versions_cb, &v),
+	    CERTD_ERR_NOT_FOUND);
+	assert_no_version(f, "t", a, 1);
+	assert_no_version(f, "t", a, 2);
+	assert_version(f, "t", b, 3, 1);	/* the neighbour stays */
+
+	/* put and delete of one id in one batch */
+	memset(d, 0, sizeof(d));
+	c = store_next_id(f->s);
+	assert_int_equal(store_put(f->s, mkver("w", c, 1), done_cb, &d[0]),
+	    0);				/* 5 */
+	assert_int_equal(store_put(f->s, mkver("w", c, 2), done_cb, &d[1]),
+	    0);				/* 6 */
+	assert_int_equal(store_delete(f->s, "w", c, done_cb, &d[2]), 0);
+	run_until(f->base, d, 3);
+	assert_int_equal(d[0].err, 0);
+	assert_int_equal(d[1].err, 0);
+	assert_int_equal(d[2].err, 0);
+	assert_no_version(f, "w", c, 5);
+	assert_no_version(f, "w", c, 6);
+
+	reopen(f);
+	assert_no_version(f, "t", a, 2);
+	assert_no_version(f, "w", c, 6);
+	assert_version(f, "t", b, 3, 1);
+
+	/* a failed write leaves no version behind */
+	memset(d, 0, sizeof(d));
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_put(f->s, mkver("t", b, 2), done_cb, &d[0]),
+	    0);
+	run_until(f->base, d, 1);
+	assert_int_equal(d[0].err, CERTD_ERR_STORAGE);
+	put_ver(f, "t", b, 3);
+	{
+		const uint64_t want[] = { 9, 3 };
+
+		assert_history(f, "t", b, want, 2);
+	}
+	assert_no_version(f, "t", b, 8);
+}
+
+static void
+test_history_rekey(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[3];
+	unsigned char	 bin0[RECORD_KEY_ID_LEN];
+	char		 kid0[STORE_KEY_ID_HEX + 1];
+	uint64_t	 a, b;
+
+	a = store_next_id(f->s);
+	put_ver(f, "t", a, 1);			/* 1 */
+	put_ver(f, "t", a, 2);			/* 2 */
+	put_ver(f, "t", a, 3);			/* 3 */
+	b = store_next_id(f->s);
+	put_ver(f, "u", b, 1);			/* 4 */
+	store_key_id(f->s, kid0);
+	unhex(kid0, bin0);
+
+	/* a put before the rotation, one after; readable throughout */
+	memset(d, 0, sizeof(d));
+	assert_int_equal(store_put(f->s, mkver("t", a, 4), done_cb, &d[0]),
+	    0);					/* 5, old key */
+	assert_int_equal(store_rekey(f->s, done_cb, &d[1]), 0);
+	assert_version(f, "t", a, 1, 1);	/* the old key, still pending */
+	assert_int_equal(store_put(f->s, mkver("u", b, 2), done_cb, &d[2]),
+	    0);					/* 6, new key */
+	run_until(f->base, d, 3);
+	assert_int_equal(d[0].err, 0);
+	assert_int_equal(d[1].err, 0);
+	assert_int_equal(d[2].err, 0);
+	assert_version(f, "t", a, 1, 1);
+	assert_version(f, "t", a, 5, 4);
+	assert_version(f, "u", b, 6, 2);
+	/* no box of the old key anywhere: the history was re-sealed too */
+	assert_false(tree_contains(f->dir, bin0, sizeof(bin0), 0));
+
+	reopen(f);
+	{
+		const uint64_t wa[] = { 5, 3, 2, 1 }, wb[] = { 6, 4 };
+
+		assert_history(f, "t", a, wa, 4);
+		assert_history(f, "u", b, wb, 2);
+	}
+	assert_version(f, "t", a, 2, 2);
+	assert_version(f, "u", b, 4, 1);
+
+	/* a rotation that fails keeps the old key for the history too */
+	memset(d, 0, sizeof(d));
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_rekey(f->s, done_cb, &d[0]), 0);
+	run_until(f->base, d, 1);
+	assert_int_equal(d[0].err, CERTD_ERR_STORAGE);
+	assert_version(f, "t", a, 3, 3);
+	reopen(f);
+	assert_version(f, "t", a, 3, 3);
+	assert_false(dir_has(f->dir, "PRIVATE KEY"));
+}
+
+/* A schema 2 database (no history) gets its current versions as history. */
+static void
+test_history_upgrade(void **state)
+{
+	struct fixture		*f = *state;
+	rocksdb_options_t	*o;
+	rocksdb_writeoptions_t	*wo;
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
+	rocksdb_t		*db;
+	char			 path[PATH_MAX], *err = NULL;
+	const char		*k;
+	size_t			 klen, n = 0;
+	uint64_t		 a, b;
+
+	a = store_next_id(f->s);
+	put_ver(f, "t", a, 1);			/* 1 */
+	put_ver(f, "t", a, 2);			/* 2 */
+	b = store_next_id(f->s);
+	put_ver(f, "t", b, 1);			/* 3 */
+	store_free(f->s);
+	f->s = NULL;
+
+	/* as certd with schema 2 left it: no "h" keys, marker 2 */
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	o = rocksdb_options_create();
+	wo = rocksdb_writeoptions_create();
+	ro = rocksdb_readoptions_create();
+	db = rocksdb_open(o, path, &err);
+	assert_null(err);
+	rocksdb_put(db, wo, "m:schema", 8, "\0\0\0\0\0\0\0\2", 8, &err);
+	assert_null(err);
+	{
+		rocksdb_writebatch_t	*wb = rocksdb_writebatch_create();
+
+		rocksdb_writebatch_delete_range(wb, "h", 1, "i", 1);
+		rocksdb_write(db, wo, wb, &err);
+		rocksdb_writebatch_destroy(wb);
+		assert_null(err);
+	}
+	it = rocksdb_create_iterator(db, ro);
+	for (rocksdb_iter_seek(it, "h", 1); rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (k[0] == 'h')
+			n++;
+	}
+	rocksdb_iter_destroy(it);
+	assert_int_equal(n, 0);
+	rocksdb_close(db);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_options_destroy(o);
+
+	reopen(f);
+	{
+		const uint64_t wa[] = { 2 }, wb[] = { 3 };
+
+		assert_history(f, "t", a, wa, 1);
+		assert_history(f, "t", b, wb, 1);
+	}
+	assert_version(f, "t", a, 2, 2);
+	put_ver(f, "t", a, 3);			/* 4 */
+	{
+		const uint64_t want[] = { 4, 2 };
+
+		assert_history(f, "t", a, want, 2);
+	}
+}
+
 int
 main(void)
 {
@@ -2080,6 +2538,16 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_failure,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_keep, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_batch, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_delete, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_rekey, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_upgrade, setup,
+		    teardown),
 	};
 
 	alarm(300);	/* a lost completion hangs the loop: fail instead */
