@@ -36,7 +36,11 @@
 	"# Add one with: certctl token new --name NAME --teams '*' --role write\n"
 
 struct daemon {
-	const struct config	*cfg;
+	const struct config	*cfg;		/* in force: start-up's or owned */
+	struct config		*owned;		/* the last one SIGHUP built */
+	daemon_config_cb	 rebuild;
+	void			*rebuild_arg;
+	struct event		*ev_hup;
 	struct event_base	*base;
 	struct store		*store;
 	struct service		*svc;
@@ -224,6 +228,86 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	ctl_shutdown(d->ctl, drained, d);
 }
 
+/* Settings that take effect only at start-up: keep the running ones. */
+static int
+keep_fixed(struct config *nc, const struct config *old)
+{
+	char	**s[] = { &nc->data_dir, &nc->listen_host, &nc->socket_path,
+		    &nc->token_file, &nc->master_key, &nc->socket_group };
+	char	*const o[] = { old->data_dir, old->listen_host, old->socket_path,
+		    old->token_file, old->master_key, old->socket_group };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		if ((*s[i] == NULL) != (o[i] == NULL) ||
+		    (o[i] != NULL && strcmp(*s[i], o[i]) != 0))
+			log_warn("reload: a change of data_dir, listen, socket, "
+			    "token_file, master_key or socket_group takes a "
+			    "restart; keeping the running value");
+		free(*s[i]);
+		*s[i] = NULL;
+		if (o[i] != NULL && (*s[i] = strdup(o[i])) == NULL)
+			return -1;
+	}
+	nc->listen_port = old->listen_port;
+	return 0;
+}
+
+/*
+ * SIGHUP: build the configuration and read the token file again, check
+ * both whole, swap only when both are good.  Connections and watches stay.
+ */
+static void
+reload(struct daemon *d)
+{
+	struct config	*nc;
+	struct tokens	*nt;
+	char		 err[1024], *path;
+
+	if ((nc = d->rebuild(d->rebuild_arg, err, sizeof(err))) == NULL) {
+		log_error("reload failed, keeping the running configuration: %s",
+		    err);
+		return;
+	}
+	if (keep_fixed(nc, d->cfg) != 0 ||
+	    (path = config_token_file(nc)) == NULL) {
+		log_error("reload failed: out of memory");
+		config_free(nc);
+		return;
+	}
+	nt = tokens_load(path, err, sizeof(err));
+	free(path);
+	if (nt == NULL) {
+		log_error("reload failed, keeping the running configuration: %s",
+		    err);
+		config_free(nc);
+		return;
+	}
+	http_set_tokens(d->http, nt);
+	tokens_free(d->tokens);
+	d->tokens = nt;
+	ctl_set_config(d->ctl, nc);
+	store_set_log_retain(d->store, nc->log_retain);
+	store_set_history_keep(d->store, nc->history_keep);
+	log_set_level(nc->log_level);
+	config_free(d->owned);
+	d->owned = nc;
+	d->cfg = nc;
+	log_info("reloaded configuration tokens=%zu acl_rules=%zu",
+	    tokens_count(nt), nc->n_acl);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon	*d = arg;
+
+	(void)sig;
+	(void)what;
+	if (!d->stopping && d->rebuild != NULL)
+		reload(d);
+}
+
 static void
 daemon_close(struct daemon *d)
 {
@@ -231,6 +315,8 @@ daemon_close(struct daemon *d)
 		event_free(d->ev_term);
 	if (d->ev_int != NULL)
 		event_free(d->ev_int);
+	if (d->ev_hup != NULL)
+		event_free(d->ev_hup);
 	if (d->ev_flush != NULL)
 		event_free(d->ev_flush);
 	if (d->ev_grace != NULL)
@@ -253,7 +339,7 @@ daemon_close(struct daemon *d)
 }
 
 int
-daemon_run(const struct config *cfg)
+daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 {
 	struct daemon	 d;
 	struct store_options so;
@@ -264,6 +350,8 @@ daemon_run(const struct config *cfg)
 	memset(&d, 0, sizeof(d));
 	memset(&so, 0, sizeof(so));
 	d.cfg = cfg;
+	d.rebuild = rebuild;
+	d.rebuild_arg = arg;
 	d.lock_fd = -1;
 	log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
@@ -301,10 +389,12 @@ daemon_run(const struct config *cfg)
 	}
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	d.ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
 	d.ev_flush = evtimer_new(d.base, flush_poll, &d);
 	d.ev_grace = evtimer_new(d.base, grace_over, &d);
-	if (d.ev_term == NULL || d.ev_int == NULL || d.ev_flush == NULL ||
-	    d.ev_grace == NULL ||
+	if (d.ev_term == NULL || d.ev_int == NULL || d.ev_hup == NULL ||
+	    d.ev_flush == NULL || d.ev_grace == NULL ||
+	    evsignal_add(d.ev_hup, NULL) != 0 ||
 	    evsignal_add(d.ev_term, NULL) != 0 ||
 	    evsignal_add(d.ev_int, NULL) != 0) {
 		fail("cannot install signal handlers");
@@ -333,6 +423,7 @@ daemon_run(const struct config *cfg)
 	rv = 0;
 out:
 	daemon_close(&d);
+	config_free(d.owned);
 	free(sock);
 	return rv;
 }

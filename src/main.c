@@ -51,10 +51,47 @@ key_of(int ch)
 	}
 }
 
+/* How the configuration was put together, to do it again on SIGHUP. */
+struct recipe {
+	const char	*file;		/* --config, or NULL */
+	int		 argc;
+	char		**argv;
+};
+
+/* Defaults, then the file, then the flags; NULL with a reason. */
+static struct config *
+build(void *arg, char *errbuf, size_t errlen)
+{
+	struct recipe	*r = arg;
+	struct config	*cfg;
+	int		 ch;
+
+	if ((cfg = config_new()) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	if (r->file != NULL && config_load(cfg, r->file, errbuf, errlen) != 0)
+		goto fail;
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(r->argc, r->argv, ":", longopts, NULL)) != -1) {
+		const char *key = key_of(ch);
+
+		if (key != NULL && config_set(cfg, key, optarg, errbuf,
+		    errlen) != 0)
+			goto fail;
+	}
+	return cfg;
+fail:
+	config_free(cfg);
+	return NULL;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct config	*cfg;
+	struct recipe	 recipe;
 	const char	*config_file = NULL;
 	char		 err[1024];
 	int		 ch, rv;
@@ -90,29 +127,14 @@ main(int argc, char *argv[])
 		return 2;
 	}
 
-	if ((cfg = config_new()) == NULL) {
-		fprintf(stderr, "certd: out of memory\n");
-		return 1;
-	}
-	if (config_file != NULL &&
-	    config_load(cfg, config_file, err, sizeof(err)) != 0) {
+	recipe.file = config_file;
+	recipe.argc = argc;
+	recipe.argv = argv;
+	if ((cfg = build(&recipe, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "certd: %s\n", err);
-		config_free(cfg);
 		return 1;
 	}
-	/* Second pass: flags override the file. */
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		const char *key = key_of(ch);
-
-		if (key != NULL && config_set(cfg, key, optarg, err,
-		    sizeof(err)) != 0) {
-			fprintf(stderr, "certd: %s\n", err);
-			config_free(cfg);
-			return 2;
-		}
-	}
-	rv = daemon_run(cfg);
+	rv = daemon_run(cfg, build, &recipe);
 	config_free(cfg);
 	return rv;
 }
