@@ -138,6 +138,7 @@ install_check() {
 sanitize() {
 	deps
 	dir=$(mktemp -d)
+	chmod 755 "$dir"	# the tests run some programs as nobody
 	git clone -q "$top" "$dir/src"
 	(
 		cd "$dir/src"

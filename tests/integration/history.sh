@@ -203,7 +203,7 @@ req GET "$C/$ID"
 expect_json revision 19 "REST sees the socket's rollback"
 expect_json certificate_type t12 "with the restored content"
 
-if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+if nobody_ok; then
 	as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$PEER" "$@"; }
 	as_nobody "$S" "{\"id\":1,\"op\":\"history\",\"team\":\"acme\",\"cert_id\":$ID}" \
 	    "{\"id\":2,\"op\":\"rollback\",\"team\":\"acme\",\"cert_id\":$ID,\"revision\":15}" > "$T/o"

@@ -47,7 +47,7 @@ printf '[certd]\nbogus = 1\n' > "$T/certd.conf"
 hup
 grep -q "reload failed.*unknown setting" "$LOG" && ok "a bad config is refused" ||
     not_ok "bad config: $(tail -n 2 "$LOG")"
-if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+if nobody_ok; then
 	chmod 755 "$T"
 	as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$PEER" "$@"; }
 	as_nobody "$S" '{"id":1,"op":"list","team":"hup"}' > "$T/o"

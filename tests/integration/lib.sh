@@ -124,6 +124,14 @@ req() {
 	echo "$STATUS $method $path" >> "$T/statuses"
 }
 
+# nobody_ok: the tests can run programs as nobody (root, setpriv, and a
+# build directory that nobody may reach).
+nobody_ok() {
+	[ "$(id -u)" = 0 ] && command -v setpriv > /dev/null &&
+	    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    test -x "$CERTD" 2>/dev/null
+}
+
 # allow_5xx: the last request was meant to get a 5xx (a full disk, say).
 allow_5xx() { sed -i '$ s/^5/allowed-5/' "$T/statuses"; }
 

@@ -233,7 +233,7 @@ wait_sub reload-demo ok "$REV4" && ok "and acked (revision $REV4)" ||
 REV3=$REV4
 
 # --- a reloader without the key permission --------------------------------------
-if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+if nobody_ok; then
 	chmod 755 "$T"
 	# A port in use (reload-demo's): it must fail before watching.
 	setpriv --reuid=nobody --regid=nogroup --clear-groups "$DEMO" -s "$S" \
