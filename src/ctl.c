@@ -274,6 +274,17 @@ conn_set_idle(struct ctl_conn *conn)
 		bufferevent_set_timeouts(conn->bev, &tv, NULL);
 }
 
+/* The peer, for the audit log. */
+static const char *
+who(const struct ctl_conn *conn)
+{
+	static char	buf[64];	/* copied at once by the service */
+
+	snprintf(buf, sizeof(buf), "uid:%lu,pid:%ld", (unsigned long)conn->uid,
+	    (long)conn->pid);
+	return buf;
+}
+
 /* --- replies --------------------------------------------------------------- */
 
 static void
@@ -610,6 +621,7 @@ op_put(struct ctl_req *r)
 		return;
 	}
 	w->may_read = (conn_perms(r->conn, r->team) & ACL_READ) != 0;
+	req.who = who(r->conn);
 	if ((rv = service_put(r->conn->ctl->svc, &req, put_done, w,
 	    &why)) != 0) {
 		reply_error(r->conn, r->id, rv, why.field, why.reason);
@@ -636,7 +648,8 @@ op_rollback(struct ctl_req *r)
 		return;
 	}
 	w->may_read = (perms & ACL_READ) != 0;
-	if ((rv = service_rollback(r->conn->ctl->svc, r->team, cert_id,
+	if ((rv = service_rollback(r->conn->ctl->svc,
+	    who(r->conn), r->team, cert_id,
 	    revision, put_done, w, &why)) != 0) {
 		reply_error(r->conn, r->id, rv, why.field, why.reason);
 		wait_done(w);
@@ -749,7 +762,8 @@ op_delete(struct ctl_req *r)
 		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
-	if ((rv = service_delete(r->conn->ctl->svc, r->team, cert_id, force,
+	if ((rv = service_delete(r->conn->ctl->svc,
+	    who(r->conn), r->team, cert_id, force,
 	    delete_done, w, &why)) != 0) {
 		reply_error(r->conn, r->id, rv, why.field, why.reason);
 		wait_done(w);
@@ -1030,7 +1044,8 @@ op_rekey(struct ctl_req *r)
 		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
-	if ((rv = service_rekey(r->conn->ctl->svc, rekey_done, w)) != 0) {
+	if ((rv = service_rekey(r->conn->ctl->svc,
+	    who(r->conn), rekey_done, w)) != 0) {
 		reply_error(r->conn, r->id, rv, NULL, NULL);
 		wait_done(w);
 	}

@@ -259,6 +259,25 @@ authenticate(struct http *h, struct evhttp_request *req)
 	return tokens_auth(h->tokens, v, len);
 }
 
+/* A request whose token was missing or unknown, for the audit log. */
+static void
+audit_denied(struct evhttp_request *req, const char *path)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const char		*auth;
+	char			*addr = NULL, qpath[400];
+	ev_uint16_t		 port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	log_audit("op=auth who=http:%s:%u path=%s outcome=denied error=%s",
+	    addr != NULL ? addr : "?", port,
+	    log_quote(path, qpath, sizeof(qpath)),
+	    auth == NULL ? "no-token" : "unknown-token");
+}
+
 static void
 healthz(struct evhttp_request *req)
 {
@@ -368,6 +387,7 @@ http_route(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if ((tok = authenticate(h, req)) == NULL) {
+		audit_denied(req, path);
 		send_error(req, CERTD_ERR_UNAUTHORIZED, NULL, NULL);
 		return;
 	}

@@ -20,7 +20,18 @@
 #include "hub.h"
 #include "record.h"
 #include "service.h"
+#include "tokens.h"
 #include "util.h"
+
+/* The client, for the audit log. */
+static const char *
+who(const struct http_req *r)
+{
+	static char	buf[80];	/* copied at once by the service */
+
+	snprintf(buf, sizeof(buf), "token:%s", r->token->name);
+	return buf;
+}
 
 static json_t *
 jstr(const char *s)
@@ -306,6 +317,7 @@ put(struct http_req *r, uint64_t id)
 		return;
 	}
 
+	req.who = who(r);
 	rv = service_put(r->svc, &req, put_done, r, &why);
 	/*
 	 * The service copied what it keeps.  The parsed body holds key text:
@@ -370,7 +382,8 @@ http_certs_delete(struct http_req *r)
 		}
 	}
 	evhttp_clear_headers(&q);
-	if ((rv = service_delete(r->svc, r->team, r->cert_id, force,
+	if ((rv = service_delete(r->svc, who(r),
+	    r->team, r->cert_id, force,
 	    delete_done, r, &why)) != 0)
 		http_reply_error(r, rv, why.field, why.reason);
 }
@@ -480,7 +493,8 @@ http_certs_rollback(struct http_req *r)
 		return;
 	}
 	json_decref(root);
-	if ((rv = service_rollback(r->svc, r->team, r->cert_id, (uint64_t)rev,
+	if ((rv = service_rollback(r->svc, who(r),
+	    r->team, r->cert_id, (uint64_t)rev,
 	    put_done, r, &why)) != 0)
 		http_reply_error(r, rv, why.field, why.reason);
 }

@@ -36,24 +36,68 @@ log_set_level(enum log_level level)
 }
 
 static void
-log_vwrite(enum log_level level, const char *fmt, va_list ap)
+log_vline(const char *what, const char *fmt, va_list ap)
 {
 	char		 line[2048], stamp[32];
 	struct timespec	 ts;
 	struct tm	 tm;
-	int		 n;
 
-	if (level < log_min)
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	if (n < 0)
+	if (vsnprintf(line, sizeof(line), fmt, ap) < 0)
 		return;
 	/* One write per line, so lines from threads do not interleave. */
-	fprintf(stderr, "%s.%03ldZ %s %s\n", stamp, ts.tv_nsec / 1000000L,
-	    log_names[level], line);
+	fprintf(stderr, "%s.%03ldZ %s %s\n", stamp, ts.tv_nsec / 1000000L, what,
+	    line);
+}
+
+void
+log_audit(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vline("audit", fmt, ap);
+	va_end(ap);
+}
+
+const char *
+log_quote(const char *s, char *buf, size_t len)
+{
+	size_t	i, o = 0;
+	int	plain = *s != '\0';
+
+	for (i = 0; s[i] != '\0' && plain; i++)
+		plain = (unsigned char)s[i] > 0x20 && s[i] != '"' &&
+		    s[i] != '\\' && s[i] != '=' && s[i] != 0x7f;
+	if (plain && strlen(s) < len)
+		return s;
+	if (len < 3)
+		return "";
+	buf[o++] = '"';
+	for (i = 0; s[i] != '\0' && o + 5 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static void
+log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	if (level < log_min)
+		return;
+	log_vline(log_names[level], fmt, ap);
 }
 
 #define LOG_FN(name, level)				\

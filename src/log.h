@@ -14,6 +14,8 @@ enum log_level {
 	LOG_LEVEL_ERROR,
 };
 
+#include <stddef.h>
+
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* Parse "debug", "info", "warn", "error".  Returns 0 or -1. */
@@ -24,5 +26,17 @@ void	log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
 void	log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
 void	log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
 void	log_error(const char *fmt, ...) LOG_PRINTF(1, 2);
+
+/*
+ * An audit line ("audit" instead of a level), written whatever the level.
+ * Callers pass key=value fields and never key material.
+ */
+void	log_audit(const char *fmt, ...) LOG_PRINTF(1, 2);
+
+/*
+ * s as a log field value: unchanged when it is plain, else in double quotes
+ * with " and \ escaped and bytes below 0x20 written \xNN.  Into buf.
+ */
+const char *log_quote(const char *s, char *buf, size_t len);
 
 #endif

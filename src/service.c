@@ -18,7 +18,9 @@
 
 #include "cert.h"
 #include "certd/constants.h"
+#include "err.h"
 #include "hub.h"
+#include "log.h"
 #include "service.h"
 #include "store.h"
 #include "util.h"
@@ -198,8 +200,8 @@ complete_unchanged(struct service *svc, const struct cert_record *cur,
 	return 0;
 }
 
-int
-service_put(struct service *svc, const struct svc_put *req,
+static int
+do_put(struct service *svc, const struct svc_put *req,
     service_done_cb cb, void *arg, struct svc_error *why)
 {
 	struct svc_put		 r = *req;
@@ -286,8 +288,8 @@ out:
 	return rv;
 }
 
-int
-service_delete(struct service *svc, const char *team, uint64_t id, int force,
+static int
+do_delete(struct service *svc, const char *team, uint64_t id, int force,
     service_done_cb cb, void *arg, struct svc_error *why)
 {
 	const struct cert_record *rec;
@@ -326,8 +328,8 @@ rollback_record(const struct cert_record *cur, const struct cert_record *v,
 	return rec;
 }
 
-int
-service_rollback(struct service *svc, const char *team, uint64_t id,
+static int
+do_rollback(struct service *svc, const char *team, uint64_t id,
     uint64_t revision, service_done_cb cb, void *arg, struct svc_error *why)
 {
 	const struct cert_record *base;
@@ -411,10 +413,143 @@ service_subscribers(struct service *svc, const char *team, uint64_t id,
 	return 0;
 }
 
-int
-service_rekey(struct service *svc, service_done_cb cb, void *arg)
+/* --- audit ------------------------------------------------------------ */
+
+/*
+ * An audited mutation: who asked for what on which certificate, and how it
+ * ended.  Wraps the caller's completion so the outcome is logged once the
+ * store has answered.  Never holds key material.
+ */
+struct svc_audit {
+	service_done_cb	 cb;
+	void		*arg;
+	const char	*op;
+	char		 who[96];
+	char		 team[CERTD_TEAM_MAX + 1];
+	uint64_t	 id;
+	char		 alias[CERTD_ALIAS_MAX * 4 + 1];
+	char		 old_fp[CERT_FINGERPRINT_LEN + 1];
+};
+
+static struct svc_audit *
+audit_new(struct service *svc, const char *op, const char *who,
+    const char *team, uint64_t id, service_done_cb cb, void *arg)
 {
-	return store_rekey(svc->store, cb, arg);
+	struct svc_audit		*a;
+	const struct cert_record	*cur;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->cb = cb;
+	a->arg = arg;
+	a->op = op;
+	snprintf(a->who, sizeof(a->who), "%s", who != NULL ? who : "?");
+	snprintf(a->team, sizeof(a->team), "%s", team != NULL ? team : "-");
+	a->id = id;
+	if (team != NULL && id != 0 &&
+	    (cur = store_head_get(svc->store, team, id)) != NULL) {
+		snprintf(a->alias, sizeof(a->alias), "%s", cur->alias);
+		snprintf(a->old_fp, sizeof(a->old_fp), "%s",
+		    cur->meta.fingerprint);
+	}
+	return a;
+}
+
+/* One audit line; outcome "ok", "refused" (never written) or "failed". */
+static void
+audit_log(const struct svc_audit *a, const struct cert_record *rec, int err,
+    const char *outcome)
+{
+	char		 qwho[200], qalias[600], qerr[200];
+	const char	*alias = rec != NULL && rec->alias != NULL ? rec->alias :
+			    a->alias;
+	int		 gone = strncmp(a->op, "delete", 6) == 0 || rec == NULL;
+
+	log_audit("op=%s who=%s team=%s id=%llu alias=%s old_fp=%s new_fp=%s "
+	    "outcome=%s error=%s", a->op, log_quote(a->who, qwho, sizeof(qwho)),
+	    a->team, (unsigned long long)(rec != NULL ? rec->id : a->id),
+	    alias[0] != '\0' ? log_quote(alias, qalias, sizeof(qalias)) : "-",
+	    a->old_fp[0] != '\0' ? a->old_fp : "-",
+	    gone ? "-" : rec->meta.fingerprint, outcome,
+	    err == 0 ? "-" : log_quote(err_msg(err), qerr, sizeof(qerr)));
+}
+
+static void
+audit_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct svc_audit	*a = arg;
+
+	audit_log(a, rec, err, err == 0 ? "ok" : "failed");
+	a->cb(err, rec, a->arg);
+	free(a);
+}
+
+/* After the synchronous part: log and drop a refused request. */
+static int
+audit_refused(struct svc_audit *a, int rv)
+{
+	if (rv != 0) {
+		audit_log(a, NULL, rv, "refused");
+		free(a);
+	}
+	return rv;
+}
+
+int
+service_put(struct service *svc, const struct svc_put *req,
+    service_done_cb cb, void *arg, struct svc_error *why)
+{
+	struct svc_audit	*a;
+
+	why->field = why->reason = NULL;
+	if ((a = audit_new(svc, req->id == 0 ? "create" : "update", req->who,
+	    req->team, req->id, cb, arg)) == NULL)
+		return CERTD_ERR_NOMEM;
+	if (req->id == 0 && req->alias.s != NULL)
+		snprintf(a->alias, sizeof(a->alias), "%.*s",
+		    (int)(req->alias.len < sizeof(a->alias) - 1 ?
+		    req->alias.len : sizeof(a->alias) - 1), req->alias.s);
+	return audit_refused(a, do_put(svc, req, audit_done, a, why));
+}
+
+int
+service_delete(struct service *svc, const char *who, const char *team,
+    uint64_t id, int force, service_done_cb cb, void *arg,
+    struct svc_error *why)
+{
+	struct svc_audit	*a;
+
+	why->field = why->reason = NULL;
+	if ((a = audit_new(svc, force ? "delete-forced" : "delete", who, team,
+	    id, cb, arg)) == NULL)
+		return CERTD_ERR_NOMEM;
+	return audit_refused(a, do_delete(svc, team, id, force, audit_done, a,
+	    why));
+}
+
+int
+service_rollback(struct service *svc, const char *who, const char *team,
+    uint64_t id, uint64_t revision, service_done_cb cb, void *arg,
+    struct svc_error *why)
+{
+	struct svc_audit	*a;
+
+	why->field = why->reason = NULL;
+	if ((a = audit_new(svc, "rollback", who, team, id, cb, arg)) == NULL)
+		return CERTD_ERR_NOMEM;
+	return audit_refused(a, do_rollback(svc, team, id, revision,
+	    audit_done, a, why));
+}
+
+int
+service_rekey(struct service *svc, const char *who, service_done_cb cb,
+    void *arg)
+{
+	struct svc_audit	*a;
+
+	if ((a = audit_new(svc, "rekey", who, NULL, 0, cb, arg)) == NULL)
+		return CERTD_ERR_NOMEM;
+	return audit_refused(a, store_rekey(svc->store, audit_done, a));
 }
 
 void

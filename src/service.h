@@ -25,8 +25,12 @@ struct svc_field {
 	size_t		 len;
 };
 
-/* Create (id == 0) or update (id != 0) of a certificate of `team`. */
+/*
+ * Create (id == 0) or update (id != 0) of a certificate of `team`.  `who`
+ * names the client for the audit log ("token:NAME", "uid:U,pid:P").
+ */
 struct svc_put {
+	const char		*who;
 	const char		*team;
 	uint64_t		 id;
 	struct svc_field	 alias;
@@ -67,8 +71,9 @@ int	service_put(struct service *svc, const struct svc_put *req,
  * Delete.  As service_put.  A certificate bound by a live watch is refused
  * with CERTD_ERR_IN_USE unless force.
  */
-int	service_delete(struct service *svc, const char *team, uint64_t id,
-	    int force, service_done_cb cb, void *arg, struct svc_error *why);
+int	service_delete(struct service *svc, const char *who, const char *team,
+	    uint64_t id, int force, service_done_cb cb, void *arg,
+	    struct svc_error *why);
 
 /*
  * Roll certificate id of team back to the content of its kept version
@@ -82,9 +87,9 @@ int	service_delete(struct service *svc, const char *team, uint64_t id,
  * identical to the current record writes nothing and completes with it,
  * as an unchanged update.  Otherwise as service_put.
  */
-int	service_rollback(struct service *svc, const char *team, uint64_t id,
-	    uint64_t revision, service_done_cb cb, void *arg,
-	    struct svc_error *why);
+int	service_rollback(struct service *svc, const char *who,
+	    const char *team, uint64_t id, uint64_t revision, service_done_cb cb,
+	    void *arg, struct svc_error *why);
 
 /*
  * The kept versions of a committed certificate, newest first (see
@@ -115,7 +120,8 @@ int	service_subscribers(struct service *svc, const char *team, uint64_t id,
  * Rotate the master key (store_rekey); cb gets err 0 or CERTD_ERR_STORAGE
  * and rec NULL.  Returns 0 or a negative CERTD_ERR_*.
  */
-int	service_rekey(struct service *svc, service_done_cb cb, void *arg);
+int	service_rekey(struct service *svc, const char *who, service_done_cb cb,
+	    void *arg);
 
 /* Hex id of the current master key, into hex[17]. */
 void	service_key_id(struct service *svc, char hex[17]);
