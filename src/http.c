@@ -315,23 +315,87 @@ static const struct http_resource {
 	{ 0, NULL, NULL, NULL, NULL, NULL, NULL },
 };
 
+int
+http_match(const char *path, int method, struct http_match *m)
+{
+	const char			*p, *slash, *sub = NULL;
+	const struct http_resource	*rt;
+
+	memset(m, 0, sizeof(*m));
+	if (strcmp(path, "/healthz") == 0) {
+		m->healthz = 1;
+		return 0;
+	}
+	/* /openapi/v1/teams/{team}/certificates[/{id}[/{sub}]] */
+	if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
+	    (slash = strchr(p = path + sizeof(PREFIX) - 1, '/')) == NULL ||
+	    strncmp(slash, "/certificates", 13) != 0 ||
+	    (slash[13] != '\0' && slash[13] != '/'))
+		return CERTD_ERR_NO_ROUTE;
+	m->team = p;
+	m->team_len = (size_t)(slash - p);
+	if ((m->has_id = slash[13] == '/')) {
+		m->id_s = slash + 14;
+		if ((sub = strchr(m->id_s, '/')) != NULL) {
+			m->id_len = (size_t)(sub - m->id_s);
+			sub++;
+		} else
+			m->id_len = strlen(m->id_s);
+	}
+	for (rt = &routes[0]; rt->allow != NULL; rt++)
+		if (rt->has_id == m->has_id && (sub == NULL ? rt->sub == NULL :
+		    rt->sub != NULL && strcmp(rt->sub, sub) == 0))
+			break;
+	if (rt->allow == NULL)
+		return CERTD_ERR_NO_ROUTE;
+	m->allow = rt->allow;
+	switch (method) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		m->handler = rt->get;
+		break;
+	case EVHTTP_REQ_POST:
+		m->handler = rt->post;
+		break;
+	case EVHTTP_REQ_PUT:
+		m->handler = rt->put;
+		break;
+	case EVHTTP_REQ_DELETE:
+		m->handler = rt->del;
+		break;
+	default:
+		break;
+	}
+	return m->handler != NULL ? 0 : CERTD_ERR_METHOD;
+}
+
+int
+http_match_ids(const struct http_match *m, char team[CERTD_TEAM_MAX + 1],
+    uint64_t *id)
+{
+	*id = 0;
+	if (!util_team_valid(m->team, m->team_len))
+		return CERTD_ERR_NO_TEAM;
+	memcpy(team, m->team, m->team_len);
+	team[m->team_len] = '\0';
+	if (m->has_id && (util_parse_u64(m->id_s, m->id_len, UINT64_MAX,
+	    id) != 0 || *id == 0))
+		return CERTD_ERR_NOT_FOUND;
+	return 0;
+}
+
 static void
 http_route(struct evhttp_request *req, void *arg)
 {
 	struct http		*h = arg;
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*path, *p, *slash, *id_s = NULL, *sub_s = NULL;
-	const struct http_resource *rt;
-	size_t			 id_len = 0;
+	const char		*path;
 	const struct token	*tok;
 	struct http_req		*r;
-	size_t			 team_len;
-	int			 method = evhttp_request_get_command(req);
-	int			 has_id = 0;
-
-	if (method == EVHTTP_REQ_HEAD)
-		method = EVHTTP_REQ_GET;	/* evhttp drops the body */
+	struct http_match	 m;
+	char			 team[CERTD_TEAM_MAX + 1];
 	uint64_t		 id = 0;
+	int			 method = evhttp_request_get_command(req), rv;
 
 	conn_seen(h, req);
 	if (h->draining) {
@@ -341,48 +405,18 @@ http_route(struct evhttp_request *req, void *arg)
 		return;
 	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	if (path == NULL) {
+	if (path == NULL || (rv = http_match(path, method, &m)) ==
+	    CERTD_ERR_NO_ROUTE) {
 		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
 		return;
 	}
-	if (strcmp(path, "/healthz") == 0) {
+	if (m.healthz) {
 		healthz(req);
 		return;
 	}
-
-	/* /openapi/v1/teams/{team}/certificates[/{id}[/{sub}]] */
-	if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
-	    (slash = strchr(p = path + sizeof(PREFIX) - 1, '/')) == NULL ||
-	    strncmp(slash, "/certificates", 13) != 0 ||
-	    (slash[13] != '\0' && slash[13] != '/')) {
-		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
-		return;
-	}
-	team_len = (size_t)(slash - p);
-	if ((has_id = slash[13] == '/')) {
-		id_s = slash + 14;
-		if ((sub_s = strchr(id_s, '/')) != NULL) {
-			id_len = (size_t)(sub_s - id_s);
-			sub_s++;
-		} else
-			id_len = strlen(id_s);
-	}
-	for (rt = &routes[0]; rt->allow != NULL; rt++)
-		if (rt->has_id == has_id && (sub_s == NULL ? rt->sub == NULL :
-		    rt->sub != NULL && strcmp(rt->sub, sub_s) == 0))
-			break;
-	if (rt->allow == NULL) {
-		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
-		return;
-	}
-	if ((method == EVHTTP_REQ_GET && rt->get == NULL) ||
-	    (method == EVHTTP_REQ_POST && rt->post == NULL) ||
-	    (method == EVHTTP_REQ_PUT && rt->put == NULL) ||
-	    (method == EVHTTP_REQ_DELETE && rt->del == NULL) ||
-	    (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_POST &&
-	    method != EVHTTP_REQ_PUT && method != EVHTTP_REQ_DELETE)) {
+	if (rv == CERTD_ERR_METHOD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", rt->allow);
+		    "Allow", m.allow);
 		send_error(req, CERTD_ERR_METHOD, NULL, NULL);
 		return;
 	}
@@ -395,20 +429,10 @@ http_route(struct evhttp_request *req, void *arg)
 		send_error(req, CERTD_ERR_FORBIDDEN, NULL, NULL);
 		return;
 	}
-	if (!util_team_valid(p, team_len)) {
-		send_error(req, CERTD_ERR_NO_TEAM, NULL, NULL);
+	if ((rv = http_match_ids(&m, team, &id)) != 0) {
+		send_error(req, rv, NULL, NULL);
 		return;
 	}
-	if (has_id && util_parse_u64(id_s, id_len, UINT64_MAX, &id) != 0) {
-		send_error(req, CERTD_ERR_NOT_FOUND, "certificate_id",
-		    "must be a decimal integer");
-		return;
-	}
-	if (has_id && id == 0) {
-		send_error(req, CERTD_ERR_NOT_FOUND, NULL, NULL);
-		return;
-	}
-
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		send_error(req, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
@@ -417,30 +441,15 @@ http_route(struct evhttp_request *req, void *arg)
 	r->http = h;
 	r->req = req;
 	r->token = tok;
-	r->method = method;
+	r->method = method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : method;
 	r->svc = h->svc;
 	r->cert_id = id;
-	memcpy(r->team, p, team_len);
-	r->team[team_len] = '\0';
+	memcpy(r->team, team, sizeof(r->team));
 	if (!token_allows_team(tok, r->team)) {
 		http_reply_error(r, CERTD_ERR_NO_TEAM, NULL, NULL);
 		return;
 	}
-
-	switch (method) {
-	case EVHTTP_REQ_GET:
-		rt->get(r);
-		break;
-	case EVHTTP_REQ_POST:
-		rt->post(r);
-		break;
-	case EVHTTP_REQ_PUT:
-		rt->put(r);
-		break;
-	default:
-		rt->del(r);
-		break;
-	}
+	m.handler(r);
 }
 
 /* --- life cycle ---------------------------------------------------------- */

@@ -41,6 +41,33 @@ uint16_t	 http_port(const struct http *h);
  */
 void		 http_shutdown(struct http *h, http_drained_cb cb, void *arg);
 
+/* What a request path names (http_match); slices point into the path. */
+struct http_req;
+struct http_match {
+	int		 healthz;
+	const char	*team;		/* not yet checked */
+	size_t		 team_len;
+	int		 has_id;
+	const char	*id_s;		/* not yet checked */
+	size_t		 id_len;
+	const char	*allow;		/* methods of the resource, for 405 */
+	void		(*handler)(struct http_req *);
+};
+
+/*
+ * Route path for method (EVHTTP_REQ_*): 0, CERTD_ERR_NO_ROUTE, or
+ * CERTD_ERR_METHOD (m->allow set).  Pure: no I/O, nothing allocated.
+ */
+int	http_match(const char *path, int method, struct http_match *m);
+
+/*
+ * The team and certificate id of a match: 0, CERTD_ERR_NO_TEAM (team id
+ * not of [A-Za-z0-9_.-]{1,64}) or CERTD_ERR_NOT_FOUND (id not a decimal
+ * integer >= 1).
+ */
+int	http_match_ids(const struct http_match *m,
+	    char team[CERTD_TEAM_MAX + 1], uint64_t *id);
+
 /* Bytes of replies queued and not yet written to their clients. */
 size_t		 http_unsent(const struct http *h);
 
@@ -71,6 +98,22 @@ void	http_reply_empty(struct http_req *r, int status);
 /* Reply with the error envelope for err; field/reason go to data.bean. */
 void	http_reply_error(struct http_req *r, int err, const char *field,
 	    const char *reason);
+
+/*
+ * Parse a request body into a JSON object (an empty body is {} when
+ * empty_ok).  Pure.  Returns 0 and *root, or CERTD_ERR_TOO_LARGE,
+ * CERTD_ERR_BAD_REQUEST or CERTD_ERR_NOMEM with a reason about the body.
+ */
+int	http_body_parse(const char *data, size_t len, int empty_ok,
+	    struct json_t **root, char *reason, size_t reasonlen);
+
+/*
+ * Read the string fields of TeamCertificatesC from root into req (pointers
+ * into root; absent or null fields stay NULL).  Returns NULL, or the name
+ * of the first field that is not a string.
+ */
+struct svc_put;
+const char *http_certs_fields(struct json_t *root, struct svc_put *req);
 
 /* Resource handlers (http_certs.c).  Each ends in exactly one reply. */
 void	http_certs_list(struct http_req *r);

@@ -232,55 +232,81 @@ body_field(json_t *root, const char *name, struct svc_field *f)
  * key text: they are wiped here once parsed.  On failure replies and
  * returns -1.
  */
+int
+http_body_parse(const char *data, size_t len, int empty_ok, json_t **rootp,
+    char *reason, size_t reasonlen)
+{
+	json_error_t	jerr;
+	json_t		*root;
+
+	*rootp = NULL;
+	reason[0] = '\0';
+	if (len > CERTD_BODY_MAX) {
+		snprintf(reason, reasonlen, "must be at most 131072 bytes");
+		return CERTD_ERR_TOO_LARGE;
+	}
+	if (len == 0 && !empty_ok) {
+		snprintf(reason, reasonlen, "is required");
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	if (len == 0)
+		root = json_object();
+	else if ((root = json_loadb(data, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		snprintf(reason, reasonlen,
+		    "is not valid JSON: %s (line %d, column %d)", jerr.text,
+		    jerr.line, jerr.column);
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	if (root == NULL)
+		return CERTD_ERR_NOMEM;
+	if (!json_is_object(root)) {
+		json_decref(root);
+		snprintf(reason, reasonlen, "must be a JSON object");
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	*rootp = root;
+	return 0;
+}
+
+const char *
+http_certs_fields(struct json_t *root, struct svc_put *req)
+{
+	if (body_field(root, "alias", &req->alias) != 0)
+		return "alias";
+	if (body_field(root, "private_key", &req->private_key) != 0)
+		return "private_key";
+	if (body_field(root, "certificate", &req->certificate) != 0)
+		return "certificate";
+	if (body_field(root, "certificate_type", &req->cert_type) != 0)
+		return "certificate_type";
+	return NULL;
+}
+
+/* The request's body as a JSON object, or a reply and -1. */
 static int
 body_object(struct http_req *r, int empty_ok, json_t **rootp)
 {
-	struct evbuffer		*in = evhttp_request_get_input_buffer(r->req);
-	size_t			 len = evbuffer_get_length(in);
-	json_t			*root = NULL;
-	json_error_t		 jerr;
-	unsigned char		*data;
-	char			 reason[200];
+	struct evbuffer	*in = evhttp_request_get_input_buffer(r->req);
+	size_t		 len = evbuffer_get_length(in);
+	unsigned char	*data = NULL;
+	char		 reason[200];
+	int		 rv;
 
-	*rootp = NULL;
-	if (len > CERTD_BODY_MAX) {
-		http_reply_error(r, CERTD_ERR_TOO_LARGE, "body",
-		    "must be at most 131072 bytes");
-		return -1;
-	}
-	if (len == 0 && empty_ok)
-		root = json_object();
-	else if (len == 0) {
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
-		    "is required");
-		return -1;
-	} else if ((data = evbuffer_pullup(in, -1)) == NULL) {
-		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
-		return -1;
-	} else {
-		root = json_loadb((const char *)data, len,
-		    JSON_REJECT_DUPLICATES, &jerr);
-		memset(data, 0, len);
-		if (root == NULL) {
-			snprintf(reason, sizeof(reason),
-			    "is not valid JSON: %s (line %d, column %d)",
-			    jerr.text, jerr.line, jerr.column);
-			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
-			    reason);
-			return -1;
-		}
-	}
-	if (root == NULL) {
+	if (len > 0 && len <= CERTD_BODY_MAX &&
+	    (data = evbuffer_pullup(in, -1)) == NULL) {
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return -1;
 	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "body",
-		    "must be a JSON object");
+	rv = http_body_parse((const char *)data, len, empty_ok, rootp, reason,
+	    sizeof(reason));
+	if (data != NULL)
+		memset(data, 0, len);	/* it may hold key text */
+	if (rv != 0) {
+		http_reply_error(r, rv, reason[0] != '\0' ? "body" : NULL,
+		    reason[0] != '\0' ? reason : NULL);
 		return -1;
 	}
-	*rootp = root;
 	return 0;
 }
 
@@ -299,15 +325,7 @@ put(struct http_req *r, uint64_t id)
 	memset(&req, 0, sizeof(req));
 	req.team = r->team;
 	req.id = id;
-	if (body_field(root, "alias", &req.alias) != 0)
-		bad = "alias";
-	else if (body_field(root, "private_key", &req.private_key) != 0)
-		bad = "private_key";
-	else if (body_field(root, "certificate", &req.certificate) != 0)
-		bad = "certificate";
-	else if (body_field(root, "certificate_type", &req.cert_type) != 0)
-		bad = "certificate_type";
-	if (bad != NULL) {
+	if ((bad = http_certs_fields(root, &req)) != NULL) {
 		if (req.private_key.s != NULL)
 			memset((char *)req.private_key.s, 0,
 			    req.private_key.len);
