@@ -34,6 +34,11 @@ config_new(void)
 	cfg->ctl_idle_timeout = 60;
 	cfg->ctl_out_limit = 4 * 1024 * 1024;
 	cfg->log_retain = 100000;
+	cfg->expiry_days[0] = 30;
+	cfg->expiry_days[1] = 7;
+	cfg->expiry_days[2] = 1;
+	cfg->n_expiry_days = 3;
+	cfg->expiry_scan_interval = 3600;
 	cfg->history_keep = 10;
 	if (cfg->data_dir == NULL || cfg->listen_host == NULL) {
 		config_free(cfg);
@@ -135,7 +140,7 @@ int
 config_set(struct config *cfg, const char *key, const char *value,
     char *errbuf, size_t errlen)
 {
-	uint64_t	n;
+	uint64_t	n, n64;
 
 	if (strcmp(key, "socket_group") == 0)
 		return set_string(&cfg->socket_group, value, key, errbuf,
@@ -168,6 +173,37 @@ config_set(struct config *cfg, const char *key, const char *value,
 		    errbuf, errlen) != 0)
 			return -1;
 		cfg->ctl_out_limit = (size_t)n;
+		return 0;
+	}
+	if (strcmp(key, "expiry_warn_days") == 0) {
+		char		 buf[128], *save = NULL, *w;
+		unsigned	 days[8];
+		size_t		 nd = 0;
+
+		snprintf(buf, sizeof(buf), "%s", value);
+		for (w = strtok_r(buf, ",", &save); w != NULL;
+		    w = strtok_r(NULL, ",", &save)) {
+			if (nd == 8 || util_parse_u64(w, strlen(w), 3650, &n64) != 0 ||
+			    n64 == 0) {
+				snprintf(errbuf, errlen, "expiry_warn_days must be "
+				    "a comma list of up to 8 days from 1 to 3650");
+				return -1;
+			}
+			days[nd++] = (unsigned)n64;
+		}
+		if (nd == 0) {
+			snprintf(errbuf, errlen, "expiry_warn_days must not be "
+			    "empty");
+			return -1;
+		}
+		memcpy(cfg->expiry_days, days, nd * sizeof(*days));
+		cfg->n_expiry_days = nd;
+		return 0;
+	}
+	if (strcmp(key, "expiry_scan_interval") == 0) {
+		if (set_number(&n, value, key, 1, 86400, errbuf, errlen) != 0)
+			return -1;
+		cfg->expiry_scan_interval = (unsigned)n;
 		return 0;
 	}
 	if (strcmp(key, "log_retain") == 0)

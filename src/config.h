@@ -18,6 +18,8 @@
  *	ctl_idle_timeout = 60		# seconds, connections without a watch
  *	ctl_out_limit = 4194304		# queued bytes before events coalesce
  *	log_retain = 100000		# change-log entries kept for resume
+ *	expiry_warn_days = 30,7,1	# expiring events and warnings
+ *	expiry_scan_interval = 3600	# seconds between scans
  *	history_keep = 10		# versions per certificate, 1-1000
  *
  *	[acl]				# socket permissions of non-admin peers
@@ -67,6 +69,9 @@ struct config {
 	size_t		 ctl_out_limit;
 	uint64_t	 log_retain;
 	uint64_t	 history_keep;	/* versions kept for rollback */
+	unsigned	 expiry_days[8];	/* warning thresholds, days */
+	size_t		 n_expiry_days;
+	unsigned	 expiry_scan_interval;	/* seconds */
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "expiry.h"
 #include "http.h"
 #include "hub.h"
 #include "log.h"
@@ -45,6 +46,7 @@ struct daemon {
 	struct store		*store;
 	struct service		*svc;
 	struct hub		*hub;
+	struct expiry		*expiry;
 	struct http		*http;
 	struct ctl		*ctl;
 	struct tokens		*tokens;
@@ -289,6 +291,8 @@ reload(struct daemon *d)
 	ctl_set_config(d->ctl, nc);
 	store_set_log_retain(d->store, nc->log_retain);
 	store_set_history_keep(d->store, nc->history_keep);
+	expiry_configure(d->expiry, nc->expiry_days, nc->n_expiry_days,
+	    nc->expiry_scan_interval);
 	log_set_level(nc->log_level);
 	config_free(d->owned);
 	d->owned = nc;
@@ -326,6 +330,7 @@ daemon_close(struct daemon *d)
 	 * of what was queued, and they answer through the listeners and the
 	 * hub, which must still be there.
 	 */
+	expiry_free(d->expiry);
 	store_free(d->store);
 	http_free(d->http);
 	ctl_free(d->ctl);
@@ -377,6 +382,11 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		goto out;
 	}
 	store_set_change_cb(d.store, publish, &d);
+	if ((d.expiry = expiry_new(d.base, d.store, d.hub, cfg->expiry_days,
+	    cfg->n_expiry_days, cfg->expiry_scan_interval)) == NULL) {
+		fail("out of memory");
+		goto out;
+	}
 	if ((d.http = http_new(d.base, d.svc, d.tokens, cfg->listen_host,
 	    cfg->listen_port, err, sizeof(err))) == NULL) {
 		fail("%s", err);

@@ -264,7 +264,8 @@ hub_conn_drain(struct hub_conn *hc)
 
 /*
  * Build the frame of one event into hub->frame: kind "put" with the cert map
- * of rec, "delete" with {id, alias}, "resync" alone.
+ * of rec, "delete" with {id, alias}, "expiring" with {id, alias, not_after,
+ * fingerprint_sha256}, "resync" alone.
  */
 static int
 build_event(struct hub *hub, const char *kind, uint64_t watch,
@@ -287,6 +288,13 @@ build_event(struct hub *hub, const char *kind, uint64_t watch,
 		if (strcmp(kind, "put") == 0) {
 			cert = cached_cert(hub, rec, with_key);
 			msgpack_sbuffer_write(&hub->frame, cert->data, cert->size);
+		} else if (strcmp(kind, "expiring") == 0) {
+			msgpack_pack_map(&pk, 4);
+			proto_kv_uint(&pk, "id", rec->id);
+			proto_kv_str(&pk, "alias", rec->alias);
+			proto_kv_int(&pk, "not_after", rec->meta.not_after);
+			proto_kv_str(&pk, "fingerprint_sha256",
+			    rec->meta.fingerprint);
 		} else {
 			msgpack_pack_map(&pk, 2);
 			proto_kv_uint(&pk, "id", rec->id);
@@ -372,6 +380,24 @@ hub_publish(struct hub *hub, const struct store_change *ch)
 		}
 	}
 	cache_forget(hub);
+}
+
+void
+hub_expiring(struct hub *hub, const struct cert_record *rec)
+{
+	struct hub_conn		*hc;
+	struct hub_watch	*w;
+
+	TAILQ_FOREACH(hc, &hub->conns, entry) {
+		TAILQ_FOREACH(w, &hc->watches, entry) {
+			if (!matches(w, rec->team, rec->id, rec->alias, NULL) ||
+			    build_event(hub, "expiring", w->id, rec->revision,
+			    rec->team, rec, 0) != 0)
+				continue;
+			/* cert id 0: never coalesced away by a later put */
+			deliver(hc, w->id, 0, hub->frame.data, hub->frame.size);
+		}
+	}
 }
 
 int

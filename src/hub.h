@@ -87,6 +87,12 @@ void		 hub_free(struct hub *hub);
 void		 hub_publish(struct hub *hub, const struct store_change *ch);
 
 /*
+ * Tell the watchers of rec that it expires soon: an "expiring" event with
+ * the record's revision (no key, no PEM).
+ */
+void		 hub_expiring(struct hub *hub, const struct cert_record *rec);
+
+/*
  * Whether a live watch binds the certificate (names its id, or its alias in
  * its team).
  */
