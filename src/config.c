@@ -222,6 +222,16 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return set_string(&cfg->master_key, value, key, errbuf, errlen);
 	if (strcmp(key, "listen") == 0)
 		return set_listen(cfg, value, errbuf, errlen);
+	if (strcmp(key, "log_target") == 0) {
+		if (strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0) {
+			snprintf(errbuf, errlen,
+			    "log_target must be stderr or syslog, not \"%s\"",
+			    value);
+			return -1;
+		}
+		cfg->log_syslog = strcmp(value, "syslog") == 0;
+		return 0;
+	}
 	if (strcmp(key, "log_level") == 0) {
 		if (log_parse_level(value, &cfg->log_level) == 0)
 			return 0;

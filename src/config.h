@@ -11,6 +11,7 @@
  *	token_file = /etc/certd/tokens
  *	master_key = /var/lib/certd/master.key
  *	log_level = info
+ *	log_target = stderr		# or syslog
  *	socket_group = ssl-cert		# group of the socket (mode 0660)
  *	frame_max = 1048576		# socket frame limit, bytes
  *	ctl_max_conns = 256		# socket connections in total
@@ -60,6 +61,7 @@ struct config {
 	char		*token_file;	/* NULL: <data_dir>/tokens */
 	char		*master_key;	/* NULL: <data_dir>/master.key */
 	enum log_level	 log_level;
+	int		 log_syslog;	/* log_target = syslog */
 
 	char		*socket_group;	/* NULL: the daemon's group */
 	size_t		 frame_max;

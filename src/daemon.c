@@ -294,6 +294,7 @@ reload(struct daemon *d)
 	expiry_configure(d->expiry, nc->expiry_days, nc->n_expiry_days,
 	    nc->expiry_scan_interval);
 	log_set_level(nc->log_level);
+	log_set_syslog(nc->log_syslog);
 	config_free(d->owned);
 	d->owned = nc;
 	d->cfg = nc;
@@ -418,6 +419,8 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		log_warn("no tokens configured: every request gets 401 until one "
 		    "is added (certctl token new) path=%s", db ? db : "?");
 	store_key_id(d.store, kid);
+	/* Start-up errors went to stderr; from now on the chosen target. */
+	log_set_syslog(cfg->log_syslog);
 	log_info("certd ready listen=%s:%u socket=%s data_dir=%s tokens=%s "
 	    "records=%zu revision=%llu key_id=%s", cfg->listen_host,
 	    http_port(d.http), sock, cfg->data_dir, db != NULL ? db : "?",
@@ -433,6 +436,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 	rv = 0;
 out:
 	daemon_close(&d);
+	log_set_syslog(0);
 	config_free(d.owned);
 	free(sock);
 	return rv;

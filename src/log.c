@@ -7,11 +7,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "log.h"
 
 static enum log_level	log_min = LOG_LEVEL_INFO;
+static int		log_syslog;	/* else stderr */
 
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
 
@@ -35,6 +37,30 @@ log_set_level(enum log_level level)
 	log_min = level;
 }
 
+void
+log_set_syslog(int on)
+{
+	if (on && !log_syslog)
+		openlog("certd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && log_syslog)
+		closelog();
+	log_syslog = on;
+}
+
+static int
+syslog_priority(const char *what)
+{
+	if (strcmp(what, "debug") == 0)
+		return LOG_DEBUG;
+	if (strcmp(what, "warn") == 0)
+		return LOG_WARNING;
+	if (strcmp(what, "error") == 0)
+		return LOG_ERR;
+	if (strcmp(what, "audit") == 0)
+		return LOG_NOTICE;
+	return LOG_INFO;
+}
+
 static void
 log_vline(const char *what, const char *fmt, va_list ap)
 {
@@ -47,6 +73,10 @@ log_vline(const char *what, const char *fmt, va_list ap)
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (vsnprintf(line, sizeof(line), fmt, ap) < 0)
 		return;
+	if (log_syslog) {
+		syslog(syslog_priority(what), "%s %s", what, line);
+		return;
+	}
 	/* One write per line, so lines from threads do not interleave. */
 	fprintf(stderr, "%s.%03ldZ %s %s\n", stamp, ts.tv_nsec / 1000000L, what,
 	    line);

@@ -22,6 +22,12 @@ enum log_level {
 int	log_parse_level(const char *s, enum log_level *out);
 void	log_set_level(enum log_level level);
 
+/*
+ * Send lines to syslog (facility daemon, ident "certd") instead of stderr,
+ * or back to stderr.
+ */
+void	log_set_syslog(int on);
+
 void	log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
 void	log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
 void	log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);

@@ -18,7 +18,8 @@
 static const char usage_text[] =
 "usage: certd [--config FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
 "             [--socket PATH] [--token-file FILE] [--master-key FILE]\n"
-"             [--log-level debug|info|warn|error] [--help] [--version]\n"
+"             [--log-level debug|info|warn|error] [--log-target stderr|syslog]\n"
+"             [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
 "socket <data-dir>/certd.sock, token file <data-dir>/tokens, master key\n"
@@ -32,6 +33,7 @@ static const struct option longopts[] = {
 	{ "token-file",	required_argument,	NULL, 't' },
 	{ "master-key",	required_argument,	NULL, 'm' },
 	{ "log-level",	required_argument,	NULL, 'L' },
+	{ "log-target",	required_argument,	NULL, 'T' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 },
@@ -47,6 +49,7 @@ key_of(int ch)
 	case 't':	return "token_file";
 	case 'm':	return "master_key";
 	case 'L':	return "log_level";
+	case 'T':	return "log_target";
 	default:	return NULL;
 	}
 }

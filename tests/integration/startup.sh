@@ -32,6 +32,7 @@ refuse "stray argument" "unexpected argument" --data-dir "$D" stray
 refuse "bad listen address" "listen must be HOST:PORT" --data-dir "$D" --listen nowhere
 refuse "bad port" "listen must be HOST:PORT" --data-dir "$D" --listen 127.0.0.1:70000
 refuse "bad log level" "log_level must be" --data-dir "$D" --log-level loud
+refuse "bad log target" "log_target must be stderr or syslog" --data-dir "$D" --log-target file
 refuse "missing config file" "cannot read config $T/none.conf" --config "$T/none.conf"
 refuse "config file is a directory" "cannot read config" --config "$T"
 printf '[certd]\nfrobnicate = 1\n' > "$T/bad.conf"
