@@ -28,6 +28,7 @@
 #include "http.h"
 #include "hub.h"
 #include "log.h"
+#include "metrics.h"
 #include "service.h"
 #include "store.h"
 #include "tokens.h"
@@ -199,6 +200,16 @@ drained(void *arg)
 
 	if (--d->draining == 0)
 		flush_poll(-1, 0, d);
+}
+
+static void
+render_metrics(struct evbuffer *out, void *arg)
+{
+	struct daemon		*d = arg;
+	struct metrics_sources	 src = { d->http, d->ctl, d->hub, d->store,
+				    d->svc };
+
+	metrics_render(out, &src);
 }
 
 static void
@@ -398,6 +409,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		fail("%s", err);
 		goto out;
 	}
+	http_set_metrics(d.http, render_metrics, &d);
 	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
 	d.ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -61,7 +62,63 @@ struct http {
 	size_t				 max_conns;
 	int				 paused;	/* listener disabled at the cap */
 	struct event			*ev_accept;	/* resumes after EMFILE */
+
+	struct http_stats		 stats;
+	http_metrics_cb			 metrics_cb;
+	void				*metrics_arg;
 };
+
+const char *const http_route_names[HTTP_ROUTES] = {
+	"healthz", "metrics", "certificates", "certificate", "subscribers",
+	"history", "rollback", "other",
+};
+const int http_statuses[HTTP_STATUSES] = {
+	200, 204, 400, 401, 403, 404, 405, 412, 413, 503, 0,
+};
+const double http_latency_buckets[HTTP_LATENCY_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+};
+
+static double
+now_mono(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Count one answered request. */
+static void
+count(struct http *h, int route, int status, double start)
+{
+	struct http_stats	*st = &h->stats;
+	double			 secs = now_mono() - start;
+	size_t			 i;
+
+	for (i = 0; i < HTTP_STATUSES - 1 && http_statuses[i] != status; i++)
+		;
+	st->requests[route][i]++;
+	st->latency_count[route]++;
+	st->latency_sum[route] += secs;
+	for (i = 0; i < HTTP_LATENCY_BUCKETS; i++)
+		if (secs <= http_latency_buckets[i])
+			st->latency_le[route][i]++;
+}
+
+const struct http_stats *
+http_get_stats(struct http *h)
+{
+	h->stats.connections = h->n_conns;
+	return &h->stats;
+}
+
+void
+http_set_metrics(struct http *h, http_metrics_cb cb, void *arg)
+{
+	h->metrics_cb = cb;
+	h->metrics_arg = arg;
+}
 
 static const char	PREFIX[] = "/openapi/v1/teams/";
 
@@ -77,10 +134,11 @@ http_check_drained(struct http *h)
 }
 
 static void
-req_done(struct http_req *r)
+req_done(struct http_req *r, int status)
 {
 	struct http	*h = r->http;
 
+	count(h, r->route, status, r->start);
 	free(r);
 	h->inflight--;
 	http_check_drained(h);
@@ -163,18 +221,19 @@ send_error(struct evhttp_request *req, int err, const char *field,
 void
 http_reply_json(struct http_req *r, int status, json_t *body)
 {
-	if (body == NULL)
+	if (body == NULL) {
 		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
-	else
+		status = err_status(CERTD_ERR_NOMEM);
+	} else
 		send_json(r->req, status, body);
-	req_done(r);
+	req_done(r, status);
 }
 
 void
 http_reply_empty(struct http_req *r, int status)
 {
 	send_body(r->req, status, NULL);
-	req_done(r);
+	req_done(r, status);
 }
 
 void
@@ -182,7 +241,7 @@ http_reply_error(struct http_req *r, int err, const char *field,
     const char *reason)
 {
 	send_error(r->req, err, field, reason);
-	req_done(r);
+	req_done(r, err_status(err));
 }
 
 /* --- connections ----------------------------------------------------- */
@@ -294,6 +353,7 @@ healthz(struct evhttp_request *req)
 
 /* The certificate resources: which handler serves which method. */
 static const struct http_resource {
+	int		 route;		/* HTTP_ROUTE_* */
 	int		 has_id;
 	const char	*sub;		/* sub-resource after the id, or NULL */
 	const char	*allow;		/* NULL ends the table */
@@ -302,17 +362,17 @@ static const struct http_resource {
 	void		(*put)(struct http_req *);
 	void		(*del)(struct http_req *);
 } routes[] = {
-	{ 0, NULL, "GET, HEAD, POST",
+	{ HTTP_ROUTE_CERTIFICATES, 0, NULL, "GET, HEAD, POST",
 	    http_certs_list, http_certs_create, NULL, NULL },
-	{ 1, NULL, "GET, HEAD, PUT, DELETE",
+	{ HTTP_ROUTE_CERTIFICATE, 1, NULL, "GET, HEAD, PUT, DELETE",
 	    http_certs_get, NULL, http_certs_update, http_certs_delete },
-	{ 1, "subscribers", "GET, HEAD",
+	{ HTTP_ROUTE_SUBSCRIBERS, 1, "subscribers", "GET, HEAD",
 	    http_certs_subscribers, NULL, NULL, NULL },
-	{ 1, "history", "GET, HEAD",
+	{ HTTP_ROUTE_HISTORY, 1, "history", "GET, HEAD",
 	    http_certs_history, NULL, NULL, NULL },
-	{ 1, "rollback", "POST",
+	{ HTTP_ROUTE_ROLLBACK, 1, "rollback", "POST",
 	    NULL, http_certs_rollback, NULL, NULL },
-	{ 0, NULL, NULL, NULL, NULL, NULL, NULL },
+	{ HTTP_ROUTE_OTHER, 0, NULL, NULL, NULL, NULL, NULL, NULL },
 };
 
 int
@@ -322,9 +382,16 @@ http_match(const char *path, int method, struct http_match *m)
 	const struct http_resource	*rt;
 
 	memset(m, 0, sizeof(*m));
+	m->route = HTTP_ROUTE_OTHER;
 	if (strcmp(path, "/healthz") == 0) {
 		m->healthz = 1;
+		m->route = HTTP_ROUTE_HEALTHZ;
 		return 0;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		m->route = HTTP_ROUTE_METRICS;
+		return method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD ?
+		    0 : (m->allow = "GET, HEAD", CERTD_ERR_METHOD);
 	}
 	/* /openapi/v1/teams/{team}/certificates[/{id}[/{sub}]] */
 	if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
@@ -348,6 +415,7 @@ http_match(const char *path, int method, struct http_match *m)
 			break;
 	if (rt->allow == NULL)
 		return CERTD_ERR_NO_ROUTE;
+	m->route = rt->route;
 	m->allow = rt->allow;
 	switch (method) {
 	case EVHTTP_REQ_GET:
@@ -384,6 +452,40 @@ http_match_ids(const struct http_match *m, char team[CERTD_TEAM_MAX + 1],
 	return 0;
 }
 
+/* Answer err at once (no http_req yet) and count it. */
+static void
+reject(struct http *h, struct evhttp_request *req, int route, double start,
+    int err)
+{
+	send_error(req, err, NULL, NULL);
+	count(h, route, err_status(err), start);
+}
+
+/* GET /metrics: any token that sees every team. */
+static void
+metrics(struct http *h, struct evhttp_request *req, double start)
+{
+	const struct token	*tok = authenticate(h, req);
+	struct evbuffer		*buf;
+
+	if (tok == NULL) {
+		reject(h, req, HTTP_ROUTE_METRICS, start, CERTD_ERR_UNAUTHORIZED);
+		return;
+	}
+	if (!tok->all_teams || h->metrics_cb == NULL ||
+	    (buf = evbuffer_new()) == NULL) {
+		reject(h, req, HTTP_ROUTE_METRICS, start, !tok->all_teams ?
+		    CERTD_ERR_FORBIDDEN : CERTD_ERR_NOMEM);
+		return;
+	}
+	h->metrics_cb(buf, h->metrics_arg);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	send_body(req, 200, buf);
+	evbuffer_free(buf);
+	count(h, HTTP_ROUTE_METRICS, 200, start);
+}
+
 static void
 http_route(struct evhttp_request *req, void *arg)
 {
@@ -395,51 +497,59 @@ http_route(struct evhttp_request *req, void *arg)
 	struct http_match	 m;
 	char			 team[CERTD_TEAM_MAX + 1];
 	uint64_t		 id = 0;
+	double			 start = now_mono();
 	int			 method = evhttp_request_get_command(req), rv;
 
 	conn_seen(h, req);
 	if (h->draining) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
-		send_error(req, CERTD_ERR_SHUTDOWN, NULL, NULL);
+		reject(h, req, HTTP_ROUTE_OTHER, start, CERTD_ERR_SHUTDOWN);
 		return;
 	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || (rv = http_match(path, method, &m)) ==
 	    CERTD_ERR_NO_ROUTE) {
-		send_error(req, CERTD_ERR_NO_ROUTE, NULL, NULL);
-		return;
-	}
-	if (m.healthz) {
-		healthz(req);
+		reject(h, req, HTTP_ROUTE_OTHER, start, CERTD_ERR_NO_ROUTE);
 		return;
 	}
 	if (rv == CERTD_ERR_METHOD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", m.allow);
-		send_error(req, CERTD_ERR_METHOD, NULL, NULL);
+		reject(h, req, m.route, start, CERTD_ERR_METHOD);
+		return;
+	}
+	if (m.healthz) {
+		healthz(req);
+		count(h, HTTP_ROUTE_HEALTHZ, 200, start);
+		return;
+	}
+	if (m.route == HTTP_ROUTE_METRICS) {
+		metrics(h, req, start);
 		return;
 	}
 	if ((tok = authenticate(h, req)) == NULL) {
 		audit_denied(req, path);
-		send_error(req, CERTD_ERR_UNAUTHORIZED, NULL, NULL);
+		reject(h, req, m.route, start, CERTD_ERR_UNAUTHORIZED);
 		return;
 	}
 	if (is_write(method) && tok->role != TOKEN_ROLE_WRITE) {
-		send_error(req, CERTD_ERR_FORBIDDEN, NULL, NULL);
+		reject(h, req, m.route, start, CERTD_ERR_FORBIDDEN);
 		return;
 	}
 	if ((rv = http_match_ids(&m, team, &id)) != 0) {
-		send_error(req, rv, NULL, NULL);
+		reject(h, req, m.route, start, rv);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		send_error(req, CERTD_ERR_NOMEM, NULL, NULL);
+		reject(h, req, m.route, start, CERTD_ERR_NOMEM);
 		return;
 	}
 	h->inflight++;
 	r->http = h;
 	r->req = req;
+	r->route = m.route;
+	r->start = start;
 	r->token = tok;
 	r->method = method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : method;
 	r->svc = h->svc;

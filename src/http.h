@@ -21,6 +21,40 @@ struct http;
 
 typedef void	(*http_drained_cb)(void *arg);
 
+/* Renders the Prometheus text of GET /metrics into out. */
+struct evbuffer;
+typedef void	(*http_metrics_cb)(struct evbuffer *out, void *arg);
+
+/* Request counters, by route and status, and latency histograms. */
+enum http_route_id {
+	HTTP_ROUTE_HEALTHZ,
+	HTTP_ROUTE_METRICS,
+	HTTP_ROUTE_CERTIFICATES,
+	HTTP_ROUTE_CERTIFICATE,
+	HTTP_ROUTE_SUBSCRIBERS,
+	HTTP_ROUTE_HISTORY,
+	HTTP_ROUTE_ROLLBACK,
+	HTTP_ROUTE_OTHER,
+	HTTP_ROUTES
+};
+#define HTTP_STATUSES		11	/* 200 204 400 401 403 404 405 412 413 503 other */
+#define HTTP_LATENCY_BUCKETS	10
+extern const char *const	http_route_names[HTTP_ROUTES];
+extern const int		http_statuses[HTTP_STATUSES];	/* 0: other */
+extern const double		http_latency_buckets[HTTP_LATENCY_BUCKETS];
+struct http_stats {
+	uint64_t	requests[HTTP_ROUTES][HTTP_STATUSES];
+	uint64_t	latency_le[HTTP_ROUTES][HTTP_LATENCY_BUCKETS];
+	uint64_t	latency_count[HTTP_ROUTES];
+	double		latency_sum[HTTP_ROUTES];
+	size_t		connections;
+};
+
+const struct http_stats *http_get_stats(struct http *h);
+
+/* Serve GET /metrics through cb (for tokens with teams=*). */
+void		 http_set_metrics(struct http *h, http_metrics_cb cb, void *arg);
+
 /*
  * Listen on host:port.  Tokens are borrowed and may be swapped with
  * http_set_tokens.  Returns NULL with a one-line reason in errbuf.
@@ -45,6 +79,7 @@ void		 http_shutdown(struct http *h, http_drained_cb cb, void *arg);
 struct http_req;
 struct http_match {
 	int		 healthz;
+	int		 route;		/* HTTP_ROUTE_* */
 	const char	*team;		/* not yet checked */
 	size_t		 team_len;
 	int		 has_id;
@@ -81,6 +116,8 @@ size_t		 http_unsent(const struct http *h);
 struct http_req {
 	struct http		*http;
 	struct evhttp_request	*req;
+	int			 route;		/* HTTP_ROUTE_*, for the metrics */
+	double			 start;		/* monotonic seconds */
 	const struct token	*token;
 	int			 method;	/* EVHTTP_REQ_* */
 	char			 team[CERTD_TEAM_MAX + 1];

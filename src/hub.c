@@ -78,6 +78,7 @@ struct hub_cert_cache {
 
 struct hub {
 	struct store		*store;
+	struct hub_stats	 stats;
 	TAILQ_HEAD(, hub_conn)	 conns;
 	msgpack_sbuffer		 frame;		/* scratch for one frame */
 	struct hub_cert_cache	 cache;
@@ -214,19 +215,23 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 		return;
 	if (TAILQ_EMPTY(&hc->backlog) && has_room(hc)) {
 		hc->ops->send(hc->ctx, frame, len);
+		hc->hub->stats.events_sent++;
 		return;
 	}
+	hc->hub->stats.events_deferred++;
 	if (cert_id != 0) {
 		TAILQ_FOREACH(p, &hc->backlog, entry) {
 			if (p->watch == watch && p->cert_id == cert_id) {
 				pending_remove(hc, p);
 				pending_free(p);
+				hc->hub->stats.events_coalesced++;
 				break;
 			}
 		}
 	}
 	if (hc->backlog_bytes + len > HUB_BACKLOG_MAX) {
 		hc->dropped = 1;
+		hc->hub->stats.subscribers_dropped++;
 		hc->ops->drop(hc->ctx, "subscriber too slow");
 		return;
 	}
@@ -258,6 +263,7 @@ hub_conn_drain(struct hub_conn *hc)
 	    !hc->dropped) {
 		pending_remove(hc, p);
 		hc->ops->send(hc->ctx, p->frame, p->len);
+		hc->hub->stats.events_sent++;
 		pending_free(p);
 	}
 }
@@ -470,6 +476,20 @@ hub_conn_free(struct hub_conn *hc)
 	}
 	TAILQ_REMOVE(&hc->hub->conns, hc, entry);
 	free(hc);
+}
+
+void
+hub_get_stats(const struct hub *hub, struct hub_stats *out)
+{
+	const struct hub_conn	*hc;
+
+	*out = hub->stats;
+	out->watches = 0;
+	out->backlog = 0;
+	TAILQ_FOREACH(hc, &hub->conns, entry) {
+		out->watches += hub_conn_watches(hc);
+		out->backlog += hc->n_backlog;
+	}
 }
 
 void

@@ -80,6 +80,18 @@ struct hub_ack {
 	int64_t		 at;		/* Unix seconds; 0: never acked */
 };
 
+/* Counters since start, and the watches and backlog of now. */
+struct hub_stats {
+	uint64_t	events_sent;		/* frames queued to peers */
+	uint64_t	events_deferred;	/* went to a backlog */
+	uint64_t	events_coalesced;	/* replaced by a newer one */
+	uint64_t	subscribers_dropped;
+	size_t		watches;
+	size_t		backlog;
+};
+
+void		 hub_get_stats(const struct hub *hub, struct hub_stats *out);
+
 struct hub	*hub_new(struct store *store);
 void		 hub_free(struct hub *hub);
 

@@ -29,7 +29,30 @@ struct service {
 	struct event_base	*base;
 	struct store		*store;
 	struct hub		*hub;
+	uint64_t		 refused[SERVICE_REASONS];	/* by cert_check error */
 };
+
+const char *const service_reason_names[SERVICE_REASONS] = {
+	"certificate_invalid", "certificate_expired", "certificate_not_yet_valid",
+	"key_invalid", "key_mismatch", "chain_invalid",
+};
+
+/* Count a validation failure (cert_check's errors are consecutive). */
+static int
+refused(struct service *svc, int rv)
+{
+	int	i = CERTD_ERR_CERT_INVALID - rv;
+
+	if (i >= 0 && i < SERVICE_REASONS)
+		svc->refused[i]++;
+	return rv;
+}
+
+uint64_t
+service_validation_failures(const struct service *svc, int reason)
+{
+	return svc->refused[reason];
+}
 
 /* A completion that does not wait for the store (an update changing nothing). */
 struct svc_now {
@@ -227,7 +250,7 @@ do_put(struct service *svc, const struct svc_put *req,
 	    r.private_key.s != NULL ? r.private_key.s : base->private_key,
 	    r.private_key.s != NULL ? r.private_key.len : base->private_key_len,
 	    now, &meta)) != 0)
-		return rv;
+		return refused(svc, rv);
 
 	if ((alias = field_dup(&r.alias, base ? base->alias : NULL,
 	    base ? strlen(base->alias) : 0, NULL)) == NULL) {
@@ -353,8 +376,10 @@ do_rollback(struct service *svc, const char *team, uint64_t id,
 	}
 	/* a version is validated again, now, as any update would be */
 	if ((rv = cert_check(old->certificate, old->certificate_len,
-	    old->private_key, old->private_key_len, now, &meta)) != 0)
+	    old->private_key, old->private_key_len, now, &meta)) != 0) {
+		refused(svc, rv);
 		goto out;
+	}
 	owner = store_head_alias(svc->store, team, old->alias);
 	if (owner != 0 && owner != id) {
 		rv = CERTD_ERR_ALIAS_EXISTS;

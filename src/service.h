@@ -54,6 +54,12 @@ typedef void	(*service_done_cb)(int err, const struct cert_record *rec,
 		    void *arg);
 
 /* hub may be NULL (nothing is ever bound then). */
+/* Validation failures by reason, in the order of the error table. */
+#define SERVICE_REASONS	6
+extern const char *const service_reason_names[SERVICE_REASONS];
+uint64_t	 service_validation_failures(const struct service *svc,
+		    int reason);
+
 struct service	*service_new(struct event_base *base, struct store *store,
 		    struct hub *hub);
 void		 service_free(struct service *svc);

@@ -84,6 +84,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -278,6 +279,8 @@ struct store {
 	unsigned char			 disk_kid[RECORD_KEY_ID_LEN];
 	bool				 need_reopen;	/* a write failed */
 	bool				 dead;	/* disk and memory disagree */
+
+	struct store_stats		 stats;	/* under lock */
 
 	/*
 	 * Held by the writer through the steps of a rotation and by
@@ -1754,12 +1757,48 @@ store_take(struct store *s)
 	return batch;
 }
 
+const double store_write_buckets[STORE_WRITE_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+};
+const unsigned store_batch_buckets[STORE_BATCH_BUCKETS] = {
+	1, 2, 4, 8, 16, 32, 64, 128,
+};
+
+/* Count one batch of nops ops written in secs (err: it failed). */
+static void
+stats_batch(struct store_stats *st, size_t nops, int err, double secs)
+{
+	size_t	i;
+
+	st->batches++;
+	st->ops += nops;
+	if (err != 0)
+		st->failed_batches++;
+	st->write_seconds += secs;
+	for (i = 0; i < STORE_WRITE_BUCKETS; i++)
+		if (secs <= store_write_buckets[i])
+			st->write_le[i]++;
+	for (i = 0; i < STORE_BATCH_BUCKETS; i++)
+		if (nops <= store_batch_buckets[i])
+			st->batch_le[i]++;
+}
+
+void
+store_get_stats(struct store *s, struct store_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void *
 store_writer(void *arg)
 {
 	struct store	*s = arg;
 	struct store_op	*batch, *last, *op;
+	struct timespec	 t0, t1;
 	uint64_t	 one = 1;
+	size_t		 nops;
 	bool		 fail;
 	int		 err, crash;
 
@@ -1779,13 +1818,20 @@ store_writer(void *arg)
 		}
 		pthread_mutex_unlock(&s->lock);
 
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		err = store_write_ops(s, batch, fail, crash);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		nops = 0;
 		for (op = last = batch; op != NULL; op = op->qnext) {
 			op->err = err;
 			last = op;
+			nops++;
 		}
 
 		pthread_mutex_lock(&s->lock);
+		stats_batch(&s->stats, nops, err,
+		    (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (s->done_tail != NULL)
 			s->done_tail->qnext = batch;
 		else

@@ -173,6 +173,25 @@ typedef int	(*store_foreach_cb)(const struct cert_record *rec, void *arg);
 int		 store_foreach(const struct store *s, const char *team,
 		    store_foreach_cb cb, void *arg);
 
+/*
+ * Write statistics since open: batches and ops written, failed batches,
+ * and cumulative histograms ("le": at most the bucket's bound) of the
+ * duration of each batch write (seconds, WAL sync included) and of its size.
+ */
+#define STORE_WRITE_BUCKETS	10
+#define STORE_BATCH_BUCKETS	8
+extern const double	store_write_buckets[STORE_WRITE_BUCKETS];
+extern const unsigned	store_batch_buckets[STORE_BATCH_BUCKETS];
+struct store_stats {
+	uint64_t	batches;
+	uint64_t	ops;
+	uint64_t	failed_batches;
+	double		write_seconds;
+	uint64_t	write_le[STORE_WRITE_BUCKETS];
+	uint64_t	batch_le[STORE_BATCH_BUCKETS];
+};
+void		 store_get_stats(struct store *s, struct store_stats *out);
+
 /* Number of committed records, all teams. */
 size_t		 store_count(const struct store *s);
 

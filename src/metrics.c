@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Prometheus text format (version 0.0.4).  Names start with certd_;
+ * histograms are cumulative, as the format wants.  The per-certificate
+ * expiry gauge carries team, id and alias labels; alias values are escaped
+ * (backslash and double quote; aliases hold no control characters).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "ctl.h"
+#include "http.h"
+#include "hub.h"
+#include "metrics.h"
+#include "record.h"
+#include "service.h"
+#include "store.h"
+
+static void
+help(struct evbuffer *out, const char *name, const char *type,
+    const char *text)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, text,
+	    name, type);
+}
+
+static void
+http_metrics(struct evbuffer *out, struct http *h)
+{
+	const struct http_stats	*st = http_get_stats(h);
+	size_t			 r, i;
+
+	help(out, "certd_http_requests_total", "counter",
+	    "REST requests answered, by route and status code.");
+	for (r = 0; r < HTTP_ROUTES; r++)
+		for (i = 0; i < HTTP_STATUSES; i++)
+			if (st->requests[r][i] > 0) {
+				if (http_statuses[i] != 0)
+					evbuffer_add_printf(out,
+					    "certd_http_requests_total{route=\"%s\","
+					    "code=\"%d\"} %llu\n", http_route_names[r],
+					    http_statuses[i], (unsigned long long)
+					    st->requests[r][i]);
+				else
+					evbuffer_add_printf(out,
+					    "certd_http_requests_total{route=\"%s\","
+					    "code=\"other\"} %llu\n",
+					    http_route_names[r], (unsigned long long)
+					    st->requests[r][i]);
+			}
+	help(out, "certd_http_request_duration_seconds", "histogram",
+	    "Time from a request read to its answer, by route.");
+	for (r = 0; r < HTTP_ROUTES; r++) {
+		if (st->latency_count[r] == 0)
+			continue;
+		for (i = 0; i < HTTP_LATENCY_BUCKETS; i++)
+			evbuffer_add_printf(out,
+			    "certd_http_request_duration_seconds_bucket{route=\"%s\","
+			    "le=\"%g\"} %llu\n", http_route_names[r],
+			    http_latency_buckets[i],
+			    (unsigned long long)st->latency_le[r][i]);
+		evbuffer_add_printf(out,
+		    "certd_http_request_duration_seconds_bucket{route=\"%s\","
+		    "le=\"+Inf\"} %llu\n"
+		    "certd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+		    "certd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+		    http_route_names[r], (unsigned long long)st->latency_count[r],
+		    http_route_names[r], st->latency_sum[r], http_route_names[r],
+		    (unsigned long long)st->latency_count[r]);
+	}
+	help(out, "certd_http_connections", "gauge",
+	    "Open REST connections that made a request.");
+	evbuffer_add_printf(out, "certd_http_connections %zu\n",
+	    st->connections);
+}
+
+static void
+store_metrics(struct evbuffer *out, struct store *s)
+{
+	struct store_stats	st;
+	size_t			i;
+
+	store_get_stats(s, &st);
+	help(out, "certd_store_write_seconds", "histogram",
+	    "Duration of each synced write batch, WAL sync included.");
+	for (i = 0; i < STORE_WRITE_BUCKETS; i++)
+		evbuffer_add_printf(out,
+		    "certd_store_write_seconds_bucket{le=\"%g\"} %llu\n",
+		    store_write_buckets[i], (unsigned long long)st.write_le[i]);
+	evbuffer_add_printf(out,
+	    "certd_store_write_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "certd_store_write_seconds_sum %.6f\n"
+	    "certd_store_write_seconds_count %llu\n",
+	    (unsigned long long)st.batches, st.write_seconds,
+	    (unsigned long long)st.batches);
+	help(out, "certd_store_batch_size", "histogram",
+	    "Mutations per write batch (group commit).");
+	for (i = 0; i < STORE_BATCH_BUCKETS; i++)
+		evbuffer_add_printf(out,
+		    "certd_store_batch_size_bucket{le=\"%u\"} %llu\n",
+		    store_batch_buckets[i], (unsigned long long)st.batch_le[i]);
+	evbuffer_add_printf(out,
+	    "certd_store_batch_size_bucket{le=\"+Inf\"} %llu\n"
+	    "certd_store_batch_size_sum %llu\n"
+	    "certd_store_batch_size_count %llu\n",
+	    (unsigned long long)st.batches, (unsigned long long)st.ops,
+	    (unsigned long long)st.batches);
+	help(out, "certd_store_failed_batches_total", "counter",
+	    "Write batches that failed (answered 503, nothing written).");
+	evbuffer_add_printf(out, "certd_store_failed_batches_total %llu\n",
+	    (unsigned long long)st.failed_batches);
+	help(out, "certd_certificates", "gauge", "Certificates stored.");
+	evbuffer_add_printf(out, "certd_certificates %zu\n", store_count(s));
+	help(out, "certd_revision", "gauge", "Last committed revision.");
+	evbuffer_add_printf(out, "certd_revision %llu\n",
+	    (unsigned long long)store_revision(s));
+}
+
+static void
+hub_metrics(struct evbuffer *out, struct hub *hub, struct ctl *ctl)
+{
+	struct hub_stats	st;
+
+	hub_get_stats(hub, &st);
+	help(out, "certd_socket_connections", "gauge",
+	    "Open Unix-socket connections.");
+	evbuffer_add_printf(out, "certd_socket_connections %zu\n",
+	    ctl_conns(ctl));
+	help(out, "certd_watches", "gauge", "Live watches (subscriptions).");
+	evbuffer_add_printf(out, "certd_watches %zu\n", st.watches);
+	help(out, "certd_events_sent_total", "counter",
+	    "Event frames queued to subscribers.");
+	evbuffer_add_printf(out, "certd_events_sent_total %llu\n",
+	    (unsigned long long)st.events_sent);
+	help(out, "certd_events_deferred_total", "counter",
+	    "Events held back because a subscriber was over its output limit.");
+	evbuffer_add_printf(out, "certd_events_deferred_total %llu\n",
+	    (unsigned long long)st.events_deferred);
+	help(out, "certd_events_coalesced_total", "counter",
+	    "Held-back events replaced by a newer one for the same certificate.");
+	evbuffer_add_printf(out, "certd_events_coalesced_total %llu\n",
+	    (unsigned long long)st.events_coalesced);
+	help(out, "certd_subscriber_backlog", "gauge",
+	    "Events held back, all subscribers.");
+	evbuffer_add_printf(out, "certd_subscriber_backlog %zu\n", st.backlog);
+	help(out, "certd_subscribers_dropped_total", "counter",
+	    "Subscribers disconnected for falling too far behind.");
+	evbuffer_add_printf(out, "certd_subscribers_dropped_total %llu\n",
+	    (unsigned long long)st.subscribers_dropped);
+}
+
+/* alias as a label value. */
+static const char *
+label(const char *s, char *buf, size_t len)
+{
+	size_t	o = 0;
+
+	for (; *s != '\0' && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"')
+			buf[o++] = '\\';
+		buf[o++] = *s;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+struct expiry_walk {
+	struct evbuffer	*out;
+	int64_t		 now;
+};
+
+static int
+expiry_one(const struct cert_record *rec, void *arg)
+{
+	struct expiry_walk	*w = arg;
+	char			 buf[600];
+
+	evbuffer_add_printf(w->out, "certd_certificate_expiry_seconds{team=\"%s\","
+	    "id=\"%llu\",alias=\"%s\"} %lld\n", rec->team,
+	    (unsigned long long)rec->id, label(rec->alias, buf, sizeof(buf)),
+	    (long long)(rec->meta.not_after - w->now));
+	return 0;
+}
+
+void
+metrics_render(struct evbuffer *out, const struct metrics_sources *src)
+{
+	struct expiry_walk	w;
+	int			i;
+
+	http_metrics(out, src->http);
+	help(out, "certd_validation_failures_total", "counter",
+	    "Certificates and keys refused, by reason.");
+	for (i = 0; i < SERVICE_REASONS; i++)
+		evbuffer_add_printf(out,
+		    "certd_validation_failures_total{reason=\"%s\"} %llu\n",
+		    service_reason_names[i], (unsigned long long)
+		    service_validation_failures(src->svc, i));
+	store_metrics(out, src->store);
+	hub_metrics(out, src->hub, src->ctl);
+	help(out, "certd_certificate_expiry_seconds", "gauge",
+	    "Seconds until each certificate's notAfter (negative: expired).");
+	w.out = out;
+	w.now = (int64_t)time(NULL);
+	store_foreach(src->store, NULL, expiry_one, &w);
+}
