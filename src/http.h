@@ -152,6 +152,15 @@ int	http_body_parse(const char *data, size_t len, int empty_ok,
 struct svc_put;
 const char *http_certs_fields(struct json_t *root, struct svc_put *req);
 
+/*
+ * The paging parameters of a list query string (NULL: none): page (default
+ * 1, an integer >= 1) and page_size (default CERTD_PAGE_SIZE_DEFAULT, 1 to
+ * CERTD_PAGE_SIZE_MAX).  Pure.  Returns 0, or CERTD_ERR_BAD_REQUEST with
+ * *field naming what is wrong ("query", "page" or "page_size").
+ */
+int	http_certs_paging(const char *query, uint64_t *page,
+	    uint64_t *page_size, const char **field);
+
 /* Resource handlers (http_certs.c).  Each ends in exactly one reply. */
 void	http_certs_list(struct http_req *r);
 void	http_certs_create(struct http_req *r);

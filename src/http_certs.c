@@ -136,38 +136,51 @@ query_number(const struct evkeyvalq *q, const char *name, uint64_t def,
 	return 0;
 }
 
+int
+http_certs_paging(const char *query, uint64_t *page, uint64_t *page_size,
+    const char **field)
+{
+	struct evkeyvalq	 q;
+	int			 rv = CERTD_ERR_BAD_REQUEST;
+
+	*field = NULL;
+	TAILQ_INIT(&q);
+	if (query != NULL && evhttp_parse_query_str(query, &q) != 0)
+		*field = "query";
+	else if (query_number(&q, "page", 1, UINT64_MAX, page) != 0)
+		*field = "page";
+	else if (query_number(&q, "page_size", CERTD_PAGE_SIZE_DEFAULT,
+	    CERTD_PAGE_SIZE_MAX, page_size) != 0)
+		*field = "page_size";
+	else
+		rv = 0;
+	evhttp_clear_headers(&q);
+	return rv;
+}
+
 void
 http_certs_list(struct http_req *r)
 {
 	const struct evhttp_uri	 *uri = evhttp_request_get_evhttp_uri(r->req);
 	const char		 *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	const struct cert_record *page[CERTD_PAGE_SIZE_MAX];
-	struct evkeyvalq	  q;
+	const char		 *field;
 	uint64_t		  pno, psize;
 	size_t			  n, total, i;
 	json_t			 *list, *body;
 
-	TAILQ_INIT(&q);
-	if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
-		evhttp_clear_headers(&q);
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "query",
-		    "is not a valid query string");
+	if (http_certs_paging(query, &pno, &psize, &field) != 0) {
+		if (strcmp(field, "query") == 0)
+			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "query",
+			    "is not a valid query string");
+		else if (strcmp(field, "page") == 0)
+			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page",
+			    "must be an integer >= 1");
+		else
+			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page_size",
+			    "must be an integer from 1 to 500");
 		return;
 	}
-	if (query_number(&q, "page", 1, UINT64_MAX, &pno) != 0) {
-		evhttp_clear_headers(&q);
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page",
-		    "must be an integer >= 1");
-		return;
-	}
-	if (query_number(&q, "page_size", CERTD_PAGE_SIZE_DEFAULT,
-	    CERTD_PAGE_SIZE_MAX, &psize) != 0) {
-		evhttp_clear_headers(&q);
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page_size",
-		    "must be an integer from 1 to 500");
-		return;
-	}
-	evhttp_clear_headers(&q);
 
 	n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize, page,
 	    &total);

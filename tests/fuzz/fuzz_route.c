@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target for the URL router and the list query parser.  Input: one
+ * byte choosing the method, then a request target "PATH[?QUERY]" (cut at the
+ * first NUL, as a C string reaches the router).  The path goes through
+ * http_match and, when it names a team resource, http_match_ids; the query
+ * through http_certs_paging.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "certd/constants.h"
+#include "http.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const int methods[] = {
+	EVHTTP_REQ_GET, EVHTTP_REQ_POST, EVHTTP_REQ_HEAD, EVHTTP_REQ_PUT,
+	EVHTTP_REQ_DELETE, EVHTTP_REQ_OPTIONS, EVHTTP_REQ_TRACE,
+	EVHTTP_REQ_CONNECT, EVHTTP_REQ_PATCH,
+};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct http_match	 m;
+	char			 team[CERTD_TEAM_MAX + 1];
+	char			*target, *query;
+	const char		*field;
+	uint64_t		 id, page, page_size;
+	size_t			 len;
+	int			 method, rv;
+
+	if (size < 1)
+		return 0;
+	method = methods[data[0] % (sizeof(methods) / sizeof(methods[0]))];
+	data++;
+	size--;
+	len = strnlen((const char *)data, size);
+	/* Exactly len + 1 bytes, so that ASan catches a read past the end. */
+	if ((target = malloc(len + 1)) == NULL)
+		return 0;
+	memcpy(target, data, len);
+	target[len] = '\0';
+	if ((query = strchr(target, '?')) != NULL)
+		*query++ = '\0';
+
+	rv = http_match(target, method, &m);
+	if (rv == 0 && m.team != NULL) {
+		if (http_match_ids(&m, team, &id) == 0 &&
+		    strlen(team) != m.team_len)
+			__builtin_trap();
+	}
+
+	if (http_certs_paging(query, &page, &page_size, &field) == 0) {
+		if (page == 0 || page_size == 0 ||
+		    page_size > CERTD_PAGE_SIZE_MAX)
+			__builtin_trap();
+	} else if (field == NULL)
+		__builtin_trap();
+	free(target);
+	return 0;
+}
