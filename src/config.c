@@ -40,6 +40,7 @@ config_new(void)
 	cfg->n_expiry_days = 3;
 	cfg->expiry_scan_interval = 3600;
 	cfg->history_keep = 10;
+	cfg->http_max_conns = CERTD_HTTP_CONN_MAX;
 	if (cfg->data_dir == NULL || cfg->listen_host == NULL) {
 		config_free(cfg);
 		return NULL;
@@ -60,6 +61,9 @@ config_free(struct config *cfg)
 	free(cfg->token_file);
 	free(cfg->master_key);
 	free(cfg->socket_group);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_client_ca);
 	for (i = 0; i < cfg->n_acl; i++) {
 		for (j = 0; j < cfg->acl[i].n_teams; j++)
 			free(cfg->acl[i].teams[j]);
@@ -212,6 +216,28 @@ config_set(struct config *cfg, const char *key, const char *value,
 	if (strcmp(key, "history_keep") == 0)
 		return set_number(&cfg->history_keep, value, key, 1, 1000,
 		    errbuf, errlen);
+	if (strcmp(key, "http_max_conns") == 0) {
+		if (set_number(&n, value, key, 1, 1000000, errbuf, errlen) != 0)
+			return -1;
+		cfg->http_max_conns = (size_t)n;
+		return 0;
+	}
+	if (strcmp(key, "allow_plain_http") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(errbuf, errlen, "allow_plain_http must be yes "
+			    "or no, not \"%s\"", value);
+			return -1;
+		}
+		cfg->allow_plain_http = strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(key, "tls_cert") == 0)
+		return set_string(&cfg->tls_cert, value, key, errbuf, errlen);
+	if (strcmp(key, "tls_key") == 0)
+		return set_string(&cfg->tls_key, value, key, errbuf, errlen);
+	if (strcmp(key, "tls_client_ca") == 0)
+		return set_string(&cfg->tls_client_ca, value, key, errbuf,
+		    errlen);
 	if (strcmp(key, "data_dir") == 0)
 		return set_string(&cfg->data_dir, value, key, errbuf, errlen);
 	if (strcmp(key, "socket") == 0)

@@ -22,6 +22,11 @@
  *	expiry_warn_days = 30,7,1	# expiring events and warnings
  *	expiry_scan_interval = 3600	# seconds between scans
  *	history_keep = 10		# versions per certificate, 1-1000
+ *	tls_cert = /etc/certd/rest.pem	# or certd:TEAM/ALIAS: REST over TLS
+ *	tls_key = /etc/certd/rest.key
+ *	tls_client_ca = /etc/certd/clients-ca.pem	# require client certs
+ *	allow_plain_http = no		# plain HTTP beyond loopback
+ *	http_max_conns = 4096		# REST connections at a time
  *
  *	[acl]				# socket permissions of non-admin peers
  *	user www-data = teams=web,api perms=read,key
@@ -74,6 +79,11 @@ struct config {
 	unsigned	 expiry_days[8];	/* warning thresholds, days */
 	size_t		 n_expiry_days;
 	unsigned	 expiry_scan_interval;	/* seconds */
+	char		*tls_cert;	/* file or certd:TEAM/ALIAS; NULL: plain */
+	char		*tls_key;
+	char		*tls_client_ca;
+	int		 allow_plain_http;
+	size_t		 http_max_conns;
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,6 +219,8 @@ publish(const struct store_change *change, void *arg)
 	struct daemon	*d = arg;
 
 	hub_publish(d->hub, change);
+	if (d->http != NULL)
+		http_store_changed(d->http, change);
 }
 
 static void
@@ -246,23 +249,27 @@ static int
 keep_fixed(struct config *nc, const struct config *old)
 {
 	char	**s[] = { &nc->data_dir, &nc->listen_host, &nc->socket_path,
-		    &nc->token_file, &nc->master_key, &nc->socket_group };
+		    &nc->token_file, &nc->master_key, &nc->socket_group,
+		    &nc->tls_cert, &nc->tls_key, &nc->tls_client_ca };
 	char	*const o[] = { old->data_dir, old->listen_host, old->socket_path,
-		    old->token_file, old->master_key, old->socket_group };
+		    old->token_file, old->master_key, old->socket_group,
+		    old->tls_cert, old->tls_key, old->tls_client_ca };
 	size_t	 i;
 
 	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		if ((*s[i] == NULL) != (o[i] == NULL) ||
 		    (o[i] != NULL && strcmp(*s[i], o[i]) != 0))
 			log_warn("reload: a change of data_dir, listen, socket, "
-			    "token_file, master_key or socket_group takes a "
-			    "restart; keeping the running value");
+			    "token_file, master_key, socket_group or a tls_ "
+			    "path takes a restart; keeping the running value");
 		free(*s[i]);
 		*s[i] = NULL;
 		if (o[i] != NULL && (*s[i] = strdup(o[i])) == NULL)
 			return -1;
 	}
 	nc->listen_port = old->listen_port;
+	nc->allow_plain_http = old->allow_plain_http;
+	nc->http_max_conns = old->http_max_conns;
 	return 0;
 }
 
@@ -290,9 +297,11 @@ reload(struct daemon *d)
 	}
 	nt = tokens_load(path, err, sizeof(err));
 	free(path);
-	if (nt == NULL) {
+	/* Last, as it takes effect at once: the listener's certificate. */
+	if (nt == NULL || http_reload_tls(d->http, nc, err, sizeof(err)) != 0) {
 		log_error("reload failed, keeping the running configuration: %s",
 		    err);
+		tokens_free(nt);
 		config_free(nc);
 		return;
 	}
@@ -355,6 +364,23 @@ daemon_close(struct daemon *d)
 		close(d->lock_fd);
 }
 
+/*
+ * Every connection is a descriptor: take the whole hard limit of them
+ * (the soft one is often 1,024, fewer than the REST cap).
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-file limit: %s",
+			    strerror(errno));
+	}
+}
+
 int
 daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 {
@@ -372,6 +398,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 	d.lock_fd = -1;
 	log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	if (lock_data_dir(&d) != 0 || load_tokens(&d) != 0)
 		goto out;
@@ -399,8 +426,8 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		fail("out of memory");
 		goto out;
 	}
-	if ((d.http = http_new(d.base, d.svc, d.tokens, cfg->listen_host,
-	    cfg->listen_port, err, sizeof(err))) == NULL) {
+	if ((d.http = http_new(d.base, d.svc, d.tokens, cfg, err,
+	    sizeof(err))) == NULL) {
 		fail("%s", err);
 		goto out;
 	}
@@ -433,9 +460,9 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 	store_key_id(d.store, kid);
 	/* Start-up errors went to stderr; from now on the chosen target. */
 	log_set_syslog(cfg->log_syslog);
-	log_info("certd ready listen=%s:%u socket=%s data_dir=%s tokens=%s "
-	    "records=%zu revision=%llu key_id=%s", cfg->listen_host,
-	    http_port(d.http), sock, cfg->data_dir, db != NULL ? db : "?",
+	log_info("certd ready listen=%s:%u tls=%s socket=%s data_dir=%s "
+	    "tokens=%s records=%zu revision=%llu key_id=%s", cfg->listen_host,
+	    http_port(d.http), http_is_tls(d.http) ? "yes" : "no", sock, cfg->data_dir, db != NULL ? db : "?",
 	    store_count(d.store), (unsigned long long)store_revision(d.store),
 	    kid);
 	free(db);

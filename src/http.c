@@ -5,10 +5,10 @@
  * Rainbond envelope.  Handlers in http_certs.c get a request whose route,
  * method, token and team were already checked.
  *
- * Connection cap: libevent 2.1 has no connection limit of its own, so
- * connections are counted from their first request (evhttp gives no hook
- * earlier) and the listener stops accepting at the cap until one closes.
- * A connection that never sends a request is ended by the read timeout.
+ * Connections (the cap, the per-request deadline, TLS) are http_conn.c's,
+ * under evhttp.  The listener's certificate is a pair of files, read again
+ * on SIGHUP, or a certificate certd holds ("certd:TEAM/ALIAS"), taken up
+ * again whenever that one changes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,9 +28,14 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "err.h"
 #include "http.h"
+#include "http_conn.h"
 #include "log.h"
+#include "record.h"
+#include "service.h"
+#include "store.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -40,7 +45,6 @@
  * which evhttp itself refuses it (with its own plain 413 page).
  */
 #define HTTP_BODY_HARD_MAX	(4 * CERTD_BODY_MAX)
-#define HTTP_FD_TABLE_MAX	65536
 
 struct http {
 	struct event_base		*base;
@@ -55,13 +59,13 @@ struct http {
 	http_drained_cb			 drained_cb;
 	void				*drained_arg;
 
-	/* conns[fd] is the connection on fd once it made a request. */
-	struct evhttp_connection	**conns;
-	size_t				 n_fds;
-	size_t				 n_conns;
-	size_t				 max_conns;
-	int				 paused;	/* listener disabled at the cap */
+	struct http_conns		*conns;
 	struct event			*ev_accept;	/* resumes after EMFILE */
+
+	/* TLS: the listener certificate held in certd, if it is one. */
+	char				 ref_team[CERTD_TEAM_MAX + 1];
+	char				*ref_alias;
+	char				*client_ca;
 
 	struct http_stats		 stats;
 	http_metrics_cb			 metrics_cb;
@@ -109,7 +113,7 @@ count(struct http *h, int route, int status, double start)
 const struct http_stats *
 http_get_stats(struct http *h)
 {
-	h->stats.connections = h->n_conns;
+	h->stats.connections = http_conns_count(h->conns);
 	return &h->stats;
 }
 
@@ -244,49 +248,6 @@ http_reply_error(struct http_req *r, int err, const char *field,
 	req_done(r, err_status(err));
 }
 
-/* --- connections ----------------------------------------------------- */
-
-static void
-conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	struct http		*h = arg;
-	struct bufferevent	*bev = evhttp_connection_get_bufferevent(evcon);
-	evutil_socket_t		 fd = bev != NULL ? bufferevent_getfd(bev) : -1;
-
-	if (fd < 0 || (size_t)fd >= h->n_fds || h->conns[fd] != evcon)
-		return;
-	h->conns[fd] = NULL;
-	h->n_conns--;
-	if (h->paused && h->n_conns < h->max_conns && h->bound != NULL) {
-		evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
-		h->paused = 0;
-	}
-}
-
-/* Count the connection of req on its first request. */
-static void
-conn_seen(struct http *h, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent	*bev;
-	evutil_socket_t		 fd;
-
-	if (evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
-		return;
-	fd = bufferevent_getfd(bev);
-	if (fd < 0 || (size_t)fd >= h->n_fds || h->conns[fd] == evcon)
-		return;
-	h->conns[fd] = evcon;
-	h->n_conns++;
-	evhttp_connection_set_closecb(evcon, conn_closed, h);
-	if (h->n_conns >= h->max_conns && !h->paused && h->bound != NULL) {
-		log_warn("http connection cap reached conns=%zu", h->n_conns);
-		evconnlistener_disable(evhttp_bound_socket_get_listener(h->bound));
-		h->paused = 1;
-	}
-}
-
 /* --- routing ----------------------------------------------------------- */
 
 static int
@@ -296,13 +257,21 @@ is_write(int method)
 	    method == EVHTTP_REQ_DELETE;
 }
 
-/* The token of the Authorization header ("TOKEN" or "Bearer TOKEN"). */
+/*
+ * Who asks: the token mapped to the connection's verified client
+ * certificate, else the token of the Authorization header ("TOKEN" or
+ * "Bearer TOKEN").
+ */
 static const struct token *
 authenticate(struct http *h, struct evhttp_request *req)
 {
+	const struct token *tok;
 	const char	*v;
 	size_t		 len;
 
+	if ((v = http_conns_subject(h->conns, req)) != NULL &&
+	    (tok = tokens_by_subject(h->tokens, v)) != NULL)
+		return tok;
 	v = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Authorization");
 	if (v == NULL)
@@ -500,7 +469,7 @@ http_route(struct evhttp_request *req, void *arg)
 	double			 start = now_mono();
 	int			 method = evhttp_request_get_command(req), rv;
 
-	conn_seen(h, req);
+	http_conns_dispatched(h->conns, req);
 	if (h->draining) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
@@ -564,6 +533,13 @@ http_route(struct evhttp_request *req, void *arg)
 
 /* --- life cycle ---------------------------------------------------------- */
 
+/*
+ * The REST listener's error callback gets the argument evhttp gave the
+ * listener, its struct evhttp; this is the http that owns it (one a
+ * process).
+ */
+static struct http	*accept_owner;
+
 static void
 accept_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -571,7 +547,7 @@ accept_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (h->bound != NULL && !h->paused)
+	if (h->bound != NULL)
 		evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
 }
 
@@ -579,24 +555,122 @@ accept_resume(evutil_socket_t fd, short what, void *arg)
 static void
 accept_error(struct evconnlistener *l, void *arg)
 {
-	struct http	*h = arg;
 	struct timeval	 tv = { 1, 0 };
 
+	(void)arg;
 	log_warn("http accept failed, pausing 1 s: %s", strerror(errno));
 	evconnlistener_disable(l);
-	evtimer_add(h->ev_accept, &tv);
+	if (accept_owner != NULL)
+		evtimer_add(accept_owner->ev_accept, &tv);
+}
+
+/* "certd:TEAM/ALIAS": the listener certificate is one certd holds. */
+static int
+parse_ref(const char *s, char team[CERTD_TEAM_MAX + 1], const char **alias)
+{
+	const char	*slash;
+
+	if (strncmp(s, "certd:", 6) != 0)
+		return 0;
+	s += 6;
+	if ((slash = strchr(s, '/')) == NULL ||
+	    !util_team_valid(s, (size_t)(slash - s)) || slash[1] == '\0')
+		return -1;
+	memcpy(team, s, (size_t)(slash - s));
+	team[slash - s] = '\0';
+	*alias = slash + 1;
+	return 1;
+}
+
+/* Credentials from the record certd holds under the listener's alias. */
+static struct tls_creds *
+creds_of_record(struct http *h, const struct cert_record *rec, char *errbuf,
+    size_t errlen)
+{
+	if (rec == NULL) {
+		snprintf(errbuf, errlen, "certd holds no certificate %s/%s yet",
+		    h->ref_team, h->ref_alias);
+		return NULL;
+	}
+	return tls_creds_new(rec->certificate, rec->certificate_len,
+	    rec->private_key, rec->private_key_len, h->client_ca, errbuf,
+	    errlen);
+}
+
+/* The listener's credentials as cfg says, or NULL with a reason. */
+static struct tls_creds *
+creds_of_config(struct http *h, const struct config *cfg, char *errbuf,
+    size_t errlen)
+{
+	if (h->ref_alias != NULL)
+		return creds_of_record(h, service_get_alias(h->svc, h->ref_team,
+		    h->ref_alias), errbuf, errlen);
+	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca,
+	    errbuf, errlen);
+}
+
+/* Whether the bound address is a loopback one. */
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr)
+		    >> 24) == 127;
+	return ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+}
+
+/* TLS settings of cfg, checked; 0 or -1 with a reason. */
+static int
+tls_setup(struct http *h, const struct config *cfg, char *errbuf,
+    size_t errlen)
+{
+	const char	*alias;
+	int		 rv;
+
+	if (cfg->tls_cert == NULL) {
+		if (cfg->tls_key != NULL || cfg->tls_client_ca != NULL) {
+			snprintf(errbuf, errlen, "tls_key and tls_client_ca "
+			    "need tls_cert");
+			return -1;
+		}
+		return 0;
+	}
+	if ((rv = parse_ref(cfg->tls_cert, h->ref_team, &alias)) < 0) {
+		snprintf(errbuf, errlen, "tls_cert must be a file or "
+		    "certd:TEAM/ALIAS, not \"%s\"", cfg->tls_cert);
+		return -1;
+	}
+	if (rv == 0 && cfg->tls_key == NULL) {
+		snprintf(errbuf, errlen, "tls_cert %s needs tls_key",
+		    cfg->tls_cert);
+		return -1;
+	}
+	if ((rv == 1 && (h->ref_alias = strdup(alias)) == NULL) ||
+	    (cfg->tls_client_ca != NULL &&
+	    (h->client_ca = strdup(cfg->tls_client_ca)) == NULL)) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	return 1;
 }
 
 struct http *
 http_new(struct event_base *base, struct service *svc,
-    const struct tokens *tokens, const char *host, uint16_t port,
-    char *errbuf, size_t errlen)
+    const struct tokens *tokens, const struct config *cfg, char *errbuf,
+    size_t errlen)
 {
 	struct http		*h;
+	struct tls_creds	*cr = NULL;
 	struct rlimit		 rl;
 	struct timeval		 tv = { CERTD_HTTP_TIMEOUT, 0 };
 	struct sockaddr_storage	 ss;
 	ev_socklen_t		 sslen = sizeof(ss);
+	size_t			 max_conns = cfg->http_max_conns;
+	int			 tls;
+	char			 why[512];
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
@@ -605,17 +679,27 @@ http_new(struct event_base *base, struct service *svc,
 	h->base = base;
 	h->svc = svc;
 	h->tokens = tokens;
-	h->n_fds = HTTP_FD_TABLE_MAX;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < h->n_fds)
-		h->n_fds = (size_t)rl.rlim_cur;
-	h->max_conns = CERTD_HTTP_CONN_MAX;
-	if (h->max_conns > h->n_fds / 2)
-		h->max_conns = h->n_fds / 2;
-	if ((h->conns = calloc(h->n_fds, sizeof(*h->conns))) == NULL ||
-	    (h->evh = evhttp_new(base)) == NULL) {
+	if ((tls = tls_setup(h, cfg, errbuf, errlen)) < 0)
+		goto fail;
+	if (tls && (cr = creds_of_config(h, cfg, why, sizeof(why))) == NULL) {
+		if (h->ref_alias == NULL) {
+			snprintf(errbuf, errlen, "%s", why);
+			goto fail;
+		}
+		log_warn("tls listener waits for its certificate: %s", why);
+	}
+	/* Two descriptors a connection at most: its socket and a spare. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    max_conns > rl.rlim_cur / 2)
+		max_conns = rl.rlim_cur / 2;
+	if ((h->evh = evhttp_new(base)) == NULL ||
+	    (h->conns = http_conns_new(base, h->evh, max_conns,
+	    CERTD_HTTP_TIMEOUT, tls)) == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
+	http_conns_set_creds(h->conns, cr);
+	cr = NULL;
 	evhttp_set_max_headers_size(h->evh, CERTD_HEADERS_MAX);
 	evhttp_set_max_body_size(h->evh, HTTP_BODY_HARD_MAX);
 	evhttp_set_timeout_tv(h->evh, &tv);
@@ -628,27 +712,40 @@ http_new(struct event_base *base, struct service *svc,
 	    "application/json; charset=utf-8");
 	evhttp_set_gencb(h->evh, http_route, h);
 
-	if ((h->bound = evhttp_bind_socket_with_handle(h->evh, host,
-	    port)) == NULL) {
-		snprintf(errbuf, errlen, "cannot listen on %s:%u: %s", host,
-		    port, errno != 0 ? strerror(errno) : "bind failed");
+	if ((h->bound = evhttp_bind_socket_with_handle(h->evh,
+	    cfg->listen_host, cfg->listen_port)) == NULL) {
+		snprintf(errbuf, errlen, "cannot listen on %s:%u: %s",
+		    cfg->listen_host, cfg->listen_port,
+		    errno != 0 ? strerror(errno) : "bind failed");
 		goto fail;
 	}
+	if (getsockname(evhttp_bound_socket_get_fd(h->bound),
+	    (struct sockaddr *)&ss, &sslen) != 0) {
+		snprintf(errbuf, errlen, "getsockname: %s", strerror(errno));
+		goto fail;
+	}
+	if (!tls && !cfg->allow_plain_http && !is_loopback(&ss)) {
+		snprintf(errbuf, errlen, "refusing plain HTTP on %s, which is "
+		    "not a loopback address: set tls_cert and tls_key, or "
+		    "allow_plain_http", cfg->listen_host);
+		goto fail;
+	}
+	if (ss.ss_family == AF_INET)
+		h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	if ((h->ev_accept = evtimer_new(base, accept_resume, h)) == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
+	accept_owner = h;
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->bound),
 	    accept_error);
-	if (getsockname(evhttp_bound_socket_get_fd(h->bound),
-	    (struct sockaddr *)&ss, &sslen) == 0) {
-		if (ss.ss_family == AF_INET)
-			h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
+	http_conns_set_listener(h->conns,
+	    evhttp_bound_socket_get_listener(h->bound));
 	return h;
 fail:
+	tls_creds_unref(cr);
 	http_free(h);
 	return NULL;
 }
@@ -658,12 +755,65 @@ http_free(struct http *h)
 {
 	if (h == NULL)
 		return;
+	if (accept_owner == h)
+		accept_owner = NULL;
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
+	http_conns_free(h->conns);
 	if (h->ev_accept != NULL)
 		event_free(h->ev_accept);
-	free(h->conns);
+	free(h->ref_alias);
+	free(h->client_ca);
 	free(h);
+}
+
+int
+http_reload_tls(struct http *h, const struct config *cfg, char *errbuf,
+    size_t errlen)
+{
+	struct tls_creds	*cr;
+
+	if (!http_is_tls(h) || h->ref_alias != NULL)
+		return 0;
+	if ((cr = creds_of_config(h, cfg, errbuf, errlen)) == NULL)
+		return -1;
+	http_conns_set_creds(h->conns, cr);
+	log_info("tls listener certificate reloaded from %s", cfg->tls_cert);
+	return 0;
+}
+
+void
+http_store_changed(struct http *h, const struct store_change *ch)
+{
+	const struct cert_record *rec = ch->rec, *old = ch->old;
+	struct tls_creds	*cr;
+	char			 why[512];
+
+	if (h->ref_alias == NULL)
+		return;
+	if (rec == NULL || strcmp(rec->team, h->ref_team) != 0 ||
+	    strcmp(rec->alias, h->ref_alias) != 0) {
+		if (old != NULL && strcmp(old->team, h->ref_team) == 0 &&
+		    strcmp(old->alias, h->ref_alias) == 0)
+			log_warn("tls listener certificate %s/%s is gone: new "
+			    "connections keep the last one", h->ref_team,
+			    h->ref_alias);
+		return;
+	}
+	if ((cr = creds_of_record(h, rec, why, sizeof(why))) == NULL) {
+		log_warn("tls listener certificate %s/%s not taken: %s",
+		    h->ref_team, h->ref_alias, why);
+		return;
+	}
+	http_conns_set_creds(h->conns, cr);
+	log_info("tls listener certificate %s/%s now revision %llu",
+	    h->ref_team, h->ref_alias, (unsigned long long)rec->revision);
+}
+
+int
+http_is_tls(const struct http *h)
+{
+	return h->ref_alias != NULL || http_conns_is_tls(h->conns);
 }
 
 void
@@ -681,14 +831,7 @@ http_port(const struct http *h)
 size_t
 http_unsent(const struct http *h)
 {
-	struct bufferevent	*bev;
-	size_t			 fd, n = 0;
-
-	for (fd = 0; fd < h->n_fds; fd++)
-		if (h->conns[fd] != NULL && (bev =
-		    evhttp_connection_get_bufferevent(h->conns[fd])) != NULL)
-			n += evbuffer_get_length(bufferevent_get_output(bev));
-	return n;
+	return http_conns_unsent(h->conns);
 }
 
 void

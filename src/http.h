@@ -12,6 +12,7 @@
 
 #include "certd/constants.h"
 
+struct config;
 struct event_base;
 struct evhttp_request;
 struct service;
@@ -56,17 +57,35 @@ const struct http_stats *http_get_stats(struct http *h);
 void		 http_set_metrics(struct http *h, http_metrics_cb cb, void *arg);
 
 /*
- * Listen on host:port.  Tokens are borrowed and may be swapped with
- * http_set_tokens.  Returns NULL with a one-line reason in errbuf.
+ * Listen on cfg's listen address: plain HTTP (refused beyond loopback
+ * unless allow_plain_http), or TLS with tls_cert, tls_key and, to require
+ * client certificates, tls_client_ca.  Tokens are borrowed and may be
+ * swapped with http_set_tokens.  Returns NULL with a one-line reason.
  */
 struct http	*http_new(struct event_base *base, struct service *svc,
-		    const struct tokens *tokens, const char *host,
-		    uint16_t port, char *errbuf, size_t errlen);
+		    const struct tokens *tokens, const struct config *cfg,
+		    char *errbuf, size_t errlen);
 void		 http_free(struct http *h);
 void		 http_set_tokens(struct http *h, const struct tokens *tokens);
 
 /* Port actually bound (useful with port 0). */
 uint16_t	 http_port(const struct http *h);
+
+/* Whether the listener speaks TLS. */
+int		 http_is_tls(const struct http *h);
+
+/*
+ * SIGHUP: read the listener's certificate and key files again (a
+ * certificate held in certd follows its record instead).  New connections
+ * get them; on failure nothing changes.  0, or -1 with a reason.
+ */
+int		 http_reload_tls(struct http *h, const struct config *cfg,
+		    char *errbuf, size_t errlen);
+
+/* Every committed change: the listener certificate may be the one. */
+struct store_change;
+void		 http_store_changed(struct http *h,
+		    const struct store_change *ch);
 
 /*
  * Stop accepting connections (requests on open ones are answered 503,

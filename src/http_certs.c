@@ -27,9 +27,12 @@
 static const char *
 who(const struct http_req *r)
 {
-	static char	buf[80];	/* copied at once by the service */
+	static char	buf[TOKEN_SUBJECT_MAX + 8];	/* copied at once */
 
-	snprintf(buf, sizeof(buf), "token:%s", r->token->name);
+	if (r->token->subject != NULL)
+		snprintf(buf, sizeof(buf), "cert:%s", r->token->subject);
+	else
+		snprintf(buf, sizeof(buf), "token:%s", r->token->name);
 	return buf;
 }
 

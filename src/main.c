@@ -19,7 +19,8 @@ static const char usage_text[] =
 "usage: certd [--config FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
 "             [--socket PATH] [--token-file FILE] [--master-key FILE]\n"
 "             [--log-level debug|info|warn|error] [--log-target stderr|syslog]\n"
-"             [--help] [--version]\n"
+"             [--tls-cert FILE|certd:TEAM/ALIAS] [--tls-key FILE]\n"
+"             [--tls-client-ca FILE] [--allow-plain-http] [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
 "socket <data-dir>/certd.sock, token file <data-dir>/tokens, master key\n"
@@ -34,6 +35,10 @@ static const struct option longopts[] = {
 	{ "master-key",	required_argument,	NULL, 'm' },
 	{ "log-level",	required_argument,	NULL, 'L' },
 	{ "log-target",	required_argument,	NULL, 'T' },
+	{ "tls-cert",	required_argument,	NULL, 'C' },
+	{ "tls-key",	required_argument,	NULL, 'K' },
+	{ "tls-client-ca", required_argument,	NULL, 'A' },
+	{ "allow-plain-http", no_argument,	NULL, 'P' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 },
@@ -50,6 +55,10 @@ key_of(int ch)
 	case 'm':	return "master_key";
 	case 'L':	return "log_level";
 	case 'T':	return "log_target";
+	case 'C':	return "tls_cert";
+	case 'K':	return "tls_key";
+	case 'A':	return "tls_client_ca";
+	case 'P':	return "allow_plain_http";
 	default:	return NULL;
 	}
 }
@@ -80,8 +89,8 @@ build(void *arg, char *errbuf, size_t errlen)
 	while ((ch = getopt_long(r->argc, r->argv, ":", longopts, NULL)) != -1) {
 		const char *key = key_of(ch);
 
-		if (key != NULL && config_set(cfg, key, optarg, errbuf,
-		    errlen) != 0)
+		if (key != NULL && config_set(cfg, key, optarg != NULL ?
+		    optarg : "yes", errbuf, errlen) != 0)
 			goto fail;
 	}
 	return cfg;

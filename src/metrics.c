@@ -72,7 +72,7 @@ http_metrics(struct evbuffer *out, struct http *h)
 		    (unsigned long long)st->latency_count[r]);
 	}
 	help(out, "certd_http_connections", "gauge",
-	    "Open REST connections that made a request.");
+	    "Open REST connections, from accept to close.");
 	evbuffer_add_printf(out, "certd_http_connections %zu\n",
 	    st->connections);
 }

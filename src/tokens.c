@@ -30,6 +30,7 @@ token_clear(struct token *tok)
 	for (i = 0; i < tok->n_teams; i++)
 		free(tok->teams[i]);
 	free(tok->teams);
+	free(tok->subject);
 	memset(tok, 0, sizeof(*tok));
 }
 
@@ -132,27 +133,70 @@ parse_teams(const char *s, struct token *tok)
 	}
 }
 
+/*
+ * Split line in place into at most max whitespace-separated fields.  A
+ * double-quoted part of a field may hold blanks; inside it \" and \\ stand
+ * for " and \ (any other backslash is kept, as a DN uses it).  Returns the
+ * count, or -1 (too many fields, or an unterminated quote).
+ */
+static int
+split(char *line, char **field, size_t max)
+{
+	char	*r = line, *w = line;
+	size_t	 n = 0;
+
+	for (;;) {
+		int quoted = 0;
+
+		while (*r == ' ' || *r == '\t')
+			r++;
+		if (*r == '\0')
+			return (int)n;
+		if (n == max)
+			return -1;
+		field[n++] = w;
+		for (; *r != '\0' && (quoted || (*r != ' ' && *r != '\t')); r++) {
+			if (*r == '"')
+				quoted = !quoted;
+			else if (quoted && *r == '\\' &&
+			    (r[1] == '"' || r[1] == '\\'))
+				*w++ = *++r;
+			else
+				*w++ = *r;
+		}
+		if (quoted)
+			return -1;
+		if (*r != '\0')
+			r++;
+		*w++ = '\0';
+	}
+}
+
 /* Parse one non-comment line into tok; returns NULL or a reason. */
 static const char *
 parse_line(char *line, struct token *tok)
 {
-	char		*field[8], *save = NULL, *w;
-	size_t		 n = 0, i;
+	char		*field[8];
+	int		 n, i;
 	int		 have_teams = 0, have_role = 0;
 	const char	*why;
 
-	for (w = strtok_r(line, " \t", &save); w != NULL;
-	    w = strtok_r(NULL, " \t", &save)) {
-		if (n == sizeof(field) / sizeof(field[0]))
-			return "too many fields";
-		field[n++] = w;
-	}
+	if ((n = split(line, field, sizeof(field) / sizeof(field[0]))) < 0)
+		return "too many fields or an unterminated quote";
 	if (n != 4)
-		return "expected NAME sha256:HEX teams=... role=...";
+		return "expected NAME sha256:HEX|subject:\"DN\" teams=... "
+		    "role=...";
 	if (!name_valid(field[0]))
 		return "NAME must be 1-64 of [A-Za-z0-9_.-@]";
 	snprintf(tok->name, sizeof(tok->name), "%s", field[0]);
-	if (parse_hash(field[1], tok->hash) != 0)
+	if (strncmp(field[1], "subject:", 8) == 0) {
+		size_t len = strlen(field[1] + 8);
+
+		if (len == 0 || len > TOKEN_SUBJECT_MAX)
+			return "subject: needs a DN of 1-1024 bytes";
+		if ((tok->subject = strdup(field[1] + 8)) == NULL)
+			return "out of memory";
+	} else if (parse_hash(field[1], tok->hash) != 0)
 		return "hash must be sha256: and 64 hex digits";
 	for (i = 2; i < n; i++) {
 		if (strncmp(field[i], "teams=", 6) == 0 && !have_teams) {
@@ -179,7 +223,7 @@ tokens_parse(const char *text, size_t len, const char *origin, char *errbuf,
 {
 	struct tokens	*t;
 	const char	*p = text, *end = text + len, *nl, *why = NULL;
-	char		 line[1024];
+	char		 line[2048];
 	size_t		 lineno = 0, i;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -222,9 +266,15 @@ tokens_parse(const char *text, size_t len, const char *origin, char *errbuf,
 			goto fail;
 		}
 		for (i = 0; i < t->n; i++) {
-			if (strcmp(t->v[i].name, tok.name) == 0)
+			const struct token *o = &t->v[i];
+
+			if (strcmp(o->name, tok.name) == 0)
 				why = "duplicate token name";
-			else if (memcmp(t->v[i].hash, tok.hash, 32) == 0)
+			else if (o->subject != NULL && tok.subject != NULL &&
+			    strcmp(o->subject, tok.subject) == 0)
+				why = "duplicate subject";
+			else if (o->subject == NULL && tok.subject == NULL &&
+			    memcmp(o->hash, tok.hash, 32) == 0)
 				why = "duplicate token hash";
 		}
 		if (why == NULL && t->n == CERTD_TOKENS_MAX)
@@ -305,11 +355,25 @@ tokens_auth(const struct tokens *t, const char *text, size_t len)
 		for (j = 0; j < 32; j++)
 			diff |= hash[j] ^ t->v[i].hash[j];
 		/* Hashes are unique, so at most one entry has diff == 0. */
-		if (diff == 0)
+		if (diff == 0 && t->v[i].subject == NULL)
 			found = &t->v[i];
 	}
 	cert_wipe(hash, sizeof(hash));
 	return found;
+}
+
+const struct token *
+tokens_by_subject(const struct tokens *t, const char *subject)
+{
+	size_t	i;
+
+	if (t == NULL)
+		return NULL;
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].subject != NULL &&
+		    strcmp(t->v[i].subject, subject) == 0)
+			return &t->v[i];
+	return NULL;
 }
 
 int

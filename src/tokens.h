@@ -2,9 +2,12 @@
 /*
  * API tokens.  The token file holds one token per line,
  *	NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write
+ *	NAME subject:"DN" teams=*|TEAM[,TEAM...] role=read|write
  * with `#` comments and blank lines.  HEX is the SHA-256 of the token text;
  * the text itself is never stored.  A presented token is hashed and compared
- * in constant time against every entry.
+ * in constant time against every entry.  A subject entry is the identity of
+ * a TLS client whose verified certificate has exactly that subject DN
+ * (RFC 4514, as `certtool -i` prints it); it has no token text.
  */
 #ifndef CERTD_TOKENS_H
 #define CERTD_TOKENS_H
@@ -13,6 +16,7 @@
 
 #define TOKEN_NAME_MAX	64
 #define TOKEN_TEXT_MAX	256	/* longest token text accepted from a client */
+#define TOKEN_SUBJECT_MAX 1024
 
 enum token_role {
 	TOKEN_ROLE_READ = 1,
@@ -21,7 +25,8 @@ enum token_role {
 
 struct token {
 	char		  name[TOKEN_NAME_MAX + 1];
-	unsigned char	  hash[32];
+	unsigned char	  hash[32];	/* zero for a subject entry */
+	char		 *subject;	/* client certificate DN, or NULL */
 	int		  all_teams;	/* teams=* */
 	char		**teams;	/* when !all_teams; n_teams >= 1 */
 	size_t		  n_teams;
@@ -49,6 +54,10 @@ size_t		 tokens_count(const struct tokens *t);
  */
 const struct token *tokens_auth(const struct tokens *t, const char *text,
 		    size_t len);
+
+/* The entry of a client certificate subject DN, or NULL. */
+const struct token *tokens_by_subject(const struct tokens *t,
+		    const char *subject);
 
 /* Whether tok may see team. */
 int		 token_allows_team(const struct token *tok, const char *team);

@@ -24,7 +24,7 @@
 
 #define CERTD_HTTP_PORT_DEFAULT	7070
 #define CERTD_HTTP_TIMEOUT	30		/* seconds, read and write */
-#define CERTD_HTTP_CONN_MAX	1024
+#define CERTD_HTTP_CONN_MAX	4096
 
 enum certd_error {
 	CERTD_OK		= 0,

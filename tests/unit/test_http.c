@@ -21,6 +21,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "http.h"
 #include "service.h"
 #include "store.h"
@@ -58,6 +59,7 @@ static int
 setup(void **state)
 {
 	struct fixture	*f = calloc(1, sizeof(*f));
+	struct config	*cfg;
 	char		 line[600], line2[600], text[1300], err[512];
 
 	assert_non_null(f);
@@ -75,8 +77,11 @@ setup(void **state)
 	snprintf(text, sizeof(text), "%s\n%s\n", line, line2);
 	f->tokens = tokens_parse(text, strlen(text), "test", err, sizeof(err));
 	assert_non_null(f->tokens);
-	f->http = http_new(f->base, f->svc, f->tokens, "127.0.0.1", 0, err,
-	    sizeof(err));
+	assert_non_null(cfg = config_new());
+	assert_int_equal(config_set(cfg, "listen", "127.0.0.1:0", err,
+	    sizeof(err)), 0);
+	f->http = http_new(f->base, f->svc, f->tokens, cfg, err, sizeof(err));
+	config_free(cfg);
 	if (f->http == NULL)
 		fail_msg("http_new: %s", err);
 	*state = f;

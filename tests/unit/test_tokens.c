@@ -115,6 +115,55 @@ test_malformed_lines(void **state)
 	}
 }
 
+/* Subject entries: quoted DNs with blanks, escapes kept for the DN. */
+static void
+test_subjects(void **state)
+{
+	char			 text[1024], tok_text[128], line[600], err[256];
+	struct tokens		*t;
+	const struct token	*tok;
+
+	(void)state;
+	assert_int_equal(tokens_new("ci", "*", "read", tok_text,
+	    sizeof(tok_text), line, sizeof(line), err, sizeof(err)), 0);
+	snprintf(text, sizeof(text),
+	    "ops subject:\"CN=ops client,O=certd\" teams=acme role=write\n"
+	    "odd subject:\"CN=a\\,b \\\"q\\\" \\\\x,O=c\" teams=* role=read\n"
+	    "%s\n", line);
+	t = parse(text, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(tokens_count(t), 3);
+	tok = tokens_by_subject(t, "CN=ops client,O=certd");
+	assert_non_null(tok);
+	assert_string_equal(tok->name, "ops");
+	assert_int_equal(tok->role, TOKEN_ROLE_WRITE);
+	assert_true(token_allows_team(tok, "acme"));
+	assert_false(token_allows_team(tok, "web"));
+	/* \, stays (it is the DN's), \" and \\ are the file's escapes. */
+	tok = tokens_by_subject(t, "CN=a\\,b \"q\" \\x,O=c");
+	assert_non_null(tok);
+	assert_string_equal(tok->name, "odd");
+	assert_null(tokens_by_subject(t, "CN=ops client"));
+	assert_null(tokens_by_subject(t, "CN=ops client,O=certd "));
+	/* A subject entry has no token text; the hash token still works. */
+	assert_null(tokens_auth(t, "", 0));
+	assert_non_null(tokens_auth(t, tok_text, strlen(tok_text)));
+	assert_string_equal(tokens_auth(t, tok_text, strlen(tok_text))->name,
+	    "ci");
+	tokens_free(t);
+
+	expect_error("a subject:\"CN=x teams=* role=read", "unterminated quote");
+	expect_error("a subject: teams=* role=read", "subject: needs a DN");
+	{
+		struct tokens *d = parse("a subject:CN=x teams=* role=read\n"
+		    "b subject:\"CN=x\" teams=* role=read\n", err, sizeof(err));
+
+		assert_null(d);
+		assert_non_null(strstr(err, "tokens:2: duplicate subject"));
+	}
+}
+
 int
 main(void)
 {
@@ -122,6 +171,7 @@ main(void)
 		cmocka_unit_test(test_new_then_auth),
 		cmocka_unit_test(test_comments_and_all_teams),
 		cmocka_unit_test(test_malformed_lines),
+		cmocka_unit_test(test_subjects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

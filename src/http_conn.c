@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The REST listener's connections.  evhttp does the HTTP; through its
+ * bufferevent callback every accepted connection gets a filter bufferevent
+ * over its socket, and the filter is where this file works:
+ *
+ *  - a connection is counted from accept to close, and the listener pauses
+ *    at the cap (evhttp itself sees connections only at their requests);
+ *  - a request must arrive whole within a deadline from its first byte:
+ *    evhttp's timeout restarts at every byte read, so a client dripping a
+ *    byte a second would hold a connection for ever;
+ *  - on a TLS listener the filter runs the GnuTLS session: handshake,
+ *    client certificate check, record layer.  (libevent's TLS bufferevents
+ *    are OpenSSL only.)
+ *
+ * Two properties of libevent 2.1's filters are worked around.  evhttp
+ * queues a reply while writing is disabled and enables writing after, and
+ * a filter does not look at its output when writing is enabled: the output
+ * buffer's callbacks are deferred to the next loop turn, when writing is
+ * on.  And a filter reports its output written once the bytes reach the
+ * socket's bufferevent; evhttp then closes a "Connection: close" exchange
+ * with the reply still queued.  So the output filter reports nothing and
+ * the socket's output buffer, once empty, tells evhttp.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <gnutls/x509.h>
+
+#include "http_conn.h"
+#include "log.h"
+
+#define TLS_CHUNK	16384		/* one TLS record of plain text */
+#define SUBJECT_MAX	1024
+
+struct tls_creds {
+	unsigned				refs;
+	gnutls_certificate_credentials_t	cred;
+	int					verify_client;
+};
+
+struct hconn {
+	struct http_conns	*set;
+	struct hconn		*prev, *next;
+	struct bufferevent	*bev;		/* the filter: evhttp's */
+	struct bufferevent	*sock;		/* the socket under it */
+	struct evbuffer_cb_entry *drain_cb;
+	struct event		*deadline;
+	evutil_socket_t		 fd;		/* -1 until the first read */
+	gnutls_session_t	 tls;
+	struct tls_creds	*creds;
+	char			*subject;	/* verified client certificate */
+	unsigned		 reading:1;	/* a request has begun */
+	unsigned		 notify:1;	/* evhttp waits for a drain */
+	unsigned		 handshaken:1;
+	unsigned		 failed:1;
+};
+
+struct http_conns {
+	struct event_base	*base;
+	struct evhttp		*evh;
+	struct evconnlistener	*listener;
+	struct hconn		*head;
+	struct hconn		**byfd;		/* for the request handlers */
+	size_t			 n_fds;
+	size_t			 n, max;
+	int			 timeout;
+	int			 tls;
+	int			 paused;
+	int			 dead;		/* freed when its last conn is */
+	struct tls_creds	*creds;
+};
+
+/* --- credentials --------------------------------------------------------- */
+
+/*
+ * Credentials with the certificate and key from memory (cert != NULL) or
+ * from the files cert_file and key_file.
+ */
+static struct tls_creds *
+creds_make(const gnutls_datum_t *cert, const gnutls_datum_t *key,
+    const char *cert_file, const char *key_file, const char *client_ca,
+    char *errbuf, size_t errlen)
+{
+	struct tls_creds	*cr;
+	int			 rv;
+
+	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	cr->refs = 1;
+	if ((rv = gnutls_certificate_allocate_credentials(&cr->cred)) < 0) {
+		snprintf(errbuf, errlen, "%s", gnutls_strerror(rv));
+		free(cr);
+		return NULL;
+	}
+	rv = cert != NULL ? gnutls_certificate_set_x509_key_mem2(cr->cred,
+	    cert, key, GNUTLS_X509_FMT_PEM, NULL, 0) :
+	    gnutls_certificate_set_x509_key_file2(cr->cred, cert_file,
+	    key_file, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rv < 0) {
+		if (cert != NULL)
+			snprintf(errbuf, errlen, "listener certificate and "
+			    "key: %s", gnutls_strerror(rv));
+		else
+			snprintf(errbuf, errlen, "tls_cert %s and tls_key %s: "
+			    "%s", cert_file, key_file, gnutls_strerror(rv));
+		goto fail;
+	}
+	if (client_ca != NULL) {
+		rv = gnutls_certificate_set_x509_trust_file(cr->cred, client_ca,
+		    GNUTLS_X509_FMT_PEM);
+		if (rv <= 0) {
+			snprintf(errbuf, errlen, "tls_client_ca %s: %s",
+			    client_ca, rv < 0 ? gnutls_strerror(rv) :
+			    "no certificate in it");
+			goto fail;
+		}
+		cr->verify_client = 1;
+	}
+	return cr;
+fail:
+	gnutls_certificate_free_credentials(cr->cred);
+	free(cr);
+	return NULL;
+}
+
+struct tls_creds *
+tls_creds_new(const char *cert, size_t cert_len, const char *key,
+    size_t key_len, const char *client_ca, char *errbuf, size_t errlen)
+{
+	gnutls_datum_t	c = { (unsigned char *)cert, (unsigned)cert_len };
+	gnutls_datum_t	k = { (unsigned char *)key, (unsigned)key_len };
+
+	return creds_make(&c, &k, NULL, NULL, client_ca, errbuf, errlen);
+}
+
+struct tls_creds *
+tls_creds_load(const char *cert_file, const char *key_file,
+    const char *client_ca, char *errbuf, size_t errlen)
+{
+	return creds_make(NULL, NULL, cert_file, key_file, client_ca, errbuf,
+	    errlen);
+}
+
+void
+tls_creds_unref(struct tls_creds *cr)
+{
+	if (cr == NULL || --cr->refs > 0)
+		return;
+	gnutls_certificate_free_credentials(cr->cred);
+	free(cr);
+}
+
+/* --- connection life --------------------------------------------------- */
+
+static void
+resume_listener(struct http_conns *set)
+{
+	if (set->paused && set->n < set->max && set->listener != NULL) {
+		evconnlistener_enable(set->listener);
+		set->paused = 0;
+	}
+}
+
+/* End the connection: evhttp frees it (and so this) from its callback. */
+static void
+conn_fail(struct hconn *c, short what)
+{
+	if (c->failed)
+		return;
+	c->failed = 1;
+	bufferevent_trigger_event(c->bev, what, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+deadline_passed(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("http request not complete in %d s, closing fd=%d",
+	    c->set->timeout, (int)c->fd);
+	conn_fail(c, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
+}
+
+/* Bytes arrived: note the fd, and start a request's clock. */
+static int
+conn_read(struct hconn *c)
+{
+	struct http_conns	*set = c->set;
+	struct timeval		 tv = { set->timeout, 0 };
+
+	if (c->failed)
+		return -1;
+	if (c->fd < 0) {
+		c->fd = bufferevent_getfd(c->sock);
+		if (c->fd < 0 || (size_t)c->fd >= set->n_fds) {
+			log_warn("http connection fd=%d beyond the table, closing",
+			    (int)c->fd);
+			conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+			return -1;
+		}
+		set->byfd[c->fd] = c;
+	}
+	if (!c->reading) {
+		c->reading = 1;
+		evtimer_add(c->deadline, &tv);
+	}
+	return 0;
+}
+
+/* The socket's output emptied: a reply evhttp handed over is out. */
+static void
+sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct hconn	*c = arg;
+
+	if (info->n_deleted == 0 || !c->notify ||
+	    evbuffer_get_length(buf) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return;
+	c->notify = 0;
+	bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Called by libevent when evhttp's bufferevent is finally freed. */
+static void
+conn_free(void *arg)
+{
+	struct hconn		*c = arg;
+	struct http_conns	*set = c->set;
+
+	event_free(c->deadline);
+	if (c->drain_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->sock),
+		    c->drain_cb);
+	if (c->fd >= 0 && set->byfd[c->fd] == c)
+		set->byfd[c->fd] = NULL;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		set->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	set->n--;
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);
+	tls_creds_unref(c->creds);
+	free(c->subject);
+	free(c);
+	if (set->dead) {
+		if (set->n == 0)
+			http_conns_free(set);
+	} else
+		resume_listener(set);
+}
+
+/* --- plain text ---------------------------------------------------------- */
+
+static enum bufferevent_filter_result
+plain_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct hconn	*c = arg;
+	size_t		 n = evbuffer_get_length(src);
+
+	(void)mode;
+	if (conn_read(c) != 0)
+		return BEV_ERROR;
+	if (lim >= 0 && n > (size_t)lim)
+		n = (size_t)lim;
+	if (n == 0)
+		return BEV_NEED_MORE;
+	return evbuffer_remove_buffer(src, dst, n) < 0 ? BEV_ERROR : BEV_OK;
+}
+
+/*
+ * Returns "need more" even when it moved everything, so that the filter
+ * does not report the write done: sock_drained does, later.
+ */
+static enum bufferevent_filter_result
+plain_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct hconn	*c = arg;
+	size_t		 n = evbuffer_get_length(src);
+
+	(void)mode;
+	if (lim >= 0 && n > (size_t)lim)
+		n = (size_t)lim;
+	if (n == 0)
+		return BEV_NEED_MORE;
+	if (evbuffer_remove_buffer(src, dst, n) < 0)
+		return BEV_ERROR;
+	c->notify = 1;
+	return BEV_NEED_MORE;
+}
+
+/* --- TLS ----------------------------------------------------------------- */
+
+static ssize_t
+tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct hconn	*c = p;
+	int		 n;
+
+	n = evbuffer_remove(bufferevent_get_input(c->sock), buf, len);
+	if (n <= 0) {
+		gnutls_transport_set_errno(c->tls, EAGAIN);
+		return -1;
+	}
+	return n;
+}
+
+static ssize_t
+tls_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+	struct hconn	*c = p;
+
+	if (evbuffer_add(bufferevent_get_output(c->sock), buf, len) != 0) {
+		gnutls_transport_set_errno(c->tls, ENOMEM);
+		return -1;
+	}
+	return (ssize_t)len;
+}
+
+/* The verified client certificate's subject, kept on the connection. */
+static void
+tls_subject(struct hconn *c)
+{
+	const gnutls_datum_t	*peers;
+	gnutls_x509_crt_t	 crt;
+	gnutls_datum_t		 dn = { NULL, 0 };
+	unsigned		 n = 0;
+
+	if ((peers = gnutls_certificate_get_peers(c->tls, &n)) == NULL ||
+	    n == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0 && dn.size > 0 &&
+	    dn.size < SUBJECT_MAX)
+		c->subject = strndup((const char *)dn.data, dn.size);
+	gnutls_free(dn.data);
+	gnutls_x509_crt_deinit(crt);
+}
+
+static enum bufferevent_filter_result
+tls_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct hconn		*c = arg;
+	struct evbuffer_iovec	 v;
+	size_t			 got = 0, want;
+	ssize_t			 n;
+
+	(void)src;
+	(void)mode;
+	if (conn_read(c) != 0)
+		return BEV_ERROR;
+	if (!c->handshaken) {
+		int rv = gnutls_handshake(c->tls);
+
+		if (rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_INTERRUPTED)
+			return BEV_NEED_MORE;
+		if (rv < 0) {
+			log_info("tls handshake failed fd=%d: %s", (int)c->fd,
+			    gnutls_strerror(rv));
+			conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+			return BEV_ERROR;
+		}
+		c->handshaken = 1;
+		if (c->creds->verify_client)
+			tls_subject(c);
+	}
+	for (;;) {
+		want = TLS_CHUNK;
+		if (lim >= 0 && (size_t)lim - got < want)
+			want = (size_t)lim - got;
+		if (want == 0)
+			break;
+		if (evbuffer_reserve_space(dst, (ev_ssize_t)want, &v, 1) < 1)
+			return BEV_ERROR;
+		if (v.iov_len > want)
+			v.iov_len = want;
+		n = gnutls_record_recv(c->tls, v.iov_base, v.iov_len);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(dst, &v, 1);
+			got += (size_t)n;
+			continue;
+		}
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			break;
+		if (n == 0) {		/* close_notify */
+			conn_fail(c, BEV_EVENT_READING | BEV_EVENT_EOF);
+			break;
+		}
+		if (!gnutls_error_is_fatal((int)n) &&
+		    n != GNUTLS_E_REHANDSHAKE)
+			continue;
+		log_info("tls record error fd=%d: %s", (int)c->fd,
+		    gnutls_strerror((int)n));
+		conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+		return got > 0 ? BEV_OK : BEV_ERROR;
+	}
+	return got > 0 ? BEV_OK : BEV_NEED_MORE;
+}
+
+/* As plain_out, through the record layer. */
+static enum bufferevent_filter_result
+tls_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct hconn		*c = arg;
+	struct evbuffer_iovec	 v;
+	ssize_t			 n;
+
+	(void)dst;
+	(void)lim;
+	(void)mode;
+	if (c->failed || !c->handshaken)
+		return BEV_NEED_MORE;
+	while (evbuffer_peek(src, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
+		n = gnutls_record_send(c->tls, v.iov_base,
+		    v.iov_len < TLS_CHUNK ? v.iov_len : TLS_CHUNK);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			break;		/* not with tls_push; come back later */
+		if (n < 0) {
+			log_info("tls send failed fd=%d: %s", (int)c->fd,
+			    gnutls_strerror((int)n));
+			conn_fail(c, BEV_EVENT_WRITING | BEV_EVENT_ERROR);
+			return BEV_ERROR;
+		}
+		evbuffer_drain(src, (size_t)n);
+		c->notify = 1;
+	}
+	return BEV_NEED_MORE;
+}
+
+static int
+tls_start(struct hconn *c, struct tls_creds *cr)
+{
+	gnutls_session_t	s;
+
+	if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK |
+	    GNUTLS_NO_SIGNAL) < 0)
+		return -1;
+	if (gnutls_set_default_priority(s) < 0 ||
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cr->cred) < 0) {
+		gnutls_deinit(s);
+		return -1;
+	}
+	if (cr->verify_client) {
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(s, NULL, 0);
+	}
+	gnutls_transport_set_ptr(s, c);
+	gnutls_transport_set_pull_function(s, tls_pull);
+	gnutls_transport_set_push_function(s, tls_push);
+	c->tls = s;
+	c->creds = cr;
+	cr->refs++;
+	return 0;
+}
+
+/* --- evhttp's hook ------------------------------------------------------- */
+
+/*
+ * A new connection; evhttp sets its socket right after.  On NULL evhttp
+ * makes a plain bufferevent of its own: a TLS client then gets a 400.
+ */
+static struct bufferevent *
+conn_new(struct event_base *base, void *arg)
+{
+	struct http_conns	*set = arg;
+	struct hconn		*c;
+	int			 tls_ok;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->set = set;
+	c->fd = -1;
+	if ((c->deadline = evtimer_new(base, deadline_passed, c)) == NULL ||
+	    (c->sock = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return NULL;
+	}
+	tls_ok = !set->tls || (set->creds != NULL && tls_start(c, set->creds) == 0);
+	c->bev = bufferevent_filter_new(c->sock, set->tls ? tls_in : plain_in,
+	    set->tls ? tls_out : plain_out, BEV_OPT_CLOSE_ON_FREE, conn_free, c);
+	if (c->bev == NULL) {
+		event_free(c->deadline);
+		bufferevent_free(c->sock);
+		if (c->tls != NULL)
+			gnutls_deinit(c->tls);
+		tls_creds_unref(c->creds);
+		free(c);
+		return NULL;
+	}
+	evbuffer_defer_callbacks(bufferevent_get_output(c->bev), base);
+	c->drain_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
+	    sock_drained, c);
+	if ((c->next = set->head) != NULL)
+		c->next->prev = c;
+	set->head = c;
+	set->n++;
+	if (!tls_ok) {
+		log_warn("tls listener has no certificate yet: closing the "
+		    "connection");
+		conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+	}
+	if (set->n >= set->max && !set->paused && set->listener != NULL) {
+		log_warn("http connection cap reached conns=%zu", set->n);
+		evconnlistener_disable(set->listener);
+		set->paused = 1;
+	}
+	return c->bev;
+}
+
+/* --- the set ------------------------------------------------------------- */
+
+struct http_conns *
+http_conns_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
+    int timeout, int tls)
+{
+	struct http_conns	*set;
+	struct rlimit		 rl;
+
+	if ((set = calloc(1, sizeof(*set))) == NULL)
+		return NULL;
+	set->base = base;
+	set->evh = evh;
+	set->max = max_conns;
+	set->timeout = timeout;
+	set->tls = tls;
+	set->n_fds = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < set->n_fds)
+		set->n_fds = (size_t)rl.rlim_cur;
+	if ((set->byfd = calloc(set->n_fds, sizeof(*set->byfd))) == NULL) {
+		free(set);
+		return NULL;
+	}
+	evhttp_set_bevcb(evh, conn_new, set);
+	return set;
+}
+
+/*
+ * evhttp_free has freed the connections' bufferevents, but libevent runs
+ * their finalizers later (at the latest in event_base_free): the set stays
+ * until the last one has reported.
+ */
+void
+http_conns_free(struct http_conns *set)
+{
+	struct hconn	*c;
+
+	if (set == NULL)
+		return;
+	if (!set->dead) {
+		set->dead = 1;
+		for (c = set->head; c != NULL; c = c->next)
+			event_del(c->deadline);
+		tls_creds_unref(set->creds);
+		set->creds = NULL;
+	}
+	if (set->n > 0)
+		return;
+	free(set->byfd);
+	free(set);
+}
+
+void
+http_conns_set_listener(struct http_conns *set, struct evconnlistener *l)
+{
+	set->listener = l;
+	set->paused = 0;
+}
+
+void
+http_conns_set_creds(struct http_conns *set, struct tls_creds *cr)
+{
+	tls_creds_unref(set->creds);
+	set->creds = cr;
+}
+
+static struct hconn *
+conn_of(struct http_conns *set, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent	*bev;
+	evutil_socket_t		 fd;
+	struct hconn		*c;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) < 0 || (size_t)fd >= set->n_fds ||
+	    (c = set->byfd[fd]) == NULL || c->bev != bev)
+		return NULL;
+	return c;
+}
+
+void
+http_conns_dispatched(struct http_conns *set, struct evhttp_request *req)
+{
+	struct hconn	*c = conn_of(set, req);
+
+	if (c != NULL && c->reading) {
+		c->reading = 0;
+		event_del(c->deadline);
+	}
+}
+
+const char *
+http_conns_subject(struct http_conns *set, struct evhttp_request *req)
+{
+	struct hconn	*c = conn_of(set, req);
+
+	return c != NULL ? c->subject : NULL;
+}
+
+int
+http_conns_is_tls(const struct http_conns *set)
+{
+	return set->tls;
+}
+
+size_t
+http_conns_count(const struct http_conns *set)
+{
+	return set->n;
+}
+
+size_t
+http_conns_unsent(const struct http_conns *set)
+{
+	const struct hconn	*c;
+	size_t			 n = 0;
+
+	for (c = set->head; c != NULL; c = c->next)
+		n += evbuffer_get_length(bufferevent_get_output(c->bev)) +
+		    evbuffer_get_length(bufferevent_get_output(c->sock));
+	return n;
+}

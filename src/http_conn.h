@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The REST listener's connections, under evhttp: counted from accept to
+ * close, a deadline on each request, and GnuTLS on a TLS listener.  See
+ * http_conn.c for how it sits between evhttp and the socket.
+ */
+#ifndef CERTD_HTTP_CONN_H
+#define CERTD_HTTP_CONN_H
+
+#include <stddef.h>
+
+#include <gnutls/gnutls.h>
+
+struct event_base;
+struct evconnlistener;
+struct evhttp;
+struct evhttp_request;
+
+/* A listener certificate and key (and the CAs of client certificates). */
+struct tls_creds;
+
+/*
+ * Credentials from PEM text (a chain, leaf first, and its key) and, when
+ * client_ca is not NULL, the file of CAs a client certificate must chain
+ * to.  NULL with a reason in errbuf.
+ */
+struct tls_creds *tls_creds_new(const char *cert, size_t cert_len,
+		    const char *key, size_t key_len, const char *client_ca,
+		    char *errbuf, size_t errlen);
+
+/* As tls_creds_new, the certificate and key read from files. */
+struct tls_creds *tls_creds_load(const char *cert_file, const char *key_file,
+		    const char *client_ca, char *errbuf, size_t errlen);
+
+/* Drop the caller's reference (connections keep their own).  NULL is ok. */
+void		 tls_creds_unref(struct tls_creds *cr);
+
+/* All connections of one listener. */
+struct http_conns;
+
+/*
+ * Connections of evh, at most max_conns at a time, each request to arrive
+ * whole within timeout seconds of its first byte.  tls: whether the
+ * listener speaks TLS (credentials come from http_conns_set_creds).
+ */
+struct http_conns *http_conns_new(struct event_base *base, struct evhttp *evh,
+		    size_t max_conns, int timeout, int tls);
+void		 http_conns_free(struct http_conns *set);
+
+/* The listener to pause at the cap. */
+void		 http_conns_set_listener(struct http_conns *set,
+		    struct evconnlistener *l);
+
+/*
+ * Credentials for new TLS connections; takes the caller's reference.
+ * Connections already open keep theirs.  NULL: handshakes fail until set.
+ */
+void		 http_conns_set_creds(struct http_conns *set,
+		    struct tls_creds *cr);
+
+/* A request was read whole: its deadline is over. */
+void		 http_conns_dispatched(struct http_conns *set,
+		    struct evhttp_request *req);
+
+/*
+ * The subject DN (RFC 4514) of the verified client certificate of req's
+ * connection, or NULL.  Valid while the request is being dispatched.
+ */
+const char	*http_conns_subject(struct http_conns *set,
+		    struct evhttp_request *req);
+
+int		 http_conns_is_tls(const struct http_conns *set);
+size_t		 http_conns_count(const struct http_conns *set);
+
+/* Reply bytes accepted from evhttp and not yet written to any socket. */
+size_t		 http_conns_unsent(const struct http_conns *set);
+
+#endif
