@@ -5,7 +5,8 @@
 #   contrib/dev.sh run    install dependencies, build, run certd in the
 #                         foreground on ./var and print how to call it
 #   contrib/dev.sh test   install dependencies, build with -Werror and run
-#                         the whole test suite (make check)
+#                         the whole test suite (make check, the unit tests
+#                         again under valgrind, make install)
 #   contrib/dev.sh sanitize  the same suite built with AddressSanitizer and
 #                         UndefinedBehaviorSanitizer, in a scratch clone
 #
@@ -15,7 +16,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
-libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy"
+libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy valgrind"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -111,10 +112,11 @@ test_all() {
 		done
 		exit 1
 	fi
+	make check-valgrind
 	install_check
 	pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
 	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
-	echo "tests: $((pass + 1)) passed, $fail failed"
+	echo "tests: $pass passed, $fail failed; unit tests valgrind-clean; install check passed"
 }
 
 # make install into a scratch root, then build the libcertd example against

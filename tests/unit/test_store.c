@@ -1564,7 +1564,7 @@ static void
 test_key_refusals(void **state)
 {
 	struct fixture	*f = *state;
-	unsigned char	 key[64], other[CERT_SEAL_KEY_LEN];
+	unsigned char	 key[64] = { 0 }, other[CERT_SEAL_KEY_LEN];
 	char		 path[PATH_MAX];
 	char		 before[STORE_KEY_ID_HEX + 1];
 	char		 after[STORE_KEY_ID_HEX + 1];
