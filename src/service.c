@@ -223,6 +223,50 @@ complete_unchanged(struct service *svc, const struct cert_record *cur,
 	return 0;
 }
 
+/* Equal bytes, in time that does not depend on where they differ. */
+static int
+same_secret(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char	d = 0;
+	size_t		i;
+
+	if (alen != blen)
+		return 0;
+	for (i = 0; i < alen; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/*
+ * Validate the certificate and key an update leaves in place.  When both
+ * are byte for byte the ones of the head record, which passed cert_check
+ * when they were stored, cert_check would reach the same verdict but for
+ * the clock: their metadata is reused and only the validity window is
+ * checked again, as cert_check orders it.  Anything else is checked whole.
+ */
+static int
+validate(const struct cert_record *base, const struct svc_put *r, int64_t now,
+    struct cert_meta *meta)
+{
+	const char	*cert = r->certificate.s, *key = r->private_key.s;
+	size_t		 cert_len = r->certificate.len, key_len = r->private_key.len;
+
+	if (base != NULL && (cert == NULL || same_secret(cert, cert_len,
+	    base->certificate, base->certificate_len)) &&
+	    (key == NULL || same_secret(key, key_len, base->private_key,
+	    base->private_key_len))) {
+		if (base->meta.not_after < now)
+			return CERTD_ERR_CERT_EXPIRED;
+		if (base->meta.not_before > now)
+			return CERTD_ERR_CERT_NOT_YET;
+		return cert_meta_copy(meta, &base->meta);
+	}
+	return cert_check(cert != NULL ? cert : base->certificate,
+	    cert != NULL ? cert_len : base->certificate_len,
+	    key != NULL ? key : base->private_key,
+	    key != NULL ? key_len : base->private_key_len, now, meta);
+}
+
 static int
 do_put(struct service *svc, const struct svc_put *req,
     service_done_cb cb, void *arg, struct svc_error *why)
@@ -244,12 +288,7 @@ do_put(struct service *svc, const struct svc_put *req,
 	    (base = store_head_get(svc->store, r.team, r.id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
 
-	if ((rv = cert_check(
-	    r.certificate.s != NULL ? r.certificate.s : base->certificate,
-	    r.certificate.s != NULL ? r.certificate.len : base->certificate_len,
-	    r.private_key.s != NULL ? r.private_key.s : base->private_key,
-	    r.private_key.s != NULL ? r.private_key.len : base->private_key_len,
-	    now, &meta)) != 0)
+	if ((rv = validate(base, &r, now, &meta)) != 0)
 		return refused(svc, rv);
 
 	if ((alias = field_dup(&r.alias, base ? base->alias : NULL,
