@@ -16,11 +16,13 @@
  * Two properties of libevent 2.1's filters are worked around.  evhttp
  * queues a reply while writing is disabled and enables writing after, and
  * a filter does not look at its output when writing is enabled: the output
- * buffer's callbacks are deferred to the next loop turn, when writing is
- * on.  And a filter reports its output written once the bytes reach the
- * socket's bufferevent; evhttp then closes a "Connection: close" exchange
- * with the reply still queued.  So the output filter reports nothing and
- * the socket's output buffer, once empty, tells evhttp.
+ * is flushed on the next loop turn, when writing is on.  And a filter
+ * reports its output written once the bytes reach the socket's bufferevent;
+ * evhttp then closes a "Connection: close" exchange with the reply still
+ * queued.  So the output filter reports nothing and the socket's output
+ * buffer, once empty, tells evhttp.  Both go through kick().  (Deferring
+ * the output buffer's callbacks instead, with evbuffer_defer_callbacks,
+ * crashes libevent 2.1.12 when the bufferevent is freed with one pending.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,8 +55,13 @@ struct hconn {
 	struct hconn		*prev, *next;
 	struct bufferevent	*bev;		/* the filter: evhttp's */
 	struct bufferevent	*sock;		/* the socket under it */
-	struct evbuffer_cb_entry *drain_cb;
+	struct evbuffer_cb_entry *drain_cb;	/* on the socket's output */
+	struct evbuffer_cb_entry *queue_cb;	/* on evhttp's output */
 	struct event		*deadline;
+	struct event		*kick;		/* tells evhttp, next turn */
+	short			 kick_event;	/* BEV_EVENT_* to report */
+	unsigned		 kick_flush:1;	/* evhttp queued output */
+	unsigned		 kick_write:1;	/* the reply is out */
 	evutil_socket_t		 fd;		/* -1 until the first read */
 	gnutls_session_t	 tls;
 	struct tls_creds	*creds;
@@ -173,6 +180,54 @@ resume_listener(struct http_conns *set)
 	}
 }
 
+/*
+ * Tell evhttp, on the next loop turn, that its reply is out or that the
+ * connection failed.  Its callbacks are called directly rather than through
+ * bufferevent_trigger: once evhttp has freed the bufferevent (its
+ * callbacks are then NULL) the memory lives on until libevent finalizes
+ * it, and a trigger on it then would take and drop a reference from zero
+ * and finalize it twice.
+ */
+static void
+kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn		*c = arg;
+	struct bufferevent	*bev = c->bev;
+	bufferevent_data_cb	 rcb, wcb;
+	bufferevent_event_cb	 ecb;
+	void			*cbarg;
+	short			 ev = c->kick_event;
+
+	(void)fd;
+	(void)what;
+	bufferevent_getcb(bev, &rcb, &wcb, &ecb, &cbarg);
+	if (ecb == NULL)		/* evhttp is done with it */
+		return;
+	if (c->kick_flush) {
+		c->kick_flush = 0;
+		bufferevent_flush(bev, EV_WRITE, BEV_NORMAL);
+	}
+	if (ev != 0) {
+		c->kick_event = 0;
+		c->kick_write = 0;
+		bufferevent_incref(bev);
+		ecb(bev, ev, cbarg);
+		bufferevent_decref(bev);
+		return;
+	}
+	/* Only when all is out: the flush above may have queued more. */
+	if (c->kick_write) {
+		c->kick_write = 0;
+		if (wcb != NULL &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+		    evbuffer_get_length(bufferevent_get_output(c->sock)) == 0) {
+			bufferevent_incref(bev);
+			wcb(bev, cbarg);
+			bufferevent_decref(bev);
+		}
+	}
+}
+
 /* End the connection: evhttp frees it (and so this) from its callback. */
 static void
 conn_fail(struct hconn *c, short what)
@@ -180,7 +235,8 @@ conn_fail(struct hconn *c, short what)
 	if (c->failed)
 		return;
 	c->failed = 1;
-	bufferevent_trigger_event(c->bev, what, BEV_TRIG_DEFER_CALLBACKS);
+	c->kick_event = what;
+	event_active(c->kick, EV_TIMEOUT, 0);
 }
 
 static void
@@ -221,6 +277,20 @@ conn_read(struct hconn *c)
 	return 0;
 }
 
+/* evhttp queued output, perhaps with writing still disabled. */
+static void
+out_queued(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct hconn	*c = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && !c->kick_flush) {
+		c->kick_flush = 1;
+		event_active(c->kick, EV_TIMEOUT, 0);
+	}
+}
+
 /* The socket's output emptied: a reply evhttp handed over is out. */
 static void
 sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -233,7 +303,8 @@ sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
 		return;
 	c->notify = 0;
-	bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+	c->kick_write = 1;
+	event_active(c->kick, EV_TIMEOUT, 0);
 }
 
 /* Called by libevent when evhttp's bufferevent is finally freed. */
@@ -244,9 +315,13 @@ conn_free(void *arg)
 	struct http_conns	*set = c->set;
 
 	event_free(c->deadline);
+	event_free(c->kick);
 	if (c->drain_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->sock),
 		    c->drain_cb);
+	if (c->queue_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+		    c->queue_cb);
 	if (c->fd >= 0 && set->byfd[c->fd] == c)
 		set->byfd[c->fd] = NULL;
 	if (c->prev != NULL)
@@ -494,10 +569,13 @@ conn_new(struct event_base *base, void *arg)
 	c->set = set;
 	c->fd = -1;
 	if ((c->deadline = evtimer_new(base, deadline_passed, c)) == NULL ||
+	    (c->kick = event_new(base, -1, 0, kick, c)) == NULL ||
 	    (c->sock = bufferevent_socket_new(base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		if (c->deadline != NULL)
 			event_free(c->deadline);
+		if (c->kick != NULL)
+			event_free(c->kick);
 		free(c);
 		return NULL;
 	}
@@ -506,6 +584,7 @@ conn_new(struct event_base *base, void *arg)
 	    set->tls ? tls_out : plain_out, BEV_OPT_CLOSE_ON_FREE, conn_free, c);
 	if (c->bev == NULL) {
 		event_free(c->deadline);
+		event_free(c->kick);
 		bufferevent_free(c->sock);
 		if (c->tls != NULL)
 			gnutls_deinit(c->tls);
@@ -513,7 +592,8 @@ conn_new(struct event_base *base, void *arg)
 		free(c);
 		return NULL;
 	}
-	evbuffer_defer_callbacks(bufferevent_get_output(c->bev), base);
+	c->queue_cb = evbuffer_add_cb(bufferevent_get_output(c->bev),
+	    out_queued, c);
 	c->drain_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
 	    sock_drained, c);
 	if ((c->next = set->head) != NULL)
@@ -574,8 +654,10 @@ http_conns_free(struct http_conns *set)
 		return;
 	if (!set->dead) {
 		set->dead = 1;
-		for (c = set->head; c != NULL; c = c->next)
+		for (c = set->head; c != NULL; c = c->next) {
 			event_del(c->deadline);
+			event_del(c->kick);
+		}
 		tls_creds_unref(set->creds);
 		set->creds = NULL;
 	}

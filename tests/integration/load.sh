@@ -182,6 +182,25 @@ n=$(metric certd_http_connections)
     not_ok "certd_http_connections is $n, expected at least 1200"
 rest_round "slowloris"
 
+# --- 2b. clients that hang up before their answer ----------------------------
+# 100 connections each send a whole PUT and close at once, while the write
+# is still in flight, five times over; certd must answer everyone else and
+# must not touch a connection that is gone (an early version of the
+# connection layer crashed here, in libevent's finalizer).
+body "$T/upd" certificate_type=client
+len=$(wc -c < "$T/upd")
+esc=$(sed 's/\\/\\\\/g' "$T/upd")
+for round in 1 2 3 4 5; do
+	loadpeer hangup$round -n 100 -h 0 \
+	    -p "PUT $C/$LAST_ID HTTP/1.1\r\nHost: x\r\nAuthorization: $TOKEN\r\nContent-Type: application/json\r\nContent-Length: $len\r\n\r\n$esc" \
+	    "$TCP"
+	finish_peer hangup$round 20
+done
+check_alive
+treq GET "$C/$LAST_ID"; prompt 200 "GET after 500 PUTs whose clients hung up"
+[ "$(jget certificate_type)" = client ] && ok "the hung-up PUTs were applied" ||
+    not_ok "certificate_type is $(jget certificate_type)"
+
 # --- 3. 1,000 idle socket connections and partial frames ---------------------
 "$PEER" -n 2 -t 30000 "$S" '{"id":1,"op":"watch","team":"acme"}' > "$T/watch" &
 WATCH=$!; PEERS="$PEERS $WATCH"
