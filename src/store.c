@@ -30,12 +30,14 @@
  * History.  A put writes its value twice, under "r" and under "h" with its
  * revision, so the current version is always the newest history entry.
  * Which older entries to trim is decided by the writer, which alone
- * writes the database and so knows exactly what is on disk: the entries
- * of the id on disk (read through an iterator taken before the batch) and
- * those written by earlier ops of the same batch (each op links to the
- * op of the same id pending before it, "hprev").  It deletes what lies
- * beyond the op's `hist_keep` newest, with point deletes in the batch.  A
- * delete drops the id's entries with one range deletion.  A rotation
+ * writes the database and so knows exactly what is on disk.  It keeps, in
+ * memory, the revisions of the "h" entries of every id it has written
+ * since start-up (read from the database the first time, through an
+ * iterator: afterwards no iteration, which over the tombstones of a busy
+ * id grew costly), and deletes what lies beyond the op's `hist_keep`
+ * newest, with point deletes in the batch.  A batch that fails to write
+ * makes it forget everything it knew; it reads again.  A delete drops
+ * the id's entries with one range deletion.  A rotation
  * re-seals the entries in the writer, reading them from the database,
  * where by then every op before the rotation has landed.
  *
@@ -160,13 +162,6 @@ struct store_op {
 	uint64_t		 next_id;	/* s->next_id at submit */
 	uint64_t		 log_cut;	/* s->log_cut at submit */
 	uint64_t		 hist_keep;	/* s->hist_keep at submit */
-	/*
-	 * The op of the same id pending before this one, and its revision.
-	 * The writer follows hprev only when hprev_rev shows that op to be
-	 * in the batch it writes (ops of earlier batches may be freed).
-	 */
-	struct store_op		*hprev;
-	uint64_t		 hprev_rev;
 	const char		*team;		/* rec->team, or team_own */
 	char			*team_own;	/* delete: copy of the team */
 	struct store_team	*tm;		/* put: committed team entry */
@@ -276,6 +271,8 @@ struct store {
 	 */
 	uint64_t			 disk_log_first;
 	uint64_t			 disk_rev;
+	struct store_hist		*hist;	/* open addressing, by id */
+	size_t				 hist_cap, hist_n;
 	unsigned char			 disk_kid[RECORD_KEY_ID_LEN];
 	bool				 need_reopen;	/* a write failed */
 	bool				 dead;	/* disk and memory disagree */
@@ -1037,17 +1034,9 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 static void
 store_submit(struct store *s, struct store_op *op)
 {
-	struct store_op	*p;
-
 	s->head_rev = op->revision;
 	op->next_id = s->next_id;
 	op->hist_keep = s->hist_keep;
-	for (p = s->pend_tail; !op->rekey && p != NULL; p = p->prev)
-		if (!p->rekey && p->id == op->id) {
-			op->hprev = p;
-			op->hprev_rev = p->revision;
-			break;
-		}
 
 	/* once queued, the entries up to the cut may go at any moment */
 	if (op->revision > s->log_retain &&
@@ -1337,75 +1326,176 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Writer thread                                                       */
 
-/* The same-id op before p, when it is in the batch starting at `first`. */
-static const struct store_op *
-store_hprev_in(const struct store_op *p, uint64_t first)
+/* The "h" revisions on disk of one id, oldest first; writer only. */
+struct store_hist {
+	uint64_t	 id;		/* 0: a free slot */
+	uint64_t	*rev;
+	size_t		 n, cap;
+};
+
+static size_t
+store_hist_slot(const struct store *s, uint64_t id)
 {
-	return p->hprev != NULL && p->hprev_rev >= first ? p->hprev : NULL;
+	size_t	i = (size_t)(id * 0x9e3779b97f4a7c15ULL) & (s->hist_cap - 1);
+
+	while (s->hist[i].id != 0 && s->hist[i].id != id)
+		i = (i + 1) & (s->hist_cap - 1);
+	return i;
+}
+
+/* Forget every id (after a failed write: the disk is read again). */
+static void
+store_hist_clear(struct store *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->hist_cap; i++)
+		free(s->hist[i].rev);
+	free(s->hist);
+	s->hist = NULL;
+	s->hist_cap = s->hist_n = 0;
+}
+
+/* Forget one id: shift the run after its slot back (linear probing). */
+static void
+store_hist_drop(struct store *s, uint64_t id)
+{
+	size_t	i, j, k;
+
+	if (s->hist_cap == 0 || s->hist[i = store_hist_slot(s, id)].id == 0)
+		return;
+	free(s->hist[i].rev);
+	memset(&s->hist[i], 0, sizeof(s->hist[i]));
+	s->hist_n--;
+	for (j = (i + 1) & (s->hist_cap - 1); s->hist[j].id != 0;
+	    j = (j + 1) & (s->hist_cap - 1)) {
+		k = (size_t)(s->hist[j].id * 0x9e3779b97f4a7c15ULL) &
+		    (s->hist_cap - 1);
+		/* move j to i when its home k is not cyclically in (i, j] */
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			s->hist[i] = s->hist[j];
+			memset(&s->hist[j], 0, sizeof(s->hist[j]));
+			i = j;
+		}
+	}
+}
+
+/* The entry of id, read from the database the first time; NULL: ENOMEM. */
+static struct store_hist *
+store_hist_get(struct store *s, rocksdb_iterator_t **it, uint64_t id,
+    int *err)
+{
+	struct store_hist	*h;
+	rocksdb_readoptions_t	*ro;
+	const char		*k;
+	char			 from[STORE_HKEY_LEN], *rerr = NULL;
+	size_t			 klen, i;
+
+	*err = 0;
+	if (s->hist_n + 1 > s->hist_cap / 2) {
+		struct store_hist	*old = s->hist;
+		size_t			 oldcap = s->hist_cap;
+
+		s->hist_cap = oldcap != 0 ? oldcap * 2 : 256;
+		if ((s->hist = calloc(s->hist_cap, sizeof(*s->hist))) == NULL) {
+			s->hist = old;
+			s->hist_cap = oldcap;
+			*err = CERTD_ERR_NOMEM;
+			return NULL;
+		}
+		for (i = 0; i < oldcap; i++)
+			if (old[i].id != 0)
+				s->hist[store_hist_slot(s, old[i].id)] = old[i];
+		free(old);
+	}
+	h = &s->hist[store_hist_slot(s, id)];
+	if (h->id == id)
+		return h;
+	h->id = id;
+	s->hist_n++;
+	if (*it == NULL) {
+		ro = rocksdb_readoptions_create();
+		*it = rocksdb_create_iterator(s->db, ro);
+		rocksdb_readoptions_destroy(ro);
+	}
+	store_hkey(from, id, 0);
+	for (rocksdb_iter_seek(*it, from, sizeof(from));
+	    rocksdb_iter_valid(*it); rocksdb_iter_next(*it)) {
+		k = rocksdb_iter_key(*it, &klen);
+		if (klen != STORE_HKEY_LEN || memcmp(k, from, 9) != 0)
+			break;
+		if (h->n == h->cap) {
+			size_t	 cap = h->cap != 0 ? h->cap * 2 : 16;
+			uint64_t *v = realloc(h->rev, cap * sizeof(*v));
+
+			if (v == NULL) {
+				*err = CERTD_ERR_NOMEM;
+				break;
+			}
+			h->rev = v;
+			h->cap = cap;
+		}
+		h->rev[h->n++] = store_be64_get(k + 9);
+	}
+	rocksdb_iter_get_error(*it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		*err = CERTD_ERR_STORAGE;
+	}
+	if (*err != 0) {
+		store_hist_drop(s, id);
+		return NULL;
+	}
+	return h;
 }
 
 /*
- * Add to wb the deletes that trim the history of put `op` to its
- * hist_keep newest entries.  The entries of the id, newest first: op's
- * own (index 0), those of earlier ops of this batch (the hprev chain),
- * then those on disk before the batch.  The nearest earlier op p of the
- * batch already trimmed its own sequence to p->hist_keep entries, so
- * nothing lies beyond p's index + p->hist_keep: the walk stops there, and
- * a put costs O(hist_keep) however many puts of one id a batch holds.
- * `it` reads the database as it was before the batch.
+ * Note put op's history entry and add to wb the deletes that trim the
+ * id's history to the op's hist_keep newest entries.  `it` (made on first
+ * use) reads the database as it was before the batch.
  */
 static int
-store_history_trim(rocksdb_writebatch_t *wb, rocksdb_iterator_t *it,
-    const struct store_op *op, uint64_t first)
+store_history_trim(struct store *s, rocksdb_writebatch_t *wb,
+    rocksdb_iterator_t **it, const struct store_op *op)
 {
-	const struct store_op	*p;
-	const char		*k;
-	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
-	size_t			 klen;
-	uint64_t		 idx = 1, bound = UINT64_MAX;
+	struct store_hist	*h;
+	char			 hkey[STORE_HKEY_LEN];
+	size_t			 drop, i;
+	int			 err;
 
-	for (p = store_hprev_in(op, first); p != NULL;
-	    p = store_hprev_in(p, first)) {
-		if (p->kind == STORE_DELETE)
-			return 0;	/* the older ones went with it */
-		if (bound == UINT64_MAX)
-			bound = idx + p->hist_keep;
-		if (idx >= bound)
-			return 0;
-		if (idx >= op->hist_keep) {
-			store_hkey(hkey, op->id, p->revision);
-			rocksdb_writebatch_delete(wb, hkey, sizeof(hkey));
-		}
-		idx++;
+	if ((h = store_hist_get(s, it, op->id, &err)) == NULL)
+		return err;
+	if (h->n == h->cap) {
+		size_t	 cap = h->cap != 0 ? h->cap * 2 : 16;
+		uint64_t *v = realloc(h->rev, cap * sizeof(*v));
+
+		if (v == NULL)
+			return CERTD_ERR_NOMEM;
+		h->rev = v;
+		h->cap = cap;
 	}
-	if (idx >= bound)
+	h->rev[h->n++] = op->revision;
+	if (h->n <= op->hist_keep)
 		return 0;
-	/* on disk: every entry of the id is older than the batch */
-	store_hkey(hkey, op->id, first);
-	for (rocksdb_iter_seek_for_prev(it, hkey, sizeof(hkey));
-	    idx < bound && rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
-		k = rocksdb_iter_key(it, &klen);
-		if (klen != STORE_HKEY_LEN || memcmp(k, hkey, 9) != 0)
-			break;
-		if (idx >= op->hist_keep)
-			rocksdb_writebatch_delete(wb, k, klen);
-		idx++;
+	drop = h->n - op->hist_keep;
+	for (i = 0; i < drop; i++) {
+		store_hkey(hkey, op->id, h->rev[i]);
+		rocksdb_writebatch_delete(wb, hkey, sizeof(hkey));
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
+	memmove(h->rev, h->rev + drop, (h->n - drop) * sizeof(*h->rev));
+	h->n -= drop;
 	return 0;
 }
 
-/* One synced write batch for the ops chained from `batch`. */
+/*
+ * One synced write batch for the ops chained from `batch`.  fail (a test
+ * hook): build the batch, then fail as if the write had.
+ */
 static int
-store_write_batch(struct store *s, struct store_op *batch)
+store_write_batch(struct store *s, struct store_op *batch, bool fail)
 {
 	rocksdb_writebatch_t	*wb;
-	rocksdb_readoptions_t	*ro;
-	rocksdb_iterator_t	*it;
+	rocksdb_iterator_t	*it = NULL;
 	struct store_op		*op, *last;
 	char			 idbuf[8], nbuf[8], rbuf[8];
 	char			 lfrom[9], lto[9];
@@ -1420,15 +1510,13 @@ store_write_batch(struct store *s, struct store_op *batch)
 	cut = last->log_cut;
 
 	wb = rocksdb_writebatch_create();
-	ro = rocksdb_readoptions_create();
-	it = rocksdb_create_iterator(s->db, ro);
 	for (op = batch; op != NULL && err == 0; op = op->qnext) {
 		if (op->kind == STORE_PUT) {
 			rocksdb_writebatch_put(wb, op->rkey, sizeof(op->rkey),
 			    op->val, op->vallen);
 			rocksdb_writebatch_put(wb, op->hkey, sizeof(op->hkey),
 			    op->val, op->vallen);
-			err = store_history_trim(wb, it, op, batch->revision);
+			err = store_history_trim(s, wb, &it, op);
 			if (op->oldakey != NULL)
 				rocksdb_writebatch_delete(wb, op->oldakey,
 				    op->oldakeylen);
@@ -1443,6 +1531,7 @@ store_write_batch(struct store *s, struct store_op *batch)
 			store_hkey(hto, op->id, UINT64_MAX);
 			rocksdb_writebatch_delete_range(wb, hfrom,
 			    sizeof(hfrom), hto, sizeof(hto));
+			store_hist_drop(s, op->id);
 		}
 		/* an entry the trim below covers need not be written */
 		if (op->revision > cut)
@@ -1460,18 +1549,23 @@ store_write_batch(struct store *s, struct store_op *batch)
 	store_be64_put(rbuf, last->revision);
 	rocksdb_writebatch_put(wb, KEY_NEXT_ID, strlen(KEY_NEXT_ID), nbuf, 8);
 	rocksdb_writebatch_put(wb, KEY_REVISION, strlen(KEY_REVISION), rbuf, 8);
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
+	if (it != NULL)
+		rocksdb_iter_destroy(it);
 
+	if (err == 0 && fail)
+		err = CERTD_ERR_STORAGE;
 	if (err == 0)
 		rocksdb_write(s->db, s->wopts, wb, &rerr);
 	store_wb_destroy(wb);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
-	if (err != 0)
+	if (rerr != NULL || err != 0) {
+		/* what it noted of this batch is not on disk */
+		store_hist_clear(s);
+		if (rerr != NULL) {
+			rocksdb_free(rerr);
+			return CERTD_ERR_STORAGE;
+		}
 		return err;
+	}
 	if (cut >= s->disk_log_first)
 		s->disk_log_first = cut + 1;
 	s->disk_rev = last->revision;
@@ -1717,7 +1811,7 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 		return CERTD_ERR_STORAGE;	/* nothing tried */
 	if (s->need_reopen && (err = store_recover(s)) != 0)
 		return err;
-	if (fail) {
+	if (fail && batch->rekey) {
 		s->need_reopen = true;
 		return CERTD_ERR_STORAGE;
 	}
@@ -1733,7 +1827,7 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 			return CERTD_ERR_STORAGE;
 		return store_rekey_write(s, batch, crash);
 	}
-	if ((err = store_write_batch(s, batch)) != 0)
+	if ((err = store_write_batch(s, batch, fail)) != 0)
 		s->need_reopen = true;
 	return err;
 }
@@ -3025,6 +3119,7 @@ store_free(struct store *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
 	}
+	store_hist_clear(s);
 	if (s->ev != NULL)
 		event_free(s->ev);
 	if (s->efd >= 0)

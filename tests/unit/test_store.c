@@ -2302,6 +2302,51 @@ test_history_batch(void **state)
 	}
 }
 
+/*
+ * A batch that fails to write leaves no trace in the trim: the versions
+ * kept afterwards are those on disk, however the failure fell.
+ */
+static void
+test_history_failed_write(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d = { 0 };
+	uint64_t	 a;
+	unsigned	 i;
+
+	store_set_history_keep(f->s, 3);
+	a = store_next_id(f->s);
+	for (i = 1; i <= 4; i++)		/* revisions 1..4 */
+		put_ver(f, "t", a, i);
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_put(f->s, mkver("t", a, 5), done_cb, &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, CERTD_ERR_STORAGE);	/* revision 5 lost */
+	{
+		const uint64_t want[] = { 4, 3, 2 };
+
+		assert_history(f, "t", a, want, 3);
+	}
+	put_ver(f, "t", a, 6);			/* 6 */
+	put_ver(f, "t", a, 7);			/* 7 */
+	{
+		const uint64_t want[] = { 7, 6, 4 };
+
+		assert_history(f, "t", a, want, 3);
+	}
+	assert_no_version(f, "t", a, 3);
+	assert_no_version(f, "t", a, 5);
+	reopen(f);
+	store_set_history_keep(f->s, 3);
+	put_ver(f, "t", a, 8);			/* 8 */
+	{
+		const uint64_t want[] = { 8, 7, 6 };
+
+		assert_history(f, "t", a, want, 3);
+	}
+	assert_no_version(f, "t", a, 4);
+}
+
 static void
 test_history_delete(void **state)
 {
@@ -2542,6 +2587,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_batch, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_failed_write,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_delete, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_rekey, setup,
