@@ -694,7 +694,8 @@ http_new(struct event_base *base, struct service *svc,
 		max_conns = rl.rlim_cur / 2;
 	if ((h->evh = evhttp_new(base)) == NULL ||
 	    (h->conns = http_conns_new(base, h->evh, max_conns,
-	    CERTD_HTTP_TIMEOUT, tls)) == NULL) {
+	    CERTD_HEADERS_MAX + HTTP_BODY_HARD_MAX, CERTD_HTTP_TIMEOUT,
+	    tls)) == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
@@ -838,6 +839,7 @@ void
 http_shutdown(struct http *h, http_drained_cb cb, void *arg)
 {
 	if (h->bound != NULL) {
+		http_conns_set_listener(h->conns, NULL);
 		evhttp_del_accept_socket(h->evh, h->bound);
 		h->bound = NULL;
 	}

@@ -74,6 +74,7 @@ struct hconn {
 
 struct http_conns {
 	struct event_base	*base;
+	size_t			 in_max;	/* bytes evhttp may have unread */
 	struct evhttp		*evh;
 	struct evconnlistener	*listener;
 	struct hconn		*head;
@@ -251,7 +252,12 @@ deadline_passed(evutil_socket_t fd, short what, void *arg)
 	conn_fail(c, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
 }
 
-/* Bytes arrived: note the fd, and start a request's clock. */
+/*
+ * Bytes arrived: note the fd, start a request's clock, and end a client
+ * that sends more than evhttp would take while it has not read what it
+ * was sent (evhttp keeps reading while it writes a reply, to notice a
+ * close, and would keep whatever a client pipelines).
+ */
 static int
 conn_read(struct hconn *c)
 {
@@ -273,6 +279,12 @@ conn_read(struct hconn *c)
 	if (!c->reading) {
 		c->reading = 1;
 		evtimer_add(c->deadline, &tv);
+	}
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > set->in_max) {
+		log_info("http client sent over %zu bytes it has not had "
+		    "answered, closing fd=%d", set->in_max, (int)c->fd);
+		conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+		return -1;
 	}
 	return 0;
 }
@@ -617,7 +629,7 @@ conn_new(struct event_base *base, void *arg)
 
 struct http_conns *
 http_conns_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
-    int timeout, int tls)
+    size_t in_max, int timeout, int tls)
 {
 	struct http_conns	*set;
 	struct rlimit		 rl;
@@ -627,6 +639,7 @@ http_conns_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
 	set->base = base;
 	set->evh = evh;
 	set->max = max_conns;
+	set->in_max = in_max;
 	set->timeout = timeout;
 	set->tls = tls;
 	set->n_fds = 65536;

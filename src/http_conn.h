@@ -40,14 +40,15 @@ struct http_conns;
 
 /*
  * Connections of evh, at most max_conns at a time, each request to arrive
- * whole within timeout seconds of its first byte.  tls: whether the
- * listener speaks TLS (credentials come from http_conns_set_creds).
+ * whole within timeout seconds of its first byte, none to have more than
+ * in_max bytes waiting for evhttp.  tls: whether the listener speaks TLS
+ * (credentials come from http_conns_set_creds).
  */
 struct http_conns *http_conns_new(struct event_base *base, struct evhttp *evh,
-		    size_t max_conns, int timeout, int tls);
+		    size_t max_conns, size_t in_max, int timeout, int tls);
 void		 http_conns_free(struct http_conns *set);
 
-/* The listener to pause at the cap. */
+/* The listener to pause at the cap; NULL before the listener goes. */
 void		 http_conns_set_listener(struct http_conns *set,
 		    struct evconnlistener *l);
 

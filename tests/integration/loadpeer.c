@@ -3,7 +3,7 @@
  * loadpeer: many connections to certd from one process, for the load tests.
  *
  *	loadpeer [-n CONNS] [-p PREFIX] [-d DRIP] [-i MS] [-h SECS] [-t MS]
- *	    [-x] TARGET
+ *	    [-x] [-f] TARGET
  *
  * TARGET is tcp:HOST:PORT or unix:PATH.  Opens CONNS connections (default
  * 1), sends PREFIX on each right after connecting, then every MS
@@ -13,7 +13,9 @@
  * is sent when neither is given: idle connections.  Whatever certd sends
  * is read and counted; a connection certd closes is closed.  Each connect
  * may take -t MS (default 5000); connects not made within 15 s in all
- * count as failed.
+ * count as failed.  With -f (flood) each connection sends PREFIX again and
+ * again whenever it can and never reads (its receive buffer made small),
+ * as a client that pipelines requests and takes no answers.
  *
  * Prints "ready connected=C failed=F" once every connection was tried,
  * then, when SECS seconds (default 60) passed, every connection was closed
@@ -135,7 +137,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: loadpeer [-n CONNS] [-p PREFIX] [-d DRIP] "
-	    "[-i MS] [-h SECS] [-t MS] [-x] tcp:HOST:PORT|unix:PATH\n");
+	    "[-i MS] [-h SECS] [-t MS] [-x] [-f] tcp:HOST:PORT|unix:PATH\n");
 	exit(2);
 }
 
@@ -156,10 +158,10 @@ main(int argc, char *argv[])
 	long			 first_close = -1, last_close = -1, hold = 60;
 	long			 rx = 0, sent = 0, conn_ms = 5000, give_up;
 	int			 n = 1, ch, i, connected = 0, failed = 0;
-	int			 closed = 0, open_n, exit_all = 0;
+	int			 closed = 0, open_n, exit_all = 0, flood = 0;
 	char			*target, *colon;
 
-	while ((ch = getopt(argc, argv, "n:p:d:i:h:t:x")) != -1) {
+	while ((ch = getopt(argc, argv, "n:p:d:i:h:t:xf")) != -1) {
 		switch (ch) {
 		case 'n':
 			n = atoi(optarg);
@@ -184,12 +186,15 @@ main(int argc, char *argv[])
 		case 'x':
 			exit_all = 1;
 			break;
+		case 'f':
+			flood = 1;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (optind != argc - 1 || n < 1 || interval < 1 || hold < 0 ||
-	    conn_ms < 1)
+	    conn_ms < 1 || (flood && prefix_len == 0))
 		usage();
 	target = argv[optind];
 	memset(&ss, 0, sizeof(ss));
@@ -238,6 +243,12 @@ main(int argc, char *argv[])
 			continue;
 		}
 		connected++;
+		if (flood) {
+			int	small = 4096;
+
+			setsockopt(c[i].fd, SOL_SOCKET, SO_RCVBUF, &small,
+			    sizeof(small));
+		}
 		if (prefix_len > 0) {
 			ssize_t	w = send(c[i].fd, prefix, prefix_len,
 			    MSG_NOSIGNAL);
@@ -263,7 +274,7 @@ main(int argc, char *argv[])
 		for (i = 0; i < n; i++)
 			if (c[i].fd >= 0) {
 				pfd[m].fd = c[i].fd;
-				pfd[m].events = POLLIN;
+				pfd[m].events = flood ? POLLOUT : POLLIN;
 				pfd[m].revents = 0;
 				idx[m++] = (size_t)i;
 			}
@@ -281,8 +292,18 @@ main(int argc, char *argv[])
 
 			if (pfd[i].revents == 0)
 				continue;
-			while ((r = read(cn->fd, buf, sizeof(buf))) > 0)
-				rx += r;
+			if (flood) {
+				while ((r = send(cn->fd, prefix, prefix_len,
+				    MSG_NOSIGNAL | MSG_DONTWAIT)) > 0)
+					sent += r;
+				if (r < 0 && (errno == EAGAIN ||
+				    errno == EWOULDBLOCK || errno == EINTR) &&
+				    !(pfd[i].revents & (POLLERR | POLLHUP)))
+					continue;
+				r = 0;		/* closed or reset by certd */
+			} else
+				while ((r = read(cn->fd, buf, sizeof(buf))) > 0)
+					rx += r;
 			if (r == 0 || (r < 0 && errno != EAGAIN &&
 			    errno != EWOULDBLOCK && errno != EINTR)) {
 				long	after = now_ms() - cn->opened_ms;
