@@ -45,6 +45,7 @@
  * which evhttp itself refuses it (with its own plain 413 page).
  */
 #define HTTP_BODY_HARD_MAX	(4 * CERTD_BODY_MAX)
+#define HTTP_JSON_GUESS		8192	/* a reply with a PEM chain and key */
 
 struct http {
 	struct event_base		*base;
@@ -148,10 +149,26 @@ req_done(struct http_req *r, int status)
 	http_check_drained(h);
 }
 
+/*
+ * body as compact JSON at the end of buf, in one piece: jansson writes
+ * straight into space reserved in buf (a second pass when its guess of
+ * the size was short), rather than handing over every token.
+ */
 static int
-dump_to_evbuffer(const char *buf, size_t size, void *data)
+dump_json(struct evbuffer *buf, const json_t *body)
 {
-	return evbuffer_add(data, buf, size);
+	struct evbuffer_iovec	v;
+	size_t			n;
+
+	if (evbuffer_reserve_space(buf, HTTP_JSON_GUESS, &v, 1) < 1 ||
+	    (n = json_dumpb(body, v.iov_base, v.iov_len, JSON_COMPACT)) == 0)
+		return -1;
+	if (n > v.iov_len && (evbuffer_reserve_space(buf, (ev_ssize_t)n, &v,
+	    1) < 1 || json_dumpb(body, v.iov_base, v.iov_len, JSON_COMPACT) !=
+	    n))
+		return -1;
+	v.iov_len = n;
+	return evbuffer_commit_space(buf, &v, 1);
 }
 
 /*
@@ -181,8 +198,7 @@ send_json(struct evhttp_request *req, int status, json_t *body)
 
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json; charset=utf-8");
-	if (buf == NULL || json_dump_callback(body, dump_to_evbuffer, buf,
-	    JSON_COMPACT) != 0) {
+	if (buf == NULL || dump_json(buf, body) != 0) {
 		if (buf != NULL)
 			evbuffer_drain(buf, evbuffer_get_length(buf));
 		status = 503;
