@@ -486,6 +486,13 @@ http_route(struct evhttp_request *req, void *arg)
 	int			 method = evhttp_request_get_command(req), rv;
 
 	http_conns_dispatched(h->conns, req);
+	if (http_conns_is_tls(h->conns) && !http_conns_known(h->conns, req)) {
+		/* plain text on the TLS port (see http_conn.c's conn_new) */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		reject(h, req, HTTP_ROUTE_OTHER, start, CERTD_ERR_NOMEM);
+		return;
+	}
 	if (h->draining) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");

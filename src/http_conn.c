@@ -566,8 +566,9 @@ tls_start(struct hconn *c, struct tls_creds *cr)
 /* --- evhttp's hook ------------------------------------------------------- */
 
 /*
- * A new connection; evhttp sets its socket right after.  On NULL evhttp
- * makes a plain bufferevent of its own: a TLS client then gets a 400.
+ * A new connection; evhttp sets its socket right after.  On NULL (out of
+ * memory) evhttp makes a plain bufferevent of its own, which this file
+ * does not know: on a TLS listener http.c answers nothing on it.
  */
 static struct bufferevent *
 conn_new(struct event_base *base, void *arg)
@@ -719,6 +720,12 @@ http_conns_dispatched(struct http_conns *set, struct evhttp_request *req)
 		c->reading = 0;
 		event_del(c->deadline);
 	}
+}
+
+int
+http_conns_known(struct http_conns *set, struct evhttp_request *req)
+{
+	return conn_of(set, req) != NULL;
 }
 
 const char *

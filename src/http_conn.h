@@ -63,6 +63,10 @@ void		 http_conns_set_creds(struct http_conns *set,
 void		 http_conns_dispatched(struct http_conns *set,
 		    struct evhttp_request *req);
 
+/* Whether req came on a connection of set (not one evhttp made alone). */
+int		 http_conns_known(struct http_conns *set,
+		    struct evhttp_request *req);
+
 /*
  * The subject DN (RFC 4514) of the verified client certificate of req's
  * connection, or NULL.  Valid while the request is being dispatched.
