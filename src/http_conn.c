@@ -357,21 +357,27 @@ conn_free(void *arg)
 
 /* --- plain text ---------------------------------------------------------- */
 
+/* Move up to lim bytes (all when lim < 0); how many, or -1. */
+static int
+move_bytes(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim)
+{
+	size_t	n = evbuffer_get_length(src);
+
+	if (lim >= 0 && n > (size_t)lim)
+		n = (size_t)lim;
+	return n == 0 ? 0 : evbuffer_remove_buffer(src, dst, n);
+}
+
 static enum bufferevent_filter_result
 plain_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
 {
-	struct hconn	*c = arg;
-	size_t		 n = evbuffer_get_length(src);
+	int	n;
 
 	(void)mode;
-	if (conn_read(c) != 0)
+	if (conn_read(arg) != 0 || (n = move_bytes(src, dst, lim)) < 0)
 		return BEV_ERROR;
-	if (lim >= 0 && n > (size_t)lim)
-		n = (size_t)lim;
-	if (n == 0)
-		return BEV_NEED_MORE;
-	return evbuffer_remove_buffer(src, dst, n) < 0 ? BEV_ERROR : BEV_OK;
+	return n > 0 ? BEV_OK : BEV_NEED_MORE;
 }
 
 /*
@@ -383,16 +389,13 @@ plain_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct hconn	*c = arg;
-	size_t		 n = evbuffer_get_length(src);
+	int		 n;
 
 	(void)mode;
-	if (lim >= 0 && n > (size_t)lim)
-		n = (size_t)lim;
-	if (n == 0)
-		return BEV_NEED_MORE;
-	if (evbuffer_remove_buffer(src, dst, n) < 0)
+	if ((n = move_bytes(src, dst, lim)) < 0)
 		return BEV_ERROR;
-	c->notify = 1;
+	if (n > 0)
+		c->notify = 1;
 	return BEV_NEED_MORE;
 }
 

@@ -12,15 +12,6 @@ printf '[certd]\nsocket_group = nogroup\n' > "$T/certd.conf"
 start_certd "$D" --socket "$S" --config "$T/certd.conf"
 C=/openapi/v1/teams/hup/certificates
 
-# hup: send SIGHUP and wait for the log line that says how it went.
-hup() {
-	before=$(grep -c -e 'reloaded configuration' -e 'reload failed' "$LOG" || true)
-	kill -HUP "$CERTD_PID"
-	i=0
-	while [ "$(grep -c -e 'reloaded configuration' -e 'reload failed' "$LOG" || true)" = "$before" ] &&
-	    [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-}
-
 "$PEER" -n 2 -t 15000 "$S" '{"id":1,"op":"watch","team":"hup"}' > "$T/w" &
 W=$!
 sleep 0.3
@@ -28,7 +19,7 @@ sleep 0.3
 # A token added to the file works after SIGHUP.
 NEW=$(new_token later 'hup' write "$D/tokens")
 req GET "$C" "" "$NEW"; expect_error 401 "unauthorized" "a new token before SIGHUP"
-hup
+hup_wait
 grep -q "reloaded configuration tokens=2" "$LOG" && ok "SIGHUP reloaded two tokens" ||
     not_ok "reload line: $(tail -n 2 "$LOG")"
 req GET "$C" "" "$NEW"; expect 200 "the new token after SIGHUP"
@@ -36,7 +27,7 @@ req GET "$C" "" "$NEW"; expect 200 "the new token after SIGHUP"
 # A broken token file is refused whole; the running tokens stay.
 cp "$D/tokens" "$T/tokens.good"
 echo "broken line" >> "$D/tokens"
-hup
+hup_wait
 grep -q "reload failed, keeping the running configuration: .*tokens:3:" "$LOG" &&
     ok "a malformed token file is logged with its line" || not_ok "bad tokens: $(tail -n 2 "$LOG")"
 req GET "$C" "" "$NEW"; expect 200 "tokens unchanged after a failed reload"
@@ -44,7 +35,7 @@ cp "$T/tokens.good" "$D/tokens"
 
 # A broken config is refused; a good ACL change applies.
 printf '[certd]\nbogus = 1\n' > "$T/certd.conf"
-hup
+hup_wait
 grep -q "reload failed.*unknown setting" "$LOG" && ok "a bad config is refused" ||
     not_ok "bad config: $(tail -n 2 "$LOG")"
 if nobody_ok; then
@@ -54,7 +45,7 @@ if nobody_ok; then
 	grep -q '"code":403' "$T/o" && ok "nobody has no rights before" || not_ok "$(cat "$T/o")"
 	printf '[certd]\nsocket_group = nogroup\n[acl]\nuser nobody = teams=hup perms=read\n' \
 	    > "$T/certd.conf"
-	hup
+	hup_wait
 	as_nobody "$S" '{"id":1,"op":"list","team":"hup"}' > "$T/o"
 	grep -q '"id":1,"ok":true' "$T/o" && ok "an ACL added by SIGHUP applies" ||
 	    not_ok "acl after HUP: $(cat "$T/o")"

@@ -106,6 +106,16 @@ start_certd() {
 	[ "$code" = 200 ] || { echo "healthz answered $code" >&2; return 1; }
 }
 
+# hup_wait: send certd SIGHUP and wait (5 s at most) for the log line that
+# says how the reload went.
+hup_wait() {
+	before=$(grep -c -e 'reloaded configuration' -e 'reload failed' "$LOG" || true)
+	kill -HUP "$CERTD_PID"
+	i=0
+	while [ "$(grep -c -e 'reloaded configuration' -e 'reload failed' "$LOG" || true)" = "$before" ] &&
+	    [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
 # stop_certd [SIGNAL]: stop certd and check that it exits 0.
 stop_certd() {
 	sig=${1:-TERM}

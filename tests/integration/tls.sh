@@ -128,13 +128,6 @@ done
 [ "$(served_cn)" = "www.example.test" ] && ok "the listener presents leaf-rsa" ||
     not_ok "served CN: $(served_cn)"
 cp "$PKI/leaf-ec.pem" "$T/rest.pem"
-hup_wait() {
-	before=$(grep -c -e 'reloaded configuration' -e 'reload failed' "$LOG" || true)
-	kill -HUP "$CERTD_PID"
-	i=0
-	while [ "$(grep -c -e 'reloaded configuration' -e 'reload failed' "$LOG" || true)" = "$before" ] &&
-	    [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-}
 hup_wait
 grep -q "reload failed.*tls_cert" "$LOG" &&
     ok "SIGHUP with a certificate that does not match the key is refused" ||
