@@ -426,6 +426,20 @@ trim(char *s)
 	return s;
 }
 
+/* Cut a comment off a value: '#' or ';' after a blank, to the end. */
+static void
+strip_comment(char *v)
+{
+	char	*p;
+
+	for (p = v; *p != '\0'; p++)
+		if ((*p == '#' || *p == ';') && p > v &&
+		    (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+}
+
 int
 config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
@@ -466,6 +480,7 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 			goto out;
 		}
 		*eq = '\0';
+		strip_comment(eq + 1);
 		if (section == 2) {
 			if ((why2 = acl_line(cfg, trim(s), trim(eq + 1))) != NULL) {
 				snprintf(errbuf, errlen, "%s:%zu: %s", path,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Daemon configuration: built-in defaults, then the config file, then the
- * command line.  The file is INI-style:
+ * command line.  The file is INI-style (a '#' or ';' after a blank starts a
+ * comment, also after a value):
  *
  *	# comment
  *	[certd]

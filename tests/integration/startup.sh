@@ -123,4 +123,20 @@ start_certd "$D"
 req GET "/openapi/v1/teams/load/certificates?page_size=100"
 expect_json total "$(grep -c '^200$' "$T/codes")" "every acknowledged create is stored"
 stop_certd TERM
+
+# The sample configuration loads, and a comment after a value is no part
+# of it (contrib/certd.conf comments its values so).
+: > "$T/sample-tokens"; chmod 600 "$T/sample-tokens"
+start_certd "$T/sample-data" --config "$CERTD_SRCDIR/contrib/certd.conf" \
+    --socket "$T/sample.sock" --token-file "$T/sample-tokens"
+ok "certd starts with contrib/certd.conf"
+stop_certd TERM
+printf '[certd]\nhistory_keep = 7   # a comment\nframe_max = 65536\t; another\n' \
+    > "$T/commented.conf"
+if start_certd "$T/commented" --config "$T/commented.conf"; then
+	ok "a comment after a value is cut off (numbers with one parse)"
+else
+	not_ok "a config with comments after values: $(tail -n 2 "$LOG")"
+fi
+stop_certd TERM
 finish
