@@ -426,7 +426,7 @@ trim(char *s)
 	return s;
 }
 
-/* Cut a comment off a value: '#' or ';' after a blank, to the end. */
+/* Cut a comment off a line: '#' or ';' after a blank, to the end. */
 static void
 strip_comment(char *v)
 {
@@ -464,6 +464,8 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 		s = trim(line);
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
+		strip_comment(s);
+		s = trim(s);
 		if (*s == '[') {
 			section = strcmp(s, "[certd]") == 0 ? 1 :
 			    strcmp(s, "[acl]") == 0 ? 2 : 0;
@@ -480,7 +482,6 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 			goto out;
 		}
 		*eq = '\0';
-		strip_comment(eq + 1);
 		if (section == 2) {
 			if ((why2 = acl_line(cfg, trim(s), trim(eq + 1))) != NULL) {
 				snprintf(errbuf, errlen, "%s:%zu: %s", path,

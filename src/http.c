@@ -571,7 +571,7 @@ accept_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (h->bound != NULL)
-		evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
+		http_conns_accept_again(h->conns);
 }
 
 /* accept failed (EMFILE, ENFILE...): pause a second instead of spinning. */
@@ -797,12 +797,16 @@ http_reload_tls(struct http *h, const struct config *cfg, char *errbuf,
 {
 	struct tls_creds	*cr;
 
-	if (!http_is_tls(h) || h->ref_alias != NULL)
+	if (!http_is_tls(h))
 		return 0;
+	if (h->ref_alias != NULL &&
+	    service_get_alias(h->svc, h->ref_team, h->ref_alias) == NULL)
+		return 0;		/* not stored yet: still waiting */
 	if ((cr = creds_of_config(h, cfg, errbuf, errlen)) == NULL)
 		return -1;
 	http_conns_set_creds(h->conns, cr);
-	log_info("tls listener certificate reloaded from %s", cfg->tls_cert);
+	log_info("tls listener certificate and client CAs reloaded from %s",
+	    cfg->tls_cert);
 	return 0;
 }
 

@@ -75,9 +75,10 @@ uint16_t	 http_port(const struct http *h);
 int		 http_is_tls(const struct http *h);
 
 /*
- * SIGHUP: read the listener's certificate and key files again (a
- * certificate held in certd follows its record instead).  New connections
- * get them; on failure nothing changes.  0, or -1 with a reason.
+ * SIGHUP: read the listener's certificate and key files and the client CA
+ * file again (a certificate held in certd is taken from its record as it
+ * is now).  New connections get them; on failure nothing changes.  0, or
+ * -1 with a reason.
  */
 int		 http_reload_tls(struct http *h, const struct config *cfg,
 		    char *errbuf, size_t errlen);

@@ -42,7 +42,7 @@
 #include "log.h"
 
 #define TLS_CHUNK	16384		/* one TLS record of plain text */
-#define SUBJECT_MAX	1024
+#define SUBJECT_MAX	1024		/* TOKEN_SUBJECT_MAX */
 
 struct tls_creds {
 	unsigned				refs;
@@ -441,7 +441,7 @@ tls_subject(struct hconn *c)
 		return;
 	if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) >= 0 &&
 	    gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0 && dn.size > 0 &&
-	    dn.size < SUBJECT_MAX)
+	    dn.size <= SUBJECT_MAX)
 		c->subject = strndup((const char *)dn.data, dn.size);
 	gnutls_free(dn.data);
 	gnutls_x509_crt_deinit(crt);
@@ -540,6 +540,10 @@ tls_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	return BEV_NEED_MORE;
 }
 
+static gnutls_typed_vdata_st client_purpose = {
+	GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0
+};
+
 static int
 tls_start(struct hconn *c, struct tls_creds *cr)
 {
@@ -555,7 +559,8 @@ tls_start(struct hconn *c, struct tls_creds *cr)
 	}
 	if (cr->verify_client) {
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert(s, NULL, 0);
+		/* a chain to the CA, and a certificate meant for clients */
+		gnutls_session_set_verify_cert2(s, &client_purpose, 1, 0);
 	}
 	gnutls_transport_set_ptr(s, c);
 	gnutls_transport_set_pull_function(s, tls_pull);
@@ -649,6 +654,8 @@ http_conns_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
 	set->n_fds = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < set->n_fds)
 		set->n_fds = (size_t)rl.rlim_cur;
+	if (set->max > set->n_fds / 2)	/* a connection beyond the table ends */
+		set->max = set->n_fds / 2;
 	if ((set->byfd = calloc(set->n_fds, sizeof(*set->byfd))) == NULL) {
 		free(set);
 		return NULL;
@@ -689,6 +696,13 @@ http_conns_set_listener(struct http_conns *set, struct evconnlistener *l)
 {
 	set->listener = l;
 	set->paused = 0;
+}
+
+void
+http_conns_accept_again(struct http_conns *set)
+{
+	if (!set->paused && set->listener != NULL)
+		evconnlistener_enable(set->listener);
 }
 
 void

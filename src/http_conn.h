@@ -52,6 +52,9 @@ void		 http_conns_free(struct http_conns *set);
 void		 http_conns_set_listener(struct http_conns *set,
 		    struct evconnlistener *l);
 
+/* After an accept error's pause: accept again, unless paused at the cap. */
+void		 http_conns_accept_again(struct http_conns *set);
+
 /*
  * Credentials for new TLS connections; takes the caller's reference.
  * Connections already open keep theirs.  NULL: handshakes fail until set.

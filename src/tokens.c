@@ -135,8 +135,9 @@ parse_teams(const char *s, struct token *tok)
 
 /*
  * Split line in place into at most max whitespace-separated fields.  A
- * double-quoted part of a field may hold blanks; inside it \" and \\ stand
- * for " and \ (any other backslash is kept, as a DN uses it).  Returns the
+ * double-quoted part of a field may hold blanks and '#'; it ends at a '"'
+ * that no backslash precedes, and backslashes are kept, so that a DN is
+ * written as GnuTLS prints it (CN=say \"hi\" stays as it is).  Returns the
  * count, or -1 (too many fields, or an unterminated quote).
  */
 static int
@@ -156,11 +157,8 @@ split(char *line, char **field, size_t max)
 			return -1;
 		field[n++] = w;
 		for (; *r != '\0' && (quoted || (*r != ' ' && *r != '\t')); r++) {
-			if (*r == '"')
+			if (*r == '"' && !(quoted && r[-1] == '\\'))
 				quoted = !quoted;
-			else if (quoted && *r == '\\' &&
-			    (r[1] == '"' || r[1] == '\\'))
-				*w++ = *++r;
 			else
 				*w++ = *r;
 		}
@@ -170,6 +168,22 @@ split(char *line, char **field, size_t max)
 			r++;
 		*w++ = '\0';
 	}
+}
+
+/* Cut line at a '#' that no quoted field holds (see split). */
+static void
+cut_comment(char *line)
+{
+	char	*p;
+	int	 quoted = 0;
+
+	for (p = line; *p != '\0'; p++)
+		if (*p == '"' && !(quoted && p[-1] == '\\'))
+			quoted = !quoted;
+		else if (*p == '#' && !quoted) {
+			*p = '\0';
+			return;
+		}
 }
 
 /* Parse one non-comment line into tok; returns NULL or a reason. */
@@ -249,8 +263,7 @@ tokens_parse(const char *text, size_t len, const char *origin, char *errbuf,
 			why = "NUL byte in line";
 			goto fail;
 		}
-		if ((s = strchr(line, '#')) != NULL)
-			*s = '\0';
+		cut_comment(line);
 		for (s = line; *s == ' ' || *s == '\t' || *s == '\r'; s++)
 			;
 		if (*s == '\0')

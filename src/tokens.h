@@ -7,7 +7,8 @@
  * the text itself is never stored.  A presented token is hashed and compared
  * in constant time against every entry.  A subject entry is the identity of
  * a TLS client whose verified certificate has exactly that subject DN
- * (RFC 4514, as `certtool -i` prints it); it has no token text.
+ * (RFC 4514, as `certtool -i` prints it, backslashes and all, between
+ * double quotes); it has no token text.
  */
 #ifndef CERTD_TOKENS_H
 #define CERTD_TOKENS_H

@@ -131,7 +131,7 @@ start_certd "$T/sample-data" --config "$CERTD_SRCDIR/contrib/certd.conf" \
     --socket "$T/sample.sock" --token-file "$T/sample-tokens"
 ok "certd starts with contrib/certd.conf"
 stop_certd TERM
-printf '[certd]\nhistory_keep = 7   # a comment\nframe_max = 65536\t; another\n' \
+printf '[certd]   # the daemon\nhistory_keep = 7   # a comment\nframe_max = 65536\t; another\n' \
     > "$T/commented.conf"
 if start_certd "$T/commented" --config "$T/commented.conf"; then
 	ok "a comment after a value is cut off (numbers with one parse)"

@@ -155,6 +155,12 @@ req GET /healthz
     not_ok "stranger got $STATUS"
 sed -i '$ d' "$T/statuses"
 
+CURL_TLS="--cacert $PKI/ca.pem --cert $PKI/leaf-rsa.chain.pem --key $PKI/leaf-rsa.key"
+req GET /healthz
+[ "$STATUS" = 000 ] && ok "a certificate of that CA meant for servers only: the handshake fails" ||
+    not_ok "server-purpose client certificate got $STATUS"
+sed -i '$ d' "$T/statuses"
+
 CURL_TLS="--cacert $PKI/ca.pem --cert $T/ops.pem --key $T/ops.key"
 req GET /healthz; expect 200 "healthz with a verified client certificate"
 body "$T/c" alias=mtls certificate=@"$PKI/leaf-ec.pem" private_key=@"$PKI/leaf-ec.key" \
