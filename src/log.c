@@ -64,7 +64,7 @@ syslog_priority(const char *what)
 static void
 log_vline(const char *what, const char *fmt, va_list ap)
 {
-	char		 line[2048], stamp[32];
+	char		 line[8192], stamp[32];	/* audit: a 1 KB subject */
 	struct timespec	 ts;
 	struct tm	 tm;
 

@@ -488,7 +488,7 @@ struct svc_audit {
 	service_done_cb	 cb;
 	void		*arg;
 	const char	*op;
-	char		 who[96];
+	char		 who[SERVICE_WHO_MAX + 1];
 	char		 team[CERTD_TEAM_MAX + 1];
 	uint64_t	 id;
 	char		 alias[CERTD_ALIAS_MAX * 4 + 1];
@@ -524,7 +524,7 @@ static void
 audit_log(const struct svc_audit *a, const struct cert_record *rec, int err,
     const char *outcome)
 {
-	char		 qwho[200], qalias[600], qerr[200];
+	char		 qwho[4 * SERVICE_WHO_MAX + 3], qalias[600], qerr[200];
 	const char	*alias = rec != NULL && rec->alias != NULL ? rec->alias :
 			    a->alias;
 	int		 gone = strncmp(a->op, "delete", 6) == 0 || rec == NULL;

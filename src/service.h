@@ -26,8 +26,15 @@ struct svc_field {
 };
 
 /*
+ * Longest `who` kept for the audit log: "cert:" and a client certificate's
+ * subject of up to TOKEN_SUBJECT_MAX (tokens.h) bytes.
+ */
+#define SERVICE_WHO_MAX	1040
+
+/*
  * Create (id == 0) or update (id != 0) of a certificate of `team`.  `who`
- * names the client for the audit log ("token:NAME", "uid:U,pid:P").
+ * names the client for the audit log ("token:NAME", "cert:SUBJECT",
+ * "uid:U,pid:P").
  */
 struct svc_put {
 	const char		*who;

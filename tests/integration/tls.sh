@@ -33,6 +33,20 @@ subject=$(certtool -i --infile "$T/ops.pem" | sed -n 's/^[[:space:]]*Subject: //
 [ "$subject" = "CN=ops client,O=certd" ] && ok "client subject as certtool prints it: $subject" ||
     not_ok "client subject: $subject"
 printf 'ops subject:"%s" teams=acme role=write\n' "$subject" >> "$D/tokens"
+# A subject longer than the audit log once kept (95 bytes).
+certtool --generate-privkey --no-text --key-type ecdsa --curve secp256r1 \
+    --outfile "$T/long.key" 2> /dev/null
+printf '%s\n' 'cn = "ops long"' 'unit = "Platform Engineering and Site Reliability"' \
+    'organization = "Example Corporation of Certificate Holders"' \
+    'locality = "San Francisco"' 'state = "California"' 'country = US' \
+    tls_www_client signing_key 'expiration_days = 30' > "$T/long.tmpl"
+certtool --generate-certificate --no-text --load-privkey "$T/long.key" \
+    --template "$T/long.tmpl" --load-ca-certificate "$PKI/ca.pem" \
+    --load-ca-privkey "$PKI/ca.key" --outfile "$T/long.pem" 2> /dev/null
+long_subject=$(certtool -i --infile "$T/long.pem" | sed -n 's/^[[:space:]]*Subject: //p')
+[ "${#long_subject}" -gt 120 ] && ok "a long client subject (${#long_subject} bytes)" ||
+    not_ok "long subject: $long_subject"
+printf 'long subject:"%s" teams=acme role=write\n' "$long_subject" >> "$D/tokens"
 
 # served_cn: the CN of the certificate the listener presents now.
 served_cn() {
@@ -170,6 +184,16 @@ MID=$(jget id)
 grep ' audit ' "$LOG" | grep "op=create" | grep -q "who=.*cert:CN=ops client,O=certd.*id=$MID " &&
     ok "the audit line names the client certificate subject" ||
     not_ok "audit: $(grep ' audit ' "$LOG" | tail -n 1)"
+CURL_TLS="--cacert $PKI/ca.pem --cert $T/long.pem --key $T/long.key"
+body "$T/c" alias=mtls-long certificate=@"$PKI/leaf-ec.pem" private_key=@"$PKI/leaf-ec.key" \
+    certificate_type=server
+req POST "$C" "$T/c" ""; expect 200 "the long subject writes too"
+LID=$(jget id)
+grep ' audit ' "$LOG" | grep "op=create" | grep -F "id=$LID " |
+    grep -qF "who=\"cert:$long_subject\" " &&
+    ok "the audit line holds the whole long subject" ||
+    not_ok "audit of the long subject: $(grep ' audit ' "$LOG" | tail -n 1)"
+CURL_TLS="--cacert $PKI/ca.pem --cert $T/ops.pem --key $T/ops.key"
 req GET /openapi/v1/teams/other/certificates "" ""
 [ "$STATUS" = 404 ] || [ "$STATUS" = 403 ] && ok "its token's teams still apply ($STATUS for another team)" ||
     not_ok "another team: $STATUS"
