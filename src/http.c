@@ -38,6 +38,7 @@
 #include "store.h"
 #include "tokens.h"
 #include "util.h"
+#include "workq.h"
 
 /*
  * Bodies up to CERTD_BODY_MAX are read; a larger one is answered 413 with
@@ -62,6 +63,7 @@ struct http {
 
 	struct http_conns		*conns;
 	struct event			*ev_accept;	/* resumes after EMFILE */
+	struct workq			*work;		/* JSON bodies in and out */
 
 	/* TLS: the listener certificate held in certd, if it is one. */
 	char				 ref_team[CERTD_TEAM_MAX + 1];
@@ -238,15 +240,71 @@ send_error(struct evhttp_request *req, int err, const char *field,
 	send_json(req, err_status(err), body);
 }
 
+/*
+ * A JSON reply on its way out.  jansson writes the body on the REST worker
+ * (a record's reply is 4 KB of PEM it escapes a byte at a time); the loop
+ * sends it.
+ */
+struct reply_job {
+	struct workq_job	 job;		/* first: the job is the reply_job */
+	struct http_req		*r;
+	int			 status;
+	json_t			*body;
+	struct evbuffer		*buf;
+	int			 ok;
+};
+
+/* On the worker. */
+static void
+reply_dump(struct workq_job *job)
+{
+	struct reply_job	*rj = (struct reply_job *)job;
+
+	rj->ok = dump_json(rj->buf, rj->body) == 0;
+	json_decref(rj->body);
+	rj->body = NULL;
+}
+
+/* Back on the loop. */
+static void
+reply_send(struct workq_job *job)
+{
+	struct reply_job	*rj = (struct reply_job *)job;
+	struct http_req		*r = rj->r;
+	int			 status = rj->status;
+
+	if (rj->ok) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Content-Type", "application/json; charset=utf-8");
+		send_body(r->req, status, rj->buf);
+	} else {
+		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
+		status = err_status(CERTD_ERR_NOMEM);
+	}
+	evbuffer_free(rj->buf);
+	free(rj);
+	req_done(r, status);
+}
+
 void
 http_reply_json(struct http_req *r, int status, json_t *body)
 {
-	if (body == NULL) {
+	struct reply_job	*rj = NULL;
+
+	if (body == NULL || (rj = calloc(1, sizeof(*rj))) == NULL ||
+	    (rj->buf = evbuffer_new()) == NULL) {
+		free(rj);
+		json_decref(body);
 		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
-		status = err_status(CERTD_ERR_NOMEM);
-	} else
-		send_json(r->req, status, body);
-	req_done(r, status);
+		req_done(r, err_status(CERTD_ERR_NOMEM));
+		return;
+	}
+	rj->job.run = reply_dump;
+	rj->job.done = reply_send;
+	rj->r = r;
+	rj->status = status;
+	rj->body = body;
+	workq_submit(r->http->work, &rj->job);
 }
 
 void
@@ -262,6 +320,12 @@ http_reply_error(struct http_req *r, int err, const char *field,
 {
 	send_error(r->req, err, field, reason);
 	req_done(r, err_status(err));
+}
+
+void
+http_submit(struct http *h, struct workq_job *job)
+{
+	workq_submit(h->work, job);
 }
 
 /* --- routing ----------------------------------------------------------- */
@@ -715,6 +779,12 @@ http_new(struct event_base *base, struct service *svc,
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    max_conns > rl.rlim_cur / 2)
 		max_conns = rl.rlim_cur / 2;
+	/* jansson seeds its hashes once, before objects are made on threads. */
+	json_object_seed(0);
+	if ((h->work = workq_new(base)) == NULL) {
+		snprintf(errbuf, errlen, "cannot start the REST worker");
+		goto fail;
+	}
 	if ((h->evh = evhttp_new(base)) == NULL ||
 	    (h->conns = http_conns_new(base, h->evh, max_conns,
 	    CERTD_HEADERS_MAX + HTTP_BODY_HARD_MAX, CERTD_HTTP_TIMEOUT,
@@ -781,6 +851,7 @@ http_free(struct http *h)
 		return;
 	if (accept_owner == h)
 		accept_owner = NULL;
+	workq_free(h->work);	/* its last jobs still answer their requests */
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
 	http_conns_free(h->conns);

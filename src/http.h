@@ -145,7 +145,18 @@ struct http_req {
 	struct service		*svc;
 };
 
-/* Reply 200/other with a JSON body (consumes a reference to body). */
+/*
+ * Run job on the REST worker (workq.h): its done, on the loop, ends in the
+ * request's one reply.
+ */
+struct workq_job;
+void	http_submit(struct http *h, struct workq_job *job);
+
+/*
+ * Reply 200/other with a JSON body (consumes a reference to body; NULL
+ * answers 503).  The body is written on the REST worker, so the reply
+ * leaves on a later pass of the loop: body must be the request's alone.
+ */
 struct json_t;
 void	http_reply_json(struct http_req *r, int status, struct json_t *body);
 

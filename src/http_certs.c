@@ -22,6 +22,10 @@
 #include "service.h"
 #include "tokens.h"
 #include "util.h"
+#include "workq.h"
+
+_Static_assert(SERVICE_WHO_MAX >= TOKEN_SUBJECT_MAX + 5,
+    "who must hold cert: and a whole subject");
 
 /* The client, for the audit log. */
 static const char *
@@ -42,10 +46,15 @@ jstr(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+/*
+ * PEM text of a stored record.  cert_check accepted it only if every byte
+ * is a marker, base64 or white space (cert.c's pem_next), so it is ASCII
+ * and jansson need not check it for UTF-8 again on every reply.
+ */
 static json_t *
-jstrn(const char *s, size_t len)
+jpem(const char *s, size_t len)
 {
-	return json_stringn(s, len);
+	return json_stringn_nocheck(s, len);
 }
 
 static json_t *
@@ -95,8 +104,8 @@ record_json(const struct cert_record *rec)
 	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:s, s:o, s:b}",
 	    "id", (json_int_t)rec->id,
 	    "alias", jstr(rec->alias),
-	    "private_key", jstrn(rec->private_key, rec->private_key_len),
-	    "certificate", jstrn(rec->certificate, rec->certificate_len),
+	    "private_key", jpem(rec->private_key, rec->private_key_len),
+	    "certificate", jpem(rec->certificate, rec->certificate_len),
 	    "certificate_type", jstr(rec->cert_type),
 	    "revision", (json_int_t)rec->revision,
 	    "not_before", jtime(rec->meta.not_before),
@@ -326,42 +335,119 @@ body_object(struct http_req *r, int empty_ok, json_t **rootp)
 	return 0;
 }
 
+/*
+ * A create or update on its way.  Decoding the body is most of what a PUT
+ * costs on the loop (jansson reads 4 KB of PEM a byte at a time), and it
+ * needs nothing of the daemon's state: the REST worker does it (workq.h)
+ * on a copy of the body, and the loop then decides and submits.
+ */
+struct put_job {
+	struct workq_job	 job;		/* first: the job is the put_job */
+	struct http_req		*r;
+	uint64_t		 id;
+	char			 who[SERVICE_WHO_MAX + 1];	/* the token may
+							   be swapped */
+	char			*body;		/* copy; may hold key text */
+	size_t			 len;
+
+	/* What the worker made of it. */
+	json_t			*root;
+	int			 err;
+	char			 reason[200];
+	const char		*bad;		/* field that is not a string */
+	struct svc_put		 req;		/* points into root */
+};
+
+/* Wipe the key text a parsed body holds (the tree is freed unwiped). */
+static void
+wipe_key(json_t *root)
+{
+	json_t	*v = json_object_get(root, "private_key");
+
+	if (json_is_string(v))
+		memset((char *)json_string_value(v), 0, json_string_length(v));
+}
+
+/* On the worker. */
+static void
+put_decode(struct workq_job *job)
+{
+	struct put_job	*pj = (struct put_job *)job;
+
+	pj->err = http_body_parse(pj->body, pj->len, pj->id != 0, &pj->root,
+	    pj->reason, sizeof(pj->reason));
+	if (pj->body != NULL) {
+		memset(pj->body, 0, pj->len);
+		free(pj->body);
+		pj->body = NULL;
+	}
+	if (pj->err == 0)
+		pj->bad = http_certs_fields(pj->root, &pj->req);
+}
+
+/* Back on the loop. */
+static void
+put_decoded(struct workq_job *job)
+{
+	struct put_job		*pj = (struct put_job *)job;
+	struct http_req		*r = pj->r;
+	struct svc_error	 why;
+	int			 rv;
+
+	if (pj->err != 0)
+		http_reply_error(r, pj->err, pj->reason[0] != '\0' ? "body" :
+		    NULL, pj->reason[0] != '\0' ? pj->reason : NULL);
+	else if (pj->bad != NULL)
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, pj->bad,
+		    "must be a string");
+	else {
+		pj->req.team = r->team;
+		pj->req.id = pj->id;
+		pj->req.who = pj->who;
+		/* The service copies what it keeps. */
+		if ((rv = service_put(r->svc, &pj->req, put_done, r,
+		    &why)) != 0)
+			http_reply_error(r, rv, why.field, why.reason);
+	}
+	if (pj->root != NULL) {
+		wipe_key(pj->root);
+		json_decref(pj->root);
+	}
+	free(pj);
+}
+
 static void
 put(struct http_req *r, uint64_t id)
 {
-	json_t			*root;
-	struct svc_put		 req;
-	struct svc_error	 why;
-	const char		*bad = NULL;
-	int			 rv;
+	struct evbuffer	*in = evhttp_request_get_input_buffer(r->req);
+	struct put_job	*pj;
+	unsigned char	*data = NULL;
+	size_t		 len = evbuffer_get_length(in);
 
-	if (body_object(r, id != 0, &root) != 0)
-		return;
-
-	memset(&req, 0, sizeof(req));
-	req.team = r->team;
-	req.id = id;
-	if ((bad = http_certs_fields(root, &req)) != NULL) {
-		if (req.private_key.s != NULL)
-			memset((char *)req.private_key.s, 0,
-			    req.private_key.len);
-		json_decref(root);
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, bad,
-		    "must be a string");
+	if ((pj = calloc(1, sizeof(*pj))) == NULL) {
+		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
-
-	req.who = who(r);
-	rv = service_put(r->svc, &req, put_done, r, &why);
-	/*
-	 * The service copied what it keeps.  The parsed body holds key text:
-	 * wipe it before it goes back to the allocator.
-	 */
-	if (req.private_key.s != NULL)
-		memset((char *)req.private_key.s, 0, req.private_key.len);
-	json_decref(root);
-	if (rv != 0)
-		http_reply_error(r, rv, why.field, why.reason);
+	pj->job.run = put_decode;
+	pj->job.done = put_decoded;
+	pj->r = r;
+	pj->id = id;
+	pj->len = len;
+	snprintf(pj->who, sizeof(pj->who), "%s", who(r));
+	/* Too large a body is refused by its length alone: no copy. */
+	if (len > 0 && len <= CERTD_BODY_MAX) {
+		if ((data = evbuffer_pullup(in, -1)) == NULL ||
+		    (pj->body = malloc(len)) == NULL) {
+			if (data != NULL)
+				memset(data, 0, len);
+			free(pj);
+			http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
+			return;
+		}
+		memcpy(pj->body, data, len);
+		memset(data, 0, len);	/* it may hold key text */
+	}
+	http_submit(r->http, &pj->job);
 }
 
 void

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker of workq.h: a FIFO of jobs to run, a FIFO of jobs run, one
+ * thread between them and an eventfd that wakes the loop when the second
+ * one stops being empty.  Both lists are taken whole, so a busy worker and
+ * a busy loop hand over many jobs per lock and per wake-up.
+ */
+#include <sys/eventfd.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "workq.h"
+
+struct workq {
+	struct event		*ev;		/* efd readable */
+	int			 efd;		/* worker -> loop */
+	pthread_t		 thread;
+	int			 started;
+
+	pthread_mutex_t		 lock;		/* guards what follows */
+	pthread_cond_t		 wake;		/* worker: a job, or stop */
+	struct workq_job	*todo, **todo_tail;
+	struct workq_job	*ran, **ran_tail;
+	int			 stopping;
+};
+
+static _Noreturn void
+workq_bug(const char *what)
+{
+	fprintf(stderr, "certd: workq: broken invariant: %s\n", what);
+	abort();
+}
+
+static void *
+workq_worker(void *arg)
+{
+	struct workq		*q = arg;
+	struct workq_job	*batch, *job, **last;
+	uint64_t		 one = 1;
+	int			 was_empty;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (q->todo == NULL && !q->stopping)
+			pthread_cond_wait(&q->wake, &q->lock);
+		if (q->todo == NULL)
+			break;		/* stopping, and nothing left to run */
+		batch = q->todo;
+		q->todo = NULL;
+		q->todo_tail = &q->todo;
+		pthread_mutex_unlock(&q->lock);
+
+		last = &batch;
+		for (job = batch; job != NULL; job = job->next) {
+			job->run(job);
+			last = &job->next;
+		}
+
+		pthread_mutex_lock(&q->lock);
+		was_empty = q->ran == NULL;
+		*q->ran_tail = batch;
+		q->ran_tail = last;
+		pthread_mutex_unlock(&q->lock);
+		/* The loop takes the whole list: one wake-up is enough. */
+		if (was_empty && write(q->efd, &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			workq_bug("eventfd write failed");
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* Call done for every job run so far, in order. */
+static void
+workq_complete(struct workq *q)
+{
+	struct workq_job	*job, *next;
+
+	pthread_mutex_lock(&q->lock);
+	job = q->ran;
+	q->ran = NULL;
+	q->ran_tail = &q->ran;
+	pthread_mutex_unlock(&q->lock);
+	for (; job != NULL; job = next) {
+		next = job->next;
+		job->done(job);
+	}
+}
+
+static void
+workq_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t	n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		workq_bug("eventfd read failed");
+	workq_complete(arg);
+}
+
+struct workq *
+workq_new(struct event_base *base)
+{
+	struct workq	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	q->efd = -1;
+	q->todo_tail = &q->todo;
+	q->ran_tail = &q->ran;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->wake, NULL);
+	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST,
+	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0 ||
+	    pthread_create(&q->thread, NULL, workq_worker, q) != 0) {
+		workq_free(q);
+		return NULL;
+	}
+	q->started = 1;
+	return q;
+}
+
+void
+workq_submit(struct workq *q, struct workq_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&q->lock);
+	*q->todo_tail = job;
+	q->todo_tail = &job->next;
+	pthread_cond_signal(&q->wake);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
+workq_free(struct workq *q)
+{
+	if (q == NULL)
+		return;
+	if (q->started) {
+		pthread_mutex_lock(&q->lock);
+		q->stopping = 1;
+		pthread_cond_signal(&q->wake);
+		pthread_mutex_unlock(&q->lock);
+		pthread_join(q->thread, NULL);
+		workq_complete(q);
+		/* What those done callbacks submitted runs here. */
+		while (q->todo != NULL) {
+			struct workq_job *job = q->todo;
+
+			if ((q->todo = job->next) == NULL)
+				q->todo_tail = &q->todo;
+			job->run(job);
+			job->done(job);
+		}
+	}
+	if (q->ev != NULL)
+		event_free(q->ev);
+	if (q->efd >= 0)
+		close(q->efd);
+	pthread_cond_destroy(&q->wake);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}

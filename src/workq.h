@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One worker thread for the CPU-bound steps of a request that need nothing
+ * of the daemon's state: decoding a REST body, encoding a reply.  The loop
+ * stays free to move bytes and decide while the worker turns text into
+ * objects and back.  Jobs run in submission order and complete on the loop
+ * in that same order.
+ */
+#ifndef CERTD_WORKQ_H
+#define CERTD_WORKQ_H
+
+struct event_base;
+struct workq;
+
+/*
+ * A job, embedded by its owner in a struct of its own.  run is called on
+ * the worker and may touch only what the job owns; done is called on the
+ * loop afterwards and ends the job (it may free it).
+ */
+struct workq_job {
+	void			(*run)(struct workq_job *job);
+	void			(*done)(struct workq_job *job);
+	struct workq_job	*next;		/* the queue's */
+};
+
+/* Start the worker; NULL on failure (a thread or an eventfd). */
+struct workq	*workq_new(struct event_base *base);
+
+/* Queue job (run and done set by the caller). */
+void		 workq_submit(struct workq *q, struct workq_job *job);
+
+/*
+ * Run every queued job, stop the worker and call done for each, here on
+ * the loop's thread (jobs those calls submit run here too).  Accepts NULL.
+ */
+void		 workq_free(struct workq *q);
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the REST worker queue: jobs run on another thread, complete
+ * on the loop's thread in submission order, and workq_free finishes what is
+ * queued (including what a last done submits) without leaking a job.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "workq.h"
+
+#define N_JOBS	1000
+
+struct log {
+	pthread_t	 loop;
+	int		 order[N_JOBS + 1];
+	size_t		 n_done;
+	int		 wrong_thread;	/* a run on the loop or a done off it */
+	struct workq	*q;
+	struct event_base *base;
+};
+
+struct job {
+	struct workq_job	 job;
+	struct log		*log;
+	int			 seq;
+	int			 ran;
+	int			 resubmit;	/* done submits one more job */
+};
+
+static void	job_run(struct workq_job *);
+static void	job_done(struct workq_job *);
+
+static struct job *
+job_new(struct log *log, int seq)
+{
+	struct job	*j = calloc(1, sizeof(*j));
+
+	assert_non_null(j);
+	j->job.run = job_run;
+	j->job.done = job_done;
+	j->log = log;
+	j->seq = seq;
+	return j;
+}
+
+static void
+job_run(struct workq_job *job)
+{
+	struct job	*j = (struct job *)job;
+
+	if (pthread_equal(pthread_self(), j->log->loop))
+		j->log->wrong_thread++;
+	j->ran = 1;
+}
+
+static void
+job_done(struct workq_job *job)
+{
+	struct job	*j = (struct job *)job;
+	struct log	*log = j->log;
+
+	if (!pthread_equal(pthread_self(), log->loop) || !j->ran)
+		log->wrong_thread++;
+	if (log->n_done < N_JOBS + 1)
+		log->order[log->n_done] = j->seq;
+	log->n_done++;
+	if (j->resubmit)
+		workq_submit(log->q, &job_new(log, N_JOBS)->job);
+	free(j);
+	if (log->n_done == N_JOBS && log->base != NULL)
+		event_base_loopbreak(log->base);
+}
+
+static void
+test_order(void **state)
+{
+	struct log		 log = { 0 };
+	struct timeval		 limit = { 10, 0 };
+	int			 i;
+
+	(void)state;
+	log.loop = pthread_self();
+	assert_non_null(log.base = event_base_new());
+	assert_non_null(log.q = workq_new(log.base));
+	for (i = 0; i < N_JOBS; i++)
+		workq_submit(log.q, &job_new(&log, i)->job);
+	event_base_loopexit(log.base, &limit);
+	event_base_dispatch(log.base);
+	assert_int_equal(log.n_done, N_JOBS);
+	for (i = 0; i < N_JOBS; i++)
+		assert_int_equal(log.order[i], i);
+	assert_int_equal(log.wrong_thread, 0);
+	workq_free(log.q);
+	assert_int_equal(log.n_done, N_JOBS);
+	event_base_free(log.base);
+}
+
+static void
+test_free_finishes(void **state)
+{
+	struct log		 log = { 0 };
+	struct event_base	*base;
+	struct job		*last = NULL;
+	int			 i;
+
+	(void)state;
+	log.loop = pthread_self();
+	assert_non_null(base = event_base_new());
+	assert_non_null(log.q = workq_new(base));
+	/* The loop never runs: workq_free does all of it. */
+	for (i = 0; i < N_JOBS; i++) {
+		last = job_new(&log, i);
+		workq_submit(log.q, &last->job);
+	}
+	last->resubmit = 1;
+	workq_free(log.q);
+	assert_int_equal(log.n_done, N_JOBS + 1);
+	for (i = 0; i <= N_JOBS; i++)
+		assert_int_equal(log.order[i], i);
+	/* The job submitted by the last done ran on this thread: one more. */
+	assert_int_equal(log.wrong_thread, 1);
+	event_base_free(base);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_free_finishes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
