@@ -2,8 +2,9 @@
 /*
  * The worker of workq.h: a FIFO of jobs to run, a FIFO of jobs run, one
  * thread between them and an eventfd that wakes the loop when the second
- * one stops being empty.  Both lists are taken whole, so a busy worker and
- * a busy loop hand over many jobs per lock and per wake-up.
+ * one stops being empty.  The worker hands each job back as soon as it has
+ * run it; the loop takes the whole list, so a busy loop picks up many jobs
+ * per wake-up.
  */
 #include <sys/eventfd.h>
 #include <errno.h>
@@ -41,7 +42,7 @@ static void *
 workq_worker(void *arg)
 {
 	struct workq		*q = arg;
-	struct workq_job	*batch, *job, **last;
+	struct workq_job	*job;
 	uint64_t		 one = 1;
 	int			 was_empty;
 
@@ -51,21 +52,22 @@ workq_worker(void *arg)
 			pthread_cond_wait(&q->wake, &q->lock);
 		if (q->todo == NULL)
 			break;		/* stopping, and nothing left to run */
-		batch = q->todo;
-		q->todo = NULL;
-		q->todo_tail = &q->todo;
+		job = q->todo;
+		if ((q->todo = job->next) == NULL)
+			q->todo_tail = &q->todo;
 		pthread_mutex_unlock(&q->lock);
 
-		last = &batch;
-		for (job = batch; job != NULL; job = job->next) {
-			job->run(job);
-			last = &job->next;
-		}
+		job->run(job);
 
+		/*
+		 * Handed back at once, not with the rest of a batch: a job
+		 * must not wait for the ones queued behind it.
+		 */
+		job->next = NULL;
 		pthread_mutex_lock(&q->lock);
 		was_empty = q->ran == NULL;
-		*q->ran_tail = batch;
-		q->ran_tail = last;
+		*q->ran_tail = job;
+		q->ran_tail = &job->next;
 		pthread_mutex_unlock(&q->lock);
 		/* The loop takes the whole list: one wake-up is enough. */
 		if (was_empty && write(q->efd, &one, sizeof(one)) < 0 &&
