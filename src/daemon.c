@@ -349,9 +349,11 @@ daemon_close(struct daemon *d)
 	/*
 	 * The store first: after a forced stop it still runs the completions
 	 * of what was queued, and they answer through the listeners and the
-	 * hub, which must still be there.
+	 * hub, which must still be there.  Before it, the REST worker hands
+	 * over what it holds: a decoded PUT goes to the store.
 	 */
 	expiry_free(d->expiry);
+	http_stop_work(d->http);
 	store_free(d->store);
 	http_free(d->http);
 	ctl_free(d->ctl);

@@ -328,6 +328,13 @@ http_submit(struct http *h, struct workq_job *job)
 	workq_submit(h->work, job);
 }
 
+void
+http_stop_work(struct http *h)
+{
+	if (h != NULL)
+		workq_stop(h->work);
+}
+
 /* --- routing ----------------------------------------------------------- */
 
 static int

@@ -68,6 +68,13 @@ struct http	*http_new(struct event_base *base, struct service *svc,
 void		 http_free(struct http *h);
 void		 http_set_tokens(struct http *h, const struct tokens *tokens);
 
+/*
+ * At shutdown, before the store goes: finish the bodies and replies the
+ * REST worker holds (a decoded PUT still reaches the store), and from then
+ * on decode and write JSON on the calling thread.
+ */
+void		 http_stop_work(struct http *h);
+
 /* Port actually bound (useful with port 0). */
 uint16_t	 http_port(const struct http *h);
 

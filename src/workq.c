@@ -23,6 +23,7 @@ struct workq {
 	int			 efd;		/* worker -> loop */
 	pthread_t		 thread;
 	int			 started;
+	int			 stopped;	/* joined: jobs run inline */
 
 	pthread_mutex_t		 lock;		/* guards what follows */
 	pthread_cond_t		 wake;		/* worker: a job, or stop */
@@ -133,6 +134,11 @@ workq_new(struct event_base *base)
 void
 workq_submit(struct workq *q, struct workq_job *job)
 {
+	if (q->stopped) {
+		job->run(job);
+		job->done(job);
+		return;
+	}
 	job->next = NULL;
 	pthread_mutex_lock(&q->lock);
 	*q->todo_tail = job;
@@ -142,27 +148,25 @@ workq_submit(struct workq *q, struct workq_job *job)
 }
 
 void
+workq_stop(struct workq *q)
+{
+	if (q == NULL || !q->started || q->stopped)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stopping = 1;
+	pthread_cond_signal(&q->wake);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->thread, NULL);	/* it ran every queued job */
+	q->stopped = 1;			/* from here on workq_submit runs */
+	workq_complete(q);
+}
+
+void
 workq_free(struct workq *q)
 {
 	if (q == NULL)
 		return;
-	if (q->started) {
-		pthread_mutex_lock(&q->lock);
-		q->stopping = 1;
-		pthread_cond_signal(&q->wake);
-		pthread_mutex_unlock(&q->lock);
-		pthread_join(q->thread, NULL);
-		workq_complete(q);
-		/* What those done callbacks submitted runs here. */
-		while (q->todo != NULL) {
-			struct workq_job *job = q->todo;
-
-			if ((q->todo = job->next) == NULL)
-				q->todo_tail = &q->todo;
-			job->run(job);
-			job->done(job);
-		}
-	}
+	workq_stop(q);
 	if (q->ev != NULL)
 		event_free(q->ev);
 	if (q->efd >= 0)

@@ -31,8 +31,13 @@ void		 workq_submit(struct workq *q, struct workq_job *job);
 
 /*
  * Run every queued job, stop the worker and call done for each, here on
- * the loop's thread (jobs those calls submit run here too).  Accepts NULL.
+ * the loop's thread.  From then on workq_submit runs a job's run and done
+ * at once, on the caller's thread: what a daemon shutting down still
+ * submits (completions drained from the store) is answered all the same.
  */
+void		 workq_stop(struct workq *q);
+
+/* workq_stop, then free.  Accepts NULL. */
 void		 workq_free(struct workq *q);
 
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the REST worker queue: jobs run on another thread, complete
- * on the loop's thread in submission order, and workq_free finishes what is
- * queued (including what a last done submits) without leaking a job.
+ * on the loop's thread in submission order, workq_free finishes what is
+ * queued (including what a last done submits) without leaking a job, and a
+ * stopped queue runs what is submitted at once.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -130,12 +131,38 @@ test_free_finishes(void **state)
 	event_base_free(base);
 }
 
+/* After workq_stop, a job runs and completes within workq_submit. */
+static void
+test_stopped_runs_inline(void **state)
+{
+	struct log		 log = { 0 };
+	struct event_base	*base;
+	struct job		*j;
+
+	(void)state;
+	log.loop = pthread_self();
+	assert_non_null(base = event_base_new());
+	assert_non_null(log.q = workq_new(base));
+	workq_submit(log.q, &job_new(&log, 0)->job);
+	workq_stop(log.q);
+	assert_int_equal(log.n_done, 1);
+	assert_int_equal(log.wrong_thread, 0);
+	j = job_new(&log, 1);
+	workq_submit(log.q, &j->job);
+	assert_int_equal(log.n_done, 2);
+	assert_int_equal(log.order[1], 1);
+	assert_int_equal(log.wrong_thread, 1);	/* its run, on this thread */
+	workq_free(log.q);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_free_finishes),
+		cmocka_unit_test(test_stopped_runs_inline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
