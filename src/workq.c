@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct workq {
 	pthread_t		 thread;
 	int			 started;
 	int			 stopped;	/* joined: jobs run inline */
+	int			 completing;	/* in workq_complete */
 
 	pthread_mutex_t		 lock;		/* guards what follows */
 	pthread_cond_t		 wake;		/* worker: a job, or stop */
@@ -80,21 +82,31 @@ workq_worker(void *arg)
 	return NULL;
 }
 
-/* Call done for every job run so far, in order. */
+/*
+ * Call done for every job run so far, in order.  After workq_stop a done
+ * may submit a job, which runs at once and joins the list behind the ones
+ * still waiting here: take the list again until it stays empty.
+ */
 static void
 workq_complete(struct workq *q)
 {
 	struct workq_job	*job, *next;
 
-	pthread_mutex_lock(&q->lock);
-	job = q->ran;
-	q->ran = NULL;
-	q->ran_tail = &q->ran;
-	pthread_mutex_unlock(&q->lock);
-	for (; job != NULL; job = next) {
-		next = job->next;
-		job->done(job);
-	}
+	if (q->completing)
+		return;		/* a done submitted: the loop below has it */
+	q->completing = 1;
+	do {
+		pthread_mutex_lock(&q->lock);
+		job = q->ran;
+		q->ran = NULL;
+		q->ran_tail = &q->ran;
+		pthread_mutex_unlock(&q->lock);
+		for (; job != NULL; job = next) {
+			next = job->next;
+			job->done(job);
+		}
+	} while (q->stopped && q->ran != NULL);
+	q->completing = 0;
 }
 
 static void
@@ -112,6 +124,8 @@ struct workq *
 workq_new(struct event_base *base)
 {
 	struct workq	*q;
+	sigset_t	 all, old;
+	int		 rv;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
@@ -122,8 +136,16 @@ workq_new(struct event_base *base)
 	pthread_cond_init(&q->wake, NULL);
 	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    (q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST,
-	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0 ||
-	    pthread_create(&q->thread, NULL, workq_worker, q) != 0) {
+	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0) {
+		workq_free(q);
+		return NULL;
+	}
+	/* Signals are the loop's: the worker starts with all of them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rv = pthread_create(&q->thread, NULL, workq_worker, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rv != 0) {
 		workq_free(q);
 		return NULL;
 	}
@@ -134,12 +156,15 @@ workq_new(struct event_base *base)
 void
 workq_submit(struct workq *q, struct workq_job *job)
 {
+	job->next = NULL;
 	if (q->stopped) {
+		/* Run here; done after any job that ran before it. */
 		job->run(job);
-		job->done(job);
+		*q->ran_tail = job;
+		q->ran_tail = &job->next;
+		workq_complete(q);
 		return;
 	}
-	job->next = NULL;
 	pthread_mutex_lock(&q->lock);
 	*q->todo_tail = job;
 	q->todo_tail = &job->next;

@@ -31,9 +31,11 @@ void		 workq_submit(struct workq *q, struct workq_job *job);
 
 /*
  * Run every queued job, stop the worker and call done for each, here on
- * the loop's thread.  From then on workq_submit runs a job's run and done
- * at once, on the caller's thread: what a daemon shutting down still
- * submits (completions drained from the store) is answered all the same.
+ * the loop's thread.  From then on workq_submit runs a job's run at once,
+ * on the caller's thread, and its done as soon as every job that ran
+ * before it is done (at once, unless a done submitted it): what a daemon
+ * shutting down still submits (completions drained from the store) is
+ * answered all the same, and in order.
  */
 void		 workq_stop(struct workq *q);
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the REST worker queue: jobs run on another thread, complete
- * on the loop's thread in submission order, workq_free finishes what is
- * queued (including what a last done submits) without leaking a job, and a
- * stopped queue runs what is submitted at once.
+ * on the loop's thread in submission order, a done may submit the next job
+ * (ping-pong), workq_free finishes what is queued (including what a done
+ * submits, still in order) without leaking a job, and a stopped queue runs
+ * what is submitted at once.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,7 +24,8 @@ struct log {
 	pthread_t	 loop;
 	int		 order[N_JOBS + 1];
 	size_t		 n_done;
-	int		 wrong_thread;	/* a run on the loop or a done off it */
+	int		 run_on_loop;	/* a run that was not on the worker */
+	int		 done_off_loop;	/* a done that was not on the loop */
 	struct workq	*q;
 	struct event_base *base;
 };
@@ -33,7 +35,8 @@ struct job {
 	struct log		*log;
 	int			 seq;
 	int			 ran;
-	int			 resubmit;	/* done submits one more job */
+	int			 resubmit;	/* done submits job N_JOBS */
+	int			 chain;		/* done submits job seq + 1 */
 };
 
 static void	job_run(struct workq_job *);
@@ -58,7 +61,7 @@ job_run(struct workq_job *job)
 	struct job	*j = (struct job *)job;
 
 	if (pthread_equal(pthread_self(), j->log->loop))
-		j->log->wrong_thread++;
+		j->log->run_on_loop++;
 	j->ran = 1;
 }
 
@@ -68,13 +71,20 @@ job_done(struct workq_job *job)
 	struct job	*j = (struct job *)job;
 	struct log	*log = j->log;
 
+	struct job	*next;
+
 	if (!pthread_equal(pthread_self(), log->loop) || !j->ran)
-		log->wrong_thread++;
+		log->done_off_loop++;
 	if (log->n_done < N_JOBS + 1)
 		log->order[log->n_done] = j->seq;
 	log->n_done++;
 	if (j->resubmit)
 		workq_submit(log->q, &job_new(log, N_JOBS)->job);
+	if (j->chain && j->seq + 1 < N_JOBS) {
+		next = job_new(log, j->seq + 1);
+		next->chain = 1;
+		workq_submit(log->q, &next->job);
+	}
 	free(j);
 	if (log->n_done == N_JOBS && log->base != NULL)
 		event_base_loopbreak(log->base);
@@ -98,9 +108,37 @@ test_order(void **state)
 	assert_int_equal(log.n_done, N_JOBS);
 	for (i = 0; i < N_JOBS; i++)
 		assert_int_equal(log.order[i], i);
-	assert_int_equal(log.wrong_thread, 0);
+	assert_int_equal(log.run_on_loop, 0);
+	assert_int_equal(log.done_off_loop, 0);
 	workq_free(log.q);
 	assert_int_equal(log.n_done, N_JOBS);
+	event_base_free(log.base);
+}
+
+/* Each done submits the next job: one at a time through the worker. */
+static void
+test_ping_pong(void **state)
+{
+	struct log		 log = { 0 };
+	struct timeval		 limit = { 10, 0 };
+	struct job		*first;
+	int			 i;
+
+	(void)state;
+	log.loop = pthread_self();
+	assert_non_null(log.base = event_base_new());
+	assert_non_null(log.q = workq_new(log.base));
+	first = job_new(&log, 0);
+	first->chain = 1;
+	workq_submit(log.q, &first->job);
+	event_base_loopexit(log.base, &limit);
+	event_base_dispatch(log.base);
+	assert_int_equal(log.n_done, N_JOBS);
+	for (i = 0; i < N_JOBS; i++)
+		assert_int_equal(log.order[i], i);
+	assert_int_equal(log.run_on_loop, 0);
+	assert_int_equal(log.done_off_loop, 0);
+	workq_free(log.q);
 	event_base_free(log.base);
 }
 
@@ -109,25 +147,29 @@ test_free_finishes(void **state)
 {
 	struct log		 log = { 0 };
 	struct event_base	*base;
-	struct job		*last = NULL;
+	struct job		*j;
 	int			 i;
 
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(base = event_base_new());
 	assert_non_null(log.q = workq_new(base));
-	/* The loop never runs: workq_free does all of it. */
+	/*
+	 * The loop never runs: workq_free does all of it.  A done half-way
+	 * submits one more job, which completes after all the others.
+	 */
 	for (i = 0; i < N_JOBS; i++) {
-		last = job_new(&log, i);
-		workq_submit(log.q, &last->job);
+		j = job_new(&log, i);
+		j->resubmit = i == N_JOBS / 2;
+		workq_submit(log.q, &j->job);
 	}
-	last->resubmit = 1;
 	workq_free(log.q);
 	assert_int_equal(log.n_done, N_JOBS + 1);
 	for (i = 0; i <= N_JOBS; i++)
 		assert_int_equal(log.order[i], i);
-	/* The job submitted by the last done ran on this thread: one more. */
-	assert_int_equal(log.wrong_thread, 1);
+	/* The job submitted by that done ran on this thread. */
+	assert_int_equal(log.run_on_loop, 1);
+	assert_int_equal(log.done_off_loop, 0);
 	event_base_free(base);
 }
 
@@ -146,12 +188,13 @@ test_stopped_runs_inline(void **state)
 	workq_submit(log.q, &job_new(&log, 0)->job);
 	workq_stop(log.q);
 	assert_int_equal(log.n_done, 1);
-	assert_int_equal(log.wrong_thread, 0);
+	assert_int_equal(log.run_on_loop, 0);
 	j = job_new(&log, 1);
 	workq_submit(log.q, &j->job);
 	assert_int_equal(log.n_done, 2);
 	assert_int_equal(log.order[1], 1);
-	assert_int_equal(log.wrong_thread, 1);	/* its run, on this thread */
+	assert_int_equal(log.run_on_loop, 1);	/* its run, on this thread */
+	assert_int_equal(log.done_off_loop, 0);
 	workq_free(log.q);
 	event_base_free(base);
 }
@@ -161,6 +204,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_ping_pong),
 		cmocka_unit_test(test_free_finishes),
 		cmocka_unit_test(test_stopped_runs_inline),
 	};
