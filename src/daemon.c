@@ -60,6 +60,7 @@ struct daemon {
 	int			 tokens_created;	/* empty token file made at start */
 	int			 stopping;
 	int			 draining;	/* listeners still finishing requests */
+	int			 closing;	/* daemon_close: the loop is gone */
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -199,6 +200,12 @@ drained(void *arg)
 {
 	struct daemon	*d = arg;
 
+	/*
+	 * After a forced stop the last requests end inside daemon_close,
+	 * with the loop's own events gone: nothing left to flush for.
+	 */
+	if (d->closing)
+		return;
 	if (--d->draining == 0)
 		flush_poll(-1, 0, d);
 }
@@ -336,24 +343,27 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 static void
 daemon_close(struct daemon *d)
 {
-	if (d->ev_term != NULL)
-		event_free(d->ev_term);
-	if (d->ev_int != NULL)
-		event_free(d->ev_int);
-	if (d->ev_hup != NULL)
-		event_free(d->ev_hup);
-	if (d->ev_flush != NULL)
-		event_free(d->ev_flush);
-	if (d->ev_grace != NULL)
-		event_free(d->ev_grace);
+	struct event	**ev[] = { &d->ev_term, &d->ev_int, &d->ev_hup,
+			    &d->ev_flush, &d->ev_grace };
+	size_t		  i;
+
+	d->closing = 1;
+	/* NULL after free: a late use is a crash, not a quiet corruption. */
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		if (*ev[i] != NULL)
+			event_free(*ev[i]);
+		*ev[i] = NULL;
+	}
 	/*
 	 * The store first: after a forced stop it still runs the completions
 	 * of what was queued, and they answer through the listeners and the
 	 * hub, which must still be there.  Before it, the REST worker hands
-	 * over what it holds: a decoded PUT goes to the store.
+	 * over what it holds (a decoded PUT goes to the service), and the
+	 * service completes the updates that changed nothing.
 	 */
 	expiry_free(d->expiry);
 	http_stop_work(d->http);
+	service_stop(d->svc);
 	store_free(d->store);
 	http_free(d->http);
 	ctl_free(d->ctl);

@@ -145,6 +145,10 @@ struct http_req {
 	struct evhttp_request	*req;
 	int			 route;		/* HTTP_ROUTE_*, for the metrics */
 	double			 start;		/* monotonic seconds */
+	/*
+	 * Valid while the request is routed only: a SIGHUP may swap the
+	 * tokens before an async completion.  Copy what a job needs (who).
+	 */
 	const struct token	*token;
 	int			 method;	/* EVHTTP_REQ_* */
 	char			 team[CERTD_TEAM_MAX + 1];

@@ -49,7 +49,8 @@ jstr(const char *s)
 /*
  * PEM text of a stored record.  cert_check accepted it only if every byte
  * is a marker, base64 or white space (cert.c's pem_next), so it is ASCII
- * and jansson need not check it for UTF-8 again on every reply.
+ * and the string is made without jansson's UTF-8 check (json_dumpb still
+ * runs one of its own when it writes the reply).
  */
 static json_t *
 jpem(const char *s, size_t len)
@@ -446,6 +447,7 @@ put(struct http_req *r, uint64_t id)
 		}
 		memcpy(pj->body, data, len);
 		memset(data, 0, len);	/* it may hold key text */
+		evbuffer_drain(in, len);	/* the copy is the body now */
 	}
 	http_submit(r->http, &pj->job);
 }

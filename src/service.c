@@ -8,6 +8,8 @@
  * taken against the store's head view, so two requests in flight cannot
  * both take one alias; nothing is written before every check passed.
  */
+#include <sys/queue.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +27,22 @@
 #include "store.h"
 #include "util.h"
 
+/* A completion that does not wait for the store (an update changing nothing). */
+struct svc_now {
+	char			 team[CERTD_TEAM_MAX + 1];
+	uint64_t		 id;
+	service_done_cb		 cb;
+	void			*arg;
+	STAILQ_ENTRY(svc_now)	 entry;
+};
+
 struct service {
 	struct event_base	*base;
 	struct store		*store;
 	struct hub		*hub;
 	uint64_t		 refused[SERVICE_REASONS];	/* by cert_check error */
+	struct event		*ev_now;	/* active while now is not empty */
+	STAILQ_HEAD(, svc_now)	 now;		/* in the order they were taken */
 };
 
 const char *const service_reason_names[SERVICE_REASONS] = {
@@ -54,14 +67,8 @@ service_validation_failures(const struct service *svc, int reason)
 	return svc->refused[reason];
 }
 
-/* A completion that does not wait for the store (an update changing nothing). */
-struct svc_now {
-	struct service	*svc;
-	char		 team[CERTD_TEAM_MAX + 1];
-	uint64_t	 id;
-	service_done_cb	 cb;
-	void		*arg;
-};
+static void	svc_now_run(struct service *);
+static void	svc_now_cb(evutil_socket_t, short, void *);
 
 struct service *
 service_new(struct event_base *base, struct store *store, struct hub *hub)
@@ -73,12 +80,30 @@ service_new(struct event_base *base, struct store *store, struct hub *hub)
 	svc->base = base;
 	svc->store = store;
 	svc->hub = hub;
+	STAILQ_INIT(&svc->now);
+	if ((svc->ev_now = event_new(base, -1, 0, svc_now_cb, svc)) == NULL) {
+		free(svc);
+		return NULL;
+	}
 	return svc;
+}
+
+void
+service_stop(struct service *svc)
+{
+	if (svc == NULL)
+		return;
+	while (!STAILQ_EMPTY(&svc->now))
+		svc_now_run(svc);
 }
 
 void
 service_free(struct service *svc)
 {
+	if (svc == NULL)
+		return;
+	service_stop(svc);
+	event_free(svc->ev_now);
 	free(svc);
 }
 
@@ -188,20 +213,36 @@ field_dup(const struct svc_field *f, const char *keep, size_t keep_len,
 	return p;
 }
 
+/* Complete every update that changed nothing, in order. */
+static void
+svc_now_run(struct service *svc)
+{
+	STAILQ_HEAD(, svc_now)	 due = STAILQ_HEAD_INITIALIZER(due);
+	struct svc_now		*n;
+	const struct cert_record *rec;
+
+	/* Those a callback adds wait for the next turn. */
+	STAILQ_CONCAT(&due, &svc->now);
+	while ((n = STAILQ_FIRST(&due)) != NULL) {
+		STAILQ_REMOVE_HEAD(&due, entry);
+		rec = store_get(svc->store, n->team, n->id);
+		n->cb(rec != NULL ? 0 : CERTD_ERR_NOT_FOUND, rec, n->arg);
+		free(n);
+	}
+}
+
 static void
 svc_now_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct svc_now		*n = arg;
-	const struct cert_record *rec;
-
 	(void)fd;
 	(void)what;
-	rec = store_get(n->svc->store, n->team, n->id);
-	n->cb(rec != NULL ? 0 : CERTD_ERR_NOT_FOUND, rec, n->arg);
-	free(n);
+	svc_now_run(arg);
 }
 
-/* Complete an update that changes nothing, on the next loop turn. */
+/*
+ * Complete an update that changes nothing, on the next loop turn (or in
+ * service_stop, when the loop has stopped turning).
+ */
 static int
 complete_unchanged(struct service *svc, const struct cert_record *cur,
     service_done_cb cb, void *arg)
@@ -210,16 +251,13 @@ complete_unchanged(struct service *svc, const struct cert_record *cur,
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return CERTD_ERR_NOMEM;
-	n->svc = svc;
 	snprintf(n->team, sizeof(n->team), "%s", cur->team);
 	n->id = cur->id;
 	n->cb = cb;
 	n->arg = arg;
-	if (event_base_once(svc->base, -1, EV_TIMEOUT, svc_now_cb, n,
-	    NULL) != 0) {
-		free(n);
-		return CERTD_ERR_NOMEM;
-	}
+	if (STAILQ_EMPTY(&svc->now))
+		event_active(svc->ev_now, EV_TIMEOUT, 0);
+	STAILQ_INSERT_TAIL(&svc->now, n, entry);
 	return 0;
 }
 

@@ -69,6 +69,11 @@ uint64_t	 service_validation_failures(const struct service *svc,
 
 struct service	*service_new(struct event_base *base, struct store *store,
 		    struct hub *hub);
+/*
+ * Complete, here and now, what waits for the next loop turn: for a daemon
+ * whose loop has stopped, before the store goes.  service_free does it too.
+ */
+void		 service_stop(struct service *svc);
 void		 service_free(struct service *svc);
 
 /*
