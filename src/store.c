@@ -81,6 +81,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -97,6 +98,7 @@
 #include "cert.h"
 #include "record.h"
 #include "store.h"
+#include "util.h"
 
 /*
  * 2: keys sealed, "m:kid".  3: history ("h").  An older database is
@@ -1726,6 +1728,23 @@ store_read_meta8(struct store *s, const char *key, unsigned char out[8])
 }
 
 /*
+ * rocksdb_open with every signal blocked: RocksDB's background threads
+ * start in it and keep that mask, so signals reach only the event loop.
+ */
+static rocksdb_t *
+store_db_open(struct store *s, const char *path, char **rerr)
+{
+	sigset_t	 all, old;
+	rocksdb_t	*db;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	db = rocksdb_open(s->opts, path, rerr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return db;
+}
+
+/*
  * After a failed write: reopen the database, which clears RocksDB's
  * background error, and check that the failed batch did not land.
  */
@@ -1738,7 +1757,7 @@ store_recover(struct store *s)
 	pthread_rwlock_wrlock(&s->dblock);
 	if (s->db != NULL)
 		rocksdb_close(s->db);
-	s->db = rocksdb_open(s->opts, s->db_path, &rerr);
+	s->db = store_db_open(s, s->db_path, &rerr);
 	if (rerr != NULL) {
 		rocksdb_free(rerr);
 		s->db = NULL;
@@ -3063,7 +3082,7 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, 1);
 
-	s->db = rocksdb_open(s->opts, path, &rerr);
+	s->db = store_db_open(s, path, &rerr);
 	if (rerr != NULL) {
 		if (store_mentions_lock(rerr))
 			store_errf(errbuf, errlen, "%s: data directory is in "
@@ -3088,7 +3107,7 @@ store_open_opts(struct event_base *base, const char *dir,
 		store_errf(errbuf, errlen, "cannot watch the writer's eventfd");
 		goto out;
 	}
-	if (pthread_create(&s->thread, NULL, store_writer, s) != 0) {
+	if (util_thread_start(&s->thread, "certd-writer", store_writer, s) != 0) {
 		store_errf(errbuf, errlen, "cannot start the writer thread");
 		goto out;
 	}

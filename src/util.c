@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Small pure helpers; no allocation, no I/O. */
+/* Small helpers; no allocation, no I/O. */
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -112,4 +113,20 @@ util_hex(const unsigned char *in, size_t len, char *out)
 		out[2 * i + 1] = digits[in[i] & 0xf];
 	}
 	out[2 * len] = '\0';
+}
+
+int
+util_thread_start(pthread_t *t, const char *name, void *(*fn)(void *),
+    void *arg)
+{
+	sigset_t	all, old;
+	int		rv;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rv = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rv == 0)
+		(void)pthread_setname_np(*t, name);	/* a name is a nicety */
+	return rv;
 }

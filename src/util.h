@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Small pure helpers shared by several subsystems: names, numbers, time. */
+/*
+ * Small helpers shared by several subsystems: names, numbers, time, and
+ * starting a thread.
+ */
 #ifndef CERTD_UTIL_H
 #define CERTD_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +30,14 @@ void	util_time_iso(int64_t t, int zulu, char buf[24]);
 
 /* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
 void	util_hex(const unsigned char *in, size_t len, char *out);
+
+/*
+ * pthread_create with every signal blocked in the new thread (signals are
+ * the event loop's, and a helper thread's system calls never see EINTR),
+ * named name (15 bytes at most; top -H and /proc show it).  Returns
+ * pthread_create's result.
+ */
+int	util_thread_start(pthread_t *t, const char *name,
+	    void *(*fn)(void *), void *arg);
 
 #endif

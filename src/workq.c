@@ -9,7 +9,6 @@
 #include <sys/eventfd.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "util.h"
 #include "workq.h"
 
 struct workq {
@@ -124,8 +124,6 @@ struct workq *
 workq_new(struct event_base *base)
 {
 	struct workq	*q;
-	sigset_t	 all, old;
-	int		 rv;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
@@ -136,16 +134,8 @@ workq_new(struct event_base *base)
 	pthread_cond_init(&q->wake, NULL);
 	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    (q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST,
-	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0) {
-		workq_free(q);
-		return NULL;
-	}
-	/* Signals are the loop's: the worker starts with all of them blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rv = pthread_create(&q->thread, NULL, workq_worker, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rv != 0) {
+	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0 ||
+	    util_thread_start(&q->thread, "certd-worker", workq_worker, q) != 0) {
 		workq_free(q);
 		return NULL;
 	}

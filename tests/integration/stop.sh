@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Stopping under write load: SIGTERM and SIGINT at once (the second signal
+# The event loop's thread is the only one that takes signals.  Stopping
+# under write load: SIGTERM and SIGINT at once (the second signal
 # forces the stop) while PUTs of two versions of a certificate stream in
 # over 16 connections and four more clients read none of their answers,
 # five times over.  Each stop exits 0 with requests
@@ -36,6 +37,25 @@ while [ $n -le 40 ]; do
 	n=$((n + 1))
 done
 [ $n -gt 40 ] && ok "40 more certificates" || not_ok "certificate $n: $STATUS"
+
+# Signals are the event loop's: every other thread (the REST worker, the
+# store's writer, RocksDB's) has HUP, INT and TERM blocked.
+if [ -d "/proc/$CERTD_PID/task" ]; then
+	names= open=
+	for t in /proc/"$CERTD_PID"/task/*; do
+		names="$names $(cat "$t/comm")"
+		[ "${t##*/}" = "$CERTD_PID" ] && continue
+		blk=$(awk '/^SigBlk:/ { print $2 }' "$t/status")
+		low=$(printf '%s' "$blk" | tail -c 4)
+		[ $((0x$low & 0x4003)) = $((0x4003)) ] || open="$open $(cat "$t/comm")"
+	done
+	case "$names" in
+	*certd-worker*certd-writer* | *certd-writer*certd-worker*) ok "threads:$names" ;;
+	*) not_ok "no certd-worker and certd-writer among the threads:$names" ;;
+	esac
+	[ -z "$open" ] && ok "only the loop's thread takes signals" ||
+	    not_ok "threads that take signals besides the loop's:$open"
+fi
 
 LOADERS=
 trap 'st=$?; for p in $LOADERS; do kill "$p" 2>/dev/null; done; (exit $st); cleanup' EXIT
