@@ -27,7 +27,7 @@
 #include "store.h"
 #include "util.h"
 
-/* A completion that does not wait for the store (an update changing nothing). */
+/* A completion without the store: an update that changes nothing. */
 struct svc_now {
 	char			 team[CERTD_TEAM_MAX + 1];
 	uint64_t		 id;
@@ -41,8 +41,9 @@ struct service {
 	struct store		*store;
 	struct hub		*hub;
 	uint64_t		 refused[SERVICE_REASONS];	/* by cert_check error */
+	/* Updates that changed nothing, in the order they were taken. */
+	STAILQ_HEAD(svc_now_list, svc_now) now;
 	struct event		*ev_now;	/* active while now is not empty */
-	STAILQ_HEAD(, svc_now)	 now;		/* in the order they were taken */
 };
 
 const char *const service_reason_names[SERVICE_REASONS] = {
@@ -217,7 +218,7 @@ field_dup(const struct svc_field *f, const char *keep, size_t keep_len,
 static void
 svc_now_run(struct service *svc)
 {
-	STAILQ_HEAD(, svc_now)	 due = STAILQ_HEAD_INITIALIZER(due);
+	struct svc_now_list	 due = STAILQ_HEAD_INITIALIZER(due);
 	struct svc_now		*n;
 	const struct cert_record *rec;
 
