@@ -610,8 +610,13 @@ certd_reloader_start(const struct certd_reloader_opts *opts,
 		fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
-	/* Signals are the application's: none for our thread. */
+	/* Signals are the application's: none for our thread but faults. */
 	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rv = pthread_create(&r->thread, NULL, reloader_thread, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

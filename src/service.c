@@ -44,6 +44,7 @@ struct service {
 	/* Updates that changed nothing, in the order they were taken. */
 	STAILQ_HEAD(svc_now_list, svc_now) now;
 	struct event		*ev_now;	/* active while now is not empty */
+	int			 stopped;	/* service_stop ran: no loop */
 };
 
 const char *const service_reason_names[SERVICE_REASONS] = {
@@ -96,6 +97,7 @@ service_stop(struct service *svc)
 		return;
 	while (!STAILQ_EMPTY(&svc->now))
 		svc_now_run(svc);
+	svc->stopped = 1;
 }
 
 void
@@ -241,8 +243,9 @@ svc_now_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Complete an update that changes nothing, on the next loop turn (or in
- * service_stop, when the loop has stopped turning).
+ * Complete an update that changes nothing, later, from the loop (or from
+ * service_stop, when the loop has stopped turning).  After service_stop
+ * nothing would run it: refused with CERTD_ERR_SHUTDOWN.
  */
 static int
 complete_unchanged(struct service *svc, const struct cert_record *cur,
@@ -250,6 +253,8 @@ complete_unchanged(struct service *svc, const struct cert_record *cur,
 {
 	struct svc_now	*n;
 
+	if (svc->stopped)
+		return CERTD_ERR_SHUTDOWN;
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return CERTD_ERR_NOMEM;
 	snprintf(n->team, sizeof(n->team), "%s", cur->team);

@@ -70,8 +70,11 @@ uint64_t	 service_validation_failures(const struct service *svc,
 struct service	*service_new(struct event_base *base, struct store *store,
 		    struct hub *hub);
 /*
- * Complete, here and now, what waits for the next loop turn: for a daemon
- * whose loop has stopped, before the store goes.  service_free does it too.
+ * Complete, here and now, what waits for a later loop turn: for a daemon
+ * whose loop has stopped, before the store goes.  From then on an update
+ * that changes nothing is refused with CERTD_ERR_SHUTDOWN (the loop that
+ * would complete it is gone); the others still go to the store.  Not to be
+ * called from a completion.  service_free does it too.
  */
 void		 service_stop(struct service *svc);
 void		 service_free(struct service *svc);

@@ -1728,8 +1728,9 @@ store_read_meta8(struct store *s, const char *key, unsigned char out[8])
 }
 
 /*
- * rocksdb_open with every signal blocked: RocksDB's background threads
- * start in it and keep that mask, so signals reach only the event loop.
+ * rocksdb_open with the signals of util_sigset_async blocked: RocksDB's
+ * background threads start in it and keep that mask, so signals reach
+ * only the event loop.
  */
 static rocksdb_t *
 store_db_open(struct store *s, const char *path, char **rerr)
@@ -1737,7 +1738,7 @@ store_db_open(struct store *s, const char *path, char **rerr)
 	sigset_t	 all, old;
 	rocksdb_t	*db;
 
-	sigfillset(&all);
+	util_sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	db = rocksdb_open(s->opts, path, rerr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

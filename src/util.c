@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers; no allocation, no I/O. */
+/* Small helpers: names, times, hex, and starting threads. */
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -115,6 +115,20 @@ util_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+void
+util_sigset_async(sigset_t *set)
+{
+	sigfillset(set);
+	/* A fault is the thread's own; blocked, it kills without a report. */
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGTRAP);
+	sigdelset(set, SIGSYS);
+	sigdelset(set, SIGABRT);
+}
+
 int
 util_thread_start(pthread_t *t, const char *name, void *(*fn)(void *),
     void *arg)
@@ -122,7 +136,7 @@ util_thread_start(pthread_t *t, const char *name, void *(*fn)(void *),
 	sigset_t	all, old;
 	int		rv;
 
-	sigfillset(&all);
+	util_sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rv = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -7,6 +7,7 @@
 #define CERTD_UTIL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,9 +33,16 @@ void	util_time_iso(int64_t t, int zulu, char buf[24]);
 void	util_hex(const unsigned char *in, size_t len, char *out);
 
 /*
- * pthread_create with every signal blocked in the new thread (signals are
- * the event loop's, and a helper thread's system calls never see EINTR),
- * named name (15 bytes at most; top -H and /proc show it).  Returns
+ * Fill set with every signal a thread can be spared: all but the
+ * synchronous ones (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+ * SIGABRT), which a fault raises in the faulting thread itself.
+ */
+void	util_sigset_async(sigset_t *set);
+
+/*
+ * pthread_create with the signals of util_sigset_async blocked in the new
+ * thread (they are the event loop's, so a helper thread's system calls are
+ * not interrupted by a handler), named name (15 bytes at most; top -H and /proc show it).  Returns
  * pthread_create's result.
  */
 int	util_thread_start(pthread_t *t, const char *name,

@@ -3,7 +3,8 @@
  * Unit tests of the REST mapping: the real listener, service and store run
  * in this process on their own event_base and a kernel-chosen port, and
  * libevent's HTTP client talks to them.  Checks the envelope, field errors,
- * routing and the record JSON.
+ * routing and the record JSON; and, on the same fixture, how the service
+ * completes updates that change nothing when the loop stops.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,8 +22,10 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "certd/constants.h"
 #include "config.h"
 #include "http.h"
+#include "record.h"
 #include "service.h"
 #include "store.h"
 #include "tokens.h"
@@ -369,6 +372,96 @@ test_record_json(void **state)
 	free(key);
 }
 
+struct done_log {
+	int		 n;
+	int		 err[4];
+	uint64_t	 id[4];
+	int		 order[4];
+};
+
+struct done_arg {
+	struct done_log	*log;
+	int		 tag;
+};
+
+static void
+on_done(int err, const struct cert_record *rec, void *arg)
+{
+	struct done_arg	*a = arg;
+	struct done_log	*l = a->log;
+
+	assert_true(l->n < 4);
+	l->err[l->n] = err;
+	l->id[l->n] = rec != NULL ? rec->id : 0;
+	l->order[l->n] = a->tag;
+	l->n++;
+}
+
+/*
+ * An update that changes nothing completes from the loop; when the loop has
+ * stopped, service_stop completes it, once and in order, and from then on
+ * such an update is refused, not left waiting for a loop that is gone.
+ */
+static void
+test_unchanged_at_stop(void **state)
+{
+	struct fixture	*f = *state;
+	char		*cert = slurp("leaf-ec.pem"), *key = slurp("leaf-ec.key");
+	struct done_log	 log = { 0 };
+	struct done_arg	 a[4] = { { &log, 0 }, { &log, 1 }, { &log, 2 },
+			    { &log, 3 } };
+	struct svc_put	 req;
+	struct svc_error why;
+	uint64_t	 id;
+
+	if (cert == NULL || key == NULL) {
+		free(cert);
+		free(key);
+		skip();
+	}
+	memset(&req, 0, sizeof(req));
+	req.who = "test";
+	req.team = "acme";
+	req.alias.s = "web";
+	req.alias.len = 3;
+	req.certificate.s = cert;
+	req.certificate.len = strlen(cert);
+	req.private_key.s = key;
+	req.private_key.len = strlen(key);
+	req.cert_type.s = "server";
+	req.cert_type.len = 6;
+	assert_int_equal(service_put(f->svc, &req, on_done, &a[0], &why), 0);
+	while (log.n == 0)
+		assert_int_not_equal(event_base_loop(f->base, EVLOOP_ONCE), -1);
+	assert_int_equal(log.err[0], 0);
+	id = log.id[0];
+	assert_int_not_equal(id, 0);
+
+	/* The same content twice: accepted, completed later, not now. */
+	req.id = id;
+	assert_int_equal(service_put(f->svc, &req, on_done, &a[1], &why), 0);
+	assert_int_equal(service_put(f->svc, &req, on_done, &a[2], &why), 0);
+	assert_int_equal(log.n, 1);
+
+	/* The loop never turns again: service_stop completes both, in order. */
+	service_stop(f->svc);
+	assert_int_equal(log.n, 3);
+	assert_int_equal(log.order[1], 1);
+	assert_int_equal(log.order[2], 2);
+	assert_int_equal(log.err[1], 0);
+	assert_int_equal(log.err[2], 0);
+	assert_int_equal(log.id[1], id);
+	assert_int_equal(log.id[2], id);
+
+	/* Afterwards: refused, and the callback is not called. */
+	assert_int_equal(service_put(f->svc, &req, on_done, &a[3], &why),
+	    CERTD_ERR_SHUTDOWN);
+	service_stop(f->svc);
+	assert_int_equal(log.n, 3);
+	free(cert);
+	free(key);
+}
+
 int
 main(void)
 {
@@ -379,6 +472,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_field_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_at_stop, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_record_json, setup,
 		    teardown),
 	};
