@@ -30,7 +30,9 @@
 # certd with perf during each measured run into DIR/perf-put-cCONNS.data;
 # perf slows certd, don't use those numbers), PERF_ARGS (default -g; use
 # "--call-graph dwarf -F 499" for usable stacks, certd is built without
-# frame pointers), KEEP_TMP=1.
+# frame pointers), KEEP_TMP=1, ETCD=0 (certd alone, no ratio: for A/B runs
+# of two certd builds, alternated in one session; CERTD_BUILDDIR picks the
+# build).
 set -eu
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,6 +45,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 : "${ALT_CERT:=}"
 : "${PERF_DIR:=}"
 : "${PERF_ARGS:=-g}"
+: "${ETCD:=1}"
 CERTD="$CERTD_BUILDDIR/certd"
 CERTCTL="$CERTD_BUILDDIR/certctl"
 JTOOL="$CERTD_BUILDDIR/tests/integration/jtool"
@@ -75,7 +78,7 @@ die() { echo "put.sh: $*" >&2; exit 1; }
 # --- prerequisites -----------------------------------------------------------
 need=
 command -v wrk > /dev/null || need="$need wrk"
-command -v etcd > /dev/null || need="$need etcd-server"
+[ "$ETCD" = 0 ] || command -v etcd > /dev/null || need="$need etcd-server"
 if [ -n "$need" ]; then
 	[ "$(id -u)" = 0 ] || die "missing:$need; run as root to install them"
 	say "installing$need"
@@ -96,6 +99,13 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 HZ=$(getconf CLK_TCK)
 # result KEY FILE: the value of KEY on the RESULT line of FILE.
 result() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p" "$2" | tail -n 1; }
+# child_secs FILE: user + system seconds of this shell's waited-for
+# children, from the output of `times` (run in this shell, not in a
+# subshell, whose children are others) in FILE.
+child_secs() {
+	sed -n 2p "$1" | sed 's/m/ /g; s/s//g' |
+	    awk '{ printf "%.3f", $1 * 60 + $2 + $3 * 60 + $4 }'
+}
 
 # run_wrk NAME CONNS PID URL LUA-ARGS...: warm up, then one measured run
 # into $T/NAME-cCONNS.out; appends the server's CPU per request (us) to
@@ -115,12 +125,14 @@ run_wrk() {
 	fi
 	rev0=$(revision_$name); [ -n "$rev0" ] || die "$name: no revision"
 	c0=$(cpu_ticks "$pid")
+	times > "$T/times"; w0=$(child_secs "$T/times")
 	wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$LUA" "$url" -- \
 	    "$THREADS" "$@" > "$out" 2>&1 &
 	WRK_PID=$!
 	wait "$WRK_PID" || { WRK_PID=; cat "$out" >&2; die "wrk failed"; }
 	WRK_PID=
 	c1=$(cpu_ticks "$pid")
+	times > "$T/times"; w1=$(child_secs "$T/times")
 	if [ -n "$PERF_PID" ]; then
 		kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=
 	fi
@@ -140,8 +152,11 @@ run_wrk() {
 	    die "$name c=$c: $n answers but the revision moved by $writes"
 	cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v n="$n" \
 	    'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }')
-	sed -i "s/^RESULT .*/& writes=$writes server_cpu_us=$cpu/" "$out"
-	say "$name c=$c: $n requests answered 2xx, revision +$writes, server CPU ${cpu} us/request"
+	wcpu=$(awk -v a="$w0" -v b="$w1" -v n="$n" \
+	    'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+	sed -i "s/^RESULT .*/& writes=$writes server_cpu_us=$cpu client_cpu_us=$wcpu/" "$out"
+	say "$name c=$c: $n requests answered 2xx, revision +$writes," \
+	    "CPU per request: server ${cpu} us, wrk ${wcpu} us"
 }
 
 # --- certd -------------------------------------------------------------------
@@ -220,6 +235,14 @@ for c in $CONNS; do
 done
 kill -TERM "$CERTD_PID"; wait "$CERTD_PID" || die "certd exited with $?"; CERTD_PID=
 
+if [ "$ETCD" = 0 ]; then
+	echo
+	for c in $CONNS; do
+		echo "RESULT server=certd conns=$c $(sed -n 's/^RESULT //p' "$T/certd-c$c.out")"
+	done
+	exit 0
+fi
+
 # --- etcd --------------------------------------------------------------------
 ETCD_VERSION=$(etcd --version | sed -n 's/^etcd Version: //p')
 case $ETCD_VERSION in
@@ -281,13 +304,14 @@ echo
 echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
     "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
     "wrk -t$THREADS -d${DURATION}s, body $BODY B)"
-printf '%-6s %-6s %10s %9s %9s %9s %11s\n' server conns "req/s" "p50 ms" "p99 ms" "max ms" "CPU us/req"
+printf '%-6s %-6s %10s %9s %9s %9s %11s %11s\n' server conns "req/s" "p50 ms" "p99 ms" \
+    "max ms" "CPU us/req" "wrk us/req"
 for c in $CONNS; do
 	for s in certd etcd; do
 		f="$T/$s-c$c.out"
-		printf '%-6s %-6s %10s %9s %9s %9s %11s\n' "$s" "$c" "$(result rps "$f")" \
+		printf '%-6s %-6s %10s %9s %9s %9s %11s %11s\n' "$s" "$c" "$(result rps "$f")" \
 		    "$(result p50_ms "$f")" "$(result p99_ms "$f")" "$(result max_ms "$f")" \
-		    "$(result server_cpu_us "$f")"
+		    "$(result server_cpu_us "$f")" "$(result client_cpu_us "$f")"
 	done
 done
 echo
