@@ -198,6 +198,7 @@ while [ "$k" -le "$N_CERTS" ]; do
 	    -H 'Content-Type: application/json' -X POST --data-binary @"$T/create.json" \
 	    "$URL$API")
 	[ "$code" = 200 ] || die "create answered $code: $(head -c 300 "$T/out")"
+	[ "$k" = 1 ] && cp "$T/out" "$T/reply.json"	# a PUT's answer, too
 	echo "$("$JTOOL" get "$T/out" id) put-$k server" >> "$T/targets"
 	k=$((k + 1))
 done
@@ -206,6 +207,16 @@ sed 's/%%ALIAS%%/put-1/; s/%%TYPE%%/client/' "$T/template-client.json" > "$T/val
 sed 's/%%ALIAS%%/put-1/; s/%%TYPE%%/server/' "$T/template-server.json" > "$T/value-b"
 BODY=$(wc -c < "$T/value-b")
 [ -z "$ALT_CERT" ] || BODY="$(wc -c < "$T/value-a")/$BODY"
+
+# The floor under certd's CPU per PUT: jansson decoding this body and
+# encoding the answer, on one thread, nothing else running.
+gcc -O2 -Wall -Wextra -o "$T/jsonbench" "$SRC/tests/bench/jsonbench.c" \
+    $(pkg-config --cflags --libs jansson) || die "cannot build jsonbench"
+"$T/jsonbench" "$T/value-b" "$T/reply.json" 20000 > "$T/json.out" ||
+    die "jsonbench failed"
+say "jansson per PUT: decode $(result decode_us "$T/json.out") us" \
+    "($(result request_bytes "$T/json.out") B), encode $(result encode_us "$T/json.out") us" \
+    "($(result reply_bytes "$T/json.out") B)"
 
 # revision_certd: print the store revision (the highest record revision:
 # every write in this benchmark changes one of the records) and rewrite
@@ -240,6 +251,7 @@ if [ "$ETCD" = 0 ]; then
 	for c in $CONNS; do
 		echo "RESULT server=certd conns=$c $(sed -n 's/^RESULT //p' "$T/certd-c$c.out")"
 	done
+	echo "RESULT jansson $(sed -n 's/^RESULT //p' "$T/json.out")"
 	exit 0
 fi
 
@@ -324,8 +336,23 @@ for c in $CONNS; do
 	met=$(awk -v r="$ratio" -v l="$lat" 'BEGIN { print (r >= 3 && l == "yes") ? "met" : "missed" }')
 	printf '%-6s %16s %26s %8s\n' "$c" "$ratio" "$lat ($p99 vs $p50)" "$met"
 done
+echo
+# What 3x etcd leaves per PUT: all of the machine's CPU time, shared by
+# certd, wrk and the kernel, divided by the target rate.
+J=$(awk -v a="$(result decode_us "$T/json.out")" -v b="$(result encode_us "$T/json.out")" \
+    'BEGIN { printf "%.1f", a + b }')
+for c in $CONNS; do
+	awk -v n="$(nproc)" -v e="$(result rps "$T/etcd-c$c.out")" -v j="$J" -v c="$c" \
+	    -v s="$(result server_cpu_us "$T/certd-c$c.out")" \
+	    -v w="$(result client_cpu_us "$T/certd-c$c.out")" 'BEGIN {
+		printf "conns %s: 3x etcd is %.0f req/s, %.0f us of CPU per PUT for " \
+		    "certd, wrk and the kernel together; jansson alone %s us, " \
+		    "certd took %s us, wrk %s us\n", c, 3 * e, n * 1e6 / (3 * e), j, s, w
+	}'
+done
 for c in $CONNS; do
 	for s in certd etcd; do
 		echo "RESULT server=$s conns=$c $(sed -n 's/^RESULT //p' "$T/$s-c$c.out")"
 	done
 done
+echo "RESULT jansson $(sed -n 's/^RESULT //p' "$T/json.out")"
