@@ -528,16 +528,21 @@ chain_free(struct chain *ch)
 	ch->n = 0;
 }
 
-/* Only key types the spec admits; curves other than the NIST three are not. */
+/*
+ * Only key types the spec admits; curves other than the NIST three are not,
+ * nor RSA over CERT_RSA_BITS_MAX bits.
+ */
 static int
 key_type_ok(gnutls_pubkey_t pub)
 {
 	gnutls_ecc_curve_t	curve;
+	unsigned		bits = 0;
 	int			alg;
 
-	alg = gnutls_pubkey_get_pk_algorithm(pub, NULL);
+	alg = gnutls_pubkey_get_pk_algorithm(pub, &bits);
 	switch (alg) {
 	case GNUTLS_PK_RSA:
+		return bits <= CERT_RSA_BITS_MAX;
 	case GNUTLS_PK_EDDSA_ED25519:
 	case GNUTLS_PK_EDDSA_ED448:
 		return 1;
@@ -637,6 +642,44 @@ key_match(gnutls_pubkey_t a, gnutls_pubkey_t b)
 }
 
 /*
+ * A key GnuTLS may verify a signature with must be one whose cost is
+ * bounded: RSA (or RSA-PSS) of at most CERT_RSA_BITS_MAX bits with a
+ * public exponent of at most 64 bits, an EC key, or EdDSA.  A chain's
+ * issuer is the client's to make up, and verification with a 64 Kbit
+ * modulus and as long an exponent takes seconds; DSA and the rest are
+ * not used by any CA a TLS server chains to.
+ */
+static int
+verify_key_ok(gnutls_x509_crt_t crt)
+{
+	gnutls_datum_t	m = { NULL, 0 }, e = { NULL, 0 };
+	unsigned	bits = 0, i;
+	int		alg, ok;
+
+	alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+	switch (alg) {
+	case GNUTLS_PK_ECDSA:
+	case GNUTLS_PK_EDDSA_ED25519:
+	case GNUTLS_PK_EDDSA_ED448:
+		return 1;
+	case GNUTLS_PK_RSA:
+	case GNUTLS_PK_RSA_PSS:
+		break;
+	default:
+		return 0;
+	}
+	if (bits == 0 || bits > CERT_RSA_BITS_MAX ||
+	    gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0)
+		return 0;
+	for (i = 0; i < e.size && e.data[i] == 0; i++)
+		;
+	ok = m.size <= CERT_RSA_BITS_MAX / 8 + 1 && e.size - i <= 8;
+	gnutls_free(m.data);
+	gnutls_free(e.data);
+	return ok;
+}
+
+/*
  * Each link must name the next as issuer (DN, and key identifiers when both
  * carry them) and carry a signature that the next one's key verifies.  The
  * next certificate is passed as the only trusted CA, so GnuTLS also insists
@@ -652,7 +695,8 @@ chain_verify(const struct chain *ch)
 	int		ret;
 
 	for (i = 0; i + 1 < ch->n; i++) {
-		if (!gnutls_x509_crt_check_issuer(ch->crt[i], ch->crt[i + 1]))
+		if (!gnutls_x509_crt_check_issuer(ch->crt[i], ch->crt[i + 1]) ||
+		    !verify_key_ok(ch->crt[i + 1]))
 			return CERTD_ERR_CHAIN_INVALID;
 		status = 0;
 		ret = gnutls_x509_crt_verify(ch->crt[i], &ch->crt[i + 1], 1,

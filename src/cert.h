@@ -39,6 +39,9 @@ struct cert_meta {
 	unsigned  chain_len;		/* number of certificates, leaf included */
 };
 
+/* Largest RSA modulus accepted, in a key or in a chain's issuer. */
+#define CERT_RSA_BITS_MAX	8192
+
 /*
  * Validate a certificate chain (PEM, leaf first) against a private key (PEM)
  * at time `now`.  Checks run in this order and the first failure is returned:
@@ -46,9 +49,13 @@ struct cert_meta {
  *                            but CERTIFICATE blocks, or is over CERTD_CERT_MAX
  *   CERTD_ERR_CERT_EXPIRED   leaf notAfter < now
  *   CERTD_ERR_CERT_NOT_YET   leaf notBefore > now
- *   CERTD_ERR_KEY_INVALID    key does not parse, is encrypted, or over CERTD_KEY_MAX
+ *   CERTD_ERR_KEY_INVALID    key does not parse, is encrypted, is over
+ *                            CERTD_KEY_MAX, or is RSA over CERT_RSA_BITS_MAX
  *   CERTD_ERR_KEY_MISMATCH   key's public key is not the leaf's
- *   CERTD_ERR_CHAIN_INVALID  link i not issued and signed by link i+1
+ *   CERTD_ERR_CHAIN_INVALID  link i not issued and signed by link i+1, or
+ *                            link i+1's key not RSA of at most
+ *                            CERT_RSA_BITS_MAX bits with an exponent of at
+ *                            most 64 bits, EC or EdDSA
  * Inputs need not be NUL-terminated.  On success fills *meta (which the caller
  * clears); on failure *meta is left cleared.  Key material copied internally is
  * wiped before return.  Returns 0 or a negative CERTD_ERR_*; CERTD_ERR_NOMEM

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include <ctype.h>
+#include <signal.h>
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -32,6 +33,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "certd/constants.h"
 #include "cert.h"
@@ -1122,6 +1126,199 @@ test_crlf(void **state)
 	text_free(&k);
 }
 
+/* DER: read the length at *pos (after the tag), advance past it. */
+static size_t
+der_len(const unsigned char *p, size_t *pos)
+{
+	size_t	n = p[(*pos)++], len = 0;
+
+	if (n < 0x80)
+		return n;
+	for (n &= 0x7f; n > 0; n--)
+		len = (len << 8) | p[(*pos)++];
+	return len;
+}
+
+/* DER: append tag and length (up to 2^24 - 1). */
+static void
+der_head(struct text *t, unsigned char tag, size_t len)
+{
+	unsigned char	h[5];
+	size_t		n = 0;
+
+	h[n++] = tag;
+	if (len < 0x80)
+		h[n++] = (unsigned char)len;
+	else if (len < 0x10000) {
+		h[n++] = 0x82;
+		h[n++] = (unsigned char)(len >> 8);
+		h[n++] = (unsigned char)len;
+	} else {
+		h[n++] = 0x83;
+		h[n++] = (unsigned char)(len >> 16);
+		h[n++] = (unsigned char)(len >> 8);
+		h[n++] = (unsigned char)len;
+	}
+	text_append(t, (const char *)h, n);
+}
+
+/*
+ * The PEM of leaf-rsa.pem with its signature replaced by sigbytes bytes
+ * (0x5a): a signature as long as a huge issuer modulus, so that GnuTLS
+ * goes as far as the modular exponentiation with that issuer's key.
+ */
+static void
+leaf_long_sig(struct text *out, size_t sigbytes)
+{
+	struct text		 leaf = load("leaf-rsa.pem"), der = { NULL, 0 };
+	struct text		 body = { NULL, 0 }, sig = { NULL, 0 };
+	gnutls_x509_crt_t	 crt;
+	gnutls_datum_t		 d, raw, pem;
+	size_t			 pos = 1, start, len;
+
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	d.data = (unsigned char *)leaf.data;
+	d.size = (unsigned)leaf.len;
+	assert_int_equal(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM),
+	    0);
+	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER,
+	    &raw), 0);
+	/* SEQUENCE { tbsCertificate, signatureAlgorithm, BIT STRING } */
+	(void)der_len(raw.data, &pos);
+	start = pos;
+	pos++;
+	pos += der_len(raw.data, &pos);		/* tbsCertificate */
+	pos++;
+	pos += der_len(raw.data, &pos);		/* signatureAlgorithm */
+	text_append(&body, (const char *)raw.data + start, pos - start);
+	der_head(&sig, 0x03, sigbytes + 1);
+	text_append(&sig, "", 1);		/* no unused bits */
+	for (len = 0; len < sigbytes; len++)
+		text_append(&sig, "\x5a", 1);
+	der_head(&der, 0x30, body.len + sig.len);
+	text_append(&der, body.data, body.len);
+	text_append(&der, sig.data, sig.len);
+	d.data = (unsigned char *)der.data;
+	d.size = (unsigned)der.len;
+	assert_int_equal(gnutls_pem_base64_encode2("CERTIFICATE", &d, &pem), 0);
+	text_append(out, (const char *)pem.data, pem.size);
+	gnutls_free(pem.data);
+	gnutls_free(raw.data);
+	gnutls_x509_crt_deinit(crt);
+	text_free(&sig);
+	text_free(&body);
+	text_free(&der);
+	text_free(&leaf);
+}
+
+/*
+ * leaf-rsa.pem, its signature as long as the modulus, followed by a
+ * made-up issuer of it: int's subject DN, CA and keyCertSign, and an RSA
+ * key of a modulus of mbits and a public exponent of ebits (both odd, top
+ * bit set).  Its own signature (by leaf-rsa.key) is never checked: it is
+ * the chain's last link.
+ */
+static struct text
+costly_chain(unsigned mbits, unsigned ebits)
+{
+	struct text		 leaf = load("leaf-rsa.pem"), key = load("leaf-rsa.key");
+	struct text		 out = { NULL, 0 };
+	gnutls_x509_crt_t	 lcrt, ca;
+	gnutls_pubkey_t		 pub;
+	gnutls_privkey_t	 priv;
+	gnutls_datum_t		 d, m, e, dn, pem;
+	unsigned char		 serial[1] = { 7 };
+	time_t			 now = time(NULL);
+
+	m.size = mbits / 8;
+	e.size = ebits / 8;
+	assert_non_null(m.data = malloc(m.size));
+	assert_non_null(e.data = malloc(e.size));
+	memset(m.data, 0xa5, m.size);
+	memset(e.data, 0x5b, e.size);
+	m.data[0] |= 0x80;
+	m.data[m.size - 1] |= 1;
+	e.data[0] |= 0x80;
+	e.data[e.size - 1] |= 1;
+
+	assert_int_equal(gnutls_x509_crt_init(&lcrt), 0);
+	d.data = (unsigned char *)leaf.data;
+	d.size = (unsigned)leaf.len;
+	assert_int_equal(gnutls_x509_crt_import(lcrt, &d, GNUTLS_X509_FMT_PEM),
+	    0);
+	assert_int_equal(gnutls_x509_crt_get_issuer_dn3(lcrt, &dn, 0), 0);
+
+	assert_int_equal(gnutls_pubkey_init(&pub), 0);
+	assert_int_equal(gnutls_pubkey_import_rsa_raw(pub, &m, &e), 0);
+	assert_int_equal(gnutls_privkey_init(&priv), 0);
+	d.data = (unsigned char *)key.data;
+	d.size = (unsigned)key.len;
+	assert_int_equal(gnutls_privkey_import_x509_raw(priv, &d,
+	    GNUTLS_X509_FMT_PEM, NULL, 0), 0);
+
+	assert_int_equal(gnutls_x509_crt_init(&ca), 0);
+	assert_int_equal(gnutls_x509_crt_set_version(ca, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_serial(ca, serial, 1), 0);
+	assert_int_equal(gnutls_x509_crt_set_activation_time(ca, now - 3600),
+	    0);
+	assert_int_equal(gnutls_x509_crt_set_expiration_time(ca,
+	    now + 86400), 0);
+	assert_int_equal(gnutls_x509_crt_set_dn(ca, (const char *)dn.data,
+	    NULL), 0);
+	assert_int_equal(gnutls_x509_crt_set_pubkey(ca, pub), 0);
+	assert_int_equal(gnutls_x509_crt_set_basic_constraints(ca, 1, -1), 0);
+	assert_int_equal(gnutls_x509_crt_set_key_usage(ca,
+	    GNUTLS_KEY_KEY_CERT_SIGN), 0);
+	assert_int_equal(gnutls_x509_crt_privkey_sign(ca, ca, priv,
+	    GNUTLS_DIG_SHA256, 0), 0);
+	assert_int_equal(gnutls_x509_crt_export2(ca, GNUTLS_X509_FMT_PEM,
+	    &pem), 0);
+
+	leaf_long_sig(&out, m.size);
+	text_append(&out, (const char *)pem.data, pem.size);
+	gnutls_free(pem.data);
+	gnutls_free(dn.data);
+	gnutls_x509_crt_deinit(ca);
+	gnutls_x509_crt_deinit(lcrt);
+	gnutls_privkey_deinit(priv);
+	gnutls_pubkey_deinit(pub);
+	free(m.data);
+	free(e.data);
+	text_free(&leaf);
+	text_free(&key);
+	return out;
+}
+
+/*
+ * An issuer whose key would make verification cost half a minute (a 64
+ * Kbit modulus and a 128 Kbit exponent: 33 s here without the check) is
+ * refused before GnuTLS verifies anything with it, as is an exponent over
+ * 64 bits or a modulus over CERT_RSA_BITS_MAX bits.  The alarm is a
+ * liveness guard, not a timing: the refusal takes milliseconds, even
+ * under valgrind; without the check the test dies of SIGALRM.
+ */
+static void
+test_chain_costly_key(void **state)
+{
+	static const unsigned	sizes[][2] = {
+		{ 65536, 131072 }, { 2048, 72 }, { CERT_RSA_BITS_MAX + 8, 24 },
+	};
+	struct text		c, k = load("leaf-rsa.key");
+	size_t			i;
+
+	(void)state;
+	signal(SIGALRM, SIG_DFL);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		c = costly_chain(sizes[i][0], sizes[i][1]);
+		alarm(10);
+		assert_int_equal(check_text(&c, &k, time(NULL), NULL),
+		    CERTD_ERR_CHAIN_INVALID);
+		alarm(0);
+		text_free(&c);
+	}
+	text_free(&k);
+}
+
 int
 main(void)
 {
@@ -1133,6 +1330,7 @@ main(void)
 		cmocka_unit_test(test_key_mismatch),
 		cmocka_unit_test(test_chain_invalid),
 		cmocka_unit_test(test_chain_valid),
+		cmocka_unit_test(test_chain_costly_key),
 		cmocka_unit_test(test_metadata),
 		cmocka_unit_test(test_meta_copy),
 		cmocka_unit_test(test_meta_clear),
