@@ -1478,6 +1478,13 @@ watch_event(struct certd_watch *w, const msgpack_object *m)
 		return 0;		/* a kind from a later version */
 
 	if (ev.kind == CERTD_EVENT_RESYNC) {
+		/*
+		 * Our resume point means nothing to this store (trimmed from
+		 * its log, or never reached: a restored backup): until the
+		 * snapshot that follows is over, a reconnect asks for the
+		 * whole state again.
+		 */
+		w->since = 0;
 		w->replay = REPLAY_SNAPSHOT;
 		w->last_rev = ev.revision;
 		return watch_deliver(w, &ev);

@@ -732,9 +732,14 @@ hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
 	memset(&r, 0, sizeof(r));
 	r.w = w;
 	r.since = since;
-	if (since > 0 && since < store_revision(hub->store) &&
-	    since + 1 < store_log_first(hub->store)) {
-		/* Changes after since are gone from the log: start over. */
+	/*
+	 * Changes after since are gone from the log, or since is a revision
+	 * this store never reached (the client saw another store, one restored
+	 * from an older backup, say): start over.
+	 */
+	if (since > store_revision(hub->store) ||
+	    (since > 0 && since < store_revision(hub->store) &&
+	    since + 1 < store_log_first(hub->store))) {
 		if (build_event(hub, "resync", w->id,
 		    store_revision(hub->store), NULL, NULL, 0) == 0)
 			deliver(hc, w->id, 0, hub->frame.data, hub->frame.size);

@@ -97,6 +97,11 @@ done
 "$PEER" -n 3 "$S" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"since\":$rev0}" > "$T/o"
 expect_line "$T/o" '"event":"resync"' "since older than the log: resync"
 expect_line "$T/o" '"certificate_type":"t77".*"event":"put"' "then the current state"
+# A revision this store never reached (the client followed another store, or
+# this one was restored from an older backup): resync too.
+"$PEER" -n 3 "$S" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"since\":$((rev0 + 1000))}" > "$T/o"
+expect_line "$T/o" '"event":"resync"' "since beyond the head: resync"
+expect_line "$T/o" '"certificate_type":"t77".*"event":"put"' "then the current state"
 
 # --- bindings -------------------------------------------------------------------
 "$PEER" -s -n 1 "$S" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"ids\":[$GOOD]}" > "$T/bind" &

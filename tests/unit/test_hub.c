@@ -400,6 +400,27 @@ test_resync(void **state)
 	assert_string_equal(fk->f[0].event, "resync");
 	assert_string_equal(fk->f[1].event, "put");
 	assert_int_equal(fk->f[1].revision, store_revision(f->store));
+
+	/* A revision this store never reached: resync too. */
+	fk->n = 0;
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1,
+	    store_revision(f->store) + 1), 0);
+	assert_int_equal(fk->n, 2);
+	assert_string_equal(fk->f[0].event, "resync");
+	assert_string_equal(fk->f[1].event, "put");
+	fk->n = 0;
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, UINT64_MAX), 0);
+	assert_int_equal(fk->n, 2);
+	assert_string_equal(fk->f[0].event, "resync");
+
+	/* The head itself: nothing to replay. */
+	fk->n = 0;
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, store_revision(f->store)),
+	    0);
+	assert_int_equal(fk->n, 0);
 	hub_conn_free(hc);
 	free(fk);
 }
