@@ -12,7 +12,10 @@
  * older one and moves to the tail, so the backlog stays in revision order
  * and its size is bounded by the number of certificates, however many
  * changes happen.  Once the backlog is non-empty every new event goes
- * through it, so events never overtake each other.
+ * through it, so events never overtake each other.  A hash on (watch,
+ * certificate) finds the event to replace, so a backlog of n events costs
+ * O(1) per new event, not O(n): a subscriber that replays a large team and
+ * reads nothing must not make the loop quadratic.
  *
  * Replay and live delivery cannot interleave wrongly: both run on the loop,
  * a watch starts after the committed revision R of its creation, replay
@@ -45,6 +48,7 @@ struct hub_watch {
 /* An event waiting for output room; frame is a whole frame. */
 struct hub_pending {
 	TAILQ_ENTRY(hub_pending) entry;
+	struct hub_pending	*hnext;		/* hc->slots chain */
 	uint64_t		 watch;
 	uint64_t		 cert_id;	/* 0: resync, never coalesced */
 	char			*frame;
@@ -64,6 +68,9 @@ struct hub_conn {
 	TAILQ_HEAD(, hub_pending) backlog;	/* revision order */
 	size_t			 n_backlog;
 	size_t			 backlog_bytes;
+	struct hub_pending	**slots;	/* by (watch, cert_id) */
+	size_t			 n_slots;	/* 0 or a power of two */
+	size_t			 n_indexed;	/* with a cert_id */
 	int			 dropped;	/* gave up on it: deliver nothing */
 };
 
@@ -185,13 +192,89 @@ has_room(const struct hub_conn *hc)
 	return hc->ops->queued(hc->ctx) < hc->out_limit;
 }
 
+static size_t
+pending_slot(const struct hub_conn *hc, uint64_t watch, uint64_t cert_id)
+{
+	uint64_t	h = watch * UINT64_C(0x9e3779b97f4a7c15) ^
+			    cert_id * UINT64_C(0xc2b2ae3d27d4eb4f);
+
+	return (size_t)(h ^ h >> 31) & (hc->n_slots - 1);
+}
+
+/* The backlog's event of (watch, cert_id), or NULL. */
+static struct hub_pending *
+pending_find(const struct hub_conn *hc, uint64_t watch, uint64_t cert_id)
+{
+	struct hub_pending	*p;
+
+	if (hc->n_slots == 0)
+		return NULL;
+	for (p = hc->slots[pending_slot(hc, watch, cert_id)]; p != NULL;
+	    p = p->hnext)
+		if (p->watch == watch && p->cert_id == cert_id)
+			return p;
+	return NULL;
+}
+
+static void
+pending_link(struct hub_conn *hc, struct hub_pending *p)
+{
+	struct hub_pending	**slot;
+
+	slot = &hc->slots[pending_slot(hc, p->watch, p->cert_id)];
+	p->hnext = *slot;
+	*slot = p;
+}
+
+/*
+ * Index p (one with a cert_id), growing the table to keep chains short.
+ * Without memory for a table p stays out of it: it is then not replaced by
+ * a newer event, which is slower for the peer, never wrong.
+ */
+static void
+pending_index(struct hub_conn *hc, struct hub_pending *p)
+{
+	struct hub_pending	**old = hc->slots, *q;
+	size_t			  n = hc->n_slots ? hc->n_slots * 2 : 64;
+
+	if (hc->n_indexed >= hc->n_slots) {
+		if ((hc->slots = calloc(n, sizeof(*hc->slots))) == NULL) {
+			hc->slots = old;
+			if (old == NULL)
+				return;
+		} else {
+			free(old);
+			hc->n_slots = n;
+			hc->n_indexed = 0;
+			TAILQ_FOREACH(q, &hc->backlog, entry)
+				if (q->cert_id != 0 && q != p) {
+					pending_link(hc, q);
+					hc->n_indexed++;
+				}
+		}
+	}
+	pending_link(hc, p);
+	hc->n_indexed++;
+}
+
 /* Unlink p from hc's backlog. */
 static void
 pending_remove(struct hub_conn *hc, struct hub_pending *p)
 {
+	struct hub_pending	**pp;
+
 	TAILQ_REMOVE(&hc->backlog, p, entry);
 	hc->n_backlog--;
 	hc->backlog_bytes -= p->len;
+	if (p->cert_id == 0 || hc->n_slots == 0)
+		return;
+	for (pp = &hc->slots[pending_slot(hc, p->watch, p->cert_id)];
+	    *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == p) {
+			*pp = p->hnext;
+			hc->n_indexed--;
+			break;
+		}
 }
 
 static void
@@ -219,15 +302,10 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 		return;
 	}
 	hc->hub->stats.events_deferred++;
-	if (cert_id != 0) {
-		TAILQ_FOREACH(p, &hc->backlog, entry) {
-			if (p->watch == watch && p->cert_id == cert_id) {
-				pending_remove(hc, p);
-				pending_free(p);
-				hc->hub->stats.events_coalesced++;
-				break;
-			}
-		}
+	if (cert_id != 0 && (p = pending_find(hc, watch, cert_id)) != NULL) {
+		pending_remove(hc, p);
+		pending_free(p);
+		hc->hub->stats.events_coalesced++;
 	}
 	if (hc->backlog_bytes + len > HUB_BACKLOG_MAX) {
 		hc->dropped = 1;
@@ -252,6 +330,8 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 	TAILQ_INSERT_TAIL(&hc->backlog, p, entry);
 	hc->n_backlog++;
 	hc->backlog_bytes += len;
+	if (cert_id != 0)
+		pending_index(hc, p);
 }
 
 void
@@ -474,6 +554,7 @@ hub_conn_free(struct hub_conn *hc)
 		TAILQ_REMOVE(&hc->backlog, p, entry);
 		pending_free(p);
 	}
+	free(hc->slots);
 	TAILQ_REMOVE(&hc->hub->conns, hc, entry);
 	free(hc);
 }

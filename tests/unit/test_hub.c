@@ -380,6 +380,64 @@ test_replay(void **state)
 	free(fk);
 }
 
+/*
+ * Coalescing in a backlog larger than the index's first table (64 slots):
+ * two watches on one connection, 150 certificates, each updated twice
+ * while the peer reads nothing.  One event per (watch, certificate) stays,
+ * the newest, in revision order; an unwatch takes its watch's events out of
+ * the index too, and a later update of the other watch's certificates
+ * still finds and replaces theirs.
+ */
+static void
+test_coalescing_many(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*fk = calloc(1, sizeof(*fk));
+	struct hub_conn	*hc = hub_conn_new(f->hub, &fake_ops, fk, 1000);
+	uint64_t	 ids[150], w1, w2;
+	size_t		 i;
+	int		 round;
+	char		 alias[16];
+
+	assert_non_null(fk);
+	w1 = watch(hc, "m", NULL, 0, NULL, 0);
+	w2 = watch(hc, "m", NULL, 0, NULL, 0);
+	fk->queued = 5000;		/* over the limit from the start */
+	for (i = 0; i < 150; i++) {
+		snprintf(alias, sizeof(alias), "m%zu", i);
+		ids[i] = put(f, "m", 0, alias);
+	}
+	assert_int_equal(hub_conn_backlog(hc), 300);
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < 150; i++) {
+			snprintf(alias, sizeof(alias), "m%zu", i);
+			put(f, "m", ids[i], alias);
+		}
+	assert_int_equal(hub_conn_backlog(hc), 300);
+	assert_int_equal(hub_unwatch(hc, w1), 0);
+	assert_int_equal(hub_conn_backlog(hc), 150);
+	for (i = 0; i < 150; i++) {
+		snprintf(alias, sizeof(alias), "m%zu", i);
+		put(f, "m", ids[i], alias);
+	}
+	assert_int_equal(hub_conn_backlog(hc), 150);
+
+	fk->queued = 0;
+	hub_conn_drain(hc);
+	assert_int_equal(hub_conn_backlog(hc), 0);
+	assert_true(fk->n <= MAX_FRAMES);
+	assert_int_equal(fk->n, 150);
+	for (i = 0; i < fk->n; i++) {
+		assert_int_equal(fk->f[i].watch, w2);
+		assert_int_equal(fk->f[i].id, ids[i]);	/* updated in id order */
+		if (i > 0)
+			assert_true(fk->f[i].revision > fk->f[i - 1].revision);
+	}
+	assert_int_equal(fk->f[149].revision, store_revision(f->store));
+	hub_conn_free(hc);
+	free(fk);
+}
+
 static void
 test_resync(void **state)
 {
@@ -433,6 +491,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_order_and_coalescing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coalescing_many, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
 	};
 
