@@ -391,27 +391,33 @@ build_event(struct hub *hub, const char *kind, uint64_t watch,
 }
 
 static int
+cmp_id(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmp_alias(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The filters are sorted (watch_new): a publish costs O(log n) a watch. */
+static int
 contains_id(const struct hub_watch *w, uint64_t id)
 {
-	size_t	i;
-
-	for (i = 0; i < w->n_ids; i++)
-		if (w->ids[i] == id)
-			return 1;
-	return 0;
+	return w->n_ids > 0 &&
+	    bsearch(&id, w->ids, w->n_ids, sizeof(*w->ids), cmp_id) != NULL;
 }
 
 static int
 contains_alias(const struct hub_watch *w, const char *alias)
 {
-	size_t	i;
-
-	if (alias == NULL)
-		return 0;
-	for (i = 0; i < w->n_aliases; i++)
-		if (strcmp(w->aliases[i], alias) == 0)
-			return 1;
-	return 0;
+	return alias != NULL && w->n_aliases > 0 &&
+	    bsearch(&alias, w->aliases, w->n_aliases, sizeof(*w->aliases),
+	    cmp_alias) != NULL;
 }
 
 /*
@@ -657,6 +663,10 @@ hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
 			goto nomem;
 		w->n_aliases++;
 	}
+	if (w->n_ids > 1)
+		qsort(w->ids, w->n_ids, sizeof(*w->ids), cmp_id);
+	if (w->n_aliases > 1)
+		qsort(w->aliases, w->n_aliases, sizeof(*w->aliases), cmp_alias);
 	if (f->name != NULL)
 		snprintf(w->name, sizeof(w->name), "%s", f->name);
 	w->id = ++hc->next_watch;

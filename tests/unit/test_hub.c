@@ -219,8 +219,9 @@ test_filters(void **state)
 	struct fake	*byid = calloc(1, sizeof(*byid));
 	struct fake	*byalias = calloc(1, sizeof(*byalias));
 	struct hub_conn	*hc_all, *hc_a, *hc_id, *hc_alias;
-	const char	*aliases[] = { "web" };
-	uint64_t	 id1, id2, ids[1];
+	/* Unsorted, with members that never match: the hub sorts them. */
+	const char	*aliases[] = { "zz", "web", "aa", "mid" };
+	uint64_t	 id1, id2, ids[4];
 
 	all->readable = "a";	/* may read team a only */
 	all->key = 1;
@@ -233,9 +234,12 @@ test_filters(void **state)
 
 	id1 = put(f, "a", 0, "web");
 	id2 = put(f, "b", 0, "web");
-	ids[0] = id1;
-	watch(hc_id, "a", ids, 1, NULL, 0);
-	watch(hc_alias, "a", NULL, 0, aliases, 1);
+	ids[0] = 9999;
+	ids[1] = 77;
+	ids[2] = id1;
+	ids[3] = 5000;
+	watch(hc_id, "a", ids, 4, NULL, 0);
+	watch(hc_alias, "a", NULL, 0, aliases, 4);
 	assert_true(hub_is_bound(f->hub, "a", id1, "web"));
 	assert_false(hub_is_bound(f->hub, "b", id2, "web"));
 	assert_false(hub_is_bound(f->hub, "a", 999, "other"));
