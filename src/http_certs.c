@@ -158,9 +158,11 @@ http_certs_paging(const char *query, uint64_t *page, uint64_t *page_size,
 
 	*field = NULL;
 	TAILQ_INIT(&q);
-	if (query != NULL && evhttp_parse_query_str(query, &q) != 0)
+	/* A value with an encoded NUL would be read up to the NUL only. */
+	if (query != NULL && (evhttp_parse_query_str(query, &q) != 0 ||
+	    strcasestr(query, "%00") != NULL))
 		*field = "query";
-	else if (query_number(&q, "page", 1, UINT64_MAX, page) != 0)
+	else if (query_number(&q, "page", 1, INT64_MAX, page) != 0)
 		*field = "page";
 	else if (query_number(&q, "page_size", CERTD_PAGE_SIZE_DEFAULT,
 	    CERTD_PAGE_SIZE_MAX, page_size) != 0)

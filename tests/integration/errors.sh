@@ -158,13 +158,19 @@ expect_error 405 "method not allowed" "POST to a certificate"
 req DELETE "$C"
 expect_error 405 "method not allowed" "DELETE of the collection"
 for q in page=0 page=-1 page=x page=1.5 "page=" page_size=0 page_size=501 \
-    page_size=abc "page_size=1e3" "page=99999999999999999999999"; do
+    page_size=abc "page_size=1e3" "page=99999999999999999999999" \
+    page=9223372036854775808 page=18446744073709551615; do
 	req GET "$C?$q"
 	expect 400 "paging $q"
+	expect_json data.bean.field "${q%%=*}" "paging $q names the parameter"
 done
-req GET "$C?page=18446744073709551615&page_size=500"
+req GET "$C?page_size=10%00"
+expect 400 "an encoded NUL in the query"
+expect_json data.bean.field query "an encoded NUL names the query"
+req GET "$C?page=9223372036854775807&page_size=500"
 expect 200 "the largest page number"
 expect_json list '[]' "the largest page is empty"
+expect_json page 9223372036854775807 "the largest page is echoed as it was asked"
 req GET "$C?page_size=500"
 expect 200 "page_size 500"
 req DELETE "$C/1?force=maybe"
