@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -508,6 +509,20 @@ http_match_ids(const struct http_match *m, char team[CERTD_TEAM_MAX + 1],
 	return 0;
 }
 
+/* At most one Content-Length header. */
+static int
+one_length(struct evhttp_request *req)
+{
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
+	int			 n = 0;
+
+	TAILQ_FOREACH(kv, in, next)
+		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
+			n++;
+	return n <= 1;
+}
+
 /* Answer err at once (no http_req yet) and count it. */
 static void
 reject(struct http *h, struct evhttp_request *req, int route, double start,
@@ -568,6 +583,19 @@ http_route(struct evhttp_request *req, void *arg)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
 		reject(h, req, HTTP_ROUTE_OTHER, start, CERTD_ERR_SHUTDOWN);
+		return;
+	}
+	if (!one_length(req)) {
+		/*
+		 * libevent framed the body by one of them; what follows may
+		 * be another request smuggled in (RFC 9112, 6.3): answer and
+		 * close, reading nothing more from this connection.
+		 */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		send_error(req, CERTD_ERR_BAD_REQUEST, "Content-Length",
+		    "must be given once");
+		count(h, HTTP_ROUTE_OTHER, 400, start);
 		return;
 	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
