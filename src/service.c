@@ -140,7 +140,10 @@ check_name(struct svc_field *f, const char *name, size_t max,
 	for (i = 0; i < f->len; i++) {
 		unsigned char c = (unsigned char)f->s[i];
 
-		if (c < 0x20 || c == 0x7f) {
+		/* C0, DEL, and C1 (U+0080 to U+009F: C2 80 to C2 9F) */
+		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < f->len &&
+		    (unsigned char)f->s[i + 1] >= 0x80 &&
+		    (unsigned char)f->s[i + 1] <= 0x9f)) {
 			why->reason = "must not contain control characters";
 			return CERTD_ERR_BAD_REQUEST;
 		}

@@ -264,6 +264,15 @@ test_field_errors(void **state)
 		    "certificate_type", "is required" },
 		{ "{\"alias\":\" \",\"certificate\":\"c\",\"private_key\":\"k\","
 		    "\"certificate_type\":\"t\"}", "alias", "must not be empty" },
+		{ "{\"alias\":\"a\\u0007b\",\"certificate\":\"c\","
+		    "\"private_key\":\"k\",\"certificate_type\":\"t\"}", "alias",
+		    "must not contain control characters" },
+		{ "{\"alias\":\"c1\\u0085x\",\"certificate\":\"c\","
+		    "\"private_key\":\"k\",\"certificate_type\":\"t\"}", "alias",
+		    "must not contain control characters" },
+		{ "{\"alias\":\"a\",\"certificate\":\"c\",\"private_key\":\"k\","
+		    "\"certificate_type\":\"t\\u009f\"}", "certificate_type",
+		    "must not contain control characters" },
 		{ "not json", "body", NULL },
 		{ "[]", "body", "must be a JSON object" },
 	};
