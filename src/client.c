@@ -37,6 +37,7 @@
 #define CLIENT_ERR_MAX		512
 #define WATCH_BACKOFF_MIN_MS	100
 #define WATCH_BACKOFF_MAX_MS	5000
+#define WATCH_STABLE_MS		5000	/* live this long: back-off starts over */
 #define WATCH_RUN_TICK_MS	100
 /* Room for a request's map headers, keys and integers besides its strings. */
 #define REQ_OVERHEAD		512
@@ -1164,6 +1165,7 @@ struct certd_watch {
 	int			 write_err;	/* errno of a failed send */
 	struct event		*timer;
 	unsigned		 backoff_ms;	/* delay before the next retry */
+	int64_t			 live_ms;	/* when it went live; 0: not */
 	uint64_t		 next_id;
 	uint64_t		 req_id;	/* of the watch request */
 	uint64_t		 watch_id;	/* W */
@@ -1281,6 +1283,14 @@ watch_down(struct certd_watch *w, int code, int final, const char *f, ...)
 	}
 	watch_close(w);
 	w->error = code;
+	/*
+	 * A watch answered is not yet a working one (a certd that answers
+	 * and then sends a malformed event would have us reconnect ten times
+	 * a second): the back-off starts over only after a while live.
+	 */
+	if (w->live_ms != 0 && now_ms() - w->live_ms >= WATCH_STABLE_MS)
+		w->backoff_ms = WATCH_BACKOFF_MIN_MS;
+	w->live_ms = 0;
 	if (w->reconnect && !final) {
 		w->state = WATCH_IDLE;
 		delay = w->backoff_ms;
@@ -1422,7 +1432,7 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 		return -1;
 	}
 	w->state = WATCH_LIVE;
-	w->backoff_ms = WATCH_BACKOFF_MIN_MS;
+	w->live_ms = now_ms();
 	w->down_reported = 0;
 	if (!w->have_since) {
 		/* No replay asked: everything up to R is behind us. */

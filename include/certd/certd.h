@@ -223,8 +223,10 @@ typedef void	(*certd_event_cb)(const struct certd_event *ev, void *arg);
 /*
  * Start a watch on base.  Connection and replay happen on the loop; cb runs
  * there for each event.  With reconnect, a lost connection is retried with
- * exponential back-off (100 ms doubling up to backoff_max_ms) and the watch
- * resumes with since = the last revision delivered.  Returns NULL with a
+ * exponential back-off (100 ms doubling up to backoff_max_ms; it starts
+ * over once a connection lasted 5 s) and the watch resumes
+ * with since = the last revision delivered (0 after a resync, until the
+ * state that follows it is complete).  Returns NULL with a
  * reason in errbuf only for bad options or allocation failure (a daemon
  * that is down is retried when reconnect is set, else reported through a
  * DISCONNECTED event).  opts is copied.
