@@ -560,7 +560,9 @@ key_type_ok(gnutls_pubkey_t pub)
 
 /*
  * Parse the private key text: exactly one unencrypted RSA, EC or PKCS#8
- * block and white space.  Only the public half survives, in *out.
+ * block and white space, after an optional EC PARAMETERS block (what
+ * `openssl ecparam -genkey` writes; OpenSSL and GnuTLS skip it when they
+ * read the key).  Only the public half survives, in *out.
  */
 static int
 key_parse(const char *text, size_t len, gnutls_pubkey_t *out)
@@ -576,7 +578,12 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out)
 	if (text == NULL || len == 0 || len > CERTD_KEY_MAX)
 		return CERTD_ERR_KEY_INVALID;
 	end = text + len;
-	if (pem_next(&p, end, &b) != 1 || pem_next(&p, end, &extra) != 0)
+	if (pem_next(&p, end, &b) != 1)
+		return CERTD_ERR_KEY_INVALID;
+	if (label_is(&b, "EC PARAMETERS") && (pem_next(&p, end, &b) != 1 ||
+	    !label_is(&b, "EC PRIVATE KEY")))
+		return CERTD_ERR_KEY_INVALID;
+	if (pem_next(&p, end, &extra) != 0)
 		return CERTD_ERR_KEY_INVALID;
 	/* "ENCRYPTED PRIVATE KEY" and anything else stops here. */
 	if (!label_is(&b, "RSA PRIVATE KEY") &&

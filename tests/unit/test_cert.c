@@ -568,6 +568,36 @@ test_key_invalid(void **state)
 	    CERTD_ERR_KEY_INVALID);
 	text_free(&k);
 
+	/*
+	 * An EC PARAMETERS block before the key, as `openssl ecparam -genkey`
+	 * writes it, is accepted before an EC key only, and only once.
+	 */
+	text_free(&c);
+	c = load("leaf-ec.pem");
+	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+	    "-----END EC PARAMETERS-----\n");
+	text_load_into(&k, "leaf-ec.key");
+	assert_int_equal(check_text(&c, &k, now, NULL), 0);
+	text_free(&k);
+	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+	    "-----END EC PARAMETERS-----\n");
+	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_ERR_KEY_INVALID);
+	text_free(&k);
+	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+	    "-----END EC PARAMETERS-----\n");
+	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+	    "-----END EC PARAMETERS-----\n");
+	text_load_into(&k, "leaf-ec.key");
+	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_ERR_KEY_INVALID);
+	text_free(&k);
+	text_free(&c);
+	c = load("leaf-rsa.pem");
+	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
+	    "-----END EC PARAMETERS-----\n");
+	text_load_into(&k, "leaf-rsa.key");
+	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_ERR_KEY_INVALID);
+	text_free(&k);
+
 	/* Encrypted, with a password and with an empty one. */
 	assert_first_line("encrypted.key",
 	    "-----BEGIN ENCRYPTED PRIVATE KEY-----");
