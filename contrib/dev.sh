@@ -149,7 +149,9 @@ sanitize() {
 		    CFLAGS="-g -O1" > configure.log 2>&1 || { cat configure.log; exit 1; }
 		make -j"$jobs" > build.log 2>&1 || { tail -n 40 build.log; exit 1; }
 		if ! make -j"$jobs" check > check.log 2>&1; then
-			grep -E '^(PASS|FAIL|ERROR)' check.log
+			# No test result at all: the test programs did not build.
+			grep -E '^(PASS|FAIL|ERROR)' check.log ||
+			    tail -n 40 check.log
 			for log in tests/unit/*.log tests/integration/*.log; do
 				grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' -e 'Sanitizer' \
 				    "$log" 2>/dev/null || continue
