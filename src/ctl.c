@@ -82,6 +82,7 @@ struct ctl_wait {
 	uint64_t		 id;
 	int			 with_key;
 	int			 may_read;	/* else the result is {id, revision} */
+	char			 key_id[17];	/* rekey: the key it put in force */
 };
 
 struct ctl {
@@ -1011,14 +1012,14 @@ rekey_done(int err, const struct cert_record *rec, void *arg)
 {
 	struct ctl_wait	*w = arg;
 	msgpack_packer	 pk;
-	char		 kid[17];
+	const char	*kid = w->key_id;
 
 	(void)rec;
-	service_key_id(w->conn->ctl->svc, kid);
 	if (err == 0)
 		log_info("master key rotated key_id=%s", kid);
 	else
-		log_error("master key rotation failed err=%d", err);
+		log_error("master key rotation failed err=%d key_id=%s", err,
+		    kid);
 	if (w->conn->state != CTL_CLOSED) {
 		if (err != 0)
 			reply_error(w->conn, w->id, err, NULL, NULL);
@@ -1048,7 +1049,14 @@ op_rekey(struct ctl_req *r)
 	    who(r->conn), rekey_done, w)) != 0) {
 		reply_error(r->conn, r->id, rv, NULL, NULL);
 		wait_done(w);
+		return;
 	}
+	/*
+	 * The store switched to this rotation's key on submission: its id,
+	 * now, not at completion, when a later rotation may have switched
+	 * again (or a failed one switched back).
+	 */
+	service_key_id(r->conn->ctl->svc, w->key_id);
 }
 
 static void

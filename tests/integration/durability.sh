@@ -51,9 +51,18 @@ old=$(sed -n 's/.*key_id=\([0-9a-f]*\).*/\1/p' "$LOG" | tail -n 1)
 new=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$T/o")
 [ -n "$new" ] && [ "$new" != "$old" ] && ok "rekey answers a new key id" ||
     not_ok "rekey: $(cat "$T/o") (old $old)"
+# Two rotations at once (pipelined, both pending together): each answers the
+# key it put in force, and the later one's is the key after a restart.
+"$PEER" -n 2 "$S" '{"id":1,"op":"rekey"}' '{"id":2,"op":"rekey"}' > "$T/o"
+k1=$(grep '"id":1' "$T/o" | sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p')
+k2=$(grep '"id":2' "$T/o" | sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$k1" ] && [ -n "$k2" ] && [ "$k1" != "$k2" ] && [ "$k1" != "$new" ] &&
+    ok "two rotations at once answer two key ids" ||
+    not_ok "two rotations: $(cat "$T/o") (before: $new)"
+new=$k2
 stop_certd TERM
 start_certd "$D"
-grep -q "key_id=$new" "$LOG" && ok "restart uses the new key" || not_ok "key id after restart"
+grep -q "key_id=$new" "$LOG" && ok "restart uses the newest key" || not_ok "key id after restart"
 req GET "$C/2"
 cmp -s "$T/out" "$T/two.before" && ok "records readable after rotation and restart" ||
     not_ok "record after rotation differs"
