@@ -78,6 +78,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1728,6 +1729,44 @@ store_read_meta8(struct store *s, const char *key, unsigned char out[8])
 }
 
 /*
+ * Opening replays the write-ahead logs into a table file and writes a new
+ * log and manifest; RocksDB 7.8 aborts the process when such a write finds
+ * the disk full (see the top of this file).  So start-up is refused, with
+ * a reason, unless the logs fit with STORE_MIN_FREE to spare.
+ */
+static int
+store_open_space(const char *path, char *errbuf, size_t errlen)
+{
+	struct statvfs		 vfs;
+	struct stat		 st;
+	struct dirent		*e;
+	DIR			*d;
+	unsigned long long	 logs = 0, avail, need;
+	size_t			 n;
+
+	if (statvfs(path, &vfs) != 0)
+		return 0;	/* cannot tell: let RocksDB find out */
+	if ((d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			n = strlen(e->d_name);
+			if (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0 &&
+			    fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+				logs += (unsigned long long)st.st_size;
+		}
+		closedir(d);
+	}
+	avail = (unsigned long long)(geteuid() == 0 ? vfs.f_bfree :
+	    vfs.f_bavail) * vfs.f_frsize;
+	need = logs + STORE_MIN_FREE;
+	if (avail >= need)
+		return 0;
+	store_errf(errbuf, errlen, "%s: %llu bytes free, opening the "
+	    "database needs %llu (its write-ahead logs are replayed into a "
+	    "table file); free some space", path, avail, need);
+	return -1;
+}
+
+/*
  * rocksdb_open with the signals of util_sigset_async blocked: RocksDB's
  * background threads start in it and keep that mask, so signals reach
  * only the event loop.
@@ -3083,6 +3122,8 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, 1);
 
+	if (store_open_space(path, errbuf, errlen) != 0)
+		goto out;
 	s->db = store_db_open(s, path, &rerr);
 	if (rerr != NULL) {
 		if (store_mentions_lock(rerr))
