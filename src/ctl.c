@@ -40,6 +40,7 @@
 #include "proto.h"
 #include "service.h"
 #include "util.h"
+#include "workq.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -87,6 +88,7 @@ struct ctl_wait {
 
 struct ctl {
 	struct event_base	*base;
+	struct workq		*admin;		/* backups, off the loop */
 	struct service		*svc;
 	struct hub		*hub;
 	const struct config	*cfg;
@@ -1059,30 +1061,76 @@ op_rekey(struct ctl_req *r)
 	service_key_id(r->conn->ctl->svc, w->key_id);
 }
 
+/*
+ * A backup: a checkpoint, hard links or copies of table files, and fsyncs.
+ * It runs on the admin worker (store_backup takes the store's file locks),
+ * so that the loop never waits on the disk; the answer comes back to it.
+ */
+struct backup_job {
+	struct workq_job	 job;
+	struct ctl_wait		*w;
+	struct service		*svc;
+	int			 rv;
+	char			 path[4096];
+	char			 why[512];
+};
+
+/* On the admin worker. */
+static void
+backup_run(struct workq_job *job)
+{
+	struct backup_job	*b = (struct backup_job *)job;
+
+	b->rv = service_backup(b->svc, b->path, b->why, sizeof(b->why));
+}
+
+/* Back on the loop. */
+static void
+backup_done(struct workq_job *job)
+{
+	struct backup_job	*b = (struct backup_job *)job;
+	struct ctl_wait		*w = b->w;
+
+	if (b->rv != 0)
+		log_error("backup failed dir=%s: %s", b->path, b->why);
+	else
+		log_info("backup written dir=%s", b->path);
+	if (w->conn->state != CTL_CLOSED) {
+		if (b->rv != 0)
+			reply_error(w->conn, w->id, CERTD_ERR_STORAGE, "dir",
+			    b->why);
+		else
+			reply_nil(w->conn, w->id);
+	}
+	wait_done(w);
+	free(b);
+}
+
 static void
 op_backup(struct ctl_req *r)
 {
-	struct svc_field	dir;
-	char			path[4096], why[512];
-	int			rv;
+	struct svc_field	 dir;
+	struct backup_job	*b;
 
 	if (need_admin(r) != 0 || get_str(r, "dir", 1, &dir) != 0)
 		return;
-	if (dir.len == 0 || dir.len >= sizeof(path) || dir.s[0] != '/' ||
+	if (dir.len == 0 || dir.len >= sizeof(b->path) || dir.s[0] != '/' ||
 	    memchr(dir.s, '\0', dir.len) != NULL) {
 		bad_field(r, "dir", "must be an absolute path");
 		return;
 	}
-	memcpy(path, dir.s, dir.len);
-	path[dir.len] = '\0';
-	if ((rv = service_backup(r->conn->ctl->svc, path, why,
-	    sizeof(why))) != 0) {
-		log_error("backup failed dir=%s: %s", path, why);
-		reply_error(r->conn, r->id, CERTD_ERR_STORAGE, "dir", why);
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->w = wait_new(r, 0)) == NULL) {
+		free(b);
+		reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
-	log_info("backup written dir=%s", path);
-	reply_nil(r->conn, r->id);
+	b->job.run = backup_run;
+	b->job.done = backup_done;
+	b->svc = r->conn->ctl->svc;
+	memcpy(b->path, dir.s, dir.len);
+	b->path[dir.len] = '\0';
+	workq_submit(r->conn->ctl->admin, &b->job);
 }
 
 static const struct {
@@ -1397,6 +1445,10 @@ ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
 	ctl->base = base;
 	ctl->svc = svc;
 	ctl->hub = hub;
+	if ((ctl->admin = workq_new(base, "certd-admin")) == NULL) {
+		snprintf(errbuf, errlen, "cannot start the admin worker");
+		goto fail;
+	}
 	ctl->cfg = cfg;
 	ctl->self_uid = geteuid();
 	TAILQ_INIT(&ctl->conns);
@@ -1457,6 +1509,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	if (ctl != NULL) {
+		workq_free(ctl->admin);
 		if (ctl->ev_accept != NULL)
 			event_free(ctl->ev_accept);
 		free(ctl->path);
@@ -1472,6 +1525,7 @@ ctl_free(struct ctl *ctl)
 
 	if (ctl == NULL)
 		return;
+	workq_free(ctl->admin);
 	if (ctl->listener != NULL) {
 		evconnlistener_free(ctl->listener);
 		unlink(ctl->path);
@@ -1487,6 +1541,13 @@ ctl_free(struct ctl *ctl)
 	}
 	free(ctl->path);
 	free(ctl);
+}
+
+void
+ctl_stop_work(struct ctl *ctl)
+{
+	if (ctl != NULL)
+		workq_stop(ctl->admin);
 }
 
 void

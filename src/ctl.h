@@ -26,6 +26,13 @@ struct ctl	*ctl_new(struct event_base *base, struct service *svc,
 		    struct hub *hub, const struct config *cfg, const char *path,
 		    char *errbuf, size_t errlen);
 
+/*
+ * Finish the admin jobs (backups) still queued, here and now, answering
+ * them: for a daemon whose loop has stopped, before the store goes.
+ * Accepts NULL.
+ */
+void		 ctl_stop_work(struct ctl *ctl);
+
 /* Close every connection, remove the socket file.  Accepts NULL. */
 void		 ctl_free(struct ctl *ctl);
 

@@ -358,11 +358,13 @@ daemon_close(struct daemon *d)
 	 * The store first: after a forced stop it still runs the completions
 	 * of what was queued, and they answer through the listeners and the
 	 * hub, which must still be there.  Before it, the REST worker hands
-	 * over what it holds (a decoded PUT goes to the service), and the
-	 * service completes the updates that changed nothing.
+	 * over what it holds (a decoded PUT goes to the service), a backup
+	 * in progress finishes, and the service completes the updates that
+	 * changed nothing.
 	 */
 	expiry_free(d->expiry);
 	http_stop_work(d->http);
+	ctl_stop_work(d->ctl);
 	service_stop(d->svc);
 	store_free(d->store);
 	http_free(d->http);

@@ -816,7 +816,7 @@ http_new(struct event_base *base, struct service *svc,
 		max_conns = rl.rlim_cur / 2;
 	/* jansson seeds its hashes once, before objects are made on threads. */
 	json_object_seed(0);
-	if ((h->work = workq_new(base)) == NULL) {
+	if ((h->work = workq_new(base, "certd-worker")) == NULL) {
 		snprintf(errbuf, errlen, "cannot start the REST worker");
 		goto fail;
 	}

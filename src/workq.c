@@ -121,7 +121,7 @@ workq_on_event(evutil_socket_t fd, short what, void *arg)
 }
 
 struct workq *
-workq_new(struct event_base *base)
+workq_new(struct event_base *base, const char *name)
 {
 	struct workq	*q;
 
@@ -135,7 +135,7 @@ workq_new(struct event_base *base)
 	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    (q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST,
 	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0 ||
-	    util_thread_start(&q->thread, "certd-worker", workq_worker, q) != 0) {
+	    util_thread_start(&q->thread, name, workq_worker, q) != 0) {
 		workq_free(q);
 		return NULL;
 	}

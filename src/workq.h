@@ -23,8 +23,11 @@ struct workq_job {
 	struct workq_job	*next;		/* the queue's */
 };
 
-/* Start the worker; NULL on failure (a thread or an eventfd). */
-struct workq	*workq_new(struct event_base *base);
+/*
+ * Start the worker, a thread named name (15 bytes at most); NULL on failure
+ * (a thread or an eventfd).
+ */
+struct workq	*workq_new(struct event_base *base, const char *name);
 
 /* Queue job (run and done set by the caller). */
 void		 workq_submit(struct workq *q, struct workq_job *job);

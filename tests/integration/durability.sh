@@ -25,8 +25,28 @@ mk three leaf-ed25519.pem leaf-ed25519.key; expect 200 "create three"
 req GET "$C/2"; cp "$T/out" "$T/two.before"
 
 # --- backup while running, restore into a new data dir -----------------------
+# The backup's fsyncs happen on the admin worker, never on the loop's thread
+# (the loop never waits on the disk): strace shows which thread made them.
+STRACE_PID=
+if [ "$(id -u)" = 0 ] && command -v strace > /dev/null; then
+	strace -f -qq -e trace=fsync,fdatasync -o "$T/strace" -p "$CERTD_PID" 2> /dev/null &
+	STRACE_PID=$!
+	sleep 0.5
+fi
 "$PEER" "$S" "{\"id\":1,\"op\":\"backup\",\"dir\":\"$T/backup\"}" > "$T/o"
 grep -q '"id":1,"ok":true' "$T/o" && ok "backup op" || not_ok "backup: $(cat "$T/o")"
+if [ -n "$STRACE_PID" ]; then
+	kill "$STRACE_PID" 2>/dev/null || true
+	wait "$STRACE_PID" 2>/dev/null || true
+	# Lines are "TID syscall(...)": none from the loop's thread (TID = PID).
+	syncs=$(grep -c 'sync(' "$T/strace" || true)
+	onloop=$(grep -c "^$CERTD_PID " "$T/strace" || true)
+	[ "$syncs" -gt 0 ] && [ "$onloop" = 0 ] &&
+	    ok "the backup's $syncs fsyncs are off the loop's thread" ||
+	    not_ok "backup fsyncs: $syncs, on the loop's thread: $onloop"
+else
+	ok "# SKIP strace needs root and strace"
+fi
 [ "$(stat -c %a "$T/backup/master.key")" = 600 ] && ok "backup key file is 0600" ||
     not_ok "backup key mode $(stat -c %a "$T/backup/master.key")"
 mk four leaf-ec384.pem leaf-ec384.key; expect 200 "create after the backup"

@@ -57,10 +57,15 @@ if [ -d "/proc/$CERTD_PID/task" ]; then
 		[ $((0x$low & 0x4003)) = $((0x4003)) ] || open="$open $comm"
 		[ $((0x$low & 0x400)) = 0 ] || deaf="$deaf $comm"
 	done
-	case "$names" in
-	*certd-worker*certd-writer* | *certd-writer*certd-worker*) ok "threads:$names" ;;
-	*) not_ok "no certd-worker and certd-writer among the threads:$names" ;;
-	esac
+	missing=
+	for want in certd-worker certd-writer certd-admin; do
+		case " $names " in
+		*" $want "*) ;;
+		*) missing="$missing $want" ;;
+		esac
+	done
+	[ -z "$missing" ] && ok "threads:$names" ||
+	    not_ok "no$missing among the threads:$names"
 	[ -z "$open" ] && ok "only the loop's thread takes signals" ||
 	    not_ok "threads that take signals besides the loop's:$open"
 	[ -z "$deaf" ] && ok "no thread blocks SIGSEGV" ||

@@ -100,7 +100,7 @@ test_order(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(log.base = event_base_new());
-	assert_non_null(log.q = workq_new(log.base));
+	assert_non_null(log.q = workq_new(log.base, "test-worker"));
 	for (i = 0; i < N_JOBS; i++)
 		workq_submit(log.q, &job_new(&log, i)->job);
 	event_base_loopexit(log.base, &limit);
@@ -127,7 +127,7 @@ test_ping_pong(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(log.base = event_base_new());
-	assert_non_null(log.q = workq_new(log.base));
+	assert_non_null(log.q = workq_new(log.base, "test-worker"));
 	first = job_new(&log, 0);
 	first->chain = 1;
 	workq_submit(log.q, &first->job);
@@ -153,7 +153,7 @@ test_free_finishes(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(base = event_base_new());
-	assert_non_null(log.q = workq_new(base));
+	assert_non_null(log.q = workq_new(base, "test-worker"));
 	/*
 	 * The loop never runs: workq_free does all of it.  A done half-way
 	 * submits one more job, which completes after all the others.
@@ -184,7 +184,7 @@ test_stopped_runs_inline(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(base = event_base_new());
-	assert_non_null(log.q = workq_new(base));
+	assert_non_null(log.q = workq_new(base, "test-worker"));
 	workq_submit(log.q, &job_new(&log, 0)->job);
 	workq_stop(log.q);
 	assert_int_equal(log.n_done, 1);
