@@ -3069,7 +3069,7 @@ store_open_opts(struct event_base *base, const char *dir,
     const struct store_options *sopts, char *errbuf, size_t errlen)
 {
 	struct store	*s;
-	char		*path, *rerr = NULL;
+	char		*path, *rp, *rerr = NULL;
 	bool		 ok = false;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -3095,6 +3095,14 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->mk_path = sopts != NULL && sopts->master_key != NULL ?
 	    strdup(sopts->master_key) :
 	    store_path(dir, "/", STORE_MASTER_KEY_FILE);
+	/*
+	 * A key file that is a symbolic link is the link's target: a rotation
+	 * replaces the target (by a rename next to it), not the link.
+	 */
+	if (s->mk_path != NULL && (rp = realpath(s->mk_path, NULL)) != NULL) {
+		free(s->mk_path);
+		s->mk_path = rp;
+	}
 	if (s->teams == NULL || s->aliases == NULL || s->db_path == NULL ||
 	    s->mk_path == NULL ||
 	    (s->mk_new_path = store_path(s->mk_path, "", STORE_NEW_SUFFIX))

@@ -71,6 +71,23 @@ old=$(sed -n 's/.*key_id=\([0-9a-f]*\).*/\1/p' "$LOG" | tail -n 1)
 new=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$T/o")
 [ -n "$new" ] && [ "$new" != "$old" ] && ok "rekey answers a new key id" ||
     not_ok "rekey: $(cat "$T/o") (old $old)"
+# A master key that is a symbolic link: the rotation replaces its target.
+stop_certd TERM
+mkdir -p "$T/keys"; chmod 700 "$T/keys"
+mv "$D/master.key" "$T/keys/real.key"
+ln -s "$T/keys/real.key" "$D/master.key"
+start_certd "$D"
+"$PEER" "$S" '{"id":1,"op":"rekey"}' > "$T/o"
+new=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$T/o")
+[ -L "$D/master.key" ] && [ "$(readlink "$D/master.key")" = "$T/keys/real.key" ] &&
+    [ "$(stat -c %a "$T/keys/real.key")" = 600 ] && [ ! -e "$T/keys/real.key.new" ] &&
+    ok "a rotation through a symlinked key replaces the target, not the link" ||
+    not_ok "symlinked key after rekey: $(ls -l "$D/master.key" "$T/keys" 2>&1 | tr '\n' ' ')"
+stop_certd TERM
+start_certd "$D"
+grep -q "key_id=$new" "$LOG" && ok "restart through the link uses the new key" ||
+    not_ok "key id after a rotation through the link"
+
 # Two rotations at once (pipelined, both pending together): each answers the
 # key it put in force, and the later one's is the key after a restart.
 "$PEER" -n 2 "$S" '{"id":1,"op":"rekey"}' '{"id":2,"op":"rekey"}' > "$T/o"
