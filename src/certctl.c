@@ -1236,6 +1236,7 @@ struct sync_ctx {
 	uid_t			 uid;		/* (uid_t)-1: keep */
 	gid_t			 gid;		/* (gid_t)-1: keep */
 	const char		*exec;
+	const char		*alias;		/* followed, or NULL: an id */
 	int			 sig;		/* 0: no signal */
 	char			 signame[16];	/* "HUP", or a number */
 	pid_t			 pid;		/* 0: read pid_file */
@@ -2040,18 +2041,35 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 		    "follows", (unsigned long long)ev->revision);
 		break;
 	case CERTD_EVENT_PUT:
-		if (ev->cert != NULL)
+		/*
+		 * certd tells an alias watch of a certificate renamed away
+		 * from the alias: like a delete, its content is not ours.
+		 */
+		if (ev->cert != NULL && (ctx->alias == NULL ||
+		    (ev->cert->alias != NULL &&
+		    strcmp(ev->cert->alias, ctx->alias) == 0))) {
 			sync_put(ctx, ev);
-		break;
+			break;
+		}
+		if (ev->cert == NULL)
+			break;
+		/* FALLTHROUGH */
 	case CERTD_EVENT_DELETE:
-		sync_log(ctx, "certificate %llu deleted",
-		    ev->cert != NULL ? (unsigned long long)ev->cert->id : 0ULL);
+		if (ev->kind == CERTD_EVENT_PUT)
+			sync_log(ctx, "certificate %llu left alias %s (now %s)",
+			    (unsigned long long)ev->cert->id, ctx->alias,
+			    ev->cert->alias != NULL ? ev->cert->alias : "-");
+		else
+			sync_log(ctx, "certificate %llu deleted",
+			    ev->cert != NULL ?
+			    (unsigned long long)ev->cert->id : 0ULL);
 		if (ctx->pending != NULL) {
 			sync_rec_free(ctx->pending);
 			ctx->pending = NULL;
 			evtimer_del(ctx->timer);
 		}
-		sync_ack(ctx, ev->revision, 1, "deleted; files kept");
+		sync_ack(ctx, ev->revision, 1, ev->kind == CERTD_EVENT_PUT ?
+		    "left the alias; files kept" : "deleted; files kept");
 		break;
 	}
 }
@@ -2062,7 +2080,8 @@ sync_signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct sync_ctx	*ctx = arg;
 
 	(void)what;
-	sync_log(ctx, "stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sync_log(ctx, "stopping on %s", sig == SIGINT ? "SIGINT" :
+	    sig == SIGHUP ? "SIGHUP" : "SIGTERM");
 	ctx->stopped = 1;
 	event_base_loopbreak(ctx->base);
 }
@@ -2198,6 +2217,7 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	struct certd_watch_opts	 opts;
 	struct sync_ctx		 ctx;
 	struct event		*sigint = NULL, *sigterm = NULL, *sigchld = NULL;
+	struct event		*sighup = NULL;
 	const char		*alias = NULL, *name = NULL, *owner = NULL;
 	const char		*signal_arg = NULL;
 	char			 err[512], idname[32];
@@ -2343,6 +2363,7 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	opts.n_ids = id != 0;
 	opts.aliases = alias != NULL ? &alias : NULL;
 	opts.n_aliases = alias != NULL;
+	ctx.alias = alias;
 	opts.has_since = 1;
 	opts.since = 0;
 	opts.name = ctx.name;
@@ -2355,13 +2376,16 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	}
 	sigint = evsignal_new(ctx.base, SIGINT, sync_signal_cb, &ctx);
 	sigterm = evsignal_new(ctx.base, SIGTERM, sync_signal_cb, &ctx);
+	/* A hang-up stops like SIGTERM: never in the middle of a write. */
+	sighup = evsignal_new(ctx.base, SIGHUP, sync_signal_cb, &ctx);
 	sigchld = evsignal_new(ctx.base, SIGCHLD, sync_sigchld_cb, &ctx);
 	ctx.timer = evtimer_new(ctx.base, sync_timer_cb, &ctx);
 	ctx.child_timer = evtimer_new(ctx.base, sync_child_timeout_cb, &ctx);
-	if (sigint == NULL || sigterm == NULL || sigchld == NULL ||
-	    ctx.timer == NULL || ctx.child_timer == NULL ||
+	if (sigint == NULL || sigterm == NULL || sighup == NULL ||
+	    sigchld == NULL || ctx.timer == NULL || ctx.child_timer == NULL ||
 	    evsignal_add(sigint, NULL) != 0 ||
 	    evsignal_add(sigterm, NULL) != 0 ||
+	    evsignal_add(sighup, NULL) != 0 ||
 	    evsignal_add(sigchld, NULL) != 0) {
 		fail("cannot set up the event loop");
 		goto out;
@@ -2402,6 +2426,8 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
+	if (sighup != NULL)
+		event_free(sighup);
 	if (sigchld != NULL)
 		event_free(sigchld);
 	if (ctx.base != NULL)

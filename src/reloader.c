@@ -73,6 +73,7 @@ struct certd_reloader {
 	char			 ack_detail[RELOADER_ERR_MAX];
 	int			 busy;
 	int			 dead;
+	char			*alias;		/* followed, or NULL: an id */
 
 	/* certd_reloader_start only */
 	int			 threaded;
@@ -411,11 +412,23 @@ reloader_watch_cb(const struct certd_event *ev, void *arg)
 	memset(&rev, 0, sizeof(rev));
 	switch (ev->kind) {
 	case CERTD_EVENT_PUT:
-		if (ev->cert != NULL)
+		/*
+		 * certd tells an alias watch of a certificate renamed away
+		 * from the alias: that one is no longer ours to serve.
+		 */
+		if (ev->cert != NULL && (r->alias == NULL ||
+		    (ev->cert->alias != NULL &&
+		    strcmp(ev->cert->alias, r->alias) == 0))) {
 			reloader_put(r, ev);
-		break;
+			break;
+		}
+		if (ev->cert == NULL)
+			break;
+		/* FALLTHROUGH */
 	case CERTD_EVENT_DELETE:
-		reloader_ack(r, ev->revision, 0,
+		reloader_ack(r, ev->revision, 0, ev->kind == CERTD_EVENT_PUT ?
+		    "the certificate left the alias; still serving the last "
+		    "certificate" :
 		    "deleted in certd; still serving the last certificate");
 		rev.kind = CERTD_RELOAD_DELETED;
 		rev.revision = ev->revision;
@@ -467,6 +480,7 @@ reloader_destroy(struct certd_reloader *r)
 		gnutls_certificate_free_credentials(r->cred);
 	pair_free(r->pair);
 	pthread_mutex_destroy(&r->mu);
+	free(r->alias);
 	free(r);
 }
 
@@ -507,8 +521,14 @@ reloader_create(struct event_base *base, const struct certd_reloader_opts *o,
 	r->cb = cb;
 	r->arg = arg;
 	r->wake_fd[0] = r->wake_fd[1] = -1;
+	if (alias != NULL && (r->alias = strdup(alias)) == NULL) {
+		fmt(errbuf, errlen, "out of memory");
+		free(r);
+		return NULL;
+	}
 	if ((rv = pthread_mutex_init(&r->mu, NULL)) != 0) {
 		fmt(errbuf, errlen, "reloader: mutex: %s", strerror(rv));
+		free(r->alias);
 		free(r);
 		return NULL;
 	}

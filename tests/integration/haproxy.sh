@@ -50,11 +50,12 @@ stop_haproxy() {
 # track_haproxy: note the pid in the pid file now.
 track_haproxy() { HPIDS="$HPIDS $(cat "$PIDF" 2>/dev/null || true)"; }
 haproxy_cleanup() {
+	st=$?
 	set +e
 	touch "$T/stop-clients" 2>/dev/null
 	for p in $PIDS; do stop_pid "$p"; done
 	stop_haproxy
-	cleanup
+	cleanup "$st"
 }
 trap haproxy_cleanup EXIT
 trap 'exit 1' HUP INT TERM

@@ -24,8 +24,10 @@ PASS=0
 FAIL=0
 
 UNMOUNT=
+# cleanup [STATUS]: the EXIT trap; a script's own trap that does more first
+# passes the status it found on entry (its commands have changed $? since).
 cleanup() {
-	status=$?
+	status=${1:-$?}
 	if [ -n "$CERTD_PID" ] && kill -0 "$CERTD_PID" 2>/dev/null; then
 		kill -KILL "$CERTD_PID" 2>/dev/null || true
 	fi

@@ -42,11 +42,12 @@ stop_nginx() {
 	NGINX=
 }
 nginx_cleanup() {
+	st=$?
 	set +e
 	touch "$T/stop-clients" 2>/dev/null
 	for p in $PIDS; do stop_pid "$p"; done
 	stop_nginx
-	cleanup
+	cleanup "$st"
 }
 trap nginx_cleanup EXIT
 trap 'exit 1' HUP INT TERM

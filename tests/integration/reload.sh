@@ -19,9 +19,10 @@ done
 PIDS=
 forget() { PIDS=$(echo " $PIDS " | sed "s/ $1 / /"); }
 reload_cleanup() {
+	st=$?
 	exec 3>&- 2>/dev/null || true
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
-	cleanup
+	cleanup "$st"
 }
 trap reload_cleanup EXIT
 

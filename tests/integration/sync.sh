@@ -19,6 +19,7 @@ C=/openapi/v1/teams/acme/certificates
 # longer applies).
 PIDS=
 sync_cleanup() {
+	st=$?
 	set +e
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in $PIDS; do
@@ -27,7 +28,7 @@ sync_cleanup() {
 			sleep 0.1; n=$((n + 1)); done
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	cleanup
+	cleanup "$st"
 }
 trap sync_cleanup EXIT
 trap 'exit 1' HUP INT TERM
@@ -296,14 +297,28 @@ check "... with one more SIGHUP" \
     wait_until 50 eval '[ "$(count "$T/hup.count")" = 2 ]'
 same "$T/out4/cert.pem" "$RSA2" "... and its files"
 
+# --- renamed away from the followed alias, with new content --------------------
+body "$T/ren" alias=web-old certificate=@"$RSA" private_key=@"$RSA_KEY"
+req PUT "$C/1" "$T/ren"
+expect 200 "rename the certificate away from alias web, with new content"
+REV=$(jget revision)
+check "the id follower applies it" wait_until 150 acked main "$REV" ok
+same "$O/cert.pem" "$RSA" "... its cert-file has the new content"
+# (No longer bound to it, sync-web is not among certificate 1's subscribers.)
+check "the alias follower logs that the certificate left the alias" \
+    wait_until 100 grep -q 'left alias web (now web-old)' "$T/hupper.log"
+same "$T/out4/cert.pem" "$RSA2" "... its files keep the last certificate of the alias"
+same "$T/out4/key.pem" "$RSA2_KEY" "... key included"
+check "... and no SIGHUP for it" [ "$(count "$T/hup.count")" = 2 ]
+
 # --- delete: files kept ----------------------------------------------------------
 req DELETE "$C/1?force=true"
 expect 204 "DELETE the certificate (forced: sync binds it)"
 check "sync logs the delete and keeps the files" \
     wait_until 100 grep -q 'deleted; files kept' "$T/main.log"
-same "$O/cert.pem" "$RSA2" "cert-file still there after the delete"
-same "$O/key.pem" "$RSA2_KEY" "key-file still there after the delete"
-check "no reload for the delete" [ "$(count "$RELOADS")" = 4 ]
+same "$O/cert.pem" "$RSA" "cert-file still there after the delete"
+same "$O/key.pem" "$RSA_KEY" "key-file still there after the delete"
+check "no reload for the delete" [ "$(count "$RELOADS")" = 5 ]
 
 kill -TERM "$MAIN"
 status=0; wait "$MAIN" || status=$?
