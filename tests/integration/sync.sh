@@ -323,7 +323,10 @@ check "no reload for the delete" [ "$(count "$RELOADS")" = 5 ]
 kill -TERM "$MAIN"
 status=0; wait "$MAIN" || status=$?
 check "main sync exits 0 on SIGTERM" [ $status = 0 ]
-kill -TERM "$HUPPER"; wait "$HUPPER" || true
+kill -HUP "$HUPPER"
+status=0; wait "$HUPPER" || status=$?
+check "a sync exits 0 on SIGHUP too" [ $status = 0 ]
+check "... saying so" grep -q 'stopping on SIGHUP' "$T/hupper.log"
 if grep -q 'PRIVATE KEY' "$T"/*.log; then not_ok "a log holds key material"
 else ok "no key material in any log"; fi
 
