@@ -2192,6 +2192,34 @@ copy_utf8(char *out, size_t max, const char *s)
 	out[n] = '\0';
 }
 
+/*
+ * Whether two paths name one file: the same text, the same existing file
+ * (a hard link), or the same name in one directory however it is spelled
+ * ("out/a.pem" and "./out/a.pem").
+ */
+static int
+same_file(const char *a, const char *b)
+{
+	struct stat	 sa, sb;
+	const char	*ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	char		 da[PATH_MAX], db[PATH_MAX];
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	ba = ba != NULL ? ba + 1 : a;
+	bb = bb != NULL ? bb + 1 : b;
+	if (strcmp(ba, bb) != 0)
+		return 0;
+	snprintf(da, sizeof(da), "%.*s", ba == a ? 1 : (int)(ba - a), ba == a ?
+	    "." : a);
+	snprintf(db, sizeof(db), "%.*s", bb == b ? 1 : (int)(bb - b), bb == b ?
+	    "." : b);
+	return stat(da, &sa) == 0 && stat(db, &sb) == 0 &&
+	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int
 cmd_sync(int argc, char *argv[], struct global *g)
 {
@@ -2322,7 +2350,7 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		for (j = i + 1; j < SYNC_NFILES; j++)
 			if (ctx.files[i].path != NULL &&
 			    ctx.files[j].path != NULL &&
-			    strcmp(ctx.files[i].path, ctx.files[j].path) == 0)
+			    same_file(ctx.files[i].path, ctx.files[j].path))
 				return usage_error("sync: %s and %s name the "
 				    "same file", ctx.files[i].label,
 				    ctx.files[j].label);

@@ -334,6 +334,11 @@ status=0
 "$CERTCTL" sync acme --id 1 --cert-file "$O/c" > "$T/o" 2> "$T/e" || status=$?
 check "sync without --key-file is a usage error" [ $status = 2 ]
 status=0
+"$CERTCTL" sync acme --id 1 --cert-file "$O/c" --key-file "$O/./c" \
+    > "$T/o" 2> "$T/e" || status=$?
+check "one file spelt two ways is a usage error" [ $status = 2 ]
+check "... naming both" grep -q 'name the same file' "$T/e"
+status=0
 "$CERTCTL" sync acme --id 1 --cert-file "$O/c" --key-file "$O/k" \
     --exec true --signal HUP --pid 1 > "$T/o" 2> "$T/e" || status=$?
 check "--exec with --signal is a usage error" [ $status = 2 ]
