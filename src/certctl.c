@@ -1308,6 +1308,18 @@ sync_rec_free(struct sync_rec *rec)
 static void
 sync_ack(struct sync_ctx *ctx, uint64_t rev, int ok, const char *detail)
 {
+	/*
+	 * The ack certd keeps is the last one: an older revision's outcome
+	 * that comes in late (a reload that ran on while a delete was acked)
+	 * is logged, not sent over the newer one.
+	 */
+	if (ctx->have_ack && rev < ctx->ack_rev) {
+		sync_log(ctx, "revision %llu: %s: %s (not acked: revision %llu "
+		    "was acked since)", (unsigned long long)rev,
+		    ok ? "ok" : "failed", detail,
+		    (unsigned long long)ctx->ack_rev);
+		return;
+	}
 	ctx->have_ack = 1;
 	ctx->ack_rev = rev;
 	ctx->ack_ok = ok;

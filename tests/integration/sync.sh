@@ -320,6 +320,31 @@ same "$O/cert.pem" "$RSA" "cert-file still there after the delete"
 same "$O/key.pem" "$RSA_KEY" "key-file still there after the delete"
 check "no reload for the delete" [ "$(count "$RELOADS")" = 5 ]
 
+# --- a delete acked while an older revision's reload still runs ----------------
+# The delete's ack stays the last one: the reload's outcome, when it comes,
+# is logged and not sent over it.
+body "$T/s2" alias=slow certificate=@"$RSA" private_key=@"$RSA_KEY" certificate_type=s
+req POST "$C" "$T/s2"
+expect 200 "create a second certificate"
+ID2=$(jget id)
+mkdir -p "$T/out6"
+start_sync slow acme --id "$ID2" --cert-file "$T/out6/cert.pem" \
+    --key-file "$T/out6/key.pem" --exec 'sleep 3' --debounce 100 --name slow
+SLOW=$LAST_SYNC
+check "the slow sync applies the certificate" \
+    wait_until 100 grep -q 'ok: reloaded' "$T/slow.log"
+body "$T/s3" certificate=@"$RSA2" private_key=@"$RSA2_KEY"
+req PUT "$C/$ID2" "$T/s3"
+expect 200 "change it"
+PREV=$(jget revision)
+sleep 1		# debounced, written, and the 3 s reload running
+req DELETE "$C/$ID2?force=true"
+expect 204 "delete it while its reload runs"
+check "the late outcome of the older revision is logged, not acked" \
+    wait_until 100 grep -q "revision $PREV: ok: reloaded (not acked: revision [0-9]* was acked since)" \
+    "$T/slow.log"
+kill -TERM "$SLOW"; wait "$SLOW" || true
+
 kill -TERM "$MAIN"
 status=0; wait "$MAIN" || status=$?
 check "main sync exits 0 on SIGTERM" [ $status = 0 ]
