@@ -1729,57 +1729,74 @@ store_read_meta8(struct store *s, const char *key, unsigned char out[8])
 }
 
 /*
- * Opening replays the write-ahead logs into a table file and writes a new
- * log and manifest; RocksDB 7.8 aborts the process when such a write finds
- * the disk full (see the top of this file).  So start-up is refused, with
- * a reason, unless the logs fit with STORE_MIN_FREE to spare.
+ * Free bytes on path's file system, as the caller may use them (root: the
+ * reserved blocks too).  False when it cannot tell.
  */
-static int
-store_open_space(const char *path, char *errbuf, size_t errlen)
+static bool
+store_avail(const char *path, unsigned long long *avail)
 {
-	struct statvfs		 vfs;
+	struct statvfs	st;
+
+	if (statvfs(path, &st) != 0)
+		return false;
+	*avail = (unsigned long long)(geteuid() == 0 ? st.f_bfree :
+	    st.f_bavail) * st.f_frsize;
+	return true;
+}
+
+/* Bytes of the write-ahead logs ("NNNNNN.log") in the database directory. */
+static unsigned long long
+store_log_bytes(const char *path)
+{
+	unsigned long long	 sum = 0;
 	struct stat		 st;
 	struct dirent		*e;
 	DIR			*d;
-	unsigned long long	 logs = 0, avail, need;
 	size_t			 n;
 
-	if (statvfs(path, &vfs) != 0)
-		return 0;	/* cannot tell: let RocksDB find out */
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			n = strlen(e->d_name);
-			if (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0 &&
-			    fstatat(dirfd(d), e->d_name, &st, 0) == 0)
-				logs += (unsigned long long)st.st_size;
-		}
-		closedir(d);
-	}
-	avail = (unsigned long long)(geteuid() == 0 ? vfs.f_bfree :
-	    vfs.f_bavail) * vfs.f_frsize;
-	need = logs + STORE_MIN_FREE;
-	if (avail >= need)
+	if ((d = opendir(path)) == NULL)
 		return 0;
-	store_errf(errbuf, errlen, "%s: %llu bytes free, opening the "
-	    "database needs %llu (its write-ahead logs are replayed into a "
-	    "table file); free some space", path, avail, need);
-	return -1;
+	while ((e = readdir(d)) != NULL) {
+		n = strlen(e->d_name);
+		if (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0 &&
+		    fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+			sum += (unsigned long long)st.st_size;
+	}
+	closedir(d);
+	return sum;
 }
 
 /*
- * rocksdb_open with the signals of util_sigset_async blocked: RocksDB's
- * background threads start in it and keep that mask, so signals reach
- * only the event loop.
+ * Open the database into s->db; at start-up and when the writer reopens it
+ * after a failed write.  NULL on failure, with RocksDB's reason in *rerr
+ * (rocksdb_free it), or with *rerr NULL and the reason in errbuf when it
+ * was not tried: opening replays the write-ahead logs into a table file
+ * and writes a new log and manifest, and RocksDB 7.8 aborts the process
+ * when such a write finds the disk full (see the top of this file), so it
+ * is tried only when the logs fit with STORE_MIN_FREE to spare.
+ *
+ * Signals are blocked as util_sigset_async says while RocksDB starts its
+ * background threads, which keep that mask: signals reach only the loop.
  */
 static rocksdb_t *
-store_db_open(struct store *s, const char *path, char **rerr)
+store_db_open(struct store *s, char **rerr, char *errbuf, size_t errlen)
 {
-	sigset_t	 all, old;
-	rocksdb_t	*db;
+	unsigned long long	 avail, need;
+	sigset_t		 all, old;
+	rocksdb_t		*db;
 
+	*rerr = NULL;
+	need = store_log_bytes(s->db_path) + STORE_MIN_FREE;
+	if (store_avail(s->db_path, &avail) && avail < need) {
+		store_errf(errbuf, errlen, "%s: %llu bytes free, opening the "
+		    "database needs %llu (its write-ahead logs are replayed "
+		    "into a table file); free some space", s->db_path, avail,
+		    need);
+		return NULL;
+	}
 	util_sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	db = rocksdb_open(s->opts, path, rerr);
+	db = rocksdb_open(s->opts, s->db_path, rerr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return db;
 }
@@ -1792,12 +1809,12 @@ static int
 store_recover(struct store *s)
 {
 	unsigned char	rev[8], kid[8];
-	char		*rerr = NULL;
+	char		*rerr, why[512];
 
 	pthread_rwlock_wrlock(&s->dblock);
 	if (s->db != NULL)
 		rocksdb_close(s->db);
-	s->db = store_db_open(s, s->db_path, &rerr);
+	s->db = store_db_open(s, &rerr, why, sizeof(why));
 	if (rerr != NULL) {
 		rocksdb_free(rerr);
 		s->db = NULL;
@@ -1830,14 +1847,10 @@ store_recover(struct store *s)
 static bool
 store_space_ok(struct store *s, size_t need)
 {
-	struct statvfs	st;
 	unsigned long long avail;
 
-	if (statvfs(s->db_path, &st) != 0)
-		return true;	/* cannot tell: let RocksDB find out */
-	avail = (unsigned long long)(geteuid() == 0 ? st.f_bfree :
-	    st.f_bavail) * st.f_frsize;
-	return avail >= (unsigned long long)need * 2 + STORE_MIN_FREE;
+	return !store_avail(s->db_path, &avail) ||	/* let RocksDB find out */
+	    avail >= (unsigned long long)need * 2 + STORE_MIN_FREE;
 }
 
 /* The bytes an op puts into a batch, roughly. */
@@ -3130,9 +3143,9 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, 1);
 
-	if (store_open_space(path, errbuf, errlen) != 0)
-		goto out;
-	s->db = store_db_open(s, path, &rerr);
+	if ((s->db = store_db_open(s, &rerr, errbuf, errlen)) == NULL &&
+	    rerr == NULL)
+		goto out;	/* not tried: errbuf says why */
 	if (rerr != NULL) {
 		if (store_mentions_lock(rerr))
 			store_errf(errbuf, errlen, "%s: data directory is in "
