@@ -1236,7 +1236,6 @@ struct sync_ctx {
 	uid_t			 uid;		/* (uid_t)-1: keep */
 	gid_t			 gid;		/* (gid_t)-1: keep */
 	const char		*exec;
-	const char		*alias;		/* followed, or NULL: an id */
 	int			 sig;		/* 0: no signal */
 	char			 signame[16];	/* "HUP", or a number */
 	pid_t			 pid;		/* 0: read pid_file */
@@ -2053,23 +2052,18 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 		    "follows", (unsigned long long)ev->revision);
 		break;
 	case CERTD_EVENT_PUT:
-		/*
-		 * certd tells an alias watch of a certificate renamed away
-		 * from the alias: like a delete, its content is not ours.
-		 */
-		if (ev->cert != NULL && (ctx->alias == NULL ||
-		    (ev->cert->alias != NULL &&
-		    strcmp(ev->cert->alias, ctx->alias) == 0))) {
+		if (ev->cert == NULL)
+			break;
+		if (!ev->left) {
 			sync_put(ctx, ev);
 			break;
 		}
-		if (ev->cert == NULL)
-			break;
+		/* Renamed away from our alias: like a delete, not ours. */
 		/* FALLTHROUGH */
 	case CERTD_EVENT_DELETE:
 		if (ev->kind == CERTD_EVENT_PUT)
-			sync_log(ctx, "certificate %llu left alias %s (now %s)",
-			    (unsigned long long)ev->cert->id, ctx->alias,
+			sync_log(ctx, "certificate %llu left the alias (now %s)",
+			    (unsigned long long)ev->cert->id,
 			    ev->cert->alias != NULL ? ev->cert->alias : "-");
 		else
 			sync_log(ctx, "certificate %llu deleted",
@@ -2403,7 +2397,6 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	opts.n_ids = id != 0;
 	opts.aliases = alias != NULL ? &alias : NULL;
 	opts.n_aliases = alias != NULL;
-	ctx.alias = alias;
 	opts.has_since = 1;
 	opts.since = 0;
 	opts.name = ctx.name;

@@ -1459,6 +1459,27 @@ watch_advance(struct certd_watch *w, uint64_t rev)
 		w->since = rev;
 }
 
+/*
+ * Whether cert matches the watch's ids and aliases (a watch without them
+ * wants its whole team).  certd also tells an alias watch of a certificate
+ * renamed away from the alias, which this says no to.
+ */
+static int
+watch_wants(const struct certd_watch *w, const struct certd_cert *cert)
+{
+	size_t	i;
+
+	if (w->n_ids == 0 && w->n_aliases == 0)
+		return 1;
+	for (i = 0; i < w->n_ids; i++)
+		if (w->ids[i] == cert->id)
+			return 1;
+	for (i = 0; cert->alias != NULL && i < w->n_aliases; i++)
+		if (strcmp(w->aliases[i], cert->alias) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 watch_event(struct certd_watch *w, const msgpack_object *m)
 {
@@ -1515,6 +1536,7 @@ watch_event(struct certd_watch *w, const msgpack_object *m)
 	}
 	ev.team = team_copy;
 	ev.cert = cert;
+	ev.left = ev.kind == CERTD_EVENT_PUT && !watch_wants(w, cert);
 	w->last_rev = ev.revision;
 	watch_advance(w, ev.revision);
 	r = watch_deliver(w, &ev);

@@ -73,7 +73,6 @@ struct certd_reloader {
 	char			 ack_detail[RELOADER_ERR_MAX];
 	int			 busy;
 	int			 dead;
-	char			*alias;		/* followed, or NULL: an id */
 
 	/* certd_reloader_start only */
 	int			 threaded;
@@ -412,18 +411,13 @@ reloader_watch_cb(const struct certd_event *ev, void *arg)
 	memset(&rev, 0, sizeof(rev));
 	switch (ev->kind) {
 	case CERTD_EVENT_PUT:
-		/*
-		 * certd tells an alias watch of a certificate renamed away
-		 * from the alias: that one is no longer ours to serve.
-		 */
-		if (ev->cert != NULL && (r->alias == NULL ||
-		    (ev->cert->alias != NULL &&
-		    strcmp(ev->cert->alias, r->alias) == 0))) {
+		if (ev->cert == NULL)
+			break;
+		if (!ev->left) {
 			reloader_put(r, ev);
 			break;
 		}
-		if (ev->cert == NULL)
-			break;
+		/* Renamed away from our alias: no longer ours to serve. */
 		/* FALLTHROUGH */
 	case CERTD_EVENT_DELETE:
 		reloader_ack(r, ev->revision, 0, ev->kind == CERTD_EVENT_PUT ?
@@ -480,7 +474,6 @@ reloader_destroy(struct certd_reloader *r)
 		gnutls_certificate_free_credentials(r->cred);
 	pair_free(r->pair);
 	pthread_mutex_destroy(&r->mu);
-	free(r->alias);
 	free(r);
 }
 
@@ -521,14 +514,8 @@ reloader_create(struct event_base *base, const struct certd_reloader_opts *o,
 	r->cb = cb;
 	r->arg = arg;
 	r->wake_fd[0] = r->wake_fd[1] = -1;
-	if (alias != NULL && (r->alias = strdup(alias)) == NULL) {
-		fmt(errbuf, errlen, "out of memory");
-		free(r);
-		return NULL;
-	}
 	if ((rv = pthread_mutex_init(&r->mu, NULL)) != 0) {
 		fmt(errbuf, errlen, "reloader: mutex: %s", strerror(rv));
-		free(r->alias);
 		free(r);
 		return NULL;
 	}
@@ -636,6 +623,8 @@ certd_reloader_start(const struct certd_reloader_opts *opts,
 	sigdelset(&all, SIGBUS);
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
 	sigdelset(&all, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rv = pthread_create(&r->thread, NULL, reloader_thread, r);

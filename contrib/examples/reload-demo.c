@@ -361,7 +361,8 @@ reload_cb(const struct certd_reload_event *ev, void *arg)
 		break;
 	case CERTD_RELOAD_DELETED:
 		fprintf(stderr, "reload-demo: certificate %" PRIu64
-		    " deleted in certd; still serving it\n", ev->cert_id);
+		    " deleted or renamed away at revision %" PRIu64
+		    "; still serving it\n", ev->cert_id, ev->revision);
 		break;
 	case CERTD_RELOAD_CONNECTED:
 		fprintf(stderr, "reload-demo: watching (certd revision %"

@@ -202,6 +202,11 @@ struct certd_event {
 	/* Additions: */
 	int			 code;		/* disconnected: CERTD_E_* or -status */
 	int			 ended;		/* disconnected: no reconnect follows */
+	/*
+	 * put: the certificate no longer matches the watch's ids and aliases
+	 * (it was renamed away from a watched alias): its last event here.
+	 */
+	int			 left;
 };
 
 struct certd_watch_opts {

@@ -88,7 +88,8 @@ struct certd_reloader_opts {
 enum certd_reload_kind {
 	CERTD_RELOAD_SWAPPED = 1,	/* new handshakes use this certificate */
 	CERTD_RELOAD_FAILED,		/* a change did not load; old one stays */
-	CERTD_RELOAD_DELETED,		/* deleted in certd; old one stays */
+	CERTD_RELOAD_DELETED,		/* deleted in certd, or renamed away from
+					   the alias followed; old one stays */
 	CERTD_RELOAD_CONNECTED,		/* watching (again) */
 	CERTD_RELOAD_DISCONNECTED,	/* lost certd; reconnecting unless ended */
 };

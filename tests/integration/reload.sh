@@ -272,6 +272,25 @@ else
 	ok "# SKIP not root: cannot run a peer without the key permission"
 fi
 
+# --- renamed away from the alias, with new content ------------------------------
+# The reloaders follow alias web: they keep serving its last certificate.
+body "$T/c5" alias=web-old certificate=@"$PKI/leaf-rsa.chain.pem" \
+    private_key=@"$PKI/leaf-rsa.key"
+req PUT "$C/$ID" "$T/c5"
+expect 200 "rename the certificate away from alias web, with new content"
+REV5=$(jget revision)
+i=0
+until grep -q "certificate $ID .*revision $REV5" "$T/demo.err" || [ $i -ge 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+grep -q "certificate $ID .*revision $REV5" "$T/demo.err" &&
+    ok "reload-demo reports that the certificate left" ||
+    not_ok "no report of the rename: $(tail -n 3 "$T/demo.err")"
+[ "$(presented "$DPORT")" = "$FP2" ] && ok "... and still serves alias web's last certificate" ||
+    not_ok "after the rename it presents $(presented "$DPORT"), want $FP2"
+grep -q "serving revision $REV5 " "$T/demo.err" && not_ok "reload-demo swapped to the renamed one" ||
+    ok "... without swapping to the renamed certificate"
+
 # --- shut down ---------------------------------------------------------------------
 for p in "$PID" "$TPID"; do
 	kill -TERM "$p"

@@ -306,7 +306,7 @@ check "the id follower applies it" wait_until 150 acked main "$REV" ok
 same "$O/cert.pem" "$RSA" "... its cert-file has the new content"
 # (No longer bound to it, sync-web is not among certificate 1's subscribers.)
 check "the alias follower logs that the certificate left the alias" \
-    wait_until 100 grep -q 'left alias web (now web-old)' "$T/hupper.log"
+    wait_until 100 grep -q 'left the alias (now web-old)' "$T/hupper.log"
 same "$T/out4/cert.pem" "$RSA2" "... its files keep the last certificate of the alias"
 same "$T/out4/key.pem" "$RSA2_KEY" "... key included"
 check "... and no SIGHUP for it" [ "$(count "$T/hup.count")" = 2 ]
