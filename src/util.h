@@ -42,8 +42,8 @@ void	util_sigset_async(sigset_t *set);
 /*
  * pthread_create with the signals of util_sigset_async blocked in the new
  * thread (they are the event loop's, so a helper thread's system calls are
- * not interrupted by a handler), named name (15 bytes at most; top -H and /proc show it).  Returns
- * pthread_create's result.
+ * not interrupted by a handler), named name (15 bytes at most; top -H and
+ * /proc show it).  Returns pthread_create's result.
  */
 int	util_thread_start(pthread_t *t, const char *name,
 	    void *(*fn)(void *), void *arg);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One worker thread for the CPU-bound steps of a request that need nothing
- * of the daemon's state: decoding a REST body, encoding a reply.  The loop
- * stays free to move bytes and decide while the worker turns text into
- * objects and back.  Jobs run in submission order and complete on the loop
- * in that same order.
+ * One worker thread for the steps of a request that would hold up the loop
+ * and need nothing of its state: the REST side's (certd-worker) decodes
+ * bodies and encodes replies, the socket side's (certd-admin) takes
+ * backups, with their copies and fsyncs.  Jobs run in submission order and
+ * complete on the loop in that same order.
  */
 #ifndef CERTD_WORKQ_H
 #define CERTD_WORKQ_H
