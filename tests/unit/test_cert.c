@@ -545,6 +545,10 @@ test_validity(void **state)
 	    NULL), CERTD_ERR_CERT_EXPIRED);
 }
 
+/* What `openssl ecparam -genkey -name prime256v1` writes before the key. */
+static const char	ec_params[] = "-----BEGIN EC PARAMETERS-----\n"
+    "BggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n";
+
 static void
 test_key_invalid(void **state)
 {
@@ -572,28 +576,24 @@ test_key_invalid(void **state)
 	 * An EC PARAMETERS block before the key, as `openssl ecparam -genkey`
 	 * writes it, is accepted before an EC key only, and only once.
 	 */
+
 	text_free(&c);
 	c = load("leaf-ec.pem");
-	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
-	    "-----END EC PARAMETERS-----\n");
+	text_append_str(&k, ec_params);
 	text_load_into(&k, "leaf-ec.key");
 	assert_int_equal(check_text(&c, &k, now, NULL), 0);
 	text_free(&k);
-	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
-	    "-----END EC PARAMETERS-----\n");
+	text_append_str(&k, ec_params);
 	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_ERR_KEY_INVALID);
 	text_free(&k);
-	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
-	    "-----END EC PARAMETERS-----\n");
-	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
-	    "-----END EC PARAMETERS-----\n");
+	text_append_str(&k, ec_params);
+	text_append_str(&k, ec_params);
 	text_load_into(&k, "leaf-ec.key");
 	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_ERR_KEY_INVALID);
 	text_free(&k);
 	text_free(&c);
 	c = load("leaf-rsa.pem");
-	text_append_str(&k, "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n"
-	    "-----END EC PARAMETERS-----\n");
+	text_append_str(&k, ec_params);
 	text_load_into(&k, "leaf-rsa.key");
 	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_ERR_KEY_INVALID);
 	text_free(&k);
