@@ -1137,9 +1137,9 @@ enum watch_replay {
  * Invariants: bev, out and wev are non-NULL exactly in CONNECTING and
  * LIVE; watch_id and watch_rev are meaningful in LIVE only.
  * since/have_since is the resume point: every matching change up to since
- * has been delivered.  busy counts the library's handlers on the stack;
- * certd_watch_free during one sets dead, and the outermost handler frees
- * on its way out.
+ * has been delivered, counted in the store of epoch (0: not known yet).
+ * busy counts the library's handlers on the stack; certd_watch_free during
+ * one sets dead, and the outermost handler frees on its way out.
  */
 struct certd_watch {
 	struct event_base	*base;
@@ -1173,6 +1173,7 @@ struct certd_watch {
 	uint64_t		 last_rev;	/* certd_watch_revision */
 	int			 have_since;
 	uint64_t		 since;
+	uint64_t		 epoch;		/* of the watch result */
 	enum watch_replay	 replay;
 	int			 connected;	/* BEV_EVENT_CONNECTED seen */
 	int			 in_connect;	/* inside bufferevent_socket_connect */
@@ -1385,10 +1386,12 @@ watch_send_request(struct certd_watch *w)
 {
 	msgpack_packer	pk;
 	size_t		i;
+	int		with_epoch;
 
+	with_epoch = w->have_since && w->since > 0 && w->epoch != 0;
 	w->req_id = req_begin(&w->sb, &pk, &w->next_id, "watch",
 	    (w->team != NULL) + (w->n_ids > 0) + (w->n_aliases > 0) +
-	    (w->have_since != 0) + (w->name != NULL));
+	    (w->have_since != 0) + with_epoch + (w->name != NULL));
 	if (w->team != NULL)
 		proto_kv_str(&pk, "team", w->team);
 	if (w->name != NULL)
@@ -1407,6 +1410,8 @@ watch_send_request(struct certd_watch *w)
 	}
 	if (w->have_since)
 		proto_kv_uint(&pk, "since", w->since);
+	if (with_epoch)
+		proto_kv_uint(&pk, "epoch", w->epoch);
 	return watch_send(w);
 }
 
@@ -1416,6 +1421,7 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 {
 	const msgpack_object	*res;
 	struct certd_event	 ev;
+	uint64_t		 epoch;
 	int			 code;
 
 	if (!ok) {
@@ -1430,6 +1436,19 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 	    proto_get_uint(res, "revision", &w->watch_rev) != 1) {
 		watch_down(w, CERTD_E_PROTO, 0, "malformed watch result");
 		return -1;
+	}
+	if (proto_get_uint(res, "epoch", &epoch) != 1)
+		epoch = 0;		/* a certd from before epochs */
+	if (epoch != w->epoch) {
+		/*
+		 * Another store (one restored from a backup, say): our resume
+		 * point counts in the old one.  certd answers with resync and
+		 * the state; should this connection drop before that arrives,
+		 * the next one asks for the whole state.
+		 */
+		if (w->epoch != 0 && w->since > 0)
+			w->since = 0;
+		w->epoch = epoch;
 	}
 	w->state = WATCH_LIVE;
 	w->live_ms = now_ms();
@@ -1511,7 +1530,7 @@ watch_event(struct certd_watch *w, const msgpack_object *m)
 	if (ev.kind == CERTD_EVENT_RESYNC) {
 		/*
 		 * Our resume point means nothing to this store (trimmed from
-		 * its log, or never reached: a restored backup): until the
+		 * its log, never reached, or of another epoch): until the
 		 * snapshot that follows is over, a reconnect asks for the
 		 * whole state again.
 		 */

@@ -442,12 +442,13 @@ op_hello(struct ctl_req *r)
 	if (get_uint(r, "version", 0, &version, NULL) != 0)
 		return;
 	reply_begin(conn, r->id, &pk);
-	msgpack_pack_map(&pk, 6);
+	msgpack_pack_map(&pk, 7);
 	proto_kv_uint(&pk, "version", PROTO_VERSION);
 	proto_kv_str(&pk, "server", "certd " PACKAGE_VERSION);
 	proto_kv_uint(&pk, "frame_max", conn->ctl->cfg->frame_max);
 	proto_kv_uint(&pk, "revision",
 	    service_revision(conn->ctl->svc));
+	proto_kv_uint(&pk, "epoch", service_epoch(conn->ctl->svc));
 	proto_kv_uint(&pk, "uid", conn->uid);
 	proto_kv_bool(&pk, "admin", conn->admin);
 	reply_end(conn, r->id);
@@ -781,7 +782,8 @@ op_watch(struct ctl_req *r)
 	struct hub_filter		 f;
 	struct svc_field		 name;
 	char				 namebuf[HUB_NAME_MAX + 1];
-	uint64_t			*idv = NULL, since = 0, watch, rev;
+	uint64_t			*idv = NULL, since = 0, epoch = 0;
+	uint64_t			 watch, rev;
 	char				**av = NULL;
 	msgpack_packer			 pk;
 	size_t				 i;
@@ -790,6 +792,7 @@ op_watch(struct ctl_req *r)
 	memset(&f, 0, sizeof(f));
 	if (get_team(r, ACL_READ, 1) != 0 ||
 	    get_uint(r, "since", 0, &since, &has_since) != 0 ||
+	    get_uint(r, "epoch", 0, &epoch, NULL) != 0 ||
 	    get_str(r, "name", 0, &name) != 0)
 		return;
 	if (name.s != NULL) {
@@ -867,12 +870,14 @@ op_watch(struct ctl_req *r)
 	}
 	conn_set_idle(conn);
 	reply_begin(conn, r->id, &pk);
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
 	proto_kv_uint(&pk, "watch", watch);
 	proto_kv_uint(&pk, "revision", rev);
+	proto_kv_uint(&pk, "epoch", service_epoch(conn->ctl->svc));
 	reply_end(conn, r->id);
 	if (conn->state != CTL_CLOSED &&
-	    (rv = hub_watch_replay(conn->hc, watch, has_since, since)) != 0) {
+	    (rv = hub_watch_replay(conn->hc, watch, has_since, since, epoch))
+	    != 0) {
 		log_error("ctl watch replay failed watch=%llu err=%d",
 		    (unsigned long long)watch, rv);
 		conn_fail(conn, err_status(rv), "replay failed");

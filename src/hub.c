@@ -808,7 +808,7 @@ by_revision(const void *a, const void *b)
 
 int
 hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
-    uint64_t since)
+    uint64_t since, uint64_t epoch)
 {
 	struct hub		*hub = hc->hub;
 	struct hub_watch	*w = find_watch(hc, watch);
@@ -824,11 +824,13 @@ hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
 	r.w = w;
 	r.since = since;
 	/*
-	 * Changes after since are gone from the log, or since is a revision
-	 * this store never reached (the client saw another store, one restored
-	 * from an older backup, say): start over.
+	 * Changes after since are gone from the log, since is a revision this
+	 * store never reached, or it is one of another store's (another
+	 * epoch: the client saw the store this one was restored from, or
+	 * another one): start over.
 	 */
 	if (since > store_revision(hub->store) ||
+	    (since > 0 && epoch != 0 && epoch != store_epoch(hub->store)) ||
 	    (since > 0 && since < store_revision(hub->store) &&
 	    since + 1 < store_log_first(hub->store))) {
 		if (build_event(hub, "resync", w->id,

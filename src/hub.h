@@ -144,11 +144,13 @@ int		 hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
 /*
  * Replay for a watch just added: nothing without since; the current state
  * for since 0; changes after since from the change log, or resync and the
- * current state when since is older than the log.  Returns 0 or a
- * CERTD_ERR_* (CERTD_ERR_STORAGE when the log cannot be read).
+ * current state when since is older than the log, newer than the store's
+ * revision, or of another epoch than store_epoch() (epoch 0: not known,
+ * taken to be this store's).  Returns 0 or a CERTD_ERR_*
+ * (CERTD_ERR_STORAGE when the log cannot be read).
  */
 int		 hub_watch_replay(struct hub_conn *hc, uint64_t watch,
-		    int has_since, uint64_t since);
+		    int has_since, uint64_t since, uint64_t epoch);
 
 /* Remove a watch.  CERTD_ERR_NOT_FOUND when the connection has none such. */
 int		 hub_unwatch(struct hub_conn *hc, uint64_t watch);

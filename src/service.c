@@ -682,6 +682,12 @@ service_revision(struct service *svc)
 	return store_revision(svc->store);
 }
 
+uint64_t
+service_epoch(struct service *svc)
+{
+	return store_epoch(svc->store);
+}
+
 size_t
 service_list(struct service *svc, const char *team, size_t page,
     size_t page_size, const struct cert_record **out, size_t *total)

@@ -154,6 +154,9 @@ int	service_backup(struct service *svc, const char *dir, char *errbuf,
 /* Last committed revision. */
 uint64_t service_revision(struct service *svc);
 
+/* The store's epoch (store_epoch): which store the revisions count in. */
+uint64_t service_epoch(struct service *svc);
+
 /*
  * One page of team's records ordered by id (page from 1).  Writes up to
  * page_size borrowed pointers into out; returns the count; *total is the

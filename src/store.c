@@ -123,6 +123,8 @@
 #define KEY_REVISION	"m:revision"
 #define KEY_SCHEMA	"m:schema"
 #define KEY_KID		"m:kid"
+#define KEY_EPOCH	"m:epoch"
+#define STORE_EPOCH_MASK ((UINT64_C(1) << 53) - 1)	/* exact as a double */
 #define STORE_NEW_SUFFIX ".new"
 #define STORE_COMPACT_FORCE 2	/* BottommostLevelCompaction::kForce */
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
@@ -261,6 +263,7 @@ struct store {
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t			*cache;
 	rocksdb_writeoptions_t		*wopts;	/* sync */
+	uint64_t			 epoch;	/* "m:epoch", never 0 */
 
 	pthread_t			 thread;
 	bool				 thread_started;
@@ -795,6 +798,12 @@ uint64_t
 store_revision(const struct store *s)
 {
 	return s->rev;
+}
+
+uint64_t
+store_epoch(const struct store *s)
+{
+	return s->epoch;
 }
 
 uint64_t
@@ -3003,6 +3012,45 @@ store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
 	return 0;
 }
 
+/*
+ * The store's epoch: read "m:epoch", or make a new one when it is absent (a
+ * new store, one from before epochs, or a restored backup: store_backup
+ * deletes it from the copy).  Revisions of two stores with different epochs
+ * say nothing about each other.  53 random bits, so that a client which
+ * holds numbers as doubles (JavaScript) sends back exactly what it got.
+ */
+static int
+store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
+    char *errbuf, size_t errlen)
+{
+	char	 val[8], *rerr = NULL;
+	bool	 found;
+	int	 err;
+
+	if ((err = store_get_u64(s, ro, KEY_EPOCH, &found, &s->epoch, errbuf,
+	    errlen)) != 0)
+		return err;
+	if (found && s->epoch != 0)
+		return 0;
+	do {
+		if (cert_random(val, sizeof(val)) != 0) {
+			store_errf(errbuf, errlen, "cannot make a store epoch");
+			return CERTD_ERR_INTERNAL;
+		}
+		s->epoch = store_be64_get(val) & STORE_EPOCH_MASK;
+	} while (s->epoch == 0);
+	store_be64_put(val, s->epoch);
+	rocksdb_put(s->db, s->wopts, KEY_EPOCH, strlen(KEY_EPOCH), val,
+	    sizeof(val), &rerr);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot write %s: %s", KEY_EPOCH,
+		    rerr);
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
 static int
 store_load(struct store *s, char *errbuf, size_t errlen)
 {
@@ -3062,7 +3110,8 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 		s->rev = v;
 	s->disk_rev = found ? v : 0;
 	s->head_rev = s->rev;
-	if ((err = store_find_log_first(s, ro, errbuf, errlen)) != 0)
+	if ((err = store_find_log_first(s, ro, errbuf, errlen)) != 0 ||
+	    (err = store_epoch_setup(s, ro, errbuf, errlen)) != 0)
 		goto out;
 	s->disk_log_first = s->log_first;
 out:
@@ -3251,6 +3300,32 @@ store_free(struct store *s)
 /* ------------------------------------------------------------------ */
 /* Backup                                                              */
 
+/*
+ * Delete "m:epoch" from the checkpoint in db, so that the store restored
+ * from it makes a new epoch when it is first opened: revisions it hands
+ * out after the backup's are not the ones this store handed out.
+ */
+static int
+store_backup_unmark(struct store *s, const char *db, char *errbuf,
+    size_t errlen)
+{
+	rocksdb_t	*cp;
+	char		*rerr = NULL;
+
+	if ((cp = rocksdb_open(s->opts, db, &rerr)) != NULL) {
+		rocksdb_delete(cp, s->wopts, KEY_EPOCH, strlen(KEY_EPOCH),
+		    &rerr);
+		rocksdb_close(cp);
+	}
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot reset the epoch of the "
+		    "checkpoint in %s: %s", db, rerr);
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
 int
 store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 {
@@ -3300,7 +3375,9 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			store_errf(errbuf, errlen, "cannot make a checkpoint "
 			    "in %s: %s", db, rerr);
 			rocksdb_free(rerr);
-		} else if (store_key_write(kp, dir, key) != 0)
+		} else if (store_backup_unmark(s, db, errbuf, errlen) != 0)
+			;	/* errbuf says why */
+		else if (store_key_write(kp, dir, key) != 0)
 			store_errf(errbuf, errlen, "cannot write %s: %s", kp,
 			    strerror(errno));
 		else

@@ -199,6 +199,15 @@ size_t		 store_count(const struct store *s);
 uint64_t	 store_revision(const struct store *s);
 
 /*
+ * The store's epoch: a random number from 1 to 2^53 - 1, made when the
+ * store is created, and again when a store restored from store_backup's
+ * copy is first opened (the copy is made without it).  Two stores with the
+ * same revision and different epochs may hold different histories up to
+ * it.
+ */
+uint64_t	 store_epoch(const struct store *s);
+
+/*
  * Keep the last n revisions in the change log (n >= 1; 0 counts as 1;
  * default STORE_LOG_RETAIN_DEFAULT).  Applies to writes submitted from now
  * on: each trims the entries with revision <= its revision - n, in its own
@@ -326,8 +335,8 @@ void		 store_key_id(const struct store *s,
 /*
  * Copy the store, while it runs, into directory `dir` (created 0700 if
  * missing; it must not already hold db or master.key): a consistent
- * RocksDB checkpoint in dir/db (hard links where it can) and the master
- * key in dir/master.key (mode 0600).  The copy is a data directory: start
+ * RocksDB checkpoint in dir/db (hard links where it can), without the
+ * store's epoch, and the master key in dir/master.key (mode 0600).  The copy is a data directory: start
  * certd with --data-dir dir to restore it.  It holds the master key, so it
  * must be protected like the data directory itself.  Runs on the calling
  * thread (it flushes and syncs: milliseconds to seconds), serialised with

@@ -231,7 +231,9 @@ typedef void	(*certd_event_cb)(const struct certd_event *ev, void *arg);
  * exponential back-off (100 ms doubling up to backoff_max_ms; it starts
  * over once a connection lasted 5 s) and the watch resumes
  * with since = the last revision delivered (0 after a resync, until the
- * state that follows it is complete).  Returns NULL with a
+ * state that follows it is complete) and the epoch of the store it counts
+ * in: a certd whose store is another (restored from a backup) answers with
+ * a resync and its state.  Returns NULL with a
  * reason in errbuf only for bad options or allocation failure (a daemon
  * that is down is retried when reconnect is set, else reported through a
  * DISCONNECTED event).  opts is copied.

@@ -25,6 +25,21 @@ mk three leaf-ed25519.pem leaf-ed25519.key; expect 200 "create three"
 req GET "$C/2"; cp "$T/out" "$T/two.before"
 
 # --- backup while running, restore into a new data dir -----------------------
+# A watcher follows team dur throughout (libcertd, reconnecting): it must not
+# resume inside the restored store as if it were the one it followed.
+"$CERTCTL" -s "$S" watch dur --reconnect > "$T/watch" 2> "$T/watch.err" &
+WATCH_PID=$!
+trap 'st=$?; kill "$WATCH_PID" 2>/dev/null || true; cleanup "$st"' EXIT
+wait_watch() {	# PATTERN COUNT: wait (20 s at most) for COUNT lines matching
+	i=0
+	while [ "$(grep -c -e "$1" "$T/watch" || true)" -lt "$2" ] && [ $i -lt 200 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	[ "$(grep -c -e "$1" "$T/watch" || true)" -ge "$2" ]
+}
+wait_watch '"event":"connected"' 1 || not_ok "watcher did not connect: $(cat "$T/watch.err")"
+epoch() { sed -n 's/.*certd ready.* epoch=\([0-9a-f]*\) .*/\1/p' "$LOG" | tail -n 1; }
+E1=$(epoch)
 # The backup's fsyncs happen on the admin worker, never on the loop's thread
 # (the loop never waits on the disk): strace shows which thread made them.
 STRACE_PID=
@@ -50,6 +65,7 @@ fi
 [ "$(stat -c %a "$T/backup/master.key")" = 600 ] && ok "backup key file is 0600" ||
     not_ok "backup key mode $(stat -c %a "$T/backup/master.key")"
 mk four leaf-ec384.pem leaf-ec384.key; expect 200 "create after the backup"
+wait_watch '"revision":4' 1 || not_ok "watcher missed revision 4: $(cat "$T/watch")"
 "$PEER" "$S" '{"id":1,"op":"backup","dir":"relative"}' > "$T/o"
 grep -q '"field":"dir"' "$T/o" && ok "backup refuses a relative dir" ||
     not_ok "relative backup: $(cat "$T/o")"
@@ -62,6 +78,41 @@ expect_json total 3 "restored data dir holds the records of the backup"
 req GET "$C/2"
 cmp -s "$T/out" "$T/two.before" && ok "restored record identical, key included" ||
     not_ok "restored record differs"
+stop_certd TERM
+
+# The restored store takes writes of its own past the revision the watcher
+# holds (4) before the watcher can reach it: on another socket.  Then it
+# comes up on the watcher's socket.  Its revisions 4 and 5 are not the old
+# store's 4: the watcher must be told to start over (resync and the state),
+# not replayed revision 5 alone.
+start_certd "$T/backup" --socket "$T/other.sock"
+E2=$(epoch)
+[ -n "$E1" ] && [ -n "$E2" ] && [ "$E1" != "$E2" ] &&
+    ok "the restored store has an epoch of its own ($E1 -> $E2)" ||
+    not_ok "epochs: before $E1, restored $E2"
+mk five leaf-ec.pem leaf-ec.key; expect 200 "create in the restored store"
+mk six leaf-rsa.pem leaf-rsa.key; expect 200 "another one"
+stop_certd TERM
+start_certd "$T/backup" --socket "$S"
+[ "$(epoch)" = "$E2" ] && ok "the epoch survives a restart" ||
+    not_ok "epoch after a restart: $(epoch), was $E2"
+wait_watch '"event":"resync"' 1 &&
+    ok "a watcher of the old store resuming in the restored one gets resync" ||
+    not_ok "no resync after the restore: $(tr '\n' ' ' < "$T/watch" | cut -c1-600)"
+wait_watch '"alias":"six"' 1 && wait_watch '"alias":"two"' 1 &&
+    ok "and then the restored store's state" ||
+    not_ok "state after resync: $(tr '\n' ' ' < "$T/watch" | cut -c1-600)"
+# Past the state, a live change; then a plain restart resumes without one.
+mk seven leaf-ec.pem leaf-ec.key; expect 200 "create seven"
+wait_watch '"alias":"seven"' 1 || not_ok "watcher missed seven"
+stop_certd TERM
+start_certd "$T/backup" --socket "$S"
+mk eight leaf-ec.pem leaf-ec.key; expect 200 "create eight"
+wait_watch '"alias":"eight"' 1 && [ "$(grep -c '"event":"resync"' "$T/watch")" = 1 ] &&
+    ok "across a plain restart the watcher resumes, no resync" ||
+    not_ok "after a plain restart: $(tr '\n' ' ' < "$T/watch" | cut -c1-900)"
+kill "$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
 stop_certd TERM
 
 # --- master key rotation --------------------------------------------------------

@@ -38,6 +38,7 @@ expect_line() {
 "$PEER" "$S" '{"id":1,"op":"hello"}' > "$T/o"
 expect_line "$T/o" '"admin":true' "root is an admin"
 expect_line "$T/o" '"version":1' "hello reports protocol version 1"
+HELLO_EPOCH=$(sed -n 's/.*"epoch":\([0-9]*\).*/\1/p' "$T/o")
 
 # --- a watcher receives REST changes ------------------------------------------
 "$PEER" -n 4 -t 10000 "$S" '{"id":1,"op":"watch","team":"acme"}' > "$T/w1" &
@@ -50,7 +51,8 @@ body "$T/u1" certificate_type=client
 req PUT "$C/1" "$T/u1"; expect 200 "REST update"
 req DELETE "$C/1"; expect 204 "REST delete"
 wait $W1 || true
-expect_line "$T/w1" '"id":1,"ok":true,"result":{"revision":0,"watch":1}' "watch answered"
+expect_line "$T/w1" '"id":1,"ok":true,"result":{"epoch":[1-9][0-9]*,"revision":0,"watch":1}' "watch answered"
+expect_line "$T/w1" "\"epoch\":${HELLO_EPOCH:-none}," "the watch result's epoch is hello's"
 expect_line "$T/w1" '"event":"put","revision":1,"team":"acme"' "put event for the REST create"
 expect_line "$T/w1" '"certificate_type":"client".*"event":"put","revision":2' "put event for the REST update"
 expect_line "$T/w1" '"event":"delete","revision":3' "delete event for the REST delete"

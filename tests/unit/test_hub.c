@@ -350,7 +350,7 @@ test_replay(void **state)
 	put(f, "other", 0, "x");	/* rev 6, other team */
 
 	w = watch(hc, "r", NULL, 0, NULL, 0);
-	assert_int_equal(hub_watch_replay(hc, w, 1, since), 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, since, 0), 0);
 	assert_int_equal(fk->n, 3);
 	assert_int_equal(fk->f[0].id, c);
 	assert_int_equal(fk->f[0].revision, 3);
@@ -363,7 +363,7 @@ test_replay(void **state)
 	/* since 0: the current state, no deletes. */
 	fk->n = 0;
 	w = watch(hc, "r", NULL, 0, NULL, 0);
-	assert_int_equal(hub_watch_replay(hc, w, 1, 0), 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, 0, 0), 0);
 	assert_int_equal(fk->n, 2);
 	assert_string_equal(fk->f[0].event, "put");
 	assert_string_equal(fk->f[1].event, "put");
@@ -457,7 +457,7 @@ test_resync(void **state)
 		put(f, "s", a, "a");
 	assert_true(store_log_first(f->store) > 2);
 	w = watch(hc, "s", NULL, 0, NULL, 0);
-	assert_int_equal(hub_watch_replay(hc, w, 1, 1), 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, 1, 0), 0);
 	assert_int_equal(fk->n, 2);
 	assert_string_equal(fk->f[0].event, "resync");
 	assert_string_equal(fk->f[1].event, "put");
@@ -467,22 +467,49 @@ test_resync(void **state)
 	fk->n = 0;
 	w = watch(hc, "s", NULL, 0, NULL, 0);
 	assert_int_equal(hub_watch_replay(hc, w, 1,
-	    store_revision(f->store) + 1), 0);
+	    store_revision(f->store) + 1, 0), 0);
 	assert_int_equal(fk->n, 2);
 	assert_string_equal(fk->f[0].event, "resync");
 	assert_string_equal(fk->f[1].event, "put");
 	fk->n = 0;
 	w = watch(hc, "s", NULL, 0, NULL, 0);
-	assert_int_equal(hub_watch_replay(hc, w, 1, UINT64_MAX), 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, UINT64_MAX, 0), 0);
 	assert_int_equal(fk->n, 2);
 	assert_string_equal(fk->f[0].event, "resync");
 
 	/* The head itself: nothing to replay. */
 	fk->n = 0;
 	w = watch(hc, "s", NULL, 0, NULL, 0);
-	assert_int_equal(hub_watch_replay(hc, w, 1, store_revision(f->store)),
+	assert_int_equal(hub_watch_replay(hc, w, 1, store_revision(f->store), 0),
 	    0);
 	assert_int_equal(fk->n, 0);
+
+	/*
+	 * Within the log and this store's epoch: the change after since.
+	 * The same revision of another epoch (the store this one was
+	 * restored from, say) says nothing about this store: resync.
+	 */
+	assert_int_not_equal(store_epoch(f->store), 0);
+	fk->n = 0;
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1,
+	    store_revision(f->store) - 1, store_epoch(f->store)), 0);
+	assert_int_equal(fk->n, 1);
+	assert_string_equal(fk->f[0].event, "put");
+	fk->n = 0;
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1,
+	    store_revision(f->store) - 1, store_epoch(f->store) ^ 1), 0);
+	assert_int_equal(fk->n, 2);
+	assert_string_equal(fk->f[0].event, "resync");
+	assert_string_equal(fk->f[1].event, "put");
+	/* since 0 is the current state in any epoch, with no resync */
+	fk->n = 0;
+	w = watch(hc, "s", NULL, 0, NULL, 0);
+	assert_int_equal(hub_watch_replay(hc, w, 1, 0,
+	    store_epoch(f->store) ^ 1), 0);
+	assert_int_equal(fk->n, 1);
+	assert_string_equal(fk->f[0].event, "put");
 	hub_conn_free(hc);
 	free(fk);
 }

@@ -1955,7 +1955,7 @@ test_backup(void **state)
 	struct stat			 st;
 	const struct cert_record	*r;
 	char				 err[512], path[PATH_MAX];
-	uint64_t			 ids[3], late;
+	uint64_t			 ids[3], late, epoch;
 	int				 i;
 
 	memset(&b, 0, sizeof(b));
@@ -1991,7 +1991,21 @@ test_backup(void **state)
 	}
 	assert_true(store_count(b.s) == 3 || store_count(b.s) == 4);
 	assert_int_equal(store_next_id(b.s) >= late, 1);
+	/*
+	 * The copy counts its revisions in an epoch of its own, made when it
+	 * is first opened and kept from then on; the original keeps its own.
+	 */
+	epoch = store_epoch(b.s);
+	assert_int_not_equal(epoch, 0);
+	assert_int_not_equal(epoch, store_epoch(f->s));
 	store_free(b.s);
+	b.s = store_open(b.base, b.dir, err, sizeof(err));
+	assert_non_null(b.s);
+	assert_int_equal(store_epoch(b.s), epoch);
+	store_free(b.s);
+	epoch = store_epoch(f->s);
+	reopen(f);
+	assert_int_equal(store_epoch(f->s), epoch);
 
 	/* after a rotation the copy has the new key */
 	memset(&d, 0, sizeof(d));
