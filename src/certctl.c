@@ -1184,7 +1184,12 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
  * A change goes: put event -> pending (latest wins) -> debounce timer ->
  * compare with the files on disk -> write the changed ones (all temp files
  * first, then all renames) -> reload -> ack.  While a reload command runs,
- * new changes only wait in pending; its completion schedules them.
+ * new changes only wait in pending; its completion schedules them.  The
+ * record applied last is kept: when its write or reload failed, it is
+ * applied again after a back-off (SYNC_RETRY_MS doubling up to
+ * SYNC_RETRY_MAX_MS) until it succeeds or a newer change replaces it, so
+ * files left half-switched by a failed rename and a server that did not
+ * reload do not wait for the next change.
  */
 
 #define SYNC_DEBOUNCE_MS	200
@@ -1197,6 +1202,8 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
 #define SYNC_DETAIL_MAX		256	/* certd keeps 255 bytes of a detail */
 #define SYNC_CHUNK		4096
 #define SYNC_REAP_MS		100	/* polling for a killed command's exit */
+#define SYNC_RETRY_MS		1000	/* first retry of a failed apply */
+#define SYNC_RETRY_MAX_MS	60000
 
 enum sync_kind {
 	SYNC_CERT,
@@ -1226,7 +1233,9 @@ struct sync_rec {
  * Invariants: child != 0 exactly while a reload command runs, and then
  * child_timer is pending; child_fd is its stderr pipe until drained (-1
  * after).  pending is the newest record not applied yet; pending_since
- * the monotonic ms when it went from none to some.
+ * the monotonic ms when it went from none to some.  last is the record
+ * applied last (NULL after a delete); retry_timer is pending while its
+ * failed apply waits for another try, retry_ms the wait after that one.
  */
 struct sync_ctx {
 	struct event_base	*base;
@@ -1248,6 +1257,9 @@ struct sync_ctx {
 	struct event		*timer;
 	int			 applied;	/* a record was applied this run */
 	int			 reload_owed;	/* the last reload failed */
+	struct sync_rec		*last;
+	struct event		*retry_timer;
+	unsigned		 retry_ms;
 
 	pid_t			 child;
 	uint64_t		 child_rev;
@@ -1608,6 +1620,33 @@ sync_child_close(struct sync_ctx *ctx)
 
 static void	sync_schedule(struct sync_ctx *);
 
+/* Applying ctx->last failed: apply it again after the back-off. */
+static void
+sync_retry_later(struct sync_ctx *ctx)
+{
+	struct timeval	tv;
+	unsigned	ms;
+
+	if (ctx->retry_ms == 0)
+		ctx->retry_ms = SYNC_RETRY_MS;
+	ms = ctx->retry_ms;
+	ctx->retry_ms = ms >= SYNC_RETRY_MAX_MS / 2 ? SYNC_RETRY_MAX_MS :
+	    ms * 2;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(ctx->retry_timer, &tv);
+	sync_log(ctx, "trying again in %u s unless a change comes first",
+	    ms / 1000);
+}
+
+/* Applied, or replaced by a newer change: no retry, back-off anew. */
+static void
+sync_retry_reset(struct sync_ctx *ctx)
+{
+	evtimer_del(ctx->retry_timer);
+	ctx->retry_ms = 0;
+}
+
 /* The reload command exited with status st. */
 static void
 sync_child_done(struct sync_ctx *ctx, int st)
@@ -1636,7 +1675,11 @@ sync_child_done(struct sync_ctx *ctx, int st)
 	ctx->reload_owed = !ok;
 	sync_ack(ctx, ctx->child_rev, ok, detail);
 	if (ctx->pending != NULL)
-		sync_schedule(ctx);
+		sync_schedule(ctx);	/* it replaces what failed */
+	else if (ok)
+		sync_retry_reset(ctx);
+	else
+		sync_retry_later(ctx);
 }
 
 /* Reap the command if it has exited; returns 1 when it had. */
@@ -1812,30 +1855,30 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 	if (ctx->exec != NULL) {
 		if (sync_spawn(ctx, rev, detail, sizeof(detail)) == 0)
 			return;		/* acked when it exits */
-		ctx->reload_owed = 1;
-		sync_ack(ctx, rev, 0, detail);
-		return;
+		goto failed;
 	}
 	if (ctx->sig == 0) {
+		sync_retry_reset(ctx);
 		sync_ack(ctx, rev, 1, "written");
 		return;
 	}
-	if (sync_target_pid(ctx, &pid, detail, sizeof(detail)) != 0) {
-		ctx->reload_owed = 1;
-		sync_ack(ctx, rev, 0, detail);
-		return;
-	}
+	if (sync_target_pid(ctx, &pid, detail, sizeof(detail)) != 0)
+		goto failed;
 	if (kill(pid, ctx->sig) != 0) {
 		snprintf(detail, sizeof(detail), "kill: %s (SIG%s to pid %ld)",
 		    strerror(errno), ctx->signame, (long)pid);
-		ctx->reload_owed = 1;
-		sync_ack(ctx, rev, 0, detail);
-		return;
+		goto failed;
 	}
 	snprintf(detail, sizeof(detail), "reloaded (SIG%s to pid %ld)",
 	    ctx->signame, (long)pid);
 	ctx->reload_owed = 0;
+	sync_retry_reset(ctx);
 	sync_ack(ctx, rev, 1, detail);
+	return;
+failed:
+	ctx->reload_owed = 1;
+	sync_ack(ctx, rev, 0, detail);
+	sync_retry_later(ctx);
 }
 
 /*
@@ -1909,6 +1952,7 @@ sync_apply(struct sync_ctx *ctx)
 		    '\n') + kl;
 		if ((bundle = malloc(len[SYNC_BUNDLE] + 1)) == NULL) {
 			sync_ack(ctx, rec->revision, 0, "out of memory");
+			sync_retry_later(ctx);
 			goto out;
 		}
 		memcpy(bundle, rec->certificate, cl);
@@ -1926,6 +1970,7 @@ sync_apply(struct sync_ctx *ctx)
 		nchanged += changed[i];
 	}
 	if (nchanged == 0 && !ctx->reload_owed) {
+		sync_retry_reset(ctx);
 		sync_ack(ctx, rec->revision, 1, "unchanged");
 		goto out;
 	}
@@ -1935,16 +1980,36 @@ sync_apply(struct sync_ctx *ctx)
 		    (unsigned long long)rec->revision);
 	else if (sync_write(ctx, rec, text, len, changed, err,
 	    sizeof(err)) != 0) {
-		/* Some files may be new: the next change must reload. */
+		/* Some files may be new: the next try must reload. */
 		ctx->reload_owed = 1;
 		sync_ack(ctx, rec->revision, 0, err);
+		sync_retry_later(ctx);
 		goto out;
 	}
 	sync_reload(ctx, rec->revision);
 out:
 	if (bundle != NULL)
 		free_secret(bundle);
-	sync_rec_free(rec);
+	sync_rec_free(ctx->last);
+	ctx->last = rec;		/* for a retry */
+}
+
+static void
+sync_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sync_ctx	*ctx = arg;
+
+	(void)fd;
+	(void)what;
+	/* A change waiting or being applied supersedes the failed one. */
+	if (ctx->child != 0 || ctx->pending != NULL || ctx->last == NULL)
+		return;
+	sync_log(ctx, "revision %llu: trying again",
+	    (unsigned long long)ctx->last->revision);
+	ctx->pending = ctx->last;
+	ctx->pending_since = mono_ms();
+	ctx->last = NULL;
+	sync_apply(ctx);
 }
 
 static void
@@ -2005,6 +2070,7 @@ sync_put(struct sync_ctx *ctx, const struct certd_event *ev)
 	}
 	rec->revision = ev->revision;
 	rec->id = c->id;
+	sync_retry_reset(ctx);		/* the newer change is applied instead */
 	if (ctx->pending == NULL)
 		ctx->pending_since = mono_ms();
 	else
@@ -2074,6 +2140,9 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 			ctx->pending = NULL;
 			evtimer_del(ctx->timer);
 		}
+		sync_rec_free(ctx->last);
+		ctx->last = NULL;
+		sync_retry_reset(ctx);
 		sync_ack(ctx, ev->revision, 1, ev->kind == CERTD_EVENT_PUT ?
 		    "left the alias; files kept" : "deleted; files kept");
 		break;
@@ -2414,8 +2483,10 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	sigchld = evsignal_new(ctx.base, SIGCHLD, sync_sigchld_cb, &ctx);
 	ctx.timer = evtimer_new(ctx.base, sync_timer_cb, &ctx);
 	ctx.child_timer = evtimer_new(ctx.base, sync_child_timeout_cb, &ctx);
+	ctx.retry_timer = evtimer_new(ctx.base, sync_retry_cb, &ctx);
 	if (sigint == NULL || sigterm == NULL || sighup == NULL ||
 	    sigchld == NULL || ctx.timer == NULL || ctx.child_timer == NULL ||
+	    ctx.retry_timer == NULL ||
 	    evsignal_add(sigint, NULL) != 0 ||
 	    evsignal_add(sigterm, NULL) != 0 ||
 	    evsignal_add(sighup, NULL) != 0 ||
@@ -2450,9 +2521,12 @@ out:
 	for (i = 0; i < SYNC_NFILES; i++)
 		sync_discard(&ctx.files[i]);
 	sync_rec_free(ctx.pending);
+	sync_rec_free(ctx.last);
 	certd_watch_free(ctx.w);
 	if (ctx.timer != NULL)
 		event_free(ctx.timer);
+	if (ctx.retry_timer != NULL)
+		event_free(ctx.retry_timer);
 	if (ctx.child_timer != NULL)
 		event_free(ctx.child_timer);
 	if (sigint != NULL)

@@ -167,7 +167,8 @@ check "the log says the burst was coalesced" grep -q 'replaces revision' "$T/mai
 # --- a failing reload command ----------------------------------------------------
 mkdir -p "$T/out2"
 start_sync failing acme --id 1 --cert-file "$T/out2/cert.pem" \
-    --key-file "$T/out2/key.pem" --exec 'echo boom >&2; exit 3' \
+    --key-file "$T/out2/key.pem" \
+    --exec "[ -f '$T/fixed' ] && exit 0; echo boom >&2; exit 3" \
     --name failing
 FAILING=$LAST_SYNC
 check "a failing command is acked failed" \
@@ -194,6 +195,14 @@ status=0
 "$CERTCTL" subscribers acme 99 > "$T/o" 2> "$T/e" || status=$?
 check "certctl subscribers of a missing certificate exits 1" [ $status = 1 ]
 check "... with certd's message" grep -q 'certificate not found' "$T/e"
+# The failed reload is run again after a back-off, with no new change: once
+# the command can succeed, the same revision is acked ok.
+: > "$T/fixed"
+check "the failed reload is tried again and then acked ok" \
+    wait_until 150 acked failing "$REV" ok
+req GET "$C/1/subscribers"
+check "... as reloaded" [ "$(sub_field detail failing)" = reloaded ]
+check "the log says it tried again" grep -q 'revision [0-9]*: trying again' "$T/failing.log"
 kill -TERM "$FAILING"
 status=0; wait "$FAILING" || status=$?
 check "sync exits 0 on SIGTERM" [ $status = 0 ]
@@ -211,13 +220,21 @@ case $(sub_field detail unwritable) in
 *) not_ok "write failure detail: $(sub_field detail unwritable)" ;;
 esac
 check "no reload after a failed write" [ "$(count "$T/unwritable.reloads")" = 0 ]
+# The failed write is tried again with no new change: once the directory
+# exists, the files are written and the server reloaded, once.
+mkdir "$T/missing-dir"
+check "the failed write is tried again and then acked ok" \
+    wait_until 150 acked unwritable "$REV" ok
+same "$T/missing-dir/cert.pem" "$RSA" "... the certificate written"
+same "$T/out3-key.pem" "$RSA_KEY" "... with its key"
+check "... and one reload" [ "$(count "$T/unwritable.reloads")" = 1 ]
 kill -TERM "$UNWRITABLE"; wait "$UNWRITABLE" || true
 
 # --- a reload command that hangs: killed with its process group ----------------
 mkdir -p "$T/out3"
 start_sync slow acme --id 1 --cert-file "$T/out3/cert.pem" \
     --key-file "$T/out3/key.pem" --timeout 1 --name slow \
-    --exec "sleep 30 & echo \$! > '$T/slow.pid'; wait"
+    --exec "sleep 30 & echo \$! >> '$T/slow.pids'; wait"
 SLOW=$LAST_SYNC
 check "a command over --timeout is acked failed" \
     wait_until 100 acked slow "$REV" failed
@@ -225,8 +242,10 @@ req GET "$C/1/subscribers"
 check "the detail says timeout" \
     [ "$(sub_field detail slow)" = "timeout after 1 s" ]
 check "the command's process group was killed" \
-    wait_until 30 eval '! kill -0 "$(cat "$T/slow.pid")" 2>/dev/null'
+    wait_until 30 eval '! kill -0 "$(head -n 1 "$T/slow.pids")" 2>/dev/null'
 kill -TERM "$SLOW"; wait "$SLOW" || true
+# a retry's command that was running is left to finish on its own
+kill $(cat "$T/slow.pids") 2>/dev/null || true
 
 # --- --signal HUP --pid-file --------------------------------------------------------
 cat > "$T/hup.sh" <<'EOF'
