@@ -1138,6 +1138,10 @@ enum watch_replay {
  * LIVE; watch_id and watch_rev are meaningful in LIVE only.
  * since/have_since is the resume point: every matching change up to since
  * has been delivered, counted in the store of epoch (0: not known yet).
+ * epoch_next is the epoch of a watch result that differed from ours while
+ * we resumed with ours: certd then sends resync, and it is adopted with it
+ * (should the connection drop first, the next one resumes as before and
+ * certd sends resync again).
  * busy counts the library's handlers on the stack; certd_watch_free during
  * one sets dead, and the outermost handler frees on its way out.
  */
@@ -1174,6 +1178,7 @@ struct certd_watch {
 	int			 have_since;
 	uint64_t		 since;
 	uint64_t		 epoch;		/* of the watch result */
+	uint64_t		 epoch_next;
 	enum watch_replay	 replay;
 	int			 connected;	/* BEV_EVENT_CONNECTED seen */
 	int			 in_connect;	/* inside bufferevent_socket_connect */
@@ -1422,7 +1427,7 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 	const msgpack_object	*res;
 	struct certd_event	 ev;
 	uint64_t		 epoch;
-	int			 code;
+	int			 code, resumed;
 
 	if (!ok) {
 		code = server_error(m, w->err, sizeof(w->err));
@@ -1437,18 +1442,19 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 		watch_down(w, CERTD_E_PROTO, 0, "malformed watch result");
 		return -1;
 	}
-	if (proto_get_uint(res, "epoch", &epoch) != 1)
-		epoch = 0;		/* a certd from before epochs */
-	if (epoch != w->epoch) {
-		/*
-		 * Another store (one restored from a backup, say): our resume
-		 * point counts in the old one.  certd answers with resync and
-		 * the state; should this connection drop before that arrives,
-		 * the next one asks for the whole state.
-		 */
-		if (w->epoch != 0 && w->since > 0)
-			w->since = 0;
-		w->epoch = epoch;
+	/*
+	 * Another store (one restored from a backup, say) when we resumed
+	 * with our epoch: certd follows with resync, which adopts it.  A
+	 * certd from before epochs sends none: ours is kept.
+	 */
+	resumed = w->have_since && w->since > 0 && w->epoch != 0;
+	w->epoch_next = 0;
+	if (proto_get_uint(res, "epoch", &epoch) == 1 && epoch != 0 &&
+	    epoch != w->epoch) {
+		if (resumed)
+			w->epoch_next = epoch;
+		else
+			w->epoch = epoch;
 	}
 	w->state = WATCH_LIVE;
 	w->live_ms = now_ms();
@@ -1537,6 +1543,10 @@ watch_event(struct certd_watch *w, const msgpack_object *m)
 		w->since = 0;
 		w->replay = REPLAY_SNAPSHOT;
 		w->last_rev = ev.revision;
+		if (w->epoch_next != 0) {
+			w->epoch = w->epoch_next;
+			w->epoch_next = 0;
+		}
 		return watch_deliver(w, &ev);
 	}
 	if (team != NULL && (r = dup_strn(team, team_len, &team_copy)) != 0) {

@@ -475,7 +475,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 	/* Start-up errors went to stderr; from now on the chosen target. */
 	log_set_syslog(cfg->log_syslog);
 	log_info("certd ready listen=%s:%u tls=%s socket=%s data_dir=%s "
-	    "tokens=%s records=%zu revision=%llu epoch=%016llx key_id=%s",
+	    "tokens=%s records=%zu revision=%llu epoch=%llu key_id=%s",
 	    cfg->listen_host, http_port(d.http),
 	    http_is_tls(d.http) ? "yes" : "no", sock, cfg->data_dir,
 	    db != NULL ? db : "?", store_count(d.store),

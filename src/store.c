@@ -125,6 +125,8 @@
 #define KEY_KID		"m:kid"
 #define KEY_EPOCH	"m:epoch"
 #define STORE_EPOCH_MASK ((UINT64_C(1) << 53) - 1)	/* exact as a double */
+/* In a backup's db directory: the store opened there is a copy. */
+#define STORE_COPY_MARK	"CERTD-BACKUP"
 #define STORE_NEW_SUFFIX ".new"
 #define STORE_COMPACT_FORCE 2	/* BottommostLevelCompaction::kForce */
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
@@ -305,6 +307,7 @@ struct store {
 	bool				 stopping;
 	int				 fail_writes;	/* test hook */
 	int				 crash_step;	/* test hook */
+	bool				 fail_backup;	/* test hook */
 	unsigned			 reopens;
 };
 
@@ -901,6 +904,14 @@ store_fail_next_writes(struct store *s, int n)
 	pthread_mutex_lock(&s->lock);
 	s->fail_writes = n;
 	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_test_fail_backup(struct store *s)
+{
+	pthread_mutex_lock(&s->filelock);
+	s->fail_backup = true;
+	pthread_mutex_unlock(&s->filelock);
 }
 
 void
@@ -1776,6 +1787,28 @@ store_log_bytes(const char *path)
 }
 
 /*
+ * Is there room on the database's file system to write its write-ahead
+ * logs' contents into a table file, with STORE_MIN_FREE to spare?  Opening
+ * the database does (replaying the logs), and so does a backup (flushing
+ * the memtable); RocksDB 7.8 aborts when that write finds the disk full.
+ * If not, errbuf says so, `what` named as what needs the room.
+ */
+static bool
+store_logs_fit(struct store *s, const char *what, char *errbuf,
+    size_t errlen)
+{
+	unsigned long long	avail, need;
+
+	need = store_log_bytes(s->db_path) + STORE_MIN_FREE;
+	if (!store_avail(s->db_path, &avail) || avail >= need)
+		return true;
+	store_errf(errbuf, errlen, "%s: %llu bytes free, %s needs %llu (the "
+	    "write-ahead logs are written into a table file); free some "
+	    "space", s->db_path, avail, what, need);
+	return false;
+}
+
+/*
  * Open the database into s->db; at start-up and when the writer reopens it
  * after a failed write.  NULL on failure, with RocksDB's reason in *rerr
  * (rocksdb_free it), or with *rerr NULL and the reason in errbuf when it
@@ -1790,19 +1823,12 @@ store_log_bytes(const char *path)
 static rocksdb_t *
 store_db_open(struct store *s, char **rerr, char *errbuf, size_t errlen)
 {
-	unsigned long long	 avail, need;
 	sigset_t		 all, old;
 	rocksdb_t		*db;
 
 	*rerr = NULL;
-	need = store_log_bytes(s->db_path) + STORE_MIN_FREE;
-	if (store_avail(s->db_path, &avail) && avail < need) {
-		store_errf(errbuf, errlen, "%s: %llu bytes free, opening the "
-		    "database needs %llu (its write-ahead logs are replayed "
-		    "into a table file); free some space", s->db_path, avail,
-		    need);
+	if (!store_logs_fit(s, "opening the database", errbuf, errlen))
 		return NULL;
-	}
 	util_sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	db = rocksdb_open(s->opts, s->db_path, rerr);
@@ -3014,28 +3040,36 @@ store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
 
 /*
  * The store's epoch: read "m:epoch", or make a new one when it is absent (a
- * new store, one from before epochs, or a restored backup: store_backup
- * deletes it from the copy).  Revisions of two stores with different epochs
- * say nothing about each other.  53 random bits, so that a client which
- * holds numbers as doubles (JavaScript) sends back exactly what it got.
+ * new store, or one from before epochs) or when the database directory
+ * holds STORE_COPY_MARK (a restored backup: store_backup puts it there),
+ * which then goes once the new epoch is on disk.  A crash in between makes
+ * yet another epoch at the next open: harmless.  Revisions of two stores
+ * with different epochs say nothing about each other.  53 random bits, so
+ * that a client which holds numbers as doubles (JavaScript) sends back
+ * exactly what it got.
  */
 static int
 store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
     char *errbuf, size_t errlen)
 {
-	char	 val[8], *rerr = NULL;
-	bool	 found;
-	int	 err;
+	struct stat	 st;
+	char		 val[8], *mark, *rerr = NULL;
+	bool		 found, copy;
+	int		 err;
 
+	if ((mark = store_path(s->db_path, "/", STORE_COPY_MARK)) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		return CERTD_ERR_NOMEM;
+	}
+	copy = lstat(mark, &st) == 0;
 	if ((err = store_get_u64(s, ro, KEY_EPOCH, &found, &s->epoch, errbuf,
-	    errlen)) != 0)
-		return err;
-	if (found && s->epoch != 0)
-		return 0;
+	    errlen)) != 0 || (found && s->epoch != 0 && !copy))
+		goto out;
 	do {
 		if (cert_random(val, sizeof(val)) != 0) {
 			store_errf(errbuf, errlen, "cannot make a store epoch");
-			return CERTD_ERR_INTERNAL;
+			err = CERTD_ERR_INTERNAL;
+			goto out;
 		}
 		s->epoch = store_be64_get(val) & STORE_EPOCH_MASK;
 	} while (s->epoch == 0);
@@ -3046,9 +3080,16 @@ store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
 		store_errf(errbuf, errlen, "cannot write %s: %s", KEY_EPOCH,
 		    rerr);
 		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
+		err = CERTD_ERR_STORAGE;
+	} else if (copy && (unlink(mark) != 0 ||
+	    store_fsync_dir(s->db_path) != 0)) {
+		store_errf(errbuf, errlen, "cannot remove %s: %s", mark,
+		    strerror(errno));
+		err = CERTD_ERR_STORAGE;
 	}
-	return 0;
+out:
+	free(mark);
+	return err;
 }
 
 static int
@@ -3301,29 +3342,51 @@ store_free(struct store *s)
 /* Backup                                                              */
 
 /*
- * Delete "m:epoch" from the checkpoint in db, so that the store restored
- * from it makes a new epoch when it is first opened: revisions it hands
- * out after the backup's are not the ones this store handed out.
+ * Mark the checkpoint in db as a copy (STORE_COPY_MARK), so that the store
+ * restored from it makes a new epoch when it is first opened: revisions it
+ * hands out after the backup's are not the ones this store handed out.
+ * RocksDB leaves files of names it does not use alone.
  */
 static int
-store_backup_unmark(struct store *s, const char *db, char *errbuf,
-    size_t errlen)
+store_backup_mark(const char *db, char *errbuf, size_t errlen)
 {
-	rocksdb_t	*cp;
-	char		*rerr = NULL;
+	static const char	 text[] = "certd: this database is a backup; "
+	    "the store opened here makes a new epoch\n";
+	char			*mark;
+	int			 fd = -1, r = -1;
 
-	if ((cp = rocksdb_open(s->opts, db, &rerr)) != NULL) {
-		rocksdb_delete(cp, s->wopts, KEY_EPOCH, strlen(KEY_EPOCH),
-		    &rerr);
-		rocksdb_close(cp);
+	if ((mark = store_path(db, "/", STORE_COPY_MARK)) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		return CERTD_ERR_NOMEM;
 	}
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot reset the epoch of the "
-		    "checkpoint in %s: %s", db, rerr);
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
-	return 0;
+	if ((fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
+	    != -1 && write(fd, text, sizeof(text) - 1) ==
+	    (ssize_t)(sizeof(text) - 1) && fsync(fd) == 0 &&
+	    store_fsync_dir(db) == 0)
+		r = 0;
+	else
+		store_errf(errbuf, errlen, "cannot write %s: %s", mark,
+		    strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	free(mark);
+	return r == 0 ? 0 : CERTD_ERR_STORAGE;
+}
+
+/* Remove a checkpoint directory (files only) left by a failed backup. */
+static void
+store_backup_undo(const char *db)
+{
+	struct dirent	*e;
+	DIR		*d;
+
+	if ((d = opendir(db)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	(void)rmdir(db);
 }
 
 int
@@ -3333,7 +3396,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	unsigned char		 key[CERT_SEAL_KEY_LEN];
 	struct stat		 st;
 	char			*db, *kp, *rerr = NULL;
-	bool			 bad;
+	bool			 bad, made;
 	int			 err = CERTD_ERR_STORAGE;
 
 	db = store_path(dir, "/", "db");
@@ -3364,24 +3427,34 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	else if (s->db == NULL)
 		store_errf(errbuf, errlen, "the database is not open after a "
 		    "storage failure");
-	else if (store_key_read(s->mk_path, true, key, &bad, errbuf, errlen)
-	    == 0) {
+	else if (store_logs_fit(s, "a backup", errbuf, errlen) &&
+	    store_key_read(s->mk_path, true, key, &bad, errbuf, errlen) == 0) {
 		cp = rocksdb_checkpoint_object_create(s->db, &rerr);
 		if (rerr == NULL)
 			rocksdb_checkpoint_create(cp, db, 0, &rerr);
 		if (cp != NULL)
 			rocksdb_checkpoint_object_destroy(cp);
-		if (rerr != NULL) {
+		made = rerr == NULL;
+		if (!made) {
 			store_errf(errbuf, errlen, "cannot make a checkpoint "
 			    "in %s: %s", db, rerr);
 			rocksdb_free(rerr);
-		} else if (store_backup_unmark(s, db, errbuf, errlen) != 0)
+		} else if (s->fail_backup) {
+			s->fail_backup = false;
+			store_errf(errbuf, errlen, "test: the backup fails "
+			    "after its checkpoint");
+		} else if (store_backup_mark(db, errbuf, errlen) != 0)
 			;	/* errbuf says why */
 		else if (store_key_write(kp, dir, key) != 0)
 			store_errf(errbuf, errlen, "cannot write %s: %s", kp,
 			    strerror(errno));
 		else
 			err = 0;
+		if (made && err != 0) {
+			/* no half backup: a retry into dir finds it empty */
+			(void)unlink(kp);
+			store_backup_undo(db);
+		}
 		cert_wipe(key, sizeof(key));
 	}
 	pthread_rwlock_unlock(&s->dblock);

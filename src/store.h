@@ -201,7 +201,7 @@ uint64_t	 store_revision(const struct store *s);
 /*
  * The store's epoch: a random number from 1 to 2^53 - 1, made when the
  * store is created, and again when a store restored from store_backup's
- * copy is first opened (the copy is made without it).  Two stores with the
+ * copy is first opened (the copy is marked as one).  Two stores with the
  * same revision and different epochs may hold different histories up to
  * it.
  */
@@ -335,13 +335,17 @@ void		 store_key_id(const struct store *s,
 /*
  * Copy the store, while it runs, into directory `dir` (created 0700 if
  * missing; it must not already hold db or master.key): a consistent
- * RocksDB checkpoint in dir/db (hard links where it can), without the
- * store's epoch, and the master key in dir/master.key (mode 0600).  The copy is a data directory: start
- * certd with --data-dir dir to restore it.  It holds the master key, so it
- * must be protected like the data directory itself.  Runs on the calling
- * thread (it flushes and syncs: milliseconds to seconds), serialised with
- * key rotation so that key and records always match.  Returns 0, or a
- * negative CERTD_ERR_* with a one-line reason in errbuf.
+ * RocksDB checkpoint in dir/db (hard links where it can), marked as a copy
+ * (dir/db/CERTD-BACKUP: the store first opened there makes a new epoch),
+ * and the master key in dir/master.key (mode 0600).  The copy is a data
+ * directory: start certd with --data-dir dir to restore it.  It holds the
+ * master key, so it must be protected like the data directory itself.
+ * Runs on the calling thread (it flushes and syncs: milliseconds to
+ * seconds), serialised with key rotation so that key and records always
+ * match.  Refused while the database's file system lacks room for the
+ * memtable's flush.  A backup that fails after the checkpoint removes it
+ * again.  Returns 0, or a negative CERTD_ERR_* with a one-line reason in
+ * errbuf.
  */
 int		 store_backup(struct store *s, const char *dir, char *errbuf,
 		    size_t errlen);
@@ -355,6 +359,9 @@ void		 store_fail_next_writes(struct store *s, int n);
 
 /* How many times the writer reopened the database after a failure. */
 unsigned	 store_reopens(struct store *s);
+
+/* For tests: the next store_backup fails right after its checkpoint. */
+void		 store_test_fail_backup(struct store *s);
 
 /*
  * For tests: the next store_rekey "crashes" right after step `step` (1, 2

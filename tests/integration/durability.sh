@@ -26,10 +26,16 @@ req GET "$C/2"; cp "$T/out" "$T/two.before"
 
 # --- backup while running, restore into a new data dir -----------------------
 # A watcher follows team dur throughout (libcertd, reconnecting): it must not
-# resume inside the restored store as if it were the one it followed.
-"$CERTCTL" -s "$S" watch dur --reconnect > "$T/watch" 2> "$T/watch.err" &
+# resume inside the restored store as if it were the one it followed.  It
+# goes through dropproxy, which cuts its second connection (its first to the
+# restored store) right after the watch result, before the resync.
+"$CERTD_BUILDDIR/tests/integration/dropproxy" "$T/proxy.sock" "$S" 2 \
+    2> "$T/proxy.err" &
+PROXY_PID=$!
+i=0; while [ ! -S "$T/proxy.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+"$CERTCTL" -s "$T/proxy.sock" watch dur --reconnect > "$T/watch" 2> "$T/watch.err" &
 WATCH_PID=$!
-trap 'st=$?; kill "$WATCH_PID" 2>/dev/null || true; cleanup "$st"' EXIT
+trap 'st=$?; kill "$WATCH_PID" "$PROXY_PID" 2>/dev/null || true; cleanup "$st"' EXIT
 wait_watch() {	# PATTERN COUNT: wait (20 s at most) for COUNT lines matching
 	i=0
 	while [ "$(grep -c -e "$1" "$T/watch" || true)" -lt "$2" ] && [ $i -lt 200 ]; do
@@ -84,7 +90,8 @@ stop_certd TERM
 # holds (4) before the watcher can reach it: on another socket.  Then it
 # comes up on the watcher's socket.  Its revisions 4 and 5 are not the old
 # store's 4: the watcher must be told to start over (resync and the state),
-# not replayed revision 5 alone.
+# not replayed revision 5 alone, also when its first connection there drops
+# between the watch result and the resync.
 start_certd "$T/backup" --socket "$T/other.sock"
 E2=$(epoch)
 [ -n "$E1" ] && [ -n "$E2" ] && [ "$E1" != "$E2" ] &&
@@ -99,6 +106,10 @@ start_certd "$T/backup" --socket "$S"
 wait_watch '"event":"resync"' 1 &&
     ok "a watcher of the old store resuming in the restored one gets resync" ||
     not_ok "no resync after the restore: $(tr '\n' ' ' < "$T/watch" | cut -c1-600)"
+grep -q 'connection 2: certd.s first frame only' "$T/proxy.err" &&
+    [ "$(grep -c '"event":"connected"' "$T/watch")" -ge 3 ] &&
+    ok "... after its first connection there dropped before the resync" ||
+    not_ok "the drop did not happen: $(cat "$T/proxy.err")"
 wait_watch '"alias":"six"' 1 && wait_watch '"alias":"two"' 1 &&
     ok "and then the restored store's state" ||
     not_ok "state after resync: $(tr '\n' ' ' < "$T/watch" | cut -c1-600)"
@@ -111,8 +122,8 @@ mk eight leaf-ec.pem leaf-ec.key; expect 200 "create eight"
 wait_watch '"alias":"eight"' 1 && [ "$(grep -c '"event":"resync"' "$T/watch")" = 1 ] &&
     ok "across a plain restart the watcher resumes, no resync" ||
     not_ok "after a plain restart: $(tr '\n' ' ' < "$T/watch" | cut -c1-900)"
-kill "$WATCH_PID" 2>/dev/null || true
-wait "$WATCH_PID" 2>/dev/null || true
+kill "$WATCH_PID" "$PROXY_PID" 2>/dev/null || true
+wait "$WATCH_PID" "$PROXY_PID" 2>/dev/null || true
 stop_certd TERM
 
 # --- master key rotation --------------------------------------------------------
@@ -186,6 +197,15 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
 	expect_error 503 "storage unavailable" "write on a full disk"
 	req GET "$C/1"; expect 200 "reads work on a full disk"
 	req GET "$C"; expect_json total 1 "nothing half-written"
+	# A backup flushes the memtable into the store first (RocksDB 7.8
+	# would abort on the full disk): refused, and certd runs on.
+	"$PEER" "$M/data/certd.sock" \
+	    "{\"id\":1,\"op\":\"backup\",\"dir\":\"$T/fullbackup\"}" > "$T/o" || true
+	grep -q '503' "$T/o" && grep -q 'bytes free' "$T/o" && kill -0 "$CERTD_PID" &&
+	    ok "a backup on a full disk is refused, certd runs on" ||
+	    not_ok "backup on a full disk: $(cat "$T/o"), certd: $(tail -n 3 "$LOG")"
+	[ ! -e "$T/fullbackup/db" ] && ok "... and leaves no copy behind" ||
+	    not_ok "backup on a full disk left $(ls "$T/fullbackup")"
 	rm -f "$M/filler"
 	i=0
 	while :; do

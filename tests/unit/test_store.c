@@ -1980,6 +1980,8 @@ test_backup(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_false(dir_has(b.dir, "PRIVATE KEY"));
+	snprintf(path, sizeof(path), "%s/db/CERTD-BACKUP", b.dir);
+	assert_int_equal(stat(path, &st), 0);	/* marked as a copy */
 
 	/* the copy is a data directory of its own */
 	b.s = store_open(b.base, b.dir, err, sizeof(err));
@@ -1998,6 +2000,7 @@ test_backup(void **state)
 	epoch = store_epoch(b.s);
 	assert_int_not_equal(epoch, 0);
 	assert_int_not_equal(epoch, store_epoch(f->s));
+	assert_int_not_equal(stat(path, &st), 0);	/* the mark is gone */
 	store_free(b.s);
 	b.s = store_open(b.base, b.dir, err, sizeof(err));
 	assert_non_null(b.s);
@@ -2019,6 +2022,18 @@ test_backup(void **state)
 	assert_int_equal(store_count(b.s), 4);
 	assert_rec_equal(store_get(f->s, "t", late), store_get(b.s, "t", late));
 	store_free(b.s);
+	rm_tree(b.dir, 0);
+
+	/* a backup that fails after its checkpoint leaves none behind */
+	store_test_fail_backup(f->s);
+	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)),
+	    CERTD_ERR_STORAGE);
+	assert_non_null(strstr(err, "after its checkpoint"));
+	snprintf(path, sizeof(path), "%s/db", b.dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/master.key", b.dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)), 0);
 	rm_tree(b.dir, 0);
 }
 
