@@ -1257,6 +1257,8 @@ struct sync_ctx {
 	struct event		*timer;
 	int			 applied;	/* a record was applied this run */
 	int			 reload_owed;	/* the last reload failed */
+	pid_t			 gone_pid;	/* signalled: no such process */
+	struct timespec		 gone_at;	/* when, as file times go */
 	struct sync_rec		*last;
 	struct event		*retry_timer;
 	unsigned		 retry_ms;
@@ -1676,10 +1678,11 @@ sync_child_done(struct sync_ctx *ctx, int st)
 	sync_ack(ctx, ctx->child_rev, ok, detail);
 	if (ctx->pending != NULL)
 		sync_schedule(ctx);	/* it replaces what failed */
-	else if (ok)
-		sync_retry_reset(ctx);
-	else
+	else if (!ok && ctx->last != NULL &&
+	    ctx->last->revision == ctx->child_rev)
 		sync_retry_later(ctx);
+	else
+		sync_retry_reset(ctx);	/* done, or deleted meanwhile */
 }
 
 /* Reap the command if it has exited; returns 1 when it had. */
@@ -1849,8 +1852,9 @@ sync_target_pid(const struct sync_ctx *ctx, pid_t *out, char *err,
 static void
 sync_reload(struct sync_ctx *ctx, uint64_t rev)
 {
-	char	detail[SYNC_DETAIL_MAX];
-	pid_t	pid;
+	struct stat	st;
+	char		detail[SYNC_DETAIL_MAX];
+	pid_t		pid;
 
 	if (ctx->exec != NULL) {
 		if (sync_spawn(ctx, rev, detail, sizeof(detail)) == 0)
@@ -1858,13 +1862,36 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 		goto failed;
 	}
 	if (ctx->sig == 0) {
+		ctx->reload_owed = 0;
 		sync_retry_reset(ctx);
 		sync_ack(ctx, rev, 1, "written");
 		return;
 	}
 	if (sync_target_pid(ctx, &pid, detail, sizeof(detail)) != 0)
 		goto failed;
+	/*
+	 * A pid found gone is not signalled again (in time another process
+	 * gets it) unless the pid file was written since: with --pid that is
+	 * the end (acked failed, no retry); a pid file is tried again until
+	 * the server, started again, names itself in it.
+	 */
+	if (pid == ctx->gone_pid && (ctx->pid_file == NULL ||
+	    stat(ctx->pid_file, &st) != 0 ||
+	    st.st_mtim.tv_sec < ctx->gone_at.tv_sec ||
+	    (st.st_mtim.tv_sec == ctx->gone_at.tv_sec &&
+	    st.st_mtim.tv_nsec < ctx->gone_at.tv_nsec))) {
+		snprintf(detail, sizeof(detail), "pid %ld is gone (no such "
+		    "process)%s", (long)pid, ctx->pid_file != NULL ?
+		    "; waiting for the pid file to name another" : "");
+		goto failed;
+	}
 	if (kill(pid, ctx->sig) != 0) {
+		if (errno == ESRCH) {
+			ctx->gone_pid = pid;
+			/* the coarse clock is the one file times come from */
+			(void)clock_gettime(CLOCK_REALTIME_COARSE,
+			    &ctx->gone_at);
+		}
 		snprintf(detail, sizeof(detail), "kill: %s (SIG%s to pid %ld)",
 		    strerror(errno), ctx->signame, (long)pid);
 		goto failed;
@@ -1878,7 +1905,10 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 failed:
 	ctx->reload_owed = 1;
 	sync_ack(ctx, rev, 0, detail);
-	sync_retry_later(ctx);
+	if (ctx->pid_file == NULL && ctx->gone_pid != 0)
+		sync_retry_reset(ctx);	/* --pid names a process that is gone */
+	else
+		sync_retry_later(ctx);
 }
 
 /*
@@ -2082,6 +2112,27 @@ sync_put(struct sync_ctx *ctx, const struct certd_event *ev)
 	sync_schedule(ctx);
 }
 
+/*
+ * The whole current state follows (a resync, or a replay from revision 0):
+ * what was waiting or owed a retry is delivered again if the certificate
+ * still matches, and is gone if not, without a delete event.  The last
+ * ack may be of a store this one was restored from: not resent, and the
+ * next one is sent whatever its revision.
+ */
+static void
+sync_forget(struct sync_ctx *ctx)
+{
+	if (ctx->pending != NULL) {
+		sync_rec_free(ctx->pending);
+		ctx->pending = NULL;
+		evtimer_del(ctx->timer);
+	}
+	sync_rec_free(ctx->last);
+	ctx->last = NULL;
+	sync_retry_reset(ctx);
+	ctx->have_ack = 0;
+}
+
 static void
 sync_event_cb(const struct certd_event *ev, void *arg)
 {
@@ -2089,8 +2140,11 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 
 	switch (ev->kind) {
 	case CERTD_EVENT_CONNECTED:
-		sync_log(ctx, "watching (certd revision %llu)",
-		    (unsigned long long)ev->revision);
+		sync_log(ctx, "watching (certd revision %llu%s)",
+		    (unsigned long long)ev->revision,
+		    ev->state ? "; the current state follows" : "");
+		if (ev->state)
+			sync_forget(ctx);
 		/* A new connection is a new watch: tell certd where we are. */
 		if (ctx->have_ack &&
 		    certd_watch_ack(ctx->w, ctx->ack_rev, ctx->ack_ok,
@@ -2116,6 +2170,7 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 	case CERTD_EVENT_RESYNC:
 		sync_log(ctx, "resync at revision %llu: the current state "
 		    "follows", (unsigned long long)ev->revision);
+		sync_forget(ctx);
 		break;
 	case CERTD_EVENT_PUT:
 		if (ev->cert == NULL)

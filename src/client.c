@@ -1469,6 +1469,7 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = CERTD_EVENT_CONNECTED;
 	ev.revision = w->watch_rev;
+	ev.state = w->replay == REPLAY_SNAPSHOT;
 	return watch_deliver(w, &ev);
 }
 

@@ -207,6 +207,13 @@ struct certd_event {
 	 * (it was renamed away from a watched alias): its last event here.
 	 */
 	int			 left;
+	/*
+	 * connected: the watch's whole current state follows (a replay from
+	 * revision 0), not the changes since the last revision delivered: a
+	 * certificate it leaves out is gone, with no delete event for it.  A
+	 * resync event says the same.
+	 */
+	int			 state;
 };
 
 struct certd_watch_opts {

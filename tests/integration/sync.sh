@@ -282,6 +282,9 @@ start_sync deadpid acme --id 1 --cert-file "$T/out5/cert.pem" \
 DEADPID=$LAST_SYNC
 check "a signal to a dead pid is acked failed" \
     wait_until 100 acked deadpid "$REV" failed
+sleep 1.5	# a retry would come after 1 s
+check "a pid found gone is not signalled again (--pid: no retry)" \
+    [ "$(grep -c 'SIGHUP to pid' "$T/deadpid.log")" = 1 ]
 req GET "$C/1/subscribers"
 case $(sub_field detail deadpid) in
 *"No such process"*) ok "the detail says No such process" ;;
@@ -315,6 +318,36 @@ check "the signal follower applies it too" \
 check "... with one more SIGHUP" \
     wait_until 50 eval '[ "$(count "$T/hup.count")" = 2 ]'
 same "$T/out4/cert.pem" "$RSA2" "... and its files"
+
+# --- deleted while sync was away: its failed apply is not tried again ---------
+# A sync that has seen no live change resumes with the whole state, which
+# leaves a deleted certificate out (no delete event): what it owed a retry
+# goes with it.
+body "$T/aw" alias=away certificate=@"$RSA" private_key=@"$RSA_KEY" \
+    certificate_type=server
+req POST "$C" "$T/aw"
+expect 200 "create a certificate for a failing sync"
+AWAY_ID=$(jget id); AWAY_REV=$(jget revision)
+mkdir -p "$T/out7"
+start_sync away acme --id "$AWAY_ID" --cert-file "$T/out7/cert.pem" \
+    --key-file "$T/out7/key.pem" --exec "echo run >> '$T/away.runs'; exit 3"
+AWAY=$LAST_SYNC
+check "its reload fails" \
+    wait_until 100 grep -q "revision $AWAY_REV: failed" "$T/away.log"
+stop_certd TERM
+start_certd "$D" --socket "$T/other.sock"
+req DELETE "$C/$AWAY_ID?force=true"
+expect 204 "delete it while the sync is away"
+stop_certd TERM
+start_certd "$D"
+check "the sync comes back to the whole state" \
+    wait_until 150 grep -q 'the current state follows' "$T/away.log"
+sleep 0.5
+n1=$(count "$T/away.runs")
+sleep 5
+check "no more tries for the deleted certificate ($n1 runs)" \
+    [ "$(count "$T/away.runs")" = "$n1" ]
+kill -TERM "$AWAY"; wait "$AWAY" || true
 
 # --- renamed away from the followed alias, with new content --------------------
 body "$T/ren" alias=web-old certificate=@"$RSA" private_key=@"$RSA_KEY"
