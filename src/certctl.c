@@ -2113,11 +2113,13 @@ sync_put(struct sync_ctx *ctx, const struct certd_event *ev)
 }
 
 /*
- * The whole current state follows (a resync, or a replay from revision 0):
- * what was waiting or owed a retry is delivered again if the certificate
- * still matches, and is gone if not, without a delete event.  The last
- * ack may be of a store this one was restored from: not resent, and the
- * next one is sent whatever its revision.
+ * Drop what waits to be applied or owes a retry, and the last ack.  For a
+ * delete (or a certificate that left the alias), and when the whole
+ * current state follows (a resync, or a replay from revision 0): that
+ * delivers the certificate again if it still matches, and leaves it out,
+ * without a delete event, if not.  The last ack may then be of a store
+ * this one was restored from: not resent, and the next one is sent
+ * whatever its revision.
  */
 static void
 sync_forget(struct sync_ctx *ctx)
@@ -2190,14 +2192,7 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 			sync_log(ctx, "certificate %llu deleted",
 			    ev->cert != NULL ?
 			    (unsigned long long)ev->cert->id : 0ULL);
-		if (ctx->pending != NULL) {
-			sync_rec_free(ctx->pending);
-			ctx->pending = NULL;
-			evtimer_del(ctx->timer);
-		}
-		sync_rec_free(ctx->last);
-		ctx->last = NULL;
-		sync_retry_reset(ctx);
+		sync_forget(ctx);	/* nothing of it to apply or retry */
 		sync_ack(ctx, ev->revision, 1, ev->kind == CERTD_EVENT_PUT ?
 		    "left the alias; files kept" : "deleted; files kept");
 		break;
