@@ -1258,13 +1258,14 @@ struct sync_ctx {
 	int			 applied;	/* a record was applied this run */
 	int			 reload_owed;	/* the last reload failed */
 	pid_t			 gone_pid;	/* signalled: no such process */
-	struct timespec		 gone_at;	/* when, as file times go */
+	struct stat		 gone_st;	/* the pid file that named it */
 	struct sync_rec		*last;
 	struct event		*retry_timer;
 	unsigned		 retry_ms;
 
 	pid_t			 child;
 	uint64_t		 child_rev;
+	int			 child_forgotten;	/* outcome not acked */
 	int			 child_fd;
 	struct event		*child_ev;
 	struct event		*child_timer;
@@ -1675,7 +1676,14 @@ sync_child_done(struct sync_ctx *ctx, int st)
 		    *tail != '\0' ? ": " : "", tail);
 	ctx->child = 0;
 	ctx->reload_owed = !ok;
-	sync_ack(ctx, ctx->child_rev, ok, detail);
+	if (ctx->child_forgotten) {
+		/* its revision may be of a store this one was restored from */
+		ctx->child_forgotten = 0;
+		sync_log(ctx, "revision %llu: %s: %s (not acked: the whole "
+		    "state came since)", (unsigned long long)ctx->child_rev,
+		    ok ? "ok" : "failed", detail);
+	} else
+		sync_ack(ctx, ctx->child_rev, ok, detail);
 	if (ctx->pending != NULL)
 		sync_schedule(ctx);	/* it replaces what failed */
 	else if (!ok && ctx->last != NULL &&
@@ -1804,16 +1812,20 @@ out:
 	return r;
 }
 
-/* The pid to signal: --pid, or the first number in --pid-file. */
+/*
+ * The pid to signal: --pid, or the first number in --pid-file, whose
+ * fstat goes into *st (zeroes with --pid).
+ */
 static int
-sync_target_pid(const struct sync_ctx *ctx, pid_t *out, char *err,
-    size_t errlen)
+sync_target_pid(const struct sync_ctx *ctx, pid_t *out, struct stat *st,
+    char *err, size_t errlen)
 {
 	char		 buf[32], *p, *end;
 	ssize_t		 n;
 	unsigned long	 v;
 	int		 fd;
 
+	memset(st, 0, sizeof(*st));
 	if (ctx->pid != 0) {
 		*out = ctx->pid;
 		return 0;
@@ -1826,6 +1838,8 @@ sync_target_pid(const struct sync_ctx *ctx, pid_t *out, char *err,
 	do
 		n = read(fd, buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);
+	if (n >= 0 && fstat(fd, st) != 0)
+		n = -1;
 	(void)close(fd);
 	if (n < 0) {
 		snprintf(err, errlen, "pid file %s: %s", ctx->pid_file,
@@ -1867,19 +1881,21 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 		sync_ack(ctx, rev, 1, "written");
 		return;
 	}
-	if (sync_target_pid(ctx, &pid, detail, sizeof(detail)) != 0)
+	if (sync_target_pid(ctx, &pid, &st, detail, sizeof(detail)) != 0)
 		goto failed;
 	/*
 	 * A pid found gone is not signalled again (in time another process
-	 * gets it) unless the pid file was written since: with --pid that is
+	 * gets it) unless the pid file is another one or was written since
+	 * (device, inode, modification and change times): with --pid that is
 	 * the end (acked failed, no retry); a pid file is tried again until
 	 * the server, started again, names itself in it.
 	 */
-	if (pid == ctx->gone_pid && (ctx->pid_file == NULL ||
-	    stat(ctx->pid_file, &st) != 0 ||
-	    st.st_mtim.tv_sec < ctx->gone_at.tv_sec ||
-	    (st.st_mtim.tv_sec == ctx->gone_at.tv_sec &&
-	    st.st_mtim.tv_nsec < ctx->gone_at.tv_nsec))) {
+	if (pid == ctx->gone_pid && st.st_dev == ctx->gone_st.st_dev &&
+	    st.st_ino == ctx->gone_st.st_ino &&
+	    st.st_mtim.tv_sec == ctx->gone_st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == ctx->gone_st.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_sec == ctx->gone_st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == ctx->gone_st.st_ctim.tv_nsec) {
 		snprintf(detail, sizeof(detail), "pid %ld is gone (no such "
 		    "process)%s", (long)pid, ctx->pid_file != NULL ?
 		    "; waiting for the pid file to name another" : "");
@@ -1888,9 +1904,7 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 	if (kill(pid, ctx->sig) != 0) {
 		if (errno == ESRCH) {
 			ctx->gone_pid = pid;
-			/* the coarse clock is the one file times come from */
-			(void)clock_gettime(CLOCK_REALTIME_COARSE,
-			    &ctx->gone_at);
+			ctx->gone_st = st;
 		}
 		snprintf(detail, sizeof(detail), "kill: %s (SIG%s to pid %ld)",
 		    strerror(errno), ctx->signame, (long)pid);
@@ -2113,16 +2127,17 @@ sync_put(struct sync_ctx *ctx, const struct certd_event *ev)
 }
 
 /*
- * Drop what waits to be applied or owes a retry, and the last ack.  For a
- * delete (or a certificate that left the alias), and when the whole
- * current state follows (a resync, or a replay from revision 0): that
- * delivers the certificate again if it still matches, and leaves it out,
- * without a delete event, if not.  The last ack may then be of a store
- * this one was restored from: not resent, and the next one is sent
- * whatever its revision.
+ * Drop what waits to be applied or owes a retry: after a delete (or a
+ * certificate that left the alias), and when the whole current state
+ * follows (state: a resync, or a replay from revision 0), which delivers
+ * the certificate again if it still matches and leaves it out, without a
+ * delete event, if not.  Then the revisions acked so far may be of a store
+ * this one was restored from: the last ack is not resent, the outcome of
+ * a reload still running is logged but not acked, and the next ack is
+ * sent whatever its revision.
  */
 static void
-sync_forget(struct sync_ctx *ctx)
+sync_forget(struct sync_ctx *ctx, int state)
 {
 	if (ctx->pending != NULL) {
 		sync_rec_free(ctx->pending);
@@ -2132,7 +2147,10 @@ sync_forget(struct sync_ctx *ctx)
 	sync_rec_free(ctx->last);
 	ctx->last = NULL;
 	sync_retry_reset(ctx);
-	ctx->have_ack = 0;
+	if (state) {
+		ctx->have_ack = 0;
+		ctx->child_forgotten = ctx->child != 0;
+	}
 }
 
 static void
@@ -2146,7 +2164,7 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 		    (unsigned long long)ev->revision,
 		    ev->state ? "; the current state follows" : "");
 		if (ev->state)
-			sync_forget(ctx);
+			sync_forget(ctx, 1);
 		/* A new connection is a new watch: tell certd where we are. */
 		if (ctx->have_ack &&
 		    certd_watch_ack(ctx->w, ctx->ack_rev, ctx->ack_ok,
@@ -2172,7 +2190,7 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 	case CERTD_EVENT_RESYNC:
 		sync_log(ctx, "resync at revision %llu: the current state "
 		    "follows", (unsigned long long)ev->revision);
-		sync_forget(ctx);
+		sync_forget(ctx, 1);
 		break;
 	case CERTD_EVENT_PUT:
 		if (ev->cert == NULL)
@@ -2192,7 +2210,7 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 			sync_log(ctx, "certificate %llu deleted",
 			    ev->cert != NULL ?
 			    (unsigned long long)ev->cert->id : 0ULL);
-		sync_forget(ctx);	/* nothing of it to apply or retry */
+		sync_forget(ctx, 0);	/* nothing of it to apply or retry */
 		sync_ack(ctx, ev->revision, 1, ev->kind == CERTD_EVENT_PUT ?
 		    "left the alias; files kept" : "deleted; files kept");
 		break;

@@ -1469,7 +1469,9 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = CERTD_EVENT_CONNECTED;
 	ev.revision = w->watch_rev;
-	ev.state = w->replay == REPLAY_SNAPSHOT;
+	/* a resync is sure to follow a resume in another epoch, or past R */
+	ev.state = w->replay == REPLAY_SNAPSHOT || w->epoch_next != 0 ||
+	    (w->replay == REPLAY_LOG && w->since > w->watch_rev);
 	return watch_deliver(w, &ev);
 }
 

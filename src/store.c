@@ -3395,13 +3395,14 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	rocksdb_checkpoint_t	*cp;
 	unsigned char		 key[CERT_SEAL_KEY_LEN];
 	struct stat		 st;
-	char			*db, *kp, *rerr = NULL;
+	char			*db, *part, *kp, *rerr = NULL;
 	bool			 bad, made;
 	int			 err = CERTD_ERR_STORAGE;
 
 	db = store_path(dir, "/", "db");
+	part = store_path(dir, "/", "db.part");
 	kp = store_path(dir, "/", STORE_MASTER_KEY_FILE);
-	if (db == NULL || kp == NULL) {
+	if (db == NULL || part == NULL || kp == NULL) {
 		store_errf(errbuf, errlen, "out of memory");
 		err = CERTD_ERR_NOMEM;
 		goto out;
@@ -3416,6 +3417,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		    "a backup", dir);
 		goto out;
 	}
+	store_backup_undo(part);	/* left by a backup that died */
 
 	pthread_mutex_lock(&s->filelock);
 	pthread_rwlock_rdlock(&s->dblock);
@@ -3431,20 +3433,28 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	    store_key_read(s->mk_path, true, key, &bad, errbuf, errlen) == 0) {
 		cp = rocksdb_checkpoint_object_create(s->db, &rerr);
 		if (rerr == NULL)
-			rocksdb_checkpoint_create(cp, db, 0, &rerr);
+			rocksdb_checkpoint_create(cp, part, 0, &rerr);
 		if (cp != NULL)
 			rocksdb_checkpoint_object_destroy(cp);
+		/*
+		 * The copy becomes dir/db only once marked: a crash before
+		 * leaves db.part, never an unmarked db with this store's
+		 * epoch.
+		 */
 		made = rerr == NULL;
 		if (!made) {
 			store_errf(errbuf, errlen, "cannot make a checkpoint "
-			    "in %s: %s", db, rerr);
+			    "in %s: %s", part, rerr);
 			rocksdb_free(rerr);
 		} else if (s->fail_backup) {
 			s->fail_backup = false;
 			store_errf(errbuf, errlen, "test: the backup fails "
 			    "after its checkpoint");
-		} else if (store_backup_mark(db, errbuf, errlen) != 0)
+		} else if (store_backup_mark(part, errbuf, errlen) != 0)
 			;	/* errbuf says why */
+		else if (rename(part, db) != 0 || store_fsync_dir(dir) != 0)
+			store_errf(errbuf, errlen, "cannot rename %s to %s: %s",
+			    part, db, strerror(errno));
 		else if (store_key_write(kp, dir, key) != 0)
 			store_errf(errbuf, errlen, "cannot write %s: %s", kp,
 			    strerror(errno));
@@ -3453,6 +3463,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		if (made && err != 0) {
 			/* no half backup: a retry into dir finds it empty */
 			(void)unlink(kp);
+			store_backup_undo(part);
 			store_backup_undo(db);
 		}
 		cert_wipe(key, sizeof(key));
@@ -3461,6 +3472,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	pthread_mutex_unlock(&s->filelock);
 out:
 	free(db);
+	free(part);
 	free(kp);
 	return err;
 }

@@ -209,9 +209,9 @@ struct certd_event {
 	int			 left;
 	/*
 	 * connected: the watch's whole current state follows (a replay from
-	 * revision 0), not the changes since the last revision delivered: a
-	 * certificate it leaves out is gone, with no delete event for it.  A
-	 * resync event says the same.
+	 * revision 0, or a resync that certd is sure to send), not the changes
+	 * since the last revision delivered: a certificate it leaves out is
+	 * gone, with no delete event for it.  A resync event says the same.
 	 */
 	int			 state;
 };

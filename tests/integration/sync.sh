@@ -292,6 +292,31 @@ case $(sub_field detail deadpid) in
 esac
 kill -TERM "$DEADPID"; wait "$DEADPID" || true
 
+# A pid file naming a process that is gone: tried again, without signalling
+# that pid, until the file is written anew (the server started again).
+echo "$DEAD" > "$T/gone.pid"
+mkdir -p "$T/out8"
+start_sync gonepid acme --id 1 --cert-file "$T/out8/cert.pem" \
+    --key-file "$T/out8/key.pem" --signal HUP --pid-file "$T/gone.pid" \
+    --name gonepid
+GONEPID=$LAST_SYNC
+check "a stale pid file is acked failed" \
+    wait_until 100 acked gonepid "$REV" failed
+check "the retry does not signal the gone pid again" \
+    wait_until 50 grep -q "pid $DEAD is gone" "$T/gonepid.log"
+check "... once only" [ "$(grep -c 'SIGHUP to pid' "$T/gonepid.log")" = 1 ]
+sh "$T/hup.sh" "$T/hup2" &
+HUP2=$!
+PIDS="$PIDS $HUP2"
+wait_until 50 test -s "$T/hup2.pid" || not_ok "the second HUP counter did not start"
+cp "$T/hup2.pid" "$T/gone.pid"
+check "once the pid file names the server again, it is signalled" \
+    wait_until 100 acked gonepid "$REV" ok
+check "... one SIGHUP" \
+    wait_until 50 eval '[ "$(count "$T/hup2.count")" = 1 ]'
+kill -TERM "$GONEPID"; wait "$GONEPID" || true
+kill -TERM "$HUP2"; wait "$HUP2" || true
+
 # --- certd restarts: sync stays, resumes, applies the next change -------------
 lines=$(wc -l < "$T/main.log")
 stop_certd TERM && ok "certd stops with subscribers attached" ||

@@ -1956,7 +1956,7 @@ test_backup(void **state)
 	const struct cert_record	*r;
 	char				 err[512], path[PATH_MAX];
 	uint64_t			 ids[3], late, epoch;
-	int				 i;
+	int				 i, fd;
 
 	memset(&b, 0, sizeof(b));
 	snprintf(b.dir, sizeof(b.dir), "/tmp/certd-test-backup-XXXXXX");
@@ -2033,7 +2033,18 @@ test_backup(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 	snprintf(path, sizeof(path), "%s/master.key", b.dir);
 	assert_int_not_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/db.part", b.dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	/* what a backup that died left (db.part) goes with the next one */
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/db.part/000001.sst", b.dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
 	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)), 0);
+	assert_int_not_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/db/CERTD-BACKUP", b.dir);
+	assert_int_equal(stat(path, &st), 0);
 	rm_tree(b.dir, 0);
 }
 
