@@ -433,6 +433,12 @@ reloader_watch_cb(const struct certd_event *ev, void *arg)
 		reloader_notify(r, &rev);
 		break;
 	case CERTD_EVENT_CONNECTED:
+		/*
+		 * When the whole state follows, the last ack may be of a store
+		 * this one was restored from: the state is acked anew instead.
+		 */
+		if (ev->state)
+			r->ack_rev = 0;
 		if (r->ack_rev != 0)
 			(void)certd_watch_ack(r->watch, r->ack_rev, r->ack_ok,
 			    r->ack_detail);

@@ -3373,20 +3373,29 @@ store_backup_mark(const char *db, char *errbuf, size_t errlen)
 	return r == 0 ? 0 : CERTD_ERR_STORAGE;
 }
 
-/* Remove a checkpoint directory (files only) left by a failed backup. */
+/*
+ * Remove a directory that a backup made and filled with files (a
+ * checkpoint, or its staging directory), never following a link.
+ */
 static void
-store_backup_undo(const char *db)
+store_backup_undo(const char *path)
 {
 	struct dirent	*e;
 	DIR		*d;
+	int		 fd;
 
-	if ((d = opendir(db)) == NULL)
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
 		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		(void)close(fd);
+		return;
+	}
 	while ((e = readdir(d)) != NULL)
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			(void)unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
-	(void)rmdir(db);
+	(void)rmdir(path);
 }
 
 int
@@ -3395,14 +3404,14 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	rocksdb_checkpoint_t	*cp;
 	unsigned char		 key[CERT_SEAL_KEY_LEN];
 	struct stat		 st;
-	char			*db, *part, *kp, *rerr = NULL;
-	bool			 bad, made;
+	char			*db, *stage = NULL, *part = NULL, *kp;
+	char			*rerr = NULL;
+	bool			 bad, made, renamed = false;
 	int			 err = CERTD_ERR_STORAGE;
 
 	db = store_path(dir, "/", "db");
-	part = store_path(dir, "/", "db.part");
 	kp = store_path(dir, "/", STORE_MASTER_KEY_FILE);
-	if (db == NULL || part == NULL || kp == NULL) {
+	if (db == NULL || kp == NULL) {
 		store_errf(errbuf, errlen, "out of memory");
 		err = CERTD_ERR_NOMEM;
 		goto out;
@@ -3417,7 +3426,25 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		    "a backup", dir);
 		goto out;
 	}
-	store_backup_undo(part);	/* left by a backup that died */
+	/*
+	 * The checkpoint is made in a fresh directory of our own (nothing in
+	 * it is anyone else's to plant or lose) and becomes dir/db only once
+	 * marked: a crash before leaves dir/.certd-backup-*, never an
+	 * unmarked db with this store's epoch.
+	 */
+	if ((stage = store_path(dir, "/", ".certd-backup-XXXXXX")) != NULL &&
+	    mkdtemp(stage) == NULL) {
+		store_errf(errbuf, errlen, "cannot create a directory in %s: "
+		    "%s", dir, strerror(errno));
+		free(stage);
+		stage = NULL;
+		goto out;
+	}
+	if (stage == NULL || (part = store_path(stage, "/", "db")) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		err = CERTD_ERR_NOMEM;
+		goto out;
+	}
 
 	pthread_mutex_lock(&s->filelock);
 	pthread_rwlock_rdlock(&s->dblock);
@@ -3436,11 +3463,6 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			rocksdb_checkpoint_create(cp, part, 0, &rerr);
 		if (cp != NULL)
 			rocksdb_checkpoint_object_destroy(cp);
-		/*
-		 * The copy becomes dir/db only once marked: a crash before
-		 * leaves db.part, never an unmarked db with this store's
-		 * epoch.
-		 */
 		made = rerr == NULL;
 		if (!made) {
 			store_errf(errbuf, errlen, "cannot make a checkpoint "
@@ -3452,7 +3474,8 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			    "after its checkpoint");
 		} else if (store_backup_mark(part, errbuf, errlen) != 0)
 			;	/* errbuf says why */
-		else if (rename(part, db) != 0 || store_fsync_dir(dir) != 0)
+		else if (rename(part, db) != 0 || !(renamed = true) ||
+		    store_fsync_dir(dir) != 0)
 			store_errf(errbuf, errlen, "cannot rename %s to %s: %s",
 			    part, db, strerror(errno));
 		else if (store_key_write(kp, dir, key) != 0)
@@ -3463,16 +3486,18 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		if (made && err != 0) {
 			/* no half backup: a retry into dir finds it empty */
 			(void)unlink(kp);
-			store_backup_undo(part);
-			store_backup_undo(db);
+			store_backup_undo(renamed ? db : part);
 		}
 		cert_wipe(key, sizeof(key));
 	}
 	pthread_rwlock_unlock(&s->dblock);
 	pthread_mutex_unlock(&s->filelock);
 out:
-	free(db);
+	if (stage != NULL)
+		store_backup_undo(stage);	/* empty by now: removed */
+	free(stage);
 	free(part);
+	free(db);
 	free(kp);
 	return err;
 }

@@ -343,10 +343,11 @@ void		 store_key_id(const struct store *s,
  * Runs on the calling thread (it flushes and syncs: milliseconds to
  * seconds), serialised with key rotation so that key and records always
  * match.  Refused while the database's file system lacks room for the
- * memtable's flush.  The checkpoint is made in dir/db.part and renamed to
- * dir/db once marked; a backup that fails after the checkpoint removes it
- * again, and one that died is cleaned up by the next.  Returns 0, or a
- * negative CERTD_ERR_* with a one-line reason in errbuf.
+ * memtable's flush.  The checkpoint is made in a fresh directory
+ * dir/.certd-backup-XXXXXX and renamed to dir/db once marked; a backup that
+ * fails after the checkpoint removes it again (one that died leaves the
+ * fresh directory behind).  Returns 0, or a negative CERTD_ERR_* with a
+ * one-line reason in errbuf.
  */
 int		 store_backup(struct store *s, const char *dir, char *errbuf,
 		    size_t errlen);

@@ -1456,6 +1456,21 @@ tree_contains(const char *path, const void *needle, size_t nlen, int depth)
 	return found;
 }
 
+/* Entries of dir, "." and ".." left out. */
+static int
+dir_entries(const char *dir)
+{
+	struct dirent	*e;
+	DIR		*d;
+	int		 n = 0;
+
+	assert_non_null(d = opendir(dir));
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
 static bool
 dir_has(const char *dir, const char *text)
 {
@@ -2033,16 +2048,17 @@ test_backup(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 	snprintf(path, sizeof(path), "%s/master.key", b.dir);
 	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(dir_entries(b.dir), 0);	/* staging gone too */
+	/* files of others in dir stay: the copy is staged in its own */
 	snprintf(path, sizeof(path), "%s/db.part", b.dir);
-	assert_int_not_equal(stat(path, &st), 0);
-	/* what a backup that died left (db.part) goes with the next one */
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/db.part/000001.sst", b.dir);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	close(fd);
 	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)), 0);
-	assert_int_not_equal(stat(path, &st), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(dir_entries(b.dir), 3);	/* db, master.key, db.part */
 	snprintf(path, sizeof(path), "%s/db/CERTD-BACKUP", b.dir);
 	assert_int_equal(stat(path, &st), 0);
 	rm_tree(b.dir, 0);
