@@ -3474,15 +3474,20 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			    "after its checkpoint");
 		} else if (store_backup_mark(part, errbuf, errlen) != 0)
 			;	/* errbuf says why */
-		else if (rename(part, db) != 0 || !(renamed = true) ||
-		    store_fsync_dir(dir) != 0)
+		else if (rename(part, db) != 0)
 			store_errf(errbuf, errlen, "cannot rename %s to %s: %s",
 			    part, db, strerror(errno));
-		else if (store_key_write(kp, dir, key) != 0)
-			store_errf(errbuf, errlen, "cannot write %s: %s", kp,
-			    strerror(errno));
-		else
-			err = 0;
+		else {
+			renamed = true;
+			if (store_fsync_dir(dir) != 0)
+				store_errf(errbuf, errlen, "cannot sync %s: %s",
+				    dir, strerror(errno));
+			else if (store_key_write(kp, dir, key) != 0)
+				store_errf(errbuf, errlen, "cannot write %s: "
+				    "%s", kp, strerror(errno));
+			else
+				err = 0;
+		}
 		if (made && err != 0) {
 			/* no half backup: a retry into dir finds it empty */
 			(void)unlink(kp);
