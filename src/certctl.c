@@ -1650,6 +1650,22 @@ sync_retry_reset(struct sync_ctx *ctx)
 	ctx->retry_ms = 0;
 }
 
+/*
+ * Ack the outcome of applying revision rev (ctx->last once applied): a
+ * failure is applied again after the back-off unless no try can succeed
+ * (the --pid to signal is gone); success ends the tries.
+ */
+static void
+sync_outcome(struct sync_ctx *ctx, uint64_t rev, int ok, const char *detail)
+{
+	sync_ack(ctx, rev, ok, detail);
+	if (ok || (ctx->sig != 0 && ctx->pid_file == NULL &&
+	    ctx->gone_pid != 0))
+		sync_retry_reset(ctx);
+	else
+		sync_retry_later(ctx);
+}
+
 /* The reload command exited with status st. */
 static void
 sync_child_done(struct sync_ctx *ctx, int st)
@@ -1682,15 +1698,13 @@ sync_child_done(struct sync_ctx *ctx, int st)
 		sync_log(ctx, "revision %llu: %s: %s (not acked: the whole "
 		    "state came since)", (unsigned long long)ctx->child_rev,
 		    ok ? "ok" : "failed", detail);
-	} else
-		sync_ack(ctx, ctx->child_rev, ok, detail);
-	if (ctx->pending != NULL)
-		sync_schedule(ctx);	/* it replaces what failed */
-	else if (!ok && ctx->last != NULL &&
-	    ctx->last->revision == ctx->child_rev)
-		sync_retry_later(ctx);
+	} else if (ctx->pending != NULL || ctx->last == NULL ||
+	    ctx->last->revision != ctx->child_rev)
+		sync_ack(ctx, ctx->child_rev, ok, detail);  /* replaced, deleted */
 	else
-		sync_retry_reset(ctx);	/* done, or deleted meanwhile */
+		sync_outcome(ctx, ctx->child_rev, ok, detail);
+	if (ctx->pending != NULL)
+		sync_schedule(ctx);
 }
 
 /* Reap the command if it has exited; returns 1 when it had. */
@@ -1877,8 +1891,7 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 	}
 	if (ctx->sig == 0) {
 		ctx->reload_owed = 0;
-		sync_retry_reset(ctx);
-		sync_ack(ctx, rev, 1, "written");
+		sync_outcome(ctx, rev, 1, "written");
 		return;
 	}
 	if (sync_target_pid(ctx, &pid, &st, detail, sizeof(detail)) != 0)
@@ -1913,16 +1926,11 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 	snprintf(detail, sizeof(detail), "reloaded (SIG%s to pid %ld)",
 	    ctx->signame, (long)pid);
 	ctx->reload_owed = 0;
-	sync_retry_reset(ctx);
-	sync_ack(ctx, rev, 1, detail);
+	sync_outcome(ctx, rev, 1, detail);
 	return;
 failed:
 	ctx->reload_owed = 1;
-	sync_ack(ctx, rev, 0, detail);
-	if (ctx->pid_file == NULL && ctx->gone_pid != 0)
-		sync_retry_reset(ctx);	/* --pid names a process that is gone */
-	else
-		sync_retry_later(ctx);
+	sync_outcome(ctx, rev, 0, detail);
 }
 
 /*
@@ -1995,8 +2003,7 @@ sync_apply(struct sync_ctx *ctx)
 		len[SYNC_BUNDLE] = cl + (cl > 0 && rec->certificate[cl - 1] !=
 		    '\n') + kl;
 		if ((bundle = malloc(len[SYNC_BUNDLE] + 1)) == NULL) {
-			sync_ack(ctx, rec->revision, 0, "out of memory");
-			sync_retry_later(ctx);
+			sync_outcome(ctx, rec->revision, 0, "out of memory");
 			goto out;
 		}
 		memcpy(bundle, rec->certificate, cl);
@@ -2014,8 +2021,7 @@ sync_apply(struct sync_ctx *ctx)
 		nchanged += changed[i];
 	}
 	if (nchanged == 0 && !ctx->reload_owed) {
-		sync_retry_reset(ctx);
-		sync_ack(ctx, rec->revision, 1, "unchanged");
+		sync_outcome(ctx, rec->revision, 1, "unchanged");
 		goto out;
 	}
 	if (nchanged == 0)
@@ -2026,8 +2032,7 @@ sync_apply(struct sync_ctx *ctx)
 	    sizeof(err)) != 0) {
 		/* Some files may be new: the next try must reload. */
 		ctx->reload_owed = 1;
-		sync_ack(ctx, rec->revision, 0, err);
-		sync_retry_later(ctx);
+		sync_outcome(ctx, rec->revision, 0, err);
 		goto out;
 	}
 	sync_reload(ctx, rec->revision);

@@ -1386,14 +1386,20 @@ watch_send(struct certd_watch *w)
 	return 0;
 }
 
+/* Does the watch request resume from since in a known epoch (sent along)? */
+static int
+watch_resumes_in_epoch(const struct certd_watch *w)
+{
+	return w->have_since && w->since > 0 && w->epoch != 0;
+}
+
 static int
 watch_send_request(struct certd_watch *w)
 {
 	msgpack_packer	pk;
 	size_t		i;
-	int		with_epoch;
+	int		with_epoch = watch_resumes_in_epoch(w);
 
-	with_epoch = w->have_since && w->since > 0 && w->epoch != 0;
 	w->req_id = req_begin(&w->sb, &pk, &w->next_id, "watch",
 	    (w->team != NULL) + (w->n_ids > 0) + (w->n_aliases > 0) +
 	    (w->have_since != 0) + with_epoch + (w->name != NULL));
@@ -1427,7 +1433,7 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 	const msgpack_object	*res;
 	struct certd_event	 ev;
 	uint64_t		 epoch;
-	int			 code, resumed;
+	int			 code;
 
 	if (!ok) {
 		code = server_error(m, w->err, sizeof(w->err));
@@ -1447,11 +1453,10 @@ watch_result(struct certd_watch *w, const msgpack_object *m, int ok)
 	 * with our epoch: certd follows with resync, which adopts it.  A
 	 * certd from before epochs sends none: ours is kept.
 	 */
-	resumed = w->have_since && w->since > 0 && w->epoch != 0;
 	w->epoch_next = 0;
 	if (proto_get_uint(res, "epoch", &epoch) == 1 && epoch != 0 &&
 	    epoch != w->epoch) {
-		if (resumed)
+		if (watch_resumes_in_epoch(w))
 			w->epoch_next = epoch;
 		else
 			w->epoch = epoch;

@@ -3432,15 +3432,19 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	 * marked: a crash before leaves dir/.certd-backup-*, never an
 	 * unmarked db with this store's epoch.
 	 */
-	if ((stage = store_path(dir, "/", ".certd-backup-XXXXXX")) != NULL &&
-	    mkdtemp(stage) == NULL) {
+	if ((stage = store_path(dir, "/", ".certd-backup-XXXXXX")) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		err = CERTD_ERR_NOMEM;
+		goto out;
+	}
+	if (mkdtemp(stage) == NULL) {		/* fills in the XXXXXX */
 		store_errf(errbuf, errlen, "cannot create a directory in %s: "
 		    "%s", dir, strerror(errno));
 		free(stage);
 		stage = NULL;
 		goto out;
 	}
-	if (stage == NULL || (part = store_path(stage, "/", "db")) == NULL) {
+	if ((part = store_path(stage, "/", "db")) == NULL) {
 		store_errf(errbuf, errlen, "out of memory");
 		err = CERTD_ERR_NOMEM;
 		goto out;
