@@ -16,6 +16,11 @@
 #      dir with its defaults (WAL fsync per commit), gets POST /v3/kv/put
 #      through its JSON gateway, N_CERTS keys, a value as large as certd's
 #      request body.  Same connection counts, same wrk settings.
+#   3. the floor (tests/bench/floor.c): evhttp and jansson alone, FLOOR_PROCS
+#      processes (default: one per CPU) with one event loop each on one
+#      port, sent certd's requests; each body is decoded and the answer
+#      encoded, nothing validated or stored.  The most certd could do with
+#      the SPEC's libraries on this machine.  FLOOR=0 leaves it out.
 #
 # Each run is preceded by a WARMUP-second wrk run that is not recorded.
 # Every run is checked: no wrk errors and no answer >= 400, and the server
@@ -46,6 +51,8 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 : "${PERF_DIR:=}"
 : "${PERF_ARGS:=-g}"
 : "${ETCD:=1}"
+: "${FLOOR:=1}"
+: "${FLOOR_PROCS:=$(nproc)}"
 CERTD="$CERTD_BUILDDIR/certd"
 CERTCTL="$CERTD_BUILDDIR/certctl"
 JTOOL="$CERTD_BUILDDIR/tests/integration/jtool"
@@ -56,6 +63,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/certd-putbench.XXXXXX")
 chmod 755 "$T"
 CERTD_PID=
 ETCD_PID=
+FLOOR_PID=
 PERF_PID=
 WRK_PID=
 
@@ -65,6 +73,7 @@ cleanup() {
 	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID"
 	[ -n "$CERTD_PID" ] && kill -KILL "$CERTD_PID" 2>/dev/null && wait "$CERTD_PID"
 	[ -n "$ETCD_PID" ] && kill -KILL "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID"
+	[ -n "$FLOOR_PID" ] && kill -KILL "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID"
 	if [ -z "${KEEP_TMP:-}" ]; then rm -rf "$T"; else
 		echo "# temporary files kept in $T" >&2
 	fi
@@ -94,9 +103,20 @@ command -v curl > /dev/null || die "curl is needed"
 sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
     { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
 
-# cpu_ticks PID: user + system clock ticks used so far by PID.
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# cpu_ticks "PID...": user + system clock ticks used so far by the PIDs.
+cpu_ticks() {
+	for p in $1; do sed 's/.*) //' "/proc/$p/stat"; done |
+	    awk '{ n += $12 + $13 } END { print n }'
+}
 HZ=$(getconf CLK_TCK)
+# thread_ticks PID: "NAME TICKS" per thread name of PID (threads of one
+# name summed; RocksDB names its pools rocksdb:low and rocksdb:high).
+thread_ticks() {
+	for t in /proc/"$1"/task/*; do
+		printf '%s ' "$(tr ' ' _ < "$t/comm")"
+		sed 's/.*) //' "$t/stat" | awk '{ print $12 + $13 }'
+	done 2>/dev/null | awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
+}
 # result KEY FILE: the value of KEY on the RESULT line of FILE.
 result() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p" "$2" | tail -n 1; }
 # child_secs FILE: user + system seconds of this shell's waited-for
@@ -125,6 +145,7 @@ run_wrk() {
 	fi
 	rev0=$(revision_$name); [ -n "$rev0" ] || die "$name: no revision"
 	c0=$(cpu_ticks "$pid")
+	[ "$name" != certd ] || thread_ticks "$pid" > "$T/threads0"
 	times > "$T/times"; w0=$(child_secs "$T/times")
 	wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$LUA" "$url" -- \
 	    "$THREADS" "$@" > "$out" 2>&1 &
@@ -132,6 +153,7 @@ run_wrk() {
 	wait "$WRK_PID" || { WRK_PID=; cat "$out" >&2; die "wrk failed"; }
 	WRK_PID=
 	c1=$(cpu_ticks "$pid")
+	[ "$name" != certd ] || thread_ticks "$pid" > "$T/threads1"
 	times > "$T/times"; w1=$(child_secs "$T/times")
 	if [ -n "$PERF_PID" ]; then
 		kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=
@@ -155,6 +177,16 @@ run_wrk() {
 	wcpu=$(awk -v a="$w0" -v b="$w1" -v n="$n" \
 	    'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
 	sed -i "s/^RESULT .*/& writes=$writes server_cpu_us=$cpu client_cpu_us=$wcpu/" "$out"
+	if [ "$name" = certd ]; then
+		# CPU per request by thread: the event loop (certd), the REST
+		# worker, the store's writer, RocksDB's flush and compaction.
+		join -a 2 "$T/threads0" "$T/threads1" | awk -v hz="$HZ" -v n="$n" '
+			NF == 2 { $3 = $2; $2 = 0 }
+			{ printf "%s%s=%.1f", sep, $1, ($3 - $2) / hz * 1e6 / n; sep = " " }
+			END { print "" }' > "$T/threads"
+		say "certd c=$c: CPU per request by thread (us): $(cat "$T/threads")"
+		sed -i "s/^RESULT .*/& threads_us=$(tr ' ' , < "$T/threads")/" "$out"
+	fi
 	say "$name c=$c: $n requests answered 2xx, revision +$writes," \
 	    "CPU per request: server ${cpu} us, wrk ${wcpu} us"
 }
@@ -311,6 +343,46 @@ for c in $CONNS; do
 done
 kill -TERM "$ETCD_PID"; { wait "$ETCD_PID"; } 2> /dev/null || true; ETCD_PID=
 
+# --- floor -------------------------------------------------------------------
+# tests/bench/floor.c: evhttp and jansson alone (read the body, decode it,
+# encode the answer; no validation, no storage), FLOOR_PROCS event loops in
+# as many processes on one port, sent certd's requests.  What certd could
+# do at best with the SPEC's libraries on this machine.
+SERVERS="certd etcd"
+if [ "$FLOOR" != 0 ]; then
+	SERVERS="certd etcd floor"
+	gcc -O2 -Wall -Wextra -o "$T/floor" "$SRC/tests/bench/floor.c" \
+	    $(pkg-config --cflags --libs libevent jansson) || die "cannot build floor"
+	tries=0
+	while :; do
+		tries=$((tries + 1))
+		FPORT=$(free_port)
+		"$T/floor" "$FPORT" "$FLOOR_PROCS" > "$T/floor.log" 2>&1 &
+		FLOOR_PID=$!
+		i=0
+		until curl -sf -o /dev/null "http://127.0.0.1:$FPORT/"; do
+			kill -0 "$FLOOR_PID" 2>/dev/null || break
+			i=$((i + 1)); [ "$i" -le 100 ] || die "floor not ready after 10 s"
+			sleep 0.1
+		done
+		kill -0 "$FLOOR_PID" 2>/dev/null && break
+		wait "$FLOOR_PID" || true; FLOOR_PID=
+		grep -q 'in use' "$T/floor.log" && [ "$tries" -lt 10 ] && continue
+		cat "$T/floor.log" >&2; die "floor did not start"
+	done
+	FURL="http://127.0.0.1:$FPORT"
+	# revision_floor: the PUTs the floor's processes have answered.
+	revision_floor() { curl -sf "$FURL/"; }
+	pids="$FLOOR_PID $(pgrep -P "$FLOOR_PID" | tr '\n' ' ')"
+	say "floor pids $pids on $FURL, $FLOOR_PROCS processes, certd's requests"
+	for c in $CONNS; do
+		say "floor: wrk -t$THREADS -c$c -d${DURATION}s PUT $API/{id}"
+		run_wrk floor "$c" "$pids" "$FURL" certd "$TOKEN" "$T/targets" \
+		    "$T/template-client.json" "$T/template-server.json"
+	done
+	kill -TERM "$FLOOR_PID"; { wait "$FLOOR_PID"; } 2> /dev/null || true; FLOOR_PID=
+fi
+
 # --- summary -----------------------------------------------------------------
 echo
 echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
@@ -319,7 +391,7 @@ echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
 printf '%-6s %-6s %10s %9s %9s %9s %11s %11s\n' server conns "req/s" "p50 ms" "p99 ms" \
     "max ms" "CPU us/req" "wrk us/req"
 for c in $CONNS; do
-	for s in certd etcd; do
+	for s in $SERVERS; do
 		f="$T/$s-c$c.out"
 		printf '%-6s %-6s %10s %9s %9s %9s %11s %11s\n' "$s" "$c" "$(result rps "$f")" \
 		    "$(result p50_ms "$f")" "$(result p99_ms "$f")" "$(result max_ms "$f")" \
@@ -336,22 +408,50 @@ for c in $CONNS; do
 	met=$(awk -v r="$ratio" -v l="$lat" 'BEGIN { print (r >= 3 && l == "yes") ? "met" : "missed" }')
 	printf '%-6s %16s %26s %8s\n' "$c" "$ratio" "$lat ($p99 vs $p50)" "$met"
 done
+if [ "$FLOOR" != 0 ]; then
+	echo
+	printf '%-6s %16s %26s %16s\n' conns "floor/etcd req/s" "floor p99 < etcd p50 (ms)" \
+	    "certd/floor req/s"
+	for c in $CONNS; do
+		a="$T/floor-c$c.out" b="$T/etcd-c$c.out" d="$T/certd-c$c.out"
+		fr=$(awk -v x="$(result rps "$a")" -v y="$(result rps "$b")" 'BEGIN { printf "%.2f", x / y }')
+		cr=$(awk -v x="$(result rps "$d")" -v y="$(result rps "$a")" 'BEGIN { printf "%.2f", x / y }')
+		p99=$(result p99_ms "$a") p50=$(result p50_ms "$b")
+		lat=$(awk -v x="$p99" -v y="$p50" 'BEGIN { print (x < y) ? "yes" : "no" }')
+		printf '%-6s %16s %26s %16s\n' "$c" "$fr" "$lat ($p99 vs $p50)" "$cr"
+	done
+fi
 echo
 # What 3x etcd leaves per PUT: all of the machine's CPU time, shared by
 # certd, wrk and the kernel, divided by the target rate.
 J=$(awk -v a="$(result decode_us "$T/json.out")" -v b="$(result encode_us "$T/json.out")" \
     'BEGIN { printf "%.1f", a + b }')
 for c in $CONNS; do
+	f=
+	[ "$FLOOR" = 0 ] || f=$(result server_cpu_us "$T/floor-c$c.out")
 	awk -v n="$(nproc)" -v e="$(result rps "$T/etcd-c$c.out")" -v j="$J" -v c="$c" \
-	    -v s="$(result server_cpu_us "$T/certd-c$c.out")" \
-	    -v w="$(result client_cpu_us "$T/certd-c$c.out")" 'BEGIN {
+	    -v s="$(result server_cpu_us "$T/certd-c$c.out")" -v f="$f" \
+	    -v w="$(result client_cpu_us "$T/certd-c$c.out")" \
+	    -v t="$(result threads_us "$T/certd-c$c.out")" 'BEGIN {
+		b = n * 1e6 / (3 * e)
 		printf "conns %s: 3x etcd is %.0f req/s, %.0f us of CPU per PUT for " \
 		    "certd, wrk and the kernel together; jansson alone %s us, " \
-		    "certd took %s us, wrk %s us\n", c, 3 * e, n * 1e6 / (3 * e), j, s, w
+		    "certd took %s us, wrk %s us\n", c, 3 * e, b, j, s, w
+		# storage: the store writer and the RocksDB threads
+		k = split(t, kv, ",")
+		for (i = 1; i <= k; i++) {
+			split(kv[i], p, "=")
+			if (p[1] == "certd-writer" || p[1] ~ /^rocksdb:/)
+				st += p[2]
+		}
+		if (f != "")
+			printf "conns %s: after the floor (%s us) and wrk, 3x etcd leaves " \
+			    "%.0f us per PUT to validate, seal and store it; the certd " \
+			    "writer and RocksDB threads took %.1f us\n", c, f, b - f - w, st
 	}'
 done
 for c in $CONNS; do
-	for s in certd etcd; do
+	for s in $SERVERS; do
 		echo "RESULT server=$s conns=$c $(sed -n 's/^RESULT //p' "$T/$s-c$c.out")"
 	done
 done
