@@ -1020,16 +1020,22 @@ rekey_done(int err, const struct cert_record *rec, void *arg)
 	struct ctl_wait	*w = arg;
 	msgpack_packer	 pk;
 	const char	*kid = w->key_id;
+	const char	*why = service_rekey_why(w->conn->ctl->svc);
+	char		 kept[17];
 
 	(void)rec;
-	if (err == 0)
+	if (err == 0 && why == NULL)
 		log_info("master key rotated key_id=%s", kid);
-	else
-		log_error("master key rotation failed err=%d key_id=%s", err,
-		    kid);
+	else if (err == 0)
+		log_error("master key rotated key_id=%s: %s", kid, why);
+	else {
+		service_key_id(w->conn->ctl->svc, kept);
+		log_error("master key rotation failed, key_id=%s stays: %s",
+		    kept, why != NULL ? why : err_msg(err));
+	}
 	if (w->conn->state != CTL_CLOSED) {
 		if (err != 0)
-			reply_error(w->conn, w->id, err, NULL, NULL);
+			reply_error(w->conn, w->id, err, NULL, why);
 		else {
 			reply_begin(w->conn, w->id, &pk);
 			msgpack_pack_map(&pk, 1);

@@ -663,6 +663,12 @@ service_rekey(struct service *svc, const char *who, service_done_cb cb,
 	return audit_refused(a, store_rekey(svc->store, audit_done, a));
 }
 
+const char *
+service_rekey_why(struct service *svc)
+{
+	return store_rekey_why(svc->store);
+}
+
 void
 service_key_id(struct service *svc, char hex[17])
 {

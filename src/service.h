@@ -144,6 +144,9 @@ int	service_subscribers(struct service *svc, const char *team, uint64_t id,
 int	service_rekey(struct service *svc, const char *who, service_done_cb cb,
 	    void *arg);
 
+/* In service_rekey's callback: store_rekey_why. */
+const char *service_rekey_why(struct service *svc);
+
 /* Hex id of the current master key, into hex[17]. */
 void	service_key_id(struct service *svc, char hex[17]);
 

@@ -130,6 +130,7 @@
 #define STORE_NEW_SUFFIX ".new"
 #define STORE_COMPACT_FORCE 2	/* BottommostLevelCompaction::kForce */
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
+#define STORE_WHY_LEN	320		/* a rotation's reason */
 
 /*
  * Committed records of one team.  recs[] is sorted by id, strictly
@@ -200,6 +201,7 @@ struct store_op {
 	unsigned char		 new_kid[RECORD_KEY_ID_LEN];
 	unsigned char		 old_key[CERT_SEAL_KEY_LEN];
 	unsigned char		 old_kid[RECORD_KEY_ID_LEN];
+	char			*why;		/* why it failed, or a warning */
 
 	store_done_cb		 cb;
 	void			*arg;
@@ -252,6 +254,7 @@ struct store {
 	char				*mk_path;	/* master key file */
 	char				*mk_new_path;	/* its .new */
 	char				*mk_dir;	/* its directory */
+	const char			*rekey_why;	/* store_rekey_why */
 	char				*db_path;
 
 	/*
@@ -461,34 +464,74 @@ store_fsync_dir(const char *dir)
 }
 
 /*
- * Create a key file that must not exist yet (O_EXCL: no following a
- * planted link either), mode 0600, and sync it and its directory.  On
- * failure returns -1 with errno set and removes what it created.
+ * Give the written file tmp the name path, failing if anything is there.
+ * link(2) does that atomically; a file system without hard links gets a
+ * rename after a check (certd's filelock keeps certd's own writers out).
+ */
+static int
+store_key_place(const char *tmp, const char *path)
+{
+	struct stat	st;
+
+	if (link(tmp, path) == 0)
+		return 0;
+	if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK)
+		return -1;
+	if (lstat(path, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return errno == ENOENT ? rename(tmp, path) : -1;
+}
+
+/*
+ * Create a key file that must not exist yet, mode 0600, whole or not at
+ * all: written and synced as <path>.tmp, then linked to path (which, like
+ * O_EXCL, fails on anything there, a planted link too), and the directory
+ * synced.  A crash leaves at most a .tmp, which the next call replaces.
+ * On failure returns -1 with errno set and removes what it created.
  */
 static int
 store_key_write(const char *path, const char *dir, const unsigned char *key)
 {
-	ssize_t	n;
-	int	fd, saved;
+	char	*tmp;
+	ssize_t	 n;
+	int	 fd = -1, saved, linked = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	n = write(fd, key, CERT_SEAL_KEY_LEN);
-	if (n != CERT_SEAL_KEY_LEN || fsync(fd) != 0) {
-		saved = n >= 0 && n != CERT_SEAL_KEY_LEN ? ENOSPC : errno;
-		close(fd);
-		unlink(path);
-		errno = saved;
+	if ((tmp = store_path(path, "", ".tmp")) == NULL) {
+		errno = ENOMEM;
 		return -1;
 	}
-	if (close(fd) != 0 || store_fsync_dir(dir) != 0) {
-		saved = errno;
-		unlink(path);
-		errno = saved;
-		return -1;
+	if ((unlink(tmp) != 0 && errno != ENOENT) ||
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) < 0)
+		goto fail;
+	if ((n = write(fd, key, CERT_SEAL_KEY_LEN)) != CERT_SEAL_KEY_LEN) {
+		if (n >= 0)
+			errno = ENOSPC;
+		goto fail;
 	}
+	if (fsync(fd) != 0)
+		goto fail;
+	n = close(fd);
+	fd = -1;
+	if (n != 0 || store_key_place(tmp, path) != 0)
+		goto fail;
+	linked = 1;
+	if ((unlink(tmp) != 0 && errno != ENOENT) || store_fsync_dir(dir) != 0)
+		goto fail;
+	free(tmp);
 	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		(void)close(fd);
+	if (linked)
+		(void)unlink(path);
+	(void)unlink(tmp);
+	free(tmp);
+	errno = saved;
+	return -1;
 }
 
 /*
@@ -506,7 +549,8 @@ store_key_read(const char *path, bool check_mode, unsigned char *key,
 	int		fd, err = CERTD_ERR_STORAGE;
 
 	*bad = false;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* O_NONBLOCK: a FIFO planted there is refused, not waited on */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT) {
 			store_errf(errbuf, errlen, "master key %s is missing",
 			    path);
@@ -974,6 +1018,7 @@ store_op_free(struct store_op *op)
 	free(op->lval);
 	free(op->team_own);
 	store_wb_destroy(op->wb);
+	free(op->why);
 	cert_wipe(op->new_key, sizeof(op->new_key));
 	cert_wipe(op->old_key, sizeof(op->old_key));
 	free(op);
@@ -1323,6 +1368,10 @@ store_rekey(struct store *s, store_done_cb cb, void *arg)
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return CERTD_ERR_NOMEM;
 	op->rekey = true;
+	if ((op->why = calloc(1, STORE_WHY_LEN)) == NULL) {
+		free(op);
+		return CERTD_ERR_NOMEM;
+	}
 	op->team = "";			/* no team of the head view */
 	op->revision = s->head_rev;	/* consumes none */
 	op->cb = cb;
@@ -1634,7 +1683,10 @@ store_finish_rename(struct store *s)
 /*
  * A rotation: the steps of store_rekey in store.h.  Once the batch is
  * written the rotation has happened, whatever the rename does: a failed
- * rename is retried before the next write, and store_open would finish it.
+ * rename is retried before the next write, and store_open would finish it;
+ * op->why then says so.  The caller made sure that no earlier rotation's
+ * rename is pending, so a .new here is a leftover of a rotation that
+ * failed before its batch: not referenced by anything.
  */
 static int
 store_rekey_write(struct store *s, struct store_op *op, int crash)
@@ -1643,15 +1695,19 @@ store_rekey_write(struct store *s, struct store_op *op, int crash)
 	int	 err = CERTD_ERR_STORAGE;
 
 	pthread_mutex_lock(&s->filelock);
-	/* a leftover of a failed attempt is not referenced by anything */
 	if ((unlink(s->mk_new_path) != 0 && errno != ENOENT) ||
-	    store_key_write(s->mk_new_path, s->mk_dir, op->new_key) != 0)
+	    store_key_write(s->mk_new_path, s->mk_dir, op->new_key) != 0) {
+		store_errf(op->why, STORE_WHY_LEN, "cannot write %s: %s",
+		    s->mk_new_path, strerror(errno));
 		goto out;
+	}
 	if (crash == 1)
 		goto crash;
 	rocksdb_write(s->db, s->wopts, op->wb, &rerr);
 	if (rerr != NULL) {
 		/* maybe durable after all: store_recover decides */
+		store_errf(op->why, STORE_WHY_LEN, "cannot write the "
+		    "database: %s", rerr);
 		rocksdb_free(rerr);
 		s->need_reopen = true;
 		goto out;
@@ -1660,19 +1716,24 @@ store_rekey_write(struct store *s, struct store_op *op, int crash)
 	if (crash == 2)
 		goto crash;
 	err = 0;
-	if (rename(s->mk_new_path, s->mk_path) != 0) {
-		s->rename_pending = true;
-		goto out;
-	}
+	if (rename(s->mk_new_path, s->mk_path) != 0)
+		goto pending;
 	if (crash == 3)
 		goto crash;
 	if (store_fsync_dir(s->mk_dir) != 0)
-		s->rename_pending = true;
+		goto pending;
 out:
 	pthread_mutex_unlock(&s->filelock);
 	if (err == 0)
 		store_purge(s);
 	return err;
+pending:
+	s->rename_pending = true;
+	store_errf(op->why, STORE_WHY_LEN, "the new key is in force, but "
+	    "moving %s to %s did not complete: %s (tried again before each "
+	    "write and at start-up)", s->mk_new_path, s->mk_path,
+	    strerror(errno));
+	goto out;
 crash:
 	s->dead = true;
 	pthread_mutex_unlock(&s->filelock);
@@ -1901,6 +1962,53 @@ store_op_bytes(const struct store_op *op)
 	    op->oldakeylen + 96;
 }
 
+/*
+ * Can the rotation op start?  Not while the last one's key file has not
+ * replaced the old one (its .new holds the key in force: a rotation
+ * overwrites .new), and not when the key file is a mount point (a bind
+ * mount or a container's secret), which no rename can replace.  Then
+ * room for it all: the batch goes to the write-ahead log and a table
+ * file, and store_purge rewrites every table file.  Writer only.
+ */
+static int
+store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
+{
+	struct statx		kx, dx;
+	unsigned long long	avail = 0;
+	uint64_t		tables = 0;
+	size_t			need;
+
+	if (s->rename_pending) {
+		store_errf(op->why, STORE_WHY_LEN, "the last rotation is not "
+		    "finished: %s holds the key in force and cannot replace "
+		    "%s: %s", s->mk_new_path, s->mk_path,
+		    strerror(rename_errno));
+		return CERTD_ERR_STORAGE;
+	}
+	if (statx(AT_FDCWD, s->mk_path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
+	    &kx) == 0 && statx(AT_FDCWD, s->mk_dir, 0, STATX_MNT_ID,
+	    &dx) == 0 && ((kx.stx_mask & dx.stx_mask & STATX_MNT_ID) ?
+	    kx.stx_mnt_id != dx.stx_mnt_id : kx.stx_dev_major !=
+	    dx.stx_dev_major || kx.stx_dev_minor != dx.stx_dev_minor)) {
+		store_errf(op->why, STORE_WHY_LEN, "master key %s is a mount "
+		    "point: a rotation replaces the file by a rename",
+		    s->mk_path);
+		return CERTD_ERR_STORAGE;
+	}
+	(void)rocksdb_property_int(s->db, "rocksdb.live-sst-files-size",
+	    &tables);
+	need = 3 * store_op_bytes(op) + (size_t)tables;
+	if (!store_space_ok(s, need)) {
+		(void)store_avail(s->db_path, &avail);
+		store_errf(op->why, STORE_WHY_LEN, "not enough free space for "
+		    "a rotation: %llu bytes free in %s, it needs %llu",
+		    avail, s->db_path,
+		    (unsigned long long)need * 2 + STORE_MIN_FREE);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
 /* Write one batch the writer took: ordinary ops, or one rotation. */
 static int
 store_write_ops(struct store *s, struct store_op *batch, bool fail,
@@ -1908,7 +2016,7 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 {
 	const struct store_op	*op;
 	size_t			 need = 0;
-	int			 err;
+	int			 err, rename_errno = 0;
 
 	if (s->dead)
 		return CERTD_ERR_STORAGE;
@@ -1925,13 +2033,18 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 	pthread_mutex_lock(&s->filelock);
 	if (s->rename_pending && store_finish_rename(s) == 0)
 		s->rename_pending = false;
+	rename_errno = errno;
 	pthread_mutex_unlock(&s->filelock);
 	if (batch->rekey) {
 		/* the history joins the rotation's batch: room for it too */
-		if ((err = store_rekey_history(s, batch)) != 0)
+		if ((err = store_rekey_history(s, batch)) != 0) {
+			store_errf(batch->why, STORE_WHY_LEN, "cannot seal "
+			    "the history again: an entry does not open under "
+			    "the key in force, or the database cannot be read");
 			return err;
-		if (!store_space_ok(s, store_op_bytes(batch)))
-			return CERTD_ERR_STORAGE;
+		}
+		if ((err = store_rekey_ready(s, batch, rename_errno)) != 0)
+			return err;
 		return store_rekey_write(s, batch, crash);
 	}
 	if ((err = store_write_batch(s, batch, fail)) != 0)
@@ -2054,6 +2167,23 @@ store_writer(void *arg)
 /* ------------------------------------------------------------------ */
 /* Completion on the loop                                              */
 
+/* A rotation's callback, with its reason at hand (store_rekey_why). */
+static void
+store_rekey_done(struct store *s, struct store_op *op, int err)
+{
+	s->rekey_why = op->why[0] != '\0' ? op->why : NULL;
+	if (op->cb != NULL)
+		op->cb(err, NULL, op->arg);
+	s->rekey_why = NULL;
+	store_op_free(op);
+}
+
+const char *
+store_rekey_why(const struct store *s)
+{
+	return s->rekey_why;
+}
+
 /* Move a committed op into the committed view and run its callbacks. */
 static void
 store_apply(struct store *s, struct store_op *op)
@@ -2069,9 +2199,7 @@ store_apply(struct store *s, struct store_op *op)
 	store_pending_remove(s, op);
 
 	if (op->rekey) {
-		if (op->cb != NULL)
-			op->cb(0, NULL, op->arg);
-		store_op_free(op);
+		store_rekey_done(s, op, 0);
 		return;
 	}
 	if (op->kind == STORE_PUT) {
@@ -2157,9 +2285,13 @@ store_fail(struct store *s, struct store_op *first)
 
 	for (op = first; op != NULL; op = next) {
 		next = op->qnext;
-		if (op->cb != NULL)
-			op->cb(CERTD_ERR_STORAGE, NULL, op->arg);
-		store_op_free(op);
+		if (op->rekey)
+			store_rekey_done(s, op, CERTD_ERR_STORAGE);
+		else {
+			if (op->cb != NULL)
+				op->cb(CERTD_ERR_STORAGE, NULL, op->arg);
+			store_op_free(op);
+		}
 	}
 }
 
@@ -2967,8 +3099,15 @@ store_key_setup(struct store *s, const rocksdb_readoptions_t *ro,
 		return err;
 	}
 	if (store_key_write(s->mk_path, s->mk_dir, s->mkey) != 0) {
-		store_errf(errbuf, errlen, "cannot create master key %s: %s",
-		    s->mk_path, strerror(errno));
+		struct stat	st;
+
+		if (errno == EEXIST && lstat(s->mk_path, &st) == 0 &&
+		    S_ISLNK(st.st_mode))
+			store_errf(errbuf, errlen, "master key %s is a symbolic "
+			    "link to nothing", s->mk_path);
+		else
+			store_errf(errbuf, errlen, "cannot create master key "
+			    "%s: %s", s->mk_path, strerror(errno));
 		return CERTD_ERR_STORAGE;
 	}
 	*created = true;
@@ -3398,6 +3537,31 @@ store_backup_undo(const char *path)
 	(void)rmdir(path);
 }
 
+/*
+ * The master key file, for a backup: it must hold the key the database is
+ * sealed under (a file replaced while certd runs would make a backup that
+ * no certd can open).  Under filelock.
+ */
+static int
+store_backup_key(struct store *s, unsigned char *key, char *errbuf,
+    size_t errlen)
+{
+	unsigned char	kid[RECORD_KEY_ID_LEN];
+	bool		bad;
+
+	if (store_key_read(s->mk_path, true, key, &bad, errbuf, errlen) != 0)
+		return -1;
+	if (store_kid(key, kid) != 0 ||
+	    memcmp(kid, s->disk_kid, sizeof(kid)) != 0) {
+		cert_wipe(key, CERT_SEAL_KEY_LEN);
+		store_errf(errbuf, errlen, "master key %s is not the key the "
+		    "database is sealed under (was it replaced while certd "
+		    "runs?)", s->mk_path);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 {
@@ -3406,7 +3570,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	struct stat		 st;
 	char			*db, *stage = NULL, *part = NULL, *kp;
 	char			*rerr = NULL;
-	bool			 bad, made, renamed = false;
+	bool			 made, renamed = false;
 	int			 err = CERTD_ERR_STORAGE;
 
 	db = store_path(dir, "/", "db");
@@ -3461,7 +3625,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		store_errf(errbuf, errlen, "the database is not open after a "
 		    "storage failure");
 	else if (store_logs_fit(s, "a backup", errbuf, errlen) &&
-	    store_key_read(s->mk_path, true, key, &bad, errbuf, errlen) == 0) {
+	    store_backup_key(s, key, errbuf, errlen) == 0) {
 		cp = rocksdb_checkpoint_object_create(s->db, &rerr);
 		if (rerr == NULL)
 			rocksdb_checkpoint_create(cp, part, 0, &rerr);

@@ -325,8 +325,20 @@ int		 store_delete(struct store *s, const char *team, uint64_t id,
  * rotation did not happen (the old key stays), CERTD_ERR_INTERNAL or
  * CERTD_ERR_NOMEM from the submission.  Returns 0 or a negative
  * CERTD_ERR_* (then cb is not called).
+ *
+ * A rotation does not start (CERTD_ERR_STORAGE) while the last one's step 3
+ * is not done (<master key>.new holds the key in force), when the master
+ * key is a mount point (no rename can replace it), or without room for its
+ * batch twice over (log and table file) plus a rewrite of every table file.
  */
 int		 store_rekey(struct store *s, store_done_cb cb, void *arg);
+
+/*
+ * In a rotation's callback: why it failed, or with err 0 what did not
+ * complete (step 3, then retried before each write); NULL when there is
+ * nothing to say.  Valid during the callback only.
+ */
+const char	*store_rekey_why(const struct store *s);
 
 /* Hex id of the master key new writes are sealed with, into hex[17]. */
 void		 store_key_id(const struct store *s,

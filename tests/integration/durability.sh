@@ -159,9 +159,65 @@ k2=$(grep '"id":2' "$T/o" | sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p')
     ok "two rotations at once answer two key ids" ||
     not_ok "two rotations: $(cat "$T/o") (before: $new)"
 new=$k2
+
+# A rotation whose last step cannot happen (the key file's name is taken
+# by a directory, as a bind-mounted key would refuse it): the new key is in
+# force and kept in master.key.new, certd says so, and the next rotation
+# is refused until that step is done, never overwriting master.key.new.
+# (The key is still the symbolic link made above: K is its target.)
+K=$(readlink -f "$D/master.key")
+mv "$K" "$T/key.before"
+mkdir "$K"; : > "$K/x"
+"$PEER" "$S" '{"id":1,"op":"rekey"}' > "$T/o"
+k3=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$T/o")
+[ -n "$k3" ] && [ "$k3" != "$new" ] && grep -q "master key rotated key_id=$k3: .*did not complete" "$LOG" &&
+    ok "a rotation whose rename fails is in force and logged" ||
+    not_ok "rotation, rename failing: $(cat "$T/o"); $(grep rotat "$LOG" | tail -n 1)"
+cp "$K.new" "$T/key.k3"
+"$PEER" "$S" '{"id":1,"op":"rekey"}' > "$T/o"
+grep -q '"code":503' "$T/o" && grep -q 'last rotation is not finished' "$T/o" &&
+    cmp -s "$K.new" "$T/key.k3" &&
+    ok "the next rotation is refused with the reason, master.key.new kept" ||
+    not_ok "second rotation while the rename is pending: $(cat "$T/o")"
+rm -r "$K"
+body "$T/b" certificate_type=client; req PUT "$C/3" "$T/b"
+expect 200 "a write once the obstacle is gone"
+req GET "$C/3"; cp "$T/out" "$T/three.k3"
+cmp -s "$K" "$T/key.k3" && [ ! -e "$K.new" ] &&
+    [ "$(stat -c %a "$K")" = 600 ] &&
+    ok "... finishes the rotation's rename first" ||
+    not_ok "key files after the pending rename: $(ls -l "$(dirname "$K")" | tr '\n' ' ')"
+new=$k3
+# A backup copies the key the store is sealed under, or nothing.
+cp "$K" "$T/key.k3"
+head -c 32 /dev/urandom > "$T/other.key"; chmod 600 "$T/other.key"
+cp "$T/other.key" "$K"
+"$PEER" "$S" "{\"id\":1,\"op\":\"backup\",\"dir\":\"$T/badkeybackup\"}" > "$T/o"
+grep -q '"code":503' "$T/o" && grep -q 'not the key the database is sealed under' "$T/o" &&
+    [ ! -e "$T/badkeybackup/db" ] && [ ! -e "$T/badkeybackup/master.key" ] &&
+    ok "a backup refuses a master key file replaced under certd" ||
+    not_ok "backup with a replaced key file: $(cat "$T/o"); $(ls -A "$T/badkeybackup" 2>&1)"
+cp "$T/key.k3" "$K"
+# A bind-mounted key file (a container's secret) can never be replaced by
+# a rename: the rotation is refused up front, the key stays in force.
+if [ "$(id -u)" = 0 ] && cp "$K" "$T/bound.key" &&
+    mount --bind "$T/bound.key" "$K" 2>/dev/null; then
+	"$PEER" "$S" '{"id":1,"op":"rekey"}' > "$T/o"
+	umount "$K"
+	grep -q '"code":503' "$T/o" && grep -q 'is a mount point' "$T/o" &&
+	    grep -q "rotation failed, key_id=$new stays" "$LOG" &&
+	    [ ! -e "$K.new" ] &&
+	    ok "a rotation of a bind-mounted key is refused up front" ||
+	    not_ok "rotation of a bind-mounted key: $(cat "$T/o"); $(grep rotat "$LOG" | tail -n 1)"
+else
+	ok "# SKIP cannot bind-mount a file here"
+fi
 stop_certd TERM
 start_certd "$D"
 grep -q "key_id=$new" "$LOG" && ok "restart uses the newest key" || not_ok "key id after restart"
+req GET "$C/3"
+cmp -s "$T/out" "$T/three.k3" && ok "the record written with the pending rename reads back" ||
+    not_ok "record 3 after the pending rename and a restart"
 req GET "$C/2"
 cmp -s "$T/out" "$T/two.before" && ok "records readable after rotation and restart" ||
     not_ok "record after rotation differs"
@@ -183,6 +239,21 @@ status=0
 [ $status -ne 0 ] && grep -q "does not decrypt" "$T/e" && ok "a wrong master key is refused" ||
     not_ok "wrong key: $(cat "$T/e")"
 mv "$T/key.away" "$D/master.key"
+# A FIFO planted as the key is refused, not waited on.
+mv "$D/master.key" "$T/key.away"; mkfifo -m 600 "$D/master.key"
+status=0
+timeout 10 "$CERTD" --data-dir "$D" --listen 127.0.0.1:0 2> "$T/e" || status=$?
+[ $status = 1 ] && grep -q "is not a regular file" "$T/e" && ok "a FIFO as the master key is refused" ||
+    not_ok "FIFO key: exit $status: $(cat "$T/e")"
+rm "$D/master.key"; mv "$T/key.away" "$D/master.key"
+# A new store's key is written whole: a stale master.key.tmp of a crash is
+# replaced, and none is left.
+mkdir -p "$T/fresh"; : > "$T/fresh/master.key.tmp"; cp "$D/tokens" "$T/fresh/tokens"
+start_certd "$T/fresh"
+[ "$(stat -c %s "$T/fresh/master.key")" = 32 ] && [ ! -e "$T/fresh/master.key.tmp" ] &&
+    ok "a new master key is written whole, over a stale .tmp" ||
+    not_ok "new key: $(ls -l "$T/fresh" | tr '\n' ' ')"
+stop_certd TERM
 
 # --- disk full ---------------------------------------------------------------------
 M="$T/mnt"; mkdir -p "$M"
@@ -230,6 +301,27 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
 	rm -f "$M/filler"
 	start_certd "$M/data"
 	req GET "$C"; expect_json total 2 "both records once space returns"
+	# A rotation needs room for its batch in the log and a table file
+	# and for rewriting every table file: with 48 records and 2 MiB free,
+	# writes go on but a rotation is refused up front, with the reason.
+	i=3
+	while [ $i -le 48 ]; do mk "r$i" leaf-rsa.pem leaf-rsa.key; i=$((i + 1)); done
+	expect 200 "48 records on the small disk"
+	avail=$(df -B1 --output=avail "$M" | tail -n 1)
+	dd if=/dev/zero of="$M/filler" bs=1024 count=$(( (avail - 2097152) / 1024 )) 2>/dev/null
+	"$PEER" "$M/data/certd.sock" '{"id":1,"op":"rekey"}' > "$T/o"
+	grep -q '"code":503' "$T/o" && grep -q 'not enough free space for a rotation' "$T/o" &&
+	    ok "a rotation without room for it is refused up front: $(sed -n "s/.*\"reason\":\"\([^\"]*\)\".*/\1/p" "$T/o")" ||
+	    not_ok "rotation with 2 MiB free: $(cat "$T/o")"
+	body "$T/b" certificate_type=client; req PUT "$C/1" "$T/b"
+	expect 200 "... and writes go on"
+	rm -f "$M/filler"
+	"$PEER" "$M/data/certd.sock" '{"id":1,"op":"rekey"}' > "$T/o"
+	grep -q '"key_id"' "$T/o" && ok "the rotation once there is room" ||
+	    not_ok "rotation with room: $(cat "$T/o")"
+	stop_certd TERM
+	start_certd "$M/data"
+	req GET "$C"; expect_json total 48 "all 48 records after the rotation and a restart"
 	stop_certd TERM
 	umount "$M" && UNMOUNT=
 else
