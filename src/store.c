@@ -2622,7 +2622,7 @@ store_history(struct store *s, const char *team, uint64_t id,
 	struct cert_record	*rec;
 	const char		*k, *v;
 	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
-	size_t			 klen, vlen;
+	size_t			 klen, vlen, n = 0;
 	bool			 stop;
 	int			 err = 0;
 
@@ -2653,6 +2653,7 @@ store_history(struct store *s, const char *team, uint64_t id,
 			err = CERTD_ERR_STORAGE;	/* ids are global */
 		stop = err != 0 || cb(rec, arg) != 0;
 		record_free(rec);
+		n++;
 		if (stop)
 			break;
 	}
@@ -2664,7 +2665,12 @@ store_history(struct store *s, const char *team, uint64_t id,
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
 	pthread_rwlock_unlock(&s->dblock);
-	return err;
+	/*
+	 * The current version is always kept: none at all means the
+	 * certificate's delete (a range deletion of its versions) is on disk
+	 * and not applied here yet.  It is as good as gone.
+	 */
+	return err == 0 && n == 0 ? CERTD_ERR_NOT_FOUND : err;
 }
 
 int

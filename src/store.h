@@ -263,7 +263,8 @@ typedef int	(*store_history_cb)(const struct cert_record *rec,
  * already have trimmed the oldest version, so the list can be one short.
  * Reads RocksDB on the calling (loop) thread, never waiting for the
  * writer.  Returns 0 (also when cb stopped it), CERTD_ERR_NOT_FOUND when
- * team has no committed certificate id, CERTD_ERR_STORAGE when the
+ * team has no committed certificate id or when its delete is written but
+ * not yet applied (nothing is left to list), CERTD_ERR_STORAGE when the
  * history cannot be read or a version does not decode.
  */
 int		 store_history(struct store *s, const char *team,

@@ -231,5 +231,26 @@ req DELETE "$C/$OTHER"; expect 204 "delete"
 req GET "$C/$OTHER/history"
 expect_error 404 "certificate not found" "no history after a delete"
 
+# History pipelined behind a delete on one connection: while the delete is
+# on disk but not yet applied, the certificate still shows, its versions
+# are gone.  Each answer is the versions or 404, never an empty list.
+body "$T/c" alias=doomed certificate=@"$PKI/leaf-rsa.pem" private_key=@"$PKI/leaf-rsa.key" \
+    certificate_type=server
+empty=0
+for try in 1 2; do
+	req POST "$C" "$T/c"; DOOMED=$(jget id)
+	set -- "{\"id\":1,\"op\":\"delete\",\"team\":\"acme\",\"cert_id\":$DOOMED,\"force\":true}"
+	i=2
+	while [ $i -le 2000 ]; do
+		set -- "$@" "{\"id\":$i,\"op\":\"history\",\"team\":\"acme\",\"cert_id\":$DOOMED}"
+		i=$((i + 1))
+	done
+	"$PEER" -t 10000 "$S" "$@" > "$T/o"
+	empty=$((empty + $(grep -c '"list":\[\]' "$T/o" || true)))
+done
+[ "$empty" = 0 ] && [ "$(grep -c 'certificate not found' "$T/o")" -gt 0 ] &&
+    ok "history behind a delete: the versions or 404, never an empty list" ||
+    not_ok "history behind a delete answered $empty empty lists"
+
 stop_certd TERM && ok "SIGTERM exits 0" || not_ok "SIGTERM exits 0"
 finish
