@@ -84,6 +84,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,7 @@
 
 #include "certd/constants.h"
 #include "cert.h"
+#include "log.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -113,6 +115,18 @@
 #define STORE_WRITE_BUFFER	(8 << 20)	/* memtable: bounds RSS */
 #define STORE_MAX_OPEN_FILES	256
 #define STORE_KEEP_LOGS		4		/* RocksDB info logs kept */
+/*
+ * RocksDB's info log (db/LOG) gets fatal errors and its header only, and no
+ * periodic statistics: lines buffered there when the file system fills
+ * fail to flush, and RocksDB 7.8 then aborts at the log's next write (a
+ * flush, a compaction, the close).  certd logs what a failed write says.
+ */
+#define STORE_INFO_LOG_LEVEL	4		/* InfoLogLevel::FATAL_LEVEL */
+/*
+ * MANIFEST preallocation (RocksDB's default is 4 MiB): the free-space
+ * guard sees preallocated blocks as used, and a MANIFEST stays small.
+ */
+#define STORE_MANIFEST_PREALLOC	(64 << 10)
 #define STORE_TEAMS_INIT	16		/* hash buckets, powers of 2 */
 #define STORE_ALIASES_INIT	256
 #define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
@@ -130,6 +144,7 @@
 #define STORE_NEW_SUFFIX ".new"
 #define STORE_COMPACT_FORCE 2	/* BottommostLevelCompaction::kForce */
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
+#define STORE_REOPEN_SECS 1		/* retry after a failed write */
 #define STORE_WHY_LEN	320		/* a rotation's reason */
 
 /*
@@ -287,17 +302,20 @@ struct store {
 	unsigned char			 disk_kid[RECORD_KEY_ID_LEN];
 	bool				 need_reopen;	/* a write failed */
 	bool				 dead;	/* disk and memory disagree */
+	bool				 dead_told;	/* logged; loop only */
 
 	struct store_stats		 stats;	/* under lock */
 
 	/*
 	 * Held by the writer through the steps of a rotation and by
 	 * store_backup, so that a backup never pairs records and a key
-	 * file of different rotations.  rename_pending (under it): step 3
-	 * of a committed rotation failed and is retried.
+	 * file of different rotations.  rename_pending (set under it): step
+	 * 3 of a committed rotation failed and is retried.  Only the writer
+	 * sets it, so the writer may look at it without the lock (and so
+	 * without waiting for a backup that holds it).
 	 */
 	pthread_mutex_t			 filelock;
-	bool				 rename_pending;
+	atomic_bool			 rename_pending;
 
 	pthread_mutex_t			 lock;
 	pthread_cond_t			 wake;	/* writer: work or stop */
@@ -1899,7 +1917,9 @@ store_db_open(struct store *s, char **rerr, char *errbuf, size_t errlen)
 
 /*
  * After a failed write: reopen the database, which clears RocksDB's
- * background error, and check that the failed batch did not land.
+ * background error, and check that the failed batch did not land.  Not
+ * while the reopen would be refused for room: the open handle, error and
+ * all, still serves reads (the history, a watch's replay) meanwhile.
  */
 static int
 store_recover(struct store *s)
@@ -1907,6 +1927,8 @@ store_recover(struct store *s)
 	unsigned char	rev[8], kid[8];
 	char		*rerr, why[512];
 
+	if (s->db != NULL && !store_logs_fit(s, "reopening", why, sizeof(why)))
+		return CERTD_ERR_STORAGE;	/* retried */
 	pthread_rwlock_wrlock(&s->dblock);
 	if (s->db != NULL)
 		rocksdb_close(s->db);
@@ -1937,6 +1959,21 @@ store_recover(struct store *s)
 		store_fsync_dir(s->mk_dir);
 	pthread_mutex_unlock(&s->filelock);
 	return 0;
+}
+
+/*
+ * Did a flush or compaction fail since the database was opened?  RocksDB
+ * then refuses every write until it is reopened: better reopen first
+ * than fail the next write too (a flush that found the disk full, say,
+ * while the free-space guard refused the writes).
+ */
+static bool
+store_bg_failed(struct store *s)
+{
+	uint64_t	n = 0;
+
+	return s->db != NULL && rocksdb_property_int(s->db,
+	    "rocksdb.background-errors", &n) == 0 && n > 0;
 }
 
 /* Room on the database's file system for `need` more bytes and a margin? */
@@ -2024,17 +2061,21 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 		need += store_op_bytes(op);
 	if (!store_space_ok(s, need))
 		return CERTD_ERR_STORAGE;	/* nothing tried */
+	if (!s->need_reopen && store_bg_failed(s))
+		s->need_reopen = true;
 	if (s->need_reopen && (err = store_recover(s)) != 0)
 		return err;
 	if (fail && batch->rekey) {
 		s->need_reopen = true;
 		return CERTD_ERR_STORAGE;
 	}
-	pthread_mutex_lock(&s->filelock);
-	if (s->rename_pending && store_finish_rename(s) == 0)
-		s->rename_pending = false;
-	rename_errno = errno;
-	pthread_mutex_unlock(&s->filelock);
+	if (s->rename_pending) {
+		pthread_mutex_lock(&s->filelock);
+		if (s->rename_pending && store_finish_rename(s) == 0)
+			s->rename_pending = false;
+		rename_errno = errno;
+		pthread_mutex_unlock(&s->filelock);
+	}
 	if (batch->rekey) {
 		/* the history joins the rotation's batch: room for it too */
 		if ((err = store_rekey_history(s, batch)) != 0) {
@@ -2118,8 +2159,25 @@ store_writer(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->stopping && (s->queue_head == NULL || s->paused))
-			pthread_cond_wait(&s->wake, &s->lock);
+		while (!s->stopping && (s->queue_head == NULL || s->paused)) {
+			if (!s->need_reopen || s->dead || s->paused) {
+				pthread_cond_wait(&s->wake, &s->lock);
+				continue;
+			}
+			/*
+			 * A failed write left the database to reopen (it may be
+			 * closed: reads of the history fail meanwhile).  Try
+			 * again every second, not only at the next write.
+			 */
+			clock_gettime(CLOCK_REALTIME, &t0);
+			t0.tv_sec += STORE_REOPEN_SECS;
+			if (pthread_cond_timedwait(&s->wake, &s->lock, &t0) ==
+			    ETIMEDOUT && s->queue_head == NULL && !s->stopping) {
+				pthread_mutex_unlock(&s->lock);
+				(void)store_recover(s);
+				pthread_mutex_lock(&s->lock);
+			}
+		}
 		if (s->queue_head == NULL || s->paused)
 			break;		/* stopping, and nothing to write */
 		batch = store_take(s);
@@ -2278,6 +2336,14 @@ store_fail(struct store *s, struct store_op *first)
 			break;
 		}
 
+	/* the writer is paused: dead is as it left it */
+	if (s->dead && !s->dead_told) {
+		s->dead_told = true;
+		log_error("store: after a failed write the database holds a "
+		    "change this certd answered as failed (an I/O error while "
+		    "syncing it); writes are refused until certd restarts and "
+		    "loads what is on disk");
+	}
 	pthread_mutex_lock(&s->lock);
 	s->paused = false;
 	pthread_cond_signal(&s->wake);
@@ -3374,6 +3440,10 @@ store_open_opts(struct event_base *base, const char *dir,
 	rocksdb_options_set_max_open_files(s->opts, STORE_MAX_OPEN_FILES);
 	rocksdb_options_set_write_buffer_size(s->opts, STORE_WRITE_BUFFER);
 	rocksdb_options_set_keep_log_file_num(s->opts, STORE_KEEP_LOGS);
+	rocksdb_options_set_info_log_level(s->opts, STORE_INFO_LOG_LEVEL);
+	rocksdb_options_set_stats_dump_period_sec(s->opts, 0);
+	rocksdb_options_set_manifest_preallocation_size(s->opts,
+	    STORE_MANIFEST_PREALLOC);
 	rocksdb_options_set_block_based_table_factory(s->opts, s->bbto);
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, 1);

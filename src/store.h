@@ -33,10 +33,13 @@
  * consistent copy of database and key while the store runs.
  *
  * When a write fails (disk full, I/O error), its ops complete with
- * CERTD_ERR_STORAGE; before the next write the writer reopens the database
- * (RocksDB stays read-only after such an error and its C API has no
- * resume), so writes work again as soon as the disk does.  Reads are
- * served from memory throughout.
+ * CERTD_ERR_STORAGE; the writer reopens the database before the next write
+ * and, idle, every second until it succeeds (RocksDB stays read-only after
+ * such an error and its C API has no resume), so writes work again as soon
+ * as the disk does.  Records are served from memory throughout; the
+ * history and a watch's replay read the database, which stays open until
+ * the reopen has room.  A failed write that the reopen finds on disk after
+ * all (an I/O error while syncing it) stops all writes until a restart.
  */
 #ifndef CERTD_STORE_H
 #define CERTD_STORE_H

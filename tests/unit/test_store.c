@@ -2095,6 +2095,26 @@ test_reopen_after_failure(void **state)
 	assert_int_equal(store_revision(f->s), 4);
 }
 
+/* Idle after a failed write, the writer reopens the database by itself. */
+static void
+test_reopen_without_write(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d = { 0 };
+	int		 i;
+
+	put_new(f, "t", "a");
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_put(f->s, mkrec("t", "b", store_next_id(f->s),
+	    8), done_cb, &d), 0);
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, CERTD_ERR_STORAGE);
+	for (i = 0; i < 200 && store_reopens(f->s) == 0; i++)
+		usleep(50 * 1000);
+	assert_int_equal(store_reopens(f->s), 1);
+	put_new(f, "t", "b");
+	assert_int_equal(store_reopens(f->s), 1);
+}
 
 /* ------------------------------------------------------------------ */
 /* History                                                             */
@@ -2638,6 +2658,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_failure,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_without_write,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_keep, setup,
 		    teardown),
