@@ -301,6 +301,7 @@ struct store {
 	size_t				 hist_cap, hist_n;
 	unsigned char			 disk_kid[RECORD_KEY_ID_LEN];
 	bool				 need_reopen;	/* a write failed */
+	bool				 guard_refused;	/* since the last write */
 	bool				 dead;	/* disk and memory disagree */
 	bool				 dead_told;	/* logged; loop only */
 
@@ -1963,9 +1964,10 @@ store_recover(struct store *s)
 
 /*
  * Did a flush or compaction fail since the database was opened?  RocksDB
- * then refuses every write until it is reopened: better reopen first
- * than fail the next write too (a flush that found the disk full, say,
- * while the free-space guard refused the writes).
+ * then refuses every write until it is reopened.  Asked (it takes
+ * RocksDB's mutex) before the first write after the free-space guard
+ * refused some: a flush that found the disk full meanwhile would make that
+ * write fail too, once there is room again.
  */
 static bool
 store_bg_failed(struct store *s)
@@ -2059,10 +2061,13 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 		return CERTD_ERR_STORAGE;
 	for (op = batch; op != NULL; op = op->qnext)
 		need += store_op_bytes(op);
-	if (!store_space_ok(s, need))
+	if (!store_space_ok(s, need)) {
+		s->guard_refused = true;
 		return CERTD_ERR_STORAGE;	/* nothing tried */
-	if (!s->need_reopen && store_bg_failed(s))
+	}
+	if (s->guard_refused && !s->need_reopen && store_bg_failed(s))
 		s->need_reopen = true;
+	s->guard_refused = false;
 	if (s->need_reopen && (err = store_recover(s)) != 0)
 		return err;
 	if (fail && batch->rekey) {

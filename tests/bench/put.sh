@@ -288,6 +288,16 @@ if [ "$ETCD" = 0 ]; then
 fi
 
 # --- etcd --------------------------------------------------------------------
+# wait_http PID URL NAME: wait (20 s at most) until URL answers; false if
+# PID exits first (its port may have been taken: the caller retries).
+wait_http() {
+	i=0
+	until curl -sf -o /dev/null "$2"; do
+		kill -0 "$1" 2>/dev/null || return 1
+		i=$((i + 1)); [ "$i" -le 200 ] || die "$3 not ready after 20 s"
+		sleep 0.1
+	done
+}
 ETCD_VERSION=$(etcd --version | sed -n 's/^etcd Version: //p')
 case $ETCD_VERSION in
 3.3.*)	GW=/v3beta/kv/put ;;
@@ -315,13 +325,7 @@ while :; do
 	    --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
 	    --log-level warn > "$T/etcd.log" 2>&1 &
 	ETCD_PID=$!
-	i=0
-	until curl -sf -o /dev/null "http://127.0.0.1:$EPORT/health"; do
-		kill -0 "$ETCD_PID" 2>/dev/null || break
-		i=$((i + 1)); [ "$i" -le 200 ] || die "etcd not ready after 20 s"
-		sleep 0.1
-	done
-	kill -0 "$ETCD_PID" 2>/dev/null && break
+	wait_http "$ETCD_PID" "http://127.0.0.1:$EPORT/health" etcd && break
 	wait "$ETCD_PID" || true; ETCD_PID=
 	grep -q 'address already in use' "$T/etcd.log" && [ "$tries" -lt 10 ] && continue
 	tail -n 20 "$T/etcd.log" >&2; die "etcd did not start"
@@ -359,13 +363,7 @@ if [ "$FLOOR" != 0 ]; then
 		FPORT=$(free_port)
 		"$T/floor" "$FPORT" "$FLOOR_PROCS" > "$T/floor.log" 2>&1 &
 		FLOOR_PID=$!
-		i=0
-		until curl -sf -o /dev/null "http://127.0.0.1:$FPORT/"; do
-			kill -0 "$FLOOR_PID" 2>/dev/null || break
-			i=$((i + 1)); [ "$i" -le 100 ] || die "floor not ready after 10 s"
-			sleep 0.1
-		done
-		kill -0 "$FLOOR_PID" 2>/dev/null && break
+		wait_http "$FLOOR_PID" "http://127.0.0.1:$FPORT/" floor && break
 		wait "$FLOOR_PID" || true; FLOOR_PID=
 		grep -q 'in use' "$T/floor.log" && [ "$tries" -lt 10 ] && continue
 		cat "$T/floor.log" >&2; die "floor did not start"
