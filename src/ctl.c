@@ -1050,6 +1050,7 @@ static void
 op_rekey(struct ctl_req *r)
 {
 	struct ctl_wait	*w;
+	const char	*why;
 	int		 rv;
 
 	if (need_admin(r) != 0)
@@ -1060,7 +1061,10 @@ op_rekey(struct ctl_req *r)
 	}
 	if ((rv = service_rekey(r->conn->ctl->svc,
 	    who(r->conn), rekey_done, w)) != 0) {
-		reply_error(r->conn, r->id, rv, NULL, NULL);
+		why = service_rekey_why(r->conn->ctl->svc);
+		log_error("master key rotation refused: %s",
+		    why != NULL ? why : err_msg(rv));
+		reply_error(r->conn, r->id, rv, NULL, why);
 		wait_done(w);
 		return;
 	}

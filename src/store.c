@@ -270,6 +270,7 @@ struct store {
 	char				*mk_new_path;	/* its .new */
 	char				*mk_dir;	/* its directory */
 	const char			*rekey_why;	/* store_rekey_why */
+	char				 refused[STORE_WHY_LEN]; /* by store_rekey */
 	char				*db_path;
 
 	/*
@@ -303,17 +304,17 @@ struct store {
 	bool				 need_reopen;	/* a write failed */
 	bool				 guard_refused;	/* since the last write */
 	bool				 dead;	/* disk and memory disagree */
-	bool				 dead_told;	/* logged; loop only */
 
 	struct store_stats		 stats;	/* under lock */
 
 	/*
 	 * Held by the writer through the steps of a rotation and by
 	 * store_backup, so that a backup never pairs records and a key
-	 * file of different rotations.  rename_pending (set under it): step
-	 * 3 of a committed rotation failed and is retried.  Only the writer
-	 * sets it, so the writer may look at it without the lock (and so
-	 * without waiting for a backup that holds it).
+	 * file of different rotations.  rename_pending: step 3 of a
+	 * committed rotation failed and is retried; set by the writer,
+	 * cleared by the writer or a backup, under the lock.  Atomic, so
+	 * that the writer (without waiting for a backup that holds the lock)
+	 * and store_rekey may look at it without.
 	 */
 	pthread_mutex_t			 filelock;
 	atomic_bool			 rename_pending;
@@ -613,6 +614,48 @@ store_key_read(const char *path, bool check_mode, unsigned char *key,
 out:
 	close(fd);
 	return err;
+}
+
+/*
+ * Is the master key a mount point (a bind mount, a container's secret),
+ * which no rename can replace?  Then why says so.
+ */
+static bool
+store_key_mounted(const struct store *s, char *why)
+{
+	struct statx	kx, dx;
+
+	if (statx(AT_FDCWD, s->mk_path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
+	    &kx) != 0 || statx(AT_FDCWD, s->mk_dir, 0, STATX_MNT_ID, &dx) != 0)
+		return false;
+	if ((kx.stx_mask & dx.stx_mask & STATX_MNT_ID) ?
+	    kx.stx_mnt_id == dx.stx_mnt_id :
+	    kx.stx_dev_major == dx.stx_dev_major &&
+	    kx.stx_dev_minor == dx.stx_dev_minor)
+		return false;
+	store_errf(why, STORE_WHY_LEN, "master key %s is a mount point: a "
+	    "rotation replaces the file by a rename", s->mk_path);
+	return true;
+}
+
+/*
+ * What step 3 of a rotation still lacks (rename_pending): the rename, or
+ * with .new gone the sync of the directory after it; err (0: unknown)
+ * is why the last try failed.
+ */
+static void
+store_rekey_pending_why(const struct store *s, char *why, int err)
+{
+	struct stat	st;
+
+	if (lstat(s->mk_new_path, &st) == 0 || errno != ENOENT)
+		store_errf(why, STORE_WHY_LEN, "%s holds the key in force and "
+		    "has not replaced %s%s%s", s->mk_new_path, s->mk_path,
+		    err != 0 ? ": " : "", err != 0 ? strerror(err) : "");
+	else
+		store_errf(why, STORE_WHY_LEN, "%s is the new key but its "
+		    "directory %s is not synced%s%s", s->mk_path, s->mk_dir,
+		    err != 0 ? ": " : "", err != 0 ? strerror(err) : "");
 }
 
 /* FNV-1a, continued from h. */
@@ -1384,6 +1427,26 @@ store_rekey(struct store *s, store_done_cb cb, void *arg)
 	struct store_op	*op;
 	int		 err;
 
+	/*
+	 * Refused here, before the head view switches keys, what the writer
+	 * would refuse anyway: then the writes queued behind the rotation,
+	 * sealed under its key, would fail with it.
+	 */
+	s->rekey_why = NULL;
+	if (s->rename_pending) {
+		char	step[STORE_WHY_LEN];
+
+		store_rekey_pending_why(s, step, 0);
+		store_errf(s->refused, sizeof(s->refused), "the last rotation "
+		    "is not finished: %s (certd tries again before each "
+		    "write)", step);
+		s->rekey_why = s->refused;
+		return CERTD_ERR_STORAGE;
+	}
+	if (store_key_mounted(s, s->refused)) {
+		s->rekey_why = s->refused;
+		return CERTD_ERR_STORAGE;
+	}
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return CERTD_ERR_NOMEM;
 	op->rekey = true;
@@ -1710,14 +1773,15 @@ store_finish_rename(struct store *s)
 static int
 store_rekey_write(struct store *s, struct store_op *op, int crash)
 {
-	char	*rerr = NULL;
+	char	*rerr = NULL, step[STORE_WHY_LEN];
 	int	 err = CERTD_ERR_STORAGE;
 
 	pthread_mutex_lock(&s->filelock);
 	if ((unlink(s->mk_new_path) != 0 && errno != ENOENT) ||
 	    store_key_write(s->mk_new_path, s->mk_dir, op->new_key) != 0) {
-		store_errf(op->why, STORE_WHY_LEN, "cannot write %s: %s",
-		    s->mk_new_path, strerror(errno));
+		store_errf(op->why, STORE_WHY_LEN, "cannot write %s (as "
+		    "%s.tmp, then linked): %s", s->mk_new_path, s->mk_new_path,
+		    strerror(errno));
 		goto out;
 	}
 	if (crash == 1)
@@ -1748,10 +1812,9 @@ out:
 	return err;
 pending:
 	s->rename_pending = true;
-	store_errf(op->why, STORE_WHY_LEN, "the new key is in force, but "
-	    "moving %s to %s did not complete: %s (tried again before each "
-	    "write and at start-up)", s->mk_new_path, s->mk_path,
-	    strerror(errno));
+	store_rekey_pending_why(s, step, errno);
+	store_errf(op->why, STORE_WHY_LEN, "the new key is in force, but %s "
+	    "(tried again before each write and at start-up)", step);
 	goto out;
 crash:
 	s->dead = true;
@@ -1951,6 +2014,10 @@ store_recover(struct store *s)
 	if (store_be64_get((const char *)rev) != s->disk_rev ||
 	    memcmp(kid, s->disk_kid, sizeof(kid)) != 0) {
 		s->dead = true;		/* only a restart reconciles */
+		log_error("store: after a failed write the database holds a "
+		    "change this certd answered as failed (an I/O error while "
+		    "syncing it); writes are refused until certd restarts and "
+		    "loads what is on disk");
 		return CERTD_ERR_STORAGE;
 	}
 	s->need_reopen = false;
@@ -2012,28 +2079,19 @@ store_op_bytes(const struct store_op *op)
 static int
 store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
 {
-	struct statx		kx, dx;
+	char			step[STORE_WHY_LEN];
 	unsigned long long	avail = 0;
 	uint64_t		tables = 0;
 	size_t			need;
 
 	if (s->rename_pending) {
+		store_rekey_pending_why(s, step, rename_errno);
 		store_errf(op->why, STORE_WHY_LEN, "the last rotation is not "
-		    "finished: %s holds the key in force and cannot replace "
-		    "%s: %s", s->mk_new_path, s->mk_path,
-		    strerror(rename_errno));
+		    "finished: %s", step);
 		return CERTD_ERR_STORAGE;
 	}
-	if (statx(AT_FDCWD, s->mk_path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
-	    &kx) == 0 && statx(AT_FDCWD, s->mk_dir, 0, STATX_MNT_ID,
-	    &dx) == 0 && ((kx.stx_mask & dx.stx_mask & STATX_MNT_ID) ?
-	    kx.stx_mnt_id != dx.stx_mnt_id : kx.stx_dev_major !=
-	    dx.stx_dev_major || kx.stx_dev_minor != dx.stx_dev_minor)) {
-		store_errf(op->why, STORE_WHY_LEN, "master key %s is a mount "
-		    "point: a rotation replaces the file by a rename",
-		    s->mk_path);
+	if (store_key_mounted(s, op->why))
 		return CERTD_ERR_STORAGE;
-	}
 	(void)rocksdb_property_int(s->db, "rocksdb.live-sst-files-size",
 	    &tables);
 	need = 3 * store_op_bytes(op) + (size_t)tables;
@@ -2341,14 +2399,6 @@ store_fail(struct store *s, struct store_op *first)
 			break;
 		}
 
-	/* the writer is paused: dead is as it left it */
-	if (s->dead && !s->dead_told) {
-		s->dead_told = true;
-		log_error("store: after a failed write the database holds a "
-		    "change this certd answered as failed (an I/O error while "
-		    "syncing it); writes are refused until certd restarts and "
-		    "loads what is on disk");
-	}
 	pthread_mutex_lock(&s->lock);
 	s->paused = false;
 	pthread_cond_signal(&s->wake);
@@ -3184,7 +3234,8 @@ store_key_setup(struct store *s, const rocksdb_readoptions_t *ro,
 			    "link to nothing", s->mk_path);
 		else
 			store_errf(errbuf, errlen, "cannot create master key "
-			    "%s: %s", s->mk_path, strerror(errno));
+			    "%s (as %s.tmp, then linked): %s", s->mk_path,
+			    s->mk_path, strerror(errno));
 		return CERTD_ERR_STORAGE;
 	}
 	*created = true;
@@ -3732,8 +3783,9 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 				store_errf(errbuf, errlen, "cannot sync %s: %s",
 				    dir, strerror(errno));
 			else if (store_key_write(kp, dir, key) != 0)
-				store_errf(errbuf, errlen, "cannot write %s: "
-				    "%s", kp, strerror(errno));
+				store_errf(errbuf, errlen, "cannot write %s (as "
+				    "%s.tmp, then linked): %s", kp, kp,
+				    strerror(errno));
 			else
 				err = 0;
 		}

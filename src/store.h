@@ -330,17 +330,22 @@ int		 store_delete(struct store *s, const char *team, uint64_t id,
  * CERTD_ERR_NOMEM from the submission.  Returns 0 or a negative
  * CERTD_ERR_* (then cb is not called).
  *
- * A rotation does not start (CERTD_ERR_STORAGE) while the last one's step 3
- * is not done (<master key>.new holds the key in force), when the master
- * key is a mount point (no rename can replace it), or without room for its
- * batch twice over (log and table file) plus a rewrite of every table file.
+ * A rotation is refused (store_rekey returns CERTD_ERR_STORAGE) while the
+ * last one's step 3 is not done (<master key>.new holds the key in force)
+ * and when the master key is a mount point (no rename can replace it).
+ * It fails (cb gets CERTD_ERR_STORAGE, with the writes queued behind it,
+ * which are sealed under its key) without room for its batch three times
+ * over (log, table file, compaction) plus a rewrite of every table file,
+ * or when step 3 of the last one failed after the submission.
  */
 int		 store_rekey(struct store *s, store_done_cb cb, void *arg);
 
 /*
- * In a rotation's callback: why it failed, or with err 0 what did not
- * complete (step 3, then retried before each write); NULL when there is
- * nothing to say.  Valid during the callback only.
+ * Right after store_rekey refused a rotation (the last one's step 3 not
+ * done, a mounted key file), or in a rotation's callback: why it failed,
+ * or with err 0 what did not complete (step 3, then retried before each
+ * write); NULL when there is nothing to say.  Valid until the next call
+ * of store_rekey, or during the callback only.
  */
 const char	*store_rekey_why(const struct store *s);
 

@@ -2081,8 +2081,9 @@ test_reopen_after_failure(void **state)
 		    store_next_id(f->s), 8), done_cb, &d), 0);
 		run_until(f->base, &d, 1);
 		assert_int_equal(d.err, CERTD_ERR_STORAGE);
-		/* the database is reopened before the next write */
-		assert_int_equal(store_reopens(f->s), (unsigned)i);
+		/* reopened before the next write (or idle, after 1 s) */
+		assert_in_range(store_reopens(f->s), (unsigned)i,
+		    (unsigned)i + 1);
 	}
 	/* reads never stopped */
 	assert_non_null(store_get(f->s, "t", a));
