@@ -1428,9 +1428,9 @@ store_rekey(struct store *s, store_done_cb cb, void *arg)
 	int		 err;
 
 	/*
-	 * Refused here, before the head view switches keys, what the writer
-	 * would refuse anyway: then the writes queued behind the rotation,
-	 * sealed under its key, would fail with it.
+	 * Refused here, before the head view switches keys: refused by the
+	 * writer, the rotation would fail the writes queued behind it, which
+	 * are sealed under its key.
 	 */
 	s->rekey_why = NULL;
 	if (s->rename_pending) {
