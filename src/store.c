@@ -2069,12 +2069,12 @@ store_op_bytes(const struct store_op *op)
 }
 
 /*
- * Can the rotation op start?  Not while the last one's key file has not
- * replaced the old one (its .new holds the key in force: a rotation
- * overwrites .new), and not when the key file is a mount point (a bind
- * mount or a container's secret), which no rename can replace.  Then
- * room for it all: the batch goes to the write-ahead log and a table
- * file, and store_purge rewrites every table file.  Writer only.
+ * Can the rotation op start?  Not while the last one's step 3 is not done
+ * (a rotation queued behind another one whose rename failed: its .new
+ * holds the key in force, and a rotation overwrites .new; store_rekey
+ * refused the other cases, and mounted key files).  Then room for it all:
+ * the batch goes to the write-ahead log and a table file, and store_purge
+ * rewrites every table file.  Writer only.
  */
 static int
 store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
@@ -2090,8 +2090,6 @@ store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
 		    "finished: %s", step);
 		return CERTD_ERR_STORAGE;
 	}
-	if (store_key_mounted(s, op->why))
-		return CERTD_ERR_STORAGE;
 	(void)rocksdb_property_int(s->db, "rocksdb.live-sst-files-size",
 	    &tables);
 	need = 3 * store_op_bytes(op) + (size_t)tables;
@@ -2228,9 +2226,10 @@ store_writer(void *arg)
 				continue;
 			}
 			/*
-			 * A failed write left the database to reopen (it may be
-			 * closed: reads of the history fail meanwhile).  Try
-			 * again every second, not only at the next write.
+			 * A failed write left the database to reopen.  Try
+			 * again every second, not only at the next write (the
+			 * handle stays open until the logs fit; a reopen that
+			 * then fails leaves it closed, and the history with it).
 			 */
 			clock_gettime(CLOCK_REALTIME, &t0);
 			t0.tv_sec += STORE_REOPEN_SECS;
