@@ -39,6 +39,7 @@
 #include <certd/certd.h>
 
 #include "cert.h"
+#include "safefile.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -1213,12 +1214,18 @@ enum sync_kind {
 	SYNC_NFILES,
 };
 
-/* One output file; path NULL when not asked for. */
+/*
+ * One output file; path NULL when not asked for.  Everything is done
+ * relative to dirfd, its directory opened without following a link
+ * (safefile.h); -1 while that directory does not exist.
+ */
 struct sync_file {
 	const char	*label;
 	const char	*path;
+	const char	*base;		/* the last component of path */
 	mode_t		 mode;
-	char		*tmp;		/* prepared temp file, until renamed */
+	int		 dirfd;
+	char		 tmp[NAME_MAX + 1];	/* prepared in dirfd, or "" */
 };
 
 /* A record received and not yet applied.  The key is wiped on free. */
@@ -1242,6 +1249,7 @@ struct sync_ctx {
 	struct certd_watch	*w;
 	char			 name[SYNC_NAME_MAX + 1];
 	struct sync_file	 files[SYNC_NFILES];
+	uid_t			 euid;		/* who may write what sync trusts */
 	uid_t			 uid;		/* (uid_t)-1: keep */
 	gid_t			 gid;		/* (gid_t)-1: keep */
 	const char		*exec;
@@ -1362,15 +1370,73 @@ dir_of(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* The last component of path. */
+static const char *
+base_of(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
 /*
- * Whether path holds exactly len bytes of buf: 1 yes, 0 no (or missing or
- * unreadable: it is then rewritten).  When it does, a mode or owner that
- * differs from what is asked for is fixed in place.  Read in chunks, wiped:
- * the file may hold a key.
+ * Open the directory of path with no link on the way, as root or we alone
+ * may write it (safefile_opendir); a SAFEFILE_* result, err says why.
+ */
+static int
+sync_opendir(const struct sync_ctx *ctx, const char *path, int *fd,
+    char *err, size_t errlen)
+{
+	char	dir[PATH_MAX];
+
+	*fd = -1;
+	if (dir_of(path, dir, sizeof(dir)) != 0) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return SAFEFILE_ERR;
+	}
+	return safefile_opendir(dir, ctx->euid, fd, err, errlen);
+}
+
+/*
+ * Make sure every file's directory is open: one not there at start, or
+ * removed since (no link left to it), is opened now, with the same checks.
+ */
+static int
+sync_dirs(struct sync_ctx *ctx, char *err, size_t errlen)
+{
+	struct sync_file	*f;
+	struct stat		 st;
+	int			 i;
+
+	for (i = 0; i < SYNC_NFILES; i++) {
+		f = &ctx->files[i];
+		if (f->path == NULL)
+			continue;
+		if (f->dirfd != -1 && fstat(f->dirfd, &st) == 0 &&
+		    st.st_nlink > 0)
+			continue;
+		if (f->dirfd != -1) {
+			sync_log(ctx, "the directory of %s was removed; opening "
+			    "it again", f->path);
+			(void)close(f->dirfd);
+		}
+		if (sync_opendir(ctx, f->path, &f->dirfd, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Whether f holds exactly len bytes of buf: 1 yes, 0 no (or missing or
+ * unreadable: it is then rewritten), SAFEFILE_REFUSED when what is there
+ * must not be touched (a link, not a regular file, or hard-linked; err
+ * says which).  When it holds them, a mode or owner that differs is fixed
+ * in place, on the descriptor checked.  Read in chunks, wiped: the file
+ * may hold a key.
  */
 static int
 sync_same(const struct sync_ctx *ctx, const struct sync_file *f,
-    const char *buf, size_t len)
+    const char *buf, size_t len, char *err, size_t errlen)
 {
 	struct stat	st;
 	char		chunk[SYNC_CHUNK];
@@ -1378,10 +1444,10 @@ sync_same(const struct sync_ctx *ctx, const struct sync_file *f,
 	ssize_t		n;
 	int		fd, same = 0;
 
-	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
-		return 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != (uint64_t)len)
+	if ((same = safefile_open(f->dirfd, f->base, f->path, &fd, &st, err,
+	    errlen)) != 0)
+		return same == SAFEFILE_REFUSED ? same : 0;
+	if ((uint64_t)st.st_size != (uint64_t)len)
 		goto out;
 	while (off < len) {
 		n = read(fd, chunk, sizeof(chunk));
@@ -1408,102 +1474,78 @@ out:
 	return same;
 }
 
+/* Remove the prepared temp file, if any. */
+static void
+sync_discard(struct sync_file *f)
+{
+	if (f->tmp[0] == '\0')
+		return;
+	(void)unlinkat(f->dirfd, f->tmp, 0);
+	f->tmp[0] = '\0';
+}
+
 /* Write buf to a fresh temp file beside f->path, synced, mode and owner set. */
 static int
 sync_prepare(const struct sync_ctx *ctx, struct sync_file *f, const char *buf,
     size_t len, char *err, size_t errlen)
 {
-	const char	*base = strrchr(f->path, '/');
-	char		 dir[PATH_MAX], *tmp = NULL;
+	char		 e[SYNC_DETAIL_MAX - 32];	/* room for a prefix */
+	const char	*what = "write";
 	size_t		 off = 0;
 	ssize_t		 n;
-	int		 fd = -1, r = -1;
+	int		 fd, r = -1;
 
-	base = base != NULL ? base + 1 : f->path;
-	if (dir_of(f->path, dir, sizeof(dir)) != 0 ||
-	    asprintf(&tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
-		tmp = NULL;
-		snprintf(err, errlen, "%s: path too long", f->path);
-		goto out;
-	}
-	/* mkstemp creates it 0600: the key is never readable by others. */
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
-		goto out;
+	/* Created 0600: the key is never readable by others. */
+	if (safefile_tmp(f->dirfd, f->base, f->tmp, sizeof(f->tmp), &fd, e,
+	    sizeof(e)) != 0) {
+		f->tmp[0] = '\0';
+		snprintf(err, errlen, "temp file beside %s: %s", f->path, e);
+		return -1;
 	}
 	while (off < len) {
 		n = write(fd, buf + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "write %s: %s", tmp,
-			    n < 0 ? strerror(errno) : "no progress");
+			if (n == 0)
+				errno = EIO;
 			goto out;
 		}
 		off += (size_t)n;
 	}
+	what = "chown";
 	if ((ctx->uid != (uid_t)-1 || ctx->gid != (gid_t)-1) &&
-	    fchown(fd, ctx->uid, ctx->gid) != 0) {
-		snprintf(err, errlen, "chown %s: %s", tmp, strerror(errno));
+	    fchown(fd, ctx->uid, ctx->gid) != 0)
 		goto out;
-	}
-	if (fchmod(fd, f->mode) != 0 || fsync(fd) != 0) {
-		snprintf(err, errlen, "sync %s: %s", tmp, strerror(errno));
+	what = "sync";
+	if (fchmod(fd, f->mode) != 0 || fsync(fd) != 0)
 		goto out;
-	}
 	r = 0;
 out:
-	if (fd != -1 && close(fd) != 0 && r == 0) {
-		snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
+	if (r != 0)
+		snprintf(err, errlen, "%s temp file %s beside %s: %s", what,
+		    f->tmp, f->path, strerror(errno));
+	if (close(fd) != 0 && r == 0) {
+		snprintf(err, errlen, "close temp file %s beside %s: %s",
+		    f->tmp, f->path, strerror(errno));
 		r = -1;
 	}
-	if (r != 0 && tmp != NULL && fd != -1)
-		(void)unlink(tmp);
-	if (r == 0)
-		f->tmp = tmp;
-	else
-		free(tmp);
+	if (r != 0)
+		sync_discard(f);
 	return r;
-}
-
-static void
-sync_discard(struct sync_file *f)
-{
-	if (f->tmp == NULL)
-		return;
-	(void)unlink(f->tmp);
-	free(f->tmp);
-	f->tmp = NULL;
 }
 
 /* Rename the prepared temp file over f->path and sync its directory. */
 static int
 sync_commit(struct sync_file *f, char *err, size_t errlen)
 {
-	char	dir[PATH_MAX];
-	int	fd, r = 0;
-
-	if (rename(f->tmp, f->path) != 0) {
-		snprintf(err, errlen, "rename to %s: %s", f->path,
-		    strerror(errno));
-		sync_discard(f);
+	if (safefile_replace(f->dirfd, f->tmp, f->base, f->path, err,
+	    errlen) != 0) {
+		sync_discard(f);	/* when the rename is what failed */
 		return -1;
 	}
-	free(f->tmp);
-	f->tmp = NULL;
-	if (dir_of(f->path, dir, sizeof(dir)) != 0 ||
-	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "open directory of %s: %s", f->path,
-		    strerror(errno));
-		return -1;
-	}
-	if (fsync(fd) != 0) {
-		snprintf(err, errlen, "sync directory of %s: %s", f->path,
-		    strerror(errno));
-		r = -1;
-	}
-	(void)close(fd);
-	return r;
+	f->tmp[0] = '\0';
+	return 0;
 }
 
 /* The certificates after the leaf in stored PEM text ("" when none). */
@@ -1828,38 +1870,47 @@ out:
 
 /*
  * The pid to signal: --pid, or the first number in --pid-file, whose
- * fstat goes into *st (zeroes with --pid).
+ * fstat goes into *st (zeroes with --pid).  The pid file names a process
+ * that root may signal: it is read as the targets are written, through a
+ * directory opened with no link on the way and writable only by root or
+ * us, never following a link, and only when no other uid may write it.
+ * Its directory is opened at each read (a server's runtime directory may
+ * be made anew when it restarts).
  */
 static int
 sync_target_pid(const struct sync_ctx *ctx, pid_t *out, struct stat *st,
     char *err, size_t errlen)
 {
-	char		 buf[32], *p, *end;
-	ssize_t		 n;
+	char		 buf[32], e[SYNC_DETAIL_MAX - 32], *p, *end;
+	ssize_t		 n = -1;
 	unsigned long	 v;
-	int		 fd;
+	int		 dfd, fd = -1;
 
 	memset(st, 0, sizeof(*st));
 	if (ctx->pid != 0) {
 		*out = ctx->pid;
 		return 0;
 	}
-	if ((fd = open(ctx->pid_file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "pid file %s: %s", ctx->pid_file,
-		    strerror(errno));
-		return -1;
+	if (sync_opendir(ctx, ctx->pid_file, &dfd, e, sizeof(e)) != 0 ||
+	    safefile_open(dfd, base_of(ctx->pid_file), ctx->pid_file, &fd, st,
+	    e, sizeof(e)) != 0 ||
+	    safefile_trusted(st, ctx->pid_file, ctx->euid, e, sizeof(e)) != 0) {
+		snprintf(err, errlen, "pid file %s", e);
+		goto out;
 	}
 	do
 		n = read(fd, buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);
-	if (n >= 0 && fstat(fd, st) != 0)
-		n = -1;
-	(void)close(fd);
-	if (n < 0) {
+	if (n < 0)
 		snprintf(err, errlen, "pid file %s: %s", ctx->pid_file,
 		    strerror(errno));
+out:
+	if (fd != -1)
+		(void)close(fd);
+	if (dfd != -1)
+		(void)close(dfd);
+	if (n < 0)
 		return -1;
-	}
 	buf[n] = '\0';
 	for (p = buf; *p == ' ' || *p == '\t'; p++)
 		;
@@ -1984,7 +2035,7 @@ sync_apply(struct sync_ctx *ctx)
 	const char	*text[SYNC_NFILES];
 	size_t		 len[SYNC_NFILES], cl, kl;
 	char		*bundle = NULL, err[SYNC_DETAIL_MAX];
-	int		 changed[SYNC_NFILES], nchanged = 0, i;
+	int		 changed[SYNC_NFILES], nchanged = 0, same, i;
 
 	ctx->pending = NULL;
 	ctx->applied = 1;
@@ -2014,10 +2065,19 @@ sync_apply(struct sync_ctx *ctx)
 		text[SYNC_BUNDLE] = bundle;
 	}
 
+	/* Something there that must not be touched: nothing is written. */
+	if (sync_dirs(ctx, err, sizeof(err)) != 0) {
+		sync_outcome(ctx, rec->revision, 0, err);
+		goto out;
+	}
 	for (i = 0; i < SYNC_NFILES; i++) {
 		f = &ctx->files[i];
-		changed[i] = f->path != NULL &&
-		    !sync_same(ctx, f, text[i], len[i]);
+		if ((same = f->path == NULL ? 1 : sync_same(ctx, f, text[i],
+		    len[i], err, sizeof(err))) < 0) {
+			sync_outcome(ctx, rec->revision, 0, err);
+			goto out;
+		}
+		changed[i] = !same;
 		nchanged += changed[i];
 	}
 	if (nchanged == 0 && !ctx->reload_owed) {
@@ -2341,31 +2401,62 @@ copy_utf8(char *out, size_t max, const char *s)
 }
 
 /*
- * Whether two paths name one file: the same text, the same existing file
- * (a hard link), or the same name in one directory however it is spelled
- * ("out/a.pem" and "./out/a.pem").
+ * Before anything runs, open the directory of every file and check the
+ * pid file's: one reached through a link, or writable by another uid,
+ * ends the command with the reason (EXIT_USAGE); one that does not exist
+ * yet is opened when a change comes (sync_dirs).  Two options naming one
+ * file (one name in one directory, however spelt) are a usage error.
  */
 static int
-same_file(const char *a, const char *b)
+sync_open(struct sync_ctx *ctx)
 {
-	struct stat	 sa, sb;
-	const char	*ba = strrchr(a, '/'), *bb = strrchr(b, '/');
-	char		 da[PATH_MAX], db[PATH_MAX];
+	struct sync_file	*a, *b;
+	struct stat		 sa, sb;
+	char			 err[SYNC_DETAIL_MAX];
+	int			 i, j, fd, r;
 
-	if (strcmp(a, b) == 0)
-		return 1;
-	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
-		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-	ba = ba != NULL ? ba + 1 : a;
-	bb = bb != NULL ? bb + 1 : b;
-	if (strcmp(ba, bb) != 0)
-		return 0;
-	snprintf(da, sizeof(da), "%.*s", ba == a ? 1 : (int)(ba - a), ba == a ?
-	    "." : a);
-	snprintf(db, sizeof(db), "%.*s", bb == b ? 1 : (int)(bb - b), bb == b ?
-	    "." : b);
-	return stat(da, &sa) == 0 && stat(db, &sb) == 0 &&
-	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	for (i = 0; i < SYNC_NFILES; i++) {
+		a = &ctx->files[i];
+		if (a->path == NULL)
+			continue;
+		a->base = base_of(a->path);
+		if (*a->base == '\0' || strcmp(a->base, ".") == 0 ||
+		    strcmp(a->base, "..") == 0)
+			return usage_error("sync: %s %s names a directory",
+			    a->label, a->path);
+		r = sync_opendir(ctx, a->path, &a->dirfd, err, sizeof(err));
+		if (r == SAFEFILE_REFUSED) {
+			fail("sync: %s %s: %s", a->label, a->path, err);
+			return EXIT_USAGE;
+		}
+		if (r != 0)
+			sync_log(ctx, "%s (tried again at each change)", err);
+	}
+	if (ctx->pid_file != NULL) {
+		r = sync_opendir(ctx, ctx->pid_file, &fd, err, sizeof(err));
+		if (fd != -1)
+			(void)close(fd);
+		if (r == SAFEFILE_REFUSED) {
+			fail("sync: --pid-file %s: %s", ctx->pid_file, err);
+			return EXIT_USAGE;
+		}
+	}
+	for (i = 0; i < SYNC_NFILES; i++)
+		for (j = i + 1; j < SYNC_NFILES; j++) {
+			a = &ctx->files[i];
+			b = &ctx->files[j];
+			if (a->path == NULL || b->path == NULL ||
+			    strcmp(a->base, b->base) != 0)
+				continue;
+			if (a->dirfd == -1 || b->dirfd == -1 ?
+			    strcmp(a->path, b->path) == 0 :
+			    fstat(a->dirfd, &sa) == 0 &&
+			    fstat(b->dirfd, &sb) == 0 &&
+			    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+				return usage_error("sync: %s and %s name the "
+				    "same file", a->label, b->label);
+		}
+	return 0;
 }
 
 static int
@@ -2399,7 +2490,7 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	char			 err[512], idname[32];
 	uint64_t		 id = 0, v;
 	mode_t			 mode = 0644;
-	int			 ch, r = EXIT_USAGE, mode_given = 0, i, j;
+	int			 ch, r = EXIT_USAGE, mode_given = 0, i;
 
 	memset(&opts, 0, sizeof(opts));
 	memset(&ctx, 0, sizeof(ctx));
@@ -2412,6 +2503,9 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	ctx.files[SYNC_KEY].label = "--key-file";
 	ctx.files[SYNC_CHAIN].label = "--chain-file";
 	ctx.files[SYNC_BUNDLE].label = "--bundle-file";
+	for (i = 0; i < SYNC_NFILES; i++)
+		ctx.files[i].dirfd = -1;
+	ctx.euid = geteuid();
 	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_ID:
@@ -2494,14 +2588,6 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	    ctx.files[SYNC_KEY].path == NULL)
 		return usage_error("sync: --cert-file and --key-file are "
 		    "required");
-	for (i = 0; i < SYNC_NFILES; i++)
-		for (j = i + 1; j < SYNC_NFILES; j++)
-			if (ctx.files[i].path != NULL &&
-			    ctx.files[j].path != NULL &&
-			    same_file(ctx.files[i].path, ctx.files[j].path))
-				return usage_error("sync: %s and %s name the "
-				    "same file", ctx.files[i].label,
-				    ctx.files[j].label);
 	if (ctx.exec != NULL && signal_arg != NULL)
 		return usage_error("sync: --exec and --signal exclude each "
 		    "other");
@@ -2532,6 +2618,9 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		copy_utf8(ctx.name, SYNC_NAME_MAX, err);
 	} else
 		copy_utf8(ctx.name, SYNC_NAME_MAX, name);
+
+	if ((r = sync_open(&ctx)) != 0)
+		goto out;
 
 	opts.socket = g->socket;
 	opts.team = argv[optind];
@@ -2591,8 +2680,11 @@ out:
 		sync_log(&ctx, "leaving reload command %ld to finish on its "
 		    "own", (long)ctx.child);
 	sync_child_close(&ctx);
-	for (i = 0; i < SYNC_NFILES; i++)
+	for (i = 0; i < SYNC_NFILES; i++) {
 		sync_discard(&ctx.files[i]);
+		if (ctx.files[i].dirfd != -1)
+			(void)close(ctx.files[i].dirfd);
+	}
 	sync_rec_free(ctx.pending);
 	sync_rec_free(ctx.last);
 	certd_watch_free(ctx.w);
