@@ -29,7 +29,9 @@ enum {
  * Open directory path (relative paths from the working directory) with no
  * symbolic link in it: openat2 RESOLVE_NO_SYMLINKS, or a walk component by
  * component with O_NOFOLLOW where the kernel lacks openat2 (ENOSYS, or
- * EPERM from a seccomp filter).  Then safefile_trusted.  On 0, *fd is a
+ * EPERM from a seccomp filter; after any other failure too, to name the
+ * component that failed).  Then safefile_trusted.  Only the directory
+ * itself is checked, not its parents.  On 0, *fd is a
  * read-only O_CLOEXEC descriptor of it, the caller's to close.
  */
 int	safefile_opendir(const char *path, uid_t euid, int *fd, char *err,
