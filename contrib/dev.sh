@@ -53,15 +53,17 @@ pem_json() {
 run() {
 	deps
 	build "--disable-silent-rules"
+	# certd refuses a data dir others can enter and a token file others
+	# can write (certd.8, PERMISSIONS): 0700 and 0600 whatever the umask.
 	mkdir -p var/example
 	chmod 700 var
 	tokens=var/tokens
 	[ -f "$tokens" ] || : > "$tokens"
-	chmod 600 "$tokens"
 	out=$(./certctl token new --name dev --teams '*' --role write)
 	token=$(printf '%s\n' "$out" | sed -n 1p)
 	grep -v '^dev ' "$tokens" > "$tokens.new" || true
 	printf '%s\n' "$out" | sed -n 2p >> "$tokens.new"
+	chmod 600 "$tokens.new"
 	mv "$tokens.new" "$tokens"
 
 	ex=var/example

@@ -12,6 +12,7 @@
 
 #include "certd/constants.h"
 #include "config.h"
+#include "perm.h"
 #include "util.h"
 
 #define CONFIG_DATA_DIR_DEFAULT	"./var"
@@ -449,11 +450,10 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 	const char *why2;
 	int	 rv = -1, section = 0;	/* 1: [certd], 2: [acl] */
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(errbuf, errlen, "cannot read config %s: %s", path,
-		    strerror(errno));
+	/* It grants socket rights: checked as the token file is. */
+	if ((f = perm_fopen(path, "config", PERM_GRANTS, errbuf, errlen)) ==
+	    NULL)
 		return -1;
-	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {

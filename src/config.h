@@ -100,7 +100,11 @@ void		 config_free(struct config *cfg);
 int		 config_set(struct config *cfg, const char *key,
 		    const char *value, char *errbuf, size_t errlen);
 
-/* Read a config file onto cfg.  Errors name the file and line. */
+/*
+ * Read a config file onto cfg.  Errors name the file and line.  As it
+ * grants socket rights, the file must be owned by root or certd's uid and
+ * writable by no one else (perm.h PERM_GRANTS); a link is followed.
+ */
 int		 config_load(struct config *cfg, const char *path,
 		    char *errbuf, size_t errlen);
 

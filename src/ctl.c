@@ -19,6 +19,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -96,6 +97,8 @@ struct ctl {
 	struct event		*ev_accept;	/* resumes accept after EMFILE */
 	int			 stopping;
 	char			*path;
+	dev_t			 sock_dev;	/* the socket file bound at path */
+	ino_t			 sock_ino;	/* 0 until it is known */
 	uid_t			 self_uid;
 	TAILQ_HEAD(, ctl_conn)	 conns;		/* OPEN and CLOSING */
 	TAILQ_HEAD(, ctl_conn)	 dead;		/* CLOSED, references left */
@@ -1438,13 +1441,83 @@ clear_stale(const char *path, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/*
+ * Remove the socket file at ctl->path, only when it is the one certd bound
+ * (or, before that is known, a socket): a name that someone replaced is
+ * theirs, not certd's to remove.
+ */
+static void
+socket_unlink(const struct ctl *ctl)
+{
+	struct stat	st;
+
+	if (lstat(ctl->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    (ctl->sock_ino == 0 ||
+	    (st.st_dev == ctl->sock_dev && st.st_ino == ctl->sock_ino)))
+		(void)unlink(ctl->path);
+}
+
+/*
+ * Give the socket file just bound its mode (0660, which the umask around
+ * bind already gave unless a default ACL interferes) and group, on the
+ * file itself: opened O_PATH | O_NOFOLLOW and checked to be a socket, so
+ * a name replaced meanwhile (by a link to another file) is refused, never
+ * changed.  Records the file's identity for socket_unlink.
+ */
+static int
+socket_file_set(struct ctl *ctl, const struct config *cfg, char *errbuf,
+    size_t errlen)
+{
+	struct group	*gr = NULL;
+	struct stat	 st;
+	char		 proc[64];
+	int		 fd, rv = -1;
+
+	if (cfg->socket_group != NULL &&
+	    (gr = getgrnam(cfg->socket_group)) == NULL) {
+		snprintf(errbuf, errlen, "unknown socket_group %s",
+		    cfg->socket_group);
+		return -1;
+	}
+	if ((fd = open(ctl->path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &st) != 0) {
+		snprintf(errbuf, errlen, "cannot open socket %s: %s", ctl->path,
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(errbuf, errlen, "socket %s was replaced by another "
+		    "file after bind", ctl->path);
+		goto out;
+	}
+	ctl->sock_dev = st.st_dev;
+	ctl->sock_ino = st.st_ino;
+	/* chmod through the descriptor: the magic link is that very file */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if ((st.st_mode & 07777) != 0660 && chmod(proc, 0660) != 0) {
+		snprintf(errbuf, errlen, "cannot chmod socket %s: %s",
+		    ctl->path, strerror(errno));
+		goto out;
+	}
+	if (gr != NULL && fchownat(fd, "", (uid_t)-1, gr->gr_gid,
+	    AT_EMPTY_PATH) != 0) {
+		snprintf(errbuf, errlen, "cannot chown socket %s: %s",
+		    ctl->path, strerror(errno));
+		goto out;
+	}
+	rv = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rv;
+}
+
 struct ctl *
 ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
     const struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
 	struct ctl		*ctl;
 	struct sockaddr_un	 sun;
-	struct group		*gr;
 	mode_t			 old;
 	int			 fd = -1;
 
@@ -1492,23 +1565,8 @@ ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
 		goto fail;
 	}
 	umask(old);
-	if (chmod(path, 0660) != 0) {
-		snprintf(errbuf, errlen, "cannot chmod socket %s: %s", path,
-		    strerror(errno));
+	if (socket_file_set(ctl, cfg, errbuf, errlen) != 0)
 		goto fail_unlink;
-	}
-	if (cfg->socket_group != NULL) {
-		if ((gr = getgrnam(cfg->socket_group)) == NULL) {
-			snprintf(errbuf, errlen, "unknown socket_group %s",
-			    cfg->socket_group);
-			goto fail_unlink;
-		}
-		if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
-			snprintf(errbuf, errlen, "cannot chown socket %s: %s",
-			    path, strerror(errno));
-			goto fail_unlink;
-		}
-	}
 	if ((ctl->ev_accept = evtimer_new(base, accept_resume, ctl)) == NULL ||
 	    (ctl->listener = evconnlistener_new(base, accept_cb, ctl,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd)) == NULL) {
@@ -1519,7 +1577,7 @@ ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
 	evconnlistener_set_error_cb(ctl->listener, accept_error);
 	return ctl;
 fail_unlink:
-	unlink(path);
+	socket_unlink(ctl);
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -1543,7 +1601,7 @@ ctl_free(struct ctl *ctl)
 	workq_free(ctl->admin);
 	if (ctl->listener != NULL) {
 		evconnlistener_free(ctl->listener);
-		unlink(ctl->path);
+		socket_unlink(ctl);
 	}
 	if (ctl->ev_accept != NULL)
 		event_free(ctl->ev_accept);

@@ -30,6 +30,7 @@
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
+#include "perm.h"
 #include "service.h"
 #include "store.h"
 #include "tokens.h"
@@ -57,6 +58,7 @@ struct daemon {
 	struct event		*ev_flush;	/* polls until answers are written */
 	struct event		*ev_grace;	/* stops regardless after a while */
 	int			 lock_fd;
+	int			 dir_fd;	/* the data directory, checked */
 	int			 tokens_created;	/* empty token file made at start */
 	int			 stopping;
 	int			 draining;	/* listeners still finishing requests */
@@ -79,14 +81,32 @@ fail(const char *fmt, ...)
 }
 
 /*
- * Create the data directory if needed, check it is writable and lock it.
- * The lock is an flock on <dir>/certd.lock held for the life of the process.
+ * The data directory holds the master key, the database and by default
+ * the token file: only certd's uid may reach into it (mode 0700 or less,
+ * owned by certd's effective uid).  A link named as the data directory is
+ * the operator's and is followed; what it leads to is checked.  Returns
+ * the directory's descriptor, or -1 with the reason in err.
+ */
+static int
+open_data_dir(const char *dir, char *err, size_t errlen)
+{
+	return perm_openat(AT_FDCWD, dir, dir, "data directory",
+	    O_RDONLY | O_DIRECTORY, 0, PERM_DIR | PERM_OWNER | PERM_PRIVATE,
+	    err, errlen);
+}
+
+/*
+ * Create the data directory if needed, check it is writable and certd's
+ * alone, and lock it.  The lock is an flock on <dir>/certd.lock held for
+ * the life of the process; the file is opened relative to the directory,
+ * never through a link, and must be certd's with one link before it is
+ * truncated.
  */
 static int
 lock_data_dir(struct daemon *d)
 {
 	const char	*dir = d->cfg->data_dir;
-	char		 path[4096], pid[32];
+	char		 path[4096], pid[32], err[1024];
 	int		 fd, n;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -98,13 +118,19 @@ lock_data_dir(struct daemon *d)
 		    strerror(errno));
 		return -1;
 	}
+	if ((d->dir_fd = open_data_dir(dir, err, sizeof(err))) < 0) {
+		fail("%s", err);
+		return -1;
+	}
 	if (snprintf(path, sizeof(path), "%s/certd.lock", dir) >=
 	    (int)sizeof(path)) {
 		fail("data directory path too long: %s", dir);
 		return -1;
 	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		fail("cannot open %s: %s", path, strerror(errno));
+	if ((fd = perm_openat(d->dir_fd, "certd.lock", path, "lock file",
+	    O_RDWR | O_CREAT, 0600, PERM_NOFOLLOW | PERM_OWNER | PERM_ONE_LINK,
+	    err, sizeof(err))) < 0) {
+		fail("%s", err);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -127,6 +153,34 @@ lock_data_dir(struct daemon *d)
 }
 
 /*
+ * Read the token file of cfg: whoever can write it holds every power it
+ * grants, so it must be owned by root or certd's uid and writable by no
+ * one else.  The default one, in the data directory, is opened relative to
+ * it and never through a link; one named in the configuration may be a
+ * link the operator made (what it leads to is checked).
+ */
+static struct tokens *
+read_tokens(const struct daemon *d, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	char		*path = config_token_file(cfg);
+	int		 fd, inside = cfg->token_file == NULL;
+	struct tokens	*t = NULL;
+
+	if (path == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	fd = perm_openat(inside ? d->dir_fd : AT_FDCWD, inside ? "tokens" : path,
+	    path, "token file", O_RDONLY, 0,
+	    PERM_GRANTS | (inside ? PERM_NOFOLLOW : 0), err, errlen);
+	if (fd >= 0)
+		t = tokens_load(fd, path, err, errlen);
+	free(path);
+	return t;
+}
+
+/*
  * Load the token file.  A missing file at the default location is created
  * empty (every request then gets 401 until a token is added); a file named
  * explicitly must exist.
@@ -134,28 +188,34 @@ lock_data_dir(struct daemon *d)
 static int
 load_tokens(struct daemon *d)
 {
-	char	*path = config_token_file(d->cfg), err[512];
+	char	*path = config_token_file(d->cfg), err[1024];
+	size_t	 len = strlen(TOKENS_HEADER);
 	int	 fd, rv = -1;
 
 	if (path == NULL) {
 		fail("out of memory");
 		return -1;
 	}
-	if (d->cfg->token_file == NULL && access(path, F_OK) != 0 &&
-	    errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 || write(fd, TOKENS_HEADER, strlen(TOKENS_HEADER)) !=
-		    (ssize_t)strlen(TOKENS_HEADER)) {
-			fail("cannot create token file %s: %s", path,
-			    strerror(errno));
-			if (fd >= 0)
-				close(fd);
+	if (d->cfg->token_file == NULL) {
+		fd = perm_openat(d->dir_fd, "tokens", path, "token file",
+		    O_WRONLY | O_CREAT | O_EXCL, 0600, PERM_NOFOLLOW |
+		    PERM_OWNER | PERM_ONE_LINK, err, sizeof(err));
+		if (fd < 0 && errno != EEXIST) {
+			fail("%s", err);
 			goto out;
 		}
-		close(fd);
-		d->tokens_created = 1;
+		if (fd >= 0 && write(fd, TOKENS_HEADER, len) != (ssize_t)len) {
+			fail("cannot create token file %s: %s", path,
+			    strerror(errno));
+			close(fd);
+			goto out;
+		}
+		if (fd >= 0) {
+			close(fd);
+			d->tokens_created = 1;
+		}
 	}
-	if ((d->tokens = tokens_load(path, err, sizeof(err))) == NULL) {
+	if ((d->tokens = read_tokens(d, d->cfg, err, sizeof(err))) == NULL) {
 		fail("%s", err);
 		goto out;
 	}
@@ -281,29 +341,47 @@ keep_fixed(struct config *nc, const struct config *old)
 }
 
 /*
+ * What a reload reads again, checked as at start-up: the data directory
+ * and the master key keep their modes and owner, and the token file is
+ * read whole.  NULL with the reason in err.
+ */
+static struct tokens *
+reload_files(struct daemon *d, const struct config *nc, char *err,
+    size_t errlen)
+{
+	int	fd;
+
+	if ((fd = open_data_dir(nc->data_dir, err, errlen)) < 0)
+		return NULL;
+	close(fd);
+	if (store_key_check(d->store, err, errlen) != 0)
+		return NULL;
+	return read_tokens(d, nc, err, errlen);
+}
+
+/*
  * SIGHUP: build the configuration and read the token file again, check
- * both whole, swap only when both are good.  Connections and watches stay.
+ * both whole, and the permissions of every file that grants power, and
+ * swap only when all are good.  Connections and watches stay.
  */
 static void
 reload(struct daemon *d)
 {
 	struct config	*nc;
 	struct tokens	*nt;
-	char		 err[1024], *path;
+	char		 err[1024];
 
 	if ((nc = d->rebuild(d->rebuild_arg, err, sizeof(err))) == NULL) {
 		log_error("reload failed, keeping the running configuration: %s",
 		    err);
 		return;
 	}
-	if (keep_fixed(nc, d->cfg) != 0 ||
-	    (path = config_token_file(nc)) == NULL) {
+	if (keep_fixed(nc, d->cfg) != 0) {
 		log_error("reload failed: out of memory");
 		config_free(nc);
 		return;
 	}
-	nt = tokens_load(path, err, sizeof(err));
-	free(path);
+	nt = reload_files(d, nc, err, sizeof(err));
 	/* Last, as it takes effect at once: the listener's certificate. */
 	if (nt == NULL || http_reload_tls(d->http, nc, err, sizeof(err)) != 0) {
 		log_error("reload failed, keeping the running configuration: %s",
@@ -376,6 +454,8 @@ daemon_close(struct daemon *d)
 		event_base_free(d->base);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	if (d->dir_fd >= 0)
+		close(d->dir_fd);
 }
 
 /*
@@ -410,6 +490,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 	d.rebuild = rebuild;
 	d.rebuild_arg = arg;
 	d.lock_fd = -1;
+	d.dir_fd = -1;
 	log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();

@@ -99,6 +99,7 @@
 #include "certd/constants.h"
 #include "cert.h"
 #include "log.h"
+#include "perm.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -142,6 +143,10 @@
 /* In a backup's db directory: the store opened there is a copy. */
 #define STORE_COPY_MARK	"CERTD-BACKUP"
 #define STORE_NEW_SUFFIX ".new"
+/* A master key file: certd's own, for no one else to read (perm.h). */
+#define STORE_KEY_PERM	(PERM_OWNER | PERM_PRIVATE)
+/* A backup directory: no one but root and certd may change its entries. */
+#define STORE_BACKUP_DIR_PERM (PERM_DIR | PERM_OWNER_ROOT | PERM_NO_WRITE)
 #define STORE_COMPACT_FORCE 2	/* BottommostLevelCompaction::kForce */
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
 #define STORE_REOPEN_SECS 1		/* retry after a failed write */
@@ -523,8 +528,8 @@ store_key_write(const char *path, const char *dir, const unsigned char *key)
 		return -1;
 	}
 	if ((unlink(tmp) != 0 && errno != ENOENT) ||
-	    (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) < 0)
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0)
 		goto fail;
 	if ((n = write(fd, key, CERT_SEAL_KEY_LEN)) != CERT_SEAL_KEY_LEN) {
 		if (n >= 0)
@@ -557,7 +562,8 @@ fail:
 /*
  * Read a key file into key[32].  Returns 0; CERTD_ERR_NOT_FOUND when it
  * does not exist; CERTD_ERR_STORAGE otherwise, with *bad set when the file
- * is there but is no usable key (type, size, or with check_mode its mode).
+ * is there but is no usable key (type, size, or with check_mode its owner
+ * and mode: STORE_KEY_PERM).
  * Every failure leaves a reason in errbuf.
  */
 static int
@@ -569,8 +575,12 @@ store_key_read(const char *path, bool check_mode, unsigned char *key,
 	int		fd, err = CERTD_ERR_STORAGE;
 
 	*bad = false;
-	/* O_NONBLOCK: a FIFO planted there is refused, not waited on */
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+	/*
+	 * O_NONBLOCK: a FIFO planted there is refused, not waited on.
+	 * O_NOFOLLOW: path is the key's real path (store_open_opts).
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0) {
 		if (errno == ENOENT) {
 			store_errf(errbuf, errlen, "master key %s is missing",
 			    path);
@@ -586,17 +596,9 @@ store_key_read(const char *path, bool check_mode, unsigned char *key,
 		goto out;
 	}
 	*bad = true;
-	if (!S_ISREG(st.st_mode)) {
-		store_errf(errbuf, errlen, "master key %s is not a regular "
-		    "file", path);
+	if (perm_check(&st, "master key", path, check_mode ? STORE_KEY_PERM :
+	    0, errbuf, errlen) != 0)
 		goto out;
-	}
-	if (check_mode && (st.st_mode & 077) != 0) {
-		store_errf(errbuf, errlen, "master key %s must not be readable "
-		    "by group or others (mode %04o)", path,
-		    (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
 	if (st.st_size != CERT_SEAL_KEY_LEN) {
 		store_errf(errbuf, errlen, "master key %s must be %d bytes, "
 		    "not %lld", path, CERT_SEAL_KEY_LEN,
@@ -613,6 +615,18 @@ store_key_read(const char *path, bool check_mode, unsigned char *key,
 	err = 0;
 out:
 	close(fd);
+	return err;
+}
+
+int
+store_key_check(struct store *s, char *errbuf, size_t errlen)
+{
+	unsigned char	key[CERT_SEAL_KEY_LEN];
+	bool		bad;
+	int		err;
+
+	err = store_key_read(s->mk_path, true, key, &bad, errbuf, errlen);
+	cert_wipe(key, sizeof(key));
 	return err;
 }
 
@@ -3702,7 +3716,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	char			*db, *stage = NULL, *part = NULL, *kp;
 	char			*rerr = NULL;
 	bool			 made, renamed = false;
-	int			 err = CERTD_ERR_STORAGE;
+	int			 fd, err = CERTD_ERR_STORAGE;
 
 	db = store_path(dir, "/", "db");
 	kp = store_path(dir, "/", STORE_MASTER_KEY_FILE);
@@ -3716,6 +3730,12 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		    strerror(errno));
 		goto out;
 	}
+	/* Everything below works by name in dir: no one else may change it. */
+	if ((fd = perm_openat(AT_FDCWD, dir, dir, "backup directory",
+	    O_RDONLY | O_DIRECTORY, 0, STORE_BACKUP_DIR_PERM, errbuf, errlen))
+	    < 0)
+		goto out;
+	(void)close(fd);
 	if (lstat(db, &st) == 0 || lstat(kp, &st) == 0) {
 		store_errf(errbuf, errlen, "backup directory %s already holds "
 		    "a backup", dir);

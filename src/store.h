@@ -349,13 +349,22 @@ int		 store_rekey(struct store *s, store_done_cb cb, void *arg);
  */
 const char	*store_rekey_why(const struct store *s);
 
+/*
+ * Check the master key file as start-up does (a regular file of 32 bytes,
+ * owned by certd's effective uid, no mode bit for group or others), for a
+ * reload.  Returns 0, or a negative CERTD_ERR_* with the reason in errbuf.
+ */
+int		 store_key_check(struct store *s, char *errbuf, size_t errlen);
+
 /* Hex id of the master key new writes are sealed with, into hex[17]. */
 void		 store_key_id(const struct store *s,
 		    char hex[STORE_KEY_ID_HEX + 1]);
 
 /*
  * Copy the store, while it runs, into directory `dir` (created 0700 if
- * missing; it must not already hold db or master.key): a consistent
+ * missing; one that exists must be owned by root or certd's uid and
+ * writable by no one else; it must not already hold db or master.key): a
+ * consistent
  * RocksDB checkpoint in dir/db (hard links where it can), marked as a copy
  * (dir/db/CERTD-BACKUP: the store first opened there makes a new epoch),
  * and the master key in dir/master.key (mode 0600).  The copy is a data

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cert.h"
 #include "certd/constants.h"
@@ -318,16 +319,17 @@ fail:
 }
 
 struct tokens *
-tokens_load(const char *path, char *errbuf, size_t errlen)
+tokens_load(int fd, const char *path, char *errbuf, size_t errlen)
 {
 	struct tokens	*t = NULL;
 	FILE		*f;
 	char		*buf = NULL;
 	size_t		 len;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = fdopen(fd, "r")) == NULL) {
 		snprintf(errbuf, errlen, "cannot read token file %s: %s", path,
 		    strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	if ((buf = malloc(TOKENS_FILE_MAX + 1)) == NULL) {

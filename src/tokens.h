@@ -43,8 +43,13 @@ struct tokens;
 struct tokens	*tokens_parse(const char *text, size_t len, const char *origin,
 		    char *errbuf, size_t errlen);
 
-/* Read and parse a token file.  As tokens_parse; errors name the file. */
-struct tokens	*tokens_load(const char *path, char *errbuf, size_t errlen);
+/*
+ * Read and parse the token file open on fd (the caller opened it and
+ * checked its permissions; fd is closed here) named path.  As
+ * tokens_parse; errors name the file.
+ */
+struct tokens	*tokens_load(int fd, const char *path, char *errbuf,
+		    size_t errlen);
 
 void		 tokens_free(struct tokens *t);
 size_t		 tokens_count(const struct tokens *t);

@@ -9,7 +9,7 @@
 # around it: too open, missing, wrong size, not the store's key.
 . "$(dirname "$0")/lib.sh"
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 C=/openapi/v1/teams/acme/certificates
 KEYS="leaf-rsa.key leaf-ec.key leaf-ed25519.key leaf-rsa2.key leaf-ec384.key"

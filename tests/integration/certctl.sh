@@ -4,7 +4,7 @@
 # libcertd: output, exit status and error messages.
 . "$(dirname "$0")/lib.sh"
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 export CERTD_SOCKET="$D/certd.sock"
@@ -115,7 +115,7 @@ if nobody_ok; then
 	    > "$T/o" 2> "$T/e" || status=$?
 	[ $status -eq 1 ] && grep -q "403" "$T/e" && ok "rekey is for admins only" ||
 	    not_ok "rekey as nobody: $status $(cat "$T/e")"
-	chmod 660 "$CERTD_SOCKET"
+	chmod 660 "$CERTD_SOCKET"; chmod 700 "$D"
 fi
 
 run "token new" 0 token new --name ci --teams 'a,b' --role read

@@ -8,7 +8,7 @@
 
 CYCLES=${CRASH_CYCLES:-5}
 WRITERS=4
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 C=/openapi/v1/teams/crash/certificates
 body "$T/ec" alias=x certificate=@"$PKI/leaf-ec.pem" private_key=@"$PKI/leaf-ec.key" \

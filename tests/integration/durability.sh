@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 C=/openapi/v1/teams/dur/certificates
 start_certd "$D"
@@ -278,7 +278,7 @@ timeout 10 "$CERTD" --data-dir "$D" --listen 127.0.0.1:0 2> "$T/e" || status=$?
 rm "$D/master.key"; mv "$T/key.away" "$D/master.key"
 # A new store's key is written whole: a stale master.key.tmp of a crash is
 # replaced, and none is left.
-mkdir -p "$T/fresh"; : > "$T/fresh/master.key.tmp"; cp "$D/tokens" "$T/fresh/tokens"
+mkdir -p -m 700 "$T/fresh"; : > "$T/fresh/master.key.tmp"; cp "$D/tokens" "$T/fresh/tokens"
 start_certd "$T/fresh"
 [ "$(stat -c %s "$T/fresh/master.key")" = 32 ] && [ ! -e "$T/fresh/master.key.tmp" ] &&
     ok "a new master key is written whole, over a stale .tmp" ||
@@ -289,7 +289,7 @@ stop_certd TERM
 M="$T/mnt"; mkdir -p "$M"
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
 	UNMOUNT=$M
-	mkdir -p "$M/data"
+	mkdir -p -m 700 "$M/data"
 	cp "$D/tokens" "$M/data/tokens"
 	start_certd "$M/data"
 	mk a leaf-ec.pem leaf-ec.key; expect 200 "create on the small disk"
@@ -367,7 +367,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
 	# next write fails and its reopen is not tried until the logs fit.
 	# The open handle keeps serving the history and replays meanwhile.
 	mount -t tmpfs -o size=24m tmpfs "$M" && UNMOUNT=$M
-	mkdir -p "$M/data"; cp "$D/tokens" "$M/data/tokens"
+	mkdir -p -m 700 "$M/data"; cp "$D/tokens" "$M/data/tokens"
 	start_certd "$M/data"
 	mk a leaf-rsa.pem leaf-rsa.key; expect 200 "create on a 24 MiB disk"
 	avail=$(df -k --output=avail "$M" | tail -n 1)

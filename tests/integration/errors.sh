@@ -5,7 +5,7 @@
 # 5xx, and the daemon keeps serving.
 . "$(dirname "$0")/lib.sh"
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 C=/openapi/v1/teams/acme/certificates

@@ -15,7 +15,7 @@ for tool in haproxy gnutls-cli certtool timeout od; do
 	    { echo "# $tool not installed: skipped"; exit 77; }
 done
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 export CERTD_SOCKET="$D/certd.sock"

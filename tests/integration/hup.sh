@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 S="$T/certd.sock"
 printf '[certd]\nsocket_group = nogroup\n' > "$T/certd.conf"

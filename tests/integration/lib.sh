@@ -17,6 +17,10 @@ PKI="$CERTD_PKI_DIR"
 [ -x "$CERTD" ] || { echo "certd not built at $CERTD" >&2; exit 99; }
 [ -f "$PKI/.done" ] || sh "$CERTD_SRCDIR/tests/pki/gen-pki.sh" "$PKI"
 
+# Files the tests write are nobody else's to change: certd refuses a token
+# file or configuration that group or others may write.  Data directories
+# are made mode 0700 (mkdir -m 700), as certd requires.
+umask 022
 T=$(mktemp -d "${TMPDIR:-/tmp}/certd-test.XXXXXX")
 chmod 755 "$T"
 CERTD_PID=

@@ -149,7 +149,7 @@ metric() {
 	    awk -v m="$1" '$1 == m { print $2 }'
 }
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 S="$T/certd.sock"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 cat > "$T/certd.conf" <<CONF

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 SCOPED=$(new_token scoped 'acme' read "$D/tokens")
 start_certd "$D"

@@ -26,7 +26,7 @@ reload_cleanup() {
 }
 trap reload_cleanup EXIT
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 S="$T/certd.sock"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 cat > "$T/certd.conf" <<CONF

@@ -4,7 +4,7 @@
 # scoping, roles and tokens, against the real daemon.
 . "$(dirname "$0")/lib.sh"
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 RO=$(new_token reader '*' read "$D/tokens")
 TEAMB=$(new_token teamb 'b-team,other' write "$D/tokens")

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 S="$T/certd.sock"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 cat > "$T/certd.conf" <<CONF

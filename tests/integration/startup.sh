@@ -20,7 +20,7 @@ refuse() {
 	fi
 }
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 
 "$CERTD" --help | grep -q 'usage: certd' && ok "--help" || not_ok "--help"
@@ -34,7 +34,7 @@ refuse "bad port" "listen must be HOST:PORT" --data-dir "$D" --listen 127.0.0.1:
 refuse "bad log level" "log_level must be" --data-dir "$D" --log-level loud
 refuse "bad log target" "log_target must be stderr or syslog" --data-dir "$D" --log-target file
 refuse "missing config file" "cannot read config $T/none.conf" --config "$T/none.conf"
-refuse "config file is a directory" "cannot read config" --config "$T"
+refuse "config file is a directory" "config $T is not a regular file" --config "$T"
 printf '[certd]\nfrobnicate = 1\n' > "$T/bad.conf"
 refuse "unknown config key" "bad.conf:2: unknown setting" --config "$T/bad.conf"
 printf 'data_dir = x\n' > "$T/bad2.conf"
@@ -71,7 +71,7 @@ start_certd "$D"
 ok "certd starts and answers /healthz"
 refuse "second certd on the same data dir" "in use by another certd (pid $CERTD_PID)" \
     --data-dir "$D" --listen 127.0.0.1:0
-D2="$T/data2"; mkdir -p "$D2"
+D2="$T/data2"; mkdir -p -m 700 "$D2"
 refuse "port in use" "cannot listen on 127.0.0.1:$PORT: Address already in use" \
     --data-dir "$D2" --listen "127.0.0.1:$PORT"
 [ -S "$D/certd.sock" ] || true
@@ -127,7 +127,10 @@ stop_certd TERM
 # The sample configuration loads, and a comment after a value is no part
 # of it (contrib/certd.conf comments its values so).
 : > "$T/sample-tokens"; chmod 600 "$T/sample-tokens"
-start_certd "$T/sample-data" --config "$CERTD_SRCDIR/contrib/certd.conf" \
+# (A copy: the checkout may belong to another uid than the one testing, and
+# certd refuses a configuration that is neither root's nor its own.)
+cp "$CERTD_SRCDIR/contrib/certd.conf" "$T/sample.conf"
+start_certd "$T/sample-data" --config "$T/sample.conf" \
     --socket "$T/sample.sock" --token-file "$T/sample-tokens"
 ok "certd starts with contrib/certd.conf"
 stop_certd TERM

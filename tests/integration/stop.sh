@@ -18,7 +18,7 @@
 LOADPEER="$CERTD_BUILDDIR/tests/integration/loadpeer"
 [ -x "$LOADPEER" ] || { echo "loadpeer not built at $LOADPEER" >&2; exit 99; }
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 C=/openapi/v1/teams/acme/certificates

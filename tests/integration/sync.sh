@@ -8,7 +8,7 @@
 # certd restart, a delete that leaves the files, and exit 0 on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 export CERTD_SOCKET="$D/certd.sock"

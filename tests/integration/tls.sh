@@ -10,7 +10,7 @@
 
 command -v gnutls-cli > /dev/null || { echo "ok - # SKIP no gnutls-cli"; exit 77; }
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 S="$T/certd.sock"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 C=/openapi/v1/teams/acme/certificates
@@ -204,7 +204,7 @@ req GET "$C"; expect 200 "an unmapped client certificate with a token"
 stop_certd && ok "SIGTERM exits 0 (mutual TLS)" || not_ok "SIGTERM exit status"
 
 # --- the listener certificate held in certd ------------------------------------
-D2="$T/data2"; mkdir -p "$D2"
+D2="$T/data2"; mkdir -p -m 700 "$D2"
 cp "$D/tokens" "$D2/tokens"
 S2="$T/certd2.sock"
 CURL_TLS="--cacert $PKI/ca.pem"
