@@ -379,6 +379,23 @@ wal_whole_after(const unsigned char *p, size_t pos, size_t n)
 	return false;
 }
 
+/*
+ * After damage at pos: where the next whole record in its block starts,
+ * or the next block.  (RocksDB drops the rest of the block; what follows
+ * is counted here as what was lost.)
+ */
+static size_t
+wal_resync(const unsigned char *p, size_t pos, size_t n)
+{
+	size_t	q, lim, blk_end = (pos / WAL_BLOCK + 1) * WAL_BLOCK;
+
+	lim = blk_end < n ? blk_end : n;
+	for (q = pos + 1; q + WAL_HEADER <= lim; q++)
+		if (wal_whole_at(p + q, lim - q))
+			return q;
+	return blk_end;
+}
+
 /* The log ends at n inside a record begun at off. */
 static void
 wal_torn(struct wal_state *st, size_t off, size_t n)
@@ -412,10 +429,9 @@ wal_damage(struct wal_state *st, size_t off, size_t n, const char *why)
 
 /*
  * Read one log, p[0..n).  Before any damage, the first damage is noted;
- * after it (in this log or an earlier one), whole batches are counted.  As
- * in RocksDB's reader, a record that does not check (or a length that does
- * not fit) makes the rest of its block unreadable; one that checks but is
- * out of place is passed over.
+ * after it (in this log or an earlier one), whole batches are counted: the
+ * reading goes on at the next whole record.  A record that checks but is
+ * out of place is passed over, as RocksDB's reader does.
  */
 static void
 wal_scan_log(struct wal_state *st, const unsigned char *p, size_t n)
@@ -464,7 +480,7 @@ wal_scan_log(struct wal_state *st, const unsigned char *p, size_t n)
 		}
 		wal_damage(st, pos, n, why);
 		st->in_frag = false;
-		pos = blk_end;
+		pos = wal_resync(p, pos, n);
 	}
 	if (st->in_frag)
 		wal_torn(st, n, n);
