@@ -72,6 +72,14 @@
  * resume.  The loop reads RocksDB only in store_log_scan, store_history,
  * store_history_get and store_backup, under a read lock that the reopen
  * takes for writing.
+ *
+ * The write-ahead logs are read by wal.c before RocksDB opens the
+ * database, and RocksDB replays them tolerating a torn last record only:
+ * damage stops the open before anything is written, and only an operator's
+ * point-in-time recovery (store_options.recover) replays up to it, after
+ * the damaged logs were copied aside.  The reopen after a failed write
+ * tolerates a torn record only as well: it fails on damage, and writes
+ * stay refused, rather than go on without acknowledged ones.
  */
 #include <sys/eventfd.h>
 #include <sys/stat.h>
