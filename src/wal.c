@@ -659,7 +659,7 @@ wal_copy(int sdfd, const char *dbdir, const char *name, int ddfd,
 {
 	struct stat	 st;
 	char		 buf[65536];
-	ssize_t		 got, put, off;
+	ssize_t		 got = 0, put = 1, off;
 	int		 in, out = -1, rv = -1;
 
 	if ((in = wal_open(sdfd, dbdir, name, &st, errbuf, errlen)) == -1)
@@ -671,19 +671,16 @@ wal_copy(int sdfd, const char *dbdir, const char *name, int ddfd,
 		goto out;
 	}
 	errno = 0;
-	while ((got = read(in, buf, sizeof(buf))) > 0)
-		for (off = 0; off < got; off += put)
-			if ((put = write(out, buf + off, (size_t)(got - off)))
-			    <= 0)
-				goto fail;
-	if (got < 0 || fsync(out) != 0)
-		goto fail;
-	rv = 0;
-	goto out;
-fail:
-	wal_errf(errbuf, errlen, "cannot copy %s to %s: %s", name, dest,
-	    errno != 0 ? strerror(errno) : "short write");
-	(void)unlinkat(ddfd, dest, 0);
+	while (put > 0 && (got = read(in, buf, sizeof(buf))) > 0)
+		for (off = 0; put > 0 && off < got; off += put)
+			put = write(out, buf + off, (size_t)(got - off));
+	if (put > 0 && got == 0 && fsync(out) == 0)
+		rv = 0;
+	else {
+		wal_errf(errbuf, errlen, "cannot copy %s to %s: %s", name, dest,
+		    errno != 0 ? strerror(errno) : "short write");
+		(void)unlinkat(ddfd, dest, 0);
+	}
 out:
 	if (out != -1)
 		(void)close(out);
