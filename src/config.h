@@ -85,6 +85,12 @@ struct config {
 	char		*tls_client_ca;
 	int		 allow_plain_http;
 	size_t		 http_max_conns;
+	/*
+	 * --recover point-in-time: a damaged write-ahead log is replayed up
+	 * to the damage.  A flag only, never a key of the file: a one-time
+	 * act of an operator, not a way to run.
+	 */
+	int		 recover_pit;
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

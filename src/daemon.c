@@ -502,6 +502,8 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		goto out;
 	}
 	so.master_key = cfg->master_key;
+	so.recover = cfg->recover_pit ? STORE_RECOVER_POINT_IN_TIME :
+	    STORE_RECOVER_NONE;
 	if ((d.store = store_open_opts(d.base, cfg->data_dir, &so, err,
 	    sizeof(err))) == NULL) {
 		fail("%s", err);

@@ -20,11 +20,14 @@ static const char usage_text[] =
 "             [--socket PATH] [--token-file FILE] [--master-key FILE]\n"
 "             [--log-level debug|info|warn|error] [--log-target stderr|syslog]\n"
 "             [--tls-cert FILE|certd:TEAM/ALIAS] [--tls-key FILE]\n"
-"             [--tls-client-ca FILE] [--allow-plain-http] [--help] [--version]\n"
+"             [--tls-client-ca FILE] [--allow-plain-http]\n"
+"             [--recover point-in-time] [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
 "socket <data-dir>/certd.sock, token file <data-dir>/tokens, master key\n"
-"<data-dir>/master.key (created on first start).\n";
+"<data-dir>/master.key (created on first start).  A damaged write-ahead\n"
+"log stops start-up; --recover point-in-time then starts from the last\n"
+"good revision and loses the writes after it (see certd(8)).\n";
 
 static const struct option longopts[] = {
 	{ "config",	required_argument,	NULL, 'c' },
@@ -39,6 +42,7 @@ static const struct option longopts[] = {
 	{ "tls-key",	required_argument,	NULL, 'K' },
 	{ "tls-client-ca", required_argument,	NULL, 'A' },
 	{ "allow-plain-http", no_argument,	NULL, 'P' },
+	{ "recover",	required_argument,	NULL, 'R' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 },
@@ -106,7 +110,7 @@ main(int argc, char *argv[])
 	struct recipe	 recipe;
 	const char	*config_file = NULL;
 	char		 err[1024];
-	int		 ch, rv;
+	int		 ch, rv, recover = 0;
 
 	opterr = 0;
 	/* First pass: --config, --help, --version and flag syntax. */
@@ -121,6 +125,14 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("certd %s\n", PACKAGE_VERSION);
 			return 0;
+		case 'R':
+			if (strcmp(optarg, "point-in-time") != 0) {
+				fprintf(stderr, "certd: --recover %s: the one "
+				    "recovery is point-in-time\n", optarg);
+				return 2;
+			}
+			recover = 1;
+			break;
 		case ':':
 			fprintf(stderr, "certd: option %s needs a value\n",
 			    argv[optind - 1]);
@@ -146,6 +158,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "certd: %s\n", err);
 		return 1;
 	}
+	cfg->recover_pit = recover;	/* not rebuilt on SIGHUP: once only */
 	rv = daemon_run(cfg, build, &recipe);
 	config_free(cfg);
 	return rv;

@@ -72,6 +72,14 @@
  * resume.  The loop reads RocksDB only in store_log_scan, store_history,
  * store_history_get and store_backup, under a read lock that the reopen
  * takes for writing.
+ *
+ * The write-ahead logs are read by wal.c before RocksDB opens the
+ * database, and RocksDB replays them tolerating a torn last record only:
+ * damage stops the open before anything is written, and only an operator's
+ * point-in-time recovery (store_options.recover) replays up to it, after
+ * the damaged logs were copied aside.  The reopen after a failed write
+ * tolerates a torn record only as well: it fails on damage, and writes
+ * stay refused, rather than go on without acknowledged ones.
  */
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -103,6 +111,7 @@
 #include "record.h"
 #include "store.h"
 #include "util.h"
+#include "wal.h"
 
 /*
  * 2: keys sealed, "m:kid".  3: history ("h").  An older database is
@@ -142,6 +151,15 @@
 #define STORE_EPOCH_MASK ((UINT64_C(1) << 53) - 1)	/* exact as a double */
 /* In a backup's db directory: the store opened there is a copy. */
 #define STORE_COPY_MARK	"CERTD-BACKUP"
+/* In a db directory a recovery replays point-in-time: a new epoch too. */
+#define STORE_RECOVER_MARK "CERTD-RECOVERED"
+/*
+ * RocksDB's WALRecoveryMode.  Opened tolerating a torn last record only:
+ * RocksDB's default (point in time) stops at the first damaged record,
+ * silently, and starts without the acknowledged writes after it.
+ */
+#define STORE_WAL_TOLERATE_TAIL	0	/* kTolerateCorruptedTailRecords */
+#define STORE_WAL_POINT_IN_TIME	2	/* kPointInTimeRecovery */
 #define STORE_NEW_SUFFIX ".new"
 /* A master key file: certd's own, for no one else to read (perm.h). */
 #define STORE_KEY_PERM	(PERM_OWNER | PERM_PRIVATE)
@@ -290,6 +308,10 @@ struct store {
 	rocksdb_cache_t			*cache;
 	rocksdb_writeoptions_t		*wopts;	/* sync */
 	uint64_t			 epoch;	/* "m:epoch", never 0 */
+	/* store_open: what the write-ahead logs held; a recovery's state */
+	struct wal_report		 wal;
+	bool				 recovering;
+	size_t				 n_clear; /* records loaded in clear */
 
 	pthread_t			 thread;
 	bool				 thread_started;
@@ -340,6 +362,8 @@ struct store {
 };
 
 static void	store_complete(struct store *);
+static int	store_mark(const char *, const char *, const char *, char *,
+		    size_t);
 static void	store_errf(char *, size_t, const char *, ...)
 		    __attribute__((__format__(__printf__, 3, 4)));
 
@@ -1978,19 +2002,26 @@ store_logs_fit(struct store *s, const char *what, char *errbuf,
  * background threads, which keep that mask: signals reach only the loop.
  */
 static rocksdb_t *
-store_db_open(struct store *s, char **rerr, char *errbuf, size_t errlen)
+store_db_open_masked(struct store *s, bool read_only, char **rerr)
 {
 	sigset_t		 all, old;
 	rocksdb_t		*db;
 
+	util_sigset_async(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	db = read_only ? rocksdb_open_for_read_only(s->opts, s->db_path, 0,
+	    rerr) : rocksdb_open(s->opts, s->db_path, rerr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return db;
+}
+
+static rocksdb_t *
+store_db_open(struct store *s, char **rerr, char *errbuf, size_t errlen)
+{
 	*rerr = NULL;
 	if (!store_logs_fit(s, "opening the database", errbuf, errlen))
 		return NULL;
-	util_sigset_async(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	db = rocksdb_open(s->opts, s->db_path, rerr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return db;
+	return store_db_open_masked(s, false, rerr);
 }
 
 /*
@@ -3321,27 +3352,31 @@ store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
 /*
  * The store's epoch: read "m:epoch", or make a new one when it is absent (a
  * new store, or one from before epochs) or when the database directory
- * holds STORE_COPY_MARK (a restored backup: store_backup puts it there),
- * which then goes once the new epoch is on disk.  A crash in between makes
- * yet another epoch at the next open: harmless.  Revisions of two stores
- * with different epochs say nothing about each other.  53 random bits, so
- * that a client which holds numbers as doubles (JavaScript) sends back
- * exactly what it got.
+ * holds STORE_COPY_MARK (a restored backup: store_backup puts it there) or
+ * STORE_RECOVER_MARK (a point-in-time recovery from a damaged log: it may
+ * hand out again revisions that watchers saw), which then goes once the
+ * new epoch is on disk.  A crash in between makes yet another epoch at the
+ * next open: harmless.  Revisions of two stores with different epochs say
+ * nothing about each other.  53 random bits, so that a client which holds
+ * numbers as doubles (JavaScript) sends back exactly what it got.
  */
 static int
 store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
     char *errbuf, size_t errlen)
 {
 	struct stat	 st;
-	char		 val[8], *mark, *rerr = NULL;
+	char		 val[8], *mark, *rmark, *rerr = NULL;
 	bool		 found, copy;
 	int		 err;
 
-	if ((mark = store_path(s->db_path, "/", STORE_COPY_MARK)) == NULL) {
+	mark = store_path(s->db_path, "/", STORE_COPY_MARK);
+	rmark = store_path(s->db_path, "/", STORE_RECOVER_MARK);
+	if (mark == NULL || rmark == NULL) {
 		store_errf(errbuf, errlen, "out of memory");
-		return CERTD_ERR_NOMEM;
+		err = CERTD_ERR_NOMEM;
+		goto out;
 	}
-	copy = lstat(mark, &st) == 0;
+	copy = lstat(mark, &st) == 0 || lstat(rmark, &st) == 0;
 	if ((err = store_get_u64(s, ro, KEY_EPOCH, &found, &s->epoch, errbuf,
 	    errlen)) != 0 || (found && s->epoch != 0 && !copy))
 		goto out;
@@ -3361,14 +3396,16 @@ store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
 		    rerr);
 		rocksdb_free(rerr);
 		err = CERTD_ERR_STORAGE;
-	} else if (copy && (unlink(mark) != 0 ||
+	} else if (copy && ((unlink(mark) != 0 && errno != ENOENT) ||
+	    (unlink(rmark) != 0 && errno != ENOENT) ||
 	    store_fsync_dir(s->db_path) != 0)) {
-		store_errf(errbuf, errlen, "cannot remove %s: %s", mark,
-		    strerror(errno));
+		store_errf(errbuf, errlen, "cannot remove %s or %s: %s", mark,
+		    rmark, strerror(errno));
 		err = CERTD_ERR_STORAGE;
 	}
 out:
 	free(mark);
+	free(rmark);
 	return err;
 }
 
@@ -3431,6 +3468,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 		s->rev = v;
 	s->disk_rev = found ? v : 0;
 	s->head_rev = s->rev;
+	s->n_clear = n_clear;
 	if ((err = store_find_log_first(s, ro, errbuf, errlen)) != 0 ||
 	    (err = store_epoch_setup(s, ro, errbuf, errlen)) != 0)
 		goto out;
@@ -3438,6 +3476,158 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 out:
 	rocksdb_readoptions_destroy(ro);
 	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Damaged write-ahead logs                                            */
+
+/*
+ * The revision a point-in-time replay of the logs reaches.  Opened
+ * read-only, RocksDB replays the logs into memory up to the damage and
+ * writes nothing: no lock, no info log, no table file, no manifest, no
+ * log truncated (DBImplReadOnly, RocksDB 7.8).  Then "m:revision".
+ */
+static int
+store_pit_revision(struct store *s, uint64_t *rev, char *why, size_t whylen)
+{
+	rocksdb_readoptions_t	*ro;
+	char			*rerr = NULL;
+	bool			 found;
+	int			 err;
+
+	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_POINT_IN_TIME);
+	s->db = store_db_open_masked(s, true, &rerr);
+	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_TOLERATE_TAIL);
+	if (s->db == NULL) {
+		store_errf(why, whylen, "%s", rerr != NULL ? rerr : "?");
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	ro = rocksdb_readoptions_create();
+	if ((err = store_get_u64(s, ro, KEY_REVISION, &found, rev, why,
+	    whylen)) == 0 && !found)
+		*rev = 0;
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_close(s->db);
+	s->db = NULL;
+	return err;
+}
+
+/* What the logs after the damage hold, as far as they read, into buf. */
+static void
+store_wal_after(const struct wal_report *w, uint64_t kept, char *buf,
+    size_t len)
+{
+	if (w->rev_after > kept)
+		snprintf(buf, len, "revisions %llu to %llu",
+		    (unsigned long long)kept + 1,
+		    (unsigned long long)w->rev_after);
+	else if (w->batches_after > 0)
+		snprintf(buf, len, "the damaged write and %llu whole write "
+		    "batches after it, none above revision %llu",
+		    (unsigned long long)w->batches_after,
+		    (unsigned long long)kept);
+	else
+		snprintf(buf, len, "the damaged write (no whole write batch "
+		    "follows it)");
+}
+
+/* A damaged log and no recovery asked for: say what a replay would lose. */
+static int
+store_wal_refuse(struct store *s, char *errbuf, size_t errlen)
+{
+	const struct wal_report	*w = &s->wal;
+	char			 why[512], lost[160];
+	uint64_t		 rev;
+
+	if (store_pit_revision(s, &rev, why, sizeof(why)) != 0) {
+		store_errf(errbuf, errlen, "write-ahead log %s/%s is damaged at "
+		    "offset %llu (%s), %llu bytes before its end; not started, "
+		    "nothing was changed; a point-in-time replay fails too "
+		    "(%s): see certd(8)", s->db_path, w->file,
+		    (unsigned long long)w->offset, w->why,
+		    (unsigned long long)w->bytes_after, why);
+		return CERTD_ERR_STORAGE;
+	}
+	store_wal_after(w, rev, lost, sizeof(lost));
+	store_errf(errbuf, errlen, "write-ahead log %s/%s is damaged at offset "
+	    "%llu (%s): the last good revision is %llu, and the %llu bytes of "
+	    "log from the damage on hold %s; not started, nothing was changed "
+	    "(certd --recover point-in-time starts from revision %llu and "
+	    "loses the rest, see certd(8))", s->db_path, w->file,
+	    (unsigned long long)w->offset, w->why, (unsigned long long)rev,
+	    (unsigned long long)w->bytes_after, lost, (unsigned long long)rev);
+	return CERTD_ERR_STORAGE;
+}
+
+/*
+ * Before the logs are read, check them (wal.h): a torn last record is
+ * dropped with a warning, as RocksDB does; damage refuses the open, unless
+ * a point-in-time recovery is asked for.  Then the damaged log and the
+ * later ones are copied into dir (the paths into kept), the database is
+ * marked for a new epoch, and RocksDB is told to replay up to the damage.
+ * A recovery with nothing to recover is refused: it is a one-time act.
+ */
+static int
+store_wal_check(struct store *s, const char *dir, enum store_recover mode,
+    char *kept, size_t keptlen, char *errbuf, size_t errlen)
+{
+	const struct wal_report	*w = &s->wal;
+
+	if (wal_scan(s->db_path, KEY_REVISION, &s->wal, errbuf, errlen) != 0)
+		return CERTD_ERR_STORAGE;
+	if (w->torn)
+		log_warn("store: write-ahead log %s/%s ends in a torn record "
+		    "(%llu bytes at offset %llu): a write that never finished, "
+		    "so never acknowledged; dropped", s->db_path, w->torn_file,
+		    (unsigned long long)w->torn_bytes,
+		    (unsigned long long)w->torn_offset);
+	if (!w->damaged && mode == STORE_RECOVER_NONE)
+		return 0;
+	if (!w->damaged) {
+		store_errf(errbuf, errlen, "nothing to recover: the write-ahead "
+		    "logs in %s are whole (%u, %llu bytes); start certd without "
+		    "--recover", s->db_path, w->files,
+		    (unsigned long long)w->bytes);
+		return CERTD_ERR_STORAGE;
+	}
+	if (mode != STORE_RECOVER_POINT_IN_TIME)
+		return store_wal_refuse(s, errbuf, errlen);
+	if (wal_keep(s->db_path, w->file, dir, time(NULL), kept, keptlen,
+	    errbuf, errlen) != 0 ||
+	    store_mark(s->db_path, STORE_RECOVER_MARK, "certd: recovered "
+	    "point-in-time from a damaged write-ahead log; the store opened "
+	    "here makes a new epoch\n", errbuf, errlen) != 0)
+		return CERTD_ERR_STORAGE;
+	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_POINT_IN_TIME);
+	s->recovering = true;
+	return 0;
+}
+
+/* After a point-in-time recovery: say what was lost, where it is kept. */
+static void
+store_wal_recovered(struct store *s, const char *kept)
+{
+	const struct wal_report	*w = &s->wal;
+	char			 lost[160];
+
+	/* a reopen after a failed write tolerates a torn tail only */
+	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_TOLERATE_TAIL);
+	s->recovering = false;
+	store_wal_after(w, s->rev, lost, sizeof(lost));
+	log_error("store: recovered point-in-time from damaged write-ahead log "
+	    "%s/%s (%s at offset %llu): kept revisions up to %llu; lost %s, "
+	    "%llu bytes of log", s->db_path, w->file, w->why,
+	    (unsigned long long)w->offset, (unsigned long long)s->rev, lost,
+	    (unsigned long long)w->bytes_after);
+	log_warn("store: the damaged logs are kept as %s (mode 0600); new store "
+	    "epoch %llu: watchers start over with a resync", kept,
+	    (unsigned long long)s->epoch);
+	if (s->n_clear > 0)
+		log_warn("store: the store held %zu private keys in clear (a "
+		    "certd from before sealing wrote them), so the kept logs may "
+		    "too: move them off this host or shred them once read",
+		    s->n_clear);
 }
 
 struct store *
@@ -3452,7 +3642,7 @@ store_open_opts(struct event_base *base, const char *dir,
     const struct store_options *sopts, char *errbuf, size_t errlen)
 {
 	struct store	*s;
-	char		*path, *rp, *rerr = NULL;
+	char		*path, *rp, *rerr = NULL, kept[1024];
 	bool		 ok = false;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -3506,6 +3696,7 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(s->opts, 1);
 	rocksdb_options_set_paranoid_checks(s->opts, 1);
+	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_TOLERATE_TAIL);
 	rocksdb_options_set_max_open_files(s->opts, STORE_MAX_OPEN_FILES);
 	rocksdb_options_set_write_buffer_size(s->opts, STORE_WRITE_BUFFER);
 	rocksdb_options_set_keep_log_file_num(s->opts, STORE_KEEP_LOGS);
@@ -3517,6 +3708,9 @@ store_open_opts(struct event_base *base, const char *dir,
 	s->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts, 1);
 
+	if (store_wal_check(s, dir, sopts != NULL ? sopts->recover :
+	    STORE_RECOVER_NONE, kept, sizeof(kept), errbuf, errlen) != 0)
+		goto out;
 	if ((s->db = store_db_open(s, &rerr, errbuf, errlen)) == NULL &&
 	    rerr == NULL)
 		goto out;	/* not tried: errbuf says why */
@@ -3533,6 +3727,8 @@ store_open_opts(struct event_base *base, const char *dir,
 	}
 	if (store_load(s, errbuf, errlen) != 0)
 		goto out;
+	if (s->recovering)
+		store_wal_recovered(s, kept);
 
 	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		store_errf(errbuf, errlen, "eventfd: %s", strerror(errno));
@@ -3626,26 +3822,28 @@ store_free(struct store *s)
 /* Backup                                                              */
 
 /*
- * Mark the checkpoint in db as a copy (STORE_COPY_MARK), so that the store
- * restored from it makes a new epoch when it is first opened: revisions it
- * hands out after the backup's are not the ones this store handed out.
- * RocksDB leaves files of names it does not use alone.
+ * Mark the database in db (file `name`, saying `text`) so that the store
+ * opened there next makes a new epoch, see store_epoch_setup.  A mark
+ * already there (a recovery that a crash interrupted) is kept.  RocksDB
+ * leaves files of names it does not use alone.
  */
 static int
-store_backup_mark(const char *db, char *errbuf, size_t errlen)
+store_mark(const char *db, const char *name, const char *text,
+    char *errbuf, size_t errlen)
 {
-	static const char	 text[] = "certd: this database is a backup; "
-	    "the store opened here makes a new epoch\n";
 	char			*mark;
+	size_t			 len = strlen(text);
 	int			 fd = -1, r = -1;
 
-	if ((mark = store_path(db, "/", STORE_COPY_MARK)) == NULL) {
+	if ((mark = store_path(db, "/", name)) == NULL) {
 		store_errf(errbuf, errlen, "out of memory");
 		return CERTD_ERR_NOMEM;
 	}
-	if ((fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
-	    != -1 && write(fd, text, sizeof(text) - 1) ==
-	    (ssize_t)(sizeof(text) - 1) && fsync(fd) == 0 &&
+	if ((fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1 && errno == EEXIST)
+		fd = open(mark, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd != -1 && ftruncate(fd, 0) == 0 &&
+	    write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 &&
 	    store_fsync_dir(db) == 0)
 		r = 0;
 	else
@@ -3791,7 +3989,9 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			s->fail_backup = false;
 			store_errf(errbuf, errlen, "test: the backup fails "
 			    "after its checkpoint");
-		} else if (store_backup_mark(part, errbuf, errlen) != 0)
+		} else if (store_mark(part, STORE_COPY_MARK, "certd: this "
+		    "database is a backup; the store opened here makes a new "
+		    "epoch\n", errbuf, errlen) != 0)
 			;	/* errbuf says why */
 		else if (rename(part, db) != 0)
 			store_errf(errbuf, errlen, "cannot rename %s to %s: %s",

@@ -115,9 +115,16 @@ struct store_log_entry {
 /* Called by store_log_scan for each entry; non-zero stops the scan. */
 typedef int	(*store_log_cb)(const struct store_log_entry *e, void *arg);
 
+/* What store_open_opts does with a damaged write-ahead log. */
+enum store_recover {
+	STORE_RECOVER_NONE = 0,		/* refuse to open */
+	STORE_RECOVER_POINT_IN_TIME,	/* keep what precedes the damage */
+};
+
 /* What store_open_opts may change; a zeroed struct means the defaults. */
 struct store_options {
-	const char	*master_key;	/* NULL: <dir>/master.key */
+	const char		*master_key;	/* NULL: <dir>/master.key */
+	enum store_recover	 recover;	/* once, by an operator */
 };
 
 /*
@@ -135,6 +142,18 @@ struct store_options {
  * synced batch, and the files that held them in clear are compacted away.
  * A database without history (schema 1 and 2) gets every record's current
  * version as its history in that batch.
+ *
+ * The write-ahead logs are read first (wal.h).  A torn last record (a
+ * write that never finished, so never acknowledged) is dropped with a
+ * warning.  A damaged one fails the open, before RocksDB writes anything,
+ * with "write-ahead log DIR/db/N.log is damaged at offset O (why): the last
+ * good revision is R, ..." (R from a read-only point-in-time replay).
+ * With opts->recover STORE_RECOVER_POINT_IN_TIME, the damaged log and the
+ * later ones are first copied into dir as lost-<UTC time>-N.log (0600),
+ * then RocksDB replays the logs up to the damage and drops the rest, the
+ * store takes a new epoch (see store_epoch), and what was lost is logged
+ * at error level.  A recovery asked for with no damage fails the open
+ * ("nothing to recover").
  */
 struct store	*store_open(struct event_base *base, const char *dir,
 		    char *errbuf, size_t errlen);
@@ -204,7 +223,8 @@ uint64_t	 store_revision(const struct store *s);
 /*
  * The store's epoch: a random number from 1 to 2^53 - 1, made when the
  * store is created, and again when a store restored from store_backup's
- * copy is first opened (the copy is marked as one).  Two stores with the
+ * copy is first opened (the copy is marked as one), and by a point-in-time
+ * recovery (store_open).  Two stores with the
  * same revision and different epochs may hold different histories up to
  * it.
  */

@@ -10,7 +10,8 @@
  * upgrade of schema 1 records, rotation with crashes at every step), backup,
  * and recovery after failed writes; history (the last N versions, trimmed
  * also within one batch, dropped with the certificate, kept across reopen
- * and rotation, seeded when an older database is upgraded).
+ * and rotation, seeded when an older database is upgraded); a damaged
+ * write-ahead log (refused, recovered point-in-time) and a torn one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* memmem */
@@ -2609,6 +2610,166 @@ test_history_upgrade(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* A damaged write-ahead log                                           */
+
+/* The largest write-ahead log of the store, into path; its size. */
+static off_t
+wal_path(const struct fixture *f, char *path, size_t len)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	char		 db[96], p[PATH_MAX];
+	off_t		 best = -1;
+	DIR		*d;
+	size_t		 n;
+
+	snprintf(db, sizeof(db), "%s/db", f->dir);
+	assert_non_null(d = opendir(db));
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 4, ".log") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", db, de->d_name);
+		if (stat(p, &st) == 0 && st.st_size > best) {
+			best = st.st_size;
+			snprintf(path, len, "%s", p);
+		}
+	}
+	closedir(d);
+	assert_true(best >= 0);
+	return best;
+}
+
+static char *
+slurp(const char *path, off_t size)
+{
+	char	*buf;
+	int	 fd;
+
+	assert_non_null(buf = malloc((size_t)size));
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_int_equal(read(fd, buf, (size_t)size), (ssize_t)size);
+	close(fd);
+	return buf;
+}
+
+/*
+ * One flipped byte in the middle of the log: the open refuses, names the
+ * log, the offset and the last good revision, and changes nothing.  A
+ * point-in-time recovery keeps the revisions up to it, in a new epoch,
+ * with the log copied aside; asked for again, there is nothing to recover.
+ * A log cut short in its last record (a torn tail) opens.
+ */
+static void
+test_wal_damage(void **state)
+{
+	struct fixture		*f = *state;
+	struct store_options	 so = { NULL, STORE_RECOVER_POINT_IN_TIME };
+	struct dirent		*de;
+	struct done		 d = { 0 };
+	unsigned long long	 good = 0, off = 0;
+	char			 err[1024], log[PATH_MAX], *before, *after, *p;
+	uint64_t		 epoch, id;
+	off_t			 size, flip;
+	unsigned char		 b;
+	int			 fd, i, kept = 0;
+	DIR			*dir;
+
+	for (i = 1; i <= 60; i++) {
+		char	alias[16];
+
+		snprintf(alias, sizeof(alias), "a%d", i);
+		memset(&d, 0, sizeof(d));
+		id = store_next_id(f->s);
+		assert_int_equal(store_put(f->s, mkrec("t", alias, id, 3000),
+		    done_cb, &d), 0);
+		run_until(f->base, &d, 1);
+		assert_int_equal(d.err, 0);
+	}
+	assert_int_equal(store_revision(f->s), 60);
+	epoch = store_epoch(f->s);
+	store_free(f->s);
+	f->s = NULL;
+
+	size = wal_path(f, log, sizeof(log));
+	assert_true(size > 150000);
+	flip = (size / 2) / 32768 * 32768 + 1000;
+	assert_true((fd = open(log, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &b, 1, flip), 1);
+	b ^= 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, flip), 1);
+	close(fd);
+	before = slurp(log, size);
+
+	assert_null(store_open(f->base, f->dir, err, sizeof(err)));
+	assert_non_null(p = strstr(err, "write-ahead log "));
+	assert_non_null(strstr(err, log));
+	assert_non_null(p = strstr(err, " is damaged at offset "));
+	assert_int_equal(sscanf(p, " is damaged at offset %llu", &off), 1);
+	assert_true(off <= (unsigned long long)flip &&
+	    (unsigned long long)flip < off + 32768);
+	assert_non_null(p = strstr(err, "the last good revision is "));
+	assert_int_equal(sscanf(p, "the last good revision is %llu", &good),
+	    1);
+	assert_true(good > 0 && good < 60);
+	assert_non_null(strstr(err, "nothing was changed"));
+	assert_int_equal(wal_path(f, log, sizeof(log)), size);
+	after = slurp(log, size);
+	assert_memory_equal(before, after, (size_t)size);
+	free(after);
+
+	f->s = store_open_opts(f->base, f->dir, &so, err, sizeof(err));
+	if (f->s == NULL)
+		fail_msg("recovery: %s", err);
+	assert_int_equal(store_revision(f->s), good);
+	assert_int_equal(store_count(f->s), good);
+	assert_non_null(store_get(f->s, "t", good));
+	assert_null(store_get(f->s, "t", good + 1));
+	assert_int_not_equal(store_epoch(f->s), epoch);
+	epoch = store_epoch(f->s);
+	assert_non_null(dir = opendir(f->dir));
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, "lost-", 5) == 0) {
+			char	path[PATH_MAX];
+			struct stat st;
+
+			snprintf(path, sizeof(path), "%s/%s", f->dir,
+			    de->d_name);
+			assert_int_equal(stat(path, &st), 0);
+			assert_int_equal(st.st_mode & 07777, 0600);
+			assert_int_equal(st.st_size, size);
+			after = slurp(path, size);
+			assert_memory_equal(before, after, (size_t)size);
+			free(after);
+			kept++;
+		}
+	closedir(dir);
+	assert_int_equal(kept, 1);
+	free(before);
+	put_new(f, "t", "after");
+	assert_int_equal(store_revision(f->s), good + 1);
+
+	reopen(f);
+	assert_int_equal(store_epoch(f->s), epoch);
+	assert_int_equal(store_revision(f->s), good + 1);
+	store_free(f->s);
+	assert_null(f->s = store_open_opts(f->base, f->dir, &so, err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "nothing to recover"));
+
+	/* a torn tail: the write that never finished is dropped */
+	assert_non_null(f->s = store_open(f->base, f->dir, err, sizeof(err)));
+	put_new(f, "t", "x1");
+	put_new(f, "t", "x2");
+	store_free(f->s);
+	size = wal_path(f, log, sizeof(log));
+	assert_int_equal(truncate(log, size - 10), 0);
+	assert_non_null(f->s = store_open(f->base, f->dir, err, sizeof(err)));
+	assert_int_equal(store_revision(f->s), good + 2);
+	assert_int_equal(store_epoch(f->s), epoch);
+}
+
 int
 main(void)
 {
@@ -2673,6 +2834,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_history_rekey, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_upgrade, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_wal_damage, setup,
 		    teardown),
 	};
 
