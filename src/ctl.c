@@ -1629,14 +1629,13 @@ ctl_set_config(struct ctl *ctl, const struct config *cfg)
 	ctl->cfg = cfg;
 	/* Rights are asked at each use; watches must be ended here. */
 	TAILQ_FOREACH(conn, &ctl->conns, entry) {
-		if (conn->hc == NULL || conn->doomed || conn->state != CTL_OPEN)
-			continue;
-		if ((n = hub_conn_recheck(conn->hc)) == 0)
+		if (conn->hc == NULL || (n = hub_conn_recheck(conn->hc)) == 0)
 			continue;
 		log_warn("ctl reload revoked a peer's read permission, ended "
 		    "%zu watch(es) uid=%lu pid=%ld", n,
 		    (unsigned long)conn->uid, (long)conn->pid);
-		conn_set_idle(conn);
+		if (conn->state == CTL_OPEN && !conn->doomed)
+			conn_set_idle(conn);
 	}
 }
 

@@ -69,8 +69,8 @@ struct hub_filter {
  * overhead), and subscriber names (a name stays its uid's for the hub's
  * life).  Admins are not counted.
  */
-#define HUB_UID_FILTER_MAX	(2u * 1024 * 1024)
-#define HUB_UID_NAMES_MAX	256
+#define HUB_UID_FILTER_MAX	(2u * 1024 * 1024)	/* refusals say "2 MiB" */
+#define HUB_UID_NAMES_MAX	256			/* and "256" */
 
 /* Why hub_watch_add refused a watch: static strings, field may be NULL. */
 struct hub_refusal {
