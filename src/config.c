@@ -388,21 +388,32 @@ acl_line(struct config *cfg, const char *who, char *what)
 	return NULL;
 }
 
+/* Whether rule r names uid or one of its groups. */
+static int
+acl_applies(const struct acl_rule *r, unsigned long uid,
+    const unsigned long *gids, size_t n_gids)
+{
+	size_t	j;
+
+	if (!r->is_group)
+		return r->id == uid;
+	for (j = 0; j < n_gids; j++)
+		if (r->id == gids[j])
+			return 1;
+	return 0;
+}
+
 unsigned
 config_acl_perms(const struct config *cfg, unsigned long uid,
     const unsigned long *gids, size_t n_gids, const char *team)
 {
 	unsigned	perms = 0;
 	size_t		i, j;
-	int		who;
 
 	for (i = 0; i < cfg->n_acl; i++) {
 		const struct acl_rule *r = &cfg->acl[i];
 
-		who = !r->is_group && r->id == uid;
-		for (j = 0; r->is_group && j < n_gids && !who; j++)
-			who = r->id == gids[j];
-		if (!who)
+		if (!acl_applies(r, uid, gids, n_gids))
 			continue;
 		for (j = 0; !r->all_teams && j < r->n_teams; j++)
 			if (strcmp(r->teams[j], team) == 0)
@@ -410,6 +421,19 @@ config_acl_perms(const struct config *cfg, unsigned long uid,
 		if (r->all_teams || j < r->n_teams)
 			perms |= r->perms;
 	}
+	return perms;
+}
+
+unsigned
+config_acl_any(const struct config *cfg, unsigned long uid,
+    const unsigned long *gids, size_t n_gids)
+{
+	unsigned	perms = 0;
+	size_t		i;
+
+	for (i = 0; i < cfg->n_acl; i++)
+		if (acl_applies(&cfg->acl[i], uid, gids, n_gids))
+			perms |= cfg->acl[i].perms;
 	return perms;
 }
 

@@ -118,6 +118,13 @@ int		 config_load(struct config *cfg, const char *path,
 unsigned	 config_acl_perms(const struct config *cfg, unsigned long uid,
 		    const unsigned long *gids, size_t n_gids, const char *team);
 
+/*
+ * The union of the permissions rules grant uid (with groups) in any team:
+ * 0 for a peer that no rule names.
+ */
+unsigned	 config_acl_any(const struct config *cfg, unsigned long uid,
+		    const unsigned long *gids, size_t n_gids);
+
 /* Socket path and token file with the data-dir defaults applied. */
 char		*config_socket_path(const struct config *cfg);
 char		*config_token_file(const struct config *cfg);

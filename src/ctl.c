@@ -11,7 +11,11 @@
  * once the last reference is gone, never inside its own callback.
  *
  * Peers are identified with SO_PEERCRED when they connect.  root and certd's
- * own uid are admins; anyone else gets what the config's [acl] grants.
+ * own uid are admins; anyone else gets what the config's [acl] grants, asked
+ * again at each use so that a reload applies at once.  A peer no rule names
+ * may only say hello and ping.  The last CTL_ADMIN_SLOTS connections are
+ * kept for admins, so that other uids, whatever their number, never lock
+ * root out.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -52,6 +56,8 @@
 #define CTL_WATCHES_MAX		64	/* watches per connection */
 #define CTL_FILTER_MAX		1024	/* ids or aliases per watch */
 #define CTL_ACCEPT_RETRY	1	/* seconds to pause accept on EMFILE */
+#define CTL_ADMIN_SLOTS		8	/* of ctl_max_conns, admins' only */
+#define CTL_ALIAS_BYTES		(CERTD_ALIAS_MAX * 4)	/* UTF-8, at most */
 
 enum ctl_state {
 	CTL_OPEN,		/* reading requests */
@@ -227,11 +233,15 @@ conn_send(void *ctx, const void *frame, size_t len)
 	return 0;
 }
 
+/* The peer's permissions in team; team NULL: in any team. */
 static unsigned
 conn_perms(const struct ctl_conn *conn, const char *team)
 {
 	if (conn->admin)
 		return ACL_READ | ACL_WRITE | ACL_KEY;
+	if (team == NULL)
+		return config_acl_any(conn->ctl->cfg, conn->uid, conn->gids,
+		    conn->n_gids);
 	return config_acl_perms(conn->ctl->cfg, conn->uid, conn->gids,
 	    conn->n_gids, team);
 }
@@ -240,6 +250,12 @@ static int
 conn_may_read(void *ctx, const char *team)
 {
 	return (conn_perms(ctx, team) & ACL_READ) != 0;
+}
+
+static int
+conn_may_write(void *ctx, const char *team)
+{
+	return (conn_perms(ctx, team) & ACL_WRITE) != 0;
 }
 
 static int
@@ -265,6 +281,7 @@ static const struct hub_conn_ops conn_hub_ops = {
 	.queued = conn_queued,
 	.may_read = conn_may_read,
 	.may_key = conn_may_key,
+	.may_write = conn_may_write,
 	.drop = conn_drop,
 };
 
@@ -783,6 +800,7 @@ op_watch(struct ctl_req *r)
 	struct ctl_conn			*conn = r->conn;
 	const msgpack_object_array	*ids = NULL, *aliases = NULL;
 	struct hub_filter		 f;
+	struct hub_refusal		 why;
 	struct svc_field		 name;
 	char				 namebuf[HUB_NAME_MAX + 1];
 	uint64_t			*idv = NULL, since = 0, epoch = 0;
@@ -853,6 +871,11 @@ op_watch(struct ctl_req *r)
 			bad_field(r, "aliases", "must be an array of strings");
 			goto out;
 		}
+		if (o->via.str.size > CTL_ALIAS_BYTES) {
+			bad_field(r, "aliases", "each at most 256 bytes (64 "
+			    "characters), the longest an alias can be");
+			goto out;
+		}
 		if ((av[i] = strndup(o->via.str.ptr, o->via.str.size)) == NULL)
 			goto nomem;
 		f.n_aliases++;
@@ -865,10 +888,14 @@ op_watch(struct ctl_req *r)
 		if ((conn->hc = hub_conn_new(conn->ctl->hub, &conn_hub_ops, conn,
 		    conn->ctl->cfg->ctl_out_limit)) == NULL)
 			goto nomem;
-		hub_conn_set_peer(conn->hc, conn->uid, conn->pid);
+		hub_conn_set_peer(conn->hc, conn->uid, conn->pid, conn->admin);
 	}
-	if ((rv = hub_watch_add(conn->hc, &f, &watch, &rev)) != 0) {
-		reply_error(conn, r->id, rv, NULL, NULL);
+	if ((rv = hub_watch_add(conn->hc, &f, &watch, &rev, &why)) != 0) {
+		if (why.reason != NULL)
+			log_warn("ctl watch refused uid=%lu pid=%ld: %s",
+			    (unsigned long)conn->uid, (long)conn->pid,
+			    why.reason);
+		reply_error(conn, r->id, rv, why.field, why.reason);
 		goto out;
 	}
 	conn_set_idle(conn);
@@ -1151,12 +1178,18 @@ op_backup(struct ctl_req *r)
 	workq_submit(r->conn->ctl->admin, &b->job);
 }
 
+/* The first CTL_OPEN_OPS ops are open to peers without any grant. */
+#define CTL_OPEN_OPS	2
+#define CTL_WHY_NO_GRANT \
+	"this peer has no grant: no rule of certd's [acl] names its uid or " \
+	"groups, and only hello and ping are open to it"
+
 static const struct {
 	const char	*name;
 	void		(*fn)(struct ctl_req *);
 } ctl_ops[] = {
-	{ "hello",	op_hello },
-	{ "ping",	op_ping },
+	{ "hello",	op_hello },	/* open */
+	{ "ping",	op_ping },	/* open */
 	{ "get",	op_get },
 	{ "list",	op_list },
 	{ "put",	op_put },
@@ -1199,11 +1232,21 @@ dispatch(struct ctl_conn *conn, const char *buf, size_t len)
 		goto out;
 	}
 	for (i = 0; i < sizeof(ctl_ops) / sizeof(ctl_ops[0]); i++) {
-		if (strlen(ctl_ops[i].name) == op_len &&
-		    memcmp(ctl_ops[i].name, op, op_len) == 0) {
-			ctl_ops[i].fn(&r);
+		if (strlen(ctl_ops[i].name) != op_len ||
+		    memcmp(ctl_ops[i].name, op, op_len) != 0)
+			continue;
+		if (i >= CTL_OPEN_OPS && conn_perms(conn, NULL) == 0) {
+			reply_error(conn, r.id, CERTD_ERR_FORBIDDEN, NULL,
+			    CTL_WHY_NO_GRANT);
 			goto out;
 		}
+		ctl_ops[i].fn(&r);
+		goto out;
+	}
+	if (conn_perms(conn, NULL) == 0) {
+		reply_error(conn, r.id, CERTD_ERR_FORBIDDEN, NULL,
+		    CTL_WHY_NO_GRANT);
+		goto out;
 	}
 	reply_error(conn, r.id, CERTD_ERR_BAD_REQUEST, "op", "unknown op");
 out:
@@ -1302,12 +1345,13 @@ peer_groups(struct ctl_conn *conn)
 
 /* Refuse a connection over a cap: best-effort error frame, close. */
 static void
-refuse(int fd, const char *msg)
+refuse(int fd, const char *reason)
 {
 	msgpack_sbuffer	sb;
 
 	msgpack_sbuffer_init(&sb);
-	if (proto_error_frame(&sb, 0, 503, msg, NULL, NULL) == 0 &&
+	if (proto_error_frame(&sb, 0, 503, "too many connections", NULL,
+	    reason) == 0 &&
 	    send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("ctl refuse: %s", strerror(errno));
 	msgpack_sbuffer_destroy(&sb);
@@ -1322,7 +1366,9 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct ctl_conn	*conn, *c;
 	struct ucred	 cred;
 	socklen_t	 credlen = sizeof(cred);
-	size_t		 same_uid = 0;
+	size_t		 same_uid = 0, reserved, max = ctl->cfg->ctl_max_conns;
+	const char	*why = NULL;
+	int		 admin;
 
 	(void)l;
 	(void)sa;
@@ -1332,13 +1378,22 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	admin = cred.uid == 0 || cred.uid == ctl->self_uid;
+	/* Half of a small cap at most, so that non-admins get some. */
+	reserved = max > 2 * CTL_ADMIN_SLOTS ? CTL_ADMIN_SLOTS : max / 2;
 	TAILQ_FOREACH(c, &ctl->conns, entry)
 		same_uid += c->uid == cred.uid;
-	if (ctl->n_conns >= ctl->cfg->ctl_max_conns ||
-	    same_uid >= ctl->cfg->ctl_max_conns_per_uid) {
-		log_warn("ctl too many connections uid=%lu pid=%ld",
-		    (unsigned long)cred.uid, (long)cred.pid);
-		refuse(fd, "too many connections");
+	if (same_uid >= ctl->cfg->ctl_max_conns_per_uid)
+		why = "this uid holds ctl_max_conns_per_uid connections";
+	else if (admin && ctl->n_conns >= max)
+		why = "all ctl_max_conns connections are in use";
+	else if (!admin && ctl->n_conns + reserved >= max)
+		why = "the connections left are kept for admins (root and "
+		    "certd's uid)";
+	if (why != NULL) {
+		log_warn("ctl too many connections uid=%lu pid=%ld: %s",
+		    (unsigned long)cred.uid, (long)cred.pid, why);
+		refuse(fd, why);
 		return;
 	}
 	if ((conn = calloc(1, sizeof(*conn))) == NULL ||
@@ -1361,7 +1416,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	conn->uid = cred.uid;
 	conn->gid = cred.gid;
 	conn->pid = cred.pid;
-	conn->admin = cred.uid == 0 || cred.uid == ctl->self_uid;
+	conn->admin = admin;
 	msgpack_sbuffer_init(&conn->sb);
 	peer_groups(conn);
 	TAILQ_INSERT_TAIL(&ctl->conns, conn, entry);
@@ -1626,7 +1681,20 @@ ctl_stop_work(struct ctl *ctl)
 void
 ctl_set_config(struct ctl *ctl, const struct config *cfg)
 {
+	struct ctl_conn	*conn;
+	size_t		 n;
+
 	ctl->cfg = cfg;
+	/* Rights are asked at each use; watches must be ended here. */
+	TAILQ_FOREACH(conn, &ctl->conns, entry) {
+		if (conn->hc == NULL || (n = hub_conn_recheck(conn->hc)) == 0)
+			continue;
+		log_warn("ctl reload revoked a peer's read permission, ended "
+		    "%zu watch(es) uid=%lu pid=%ld", n,
+		    (unsigned long)conn->uid, (long)conn->pid);
+		if (conn->state == CTL_OPEN && !conn->doomed)
+			conn_set_idle(conn);
+	}
 }
 
 void

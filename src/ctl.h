@@ -36,6 +36,12 @@ void		 ctl_stop_work(struct ctl *ctl);
 /* Close every connection, remove the socket file.  Accepts NULL. */
 void		 ctl_free(struct ctl *ctl);
 
+/*
+ * Swap in a reloaded config (limits, ACL).  Rights apply at once: a watch
+ * whose team the peer may no longer read ends with an error frame
+ * (hub_conn_recheck), and one of a peer that may no longer write its team
+ * no longer binds.
+ */
 void		 ctl_set_config(struct ctl *ctl, const struct config *cfg);
 
 /*

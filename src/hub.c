@@ -20,6 +20,12 @@
  * Replay and live delivery cannot interleave wrongly: both run on the loop,
  * a watch starts after the committed revision R of its creation, replay
  * sends only revisions <= R and live delivery only revisions > R.
+ *
+ * Peers cannot interfere with each other: a subscriber name belongs to the
+ * first uid that used it (a hash of names, kept for the hub's life), each
+ * non-admin uid has an account of the filter bytes its live watches hold
+ * and of the names it owns, and a watch binds a certificate against
+ * deletion only while its peer may write the certificate's team.
  */
 #include <sys/queue.h>
 
@@ -29,8 +35,12 @@
 #include <time.h>
 
 #include "certd/constants.h"
+#include "err.h"
 #include "hub.h"
 #include "proto.h"
+
+/* What one allocation costs beyond its bytes (glibc's chunk header). */
+#define HUB_ALLOC_OVERHEAD	16
 
 struct hub_watch {
 	TAILQ_ENTRY(hub_watch)	 entry;		/* hc->watches */
@@ -43,6 +53,26 @@ struct hub_watch {
 	size_t			 n_aliases;
 	char			 name[HUB_NAME_MAX + 1];
 	struct hub_ack		 ack;
+	size_t			 cost;		/* bytes charged to the uid */
+};
+
+/* A subscriber name and whose it is; never freed before the hub. */
+struct hub_name {
+	struct hub_name		*next;		/* hub->names chain */
+	unsigned long		 uid;		/* the non-admin owner */
+	int			 admin;		/* the admins' (uid unused) */
+	char			 name[HUB_NAME_MAX + 1];
+};
+
+/*
+ * What one non-admin uid holds.  Exists while it holds something: freed
+ * when both counts are back to 0.
+ */
+struct hub_account {
+	LIST_ENTRY(hub_account)	 entry;		/* hub->accounts */
+	unsigned long		 uid;
+	size_t			 filter_bytes;	/* sum of its watches' cost */
+	size_t			 names;		/* hub_names it owns */
 };
 
 /* An event waiting for output room; frame is a whole frame. */
@@ -63,6 +93,7 @@ struct hub_conn {
 	size_t			 out_limit;
 	unsigned long		 uid;		/* peer, for hub_subscribers */
 	long			 pid;
+	int			 admin;		/* not counted, may use any name */
 	uint64_t		 next_watch;
 	TAILQ_HEAD(, hub_watch)	 watches;
 	TAILQ_HEAD(, hub_pending) backlog;	/* revision order */
@@ -89,6 +120,10 @@ struct hub {
 	TAILQ_HEAD(, hub_conn)	 conns;
 	msgpack_sbuffer		 frame;		/* scratch for one frame */
 	struct hub_cert_cache	 cache;
+	struct hub_name		**names;	/* by name hash */
+	size_t			 n_name_slots;	/* 0 or a power of two */
+	size_t			 n_names;
+	LIST_HEAD(, hub_account) accounts;
 };
 
 struct hub *
@@ -100,6 +135,7 @@ hub_new(struct store *store)
 		return NULL;
 	hub->store = store;
 	TAILQ_INIT(&hub->conns);
+	LIST_INIT(&hub->accounts);
 	msgpack_sbuffer_init(&hub->frame);
 	msgpack_sbuffer_init(&hub->cache.with_key);
 	msgpack_sbuffer_init(&hub->cache.without_key);
@@ -118,12 +154,25 @@ sbuffer_wipe_destroy(msgpack_sbuffer *sb)
 void
 hub_free(struct hub *hub)
 {
-	struct hub_conn	*hc;
+	struct hub_conn		*hc;
+	struct hub_name		*n;
+	struct hub_account	*a;
+	size_t			 i;
 
 	if (hub == NULL)
 		return;
 	while ((hc = TAILQ_FIRST(&hub->conns)) != NULL)
 		hub_conn_free(hc);
+	for (i = 0; i < hub->n_name_slots; i++)
+		while ((n = hub->names[i]) != NULL) {
+			hub->names[i] = n->next;
+			free(n);
+		}
+	free(hub->names);
+	while ((a = LIST_FIRST(&hub->accounts)) != NULL) {
+		LIST_REMOVE(a, entry);
+		free(a);
+	}
 	sbuffer_wipe_destroy(&hub->frame);
 	sbuffer_wipe_destroy(&hub->cache.with_key);
 	sbuffer_wipe_destroy(&hub->cache.without_key);
@@ -502,11 +551,115 @@ hub_is_bound(const struct hub *hub, const char *team, uint64_t id,
 	TAILQ_FOREACH(hc, &hub->conns, entry) {
 		TAILQ_FOREACH(w, &hc->watches, entry) {
 			if (w->team != NULL && strcmp(w->team, team) == 0 &&
-			    (contains_id(w, id) || contains_alias(w, alias)))
+			    (contains_id(w, id) || contains_alias(w, alias)) &&
+			    hc->ops->may_write(hc->ctx, team))
 				return 1;
 		}
 	}
 	return 0;
+}
+
+/* --- accounts and names ------------------------------------------------ */
+
+/* The account of a non-admin uid; created when create, else NULL. */
+static struct hub_account *
+account_get(struct hub *hub, unsigned long uid, int create)
+{
+	struct hub_account	*a;
+
+	LIST_FOREACH(a, &hub->accounts, entry)
+		if (a->uid == uid)
+			return a;
+	if (!create || (a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->uid = uid;
+	LIST_INSERT_HEAD(&hub->accounts, a, entry);
+	return a;
+}
+
+/* Free an account that holds nothing any more.  Accepts NULL. */
+static void
+account_put(struct hub_account *a)
+{
+	if (a != NULL && a->filter_bytes == 0 && a->names == 0) {
+		LIST_REMOVE(a, entry);
+		free(a);
+	}
+}
+
+/* What a watch with filter f holds, allocator overhead included. */
+static size_t
+filter_cost(const struct hub_filter *f)
+{
+	size_t	cost = sizeof(struct hub_watch) + HUB_ALLOC_OVERHEAD, i;
+
+	if (f->team != NULL)
+		cost += strlen(f->team) + 1 + HUB_ALLOC_OVERHEAD;
+	if (f->n_ids > 0)
+		cost += f->n_ids * sizeof(uint64_t) + HUB_ALLOC_OVERHEAD;
+	if (f->n_aliases > 0)
+		cost += f->n_aliases * sizeof(char *) + HUB_ALLOC_OVERHEAD;
+	for (i = 0; i < f->n_aliases; i++)
+		cost += strlen(f->aliases[i]) + 1 + HUB_ALLOC_OVERHEAD;
+	return cost;
+}
+
+static size_t
+name_slot(size_t n_slots, const char *name)
+{
+	uint64_t	h = UINT64_C(0xcbf29ce484222325);	/* FNV-1a */
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * UINT64_C(0x100000001b3);
+	return (size_t)(h ^ h >> 32) & (n_slots - 1);
+}
+
+static struct hub_name *
+name_find(const struct hub *hub, const char *name)
+{
+	struct hub_name	*n;
+
+	if (hub->n_name_slots == 0)
+		return NULL;
+	for (n = hub->names[name_slot(hub->n_name_slots, name)]; n != NULL;
+	    n = n->next)
+		if (strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+/*
+ * Record a new name, growing the table to keep chains short (without
+ * memory for a larger table, chains just grow).  Returns NULL on NOMEM.
+ */
+static struct hub_name *
+name_add(struct hub *hub, const char *name, unsigned long uid, int admin)
+{
+	struct hub_name	**slots, *n, *next;
+	size_t		  size = hub->n_name_slots ? hub->n_name_slots * 2 : 64;
+	size_t		  i;
+
+	if (hub->n_names >= hub->n_name_slots &&
+	    (slots = calloc(size, sizeof(*slots))) != NULL) {
+		for (i = 0; i < hub->n_name_slots; i++)
+			for (n = hub->names[i]; n != NULL; n = next) {
+				next = n->next;
+				n->next = slots[name_slot(size, n->name)];
+				slots[name_slot(size, n->name)] = n;
+			}
+		free(hub->names);
+		hub->names = slots;
+		hub->n_name_slots = size;
+	}
+	if (hub->n_name_slots == 0 || (n = calloc(1, sizeof(*n))) == NULL)
+		return NULL;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->uid = uid;
+	n->admin = admin;
+	n->next = hub->names[name_slot(hub->n_name_slots, name)];
+	hub->names[name_slot(hub->n_name_slots, name)] = n;
+	hub->n_names++;
+	return n;
 }
 
 /* --- connections and watches ----------------------------------------- */
@@ -544,6 +697,68 @@ watch_free(struct hub_watch *w)
 	free(w);
 }
 
+/* Give back what w held to its uid's account. */
+static void
+watch_refund(struct hub_conn *hc, struct hub_watch *w)
+{
+	struct hub_account	*a;
+
+	if (hc->admin || w->cost == 0 ||
+	    (a = account_get(hc->hub, hc->uid, 0)) == NULL)
+		return;
+	a->filter_bytes -= w->cost < a->filter_bytes ? w->cost :
+	    a->filter_bytes;
+	w->cost = 0;
+	account_put(a);
+}
+
+/* Take w out of hc with its pending events, and free it. */
+static void
+watch_remove(struct hub_conn *hc, struct hub_watch *w)
+{
+	struct hub_pending	*p, *next;
+	uint64_t		 id = w->id;
+
+	TAILQ_REMOVE(&hc->watches, w, entry);
+	watch_refund(hc, w);
+	watch_free(w);
+	for (p = TAILQ_FIRST(&hc->backlog); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->watch == id) {
+			pending_remove(hc, p);
+			pending_free(p);
+		}
+	}
+}
+
+/*
+ * End watch w with an error frame 403 naming the reason, after whatever
+ * hc's backlog still holds (never coalesced: cert id 0).
+ */
+static void
+watch_end(struct hub_conn *hc, struct hub_watch *w, const char *reason)
+{
+	struct hub	*hub = hc->hub;
+	msgpack_packer	 pk;
+	uint64_t	 id = w->id;
+
+	watch_remove(hc, w);
+	if (hub->frame.data != NULL)
+		memset(hub->frame.data, 0, hub->frame.size);
+	proto_begin(&hub->frame, &pk);
+	msgpack_pack_map(&pk, 4);
+	proto_kv_uint(&pk, "id", 0);
+	proto_kv_bool(&pk, "ok", 0);
+	proto_kv_uint(&pk, "watch", id);
+	proto_pack_cstr(&pk, "error");
+	msgpack_pack_map(&pk, 3);
+	proto_kv_int(&pk, "code", err_status(CERTD_ERR_FORBIDDEN));
+	proto_kv_str(&pk, "msg", err_msg(CERTD_ERR_FORBIDDEN));
+	proto_kv_str(&pk, "reason", reason);
+	if (proto_end(&hub->frame, (size_t)-1) == 0)
+		deliver(hc, id, 0, hub->frame.data, hub->frame.size);
+}
+
 void
 hub_conn_free(struct hub_conn *hc)
 {
@@ -554,6 +769,7 @@ hub_conn_free(struct hub_conn *hc)
 		return;
 	while ((w = TAILQ_FIRST(&hc->watches)) != NULL) {
 		TAILQ_REMOVE(&hc->watches, w, entry);
+		watch_refund(hc, w);
 		watch_free(w);
 	}
 	while ((p = TAILQ_FIRST(&hc->backlog)) != NULL) {
@@ -580,10 +796,33 @@ hub_get_stats(const struct hub *hub, struct hub_stats *out)
 }
 
 void
-hub_conn_set_peer(struct hub_conn *hc, unsigned long uid, long pid)
+hub_conn_set_peer(struct hub_conn *hc, unsigned long uid, long pid,
+    int admin)
 {
 	hc->uid = uid;
 	hc->pid = pid;
+	hc->admin = admin != 0;
+}
+
+size_t
+hub_conn_recheck(struct hub_conn *hc)
+{
+	struct hub_watch	*w, *next;
+	size_t			 n = 0;
+
+	if (hc->admin)
+		return 0;
+	for (w = TAILQ_FIRST(&hc->watches); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (hc->ops->may_read(hc->ctx, w->team))
+			continue;
+		watch_end(hc, w, w->team != NULL ?
+		    "a reload revoked this peer's read permission on the "
+		    "watch's team" :
+		    "a reload revoked this peer's read permission on every team");
+		n++;
+	}
+	return n;
 }
 
 size_t
@@ -639,15 +878,105 @@ find_watch(const struct hub_conn *hc, uint64_t id)
 	return NULL;
 }
 
+#define HUB_WHY_NAME_TAKEN \
+	"the subscriber name belongs to another uid (a name is the first " \
+	"uid's to use it until certd restarts)"
+
+/*
+ * Whether hc may watch under name n (NULL: a new name) and with a filter of
+ * cost, charged to account a (NULL for an admin).  Fills why.
+ */
+static int
+watch_allowed(const struct hub_conn *hc, const struct hub_name *n,
+    int new_name, const struct hub_account *a, size_t cost,
+    struct hub_refusal *why)
+{
+	if (hc->admin)
+		return 0;
+	if (n != NULL && (n->admin || n->uid != hc->uid)) {
+		why->field = "name";
+		why->reason = HUB_WHY_NAME_TAKEN;
+		return CERTD_ERR_FORBIDDEN;
+	}
+	if (new_name && a->names >= HUB_UID_NAMES_MAX) {
+		why->field = "name";
+		why->reason = "this uid already owns 256 subscriber names, the "
+		    "most one uid may (names are kept until certd restarts)";
+		return CERTD_ERR_FORBIDDEN;
+	}
+	if (cost > HUB_UID_FILTER_MAX - a->filter_bytes) {
+		why->reason = "over this uid's watch filter budget: the watches "
+		    "of one uid hold at most 2 MiB of ids and aliases";
+		return CERTD_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
+/*
+ * Give name n to the admins: the live watches other peers hold under it
+ * end, and its former owner no longer counts it.
+ */
+static void
+name_take_over(struct hub *hub, struct hub_name *n)
+{
+	struct hub_account	*a = account_get(hub, n->uid, 0);
+	struct hub_conn		*hc;
+	struct hub_watch	*w, *next;
+
+	if (a != NULL && a->names > 0) {
+		a->names--;
+		account_put(a);
+	}
+	n->admin = 1;
+	TAILQ_FOREACH(hc, &hub->conns, entry) {
+		if (hc->admin)
+			continue;
+		for (w = TAILQ_FIRST(&hc->watches); w != NULL; w = next) {
+			next = TAILQ_NEXT(w, entry);
+			if (strcmp(w->name, n->name) == 0)
+				watch_end(hc, w, "the subscriber name was taken "
+				    "over by an admin (root or certd's uid)");
+		}
+	}
+}
+
+/* Claim f->name for hc: new, or taken over by an admin.  0 or NOMEM. */
+static int
+name_claim(struct hub_conn *hc, struct hub_name *n, const char *name,
+    struct hub_account *a)
+{
+	if (n == NULL) {
+		if (name_add(hc->hub, name, hc->uid, hc->admin) == NULL)
+			return CERTD_ERR_NOMEM;
+		if (a != NULL)
+			a->names++;
+	} else if (hc->admin && !n->admin)
+		name_take_over(hc->hub, n);
+	return 0;
+}
+
 int
 hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
-    uint64_t *watch, uint64_t *revision)
+    uint64_t *watch, uint64_t *revision, struct hub_refusal *why)
 {
 	struct hub_watch	*w;
-	size_t			 i;
+	struct hub_account	*a = NULL;
+	struct hub_name		*n = NULL;
+	size_t			 i, cost = filter_cost(f);
+	int			 rv;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	why->field = why->reason = NULL;
+	if (!hc->admin && (a = account_get(hc->hub, hc->uid, 1)) == NULL)
 		return CERTD_ERR_NOMEM;
+	if (f->name != NULL)
+		n = name_find(hc->hub, f->name);
+	if ((rv = watch_allowed(hc, n, f->name != NULL && n == NULL, a, cost,
+	    why)) != 0) {
+		account_put(a);
+		return rv;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		goto nomem;
 	w->hc = hc;
 	if ((f->team != NULL && (w->team = strdup(f->team)) == NULL) ||
 	    (f->n_ids > 0 &&
@@ -667,8 +996,15 @@ hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
 		qsort(w->ids, w->n_ids, sizeof(*w->ids), cmp_id);
 	if (w->n_aliases > 1)
 		qsort(w->aliases, w->n_aliases, sizeof(*w->aliases), cmp_alias);
-	if (f->name != NULL)
+	if (f->name != NULL) {
+		if (name_claim(hc, n, f->name, a) != 0)
+			goto nomem;
 		snprintf(w->name, sizeof(w->name), "%s", f->name);
+	}
+	if (a != NULL) {
+		a->filter_bytes += cost;
+		w->cost = cost;
+	}
 	w->id = ++hc->next_watch;
 	TAILQ_INSERT_TAIL(&hc->watches, w, entry);
 	*watch = w->id;
@@ -676,6 +1012,7 @@ hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
 	return 0;
 nomem:
 	watch_free(w);
+	account_put(a);
 	return CERTD_ERR_NOMEM;
 }
 
@@ -683,19 +1020,10 @@ int
 hub_unwatch(struct hub_conn *hc, uint64_t watch)
 {
 	struct hub_watch	*w = find_watch(hc, watch);
-	struct hub_pending	*p, *next;
 
 	if (w == NULL)
 		return CERTD_ERR_NOT_FOUND;
-	TAILQ_REMOVE(&hc->watches, w, entry);
-	watch_free(w);
-	for (p = TAILQ_FIRST(&hc->backlog); p != NULL; p = next) {
-		next = TAILQ_NEXT(p, entry);
-		if (p->watch == watch) {
-			pending_remove(hc, p);
-			pending_free(p);
-		}
-	}
+	watch_remove(hc, w);
 	return 0;
 }
 

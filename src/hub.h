@@ -29,9 +29,14 @@ struct hub_conn_ops {
 	int	(*send)(void *ctx, const void *frame, size_t len);
 	/* Bytes queued and not yet written to the peer. */
 	size_t	(*queued)(void *ctx);
-	/* Whether the peer may read team's certificates / their keys. */
+	/*
+	 * Whether the peer may read team's certificates (team NULL: those of
+	 * some team), write them, read their keys.  Asked at the time of use,
+	 * so that a reload that changes the peer's rights applies at once.
+	 */
 	int	(*may_read)(void *ctx, const char *team);
 	int	(*may_key)(void *ctx, const char *team);
+	int	(*may_write)(void *ctx, const char *team);
 	/*
 	 * Give up on a subscriber whose backlog outgrew HUB_BACKLOG_MAX; the
 	 * connection must not be freed inside this call.
@@ -57,6 +62,21 @@ struct hub_filter {
 };
 
 #define HUB_NAME_MAX	64
+
+/*
+ * What one non-admin uid may hold, over all its connections: bytes of watch
+ * filters (each watch, its team, ids and aliases, with the allocator's
+ * overhead), and subscriber names (a name stays its uid's for the hub's
+ * life).  Admins are not counted.
+ */
+#define HUB_UID_FILTER_MAX	(2u * 1024 * 1024)	/* refusals say "2 MiB" */
+#define HUB_UID_NAMES_MAX	256			/* and "256" */
+
+/* Why hub_watch_add refused a watch: static strings, field may be NULL. */
+struct hub_refusal {
+	const char	*field;
+	const char	*reason;
+};
 
 /* One subscriber of a certificate, as hub_subscribers reports it. */
 struct hub_subscriber {
@@ -105,8 +125,9 @@ void		 hub_publish(struct hub *hub, const struct store_change *ch);
 void		 hub_expiring(struct hub *hub, const struct cert_record *rec);
 
 /*
- * Whether a live watch binds the certificate (names its id, or its alias in
- * its team).
+ * Whether a live watch binds the certificate: names its id, or its alias in
+ * its team, and belongs to a peer that may write the team (a reader's watch
+ * never blocks a writer).
  */
 int		 hub_is_bound(const struct hub *hub, const char *team,
 		    uint64_t id, const char *alias);
@@ -119,9 +140,13 @@ int		 hub_is_bound(const struct hub *hub, const char *team,
 struct hub_conn	*hub_conn_new(struct hub *hub, const struct hub_conn_ops *ops,
 		    void *ctx, size_t out_limit);
 
-/* Who is on the other end, for hub_subscribers. */
+/*
+ * Who is on the other end: for hub_subscribers, subscriber names and the
+ * per-uid budgets (admin: root or certd's uid, never counted).  Set before
+ * the first watch.
+ */
 void		 hub_conn_set_peer(struct hub_conn *hc, unsigned long uid,
-		    long pid);
+		    long pid, int admin);
 void		 hub_conn_free(struct hub_conn *hc);
 
 /* Output room was made: send coalesced events while there is room. */
@@ -136,10 +161,27 @@ size_t		 hub_conn_backlog(const struct hub_conn *hc);
  * 1) and *revision the committed revision it starts after.  The caller
  * answers the request, then calls hub_watch_replay before returning to the
  * loop, so that nothing comes between the answer and the replay.
- * Returns 0 or CERTD_ERR_NOMEM.
+ *
+ * A name belongs to the first uid that watches with it, for the hub's life.
+ * Refused with CERTD_ERR_FORBIDDEN and *why filled: a name that belongs to
+ * another uid (or to the admins), a new name past HUB_UID_NAMES_MAX, a
+ * filter past the uid's HUB_UID_FILTER_MAX.  An admin may use any name: one
+ * that belonged to a non-admin uid becomes the admins', and that uid's
+ * live watches under it end (hub_conn_recheck's error frame).
+ * Returns 0, CERTD_ERR_NOMEM or CERTD_ERR_FORBIDDEN.
  */
 int		 hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
-		    uint64_t *watch, uint64_t *revision);
+		    uint64_t *watch, uint64_t *revision,
+		    struct hub_refusal *why);
+
+/*
+ * After the peer's rights changed (a reload): end every watch of hc whose
+ * team the peer may no longer read (a watch without a team: when it may
+ * read none), each with an error frame
+ * {"id":0,"ok":false,"watch":W,"error":{"code":403,...}}.  Bindings follow
+ * may_write by themselves.  Returns how many watches ended.
+ */
+size_t		 hub_conn_recheck(struct hub_conn *hc);
 
 /*
  * Replay for a watch just added: nothing without since; the current state

@@ -6,6 +6,7 @@
  *	sockpeer [-n FRAMES] [-t MS] [-s] SOCKET ITEM...
  *
  * Each ITEM is sent in order: a JSON object (sent as one msgpack map frame),
+ * @FILE (the JSON object in FILE, for frames too large for an argument),
  * raw:HEX (bytes as they are), junk:N (N pseudo-random bytes).  Then frames
  * are read until FRAMES were printed (default: one per JSON item) or MS
  * milliseconds (default 3000) passed; each is printed as a JSON line.  "EOF"
@@ -200,7 +201,9 @@ main(int argc, char *argv[])
 			free(raw);
 		} else {
 			json_error_t	 err;
-			json_t		*v = json_loads(item, 0, &err);
+			json_t		*v = item[0] == '@' ?
+			    json_load_file(item + 1, 0, &err) :
+			    json_loads(item, 0, &err);
 
 			if (v == NULL) {
 				fprintf(stderr, "sockpeer: bad JSON %s: %s\n", item,

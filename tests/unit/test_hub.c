@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the hub: filters, ordering, coalescing under back-pressure,
- * bindings, replay and resync.  A real store on a temporary directory
+ * bindings, replay and resync, and what keeps peers apart: bindings only for
+ * writers, subscriber names owned by a uid, per-uid filter budgets, watches
+ * ended when a reload revokes a right.  A real store on a temporary directory
  * feeds the hub; subscriber connections are fakes that record the frames
  * they are given and report whatever queue length the test sets.
  */
@@ -25,11 +27,14 @@
 
 struct fake {
 	size_t		 queued;	/* what queued() reports */
-	const char	*readable;	/* the one team may_read allows, NULL: all */
+	/* the one team may_read allows; NULL: all; "-": none */
+	const char	*readable;
 	int		 key;
+	int		 write;		/* what may_write says */
 	size_t		 n;
 	struct {
-		char	 event[16];
+		char	 event[16];	/* "error" for an error frame */
+		int64_t	 code;		/* of an error frame */
 		uint64_t watch;
 		uint64_t revision;
 		uint64_t id;
@@ -64,6 +69,17 @@ fake_send(void *ctx, const void *frame, size_t len)
 	assert_true(fk->n < MAX_FRAMES);
 	i = (int)fk->n++;
 	memset(&fk->f[i], 0, sizeof(fk->f[i]));
+	if (proto_get(&msg.data, "event") == NULL) {
+		/* {"id":0,"ok":false,"watch":W,"error":{"code":C,...}} */
+		strcpy(fk->f[i].event, "error");
+		assert_int_equal(proto_get_uint(&msg.data, "watch",
+		    &fk->f[i].watch), 1);
+		assert_non_null(cert = proto_get(&msg.data, "error"));
+		assert_int_equal(proto_get_int(cert, "code", &fk->f[i].code), 1);
+		assert_int_equal(proto_get_str(cert, "reason", &s, &slen), 1);
+		msgpack_unpacked_destroy(&msg);
+		return 0;
+	}
 	assert_int_equal(proto_get_str(&msg.data, "event", &s, &slen), 1);
 	memcpy(fk->f[i].event, s, slen);
 	assert_int_equal(proto_get_uint(&msg.data, "watch", &fk->f[i].watch), 1);
@@ -90,7 +106,16 @@ fake_may_read(void *ctx, const char *team)
 {
 	struct fake	*fk = ctx;
 
+	if (team == NULL)
+		return fk->readable == NULL || strcmp(fk->readable, "-") != 0;
 	return fk->readable == NULL || strcmp(fk->readable, team) == 0;
+}
+
+static int
+fake_may_write(void *ctx, const char *team)
+{
+	(void)team;
+	return ((struct fake *)ctx)->write;
 }
 
 static int
@@ -108,7 +133,12 @@ fake_drop(void *ctx, const char *why)
 }
 
 static const struct hub_conn_ops fake_ops = {
-	fake_send, fake_queued, fake_may_read, fake_may_key, fake_drop,
+	.send = fake_send,
+	.queued = fake_queued,
+	.may_read = fake_may_read,
+	.may_key = fake_may_key,
+	.may_write = fake_may_write,
+	.drop = fake_drop,
 };
 
 static void
@@ -205,10 +235,22 @@ watch(struct hub_conn *hc, const char *team, const uint64_t *ids, size_t n_ids,
     const char *const *aliases, size_t n_aliases)
 {
 	struct hub_filter	flt = { team, ids, n_ids, aliases, n_aliases, NULL };
+	struct hub_refusal	why;
 	uint64_t		w, rev;
 
-	assert_int_equal(hub_watch_add(hc, &flt, &w, &rev), 0);
+	assert_int_equal(hub_watch_add(hc, &flt, &w, &rev, &why), 0);
 	return w;
+}
+
+/* A watch of team under name: 0 or the refusal's code (why filled). */
+static int
+watch_named(struct hub_conn *hc, const char *team, const char *name,
+    uint64_t *w, struct hub_refusal *why)
+{
+	struct hub_filter	flt = { team, NULL, 0, NULL, 0, name };
+	uint64_t		rev;
+
+	return hub_watch_add(hc, &flt, w, &rev, why);
 }
 
 static void
@@ -229,6 +271,7 @@ test_filters(void **state)
 	hc_a = hub_conn_new(f->hub, &fake_ops, a, 1 << 20);
 	hc_id = hub_conn_new(f->hub, &fake_ops, byid, 1 << 20);
 	hc_alias = hub_conn_new(f->hub, &fake_ops, byalias, 1 << 20);
+	byid->write = byalias->write = 1;
 	watch(hc_all, NULL, NULL, 0, NULL, 0);
 	watch(hc_a, "a", NULL, 0, NULL, 0);
 
@@ -514,6 +557,250 @@ test_resync(void **state)
 	free(fk);
 }
 
+/*
+ * A watch binds only for a peer that may write the team: a reader's watch
+ * never blocks a writer's DELETE, and a writer's stops binding as soon as
+ * may_write says no (a reload revoked it).
+ */
+static void
+test_bindings_need_write(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*reader = calloc(1, sizeof(*reader));
+	struct fake	*writer = calloc(1, sizeof(*writer));
+	struct hub_conn	*hc_r = hub_conn_new(f->hub, &fake_ops, reader, 1 << 20);
+	struct hub_conn	*hc_w = hub_conn_new(f->hub, &fake_ops, writer, 1 << 20);
+	const char	*aliases[] = { "web" };
+	uint64_t	 id;
+
+	hub_conn_set_peer(hc_r, 4001, 1, 0);
+	hub_conn_set_peer(hc_w, 4002, 2, 0);
+	id = put(f, "a", 0, "web");
+	watch(hc_r, "a", &id, 1, aliases, 1);
+	assert_false(hub_is_bound(f->hub, "a", id, "web"));
+	writer->write = 1;
+	watch(hc_w, "a", NULL, 0, aliases, 1);
+	assert_true(hub_is_bound(f->hub, "a", id, "web"));
+	writer->write = 0;
+	assert_false(hub_is_bound(f->hub, "a", id, "web"));
+	/* The reader still hears the certificate's changes. */
+	put(f, "a", id, "web");
+	assert_int_equal(reader->n, 1);
+	hub_conn_free(hc_r);
+	hub_conn_free(hc_w);
+	free(reader);
+	free(writer);
+}
+
+/*
+ * A name is the first uid's, on any of its connections and after its
+ * watches ended; another uid is refused; an admin takes it over, which
+ * ends the owner's live watches under it with an error frame.  One uid
+ * owns at most HUB_UID_NAMES_MAX names.
+ */
+static void
+test_names(void **state)
+{
+	struct fixture		*f = *state;
+	struct fake		*fa = calloc(1, sizeof(*fa));
+	struct fake		*fb = calloc(1, sizeof(*fb));
+	struct fake		*fr = calloc(1, sizeof(*fr));
+	struct hub_conn		*a1, *a2, *b, *root;
+	struct hub_refusal	 why;
+	uint64_t		 w, w2;
+	char			 name[16];
+	int			 i;
+
+	a1 = hub_conn_new(f->hub, &fake_ops, fa, 1 << 20);
+	a2 = hub_conn_new(f->hub, &fake_ops, fa, 1 << 20);
+	b = hub_conn_new(f->hub, &fake_ops, fb, 1 << 20);
+	root = hub_conn_new(f->hub, &fake_ops, fr, 1 << 20);
+	hub_conn_set_peer(a1, 4001, 1, 0);
+	hub_conn_set_peer(a2, 4001, 2, 0);
+	hub_conn_set_peer(b, 4003, 3, 0);
+	hub_conn_set_peer(root, 0, 4, 1);
+
+	assert_int_equal(watch_named(a1, "t", "nginx-www", &w, &why), 0);
+	assert_int_equal(watch_named(b, "t", "nginx-www", &w, &why),
+	    CERTD_ERR_FORBIDDEN);
+	assert_string_equal(why.field, "name");
+	assert_non_null(strstr(why.reason, "belongs to another uid"));
+	assert_int_equal(hub_conn_watches(b), 0);
+	assert_int_equal(watch_named(a2, "t", "nginx-www", &w2, &why), 0);
+	/* Kept after its watches are gone. */
+	assert_int_equal(hub_unwatch(a1, 1), 0);
+	assert_int_equal(watch_named(a1, "t", "cache", &w, &why), 0);
+	assert_int_equal(hub_unwatch(a1, w), 0);
+	assert_int_equal(watch_named(b, "t", "cache", &w, &why),
+	    CERTD_ERR_FORBIDDEN);
+
+	/* An admin takes a name over; the owner's watch under it ends. */
+	fa->n = 0;
+	assert_int_equal(watch_named(root, "t", "nginx-www", &w, &why), 0);
+	assert_int_equal(hub_conn_watches(a2), 0);
+	assert_int_equal(fa->n, 1);
+	assert_string_equal(fa->f[0].event, "error");
+	assert_int_equal(fa->f[0].code, 403);
+	assert_int_equal(fa->f[0].watch, w2);
+	assert_int_equal(watch_named(a1, "t", "nginx-www", &w, &why),
+	    CERTD_ERR_FORBIDDEN);
+	assert_int_equal(watch_named(root, "t", "nginx-www", &w, &why), 0);
+	assert_int_equal(watch_named(root, "t", "root-only", &w, &why), 0);
+	assert_int_equal(watch_named(b, "t", "root-only", &w, &why),
+	    CERTD_ERR_FORBIDDEN);
+
+	/* HUB_UID_NAMES_MAX new names per uid (4003 owns none yet). */
+	for (i = 0; i < HUB_UID_NAMES_MAX; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(watch_named(b, "t", name, &w, &why), 0);
+		assert_int_equal(hub_unwatch(b, w), 0);
+	}
+	assert_int_equal(watch_named(b, "t", "one-more", &w, &why),
+	    CERTD_ERR_FORBIDDEN);
+	assert_string_equal(why.field, "name");
+	assert_int_equal(watch_named(b, "t", "n7", &w, &why), 0);
+	assert_int_equal(watch_named(a1, "t", "one-more", &w, &why), 0);
+
+	hub_conn_free(a1);
+	hub_conn_free(a2);
+	hub_conn_free(b);
+	hub_conn_free(root);
+	free(fa);
+	free(fb);
+	free(fr);
+}
+
+/* Watches of 1,000 aliases of 200 bytes: about 225 KB each. */
+static int
+watch_big(struct hub_conn *hc, char **aliases, uint64_t *w,
+    struct hub_refusal *why)
+{
+	struct hub_filter	flt = { "t", NULL, 0,
+				    (const char *const *)aliases, 1000, NULL };
+	uint64_t		rev;
+
+	return hub_watch_add(hc, &flt, w, &rev, why);
+}
+
+/*
+ * One uid's watches, over all its connections, hold at most
+ * HUB_UID_FILTER_MAX bytes of filters; ending watches gives budget back;
+ * other uids and admins are not charged for it.
+ */
+static void
+test_filter_budget(void **state)
+{
+	struct fixture		*f = *state;
+	struct fake		*fk = calloc(1, sizeof(*fk));
+	struct hub_conn		*c1, *c2, *other, *root;
+	struct hub_refusal	 why;
+	char			*aliases[1000];
+	uint64_t		 w, first = 0;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < 1000; i++) {
+		assert_non_null(aliases[i] = malloc(201));
+		snprintf(aliases[i], 201, "%0200zu", i);
+	}
+	c1 = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	c2 = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	other = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	root = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	hub_conn_set_peer(c1, 4001, 1, 0);
+	hub_conn_set_peer(c2, 4001, 2, 0);
+	hub_conn_set_peer(other, 4002, 3, 0);
+	hub_conn_set_peer(root, 0, 4, 1);
+
+	while (watch_big(n % 2 ? c2 : c1, aliases, &w, &why) == 0) {
+		if (first == 0)
+			first = w;
+		n++;
+		assert_true(n < 64);
+	}
+	assert_true(n >= 4 && n <= 9);	/* 2 MiB / 225 KB */
+	assert_null(why.field);
+	assert_non_null(strstr(why.reason, "budget"));
+	assert_int_equal(hub_conn_watches(c1) + hub_conn_watches(c2), n);
+	/* Small watches are charged too: what is left soon runs out. */
+	for (i = 0; watch_named(c1, "t", NULL, &w, &why) == 0; i++)
+		assert_true(i < 1000);
+	assert_non_null(strstr(why.reason, "budget"));
+	assert_int_equal(watch_big(other, aliases, &w, &why), 0);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(watch_big(root, aliases, &w, &why), 0);
+	/* An unwatch gives its share back, a closed connection all of it. */
+	assert_int_equal(hub_unwatch(c1, first), 0);
+	assert_int_equal(watch_big(c1, aliases, &w, &why), 0);
+	hub_conn_free(c2);
+	for (i = 0; i < n / 2; i++)
+		assert_int_equal(watch_big(c1, aliases, &w, &why), 0);
+
+	hub_conn_free(c1);
+	hub_conn_free(other);
+	hub_conn_free(root);
+	for (i = 0; i < 1000; i++)
+		free(aliases[i]);
+	free(fk);
+}
+
+/*
+ * After a reload: watches of teams the peer may no longer read end with
+ * an error frame (after what the backlog holds), the others stay; a watch
+ * without a team ends when the peer may read no team.
+ */
+static void
+test_recheck(void **state)
+{
+	struct fixture	*f = *state;
+	struct fake	*fk = calloc(1, sizeof(*fk));
+	struct fake	*fr = calloc(1, sizeof(*fr));
+	struct hub_conn	*hc = hub_conn_new(f->hub, &fake_ops, fk, 1000);
+	struct hub_conn	*root = hub_conn_new(f->hub, &fake_ops, fr, 1000);
+	uint64_t	 wa, wb, wall, id;
+
+	hub_conn_set_peer(hc, 4001, 1, 0);
+	hub_conn_set_peer(root, 0, 2, 1);
+	wa = watch(hc, "a", NULL, 0, NULL, 0);
+	wb = watch(hc, "b", NULL, 0, NULL, 0);
+	wall = watch(hc, NULL, NULL, 0, NULL, 0);
+	watch(root, "b", NULL, 0, NULL, 0);
+	assert_int_equal(hub_conn_recheck(hc), 0);
+
+	/* b revoked while an event of b waits in the backlog. */
+	fk->queued = 5000;
+	id = put(f, "b", 0, "x");
+	assert_int_equal(hub_conn_backlog(hc), 2);	/* wb and wall */
+	fk->readable = "a";
+	fr->readable = "-";	/* admins are never rechecked */
+	assert_int_equal(hub_conn_recheck(hc), 1);
+	assert_int_equal(hub_conn_recheck(root), 0);
+	assert_int_equal(hub_conn_watches(hc), 2);
+	fk->queued = 0;
+	hub_conn_drain(hc);
+	assert_int_equal(fk->n, 2);	/* wall's put, then wb's error */
+	assert_string_equal(fk->f[0].event, "put");
+	assert_int_equal(fk->f[0].watch, wall);
+	assert_string_equal(fk->f[1].event, "error");
+	assert_int_equal(fk->f[1].code, 403);
+	assert_int_equal(fk->f[1].watch, wb);
+
+	fk->readable = "-";
+	fk->n = 0;
+	assert_int_equal(hub_conn_recheck(hc), 2);
+	assert_int_equal(hub_conn_watches(hc), 0);
+	assert_int_equal(fk->n, 2);
+	assert_true((fk->f[0].watch == wa && fk->f[1].watch == wall) ||
+	    (fk->f[0].watch == wall && fk->f[1].watch == wa));
+	fk->n = 0;
+	put(f, "a", 0, "y");
+	put(f, "b", id, "x");
+	assert_int_equal(fk->n, 0);
+	hub_conn_free(hc);
+	hub_conn_free(root);
+	free(fk);
+	free(fr);
+}
+
 int
 main(void)
 {
@@ -525,6 +812,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_coalescing_many, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bindings_need_write, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filter_budget, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
