@@ -18,7 +18,7 @@ if ! nobody_ok; then
 fi
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 S="$T/certd.sock"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 READER=4001 WRITER=4002 READER2=4003 OTHER=4004

@@ -16,7 +16,7 @@ if ! nobody_ok; then
 	exit 0
 fi
 
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 export CERTD_SOCKET="$D/certd.sock"

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 S="$T/certd.sock"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 C=/openapi/v1/teams/wal/certificates
