@@ -25,12 +25,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <isa-l/crc.h>
 
 #include "wal.h"
 
@@ -102,53 +103,15 @@ wal_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ------------------------------------------------------------------ */
-/* CRC-32C, slicing by 8                                               */
-
-static uint32_t		wal_crc_tab[8][256];
-static pthread_once_t	wal_crc_once = PTHREAD_ONCE_INIT;
-
-static void
-wal_crc_init(void)
-{
-	uint32_t	c;
-	int		i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = (uint32_t)i;
-		for (k = 0; k < 8; k++)
-			c = (c & 1) != 0 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		wal_crc_tab[0][i] = c;
-	}
-	for (i = 0; i < 256; i++) {
-		c = wal_crc_tab[0][i];
-		for (k = 1; k < 8; k++) {
-			c = wal_crc_tab[0][c & 0xff] ^ (c >> 8);
-			wal_crc_tab[k][i] = c;
-		}
-	}
-}
-
+/*
+ * CRC-32C (Castagnoli), RocksDB's checksum: ISA-L's crc32_iscsi, which
+ * takes and returns the register uninverted.  Records are at most a block
+ * long, so n fits its int.
+ */
 uint32_t
 wal_crc32c(uint32_t crc, const void *buf, size_t n)
 {
-	const unsigned char	*p = buf;
-
-	pthread_once(&wal_crc_once, wal_crc_init);
-	crc = ~crc;
-	for (; n >= 8; n -= 8, p += 8) {
-		crc ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 |
-		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-		crc = wal_crc_tab[7][crc & 0xff] ^
-		    wal_crc_tab[6][(crc >> 8) & 0xff] ^
-		    wal_crc_tab[5][(crc >> 16) & 0xff] ^
-		    wal_crc_tab[4][crc >> 24] ^
-		    wal_crc_tab[3][p[4]] ^ wal_crc_tab[2][p[5]] ^
-		    wal_crc_tab[1][p[6]] ^ wal_crc_tab[0][p[7]];
-	}
-	for (; n > 0; n--, p++)
-		crc = wal_crc_tab[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return ~crc32_iscsi((unsigned char *)(uintptr_t)buf, (int)n, ~crc);
 }
 
 /* Does the record whose header is at h, with a payload of len, check? */
