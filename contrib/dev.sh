@@ -88,14 +88,18 @@ A write token for every team was just added to var/tokens:
 
   TOKEN=$token
 
-Create a certificate, then update it (from another shell in $top):
+Create a certificate, update it, list it (from another shell in $top;
+certctl and libcertd look for /run/certd/certd.sock, where the installed
+service listens, unless CERTD_SOCKET says otherwise):
 
+  export CERTD_SOCKET=$top/var/certd.sock
   ID=\$(curl -s -H "Authorization: \$TOKEN" -X POST \\
       --data-binary @var/example/create.json $api \\
       | sed -n 's/.*"id":\\([0-9]*\\).*/\\1/p'); echo "created id \$ID"
   curl -s -H "Authorization: \$TOKEN" -X PUT -d '{"certificate_type":"client"}' \\
       $api/\$ID; echo
   curl -s -H "Authorization: \$TOKEN" $api; echo
+  ./certctl list demo
 
 Stop certd with Ctrl-C.
 

@@ -70,6 +70,8 @@ static const char usage_text[] =
 "\n"
 "  -s, --socket SOCKET  certd's socket (default: $CERTD_SOCKET, else\n"
 "                       " CERTD_SOCKET_DEFAULT ")\n"
+"                       certd must run as root, as you, or as\n"
+"                       certd's user ($CERTD_SERVER_UID; see certctl(1))\n"
 "  --json               machine output: one JSON object\n"
 "\n"
 "ping        check that certd answers; print its revision.\n"

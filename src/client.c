@@ -29,6 +29,7 @@
 
 #include <certd/certd.h>
 
+#include "client_peer.h"
 #include "proto.h"
 
 #define CLIENT_FRAME_MAX	PROTO_FRAME_MAX_DEFAULT
@@ -708,12 +709,13 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 	struct certd_client	*c;
 	struct sockaddr_un	 sun;
 	socklen_t		 sunlen;
-	int			 r;
+	int			 r, e;
 
 	path = certd_socket_path(path);
 	if (make_sun(path, &sun, &sunlen) != 0) {
 		fmt(errbuf, errlen, "socket path %s: %s", path,
 		    *path == '\0' ? "empty" : "too long");
+		errno = EINVAL;
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -737,8 +739,14 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 		fmt(errbuf, errlen, "connect %s: %s", path, c->err);
 		goto fail;
 	}
+	/* Before hello: nothing goes to a server that is not certd. */
+	if (client_peer_check(c->fd, path, errbuf, errlen) != 0) {
+		certd_close(c);
+		errno = EPERM;
+		return NULL;
+	}
 	if ((r = client_hello(c)) != 0) {
-		if (r < CERTD_E_INVAL)
+		if (r <= -100)		/* the server's status */
 			fmt(errbuf, errlen, "%s: %d %s", path, -r, c->err);
 		else
 			fmt(errbuf, errlen, "%s: %s", path, c->err);
@@ -747,7 +755,10 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 	c->err[0] = '\0';
 	return c;
 fail:
+	e = errno;
 	certd_close(c);
+	/* EPERM says "refused by the peer check" (certd.h), nothing else. */
+	errno = e == EPERM || e == 0 ? EIO : e;
 	return NULL;
 }
 
@@ -760,6 +771,12 @@ certd_close(struct certd_client *c)
 	free(c->buf);
 	sb_free(&c->sb);
 	free(c);
+}
+
+int
+certd_client_set_server_uid(int64_t uid)
+{
+	return client_peer_set_server_uid(uid);
 }
 
 const char *
@@ -1305,7 +1322,8 @@ watch_down(struct certd_watch *w, int code, int final, const char *f, ...)
 		watch_schedule(w, delay);
 	} else
 		w->state = WATCH_DONE;
-	if (w->down_reported && w->state != WATCH_DONE)
+	/* A refused server is a warning worth repeating at every retry. */
+	if (w->down_reported && w->state != WATCH_DONE && code != CERTD_E_PEER)
 		return;
 	w->down_reported = 1;
 	memset(&ev, 0, sizeof(ev));
@@ -1696,6 +1714,12 @@ watch_event_cb(struct bufferevent *bev, short what, void *arg)
 		goto out;
 	if (what & BEV_EVENT_CONNECTED) {
 		w->connected = 1;
+		/* Before the watch request: nothing to a server not certd. */
+		if (client_peer_check(bufferevent_getfd(bev), w->socket,
+		    w->err, sizeof(w->err)) != 0) {
+			watch_down(w, CERTD_E_PEER, 0, NULL);
+			goto out;
+		}
 		if (watch_send_request(w) != 0 && w->write_err == 0)
 			watch_down(w, CERTD_E_NOMEM, 0,
 			    "cannot send the watch request");

@@ -450,6 +450,7 @@ reloader_watch_cb(const struct certd_event *ev, void *arg)
 		rev.kind = CERTD_RELOAD_DISCONNECTED;
 		rev.error = ev->error;
 		rev.ended = ev->ended;
+		rev.code = ev->code;
 		reloader_notify(r, &rev);
 		break;
 	case CERTD_EVENT_RESYNC:	/* the current state follows as puts */

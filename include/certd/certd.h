@@ -43,9 +43,25 @@ extern "C" {
 #define CERTD_E_PROTO	(-2)	/* the server sent something that is not the protocol */
 #define CERTD_E_NOMEM	(-3)
 #define CERTD_E_INVAL	(-4)	/* bad argument */
+/*
+ * Addition: the server is not who certd should be (see "Who the server
+ * is" below); nothing was sent to it.
+ */
+#define CERTD_E_PEER	(-5)
 
-#define CERTD_SOCKET_DEFAULT	"./var/certd.sock"
+/*
+ * The clients' default socket, $runstatedir/certd/certd.sock, fixed when
+ * libcertd is built (configure --runstatedir, default /run): the value
+ * below is the usual one; certd_socket_path(NULL) returns the one in force.
+ * (certd's own default, without --socket or socket=, is
+ * <data-dir>/certd.sock: a certd run by hand on ./var is reached with
+ * CERTD_SOCKET or an explicit path.)
+ */
+#ifndef CERTD_SOCKET_DEFAULT
+#define CERTD_SOCKET_DEFAULT	"/run/certd/certd.sock"
+#endif
 #define CERTD_SOCKET_ENV	"CERTD_SOCKET"
+#define CERTD_SERVER_UID_ENV	"CERTD_SERVER_UID"
 
 struct event_base;
 struct certd_client;
@@ -98,8 +114,40 @@ struct certd_put {
 CERTD_API const char *certd_socket_path(const char *path);
 
 /*
- * Connect to certd at path (see certd_socket_path) and say hello.  Returns
- * NULL on failure with a reason in errbuf.
+ * Who the server is.  Every connection libcertd opens (certd_connect, each
+ * (re)connect of a watch, hence of a reloader) checks the uid of the
+ * process that listens, from SO_PEERCRED, right after connect and before
+ * any request: a private key in a put, or a certificate that certctl sync
+ * writes, must come from or go to certd, not from a user who got to bind
+ * the socket path first.  Accepted are:
+ *  - root;
+ *  - the caller's own real or effective uid;
+ *  - certd's user: the uid set with certd_client_set_server_uid(), else
+ *    $CERTD_SERVER_UID (a number or a user name; ignored by secure_getenv
+ *    in set-id programs), else the user certd's service runs as, named when
+ *    libcertd is built (configure --with-certd-user, default "certd"; no
+ *    such user: none).
+ * Any other uid is refused: certd_connect fails, a watch reports a
+ * DISCONNECTED event with code CERTD_E_PEER (and retries when it
+ * reconnects), and the message names the socket, the server's uid and
+ * the uids expected, e.g. "certd at /run/certd/certd.sock runs as uid 65534
+ * (nobody); expected root, uid 1000 (yours) or uid 998 (user certd)".
+ */
+
+/*
+ * Addition: the uid certd runs as, accepted besides root and the caller's
+ * own (see above); it replaces $CERTD_SERVER_UID and the built-in user.
+ * uid -1 forgets it.  Process-wide, like the environment it stands in
+ * for, and thread-safe: it applies to every connection opened after it
+ * returns.  Returns 0, or CERTD_E_INVAL for a uid out of range (below -1,
+ * or not a valid uid_t).
+ */
+CERTD_API int	 certd_client_set_server_uid(int64_t uid);
+
+/*
+ * Connect to certd at path (see certd_socket_path), check who listens
+ * (above) and say hello.  Returns NULL on failure with a reason in errbuf;
+ * errno is then EPERM exactly when the server was refused (CERTD_E_PEER).
  */
 CERTD_API struct certd_client *certd_connect(const char *path, char *errbuf,
 		    size_t errlen);
@@ -246,7 +294,10 @@ typedef void	(*certd_event_cb)(const struct certd_event *ev, void *arg);
  * DISCONNECTED event).  opts is copied.
  *
  * Details:
- *  - DISCONNECTED is delivered once per loss, not once per failed retry.
+ *  - DISCONNECTED is delivered once per loss, not once per failed retry,
+ *    except for a server refused by the peer check (code CERTD_E_PEER,
+ *    see "Who the server is"): that is reported at every retry, so that a
+ *    program that logs these events logs each refusal.
  *  - The server refusing the watch request itself (a 4xx answer, e.g. 403
  *    or 400) ends the watch even with reconnect: retrying cannot help.  The
  *    DISCONNECTED event then has ended set and code = -status.

@@ -76,6 +76,11 @@ extern "C" {
 struct event_base;
 struct certd_reloader;
 
+/*
+ * The server is checked as every libcertd connection is (certd.h, "Who the
+ * server is"): certd_client_set_server_uid() or $CERTD_SERVER_UID name
+ * certd's user when it is neither root nor the program's own.
+ */
 struct certd_reloader_opts {
 	const char	*socket;	/* NULL: certd_socket_path(NULL) */
 	const char	*team;		/* required */
@@ -109,6 +114,12 @@ struct certd_reload_event {
 	const char		*error;		/* failed, disconnected: why */
 	int			 ended;		/* disconnected: no reconnect */
 	int			 first;		/* swapped: the first certificate */
+	/*
+	 * Addition: disconnected: CERTD_E_* or -status, as in
+	 * certd_event.code; CERTD_E_PEER when the server was refused (see
+	 * "Who the server is" in certd.h), reported at every retry.
+	 */
+	int			 code;
 };
 
 typedef void	(*certd_reload_cb)(const struct certd_reload_event *ev,
