@@ -39,6 +39,7 @@
 #include <certd/certd.h>
 
 #include "cert.h"
+#include "perm.h"
 #include "safefile.h"
 #include "tokens.h"
 #include "util.h"
@@ -1895,11 +1896,13 @@ sync_target_pid(const struct sync_ctx *ctx, pid_t *out, struct stat *st,
 	}
 	if (sync_opendir(ctx, ctx->pid_file, &dfd, e, sizeof(e)) != 0 ||
 	    safefile_open(dfd, base_of(ctx->pid_file), ctx->pid_file, &fd, st,
-	    e, sizeof(e)) != 0 ||
-	    safefile_trusted(st, ctx->pid_file, ctx->euid, e, sizeof(e)) != 0) {
+	    e, sizeof(e)) != 0) {
 		snprintf(err, errlen, "pid file %s", e);
 		goto out;
 	}
+	if (perm_check_uid(st, "pid file", ctx->pid_file, PERM_OWNER_ROOT |
+	    PERM_NO_WRITE, ctx->euid, err, errlen) != 0)
+		goto out;
 	do
 		n = read(fd, buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);

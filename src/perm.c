@@ -26,7 +26,15 @@ int
 perm_check(const struct stat *st, const char *what, const char *path,
     unsigned rules, char *errbuf, size_t errlen)
 {
-	unsigned long	euid = (unsigned long)geteuid();
+	return perm_check_uid(st, what, path, rules, geteuid(), errbuf,
+	    errlen);
+}
+
+int
+perm_check_uid(const struct stat *st, const char *what, const char *path,
+    unsigned rules, uid_t uid, char *errbuf, size_t errlen)
+{
+	unsigned long	euid = (unsigned long)uid;
 	unsigned	mode = (unsigned)(st->st_mode & 07777);
 	int		owner_ok;
 
@@ -40,7 +48,7 @@ perm_check(const struct stat *st, const char *what, const char *path,
 	    ((rules & PERM_OWNER_ROOT) && st->st_uid == 0);
 	if ((rules & (PERM_OWNER | PERM_OWNER_ROOT)) && !owner_ok) {
 		snprintf(errbuf, errlen, "%s %s is owned by uid %lu; it must be "
-		    "owned by %s%lu (certd's)", what, path,
+		    "owned by %s%lu", what, path,
 		    (unsigned long)st->st_uid,
 		    (rules & PERM_OWNER_ROOT) ? "root or uid " : "uid ", euid);
 		return -1;

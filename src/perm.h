@@ -37,6 +37,15 @@ int	 perm_check(const struct stat *st, const char *what, const char *path,
 	    unsigned rules, char *errbuf, size_t errlen);
 
 /*
+ * perm_check for a process whose effective uid is uid (perm_check passes
+ * geteuid()): "owned by certd's uid" means owned by uid.  certctl sync
+ * checks its target directories and pid file with it (safefile.c).
+ */
+int	 perm_check_uid(const struct stat *st, const char *what,
+	    const char *path, unsigned rules, uid_t uid, char *errbuf,
+	    size_t errlen);
+
+/*
  * openat(dirfd, name, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode),
  * with O_NOFOLLOW under PERM_NOFOLLOW, then perm_check on the descriptor
  * (path, the full name, is for messages).  O_NONBLOCK keeps a FIFO planted

@@ -23,6 +23,7 @@
 #include <linux/openat2.h>
 #endif
 
+#include "perm.h"
 #include "safefile.h"
 
 static int __attribute__((format(printf, 4, 5)))
@@ -82,24 +83,12 @@ int
 safefile_trusted(const struct stat *st, const char *path, uid_t euid,
     char *err, size_t errlen)
 {
-	const char	*what = S_ISDIR(st->st_mode) ? "directory " : "";
-	unsigned	 mode = (unsigned)(st->st_mode & 07777);
+	int	dir = S_ISDIR(st->st_mode);
 
-	if (st->st_uid != 0 && st->st_uid != euid) {
-		if (euid == 0)
-			return safefile_errf(SAFEFILE_REFUSED, err, errlen,
-			    "%s%s is owned by uid %lu, not by root", what, path,
-			    (unsigned long)st->st_uid);
-		return safefile_errf(SAFEFILE_REFUSED, err, errlen, "%s%s is "
-		    "owned by uid %lu, neither root nor uid %lu", what, path,
-		    (unsigned long)st->st_uid, (unsigned long)euid);
-	}
-	if (mode & S_IWOTH)
-		return safefile_errf(SAFEFILE_REFUSED, err, errlen, "%s%s is "
-		    "writable by others (mode %04o)", what, path, mode);
-	if (mode & S_IWGRP)
-		return safefile_errf(SAFEFILE_REFUSED, err, errlen, "%s%s is "
-		    "writable by its group (mode %04o)", what, path, mode);
+	if (perm_check_uid(st, dir ? "directory" : "file", path,
+	    (dir ? PERM_DIR : 0) | PERM_OWNER_ROOT | PERM_NO_WRITE, euid, err,
+	    errlen) != 0)
+		return SAFEFILE_REFUSED;
 	return 0;
 }
 

@@ -193,7 +193,7 @@ wait_for "$T/demo2.log" "watching" 50 &&
 stop "$DEMO_PID"
 
 # --- a certd running as root is accepted by everyone --------------------------------
-D="$T/data"; mkdir -p "$D"
+D="$T/data"; mkdir -p -m 700 "$D"
 TOKEN=$(new_token admin '*' write "$D/tokens")
 start_certd "$D"
 chmod 666 "$D/certd.sock"; chmod 755 "$D"

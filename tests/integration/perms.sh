@@ -55,7 +55,7 @@ refuse "a data directory of mode 0755 is refused" \
 if [ -n "$NOBODY" ]; then
 	mkdir -m 700 "$T/theirs"; chown nobody "$T/theirs"
 	refuse "a data directory owned by nobody is refused (certd runs as root)" \
-	    "data directory $T/theirs is owned by uid $NOBODY; it must be owned by uid $ME (certd's)" \
+	    "data directory $T/theirs is owned by uid $NOBODY; it must be owned by uid $ME" \
 	    --data-dir "$T/theirs"
 else
 	ok "# SKIP not root: cannot give a data directory to nobody"
@@ -86,7 +86,7 @@ rm "$D/tokens"; mv "$T/tokens.real" "$D/tokens"
 if [ -n "$NOBODY" ]; then
 	cp "$D/tokens" "$T/tokens.nobody"; chown nobody "$T/tokens.nobody"
 	refuse "a token file owned by nobody is refused at start-up" \
-	    "token file $T/tokens.nobody is owned by uid $NOBODY; it must be owned by root or uid $ME (certd's)" \
+	    "token file $T/tokens.nobody is owned by uid $NOBODY; it must be owned by root or uid $ME" \
 	    --data-dir "$D" --token-file "$T/tokens.nobody"
 else
 	ok "# SKIP not root: cannot give a token file to nobody"
@@ -176,12 +176,12 @@ stop_certd TERM && ok "stop" || not_ok "stop"
 if [ -n "$NOBODY" ]; then
 	chown nobody "$D/master.key"
 	refuse "a master key owned by nobody is refused at start-up" \
-	    "master key $D/master.key is owned by uid $NOBODY; it must be owned by uid $ME (certd's)" \
+	    "master key $D/master.key is owned by uid $NOBODY; it must be owned by uid $ME" \
 	    --data-dir "$D"
 	chown 0 "$D/master.key"
 	cp "$T/certd.conf" "$T/theirs.conf"; chown nobody "$T/theirs.conf"
 	refuse "a configuration owned by nobody is refused at start-up" \
-	    "config $T/theirs.conf is owned by uid $NOBODY; it must be owned by root or uid $ME (certd's)" \
+	    "config $T/theirs.conf is owned by uid $NOBODY; it must be owned by root or uid $ME" \
 	    --data-dir "$D" --config "$T/theirs.conf"
 else
 	ok "# SKIP not root: cannot give the master key to nobody"

@@ -161,12 +161,12 @@ refused_apply rdir "$R/dir/cert.pem.*not a regular file" \
 # --- target directories writable by others -------------------------------------------
 mkdir -m 1777 "$T/sticky"
 run_sync sticky --cert-file "$T/sticky/cert.pem" --key-file "$T/sticky/key.pem"
-refused_at_start sticky "directory $T/sticky is writable by others" \
+refused_at_start sticky "directory $T/sticky must not be writable by group or others" \
     "a world-writable sticky directory is refused at start"
 check "... nothing written there" [ -z "$(ls -A "$T/sticky")" ]
 mkdir -m 775 "$T/grp"; chgrp nogroup "$T/grp"
 run_sync grp --cert-file "$T/grp/cert.pem" --key-file "$T/grp/key.pem"
-refused_at_start grp "directory $T/grp is writable by its group" \
+refused_at_start grp "directory $T/grp must not be writable by group or others" \
     "a group-writable directory is refused at start"
 
 # --- pid files that would make root signal its own processes ---------------------------

@@ -130,14 +130,16 @@ dir_rules(void **state, opendir_fn fn)
 	refused(fn, at(fx, "d/f/x", a), SAFEFILE_ERR, "d/f: Not a directory");
 	/* Writable by others or by the group, sticky or not. */
 	assert_int_equal(chmod(at(fx, "d/e", a), 01777), 0);
-	refused(fn, a, SAFEFILE_REFUSED, "is writable by others (mode 1777)");
+	refused(fn, a, SAFEFILE_REFUSED,
+	    "must not be writable by group or others (mode 1777)");
 	assert_int_equal(chmod(a, 0770), 0);
-	refused(fn, a, SAFEFILE_REFUSED, "is writable by its group (mode 0770)");
+	refused(fn, a, SAFEFILE_REFUSED,
+	    "must not be writable by group or others (mode 0770)");
 	assert_int_equal(chmod(a, 0755), 0);
 	if (geteuid() == 0) {
 		assert_int_equal(chown(a, 65534, 65534), 0);
 		refused(fn, a, SAFEFILE_REFUSED,
-		    "is owned by uid 65534, not by root");
+		    "is owned by uid 65534; it must be owned by root or uid 0");
 		assert_int_equal(chown(a, 0, 0), 0);
 	}
 	/* Relative paths, from the working directory. */
@@ -176,18 +178,19 @@ test_trusted(void **state)
 	st.st_uid = 1001;
 	assert_int_equal(safefile_trusted(&st, "f", 1000, err, sizeof(err)),
 	    SAFEFILE_REFUSED);
-	assert_string_equal(err, "f is owned by uid 1001, neither root nor "
-	    "uid 1000");
+	assert_string_equal(err, "file f is owned by uid 1001; it must be "
+	    "owned by root or uid 1000");
 	st.st_uid = 0;
 	st.st_mode = S_IFDIR | 0775;
 	assert_int_equal(safefile_trusted(&st, "d", 0, err, sizeof(err)),
 	    SAFEFILE_REFUSED);
-	assert_string_equal(err, "directory d is writable by its group "
-	    "(mode 0775)");
+	assert_string_equal(err, "directory d must not be writable by group "
+	    "or others (mode 0775)");
 	st.st_mode = S_IFREG | 0602;
 	assert_int_equal(safefile_trusted(&st, "f", 0, err, sizeof(err)),
 	    SAFEFILE_REFUSED);
-	assert_string_equal(err, "f is writable by others (mode 0602)");
+	assert_string_equal(err, "file f must not be writable by group or "
+	    "others (mode 0602)");
 }
 
 static void
