@@ -642,6 +642,7 @@ http_route(struct evhttp_request *req, void *arg)
 	r->route = m.route;
 	r->start = start;
 	r->token = tok;
+	r->keys = tok->keys;
 	r->method = method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : method;
 	r->svc = h->svc;
 	r->cert_id = id;

@@ -73,9 +73,9 @@ setup(void **state)
 	if (f->store == NULL)
 		fail_msg("store_open: %s", err);
 	f->svc = service_new(f->base, f->store, NULL);
-	assert_int_equal(tokens_new("admin", "*", "write", f->token,
+	assert_int_equal(tokens_new("admin", "*", "write", NULL, f->token,
 	    sizeof(f->token), line, sizeof(line), err, sizeof(err)), 0);
-	assert_int_equal(tokens_new("ro", "acme", "read", f->ro_token,
+	assert_int_equal(tokens_new("ro", "acme", "read", NULL, f->ro_token,
 	    sizeof(f->ro_token), line2, sizeof(line2), err, sizeof(err)), 0);
 	snprintf(text, sizeof(text), "%s\n%s\n", line, line2);
 	f->tokens = tokens_parse(text, strlen(text), "test", err, sizeof(err));
@@ -360,6 +360,16 @@ test_record_json(void **state)
 	assert_true(json_is_false(json_object_get(r.body, "has_expired")));
 	assert_int_equal(strlen(json_string_value(json_object_get(r.body,
 	    "fingerprint_sha256"))), 64);
+	json_decref(r.body);
+
+	/* A read token (keys=no by default): the key member, empty. */
+	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates/1",
+	    f->ro_token, NULL, 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "private_key")), "");
+	assert_string_equal(json_string_value(json_object_get(r.body,
+	    "certificate")), cert);
 	json_decref(r.body);
 
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
