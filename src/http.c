@@ -544,6 +544,42 @@ reject(struct http *h, struct evhttp_request *req, int route, double start,
 	count(h, route, err_status(err), start);
 }
 
+/*
+ * A request that a proxy in front of certd could read otherwise than
+ * evhttp did: answered 400 here, and 1.
+ */
+static int
+ill_formed(struct http *h, struct evhttp_request *req, double start)
+{
+	const char	*field, *reason;
+
+	if (http_conns_refused(h->conns, req, &field, &reason)) {
+		/*
+		 * Its bytes broke HTTP/1.1 framing (http_wire.c), and evhttp
+		 * parsed a stand-in for it; nothing after it was read.
+		 */
+		refuse(h, req, start, field, reason, 1);
+		return 1;
+	}
+	if (!at_most_one(req, "Content-Length")) {
+		/*
+		 * libevent framed the body by one of them; what follows may
+		 * be another request smuggled in (RFC 9112, 6.3): answer and
+		 * close, reading nothing more from this connection.
+		 * (http_wire.c refuses these first; this is for a connection
+		 * evhttp made without it.)
+		 */
+		refuse(h, req, start, "Content-Length", "must be given once", 1);
+		return 1;
+	}
+	if (!at_most_one(req, "Authorization")) {
+		/* evhttp would use the first; a proxy may check the last */
+		refuse(h, req, start, "Authorization", "must be given once", 0);
+		return 1;
+	}
+	return 0;
+}
+
 /* GET /metrics: any token that sees every team. */
 static void
 metrics(struct http *h, struct evhttp_request *req, double start)
@@ -574,7 +610,7 @@ http_route(struct evhttp_request *req, void *arg)
 {
 	struct http		*h = arg;
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*path, *field, *reason;
+	const char		*path;
 	const struct token	*tok;
 	struct http_req		*r;
 	struct http_match	 m;
@@ -597,30 +633,8 @@ http_route(struct evhttp_request *req, void *arg)
 		reject(h, req, HTTP_ROUTE_OTHER, start, CERTD_ERR_SHUTDOWN);
 		return;
 	}
-	if (http_conns_refused(h->conns, req, &field, &reason)) {
-		/*
-		 * Its bytes broke HTTP/1.1 framing (http_wire.c), and evhttp
-		 * parsed a stand-in for it; nothing after it was read.
-		 */
-		refuse(h, req, start, field, reason, 1);
+	if (ill_formed(h, req, start))
 		return;
-	}
-	if (!at_most_one(req, "Content-Length")) {
-		/*
-		 * libevent framed the body by one of them; what follows may
-		 * be another request smuggled in (RFC 9112, 6.3): answer and
-		 * close, reading nothing more from this connection.
-		 * (http_wire.c refuses these first; this is for a connection
-		 * evhttp made without it.)
-		 */
-		refuse(h, req, start, "Content-Length", "must be given once", 1);
-		return;
-	}
-	if (!at_most_one(req, "Authorization")) {
-		/* evhttp would use the first; a proxy may check the last */
-		refuse(h, req, start, "Authorization", "must be given once", 0);
-		return;
-	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || (rv = http_match(path, method, &m)) ==
 	    CERTD_ERR_NO_ROUTE) {
