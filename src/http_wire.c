@@ -6,9 +6,10 @@
  * byte (so "Authorization: TOKEN<NUL>junk" authenticated as TOKEN), joins
  * folded lines, ignores a Transfer-Encoding other than "chunked" and frames
  * the body by Content-Length instead, and answers a chunked body it cannot
- * parse with 413 and its own HTML page.  There is no callback before the
- * headers are parsed (evhttp_set_newreqcb is 2.2), and the request error
- * callback is for outgoing requests only.
+ * parse with 413 and its own HTML page.  2.1 has no hook for either: no
+ * callback before the headers are parsed, nor one for the error page
+ * (evhttp_set_newreqcb and evhttp_set_errorcb came with 2.2), and a
+ * request's error callback is called for outgoing requests only.
  *
  * So http_conn.c's filter, which sits between the socket and evhttp, hands
  * the bytes through this file, which lets a request go on only once it has
