@@ -68,6 +68,7 @@ static const char usage_text[] =
 "       --signal SIG (--pid PID | --pid-file FILE)] [--debounce MS]\n"
 "       [--name NAME]\n"
 "  token new --name NAME --teams *|TEAM[,TEAM...] --role read|write\n"
+"            [--keys yes|no]\n"
 "\n"
 "  -s, --socket SOCKET  certd's socket (default: $CERTD_SOCKET, else\n"
 "                       " CERTD_SOCKET_DEFAULT ")\n"
@@ -92,7 +93,9 @@ static const char usage_text[] =
 "            CMD, or send SIG) and ack the outcome to certd; runs until\n"
 "            SIGINT or SIGTERM, reconnecting to certd as needed.\n"
 "token new   print a fresh random token on the first line and, on the\n"
-"            second, the line to append to certd's token file.\n";
+"            second, the line to append to certd's token file.  --keys:\n"
+"            whether its REST answers carry private keys (default: yes for\n"
+"            write, no for read).\n";
 
 /* Options every command accepts, after its own. */
 struct global {
@@ -2722,9 +2725,10 @@ token_new(int argc, char *argv[])
 		{ "name",	required_argument,	NULL, 'n' },
 		{ "teams",	required_argument,	NULL, 't' },
 		{ "role",	required_argument,	NULL, 'r' },
+		{ "keys",	required_argument,	NULL, 'k' },
 		{ NULL,		0,			NULL, 0 },
 	};
-	const char	*name = NULL, *teams = NULL, *role = NULL;
+	const char	*name = NULL, *teams = NULL, *role = NULL, *keys = NULL;
 	char		 text[128], line[600], err[512];
 	int		 ch;
 
@@ -2739,6 +2743,9 @@ token_new(int argc, char *argv[])
 		case 'r':
 			role = optarg;
 			break;
+		case 'k':
+			keys = optarg;
+			break;
 		default:
 			return bad_option("token new", ch, argc, argv);
 		}
@@ -2746,7 +2753,7 @@ token_new(int argc, char *argv[])
 	if (name == NULL || teams == NULL || role == NULL || optind != argc)
 		return usage_error("token new: want --name, --teams and "
 		    "--role");
-	if (tokens_new(name, teams, role, text, sizeof(text), line,
+	if (tokens_new(name, teams, role, keys, text, sizeof(text), line,
 	    sizeof(line), err, sizeof(err)) != 0)
 		return fail("token new: %s", err);
 	printf("%s\n%s\n", text, line);

@@ -36,7 +36,8 @@
 #include "tokens.h"
 
 #define TOKENS_HEADER \
-	"# certd tokens: NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write\n" \
+	"# certd tokens: NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write " \
+	"[keys=yes|no]\n" \
 	"# Add one with: certctl token new --name NAME --teams '*' --role write\n"
 
 struct daemon {

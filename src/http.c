@@ -509,18 +509,30 @@ http_match_ids(const struct http_match *m, char team[CERTD_TEAM_MAX + 1],
 	return 0;
 }
 
-/* At most one Content-Length header. */
+/* At most one header called name. */
 static int
-one_length(struct evhttp_request *req)
+at_most_one(struct evhttp_request *req, const char *name)
 {
 	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
 	struct evkeyval		*kv;
 	int			 n = 0;
 
 	TAILQ_FOREACH(kv, in, next)
-		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
+		if (evutil_ascii_strcasecmp(kv->key, name) == 0)
 			n++;
 	return n <= 1;
+}
+
+/* Answer 400 for field at once (no http_req yet), closing if asked. */
+static void
+refuse(struct http *h, struct evhttp_request *req, double start,
+    const char *field, const char *reason, int close)
+{
+	if (close)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+	send_error(req, CERTD_ERR_BAD_REQUEST, field, reason);
+	count(h, HTTP_ROUTE_OTHER, 400, start);
 }
 
 /* Answer err at once (no http_req yet) and count it. */
@@ -530,6 +542,42 @@ reject(struct http *h, struct evhttp_request *req, int route, double start,
 {
 	send_error(req, err, NULL, NULL);
 	count(h, route, err_status(err), start);
+}
+
+/*
+ * A request that a proxy in front of certd could read otherwise than
+ * evhttp did: answered 400 here, and 1.
+ */
+static int
+ill_formed(struct http *h, struct evhttp_request *req, double start)
+{
+	const char	*field, *reason;
+
+	if (http_conns_refused(h->conns, req, &field, &reason)) {
+		/*
+		 * Its bytes broke HTTP/1.1 framing (http_wire.c), and evhttp
+		 * parsed a stand-in for it; nothing after it was read.
+		 */
+		refuse(h, req, start, field, reason, 1);
+		return 1;
+	}
+	if (!at_most_one(req, "Content-Length")) {
+		/*
+		 * libevent framed the body by one of them; what follows may
+		 * be another request smuggled in (RFC 9112, 6.3): answer and
+		 * close, reading nothing more from this connection.
+		 * (http_wire.c refuses these first; this is for a connection
+		 * evhttp made without it.)
+		 */
+		refuse(h, req, start, "Content-Length", "must be given once", 1);
+		return 1;
+	}
+	if (!at_most_one(req, "Authorization")) {
+		/* evhttp would use the first; a proxy may check the last */
+		refuse(h, req, start, "Authorization", "must be given once", 0);
+		return 1;
+	}
+	return 0;
 }
 
 /* GET /metrics: any token that sees every team. */
@@ -585,19 +633,8 @@ http_route(struct evhttp_request *req, void *arg)
 		reject(h, req, HTTP_ROUTE_OTHER, start, CERTD_ERR_SHUTDOWN);
 		return;
 	}
-	if (!one_length(req)) {
-		/*
-		 * libevent framed the body by one of them; what follows may
-		 * be another request smuggled in (RFC 9112, 6.3): answer and
-		 * close, reading nothing more from this connection.
-		 */
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Connection", "close");
-		send_error(req, CERTD_ERR_BAD_REQUEST, "Content-Length",
-		    "must be given once");
-		count(h, HTTP_ROUTE_OTHER, 400, start);
+	if (ill_formed(h, req, start))
 		return;
-	}
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || (rv = http_match(path, method, &m)) ==
 	    CERTD_ERR_NO_ROUTE) {
@@ -642,6 +679,7 @@ http_route(struct evhttp_request *req, void *arg)
 	r->route = m.route;
 	r->start = start;
 	r->token = tok;
+	r->keys = tok->keys;
 	r->method = method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : method;
 	r->svc = h->svc;
 	r->cert_id = id;

@@ -150,6 +150,7 @@ struct http_req {
 	 * tokens before an async completion.  Copy what a job needs (who).
 	 */
 	const struct token	*token;
+	int			 keys;		/* the token's keys=, copied */
 	int			 method;	/* EVHTTP_REQ_* */
 	char			 team[CERTD_TEAM_MAX + 1];
 	uint64_t		 cert_id;	/* 0 when the path has none */

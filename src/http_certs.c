@@ -98,14 +98,19 @@ has_expired(const struct cert_record *rec)
 	return rec->meta.not_after < (int64_t)time(NULL);
 }
 
-/* TeamCertificatesR */
+/*
+ * TeamCertificatesR.  A token without keys= permission gets private_key as
+ * an empty string rather than no member: Rainbond's clients parse the
+ * member as a required string.
+ */
 static json_t *
-record_json(const struct cert_record *rec)
+record_json(const struct cert_record *rec, int keys)
 {
 	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:s, s:o, s:b}",
 	    "id", (json_int_t)rec->id,
 	    "alias", jstr(rec->alias),
-	    "private_key", jpem(rec->private_key, rec->private_key_len),
+	    "private_key", keys ? jpem(rec->private_key, rec->private_key_len) :
+	    json_string(""),
 	    "certificate", jpem(rec->certificate, rec->certificate_len),
 	    "certificate_type", jstr(rec->cert_type),
 	    "revision", (json_int_t)rec->revision,
@@ -220,7 +225,7 @@ http_certs_get(struct http_req *r)
 		http_reply_error(r, CERTD_ERR_NOT_FOUND, NULL, NULL);
 		return;
 	}
-	http_reply_json(r, 200, record_json(rec));
+	http_reply_json(r, 200, record_json(rec, r->keys));
 }
 
 static void
@@ -231,7 +236,7 @@ put_done(int err, const struct cert_record *rec, void *arg)
 	if (err != 0)
 		http_reply_error(r, err, NULL, NULL);
 	else
-		http_reply_json(r, 200, record_json(rec));
+		http_reply_json(r, 200, record_json(rec, r->keys));
 }
 
 /*

@@ -12,6 +12,10 @@
  *  - on a TLS listener the filter runs the GnuTLS session: handshake,
  *    client certificate check, record layer.  (libevent's TLS bufferevents
  *    are OpenSSL only.)
+ *  - the request bytes reach evhttp through http_wire.c, which holds back
+ *    what is not yet whole and refuses bad framing (NUL bytes in a head,
+ *    malformed chunked bodies...); the router asks http_conns_refused
+ *    whether the request it got is such a refusal.
  *
  * Two properties of libevent 2.1's filters are worked around.  evhttp
  * queues a reply while writing is disabled and enables writing after, and
@@ -39,6 +43,7 @@
 #include <gnutls/x509.h>
 
 #include "http_conn.h"
+#include "http_wire.h"
 #include "log.h"
 
 #define TLS_CHUNK	16384		/* one TLS record of plain text */
@@ -63,6 +68,9 @@ struct hconn {
 	unsigned		 kick_flush:1;	/* evhttp queued output */
 	unsigned		 kick_write:1;	/* the reply is out */
 	evutil_socket_t		 fd;		/* -1 until the first read */
+	struct http_wire	*wire;		/* the bytes on their way to evhttp */
+	struct evbuffer		*plain;		/* TLS: records read, for wire */
+	uint64_t		 dispatched;	/* requests evhttp dispatched */
 	gnutls_session_t	 tls;
 	struct tls_creds	*creds;
 	char			*subject;	/* verified client certificate */
@@ -346,6 +354,9 @@ conn_free(void *arg)
 	if (c->tls != NULL)
 		gnutls_deinit(c->tls);
 	tls_creds_unref(c->creds);
+	http_wire_free(c->wire);
+	if (c->plain != NULL)
+		evbuffer_free(c->plain);
 	free(c->subject);
 	free(c);
 	if (set->dead) {
@@ -368,16 +379,34 @@ move_bytes(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim)
 	return n == 0 ? 0 : evbuffer_remove_buffer(src, dst, n);
 }
 
+/*
+ * Request bytes from src to evhttp's dst, through http_wire.c.  The filter's
+ * limit is not applied: it comes from a read high-water mark, which evhttp
+ * does not set, and a head must go whole.
+ */
+static enum bufferevent_filter_result
+to_evhttp(struct hconn *c, struct evbuffer *src, struct evbuffer *dst)
+{
+	size_t	before = evbuffer_get_length(dst);
+
+	if (http_wire_pass(c->wire, src, dst) != 0) {
+		log_warn("http out of memory reading fd=%d, closing",
+		    (int)c->fd);
+		conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+		return BEV_ERROR;
+	}
+	return evbuffer_get_length(dst) > before ? BEV_OK : BEV_NEED_MORE;
+}
+
 static enum bufferevent_filter_result
 plain_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
 {
-	int	n;
-
+	(void)lim;
 	(void)mode;
-	if (conn_read(arg) != 0 || (n = move_bytes(src, dst, lim)) < 0)
+	if (conn_read(arg) != 0)
 		return BEV_ERROR;
-	return n > 0 ? BEV_OK : BEV_NEED_MORE;
+	return to_evhttp(arg, src, dst);
 }
 
 /*
@@ -453,10 +482,10 @@ tls_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 {
 	struct hconn		*c = arg;
 	struct evbuffer_iovec	 v;
-	size_t			 got = 0, want;
 	ssize_t			 n;
 
 	(void)src;
+	(void)lim;		/* as in to_evhttp */
 	(void)mode;
 	if (conn_read(c) != 0)
 		return BEV_ERROR;
@@ -475,21 +504,16 @@ tls_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		if (c->creds->verify_client)
 			tls_subject(c);
 	}
+	/* Plain text to c->plain, whence http_wire.c passes it on. */
 	for (;;) {
-		want = TLS_CHUNK;
-		if (lim >= 0 && (size_t)lim - got < want)
-			want = (size_t)lim - got;
-		if (want == 0)
-			break;
-		if (evbuffer_reserve_space(dst, (ev_ssize_t)want, &v, 1) < 1)
+		if (evbuffer_reserve_space(c->plain, TLS_CHUNK, &v, 1) < 1)
 			return BEV_ERROR;
-		if (v.iov_len > want)
-			v.iov_len = want;
+		if (v.iov_len > TLS_CHUNK)
+			v.iov_len = TLS_CHUNK;
 		n = gnutls_record_recv(c->tls, v.iov_base, v.iov_len);
 		if (n > 0) {
 			v.iov_len = (size_t)n;
-			evbuffer_commit_space(dst, &v, 1);
-			got += (size_t)n;
+			evbuffer_commit_space(c->plain, &v, 1);
 			continue;
 		}
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
@@ -504,9 +528,10 @@ tls_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		log_info("tls record error fd=%d: %s", (int)c->fd,
 		    gnutls_strerror((int)n));
 		conn_fail(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
-		return got > 0 ? BEV_OK : BEV_ERROR;
+		return to_evhttp(c, c->plain, dst) == BEV_OK ? BEV_OK :
+		    BEV_ERROR;
 	}
-	return got > 0 ? BEV_OK : BEV_NEED_MORE;
+	return to_evhttp(c, c->plain, dst);
 }
 
 /* As plain_out, through the record layer. */
@@ -600,6 +625,15 @@ conn_new(struct event_base *base, void *arg)
 		free(c);
 		return NULL;
 	}
+	if ((c->wire = http_wire_new()) == NULL ||
+	    (set->tls && (c->plain = evbuffer_new()) == NULL)) {
+		http_wire_free(c->wire);
+		event_free(c->deadline);
+		event_free(c->kick);
+		bufferevent_free(c->sock);
+		free(c);
+		return NULL;
+	}
 	tls_ok = !set->tls || (set->creds != NULL && tls_start(c, set->creds) == 0);
 	c->bev = bufferevent_filter_new(c->sock, set->tls ? tls_in : plain_in,
 	    set->tls ? tls_out : plain_out, BEV_OPT_CLOSE_ON_FREE, conn_free, c);
@@ -610,6 +644,9 @@ conn_new(struct event_base *base, void *arg)
 		if (c->tls != NULL)
 			gnutls_deinit(c->tls);
 		tls_creds_unref(c->creds);
+		http_wire_free(c->wire);
+		if (c->plain != NULL)
+			evbuffer_free(c->plain);
 		free(c);
 		return NULL;
 	}
@@ -733,10 +770,31 @@ http_conns_dispatched(struct http_conns *set, struct evhttp_request *req)
 {
 	struct hconn	*c = conn_of(set, req);
 
-	if (c != NULL && c->reading) {
+	if (c == NULL)
+		return;
+	c->dispatched++;
+	if (c->reading) {
 		c->reading = 0;
 		event_del(c->deadline);
 	}
+}
+
+/*
+ * evhttp dispatches a connection's requests one at a time, in order, and
+ * every one that it did not refuse itself (refusing, it closes); so the
+ * count of dispatched requests numbers them as http_wire.c does.
+ */
+int
+http_conns_refused(struct http_conns *set, struct evhttp_request *req,
+    const char **field, const char **reason)
+{
+	struct hconn	*c = conn_of(set, req);
+	uint64_t	 n;
+
+	if (c == NULL)
+		return 0;
+	n = http_wire_refused(c->wire, field, reason);
+	return n != 0 && n == c->dispatched;
 }
 
 int

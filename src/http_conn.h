@@ -62,9 +62,21 @@ void		 http_conns_accept_again(struct http_conns *set);
 void		 http_conns_set_creds(struct http_conns *set,
 		    struct tls_creds *cr);
 
-/* A request was read whole: its deadline is over. */
+/*
+ * A request was read whole: its deadline is over.  Call once for every
+ * request evhttp dispatches, before http_conns_refused.
+ */
 void		 http_conns_dispatched(struct http_conns *set,
 		    struct evhttp_request *req);
+
+/*
+ * Whether req is one whose bytes broke HTTP/1.1 framing (http_wire.c): then
+ * what evhttp parsed is a stand-in, and *field and *reason say what was
+ * wrong; answer 400 and close the connection.
+ */
+int		 http_conns_refused(struct http_conns *set,
+		    struct evhttp_request *req, const char **field,
+		    const char **reason);
 
 /* Whether req came on a connection of set (not one evhttp made alone). */
 int		 http_conns_known(struct http_conns *set,

@@ -117,8 +117,56 @@ is_space(char c)
 }
 
 /*
+ * Why valid UTF-8 text s could make a person misread it, or NULL: it holds
+ * a bidirectional control (Unicode's Bidi_Control set: U+061C, U+200E,
+ * U+200F, U+202A-U+202E, U+2066-U+2069), which can show a name's characters
+ * in another order than they are compared in, or a zero-width character
+ * (U+200B-U+200D, U+2060, U+FEFF), with which two names that compare
+ * unequal look the same.
+ */
+static const char *
+invisible(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		uint32_t	cp;
+		size_t		n;
+
+		if (p[0] < 0x80) {
+			p++;
+			continue;
+		}
+		if ((p[0] & 0xe0) == 0xc0) {
+			cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+			n = 2;
+		} else if ((p[0] & 0xf0) == 0xe0) {
+			cp = (uint32_t)(p[0] & 0x0f) << 12 |
+			    (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+			n = 3;
+		} else
+			n = 4;		/* all above U+FFFF are fine here */
+		p += n;
+		if (n == 4)
+			continue;
+		if (cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
+			return "must not contain bidirectional control "
+			    "characters (U+061C, U+200E, U+200F, U+202A to "
+			    "U+202E, U+2066 to U+2069)";
+		if ((cp >= 0x200b && cp <= 0x200d) || cp == 0x2060 ||
+		    cp == 0xfeff)
+			return "must not contain zero-width characters "
+			    "(U+200B to U+200D, U+2060, U+FEFF)";
+	}
+	return NULL;
+}
+
+/*
  * Check and trim a short text field (alias, certificate_type) in place of
- * its svc_field.  max is in characters.
+ * its svc_field.  max is in characters.  REST and the socket both come
+ * through here (service_put), so they refuse the same names.
  */
 static int
 check_name(struct svc_field *f, const char *name, size_t max,
@@ -152,6 +200,8 @@ check_name(struct svc_field *f, const char *name, size_t max,
 		why->reason = "must be valid UTF-8";
 		return CERTD_ERR_BAD_REQUEST;
 	}
+	if ((why->reason = invisible(f->s, f->len)) != NULL)
+		return CERTD_ERR_BAD_REQUEST;
 	if (util_utf8_len(f->s, f->len) > max) {
 		why->reason = max == CERTD_ALIAS_MAX ?
 		    "must be at most 64 characters" :
@@ -437,6 +487,19 @@ rollback_record(const struct cert_record *cur, const struct cert_record *v,
 	return rec;
 }
 
+/* The alias and type of a kept version, by the rules of check_name. */
+static int
+check_version_names(const struct cert_record *v, struct svc_error *why)
+{
+	struct svc_field	alias = { v->alias, strlen(v->alias) };
+	struct svc_field	type = { v->cert_type, strlen(v->cert_type) };
+	int			rv;
+
+	if ((rv = check_name(&alias, "alias", CERTD_ALIAS_MAX, why)) != 0)
+		return rv;
+	return check_name(&type, "certificate_type", CERTD_TYPE_MAX, why);
+}
+
 static int
 do_rollback(struct service *svc, const char *team, uint64_t id,
     uint64_t revision, service_done_cb cb, void *arg, struct svc_error *why)
@@ -460,7 +523,12 @@ do_rollback(struct service *svc, const char *team, uint64_t id,
 		why->reason = "is not in the certificate's history";
 		return CERTD_ERR_NO_REVISION;
 	}
-	/* a version is validated again, now, as any update would be */
+	/*
+	 * A version is validated again, now, as any update would be: its
+	 * names too (a version stored before a rule existed may break it).
+	 */
+	if ((rv = check_version_names(old, why)) != 0)
+		goto out;
 	if ((rv = cert_check(old->certificate, old->certificate_len,
 	    old->private_key, old->private_key_len, now, &meta)) != 0) {
 		refused(svc, rv);

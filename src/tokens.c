@@ -187,20 +187,37 @@ cut_comment(char *line)
 		}
 }
 
+/*
+ * keys=yes|no; without it a write token may read keys and a read token may
+ * not (before keys= existed every token could: the upgrade note in
+ * README.md says so).
+ */
+static const char *
+parse_keys(const char *s, struct token *tok)
+{
+	if (strcmp(s, "yes") == 0)
+		tok->keys = 1;
+	else if (strcmp(s, "no") == 0)
+		tok->keys = 0;
+	else
+		return "keys must be yes or no";
+	return NULL;
+}
+
 /* Parse one non-comment line into tok; returns NULL or a reason. */
 static const char *
 parse_line(char *line, struct token *tok)
 {
 	char		*field[8];
 	int		 n, i;
-	int		 have_teams = 0, have_role = 0;
+	int		 have_teams = 0, have_role = 0, have_keys = 0;
 	const char	*why;
 
 	if ((n = split(line, field, sizeof(field) / sizeof(field[0]))) < 0)
 		return "too many fields or an unterminated quote";
-	if (n != 4)
+	if (n != 4 && n != 5)
 		return "expected NAME sha256:HEX|subject:\"DN\" teams=... "
-		    "role=...";
+		    "role=... [keys=yes|no]";
 	if (!name_valid(field[0]))
 		return "NAME must be 1-64 of [A-Za-z0-9_.-@]";
 	snprintf(tok->name, sizeof(tok->name), "%s", field[0]);
@@ -226,9 +243,19 @@ parse_line(char *line, struct token *tok)
 			else
 				return "role must be read or write";
 			have_role = 1;
+		} else if (strncmp(field[i], "keys=", 5) == 0 && !have_keys) {
+			if ((why = parse_keys(field[i] + 5, tok)) != NULL)
+				return why;
+			have_keys = 1;
 		} else
-			return "expected teams=... and role=... once each";
+			return "expected teams=... and role=... once each, and "
+			    "at most one keys=...";
 	}
+	if (!have_teams || !have_role)
+		return "expected teams=... and role=... once each, and "
+		    "at most one keys=...";
+	if (!have_keys)
+		tok->keys = tok->role == TOKEN_ROLE_WRITE;
 	return NULL;
 }
 
@@ -405,8 +432,9 @@ token_allows_team(const struct token *tok, const char *team)
 }
 
 int
-tokens_new(const char *name, const char *teams, const char *role, char *text,
-    size_t textlen, char *line, size_t linelen, char *errbuf, size_t errlen)
+tokens_new(const char *name, const char *teams, const char *role,
+    const char *keys, char *text, size_t textlen, char *line, size_t linelen,
+    char *errbuf, size_t errlen)
 {
 	unsigned char	 raw[32], hash[32];
 	char		 hex[65], check[600];
@@ -417,6 +445,9 @@ tokens_new(const char *name, const char *teams, const char *role, char *text,
 		snprintf(errbuf, errlen, "buffer too small");
 		return -1;
 	}
+	/* Stated on the line, so that it reads the same whatever the default. */
+	if (keys == NULL)
+		keys = strcmp(role, "write") == 0 ? "yes" : "no";
 	if (cert_random(raw, sizeof(raw)) != 0) {
 		snprintf(errbuf, errlen, "no random bytes available");
 		return -1;
@@ -430,8 +461,8 @@ tokens_new(const char *name, const char *teams, const char *role, char *text,
 		return -1;
 	}
 	util_hex(hash, sizeof(hash), hex);
-	n = snprintf(check, sizeof(check), "%s sha256:%s teams=%s role=%s",
-	    name, hex, teams, role);
+	n = snprintf(check, sizeof(check), "%s sha256:%s teams=%s role=%s "
+	    "keys=%s", name, hex, teams, role, keys);
 	if (n < 0 || (size_t)n >= sizeof(check) || (size_t)n >= linelen) {
 		snprintf(errbuf, errlen, "name or teams too long");
 		return -1;

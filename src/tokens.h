@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * API tokens.  The token file holds one token per line,
- *	NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write
- *	NAME subject:"DN" teams=*|TEAM[,TEAM...] role=read|write
- * with `#` comments and blank lines.  HEX is the SHA-256 of the token text;
+ *	NAME sha256:HEX teams=*|TEAM[,TEAM...] role=read|write [keys=yes|no]
+ *	NAME subject:"DN" teams=*|TEAM[,TEAM...] role=read|write [keys=yes|no]
+ * with `#` comments and blank lines.  keys= says whether REST answers carry
+ * the private key (default: yes for role=write, no for role=read).  HEX is the SHA-256 of the token text;
  * the text itself is never stored.  A presented token is hashed and compared
  * in constant time against every entry.  A subject entry is the identity of
  * a TLS client whose verified certificate has exactly that subject DN
@@ -32,6 +33,7 @@ struct token {
 	char		**teams;	/* when !all_teams; n_teams >= 1 */
 	size_t		  n_teams;
 	enum token_role	  role;
+	int		  keys;		/* replies carry private_key (keys=) */
 };
 
 struct tokens;
@@ -69,12 +71,14 @@ const struct token *tokens_by_subject(const struct tokens *t,
 int		 token_allows_team(const struct token *tok, const char *team);
 
 /*
- * A fresh random token for `name`, `teams` ("*" or a comma list) and `role`:
- * the token text into text (>= 80 bytes) and its token-file line into line
- * (>= 512 bytes).  Returns 0 or -1 with a reason in errbuf.
+ * A fresh random token for `name`, `teams` ("*" or a comma list), `role`
+ * and `keys` ("yes", "no", or NULL for the role's default): the token text
+ * into text (>= 80 bytes) and its token-file line, which always states
+ * keys=, into line (>= 512 bytes).  Returns 0 or -1 with a reason in errbuf.
  */
 int		 tokens_new(const char *name, const char *teams,
-		    const char *role, char *text, size_t textlen, char *line,
-		    size_t linelen, char *errbuf, size_t errlen);
+		    const char *role, const char *keys, char *text,
+		    size_t textlen, char *line, size_t linelen, char *errbuf,
+		    size_t errlen);
 
 #endif

@@ -6,7 +6,7 @@
 srcdir=${CERTD_SRCDIR:-.}
 builddir=${CERTD_BUILDDIR:-.}
 rc=0
-for name in cert body route frame; do
+for name in cert body route frame wire; do
 	"$builddir/tests/fuzz/replay_$name" "$srcdir/tests/fuzz/corpus/$name" ||
 	    { echo "FAIL: fuzz target $name" >&2; rc=1; }
 done

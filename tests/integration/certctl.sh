@@ -119,7 +119,7 @@ if nobody_ok; then
 fi
 
 run "token new" 0 token new --name ci --teams 'a,b' --role read
-[ "$(wc -l < "$T/o")" = 2 ] && grep -q '^ci sha256:[0-9a-f]\{64\} teams=a,b role=read$' "$T/o" &&
+[ "$(wc -l < "$T/o")" = 2 ] && grep -q '^ci sha256:[0-9a-f]\{64\} teams=a,b role=read keys=no$' "$T/o" &&
     ok "token new prints a token and its line" || not_ok "token new: $(cat "$T/o")"
 run "token new with a bad role" 1 token new --name ci --teams a --role admin
 run "unknown command" 2 frobnicate
