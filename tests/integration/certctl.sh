@@ -80,7 +80,7 @@ i=0; while ! grep -q connected "$T/bound" 2>/dev/null && [ $i -lt 50 ]; do
 run "delete of a bound certificate" 1 delete acme 3
 has "$T/e" "still in use" "still in use"
 run "delete --force" 0 delete acme 3 --force
-kill $BOUND; wait $BOUND 2>/dev/null || true
+kill $BOUND 2>/dev/null || true; wait $BOUND 2>/dev/null || true
 run "delete" 0 delete acme 2
 
 sleep 0.3

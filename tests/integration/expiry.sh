@@ -15,7 +15,7 @@ start_certd "$D" --config "$T/c.conf"
 S="$D/certd.sock"
 C=/openapi/v1/teams/exp/certificates
 
-"$PEER" -n 6 -t 6000 "$S" '{"id":1,"op":"watch","team":"exp"}' > "$T/w" &
+"$PEER" -n 6 -t 20000 "$S" '{"id":1,"op":"watch","team":"exp"}' > "$T/w" &
 W=$!
 sleep 0.3
 body "$T/c" alias=soon certificate=@"$PKI/leaf-ec.pem" private_key=@"$PKI/leaf-ec.key" \
@@ -30,7 +30,7 @@ grep -q 'threshold_days=400' "$LOG" && ok "the warning names the smallest crosse
 body "$T/u" certificate_type=client
 req PUT "$C/1" "$T/u"; expect 200 "update"
 sleep 2.5
-kill $W 2>/dev/null; wait $W 2>/dev/null || true
+kill $W 2>/dev/null || true; wait $W 2>/dev/null || true
 [ "$(grep -c '"event":"expiring"' "$T/w")" = 2 ] && ok "an expiring event per version" ||
     not_ok "events: $(grep -c expiring "$T/w"): $(cat "$T/w")"
 grep '"event":"expiring"' "$T/w" | head -n 1 | grep -q '"alias":"soon".*"not_after":[0-9]' &&

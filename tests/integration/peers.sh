@@ -82,7 +82,7 @@ wait_for '"watch":1' 1 "$T/a.r"
 expect_line "$T/a.r" '"id":1,"ok":true' "a reader may watch a certificate by id"
 req DELETE "$C/$WWW"
 expect 204 "a reader's watch does not block the writer's DELETE"
-kill $P; wait $P 2>/dev/null || true
+kill $P 2>/dev/null || true; wait $P 2>/dev/null || true
 setpriv --reuid=$WRITER --regid=nogroup --clear-groups "$PEER" -s -n 1 "$S" \
     "{\"id\":1,\"op\":\"watch\",\"team\":\"web\",\"ids\":[$API]}" > "$T/a.w" &
 P=$!
@@ -91,7 +91,7 @@ req DELETE "$C/$API"
 expect_error 400 "the certificate is still in use" "a writer's watch still binds"
 as $READER "$S" "{\"id\":2,\"op\":\"delete\",\"team\":\"web\",\"cert_id\":$API}" > "$T/o"
 expect_line "$T/o" '"code":403,"msg":"permission denied"},"id":2' "a reader may not delete"
-kill $P; wait $P 2>/dev/null || true
+kill $P 2>/dev/null || true; wait $P 2>/dev/null || true
 
 # --- b) a subscriber name belongs to the uid that first used it -------------
 "$PEER" -s -n 1 "$S" \
@@ -114,7 +114,7 @@ expect_json list.0.pid "$ROOTW" "and its pid"
 expect_json list.0.status pending "nobody acked for it"
 jget list.1 > /dev/null 2>&1 && not_ok "a second subscriber: $(head -c 400 "$T/out")" ||
     ok "the reader is not listed under the name"
-kill $ROOTW; wait $ROOTW 2>/dev/null || true
+kill $ROOTW 2>/dev/null || true; wait $ROOTW 2>/dev/null || true
 
 # A name a reader used first is the reader's: another reader cannot use it...
 setpriv --reuid=$READER --regid=nogroup --clear-groups "$PEER" -s -n 3 -t 30000 "$S" \
@@ -141,7 +141,7 @@ expect_line "$T/b.owner" '"code":403,"msg":"permission denied","reason":"[^"]*ta
     "the reader's watch under the name ends with an error frame"
 as $READER "$S" '{"id":1,"op":"watch","team":"web","name":"haproxy"}' > "$T/o"
 expect_line "$T/o" '"code":403,"field":"name".*"id":1' "the former owner cannot use it again"
-kill $OWNER; wait $OWNER 2>/dev/null || true
+kill $OWNER 2>/dev/null || true; wait $OWNER 2>/dev/null || true
 
 # --- c) a peer without any grant may hello and ping, nothing else ----------
 as nobody "$S" '{"id":1,"op":"hello"}' '{"id":2,"op":"ping"}' \
@@ -198,7 +198,7 @@ expect_line "$T/d.r.7" '"id":1,"ok":true' "one uid fills the non-admin share"
     not_ok "second uid: $(cat "$T"/d.w.* | head -c 400)"
 "$PEER" "$S" '{"id":1,"op":"ping"}' '{"id":2,"op":"hello"}' > "$T/o"
 expect_line "$T/o" '"result":"pong"' "root still connects with every non-admin slot taken"
-kill $pids; wait $pids 2>/dev/null || true
+kill $pids 2>/dev/null || true; wait $pids 2>/dev/null || true
 check_alive
 
 # --- e) one uid's watch filters have a budget -------------------------------
@@ -231,7 +231,7 @@ else
 	[ $((rss1 - rss0)) -lt 20000 ] && ok "certd RSS grew $((rss1 - rss0)) kB" ||
 	    not_ok "certd RSS grew from $rss0 to $rss1 kB"
 fi
-kill $E1 $E2; wait $E1 $E2 2>/dev/null || true
+kill $E1 $E2 2>/dev/null || true; wait $E1 $E2 2>/dev/null || true
 s300=$(printf '%300s' '' | tr ' ' a)
 as $READER2 "$S" "{\"id\":1,\"op\":\"watch\",\"team\":\"web\",\"aliases\":[\"$s300\"]}" > "$T/o"
 expect_line "$T/o" '"code":400,"field":"aliases"' "an alias no certificate can have is refused"
