@@ -794,6 +794,55 @@ op_delete(struct ctl_req *r)
 	}
 }
 
+/*
+ * The ids and aliases of a watch request into f (counts) and *idv, *av
+ * (the caller's to free, also on failure).  Returns 0, or -1 once the
+ * error is answered.
+ */
+static int
+watch_lists(struct ctl_req *r, const msgpack_object_array *ids,
+    const msgpack_object_array *aliases, struct hub_filter *f,
+    uint64_t **idv, char ***av)
+{
+	size_t	i;
+
+	if (ids != NULL && ids->size > 0 &&
+	    (*idv = calloc(ids->size, sizeof(**idv))) == NULL)
+		goto nomem;
+	for (i = 0; ids != NULL && i < ids->size; i++) {
+		if (ids->ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			bad_field(r, "ids", "must be an array of unsigned integers");
+			return -1;
+		}
+		(*idv)[f->n_ids++] = ids->ptr[i].via.u64;
+	}
+	if (aliases != NULL && aliases->size > 0 &&
+	    (*av = calloc(aliases->size, sizeof(**av))) == NULL)
+		goto nomem;
+	for (i = 0; aliases != NULL && i < aliases->size; i++) {
+		const msgpack_object *o = &aliases->ptr[i];
+
+		if (o->type != MSGPACK_OBJECT_STR ||
+		    memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
+			bad_field(r, "aliases", "must be an array of strings");
+			return -1;
+		}
+		if (o->via.str.size > CTL_ALIAS_BYTES) {
+			bad_field(r, "aliases", "each at most 256 bytes (64 "
+			    "characters), the longest an alias can be");
+			return -1;
+		}
+		if (((*av)[i] = strndup(o->via.str.ptr, o->via.str.size)) ==
+		    NULL)
+			goto nomem;
+		f->n_aliases++;
+	}
+	return 0;
+nomem:
+	reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+	return -1;
+}
+
 static void
 op_watch(struct ctl_req *r)
 {
@@ -850,36 +899,8 @@ op_watch(struct ctl_req *r)
 		bad_field(r, "watch", "at most 64 watches per connection");
 		return;
 	}
-	if (ids != NULL && ids->size > 0 &&
-	    (idv = calloc(ids->size, sizeof(*idv))) == NULL)
-		goto nomem;
-	for (i = 0; ids != NULL && i < ids->size; i++) {
-		if (ids->ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-			bad_field(r, "ids", "must be an array of unsigned integers");
-			goto out;
-		}
-		idv[f.n_ids++] = ids->ptr[i].via.u64;
-	}
-	if (aliases != NULL && aliases->size > 0 &&
-	    (av = calloc(aliases->size, sizeof(*av))) == NULL)
-		goto nomem;
-	for (i = 0; aliases != NULL && i < aliases->size; i++) {
-		const msgpack_object *o = &aliases->ptr[i];
-
-		if (o->type != MSGPACK_OBJECT_STR ||
-		    memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
-			bad_field(r, "aliases", "must be an array of strings");
-			goto out;
-		}
-		if (o->via.str.size > CTL_ALIAS_BYTES) {
-			bad_field(r, "aliases", "each at most 256 bytes (64 "
-			    "characters), the longest an alias can be");
-			goto out;
-		}
-		if ((av[i] = strndup(o->via.str.ptr, o->via.str.size)) == NULL)
-			goto nomem;
-		f.n_aliases++;
-	}
+	if (watch_lists(r, ids, aliases, &f, &idv, &av) != 0)
+		goto out;
 	f.team = r->team[0] != '\0' ? r->team : NULL;
 	f.ids = idv;
 	f.aliases = (const char *const *)av;
