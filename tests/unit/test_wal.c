@@ -144,8 +144,8 @@ find_log(struct fixture *f)
 	while ((e = readdir(d)) != NULL) {
 		n = strlen(e->d_name);
 		if (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0) {
-			snprintf(f->log, sizeof(f->log), "%s/%s", f->db,
-			    e->d_name);
+			assert_true(snprintf(f->log, sizeof(f->log), "%s/%s",
+			    f->db, e->d_name) < (int)sizeof(f->log));
 			assert_int_equal(stat(f->log, &st), 0);
 			if (st.st_size > 0)
 				break;
