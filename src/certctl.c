@@ -2,16 +2,20 @@
 /*
  * certctl: the command-line client of certd.  Every command but `token new`
  * talks to certd's Unix socket through libcertd (include/certd/certd.h):
- * ping, get, list, put, delete print a compact human form or, with --json,
- * one JSON object; watch prints one JSON object per event and line until
- * SIGINT or SIGTERM; subscribers lists who follows a certificate; sync keeps
- * a server's certificate files equal to one certificate in certd and
- * reloads the server after each change (see the comment before cmd_sync).
- * `token new` makes a fresh API token and prints it with the line to add
- * to the token file.
+ * ping, get, list, put, delete, history, rollback print a compact human
+ * form or, with --json, one JSON object; watch prints one JSON object per
+ * event and line until SIGINT or SIGTERM; subscribers lists who follows a
+ * certificate; sync keeps a server's certificate files equal to one
+ * certificate in certd and reloads the server after each change (see the
+ * comment before cmd_sync).  `token new` makes a fresh API token and prints
+ * it with the line to add to the token file.
  *
- * Exit status: 0 success, 1 a failure reported by certd or the connection,
- * 2 a usage error.  Failures print one "certctl: ..." line on stderr.
+ * Exit status by class (certctl.1, EXIT STATUS): 0 success, 1 refused by
+ * certd (4xx), 2 usage, 3 certd not reached, 4 certd (5xx) or certctl
+ * failed.  Every failure goes through report(): one "certctl: ..." line on
+ * stderr, or with --json one {"code","msg"} object on stdout.  Times shown
+ * to people and scripts are RFC 3339 UTC ("...Z"; util_time_iso), JSON ones
+ * with Unix seconds beside them in KEY_unix.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -22,6 +26,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <locale.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +37,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -44,58 +50,16 @@
 #include "tokens.h"
 #include "util.h"
 
-#define EXIT_USAGE	2
-#define FP_SHORT	16	/* fingerprint characters in the list table */
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
 
-static const char usage_text[] =
-"usage: certctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-"\n"
-"  ping\n"
-"  get TEAM ID [--cert | --key]\n"
-"  get TEAM --alias ALIAS [--cert | --key]\n"
-"  list TEAM [--page N] [--page-size N]\n"
-"  put TEAM --alias ALIAS --type TYPE --cert FILE --key FILE\n"
-"  put TEAM --id ID [--alias ALIAS] [--type TYPE] [--cert FILE] [--key FILE]\n"
-"  delete TEAM ID [--force]\n"
-"  rekey\n"
-"  backup DIR\n"
-"  watch [TEAM] [--id ID]... [--alias ALIAS]... [--since REV] [--reconnect]\n"
-"        [--with-pem]\n"
-"  subscribers TEAM ID\n"
-"  sync TEAM (--id ID | --alias ALIAS) --cert-file FILE --key-file FILE\n"
-"       [--chain-file FILE] [--bundle-file FILE] [--mode MODE]\n"
-"       [--owner USER[:GROUP]] [--exec CMD [--timeout S] |\n"
-"       --signal SIG (--pid PID | --pid-file FILE)] [--debounce MS]\n"
-"       [--name NAME]\n"
-"  token new --name NAME --teams *|TEAM[,TEAM...] --role read|write\n"
-"            [--keys yes|no]\n"
-"\n"
-"  -s, --socket SOCKET  certd's socket (default: $CERTD_SOCKET, else\n"
-"                       " CERTD_SOCKET_DEFAULT ")\n"
-"                       certd must run as root, as you, or as\n"
-"                       certd's user ($CERTD_SERVER_UID; see certctl(1))\n"
-"  --json               machine output: one JSON object\n"
-"\n"
-"ping        check that certd answers; print its revision.\n"
-"get         show a certificate (--cert or --key: print only that PEM).\n"
-"list        list a team's certificates, ordered by id.\n"
-"put         create a certificate, or with --id update it (omitted fields\n"
-"            keep their value).  FILE - reads standard input.\n"
-"delete      delete a certificate (--force: even when a watch binds it).\n"
-"watch       print one JSON object per event and line until SIGINT or\n"
-"            SIGTERM (--since: replay from a revision, 0 for the current\n"
-"            state; --reconnect: reconnect and resume; --with-pem: include\n"
-"            certificate and key text).\n"
-"subscribers list the live watches that receive a certificate's changes,\n"
-"            with their last ack.\n"
-"sync        keep certificate, key, chain and bundle files equal to one\n"
-"            certificate, written atomically, then reload the server (run\n"
-"            CMD, or send SIG) and ack the outcome to certd; runs until\n"
-"            SIGINT or SIGTERM, reconnecting to certd as needed.\n"
-"token new   print a fresh random token on the first line and, on the\n"
-"            second, the line to append to certd's token file.  --keys:\n"
-"            whether its REST answers carry private keys (default: yes for\n"
-"            write, no for read).\n";
+/* Exit status by class; with --json, code is certd's status or these. */
+#define EXIT_REFUSED	1	/* certd refused the request (4xx) */
+#define EXIT_USAGE	2	/* bad usage, or an input that cannot be used */
+#define EXIT_UNREACHED	3	/* certd not reached, or the connection lost */
+#define EXIT_FAILED	4	/* certd failed (5xx, not the protocol), or we did */
+#define FP_SHORT	16	/* fingerprint characters in the list table */
 
 /* Options every command accepts, after its own. */
 struct global {
@@ -131,39 +95,142 @@ enum {
 	OPT_NAME,
 };
 
-static int __attribute__((format(printf, 1, 2)))
-usage_error(const char *f, ...)
-{
-	va_list	ap;
+/*
+ * Set in main before any option is parsed: errors are JSON objects when
+ * --json is anywhere on the command line, and usage errors point at the
+ * command's own --help.
+ */
+static int		 json_errors;
+static const char	*cur_cmd = "";
 
-	fputs("certctl: ", stderr);
-	va_start(ap, f);
-	vfprintf(stderr, f, ap);
-	va_end(ap);
-	fputs(" (certctl --help for usage)\n", stderr);
-	return EXIT_USAGE;
+/* msg as valid UTF-8 for JSON: a byte that does not decode becomes '?'. */
+static void
+utf8_or_ascii(char *msg)
+{
+	char	*p;
+
+	if (util_utf8_valid(msg, strlen(msg)))
+		return;
+	for (p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
 }
 
+/*
+ * Every failure ends here, once: one line "certctl: PREFIX[CODE ]MSG[HINT]"
+ * on stderr (CODE when certd answered with it), or with --json one object
+ * {"code":CODE,"msg":"PREFIX MSG"} on stdout and nothing on stderr; CODE is
+ * certd's status when it answered, else the exit status.  Returns status.
+ */
+static int
+report(int status, int code, const char *prefix, const char *msg,
+    const char *hint)
+{
+	char	 text[1200], *s = NULL;
+	json_t	*o;
+
+	if (json_errors) {
+		snprintf(text, sizeof(text), "%s%s", prefix, msg);
+		utf8_or_ascii(text);
+		o = json_pack("{s:i, s:s}", "code", code, "msg", text);
+		if (o != NULL)
+			s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		if (s != NULL) {
+			puts(s);
+			free(s);
+			fflush(stdout);
+			return status;
+		}
+	}
+	if (code >= 100)
+		fprintf(stderr, "certctl: %s%d %s%s\n", prefix, code, msg, hint);
+	else
+		fprintf(stderr, "certctl: %s%s%s\n", prefix, msg, hint);
+	return status;
+}
+
+static int __attribute__((format(printf, 2, 0)))
+vreport(int status, const char *f, va_list ap)
+{
+	char	msg[1024];
+
+	vsnprintf(msg, sizeof(msg), f, ap);
+	return report(status, status, "", msg, "");
+}
+
+/* A failure of class status (EXIT_*) that certd did not answer. */
+static int __attribute__((format(printf, 2, 3)))
+fail_as(int status, const char *f, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, f);
+	r = vreport(status, f, ap);
+	va_end(ap);
+	return r;
+}
+
+/* certctl itself failed (memory, output), or certd sent what we cannot use. */
 static int __attribute__((format(printf, 1, 2)))
 fail(const char *f, ...)
 {
 	va_list	ap;
+	int	r;
 
-	fputs("certctl: ", stderr);
 	va_start(ap, f);
-	vfprintf(stderr, f, ap);
+	r = vreport(EXIT_FAILED, f, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
+	return r;
+}
+
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *f, ...)
+{
+	va_list	ap;
+	char	msg[1024], hint[128];
+
+	va_start(ap, f);
+	vsnprintf(msg, sizeof(msg), f, ap);
+	va_end(ap);
+	snprintf(hint, sizeof(hint), " (certctl %s%s--help for usage)", cur_cmd,
+	    *cur_cmd != '\0' ? " " : "");
+	return report(EXIT_USAGE, EXIT_USAGE, "", msg, hint);
+}
+
+/* The class of a libcertd result r < 0: -status from certd, or CERTD_E_*. */
+static int
+exit_class(int r)
+{
+	if (r <= -500)
+		return EXIT_FAILED;
+	if (r <= -100)
+		return EXIT_REFUSED;
+	switch (r) {
+	case CERTD_E_IO:
+	case CERTD_E_PEER:
+		return EXIT_UNREACHED;
+	case CERTD_E_INVAL:
+		return EXIT_USAGE;
+	default:			/* CERTD_E_PROTO, CERTD_E_NOMEM */
+		return EXIT_FAILED;
+	}
+}
+
+/* A failure with libcertd's code r and message msg (prefix before both). */
+static int
+fail_code(int r, const char *prefix, const char *msg)
+{
+	return report(exit_class(r), r <= -100 ? -r : exit_class(r), prefix,
+	    msg, "");
 }
 
 /* A failed libcertd call: server errors show their status code. */
 static int
 fail_call(struct certd_client *c, int r)
 {
-	if (r <= -100)
-		return fail("%d %s", -r, certd_client_error(c));
-	return fail("%s", certd_client_error(c));
+	return fail_code(r, "", certd_client_error(c));
 }
 
 static int
@@ -250,6 +317,25 @@ jset_u64(json_t *o, const char *key, uint64_t v)
 	return jset_int(o, key, (json_int_t)v);
 }
 
+/*
+ * A time: key as RFC 3339 UTC ("2026-12-07T18:03:38Z"), the one format
+ * people and scripts read, and key_unix as Unix seconds beside it.  t 0
+ * (none, or not sent) is null and 0.
+ */
+static int
+jset_time(json_t *o, const char *key, int64_t t)
+{
+	char	when[24], ukey[64];
+
+	snprintf(ukey, sizeof(ukey), "%s_unix", key);
+	if (t != 0)
+		util_time_iso(t, 1, when);
+	if (json_object_set_new(o, key, t != 0 ? json_string(when) :
+	    json_null()) != 0)
+		return -1;
+	return jset_int(o, ukey, t);
+}
+
 /* Wipe the text of a secret string member before the object goes. */
 static void
 jwipe(json_t *o, const char *key)
@@ -273,7 +359,7 @@ cert_json(const struct certd_cert *c, int with_pem)
 	    jset_str(o, "alias", c->alias) != 0 ||
 	    jset_str(o, "certificate_type", c->certificate_type) != 0 ||
 	    jset_u64(o, "revision", c->revision) != 0 ||
-	    jset_int(o, "not_after", c->not_after) != 0 ||
+	    jset_time(o, "not_after", c->not_after) != 0 ||
 	    jset_str(o, "fingerprint_sha256", c->fingerprint_sha256) != 0)
 		goto fail;
 	if (with_pem && (jset_str(o, "certificate", c->certificate) != 0 ||
@@ -331,6 +417,60 @@ str_or(const char *s, const char *dflt)
 	return s != NULL ? s : dflt;
 }
 
+/*
+ * Display cells of s: the tables line up in a terminal, where a CJK
+ * character (common in Rainbond's aliases) takes two.  wcwidth(3) under
+ * the UTF-8 LC_CTYPE that main sets; a byte that does not decode (no UTF-8
+ * locale at all) and a character that is not printable count one.
+ */
+static size_t
+text_width(const char *s)
+{
+	mbstate_t	st;
+	wchar_t		wc;
+	size_t		len = strlen(s), n, w = 0;
+	int		cw;
+
+	memset(&st, 0, sizeof(st));
+	while (len > 0) {
+		n = mbrtowc(&wc, s, len, &st);
+		if (n == 0)
+			break;
+		if (n == (size_t)-1 || n == (size_t)-2) {
+			memset(&st, 0, sizeof(st));
+			n = 1;
+			cw = 1;
+		} else if ((cw = wcwidth(wc)) < 0)
+			cw = 1;
+		w += (size_t)cw;
+		s += n;
+		len -= n;
+	}
+	return w;
+}
+
+/* s, then spaces to fill width display cells, then one space. */
+static void
+print_cell(const char *s, size_t width)
+{
+	size_t	w;
+
+	fputs(s, stdout);
+	for (w = text_width(s); w < width; w++)
+		putchar(' ');
+	putchar(' ');
+}
+
+/* The width of a column: its heading's, or its widest cell's. */
+static void
+widen(size_t *width, const char *s)
+{
+	size_t	w = text_width(s);
+
+	if (w > *width)
+		*width = w;
+}
+
 static void
 print_cert_human(const struct certd_cert *c, const char *team)
 {
@@ -350,15 +490,22 @@ print_cert_human(const struct certd_cert *c, const char *team)
 /* ---------------------------------------------------------------------- */
 /* Commands on the socket */
 
-static struct certd_client *
-connect_or_fail(const struct global *g)
+/*
+ * Connect to certd into *out, or report why and return the exit status:
+ * a bad socket path is usage; no socket, nobody listening, a server
+ * refused by the peer check (not certd's user: not certd reached) or a
+ * connection certd refused (its connection caps) is EXIT_UNREACHED.
+ */
+static int
+connect_or_fail(const struct global *g, struct certd_client **out)
 {
-	struct certd_client	*c;
-	char			 err[512];
+	char	err[512];
 
-	if ((c = certd_connect(g->socket, err, sizeof(err))) == NULL)
-		(void)fail("%s", err);
-	return c;
+	errno = 0;
+	if ((*out = certd_connect(g->socket, err, sizeof(err))) != NULL)
+		return 0;
+	return fail_as(errno == EINVAL ? EXIT_USAGE : errno == ENOMEM ?
+	    EXIT_FAILED : EXIT_UNREACHED, "%s", err);
 }
 
 static int
@@ -377,8 +524,8 @@ cmd_ping(int argc, char *argv[], struct global *g)
 			return bad_option("ping", ch, argc, argv);
 	if (optind != argc)
 		return usage_error("ping takes no arguments");
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	if ((r = certd_ping(c)) != 0) {
 		r = fail_call(c, r);
 		goto out;
@@ -453,8 +600,8 @@ cmd_get(int argc, char *argv[], struct global *g)
 	team = argv[optind];
 	if (alias == NULL && parse_u64(argv[optind + 1], "id", 0, &id) != 0)
 		return EXIT_USAGE;
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	r = alias != NULL ? certd_get_alias(c, team, alias, &cert) :
 	    certd_get(c, team, id, &cert);
 	if (r != 0) {
@@ -466,7 +613,8 @@ cmd_get(int argc, char *argv[], struct global *g)
 		    fail("certd sent no certificate text");
 	} else if (want_key) {
 		r = cert->private_key != NULL ? print_pem(cert->private_key) :
-		    fail("no private key: this peer lacks the key permission");
+		    fail_as(EXIT_REFUSED, "no private key: this peer lacks the "
+		    "key permission");
 	} else if (g->json) {
 		o = cert_json(cert, 1);
 		if (o != NULL && jset_str(o, "team",
@@ -507,7 +655,7 @@ list_json(const struct certd_list *l)
 		    jset_str(e, "alias", it->alias) != 0 ||
 		    jset_str(e, "certificate_type", it->certificate_type) != 0 ||
 		    jset_u64(e, "revision", it->revision) != 0 ||
-		    jset_int(e, "not_after", it->not_after) != 0 ||
+		    jset_time(e, "not_after", it->not_after) != 0 ||
 		    jset_str(e, "fingerprint_sha256",
 		    it->fingerprint_sha256) != 0)
 			goto fail;
@@ -526,27 +674,25 @@ static int
 list_human(const struct certd_list *l)
 {
 	const struct certd_list_item	*it;
-	size_t				 i, wa = 5, wt = 4, n;
+	size_t				 i, wa = 5, wt = 4;
 	char				 when[24];
 
 	for (i = 0; i < l->n; i++) {
-		it = &l->items[i];
-		if ((n = strlen(str_or(it->alias, "-"))) > wa)
-			wa = n;
-		if ((n = strlen(str_or(it->certificate_type, "-"))) > wt)
-			wt = n;
+		widen(&wa, str_or(l->items[i].alias, "-"));
+		widen(&wt, str_or(l->items[i].certificate_type, "-"));
 	}
-	printf("%-6s %-*s %-*s %-8s %-20s %s\n", "ID", (int)wa, "ALIAS",
-	    (int)wt, "TYPE", "REVISION", "NOT_AFTER", "FINGERPRINT");
+	printf("%-6s ", "ID");
+	print_cell("ALIAS", wa);
+	print_cell("TYPE", wt);
+	printf("%-8s %-20s %s\n", "REVISION", "NOT_AFTER", "FINGERPRINT");
 	for (i = 0; i < l->n; i++) {
 		it = &l->items[i];
 		util_time_iso(it->not_after, 1, when);
-		printf("%-6llu %-*s %-*s %-8llu %-20s %.*s\n",
-		    (unsigned long long)it->id, (int)wa,
-		    str_or(it->alias, "-"), (int)wt,
-		    str_or(it->certificate_type, "-"),
-		    (unsigned long long)it->revision, when, FP_SHORT,
-		    str_or(it->fingerprint_sha256, "-"));
+		printf("%-6llu ", (unsigned long long)it->id);
+		print_cell(str_or(it->alias, "-"), wa);
+		print_cell(str_or(it->certificate_type, "-"), wt);
+		printf("%-8llu %-20s %.*s\n", (unsigned long long)it->revision,
+		    when, FP_SHORT, str_or(it->fingerprint_sha256, "-"));
 	}
 	printf("page %llu, page size %llu, total %llu\n",
 	    (unsigned long long)l->page, (unsigned long long)l->page_size,
@@ -585,8 +731,8 @@ cmd_list(int argc, char *argv[], struct global *g)
 	}
 	if (argc - optind != 1)
 		return usage_error("list: want TEAM");
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	if ((r = certd_list(c, argv[optind], page, page_size, &l)) != 0)
 		r = fail_call(c, r);
 	else
@@ -613,7 +759,7 @@ read_file(const char *path, size_t max, char **out)
 	if (strcmp(path, "-") == 0)
 		f = stdin;
 	else if ((f = fopen(path, "re")) == NULL)
-		return fail("%s: %s", path, strerror(errno));
+		return fail_as(EXIT_USAGE, "%s: %s", path, strerror(errno));
 	if ((buf = malloc(max + 2)) == NULL) {
 		if (f != stdin)
 			fclose(f);
@@ -630,10 +776,11 @@ read_file(const char *path, size_t max, char **out)
 		cert_wipe(buf, len);
 		free(buf);
 		if (e != 0)
-			return fail("%s: %s", path, strerror(e));
+			return fail_as(EXIT_USAGE, "%s: %s", path, strerror(e));
 		if (len > max)
-			return fail("%s: larger than %zu bytes", path, max);
-		return fail("%s: contains a NUL byte", path);
+			return fail_as(EXIT_USAGE, "%s: larger than %zu bytes",
+			    path, max);
+		return fail_as(EXIT_USAGE, "%s: contains a NUL byte", path);
 	}
 	buf[len] = '\0';
 	*out = buf;
@@ -702,16 +849,15 @@ cmd_put(int argc, char *argv[], struct global *g)
 	    strcmp(cert_file, "-") == 0 && strcmp(key_file, "-") == 0)
 		return usage_error("put: only one of --cert and --key may be -");
 	in.team = argv[optind];
-	r = 1;
 	if (cert_file != NULL &&
-	    read_file(cert_file, CERTD_CERT_MAX, &cert_text) != 0)
+	    (r = read_file(cert_file, CERTD_CERT_MAX, &cert_text)) != 0)
 		goto out;
 	if (key_file != NULL &&
-	    read_file(key_file, CERTD_KEY_MAX, &key_text) != 0)
+	    (r = read_file(key_file, CERTD_KEY_MAX, &key_text)) != 0)
 		goto out;
 	in.certificate = cert_text;
 	in.private_key = key_text;
-	if ((c = connect_or_fail(g)) == NULL)
+	if ((r = connect_or_fail(g, &c)) != 0)
 		goto out;
 	if ((r = certd_put(c, &in, &cert)) != 0) {
 		r = fail_call(c, r);
@@ -763,8 +909,8 @@ cmd_delete(int argc, char *argv[], struct global *g)
 		return usage_error("delete: want TEAM ID");
 	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
 		return EXIT_USAGE;
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	if ((r = certd_delete(c, argv[optind], id, force)) != 0)
 		r = fail_call(c, r);
 	else if (g->json) {
@@ -779,6 +925,148 @@ cmd_delete(int argc, char *argv[], struct global *g)
 		printf("deleted %llu\n", (unsigned long long)id);
 		r = flush_stdout();
 	}
+	certd_close(c);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* history and rollback */
+
+static int
+history_json(const struct certd_version_list *l)
+{
+	const struct certd_version	*v;
+	json_t				*o, *a, *e;
+	size_t				 i;
+
+	o = json_object();
+	a = json_array();
+	if (o == NULL || a == NULL || json_object_set_new(o, "list", a) != 0) {
+		json_decref(a);
+		goto fail;
+	}
+	for (i = 0; i < l->n; i++) {
+		v = &l->items[i];
+		if ((e = json_object()) == NULL ||
+		    json_array_append_new(a, e) != 0 ||
+		    jset_u64(e, "revision", v->revision) != 0 ||
+		    jset_str(e, "alias", v->alias) != 0 ||
+		    jset_str(e, "certificate_type", v->certificate_type) != 0 ||
+		    jset_time(e, "not_after", v->not_after) != 0 ||
+		    jset_str(e, "fingerprint_sha256",
+		    v->fingerprint_sha256) != 0 ||
+		    jset_time(e, "updated_at", v->updated_at) != 0)
+			goto fail;
+	}
+	return print_json(o, 0);
+fail:
+	json_decref(o);
+	return print_json(NULL, 0);
+}
+
+static int
+history_human(const struct certd_version_list *l)
+{
+	const struct certd_version	*v;
+	size_t				 i, wa = 5, wt = 4;
+	char				 when[24], end[24];
+
+	for (i = 0; i < l->n; i++) {
+		widen(&wa, str_or(l->items[i].alias, "-"));
+		widen(&wt, str_or(l->items[i].certificate_type, "-"));
+	}
+	printf("%-8s %-20s ", "REVISION", "UPDATED_AT");
+	print_cell("ALIAS", wa);
+	print_cell("TYPE", wt);
+	printf("%-20s %s\n", "NOT_AFTER", "FINGERPRINT");
+	for (i = 0; i < l->n; i++) {
+		v = &l->items[i];
+		util_time_iso(v->updated_at, 1, when);
+		util_time_iso(v->not_after, 1, end);
+		printf("%-8llu %-20s ", (unsigned long long)v->revision, when);
+		print_cell(str_or(v->alias, "-"), wa);
+		print_cell(str_or(v->certificate_type, "-"), wt);
+		printf("%-20s %.*s\n", end, FP_SHORT,
+		    str_or(v->fingerprint_sha256, "-"));
+	}
+	return flush_stdout();
+}
+
+/* TEAM ID: the kept versions, newest first (the current one included). */
+static int
+cmd_history(int argc, char *argv[], struct global *g)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct certd_client		*c;
+	struct certd_version_list	*l = NULL;
+	uint64_t			 id;
+	int				 ch, r;
+
+	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
+		if (global_opt(ch, g) != 0)
+			return bad_option("history", ch, argc, argv);
+	if (argc - optind != 2)
+		return usage_error("history: want TEAM ID");
+	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
+		return EXIT_USAGE;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
+	if ((r = certd_history(c, argv[optind], id, &l)) != 0)
+		r = fail_call(c, r);
+	else
+		r = g->json ? history_json(l) : history_human(l);
+	certd_version_list_free(l);
+	certd_close(c);
+	return r;
+}
+
+/* TEAM ID REVISION: that kept version's content, current again. */
+static int
+cmd_rollback(int argc, char *argv[], struct global *g)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct certd_client	*c;
+	struct certd_cert	*cert = NULL;
+	const char		*team;
+	uint64_t		 id, rev;
+	json_t			*o;
+	int			 ch, r;
+
+	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
+		if (global_opt(ch, g) != 0)
+			return bad_option("rollback", ch, argc, argv);
+	if (argc - optind != 3)
+		return usage_error("rollback: want TEAM ID REVISION");
+	team = argv[optind];
+	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0 ||
+	    parse_u64(argv[optind + 2], "revision", 0, &rev) != 0)
+		return EXIT_USAGE;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
+	if ((r = certd_rollback(c, team, id, rev, &cert)) != 0)
+		r = fail_call(c, r);
+	else if (g->json) {
+		o = cert_json(cert, 0);
+		if (o != NULL && jset_str(o, "team",
+		    str_or(cert->team, team)) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+		r = print_json(o, 0);
+	} else {
+		printf("rolled back %llu %s to revision %llu (now revision "
+		    "%llu)\n", (unsigned long long)cert->id,
+		    str_or(cert->alias, "-"), (unsigned long long)rev,
+		    (unsigned long long)cert->revision);
+		r = flush_stdout();
+	}
+	certd_cert_free(cert);
 	certd_close(c);
 	return r;
 }
@@ -800,15 +1088,14 @@ cmd_rekey(int argc, char *argv[], struct global *g)
 			return bad_option("rekey", ch, argc, argv);
 	if (optind != argc)
 		return usage_error("rekey takes no arguments");
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	if ((r = certd_rekey(c, kid)) != 0)
 		r = fail_call(c, r);
+	else if (g->json)
+		r = print_json(json_pack("{s:s}", "key_id", kid), 0);
 	else {
-		if (g->json)
-			printf("{\"key_id\":\"%s\"}\n", kid);
-		else
-			printf("master key rotated, key id %s\n", kid);
+		printf("master key rotated, key id %s\n", kid);
 		r = flush_stdout();
 	}
 	certd_close(c);
@@ -836,21 +1123,20 @@ cmd_backup(int argc, char *argv[], struct global *g)
 		snprintf(dir, sizeof(dir), "%s", argv[optind]);
 	else if (getcwd(dir, sizeof(dir)) == NULL ||
 	    strlen(dir) + 1 + strlen(argv[optind]) >= sizeof(dir))
-		return fail("backup: cannot make %s absolute", argv[optind]);
+		return fail_as(EXIT_USAGE, "backup: cannot make %s absolute",
+		    argv[optind]);
 	else {
 		strcat(dir, "/");
 		strcat(dir, argv[optind]);
 	}
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	if ((r = certd_backup(c, dir)) != 0)
 		r = fail_call(c, r);
+	else if (g->json)
+		r = print_json(json_pack("{s:s}", "backup", dir), 0);
 	else {
-		if (g->json)
-			printf("{\"backup\":\"%s\"}\n", dir);
-		else
-			printf("backup written to %s (it holds the master key)\n",
-			    dir);
+		printf("backup written to %s (it holds the master key)\n", dir);
 		r = flush_stdout();
 	}
 	certd_close(c);
@@ -864,7 +1150,9 @@ struct watch_ctx {
 	struct event_base	*base;
 	int			 with_pem;
 	int			 stopped;	/* by a signal */
-	int			 failed;	/* exit status 1 */
+	int			 failed;	/* ended: err says why */
+	int			 code;		/* libcertd's code; 0: ours */
+	int			 status;	/* reported already: exit status */
 	char			 err[600];
 };
 
@@ -936,19 +1224,15 @@ watch_cb(const struct certd_event *ev, void *arg)
 		event_base_loopbreak(ctx->base);
 		return;
 	}
-	if (o != NULL && print_json(o, ctx->with_pem) != 0) {
-		ctx->err[0] = '\0';		/* print_json said why */
-		ctx->failed = 1;
+	if (o != NULL && (ctx->status = print_json(o, ctx->with_pem)) != 0) {
+		ctx->failed = 1;	/* print_json said why */
 		event_base_loopbreak(ctx->base);
 		return;
 	}
 	if (ev->kind == CERTD_EVENT_DISCONNECTED && ev->ended) {
-		if (ev->code <= -100)
-			snprintf(ctx->err, sizeof(ctx->err), "%d %s",
-			    -ev->code, ev->error != NULL ? ev->error : "");
-		else
-			snprintf(ctx->err, sizeof(ctx->err), "watch: %s",
-			    ev->error != NULL ? ev->error : "disconnected");
+		snprintf(ctx->err, sizeof(ctx->err), "%s",
+		    ev->error != NULL ? ev->error : "disconnected");
+		ctx->code = ev->code;
 		ctx->failed = 1;
 		event_base_loopbreak(ctx->base);
 	}
@@ -1045,31 +1329,36 @@ cmd_watch(int argc, char *argv[], struct global *g)
 	opts.aliases = aliases;
 	opts.n_aliases = n_aliases;
 
-	r = 1;
 	if ((ctx.base = event_base_new()) == NULL) {
-		fail("cannot create an event loop");
+		r = fail("cannot create an event loop");
 		goto out;
 	}
 	sigint = evsignal_new(ctx.base, SIGINT, watch_signal_cb, &ctx);
 	sigterm = evsignal_new(ctx.base, SIGTERM, watch_signal_cb, &ctx);
 	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint,
 	    NULL) != 0 || evsignal_add(sigterm, NULL) != 0) {
-		fail("cannot catch signals");
+		r = fail("cannot catch signals");
 		goto out;
 	}
+	errno = 0;
 	if ((w = certd_watch_new(ctx.base, &opts, watch_cb, &ctx, err,
 	    sizeof(err))) == NULL) {
-		fail("%s", err);
+		r = fail_as(errno == ENOMEM ? EXIT_FAILED : EXIT_USAGE, "%s",
+		    err);
 		goto out;
 	}
-	if (event_base_dispatch(ctx.base) == -1) {
-		fail("event loop failed");
-		goto out;
-	}
-	if (ctx.stopped)
+	if (event_base_dispatch(ctx.base) == -1)
+		r = fail("event loop failed");
+	else if (ctx.stopped)
 		r = 0;
-	else if (ctx.err[0] != '\0')
-		fail("%s", ctx.err);
+	else if (ctx.status != 0)
+		r = ctx.status;
+	else if (ctx.code != 0)
+		r = fail_code(ctx.code, ctx.code <= -100 ? "" : "watch: ",
+		    ctx.err);
+	else
+		r = fail("%s", ctx.err[0] != '\0' ? ctx.err :
+		    "watch: the event loop ended");
 out:
 	certd_watch_free(w);
 	if (sigint != NULL)
@@ -1110,7 +1399,7 @@ subscribers_json(const struct certd_subscriber_list *l)
 		    jset_u64(e, "revision", s->revision) != 0 ||
 		    jset_str(e, "status", s->status) != 0 ||
 		    jset_str(e, "detail", s->detail) != 0 ||
-		    jset_int(e, "at", s->at) != 0)
+		    jset_time(e, "at", s->at) != 0)
 			goto fail;
 	}
 	return print_json(o, 0);
@@ -1166,8 +1455,8 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
 		return usage_error("subscribers: want TEAM ID");
 	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
 		return EXIT_USAGE;
-	if ((c = connect_or_fail(g)) == NULL)
-		return 1;
+	if ((r = connect_or_fail(g, &c)) != 0)
+		return r;
 	if ((r = certd_subscribers(c, argv[optind], id, &l)) != 0)
 		r = fail_call(c, r);
 	else
@@ -1294,6 +1583,7 @@ struct sync_ctx {
 
 	int			 stopped;
 	int			 failed;
+	int			 code;		/* libcertd's, of the end */
 	char			 err[600];
 };
 
@@ -2248,14 +2538,9 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 		sync_log(ctx, "disconnected: %s%s", ev->error != NULL ?
 		    ev->error : "?", ev->ended ? "" : "; reconnecting");
 		if (ev->ended) {
-			if (ev->code <= -100)
-				snprintf(ctx->err, sizeof(ctx->err), "%d %s",
-				    -ev->code, ev->error != NULL ?
-				    ev->error : "");
-			else
-				snprintf(ctx->err, sizeof(ctx->err),
-				    "watch: %s", ev->error != NULL ?
-				    ev->error : "disconnected");
+			snprintf(ctx->err, sizeof(ctx->err), "%s",
+			    ev->error != NULL ? ev->error : "disconnected");
+			ctx->code = ev->code;
 			ctx->failed = 1;
 			event_base_loopbreak(ctx->base);
 		}
@@ -2367,7 +2652,7 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 	*uid = (uid_t)-1;
 	*gid = (gid_t)-1;
 	if (n >= sizeof(user))
-		return fail("sync: --owner: user name too long");
+		return fail_as(EXIT_USAGE, "sync: --owner: user name too long");
 	memcpy(user, s, n);
 	user[n] = '\0';
 	if (n > 0) {
@@ -2376,7 +2661,8 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 		else if (util_parse_u64(user, n, UINT32_MAX - 1, &v) == 0)
 			*uid = (uid_t)v;
 		else
-			return fail("sync: --owner: unknown user '%s'", user);
+			return fail_as(EXIT_USAGE, "sync: --owner: unknown user "
+			    "'%s'", user);
 	}
 	if (colon != NULL && colon[1] != '\0') {
 		if ((gr = getgrnam(colon + 1)) != NULL)
@@ -2385,8 +2671,8 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 		    UINT32_MAX - 1, &v) == 0)
 			*gid = (gid_t)v;
 		else
-			return fail("sync: --owner: unknown group '%s'",
-			    colon + 1);
+			return fail_as(EXIT_USAGE, "sync: --owner: unknown "
+			    "group '%s'", colon + 1);
 	}
 	if (*uid == (uid_t)-1 && *gid == (gid_t)-1)
 		return usage_error("sync: --owner wants USER[:GROUP]");
@@ -2433,10 +2719,9 @@ sync_open(struct sync_ctx *ctx)
 			return usage_error("sync: %s %s names a directory",
 			    a->label, a->path);
 		r = sync_opendir(ctx, a->path, &a->dirfd, err, sizeof(err));
-		if (r == SAFEFILE_REFUSED) {
-			fail("sync: %s %s: %s", a->label, a->path, err);
-			return EXIT_USAGE;
-		}
+		if (r == SAFEFILE_REFUSED)
+			return fail_as(EXIT_USAGE, "sync: %s %s: %s", a->label,
+			    a->path, err);
 		if (r != 0)
 			sync_log(ctx, "%s (tried again at each change)", err);
 	}
@@ -2444,10 +2729,9 @@ sync_open(struct sync_ctx *ctx)
 		r = sync_opendir(ctx, ctx->pid_file, &fd, err, sizeof(err));
 		if (fd != -1)
 			(void)close(fd);
-		if (r == SAFEFILE_REFUSED) {
-			fail("sync: --pid-file %s: %s", ctx->pid_file, err);
-			return EXIT_USAGE;
-		}
+		if (r == SAFEFILE_REFUSED)
+			return fail_as(EXIT_USAGE, "sync: --pid-file %s: %s",
+			    ctx->pid_file, err);
 	}
 	for (i = 0; i < SYNC_NFILES; i++)
 		for (j = i + 1; j < SYNC_NFILES; j++) {
@@ -2641,9 +2925,8 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	opts.name = ctx.name;
 	opts.reconnect = 1;
 
-	r = 1;
 	if ((ctx.base = event_base_new()) == NULL) {
-		fail("cannot create an event loop");
+		r = fail("cannot create an event loop");
 		goto out;
 	}
 	sigint = evsignal_new(ctx.base, SIGINT, sync_signal_cb, &ctx);
@@ -2661,28 +2944,28 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	    evsignal_add(sigterm, NULL) != 0 ||
 	    evsignal_add(sighup, NULL) != 0 ||
 	    evsignal_add(sigchld, NULL) != 0) {
-		fail("cannot set up the event loop");
+		r = fail("cannot set up the event loop");
 		goto out;
 	}
+	errno = 0;
 	if ((ctx.w = certd_watch_new(ctx.base, &opts, sync_event_cb, &ctx,
 	    err, sizeof(err))) == NULL) {
-		fail("%s", err);
+		r = fail_as(errno == ENOMEM ? EXIT_FAILED : EXIT_USAGE, "%s",
+		    err);
 		goto out;
 	}
 	sync_log(&ctx, "following %s %s in team %s on %s",
 	    alias != NULL ? "alias" : "id",
 	    alias != NULL ? alias : idname, opts.team,
 	    certd_socket_path(g->socket));
-	if (event_base_dispatch(ctx.base) == -1) {
-		fail("event loop failed");
-		goto out;
-	}
-	if (ctx.stopped)
+	if (event_base_dispatch(ctx.base) == -1)
+		r = fail("event loop failed");
+	else if (ctx.stopped)
 		r = 0;
 	else if (ctx.failed)
-		fail("sync: %s", ctx.err);
+		r = fail_code(ctx.code, "sync: ", ctx.err);
 	else
-		fail("sync: the event loop ended");
+		r = fail("sync: the event loop ended");
 out:
 	if (ctx.child != 0)
 		sync_log(&ctx, "leaving reload command %ld to finish on its "
@@ -2755,10 +3038,170 @@ token_new(int argc, char *argv[])
 		    "--role");
 	if (tokens_new(name, teams, role, keys, text, sizeof(text), line,
 	    sizeof(line), err, sizeof(err)) != 0)
-		return fail("token new: %s", err);
+		return fail_as(EXIT_USAGE, "token new: %s", err);
 	printf("%s\n%s\n", text, line);
 	cert_wipe(text, sizeof(text));
-	return flush_stdout() == 0 ? 0 : 1;
+	return flush_stdout();
+}
+
+/* `token new`: the one token command. */
+static int
+cmd_token(int argc, char *argv[], struct global *g)
+{
+	(void)g;
+	if (argc < 2 || strcmp(argv[1], "new") != 0)
+		return usage_error("token: only 'token new' exists");
+	cur_cmd = "token new";
+	return token_new(argc - 1, argv + 1);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Usage */
+
+/*
+ * The commands with their usage: synopsis lines (one form a line, a
+ * continuation indented under its form) and what the command does.
+ * certctl --help prints them all, certctl CMD --help one.
+ */
+static const struct cmd {
+	const char	*name;
+	int		(*fn)(int, char *[], struct global *);
+	const char	*synopsis;
+	const char	*help;
+} cmds[] = {
+	{ "ping", cmd_ping,
+	  "ping\n",
+	  "check that certd answers; print its revision.\n" },
+	{ "get", cmd_get,
+	  "get TEAM ID [--cert | --key]\n"
+	  "get TEAM --alias ALIAS [--cert | --key]\n",
+	  "show a certificate (--cert or --key: print only that PEM).\n" },
+	{ "list", cmd_list,
+	  "list TEAM [--page N] [--page-size N]\n",
+	  "list a team's certificates, ordered by id.\n" },
+	{ "put", cmd_put,
+	  "put TEAM --alias ALIAS --type TYPE --cert FILE --key FILE\n"
+	  "put TEAM --id ID [--alias ALIAS] [--type TYPE] [--cert FILE]\n"
+	  "    [--key FILE]\n",
+	  "create a certificate, or with --id update it (omitted fields\n"
+	  "keep their value).  FILE - reads standard input.\n" },
+	{ "delete", cmd_delete,
+	  "delete TEAM ID [--force]\n",
+	  "delete a certificate (--force: even when a watch binds it).\n" },
+	{ "history", cmd_history,
+	  "history TEAM ID\n",
+	  "list the kept versions of a certificate, newest first (the\n"
+	  "first is the current one): what rollback can bring back.\n" },
+	{ "rollback", cmd_rollback,
+	  "rollback TEAM ID REVISION\n",
+	  "make the content of a kept version (a REVISION that history\n"
+	  "lists) current again, as a new revision, checked as an update.\n" },
+	{ "rekey", cmd_rekey,
+	  "rekey\n",
+	  "rotate certd's master key (root or certd's user).\n" },
+	{ "backup", cmd_backup,
+	  "backup DIR\n",
+	  "have certd copy its store and master key into DIR on its host\n"
+	  "(root or certd's user).\n" },
+	{ "watch", cmd_watch,
+	  "watch [TEAM] [--id ID]... [--alias ALIAS]... [--since REV]\n"
+	  "      [--reconnect] [--with-pem]\n",
+	  "print one JSON object per event and line until SIGINT or\n"
+	  "SIGTERM (--since: replay from a revision, 0 for the current\n"
+	  "state; --reconnect: reconnect and resume; --with-pem: include\n"
+	  "certificate and key text).\n" },
+	{ "subscribers", cmd_subscribers,
+	  "subscribers TEAM ID\n",
+	  "list the live watches that receive a certificate's changes,\n"
+	  "with their last ack.\n" },
+	{ "sync", cmd_sync,
+	  "sync TEAM (--id ID | --alias ALIAS)\n"
+	  "     --cert-file FILE --key-file FILE\n"
+	  "     [--chain-file FILE] [--bundle-file FILE] [--mode MODE]\n"
+	  "     [--owner USER[:GROUP]] [--exec CMD [--timeout S] |\n"
+	  "     --signal SIG (--pid PID | --pid-file FILE)] [--debounce MS]\n"
+	  "     [--name NAME]\n",
+	  "keep certificate, key, chain and bundle files equal to one\n"
+	  "certificate, written atomically, then reload the server (run\n"
+	  "CMD, or send SIG) and ack the outcome to certd; runs until\n"
+	  "SIGINT or SIGTERM, reconnecting to certd as needed.\n" },
+	{ "token", cmd_token,
+	  "token new --name NAME --teams *|TEAM[,TEAM...] --role read|write\n"
+	  "          [--keys yes|no]\n",
+	  "print a fresh random token on the first line and, on the\n"
+	  "second, the line to append to certd's token file.  --keys:\n"
+	  "whether its REST answers carry private keys (default: yes for\n"
+	  "write, no for read).  Does not contact certd.\n" },
+};
+
+static const char options_text[] =
+"  -s, --socket SOCKET  certd's socket (default: $CERTD_SOCKET, else\n"
+"                       " CERTD_SOCKET_DEFAULT ")\n"
+"                       certd must run as root, as you, or as\n"
+"                       certd's user ($CERTD_SERVER_UID; see certctl(1))\n"
+"  --json               machine output: one JSON object; an error is\n"
+"                       {\"code\":N,\"msg\":\"...\"} on standard output\n"
+"  -h, --help           usage (after a COMMAND: the command's own)\n"
+"  --version            print certctl's version\n"
+"\n"
+"exit status: 0 ok, 1 refused by certd (4xx), 2 usage, 3 certd not\n"
+"reached, 4 certd failed (5xx) or certctl did; see certctl(1).\n";
+
+/* Each line of text, after first before the first line, rest before others. */
+static void
+print_lines(FILE *f, const char *text, const char *first, const char *rest)
+{
+	const char	*p, *nl;
+
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		fprintf(f, "%s%.*s\n", p == text ? first : rest, (int)(nl - p),
+		    p);
+		if (*nl == '\0')
+			break;
+	}
+}
+
+static void
+usage_all(FILE *f)
+{
+	size_t	i;
+
+	fputs("usage: certctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	    "       certctl COMMAND --help\n"
+	    "       certctl --version\n\n", f);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		print_lines(f, cmds[i].synopsis, "  ", "  ");
+	fputc('\n', f);
+	fputs(options_text, f);
+	fputc('\n', f);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		fprintf(f, "%-12s", cmds[i].name);
+		print_lines(f, cmds[i].help, "", "            ");
+	}
+}
+
+/*
+ * certctl CMD --help: the command's forms, what it does, the options (-s
+ * and --json go before the command or among its arguments).
+ */
+static int
+usage_cmd(const struct cmd *cmd)
+{
+	const char	*p, *nl;
+
+	for (p = cmd->synopsis; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		printf("%s%.*s\n", p == cmd->synopsis ? "usage: certctl " :
+		    *p == ' ' ? "               " : "       certctl ",
+		    (int)(nl - p), p);
+	}
+	putchar('\n');
+	print_lines(stdout, cmd->help, "", "");
+	putchar('\n');
+	fputs(options_text, stdout);
+	return flush_stdout();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2769,57 +3212,65 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		GLOBAL_LONGOPTS,
 		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 },
 	};
-	static const struct {
-		const char	*name;
-		int		(*fn)(int, char *[], struct global *);
-	} cmds[] = {
-		{ "ping",	cmd_ping },
-		{ "get",	cmd_get },
-		{ "list",	cmd_list },
-		{ "put",	cmd_put },
-		{ "delete",	cmd_delete },
-		{ "rekey",	cmd_rekey },
-		{ "backup",	cmd_backup },
-		{ "watch",	cmd_watch },
-		{ "subscribers", cmd_subscribers },
-		{ "sync",	cmd_sync },
-	};
 	struct global	 g = { NULL, 0 };
-	const char	*cmd;
+	const struct cmd *cmd = NULL;
+	const char	*name;
 	size_t		 i;
-	int		 ch;
+	int		 ch, j;
 
+	/* certd's text is UTF-8 whatever the user's locale: widths by it. */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		(void)setlocale(LC_CTYPE, "");
+	/* Before any option is parsed, so that every error honours it. */
+	for (j = 1; j < argc && strcmp(argv[j], "--") != 0; j++)
+		if (strcmp(argv[j], "--json") == 0)
+			json_errors = 1;
 	opterr = 0;
 	/* "+": stop at the command; its options are its own. */
 	while ((ch = getopt_long(argc, argv, "+:s:h", longopts, NULL)) != -1) {
 		if (ch == 'h') {
-			fputs(usage_text, stdout);
-			return 0;
+			usage_all(stdout);
+			return flush_stdout();
+		}
+		if (ch == 'V') {
+			printf("certctl %s\n", PACKAGE_VERSION);
+			return flush_stdout();
 		}
 		if (global_opt(ch, &g) != 0)
 			return bad_option("", ch, argc, argv);
 	}
 	if (optind >= argc) {
-		fputs(usage_text, stderr);
+		if (json_errors)
+			return usage_error("want a COMMAND");
+		usage_all(stderr);
 		return EXIT_USAGE;
 	}
-	cmd = argv[optind];
+	name = argv[optind];
 	argc -= optind;
 	argv += optind;
 	optind = 0;		/* glibc: 0 also resets getopt's state */
-	if (strcmp(cmd, "help") == 0) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "token") == 0) {
-		if (argc < 2 || strcmp(argv[1], "new") != 0)
-			return usage_error("token: only 'token new' exists");
-		return token_new(argc - 1, argv + 1);
-	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (strcmp(cmd, cmds[i].name) == 0)
-			return cmds[i].fn(argc, argv, &g);
-	return usage_error("unknown command '%s'", cmd);
+		if (strcmp(name, cmds[i].name) == 0)
+			cmd = &cmds[i];
+	if (strcmp(name, "help") == 0) {
+		/* certctl help [COMMAND] */
+		for (i = 0; argc == 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (strcmp(argv[1], cmds[i].name) == 0)
+				return usage_cmd(&cmds[i]);
+		if (argc > 1)
+			return usage_error("help: unknown command '%s'", argv[1]);
+		usage_all(stdout);
+		return flush_stdout();
+	}
+	if (cmd == NULL)
+		return usage_error("unknown command '%s'", name);
+	cur_cmd = cmd->name;
+	/* CMD --help (or -h) wins over anything else on the line. */
+	for (j = 1; j < argc && strcmp(argv[j], "--") != 0; j++)
+		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0)
+			return usage_cmd(cmd);
+	return cmd->fn(argc, argv, &g);
 }

@@ -1128,6 +1128,124 @@ certd_subscribers(struct certd_client *c, const char *team, uint64_t id,
 	return r;
 }
 
+static void
+version_clear(struct certd_version *v)
+{
+	free(v->alias);
+	free(v->certificate_type);
+	free(v->fingerprint_sha256);
+}
+
+void
+certd_version_list_free(struct certd_version_list *l)
+{
+	size_t	i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		version_clear(&l->items[i]);
+	free(l->items);
+	free(l);
+}
+
+static int
+history_result(struct certd_client *c, const msgpack_object *res, void *arg)
+{
+	const msgpack_object_array	 *a;
+	const msgpack_object		 *o;
+	struct certd_version_list	**out = arg, *l;
+	struct certd_version		 *v;
+	size_t				  i;
+	int				  r;
+
+	(void)c;
+	if (res == NULL || res->type != MSGPACK_OBJECT_MAP ||
+	    proto_get_array(res, "list", &a) != 1)
+		return CERTD_E_PROTO;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return CERTD_E_NOMEM;
+	/* a->size is bounded by proto_check (PROTO_ITEMS_MAX, frame bytes). */
+	if (a->size > 0 &&
+	    (l->items = calloc(a->size, sizeof(*l->items))) == NULL) {
+		r = CERTD_E_NOMEM;
+		goto fail;
+	}
+	for (i = 0; i < a->size; i++) {
+		o = &a->ptr[i];
+		v = &l->items[i];
+		l->n = i + 1;
+		if (o->type != MSGPACK_OBJECT_MAP ||
+		    proto_get_uint(o, "revision", &v->revision) != 1) {
+			r = CERTD_E_PROTO;
+			goto fail;
+		}
+		if ((r = get_opt_str(o, "alias", &v->alias)) != 0 ||
+		    (r = get_opt_str(o, "certificate_type",
+		    &v->certificate_type)) != 0 ||
+		    (r = get_opt_str(o, "fingerprint_sha256",
+		    &v->fingerprint_sha256)) != 0 ||
+		    (r = get_opt_int(o, "not_after", &v->not_after)) != 0 ||
+		    (r = get_opt_int(o, "updated_at", &v->updated_at)) != 0)
+			goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	certd_version_list_free(l);
+	return r;
+}
+
+int
+certd_history(struct certd_client *c, const char *team, uint64_t id,
+    struct certd_version_list **out)
+{
+	struct certd_version_list	*l = NULL;
+	msgpack_packer			 pk;
+	uint64_t			 rid;
+	int				 r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || team == NULL || out == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+		return r;
+	rid = req_begin(&c->sb, &pk, &c->next_id, "history", 2);
+	proto_kv_str(&pk, "team", team);
+	proto_kv_uint(&pk, "cert_id", id);
+	if ((r = client_call(c, rid, history_result, &l)) == 0)
+		*out = l;
+	return r;
+}
+
+int
+certd_rollback(struct certd_client *c, const char *team, uint64_t id,
+    uint64_t revision, struct certd_cert **out)
+{
+	struct cert_ctx	ctx = { team, NULL };
+	msgpack_packer	pk;
+	uint64_t	rid;
+	int		r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || team == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+		return r;
+	rid = req_begin(&c->sb, &pk, &c->next_id, "rollback", 3);
+	proto_kv_str(&pk, "team", team);
+	proto_kv_uint(&pk, "cert_id", id);
+	proto_kv_uint(&pk, "revision", revision);
+	r = client_call(c, rid, cert_result, &ctx);
+	if (r == 0 && out != NULL)
+		*out = ctx.cert;
+	else
+		certd_cert_free(ctx.cert);
+	return r;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Watch */
 
@@ -1199,6 +1317,7 @@ struct certd_watch {
 	enum watch_replay	 replay;
 	int			 connected;	/* BEV_EVENT_CONNECTED seen */
 	int			 in_connect;	/* inside bufferevent_socket_connect */
+	int			 connect_failed;	/* connect(2) itself failed */
 	int			 down_reported;
 	int			 error;		/* code of the last loss */
 	int			 busy;
@@ -1322,8 +1441,12 @@ watch_down(struct certd_watch *w, int code, int final, const char *f, ...)
 		watch_schedule(w, delay);
 	} else
 		w->state = WATCH_DONE;
-	/* A refused server is a warning worth repeating at every retry. */
-	if (w->down_reported && w->state != WATCH_DONE && code != CERTD_E_PEER)
+	/*
+	 * No certd to reach (no socket, nobody listening) and a refused
+	 * server are worth repeating at every retry; a loss is said once.
+	 */
+	if (w->down_reported && w->state != WATCH_DONE &&
+	    code != CERTD_E_PEER && !w->connect_failed)
 		return;
 	w->down_reported = 1;
 	memset(&ev, 0, sizeof(ev));
@@ -1733,6 +1856,7 @@ watch_event_cb(struct bufferevent *bev, short what, void *arg)
 		else if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET,
 		    SO_ERROR, &e, &elen) != 0)
 			e = 0;
+		w->connect_failed = 1;
 		watch_down(w, CERTD_E_IO, 0, "connect %s: %s", w->socket,
 		    strerror(e != 0 ? e : ECONNREFUSED));
 	} else
@@ -1754,6 +1878,7 @@ watch_connect(struct certd_watch *w)
 	struct bufferevent	*bev;
 	int			 fd, r, e;
 
+	w->connect_failed = 0;
 	if ((w->out = evbuffer_new()) == NULL) {
 		watch_down(w, CERTD_E_NOMEM, 0, "out of memory");
 		return;
@@ -1792,9 +1917,11 @@ watch_connect(struct certd_watch *w)
 	if (w->dead || w->bev != bev)
 		return;			/* reported by watch_event_cb */
 	/* libevent 2.1 returns connect(2)'s failure without calling back. */
-	if (r != 0)
+	if (r != 0) {
+		w->connect_failed = 1;
 		watch_down(w, CERTD_E_IO, 0, "connect %s: %s", w->socket,
 		    e != 0 ? strerror(e) : "failed");
+	}
 }
 
 static void

@@ -231,6 +231,42 @@ CERTD_API int	certd_subscribers(struct certd_client *c, const char *team,
 		    uint64_t id, struct certd_subscriber_list **out);
 CERTD_API void	certd_subscriber_list_free(struct certd_subscriber_list *l);
 
+/* One kept version of a certificate (op `history`); never PEM or key. */
+struct certd_version {
+	uint64_t	 revision;
+	char		*alias;
+	char		*certificate_type;
+	int64_t		 not_after;	/* Unix seconds */
+	char		*fingerprint_sha256;
+	int64_t		 updated_at;	/* Unix seconds: when it was written */
+};
+
+struct certd_version_list {
+	struct certd_version	*items;		/* newest first */
+	size_t			 n;
+};
+
+/*
+ * Addition: the kept versions of certificate id in team (op `history`),
+ * newest first, the current one included.  Needs read on the team; -404
+ * when the certificate does not exist.  On success *out is the caller's,
+ * to free with certd_version_list_free (which accepts NULL).
+ */
+CERTD_API int	certd_history(struct certd_client *c, const char *team,
+		    uint64_t id, struct certd_version_list **out);
+CERTD_API void	certd_version_list_free(struct certd_version_list *l);
+
+/*
+ * Addition: make the kept version revision of certificate id current
+ * again, as a new revision (op `rollback`), with the checks of an update:
+ * -404 for an unknown certificate or a revision not in its history, -400
+ * when its certificate fails a check now, -412 when its alias is taken.
+ * out may be NULL; otherwise it gets the stored record, once durable (only
+ * id and revision for a peer without read on the team).
+ */
+CERTD_API int	certd_rollback(struct certd_client *c, const char *team,
+		    uint64_t id, uint64_t revision, struct certd_cert **out);
+
 /* --- watch ------------------------------------------------------------- */
 
 enum certd_event_kind {
@@ -295,9 +331,11 @@ typedef void	(*certd_event_cb)(const struct certd_event *ev, void *arg);
  *
  * Details:
  *  - DISCONNECTED is delivered once per loss, not once per failed retry,
- *    except for a server refused by the peer check (code CERTD_E_PEER,
- *    see "Who the server is"): that is reported at every retry, so that a
- *    program that logs these events logs each refusal.
+ *    except for a retry that could not connect at all (connect(2) failed:
+ *    no socket at the path, nobody listening on it, no permission) and a
+ *    server refused by the peer check (code CERTD_E_PEER, see "Who the
+ *    server is"): those are reported at every retry, so that a program
+ *    that logs these events says at each try why certd is not reached.
  *  - The server refusing the watch request itself (a 4xx answer, e.g. 403
  *    or 400) ends the watch even with reconnect: retrying cannot help.  The
  *    DISCONNECTED event then has ended set and code = -status.

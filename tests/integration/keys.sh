@@ -136,6 +136,6 @@ refuse "keys= without role= is refused" "bad:2: expected teams" \
 status=0
 "$CERTCTL" token new --name x --teams '*' --role read --keys maybe > "$T/o" 2>&1 ||
     status=$?
-[ "$status" = 1 ] && grep -q "keys must be yes or no" "$T/o" &&
+[ "$status" = 2 ] && grep -q "keys must be yes or no" "$T/o" &&
     ok "certctl token new --keys maybe fails" || not_ok "--keys maybe: $status $(cat "$T/o")"
 finish

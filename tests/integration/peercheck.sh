@@ -100,7 +100,7 @@ REFUSED="certd at $ES runs as uid $NOBODY_UID"
 
 # --- root's certctl refuses it ----------------------------------------------------
 unset CERTD_SERVER_UID
-run "root's certctl put to nobody's certd is refused" 1 \
+run "root's certctl put to nobody's certd is refused" 3 \
     "$CERTCTL" -s "$ES" put acme --alias www --type server \
     --cert "$PKI/leaf-ec.pem" --key "$PKI/leaf-ec.key"
 echo "# certctl said: $(head -n 1 "$T/e")"
@@ -110,16 +110,16 @@ has "$T/e" "expected root" "... and what was expected"
     not_ok "nobody's certd holds $(evil_total) certificate(s) from root's put"
 grep -q 'op=create' "$LOG" &&
     not_ok "nobody's certd logged a create" || ok "nobody's certd logged no create"
-run "root's certctl get is refused" 1 "$CERTCTL" -s "$ES" get acme 1
+run "root's certctl get is refused" 3 "$CERTCTL" -s "$ES" get acme 1
 has "$T/e" "$REFUSED" "get says why"
-run "root's certctl list is refused" 1 "$CERTCTL" -s "$ES" list acme
+run "root's certctl list is refused" 3 "$CERTCTL" -s "$ES" list acme
 has "$T/e" "$REFUSED" "list says why"
-run "root's certctl ping is refused" 1 "$CERTCTL" -s "$ES" ping
-run "root's certctl watch is refused" 1 timeout 10 "$CERTCTL" -s "$ES" watch acme
+run "root's certctl ping is refused" 3 "$CERTCTL" -s "$ES" ping
+run "root's certctl watch is refused" 3 timeout 10 "$CERTCTL" -s "$ES" watch acme
 has "$T/e" "$REFUSED" "watch says why"
-run "CERTD_SOCKET is checked the same way" 1 env CERTD_SOCKET="$ES" "$CERTCTL" ping
+run "CERTD_SOCKET is checked the same way" 3 env CERTD_SOCKET="$ES" "$CERTCTL" ping
 has "$T/e" "$REFUSED" "... with the same message"
-run "a CERTD_SERVER_UID that names no user does not help" 1 \
+run "a CERTD_SERVER_UID that names no user does not help" 3 \
     env CERTD_SERVER_UID=no-such-user-here "$CERTCTL" -s "$ES" ping
 has "$T/e" "no-such-user-here" "... and the message names it"
 echo "# certctl said: $(head -n 1 "$T/e")"
