@@ -76,7 +76,7 @@ crossed(const struct expiry *ex, int64_t left)
 
 /* Log the warning for rec, at level thresholds crossed, and tell its watchers. */
 static void
-warn(struct expiry *ex, const struct cert_record *rec, int64_t left,
+warn_expiring(struct expiry *ex, const struct cert_record *rec, int64_t left,
     unsigned level)
 {
 	char	when[24], q[300];
@@ -117,7 +117,7 @@ scan_one(const struct cert_record *rec, void *arg)
 	if (prev != NULL && prev->revision == rec->revision)
 		before = prev->level;
 	if (level > before)
-		warn(ex, rec, left, level);
+		warn_expiring(ex, rec, left, level);
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 64;
 
@@ -275,7 +275,7 @@ expiry_changed(struct expiry *ex, const struct store_change *ch)
 	if (prev != NULL && prev->revision == rec->revision &&
 	    prev->level >= level)
 		return;
-	warn(ex, rec, left, level);
+	warn_expiring(ex, rec, left, level);
 	seen_set(ex, rec, level);
 }
 
