@@ -74,7 +74,7 @@ crossed(const struct expiry *ex, int64_t left)
 	return n;
 }
 
-/* Log the warning for rec, at level thresholds crossed, and tell its watchers. */
+/* Log the warning for rec (level thresholds crossed); tell its watchers. */
 static void
 warn_expiring(struct expiry *ex, const struct cert_record *rec, int64_t left,
     unsigned level)
