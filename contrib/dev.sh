@@ -4,20 +4,38 @@
 #
 #   contrib/dev.sh run    install dependencies, build, run certd in the
 #                         foreground on ./var and print how to call it
+#   contrib/dev.sh start  run's last step alone, in a tree already built:
+#                         a fresh write token in var/tokens, an example
+#                         body in var/example/create.json, the banner, then
+#                         certd in the foreground
 #   contrib/dev.sh test   install dependencies, build with -Werror and run
 #                         the whole test suite (make check, the unit tests
 #                         again under valgrind, make install)
 #   contrib/dev.sh sanitize  the same suite built with AddressSanitizer and
 #                         UndefinedBehaviorSanitizer, in a scratch clone
 #
+# run and start first look whether a certd already holds the data dir (its
+# lock, var/certd.lock, is flock'ed and holds its pid): if one does they say
+# so and exit 1 before they install, build or touch var/tokens.
+#
 # Dependencies come from Debian's packages; apt-get runs only when one is
 # missing, through sudo when not root.
+#
+# Environment of run and start (tests/integration/readme.sh sets them to
+# run the README's tour on a scratch directory; the README needs none):
+#   CERTD_DEV_VAR       the data dir (default: var in the source tree)
+#   CERTD_DEV_LISTEN    the HTTP address (default 127.0.0.1:7070; with port
+#                       0 the kernel picks one, and certd's "certd ready"
+#                       log line names it)
+#   CERTD_DEV_BUILDDIR  where certd and certctl are built (default: the
+#                       source tree, where run builds them)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
 libisal-dev \
-libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy valgrind strace"
+libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy valgrind strace \
+python3-yaml python3-jsonschema openapi-specification"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -51,23 +69,45 @@ pem_json() {
 	awk '{ printf "%s\\n", $0 }' "$1"
 }
 
-run() {
-	deps
-	build "--disable-silent-rules"
-	# certd refuses a data dir others can enter and a token file others
-	# can write (certd.8, PERMISSIONS): 0700 and 0600 whatever the umask.
-	mkdir -p var/example
-	chmod 700 var
-	tokens=var/tokens
-	[ -f "$tokens" ] || : > "$tokens"
-	out=$(./certctl token new --name dev --teams '*' --role write)
+# Where run and start work: the data dir, the HTTP address, the programs.
+dev_var=${CERTD_DEV_VAR:-var}	# relative to the tree: a short socket path
+dev_listen=${CERTD_DEV_LISTEN:-127.0.0.1:7070}
+dev_bin=${CERTD_DEV_BUILDDIR:-$top}
+
+# not_running: exit 1, saying so, when a certd holds the data dir.  certd
+# flocks certd.lock and writes its pid there; flock(1) -n exits 1 while it
+# runs.  A lock file that is not there, or that nobody holds, is fine.
+not_running() {
+	lock=$dev_var/certd.lock
+	[ -f "$lock" ] || return 0
+	held=0
+	flock -n "$lock" true 2>/dev/null || held=$?
+	[ "$held" = 1 ] || return 0	# free, or unreadable: certd will say
+	pid=$(head -n 1 "$lock" 2>/dev/null || true)
+	echo "dev.sh: certd is already running on $dev_var (pid ${pid:-unknown});" \
+	    "stop it (Ctrl-C in its shell, or kill ${pid:-it}) first" >&2
+	exit 1
+}
+
+# prepare: the data dir (0700), a fresh write token for every team in its
+# token file (0600; an older "dev" token is replaced), and an example
+# certificate with its request body.  Sets $token.  certd refuses a data dir
+# others can enter and a token file others can write (certd.8,
+# PERMISSIONS), so files are made under umask 077 whatever the caller's.
+prepare() {
+	old_umask=$(umask)
+	umask 077
+	mkdir -p "$dev_var/example"
+	chmod 700 "$dev_var"
+	tokens=$dev_var/tokens
+	out=$("$dev_bin/certctl" token new --name dev --teams '*' --role write)
 	token=$(printf '%s\n' "$out" | sed -n 1p)
-	grep -v '^dev ' "$tokens" > "$tokens.new" || true
-	printf '%s\n' "$out" | sed -n 2p >> "$tokens.new"
+	{ grep -v '^dev ' "$tokens" 2>/dev/null || true
+	  printf '%s\n' "$out" | sed -n 2p; } > "$tokens.new"
 	chmod 600 "$tokens.new"
 	mv "$tokens.new" "$tokens"
 
-	ex=var/example
+	ex=$dev_var/example
 	if [ ! -f "$ex/cert.pem" ]; then
 		certtool --generate-privkey --key-type ecdsa --no-text --outfile "$ex/key.pem" \
 		    2>/dev/null
@@ -79,32 +119,52 @@ run() {
 	printf '{"alias":"example-%s","certificate":"%s","private_key":"%s","certificate_type":"server"}\n' \
 	    "$(date +%s)" "$(pem_json "$ex/cert.pem")" "$(pem_json "$ex/key.pem")" \
 	    > "$ex/create.json"
+	umask "$old_umask"
+}
 
-	api=http://127.0.0.1:7070/openapi/v1/teams/demo/certificates
+# start: prepare, say how to call certd, run it in the foreground.
+start() {
+	not_running
+	prepare
+	abs=$(cd "$dev_var" && pwd)
+	api=http://$dev_listen/openapi/v1/teams/demo/certificates
+	where=http://$dev_listen
+	case $dev_listen in
+	*:0)	where="$dev_listen (port 0: certd's \"certd ready\" line names its port)" ;;
+	esac
 	cat <<MSG
 
-certd is starting on http://127.0.0.1:7070 with its data in ./var.
-A write token for every team was just added to var/tokens:
+certd is starting on $where with its data in $abs.
+A write token for every team was just added to $abs/tokens:
 
   TOKEN=$token
 
 Create a certificate, update it, list it (from another shell in $top;
 certctl and libcertd look for /run/certd/certd.sock, where the installed
-service listens, unless CERTD_SOCKET says otherwise):
+service listens, unless CERTD_SOCKET says otherwise; README.md has the
+whole tour):
 
-  export CERTD_SOCKET=$top/var/certd.sock
+  export CERTD_SOCKET=$abs/certd.sock
+  API=$api
   ID=\$(curl -s -H "Authorization: \$TOKEN" -X POST \\
-      --data-binary @var/example/create.json $api \\
-      | sed -n 's/.*"id":\\([0-9]*\\).*/\\1/p'); echo "created id \$ID"
+      --data-binary @$abs/example/create.json \$API |
+      sed -n 's/^{"id":\\([0-9]*\\),.*/\\1/p'); echo "created id \$ID"
   curl -s -H "Authorization: \$TOKEN" -X PUT -d '{"certificate_type":"client"}' \\
-      $api/\$ID; echo
-  curl -s -H "Authorization: \$TOKEN" $api; echo
-  ./certctl list demo
+      \$API/\$ID; echo
+  curl -s -H "Authorization: \$TOKEN" \$API; echo
+  $dev_bin/certctl list demo
 
 Stop certd with Ctrl-C.
 
 MSG
-	exec ./certd
+	exec "$dev_bin/certd" --data-dir "$dev_var" --listen "$dev_listen"
+}
+
+run() {
+	not_running	# before anything is installed, built or written
+	deps
+	build "--disable-silent-rules"
+	start
 }
 
 test_all() {
@@ -175,8 +235,9 @@ sanitize() {
 
 case ${1:-} in
 run)	run ;;
+start)	start ;;
 test)	test_all ;;
 sanitize) sanitize ;;
 deps)	deps ;;
-*)	echo "usage: contrib/dev.sh run|test|sanitize|deps" >&2; exit 2 ;;
+*)	echo "usage: contrib/dev.sh run|start|test|sanitize|deps" >&2; exit 2 ;;
 esac

@@ -276,7 +276,7 @@ render_metrics(struct evbuffer *out, void *arg)
 {
 	struct daemon		*d = arg;
 	struct metrics_sources	 src = { d->http, d->ctl, d->hub, d->store,
-				    d->svc };
+				    d->svc, d->expiry };
 
 	metrics_render(out, &src);
 }
@@ -287,6 +287,8 @@ publish(const struct store_change *change, void *arg)
 	struct daemon	*d = arg;
 
 	hub_publish(d->hub, change);
+	if (d->expiry != NULL)
+		expiry_changed(d->expiry, change);
 	if (d->http != NULL)
 		http_store_changed(d->http, change);
 }

@@ -3,9 +3,12 @@
  * Expiry warnings.  The scan walks the committed records; for each it counts
  * the thresholds its remaining validity has crossed and warns when that
  * count grew since the last warning for the same version of the record (an
- * update, with a new notAfter, starts over).  What was warned is kept in an
- * array sorted by id, rebuilt by every scan: the scan runs rarely (hourly
- * by default) and is linear in the number of certificates.
+ * update, with a new notAfter, starts over).  Every committed write is
+ * checked the same way at once (expiry_changed), so a certificate stored
+ * inside a threshold is warned about on that write, not at the next scan.
+ * What was warned is kept in an array sorted by id, rebuilt by every scan
+ * and kept current by the writes: the scan runs rarely (hourly by default)
+ * and is linear in the number of certificates.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,35 +74,50 @@ crossed(const struct expiry *ex, int64_t left)
 	return n;
 }
 
+/* Log the warning for rec (level thresholds crossed); tell its watchers. */
+static void
+warn_expiring(struct expiry *ex, const struct cert_record *rec, int64_t left,
+    unsigned level)
+{
+	char	when[24], q[300];
+
+	util_time_iso(rec->meta.not_after, 1, when);
+	log_warn("certificate expiring team=%s id=%llu alias=%s "
+	    "not_after=%s days_left=%lld threshold_days=%u", rec->team,
+	    (unsigned long long)rec->id, log_quote(rec->alias, q, sizeof(q)),
+	    when, (long long)(left >= 0 ? left / DAY : -1 - (-left - 1) / DAY),
+	    ex->days[level - 1]);
+	hub_expiring(ex->hub, rec);
+}
+
+static struct expiry_seen *
+seen_find(const struct expiry *ex, uint64_t id)
+{
+	struct expiry_seen	key;
+
+	key.id = id;
+	return ex->n_seen > 0 ? bsearch(&key, ex->seen, ex->n_seen,
+	    sizeof(*ex->seen), by_id) : NULL;
+}
+
 static int
 scan_one(const struct cert_record *rec, void *arg)
 {
 	struct expiry_scan	*sc = arg;
 	struct expiry		*ex = sc->ex;
-	struct expiry_seen	 key, *prev, *v;
+	struct expiry_seen	*prev, *v;
 	int64_t			 left = rec->meta.not_after - sc->now;
 	unsigned		 level = crossed(ex, left), before = 0;
-	char			 when[24], q[300];
 
 	if (level == 0)
 		return 0;
 	if (level == ex->n_days)
 		sc->soon++;
-	key.id = rec->id;
-	prev = ex->n_seen > 0 ? bsearch(&key, ex->seen, ex->n_seen,
-	    sizeof(*ex->seen), by_id) : NULL;
+	prev = seen_find(ex, rec->id);
 	if (prev != NULL && prev->revision == rec->revision)
 		before = prev->level;
-	if (level > before) {
-		util_time_iso(rec->meta.not_after, 1, when);
-		log_warn("certificate expiring team=%s id=%llu alias=%s "
-		    "not_after=%s days_left=%lld threshold_days=%u", rec->team,
-		    (unsigned long long)rec->id,
-		    log_quote(rec->alias, q, sizeof(q)), when,
-		    (long long)(left >= 0 ? left / DAY : -1 - (-left - 1) / DAY),
-		    ex->days[level - 1]);
-		hub_expiring(ex->hub, rec);
-	}
+	if (level > before)
+		warn_expiring(ex, rec, left, level);
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 64;
 
@@ -193,6 +211,79 @@ expiry_free(struct expiry *ex)
 	event_free(ex->ev);
 	free(ex->seen);
 	free(ex);
+}
+
+/* Forget what was warned for id (deleted, or out of every threshold). */
+static void
+seen_remove(struct expiry *ex, uint64_t id)
+{
+	struct expiry_seen	*e = seen_find(ex, id);
+	size_t			 i;
+
+	if (e == NULL)
+		return;
+	i = (size_t)(e - ex->seen);
+	memmove(e, e + 1, (ex->n_seen - i - 1) * sizeof(*e));
+	ex->n_seen--;
+}
+
+/*
+ * Note that rec was warned at level.  On allocation failure the next scan
+ * warns again, which is harmless.
+ */
+static void
+seen_set(struct expiry *ex, const struct cert_record *rec, unsigned level)
+{
+	struct expiry_seen	*e = seen_find(ex, rec->id), *v;
+	size_t			 i;
+
+	if (e == NULL) {
+		if ((v = realloc(ex->seen, (ex->n_seen + 1) * sizeof(*v))) ==
+		    NULL)
+			return;
+		ex->seen = v;
+		for (i = ex->n_seen; i > 0 && v[i - 1].id > rec->id; i--)
+			;
+		memmove(&v[i + 1], &v[i], (ex->n_seen - i) * sizeof(*v));
+		ex->n_seen++;
+		e = &v[i];
+		e->id = rec->id;
+	}
+	e->revision = rec->revision;
+	e->level = level;
+}
+
+void
+expiry_changed(struct expiry *ex, const struct store_change *ch)
+{
+	const struct cert_record	*rec = ch->rec;
+	const struct expiry_seen	*prev;
+	int64_t				 left;
+	unsigned			 level;
+
+	if (ch->kind == STORE_DELETE || rec == NULL) {
+		if (ch->old != NULL)
+			seen_remove(ex, ch->old->id);
+		return;
+	}
+	left = rec->meta.not_after - (int64_t)time(NULL);
+	if ((level = crossed(ex, left)) == 0) {
+		seen_remove(ex, rec->id);	/* renewed */
+		return;
+	}
+	prev = seen_find(ex, rec->id);
+	if (prev != NULL && prev->revision == rec->revision &&
+	    prev->level >= level)
+		return;
+	warn_expiring(ex, rec, left, level);
+	seen_set(ex, rec, level);
+}
+
+const unsigned *
+expiry_days(const struct expiry *ex, size_t *n)
+{
+	*n = ex->n_days;
+	return ex->days;
 }
 
 size_t

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Expiry warnings: a periodic scan of the stored certificates that, when one
- * comes within a threshold of its notAfter (default 30, 7 and 1 days), logs
- * a warning and sends an "expiring" event to the watchers of it, once per
- * threshold and version of the certificate.
+ * Expiry warnings: when a stored certificate comes within a threshold of its
+ * notAfter (default 30, 7 and 1 days), log a warning and send an "expiring"
+ * event to the watchers of it, once per threshold and version of the
+ * certificate: on the write that stores it (expiry_changed) and from a
+ * periodic scan as time passes.
  */
 #ifndef CERTD_EXPIRY_H
 #define CERTD_EXPIRY_H
@@ -16,6 +17,7 @@
 struct event_base;
 struct hub;
 struct store;
+struct store_change;
 struct expiry;
 
 /*
@@ -30,6 +32,18 @@ void		 expiry_free(struct expiry *ex);
 /* New thresholds and interval (SIGHUP); warnings already given stand. */
 void		 expiry_configure(struct expiry *ex, const unsigned *days,
 		    size_t n_days, unsigned interval);
+
+/*
+ * A committed change (the store's change listener, after hub_publish, so
+ * that watchers get the put first): a put of a certificate inside a
+ * threshold is warned about now, as the scan would, and the scan does not
+ * warn again for it.  A delete forgets the certificate.
+ */
+void		 expiry_changed(struct expiry *ex,
+		    const struct store_change *ch);
+
+/* The thresholds in days, largest first; *n gets their count. */
+const unsigned	*expiry_days(const struct expiry *ex, size_t *n);
 
 /* Certificates expiring within the smallest threshold at the last scan. */
 size_t		 expiry_count(const struct expiry *ex);

@@ -785,13 +785,18 @@ void
 hub_get_stats(const struct hub *hub, struct hub_stats *out)
 {
 	const struct hub_conn	*hc;
+	const struct hub_watch	*w;
 
 	*out = hub->stats;
 	out->watches = 0;
 	out->backlog = 0;
+	out->subscribers_failed = 0;
 	TAILQ_FOREACH(hc, &hub->conns, entry) {
 		out->watches += hub_conn_watches(hc);
 		out->backlog += hc->n_backlog;
+		TAILQ_FOREACH(w, &hc->watches, entry)
+			if (w->ack.at != 0 && !w->ack.ok)
+				out->subscribers_failed++;
 	}
 }
 
@@ -1043,6 +1048,10 @@ hub_ack(struct hub_conn *hc, uint64_t watch, uint64_t revision, int ok,
 		memcpy(w->ack.detail, detail, detail_len);
 	w->ack.detail[detail != NULL ? detail_len : 0] = '\0';
 	w->ack.at = (int64_t)time(NULL);
+	if (ok)
+		hc->hub->stats.acks_ok++;
+	else
+		hc->hub->stats.acks_failed++;
 	return 0;
 }
 

@@ -106,8 +106,11 @@ struct hub_stats {
 	uint64_t	events_deferred;	/* went to a backlog */
 	uint64_t	events_coalesced;	/* replaced by a newer one */
 	uint64_t	subscribers_dropped;
+	uint64_t	acks_ok;		/* acks received, by outcome */
+	uint64_t	acks_failed;
 	size_t		watches;
 	size_t		backlog;
+	size_t		subscribers_failed;	/* live watches whose last ack failed */
 };
 
 void		 hub_get_stats(const struct hub *hub, struct hub_stats *out);

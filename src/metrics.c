@@ -3,7 +3,10 @@
  * Prometheus text format (version 0.0.4).  Names start with certd_;
  * histograms are cumulative, as the format wants.  The per-certificate
  * expiry gauge carries team, id and alias labels; alias values are escaped
- * (backslash and double quote; aliases hold no control characters).
+ * (backslash and double quote; aliases hold no control characters).  The
+ * expiry gauges are computed from the committed records at scrape time, so
+ * a write shows in the next scrape (contrib/prometheus/certd-alerts.yml
+ * alerts on them).
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "ctl.h"
+#include "expiry.h"
 #include "http.h"
 #include "hub.h"
 #include "metrics.h"
@@ -112,6 +116,11 @@ store_metrics(struct evbuffer *out, struct store *s)
 	    "Write batches that failed (answered 503, nothing written).");
 	evbuffer_add_printf(out, "certd_store_failed_batches_total %llu\n",
 	    (unsigned long long)st.failed_batches);
+	help(out, "certd_store_writable", "gauge",
+	    "0 while writes fail for the store's sake (no room, I/O error), "
+	    "until a write or a reopen succeeds; else 1.");
+	evbuffer_add_printf(out, "certd_store_writable %d\n",
+	    !st.writes_failing);
 	help(out, "certd_certificates", "gauge", "Certificates stored.");
 	evbuffer_add_printf(out, "certd_certificates %zu\n", store_count(s));
 	help(out, "certd_revision", "gauge", "Last committed revision.");
@@ -150,6 +159,15 @@ hub_metrics(struct evbuffer *out, struct hub *hub, struct ctl *ctl)
 	    "Subscribers disconnected for falling too far behind.");
 	evbuffer_add_printf(out, "certd_subscribers_dropped_total %llu\n",
 	    (unsigned long long)st.subscribers_dropped);
+	help(out, "certd_acks_total", "counter",
+	    "Acks from subscribers (certctl sync), by status.");
+	evbuffer_add_printf(out, "certd_acks_total{status=\"ok\"} %llu\n"
+	    "certd_acks_total{status=\"failed\"} %llu\n",
+	    (unsigned long long)st.acks_ok, (unsigned long long)st.acks_failed);
+	help(out, "certd_subscribers_failed", "gauge",
+	    "Live watches whose last ack reported a failure.");
+	evbuffer_add_printf(out, "certd_subscribers_failed %zu\n",
+	    st.subscribers_failed);
 }
 
 /* alias as a label value. */
@@ -170,19 +188,50 @@ label(const char *s, char *buf, size_t len)
 struct expiry_walk {
 	struct evbuffer	*out;
 	int64_t		 now;
+	const unsigned	*days;		/* thresholds */
+	size_t		 n_days;
+	size_t		 within[EXPIRY_THRESHOLDS_MAX];
+	size_t		 expired;
 };
 
 static int
 expiry_one(const struct cert_record *rec, void *arg)
 {
 	struct expiry_walk	*w = arg;
+	int64_t			 left = rec->meta.not_after - w->now;
 	char			 buf[600];
+	size_t			 i;
 
 	evbuffer_add_printf(w->out, "certd_certificate_expiry_seconds{team=\"%s\","
 	    "id=\"%llu\",alias=\"%s\"} %lld\n", rec->team,
 	    (unsigned long long)rec->id, label(rec->alias, buf, sizeof(buf)),
-	    (long long)(rec->meta.not_after - w->now));
+	    (long long)left);
+	if (left <= 0)
+		w->expired++;
+	else
+		for (i = 0; i < w->n_days; i++)
+			if (left < (int64_t)w->days[i] * 86400)
+				w->within[i]++;
 	return 0;
+}
+
+/* The counts of the walk: by threshold (expiry_warn_days), and expired. */
+static void
+expiry_counts(struct evbuffer *out, const struct expiry_walk *w)
+{
+	size_t	i;
+
+	help(out, "certd_certificates_expiring", "gauge",
+	    "Certificates still valid with less than `days` days left, for "
+	    "each expiry_warn_days threshold.");
+	for (i = 0; i < w->n_days; i++)
+		evbuffer_add_printf(out,
+		    "certd_certificates_expiring{days=\"%u\"} %zu\n",
+		    w->days[i], w->within[i]);
+	help(out, "certd_certificates_expired", "gauge",
+	    "Certificates past their notAfter.");
+	evbuffer_add_printf(out, "certd_certificates_expired %zu\n",
+	    w->expired);
 }
 
 void
@@ -203,7 +252,11 @@ metrics_render(struct evbuffer *out, const struct metrics_sources *src)
 	hub_metrics(out, src->hub, src->ctl);
 	help(out, "certd_certificate_expiry_seconds", "gauge",
 	    "Seconds until each certificate's notAfter (negative: expired).");
+	memset(&w, 0, sizeof(w));
 	w.out = out;
 	w.now = (int64_t)time(NULL);
+	if (src->expiry != NULL)
+		w.days = expiry_days(src->expiry, &w.n_days);
 	store_foreach(src->store, NULL, expiry_one, &w);
+	expiry_counts(out, &w);
 }

@@ -9,6 +9,7 @@
 
 struct evbuffer;
 struct ctl;
+struct expiry;
 struct http;
 struct hub;
 struct service;
@@ -20,6 +21,7 @@ struct metrics_sources {
 	struct hub	*hub;
 	struct store	*store;
 	struct service	*svc;
+	struct expiry	*expiry;	/* NULL: no expiring counts */
 };
 
 /* Append the exposition to out. */

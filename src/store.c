@@ -2225,6 +2225,13 @@ const unsigned store_batch_buckets[STORE_BATCH_BUCKETS] = {
 	1, 2, 4, 8, 16, 32, 64, 128,
 };
 
+/* Whether writes fail for the store's sake.  Writer thread. */
+static int
+store_failing(const struct store *s)
+{
+	return s->need_reopen || s->dead || s->guard_refused;
+}
+
 /* Count one batch of nops ops written in secs (err: it failed). */
 static void
 stats_batch(struct store_stats *st, size_t nops, int err, double secs)
@@ -2283,6 +2290,7 @@ store_writer(void *arg)
 				pthread_mutex_unlock(&s->lock);
 				(void)store_recover(s);
 				pthread_mutex_lock(&s->lock);
+				s->stats.writes_failing = store_failing(s);
 			}
 		}
 		if (s->queue_head == NULL || s->paused)
@@ -2311,6 +2319,7 @@ store_writer(void *arg)
 		stats_batch(&s->stats, nops, err,
 		    (double)(t1.tv_sec - t0.tv_sec) +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		s->stats.writes_failing = store_failing(s);
 		if (s->done_tail != NULL)
 			s->done_tail->qnext = batch;
 		else

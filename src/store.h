@@ -208,6 +208,13 @@ struct store_stats {
 	uint64_t	batches;
 	uint64_t	ops;
 	uint64_t	failed_batches;
+	/*
+	 * Writes fail for the store's sake (no room, an I/O error, a database
+	 * to reopen): set by a batch that failed so, cleared by the next
+	 * batch or background reopen that succeeds.  A refused rotation does
+	 * not set it.
+	 */
+	int		writes_failing;
 	double		write_seconds;
 	uint64_t	write_le[STORE_WRITE_BUCKETS];
 	uint64_t	batch_le[STORE_BATCH_BUCKETS];

@@ -296,6 +296,9 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
 	dd if=/dev/zero of="$M/filler" bs=4k 2>/dev/null || true	# to the last block
 	mk b leaf-rsa.pem leaf-rsa.key; allow_5xx
 	expect_error 503 "storage unavailable" "write on a full disk"
+	req GET /metrics
+	grep -q '^certd_store_writable 0$' "$T/out" && ok "metrics: the store is not writable" ||
+	    not_ok "certd_store_writable on a full disk: $(grep store_writable "$T/out")"
 	req GET "$C/1"; expect 200 "reads work on a full disk"
 	req GET "$C"; expect_json total 1 "nothing half-written"
 	# A backup flushes the memtable into the store first (RocksDB 7.8
@@ -319,6 +322,9 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
 		i=$((i + 1)); sleep 0.2
 	done
 	expect 200 "writes work again once space returns"
+	req GET /metrics
+	grep -q '^certd_store_writable 1$' "$T/out" && ok "metrics: writable again" ||
+	    not_ok "certd_store_writable after the full disk: $(grep store_writable "$T/out")"
 	"$PEER" "$M/data/certd.sock" '{"id":1,"op":"rekey"}' > "$T/o"
 	grep -q '"key_id"' "$T/o" && kill -0 "$CERTD_PID" &&
 	    ok "a rotation (flush and compaction) after the full disk" ||
