@@ -31,8 +31,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # deps [PACKAGE...]: install those missing of the packages (default $PACKAGES).
 deps() {
+	# shellcheck disable=SC2086 # a list of packages
+	[ $# -gt 0 ] || set -- $PACKAGES
 	missing=
-	for p in ${*:-$PACKAGES}; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 		    grep -q 'install ok installed' || missing="$missing $p"
 	done
@@ -134,9 +136,16 @@ test_all() {
 	echo "tests: $pass passed, $fail failed; unit tests valgrind-clean; install and package checks passed"
 }
 
+package_only() {
+	# shellcheck disable=SC2086 # a list of packages
+	deps $PACKAGING
+	sh tests/package/deb.sh
+}
+
 # The Debian package, built from a clone of the committed tree, installed,
 # run and purged (tests/package/deb.sh; it needs root and says so otherwise).
 package_check() {
+	# shellcheck disable=SC2086 # a list of packages
 	[ "$(id -u)" -eq 0 ] && deps $PACKAGING
 	sh tests/package/deb.sh > package.log 2>&1 || {
 		cat package.log; echo "FAIL: package check (tests/package/deb.sh)"; exit 1; }
@@ -210,7 +219,7 @@ case ${1:-} in
 run)	run ;;
 test)	test_all ;;
 sanitize) sanitize ;;
-package) deps $PACKAGING; sh tests/package/deb.sh ;;
+package) package_only ;;
 deps)	deps ;;
 *)	echo "usage: contrib/dev.sh run|test|sanitize|package|deps" >&2; exit 2 ;;
 esac

@@ -66,6 +66,7 @@ cleanup() {
 	fi
 	for p in $PKGS; do
 		if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q -v 'not-installed'; then
+			# shellcheck disable=SC2086 # a list of packages
 			dpkg --purge $PKGS > /dev/null 2>&1 || true
 			break
 		fi
@@ -87,10 +88,17 @@ trap 'exit 1' HUP INT TERM
 # --- build ---------------------------------------------------------------------
 git clone -q "$top" "$W/certd"
 cd "$W/certd"
+if [ ! -f debian/control ]; then
+	not_ok "the committed tree has no debian/control"
+	exit 1
+fi
 if ! dpkg-checkbuilddeps > /dev/null 2>&1; then
 	echo "# installing the build dependencies of debian/control"
-	DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq . > "$W/build-dep.log" 2>&1 ||
-	    { tail -n 20 "$W/build-dep.log"; exit 1; }
+	if ! DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq "$W/certd/" \
+	    > "$W/build-dep.log" 2>&1; then
+		not_ok "apt-get build-dep: $(tail -n 5 "$W/build-dep.log")"
+		exit 1
+	fi
 fi
 check "debian/control lists every build dependency" dpkg-checkbuilddeps
 if DEB_BUILD_OPTIONS="nocheck noautodbgsym parallel=2" \
