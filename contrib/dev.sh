@@ -13,6 +13,10 @@
 #                         again under valgrind, make install)
 #   contrib/dev.sh sanitize  the same suite built with AddressSanitizer and
 #                         UndefinedBehaviorSanitizer, in a scratch clone
+#   contrib/dev.sh package   build the Debian package from a clone of the
+#                         committed tree, install, run and purge it
+#                         (tests/package/deb.sh, root only; dev.sh test
+#                         runs it too)
 #
 # run and start first look whether a certd already holds the data dir (its
 # lock, var/certd.lock, is flock'ed and holds its pid): if one does they say
@@ -36,14 +40,19 @@ libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
 libisal-dev \
 libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy valgrind strace \
 python3-yaml python3-jsonschema openapi-specification"
+# The package check's tools (its build dependencies come from debian/control).
+PACKAGING="debhelper dpkg-dev lintian fakeroot git binutils"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# deps [PACKAGE...]: install those missing of the packages (default $PACKAGES).
 deps() {
+	# shellcheck disable=SC2086 # a list of packages
+	[ $# -gt 0 ] || set -- $PACKAGES
 	missing=
-	for p in $PACKAGES; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 		    grep -q 'install ok installed' || missing="$missing $p"
 	done
@@ -181,9 +190,27 @@ test_all() {
 	fi
 	make check-valgrind
 	install_check
+	package_check
 	pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
 	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
-	echo "tests: $pass passed, $fail failed; unit tests valgrind-clean; install check passed"
+	echo "tests: $pass passed, $fail failed; unit tests valgrind-clean; install and package checks passed"
+}
+
+package_only() {
+	# shellcheck disable=SC2086 # a list of packages
+	deps $PACKAGING
+	sh tests/package/deb.sh
+}
+
+# The Debian package, built from a clone of the committed tree, installed,
+# run and purged (tests/package/deb.sh; it needs root and says so otherwise).
+package_check() {
+	# shellcheck disable=SC2086 # a list of packages
+	[ "$(id -u)" -eq 0 ] && deps $PACKAGING
+	sh tests/package/deb.sh > package.log 2>&1 || {
+		cat package.log; echo "FAIL: package check (tests/package/deb.sh)"; exit 1; }
+	grep -e '^not ok' -e '# SKIP' package.log || true
+	echo "PASS: package check ($(tail -n 1 package.log))"
 }
 
 # make install into a scratch root, then build the libcertd example against
@@ -199,6 +226,21 @@ install_check() {
 	    share/man/man1/certctl.1; do
 		[ -e "$dest/usr/local/$f" ] || { echo "install: $f missing"; exit 1; }
 	done
+	# The service files, with configure's paths (doc/packaging.md).
+	units=$(sed -n 's/^systemdsystemunitdir = //p' Makefile)
+	sysusers=$(sed -n 's/^sysusersdir = //p' Makefile)
+	tmpfiles=$(sed -n 's/^tmpfilesdir = //p' Makefile)
+	for f in ${units:+$units/certd.service $units/certd-sync@.service} \
+	    ${sysusers:+$sysusers/certd.conf} ${tmpfiles:+$tmpfiles/certd.conf} \
+	    /etc/certd/certd.conf; do
+		[ -f "$dest$f" ] || { echo "install: $f missing"; exit 1; }
+	done
+	[ -z "$units" ] || grep -q '^ExecStart=/usr/local/bin/certd --config /etc/certd/certd.conf$' \
+	    "$dest$units/certd.service" || { echo "install: certd.service's ExecStart"; exit 1; }
+	[ "$(stat -c %a "$dest/etc/certd/tokens")" = 640 ] ||
+	    { echo "install: /etc/certd/tokens is not mode 0640"; exit 1; }
+	grep -q 'DESTDIR is set: chown skipped' "$dest.log" ||
+	    { echo "install: no word of the chown skipped under DESTDIR"; exit 1; }
 	echo "PASS: install check (make install, libcertd example built)"
 	rm -rf "$dest" "$dest.log"
 }
@@ -238,6 +280,7 @@ run)	run ;;
 start)	start ;;
 test)	test_all ;;
 sanitize) sanitize ;;
+package) package_only ;;
 deps)	deps ;;
-*)	echo "usage: contrib/dev.sh run|start|test|sanitize|deps" >&2; exit 2 ;;
+*)	echo "usage: contrib/dev.sh run|start|test|sanitize|package|deps" >&2; exit 2 ;;
 esac
