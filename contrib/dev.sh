@@ -17,7 +17,7 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
 libisal-dev \
-libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy valgrind strace"
+libcmocka-dev gnutls-bin openssl curl util-linux nginx-light haproxy valgrind strace"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
