@@ -1222,20 +1222,28 @@ out_put(struct pem_out *o, const char *s, size_t n)
 static void
 out_block(struct pem_out *o, const struct pem_block *b)
 {
-	char	line[65];
-	size_t	i, n = 0;
+	const char	*p = b->body, *end = b->body + b->body_len, *q;
+	char		 line[65];
+	size_t		 k, n = 0;
 
 	out_put(o, PEM_BEGIN, strlen(PEM_BEGIN));
 	out_put(o, b->label, b->label_len);
 	out_put(o, PEM_DASHES "\n", strlen(PEM_DASHES) + 1);
-	for (i = 0; i < b->body_len; i++) {
-		if (is_space(b->body[i]))
+	while (p < end) {
+		if (is_space(*p)) {
+			p++;
 			continue;
-		line[n++] = b->body[i];
-		if (n == 64) {
-			line[n++] = '\n';
-			out_put(o, line, n);
-			n = 0;
+		}
+		for (q = p + 1; q < end && !is_space(*q); q++)
+			;
+		for (; p < q; p += k) {		/* the run [p, q) */
+			k = (size_t)(q - p) < 64 - n ? (size_t)(q - p) : 64 - n;
+			memcpy(line + n, p, k);
+			if ((n += k) == 64) {
+				line[n++] = '\n';
+				out_put(o, line, n);
+				n = 0;
+			}
 		}
 	}
 	if (n > 0) {

@@ -47,10 +47,11 @@ jstr(const char *s)
 }
 
 /*
- * PEM text of a stored record.  cert_check accepted it only if every byte
- * is a marker, base64 or white space (cert.c's pem_next), so it is ASCII
- * and the string is made without jansson's UTF-8 check (json_dumpb still
- * runs one of its own when it writes the reply).
+ * PEM text of a stored record.  It is stored in normal form (blocks only,
+ * cert_pem_normalize), and before that was stored only if every byte was a
+ * marker, base64 or white space, so it is ASCII and the string is made
+ * without jansson's UTF-8 check (json_dumpb still runs one of its own when
+ * it writes the reply).
  */
 static json_t *
 jpem(const char *s, size_t len)
