@@ -3,14 +3,18 @@
  * Certificate and private key validation with GnuTLS.
  *
  * Text comes in from a client, a verdict and metadata go out; there is no
- * I/O here.  We find the PEM block boundaries ourselves, so that anything
- * in the certificate text that is not a CERTIFICATE block, or anything in the
- * key text besides exactly one private key block, is refused before GnuTLS
- * sees it, and so that chain order is ours to judge rather than something a
- * sorting import quietly repairs.  GnuTLS only ever gets exact, length-bounded
- * slices of the caller's buffers (its datums are not NUL-terminated), so we
- * make no copies of the key text and have nothing of it to wipe; the private
- * key object is released as soon as its public half has been derived.  Chain
+ * I/O here.  We find the PEM block boundaries ourselves, so that any block
+ * in the certificate text that is not a CERTIFICATE block, any block in the
+ * key text besides exactly one private key block, or a damaged block, is
+ * refused before GnuTLS sees it (explanatory text around the blocks, RFC
+ * 7468 section 2, is skipped), and so that chain order is ours to judge
+ * rather than something a sorting import quietly repairs.  GnuTLS only ever
+ * gets exact, length-bounded slices of the caller's buffers (its datums are
+ * not NUL-terminated), so cert_check makes no copies of the key text and
+ * has nothing of it to wipe (cert_pem_normalize's copy is its caller's to
+ * wipe); the private key object is released as soon as its public half has
+ * been derived.  A refusal comes with a reason naming the certificate (its
+ * position and CN) or line, and the check.  Chain
  * links are checked pairwise, each certificate against the next one as its
  * only trusted issuer, so a chain need not end at a root and the validity
  * period of issuers is not our business.
