@@ -38,7 +38,7 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev \
 libisal-dev \
-libcmocka-dev gnutls-bin curl util-linux nginx-light haproxy valgrind strace \
+libcmocka-dev gnutls-bin openssl curl util-linux nginx-light haproxy valgrind strace \
 python3-yaml python3-jsonschema openapi-specification"
 # The package check's tools (its build dependencies come from debian/control).
 PACKAGING="debhelper dpkg-dev lintian fakeroot git binutils"

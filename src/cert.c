@@ -3,14 +3,18 @@
  * Certificate and private key validation with GnuTLS.
  *
  * Text comes in from a client, a verdict and metadata go out; there is no
- * I/O here.  We find the PEM block boundaries ourselves, so that anything
- * in the certificate text that is not a CERTIFICATE block, or anything in the
- * key text besides exactly one private key block, is refused before GnuTLS
- * sees it, and so that chain order is ours to judge rather than something a
- * sorting import quietly repairs.  GnuTLS only ever gets exact, length-bounded
- * slices of the caller's buffers (its datums are not NUL-terminated), so we
- * make no copies of the key text and have nothing of it to wipe; the private
- * key object is released as soon as its public half has been derived.  Chain
+ * I/O here.  We find the PEM block boundaries ourselves, so that any block
+ * in the certificate text that is not a CERTIFICATE block, any block in the
+ * key text besides exactly one private key block, or a damaged block, is
+ * refused before GnuTLS sees it (explanatory text around the blocks, RFC
+ * 7468 section 2, is skipped), and so that chain order is ours to judge
+ * rather than something a sorting import quietly repairs.  GnuTLS only ever
+ * gets exact, length-bounded slices of the caller's buffers (its datums are
+ * not NUL-terminated), so cert_check makes no copies of the key text and
+ * has nothing of it to wipe (cert_pem_normalize's copy is its caller's to
+ * wipe); the private key object is released as soon as its public half has
+ * been derived.  A refusal comes with a reason naming the certificate (its
+ * position and CN) or line, and the check.  Chain
  * links are checked pairwise, each certificate against the next one as its
  * only trusted issuer, so a chain need not end at a root and the validity
  * period of issuers is not our business.
@@ -26,7 +30,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +43,7 @@
 
 #include "certd/constants.h"
 #include "cert.h"
+#include "util.h"
 
 #define PEM_BEGIN	"-----BEGIN "
 #define PEM_END		"-----END "
@@ -61,6 +68,18 @@ struct pem_block {
 	size_t		 label_len;
 	const char	*start;		/* at "-----BEGIN " */
 	size_t		 len;		/* up to the end of the END marker */
+	const char	*body;		/* after the BEGIN line, up to "-----END " */
+	size_t		 body_len;
+};
+
+/*
+ * Where and why a text failed, for the reason a client is told: `at' is
+ * the offending byte (its line is counted from `text').
+ */
+struct pem_err {
+	const char	*text;
+	const char	*at;
+	const char	*what;		/* static */
 };
 
 /* A parsed chain; crt[0] is the leaf, the first n entries are live. */
@@ -96,24 +115,101 @@ has_prefix(const char *p, const char *end, const char *prefix)
 	return (size_t)(end - p) >= len && memcmp(p, prefix, len) == 0;
 }
 
+/* Stop at `at' with `what'; returns -1 for pem_next's callers. */
+static int
+pem_fail(struct pem_err *e, const char *at, const char *what)
+{
+	e->at = at;
+	e->what = what;
+	return -1;
+}
+
+/* 1-based line number of e->at in e->text. */
+static unsigned
+pem_line(const struct pem_err *e)
+{
+	const char	*p;
+	unsigned	 n = 1;
+
+	for (p = e->text; p < e->at; p++)
+		if (*p == '\n')
+			n++;
+	return n;
+}
+
 /*
- * Take the next PEM block from [*pp, end).  Returns 1 and advances *pp past
- * the block, 0 when only white space is left, -1 on anything else: text
- * outside a block, a malformed marker, a mismatched END label, or a body that
- * holds more than base64 and white space (which also refuses RFC 1421
- * headers such as "Proc-Type: 4,ENCRYPTED").
+ * One line of explanatory text outside the blocks, [p, eol): RFC 7468
+ * section 2 lets it stand before, between and after them (`openssl pkcs12
+ * -nodes' writes "Bag Attributes", "subject=..." and "issuer=..." lines).
+ * It is skipped, with any bytes but control characters (tab and CR
+ * excepted): OpenSSL prints a friendlyName in whatever bytes it decodes.
+ * Refused, as the remains of a damaged block rather than prose: a line
+ * holding "-----" (a boundary not at the start of its line, an END line
+ * without its BEGIN, a mangled marker), and a line of 40 or more base64
+ * characters, some of them letters or digits (a body without its BEGIN
+ * line; a run of "=" is an underline, as in curl's CA bundle).
  */
 static int
-pem_next(const char **pp, const char *end, struct pem_block *b)
+pem_text_line(const char *p, const char *eol, struct pem_err *e)
+{
+	const char	*q;
+	size_t		 b64 = 0;
+	int		 only_b64 = 1, alnum = 0;
+
+	for (q = p; q < eol; q++) {
+		unsigned char	c = (unsigned char)*q;
+
+		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+			return pem_fail(e, q, "a control character outside "
+			    "the PEM blocks (is this PEM text?)");
+		if (is_base64(*q)) {
+			b64++;
+			if (*q != '=' && *q != '+' && *q != '/')
+				alnum = 1;
+		} else if (c != '\r')
+			only_b64 = 0;
+	}
+	if (eol - p >= 5 && memmem(p, (size_t)(eol - p), PEM_DASHES,
+	    strlen(PEM_DASHES)) != NULL)
+		return pem_fail(e, p, "a damaged PEM boundary (\"-----\" "
+		    "that starts no BEGIN line, or an END line without its "
+		    "BEGIN)");
+	if (only_b64 && alnum && b64 >= 40)
+		return pem_fail(e, p, "base64 outside the PEM blocks (a "
+		    "block that lost its BEGIN line?)");
+	return 0;
+}
+
+/*
+ * Take the next PEM block from [*pp, end), skipping white space and
+ * explanatory text (pem_text_line).  Returns 1 and advances *pp past the
+ * block, 0 when nothing but such text is left, -1 on anything else, with
+ * *e saying where and what: text that is not explanatory, a malformed
+ * marker, a mismatched END label, no END line, or a body that holds more
+ * than base64 and white space (which also refuses RFC 1421 headers such as
+ * "Proc-Type: 4,ENCRYPTED").
+ */
+static int
+pem_next(const char **pp, const char *end, struct pem_block *b,
+    struct pem_err *e)
 {
 	const char	*p = *pp, *q;
 
-	while (p < end && is_space(*p))
-		p++;
-	if (p == end)
-		return 0;
-	if (!has_prefix(p, end, PEM_BEGIN))
-		return -1;
+	for (;;) {
+		while (p < end && is_space(*p))
+			p++;
+		if (p == end) {
+			*pp = p;
+			return 0;
+		}
+		if (has_prefix(p, end, PEM_BEGIN))
+			break;
+		if ((q = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			q = end;
+		if (pem_text_line(p, q, e) != 0)
+			return -1;
+		p = q;
+	}
 	b->start = p;
 	p += strlen(PEM_BEGIN);
 	b->label = p;
@@ -121,31 +217,39 @@ pem_next(const char **pp, const char *end, struct pem_block *b)
 		p++;
 	b->label_len = p - b->label;
 	if (b->label_len == 0 || !has_prefix(p, end, PEM_DASHES))
-		return -1;
+		return pem_fail(e, b->start, "a malformed BEGIN line");
 	p += strlen(PEM_DASHES);
 
 	/* The BEGIN marker ends its line. */
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
 		p++;
 	if (p == end || *p != '\n')
-		return -1;
+		return pem_fail(e, p, "text after the BEGIN marker on its line");
 
 	/* Body: base64 and white space up to the END marker. */
-	for (; p < end && *p != '-'; p++)
+	b->body = p;
+	for (; p < end; p++) {
+		if (*p == '-' && has_prefix(p, end, PEM_END))
+			break;
+		if (*p == '-' && has_prefix(p, end, PEM_BEGIN))
+			return pem_fail(e, b->start, "a block without its END "
+			    "line (the next BEGIN line comes first)");
 		if (!is_base64(*p) && !is_space(*p))
-			return -1;
-	if (!has_prefix(p, end, PEM_END))
-		return -1;
+			return pem_fail(e, p, "a block's body holds more than "
+			    "base64 (headers such as Proc-Type, or text)");
+	}
+	if (p == end)
+		return pem_fail(e, b->start, "a block without its END line");
+	b->body_len = p - b->body;
 	q = p + strlen(PEM_END);
 	if ((size_t)(end - q) < b->label_len ||
-	    memcmp(q, b->label, b->label_len) != 0)
-		return -1;
-	q += b->label_len;
-	if (!has_prefix(q, end, PEM_DASHES))
-		return -1;
-	q += strlen(PEM_DASHES);
+	    memcmp(q, b->label, b->label_len) != 0 ||
+	    !has_prefix(q + b->label_len, end, PEM_DASHES))
+		return pem_fail(e, p, "the END line does not match the BEGIN "
+		    "line");
+	q += b->label_len + strlen(PEM_DASHES);
 	if (q < end && !is_space(*q))
-		return -1;
+		return pem_fail(e, q, "text after the END marker on its line");
 	b->len = q - b->start;
 	*pp = q;
 	return 1;
@@ -447,74 +551,230 @@ meta_key(struct cert_meta *m, gnutls_pubkey_t pub)
 	return 0;
 }
 
-/* Everything cert_meta holds about the leaf. */
+/*
+ * Everything cert_meta holds about the leaf.  On failure *what says which
+ * part of the leaf could not be read.
+ */
 static int
 meta_fill(struct cert_meta *m, gnutls_x509_crt_t leaf, gnutls_pubkey_t pub,
-    unsigned chain_len)
+    unsigned chain_len, const char **what)
 {
 	unsigned char	 fp[32];
 	size_t		 size = sizeof(fp);
 	time_t		 t;
 	int		 ret, rv;
 
+	*what = "its subject CN is not printable UTF-8";
 	if ((rv = dn_cn(leaf, gnutls_x509_crt_get_dn_by_oid,
 	    &m->subject_cn)) != 0)
 		return rv;
+	*what = "a DNS or IP subject alternative name is malformed";
 	if ((rv = meta_sans(m, leaf)) != 0)
 		return rv;
+	*what = "its issuer name is not printable UTF-8";
 	if ((rv = dn_cn(leaf, gnutls_x509_crt_get_issuer_dn_by_oid,
 	    &m->issuer_cn)) != 0)
 		return rv;
 	if ((rv = meta_issuer_dn(m, leaf)) != 0)
 		return rv;
+	*what = "its serial number is empty or over 64 bytes";
 	if ((rv = meta_serial(m, leaf)) != 0)
 		return rv;
+	*what = "its validity dates cannot be read";
 	if ((t = gnutls_x509_crt_get_activation_time(leaf)) == (time_t)-1)
 		return CERTD_ERR_CERT_INVALID;
 	m->not_before = t;
 	if ((t = gnutls_x509_crt_get_expiration_time(leaf)) == (time_t)-1)
 		return CERTD_ERR_CERT_INVALID;
 	m->not_after = t;
+	*what = "its fingerprint cannot be computed";
 	if ((ret = gnutls_x509_crt_get_fingerprint(leaf, GNUTLS_DIG_SHA256,
 	    fp, &size)) < 0 || size != sizeof(fp))
 		return gtls_err(ret, CERTD_ERR_CERT_INVALID);
 	hex_encode(fp, sizeof(fp), m->fingerprint);
+	*what = "its public key cannot be read";
 	if ((rv = meta_key(m, pub)) != 0)
 		return rv;
 	m->chain_len = chain_len;
 	return 0;
 }
 
+/* The reason of a refusal, into why (which may be NULL). */
+static void __attribute__((format(printf, 3, 4)))
+whyf(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* Past a UTF-8 byte order mark, as Windows editors save text. */
+static const char *
+skip_bom(const char *p, const char *end)
+{
+	return has_prefix(p, end, "\xef\xbb\xbf") ? p + 3 : p;
+}
+
+static int
+label_is_key(const struct pem_block *b)
+{
+	static const char	 suffix[] = "PRIVATE KEY";
+	size_t			 n = sizeof(suffix) - 1;
+
+	return b->label_len >= n &&
+	    memcmp(b->label + b->label_len - n, suffix, n) == 0;
+}
+
 /*
- * Parse the certificate text into ch.  Only CERTIFICATE blocks separated by
- * white space, at most CERTD_CHAIN_MAX of them.  The caller frees ch even on
+ * The blocks of a certificate text: CERTIFICATE blocks only, at most
+ * CERTD_CHAIN_MAX, with explanatory text around them (pem_next).  Returns
+ * 0 with v[0..*n), or CERTD_ERR_CERT_INVALID and why.
+ */
+static int
+chain_blocks(const char *text, size_t len, struct pem_block *v, unsigned *n,
+    char *why, size_t whylen)
+{
+	struct pem_err		 e = { text, NULL, NULL };
+	struct pem_block	 b;
+	const char		*p, *end;
+	int			 r;
+
+	*n = 0;
+	if (text == NULL || len == 0) {
+		whyf(why, whylen, "is empty");
+		return CERTD_ERR_CERT_INVALID;
+	}
+	if (len > CERTD_CERT_MAX) {
+		whyf(why, whylen, "must be at most %d bytes", CERTD_CERT_MAX);
+		return CERTD_ERR_CERT_INVALID;
+	}
+	end = text + len;
+	p = skip_bom(text, end);
+	while ((r = pem_next(&p, end, &b, &e)) == 1) {
+		if (!label_is(&b, "CERTIFICATE")) {
+			e.at = b.start;
+			whyf(why, whylen, "line %u: block %u is %.*s, not "
+			    "CERTIFICATE%s", pem_line(&e), *n + 1,
+			    (int)b.label_len, b.label, label_is_key(&b) ?
+			    " (a private key goes in private_key)" : "");
+			return CERTD_ERR_CERT_INVALID;
+		}
+		if (*n == CERTD_CHAIN_MAX) {
+			whyf(why, whylen, "holds more than %d certificates",
+			    CERTD_CHAIN_MAX);
+			return CERTD_ERR_CERT_INVALID;
+		}
+		v[(*n)++] = b;
+	}
+	if (r < 0) {
+		whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
+		return CERTD_ERR_CERT_INVALID;
+	}
+	if (*n == 0) {
+		whyf(why, whylen, "holds no PEM block "
+		    "(-----BEGIN CERTIFICATE-----)");
+		return CERTD_ERR_CERT_INVALID;
+	}
+	return 0;
+}
+
+/*
+ * The private key block of a key text: exactly one unencrypted RSA, EC or
+ * PKCS#8 block, with explanatory text around it, after an optional EC
+ * PARAMETERS block (what `openssl ecparam -genkey` writes; OpenSSL and
+ * GnuTLS skip it when they read the key, and the curve is in the key too).
+ * Returns 0 with *b, or CERTD_ERR_KEY_INVALID and why (which never holds
+ * anything of the key but its label).
+ */
+static int
+key_block(const char *text, size_t len, struct pem_block *b, char *why,
+    size_t whylen)
+{
+	struct pem_err		 e = { text, NULL, NULL };
+	struct pem_block	 extra;
+	const char		*p, *end;
+	int			 r;
+
+	if (text == NULL || len == 0) {
+		whyf(why, whylen, "is empty");
+		return CERTD_ERR_KEY_INVALID;
+	}
+	if (len > CERTD_KEY_MAX) {
+		whyf(why, whylen, "must be at most %d bytes", CERTD_KEY_MAX);
+		return CERTD_ERR_KEY_INVALID;
+	}
+	end = text + len;
+	p = skip_bom(text, end);
+	if ((r = pem_next(&p, end, b, &e)) == 1 &&
+	    label_is(b, "EC PARAMETERS") &&
+	    ((r = pem_next(&p, end, b, &e)) == 0 ||
+	    (r == 1 && !label_is(b, "EC PRIVATE KEY")))) {
+		whyf(why, whylen, "an EC PARAMETERS block must be followed "
+		    "by an EC PRIVATE KEY block");
+		return CERTD_ERR_KEY_INVALID;
+	}
+	if (r == 0) {
+		whyf(why, whylen, "holds no PEM block "
+		    "(-----BEGIN PRIVATE KEY-----)");
+		return CERTD_ERR_KEY_INVALID;
+	}
+	if (r == 1 && (r = pem_next(&p, end, &extra, &e)) == 1) {
+		e.at = extra.start;
+		whyf(why, whylen, "line %u: a second block (%.*s): give "
+		    "exactly one private key", pem_line(&e),
+		    (int)extra.label_len, extra.label);
+		return CERTD_ERR_KEY_INVALID;
+	}
+	if (r < 0) {
+		whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
+		return CERTD_ERR_KEY_INVALID;
+	}
+	if (label_is(b, "ENCRYPTED PRIVATE KEY")) {
+		whyf(why, whylen, "is encrypted: certd takes unencrypted "
+		    "keys (openssl pkey -in KEY -out PLAIN)");
+		return CERTD_ERR_KEY_INVALID;
+	}
+	if (!label_is(b, "RSA PRIVATE KEY") &&
+	    !label_is(b, "EC PRIVATE KEY") && !label_is(b, "PRIVATE KEY")) {
+		whyf(why, whylen, "is a %.*s block, not RSA PRIVATE KEY, EC "
+		    "PRIVATE KEY or PRIVATE KEY", (int)b->label_len, b->label);
+		return CERTD_ERR_KEY_INVALID;
+	}
+	return 0;
+}
+
+/*
+ * Parse the certificate text into ch.  The caller frees ch even on
  * failure.
  */
 static int
-chain_parse(struct chain *ch, const char *text, size_t len)
+chain_parse(struct chain *ch, const char *text, size_t len, char *why,
+    size_t whylen)
 {
-	struct pem_block	 b;
+	struct pem_block	 v[CERTD_CHAIN_MAX];
 	gnutls_datum_t		 d;
-	const char		*p = text, *end;
-	int			 r, ret;
+	unsigned		 n, i;
+	int			 ret, rv;
 
-	if (text == NULL || len == 0 || len > CERTD_CERT_MAX)
-		return CERTD_ERR_CERT_INVALID;
-	end = text + len;
-	while ((r = pem_next(&p, end, &b)) == 1) {
-		if (!label_is(&b, "CERTIFICATE") || ch->n == CERTD_CHAIN_MAX)
-			return CERTD_ERR_CERT_INVALID;
+	if ((rv = chain_blocks(text, len, v, &n, why, whylen)) != 0)
+		return rv;
+	for (i = 0; i < n; i++) {
 		if ((ret = gnutls_x509_crt_init(&ch->crt[ch->n])) < 0)
 			return gtls_err(ret, CERTD_ERR_INTERNAL);
 		ch->n++;
-		d.data = (unsigned char *)(uintptr_t)b.start;
-		d.size = b.len;
-		if ((ret = gnutls_x509_crt_import(ch->crt[ch->n - 1], &d,
-		    GNUTLS_X509_FMT_PEM)) < 0)
+		d.data = (unsigned char *)(uintptr_t)v[i].start;
+		d.size = v[i].len;
+		if ((ret = gnutls_x509_crt_import(ch->crt[i], &d,
+		    GNUTLS_X509_FMT_PEM)) < 0) {
+			whyf(why, whylen, "certificate %u is not X.509: %s",
+			    i + 1, gnutls_strerror(ret));
 			return gtls_err(ret, CERTD_ERR_CERT_INVALID);
+		}
 	}
-	if (r < 0 || ch->n == 0)
-		return CERTD_ERR_CERT_INVALID;
 	return 0;
 }
 
@@ -529,67 +789,94 @@ chain_free(struct chain *ch)
 }
 
 /*
+ * "certificate N (CN=...)" for link i of a chain, the CN cut to 64 bytes
+ * (on a character boundary), for a reason.
+ */
+#define CRT_NAME_MAX	112
+#define CRT_CN_SHOWN	64
+static void
+crt_name(gnutls_x509_crt_t crt, unsigned i, char buf[CRT_NAME_MAX])
+{
+	char	*cn = NULL;
+	size_t	 len;
+
+	if (dn_cn(crt, gnutls_x509_crt_get_dn_by_oid, &cn) != 0 || cn == NULL) {
+		snprintf(buf, CRT_NAME_MAX, "certificate %u (%s)", i + 1,
+		    cn == NULL ? "no printable CN" : "?");
+		free(cn);
+		return;
+	}
+	if ((len = strlen(cn)) > CRT_CN_SHOWN) {
+		len = CRT_CN_SHOWN;
+		while (len > 0 && (cn[len] & 0xc0) == 0x80)
+			len--;
+	}
+	snprintf(buf, CRT_NAME_MAX, "certificate %u (CN=%.*s%s)", i + 1,
+	    (int)len, cn, len < strlen(cn) ? "..." : "");
+	free(cn);
+}
+
+/*
  * Only key types the spec admits; curves other than the NIST three are not,
  * nor RSA over CERT_RSA_BITS_MAX bits.
  */
 static int
-key_type_ok(gnutls_pubkey_t pub)
+key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
 {
-	gnutls_ecc_curve_t	curve;
-	unsigned		bits = 0;
-	int			alg;
+	gnutls_ecc_curve_t	 curve;
+	const char		*name;
+	unsigned		 bits = 0;
+	int			 alg;
 
 	alg = gnutls_pubkey_get_pk_algorithm(pub, &bits);
 	switch (alg) {
 	case GNUTLS_PK_RSA:
-		return bits <= CERT_RSA_BITS_MAX;
+		if (bits <= CERT_RSA_BITS_MAX)
+			return 1;
+		whyf(why, whylen, "is RSA of %u bits, over %d", bits,
+		    CERT_RSA_BITS_MAX);
+		return 0;
 	case GNUTLS_PK_EDDSA_ED25519:
 	case GNUTLS_PK_EDDSA_ED448:
 		return 1;
 	case GNUTLS_PK_ECDSA:
 		if (gnutls_pubkey_export_ecc_raw2(pub, &curve, NULL, NULL,
 		    0) < 0)
-			return 0;
-		return curve == GNUTLS_ECC_CURVE_SECP256R1 ||
+			curve = GNUTLS_ECC_CURVE_INVALID;
+		if (curve == GNUTLS_ECC_CURVE_SECP256R1 ||
 		    curve == GNUTLS_ECC_CURVE_SECP384R1 ||
-		    curve == GNUTLS_ECC_CURVE_SECP521R1;
+		    curve == GNUTLS_ECC_CURVE_SECP521R1)
+			return 1;
+		name = gnutls_ecc_curve_get_name(curve);
+		whyf(why, whylen, "is ECDSA on curve %s: only P-256, P-384 "
+		    "and P-521", name != NULL ? name : "unknown");
+		return 0;
 	default:
+		name = alg >= 0 ? gnutls_pk_get_name(alg) : NULL;
+		whyf(why, whylen, "is %s: only RSA, ECDSA and EdDSA keys",
+		    name != NULL ? name : "of an unknown algorithm");
 		return 0;
 	}
 }
 
 /*
- * Parse the private key text: exactly one unencrypted RSA, EC or PKCS#8
- * block and white space, after an optional EC PARAMETERS block (what
- * `openssl ecparam -genkey` writes; OpenSSL and GnuTLS skip it when they
- * read the key).  Only the public half survives, in *out.
+ * Parse the private key text (key_block).  Only the public half survives,
+ * in *out.
  */
 static int
-key_parse(const char *text, size_t len, gnutls_pubkey_t *out)
+key_parse(const char *text, size_t len, gnutls_pubkey_t *out, char *why,
+    size_t whylen)
 {
-	struct pem_block	 b, extra;
+	struct pem_block	 b;
 	gnutls_privkey_t	 priv = NULL;
 	gnutls_pubkey_t		 pub = NULL;
 	gnutls_datum_t		 d;
-	const char		*p = text, *end;
 	int			 ret, rv = CERTD_ERR_KEY_INVALID;
 
 	*out = NULL;
-	if (text == NULL || len == 0 || len > CERTD_KEY_MAX)
-		return CERTD_ERR_KEY_INVALID;
-	end = text + len;
-	if (pem_next(&p, end, &b) != 1)
-		return CERTD_ERR_KEY_INVALID;
-	if (label_is(&b, "EC PARAMETERS") && (pem_next(&p, end, &b) != 1 ||
-	    !label_is(&b, "EC PRIVATE KEY")))
-		return CERTD_ERR_KEY_INVALID;
-	if (pem_next(&p, end, &extra) != 0)
-		return CERTD_ERR_KEY_INVALID;
-	/* "ENCRYPTED PRIVATE KEY" and anything else stops here. */
-	if (!label_is(&b, "RSA PRIVATE KEY") &&
-	    !label_is(&b, "EC PRIVATE KEY") && !label_is(&b, "PRIVATE KEY"))
-		return CERTD_ERR_KEY_INVALID;
-
+	memset(&b, 0, sizeof(b));
+	if ((rv = key_block(text, len, &b, why, whylen)) != 0)
+		return rv;
 	if ((ret = gnutls_privkey_init(&priv)) < 0) {
 		rv = gtls_err(ret, CERTD_ERR_INTERNAL);
 		goto out;
@@ -603,6 +890,8 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out)
 	 */
 	if ((ret = gnutls_privkey_import_x509_raw(priv, &d,
 	    GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN)) < 0) {
+		whyf(why, whylen, "the %.*s block does not parse: %s",
+		    (int)b.label_len, b.label, gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_KEY_INVALID);
 		goto out;
 	}
@@ -611,10 +900,12 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out)
 		goto out;
 	}
 	if ((ret = gnutls_pubkey_import_privkey(pub, priv, 0, 0)) < 0) {
+		whyf(why, whylen, "its public key cannot be derived: %s",
+		    gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_KEY_INVALID);
 		goto out;
 	}
-	if (!key_type_ok(pub)) {
+	if (!key_type_ok(pub, why, whylen)) {
 		rv = CERTD_ERR_KEY_INVALID;
 		goto out;
 	}
@@ -686,6 +977,34 @@ verify_key_ok(gnutls_x509_crt_t crt)
 	return ok;
 }
 
+/* Why link i does not verify against link i + 1, from GnuTLS's status. */
+static void
+link_why(const struct chain *ch, unsigned i, unsigned status, char *why,
+    size_t whylen)
+{
+	char	a[CRT_NAME_MAX], b[CRT_NAME_MAX];
+
+	if (why == NULL)
+		return;
+	crt_name(ch->crt[i], i, a);
+	crt_name(ch->crt[i + 1], i + 1, b);
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+		whyf(why, whylen, "%s is signed with an algorithm GnuTLS "
+		    "holds insecure", a);
+	else if (status & GNUTLS_CERT_SIGNER_NOT_CA)
+		whyf(why, whylen, "%s is not a CA certificate, so it cannot "
+		    "have issued %s", b, a);
+	else if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
+		whyf(why, whylen, "%s may not issue %s (key usage, path "
+		    "length or name constraints)", b, a);
+	else if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
+		whyf(why, whylen, "the signature of %s does not verify with "
+		    "the key of %s", a, b);
+	else
+		whyf(why, whylen, "%s does not verify against %s (GnuTLS "
+		    "status 0x%x)", a, b, status);
+}
+
 /*
  * Each link must name the next as issuer (DN, and key identifiers when both
  * carry them) and carry a signature that the next one's key verifies.  The
@@ -693,77 +1012,184 @@ verify_key_ok(gnutls_x509_crt_t crt)
  * that it may sign certificates (basicConstraints, keyCertSign) and refuses
  * broken signature algorithms.  DO_NOT_ALLOW_SAME keeps a certificate with
  * the same subject and key as its successor from being waved through
- * without a signature check.
+ * without a signature check.  The last link is checked against nothing: a
+ * self-signed root there is as good a last link as an intermediate (its
+ * own signature is not what makes anyone trust it).
  */
 static int
-chain_verify(const struct chain *ch)
+chain_verify(const struct chain *ch, char *why, size_t whylen)
 {
+	char		a[CRT_NAME_MAX], b[CRT_NAME_MAX];
 	unsigned	i, status;
 	int		ret;
 
 	for (i = 0; i + 1 < ch->n; i++) {
-		if (!gnutls_x509_crt_check_issuer(ch->crt[i], ch->crt[i + 1]) ||
-		    !verify_key_ok(ch->crt[i + 1]))
+		if (!gnutls_x509_crt_check_issuer(ch->crt[i], ch->crt[i + 1])) {
+			if (why != NULL) {
+				crt_name(ch->crt[i], i, a);
+				crt_name(ch->crt[i + 1], i + 1, b);
+				whyf(why, whylen, "%s is not issued by the next "
+				    "one, %s (leaf first, then each "
+				    "certificate's issuer)", a, b);
+			}
 			return CERTD_ERR_CHAIN_INVALID;
+		}
+		if (!verify_key_ok(ch->crt[i + 1])) {
+			if (why != NULL) {
+				crt_name(ch->crt[i + 1], i + 1, b);
+				whyf(why, whylen, "%s has a key certd does not "
+				    "verify signatures with (RSA over %d bits or "
+				    "with an exponent over 64 bits, or neither "
+				    "RSA, EC nor EdDSA)", b, CERT_RSA_BITS_MAX);
+			}
+			return CERTD_ERR_CHAIN_INVALID;
+		}
 		status = 0;
 		ret = gnutls_x509_crt_verify(ch->crt[i], &ch->crt[i + 1], 1,
 		    CHAIN_VERIFY_FLAGS, &status);
-		if (ret < 0)
-			return gtls_err(ret, CERTD_ERR_CHAIN_INVALID);
-		if (status != 0)
-			return CERTD_ERR_CHAIN_INVALID;
+		if (ret < 0 || status != 0) {
+			if (ret < 0)
+				status = GNUTLS_CERT_INVALID;
+			link_why(ch, i, status, why, whylen);
+			return gtls_err(ret < 0 ? ret : 0,
+			    CERTD_ERR_CHAIN_INVALID);
+		}
 	}
 	return 0;
 }
 
+/*
+ * The key is not the first certificate's.  When it is a later one's and
+ * the chain does not hold in the order given, the order is what is wrong
+ * (a leaf given last, an intermediate first): the chain error, naming the
+ * leaf.  Otherwise it is the key that is wrong: the mismatch.
+ */
+static int
+key_elsewhere(const struct chain *ch, gnutls_pubkey_t key, char *why,
+    size_t whylen)
+{
+	gnutls_pubkey_t	 pub;
+	char		 a[CRT_NAME_MAX], b[CRT_NAME_MAX];
+	unsigned	 i;
+	int		 rv = 1;
+
+	for (i = 1; i < ch->n && rv != 0; i++) {
+		if (gnutls_pubkey_init(&pub) < 0)
+			return CERTD_ERR_NOMEM;
+		rv = gnutls_pubkey_import_x509(pub, ch->crt[i], 0) < 0 ? 1 :
+		    key_match(pub, key);
+		gnutls_pubkey_deinit(pub);
+		if (rv == CERTD_ERR_NOMEM)
+			return rv;
+	}
+	crt_name(ch->crt[0], 0, a);
+	if (rv != 0) {
+		whyf(why, whylen, "is not the key of the leaf, %s, nor of any "
+		    "other certificate given", a);
+		return CERTD_ERR_KEY_MISMATCH;
+	}
+	crt_name(ch->crt[i - 1], i - 1, b);
+	if ((rv = chain_verify(ch, NULL, 0)) == CERTD_ERR_CHAIN_INVALID) {
+		whyf(why, whylen, "%s holds the private key's public key, so "
+		    "it is the leaf: the leaf must come first, then each "
+		    "certificate's issuer", b);
+		return rv;
+	}
+	if (rv != 0)
+		return rv;
+	whyf(why, whylen, "is the key of %s, not of the leaf, %s", b, a);
+	return CERTD_ERR_KEY_MISMATCH;
+}
+
+void
+cert_time_why(int err, const struct cert_meta *m, char *why, size_t whylen)
+{
+	char	when[24];
+	char	cn[CRT_CN_SHOWN + 4];
+	size_t	len;
+
+	if (m->subject_cn == NULL)
+		snprintf(cn, sizeof(cn), "no CN");
+	else {
+		if ((len = strlen(m->subject_cn)) > CRT_CN_SHOWN) {
+			len = CRT_CN_SHOWN;
+			while (len > 0 && (m->subject_cn[len] & 0xc0) == 0x80)
+				len--;
+		}
+		snprintf(cn, sizeof(cn), "CN=%.*s", (int)len, m->subject_cn);
+	}
+	if (err == CERTD_ERR_CERT_EXPIRED) {
+		util_time_iso(m->not_after, 1, when);
+		whyf(why, whylen, "certificate 1, the leaf (%s), expired at %s",
+		    cn, when);
+	} else {
+		util_time_iso(m->not_before, 1, when);
+		whyf(why, whylen, "certificate 1, the leaf (%s), is valid from "
+		    "%s", cn, when);
+	}
+}
+
 int
 cert_check(const char *cert, size_t cert_len, const char *key,
-    size_t key_len, int64_t now, struct cert_meta *meta)
+    size_t key_len, int64_t now, struct cert_meta *meta, char *why,
+    size_t whylen)
 {
 	struct chain		 ch;
 	struct cert_meta	 m;
 	gnutls_pubkey_t		 leaf_pub = NULL, key_pub = NULL;
+	const char		*what = NULL;
 	int			 ret, rv;
 
 	memset(meta, 0, sizeof(*meta));
 	memset(&m, 0, sizeof(m));
 	ch.n = 0;
+	whyf(why, whylen, "%s", "");
 
 	/*
 	 * Leaf metadata is read while parsing, so a leaf that parses but holds
 	 * unusable names is CERTD_ERR_CERT_INVALID, ahead of the time checks.
 	 */
-	if ((rv = chain_parse(&ch, cert, cert_len)) != 0)
+	if ((rv = chain_parse(&ch, cert, cert_len, why, whylen)) != 0)
 		goto out;
 	if ((ret = gnutls_pubkey_init(&leaf_pub)) < 0) {
 		rv = gtls_err(ret, CERTD_ERR_INTERNAL);
 		goto out;
 	}
 	if ((ret = gnutls_pubkey_import_x509(leaf_pub, ch.crt[0], 0)) < 0) {
+		whyf(why, whylen, "certificate 1, the leaf: its public key "
+		    "cannot be read: %s", gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		goto out;
 	}
-	if ((rv = meta_fill(&m, ch.crt[0], leaf_pub, ch.n)) != 0)
+	if ((rv = meta_fill(&m, ch.crt[0], leaf_pub, ch.n, &what)) != 0) {
+		whyf(why, whylen, "certificate 1, the leaf: %s", what);
 		goto out;
+	}
 
-	if (m.not_after < now) {
-		rv = CERTD_ERR_CERT_EXPIRED;
+	if (m.not_after < now || m.not_before > now) {
+		rv = m.not_after < now ? CERTD_ERR_CERT_EXPIRED :
+		    CERTD_ERR_CERT_NOT_YET;
+		cert_time_why(rv, &m, why, whylen);
 		goto out;
 	}
-	if (m.not_before > now) {
-		rv = CERTD_ERR_CERT_NOT_YET;
+	if ((rv = key_parse(key, key_len, &key_pub, why, whylen)) != 0)
 		goto out;
-	}
-	if ((rv = key_parse(key, key_len, &key_pub)) != 0)
+	if ((rv = key_match(leaf_pub, key_pub)) == CERTD_ERR_KEY_MISMATCH)
+		rv = key_elsewhere(&ch, key_pub, why, whylen);
+	if (rv != 0)
 		goto out;
-	if ((rv = key_match(leaf_pub, key_pub)) != 0)
-		goto out;
-	if ((rv = chain_verify(&ch)) != 0)
+	if ((rv = chain_verify(&ch, why, whylen)) != 0)
 		goto out;
 
 	*meta = m;
 	memset(&m, 0, sizeof(m));
 out:
+	if (rv != 0 && rv != CERTD_ERR_NOMEM && why != NULL && whylen > 0 &&
+	    why[0] == '\0')
+		whyf(why, whylen, "%s", rv == CERTD_ERR_KEY_INVALID ?
+		    "cannot be read as a private key" :
+		    rv == CERTD_ERR_CHAIN_INVALID ? "a link does not verify" :
+		    "cannot be read as X.509 certificates");
 	cert_meta_clear(&m);
 	if (key_pub != NULL)
 		gnutls_pubkey_deinit(key_pub);
@@ -771,6 +1197,117 @@ out:
 		gnutls_pubkey_deinit(leaf_pub);
 	chain_free(&ch);
 	return rv;
+}
+
+/*
+ * Normal form, written or only measured (buf NULL), noting whether it is
+ * the original text byte for byte.
+ */
+struct pem_out {
+	char		*buf;
+	size_t		 len;
+	const char	*orig;
+	size_t		 orig_len;
+	int		 same;
+};
+
+static void
+out_put(struct pem_out *o, const char *s, size_t n)
+{
+	if (o->same && (o->len + n > o->orig_len ||
+	    memcmp(o->orig + o->len, s, n) != 0))
+		o->same = 0;
+	if (o->buf != NULL)
+		memcpy(o->buf + o->len, s, n);
+	o->len += n;
+}
+
+/* One block: its markers on lines of their own, base64 in lines of 64. */
+static void
+out_block(struct pem_out *o, const struct pem_block *b)
+{
+	const char	*p = b->body, *end = b->body + b->body_len, *q;
+	char		 line[65];
+	size_t		 k, n = 0;
+
+	out_put(o, PEM_BEGIN, strlen(PEM_BEGIN));
+	out_put(o, b->label, b->label_len);
+	out_put(o, PEM_DASHES "\n", strlen(PEM_DASHES) + 1);
+	while (p < end) {
+		if (is_space(*p)) {
+			p++;
+			continue;
+		}
+		for (q = p + 1; q < end && !is_space(*q); q++)
+			;
+		for (; p < q; p += k) {		/* the run [p, q) */
+			k = (size_t)(q - p) < 64 - n ? (size_t)(q - p) : 64 - n;
+			memcpy(line + n, p, k);
+			if ((n += k) == 64) {
+				line[n++] = '\n';
+				out_put(o, line, n);
+				n = 0;
+			}
+		}
+	}
+	if (n > 0) {
+		line[n++] = '\n';
+		out_put(o, line, n);
+	}
+	cert_wipe(line, sizeof(line));	/* it may have held key text */
+	out_put(o, PEM_END, strlen(PEM_END));
+	out_put(o, b->label, b->label_len);
+	out_put(o, PEM_DASHES "\n", strlen(PEM_DASHES) + 1);
+}
+
+int
+cert_pem_normalize(const char *text, size_t len, int kind, char **out,
+    size_t *outlen, char *why, size_t whylen)
+{
+	struct pem_block	 v[CERTD_CHAIN_MAX];
+	struct pem_out		 o;
+	unsigned		 n = 1, i;
+	size_t			 max;
+	int			 rv, bad;
+
+	*out = NULL;
+	*outlen = 0;
+	whyf(why, whylen, "%s", "");
+	memset(v, 0, sizeof(v));
+	if (kind == CERT_PEM_KEY) {
+		bad = CERTD_ERR_KEY_INVALID;
+		max = CERTD_KEY_MAX;
+		rv = key_block(text, len, &v[0], why, whylen);
+	} else {
+		bad = CERTD_ERR_CERT_INVALID;
+		max = CERTD_CERT_MAX;
+		rv = chain_blocks(text, len, v, &n, why, whylen);
+	}
+	if (rv != 0)
+		return rv;
+	memset(&o, 0, sizeof(o));
+	o.orig = text;
+	o.orig_len = len;
+	o.same = 1;
+	for (i = 0; i < n; i++)
+		out_block(&o, &v[i]);
+	if (o.same && o.len == len)
+		return 0;		/* normal already: use the text */
+	if (o.len > max) {
+		whyf(why, whylen, "is %zu bytes once normalized (the blocks "
+		    "only, base64 in lines of 64), over %zu", o.len, max);
+		return bad;
+	}
+	if ((o.buf = malloc(o.len + 1)) == NULL)
+		return CERTD_ERR_NOMEM;
+	o.len = 0;
+	o.same = 0;
+	for (i = 0; i < n; i++)
+		out_block(&o, &v[i]);
+	o.buf[o.len] = '\0';
+	*out = o.buf;
+	*outlen = o.len;
+	return 0;
 }
 
 void

@@ -42,27 +42,65 @@ struct cert_meta {
 /* Largest RSA modulus accepted, in a key or in a chain's issuer. */
 #define CERT_RSA_BITS_MAX	8192
 
+/* Longest reason cert_check and cert_pem_normalize write, NUL included. */
+#define CERT_WHY_MAX	400
+
 /*
  * Validate a certificate chain (PEM, leaf first) against a private key (PEM)
  * at time `now`.  Checks run in this order and the first failure is returned:
- *   CERTD_ERR_CERT_INVALID   certificate text does not parse, or holds anything
- *                            but CERTIFICATE blocks, or is over CERTD_CERT_MAX
+ *   CERTD_ERR_CERT_INVALID   certificate text does not parse, or holds any
+ *                            block but CERTIFICATE blocks, or is over
+ *                            CERTD_CERT_MAX
  *   CERTD_ERR_CERT_EXPIRED   leaf notAfter < now
  *   CERTD_ERR_CERT_NOT_YET   leaf notBefore > now
  *   CERTD_ERR_KEY_INVALID    key does not parse, is encrypted, is over
  *                            CERTD_KEY_MAX, or is RSA over CERT_RSA_BITS_MAX
- *   CERTD_ERR_KEY_MISMATCH   key's public key is not the leaf's
+ *   CERTD_ERR_KEY_MISMATCH   key's public key is not the leaf's; but when it
+ *                            is a later certificate's and the chain does not
+ *                            hold as given (a leaf given last),
+ *                            CERTD_ERR_CHAIN_INVALID
  *   CERTD_ERR_CHAIN_INVALID  link i not issued and signed by link i+1, or
  *                            link i+1's key not RSA of at most
  *                            CERT_RSA_BITS_MAX bits with an exponent of at
  *                            most 64 bits, EC or EdDSA
- * Inputs need not be NUL-terminated.  On success fills *meta (which the caller
- * clears); on failure *meta is left cleared.  Key material copied internally is
- * wiped before return.  Returns 0 or a negative CERTD_ERR_*; CERTD_ERR_NOMEM
- * on allocation failure.
+ * Explanatory text around the blocks (RFC 7468 section 2: what `openssl
+ * pkcs12 -nodes` writes) is skipped, unless it looks like part of a damaged
+ * block.  Inputs need not be NUL-terminated.  On success fills *meta (which
+ * the caller clears); on failure *meta is left cleared and why (NULL, or
+ * whylen bytes, CERT_WHY_MAX is enough) says which certificate or line, and
+ * which check: printable UTF-8, never key text.  Key material copied
+ * internally is wiped before return.  Returns 0 or a negative CERTD_ERR_*;
+ * CERTD_ERR_NOMEM on allocation failure.
  */
 int	cert_check(const char *cert, size_t cert_len, const char *key,
-	    size_t key_len, int64_t now, struct cert_meta *meta);
+	    size_t key_len, int64_t now, struct cert_meta *meta, char *why,
+	    size_t whylen);
+
+/* What cert_pem_normalize reads. */
+#define CERT_PEM_CHAIN	0	/* certificate text: CERTIFICATE blocks */
+#define CERT_PEM_KEY	1	/* key text: one private key block */
+
+/*
+ * The normal form of a certificate or key text, as certd stores it: its
+ * blocks only (for a key, the private key block alone, without an EC
+ * PARAMETERS block before it), each as "-----BEGIN L-----\n", its base64
+ * in lines of 64 ending in LF, "-----END L-----\n".  The text must pass
+ * cert_check's reading of the blocks (not its X.509 or key checks): else
+ * CERTD_ERR_CERT_INVALID or CERTD_ERR_KEY_INVALID with why, also when the
+ * normal form is over CERTD_CERT_MAX or CERTD_KEY_MAX.  Returns 0 with
+ * *out NULL when the text is in normal form already, else *out (malloc'd,
+ * NUL-terminated, *outlen bytes; for a key the caller wipes it); or
+ * CERTD_ERR_NOMEM.
+ */
+int	cert_pem_normalize(const char *text, size_t len, int kind, char **out,
+	    size_t *outlen, char *why, size_t whylen);
+
+/*
+ * The reason cert_check gives for CERTD_ERR_CERT_EXPIRED or
+ * CERTD_ERR_CERT_NOT_YET of a leaf whose metadata is m.
+ */
+void	cert_time_why(int err, const struct cert_meta *m, char *why,
+	    size_t whylen);
 
 /* Free what a cert_meta owns and zero it.  Accepts a zeroed struct. */
 void	cert_meta_clear(struct cert_meta *meta);

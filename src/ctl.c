@@ -1163,8 +1163,7 @@ backup_done(struct workq_job *job)
 		log_info("backup written dir=%s", b->path);
 	if (w->conn->state != CTL_CLOSED) {
 		if (b->rv != 0)
-			reply_error(w->conn, w->id, CERTD_ERR_STORAGE, "dir",
-			    b->why);
+			reply_error(w->conn, w->id, b->rv, "dir", b->why);
 		else
 			reply_nil(w->conn, w->id);
 	}

@@ -37,6 +37,7 @@ static const struct err_row err_rows[] = {
 	{ CERTD_ERR_NO_WATCH,		404, "watch not found", "订阅不存在" },
 	{ CERTD_ERR_SHUTDOWN,		503, "shutting down", "服务正在停止" },
 	{ CERTD_ERR_NO_REVISION,	404, "revision not found", "版本不存在" },
+	{ CERTD_ERR_BACKUP_EXISTS,	412, "backup already exists", "备份已存在" },
 	{ CERTD_ERR_INTERNAL,		503, "internal error", "服务暂不可用" },
 };
 

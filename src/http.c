@@ -394,21 +394,29 @@ audit_denied(struct evhttp_request *req, const char *path)
 	    auth == NULL ? "no-token" : "unknown-token");
 }
 
+/* GET /healthz: no token, no query parameters. */
 static void
-healthz(struct evhttp_request *req)
+healthz(struct http *h, struct evhttp_request *req, double start,
+    const char *query)
 {
-	int method = evhttp_request_get_command(req);
+	struct http_query_err	qe;
+	int			method = evhttp_request_get_command(req), err;
 
 	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, HEAD");
-		send_error(req, CERTD_ERR_METHOD, NULL, NULL);
-		return;
-	}
-	send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+		send_error(req, err = CERTD_ERR_METHOD, NULL, NULL);
+	} else if ((err = http_query_check(query, "", &qe)) != 0)
+		send_error(req, err, qe.field, qe.reason);
+	else
+		send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+	count(h, HTTP_ROUTE_HEALTHZ, err_status(err), start);
 }
 
-/* The certificate resources: which handler serves which method. */
+/*
+ * The certificate resources: which handler serves which method, and the
+ * query parameters GET (and HEAD) and DELETE take ("" none).
+ */
 static const struct http_resource {
 	int		 route;		/* HTTP_ROUTE_* */
 	int		 has_id;
@@ -418,59 +426,88 @@ static const struct http_resource {
 	void		(*post)(struct http_req *);
 	void		(*put)(struct http_req *);
 	void		(*del)(struct http_req *);
+	const char	*get_params;
+	const char	*del_params;
 } routes[] = {
 	{ HTTP_ROUTE_CERTIFICATES, 0, NULL, "GET, HEAD, POST",
-	    http_certs_list, http_certs_create, NULL, NULL },
+	    http_certs_list, http_certs_create, NULL, NULL,
+	    "page, page_size, alias", "" },
 	{ HTTP_ROUTE_CERTIFICATE, 1, NULL, "GET, HEAD, PUT, DELETE",
-	    http_certs_get, NULL, http_certs_update, http_certs_delete },
+	    http_certs_get, NULL, http_certs_update, http_certs_delete,
+	    "", "force" },
 	{ HTTP_ROUTE_SUBSCRIBERS, 1, "subscribers", "GET, HEAD",
-	    http_certs_subscribers, NULL, NULL, NULL },
+	    http_certs_subscribers, NULL, NULL, NULL, "", "" },
 	{ HTTP_ROUTE_HISTORY, 1, "history", "GET, HEAD",
-	    http_certs_history, NULL, NULL, NULL },
+	    http_certs_history, NULL, NULL, NULL, "", "" },
 	{ HTTP_ROUTE_ROLLBACK, 1, "rollback", "POST",
-	    NULL, http_certs_rollback, NULL, NULL },
-	{ HTTP_ROUTE_OTHER, 0, NULL, NULL, NULL, NULL, NULL, NULL },
+	    NULL, http_certs_rollback, NULL, NULL, "", "" },
+	{ HTTP_ROUTE_OTHER, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL },
 };
+
+/* [s, s + len) is the NUL-terminated word w. */
+static int
+is_word(const char *s, size_t len, const char *w)
+{
+	return strlen(w) == len && memcmp(s, w, len) == 0;
+}
+
+/* Which resource of the certificate tree [p, end) names, or NULL. */
+static const struct http_resource *
+match_certs(const char *p, const char *end, struct http_match *m)
+{
+	const char			*slash, *sub = NULL;
+	const struct http_resource	*rt;
+
+	/* {team}/certificates[/{id}[/{sub}]] */
+	if ((slash = memchr(p, '/', (size_t)(end - p))) == NULL ||
+	    end - slash < 13 || memcmp(slash, "/certificates", 13) != 0 ||
+	    (slash + 13 != end && slash[13] != '/'))
+		return NULL;
+	m->team = p;
+	m->team_len = (size_t)(slash - p);
+	if ((m->has_id = slash + 13 != end)) {
+		m->id_s = slash + 14;
+		if ((sub = memchr(m->id_s, '/', (size_t)(end - m->id_s))) !=
+		    NULL) {
+			m->id_len = (size_t)(sub - m->id_s);
+			sub++;
+		} else
+			m->id_len = (size_t)(end - m->id_s);
+	}
+	for (rt = &routes[0]; rt->allow != NULL; rt++)
+		if (rt->has_id == m->has_id && (sub == NULL ? rt->sub == NULL :
+		    rt->sub != NULL && is_word(sub, (size_t)(end - sub),
+		    rt->sub)))
+			return rt;
+	return NULL;
+}
 
 int
 http_match(const char *path, int method, struct http_match *m)
 {
-	const char			*p, *slash, *sub = NULL;
 	const struct http_resource	*rt;
+	size_t				 len = strlen(path);
 
 	memset(m, 0, sizeof(*m));
 	m->route = HTTP_ROUTE_OTHER;
-	if (strcmp(path, "/healthz") == 0) {
+	m->params = "";
+	/* A trailing slash names the same resource as none. */
+	if (len > 1 && path[len - 1] == '/')
+		len--;
+	if (is_word(path, len, "/healthz")) {
 		m->healthz = 1;
 		m->route = HTTP_ROUTE_HEALTHZ;
 		return 0;
 	}
-	if (strcmp(path, "/metrics") == 0) {
+	if (is_word(path, len, "/metrics")) {
 		m->route = HTTP_ROUTE_METRICS;
 		return method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD ?
 		    0 : (m->allow = "GET, HEAD", CERTD_ERR_METHOD);
 	}
-	/* /openapi/v1/teams/{team}/certificates[/{id}[/{sub}]] */
-	if (strncmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
-	    (slash = strchr(p = path + sizeof(PREFIX) - 1, '/')) == NULL ||
-	    strncmp(slash, "/certificates", 13) != 0 ||
-	    (slash[13] != '\0' && slash[13] != '/'))
-		return CERTD_ERR_NO_ROUTE;
-	m->team = p;
-	m->team_len = (size_t)(slash - p);
-	if ((m->has_id = slash[13] == '/')) {
-		m->id_s = slash + 14;
-		if ((sub = strchr(m->id_s, '/')) != NULL) {
-			m->id_len = (size_t)(sub - m->id_s);
-			sub++;
-		} else
-			m->id_len = strlen(m->id_s);
-	}
-	for (rt = &routes[0]; rt->allow != NULL; rt++)
-		if (rt->has_id == m->has_id && (sub == NULL ? rt->sub == NULL :
-		    rt->sub != NULL && strcmp(rt->sub, sub) == 0))
-			break;
-	if (rt->allow == NULL)
+	if (len < sizeof(PREFIX) - 1 ||
+	    memcmp(path, PREFIX, sizeof(PREFIX) - 1) != 0 ||
+	    (rt = match_certs(path + sizeof(PREFIX) - 1, path + len, m)) ==
+	    NULL)
 		return CERTD_ERR_NO_ROUTE;
 	m->route = rt->route;
 	m->allow = rt->allow;
@@ -478,6 +515,7 @@ http_match(const char *path, int method, struct http_match *m)
 	case EVHTTP_REQ_GET:
 	case EVHTTP_REQ_HEAD:
 		m->handler = rt->get;
+		m->params = rt->get_params;
 		break;
 	case EVHTTP_REQ_POST:
 		m->handler = rt->post;
@@ -487,11 +525,108 @@ http_match(const char *path, int method, struct http_match *m)
 		break;
 	case EVHTTP_REQ_DELETE:
 		m->handler = rt->del;
+		m->params = rt->del_params;
 		break;
 	default:
 		break;
 	}
 	return m->handler != NULL ? 0 : CERTD_ERR_METHOD;
+}
+
+/* Whether name is one of params ("a, b, c"). */
+static int
+param_known(const char *params, const char *name)
+{
+	const char	*p = params, *q;
+	size_t		 n = strlen(name);
+
+	while (*p != '\0') {
+		if ((q = strchr(p, ',')) == NULL)
+			q = p + strlen(p);
+		if ((size_t)(q - p) == n && memcmp(p, name, n) == 0)
+			return 1;
+		p = *q == ',' ? q + 2 : q;
+	}
+	return 0;
+}
+
+/*
+ * A parameter name as the client may be shown it: printable ASCII as it
+ * is (evhttp does not decode names: "p%61ge" stays so), any other byte,
+ * and a quote or backslash, as %XX; at most 64 characters.
+ */
+static void
+param_show(const char *name, char *out, size_t outlen)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	size_t			 n = 0;
+
+	for (; *name != '\0' && n + 4 < outlen && n < 64; name++) {
+		unsigned char	c = (unsigned char)*name;
+
+		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
+			out[n++] = (char)c;
+		else {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 0x0f];
+		}
+	}
+	if (*name != '\0' && n + 4 < outlen) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+}
+
+int
+http_query_check(const char *query, const char *params,
+    struct http_query_err *e)
+{
+	struct evkeyvalq	 q;
+	struct evkeyval		*kv, *prev;
+	int			 rv = CERTD_ERR_BAD_REQUEST;
+
+	e->field[0] = e->reason[0] = '\0';
+	if (query == NULL)
+		return 0;
+	TAILQ_INIT(&q);
+	/* A value with an encoded NUL would be read up to the NUL only. */
+	if (evhttp_parse_query_str(query, &q) != 0 ||
+	    strcasestr(query, "%00") != NULL) {
+		snprintf(e->field, sizeof(e->field), "query");
+		snprintf(e->reason, sizeof(e->reason),
+		    "is not a valid query string");
+		goto out;
+	}
+	TAILQ_FOREACH(kv, &q, next) {
+		if (kv->key[0] == '\0') {
+			snprintf(e->field, sizeof(e->field), "query");
+			snprintf(e->reason, sizeof(e->reason),
+			    "has a parameter without a name");
+			goto out;
+		}
+		param_show(kv->key, e->field, sizeof(e->field));
+		if (!param_known(params, kv->key)) {
+			snprintf(e->reason, sizeof(e->reason), params[0] ==
+			    '\0' ? "is not a parameter of this request (it "
+			    "takes none)" : "is not a parameter of this request "
+			    "(it takes %s)", params);
+			goto out;
+		}
+		for (prev = TAILQ_FIRST(&q); prev != kv;
+		    prev = TAILQ_NEXT(prev, next))
+			if (strcmp(prev->key, kv->key) == 0) {
+				snprintf(e->reason, sizeof(e->reason),
+				    "must be given once");
+				goto out;
+			}
+	}
+	e->field[0] = '\0';
+	rv = 0;
+out:
+	evhttp_clear_headers(&q);
+	return rv;
 }
 
 int
@@ -580,15 +715,22 @@ ill_formed(struct http *h, struct evhttp_request *req, double start)
 	return 0;
 }
 
-/* GET /metrics: any token that sees every team. */
+/* GET /metrics: any token that sees every team; no query parameters. */
 static void
-metrics(struct http *h, struct evhttp_request *req, double start)
+metrics(struct http *h, struct evhttp_request *req, double start,
+    const char *query)
 {
 	const struct token	*tok = authenticate(h, req);
+	struct http_query_err	 qe;
 	struct evbuffer		*buf;
 
 	if (tok == NULL) {
 		reject(h, req, HTTP_ROUTE_METRICS, start, CERTD_ERR_UNAUTHORIZED);
+		return;
+	}
+	if (http_query_check(query, "", &qe) != 0) {
+		send_error(req, CERTD_ERR_BAD_REQUEST, qe.field, qe.reason);
+		count(h, HTTP_ROUTE_METRICS, 400, start);
 		return;
 	}
 	if (!tok->all_teams || h->metrics_cb == NULL ||
@@ -610,10 +752,11 @@ http_route(struct evhttp_request *req, void *arg)
 {
 	struct http		*h = arg;
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const char		*path;
+	const char		*path, *query;
 	const struct token	*tok;
 	struct http_req		*r;
 	struct http_match	 m;
+	struct http_query_err	 qe;
 	char			 team[CERTD_TEAM_MAX + 1];
 	uint64_t		 id = 0;
 	double			 start = now_mono();
@@ -647,13 +790,13 @@ http_route(struct evhttp_request *req, void *arg)
 		reject(h, req, m.route, start, CERTD_ERR_METHOD);
 		return;
 	}
+	query = evhttp_uri_get_query(uri);
 	if (m.healthz) {
-		healthz(req);
-		count(h, HTTP_ROUTE_HEALTHZ, 200, start);
+		healthz(h, req, start, query);
 		return;
 	}
 	if (m.route == HTTP_ROUTE_METRICS) {
-		metrics(h, req, start);
+		metrics(h, req, start, query);
 		return;
 	}
 	if ((tok = authenticate(h, req)) == NULL) {
@@ -686,6 +829,10 @@ http_route(struct evhttp_request *req, void *arg)
 	memcpy(r->team, team, sizeof(r->team));
 	if (!token_allows_team(tok, r->team)) {
 		http_reply_error(r, CERTD_ERR_NO_TEAM, NULL, NULL);
+		return;
+	}
+	if (http_query_check(query, m.params, &qe) != 0) {
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, qe.field, qe.reason);
 		return;
 	}
 	m.handler(r);

@@ -113,14 +113,32 @@ struct http_match {
 	const char	*id_s;		/* not yet checked */
 	size_t		 id_len;
 	const char	*allow;		/* methods of the resource, for 405 */
+	const char	*params;	/* query parameters it takes: "a, b" */
 	void		(*handler)(struct http_req *);
 };
 
 /*
  * Route path for method (EVHTTP_REQ_*): 0, CERTD_ERR_NO_ROUTE, or
- * CERTD_ERR_METHOD (m->allow set).  Pure: no I/O, nothing allocated.
+ * CERTD_ERR_METHOD (m->allow set).  One trailing slash is ignored
+ * ("/metrics/" is "/metrics").  Pure: no I/O, nothing allocated.
  */
 int	http_match(const char *path, int method, struct http_match *m);
+
+/* A refused query: the parameter to blame (shown safely) and why. */
+struct http_query_err {
+	char	field[80];
+	char	reason[128];
+};
+
+/*
+ * Check a query string (NULL: none) against the parameters a route takes
+ * (http_match's params): each known, each at most once, no encoded NUL.
+ * Values are the handlers' to check.  Pure.  Returns 0, or
+ * CERTD_ERR_BAD_REQUEST with *e naming the parameter ("query" when the
+ * string does not parse).
+ */
+int	http_query_check(const char *query, const char *params,
+	    struct http_query_err *e);
 
 /*
  * The team and certificate id of a match: 0, CERTD_ERR_NO_TEAM (team id

@@ -47,10 +47,11 @@ jstr(const char *s)
 }
 
 /*
- * PEM text of a stored record.  cert_check accepted it only if every byte
- * is a marker, base64 or white space (cert.c's pem_next), so it is ASCII
- * and the string is made without jansson's UTF-8 check (json_dumpb still
- * runs one of its own when it writes the reply).
+ * PEM text of a stored record.  It is stored in normal form (blocks only,
+ * cert_pem_normalize), and before that was stored only if every byte was a
+ * marker, base64 or white space, so it is ASCII and the string is made
+ * without jansson's UTF-8 check (json_dumpb still runs one of its own when
+ * it writes the reply).
  */
 static json_t *
 jpem(const char *s, size_t len)
@@ -178,16 +179,58 @@ http_certs_paging(const char *query, uint64_t *page, uint64_t *page_size,
 	return rv;
 }
 
+/*
+ * ?alias=A: the team's certificate of that alias (white space around it
+ * trimmed, as a write trims it), the one item of the list, if any.
+ * Returns 0 with *given (whether the query has alias) and *rec (NULL: no
+ * such alias), or -1 when the value is empty.
+ */
+static int
+list_alias(struct http_req *r, const char *query,
+    const struct cert_record **rec, int *given)
+{
+	struct evkeyvalq	 q;
+	const char		*v;
+	char			 alias[4 * CERTD_ALIAS_MAX + 1];
+	size_t			 len;
+	int			 rv = 0;
+
+	*rec = NULL;
+	*given = 0;
+	TAILQ_INIT(&q);
+	if (query == NULL || evhttp_parse_query_str(query, &q) != 0 ||
+	    (v = evhttp_find_header(&q, "alias")) == NULL)
+		goto out;
+	*given = 1;
+	while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
+		v++;
+	len = strlen(v);
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
+	    v[len - 1] == '\r' || v[len - 1] == '\n'))
+		len--;
+	if (len == 0)
+		rv = -1;
+	else if (len < sizeof(alias)) {	/* longer: no alias is */
+		memcpy(alias, v, len);
+		alias[len] = '\0';
+		*rec = service_get_alias(r->svc, r->team, alias);
+	}
+out:
+	evhttp_clear_headers(&q);
+	return rv;
+}
+
 void
 http_certs_list(struct http_req *r)
 {
 	const struct evhttp_uri	 *uri = evhttp_request_get_evhttp_uri(r->req);
 	const char		 *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	const struct cert_record *page[CERTD_PAGE_SIZE_MAX];
+	const struct cert_record *page[CERTD_PAGE_SIZE_MAX], *one;
 	const char		 *field;
 	uint64_t		  pno, psize;
 	size_t			  n, total, i;
 	json_t			 *list, *body;
+	int			  by_alias;
 
 	if (http_certs_paging(query, &pno, &psize, &field) != 0) {
 		if (strcmp(field, "query") == 0)
@@ -201,9 +244,19 @@ http_certs_list(struct http_req *r)
 			    "must be an integer from 1 to 500");
 		return;
 	}
+	if (list_alias(r, query, &one, &by_alias) != 0) {
+		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "alias",
+		    "must not be empty");
+		return;
+	}
 
-	n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize, page,
-	    &total);
+	if (by_alias) {
+		total = one != NULL;
+		n = one != NULL && pno == 1;
+		page[0] = one;
+	} else
+		n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize,
+		    page, &total);
 	if ((list = json_array()) == NULL) {
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return;

@@ -334,6 +334,94 @@ same_secret(const char *a, size_t alen, const char *b, size_t blen)
 	return d == 0;
 }
 
+/* 412, naming the certificate of the team that holds the alias. */
+static int
+alias_taken(uint64_t owner, struct svc_error *why)
+{
+	snprintf(why->buf, sizeof(why->buf), "is taken by certificate %llu "
+	    "of the team", (unsigned long long)owner);
+	why->field = "alias";
+	why->reason = why->buf;
+	return CERTD_ERR_ALIAS_EXISTS;
+}
+
+/*
+ * The normal forms (cert_pem_normalize) of a request's certificate and
+ * key, which are what is compared, checked and stored.
+ */
+struct svc_pem {
+	char	*cert;		/* NULL: absent, or normal already */
+	char	*key;		/* likewise; wiped when freed */
+	size_t	 key_len;
+	int	 key_err;	/* the key's blocks did not read: see normalize */
+	char	 key_why[SERVICE_WHY_MAX];
+};
+
+static void
+svc_pem_clear(struct svc_pem *pem)
+{
+	free(pem->cert);
+	if (pem->key != NULL) {
+		cert_wipe(pem->key, pem->key_len);
+		free(pem->key);
+	}
+	pem->cert = pem->key = NULL;
+}
+
+/*
+ * Point r's certificate and key at their normal forms in *pem.  A
+ * certificate whose blocks do not read is refused here (it is the first
+ * certificate check); a key that does not is left as it came, for
+ * cert_check to refuse in the order of the error table, after the
+ * certificate's dates.
+ */
+static int
+normalize(struct svc_put *r, struct svc_pem *pem, struct svc_error *why)
+{
+	size_t	len;
+	int	rv;
+
+	if (r->certificate.s != NULL) {
+		if ((rv = cert_pem_normalize(r->certificate.s,
+		    r->certificate.len, CERT_PEM_CHAIN, &pem->cert, &len,
+		    why->buf, sizeof(why->buf))) != 0) {
+			if (rv != CERTD_ERR_NOMEM) {
+				why->field = "certificate";
+				why->reason = why->buf;
+			}
+			return rv;
+		}
+		if (pem->cert != NULL) {
+			r->certificate.s = pem->cert;
+			r->certificate.len = len;
+		}
+	}
+	if (r->private_key.s != NULL) {
+		rv = cert_pem_normalize(r->private_key.s, r->private_key.len,
+		    CERT_PEM_KEY, &pem->key, &pem->key_len, pem->key_why,
+		    sizeof(pem->key_why));
+		if (rv == CERTD_ERR_NOMEM)
+			return rv;
+		pem->key_err = rv;
+		if (pem->key != NULL) {
+			r->private_key.s = pem->key;
+			r->private_key.len = pem->key_len;
+		}
+	}
+	return 0;
+}
+
+/* The field a certificate check's error blames. */
+static void
+check_failed(int rv, struct svc_error *why)
+{
+	if (rv == 0 || rv == CERTD_ERR_NOMEM)
+		return;
+	why->field = rv == CERTD_ERR_KEY_INVALID ||
+	    rv == CERTD_ERR_KEY_MISMATCH ? "private_key" : "certificate";
+	why->reason = why->buf;
+}
+
 /*
  * Validate the certificate and key an update leaves in place.  When both
  * are byte for byte the ones of the head record, which passed cert_check
@@ -343,25 +431,39 @@ same_secret(const char *a, size_t alen, const char *b, size_t blen)
  */
 static int
 validate(const struct cert_record *base, const struct svc_put *r, int64_t now,
-    struct cert_meta *meta)
+    const struct svc_pem *pem, struct cert_meta *meta, struct svc_error *why)
 {
 	const char	*cert = r->certificate.s, *key = r->private_key.s;
 	size_t		 cert_len = r->certificate.len, key_len = r->private_key.len;
+	int		 rv;
 
 	if (base != NULL && (cert == NULL || same_secret(cert, cert_len,
 	    base->certificate, base->certificate_len)) &&
 	    (key == NULL || same_secret(key, key_len, base->private_key,
 	    base->private_key_len))) {
-		if (base->meta.not_after < now)
-			return CERTD_ERR_CERT_EXPIRED;
-		if (base->meta.not_before > now)
-			return CERTD_ERR_CERT_NOT_YET;
-		return cert_meta_copy(meta, &base->meta);
+		rv = base->meta.not_after < now ? CERTD_ERR_CERT_EXPIRED :
+		    base->meta.not_before > now ? CERTD_ERR_CERT_NOT_YET : 0;
+		if (rv != 0)
+			cert_time_why(rv, &base->meta, why->buf,
+			    sizeof(why->buf));
+		else
+			rv = cert_meta_copy(meta, &base->meta);
+		check_failed(rv, why);
+		return rv;
 	}
-	return cert_check(cert != NULL ? cert : base->certificate,
+	rv = cert_check(cert != NULL ? cert : base->certificate,
 	    cert != NULL ? cert_len : base->certificate_len,
 	    key != NULL ? key : base->private_key,
-	    key != NULL ? key_len : base->private_key_len, now, meta);
+	    key != NULL ? key_len : base->private_key_len, now, meta,
+	    why->buf, sizeof(why->buf));
+	if (rv == 0 && pem->key_err != 0) {
+		/* Read as it came, but its normal form is not storable. */
+		cert_meta_clear(meta);
+		snprintf(why->buf, sizeof(why->buf), "%s", pem->key_why);
+		rv = pem->key_err;
+	}
+	check_failed(rv, why);
+	return rv;
 }
 
 static int
@@ -372,12 +474,14 @@ do_put(struct service *svc, const struct svc_put *req,
 	const struct cert_record *base = NULL;
 	struct cert_record	*rec = NULL;
 	struct cert_meta	 meta;
+	struct svc_pem		 pem;
 	int64_t			 now = (int64_t)time(NULL);
 	uint64_t		 owner;
 	char			*alias = NULL;
 	int			 rv;
 
 	memset(&meta, 0, sizeof(meta));
+	memset(&pem, 0, sizeof(pem));
 	why->field = why->reason = NULL;
 	if ((rv = check_fields(&r, r.id == 0, why)) != 0)
 		return rv;
@@ -385,8 +489,11 @@ do_put(struct service *svc, const struct svc_put *req,
 	    (base = store_head_get(svc->store, r.team, r.id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
 
-	if ((rv = validate(base, &r, now, &meta)) != 0)
-		return refused(svc, rv);
+	if ((rv = normalize(&r, &pem, why)) != 0 ||
+	    (rv = validate(base, &r, now, &pem, &meta, why)) != 0) {
+		refused(svc, rv);
+		goto out;
+	}
 
 	if ((alias = field_dup(&r.alias, base ? base->alias : NULL,
 	    base ? strlen(base->alias) : 0, NULL)) == NULL) {
@@ -395,7 +502,7 @@ do_put(struct service *svc, const struct svc_put *req,
 	}
 	owner = store_head_alias(svc->store, r.team, alias);
 	if (owner != 0 && owner != r.id) {
-		rv = CERTD_ERR_ALIAS_EXISTS;
+		rv = alias_taken(owner, why);
 		goto out;
 	}
 
@@ -444,6 +551,7 @@ out:
 	record_free(rec);
 	free(alias);
 	cert_meta_clear(&meta);
+	svc_pem_clear(&pem);
 	return rv;
 }
 
@@ -529,14 +637,17 @@ do_rollback(struct service *svc, const char *team, uint64_t id,
 	 */
 	if ((rv = check_version_names(old, why)) != 0)
 		goto out;
-	if ((rv = cert_check(old->certificate, old->certificate_len,
-	    old->private_key, old->private_key_len, now, &meta)) != 0) {
+	rv = cert_check(old->certificate, old->certificate_len,
+	    old->private_key, old->private_key_len, now, &meta, why->buf,
+	    sizeof(why->buf));
+	if (rv != 0) {
+		check_failed(rv, why);
 		refused(svc, rv);
 		goto out;
 	}
 	owner = store_head_alias(svc->store, team, old->alias);
 	if (owner != 0 && owner != id) {
-		rv = CERTD_ERR_ALIAS_EXISTS;
+		rv = alias_taken(owner, why);
 		goto out;
 	}
 	if (base == store_get(svc->store, team, id) &&

@@ -46,10 +46,16 @@ struct svc_put {
 	struct svc_field	 cert_type;
 };
 
-/* Why a request was refused: field and reason are static strings or NULL. */
+/*
+ * Why a request was refused: field is a static string or NULL, reason a
+ * static string, NULL, or buf (a certificate check's reason, which names
+ * the certificate of the chain and the check).
+ */
+#define SERVICE_WHY_MAX	400
 struct svc_error {
 	const char	*field;
 	const char	*reason;
+	char		 buf[SERVICE_WHY_MAX];
 };
 
 /*

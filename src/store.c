@@ -3945,7 +3945,9 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 	(void)close(fd);
 	if (lstat(db, &st) == 0 || lstat(kp, &st) == 0) {
 		store_errf(errbuf, errlen, "backup directory %s already holds "
-		    "a backup", dir);
+		    "a backup (%s)", dir, lstat(db, &st) == 0 ? "db" :
+		    STORE_MASTER_KEY_FILE);
+		err = CERTD_ERR_BACKUP_EXISTS;
 		goto out;
 	}
 	/*

@@ -404,7 +404,9 @@ void		 store_key_id(const struct store *s,
  * dir/.certd-backup-XXXXXX and renamed to dir/db once marked; a backup that
  * fails after the checkpoint removes it again (one that died leaves the
  * fresh directory behind).  Returns 0, or a negative CERTD_ERR_* with a
- * one-line reason in errbuf.
+ * one-line reason in errbuf: CERTD_ERR_BACKUP_EXISTS when dir already
+ * holds db or master.key (nothing is touched), else CERTD_ERR_STORAGE or
+ * CERTD_ERR_NOMEM.
  */
 int		 store_backup(struct store *s, const char *dir, char *errbuf,
 		    size_t errlen);

@@ -50,6 +50,7 @@ enum certd_error {
 	CERTD_ERR_NO_WATCH	= -20,	/* 404 watch not found (socket) */
 	CERTD_ERR_SHUTDOWN	= -21,	/* 503 shutting down */
 	CERTD_ERR_NO_REVISION	= -22,	/* 404 revision not found (rollback) */
+	CERTD_ERR_BACKUP_EXISTS	= -23,	/* 412 the backup directory holds one */
 };
 
 #endif

@@ -4,7 +4,8 @@
  * byte choosing the method, then a request target "PATH[?QUERY]" (cut at the
  * first NUL, as a C string reaches the router).  The path goes through
  * http_match and, when it names a team resource, http_match_ids; the query
- * through http_certs_paging.
+ * through http_query_check (against what the route takes) and
+ * http_certs_paging.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,11 +28,12 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct http_match	 m;
+	struct http_query_err	 qe;
 	char			 team[CERTD_TEAM_MAX + 1];
 	char			*target, *query;
 	const char		*field;
 	uint64_t		 id, page, page_size;
-	size_t			 len;
+	size_t			 len, i;
 	int			 method, rv;
 
 	if (size < 1)
@@ -53,6 +55,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (http_match_ids(&m, team, &id) == 0 &&
 		    strlen(team) != m.team_len)
 			__builtin_trap();
+	}
+	if (m.params == NULL)
+		__builtin_trap();
+	if (http_query_check(query, m.params, &qe) != 0) {
+		/* What names the parameter is shown in JSON: printable. */
+		if (qe.field[0] == '\0' || qe.reason[0] == '\0')
+			__builtin_trap();
+		for (i = 0; qe.field[i] != '\0'; i++)
+			if (qe.field[i] <= 0x20 || qe.field[i] >= 0x7f ||
+			    qe.field[i] == '"' || qe.field[i] == '\\')
+				__builtin_trap();
 	}
 
 	if (http_certs_paging(query, &page, &page_size, &field) == 0) {

@@ -72,11 +72,11 @@ put_json() {	# ID ALIAS CERT KEY
     "$(put_json 5 good leaf-ec384.pem leaf-ec384.key)" \
     '{"id":6,"op":"put","team":"acme","alias":"x"}' \
     '{"id":7,"op":"put","team":"acme","alias":5}' > "$T/o"
-expect_line "$T/o" '"code":400,"msg":"the certificate has been expired"},"id":1' "socket put: expired"
-expect_line "$T/o" '"msg":"the certificate key pair mismatch"},"id":2' "socket put: mismatch"
-expect_line "$T/o" '"msg":"the certificate chain is invalid"},"id":3' "socket put: chain"
+expect_line "$T/o" '"code":400,"field":"certificate","msg":"the certificate has been expired","reason":"certificate 1, the leaf (CN=expired.example.test), expired at 2021-01-01T00:00:00Z"},"id":1' "socket put: expired, and which certificate"
+expect_line "$T/o" '"field":"private_key","msg":"the certificate key pair mismatch","reason":"is not the key of the leaf, certificate 1 (CN=www.example.test).*"id":2' "socket put: mismatch"
+expect_line "$T/o" '"field":"certificate","msg":"the certificate chain is invalid","reason":"certificate 1 (CN=certd Test Intermediate) is not issued by.*"id":3' "socket put: chain"
 expect_line "$T/o" '"id":4,"ok":true' "socket put: create"
-expect_line "$T/o" '"code":412,"msg":"certificate name already exists"},"id":5' "socket put: alias taken"
+expect_line "$T/o" '"code":412,"field":"alias","msg":"certificate name already exists","reason":"is taken by certificate [0-9]* of the team"},"id":5' "socket put: alias taken"
 expect_line "$T/o" '"field":"private_key".*"reason":"is required"},"id":6' "socket put: missing field"
 expect_line "$T/o" '"field":"alias".*"reason":"must be a string"},"id":7' "socket put: wrong type"
 req GET "$C?page_size=100"

@@ -40,7 +40,7 @@
 #   chain-wrong-issuer.pem  leaf-rsa + other-ca
 #   chain-bad-sig.pem       leaf-rsa + forged-int
 #   self.pem self.key       self-signed leaf, CN=self.example.test
-#   garbage.pem             leaf-rsa.pem and a stray line of text
+#   garbage.pem             leaf-rsa.pem and int.pem without its BEGIN line
 #   mixed.pem               leaf-rsa.pem followed by leaf-rsa.key
 
 set -eu
@@ -236,7 +236,9 @@ cat "$tmp/leaf-rsa.pem" "$tmp/int.pem" "$tmp/ca.pem" >"$tmp/leaf-rsa.full.pem"
 cat "$tmp/int.pem" "$tmp/leaf-rsa.pem" >"$tmp/chain-reversed.pem"
 cat "$tmp/leaf-rsa.pem" "$tmp/other-ca.pem" >"$tmp/chain-wrong-issuer.pem"
 cat "$tmp/leaf-rsa.pem" "$tmp/forged-int.pem" >"$tmp/chain-bad-sig.pem"
-{ cat "$tmp/leaf-rsa.pem"; echo "this is not PEM"; } >"$tmp/garbage.pem"
+# A damaged block: int.pem without its BEGIN line.  (Text alone around the
+# blocks is explanatory text, RFC 7468 section 2, and accepted.)
+{ cat "$tmp/leaf-rsa.pem"; sed 1d "$tmp/int.pem"; } >"$tmp/garbage.pem"
 cat "$tmp/leaf-rsa.pem" "$tmp/leaf-rsa.key" >"$tmp/mixed.pem"
 
 rm -f "$tmp"/*.tmpl "$log"

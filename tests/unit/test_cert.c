@@ -157,7 +157,7 @@ check_text(const struct text *cert, const struct text *key, int64_t now,
 	int			 rv;
 
 	rv = cert_check(cert->data, cert->len, key->data, key->len, now,
-	    meta ? meta : &local);
+	    meta ? meta : &local, NULL, 0);
 	if (meta == NULL)
 		cert_meta_clear(&local);
 	return rv;
@@ -383,20 +383,22 @@ test_cert_invalid(void **state)
 	/* Empty, NULL and white space only. */
 	c = load("leaf-rsa.pem");
 	assert_int_equal(cert_check(c.data, 0, k.data, k.len, now,
-	    &(struct cert_meta){ 0 }), CERTD_ERR_CERT_INVALID);
+	    &(struct cert_meta){ 0 }, NULL, 0), CERTD_ERR_CERT_INVALID);
 	assert_int_equal(cert_check(NULL, 0, k.data, k.len, now,
-	    &(struct cert_meta){ 0 }), CERTD_ERR_CERT_INVALID);
+	    &(struct cert_meta){ 0 }, NULL, 0), CERTD_ERR_CERT_INVALID);
 	text_free(&c);
 	text_append_str(&c, " \n\t\r\n");
 	assert_int_equal(check_text(&c, &k, now, NULL),
 	    CERTD_ERR_CERT_INVALID);
 	text_free(&c);
 
-	/* Text before the block, as in some "bundle" exports. */
+	/*
+	 * Text before the block, as in some "bundle" exports, is explanatory
+	 * text (RFC 7468 section 2); a block that lost its BEGIN line is not.
+	 */
 	text_append_str(&c, "subject=CN = www.example.test\n");
 	text_load_into(&c, "leaf-rsa.pem");
-	assert_int_equal(check_text(&c, &k, now, NULL),
-	    CERTD_ERR_CERT_INVALID);
+	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_OK);
 	text_free(&c);
 
 	/* Other block types, alone or after the leaf. */
@@ -563,9 +565,9 @@ test_key_invalid(void **state)
 	assert_int_equal(check_text(&c, &k, now, NULL),
 	    CERTD_ERR_KEY_INVALID);
 	assert_int_equal(cert_check(c.data, c.len, k.data, 0, now,
-	    &(struct cert_meta){ 0 }), CERTD_ERR_KEY_INVALID);
+	    &(struct cert_meta){ 0 }, NULL, 0), CERTD_ERR_KEY_INVALID);
 	assert_int_equal(cert_check(c.data, c.len, NULL, 0, now,
-	    &(struct cert_meta){ 0 }), CERTD_ERR_KEY_INVALID);
+	    &(struct cert_meta){ 0 }, NULL, 0), CERTD_ERR_KEY_INVALID);
 	text_free(&k);
 	text_append_str(&k, "\n\n  \n");
 	assert_int_equal(check_text(&c, &k, now, NULL),
@@ -643,8 +645,11 @@ test_key_invalid(void **state)
 	    "leaf-rsa.key leaf-rsa.pem", now, NULL), CERTD_ERR_KEY_INVALID);
 	assert_int_equal(check_files("leaf-rsa.pem", "leaf-rsa.pem", now, NULL),
 	    CERTD_ERR_KEY_INVALID);
+	/* Words after the block are explanatory text; a stray END is not. */
 	k = load("leaf-rsa.key");
 	text_append_str(&k, "trailing words\n");
+	assert_int_equal(check_text(&c, &k, now, NULL), CERTD_OK);
+	text_append_str(&k, "-----END RSA PRIVATE KEY-----\n");
 	assert_int_equal(check_text(&c, &k, now, NULL),
 	    CERTD_ERR_KEY_INVALID);
 	text_free(&k);
@@ -689,11 +694,17 @@ test_key_mismatch(void **state)
 	/* The key belongs to the leaf, not to any other link. */
 	assert_int_equal(check_files("leaf-rsa.chain.pem", "int.key", now,
 	    NULL), CERTD_ERR_KEY_MISMATCH);
-	/* A mismatch is reported before a broken chain. */
-	assert_int_equal(check_files("chain-reversed.pem", "leaf-rsa.key", now,
+	/*
+	 * A mismatch is reported before a broken chain, unless the key is a
+	 * later certificate's and the chain is out of order: the leaf was
+	 * not given first (test_reasons).
+	 */
+	assert_int_equal(check_files("chain-reversed.pem", "other.key", now,
 	    NULL), CERTD_ERR_KEY_MISMATCH);
 	assert_int_equal(check_files("chain-wrong-issuer.pem", "other.key", now,
 	    NULL), CERTD_ERR_KEY_MISMATCH);
+	assert_int_equal(check_files("chain-reversed.pem", "leaf-rsa.key", now,
+	    NULL), CERTD_ERR_CHAIN_INVALID);
 }
 
 /* leaf-rsa.pem with one base64 digit of its signature changed. */
@@ -1094,7 +1105,7 @@ test_not_nul_terminated(void **state)
 	text_append_str(&c, "-----BEGIN GARBAGE-----\n");
 	text_append_str(&k, "trailing junk, not part of the key");
 	assert_int_equal(cert_check(c.data, c.len - 24, k.data,
-	    k.len - 34, now, &m), CERTD_OK);
+	    k.len - 34, now, &m, NULL, 0), CERTD_OK);
 	assert_int_equal(m.chain_len, 2);
 	cert_meta_clear(&m);
 	text_free(&c);
@@ -1104,9 +1115,9 @@ test_not_nul_terminated(void **state)
 	c = load("leaf-rsa.pem");
 	k = load("leaf-rsa.key");
 	assert_int_equal(cert_check(c.data, c.len - 3, k.data, k.len, now,
-	    &m), CERTD_ERR_CERT_INVALID);
+	    &m, NULL, 0), CERTD_ERR_CERT_INVALID);
 	assert_int_equal(cert_check(c.data, c.len, k.data, k.len - 3, now,
-	    &m), CERTD_ERR_KEY_INVALID);
+	    &m, NULL, 0), CERTD_ERR_KEY_INVALID);
 	text_free(&c);
 	text_free(&k);
 }
@@ -1349,6 +1360,495 @@ test_chain_costly_key(void **state)
 	text_free(&k);
 }
 
+/* --- explanatory text, normal form, reasons (issue 16) ------------------- */
+
+/* cert_check() on texts with its reason into why. */
+static int
+check_why(const struct text *cert, const struct text *key, int64_t now,
+    char why[CERT_WHY_MAX])
+{
+	struct cert_meta	m;
+	int			rv;
+
+	rv = cert_check(cert->data, cert->len, key->data, key->len, now, &m,
+	    why, CERT_WHY_MAX);
+	cert_meta_clear(&m);
+	return rv;
+}
+
+static int
+check_files_why(const char *certs, const char *key, char why[CERT_WHY_MAX])
+{
+	struct text	c = load(certs), k = load(key);
+	int		rv;
+
+	rv = check_why(&c, &k, time(NULL), why);
+	text_free(&c);
+	text_free(&k);
+	return rv;
+}
+
+/* why holds `part' (the test prints both when it does not). */
+static void
+assert_why(const char *why, const char *part)
+{
+	if (strstr(why, part) == NULL)
+		fail_msg("reason \"%s\" lacks \"%s\"", why, part);
+}
+
+/* Normal form of a text; NULL out means "normal already" and copies it. */
+static int
+normal(const struct text *t, int kind, struct text *out, char *why)
+{
+	char	*n;
+	size_t	 len;
+	int	 rv;
+
+	out->data = NULL;
+	out->len = 0;
+	rv = cert_pem_normalize(t->data, t->len, kind, &n, &len, why,
+	    CERT_WHY_MAX);
+	if (rv != 0)
+		return rv;
+	if (n == NULL)
+		text_append(out, t->data, t->len);
+	else {
+		text_append(out, n, len);
+		free(n);
+	}
+	return 0;
+}
+
+static void
+assert_text_equal(const struct text *a, const struct text *b)
+{
+	if (a->len != b->len || memcmp(a->data, b->data, a->len) != 0)
+		fail_msg("texts differ:\n%.*s\n---\n%.*s", (int)a->len,
+		    a->data, (int)b->len, b->data);
+}
+
+/*
+ * Standard output of `sh -c script' run with $1 the PKI directory, into
+ * *t, with a NUL after it.  Returns the exit status.
+ */
+static int
+sh_out(const char *script, struct text *t)
+{
+	char	*argv[5], *out;
+	int	 st;
+
+	out = malloc(65536);
+	assert_non_null(out);
+	argv[0] = (char *)(uintptr_t)"sh";
+	argv[1] = (char *)(uintptr_t)"-c";
+	argv[2] = (char *)(uintptr_t)script;
+	argv[3] = (char *)(uintptr_t)"sh";
+	argv[4] = pki_dir;
+	{
+		char	*full[6] = { argv[0], argv[1], argv[2], argv[3],
+			    argv[4], NULL };
+
+		st = run(full, out, 65536);
+	}
+	/* NUL-terminated (not counted in len), for strstr. */
+	t->data = NULL;
+	t->len = 0;
+	text_append(t, out, strlen(out) + 1);
+	t->len--;
+	free(out);
+	return st;
+}
+
+static int
+have_openssl(void)
+{
+	struct text	t;
+	int		st = sh_out("command -v openssl", &t);
+
+	text_free(&t);
+	return st == 0;
+}
+
+/* The pfx of leaf-rsa with int and ca, as `openssl pkcs12' reads it out. */
+#define PKCS12_EXPORT							\
+	"cd \"$1\" && cat int.pem ca.pem | openssl pkcs12 -export "	\
+	"-in leaf-rsa.pem -inkey leaf-rsa.key -certfile /dev/stdin "	\
+	"-name 'www export' -passout pass:x | openssl pkcs12 "		\
+	"-passin pass:x -nodes "
+
+/* `names' with every LF turned into CRLF. */
+static struct text
+crlf(const struct text *raw)
+{
+	struct text	t = { NULL, 0 };
+	size_t		i;
+
+	for (i = 0; i < raw->len; i++) {
+		if (raw->data[i] == '\n')
+			text_append(&t, "\r", 1);
+		text_append(&t, raw->data + i, 1);
+	}
+	return t;
+}
+
+/*
+ * What `openssl pkcs12 -in x.pfx -nodes' writes (a "Bag Attributes" and
+ * subject= and issuer= lines before each block; the usual export from IIS
+ * and Windows stores) is accepted as certificate and as key, CRLF or not,
+ * the chain ending in its self-signed root; stored as the blocks alone.
+ */
+static void
+test_pkcs12(void **state)
+{
+	struct cert_meta	 m;
+	struct text		 c, k, all, n, full, x;
+	char			 why[CERT_WHY_MAX];
+
+	(void)state;
+	if (!have_openssl()) {
+		fprintf(stderr, "openssl not found (Debian: openssl)\n");
+		skip();
+		return;
+	}
+	assert_int_equal(sh_out(PKCS12_EXPORT "-nokeys", &c), 0);
+	assert_int_equal(sh_out(PKCS12_EXPORT "-nocerts", &k), 0);
+	assert_int_equal(sh_out(PKCS12_EXPORT, &all), 0);
+	/* The fixture is what the issue describes. */
+	assert_non_null(strstr(c.data, "Bag Attributes"));
+	assert_non_null(strstr(c.data, "subject=CN = www.example.test"));
+	assert_non_null(strstr(c.data, "issuer=O = certd, CN = certd Test Root"));
+	assert_non_null(strstr(k.data, "Key Attributes"));
+
+	assert_int_equal(cert_check(c.data, c.len, k.data, k.len, time(NULL),
+	    &m, why, sizeof(why)), CERTD_OK);
+	assert_int_equal(m.chain_len, 3);	/* leaf, int, root last */
+	assert_string_equal(m.subject_cn, "www.example.test");
+	cert_meta_clear(&m);
+
+	/* Stored as the blocks only: the three PEM files, byte for byte. */
+	full = load("leaf-rsa.full.pem");
+	assert_int_equal(normal(&c, CERT_PEM_CHAIN, &n, why), 0);
+	assert_text_equal(&n, &full);
+	text_free(&n);
+	assert_int_equal(normal(&k, CERT_PEM_KEY, &n, why), 0);
+	assert_memory_equal(n.data, "-----BEGIN PRIVATE KEY-----\n", 28);
+	assert_null(memmem(n.data, n.len, "Attributes", 10));
+	assert_int_equal(check_text(&full, &n, time(NULL), NULL), CERTD_OK);
+	text_free(&n);
+
+	/* CRLF, as saved on Windows: the same normal form. */
+	x = crlf(&c);
+	assert_int_equal(normal(&x, CERT_PEM_CHAIN, &n, why), 0);
+	assert_text_equal(&n, &full);
+	text_free(&n);
+	assert_int_equal(check_text(&x, &k, time(NULL), NULL), CERTD_OK);
+	text_free(&x);
+	x = crlf(&k);
+	assert_int_equal(check_text(&c, &x, time(NULL), NULL), CERTD_OK);
+	text_free(&x);
+
+	/* The whole output holds the key: not a certificate, nor a key. */
+	assert_int_equal(check_why(&all, &k, time(NULL), why),
+	    CERTD_ERR_CERT_INVALID);
+	assert_why(why, "block 4 is PRIVATE KEY, not CERTIFICATE (a private "
+	    "key goes in private_key)");
+	assert_int_equal(check_why(&c, &all, time(NULL), why),
+	    CERTD_ERR_KEY_INVALID);
+	assert_why(why, "second block (CERTIFICATE)");
+	text_free(&all);
+	text_free(&full);
+	text_free(&c);
+	text_free(&k);
+}
+
+/*
+ * `openssl ecparam -genkey' writes an EC PARAMETERS block before the key:
+ * accepted, and the normal form is the key block alone.
+ */
+static void
+test_ecparam(void **state)
+{
+	struct text	 c, k, out, n;
+	char		 why[CERT_WHY_MAX], *split;
+
+	(void)state;
+	if (!have_openssl()) {
+		skip();
+		return;
+	}
+	assert_int_equal(sh_out("k=$(openssl ecparam -genkey -name prime256v1)"
+	    " && printf '%s\\n' \"$k\" | openssl req -new -x509 -key /dev/stdin"
+	    " -subj /CN=ecparam.example.test -days 2 && printf '%s\\n' \"$k\"",
+	    &out), 0);
+	split = strstr(out.data, "-----BEGIN EC PARAMETERS-----");
+	assert_non_null(split);
+	c.data = NULL;
+	c.len = 0;
+	text_append(&c, out.data, (size_t)(split - out.data));
+	k.data = NULL;
+	k.len = 0;
+	text_append_str(&k, split);
+	if (check_why(&c, &k, time(NULL), why) != CERTD_OK)
+		fail_msg("%s\n%s", why, out.data);
+	assert_int_equal(normal(&k, CERT_PEM_KEY, &n, why), 0);
+	assert_memory_equal(n.data, "-----BEGIN EC PRIVATE KEY-----\n", 31);
+	assert_null(memmem(n.data, n.len, "PARAMETERS", 10));
+	assert_int_equal(check_why(&c, &n, time(NULL), why), CERTD_OK);
+	text_free(&n);
+	text_free(&c);
+	text_free(&k);
+	text_free(&out);
+}
+
+/* Explanatory text is skipped; what is not a certificate still is not. */
+static void
+test_explanatory(void **state)
+{
+	struct text	 c, k = load("leaf-rsa.key"), t;
+	char		 why[CERT_WHY_MAX];
+	int64_t		 now = time(NULL);
+
+	(void)state;
+	/* A byte order mark, a curl-bundle title, words between blocks. */
+	c.data = NULL;
+	c.len = 0;
+	text_append_str(&c, "\xef\xbb\xbf" "certd Test Leaf\n"
+	    "===============================================\n");
+	text_load_into(&c, "leaf-rsa.pem");
+	text_append_str(&c, "\t friendlyName: \xc1" "f (not UTF-8)\r\n");
+	text_load_into(&c, "int.pem");
+	text_append_str(&c, "trailing words\n");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_OK);
+	text_free(&c);
+
+	/* A private key block in the certificate text. */
+	c = load("mixed.pem");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "line 22: block 2 is RSA PRIVATE KEY, not CERTIFICATE");
+	text_free(&c);
+
+	/* Text and no block at all. */
+	c.data = NULL;
+	c.len = 0;
+	text_append_str(&c, "Bag Attributes\nsubject=CN = www.example.test\n");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "holds no PEM block");
+	text_free(&c);
+
+	/* A block that lost its BEGIN line (garbage.pem), or its END line. */
+	c = load("garbage.pem");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "line 22: base64 outside the PEM blocks");
+	text_free(&c);
+	c = load("int.pem leaf-rsa.pem");
+	text_replace(&c, "-----END CERTIFICATE-----\n", "");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "line 1: a block without its END line (the next BEGIN "
+	    "line comes first)");
+	text_free(&c);
+	c = load("leaf-rsa.pem");
+	text_append_str(&c, "-----END CERTIFICATE-----\n");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "line 22: a damaged PEM boundary");
+	text_free(&c);
+	c = load("leaf-rsa.pem");
+	text_append_str(&c, "subject= -----BEGIN CERTIFICATE-----\n");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	text_free(&c);
+
+	/* Binary, not text, around the blocks. */
+	c = load("leaf-rsa.pem");
+	text_append(&c, "\x30\x82\x01\x00\n", 5);
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "a control character");
+	text_free(&c);
+
+	/* Other blocks: OpenSSL's trusted form, a CRL. */
+	c = load("leaf-rsa.pem");
+	text_replace(&c, "BEGIN CERTIFICATE", "BEGIN TRUSTED CERTIFICATE");
+	text_replace(&c, "END CERTIFICATE", "END TRUSTED CERTIFICATE");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "block 1 is TRUSTED CERTIFICATE, not CERTIFICATE");
+	text_free(&c);
+	t = load("int.pem");
+	text_replace(&t, "BEGIN CERTIFICATE", "BEGIN X509 CRL");
+	text_replace(&t, "END CERTIFICATE", "END X509 CRL");
+	c = load("leaf-rsa.pem");
+	text_append(&c, t.data, t.len);
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "block 2 is X509 CRL, not CERTIFICATE");
+	text_free(&c);
+	text_free(&t);
+
+	/* The key: text around it is fine, an encrypted one is not. */
+	c = load("leaf-rsa.pem");
+	text_free(&k);
+	text_append_str(&k, "Bag Attributes\n    localKeyID: 01 00 00 00\n"
+	    "Key Attributes: <No Attributes>\n");
+	text_load_into(&k, "leaf-rsa-pkcs8.key");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_OK);
+	text_free(&k);
+	k = load("encrypted.key");
+	assert_int_equal(check_why(&c, &k, now, why), CERTD_ERR_KEY_INVALID);
+	assert_why(why, "is encrypted");
+	text_free(&k);
+	text_free(&c);
+}
+
+/* Normal form: LF, the blocks only, base64 in lines of 64; idempotent. */
+static void
+test_normalize(void **state)
+{
+	struct text	 t, n, want;
+	char		 why[CERT_WHY_MAX], *out;
+	size_t		 len, i;
+
+	(void)state;
+	/* Normal already: nothing is made. */
+	t = load("leaf-rsa.chain.pem");
+	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_CHAIN,
+	    &out, &len, why, sizeof(why)), 0);
+	assert_null(out);
+	want = t;
+
+	/* Base64 on one line, blank lines and spaces around the blocks. */
+	t.data = NULL;
+	t.len = 0;
+	text_append_str(&t, "\n  \n");
+	for (i = 0; i < want.len; i++)
+		if (want.data[i] != '\n' || (i + 1 < want.len &&
+		    want.data[i + 1] == '-') || (i > 0 &&
+		    want.data[i - 1] == '-'))
+			text_append(&t, want.data + i, 1);
+	text_replace(&t, "-----\n-----BEGIN", "-----\n \t\n-----BEGIN");
+	assert_non_null(memmem(t.data, t.len, "\n \t\n", 4));
+	assert_int_equal(normal(&t, CERT_PEM_CHAIN, &n, why), 0);
+	assert_text_equal(&n, &want);
+	text_free(&t);
+	/* ...and the normal form is normal. */
+	assert_int_equal(cert_pem_normalize(n.data, n.len, CERT_PEM_CHAIN,
+	    &out, &len, why, sizeof(why)), 0);
+	assert_null(out);
+	text_free(&n);
+
+	/* No final line break. */
+	t.data = NULL;
+	t.len = 0;
+	text_append(&t, want.data, want.len - 1);
+	assert_int_equal(normal(&t, CERT_PEM_CHAIN, &n, why), 0);
+	assert_text_equal(&n, &want);
+	text_free(&n);
+	text_free(&t);
+	text_free(&want);
+
+	/* Refusals carry cert_check's reasons. */
+	t = load("garbage.pem");
+	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_CHAIN,
+	    &out, &len, why, sizeof(why)), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "base64 outside the PEM blocks");
+	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_KEY,
+	    &out, &len, why, sizeof(why)), CERTD_ERR_KEY_INVALID);
+	text_free(&t);
+
+	/* A normal form over the limit: one 65,000-character line. */
+	t.data = NULL;
+	t.len = 0;
+	text_append_str(&t, "-----BEGIN CERTIFICATE-----\n");
+	for (i = 0; i < 65000 / 8; i++)
+		text_append_str(&t, "AAAAAAAA");
+	text_append_str(&t, "\n-----END CERTIFICATE-----\n");
+	assert_true(t.len <= CERTD_CERT_MAX);
+	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_CHAIN,
+	    &out, &len, why, sizeof(why)), CERTD_ERR_CERT_INVALID);
+	assert_why(why, "once normalized");
+	text_free(&t);
+}
+
+/*
+ * Every refusal says which certificate of the chain (index and CN) or which
+ * line, and which check; a chain given out of order is the chain error,
+ * not a key mismatch.
+ */
+static void
+test_reasons(void **state)
+{
+	struct text	 c, k;
+	char		 why[CERT_WHY_MAX];
+
+	(void)state;
+	/* Leaf last, intermediate first: the order is what is wrong. */
+	assert_int_equal(check_files_why("chain-reversed.pem", "leaf-rsa.key",
+	    why), CERTD_ERR_CHAIN_INVALID);
+	assert_why(why, "certificate 2 (CN=www.example.test) holds the "
+	    "private key's public key, so it is the leaf: the leaf must come "
+	    "first");
+	assert_int_equal(check_files_why("ca.pem int.pem leaf-rsa.pem",
+	    "leaf-rsa.key", why), CERTD_ERR_CHAIN_INVALID);
+	assert_why(why, "certificate 3 (CN=www.example.test)");
+	assert_int_equal(check_files_why("int.pem leaf-rsa.pem ca.pem",
+	    "leaf-rsa.key", why), CERTD_ERR_CHAIN_INVALID);
+	assert_why(why, "certificate 2 (CN=www.example.test)");
+
+	/* In order, with another link's key or a stranger's: mismatch. */
+	assert_int_equal(check_files_why("leaf-rsa.chain.pem", "int.key", why),
+	    CERTD_ERR_KEY_MISMATCH);
+	assert_why(why, "is the key of certificate 2 (CN=certd Test "
+	    "Intermediate), not of the leaf, certificate 1 "
+	    "(CN=www.example.test)");
+	assert_int_equal(check_files_why("leaf-rsa.pem", "other.key", why),
+	    CERTD_ERR_KEY_MISMATCH);
+	assert_why(why, "is not the key of the leaf, certificate 1 "
+	    "(CN=www.example.test)");
+
+	/* Each chain check. */
+	assert_int_equal(check_files_why("chain-wrong-issuer.pem",
+	    "leaf-rsa.key", why), CERTD_ERR_CHAIN_INVALID);
+	assert_why(why, "certificate 1 (CN=www.example.test) is not issued by "
+	    "the next one, certificate 2 (CN=certd Other Root)");
+	assert_int_equal(check_files_why("leaf-rsa.pem leaf-rsa2.pem",
+	    "leaf-rsa.key", why), CERTD_ERR_CHAIN_INVALID);
+	assert_why(why, "certificate 2 (CN=api.example.test)");
+	c = tampered_leaf();
+	text_load_into(&c, "int.pem");
+	k = load("leaf-rsa.key");
+	assert_int_equal(check_why(&c, &k, time(NULL), why),
+	    CERTD_ERR_CHAIN_INVALID);
+	assert_why(why, "the signature of certificate 1 (CN=www.example.test) "
+	    "does not verify with the key of certificate 2 (CN=certd Test "
+	    "Intermediate)");
+	text_free(&c);
+	text_free(&k);
+
+	/* The dates, the key. */
+	assert_int_equal(check_files_why("expired.pem", "expired.key", why),
+	    CERTD_ERR_CERT_EXPIRED);
+	assert_string_equal(why, "certificate 1, the leaf "
+	    "(CN=expired.example.test), expired at 2021-01-01T00:00:00Z");
+	assert_int_equal(check_files_why("notyet.pem", "notyet.key", why),
+	    CERTD_ERR_CERT_NOT_YET);
+	assert_string_equal(why, "certificate 1, the leaf "
+	    "(CN=notyet.example.test), is valid from 2099-01-01T00:00:00Z");
+	assert_int_equal(check_files_why("leaf-rsa.pem", "leaf-rsa.pem", why),
+	    CERTD_ERR_KEY_INVALID);
+	assert_why(why, "is a CERTIFICATE block, not RSA PRIVATE KEY");
+	assert_int_equal(check_files_why("leaf-rsa.pem", "leaf-rsa.key "
+	    "other.key", why), CERTD_ERR_KEY_INVALID);
+	assert_why(why, "line 28: a second block (RSA PRIVATE KEY)");
+	assert_int_equal(check_files_why("leaf-rsa.pem", "garbage.pem", why),
+	    CERTD_ERR_KEY_INVALID);
+	assert_why(why, "line 22: base64 outside");
+	/* A reason never quotes the key. */
+	k = load("leaf-rsa.key");
+	text_replace(&k, "-----\n", "-----\nProc-Type: 4,ENCRYPTED\n");
+	c = load("leaf-rsa.pem");
+	assert_int_equal(check_why(&c, &k, time(NULL), why),
+	    CERTD_ERR_KEY_INVALID);
+	assert_string_equal(why, "line 2: a block's body holds more than "
+	    "base64 (headers such as Proc-Type, or text)");
+	text_free(&c);
+	text_free(&k);
+}
+
 int
 main(void)
 {
@@ -1369,6 +1869,11 @@ main(void)
 		cmocka_unit_test(test_seal),
 		cmocka_unit_test(test_not_nul_terminated),
 		cmocka_unit_test(test_crlf),
+		cmocka_unit_test(test_pkcs12),
+		cmocka_unit_test(test_ecparam),
+		cmocka_unit_test(test_explanatory),
+		cmocka_unit_test(test_normalize),
+		cmocka_unit_test(test_reasons),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -554,6 +554,123 @@ test_unchanged_at_stop(void **state)
 	free(key);
 }
 
+/*
+ * A trailing slash names the same resource; each route takes the query
+ * parameters it names and no other, each once (issue 16).
+ */
+static void
+test_query_and_slash(void **state)
+{
+	struct http_match	 m;
+	struct http_query_err	 e;
+	static const struct {
+		const char	*path;
+		int		 method;
+		int		 rv;
+		int		 route;
+		const char	*id;
+	} paths[] = {
+		{ "/openapi/v1/teams/t/certificates/", EVHTTP_REQ_GET, 0,
+		    HTTP_ROUTE_CERTIFICATES, NULL },
+		{ "/openapi/v1/teams/t/certificates/5/", EVHTTP_REQ_GET, 0,
+		    HTTP_ROUTE_CERTIFICATE, "5" },
+		{ "/openapi/v1/teams/t/certificates/5/history/", EVHTTP_REQ_GET,
+		    0, HTTP_ROUTE_HISTORY, "5" },
+		{ "/openapi/v1/teams/t/certificates/5/rollback/",
+		    EVHTTP_REQ_POST, 0, HTTP_ROUTE_ROLLBACK, "5" },
+		{ "/healthz/", EVHTTP_REQ_GET, 0, HTTP_ROUTE_HEALTHZ, NULL },
+		{ "/metrics/", EVHTTP_REQ_GET, 0, HTTP_ROUTE_METRICS, NULL },
+		/* One slash only; an empty id is still no id. */
+		{ "/openapi/v1/teams/t/certificates//", EVHTTP_REQ_GET, 0,
+		    HTTP_ROUTE_CERTIFICATE, "" },
+		{ "/openapi/v1/teams/t/certificates/5//", EVHTTP_REQ_GET,
+		    CERTD_ERR_NO_ROUTE, HTTP_ROUTE_OTHER, NULL },
+		{ "/healthz//", EVHTTP_REQ_GET, CERTD_ERR_NO_ROUTE,
+		    HTTP_ROUTE_OTHER, NULL },
+		{ "/openapi/v1/teams/t/certificatesx/", EVHTTP_REQ_GET,
+		    CERTD_ERR_NO_ROUTE, HTTP_ROUTE_OTHER, NULL },
+		{ "/", EVHTTP_REQ_GET, CERTD_ERR_NO_ROUTE, HTTP_ROUTE_OTHER,
+		    NULL },
+	};
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		assert_int_equal(http_match(paths[i].path, paths[i].method,
+		    &m), paths[i].rv);
+		assert_int_equal(m.route, paths[i].route);
+		if (paths[i].id != NULL) {
+			assert_true(m.has_id);
+			assert_int_equal(m.id_len, strlen(paths[i].id));
+			assert_memory_equal(m.id_s, paths[i].id, m.id_len);
+		}
+		if (m.team != NULL)
+			assert_int_equal(m.team_len, 1);
+	}
+
+	/* What each route and method takes. */
+	assert_int_equal(http_match("/openapi/v1/teams/t/certificates",
+	    EVHTTP_REQ_GET, &m), 0);
+	assert_string_equal(m.params, "page, page_size, alias");
+	assert_int_equal(http_query_check("alias=www&page=2&page_size=5",
+	    m.params, &e), 0);
+	assert_int_equal(http_query_check(NULL, m.params, &e), 0);
+	assert_int_equal(http_query_check("", m.params, &e), 0);
+	assert_int_equal(http_query_check("pgae=2", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "pgae");
+	assert_string_equal(e.reason, "is not a parameter of this request "
+	    "(it takes page, page_size, alias)");
+	assert_int_equal(http_query_check("page=1&page=2", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "page");
+	assert_string_equal(e.reason, "must be given once");
+	/* Names of parts of a known one are not it. */
+	assert_int_equal(http_query_check("pag=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_int_equal(http_query_check("page_size_=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	/* evhttp decodes values, not names: this is not page. */
+	assert_int_equal(http_query_check("p%61ge=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "p%61ge");
+	assert_int_equal(http_query_check("page", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "query");
+	assert_int_equal(http_query_check("a%00=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "query");
+	assert_int_equal(http_query_check("=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "query");
+	/* A name is shown as printable ASCII, at most 64 characters. */
+	assert_int_equal(http_query_check("\xff\"x\\\x01=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.field, "%FF%22x%5C%01");
+	assert_int_equal(http_query_check("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_int_equal(strlen(e.field), 67);
+
+	assert_int_equal(http_match("/openapi/v1/teams/t/certificates/5",
+	    EVHTTP_REQ_DELETE, &m), 0);
+	assert_int_equal(http_query_check("force=true", m.params, &e), 0);
+	assert_int_equal(http_query_check("page=1", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.reason, "is not a parameter of this request "
+	    "(it takes force)");
+	assert_int_equal(http_match("/openapi/v1/teams/t/certificates/5",
+	    EVHTTP_REQ_GET, &m), 0);
+	assert_int_equal(http_query_check("force=true", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+	assert_string_equal(e.reason, "is not a parameter of this request "
+	    "(it takes none)");
+	assert_int_equal(http_match("/openapi/v1/teams/t/certificates",
+	    EVHTTP_REQ_POST, &m), 0);
+	assert_int_equal(http_query_check("alias=x", m.params, &e),
+	    CERTD_ERR_BAD_REQUEST);
+}
+
 int
 main(void)
 {
@@ -561,6 +678,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_envelope_and_auth, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+		cmocka_unit_test(test_query_and_slash),
 		cmocka_unit_test_setup_teardown(test_field_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),

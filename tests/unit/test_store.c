@@ -1988,9 +1988,10 @@ test_backup(void **state)
 	    &d), 0);
 	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)), 0);
 	run_until(f->base, &d, 1);
+	/* A second backup into it: the client's mistake, not the store's. */
 	assert_int_equal(store_backup(f->s, b.dir, err, sizeof(err)),
-	    CERTD_ERR_STORAGE);
-	assert_non_null(strstr(err, "already holds a backup"));
+	    CERTD_ERR_BACKUP_EXISTS);
+	assert_non_null(strstr(err, "already holds a backup (db)"));
 
 	snprintf(path, sizeof(path), "%s/master.key", b.dir);
 	assert_int_equal(stat(path, &st), 0);
