@@ -35,7 +35,7 @@ prefix=$(sed -n 's/^static const char[ \t]*PREFIX\[\] = "\(.*\)";/\1/p' "$HTTP_C
 		for m in $(echo "$allow" | tr -d ','); do echo "$m $path"; done
 	done
 	for p in healthz metrics; do
-		grep -q "strcmp(path, \"/$p\") == 0" "$HTTP_C" || continue
+		grep -q "is_word(path, len, \"/$p\")" "$HTTP_C" || continue
 		case $p in
 		healthz) allow=$(sed -n '/^healthz(/,/^}/s/.*"Allow", "\([A-Z, ]*\)".*/\1/p' "$HTTP_C") ;;
 		metrics) allow=$(sed -n 's/.*m->allow = "\([A-Z, ]*\)", CERTD_ERR_METHOD.*/\1/p' "$HTTP_C") ;;
@@ -171,6 +171,8 @@ call POST "$C" "$TC" "$T/c" "$READER"				# 403
 call GET "$C" "$TC" "" ""					# 401
 call GET "$C?page=1&page_size=5" "$TC"
 call GET "$C?page=0" "$TC"					# 400
+call GET "$C?alias=www" "$TC"
+call GET "$C?colour=red" "$TC"					# 400
 call GET /openapi/v1/teams/other/certificates "$TC" "" "$READER"	# 404
 call HEAD "$C" "$TC"
 call GET "$C/1" "$TI"
