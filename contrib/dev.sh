@@ -184,6 +184,8 @@ test_all() {
 			[ -f "$log" ] || continue
 			grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' "$log" 2>/dev/null || continue
 			echo "==== $log"
+			grep '^not ok' "$log" | head -n 20
+			echo "---- last lines"
 			tail -n 60 "$log"
 		done
 		exit 1
@@ -264,7 +266,9 @@ sanitize() {
 			for log in tests/unit/*.log tests/integration/*.log; do
 				grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' -e 'Sanitizer' \
 				    "$log" 2>/dev/null || continue
-				echo "==== $log"; tail -n 60 "$log"
+				echo "==== $log"
+				grep '^not ok' "$log" | head -n 20
+				echo "---- last lines"; tail -n 60 "$log"
 			done
 			exit 1
 		fi

@@ -444,6 +444,7 @@ daemon_close(struct daemon *d)
 	 * changed nothing.
 	 */
 	expiry_free(d->expiry);
+	d->expiry = NULL;	/* the store's last completions skip it */
 	http_stop_work(d->http);
 	ctl_stop_work(d->ctl);
 	service_stop(d->svc);
