@@ -241,6 +241,12 @@ tlsprobe_target_name(const struct tlsprobe_target *t)
 	return t->name;
 }
 
+const char *
+tlsprobe_target_sni(const struct tlsprobe_target *t)
+{
+	return t->sni;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Tries */
 

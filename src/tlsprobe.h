@@ -43,6 +43,9 @@ void	tlsprobe_target_free(struct tlsprobe_target *t);
 /* The argument as given, for messages. */
 const char *tlsprobe_target_name(const struct tlsprobe_target *t);
 
+/* The SNI sent ("" for none). */
+const char *tlsprobe_target_sni(const struct tlsprobe_target *t);
+
 /*
  * The outcome, borrowed for the callback.  ok: every target presented the
  * wanted leaf.  Otherwise target is the first (in the order given) that
