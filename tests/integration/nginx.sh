@@ -291,21 +291,21 @@ conf_fix() { cp "$PREFIX/server.conf.good" "$PREFIX/server.conf"; }
 "$CERTCTL" sync web --alias www --cert-file "$PREFIX/certd/fullchain.pem" \
     --key-file "$PREFIX/certd/privkey.pem" --signal HUP \
     --pid-file "$PREFIX/nginx.pid" --debounce 100 --name nginx-verify \
-    --verify "127.0.0.1:$NPORT,www.example.test" --verify-timeout 3 \
+    --verify "127.0.0.1:$NPORT,www.example.com" --verify-timeout 3 \
     2> "$T/verify.log" &
 VSYNC=$!
 PIDS="$PIDS $VSYNC"
 check "--verify at start: the files nginx already serves are acked ok" \
     wait_until 100 verified nginx-verify "$REV" ok "$FP_RSA2"
 check "... detail: unchanged, served" detail_has nginx-verify \
-    "unchanged; served at 127.0.0.1:$NPORT,www.example.test after "
+    "unchanged; served at 127.0.0.1:$NPORT,www.example.com after "
 
 put_cert "$RSA" "$PKI/leaf-rsa.key"
 expect 200 "--verify: PUT a new certificate"
 check "--verify: acked ok once nginx presents the new leaf" \
     wait_until 100 verified nginx-verify "$REV" ok "$FP_RSA"
 check "... detail: the HUP, then where it is served" detail_has nginx-verify \
-    "reload requested (SIGHUP to pid $MASTER); served at 127.0.0.1:$NPORT,www.example.test"
+    "reload requested (SIGHUP to pid $MASTER); served at 127.0.0.1:$NPORT,www.example.com"
 check "... and nginx does present it" settled "$FP_RSA"
 
 # A configuration nginx refuses: SIGHUP is delivered (the old ack said ok),
@@ -318,7 +318,7 @@ check "--verify: the refused reload is acked failed" \
 check "... served_fingerprint_sha256 is the OLD leaf" \
     verified nginx-verify "$REV" failed "$FP_RSA"
 check "... and the detail names the target and the old fingerprint" \
-    detail_has nginx-verify "not served within 3 s: 127.0.0.1:$NPORT,www.example.test presents another certificate, sha256 $FP_RSA"
+    detail_has nginx-verify "not served within 3 s: 127.0.0.1:$NPORT,www.example.com presents another certificate, sha256 $FP_RSA"
 check "nginx did refuse the reload" \
     grep -q 'unknown directive "certd_test_no_such_directive"' \
     "$PREFIX/logs/error.log" "$PREFIX/stderr.log"
@@ -339,7 +339,7 @@ NGX="nginx -p '$PREFIX/' -c '$PREFIX/nginx.conf'"
 "$CERTCTL" sync web --alias www --cert-file "$PREFIX/certd/fullchain.pem" \
     --key-file "$PREFIX/certd/privkey.pem" --debounce 100 \
     --exec "$NGX -t -q && $NGX -s reload" --name nginx-precheck \
-    --verify "127.0.0.1:$NPORT,www.example.test" --verify-timeout 3 \
+    --verify "127.0.0.1:$NPORT,www.example.com" --verify-timeout 3 \
     2> "$T/precheck.log" &
 PSYNC=$!
 PIDS="$PIDS $PSYNC"
