@@ -1867,8 +1867,8 @@ sync_reloaded(struct sync_ctx *ctx, uint64_t rev, const char *what,
 
 	ctx->reload_owed = 0;
 	if (ctx->n_verify == 0 || !current) {
-		sync_detail(detail, sizeof(detail), "%s; not confirmed (%s)", what,
-		    ctx->n_verify == 0 ? "no --verify" :
+		sync_detail(detail, sizeof(detail), "%s; not confirmed (%s)",
+		    what, ctx->n_verify == 0 ? "no --verify" :
 		    "a newer change came first");
 		if (current)
 			sync_outcome(ctx, rev, CERTD_ACK_REQUESTED, detail);
@@ -1938,7 +1938,7 @@ sync_child_done(struct sync_ctx *ctx, int st)
 		sync_reloaded(ctx, ctx->child_rev, detail,
 		    sync_current(ctx, ctx->child_rev));
 	else if (!sync_current(ctx, ctx->child_rev))
-		sync_ack(ctx, ctx->child_rev, 0, detail);  /* replaced, deleted */
+		sync_ack(ctx, ctx->child_rev, 0, detail); /* replaced, deleted */
 	else
 		sync_outcome(ctx, ctx->child_rev, 0, detail);
 	if (ctx->pending != NULL)
@@ -2700,7 +2700,8 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		{ "debounce",	required_argument,	NULL, OPT_DEBOUNCE },
 		{ "name",	required_argument,	NULL, OPT_NAME },
 		{ "verify",	required_argument,	NULL, OPT_VERIFY },
-		{ "verify-timeout", required_argument,	NULL, OPT_VERIFY_TIMEOUT },
+		{ "verify-timeout", required_argument,	NULL,
+		    OPT_VERIFY_TIMEOUT },
 		{ NULL,		0,			NULL, 0 },
 	};
 	struct certd_watch_opts	 opts;
@@ -2811,8 +2812,8 @@ cmd_sync(int argc, char *argv[], struct global *g)
 			if (parse_u64(optarg, "verify-timeout", 0, &v) != 0)
 				return EXIT_USAGE;
 			if (v > SYNC_VERIFY_TIMEOUT_MAX_S)
-				return usage_error("sync: --verify-timeout is at "
-				    "most %d s", SYNC_VERIFY_TIMEOUT_MAX_S);
+				return usage_error("sync: --verify-timeout is "
+				    "at most %d s", SYNC_VERIFY_TIMEOUT_MAX_S);
 			ctx.verify_timeout_s = (unsigned)v;
 			vtimeout_given = 1;
 			break;

@@ -113,7 +113,7 @@ struct hub_ack {
 	/* The leaf a TLS check saw served ("" none), and when (0: no check). */
 	char			 served[CERTD_FINGERPRINT_LEN + 1];
 	int64_t			 verified_at;	/* Unix seconds */
-	int64_t			 at;		/* Unix seconds; 0: never acked */
+	int64_t			 at;	/* Unix seconds; 0: never acked */
 };
 
 /* "ok", "failed" or "requested". */

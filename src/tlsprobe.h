@@ -20,7 +20,7 @@
 #define TLSPROBE_ARG_MAX	300	/* bytes of HOST:PORT[,SNI] */
 #define TLSPROBE_ADDRS_MAX	8	/* addresses kept of a host name */
 #define TLSPROBE_TRY_MS		2000	/* one connect and handshake */
-#define TLSPROBE_RETRY_MS	200	/* from one try of a target to the next */
+#define TLSPROBE_RETRY_MS	200	/* from a try of a target to the next */
 #define TLSPROBE_WHY_MAX	128
 
 struct event_base;

@@ -211,7 +211,7 @@ struct certd_subscriber {
 	int64_t		 pid;
 	uint64_t	 watch;		/* W on the peer's connection */
 	uint64_t	 revision;	/* last acked revision, 0: none yet */
-	char		*status;	/* "ok", "failed", "requested" or "pending" */
+	char		*status;	/* ok, failed, requested or pending */
 	char		*detail;	/* of the last ack, "" when none */
 	int64_t		 at;		/* Unix seconds of the last ack, 0: none */
 	/*

@@ -74,7 +74,8 @@ done_cb(const struct tlsprobe_result *res, void *arg)
 	    res->target != NULL ? res->target : "");
 	snprintf(r->served, sizeof(r->served), "%s",
 	    res->served != NULL ? res->served : "");
-	snprintf(r->why, sizeof(r->why), "%s", res->why != NULL ? res->why : "");
+	snprintf(r->why, sizeof(r->why), "%s",
+	    res->why != NULL ? res->why : "");
 	event_base_loopbreak(r->base);
 }
 
