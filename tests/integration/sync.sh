@@ -7,7 +7,8 @@
 # `certctl subscribers`, --signal with --pid-file and --pid, surviving a
 # certd restart, a delete that leaves the files, and exit 0 on SIGTERM.
 # No sync here has --verify: a reload that went through is acked
-# `requested` (not confirmed), never `ok` (verify.sh checks real servers).
+# `requested` (not confirmed), never `ok` (nginx.sh and haproxy.sh check
+# --verify against real servers).
 . "$(dirname "$0")/lib.sh"
 
 D="$T/data"; mkdir -p -m 700 "$D"
