@@ -1384,6 +1384,52 @@ cert_sha256(const void *data, size_t len, unsigned char out[32])
 }
 
 int
+cert_fingerprint_pem(const char *pem, size_t len,
+    char out[CERT_FINGERPRINT_LEN + 1])
+{
+	gnutls_x509_crt_t	 crt = NULL;
+	gnutls_datum_t		 d;
+	unsigned char		 fp[32];
+	size_t			 size = sizeof(fp);
+	int			 ret, rv;
+
+	out[0] = '\0';
+	if (pem == NULL || len == 0 || len > CERTD_CERT_MAX)
+		return CERTD_ERR_CERT_INVALID;
+	if ((ret = gnutls_x509_crt_init(&crt)) < 0)
+		return gtls_err(ret, CERTD_ERR_INTERNAL);
+	/* GnuTLS takes the first CERTIFICATE block of the text. */
+	d.data = (unsigned char *)(uintptr_t)pem;
+	d.size = (unsigned)len;
+	if ((ret = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
+	    (ret = gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, fp,
+	    &size)) < 0 || size != sizeof(fp)) {
+		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
+		goto out;
+	}
+	hex_encode(fp, sizeof(fp), out);
+	rv = 0;
+out:
+	gnutls_x509_crt_deinit(crt);
+	return rv;
+}
+
+int
+cert_fingerprint_der(const void *der, size_t len,
+    char out[CERT_FINGERPRINT_LEN + 1])
+{
+	unsigned char	fp[32];
+
+	out[0] = '\0';
+	if (der == NULL || len == 0)
+		return CERTD_ERR_CERT_INVALID;
+	if (cert_sha256(der, len, fp) != 0)
+		return CERTD_ERR_INTERNAL;
+	hex_encode(fp, sizeof(fp), out);
+	return 0;
+}
+
+int
 cert_random(void *buf, size_t len)
 {
 	if (len == 0)

@@ -111,6 +111,20 @@ int	cert_meta_copy(struct cert_meta *dst, const struct cert_meta *src);
 /* SHA-256 of data into out[32].  Returns 0 or CERTD_ERR_INTERNAL. */
 int	cert_sha256(const void *data, size_t len, unsigned char out[32]);
 
+/*
+ * The SHA-256 fingerprint, lowercase hex as cert_meta has it, of the first
+ * CERTIFICATE block of PEM text (at most CERTD_CERT_MAX bytes; need not be
+ * NUL-terminated): the leaf that certctl sync writes, to compare with the
+ * leaf a server presents.  Returns 0, CERTD_ERR_CERT_INVALID when there is
+ * no such block that parses, or CERTD_ERR_NOMEM.
+ */
+int	cert_fingerprint_pem(const char *pem, size_t len,
+	    char out[CERT_FINGERPRINT_LEN + 1]);
+
+/* The same of one DER certificate, as a TLS handshake hands it over. */
+int	cert_fingerprint_der(const void *der, size_t len,
+	    char out[CERT_FINGERPRINT_LEN + 1]);
+
 /* Cryptographically strong random bytes.  Returns 0 or CERTD_ERR_INTERNAL. */
 int	cert_random(void *buf, size_t len);
 

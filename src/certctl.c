@@ -47,6 +47,7 @@
 #include "cert.h"
 #include "perm.h"
 #include "safefile.h"
+#include "tlsprobe.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -93,6 +94,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_DEBOUNCE,
 	OPT_NAME,
+	OPT_VERIFY,
+	OPT_VERIFY_TIMEOUT,
 };
 
 /*
@@ -1401,6 +1404,14 @@ subscribers_json(const struct certd_subscriber_list *l)
 		    jset_str(e, "detail", s->detail) != 0 ||
 		    jset_time(e, "at", s->at) != 0)
 			goto fail;
+		/* A --verify check's, when the last ack had one. */
+		if (s->verified_at == 0)
+			continue;
+		if ((s->served_fingerprint_sha256 != NULL &&
+		    jset_str(e, "served_fingerprint_sha256",
+		    s->served_fingerprint_sha256) != 0) ||
+		    jset_time(e, "verified_at", s->verified_at) != 0)
+			goto fail;
 	}
 	return print_json(o, 0);
 fail:
@@ -1418,7 +1429,7 @@ subscribers_human(const struct certd_subscriber_list *l)
 	for (i = 0; i < l->n; i++)
 		if ((n = strlen(l->items[i].name)) > wn)
 			wn = n;
-	printf("%-6s %-*s %-6s %-8s %-8s %-7s %-20s %s\n", "WATCH", (int)wn,
+	printf("%-6s %-*s %-6s %-8s %-8s %-9s %-20s %s\n", "WATCH", (int)wn,
 	    "NAME", "UID", "PID", "REVISION", "STATUS", "AT", "DETAIL");
 	for (i = 0; i < l->n; i++) {
 		s = &l->items[i];
@@ -1426,7 +1437,7 @@ subscribers_human(const struct certd_subscriber_list *l)
 			util_time_iso(s->at, 1, when);
 		else
 			snprintf(when, sizeof(when), "-");
-		printf("%-6llu %-*s %-6llu %-8lld %-8llu %-7s %-20s %s\n",
+		printf("%-6llu %-*s %-6llu %-8lld %-8llu %-9s %-20s %s\n",
 		    (unsigned long long)s->watch, (int)wn,
 		    *s->name != '\0' ? s->name : "-",
 		    (unsigned long long)s->uid, (long long)s->pid,
@@ -1479,8 +1490,11 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
  *
  * A change goes: put event -> pending (latest wins) -> debounce timer ->
  * compare with the files on disk -> write the changed ones (all temp files
- * first, then all renames) -> reload -> ack.  While a reload command runs,
- * new changes only wait in pending; its completion schedules them.  The
+ * first, then all renames) -> reload -> with --verify, a TLS handshake
+ * with each target until it presents the leaf written (tlsprobe.c, on the
+ * same loop) -> ack: ok only when seen served, requested when nothing was
+ * checked.  While a reload command or a check runs, new changes only wait
+ * in pending; its completion schedules them.  The
  * record applied last is kept: when its write or reload failed, it is
  * applied again after a back-off (SYNC_RETRY_MS doubling up to
  * SYNC_RETRY_MAX_MS) until it succeeds or a newer change replaces it, so
@@ -1500,6 +1514,9 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
 #define SYNC_REAP_MS		100	/* polling for a killed command's exit */
 #define SYNC_RETRY_MS		1000	/* first retry of a failed apply */
 #define SYNC_RETRY_MAX_MS	60000
+#define SYNC_VERIFY_MAX		16	/* --verify targets */
+#define SYNC_VERIFY_TIMEOUT_S	10
+#define SYNC_VERIFY_TIMEOUT_MAX_S 3600
 
 enum sync_kind {
 	SYNC_CERT,
@@ -1538,6 +1555,9 @@ struct sync_rec {
  * the monotonic ms when it went from none to some.  last is the record
  * applied last (NULL after a delete); retry_timer is pending while its
  * failed apply waits for another try, retry_ms the wait after that one.
+ * probing is set exactly while the --verify check of probe_rev runs;
+ * probe is the last check started (inert once done, freed at the next
+ * start).  written_fp is the leaf of the record being applied.
  */
 struct sync_ctx {
 	struct event_base	*base;
@@ -1554,6 +1574,9 @@ struct sync_ctx {
 	const char		*pid_file;
 	unsigned		 timeout_s;
 	unsigned		 debounce_ms;
+	struct tlsprobe_target	*verify[SYNC_VERIFY_MAX];
+	size_t			 n_verify;
+	unsigned		 verify_timeout_s;
 
 	struct sync_rec		*pending;
 	int64_t			 pending_since;
@@ -1576,10 +1599,19 @@ struct sync_ctx {
 	char			 tail[SYNC_TAIL];
 	size_t			 tail_len;
 
+	char			 written_fp[CERTD_FINGERPRINT_LEN + 1];
+	struct tlsprobe		*probe;
+	int			 probing;
+	uint64_t		 probe_rev;
+	int			 probe_forgotten;	/* outcome not acked */
+	char			 probe_what[SYNC_DETAIL_MAX];	/* the reload */
+
 	int			 have_ack;	/* resent after a reconnect */
 	uint64_t		 ack_rev;
-	int			 ack_ok;
+	int			 ack_status;	/* enum certd_ack_status */
 	char			 ack_detail[SYNC_DETAIL_MAX];
+	char			 ack_served[CERTD_FINGERPRINT_LEN + 1];
+	int64_t			 ack_verified_at;	/* 0: no check */
 
 	int			 stopped;
 	int			 failed;
@@ -1622,9 +1654,21 @@ sync_rec_free(struct sync_rec *rec)
 	free(rec);
 }
 
-/* Report the outcome of revision rev to certd, and remember it. */
+static const char *
+sync_status_name(int status)
+{
+	return status == CERTD_ACK_OK ? "ok" : status == CERTD_ACK_REQUESTED ?
+	    "requested" : "failed";
+}
+
+/*
+ * Report the outcome of revision rev to certd, and remember it: status is
+ * a certd_ack_status (0 failed, 1 ok, as the ok of older callers); served
+ * and verified_at those of a --verify check (NULL and 0: none ran).
+ */
 static void
-sync_ack(struct sync_ctx *ctx, uint64_t rev, int ok, const char *detail)
+sync_ack_check(struct sync_ctx *ctx, uint64_t rev, int status,
+    const char *detail, const char *served, int64_t verified_at)
 {
 	/*
 	 * The ack certd keeps is the last one: an older revision's outcome
@@ -1634,19 +1678,29 @@ sync_ack(struct sync_ctx *ctx, uint64_t rev, int ok, const char *detail)
 	if (ctx->have_ack && rev < ctx->ack_rev) {
 		sync_log(ctx, "revision %llu: %s: %s (not acked: revision %llu "
 		    "was acked since)", (unsigned long long)rev,
-		    ok ? "ok" : "failed", detail,
+		    sync_status_name(status), detail,
 		    (unsigned long long)ctx->ack_rev);
 		return;
 	}
 	ctx->have_ack = 1;
 	ctx->ack_rev = rev;
-	ctx->ack_ok = ok;
+	ctx->ack_status = status;
 	snprintf(ctx->ack_detail, sizeof(ctx->ack_detail), "%s", detail);
+	snprintf(ctx->ack_served, sizeof(ctx->ack_served), "%s",
+	    served != NULL ? served : "");
+	ctx->ack_verified_at = verified_at;
 	sync_log(ctx, "revision %llu: %s: %s", (unsigned long long)rev,
-	    ok ? "ok" : "failed", detail);
-	if (certd_watch_ack(ctx->w, rev, ok, ctx->ack_detail) != 0)
+	    sync_status_name(status), detail);
+	if (certd_watch_ack_status(ctx->w, rev, (enum certd_ack_status)status,
+	    ctx->ack_detail, served, verified_at) != 0)
 		sync_log(ctx, "revision %llu: ack not sent (not connected); "
 		    "sent after the reconnect", (unsigned long long)rev);
+}
+
+static void
+sync_ack(struct sync_ctx *ctx, uint64_t rev, int status, const char *detail)
+{
+	sync_ack_check(ctx, rev, status, detail, NULL, 0);
 }
 
 /* dirname(3) without modifying path: into buf. */
@@ -1991,17 +2045,147 @@ sync_retry_reset(struct sync_ctx *ctx)
 /*
  * Ack the outcome of applying revision rev (ctx->last once applied): a
  * failure is applied again after the back-off unless no try can succeed
- * (the --pid to signal is gone); success ends the tries.
+ * (the --pid to signal is gone); success (ok or requested) ends the tries.
  */
 static void
-sync_outcome(struct sync_ctx *ctx, uint64_t rev, int ok, const char *detail)
+sync_outcome_check(struct sync_ctx *ctx, uint64_t rev, int status,
+    const char *detail, const char *served, int64_t verified_at)
 {
-	sync_ack(ctx, rev, ok, detail);
-	if (ok || (ctx->sig != 0 && ctx->pid_file == NULL &&
-	    ctx->gone_pid != 0))
+	sync_ack_check(ctx, rev, status, detail, served, verified_at);
+	if (status != CERTD_ACK_FAILED || (ctx->sig != 0 &&
+	    ctx->pid_file == NULL && ctx->gone_pid != 0))
 		sync_retry_reset(ctx);
 	else
 		sync_retry_later(ctx);
+}
+
+static void
+sync_outcome(struct sync_ctx *ctx, uint64_t rev, int status,
+    const char *detail)
+{
+	sync_outcome_check(ctx, rev, status, detail, NULL, 0);
+}
+
+/* A reload command runs or a check does: what waits, waits for it. */
+static int
+sync_busy(const struct sync_ctx *ctx)
+{
+	return ctx->child != 0 || ctx->probing;
+}
+
+/*
+ * Whether rev is still the change to confirm: not replaced by a newer one
+ * waiting, not deleted since.
+ */
+static int
+sync_current(const struct sync_ctx *ctx, uint64_t rev)
+{
+	return ctx->pending == NULL && ctx->last != NULL &&
+	    ctx->last->revision == rev;
+}
+
+static void	copy_utf8(char *, size_t, const char *);
+
+/* A detail, cut to what certd keeps at a character boundary. */
+static void __attribute__((format(printf, 3, 4)))
+sync_detail(char *out, size_t len, const char *f, ...)
+{
+	char	buf[2 * SYNC_DETAIL_MAX];
+	va_list	ap;
+
+	va_start(ap, f);
+	vsnprintf(buf, sizeof(buf), f, ap);
+	va_end(ap);
+	copy_utf8(out, len - 1, buf);
+}
+
+/* The --verify check of probe_rev ended. */
+static void
+sync_verified(const struct tlsprobe_result *res, void *arg)
+{
+	struct sync_ctx	*ctx = arg;
+	char		 detail[SYNC_DETAIL_MAX], where[64];
+	unsigned	 ms = res->elapsed_ms;
+
+	ctx->probing = 0;
+	ctx->reload_owed = !res->ok;
+	if (res->ok && ctx->n_verify == 1)
+		snprintf(where, sizeof(where), "%s",
+		    tlsprobe_target_name(ctx->verify[0]));
+	else if (res->ok)
+		snprintf(where, sizeof(where), "%zu targets", ctx->n_verify);
+	if (res->ok)
+		sync_detail(detail, sizeof(detail), "%s; served at %s after "
+		    "%u.%u s", ctx->probe_what, where, ms / 1000,
+		    ms % 1000 / 100);
+	else
+		sync_detail(detail, sizeof(detail), "%s; not served within %u "
+		    "s: %s %s%s%s", ctx->probe_what, ctx->verify_timeout_s,
+		    res->target, res->why,
+		    res->served != NULL ? ", sha256 " : "",
+		    res->served != NULL ? res->served : "");
+	if (ctx->probe_forgotten) {
+		ctx->probe_forgotten = 0;
+		sync_log(ctx, "revision %llu: %s: %s (not acked: the whole "
+		    "state came since)", (unsigned long long)ctx->probe_rev,
+		    res->ok ? "ok" : "failed", detail);
+	} else if (!sync_current(ctx, ctx->probe_rev))
+		sync_ack_check(ctx, ctx->probe_rev, res->ok ? CERTD_ACK_OK :
+		    CERTD_ACK_FAILED, detail, res->served, res->verified_at);
+	else
+		sync_outcome_check(ctx, ctx->probe_rev, res->ok ?
+		    CERTD_ACK_OK : CERTD_ACK_FAILED, detail, res->served,
+		    res->verified_at);
+	if (ctx->pending != NULL)
+		sync_schedule(ctx);
+}
+
+/*
+ * The reload of rev went through (what says how): with --verify, check
+ * that the server presents the leaf written, acked when the check ends;
+ * without, or when rev is no longer current, ack `requested`.
+ */
+static void
+sync_reloaded(struct sync_ctx *ctx, uint64_t rev, const char *what,
+    int current)
+{
+	char	detail[SYNC_DETAIL_MAX];
+
+	ctx->reload_owed = 0;
+	if (ctx->n_verify == 0 || !current) {
+		sync_detail(detail, sizeof(detail), "%s; not confirmed (%s)",
+		    what, ctx->n_verify == 0 ? "no --verify" :
+		    "a newer change came first");
+		if (current)
+			sync_outcome(ctx, rev, CERTD_ACK_REQUESTED, detail);
+		else
+			sync_ack(ctx, rev, CERTD_ACK_REQUESTED, detail);
+		return;
+	}
+	if (*ctx->written_fp == '\0') {
+		ctx->reload_owed = 1;
+		sync_outcome(ctx, rev, CERTD_ACK_FAILED, "the certificate "
+		    "written has no leaf to compare with what is served");
+		return;
+	}
+	tlsprobe_free(ctx->probe);
+	if ((ctx->probe = tlsprobe_start(ctx->base, ctx->verify, ctx->n_verify,
+	    ctx->written_fp, ctx->verify_timeout_s * 1000, sync_verified,
+	    ctx)) == NULL) {
+		ctx->reload_owed = 1;
+		sync_outcome(ctx, rev, CERTD_ACK_FAILED, "--verify: cannot "
+		    "start the check (out of memory)");
+		return;
+	}
+	ctx->probing = 1;
+	ctx->probe_rev = rev;
+	ctx->probe_forgotten = 0;
+	snprintf(ctx->probe_what, sizeof(ctx->probe_what), "%s", what);
+	sync_log(ctx, "revision %llu: %s; checking that %s%s serve%s sha256 "
+	    "%.16s... (at most %u s)", (unsigned long long)rev, what,
+	    tlsprobe_target_name(ctx->verify[0]), ctx->n_verify > 1 ?
+	    " and the other targets" : "", ctx->n_verify > 1 ? "" : "s",
+	    ctx->written_fp, ctx->verify_timeout_s);
 }
 
 /* The reload command exited with status st. */
@@ -2019,7 +2203,7 @@ sync_child_done(struct sync_ctx *ctx, int st)
 		snprintf(detail, sizeof(detail), "timeout after %u s",
 		    ctx->timeout_s);
 	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		snprintf(detail, sizeof(detail), "reloaded");
+		snprintf(detail, sizeof(detail), "reload command exited 0");
 		ok = 1;
 	} else if (WIFEXITED(st))
 		snprintf(detail, sizeof(detail), "exit %d%s%s",
@@ -2035,12 +2219,14 @@ sync_child_done(struct sync_ctx *ctx, int st)
 		ctx->child_forgotten = 0;
 		sync_log(ctx, "revision %llu: %s: %s (not acked: the whole "
 		    "state came since)", (unsigned long long)ctx->child_rev,
-		    ok ? "ok" : "failed", detail);
-	} else if (ctx->pending != NULL || ctx->last == NULL ||
-	    ctx->last->revision != ctx->child_rev)
-		sync_ack(ctx, ctx->child_rev, ok, detail);  /* replaced, deleted */
+		    ok ? "requested" : "failed", detail);
+	} else if (ok)
+		sync_reloaded(ctx, ctx->child_rev, detail,
+		    sync_current(ctx, ctx->child_rev));
+	else if (!sync_current(ctx, ctx->child_rev))
+		sync_ack(ctx, ctx->child_rev, 0, detail); /* replaced, deleted */
 	else
-		sync_outcome(ctx, ctx->child_rev, ok, detail);
+		sync_outcome(ctx, ctx->child_rev, 0, detail);
 	if (ctx->pending != NULL)
 		sync_schedule(ctx);
 }
@@ -2239,8 +2425,7 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 		goto failed;
 	}
 	if (ctx->sig == 0) {
-		ctx->reload_owed = 0;
-		sync_outcome(ctx, rev, 1, "written");
+		sync_reloaded(ctx, rev, "written, no reload", 1);
 		return;
 	}
 	if (sync_target_pid(ctx, &pid, &st, detail, sizeof(detail)) != 0)
@@ -2272,10 +2457,9 @@ sync_reload(struct sync_ctx *ctx, uint64_t rev)
 		    strerror(errno), ctx->signame, (long)pid);
 		goto failed;
 	}
-	snprintf(detail, sizeof(detail), "reloaded (SIG%s to pid %ld)",
+	snprintf(detail, sizeof(detail), "reload requested (SIG%s to pid %ld)",
 	    ctx->signame, (long)pid);
-	ctx->reload_owed = 0;
-	sync_outcome(ctx, rev, 1, detail);
+	sync_reloaded(ctx, rev, detail, 1);
 	return;
 failed:
 	ctx->reload_owed = 1;
@@ -2338,6 +2522,10 @@ sync_apply(struct sync_ctx *ctx)
 	ctx->pending = NULL;
 	ctx->applied = 1;
 	cl = strlen(rec->certificate);
+	/* The leaf a --verify check wants served. */
+	if (ctx->n_verify > 0 && cert_fingerprint_pem(rec->certificate, cl,
+	    ctx->written_fp) != 0)
+		ctx->written_fp[0] = '\0';
 	kl = strlen(rec->private_key);
 	text[SYNC_CERT] = rec->certificate;
 	len[SYNC_CERT] = cl;
@@ -2379,7 +2567,7 @@ sync_apply(struct sync_ctx *ctx)
 		nchanged += changed[i];
 	}
 	if (nchanged == 0 && !ctx->reload_owed) {
-		sync_outcome(ctx, rec->revision, 1, "unchanged");
+		sync_reloaded(ctx, rec->revision, "unchanged", 1);
 		goto out;
 	}
 	if (nchanged == 0)
@@ -2409,7 +2597,7 @@ sync_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A change waiting or being applied supersedes the failed one. */
-	if (ctx->child != 0 || ctx->pending != NULL || ctx->last == NULL)
+	if (sync_busy(ctx) || ctx->pending != NULL || ctx->last == NULL)
 		return;
 	sync_log(ctx, "revision %llu: trying again",
 	    (unsigned long long)ctx->last->revision);
@@ -2426,8 +2614,8 @@ sync_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* A running command's completion schedules what waits. */
-	if (ctx->child == 0 && ctx->pending != NULL)
+	/* A running command's or check's completion schedules what waits. */
+	if (!sync_busy(ctx) && ctx->pending != NULL)
 		sync_apply(ctx);
 }
 
@@ -2442,7 +2630,7 @@ sync_schedule(struct sync_ctx *ctx)
 	struct timeval	tv;
 	int64_t		delay = 0, left;
 
-	if (ctx->child != 0 || ctx->pending == NULL)
+	if (sync_busy(ctx) || ctx->pending == NULL)
 		return;
 	if (ctx->applied) {
 		delay = ctx->debounce_ms;
@@ -2513,6 +2701,7 @@ sync_forget(struct sync_ctx *ctx, int state)
 	if (state) {
 		ctx->have_ack = 0;
 		ctx->child_forgotten = ctx->child != 0;
+		ctx->probe_forgotten = ctx->probing;
 	}
 }
 
@@ -2529,9 +2718,10 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 		if (ev->state)
 			sync_forget(ctx, 1);
 		/* A new connection is a new watch: tell certd where we are. */
-		if (ctx->have_ack &&
-		    certd_watch_ack(ctx->w, ctx->ack_rev, ctx->ack_ok,
-		    ctx->ack_detail) != 0)
+		if (ctx->have_ack && certd_watch_ack_status(ctx->w,
+		    ctx->ack_rev, (enum certd_ack_status)ctx->ack_status,
+		    ctx->ack_detail, *ctx->ack_served != '\0' ?
+		    ctx->ack_served : NULL, ctx->ack_verified_at) != 0)
 			sync_log(ctx, "could not resend the last ack");
 		break;
 	case CERTD_EVENT_DISCONNECTED:
@@ -2751,6 +2941,24 @@ sync_open(struct sync_ctx *ctx)
 	return 0;
 }
 
+/*
+ * Parse and resolve the --verify targets (getaddrinfo may block: before
+ * the loop runs).  A target that does not parse or resolve ends the
+ * command with status 2.
+ */
+static int
+sync_verify_targets(struct sync_ctx *ctx, const char *const *args, size_t n)
+{
+	char	err[256];
+
+	for (ctx->n_verify = 0; ctx->n_verify < n; ctx->n_verify++)
+		if (tlsprobe_target_parse(args[ctx->n_verify],
+		    &ctx->verify[ctx->n_verify], err, sizeof(err)) != 0)
+			return usage_error("sync: --verify %s: %s",
+			    args[ctx->n_verify], err);
+	return 0;
+}
+
 static int
 cmd_sync(int argc, char *argv[], struct global *g)
 {
@@ -2771,6 +2979,9 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
 		{ "debounce",	required_argument,	NULL, OPT_DEBOUNCE },
 		{ "name",	required_argument,	NULL, OPT_NAME },
+		{ "verify",	required_argument,	NULL, OPT_VERIFY },
+		{ "verify-timeout", required_argument,	NULL,
+		    OPT_VERIFY_TIMEOUT },
 		{ NULL,		0,			NULL, 0 },
 	};
 	struct certd_watch_opts	 opts;
@@ -2779,10 +2990,13 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	struct event		*sighup = NULL;
 	const char		*alias = NULL, *name = NULL, *owner = NULL;
 	const char		*signal_arg = NULL;
+	const char		*verify[SYNC_VERIFY_MAX];
 	char			 err[512], idname[32];
 	uint64_t		 id = 0, v;
 	mode_t			 mode = 0644;
+	size_t			 n_verify = 0;
 	int			 ch, r = EXIT_USAGE, mode_given = 0, i;
+	int			 vtimeout_given = 0;
 
 	memset(&opts, 0, sizeof(opts));
 	memset(&ctx, 0, sizeof(ctx));
@@ -2791,6 +3005,7 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	ctx.gid = (gid_t)-1;
 	ctx.timeout_s = SYNC_TIMEOUT_S;
 	ctx.debounce_ms = SYNC_DEBOUNCE_MS;
+	ctx.verify_timeout_s = SYNC_VERIFY_TIMEOUT_S;
 	ctx.files[SYNC_CERT].label = "--cert-file";
 	ctx.files[SYNC_KEY].label = "--key-file";
 	ctx.files[SYNC_CHAIN].label = "--chain-file";
@@ -2867,6 +3082,21 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		case OPT_NAME:
 			name = optarg;
 			break;
+		case OPT_VERIFY:
+			if (n_verify == SYNC_VERIFY_MAX)
+				return usage_error("sync: at most %d --verify",
+				    SYNC_VERIFY_MAX);
+			verify[n_verify++] = optarg;	/* resolved below */
+			break;
+		case OPT_VERIFY_TIMEOUT:
+			if (parse_u64(optarg, "verify-timeout", 0, &v) != 0)
+				return EXIT_USAGE;
+			if (v > SYNC_VERIFY_TIMEOUT_MAX_S)
+				return usage_error("sync: --verify-timeout is "
+				    "at most %d s", SYNC_VERIFY_TIMEOUT_MAX_S);
+			ctx.verify_timeout_s = (unsigned)v;
+			vtimeout_given = 1;
+			break;
 		default:
 			if (global_opt(ch, g) != 0)
 				return bad_option("sync", ch, argc, argv);
@@ -2891,6 +3121,8 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		    "--signal");
 	if (ctx.exec != NULL && ctx.timeout_s == 0)
 		return usage_error("sync: --timeout must be at least 1 s");
+	if (vtimeout_given && n_verify == 0)
+		return usage_error("sync: --verify-timeout goes with --verify");
 	if (name != NULL && (*name == '\0' || strlen(name) > SYNC_NAME_MAX ||
 	    !util_utf8_valid(name, strlen(name))))
 		return usage_error("sync: --name wants 1 to %d bytes of UTF-8",
@@ -2911,7 +3143,8 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	} else
 		copy_utf8(ctx.name, SYNC_NAME_MAX, name);
 
-	if ((r = sync_open(&ctx)) != 0)
+	if ((r = sync_open(&ctx)) != 0 ||
+	    (r = sync_verify_targets(&ctx, verify, n_verify)) != 0)
 		goto out;
 
 	opts.socket = g->socket;
@@ -2978,6 +3211,9 @@ out:
 	}
 	sync_rec_free(ctx.pending);
 	sync_rec_free(ctx.last);
+	tlsprobe_free(ctx.probe);
+	for (i = 0; i < (int)ctx.n_verify; i++)
+		tlsprobe_target_free(ctx.verify[i]);
 	certd_watch_free(ctx.w);
 	if (ctx.timer != NULL)
 		event_free(ctx.timer);
@@ -3120,11 +3356,14 @@ static const struct cmd {
 	  "     [--chain-file FILE] [--bundle-file FILE] [--mode MODE]\n"
 	  "     [--owner USER[:GROUP]] [--exec CMD [--timeout S] |\n"
 	  "     --signal SIG (--pid PID | --pid-file FILE)] [--debounce MS]\n"
+	  "     [--verify HOST:PORT[,SNI]]... [--verify-timeout S]\n"
 	  "     [--name NAME]\n",
 	  "keep certificate, key, chain and bundle files equal to one\n"
 	  "certificate, written atomically, then reload the server (run\n"
-	  "CMD, or send SIG) and ack the outcome to certd; runs until\n"
-	  "SIGINT or SIGTERM, reconnecting to certd as needed.\n" },
+	  "CMD, or send SIG), check with --verify that the server\n"
+	  "presents the new certificate, and ack the outcome to certd\n"
+	  "(ok only when seen served; requested without --verify); runs\n"
+	  "until SIGINT or SIGTERM, reconnecting to certd as needed.\n" },
 	{ "token", cmd_token,
 	  "token new --name NAME --teams *|TEAM[,TEAM...] --role read|write\n"
 	  "          [--keys yes|no]\n",

@@ -1029,6 +1029,7 @@ subscriber_clear(struct certd_subscriber *s)
 	free(s->name);
 	free(s->status);
 	free(s->detail);
+	free(s->served_fingerprint_sha256);
 }
 
 void
@@ -1095,7 +1096,11 @@ subscribers_result(struct certd_client *c, const msgpack_object *res,
 		    (r = get_opt_uint(o, "uid", &s->uid)) != 0 ||
 		    (r = get_opt_int(o, "pid", &s->pid)) != 0 ||
 		    (r = get_opt_uint(o, "revision", &s->revision)) != 0 ||
-		    (r = get_opt_int(o, "at", &s->at)) != 0)
+		    (r = get_opt_int(o, "at", &s->at)) != 0 ||
+		    (r = get_opt_str(o, "served_fingerprint_sha256",
+		    &s->served_fingerprint_sha256)) != 0 ||
+		    (r = get_opt_int(o, "verified_at_unix",
+		    &s->verified_at)) != 0)
 			goto fail;
 	}
 	*out = l;
@@ -2066,22 +2071,52 @@ int
 certd_watch_ack(struct certd_watch *w, uint64_t revision, int ok,
     const char *detail)
 {
+	return certd_watch_ack_status(w, revision, ok ? CERTD_ACK_OK :
+	    CERTD_ACK_FAILED, detail, NULL, 0);
+}
+
+/* 64 lowercase hex digits. */
+static int
+fingerprint_ok(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == CERTD_FINGERPRINT_LEN;
+}
+
+int
+certd_watch_ack_status(struct certd_watch *w, uint64_t revision,
+    enum certd_ack_status status, const char *detail, const char *served,
+    int64_t verified_at)
+{
+	static const char *const names[] = { "failed", "ok", "requested" };
 	msgpack_packer	pk;
 	int		r;
 
-	if (w == NULL || w->dead)
+	if (w == NULL || w->dead || (unsigned)status > CERTD_ACK_REQUESTED ||
+	    verified_at < 0 || (served != NULL && (verified_at == 0 ||
+	    !fingerprint_ok(served))))
 		return CERTD_E_INVAL;
 	if (w->state != WATCH_LIVE || w->bev == NULL || w->write_err != 0)
 		return CERTD_E_IO;
-	if (sb_reserve(&w->sb, REQ_OVERHEAD + opt_len(detail)) != 0)
+	if (sb_reserve(&w->sb, REQ_OVERHEAD + opt_len(detail) +
+	    opt_len(served) + 64) != 0)
 		return CERTD_E_NOMEM;
 	(void)req_begin(&w->sb, &pk, &w->next_id, "ack",
-	    3 + (detail != NULL));
+	    3 + (detail != NULL) + (served != NULL) + (verified_at != 0));
 	proto_kv_uint(&pk, "watch", w->watch_id);
 	proto_kv_uint(&pk, "revision", revision);
-	proto_kv_str(&pk, "status", ok ? "ok" : "failed");
+	proto_kv_str(&pk, "status", names[status]);
 	if (detail != NULL)
 		proto_kv_str(&pk, "detail", detail);
+	if (served != NULL)
+		proto_kv_str(&pk, "served_fingerprint_sha256", served);
+	if (verified_at != 0)
+		proto_kv_uint(&pk, "verified_at_unix", (uint64_t)verified_at);
 	r = watch_send(w);
 	msgpack_sbuffer_clear(&w->sb);
 	return r;

@@ -26,9 +26,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -961,31 +963,89 @@ op_unwatch(struct ctl_req *r)
 	reply_nil(r->conn, r->id);
 }
 
+/* The status of an ack: ok, failed or requested; -1 when none of them. */
+static int
+ack_status(const struct svc_field *f)
+{
+	static const struct {
+		const char		*name;
+		enum hub_ack_status	 status;
+	} names[] = {
+		{ "ok", HUB_ACK_OK },
+		{ "failed", HUB_ACK_FAILED },
+		{ "requested", HUB_ACK_REQUESTED },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (f->len == strlen(names[i].name) &&
+		    memcmp(f->s, names[i].name, f->len) == 0)
+			return (int)names[i].status;
+	return -1;
+}
+
+/*
+ * The TLS check an ack may carry: served_fingerprint_sha256 (64 lowercase
+ * hex digits) and verified_at_unix (Unix seconds; certd's time now when
+ * only the fingerprint came).  Replies and returns -1 when malformed.
+ */
+static int
+ack_verify_fields(struct ctl_req *r, struct hub_ack *a)
+{
+	struct svc_field	fp;
+	uint64_t		at = 0;
+	size_t			i;
+	int			has_at;
+
+	if (get_str(r, "served_fingerprint_sha256", 0, &fp) != 0 ||
+	    get_uint(r, "verified_at_unix", 0, &at, &has_at) != 0)
+		return -1;
+	if (has_at && (at == 0 || at > INT64_MAX))
+		return bad_field(r, "verified_at_unix",
+		    "must be Unix seconds after 1970");
+	if (fp.s != NULL) {
+		for (i = 0; i < fp.len; i++)
+			if (!((fp.s[i] >= '0' && fp.s[i] <= '9') ||
+			    (fp.s[i] >= 'a' && fp.s[i] <= 'f')))
+				break;
+		if (fp.len != CERTD_FINGERPRINT_LEN || i != fp.len)
+			return bad_field(r, "served_fingerprint_sha256",
+			    "must be 64 lowercase hex digits (SHA-256)");
+		memcpy(a->served, fp.s, fp.len);
+		a->served[fp.len] = '\0';
+		if (!has_at)
+			at = (uint64_t)time(NULL);
+	}
+	a->verified_at = (int64_t)at;
+	return 0;
+}
+
 static void
 op_ack(struct ctl_req *r)
 {
 	struct svc_field	status, detail;
-	uint64_t		watch, rev;
-	int			ok;
+	struct hub_ack		ack;
+	uint64_t		watch;
+	int			st;
 
+	memset(&ack, 0, sizeof(ack));
 	if (get_uint(r, "watch", 1, &watch, NULL) != 0 ||
-	    get_uint(r, "revision", 1, &rev, NULL) != 0 ||
+	    get_uint(r, "revision", 1, &ack.revision, NULL) != 0 ||
 	    get_str(r, "status", 1, &status) != 0 ||
 	    get_str(r, "detail", 0, &detail) != 0)
 		return;
-	if (status.len == 2 && memcmp(status.s, "ok", 2) == 0)
-		ok = 1;
-	else if (status.len == 6 && memcmp(status.s, "failed", 6) == 0)
-		ok = 0;
-	else {
-		bad_field(r, "status", "must be ok or failed");
+	if ((st = ack_status(&status)) < 0) {
+		bad_field(r, "status", "must be ok, failed or requested");
 		return;
 	}
+	ack.status = (enum hub_ack_status)st;
 	if (detail.s != NULL && (!util_utf8_valid(detail.s, detail.len) ||
 	    memchr(detail.s, '\0', detail.len) != NULL)) {
 		bad_field(r, "detail", "must be UTF-8 text");
 		return;
 	}
+	if (ack_verify_fields(r, &ack) != 0)
+		return;
 	/* Keep the whole characters that fit. */
 	if (detail.len >= HUB_DETAIL_MAX) {
 		detail.len = HUB_DETAIL_MAX - 1;
@@ -993,35 +1053,51 @@ op_ack(struct ctl_req *r)
 		    ((unsigned char)detail.s[detail.len] & 0xc0) == 0x80)
 			detail.len--;
 	}
-	if (r->conn->hc == NULL || hub_ack(r->conn->hc, watch, rev, ok,
-	    detail.s, detail.len) != 0) {
+	if (detail.s != NULL)
+		memcpy(ack.detail, detail.s, detail.len);
+	ack.detail[detail.len] = '\0';
+	if (r->conn->hc == NULL || hub_ack(r->conn->hc, watch, &ack) != 0) {
 		reply_error(r->conn, r->id, CERTD_ERR_NO_WATCH, NULL, NULL);
 		return;
 	}
 	reply_nil(r->conn, r->id);
 }
 
+/*
+ * A subscriber of the `subscribers` result; the fields of a TLS check
+ * only when its last ack carried one.
+ */
 static void
 pack_subscriber(const struct hub_subscriber *sub, void *arg)
 {
-	msgpack_packer	*pk = arg;
+	msgpack_packer		*pk = arg;
+	const struct hub_ack	*a = sub->ack;
+	char			 at[24];
+	int			 verified = a != NULL && a->verified_at != 0;
 
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, 8 + (verified ? 2 + (*a->served != '\0') : 0));
 	proto_kv_str(pk, "name", sub->name);
 	proto_kv_uint(pk, "uid", sub->uid);
 	proto_kv_int(pk, "pid", sub->pid);
 	proto_kv_uint(pk, "watch", sub->watch);
-	if (sub->ack != NULL) {
-		proto_kv_uint(pk, "revision", sub->ack->revision);
-		proto_kv_str(pk, "status", sub->ack->ok ? "ok" : "failed");
-		proto_kv_str(pk, "detail", sub->ack->detail);
-		proto_kv_int(pk, "at", sub->ack->at);
+	if (a != NULL) {
+		proto_kv_uint(pk, "revision", a->revision);
+		proto_kv_str(pk, "status", hub_ack_status_name(a->status));
+		proto_kv_str(pk, "detail", a->detail);
+		proto_kv_int(pk, "at", a->at);
 	} else {
 		proto_kv_uint(pk, "revision", 0);
 		proto_kv_str(pk, "status", "pending");
 		proto_kv_str(pk, "detail", "");
 		proto_kv_int(pk, "at", 0);
 	}
+	if (!verified)
+		return;
+	if (*a->served != '\0')
+		proto_kv_str(pk, "served_fingerprint_sha256", a->served);
+	util_time_iso(a->verified_at, 1, at);
+	proto_kv_str(pk, "verified_at", at);
+	proto_kv_int(pk, "verified_at_unix", a->verified_at);
 }
 
 static void

@@ -570,25 +570,36 @@ http_certs_delete(struct http_req *r)
 		http_reply_error(r, rv, why.field, why.reason);
 }
 
+/*
+ * A subscriber of the list; served_fingerprint_sha256 and verified_at are
+ * null unless its last ack carried a TLS check (and the first also when
+ * that check saw no certificate served).
+ */
 static void
 subscriber_json(const struct hub_subscriber *sub, void *arg)
 {
-	json_t	*list = arg;
-	char	 at[24];
+	const struct hub_ack	*a = sub->ack;
+	json_t			*list = arg;
+	char			 at[24], vat[24];
+	int			 verified = a != NULL && a->verified_at != 0;
 
-	if (sub->ack != NULL)
-		util_time_iso(sub->ack->at, 1, at);
+	if (a != NULL)
+		util_time_iso(a->at, 1, at);
+	if (verified)
+		util_time_iso(a->verified_at, 1, vat);
 	json_array_append_new(list, json_pack(
-	    "{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o}",
+	    "{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o, s:o}",
 	    "name", sub->name,
 	    "uid", (json_int_t)sub->uid,
 	    "pid", (json_int_t)sub->pid,
 	    "watch", (json_int_t)sub->watch,
-	    "revision", (json_int_t)(sub->ack != NULL ? sub->ack->revision : 0),
-	    "status", sub->ack == NULL ? "pending" : sub->ack->ok ? "ok" :
-	    "failed",
-	    "detail", sub->ack != NULL ? sub->ack->detail : "",
-	    "at", sub->ack != NULL ? json_string(at) : json_null()));
+	    "revision", (json_int_t)(a != NULL ? a->revision : 0),
+	    "status", a == NULL ? "pending" : hub_ack_status_name(a->status),
+	    "detail", a != NULL ? a->detail : "",
+	    "at", a != NULL ? json_string(at) : json_null(),
+	    "served_fingerprint_sha256", verified && *a->served != '\0' ?
+	    json_string(a->served) : json_null(),
+	    "verified_at", verified ? json_string(vat) : json_null()));
 }
 
 void

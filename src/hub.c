@@ -795,7 +795,8 @@ hub_get_stats(const struct hub *hub, struct hub_stats *out)
 		out->watches += hub_conn_watches(hc);
 		out->backlog += hc->n_backlog;
 		TAILQ_FOREACH(w, &hc->watches, entry)
-			if (w->ack.at != 0 && !w->ack.ok)
+			if (w->ack.at != 0 &&
+			    w->ack.status == HUB_ACK_FAILED)
 				out->subscribers_failed++;
 	}
 }
@@ -1032,26 +1033,42 @@ hub_unwatch(struct hub_conn *hc, uint64_t watch)
 	return 0;
 }
 
+const char *
+hub_ack_status_name(enum hub_ack_status status)
+{
+	switch (status) {
+	case HUB_ACK_OK:
+		return "ok";
+	case HUB_ACK_REQUESTED:
+		return "requested";
+	case HUB_ACK_FAILED:
+		break;
+	}
+	return "failed";
+}
+
 int
-hub_ack(struct hub_conn *hc, uint64_t watch, uint64_t revision, int ok,
-    const char *detail, size_t detail_len)
+hub_ack(struct hub_conn *hc, uint64_t watch, const struct hub_ack *ack)
 {
 	struct hub_watch	*w = find_watch(hc, watch);
 
 	if (w == NULL)
 		return CERTD_ERR_NOT_FOUND;
-	w->ack.revision = revision;
-	w->ack.ok = ok;
-	if (detail_len >= sizeof(w->ack.detail))
-		detail_len = sizeof(w->ack.detail) - 1;
-	if (detail != NULL)
-		memcpy(w->ack.detail, detail, detail_len);
-	w->ack.detail[detail != NULL ? detail_len : 0] = '\0';
+	w->ack = *ack;
+	w->ack.detail[sizeof(w->ack.detail) - 1] = '\0';
+	w->ack.served[sizeof(w->ack.served) - 1] = '\0';
 	w->ack.at = (int64_t)time(NULL);
-	if (ok)
+	switch (ack->status) {
+	case HUB_ACK_OK:
 		hc->hub->stats.acks_ok++;
-	else
+		break;
+	case HUB_ACK_REQUESTED:
+		hc->hub->stats.acks_requested++;
+		break;
+	case HUB_ACK_FAILED:
 		hc->hub->stats.acks_failed++;
+		break;
+	}
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include <msgpack.h>
 
+#include "certd/constants.h"
 #include "record.h"
 #include "store.h"
 
@@ -92,13 +93,31 @@ typedef void	(*hub_subscriber_cb)(const struct hub_subscriber *sub,
 
 #define HUB_DETAIL_MAX	256	/* ack detail bytes, NUL included */
 
+/*
+ * What a subscriber reported (op `ack`, doc/protocol.md): ok (the server
+ * was seen presenting the certificate, or nothing needed checking),
+ * failed, or requested (done on the subscriber's side, a reload asked
+ * for, but not confirmed).
+ */
+enum hub_ack_status {
+	HUB_ACK_FAILED,
+	HUB_ACK_OK,
+	HUB_ACK_REQUESTED,
+};
+
 /* The last ack of a watch. */
 struct hub_ack {
-	uint64_t	 revision;
-	int		 ok;
-	char		 detail[HUB_DETAIL_MAX];
-	int64_t		 at;		/* Unix seconds; 0: never acked */
+	uint64_t		 revision;
+	enum hub_ack_status	 status;
+	char			 detail[HUB_DETAIL_MAX];
+	/* The leaf a TLS check saw served ("" none), and when (0: no check). */
+	char			 served[CERTD_FINGERPRINT_LEN + 1];
+	int64_t			 verified_at;	/* Unix seconds */
+	int64_t			 at;	/* Unix seconds; 0: never acked */
 };
+
+/* "ok", "failed" or "requested". */
+const char	*hub_ack_status_name(enum hub_ack_status status);
 
 /* Counters since start, and the watches and backlog of now. */
 struct hub_stats {
@@ -108,6 +127,7 @@ struct hub_stats {
 	uint64_t	subscribers_dropped;
 	uint64_t	acks_ok;		/* acks received, by outcome */
 	uint64_t	acks_failed;
+	uint64_t	acks_requested;
 	size_t		watches;
 	size_t		backlog;
 	size_t		subscribers_failed;	/* live watches whose last ack failed */
@@ -200,9 +220,12 @@ int		 hub_watch_replay(struct hub_conn *hc, uint64_t watch,
 /* Remove a watch.  CERTD_ERR_NOT_FOUND when the connection has none such. */
 int		 hub_unwatch(struct hub_conn *hc, uint64_t watch);
 
-/* Record an ack.  CERTD_ERR_NOT_FOUND for an unknown watch. */
-int		 hub_ack(struct hub_conn *hc, uint64_t watch, uint64_t revision,
-		    int ok, const char *detail, size_t detail_len);
+/*
+ * Record ack (its at is ignored: the time now is kept) as the last ack of
+ * the watch.  CERTD_ERR_NOT_FOUND for an unknown watch.
+ */
+int		 hub_ack(struct hub_conn *hc, uint64_t watch,
+		    const struct hub_ack *ack);
 
 /*
  * Call cb for every live watch that receives the changes of the

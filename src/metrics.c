@@ -162,8 +162,10 @@ hub_metrics(struct evbuffer *out, struct hub *hub, struct ctl *ctl)
 	help(out, "certd_acks_total", "counter",
 	    "Acks from subscribers (certctl sync), by status.");
 	evbuffer_add_printf(out, "certd_acks_total{status=\"ok\"} %llu\n"
-	    "certd_acks_total{status=\"failed\"} %llu\n",
-	    (unsigned long long)st.acks_ok, (unsigned long long)st.acks_failed);
+	    "certd_acks_total{status=\"failed\"} %llu\n"
+	    "certd_acks_total{status=\"requested\"} %llu\n",
+	    (unsigned long long)st.acks_ok, (unsigned long long)st.acks_failed,
+	    (unsigned long long)st.acks_requested);
 	help(out, "certd_subscribers_failed", "gauge",
 	    "Live watches whose last ack reported a failure.");
 	evbuffer_add_printf(out, "certd_subscribers_failed %zu\n",

@@ -211,9 +211,17 @@ struct certd_subscriber {
 	int64_t		 pid;
 	uint64_t	 watch;		/* W on the peer's connection */
 	uint64_t	 revision;	/* last acked revision, 0: none yet */
-	char		*status;	/* "ok", "failed" or "pending" */
+	char		*status;	/* ok, failed, requested or pending */
 	char		*detail;	/* of the last ack, "" when none */
 	int64_t		 at;		/* Unix seconds of the last ack, 0: none */
+	/*
+	 * Additions: the TLS check of the last ack (certctl sync --verify):
+	 * the SHA-256 of the leaf the server presented (NULL when no check
+	 * ran or nothing was presented), and when it ended (Unix seconds, 0:
+	 * no check ran).
+	 */
+	char		*served_fingerprint_sha256;
+	int64_t		 verified_at;
 };
 
 struct certd_subscriber_list {
@@ -365,6 +373,33 @@ CERTD_API uint64_t certd_watch_revision(const struct certd_watch *w);
  */
 CERTD_API int	certd_watch_ack(struct certd_watch *w, uint64_t revision,
 		    int ok, const char *detail);
+
+/*
+ * Addition: an ack's status.  ok: the server was seen presenting the
+ * certificate (or there was nothing to check); failed; requested: done on
+ * the subscriber's side (files written, reload asked for) but not
+ * confirmed.  CERTD_ACK_FAILED and CERTD_ACK_OK are 0 and 1, like the ok
+ * of certd_watch_ack.
+ */
+enum certd_ack_status {
+	CERTD_ACK_FAILED = 0,
+	CERTD_ACK_OK = 1,
+	CERTD_ACK_REQUESTED = 2,
+};
+
+/*
+ * Addition: certd_watch_ack with a status and the TLS check that decided
+ * it: served_fingerprint_sha256 is the leaf the server presented (64
+ * lowercase hex digits, NULL when none was), verified_at the Unix seconds
+ * when the check ended (0: no check ran; then served_fingerprint_sha256
+ * must be NULL).  detail may be NULL.  CERTD_E_INVAL for a bad status or
+ * fingerprint; CERTD_E_IO when not connected.  A certd older than the
+ * `requested` status answers 400 to it (doc/protocol.md, `ack`).
+ */
+CERTD_API int	certd_watch_ack_status(struct certd_watch *w,
+		    uint64_t revision, enum certd_ack_status status,
+		    const char *detail, const char *served_fingerprint_sha256,
+		    int64_t verified_at);
 
 /*
  * Blocking form: runs its own event_base until cb sets *stop (through the

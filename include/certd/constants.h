@@ -20,6 +20,7 @@
 #define CERTD_PAGE_SIZE_DEFAULT	10
 #define CERTD_CHAIN_MAX		16		/* certificates in one chain */
 #define CERTD_TOKENS_MAX	4096		/* lines in the token file */
+#define CERTD_FINGERPRINT_LEN	64		/* SHA-256, lowercase hex */
 #define CERTD_FRAME_MAX_DEFAULT	(1024 * 1024)	/* socket frame payload bytes */
 
 #define CERTD_HTTP_PORT_DEFAULT	7070

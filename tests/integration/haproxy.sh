@@ -7,7 +7,13 @@
 # certificate (read with gnutls-cli, compared by SHA-256 fingerprint), a
 # client loop running through three changes sees no failed request, the
 # old processes finish, and a reload that fails is acked failed with
-# haproxy's message while the old process keeps serving.
+# haproxy's message while the old process keeps serving.  Without --verify
+# a reload that went through is acked `requested`, not `ok`.  Then
+# haproxy in master-worker mode (-W), reloaded with SIGUSR2 and checked
+# with --verify: `ok` with the new leaf's fingerprint once served; a
+# configuration the master refuses (it keeps the old worker, the signal
+# itself succeeds: the old ack said ok) is `failed` with the OLD leaf's
+# fingerprint; fixed, the retry is `ok`.
 . "$(dirname "$0")/lib.sh"
 
 for tool in haproxy gnutls-cli certtool timeout od; do
@@ -87,11 +93,22 @@ presents() {
 # settled FINGERPRINT: three handshakes in a row present it.
 settled() { presents "$1" && presents "$1" && presents "$1"; }
 
-# acked REVISION STATUS: sync's last ack.
+# sub_field FIELD NAME: FIELD of the subscriber NAME in the last response.
+sub_field() {
+	_i=0
+	while _nm=$(jget "list.$_i.name" 2>/dev/null); do
+		if [ "$_nm" = "$2" ]; then jget "list.$_i.$1"; return 0; fi
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# acked REVISION STATUS [NAME]: sync's last ack (NAME: haproxy-www).
 acked() {
 	req GET "$C/1/subscribers"
-	[ "$STATUS" = 200 ] && [ "$(jget list.0.revision 2>/dev/null)" = "$1" ] &&
-	    [ "$(jget list.0.status 2>/dev/null)" = "$2" ]
+	[ "$STATUS" = 200 ] &&
+	    [ "$(sub_field revision "${3:-haproxy-www}" 2>/dev/null)" = "$1" ] &&
+	    [ "$(sub_field status "${3:-haproxy-www}" 2>/dev/null)" = "$2" ]
 }
 
 # put_cert CHAIN KEY: update certificate 1 over REST; revision in $REV.
@@ -205,8 +222,8 @@ for change in "$RSA2 $PKI/leaf-rsa2.key $FP_RSA2" \
 	set -- $change
 	put_cert "$1" "$2"
 	expect 200 "change $n: PUT a new certificate"
-	check "change $n: sync writes it and reloads haproxy" \
-	    wait_until 150 acked "$REV" ok
+	check "change $n: sync writes it, reloads haproxy, acks requested" \
+	    wait_until 150 acked "$REV" requested
 	track_haproxy
 	check "change $n: haproxy presents it within 10 s" \
 	    wait_until 100 settled "$3"
@@ -223,8 +240,9 @@ if [ "$failed" = 0 ]; then ok "no request failed through 3 changes"; else
 fi
 
 req GET "$C/1/subscribers"
-check "the ack of the reload says reloaded" \
-    eval '[ "$(jget list.0.name)" = haproxy-www ] && [ "$(jget list.0.detail)" = reloaded ]'
+check "without --verify the ack says the command ran, not confirmed" \
+    eval '[ "$(jget list.0.name)" = haproxy-www ] &&
+    [ "$(jget list.0.detail)" = "reload command exited 0; not confirmed (no --verify)" ]'
 CURRENT=$(cat "$PIDF")
 check "each reload started a new haproxy" \
     eval '[ "$CURRENT" != "$FIRST" ] && [ "$(wc -l < "$HIST")" -ge 4 ]'
@@ -257,6 +275,67 @@ cp "$CFG.good" "$CFG"
 kill -TERM "$SYNC"
 status=0; wait "$SYNC" || status=$?
 check "sync exits 0 on SIGTERM" [ $status = 0 ]
+stop_haproxy
+
+# --- master-worker, SIGUSR2 and --verify ------------------------------------------
+# verified REVISION STATUS FINGERPRINT: haproxy-verify's last ack is STATUS
+# for REVISION, after a check that saw FINGERPRINT served.
+verified() {
+	acked "$1" "$2" haproxy-verify &&
+	    [ "$(sub_field served_fingerprint_sha256 haproxy-verify)" = "$3" ] &&
+	    sub_field verified_at haproxy-verify | grep -q '^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z$'
+}
+status=0
+haproxy -W -D -f "$CFG" -p "$PIDF" > "$H/mw.log" 2>&1 || status=$?
+[ -s "$PIDF" ] && cat "$PIDF" >> "$HIST"
+track_haproxy
+check "haproxy starts in master-worker mode" \
+    eval '[ $status = 0 ] && wait_until 50 answers'
+MW=$(cat "$PIDF")
+check "it serves the bundle on disk (the last PUT's)" settled "$FP_RSA"
+"$CERTCTL" sync web --alias www --cert-file "$H/certd/www.crt" \
+    --key-file "$H/certd/www.key" --bundle-file "$H/certd/www.pem" \
+    --signal USR2 --pid-file "$PIDF" --debounce 100 --name haproxy-verify \
+    --verify "127.0.0.1:$HPORT" --verify-timeout 3 2> "$T/verify.log" &
+VSYNC=$!
+PIDS="$PIDS $VSYNC"
+check "--verify at start: what haproxy serves is acked ok" \
+    wait_until 100 verified "$REV" ok "$FP_RSA"
+put_cert "$RSA2" "$PKI/leaf-rsa2.key"
+expect 200 "--verify: PUT a new certificate"
+check "--verify: acked ok once haproxy presents the new leaf" \
+    wait_until 100 verified "$REV" ok "$FP_RSA2"
+case $(sub_field detail haproxy-verify) in
+"reload requested (SIGUSR2 to pid $MW); served at 127.0.0.1:$HPORT after "*)
+	ok "... the detail names the USR2 and where it is served" ;;
+*) not_ok "ok detail: $(sub_field detail haproxy-verify)" ;;
+esac
+check "... and haproxy does present it" settled "$FP_RSA2"
+
+echo "	this-is-not-a-keyword" >> "$CFG"
+put_cert "$RSA" "$PKI/leaf-rsa.key"
+expect 200 "--verify: PUT while the haproxy configuration is broken"
+check "--verify: the refused reload is acked failed" \
+    wait_until 100 acked "$REV" failed haproxy-verify
+check "... served_fingerprint_sha256 is the OLD leaf" \
+    verified "$REV" failed "$FP_RSA2"
+case $(sub_field detail haproxy-verify) in
+*"not served within 3 s: 127.0.0.1:$HPORT presents another certificate, sha256 $FP_RSA2") 
+	ok "... the detail names the target and the old fingerprint" ;;
+*) not_ok "failed detail: $(sub_field detail haproxy-verify)" ;;
+esac
+check "the master is the same and still serves the old certificate" \
+    eval '[ "$(cat "$PIDF")" = "$MW" ] && settled "$FP_RSA2"'
+check "sync tries the failed revision again" \
+    wait_until 100 grep -q "revision $REV: trying again" "$T/verify.log"
+cp "$CFG.good" "$CFG"
+check "with the configuration fixed, a retry is acked ok with the new leaf" \
+    wait_until 200 verified "$REV" ok "$FP_RSA"
+check "... which haproxy presents" settled "$FP_RSA"
+kill -TERM "$VSYNC"
+status=0; wait "$VSYNC" || status=$?
+check "sync --verify exits 0 on SIGTERM" [ $status = 0 ]
+
 stop_haproxy
 stop_certd TERM && ok "certd exits 0 on SIGTERM" || not_ok "certd exit status"
 finish

@@ -4,7 +4,14 @@
 # contrib/nginx/certd-sync.conf and reloaded with SIGHUP through its pid
 # file: after each REST change nginx presents the new certificate (read
 # with gnutls-cli, compared by SHA-256 fingerprint), and a client loop
-# running through three changes sees no failed request.
+# running through three changes sees no failed request.  Without --verify
+# each reload is acked `requested`, not `ok`.  With --verify the ack says
+# what nginx presents: `ok` with the new leaf's fingerprint once nginx
+# serves it; `failed` with the OLD leaf's fingerprint when nginx refused
+# the reload (an unknown directive in its configuration) and went on
+# serving the old one; `ok` again by itself once the configuration is
+# fixed.  The README's pre-check (--exec 'nginx -t && nginx -s reload')
+# keeps a broken configuration from reaching nginx at all.
 . "$(dirname "$0")/lib.sh"
 
 for tool in nginx gnutls-cli certtool timeout od; do
@@ -81,11 +88,23 @@ presents() {
 # reload, old workers may still accept for a moment).
 settled() { presents "$1" && presents "$1" && presents "$1"; }
 
-# acked REVISION: sync reports that revision applied ok.
+# sub_field FIELD NAME: FIELD of the subscriber NAME in the last response.
+sub_field() {
+	_i=0
+	while _nm=$(jget "list.$_i.name" 2>/dev/null); do
+		if [ "$_nm" = "$2" ]; then jget "list.$_i.$1"; return 0; fi
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# acked REVISION [STATUS [NAME]]: sync's last ack (default: requested, by
+# nginx-www, the sync without --verify).
 acked() {
 	req GET "$C/1/subscribers"
-	[ "$STATUS" = 200 ] && [ "$(jget list.0.revision 2>/dev/null)" = "$1" ] &&
-	    [ "$(jget list.0.status 2>/dev/null)" = ok ]
+	[ "$STATUS" = 200 ] &&
+	    [ "$(sub_field revision "${3:-nginx-www}" 2>/dev/null)" = "$1" ] &&
+	    [ "$(sub_field status "${3:-nginx-www}" 2>/dev/null)" = "${2:-requested}" ]
 }
 
 # put_cert CHAIN KEY: update certificate 1 over REST; revision in $REV.
@@ -208,7 +227,7 @@ for change in "$RSA2 $PKI/leaf-rsa2.key $FP_RSA2" \
 	set -- $change
 	put_cert "$1" "$2"
 	expect 200 "change $n: PUT a new certificate"
-	check "change $n: sync writes it and signals nginx" \
+	check "change $n: sync writes it, signals nginx, acks requested" \
 	    wait_until 100 acked "$REV"
 	check "change $n: nginx presents it within 10 s" \
 	    wait_until 100 settled "$3"
@@ -226,12 +245,16 @@ fi
 
 # What sync reported, and that nginx reloaded rather than restarted.
 req GET "$C/1/subscribers"
-check "sync acked the last change ok" eval '[ "$(jget list.0.name)" = nginx-www ] &&
-    [ "$(jget list.0.revision)" = "$REV" ] && [ "$(jget list.0.status)" = ok ]'
+check "without --verify the last change is acked requested, not ok" \
+    eval '[ "$(jget list.0.name)" = nginx-www ] &&
+    [ "$(jget list.0.revision)" = "$REV" ] && [ "$(jget list.0.status)" = requested ]'
 case $(jget list.0.detail) in
-*"SIGHUP to pid $MASTER"*) ok "the ack names the HUP to nginx's master" ;;
+"reload requested (SIGHUP to pid $MASTER); not confirmed (no --verify)")
+	ok "the ack names the HUP to nginx's master, not confirmed" ;;
 *) not_ok "detail: $(jget list.0.detail)" ;;
 esac
+check "... and carries no check" eval '[ "$(jget list.0.verified_at)" = null ] &&
+    [ "$(jget list.0.served_fingerprint_sha256)" = null ]'
 check "nginx's master is the same process (reloaded, not restarted)" \
     eval '[ "$(cat "$PREFIX/nginx.pid")" = "$MASTER" ] && kill -0 "$MASTER"'
 if grep -q '\[emerg\]\|\[alert\]' "$PREFIX/logs/error.log" "$PREFIX/stderr.log"; then
@@ -240,9 +263,107 @@ else
 	ok "nginx logged no emerg or alert"
 fi
 
-stop_nginx
 kill -TERM "$SYNC"
 status=0; wait "$SYNC" || status=$?
 check "sync exits 0 on SIGTERM" [ $status = 0 ]
+
+# --- --verify: the ack says which certificate nginx presents ---------------------
+# verified NAME REVISION STATUS FINGERPRINT: NAME's last ack is STATUS for
+# REVISION, after a check that saw FINGERPRINT served.
+verified() {
+	acked "$2" "$3" "$1" &&
+	    [ "$(sub_field served_fingerprint_sha256 "$1")" = "$4" ] &&
+	    sub_field verified_at "$1" | grep -q '^20[0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z$'
+}
+# detail_has NAME TEXT: NAME's last ack detail (in the last response) has TEXT.
+detail_has() {
+	case $(sub_field detail "$1") in
+	*"$2"*) return 0 ;;
+	*) echo "# detail: $(sub_field detail "$1")"; return 1 ;;
+	esac
+}
+conf_break() {	# an unknown directive: nginx refuses the whole reload
+	cp "$PREFIX/server.conf" "$PREFIX/server.conf.good"
+	echo "certd_test_no_such_directive on;" >> "$PREFIX/server.conf"
+}
+conf_fix() { cp "$PREFIX/server.conf.good" "$PREFIX/server.conf"; }
+
+"$CERTCTL" sync web --alias www --cert-file "$PREFIX/certd/fullchain.pem" \
+    --key-file "$PREFIX/certd/privkey.pem" --signal HUP \
+    --pid-file "$PREFIX/nginx.pid" --debounce 100 --name nginx-verify \
+    --verify "127.0.0.1:$NPORT,www.example.com" --verify-timeout 3 \
+    2> "$T/verify.log" &
+VSYNC=$!
+PIDS="$PIDS $VSYNC"
+check "--verify at start: the files nginx already serves are acked ok" \
+    wait_until 100 verified nginx-verify "$REV" ok "$FP_RSA2"
+check "... detail: unchanged, served" detail_has nginx-verify \
+    "unchanged; served at 127.0.0.1:$NPORT,www.example.com after "
+
+put_cert "$RSA" "$PKI/leaf-rsa.key"
+expect 200 "--verify: PUT a new certificate"
+check "--verify: acked ok once nginx presents the new leaf" \
+    wait_until 100 verified nginx-verify "$REV" ok "$FP_RSA"
+check "... detail: the HUP, then where it is served" detail_has nginx-verify \
+    "reload requested (SIGHUP to pid $MASTER); served at 127.0.0.1:$NPORT,www.example.com"
+check "... and nginx does present it" settled "$FP_RSA"
+
+# A configuration nginx refuses: SIGHUP is delivered (the old ack said ok),
+# nginx logs [emerg] and keeps serving the old certificate.
+conf_break
+put_cert "$RSA2" "$PKI/leaf-rsa2.key"
+expect 200 "--verify: PUT while the nginx configuration is broken"
+check "--verify: the refused reload is acked failed" \
+    wait_until 100 acked "$REV" failed nginx-verify
+check "... served_fingerprint_sha256 is the OLD leaf" \
+    verified nginx-verify "$REV" failed "$FP_RSA"
+check "... and the detail names the target and the old fingerprint" \
+    detail_has nginx-verify "not served within 3 s: 127.0.0.1:$NPORT,www.example.com presents another certificate, sha256 $FP_RSA"
+check "nginx did refuse the reload" \
+    grep -q 'unknown directive "certd_test_no_such_directive"' \
+    "$PREFIX/logs/error.log" "$PREFIX/stderr.log"
+check "nginx still presents the old certificate" settled "$FP_RSA"
+check "sync tries the failed revision again" \
+    wait_until 100 grep -q "revision $REV: trying again" "$T/verify.log"
+conf_fix
+check "with the configuration fixed, a retry is acked ok with the new leaf" \
+    wait_until 200 verified nginx-verify "$REV" ok "$FP_RSA2"
+check "... which nginx presents" settled "$FP_RSA2"
+kill -TERM "$VSYNC"
+status=0; wait "$VSYNC" || status=$?
+check "sync --verify exits 0 on SIGTERM" [ $status = 0 ]
+
+# The pre-check of README.md: nginx -t first, so a broken configuration
+# never reaches nginx; the ack has nginx -t's words.
+NGX="nginx -p '$PREFIX/' -c '$PREFIX/nginx.conf'"
+"$CERTCTL" sync web --alias www --cert-file "$PREFIX/certd/fullchain.pem" \
+    --key-file "$PREFIX/certd/privkey.pem" --debounce 100 \
+    --exec "$NGX -t -q && $NGX -s reload" --name nginx-precheck \
+    --verify "127.0.0.1:$NPORT,www.example.com" --verify-timeout 3 \
+    2> "$T/precheck.log" &
+PSYNC=$!
+PIDS="$PIDS $PSYNC"
+check "--exec pre-check: the current state is acked ok" \
+    wait_until 100 verified nginx-precheck "$REV" ok "$FP_RSA2"
+conf_break
+hups=$(grep -c 'signal 1 (SIGHUP) received' "$PREFIX/logs/error.log" || true)
+put_cert "$RSA" "$PKI/leaf-rsa.key"
+expect 200 "--exec pre-check: PUT while the configuration is broken"
+check "--exec pre-check: acked failed" \
+    wait_until 100 acked "$REV" failed nginx-precheck
+check "... with nginx -t's verdict" detail_has nginx-precheck "test failed"
+check "... and no check ran (nothing was reloaded)" \
+    eval '[ "$(sub_field verified_at nginx-precheck)" = null ]'
+check "nginx was not signalled" \
+    [ "$(grep -c 'signal 1 (SIGHUP) received' "$PREFIX/logs/error.log" || true)" = "$hups" ]
+conf_fix
+check "with the configuration fixed, the retry is acked ok" \
+    wait_until 200 verified nginx-precheck "$REV" ok "$FP_RSA"
+check "... and nginx presents it" settled "$FP_RSA"
+check "nginx's master is still the same process" \
+    eval '[ "$(cat "$PREFIX/nginx.pid")" = "$MASTER" ] && kill -0 "$MASTER"'
+kill -TERM "$PSYNC"; wait "$PSYNC" || true
+
+stop_nginx
 stop_certd TERM && ok "certd exits 0 on SIGTERM" || not_ok "certd exit status"
 finish

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The Unix-socket protocol against the real daemon: watchers receive REST
 # changes, socket puts validate like REST, resume with since, resync after
-# the log was trimmed, bindings, hostile frames, a stuck subscriber, and a
-# peer that is not allowed.
+# the log was trimmed, acks (ok, failed, requested, the check they may
+# carry, shown by REST, the socket and certctl), bindings, hostile frames,
+# a stuck subscriber, and a peer that is not allowed.
 . "$(dirname "$0")/lib.sh"
 
 PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
@@ -104,6 +105,73 @@ expect_line "$T/o" '"certificate_type":"t77".*"event":"put"' "then the current s
 "$PEER" -n 3 "$S" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"since\":$((rev0 + 1000))}" > "$T/o"
 expect_line "$T/o" '"event":"resync"' "since beyond the head: resync"
 expect_line "$T/o" '"certificate_type":"t77".*"event":"put"' "then the current state"
+
+# --- acks: ok, failed, requested, and the check an ack may carry ---------------
+# frames FILE N: wait (5 s at most) until FILE holds N frames.
+frames() {
+	_n=0
+	while [ $_n -lt 50 ]; do
+		_c=$(cat "$1" 2>/dev/null | grep -c '"id":' || true)
+		[ "${_c:-0}" -ge "$2" ] && return 0
+		sleep 0.1; _n=$((_n + 1))
+	done
+}
+FPA=$(printf '%064d' 0 | tr 0 a)
+"$PEER" -s -n 5 "$S" \
+    "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"ids\":[$GOOD],\"name\":\"acker\"}" \
+    '{"id":2,"op":"ack","watch":1,"revision":7,"status":"maybe"}' \
+    "{\"id\":3,\"op\":\"ack\",\"watch\":1,\"revision\":7,\"status\":\"ok\",\"served_fingerprint_sha256\":\"$(printf '%064d' 0 | tr 0 A)\"}" \
+    '{"id":4,"op":"ack","watch":1,"revision":7,"status":"failed","verified_at_unix":0}' \
+    '{"id":5,"op":"ack","watch":1,"revision":7,"status":"requested","detail":"reload requested"}' \
+    > "$T/ack1" &
+ACK=$!
+frames "$T/ack1" 5
+expect_line "$T/ack1" '"field":"status",[^}]*"reason":"must be ok, failed or requested"},"id":2' \
+    "an ack status other than ok, failed or requested is 400"
+expect_line "$T/ack1" '"field":"served_fingerprint_sha256",[^}]*64 lowercase hex[^}]*},"id":3' \
+    "a served fingerprint that is not 64 lowercase hex digits is 400"
+expect_line "$T/ack1" '"field":"verified_at_unix".*"id":4' "verified_at_unix 0 is 400"
+expect_line "$T/ack1" '"id":5,"ok":true' "status requested is accepted"
+req GET "$C/$GOOD/subscribers"
+expect_json list.0.status requested "REST shows status requested"
+expect_json list.0.served_fingerprint_sha256 null "... no served fingerprint without a check"
+expect_json list.0.verified_at null "... nor verified_at"
+"$PEER" "$S" "{\"id\":1,\"op\":\"subscribers\",\"team\":\"acme\",\"cert_id\":$GOOD}" > "$T/o"
+expect_line "$T/o" '"status":"requested"' "the socket shows status requested"
+grep -q verified "$T/o" && not_ok "check fields without a check: $(cat "$T/o")" ||
+    ok "... and no check fields"
+kill $ACK; wait $ACK 2>/dev/null || true
+"$PEER" -s -n 3 "$S" \
+    "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"ids\":[$GOOD],\"name\":\"acker\"}" \
+    "{\"id\":2,\"op\":\"ack\",\"watch\":1,\"revision\":8,\"status\":\"failed\",\"detail\":\"not served\",\"served_fingerprint_sha256\":\"$FPA\",\"verified_at_unix\":1796000000}" \
+    '{"id":3,"op":"ack","watch":1,"revision":9,"status":"failed","verified_at_unix":1796000001}' \
+    > "$T/ack2" &
+ACK=$!
+frames "$T/ack2" 3
+expect_line "$T/ack2" '"id":3,"ok":true' "acks with a check are accepted"
+req GET "$C/$GOOD/subscribers"
+expect_json list.0.revision 9 "REST shows the last ack"
+expect_json list.0.served_fingerprint_sha256 null "... a check that saw nothing served: null"
+expect_json list.0.verified_at 2026-11-30T00:53:21Z "... verified_at in RFC 3339 UTC"
+kill $ACK; wait $ACK 2>/dev/null || true
+"$PEER" -s -n 2 "$S" \
+    "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"ids\":[$GOOD],\"name\":\"acker\"}" \
+    "{\"id\":2,\"op\":\"ack\",\"watch\":1,\"revision\":8,\"status\":\"ok\",\"served_fingerprint_sha256\":\"$FPA\",\"verified_at_unix\":1796000000}" \
+    > "$T/ack3" &
+ACK=$!
+frames "$T/ack3" 2
+req GET "$C/$GOOD/subscribers"
+expect_json list.0.status ok "REST: ok after a check"
+expect_json list.0.served_fingerprint_sha256 "$FPA" "... with the served fingerprint"
+expect_json list.0.verified_at 2026-11-30T00:53:20Z "... and when"
+"$PEER" "$S" "{\"id\":1,\"op\":\"subscribers\",\"team\":\"acme\",\"cert_id\":$GOOD}" > "$T/o"
+expect_line "$T/o" "\"served_fingerprint_sha256\":\"$FPA\",\"status\":\"ok\",\"uid\":0,\"verified_at\":\"2026-11-30T00:53:20Z\",\"verified_at_unix\":1796000000" \
+    "the socket shows the check too"
+"$CERTCTL" -s "$S" --json subscribers acme "$GOOD" > "$T/o"
+expect_line "$T/o" "\"served_fingerprint_sha256\":\"$FPA\",\"verified_at\":\"2026-11-30T00:53:20Z\"" \
+    "certctl --json subscribers shows it"
+kill $ACK; wait $ACK 2>/dev/null || true
+sleep 0.2
 
 # --- bindings -------------------------------------------------------------------
 "$PEER" -s -n 1 "$S" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"ids\":[$GOOD]}" > "$T/bind" &

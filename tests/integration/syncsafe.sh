@@ -65,7 +65,7 @@ run_sync() {
 	PIDS="$PIDS $_p"
 	_n=0
 	while kill -0 "$_p" 2>/dev/null && [ $_n -lt 100 ] &&
-	    ! grep -q 'revision [0-9]*: \(ok\|failed\)' "$_log"; do
+	    ! grep -q 'revision [0-9]*: \(ok\|requested\|failed\)' "$_log"; do
 		sleep 0.1; _n=$((_n + 1))
 	done
 	sleep 0.2	# an ok is logged before nothing else is done
@@ -202,8 +202,8 @@ while [ ! -s "$G/srv.pid" ]; do sleep 0.1; done
 run_sync good --cert-file "$G/cert.pem" --key-file "$G/key.pem" \
     --chain-file "$G/chain.pem" --owner nobody --signal HUP \
     --pid-file "$G/srv.pid"
-check "a root 0755 directory: acked ok" \
-    grep -q 'revision [0-9]*: ok: reloaded (SIGHUP' "$T/good.log"
+check "a root 0755 directory: acked requested (no --verify)" \
+    grep -q 'revision [0-9]*: requested: reload requested (SIGHUP' "$T/good.log"
 check "... the certificate written" cmp -s "$G/cert.pem" "$PKI/leaf-rsa.pem"
 check "... the key written" cmp -s "$G/key.pem" "$PKI/leaf-rsa.key"
 check "... the empty chain written" [ -f "$G/chain.pem" ] && [ ! -s "$G/chain.pem" ]
@@ -213,8 +213,8 @@ check "... the server was signalled" [ -s "$T/hups" ]
 check "... no temp file left" [ -z "$(ls -A "$G" | grep '^\.' || true)" ]
 # A relative path, resolved from the working directory.
 (cd "$G" && run_sync rel --cert-file cert.pem --key-file key.pem) || true
-check "a relative path in a root directory: acked ok" \
-    grep -q 'revision [0-9]*: ok' "$T/rel.log"
+check "a relative path in a root directory: acked requested" \
+    grep -q 'revision [0-9]*: requested' "$T/rel.log"
 kill -TERM "$SRV" 2>/dev/null || true
 
 check "the root process survived every attack" kill -0 "$VICTIM_PID"

@@ -1006,6 +1006,41 @@ test_sha256(void **state)
 	assert_memory_equal(out, empty, 32);
 }
 
+/*
+ * cert_fingerprint_pem: the leaf's fingerprint as cert_check has it, from
+ * the chain text (not NUL-terminated); cert_fingerprint_der of bytes;
+ * text without a certificate refused.
+ */
+static void
+test_fingerprint(void **state)
+{
+	struct cert_meta	 m;
+	struct text		 chain = load("leaf-rsa.pem int.pem");
+	struct text		 key = load("leaf-rsa.key");
+	char			 fp[CERT_FINGERPRINT_LEN + 1];
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(check_text(&chain, &key, (int64_t)time(NULL), &m), 0);
+	assert_int_equal(cert_fingerprint_pem(chain.data, chain.len, fp), 0);
+	assert_string_equal(fp, m.fingerprint);
+	assert_int_equal(cert_fingerprint_pem(key.data, key.len, fp),
+	    CERTD_ERR_CERT_INVALID);
+	assert_string_equal(fp, "");
+	assert_int_equal(cert_fingerprint_pem("not PEM", 7, fp),
+	    CERTD_ERR_CERT_INVALID);
+	assert_int_equal(cert_fingerprint_pem("", 0, fp),
+	    CERTD_ERR_CERT_INVALID);
+	assert_int_equal(cert_fingerprint_der("", 0, fp),
+	    CERTD_ERR_CERT_INVALID);
+	assert_int_equal(cert_fingerprint_der("abc", 3, fp), 0);
+	assert_string_equal(fp, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	cert_meta_clear(&m);
+	text_free(&chain);
+	text_free(&key);
+}
+
 static void
 test_random_wipe(void **state)
 {
@@ -1865,6 +1900,7 @@ main(void)
 		cmocka_unit_test(test_meta_copy),
 		cmocka_unit_test(test_meta_clear),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_random_wipe),
 		cmocka_unit_test(test_seal),
 		cmocka_unit_test(test_not_nul_terminated),

@@ -382,6 +382,7 @@ test_replay(void **state)
 	struct fixture	*f = *state;
 	struct fake	*fk = calloc(1, sizeof(*fk));
 	struct hub_conn	*hc = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	struct hub_ack	 ack;
 	uint64_t	 a, b, c, w, since;
 
 	a = put(f, "r", 0, "a");	/* rev 1 */
@@ -419,10 +420,18 @@ test_replay(void **state)
 
 	assert_int_equal(hub_unwatch(hc, w), 0);
 	assert_int_equal(hub_unwatch(hc, w), CERTD_ERR_NOT_FOUND);
-	assert_int_equal(hub_ack(hc, 1, 7, 1, "reloaded", 8), 0);
+	memset(&ack, 0, sizeof(ack));
+	ack.revision = 7;
+	ack.status = HUB_ACK_REQUESTED;
+	snprintf(ack.detail, sizeof(ack.detail), "reloaded");
+	assert_int_equal(hub_ack(hc, 1, &ack), 0);
 	assert_int_equal(hub_watch_ack(hc, 1)->revision, 7);
+	assert_int_equal(hub_watch_ack(hc, 1)->status, HUB_ACK_REQUESTED);
+	assert_string_equal(hub_ack_status_name(HUB_ACK_REQUESTED), "requested");
 	assert_string_equal(hub_watch_ack(hc, 1)->detail, "reloaded");
-	assert_int_equal(hub_ack(hc, 99, 7, 1, NULL, 0), CERTD_ERR_NOT_FOUND);
+	assert_int_equal(hub_watch_ack(hc, 1)->verified_at, 0);
+	assert_true(hub_watch_ack(hc, 1)->at != 0);
+	assert_int_equal(hub_ack(hc, 99, &ack), CERTD_ERR_NOT_FOUND);
 	hub_conn_free(hc);
 	free(fk);
 }
