@@ -995,27 +995,42 @@ history_human(const struct certd_version_list *l)
 	return flush_stdout();
 }
 
-/* TEAM ID: the kept versions, newest first (the current one included). */
+/*
+ * The arguments of a command that takes TEAM ID and only the global
+ * options: the id into *id.  Returns 0, or the exit status of a usage
+ * error (said on stderr).
+ */
 static int
-cmd_history(int argc, char *argv[], struct global *g)
+team_id_args(int argc, char *argv[], struct global *g, const char *cmd,
+    uint64_t *id)
 {
 	static const struct option longopts[] = {
 		GLOBAL_LONGOPTS,
 		{ NULL,		0,			NULL, 0 },
 	};
-	struct certd_client		*c;
-	struct certd_version_list	*l = NULL;
-	uint64_t			 id;
-	int				 ch, r;
+	int	ch;
 
 	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
 		if (global_opt(ch, g) != 0)
-			return bad_option("history", ch, argc, argv);
+			return bad_option(cmd, ch, argc, argv);
 	if (argc - optind != 2)
-		return usage_error("history: want TEAM ID");
-	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
+		return usage_error("%s: want TEAM ID", cmd);
+	if (parse_u64(argv[optind + 1], "id", 0, id) != 0)
 		return EXIT_USAGE;
-	if ((r = connect_or_fail(g, &c)) != 0)
+	return 0;
+}
+
+/* TEAM ID: the kept versions, newest first (the current one included). */
+static int
+cmd_history(int argc, char *argv[], struct global *g)
+{
+	struct certd_client		*c;
+	struct certd_version_list	*l = NULL;
+	uint64_t			 id;
+	int				 r;
+
+	if ((r = team_id_args(argc, argv, g, "history", &id)) != 0 ||
+	    (r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_history(c, argv[optind], id, &l)) != 0)
 		r = fail_call(c, r);
@@ -1450,23 +1465,13 @@ subscribers_human(const struct certd_subscriber_list *l)
 static int
 cmd_subscribers(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
 	struct certd_client		*c;
 	struct certd_subscriber_list	*l = NULL;
 	uint64_t			 id;
-	int				 ch, r;
+	int				 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (global_opt(ch, g) != 0)
-			return bad_option("subscribers", ch, argc, argv);
-	if (argc - optind != 2)
-		return usage_error("subscribers: want TEAM ID");
-	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
-		return EXIT_USAGE;
-	if ((r = connect_or_fail(g, &c)) != 0)
+	if ((r = team_id_args(argc, argv, g, "subscribers", &id)) != 0 ||
+	    (r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_subscribers(c, argv[optind], id, &l)) != 0)
 		r = fail_call(c, r);
