@@ -42,7 +42,7 @@ struct cert_meta {
 /* Largest RSA modulus accepted, in a key or in a chain's issuer. */
 #define CERT_RSA_BITS_MAX	8192
 
-/* Longest reason cert_check and cert_pem_normalize write, NUL included. */
+/* Longest reason cert_check writes, NUL included (PEM_WHY_MAX fits). */
 #define CERT_WHY_MAX	400
 
 /*
@@ -75,25 +75,6 @@ struct cert_meta {
 int	cert_check(const char *cert, size_t cert_len, const char *key,
 	    size_t key_len, int64_t now, struct cert_meta *meta, char *why,
 	    size_t whylen);
-
-/* What cert_pem_normalize reads. */
-#define CERT_PEM_CHAIN	0	/* certificate text: CERTIFICATE blocks */
-#define CERT_PEM_KEY	1	/* key text: one private key block */
-
-/*
- * The normal form of a certificate or key text, as certd stores it: its
- * blocks only (for a key, the private key block alone, without an EC
- * PARAMETERS block before it), each as "-----BEGIN L-----\n", its base64
- * in lines of 64 ending in LF, "-----END L-----\n".  The text must pass
- * cert_check's reading of the blocks (not its X.509 or key checks): else
- * CERTD_ERR_CERT_INVALID or CERTD_ERR_KEY_INVALID with why, also when the
- * normal form is over CERTD_CERT_MAX or CERTD_KEY_MAX.  Returns 0 with
- * *out NULL when the text is in normal form already, else *out (malloc'd,
- * NUL-terminated, *outlen bytes; for a key the caller wipes it); or
- * CERTD_ERR_NOMEM.
- */
-int	cert_pem_normalize(const char *text, size_t len, int kind, char **out,
-	    size_t *outlen, char *why, size_t whylen);
 
 /*
  * The reason cert_check gives for CERTD_ERR_CERT_EXPIRED or

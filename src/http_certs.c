@@ -48,7 +48,7 @@ jstr(const char *s)
 
 /*
  * PEM text of a stored record.  It is stored in normal form (blocks only,
- * cert_pem_normalize), and before that was stored only if every byte was a
+ * pem_normalize), and before that was stored only if every byte was a
  * marker, base64 or white space, so it is ASCII and the string is made
  * without jansson's UTF-8 check (json_dumpb still runs one of its own when
  * it writes the reply).

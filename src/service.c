@@ -23,6 +23,7 @@
 #include "err.h"
 #include "hub.h"
 #include "log.h"
+#include "pem.h"
 #include "service.h"
 #include "store.h"
 #include "util.h"
@@ -346,7 +347,7 @@ alias_taken(uint64_t owner, struct svc_error *why)
 }
 
 /*
- * The normal forms (cert_pem_normalize) of a request's certificate and
+ * The normal forms (pem_normalize) of a request's certificate and
  * key, which are what is compared, checked and stored.
  */
 struct svc_pem {
@@ -382,8 +383,8 @@ normalize(struct svc_put *r, struct svc_pem *pem, struct svc_error *why)
 	int	rv;
 
 	if (r->certificate.s != NULL) {
-		if ((rv = cert_pem_normalize(r->certificate.s,
-		    r->certificate.len, CERT_PEM_CHAIN, &pem->cert, &len,
+		if ((rv = pem_normalize(r->certificate.s,
+		    r->certificate.len, PEM_CHAIN, &pem->cert, &len,
 		    why->buf, sizeof(why->buf))) != 0) {
 			if (rv != CERTD_ERR_NOMEM) {
 				why->field = "certificate";
@@ -397,8 +398,8 @@ normalize(struct svc_put *r, struct svc_pem *pem, struct svc_error *why)
 		}
 	}
 	if (r->private_key.s != NULL) {
-		rv = cert_pem_normalize(r->private_key.s, r->private_key.len,
-		    CERT_PEM_KEY, &pem->key, &pem->key_len, pem->key_why,
+		rv = pem_normalize(r->private_key.s, r->private_key.len,
+		    PEM_KEY, &pem->key, &pem->key_len, pem->key_why,
 		    sizeof(pem->key_why));
 		if (rv == CERTD_ERR_NOMEM)
 			return rv;

@@ -4,7 +4,7 @@
  * 2-byte big-endian certificate length, that many bytes of certificate PEM,
  * the rest the key PEM.  The time is fixed so that a run is reproducible.
  * A refusal's reason must be printable UTF-8; the normal form of either
- * text (cert_pem_normalize) must be normal itself.
+ * text (pem_normalize) must be normal itself.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 
 #include "certd/constants.h"
 #include "cert.h"
+#include "pem.h"
 #include "util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,10 +25,10 @@ normalize_twice(const char *text, size_t len, int kind)
 	char	 why[CERT_WHY_MAX], *norm, *again;
 	size_t	 norm_len, again_len;
 
-	if (cert_pem_normalize(text, len, kind, &norm, &norm_len, why,
+	if (pem_normalize(text, len, kind, &norm, &norm_len, why,
 	    sizeof(why)) != 0 || norm == NULL)
 		return;
-	if (cert_pem_normalize(norm, norm_len, kind, &again, &again_len, why,
+	if (pem_normalize(norm, norm_len, kind, &again, &again_len, why,
 	    sizeof(why)) != 0 || again != NULL)
 		__builtin_trap();
 	free(norm);
@@ -79,8 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * Normalizing is idempotent, and what it makes reads as blocks
 	 * again.
 	 */
-	normalize_twice((const char *)data, cert_len, CERT_PEM_CHAIN);
+	normalize_twice((const char *)data, cert_len, PEM_CHAIN);
 	normalize_twice((const char *)data + cert_len, size - cert_len,
-	    CERT_PEM_KEY);
+	    PEM_KEY);
 	return 0;
 }

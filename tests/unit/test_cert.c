@@ -39,6 +39,7 @@
 
 #include "certd/constants.h"
 #include "cert.h"
+#include "pem.h"
 
 #define T_2020	INT64_C(1577836800)	/* 2020-01-01T00:00:00Z */
 #define T_2021	INT64_C(1609459200)	/* 2021-01-01T00:00:00Z */
@@ -1441,7 +1442,7 @@ normal(const struct text *t, int kind, struct text *out, char *why)
 
 	out->data = NULL;
 	out->len = 0;
-	rv = cert_pem_normalize(t->data, t->len, kind, &n, &len, why,
+	rv = pem_normalize(t->data, t->len, kind, &n, &len, why,
 	    CERT_WHY_MAX);
 	if (rv != 0)
 		return rv;
@@ -1562,10 +1563,10 @@ test_pkcs12(void **state)
 
 	/* Stored as the blocks only: the three PEM files, byte for byte. */
 	full = load("leaf-rsa.full.pem");
-	assert_int_equal(normal(&c, CERT_PEM_CHAIN, &n, why), 0);
+	assert_int_equal(normal(&c, PEM_CHAIN, &n, why), 0);
 	assert_text_equal(&n, &full);
 	text_free(&n);
-	assert_int_equal(normal(&k, CERT_PEM_KEY, &n, why), 0);
+	assert_int_equal(normal(&k, PEM_KEY, &n, why), 0);
 	assert_memory_equal(n.data, "-----BEGIN PRIVATE KEY-----\n", 28);
 	assert_null(memmem(n.data, n.len, "Attributes", 10));
 	assert_int_equal(check_text(&full, &n, time(NULL), NULL), CERTD_OK);
@@ -1573,7 +1574,7 @@ test_pkcs12(void **state)
 
 	/* CRLF, as saved on Windows: the same normal form. */
 	x = crlf(&c);
-	assert_int_equal(normal(&x, CERT_PEM_CHAIN, &n, why), 0);
+	assert_int_equal(normal(&x, PEM_CHAIN, &n, why), 0);
 	assert_text_equal(&n, &full);
 	text_free(&n);
 	assert_int_equal(check_text(&x, &k, time(NULL), NULL), CERTD_OK);
@@ -1625,7 +1626,7 @@ test_ecparam(void **state)
 	text_append_str(&k, split);
 	if (check_why(&c, &k, time(NULL), why) != CERTD_OK)
 		fail_msg("%s\n%s", why, out.data);
-	assert_int_equal(normal(&k, CERT_PEM_KEY, &n, why), 0);
+	assert_int_equal(normal(&k, PEM_KEY, &n, why), 0);
 	assert_memory_equal(n.data, "-----BEGIN EC PRIVATE KEY-----\n", 31);
 	assert_null(memmem(n.data, n.len, "PARAMETERS", 10));
 	assert_int_equal(check_why(&c, &n, time(NULL), why), CERTD_OK);
@@ -1741,7 +1742,7 @@ test_normalize(void **state)
 	(void)state;
 	/* Normal already: nothing is made. */
 	t = load("leaf-rsa.chain.pem");
-	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_CHAIN,
+	assert_int_equal(pem_normalize(t.data, t.len, PEM_CHAIN,
 	    &out, &len, why, sizeof(why)), 0);
 	assert_null(out);
 	want = t;
@@ -1757,11 +1758,11 @@ test_normalize(void **state)
 			text_append(&t, want.data + i, 1);
 	text_replace(&t, "-----\n-----BEGIN", "-----\n \t\n-----BEGIN");
 	assert_non_null(memmem(t.data, t.len, "\n \t\n", 4));
-	assert_int_equal(normal(&t, CERT_PEM_CHAIN, &n, why), 0);
+	assert_int_equal(normal(&t, PEM_CHAIN, &n, why), 0);
 	assert_text_equal(&n, &want);
 	text_free(&t);
 	/* ...and the normal form is normal. */
-	assert_int_equal(cert_pem_normalize(n.data, n.len, CERT_PEM_CHAIN,
+	assert_int_equal(pem_normalize(n.data, n.len, PEM_CHAIN,
 	    &out, &len, why, sizeof(why)), 0);
 	assert_null(out);
 	text_free(&n);
@@ -1770,7 +1771,7 @@ test_normalize(void **state)
 	t.data = NULL;
 	t.len = 0;
 	text_append(&t, want.data, want.len - 1);
-	assert_int_equal(normal(&t, CERT_PEM_CHAIN, &n, why), 0);
+	assert_int_equal(normal(&t, PEM_CHAIN, &n, why), 0);
 	assert_text_equal(&n, &want);
 	text_free(&n);
 	text_free(&t);
@@ -1778,10 +1779,10 @@ test_normalize(void **state)
 
 	/* Refusals carry cert_check's reasons. */
 	t = load("garbage.pem");
-	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_CHAIN,
+	assert_int_equal(pem_normalize(t.data, t.len, PEM_CHAIN,
 	    &out, &len, why, sizeof(why)), CERTD_ERR_CERT_INVALID);
 	assert_why(why, "base64 outside the PEM blocks");
-	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_KEY,
+	assert_int_equal(pem_normalize(t.data, t.len, PEM_KEY,
 	    &out, &len, why, sizeof(why)), CERTD_ERR_KEY_INVALID);
 	text_free(&t);
 
@@ -1793,7 +1794,7 @@ test_normalize(void **state)
 		text_append_str(&t, "AAAAAAAA");
 	text_append_str(&t, "\n-----END CERTIFICATE-----\n");
 	assert_true(t.len <= CERTD_CERT_MAX);
-	assert_int_equal(cert_pem_normalize(t.data, t.len, CERT_PEM_CHAIN,
+	assert_int_equal(pem_normalize(t.data, t.len, PEM_CHAIN,
 	    &out, &len, why, sizeof(why)), CERTD_ERR_CERT_INVALID);
 	assert_why(why, "once normalized");
 	text_free(&t);
