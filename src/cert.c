@@ -27,7 +27,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,19 +398,6 @@ meta_fill(struct cert_meta *m, gnutls_x509_crt_t leaf, gnutls_pubkey_t pub,
 	return 0;
 }
 
-/* The reason of a refusal, into why (which may be NULL). */
-static void __attribute__((format(printf, 3, 4)))
-whyf(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Parse the certificate text into ch.  The caller frees ch even on
  * failure.
@@ -435,7 +421,7 @@ chain_parse(struct chain *ch, const char *text, size_t len, char *why,
 		d.size = v[i].len;
 		if ((ret = gnutls_x509_crt_import(ch->crt[i], &d,
 		    GNUTLS_X509_FMT_PEM)) < 0) {
-			whyf(why, whylen, "certificate %u is not X.509: %s",
+			pem_whyf(why, whylen, "certificate %u is not X.509: %s",
 			    i + 1, gnutls_strerror(ret));
 			return gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		}
@@ -498,7 +484,7 @@ key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
 	case GNUTLS_PK_RSA:
 		if (bits <= CERT_RSA_BITS_MAX)
 			return 1;
-		whyf(why, whylen, "is RSA of %u bits, over %d", bits,
+		pem_whyf(why, whylen, "is RSA of %u bits, over %d", bits,
 		    CERT_RSA_BITS_MAX);
 		return 0;
 	case GNUTLS_PK_EDDSA_ED25519:
@@ -513,12 +499,12 @@ key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
 		    curve == GNUTLS_ECC_CURVE_SECP521R1)
 			return 1;
 		name = gnutls_ecc_curve_get_name(curve);
-		whyf(why, whylen, "is ECDSA on curve %s: only P-256, P-384 "
+		pem_whyf(why, whylen, "is ECDSA on curve %s: only P-256, P-384 "
 		    "and P-521", name != NULL ? name : "unknown");
 		return 0;
 	default:
 		name = alg >= 0 ? gnutls_pk_get_name(alg) : NULL;
-		whyf(why, whylen, "is %s: only RSA, ECDSA and EdDSA keys",
+		pem_whyf(why, whylen, "is %s: only RSA, ECDSA and EdDSA keys",
 		    name != NULL ? name : "of an unknown algorithm");
 		return 0;
 	}
@@ -555,7 +541,7 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out, char *why,
 	 */
 	if ((ret = gnutls_privkey_import_x509_raw(priv, &d,
 	    GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN)) < 0) {
-		whyf(why, whylen, "the %.*s block does not parse: %s",
+		pem_whyf(why, whylen, "the %.*s block does not parse: %s",
 		    (int)b.label_len, b.label, gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_KEY_INVALID);
 		goto out;
@@ -565,7 +551,7 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out, char *why,
 		goto out;
 	}
 	if ((ret = gnutls_pubkey_import_privkey(pub, priv, 0, 0)) < 0) {
-		whyf(why, whylen, "its public key cannot be derived: %s",
+		pem_whyf(why, whylen, "its public key cannot be derived: %s",
 		    gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_KEY_INVALID);
 		goto out;
@@ -654,19 +640,21 @@ link_why(const struct chain *ch, unsigned i, unsigned status, char *why,
 	crt_name(ch->crt[i], i, a);
 	crt_name(ch->crt[i + 1], i + 1, b);
 	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
-		whyf(why, whylen, "%s is signed with an algorithm GnuTLS "
+		pem_whyf(why, whylen, "%s is signed with an algorithm GnuTLS "
 		    "holds insecure", a);
 	else if (status & GNUTLS_CERT_SIGNER_NOT_CA)
-		whyf(why, whylen, "%s is not a CA certificate, so it cannot "
+		pem_whyf(why, whylen,
+		    "%s is not a CA certificate, so it cannot "
 		    "have issued %s", b, a);
 	else if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
-		whyf(why, whylen, "%s may not issue %s (key usage, path "
+		pem_whyf(why, whylen, "%s may not issue %s (key usage, path "
 		    "length or name constraints)", b, a);
 	else if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
-		whyf(why, whylen, "the signature of %s does not verify with "
+		pem_whyf(why, whylen,
+		    "the signature of %s does not verify with "
 		    "the key of %s", a, b);
 	else
-		whyf(why, whylen, "%s does not verify against %s (GnuTLS "
+		pem_whyf(why, whylen, "%s does not verify against %s (GnuTLS "
 		    "status 0x%x)", a, b, status);
 }
 
@@ -693,7 +681,8 @@ chain_verify(const struct chain *ch, char *why, size_t whylen)
 			if (why != NULL) {
 				crt_name(ch->crt[i], i, a);
 				crt_name(ch->crt[i + 1], i + 1, b);
-				whyf(why, whylen, "%s is not issued by the next "
+				pem_whyf(why, whylen,
+				    "%s is not issued by the next "
 				    "one, %s (leaf first, then each "
 				    "certificate's issuer)", a, b);
 			}
@@ -702,10 +691,11 @@ chain_verify(const struct chain *ch, char *why, size_t whylen)
 		if (!verify_key_ok(ch->crt[i + 1])) {
 			if (why != NULL) {
 				crt_name(ch->crt[i + 1], i + 1, b);
-				whyf(why, whylen, "%s has a key certd does not "
-				    "verify signatures with (RSA over %d bits or "
-				    "with an exponent over 64 bits, or neither "
-				    "RSA, EC nor EdDSA)", b, CERT_RSA_BITS_MAX);
+				pem_whyf(why, whylen,
+				    "%s has a key certd does not verify "
+				    "signatures with (RSA over %d bits or with "
+				    "an exponent over 64 bits, or neither RSA, "
+				    "EC nor EdDSA)", b, CERT_RSA_BITS_MAX);
 			}
 			return CERTD_ERR_CHAIN_INVALID;
 		}
@@ -749,20 +739,22 @@ key_elsewhere(const struct chain *ch, gnutls_pubkey_t key, char *why,
 	}
 	crt_name(ch->crt[0], 0, a);
 	if (rv != 0) {
-		whyf(why, whylen, "is not the key of the leaf, %s, nor of any "
+		pem_whyf(why, whylen,
+		    "is not the key of the leaf, %s, nor of any "
 		    "other certificate given", a);
 		return CERTD_ERR_KEY_MISMATCH;
 	}
 	crt_name(ch->crt[i - 1], i - 1, b);
 	if ((rv = chain_verify(ch, NULL, 0)) == CERTD_ERR_CHAIN_INVALID) {
-		whyf(why, whylen, "%s holds the private key's public key, so "
+		pem_whyf(why, whylen,
+		    "%s holds the private key's public key, so "
 		    "it is the leaf: the leaf must come first, then each "
 		    "certificate's issuer", b);
 		return rv;
 	}
 	if (rv != 0)
 		return rv;
-	whyf(why, whylen, "is the key of %s, not of the leaf, %s", b, a);
+	pem_whyf(why, whylen, "is the key of %s, not of the leaf, %s", b, a);
 	return CERTD_ERR_KEY_MISMATCH;
 }
 
@@ -785,11 +777,13 @@ cert_time_why(int err, const struct cert_meta *m, char *why, size_t whylen)
 	}
 	if (err == CERTD_ERR_CERT_EXPIRED) {
 		util_time_iso(m->not_after, 1, when);
-		whyf(why, whylen, "certificate 1, the leaf (%s), expired at %s",
+		pem_whyf(why, whylen,
+		    "certificate 1, the leaf (%s), expired at %s",
 		    cn, when);
 	} else {
 		util_time_iso(m->not_before, 1, when);
-		whyf(why, whylen, "certificate 1, the leaf (%s), is valid from "
+		pem_whyf(why, whylen,
+		    "certificate 1, the leaf (%s), is valid from "
 		    "%s", cn, when);
 	}
 }
@@ -808,7 +802,7 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 	memset(meta, 0, sizeof(*meta));
 	memset(&m, 0, sizeof(m));
 	ch.n = 0;
-	whyf(why, whylen, "%s", "");
+	pem_whyf(why, whylen, "%s", "");
 
 	/*
 	 * Leaf metadata is read while parsing, so a leaf that parses but holds
@@ -821,13 +815,13 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 		goto out;
 	}
 	if ((ret = gnutls_pubkey_import_x509(leaf_pub, ch.crt[0], 0)) < 0) {
-		whyf(why, whylen, "certificate 1, the leaf: its public key "
+		pem_whyf(why, whylen, "certificate 1, the leaf: its public key "
 		    "cannot be read: %s", gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		goto out;
 	}
 	if ((rv = meta_fill(&m, ch.crt[0], leaf_pub, ch.n, &what)) != 0) {
-		whyf(why, whylen, "certificate 1, the leaf: %s", what);
+		pem_whyf(why, whylen, "certificate 1, the leaf: %s", what);
 		goto out;
 	}
 
@@ -851,7 +845,7 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 out:
 	if (rv != 0 && rv != CERTD_ERR_NOMEM && why != NULL && whylen > 0 &&
 	    why[0] == '\0')
-		whyf(why, whylen, "%s", rv == CERTD_ERR_KEY_INVALID ?
+		pem_whyf(why, whylen, "%s", rv == CERTD_ERR_KEY_INVALID ?
 		    "cannot be read as a private key" :
 		    rv == CERTD_ERR_CHAIN_INVALID ? "a link does not verify" :
 		    "cannot be read as X.509 certificates");

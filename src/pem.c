@@ -210,9 +210,8 @@ label_is(const struct pem_block *b, const char *label)
 	    memcmp(b->label, label, b->label_len) == 0;
 }
 
-/* The reason of a refusal, into why (which may be NULL). */
-static void __attribute__((format(printf, 3, 4)))
-whyf(char *why, size_t whylen, const char *fmt, ...)
+void
+pem_whyf(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -251,11 +250,12 @@ pem_chain_blocks(const char *text, size_t len, struct pem_block *v,
 
 	*n = 0;
 	if (text == NULL || len == 0) {
-		whyf(why, whylen, "is empty");
+		pem_whyf(why, whylen, "is empty");
 		return CERTD_ERR_CERT_INVALID;
 	}
 	if (len > CERTD_CERT_MAX) {
-		whyf(why, whylen, "must be at most %d bytes", CERTD_CERT_MAX);
+		pem_whyf(why, whylen,
+		    "must be at most %d bytes", CERTD_CERT_MAX);
 		return CERTD_ERR_CERT_INVALID;
 	}
 	end = text + len;
@@ -263,25 +263,25 @@ pem_chain_blocks(const char *text, size_t len, struct pem_block *v,
 	while ((r = pem_next(&p, end, &b, &e)) == 1) {
 		if (!label_is(&b, "CERTIFICATE")) {
 			e.at = b.start;
-			whyf(why, whylen, "line %u: block %u is %.*s, not "
+			pem_whyf(why, whylen, "line %u: block %u is %.*s, not "
 			    "CERTIFICATE%s", pem_line(&e), *n + 1,
 			    (int)b.label_len, b.label, label_is_key(&b) ?
 			    " (a private key goes in private_key)" : "");
 			return CERTD_ERR_CERT_INVALID;
 		}
 		if (*n == CERTD_CHAIN_MAX) {
-			whyf(why, whylen, "holds more than %d certificates",
+			pem_whyf(why, whylen, "holds more than %d certificates",
 			    CERTD_CHAIN_MAX);
 			return CERTD_ERR_CERT_INVALID;
 		}
 		v[(*n)++] = b;
 	}
 	if (r < 0) {
-		whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
+		pem_whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
 		return CERTD_ERR_CERT_INVALID;
 	}
 	if (*n == 0) {
-		whyf(why, whylen, "holds no PEM block "
+		pem_whyf(why, whylen, "holds no PEM block "
 		    "(-----BEGIN CERTIFICATE-----)");
 		return CERTD_ERR_CERT_INVALID;
 	}
@@ -298,11 +298,12 @@ pem_key_block(const char *text, size_t len, struct pem_block *b, char *why,
 	int			 r;
 
 	if (text == NULL || len == 0) {
-		whyf(why, whylen, "is empty");
+		pem_whyf(why, whylen, "is empty");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (len > CERTD_KEY_MAX) {
-		whyf(why, whylen, "must be at most %d bytes", CERTD_KEY_MAX);
+		pem_whyf(why, whylen,
+		    "must be at most %d bytes", CERTD_KEY_MAX);
 		return CERTD_ERR_KEY_INVALID;
 	}
 	end = text + len;
@@ -311,34 +312,35 @@ pem_key_block(const char *text, size_t len, struct pem_block *b, char *why,
 	    label_is(b, "EC PARAMETERS") &&
 	    ((r = pem_next(&p, end, b, &e)) == 0 ||
 	    (r == 1 && !label_is(b, "EC PRIVATE KEY")))) {
-		whyf(why, whylen, "an EC PARAMETERS block must be followed "
+		pem_whyf(why, whylen, "an EC PARAMETERS block must be followed "
 		    "by an EC PRIVATE KEY block");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (r == 0) {
-		whyf(why, whylen, "holds no PEM block "
+		pem_whyf(why, whylen, "holds no PEM block "
 		    "(-----BEGIN PRIVATE KEY-----)");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (r == 1 && (r = pem_next(&p, end, &extra, &e)) == 1) {
 		e.at = extra.start;
-		whyf(why, whylen, "line %u: a second block (%.*s): give "
+		pem_whyf(why, whylen, "line %u: a second block (%.*s): give "
 		    "exactly one private key", pem_line(&e),
 		    (int)extra.label_len, extra.label);
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (r < 0) {
-		whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
+		pem_whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (label_is(b, "ENCRYPTED PRIVATE KEY")) {
-		whyf(why, whylen, "is encrypted: certd takes unencrypted "
+		pem_whyf(why, whylen, "is encrypted: certd takes unencrypted "
 		    "keys (openssl pkey -in KEY -out PLAIN)");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (!label_is(b, "RSA PRIVATE KEY") &&
 	    !label_is(b, "EC PRIVATE KEY") && !label_is(b, "PRIVATE KEY")) {
-		whyf(why, whylen, "is a %.*s block, not RSA PRIVATE KEY, EC "
+		pem_whyf(why, whylen,
+		    "is a %.*s block, not RSA PRIVATE KEY, EC "
 		    "PRIVATE KEY or PRIVATE KEY", (int)b->label_len, b->label);
 		return CERTD_ERR_KEY_INVALID;
 	}
@@ -418,7 +420,7 @@ pem_normalize(const char *text, size_t len, int kind, char **out,
 
 	*out = NULL;
 	*outlen = 0;
-	whyf(why, whylen, "%s", "");
+	pem_whyf(why, whylen, "%s", "");
 	memset(v, 0, sizeof(v));
 	if (kind == PEM_KEY) {
 		bad = CERTD_ERR_KEY_INVALID;
@@ -440,7 +442,8 @@ pem_normalize(const char *text, size_t len, int kind, char **out,
 	if (o.same && o.len == len)
 		return 0;		/* normal already: use the text */
 	if (o.len > max) {
-		whyf(why, whylen, "is %zu bytes once normalized (the blocks "
+		pem_whyf(why, whylen,
+		    "is %zu bytes once normalized (the blocks "
 		    "only, base64 in lines of 64), over %zu", o.len, max);
 		return bad;
 	}
