@@ -176,18 +176,26 @@ run() {
 	start
 }
 
+# The log of every test that automake counted as failed (its .trs says
+# FAIL or ERROR): its failed checks first, then its last lines.
+show_failed() {
+	for trs in tests/*/*.trs; do
+		grep -q -e '^:test-result: FAIL' -e '^:test-result: ERROR' \
+		    "$trs" 2>/dev/null || continue
+		log=${trs%.trs}.log
+		echo "==== $log"
+		grep -e '^not ok' -e 'Sanitizer' -e 'runtime error' "$log" |
+		    head -n 20
+		echo "---- last lines"
+		tail -n 60 "$log"
+	done
+}
+
 test_all() {
 	deps
 	build "--enable-werror"
 	if ! make -j"$jobs" check; then
-		for log in tests/unit/*.log tests/integration/*.log; do
-			[ -f "$log" ] || continue
-			grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' "$log" 2>/dev/null || continue
-			echo "==== $log"
-			grep '^not ok' "$log" | head -n 20
-			echo "---- last lines"
-			tail -n 60 "$log"
-		done
+		show_failed
 		exit 1
 	fi
 	make check-valgrind
@@ -263,13 +271,7 @@ sanitize() {
 			# No test result at all: the test programs did not build.
 			grep -E '^(PASS|FAIL|ERROR)' check.log ||
 			    tail -n 40 check.log
-			for log in tests/unit/*.log tests/integration/*.log; do
-				grep -q -e '^not ok' -e 'FAILED' -e 'ERROR' -e 'Sanitizer' \
-				    "$log" 2>/dev/null || continue
-				echo "==== $log"
-				grep '^not ok' "$log" | head -n 20
-				echo "---- last lines"; tail -n 60 "$log"
-			done
+			show_failed
 			exit 1
 		fi
 		pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
