@@ -3914,16 +3914,47 @@ store_backup_key(struct store *s, unsigned char *key, char *errbuf,
 	return 0;
 }
 
+/*
+ * The backup directory dir, made if missing: no one but root and certd may
+ * change it (everything after works by name in it), and it holds no backup
+ * yet (db and kp, its would-be db and key, absent).  0, or the error with
+ * its reason.
+ */
+static int
+store_backup_target(const char *dir, const char *db, const char *kp,
+    char *errbuf, size_t errlen)
+{
+	struct stat	st;
+	int		fd;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		store_errf(errbuf, errlen, "cannot create %s: %s", dir,
+		    strerror(errno));
+		return CERTD_ERR_STORAGE;
+	}
+	if ((fd = perm_openat(AT_FDCWD, dir, dir, "backup directory",
+	    O_RDONLY | O_DIRECTORY, 0, STORE_BACKUP_DIR_PERM, errbuf, errlen))
+	    < 0)
+		return CERTD_ERR_STORAGE;
+	(void)close(fd);
+	if (lstat(db, &st) == 0 || lstat(kp, &st) == 0) {
+		store_errf(errbuf, errlen, "backup directory %s already holds "
+		    "a backup (%s)", dir, lstat(db, &st) == 0 ? "db" :
+		    STORE_MASTER_KEY_FILE);
+		return CERTD_ERR_BACKUP_EXISTS;
+	}
+	return 0;
+}
+
 int
 store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 {
 	rocksdb_checkpoint_t	*cp;
 	unsigned char		 key[CERT_SEAL_KEY_LEN];
-	struct stat		 st;
 	char			*db, *stage = NULL, *part = NULL, *kp;
 	char			*rerr = NULL;
 	bool			 made, renamed = false;
-	int			 fd, err = CERTD_ERR_STORAGE;
+	int			 err = CERTD_ERR_STORAGE;
 
 	db = store_path(dir, "/", "db");
 	kp = store_path(dir, "/", STORE_MASTER_KEY_FILE);
@@ -3932,24 +3963,9 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 		err = CERTD_ERR_NOMEM;
 		goto out;
 	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		store_errf(errbuf, errlen, "cannot create %s: %s", dir,
-		    strerror(errno));
+	if ((err = store_backup_target(dir, db, kp, errbuf, errlen)) != 0)
 		goto out;
-	}
-	/* Everything below works by name in dir: no one else may change it. */
-	if ((fd = perm_openat(AT_FDCWD, dir, dir, "backup directory",
-	    O_RDONLY | O_DIRECTORY, 0, STORE_BACKUP_DIR_PERM, errbuf, errlen))
-	    < 0)
-		goto out;
-	(void)close(fd);
-	if (lstat(db, &st) == 0 || lstat(kp, &st) == 0) {
-		store_errf(errbuf, errlen, "backup directory %s already holds "
-		    "a backup (%s)", dir, lstat(db, &st) == 0 ? "db" :
-		    STORE_MASTER_KEY_FILE);
-		err = CERTD_ERR_BACKUP_EXISTS;
-		goto out;
-	}
+	err = CERTD_ERR_STORAGE;
 	/*
 	 * The checkpoint is made in a fresh directory of our own (nothing in
 	 * it is anyone else's to plant or lose) and becomes dir/db only once
