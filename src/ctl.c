@@ -306,15 +306,18 @@ ctl_conn_fail(struct ctl_conn *conn, int code, const char *msg)
 
 /*
  * The wait holds a reference on its connection, so that the answer finds
- * the struct even when the peer has gone.
+ * the struct even when the peer has gone; it is answered "out of memory"
+ * here when it cannot be had.
  */
 struct ctl_wait *
 ctl_wait_new(struct ctl_req *r, int with_key)
 {
 	struct ctl_wait	*w;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
 		return NULL;
+	}
 	w->conn = r->conn;
 	w->id = r->id;
 	w->with_key = with_key;

@@ -136,7 +136,7 @@ void		 ctl_reply_nil(struct ctl_conn *conn, uint64_t id);
 /*
  * Request r will wait for the store: the wait holds a reference on the
  * connection and counts for ctl_shutdown's drain until ctl_wait_done.
- * NULL when out of memory.
+ * Answers "out of memory" and returns NULL when it cannot be had.
  */
 struct ctl_wait	*ctl_wait_new(struct ctl_req *r, int with_key);
 

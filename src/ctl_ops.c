@@ -237,25 +237,66 @@ op_list(struct ctl_req *r)
 	ctl_reply_end(r->conn, r->id);
 }
 
+/*
+ * A wait for put or rollback: its answer shows the record, and its key, as
+ * far as the peer may see them in r's team.
+ */
+static struct ctl_wait *
+wait_record(struct ctl_req *r)
+{
+	unsigned	 perms = ctl_conn_perms(r->conn, r->team);
+	struct ctl_wait	*w;
+
+	if ((w = ctl_wait_new(r, (perms & ACL_KEY) != 0)) != NULL)
+		w->may_read = (perms & ACL_READ) != 0;
+	return w;
+}
+
+/*
+ * The completion of w: answers err (field, reason) while the peer is
+ * there.  Returns 1 when the caller is to answer the result, 0 when
+ * nothing more is to be answered (an error, or the connection closed).
+ */
+static int
+wait_result(struct ctl_wait *w, int err, const char *field,
+    const char *reason)
+{
+	if (w->conn->state == CTL_CLOSED)
+		return 0;
+	if (err != 0) {
+		ctl_reply_error(w->conn, w->id, err, field, reason);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * A record's identity, not its content: {id} for a delete, {id, revision}
+ * for a put or rollback by a peer that may not read the team.
+ */
+static void
+reply_id(struct ctl_wait *w, const struct cert_record *rec, int with_revision)
+{
+	msgpack_packer	pk;
+
+	ctl_reply_begin(w->conn, w->id, &pk);
+	msgpack_pack_map(&pk, with_revision ? 2 : 1);
+	proto_kv_uint(&pk, "id", rec->id);
+	if (with_revision)
+		proto_kv_uint(&pk, "revision", rec->revision);
+	ctl_reply_end(w->conn, w->id);
+}
+
 static void
 put_done(int err, const struct cert_record *rec, void *arg)
 {
 	struct ctl_wait	*w = arg;
 
-	if (w->conn->state != CTL_CLOSED) {
-		if (err != 0)
-			ctl_reply_error(w->conn, w->id, err, NULL, NULL);
-		else if (w->may_read)
+	if (wait_result(w, err, NULL, NULL)) {
+		if (w->may_read)
 			reply_cert(w->conn, w->id, rec, w->with_key);
-		else {
-			msgpack_packer	pk;
-
-			ctl_reply_begin(w->conn, w->id, &pk);
-			msgpack_pack_map(&pk, 2);
-			proto_kv_uint(&pk, "id", rec->id);
-			proto_kv_uint(&pk, "revision", rec->revision);
-			ctl_reply_end(w->conn, w->id);
-		}
+		else
+			reply_id(w, rec, 1);
 	}
 	ctl_wait_done(w);
 }
@@ -277,12 +318,8 @@ op_put(struct ctl_req *r)
 	    ctl_ops_get_str(r, "certificate_type", 0, &req.cert_type) != 0)
 		return;
 	req.team = r->team;
-	if ((w = ctl_wait_new(r, (ctl_conn_perms(r->conn, r->team) &
-	    ACL_KEY) != 0)) == NULL) {
-		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+	if ((w = wait_record(r)) == NULL)
 		return;
-	}
-	w->may_read = (ctl_conn_perms(r->conn, r->team) & ACL_READ) != 0;
 	req.who = who(r->conn);
 	if ((rv = service_put(r->conn->ctl->svc, &req, put_done, w,
 	    &why)) != 0) {
@@ -297,19 +334,14 @@ op_rollback(struct ctl_req *r)
 	struct svc_error	 why;
 	struct ctl_wait		*w;
 	uint64_t		 cert_id, revision;
-	unsigned		 perms;
 	int			 rv;
 
 	if (ctl_ops_get_team(r, ACL_WRITE, 0) != 0 ||
 	    ctl_ops_get_uint(r, "cert_id", 1, &cert_id, NULL) != 0 ||
 	    ctl_ops_get_uint(r, "revision", 1, &revision, NULL) != 0)
 		return;
-	perms = ctl_conn_perms(r->conn, r->team);
-	if ((w = ctl_wait_new(r, (perms & ACL_KEY) != 0)) == NULL) {
-		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+	if ((w = wait_record(r)) == NULL)
 		return;
-	}
-	w->may_read = (perms & ACL_READ) != 0;
 	if ((rv = service_rollback(r->conn->ctl->svc,
 	    who(r->conn), r->team, cert_id,
 	    revision, put_done, w, &why)) != 0) {
@@ -390,18 +422,9 @@ static void
 delete_done(int err, const struct cert_record *rec, void *arg)
 {
 	struct ctl_wait	*w = arg;
-	msgpack_packer	 pk;
 
-	if (w->conn->state != CTL_CLOSED) {
-		if (err != 0)
-			ctl_reply_error(w->conn, w->id, err, NULL, NULL);
-		else {
-			ctl_reply_begin(w->conn, w->id, &pk);
-			msgpack_pack_map(&pk, 1);
-			proto_kv_uint(&pk, "id", rec->id);
-			ctl_reply_end(w->conn, w->id);
-		}
-	}
+	if (wait_result(w, err, NULL, NULL))
+		reply_id(w, rec, 0);
 	ctl_wait_done(w);
 }
 
@@ -420,10 +443,8 @@ op_delete(struct ctl_req *r)
 		ctl_ops_bad_field(r, "force", "must be a boolean");
 		return;
 	}
-	if ((w = ctl_wait_new(r, 0)) == NULL) {
-		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+	if ((w = ctl_wait_new(r, 0)) == NULL)
 		return;
-	}
 	if ((rv = service_delete(r->conn->ctl->svc,
 	    who(r->conn), r->team, cert_id, force,
 	    delete_done, w, &why)) != 0) {
@@ -461,15 +482,11 @@ rekey_done(int err, const struct cert_record *rec, void *arg)
 		log_error("master key rotation failed, key_id=%s stays: %s",
 		    kept, why != NULL ? why : err_msg(err));
 	}
-	if (w->conn->state != CTL_CLOSED) {
-		if (err != 0)
-			ctl_reply_error(w->conn, w->id, err, NULL, why);
-		else {
-			ctl_reply_begin(w->conn, w->id, &pk);
-			msgpack_pack_map(&pk, 1);
-			proto_kv_str(&pk, "key_id", kid);
-			ctl_reply_end(w->conn, w->id);
-		}
+	if (wait_result(w, err, NULL, why)) {
+		ctl_reply_begin(w->conn, w->id, &pk);
+		msgpack_pack_map(&pk, 1);
+		proto_kv_str(&pk, "key_id", kid);
+		ctl_reply_end(w->conn, w->id);
 	}
 	ctl_wait_done(w);
 }
@@ -483,10 +500,8 @@ op_rekey(struct ctl_req *r)
 
 	if (need_admin(r) != 0)
 		return;
-	if ((w = ctl_wait_new(r, 0)) == NULL) {
-		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+	if ((w = ctl_wait_new(r, 0)) == NULL)
 		return;
-	}
 	if ((rv = service_rekey(r->conn->ctl->svc,
 	    who(r->conn), rekey_done, w)) != 0) {
 		why = service_rekey_why(r->conn->ctl->svc);
@@ -538,12 +553,8 @@ backup_done(struct workq_job *job)
 		log_error("backup failed dir=%s: %s", b->path, b->why);
 	else
 		log_info("backup written dir=%s", b->path);
-	if (w->conn->state != CTL_CLOSED) {
-		if (b->rv != 0)
-			ctl_reply_error(w->conn, w->id, b->rv, "dir", b->why);
-		else
-			ctl_reply_nil(w->conn, w->id);
-	}
+	if (wait_result(w, b->rv, "dir", b->why))
+		ctl_reply_nil(w->conn, w->id);
 	ctl_wait_done(w);
 	free(b);
 }
@@ -553,6 +564,7 @@ op_backup(struct ctl_req *r)
 {
 	struct svc_field	 dir;
 	struct backup_job	*b;
+	struct ctl_wait		*w;
 
 	if (need_admin(r) != 0 || ctl_ops_get_str(r, "dir", 1, &dir) != 0)
 		return;
@@ -561,12 +573,14 @@ op_backup(struct ctl_req *r)
 		ctl_ops_bad_field(r, "dir", "must be an absolute path");
 		return;
 	}
-	if ((b = calloc(1, sizeof(*b))) == NULL ||
-	    (b->w = ctl_wait_new(r, 0)) == NULL) {
-		free(b);
+	if ((w = ctl_wait_new(r, 0)) == NULL)
+		return;
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
+		ctl_wait_done(w);
 		return;
 	}
+	b->w = w;
 	b->job.run = backup_run;
 	b->job.done = backup_done;
 	b->svc = r->conn->ctl->svc;
@@ -610,6 +624,7 @@ ctl_ops_dispatch(struct ctl_conn *conn, const char *buf, size_t len)
 	const char		*reason, *op;
 	char			 why[96];
 	size_t			 op_len, i;
+	size_t			 n_ops = sizeof(ctl_ops) / sizeof(ctl_ops[0]);
 	int			 rv = 0;
 
 	msgpack_unpacked_init(&msg);
@@ -629,24 +644,19 @@ ctl_ops_dispatch(struct ctl_conn *conn, const char *buf, size_t len)
 		rv = -1;
 		goto out;
 	}
-	for (i = 0; i < sizeof(ctl_ops) / sizeof(ctl_ops[0]); i++) {
-		if (strlen(ctl_ops[i].name) != op_len ||
-		    memcmp(ctl_ops[i].name, op, op_len) != 0)
-			continue;
-		if (i >= CTL_OPEN_OPS && ctl_conn_perms(conn, NULL) == 0) {
-			ctl_reply_error(conn, r.id, CERTD_ERR_FORBIDDEN, NULL,
-			    CTL_WHY_NO_GRANT);
-			goto out;
-		}
-		ctl_ops[i].fn(&r);
-		goto out;
-	}
-	if (ctl_conn_perms(conn, NULL) == 0) {
+	for (i = 0; i < n_ops; i++)
+		if (strlen(ctl_ops[i].name) == op_len &&
+		    memcmp(ctl_ops[i].name, op, op_len) == 0)
+			break;
+	/* Unknown ops too are refused to a peer without a grant. */
+	if (i >= CTL_OPEN_OPS && ctl_conn_perms(conn, NULL) == 0)
 		ctl_reply_error(conn, r.id, CERTD_ERR_FORBIDDEN, NULL,
 		    CTL_WHY_NO_GRANT);
-		goto out;
-	}
-	ctl_reply_error(conn, r.id, CERTD_ERR_BAD_REQUEST, "op", "unknown op");
+	else if (i == n_ops)
+		ctl_reply_error(conn, r.id, CERTD_ERR_BAD_REQUEST, "op",
+		    "unknown op");
+	else
+		ctl_ops[i].fn(&r);
 out:
 	msgpack_unpacked_destroy(&msg);
 	return rv;
