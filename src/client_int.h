@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcertd's private header: the limits and helpers shared by its rooms,
+ * client.c (the blocking client, its calls and the helpers below),
+ * client_decode.c (responses into the structs of include/certd/certd.h)
+ * and client_watch.c (the watch on the caller's event_base).  Not
+ * installed; libcertd is built with -fvisibility=hidden, so none of this
+ * is exported.
+ */
+#ifndef CERTD_CLIENT_INT_H
+#define CERTD_CLIENT_INT_H
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include <certd/certd.h>
+
+#include "proto.h"
+
+#define CLIENT_FRAME_MAX	PROTO_FRAME_MAX_DEFAULT
+#define CLIENT_ERR_MAX		512
+/* Room for a request's map headers, keys and integers besides its strings. */
+#define REQ_OVERHEAD		512
+
+static inline void
+wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		explicit_bzero(p, n);
+}
+
+static inline uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* client.c */
+
+/* vsnprintf into buf; a NULL or empty buf is left alone. */
+void	client_vfmt(char *buf, size_t len, const char *f, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
+/* snprintf into buf; a NULL or empty buf is left alone. */
+void	client_fmt(char *buf, size_t len, const char *f, ...)
+	    __attribute__((format(printf, 3, 4)));
+/*
+ * Make sb hold at least n bytes, wiping what it held (0 or
+ * CERTD_E_NOMEM); client_sb_free wipes and frees it.
+ */
+int	client_sb_reserve(msgpack_sbuffer *sb, size_t n);
+void	client_sb_free(msgpack_sbuffer *sb);
+/* The address of the socket at path; -1 when path is empty or too long. */
+int	client_make_sun(const char *path, struct sockaddr_un *sun,
+	    socklen_t *sunlen);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t	client_now_ms(void);
+/*
+ * Start packing a request {"id":..,"op":op, + nfields more} into sb;
+ * returns its id, taken from *next_id (never 0).
+ */
+uint64_t client_req_begin(msgpack_sbuffer *sb, msgpack_packer *pk,
+	    uint64_t *next_id, const char *op, size_t nfields);
+/* strlen, 0 for NULL. */
+size_t	client_opt_len(const char *s);
+
+/*
+ * client_decode.c: each returns 0, CERTD_E_PROTO for a malformed object or
+ * CERTD_E_NOMEM.  On success *out is the caller's, to free with the
+ * matching certd_*_free (a string with free).
+ */
+
+/* A string from wire bytes, NUL-terminated. */
+int	client_decode_strn(const char *s, size_t len, char **out);
+/* A cert map; team from the map, else from team/team_len when given. */
+int	client_decode_cert(const msgpack_object *m, const char *team,
+	    size_t team_len, struct certd_cert **out);
+/* The results of list, subscribers and history. */
+int	client_decode_list(const msgpack_object *m, struct certd_list **out);
+int	client_decode_subscribers(const msgpack_object *m,
+	    struct certd_subscriber_list **out);
+int	client_decode_history(const msgpack_object *m,
+	    struct certd_version_list **out);
+/* The error of a failed response into buf; returns -code or CERTD_E_PROTO. */
+int	client_decode_error(const msgpack_object *resp, char *buf, size_t len);
+
+#endif
