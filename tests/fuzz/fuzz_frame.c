@@ -3,8 +3,9 @@
  * Fuzz target for the Unix-socket frame decoder.  Input: a byte stream as a
  * peer sends it.  proto_frame_peek looks at the header; when a whole frame
  * is there its payload goes through proto_decode, and the decoded map is
- * walked with every typed getter under the keys ctl.c and the client read,
- * into nested maps and arrays as far as PROTO_DEPTH_MAX.
+ * walked with every typed getter under the keys the socket ops (ctl_ops.c,
+ * ctl_watch.c) and the client read, into nested maps and arrays as far as
+ * PROTO_DEPTH_MAX.
  */
 #include <stdint.h>
 #include <string.h>
