@@ -25,6 +25,7 @@
  *   store_load.c     open and load, schema migration, damaged write-ahead
  *                    logs, store_free
  *   store_backup.c   store_backup
+ *   store_test.c     the test hooks, behind store_test.h
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -149,30 +150,6 @@ store_set_change_cb(struct store *s, store_change_cb cb, void *arg)
 {
 	s->change_cb = cb;
 	s->change_arg = arg;
-}
-
-void
-store_fail_next_writes(struct store *s, int n)
-{
-	pthread_mutex_lock(&s->lock);
-	s->fail_writes = n;
-	pthread_mutex_unlock(&s->lock);
-}
-
-void
-store_test_fail_backup(struct store *s)
-{
-	pthread_mutex_lock(&s->filelock);
-	s->fail_backup = true;
-	pthread_mutex_unlock(&s->filelock);
-}
-
-void
-store_test_crash_rekey(struct store *s, int step)
-{
-	pthread_mutex_lock(&s->lock);
-	s->crash_step = step;
-	pthread_mutex_unlock(&s->lock);
 }
 
 /* ------------------------------------------------------------------ */

@@ -30,6 +30,7 @@
 #include "record.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_test.h"
 
 /* A backup directory: no one but root and certd may change its entries. */
 #define STORE_BACKUP_DIR_PERM (PERM_DIR | PERM_OWNER_ROOT | PERM_NO_WRITE)
@@ -182,11 +183,9 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			store_errf(errbuf, errlen, "cannot make a checkpoint "
 			    "in %s: %s", part, rerr);
 			rocksdb_free(rerr);
-		} else if (s->fail_backup) {
-			s->fail_backup = false;
-			store_errf(errbuf, errlen, "test: the backup fails "
-			    "after its checkpoint");
-		} else if (store_load_mark(part, STORE_COPY_MARK, "certd: this "
+		} else if (store_test_backup_fails(s, errbuf, errlen))
+			;	/* errbuf says why */
+		else if (store_load_mark(part, STORE_COPY_MARK, "certd: this "
 		    "database is a backup; the store opened here makes a new "
 		    "epoch\n", errbuf, errlen) != 0)
 			;	/* errbuf says why */

@@ -29,6 +29,7 @@
 #include "cert.h"
 #include "record.h"
 #include "store.h"
+#include "store_test.h"
 #include "wal.h"
 
 #define STORE_HKEY_LEN		17	/* "h" id(8) revision(8) */
@@ -229,9 +230,7 @@ struct store {
 	struct store_op			*done_tail;
 	bool				 paused;  /* failure awaits loop */
 	bool				 stopping;
-	int				 fail_writes;	/* test hook */
-	int				 crash_step;	/* test hook */
-	bool				 fail_backup;	/* test hook */
+	struct store_test		 test;	/* hooks: store_test.h */
 	unsigned			 reopens;
 };
 
@@ -378,8 +377,7 @@ void		 store_keys_purge(struct store *s);
 /* Step 3 of a rotation, also when retried.  Under filelock. */
 int		 store_keys_finish_rename(struct store *s);
 /* Writer: the steps of a rotation, once its batch is complete. */
-int		 store_keys_rekey_write(struct store *s, struct store_op *op,
-		    int crash);
+int		 store_keys_rekey_write(struct store *s, struct store_op *op);
 /* Writer: re-seal every history entry into the rotation's batch. */
 int		 store_keys_rekey_history(struct store *s, struct store_op *op);
 /* Loop: a rotation's callback, then the op freed. */

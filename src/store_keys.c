@@ -37,6 +37,7 @@
 #include "record.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_test.h"
 
 /* A master key file: certd's own, for no one else to read (perm.h). */
 #define STORE_KEY_PERM	(PERM_OWNER | PERM_PRIVATE)
@@ -514,7 +515,7 @@ store_keys_finish_rename(struct store *s)
  * failed before its batch: not referenced by anything.
  */
 int
-store_keys_rekey_write(struct store *s, struct store_op *op, int crash)
+store_keys_rekey_write(struct store *s, struct store_op *op)
 {
 	char	*rerr = NULL, step[STORE_WHY_LEN];
 	int	 err = CERTD_ERR_STORAGE;
@@ -527,7 +528,7 @@ store_keys_rekey_write(struct store *s, struct store_op *op, int crash)
 		    strerror(errno));
 		goto out;
 	}
-	if (crash == 1)
+	if (store_test_crash(s, STORE_TEST_KEY_FILE))
 		goto crash;
 	rocksdb_write(s->db, s->wopts, op->wb, &rerr);
 	if (rerr != NULL) {
@@ -539,12 +540,12 @@ store_keys_rekey_write(struct store *s, struct store_op *op, int crash)
 		goto out;
 	}
 	memcpy(s->disk_kid, op->new_kid, sizeof(s->disk_kid));
-	if (crash == 2)
+	if (store_test_crash(s, STORE_TEST_BATCH))
 		goto crash;
 	err = 0;
 	if (rename(s->mk_new_path, s->mk_path) != 0)
 		goto pending;
-	if (crash == 3)
+	if (store_test_crash(s, STORE_TEST_RENAME))
 		goto crash;
 	if (store_fsync_dir(s->mk_dir) != 0)
 		goto pending;

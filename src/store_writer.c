@@ -68,6 +68,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_test.h"
 
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
 #define STORE_REOPEN_SECS 1		/* retry after a failed write */
@@ -240,11 +241,12 @@ store_history_trim(struct store *s, rocksdb_writebatch_t *wb,
 /* One batch                                                           */
 
 /*
- * One synced write batch for the ops chained from `batch`.  fail (a test
- * hook): build the batch, then fail as if the write had.
+ * One synced write batch for the ops chained from `batch`.  A failure a
+ * test asks for (store_test_write_fails) comes once the batch is built,
+ * as if the write had failed.
  */
 static int
-store_write_batch(struct store *s, struct store_op *batch, bool fail)
+store_write_batch(struct store *s, struct store_op *batch)
 {
 	rocksdb_writebatch_t	*wb;
 	rocksdb_iterator_t	*it = NULL;
@@ -304,7 +306,7 @@ store_write_batch(struct store *s, struct store_op *batch, bool fail)
 	if (it != NULL)
 		rocksdb_iter_destroy(it);
 
-	if (err == 0 && fail)
+	if (err == 0 && store_test_write_fails(s))
 		err = CERTD_ERR_STORAGE;
 	if (err == 0)
 		rocksdb_write(s->db, s->wopts, wb, &rerr);
@@ -537,8 +539,7 @@ store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
 
 /* Write one batch the writer took: ordinary ops, or one rotation. */
 static int
-store_write_ops(struct store *s, struct store_op *batch, bool fail,
-    int crash)
+store_write_ops(struct store *s, struct store_op *batch)
 {
 	const struct store_op	*op;
 	size_t			 need = 0;
@@ -557,7 +558,7 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 	s->guard_refused = false;
 	if (s->need_reopen && (err = store_recover(s)) != 0)
 		return err;
-	if (fail && batch->rekey) {
+	if (store_test_write_fails(s) && batch->rekey) {
 		s->need_reopen = true;
 		return CERTD_ERR_STORAGE;
 	}
@@ -578,9 +579,9 @@ store_write_ops(struct store *s, struct store_op *batch, bool fail,
 		}
 		if ((err = store_rekey_ready(s, batch, rename_errno)) != 0)
 			return err;
-		return store_keys_rekey_write(s, batch, crash);
+		return store_keys_rekey_write(s, batch);
 	}
-	if ((err = store_write_batch(s, batch, fail)) != 0)
+	if ((err = store_write_batch(s, batch)) != 0)
 		s->need_reopen = true;
 	return err;
 }
@@ -667,8 +668,7 @@ store_writer(void *arg)
 	struct timespec	 t0, t1;
 	uint64_t	 one = 1;
 	size_t		 nops;
-	bool		 fail;
-	int		 err, crash;
+	int		 err;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
@@ -696,17 +696,11 @@ store_writer(void *arg)
 		if (s->queue_head == NULL || s->paused)
 			break;		/* stopping, and nothing to write */
 		batch = store_take(s);
-		if ((fail = s->fail_writes > 0))
-			s->fail_writes--;
-		crash = 0;
-		if (batch->rekey) {
-			crash = s->crash_step;
-			s->crash_step = 0;
-		}
+		store_test_take(s, batch->rekey);
 		pthread_mutex_unlock(&s->lock);
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		err = store_write_ops(s, batch, fail, crash);
+		err = store_write_ops(s, batch);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		nops = 0;
 		for (op = last = batch; op != NULL; op = op->qnext) {
