@@ -411,25 +411,9 @@ void		 store_key_id(const struct store *s,
 int		 store_backup(struct store *s, const char *dir, char *errbuf,
 		    size_t errlen);
 
-/*
- * For tests: the next n batch writes fail as if RocksDB had refused them
- * (their ops complete with CERTD_ERR_STORAGE; the database is reopened
- * before the next write, as after a real failure).
- */
-void		 store_fail_next_writes(struct store *s, int n);
-
 /* How many times the writer reopened the database after a failure. */
 unsigned	 store_reopens(struct store *s);
 
-/* For tests: the next store_backup fails right after its checkpoint. */
-void		 store_test_fail_backup(struct store *s);
-
-/*
- * For tests: the next store_rekey "crashes" right after step `step` (1, 2
- * or 3 above): nothing more is done on disk, the rotation completes with
- * CERTD_ERR_STORAGE, and every later write fails.  Free the store and open
- * it again to see what a restart makes of it.
- */
-void		 store_test_crash_rekey(struct store *s, int step);
+/* The test hooks (store_fail_next_writes and others) are in store_test.h. */
 
 #endif

@@ -42,6 +42,7 @@
 #include "cert.h"
 #include "record.h"
 #include "store.h"
+#include "store_test.h"
 
 struct fixture {
 	char			 dir[64];

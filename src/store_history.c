@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading the change log ("l") and the history ("h") on the loop thread,
+ * for a watch's replay and for rollback.  Both read RocksDB under the read
+ * lock that the writer's reopen takes for writing (store_writer.c) and
+ * never wait for it: a reopen in progress is a storage error here.  What
+ * the writer has written but the loop not applied yet (revisions above
+ * s->rev) does not exist for them.  Also the decoding of history entries,
+ * which a rotation's re-seal shares (store_keys.c).
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "certd/constants.h"
+#include "record.h"
+#include "store.h"
+#include "store_int.h"
+
+#define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
+#define STORE_LOG_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
+
+/* ------------------------------------------------------------------ */
+/* Reading the change log                                              */
+
+/*
+ * A bounds-checked cursor over one change-log entry.  The entry is ours
+ * (store_log_encode), so only what that writes is accepted: a map with str
+ * keys, uint and str values.  Nothing is allocated.
+ */
+struct store_cur {
+	const unsigned char	*p;
+	size_t			 len;
+	size_t			 pos;
+};
+
+/* Read a big-endian unsigned of n bytes (1, 2, 4 or 8). */
+static int
+store_cur_be(struct store_cur *c, size_t n, uint64_t *v)
+{
+	size_t	i;
+
+	if (n > c->len - c->pos)
+		return CERTD_ERR_STORAGE;
+	*v = 0;
+	for (i = 0; i < n; i++)
+		*v = (*v << 8) | c->p[c->pos++];
+	return 0;
+}
+
+static int
+store_cur_byte(struct store_cur *c, unsigned char *b)
+{
+	if (c->pos >= c->len)
+		return CERTD_ERR_STORAGE;
+	*b = c->p[c->pos++];
+	return 0;
+}
+
+static int
+store_cur_map(struct store_cur *c, uint64_t *n)
+{
+	unsigned char	b;
+	int		err;
+
+	if ((err = store_cur_byte(c, &b)) != 0)
+		return err;
+	if (b >= 0x80 && b <= 0x8f) {
+		*n = b & 0x0f;
+		return 0;
+	}
+	if (b == 0xde)
+		return store_cur_be(c, 2, n);
+	if (b == 0xdf)
+		return store_cur_be(c, 4, n);
+	return CERTD_ERR_STORAGE;
+}
+
+/* A str: *ptr points into the entry, *len bytes, not NUL-terminated. */
+static int
+store_cur_str(struct store_cur *c, const char **ptr, size_t *len)
+{
+	unsigned char	b;
+	uint64_t	n;
+	int		err;
+
+	if ((err = store_cur_byte(c, &b)) != 0)
+		return err;
+	if (b >= 0xa0 && b <= 0xbf)
+		n = b & 0x1f;
+	else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+		if ((err = store_cur_be(c, (size_t)1 << (b - 0xd9), &n)) != 0)
+			return err;
+	} else
+		return CERTD_ERR_STORAGE;
+	if (n > c->len - c->pos)
+		return CERTD_ERR_STORAGE;
+	*ptr = (const char *)c->p + c->pos;
+	*len = (size_t)n;
+	c->pos += (size_t)n;
+	return 0;
+}
+
+static int
+store_cur_uint(struct store_cur *c, uint64_t *v)
+{
+	unsigned char	b;
+	int		err;
+
+	if ((err = store_cur_byte(c, &b)) != 0)
+		return err;
+	if (b <= 0x7f) {
+		*v = b;
+		return 0;
+	}
+	if (b >= 0xcc && b <= 0xcf)
+		return store_cur_be(c, (size_t)1 << (b - 0xcc), v);
+	return CERTD_ERR_STORAGE;
+}
+
+static bool
+store_str_is(const char *p, size_t len, const char *what)
+{
+	return len == strlen(what) && memcmp(p, what, len) == 0;
+}
+
+/* A str of 1..max bytes without NUL, copied into buf[max + 1]. */
+static int
+store_cur_name(struct store_cur *c, char *buf, size_t max)
+{
+	const char	*p;
+	size_t		 len;
+	int		 err;
+
+	if ((err = store_cur_str(c, &p, &len)) != 0)
+		return err;
+	if (len == 0 || len > max || memchr(p, '\0', len) != NULL)
+		return CERTD_ERR_STORAGE;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return 0;
+}
+
+/*
+ * Decode the entry of revision `rev` into *e; team and alias are copied
+ * into the caller's buffers, which e then points at.
+ */
+static int
+store_log_decode(const char *buf, size_t len, uint64_t rev,
+    struct store_log_entry *e, char team[STORE_LOG_TEAM_BYTES + 1],
+    char alias[STORE_LOG_ALIAS_BYTES + 1])
+{
+	struct store_cur	 c = { (const unsigned char *)buf, len, 0 };
+	const char		*k, *v;
+	size_t			 klen, vlen;
+	uint64_t		 n, i, u;
+	unsigned		 seen = 0, bit;
+	int			 err;
+
+	if ((err = store_cur_map(&c, &n)) != 0)
+		return err;
+	for (i = 0; i < n; i++) {
+		if ((err = store_cur_str(&c, &k, &klen)) != 0)
+			return err;
+		if (store_str_is(k, klen, "op")) {
+			bit = 1 << 0;
+			if ((err = store_cur_str(&c, &v, &vlen)) != 0)
+				return err;
+			if (store_str_is(v, vlen, "put"))
+				e->kind = STORE_PUT;
+			else if (store_str_is(v, vlen, "delete"))
+				e->kind = STORE_DELETE;
+			else
+				return CERTD_ERR_STORAGE;
+		} else if (store_str_is(k, klen, "rev")) {
+			bit = 1 << 1;
+			if ((err = store_cur_uint(&c, &u)) != 0)
+				return err;
+			if (u != rev)
+				return CERTD_ERR_STORAGE;
+		} else if (store_str_is(k, klen, "id")) {
+			bit = 1 << 2;
+			if ((err = store_cur_uint(&c, &e->id)) != 0)
+				return err;
+			if (e->id == 0)
+				return CERTD_ERR_STORAGE;
+		} else if (store_str_is(k, klen, "team")) {
+			bit = 1 << 3;
+			if ((err = store_cur_name(&c, team,
+			    STORE_LOG_TEAM_BYTES)) != 0)
+				return err;
+		} else if (store_str_is(k, klen, "alias")) {
+			bit = 1 << 4;
+			if ((err = store_cur_name(&c, alias,
+			    STORE_LOG_ALIAS_BYTES)) != 0)
+				return err;
+		} else
+			return CERTD_ERR_STORAGE;
+		if (seen & bit)
+			return CERTD_ERR_STORAGE;	/* duplicate key */
+		seen |= bit;
+	}
+	if (seen != (1 << 5) - 1 || c.pos != c.len)
+		return CERTD_ERR_STORAGE;
+	e->revision = rev;
+	e->team = team;
+	e->alias = alias;
+	return 0;
+}
+
+int
+store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
+{
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
+	struct store_log_entry	 e;
+	const char		*k, *v;
+	char			 from[9], to[9], *rerr = NULL;
+	char			 team[STORE_LOG_TEAM_BYTES + 1];
+	char			 alias[STORE_LOG_ALIAS_BYTES + 1];
+	size_t			 klen, vlen;
+	uint64_t		 rev, last = s->rev;
+	int			 err = 0;
+
+	/*
+	 * Entries above s->rev may be on disk already (the writer is ahead
+	 * of the loop); the loop has not applied them, so they do not exist
+	 * yet for anyone.  An iterator reads one point in time: what the
+	 * writer trims meanwhile stays visible to it.
+	 */
+	if (since >= last)
+		return 0;
+	/* never wait: the writer may be reopening after a failure */
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	from[0] = to[0] = 'l';
+	store_be64_put(from + 1, since + 1);
+	store_be64_put(to + 1, last + 1);	/* never near UINT64_MAX */
+	ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_iterate_upper_bound(ro, to, sizeof(to));
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek(it, from, sizeof(from)); rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen != 9 || k[0] != 'l') {
+			err = CERTD_ERR_STORAGE;
+			break;
+		}
+		if ((rev = store_be64_get(k + 1)) > last)
+			break;
+		v = rocksdb_iter_value(it, &vlen);
+		if ((err = store_log_decode(v, vlen, rev, &e, team, alias))
+		    != 0)
+			break;
+		if (cb(&e, arg) != 0)
+			break;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+	}
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the history                                                 */
+
+/*
+ * Decode the history entry k -> v into a new record (no key yet) and its
+ * box, checking that it is the version its key names.  Returns 0,
+ * CERTD_ERR_STORAGE or CERTD_ERR_NOMEM; on failure *out is NULL and *sk
+ * zeroed.
+ */
+int
+store_history_version_decode(const char *k, size_t klen, const char *v,
+    size_t vlen, struct cert_record **out, struct record_sealed *sk)
+{
+	int	err;
+
+	*out = NULL;
+	memset(sk, 0, sizeof(*sk));
+	if (klen != STORE_HKEY_LEN || k[0] != 'h')
+		return CERTD_ERR_STORAGE;
+	if ((err = record_decode(v, vlen, out, sk)) != 0)
+		return err;
+	if ((*out)->id != store_be64_get(k + 1) ||
+	    (*out)->revision != store_be64_get(k + 9) || sk->box == NULL) {
+		record_free(*out);
+		*out = NULL;
+		record_sealed_clear(sk);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+/* Open sk into rec when it was sealed under key (id kid); clears sk. */
+int
+store_history_version_unseal(struct cert_record *rec, struct record_sealed *sk,
+    const unsigned char *key, const unsigned char *kid)
+{
+	int	err = CERTD_ERR_STORAGE;
+
+	if (key != NULL && memcmp(sk->key_id, kid, RECORD_KEY_ID_LEN) == 0)
+		err = record_unseal(rec, sk, key);
+	record_sealed_clear(sk);
+	return err;
+}
+
+/*
+ * The master key that sealed what is on disk under key id kid, or NULL.
+ * The loop seals new writes under s->mkey from the moment a rotation is
+ * submitted; until the rotation is applied, the database may still hold
+ * boxes of the key it replaces, which the pending rotation op keeps.
+ */
+static const unsigned char *
+store_key_for(const struct store *s, const unsigned char *kid)
+{
+	const struct store_op	*op;
+
+	if (memcmp(kid, s->kid, RECORD_KEY_ID_LEN) == 0)
+		return s->mkey;
+	for (op = s->pend_head; op != NULL; op = op->next)
+		if (op->rekey &&
+		    memcmp(kid, op->old_kid, RECORD_KEY_ID_LEN) == 0)
+			return op->old_key;
+	return NULL;
+}
+
+int
+store_history(struct store *s, const char *team, uint64_t id,
+    store_history_cb cb, void *arg)
+{
+	rocksdb_readoptions_t	*ro;
+	rocksdb_iterator_t	*it;
+	struct record_sealed	 sk;
+	struct cert_record	*rec;
+	const char		*k, *v;
+	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
+	size_t			 klen, vlen, n = 0;
+	bool			 stop;
+	int			 err = 0;
+
+	if (store_get(s, team, id) == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	/* never wait: the writer may be reopening after a failure */
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	/* what the writer wrote and the loop has not applied does not exist */
+	store_hkey(hkey, id, s->rev);
+	ro = rocksdb_readoptions_create();
+	it = rocksdb_create_iterator(s->db, ro);
+	for (rocksdb_iter_seek_for_prev(it, hkey, sizeof(hkey));
+	    rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
+		k = rocksdb_iter_key(it, &klen);
+		if (klen < 9 || memcmp(k, hkey, 9) != 0)
+			break;
+		v = rocksdb_iter_value(it, &vlen);
+		if ((err = store_history_version_decode(k, klen, v, vlen, &rec,
+		    &sk)) != 0)
+			break;
+		record_sealed_clear(&sk);
+		if (strcmp(rec->team, team) != 0)
+			err = CERTD_ERR_STORAGE;	/* ids are global */
+		stop = err != 0 || cb(rec, arg) != 0;
+		record_free(rec);
+		n++;
+		if (stop)
+			break;
+	}
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		err = CERTD_ERR_STORAGE;
+	}
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	/*
+	 * The current version is always kept: none at all means the
+	 * certificate's delete (a range deletion of its versions) is on disk
+	 * and not applied here yet.  It is as good as gone.
+	 */
+	return err == 0 && n == 0 ? CERTD_ERR_NOT_FOUND : err;
+}
+
+int
+store_history_get(struct store *s, const char *team, uint64_t id,
+    uint64_t revision, struct cert_record **out)
+{
+	rocksdb_readoptions_t	*ro;
+	struct record_sealed	 sk;
+	struct cert_record	*rec = NULL;
+	char			 hkey[STORE_HKEY_LEN], *val, *rerr = NULL;
+	size_t			 vlen;
+	int			 err;
+
+	*out = NULL;
+	if (revision == 0 || revision > s->rev)
+		return CERTD_ERR_NOT_FOUND;
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	store_hkey(hkey, id, revision);
+	ro = rocksdb_readoptions_create();
+	val = rocksdb_get(s->db, ro, hkey, sizeof(hkey), &vlen, &rerr);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	if (rerr != NULL) {
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	if (val == NULL)
+		return CERTD_ERR_NOT_FOUND;
+	err = store_history_version_decode(hkey, sizeof(hkey), val, vlen, &rec,
+	    &sk);
+	rocksdb_free(val);	/* sealed: nothing to wipe */
+	if (err != 0)
+		return err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
+	if (strcmp(rec->team, team) != 0) {
+		record_sealed_clear(&sk);
+		record_free(rec);
+		return CERTD_ERR_NOT_FOUND;
+	}
+	if ((err = store_history_version_unseal(rec, &sk,
+	    store_key_for(s, sk.key_id), sk.key_id)) != 0) {
+		record_free(rec);
+		return err;
+	}
+	*out = rec;
+	return 0;
+}
