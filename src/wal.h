@@ -2,7 +2,7 @@
 /*
  * RocksDB's write-ahead logs (<db>/NNNNNN.log) read as a file format, before
  * RocksDB replays them: is a log damaged, where, and what did it hold.  The
- * store (store.c) asks before it opens the database, so that one flipped
+ * store (store_load.c) asks before it opens the database, so that one flipped
  * byte never makes it start without acknowledged writes.  No RocksDB call
  * here: the format is RocksDB 7.x's (db/log_format.h, db/log_reader.cc,
  * db/write_batch.cc), which this module reads the way RocksDB's
