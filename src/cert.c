@@ -132,19 +132,6 @@ text_dup(const char *s, size_t len, char **out)
 	return 0;
 }
 
-static void
-hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char	 digits[] = "0123456789abcdef";
-	size_t			 i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * len] = '\0';
-}
-
 /* Both gnutls_x509_crt_get_dn_by_oid() and its issuer twin. */
 typedef int (*dn_by_oid_fn)(gnutls_x509_crt_t, const char *, unsigned,
     unsigned, void *, size_t *);
@@ -307,7 +294,7 @@ meta_serial(struct cert_meta *m, gnutls_x509_crt_t crt)
 	}
 	if ((m->serial = malloc(2 * size + 1)) == NULL)
 		return CERTD_ERR_NOMEM;
-	hex_encode(p, size, m->serial);
+	util_hex(p, size, m->serial);
 	return 0;
 }
 
@@ -390,7 +377,7 @@ meta_fill(struct cert_meta *m, gnutls_x509_crt_t leaf, gnutls_pubkey_t pub,
 	if ((ret = gnutls_x509_crt_get_fingerprint(leaf, GNUTLS_DIG_SHA256,
 	    fp, &size)) < 0 || size != sizeof(fp))
 		return gtls_err(ret, CERTD_ERR_CERT_INVALID);
-	hex_encode(fp, sizeof(fp), m->fingerprint);
+	util_hex(fp, sizeof(fp), m->fingerprint);
 	*what = "its public key cannot be read";
 	if ((rv = meta_key(m, pub)) != 0)
 		return rv;
@@ -955,7 +942,7 @@ cert_fingerprint_pem(const char *pem, size_t len,
 		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		goto out;
 	}
-	hex_encode(fp, sizeof(fp), out);
+	util_hex(fp, sizeof(fp), out);
 	rv = 0;
 out:
 	gnutls_x509_crt_deinit(crt);
@@ -973,7 +960,7 @@ cert_fingerprint_der(const void *der, size_t len,
 		return CERTD_ERR_CERT_INVALID;
 	if (cert_sha256(der, len, fp) != 0)
 		return CERTD_ERR_INTERNAL;
-	hex_encode(fp, sizeof(fp), out);
+	util_hex(fp, sizeof(fp), out);
 	return 0;
 }
 
@@ -997,7 +984,7 @@ seal_init(gnutls_aead_cipher_hd_t *h, const unsigned char *key)
 
 	memcpy(k, key, sizeof(k));	/* the datum wants a mutable pointer */
 	ret = gnutls_aead_cipher_init(h, GNUTLS_CIPHER_AES_256_GCM, &d);
-	gnutls_memset(k, 0, sizeof(k));
+	util_wipe(k, sizeof(k));
 	return ret < 0 ? CERTD_ERR_INTERNAL : 0;
 }
 
@@ -1031,7 +1018,7 @@ cert_seal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 	    box + CERT_SEAL_NONCE_LEN, &clen) < 0 ||
 	    clen != len + CERT_SEAL_TAG_LEN) {
 		gnutls_aead_cipher_deinit(h);
-		gnutls_memset(box, 0, len + CERT_SEAL_OVERHEAD);
+		util_wipe(box, len + CERT_SEAL_OVERHEAD);
 		free(box);
 		return CERTD_ERR_INTERNAL;
 	}
@@ -1068,7 +1055,7 @@ cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 	    len - CERT_SEAL_NONCE_LEN, pt, &n);
 	gnutls_aead_cipher_deinit(h);
 	if (ret < 0 || n != plen) {
-		gnutls_memset(pt, 0, plen + 1);
+		util_wipe(pt, plen + 1);
 		free(pt);
 		return ret == GNUTLS_E_DECRYPTION_FAILED || ret >= 0 ?
 		    CERTD_ERR_STORAGE : CERTD_ERR_INTERNAL;
@@ -1077,11 +1064,4 @@ cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 	*out = pt;
 	*outlen = plen;
 	return 0;
-}
-
-void
-cert_wipe(void *buf, size_t len)
-{
-	if (buf != NULL && len > 0)
-		gnutls_memset(buf, 0, len);
 }

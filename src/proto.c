@@ -15,6 +15,7 @@
 #include <msgpack.h>
 
 #include "proto.h"
+#include "util.h"
 
 /* A read position in a payload; p never passes end. */
 struct cursor {
@@ -191,8 +192,7 @@ proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
 
 	if (avail < PROTO_HEADER_LEN)
 		return 0;
-	n = (size_t)buf[0] << 24 | (size_t)buf[1] << 16 |
-	    (size_t)buf[2] << 8 | (size_t)buf[3];
+	n = util_be32_get(buf);
 	if (n == 0)
 		return -1;
 	if (n > max)
@@ -387,19 +387,14 @@ proto_begin(msgpack_sbuffer *sb, msgpack_packer *pk)
 int
 proto_end(msgpack_sbuffer *sb, size_t max)
 {
-	size_t		 n;
-	unsigned char	*h;
+	size_t	n;
 
 	if (sb->size <= PROTO_HEADER_LEN)
 		return -1;	/* nothing packed, or a failed write */
 	n = sb->size - PROTO_HEADER_LEN;
 	if (n > max || n > UINT32_MAX)
 		return -1;
-	h = (unsigned char *)sb->data;
-	h[0] = (unsigned char)(n >> 24);
-	h[1] = (unsigned char)(n >> 16);
-	h[2] = (unsigned char)(n >> 8);
-	h[3] = (unsigned char)n;
+	util_be32_put(sb->data, (uint32_t)n);
 	return 0;
 }
 

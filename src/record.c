@@ -28,6 +28,7 @@
 #include "certd/constants.h"
 #include "cert.h"
 #include "record.h"
+#include "util.h"
 
 /*
  * Bytes, not characters: alias and type limits are in UTF-8 code points,
@@ -59,7 +60,7 @@ record_free(struct cert_record *rec)
 	if (rec == NULL)
 		return;
 	if (rec->private_key != NULL) {
-		cert_wipe(rec->private_key, rec->private_key_len);
+		util_wipe(rec->private_key, rec->private_key_len);
 		free(rec->private_key);
 	}
 	free(rec->team);
@@ -249,7 +250,7 @@ record_encode(const struct cert_record *rec, const struct record_sealed *sk,
 		return CERTD_ERR_NOMEM;
 	record_pack(&pk, rec, sk);
 	if (o.len != o.cap) {
-		cert_wipe(o.buf, o.cap);
+		util_wipe(o.buf, o.cap);
 		free(o.buf);
 		return CERTD_ERR_INTERNAL;
 	}
@@ -265,21 +266,10 @@ void
 record_sealed_clear(struct record_sealed *sk)
 {
 	if (sk->box != NULL) {
-		cert_wipe(sk->box, sk->box_len);
+		util_wipe(sk->box, sk->box_len);
 		free(sk->box);
 	}
 	memset(sk, 0, sizeof(*sk));
-}
-
-static void
-record_be64(unsigned char *p, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
 }
 
 /* The associated data of rec's box into buf[RECORD_AAD_MAX]. */
@@ -294,8 +284,8 @@ record_aad(const struct cert_record *rec, unsigned char *buf, size_t *len)
 	*len = sizeof(RECORD_AAD_MAGIC);
 	memcpy(buf + *len, rec->team, tl + 1);
 	*len += tl + 1;
-	record_be64(buf + *len, rec->id);
-	record_be64(buf + *len + 8, rec->revision);
+	util_be64_put(buf + *len, rec->id);
+	util_be64_put(buf + *len + 8, rec->revision);
 	*len += 16;
 	return 0;
 }
