@@ -19,7 +19,11 @@
  * Private keys at rest are sealed here too (cert_seal, cert_unseal): the
  * store decides what to seal under which key, this file only does the AEAD.
  *
- * This is the only file of the daemon that calls gnutls_*.
+ * And the key pairs that TLS serves are loaded here (cert_pair_new), once
+ * for the daemon's listener (http_conn.c) and libcertd's reloader alike,
+ * and copied for their credentials and handshakes.  Certificates and keys
+ * meet GnuTLS in this file only; the TLS sessions are run by http_conn.c,
+ * reloader.c and tlsprobe.c.
  */
 
 #include <sys/types.h>
@@ -130,19 +134,6 @@ text_dup(const char *s, size_t len, char **out)
 	t[len] = '\0';
 	*out = t;
 	return 0;
-}
-
-static void
-hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char	 digits[] = "0123456789abcdef";
-	size_t			 i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * len] = '\0';
 }
 
 /* Both gnutls_x509_crt_get_dn_by_oid() and its issuer twin. */
@@ -307,7 +298,7 @@ meta_serial(struct cert_meta *m, gnutls_x509_crt_t crt)
 	}
 	if ((m->serial = malloc(2 * size + 1)) == NULL)
 		return CERTD_ERR_NOMEM;
-	hex_encode(p, size, m->serial);
+	util_hex(p, size, m->serial);
 	return 0;
 }
 
@@ -390,7 +381,7 @@ meta_fill(struct cert_meta *m, gnutls_x509_crt_t leaf, gnutls_pubkey_t pub,
 	if ((ret = gnutls_x509_crt_get_fingerprint(leaf, GNUTLS_DIG_SHA256,
 	    fp, &size)) < 0 || size != sizeof(fp))
 		return gtls_err(ret, CERTD_ERR_CERT_INVALID);
-	hex_encode(fp, sizeof(fp), m->fingerprint);
+	util_hex(fp, sizeof(fp), m->fingerprint);
 	*what = "its public key cannot be read";
 	if ((rv = meta_key(m, pub)) != 0)
 		return rv;
@@ -955,7 +946,7 @@ cert_fingerprint_pem(const char *pem, size_t len,
 		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		goto out;
 	}
-	hex_encode(fp, sizeof(fp), out);
+	util_hex(fp, sizeof(fp), out);
 	rv = 0;
 out:
 	gnutls_x509_crt_deinit(crt);
@@ -973,7 +964,7 @@ cert_fingerprint_der(const void *der, size_t len,
 		return CERTD_ERR_CERT_INVALID;
 	if (cert_sha256(der, len, fp) != 0)
 		return CERTD_ERR_INTERNAL;
-	hex_encode(fp, sizeof(fp), out);
+	util_hex(fp, sizeof(fp), out);
 	return 0;
 }
 
@@ -997,7 +988,7 @@ seal_init(gnutls_aead_cipher_hd_t *h, const unsigned char *key)
 
 	memcpy(k, key, sizeof(k));	/* the datum wants a mutable pointer */
 	ret = gnutls_aead_cipher_init(h, GNUTLS_CIPHER_AES_256_GCM, &d);
-	gnutls_memset(k, 0, sizeof(k));
+	util_wipe(k, sizeof(k));
 	return ret < 0 ? CERTD_ERR_INTERNAL : 0;
 }
 
@@ -1031,7 +1022,7 @@ cert_seal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 	    box + CERT_SEAL_NONCE_LEN, &clen) < 0 ||
 	    clen != len + CERT_SEAL_TAG_LEN) {
 		gnutls_aead_cipher_deinit(h);
-		gnutls_memset(box, 0, len + CERT_SEAL_OVERHEAD);
+		util_wipe(box, len + CERT_SEAL_OVERHEAD);
 		free(box);
 		return CERTD_ERR_INTERNAL;
 	}
@@ -1068,7 +1059,7 @@ cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 	    len - CERT_SEAL_NONCE_LEN, pt, &n);
 	gnutls_aead_cipher_deinit(h);
 	if (ret < 0 || n != plen) {
-		gnutls_memset(pt, 0, plen + 1);
+		util_wipe(pt, plen + 1);
 		free(pt);
 		return ret == GNUTLS_E_DECRYPTION_FAILED || ret >= 0 ?
 		    CERTD_ERR_STORAGE : CERTD_ERR_INTERNAL;
@@ -1079,9 +1070,167 @@ cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Key pairs for TLS                                                   */
+
+/* Immutable once made: threads copy from it without a lock. */
+struct cert_pair {
+	gnutls_x509_crt_t	*crts;		/* leaf first */
+	unsigned		 ncrts;
+	gnutls_privkey_t	 key;
+};
+
 void
-cert_wipe(void *buf, size_t len)
+cert_pair_free(struct cert_pair *p)
 {
-	if (buf != NULL && len > 0)
-		gnutls_memset(buf, 0, len);
+	unsigned	i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->ncrts; i++)
+		gnutls_x509_crt_deinit(p->crts[i]);
+	gnutls_free(p->crts);
+	if (p->key != NULL)
+		gnutls_privkey_deinit(p->key);	/* wipes the key's numbers */
+	free(p);
+}
+
+static void
+pair_copy_free(gnutls_pcert_st *certs, unsigned ncerts, gnutls_privkey_t key)
+{
+	unsigned	i;
+
+	for (i = 0; i < ncerts; i++)
+		gnutls_pcert_deinit(&certs[i]);
+	gnutls_free(certs);
+	if (key != NULL)
+		gnutls_privkey_deinit(key);
+}
+
+int
+cert_pair_copy(const struct cert_pair *p, gnutls_pcert_st **certs,
+    unsigned *ncerts, gnutls_privkey_t *key)
+{
+	gnutls_pcert_st		*pc;
+	gnutls_x509_privkey_t	 x = NULL;
+	gnutls_privkey_t	 k = NULL;
+	unsigned		 n = 0;
+	int			 ret;
+
+	if ((pc = gnutls_calloc(p->ncrts, sizeof(*pc))) == NULL)
+		return CERTD_ERR_NOMEM;
+	for (n = 0; n < p->ncrts; n++)
+		if ((ret = gnutls_pcert_import_x509(&pc[n], p->crts[n], 0)) < 0)
+			goto fail;
+	if ((ret = gnutls_privkey_export_x509(p->key, &x)) < 0 ||
+	    (ret = gnutls_privkey_init(&k)) < 0)
+		goto fail;
+	if ((ret = gnutls_privkey_import_x509(k, x,
+	    GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0)
+		goto fail;
+	*certs = pc;
+	*ncerts = n;
+	*key = k;
+	return 0;
+fail:
+	gnutls_x509_privkey_deinit(x);	/* k did not take it */
+	pair_copy_free(pc, n, k);
+	return gtls_err(ret, CERTD_ERR_INTERNAL);
+}
+
+int
+cert_pair_credentials(const struct cert_pair *p,
+    gnutls_certificate_credentials_t cred)
+{
+	gnutls_pcert_st		*certs;
+	gnutls_privkey_t	 key;
+	unsigned		 n;
+	int			 ret, rv;
+
+	if ((rv = cert_pair_copy(p, &certs, &n, &key)) != 0)
+		return rv;
+	/* On success cred owns the elements and the key, not the array. */
+	if ((ret = gnutls_certificate_set_key(cred, NULL, 0, certs, (int)n,
+	    key)) < 0) {
+		pair_copy_free(certs, n, key);
+		return gtls_err(ret, CERTD_ERR_INTERNAL);
+	}
+	gnutls_free(certs);
+	return 0;
+}
+
+/* Do the chain's leaf and the key have the same public key? */
+static int
+pair_matches(const struct cert_pair *p)
+{
+	gnutls_pubkey_t	pub = NULL, leaf = NULL;
+	int		ok;
+
+	ok = gnutls_pubkey_init(&pub) >= 0 && gnutls_pubkey_init(&leaf) >= 0 &&
+	    gnutls_pubkey_import_privkey(pub, p->key, 0, 0) >= 0 &&
+	    gnutls_pubkey_import_x509(leaf, p->crts[0], 0) >= 0 &&
+	    key_match(pub, leaf) == 0;
+	if (leaf != NULL)
+		gnutls_pubkey_deinit(leaf);
+	if (pub != NULL)
+		gnutls_pubkey_deinit(pub);
+	return ok;
+}
+
+/*
+ * The chain is imported the way GnuTLS imports one into its credentials
+ * (GNUTLS_X509_CRT_LIST_SORT), which is what the listener did before it
+ * loaded its pair here; the chains certd holds are in order already.
+ * GnuTLS wipes its decoding buffers of the key.
+ */
+struct cert_pair *
+cert_pair_new(const char *cert, size_t cert_len, const char *key,
+    size_t key_len, char *why, size_t whylen)
+{
+	struct cert_pair	*p;
+	gnutls_datum_t		 d;
+	gnutls_pcert_st		*certs;
+	gnutls_privkey_t	 k;
+	unsigned		 n;
+	int			 ret;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		pem_whyf(why, whylen, "out of memory");
+		return NULL;
+	}
+	d.data = (unsigned char *)(uintptr_t)cert;
+	d.size = (unsigned)cert_len;
+	if ((ret = gnutls_x509_crt_list_import2(&p->crts, &p->ncrts, &d,
+	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_SORT)) < 0) {
+		pem_whyf(why, whylen, "certificate: %s", gnutls_strerror(ret));
+		goto fail;
+	}
+	if (p->ncrts == 0 || p->ncrts > CERTD_CHAIN_MAX) {
+		pem_whyf(why, whylen, "certificate: %u certificates in the "
+		    "chain (1 to %d)", p->ncrts, CERTD_CHAIN_MAX);
+		goto fail;
+	}
+	d.data = (unsigned char *)(uintptr_t)key;
+	d.size = (unsigned)key_len;
+	if ((ret = gnutls_privkey_init(&p->key)) < 0 ||
+	    (ret = gnutls_privkey_import_x509_raw(p->key, &d,
+	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		pem_whyf(why, whylen, "private key: %s", gnutls_strerror(ret));
+		goto fail;
+	}
+	if (!pair_matches(p)) {
+		pem_whyf(why, whylen, "the private key does not match the "
+		    "certificate");
+		goto fail;
+	}
+	/* What every handshake will do, once now. */
+	if (cert_pair_copy(p, &certs, &n, &k) != 0) {
+		pem_whyf(why, whylen, "credentials: cannot copy the pair");
+		goto fail;
+	}
+	pair_copy_free(certs, n, k);
+	return p;
+fail:
+	cert_pair_free(p);
+	return NULL;
 }

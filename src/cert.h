@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Certificate and private key validation with GnuTLS.  No I/O: text in,
- * verdict and metadata out.  This is the only file of the daemon that calls
- * gnutls_* (hashing and random bytes for tokens live here too, so that the
- * rest of the daemon never sees the library), and so does the AEAD that
- * seals private keys at rest.
+ * verdict and metadata out.  Certificates and keys meet GnuTLS here and
+ * nowhere else: validation, the key pairs that TLS serves (the daemon's
+ * listener and libcertd's reloader load theirs with cert_pair_new), hashing
+ * and random bytes for tokens, and the AEAD that seals private keys at
+ * rest.  The TLS sessions themselves are run by their own rooms, which
+ * call gnutls_* for that: http_conn.c (the listener), reloader.c
+ * (libcertd) and tlsprobe.c (certctl).  Built into libcertd_common.
  */
 #ifndef CERTD_CERT_H
 #define CERTD_CERT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "util.h"
+
+/* GnuTLS's types, for the few functions below that hand them over. */
+struct gnutls_certificate_credentials_st;
+struct gnutls_pcert_st;
+struct gnutls_privkey_st;
 
 #define CERT_FINGERPRINT_LEN	64	/* lowercase hex of SHA-256 */
 
@@ -131,7 +141,50 @@ int	cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN],
 	    const void *aad, size_t aadlen, const void *in, size_t len,
 	    char **out, size_t *outlen);
 
-/* Overwrite memory that held key material in a way the compiler keeps. */
-void	cert_wipe(void *buf, size_t len);
+/*
+ * The one wipe is util_wipe.  store.c and certctl.c still call it by this
+ * name; they are converted after their split (issue 17), and then this
+ * goes.
+ */
+#define cert_wipe(buf, len)	util_wipe(buf, len)
+
+/*
+ * A certificate chain and its private key, parsed for TLS: immutable, so
+ * that any thread may copy from it.
+ */
+struct cert_pair;
+
+/*
+ * Parse a PEM chain (cert_len bytes, leaf first; put in order, and
+ * certificates that are not part of the chain dropped, as GnuTLS sorts a
+ * chain for its credentials; 1 to CERTD_CHAIN_MAX certificates) and its
+ * PEM private key (read with no password).  The key must be the leaf's, and the
+ * pair must copy as cert_pair_copy copies it for each handshake.  The key
+ * text stays the caller's to wipe.  NULL with the reason in why (whylen
+ * bytes; CERT_WHY_MAX is enough).
+ */
+struct cert_pair *cert_pair_new(const char *cert, size_t cert_len,
+		    const char *key, size_t key_len, char *why, size_t whylen);
+
+/* Accepts NULL.  GnuTLS wipes the key's numbers. */
+void		 cert_pair_free(struct cert_pair *p);
+
+/*
+ * A copy of p for one TLS handshake, allocated the way GnuTLS frees it
+ * after a certificate retrieve callback that sets
+ * GNUTLS_CERT_RETR_DEINIT_ALL: *certs (*ncerts of them, leaf first) and
+ * *key.  Copies parsed objects: nothing is parsed per handshake.  Returns
+ * 0, CERTD_ERR_NOMEM or CERTD_ERR_INTERNAL.
+ */
+int		 cert_pair_copy(const struct cert_pair *p,
+		    struct gnutls_pcert_st **certs, unsigned *ncerts,
+		    struct gnutls_privkey_st **key);
+
+/*
+ * Add a copy of p to cred, the certificate credentials of a TLS server.
+ * Returns 0, CERTD_ERR_NOMEM or CERTD_ERR_INTERNAL.
+ */
+int		 cert_pair_credentials(const struct cert_pair *p,
+		    struct gnutls_certificate_credentials_st *cred);
 
 #endif

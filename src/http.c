@@ -117,7 +117,7 @@ count(struct http *h, int route, int status, double start)
 const struct http_stats *
 http_get_stats(struct http *h)
 {
-	h->stats.connections = http_conns_count(h->conns);
+	h->stats.connections = http_conn_count(h->conns);
 	return &h->stats;
 }
 
@@ -357,7 +357,7 @@ authenticate(struct http *h, struct evhttp_request *req)
 	const char	*v;
 	size_t		 len;
 
-	if ((v = http_conns_subject(h->conns, req)) != NULL &&
+	if ((v = http_conn_subject(h->conns, req)) != NULL &&
 	    (tok = tokens_by_subject(h->tokens, v)) != NULL)
 		return tok;
 	v = evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -688,7 +688,7 @@ ill_formed(struct http *h, struct evhttp_request *req, double start)
 {
 	const char	*field, *reason;
 
-	if (http_conns_refused(h->conns, req, &field, &reason)) {
+	if (http_conn_refused(h->conns, req, &field, &reason)) {
 		/*
 		 * Its bytes broke HTTP/1.1 framing (http_wire.c), and evhttp
 		 * parsed a stand-in for it; nothing after it was read.
@@ -762,8 +762,8 @@ http_route(struct evhttp_request *req, void *arg)
 	double			 start = now_mono();
 	int			 method = evhttp_request_get_command(req), rv;
 
-	http_conns_dispatched(h->conns, req);
-	if (http_conns_is_tls(h->conns) && !http_conns_known(h->conns, req)) {
+	http_conn_dispatched(h->conns, req);
+	if (http_conn_is_tls(h->conns) && !http_conn_known(h->conns, req)) {
 		/* plain text on the TLS port (see http_conn.c's conn_new) */
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
@@ -855,7 +855,7 @@ accept_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (h->bound != NULL)
-		http_conns_accept_again(h->conns);
+		http_conn_accept_again(h->conns);
 }
 
 /* accept failed (EMFILE, ENFILE...): pause a second instead of spinning. */
@@ -890,7 +890,7 @@ parse_ref(const char *s, char team[CERTD_TEAM_MAX + 1], const char **alias)
 }
 
 /* Credentials from the record certd holds under the listener's alias. */
-static struct tls_creds *
+static struct http_conn_creds *
 creds_of_record(struct http *h, const struct cert_record *rec, char *errbuf,
     size_t errlen)
 {
@@ -899,21 +899,21 @@ creds_of_record(struct http *h, const struct cert_record *rec, char *errbuf,
 		    h->ref_team, h->ref_alias);
 		return NULL;
 	}
-	return tls_creds_new(rec->certificate, rec->certificate_len,
+	return http_conn_creds_new(rec->certificate, rec->certificate_len,
 	    rec->private_key, rec->private_key_len, h->client_ca, errbuf,
 	    errlen);
 }
 
 /* The listener's credentials as cfg says, or NULL with a reason. */
-static struct tls_creds *
+static struct http_conn_creds *
 creds_of_config(struct http *h, const struct config *cfg, char *errbuf,
     size_t errlen)
 {
 	if (h->ref_alias != NULL)
 		return creds_of_record(h, service_get_alias(h->svc, h->ref_team,
 		    h->ref_alias), errbuf, errlen);
-	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca,
-	    errbuf, errlen);
+	return http_conn_creds_load(cfg->tls_cert, cfg->tls_key,
+	    cfg->tls_client_ca, errbuf, errlen);
 }
 
 /* Whether the bound address is a loopback one. */
@@ -970,7 +970,7 @@ http_new(struct event_base *base, struct service *svc,
     size_t errlen)
 {
 	struct http		*h;
-	struct tls_creds	*cr = NULL;
+	struct http_conn_creds	*cr = NULL;
 	struct rlimit		 rl;
 	struct timeval		 tv = { CERTD_HTTP_TIMEOUT, 0 };
 	struct sockaddr_storage	 ss;
@@ -1006,13 +1006,13 @@ http_new(struct event_base *base, struct service *svc,
 		goto fail;
 	}
 	if ((h->evh = evhttp_new(base)) == NULL ||
-	    (h->conns = http_conns_new(base, h->evh, max_conns,
+	    (h->conns = http_conn_new(base, h->evh, max_conns,
 	    CERTD_HEADERS_MAX + HTTP_BODY_HARD_MAX, CERTD_HTTP_TIMEOUT,
 	    tls)) == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
-	http_conns_set_creds(h->conns, cr);
+	http_conn_set_creds(h->conns, cr);
 	cr = NULL;
 	evhttp_set_max_headers_size(h->evh, CERTD_HEADERS_MAX);
 	evhttp_set_max_body_size(h->evh, HTTP_BODY_HARD_MAX);
@@ -1055,11 +1055,11 @@ http_new(struct event_base *base, struct service *svc,
 	accept_owner = h;
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->bound),
 	    accept_error);
-	http_conns_set_listener(h->conns,
+	http_conn_set_listener(h->conns,
 	    evhttp_bound_socket_get_listener(h->bound));
 	return h;
 fail:
-	tls_creds_unref(cr);
+	http_conn_creds_unref(cr);
 	http_free(h);
 	return NULL;
 }
@@ -1074,7 +1074,7 @@ http_free(struct http *h)
 	workq_free(h->work);	/* its last jobs still answer their requests */
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
-	http_conns_free(h->conns);
+	http_conn_free(h->conns);
 	if (h->ev_accept != NULL)
 		event_free(h->ev_accept);
 	free(h->ref_alias);
@@ -1086,7 +1086,7 @@ int
 http_reload_tls(struct http *h, const struct config *cfg, char *errbuf,
     size_t errlen)
 {
-	struct tls_creds	*cr;
+	struct http_conn_creds	*cr;
 
 	if (!http_is_tls(h))
 		return 0;
@@ -1095,7 +1095,7 @@ http_reload_tls(struct http *h, const struct config *cfg, char *errbuf,
 		return 0;		/* not stored yet: still waiting */
 	if ((cr = creds_of_config(h, cfg, errbuf, errlen)) == NULL)
 		return -1;
-	http_conns_set_creds(h->conns, cr);
+	http_conn_set_creds(h->conns, cr);
 	log_info("tls listener certificate and client CAs reloaded from %s",
 	    cfg->tls_cert);
 	return 0;
@@ -1105,7 +1105,7 @@ void
 http_store_changed(struct http *h, const struct store_change *ch)
 {
 	const struct cert_record *rec = ch->rec, *old = ch->old;
-	struct tls_creds	*cr;
+	struct http_conn_creds	*cr;
 	char			 why[512];
 
 	if (h->ref_alias == NULL)
@@ -1124,7 +1124,7 @@ http_store_changed(struct http *h, const struct store_change *ch)
 		    h->ref_team, h->ref_alias, why);
 		return;
 	}
-	http_conns_set_creds(h->conns, cr);
+	http_conn_set_creds(h->conns, cr);
 	log_info("tls listener certificate %s/%s now revision %llu",
 	    h->ref_team, h->ref_alias, (unsigned long long)rec->revision);
 }
@@ -1132,7 +1132,7 @@ http_store_changed(struct http *h, const struct store_change *ch)
 int
 http_is_tls(const struct http *h)
 {
-	return h->ref_alias != NULL || http_conns_is_tls(h->conns);
+	return h->ref_alias != NULL || http_conn_is_tls(h->conns);
 }
 
 void
@@ -1150,14 +1150,14 @@ http_port(const struct http *h)
 size_t
 http_unsent(const struct http *h)
 {
-	return http_conns_unsent(h->conns);
+	return http_conn_unsent(h->conns);
 }
 
 void
 http_shutdown(struct http *h, http_drained_cb cb, void *arg)
 {
 	if (h->bound != NULL) {
-		http_conns_set_listener(h->conns, NULL);
+		http_conn_set_listener(h->conns, NULL);
 		evhttp_del_accept_socket(h->evh, h->bound);
 		h->bound = NULL;
 	}

@@ -11,10 +11,12 @@
  *    byte a second would hold a connection for ever;
  *  - on a TLS listener the filter runs the GnuTLS session: handshake,
  *    client certificate check, record layer.  (libevent's TLS bufferevents
- *    are OpenSSL only.)
+ *    are OpenSSL only.)  The sessions are this file's, so it calls gnutls_*
+ *    for them; the certificate and key it serves are loaded by cert.c
+ *    (cert_pair_new), as libcertd's reloader loads its own.
  *  - the request bytes reach evhttp through http_wire.c, which holds back
  *    what is not yet whole and refuses bad framing (NUL bytes in a head,
- *    malformed chunked bodies...); the router asks http_conns_refused
+ *    malformed chunked bodies...); the router asks http_conn_refused
  *    whether the request it got is such a refusal.
  *
  * Two properties of libevent 2.1's filters are worked around.  evhttp
@@ -42,6 +44,7 @@
 #include <event2/listener.h>
 #include <gnutls/x509.h>
 
+#include "cert.h"
 #include "http_conn.h"
 #include "http_wire.h"
 #include "log.h"
@@ -49,7 +52,7 @@
 #define TLS_CHUNK	16384		/* one TLS record of plain text */
 #define SUBJECT_MAX	1024		/* TOKEN_SUBJECT_MAX */
 
-struct tls_creds {
+struct http_conn_creds {
 	unsigned				refs;
 	gnutls_certificate_credentials_t	cred;
 	int					verify_client;
@@ -72,7 +75,7 @@ struct hconn {
 	struct evbuffer		*plain;		/* TLS: records read, for wire */
 	uint64_t		 dispatched;	/* requests evhttp dispatched */
 	gnutls_session_t	 tls;
-	struct tls_creds	*creds;
+	struct http_conn_creds	*creds;
 	char			*subject;	/* verified client certificate */
 	unsigned		 reading:1;	/* a request has begun */
 	unsigned		 notify:1;	/* evhttp waits for a drain */
@@ -93,21 +96,21 @@ struct http_conns {
 	int			 tls;
 	int			 paused;
 	int			 dead;		/* freed when its last conn is */
-	struct tls_creds	*creds;
+	struct http_conn_creds	*creds;
 };
 
 /* --- credentials --------------------------------------------------------- */
 
 /*
- * Credentials with the certificate and key from memory (cert != NULL) or
- * from the files cert_file and key_file.
+ * Credentials serving pair (what names it says what failed, in errbuf),
+ * and requiring client certificates that chain to client_ca when it is
+ * not NULL.
  */
-static struct tls_creds *
-creds_make(const gnutls_datum_t *cert, const gnutls_datum_t *key,
-    const char *cert_file, const char *key_file, const char *client_ca,
-    char *errbuf, size_t errlen)
+static struct http_conn_creds *
+creds_make(const struct cert_pair *pair, const char *what,
+    const char *client_ca, char *errbuf, size_t errlen)
 {
-	struct tls_creds	*cr;
+	struct http_conn_creds	*cr;
 	int			 rv;
 
 	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
@@ -120,17 +123,8 @@ creds_make(const gnutls_datum_t *cert, const gnutls_datum_t *key,
 		free(cr);
 		return NULL;
 	}
-	rv = cert != NULL ? gnutls_certificate_set_x509_key_mem2(cr->cred,
-	    cert, key, GNUTLS_X509_FMT_PEM, NULL, 0) :
-	    gnutls_certificate_set_x509_key_file2(cr->cred, cert_file,
-	    key_file, GNUTLS_X509_FMT_PEM, NULL, 0);
-	if (rv < 0) {
-		if (cert != NULL)
-			snprintf(errbuf, errlen, "listener certificate and "
-			    "key: %s", gnutls_strerror(rv));
-		else
-			snprintf(errbuf, errlen, "tls_cert %s and tls_key %s: "
-			    "%s", cert_file, key_file, gnutls_strerror(rv));
+	if (cert_pair_credentials(pair, cr->cred) != 0) {
+		snprintf(errbuf, errlen, "%s: out of memory", what);
 		goto fail;
 	}
 	if (client_ca != NULL) {
@@ -151,26 +145,66 @@ fail:
 	return NULL;
 }
 
-struct tls_creds *
-tls_creds_new(const char *cert, size_t cert_len, const char *key,
-    size_t key_len, const char *client_ca, char *errbuf, size_t errlen)
+/* Credentials from the PEM text of a pair; what names it in errbuf. */
+static struct http_conn_creds *
+creds_of_text(const char *cert, size_t cert_len, const char *key,
+    size_t key_len, const char *what, const char *client_ca, char *errbuf,
+    size_t errlen)
 {
-	gnutls_datum_t	c = { (unsigned char *)cert, (unsigned)cert_len };
-	gnutls_datum_t	k = { (unsigned char *)key, (unsigned)key_len };
+	struct http_conn_creds	*cr;
+	struct cert_pair	*pair;
+	char			 why[CERT_WHY_MAX];
 
-	return creds_make(&c, &k, NULL, NULL, client_ca, errbuf, errlen);
+	if ((pair = cert_pair_new(cert, cert_len, key, key_len, why,
+	    sizeof(why))) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s", what, why);
+		return NULL;
+	}
+	cr = creds_make(pair, what, client_ca, errbuf, errlen);
+	cert_pair_free(pair);
+	return cr;
 }
 
-struct tls_creds *
-tls_creds_load(const char *cert_file, const char *key_file,
+struct http_conn_creds *
+http_conn_creds_new(const char *cert, size_t cert_len, const char *key,
+    size_t key_len, const char *client_ca, char *errbuf, size_t errlen)
+{
+	return creds_of_text(cert, cert_len, key, key_len,
+	    "listener certificate and key", client_ca, errbuf, errlen);
+}
+
+struct http_conn_creds *
+http_conn_creds_load(const char *cert_file, const char *key_file,
     const char *client_ca, char *errbuf, size_t errlen)
 {
-	return creds_make(NULL, NULL, cert_file, key_file, client_ca, errbuf,
-	    errlen);
+	struct http_conn_creds	*cr = NULL;
+	gnutls_datum_t		 c = { NULL, 0 }, k = { NULL, 0 };
+	const char		*bad = NULL;
+	char			 what[1024];
+	int			 e = 0;
+
+	snprintf(what, sizeof(what), "tls_cert %s and tls_key %s", cert_file,
+	    key_file);
+	if (gnutls_load_file(cert_file, &c) < 0)
+		bad = cert_file;
+	else if (gnutls_load_file(key_file, &k) < 0)
+		bad = key_file;
+	e = errno;
+	if (bad != NULL)
+		snprintf(errbuf, errlen, "%s: cannot read %s: %s", what, bad,
+		    strerror(e));
+	else
+		cr = creds_of_text((const char *)c.data, c.size,
+		    (const char *)k.data, k.size, what, client_ca, errbuf,
+		    errlen);
+	util_wipe(k.data, k.size);
+	gnutls_free(k.data);
+	gnutls_free(c.data);
+	return cr;
 }
 
 void
-tls_creds_unref(struct tls_creds *cr)
+http_conn_creds_unref(struct http_conn_creds *cr)
 {
 	if (cr == NULL || --cr->refs > 0)
 		return;
@@ -353,7 +387,7 @@ conn_free(void *arg)
 	set->n--;
 	if (c->tls != NULL)
 		gnutls_deinit(c->tls);
-	tls_creds_unref(c->creds);
+	http_conn_creds_unref(c->creds);
 	http_wire_free(c->wire);
 	if (c->plain != NULL)
 		evbuffer_free(c->plain);
@@ -361,7 +395,7 @@ conn_free(void *arg)
 	free(c);
 	if (set->dead) {
 		if (set->n == 0)
-			http_conns_free(set);
+			http_conn_free(set);
 	} else
 		resume_listener(set);
 }
@@ -570,7 +604,7 @@ static gnutls_typed_vdata_st client_purpose = {
 };
 
 static int
-tls_start(struct hconn *c, struct tls_creds *cr)
+tls_start(struct hconn *c, struct http_conn_creds *cr)
 {
 	gnutls_session_t	s;
 
@@ -643,7 +677,7 @@ conn_new(struct event_base *base, void *arg)
 		bufferevent_free(c->sock);
 		if (c->tls != NULL)
 			gnutls_deinit(c->tls);
-		tls_creds_unref(c->creds);
+		http_conn_creds_unref(c->creds);
 		http_wire_free(c->wire);
 		if (c->plain != NULL)
 			evbuffer_free(c->plain);
@@ -674,7 +708,7 @@ conn_new(struct event_base *base, void *arg)
 /* --- the set ------------------------------------------------------------- */
 
 struct http_conns *
-http_conns_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
+http_conn_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
     size_t in_max, int timeout, int tls)
 {
 	struct http_conns	*set;
@@ -707,7 +741,7 @@ http_conns_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
  * until the last one has reported.
  */
 void
-http_conns_free(struct http_conns *set)
+http_conn_free(struct http_conns *set)
 {
 	struct hconn	*c;
 
@@ -719,7 +753,7 @@ http_conns_free(struct http_conns *set)
 			event_del(c->deadline);
 			event_del(c->kick);
 		}
-		tls_creds_unref(set->creds);
+		http_conn_creds_unref(set->creds);
 		set->creds = NULL;
 	}
 	if (set->n > 0)
@@ -729,23 +763,23 @@ http_conns_free(struct http_conns *set)
 }
 
 void
-http_conns_set_listener(struct http_conns *set, struct evconnlistener *l)
+http_conn_set_listener(struct http_conns *set, struct evconnlistener *l)
 {
 	set->listener = l;
 	set->paused = 0;
 }
 
 void
-http_conns_accept_again(struct http_conns *set)
+http_conn_accept_again(struct http_conns *set)
 {
 	if (!set->paused && set->listener != NULL)
 		evconnlistener_enable(set->listener);
 }
 
 void
-http_conns_set_creds(struct http_conns *set, struct tls_creds *cr)
+http_conn_set_creds(struct http_conns *set, struct http_conn_creds *cr)
 {
-	tls_creds_unref(set->creds);
+	http_conn_creds_unref(set->creds);
 	set->creds = cr;
 }
 
@@ -766,7 +800,7 @@ conn_of(struct http_conns *set, struct evhttp_request *req)
 }
 
 void
-http_conns_dispatched(struct http_conns *set, struct evhttp_request *req)
+http_conn_dispatched(struct http_conns *set, struct evhttp_request *req)
 {
 	struct hconn	*c = conn_of(set, req);
 
@@ -785,7 +819,7 @@ http_conns_dispatched(struct http_conns *set, struct evhttp_request *req)
  * count of dispatched requests numbers them as http_wire.c does.
  */
 int
-http_conns_refused(struct http_conns *set, struct evhttp_request *req,
+http_conn_refused(struct http_conns *set, struct evhttp_request *req,
     const char **field, const char **reason)
 {
 	struct hconn	*c = conn_of(set, req);
@@ -798,13 +832,13 @@ http_conns_refused(struct http_conns *set, struct evhttp_request *req,
 }
 
 int
-http_conns_known(struct http_conns *set, struct evhttp_request *req)
+http_conn_known(struct http_conns *set, struct evhttp_request *req)
 {
 	return conn_of(set, req) != NULL;
 }
 
 const char *
-http_conns_subject(struct http_conns *set, struct evhttp_request *req)
+http_conn_subject(struct http_conns *set, struct evhttp_request *req)
 {
 	struct hconn	*c = conn_of(set, req);
 
@@ -812,19 +846,19 @@ http_conns_subject(struct http_conns *set, struct evhttp_request *req)
 }
 
 int
-http_conns_is_tls(const struct http_conns *set)
+http_conn_is_tls(const struct http_conns *set)
 {
 	return set->tls;
 }
 
 size_t
-http_conns_count(const struct http_conns *set)
+http_conn_count(const struct http_conns *set)
 {
 	return set->n;
 }
 
 size_t
-http_conns_unsent(const struct http_conns *set)
+http_conn_unsent(const struct http_conns *set)
 {
 	const struct hconn	*c;
 	size_t			 n = 0;

@@ -17,56 +17,57 @@ struct evhttp;
 struct evhttp_request;
 
 /* A listener certificate and key (and the CAs of client certificates). */
-struct tls_creds;
+struct http_conn_creds;
 
 /*
- * Credentials from PEM text (a chain, leaf first, and its key) and, when
- * client_ca is not NULL, the file of CAs a client certificate must chain
- * to.  NULL with a reason in errbuf.
+ * Credentials from PEM text (a chain, leaf first, and its key, loaded by
+ * cert.c's cert_pair_new) and, when client_ca is not NULL, the file of CAs
+ * a client certificate must chain to.  NULL with a reason in errbuf.
  */
-struct tls_creds *tls_creds_new(const char *cert, size_t cert_len,
-		    const char *key, size_t key_len, const char *client_ca,
-		    char *errbuf, size_t errlen);
-
-/* As tls_creds_new, the certificate and key read from files. */
-struct tls_creds *tls_creds_load(const char *cert_file, const char *key_file,
+struct http_conn_creds *http_conn_creds_new(const char *cert,
+		    size_t cert_len, const char *key, size_t key_len,
 		    const char *client_ca, char *errbuf, size_t errlen);
 
-/* Drop the caller's reference (connections keep their own).  NULL is ok. */
-void		 tls_creds_unref(struct tls_creds *cr);
+/* As http_conn_creds_new, the certificate and key read from files. */
+struct http_conn_creds *http_conn_creds_load(const char *cert_file,
+		    const char *key_file, const char *client_ca, char *errbuf,
+		    size_t errlen);
 
-/* All connections of one listener. */
+/* Drop the caller's reference (connections keep their own).  NULL is ok. */
+void		 http_conn_creds_unref(struct http_conn_creds *cr);
+
+/* All connections of one listener: the handle of this file's functions. */
 struct http_conns;
 
 /*
  * Connections of evh, at most max_conns at a time, each request to arrive
  * whole within timeout seconds of its first byte, none to have more than
  * in_max bytes waiting for evhttp.  tls: whether the listener speaks TLS
- * (credentials come from http_conns_set_creds).
+ * (credentials come from http_conn_set_creds).
  */
-struct http_conns *http_conns_new(struct event_base *base, struct evhttp *evh,
+struct http_conns *http_conn_new(struct event_base *base, struct evhttp *evh,
 		    size_t max_conns, size_t in_max, int timeout, int tls);
-void		 http_conns_free(struct http_conns *set);
+void		 http_conn_free(struct http_conns *set);
 
 /* The listener to pause at the cap; NULL before the listener goes. */
-void		 http_conns_set_listener(struct http_conns *set,
+void		 http_conn_set_listener(struct http_conns *set,
 		    struct evconnlistener *l);
 
 /* After an accept error's pause: accept again, unless paused at the cap. */
-void		 http_conns_accept_again(struct http_conns *set);
+void		 http_conn_accept_again(struct http_conns *set);
 
 /*
  * Credentials for new TLS connections; takes the caller's reference.
  * Connections already open keep theirs.  NULL: handshakes fail until set.
  */
-void		 http_conns_set_creds(struct http_conns *set,
-		    struct tls_creds *cr);
+void		 http_conn_set_creds(struct http_conns *set,
+		    struct http_conn_creds *cr);
 
 /*
  * A request was read whole: its deadline is over.  Call once for every
- * request evhttp dispatches, before http_conns_refused.
+ * request evhttp dispatches, before http_conn_refused.
  */
-void		 http_conns_dispatched(struct http_conns *set,
+void		 http_conn_dispatched(struct http_conns *set,
 		    struct evhttp_request *req);
 
 /*
@@ -74,25 +75,25 @@ void		 http_conns_dispatched(struct http_conns *set,
  * what evhttp parsed is a stand-in, and *field and *reason say what was
  * wrong; answer 400 and close the connection.
  */
-int		 http_conns_refused(struct http_conns *set,
+int		 http_conn_refused(struct http_conns *set,
 		    struct evhttp_request *req, const char **field,
 		    const char **reason);
 
 /* Whether req came on a connection of set (not one evhttp made alone). */
-int		 http_conns_known(struct http_conns *set,
+int		 http_conn_known(struct http_conns *set,
 		    struct evhttp_request *req);
 
 /*
  * The subject DN (RFC 4514) of the verified client certificate of req's
  * connection, or NULL.  Valid while the request is being dispatched.
  */
-const char	*http_conns_subject(struct http_conns *set,
+const char	*http_conn_subject(struct http_conns *set,
 		    struct evhttp_request *req);
 
-int		 http_conns_is_tls(const struct http_conns *set);
-size_t		 http_conns_count(const struct http_conns *set);
+int		 http_conn_is_tls(const struct http_conns *set);
+size_t		 http_conn_count(const struct http_conns *set);
 
 /* Reply bytes accepted from evhttp and not yet written to any socket. */
-size_t		 http_conns_unsent(const struct http_conns *set);
+size_t		 http_conn_unsent(const struct http_conns *set);
 
 #endif

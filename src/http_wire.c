@@ -28,7 +28,7 @@
  *
  * A request that breaks a rule is refused.  evhttp must still deliver a
  * request for the router to answer with the envelope (http.c asks
- * http_conns_refused), so it gets a stand-in that it completes at once:
+ * http_conn_refused), so it gets a stand-in that it completes at once:
  *  - for a head, "GET / HTTP/1.1" and a blank line in its place;
  *  - in a chunked body, CRLF "0" CRLF CRLF where it went wrong.  Everything
  *    passed before was whole, so evhttp waits for a chunk-size line: it

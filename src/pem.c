@@ -20,6 +20,7 @@
 
 #include "certd/constants.h"
 #include "pem.h"
+#include "util.h"
 
 #define PEM_BEGIN	"-----BEGIN "
 #define PEM_END		"-----END "
@@ -402,7 +403,7 @@ out_block(struct pem_out *o, const struct pem_block *b)
 		line[n++] = '\n';
 		out_put(o, line, n);
 	}
-	explicit_bzero(line, sizeof(line));	/* it may have held key text */
+	util_wipe(line, sizeof(line));	/* it may have held key text */
 	out_put(o, PEM_END, strlen(PEM_END));
 	out_put(o, b->label, b->label_len);
 	out_put(o, PEM_DASHES "\n", strlen(PEM_DASHES) + 1);

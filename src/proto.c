@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Framing and msgpack for the Unix-socket protocol (doc/protocol.md).  A
- * frame's payload comes from an untrusted peer, so it is walked first by a
- * bounds-checked cursor that knows every msgpack format and enforces the
- * protocol's limits; only a payload that passes is handed to msgpack-c,
- * whose unpacker would otherwise allocate whatever element count a header
- * announces.  The only memory used here is msgpack-c's unpack zone and the
- * caller's sbuffer.
+ * Framing and msgpack for the Unix-socket protocol (doc/protocol.md), and
+ * the bounds-checked msgpack cursor.  A frame's payload comes from an
+ * untrusted peer, so it is walked first by the cursor, which knows every
+ * msgpack format and here enforces the protocol's limits; only a payload
+ * that passes is handed to msgpack-c, whose unpacker would otherwise
+ * allocate whatever element count a header announces.  record.c reads its
+ * on-disk msgpack with the same cursor, field by field, without msgpack-c
+ * (and so is the store's change log to be read).  The only memory used
+ * here is msgpack-c's unpack zone and the caller's sbuffer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,14 +17,7 @@
 #include <msgpack.h>
 
 #include "proto.h"
-
-/* A read position in a payload; p never passes end. */
-struct cursor {
-	const unsigned char	*p;
-	const unsigned char	*end;
-};
-
-static int	check_value(struct cursor *, int, const char **);
+#include "util.h"
 
 static int
 fail(const char **reason, const char *why)
@@ -32,51 +27,278 @@ fail(const char **reason, const char *why)
 	return -1;
 }
 
-static size_t
-cursor_left(const struct cursor *c)
+/* ------------------------------------------------------------------ */
+/* The cursor                                                          */
+
+void
+proto_cur_init(struct proto_cur *c, const void *buf, size_t len)
 {
-	return (size_t)(c->end - c->p);
+	c->pos = buf;
+	c->end = len > 0 ? c->pos + len : c->pos;	/* buf may be NULL */
+	c->error = NULL;
+}
+
+size_t
+proto_cur_left(const struct proto_cur *c)
+{
+	return (size_t)(c->end - c->pos);
+}
+
+void
+proto_cur_fail(struct proto_cur *c, const char *why)
+{
+	if (c->error == NULL)
+		c->error = why;
 }
 
 /* Read an n-byte big-endian unsigned number (n <= 8). */
-static int
-cursor_be(struct cursor *c, size_t n, uint64_t *v, const char **reason)
+static uint64_t
+cur_be(struct proto_cur *c, size_t n)
 {
-	size_t	i;
+	uint64_t	v = 0;
+	size_t		i;
 
-	if (cursor_left(c) < n)
-		return fail(reason, "truncated");
-	*v = 0;
+	if (c->error != NULL)
+		return 0;
+	if (proto_cur_left(c) < n) {
+		proto_cur_fail(c, "truncated");
+		return 0;
+	}
 	for (i = 0; i < n; i++)
-		*v = (*v << 8) | c->p[i];
-	c->p += n;
-	return 0;
+		v = (v << 8) | c->pos[i];
+	c->pos += n;
+	return v;
 }
 
-static int
-cursor_skip(struct cursor *c, uint64_t n, const char **reason)
+/* Step over n bytes; where they start, or NULL. */
+static const unsigned char *
+cur_take(struct proto_cur *c, uint64_t n)
 {
-	if (cursor_left(c) < n)
-		return fail(reason, "truncated");
-	c->p += n;
-	return 0;
+	const unsigned char	*p = c->pos;
+
+	if (c->error != NULL)
+		return NULL;
+	if (proto_cur_left(c) < n) {
+		proto_cur_fail(c, "truncated");
+		return NULL;
+	}
+	c->pos += n;
+	return p;
 }
 
-/* Skip a payload whose length is in the next lenlen bytes (str, bin). */
+/* Every byte's type; 0xc1 is never used. */
+static enum proto_type
+type_of(unsigned char b)
+{
+	if (b <= 0x7f || b >= 0xe0)
+		return PROTO_T_INT;		/* positive, negative fixint */
+	if (b <= 0x8f)
+		return PROTO_T_MAP;
+	if (b <= 0x9f)
+		return PROTO_T_ARRAY;
+	if (b <= 0xbf)
+		return PROTO_T_STR;
+	switch (b) {
+	case 0xc0:
+		return PROTO_T_NIL;
+	case 0xc2: case 0xc3:
+		return PROTO_T_BOOL;
+	case 0xc4: case 0xc5: case 0xc6:
+		return PROTO_T_BIN;
+	case 0xc7: case 0xc8: case 0xc9:
+	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		return PROTO_T_EXT;
+	case 0xca: case 0xcb:
+		return PROTO_T_FLOAT;
+	case 0xd9: case 0xda: case 0xdb:
+		return PROTO_T_STR;
+	case 0xdc: case 0xdd:
+		return PROTO_T_ARRAY;
+	case 0xde: case 0xdf:
+		return PROTO_T_MAP;
+	case 0xc1:
+		return PROTO_T_NONE;
+	}
+	return PROTO_T_INT;			/* 0xcc to 0xd3 */
+}
+
+enum proto_type
+proto_cur_type(const struct proto_cur *c)
+{
+	if (c->error != NULL || c->pos == c->end)
+		return PROTO_T_NONE;
+	return type_of(*c->pos);
+}
+
+/* The next value's first byte, when it is of type t; -1 and why if not. */
 static int
-cursor_skip_sized(struct cursor *c, size_t lenlen, const char **reason)
+cur_head(struct proto_cur *c, enum proto_type t, const char *why)
+{
+	if (c->error != NULL)
+		return -1;
+	if (c->pos == c->end) {
+		proto_cur_fail(c, "truncated");
+		return -1;
+	}
+	if (type_of(*c->pos) != t) {
+		proto_cur_fail(c, why);
+		return -1;
+	}
+	return *c->pos++;
+}
+
+/* A map or array header's count, its first byte b already read. */
+static uint64_t
+cur_count(struct proto_cur *c, unsigned char b)
+{
+	if (b <= 0x9f)
+		return b & 0x0f;		/* fixmap, fixarray */
+	return cur_be(c, b == 0xdc || b == 0xde ? 2 : 4);
+}
+
+/* A str or bin length, its first byte b already read. */
+static uint64_t
+cur_len(struct proto_cur *c, unsigned char b)
+{
+	if (b >= 0xa0 && b <= 0xbf)
+		return b & 0x1f;		/* fixstr */
+	if (b >= 0xc4 && b <= 0xc6)
+		return cur_be(c, (size_t)1 << (b - 0xc4));
+	return cur_be(c, (size_t)1 << (b - 0xd9));
+}
+
+static uint64_t
+cur_container(struct proto_cur *c, enum proto_type t, const char *why,
+    uint64_t per)
 {
 	uint64_t	n;
+	int		b;
 
-	if (cursor_be(c, lenlen, &n, reason) == -1)
-		return -1;
-	return cursor_skip(c, n, reason);
+	if ((b = cur_head(c, t, why)) == -1)
+		return 0;
+	n = cur_count(c, (unsigned char)b);
+	if (c->error == NULL && n * per > proto_cur_left(c))
+		proto_cur_fail(c, "too many elements");
+	return c->error != NULL ? 0 : n;
 }
+
+uint64_t
+proto_cur_map(struct proto_cur *c)
+{
+	return cur_container(c, PROTO_T_MAP, "not a map", 2);
+}
+
+uint64_t
+proto_cur_array(struct proto_cur *c)
+{
+	return cur_container(c, PROTO_T_ARRAY, "not an array", 1);
+}
+
+static const void *
+cur_bytes(struct proto_cur *c, enum proto_type t, const char *why,
+    size_t *len)
+{
+	const void	*p;
+	uint64_t	 n;
+	int		 b;
+
+	*len = 0;
+	if ((b = cur_head(c, t, why)) == -1)
+		return NULL;
+	n = cur_len(c, (unsigned char)b);
+	if ((p = cur_take(c, n)) == NULL)
+		return NULL;
+	*len = (size_t)n;
+	return p;
+}
+
+const char *
+proto_cur_str(struct proto_cur *c, size_t *len)
+{
+	return cur_bytes(c, PROTO_T_STR, "not a string", len);
+}
+
+const void *
+proto_cur_bin(struct proto_cur *c, size_t *len)
+{
+	return cur_bytes(c, PROTO_T_BIN, "not bin", len);
+}
+
+/*
+ * Any integer: its value in *u (two's complement for a negative one), and
+ * whether it is negative; *big says that it is a uint 64 over INT64_MAX.
+ */
+static int
+cur_integer(struct proto_cur *c, uint64_t *u, int *big)
+{
+	uint64_t	v;
+	size_t		n;
+	int		b;
+
+	*u = 0;
+	*big = 0;
+	if ((b = cur_head(c, PROTO_T_INT, "not an integer")) == -1)
+		return 0;
+	if (b <= 0x7f)
+		*u = (uint64_t)b;
+	else if (b >= 0xe0)
+		*u = (uint64_t)(int64_t)(int8_t)b;	/* negative fixint */
+	else if (b <= 0xcf) {			/* uint 8 to 64 */
+		*u = cur_be(c, (size_t)1 << (b - 0xcc));
+		*big = *u > INT64_MAX;
+		return 0;
+	} else {				/* int 8 to 64: sign-extend */
+		n = (size_t)1 << (b - 0xd0);
+		v = cur_be(c, n);
+		if (n < 8 && (v >> (8 * n - 1)) != 0)
+			v |= UINT64_MAX << (8 * n);
+		*u = v;
+	}
+	return (*u >> 63) != 0;
+}
+
+uint64_t
+proto_cur_uint(struct proto_cur *c)
+{
+	uint64_t	u;
+	int		big;
+
+	if (cur_integer(c, &u, &big)) {
+		proto_cur_fail(c, "negative integer");
+		return 0;
+	}
+	return c->error != NULL ? 0 : u;
+}
+
+int64_t
+proto_cur_int(struct proto_cur *c)
+{
+	uint64_t	u;
+	int		big;
+
+	(void)cur_integer(c, &u, &big);
+	if (big) {
+		proto_cur_fail(c, "integer out of range");
+		return 0;
+	}
+	return c->error != NULL ? 0 : (int64_t)u;
+}
+
+int
+proto_cur_nil(struct proto_cur *c)
+{
+	if (proto_cur_type(c) != PROTO_T_NIL)
+		return 0;
+	c->pos++;
+	return 1;
+}
+
+static void	cur_value(struct proto_cur *, int, int, unsigned);
 
 static int
 is_str_byte(unsigned char b)
 {
-	return (b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb);
+	return type_of(b) == PROTO_T_STR;
 }
 
 /*
@@ -85,103 +307,100 @@ is_str_byte(unsigned char b)
  * the remaining bytes cannot hold is refused before looking further: msgpack-c
  * allocates the whole element vector up front.
  */
-static int
-check_container(struct cursor *c, uint64_t n, int is_map, int depth,
-    const char **reason)
+static void
+cur_elements(struct proto_cur *c, uint64_t n, int is_map, int depth,
+    int depth_max, unsigned flags)
 {
 	uint64_t	i, need;
 
-	if (depth > PROTO_DEPTH_MAX)
-		return fail(reason, "too deep");
-	need = is_map ? 2 * n : n;
-	if (n > PROTO_ITEMS_MAX || need > cursor_left(c))
-		return fail(reason, "too many elements");
-	for (i = 0; i < n; i++) {
-		if (is_map) {
-			if (c->p == c->end)
-				return fail(reason, "truncated");
-			if (!is_str_byte(*c->p))
-				return fail(reason, "map key is not a string");
-			if (check_value(c, depth, reason) == -1)
-				return -1;
-		}
-		if (check_value(c, depth, reason) == -1)
-			return -1;
+	if (depth > depth_max) {
+		proto_cur_fail(c, "too deep");
+		return;
 	}
-	return 0;
+	need = is_map ? 2 * n : n;
+	if (((flags & PROTO_CUR_STRICT) && n > PROTO_ITEMS_MAX) ||
+	    need > proto_cur_left(c)) {
+		proto_cur_fail(c, "too many elements");
+		return;
+	}
+	for (i = 0; i < n && c->error == NULL; i++) {
+		if (is_map && (flags & PROTO_CUR_STRICT)) {
+			if (c->pos == c->end)
+				proto_cur_fail(c, "truncated");
+			else if (!is_str_byte(*c->pos))
+				proto_cur_fail(c, "map key is not a string");
+		}
+		if (is_map)
+			cur_value(c, depth, depth_max, flags);
+		cur_value(c, depth, depth_max, flags);
+	}
+}
+
+/* An ext value, its first byte b already read: type byte and data. */
+static void
+cur_ext(struct proto_cur *c, unsigned char b, unsigned flags)
+{
+	if (flags & PROTO_CUR_STRICT)
+		proto_cur_fail(c, "ext types are not allowed");
+	else if (b >= 0xd4)			/* fixext 1 to 16 */
+		(void)cur_take(c, 1 + ((uint64_t)1 << (b - 0xd4)));
+	else					/* ext 8, 16, 32 */
+		(void)cur_take(c, 1 + cur_be(c, (size_t)1 << (b - 0xc7)));
 }
 
 /*
  * One value of any type at c, inside a container at depth depth (0 for the
- * top level).  Recursion is bounded by PROTO_DEPTH_MAX.
+ * top level).  Recursion is bounded by depth_max.
  */
-static int
-check_value(struct cursor *c, int depth, const char **reason)
+static void
+cur_value(struct proto_cur *c, int depth, int depth_max, unsigned flags)
 {
 	unsigned char	b;
-	uint64_t	n;
 
-	if (c->p == c->end)
-		return fail(reason, "truncated");
-	b = *c->p++;
-
-	if (b <= 0x7f || b >= 0xe0)	/* positive, negative fixint */
-		return 0;
-	if ((b & 0xf0) == 0x80)			/* fixmap */
-		return check_container(c, b & 0x0f, 1, depth + 1, reason);
-	if ((b & 0xf0) == 0x90)			/* fixarray */
-		return check_container(c, b & 0x0f, 0, depth + 1, reason);
-	if ((b & 0xe0) == 0xa0)			/* fixstr */
-		return cursor_skip(c, b & 0x1f, reason);
-
-	switch (b) {
-	case 0xc0:				/* nil */
-	case 0xc2:				/* false */
-	case 0xc3:				/* true */
-		return 0;
-	case 0xc1:
-		return fail(reason, "reserved byte 0xc1");
-	case 0xc4:				/* bin 8 */
-	case 0xd9:				/* str 8 */
-		return cursor_skip_sized(c, 1, reason);
-	case 0xc5:				/* bin 16 */
-	case 0xda:				/* str 16 */
-		return cursor_skip_sized(c, 2, reason);
-	case 0xc6:				/* bin 32 */
-	case 0xdb:				/* str 32 */
-		return cursor_skip_sized(c, 4, reason);
-	case 0xc7: case 0xc8: case 0xc9:	/* ext 8, 16, 32 */
-	case 0xd4: case 0xd5: case 0xd6:	/* fixext 1, 2, 4 */
-	case 0xd7: case 0xd8:			/* fixext 8, 16 */
-		return fail(reason, "ext types are not allowed");
-	case 0xcc:				/* uint 8 */
-	case 0xd0:				/* int 8 */
-		return cursor_skip(c, 1, reason);
-	case 0xcd:				/* uint 16 */
-	case 0xd1:				/* int 16 */
-		return cursor_skip(c, 2, reason);
-	case 0xca:				/* float 32 */
-	case 0xce:				/* uint 32 */
-	case 0xd2:				/* int 32 */
-		return cursor_skip(c, 4, reason);
-	case 0xcb:				/* float 64 */
-	case 0xcf:				/* uint 64 */
-	case 0xd3:				/* int 64 */
-		return cursor_skip(c, 8, reason);
-	case 0xdc:				/* array 16 */
-	case 0xdd:				/* array 32 */
-		if (cursor_be(c, b == 0xdc ? 2 : 4, &n, reason) == -1)
-			return -1;
-		return check_container(c, n, 0, depth + 1, reason);
-	case 0xde:				/* map 16 */
-	case 0xdf:				/* map 32 */
-		if (cursor_be(c, b == 0xde ? 2 : 4, &n, reason) == -1)
-			return -1;
-		return check_container(c, n, 1, depth + 1, reason);
+	if (c->error != NULL)
+		return;
+	if (c->pos == c->end) {
+		proto_cur_fail(c, "truncated");
+		return;
 	}
-	/* Every byte value is handled above. */
-	return fail(reason, "unknown type");
+	b = *c->pos++;
+	switch (type_of(b)) {
+	case PROTO_T_NIL:
+	case PROTO_T_BOOL:
+		return;
+	case PROTO_T_INT:
+		if (b >= 0xcc && b <= 0xd3)	/* not a fixint */
+			(void)cur_take(c, (uint64_t)1 << ((b - 0xcc) & 3));
+		return;
+	case PROTO_T_FLOAT:
+		(void)cur_take(c, b == 0xca ? 4 : 8);
+		return;
+	case PROTO_T_STR:
+	case PROTO_T_BIN:
+		(void)cur_take(c, cur_len(c, b));
+		return;
+	case PROTO_T_EXT:
+		cur_ext(c, b, flags);
+		return;
+	case PROTO_T_ARRAY:
+	case PROTO_T_MAP:
+		cur_elements(c, cur_count(c, b), type_of(b) == PROTO_T_MAP,
+		    depth + 1, depth_max, flags);
+		return;
+	case PROTO_T_NONE:
+		break;
+	}
+	proto_cur_fail(c, "reserved byte 0xc1");
 }
+
+void
+proto_cur_skip(struct proto_cur *c, int depth, unsigned flags)
+{
+	cur_value(c, 0, depth, flags);
+}
+
+/* ------------------------------------------------------------------ */
+/* Frames                                                              */
 
 int
 proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
@@ -191,8 +410,7 @@ proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
 
 	if (avail < PROTO_HEADER_LEN)
 		return 0;
-	n = (size_t)buf[0] << 24 | (size_t)buf[1] << 16 |
-	    (size_t)buf[2] << 8 | (size_t)buf[3];
+	n = util_be32_get(buf);
 	if (n == 0)
 		return -1;
 	if (n > max)
@@ -206,21 +424,17 @@ proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
 int
 proto_check(const char *buf, size_t len, const char **reason)
 {
-	struct cursor	c;
-	unsigned char	b;
+	struct proto_cur	c;
 
+	proto_cur_init(&c, buf, len);
 	if (len == 0)
-		return fail(reason, "truncated");
-	c.p = (const unsigned char *)buf;
-	c.end = c.p + len;
-	b = *c.p;
-	if ((b & 0xf0) != 0x80 && b != 0xde && b != 0xdf)
-		return fail(reason, "not a map");
-	if (check_value(&c, 0, reason) == -1)
-		return -1;
-	if (c.p != c.end)
-		return fail(reason, "trailing bytes");
-	return 0;
+		proto_cur_fail(&c, "truncated");
+	else if (proto_cur_type(&c) != PROTO_T_MAP)
+		proto_cur_fail(&c, "not a map");
+	proto_cur_skip(&c, PROTO_DEPTH_MAX, PROTO_CUR_STRICT);
+	if (proto_cur_left(&c) != 0)
+		proto_cur_fail(&c, "trailing bytes");
+	return c.error != NULL ? fail(reason, c.error) : 0;
 }
 
 int
@@ -387,19 +601,14 @@ proto_begin(msgpack_sbuffer *sb, msgpack_packer *pk)
 int
 proto_end(msgpack_sbuffer *sb, size_t max)
 {
-	size_t		 n;
-	unsigned char	*h;
+	size_t	n;
 
 	if (sb->size <= PROTO_HEADER_LEN)
 		return -1;	/* nothing packed, or a failed write */
 	n = sb->size - PROTO_HEADER_LEN;
 	if (n > max || n > UINT32_MAX)
 		return -1;
-	h = (unsigned char *)sb->data;
-	h[0] = (unsigned char)(n >> 24);
-	h[1] = (unsigned char)(n >> 16);
-	h[2] = (unsigned char)(n >> 8);
-	h[3] = (unsigned char)n;
+	util_be32_put(sb->data, (uint32_t)n);
 	return 0;
 }
 

@@ -2,11 +2,13 @@
 /*
  * The Unix-socket protocol's wire format (doc/protocol.md): length-prefixed
  * frames holding one msgpack map.  No I/O here: bytes in, checked objects
- * out; objects in, frame bytes out.  Built into both the daemon and
- * libcertd.
+ * out; objects in, frame bytes out.  Built once, into libcertd_common, which
+ * the daemon, certctl and libcertd link.
  *
  * Untrusted input is walked by a bounds-checked cursor before msgpack-c sees
- * it, so msgpack-c never allocates for counts the frame cannot hold.
+ * it, so msgpack-c never allocates for counts the frame cannot hold.  The
+ * cursor (proto_cur_*) is the one msgpack reader of the project: the
+ * record and store decoders read their on-disk msgpack with it too.
  */
 #ifndef CERTD_PROTO_H
 #define CERTD_PROTO_H
@@ -21,6 +23,84 @@
 #define PROTO_FRAME_MAX_DEFAULT	(1024 * 1024)
 #define PROTO_DEPTH_MAX		8
 #define PROTO_ITEMS_MAX		65536
+
+/*
+ * A bounds-checked read cursor over msgpack bytes, in the manner of Knot
+ * DNS's wire_ctx.  Every read checks what is left; one that cannot be
+ * satisfied (too few bytes, another type than the one asked for) sets
+ * error and returns a zero value (0, NULL), and once error is set every
+ * later read does nothing and returns zero too.  So a caller reads a whole
+ * structure and checks error once at the end, and in any loop whose count
+ * came from the input.  Nothing is allocated: str and bin values point into
+ * the buffer, which must outlive what is read from it.
+ */
+struct proto_cur {
+	const unsigned char	*pos;	/* never past end */
+	const unsigned char	*end;
+	const char		*error;	/* NULL, or the first failure, static */
+};
+
+/* What proto_cur_type sees next. */
+enum proto_type {
+	PROTO_T_NONE,		/* the end, a failed cursor, or 0xc1 */
+	PROTO_T_NIL,
+	PROTO_T_BOOL,
+	PROTO_T_INT,
+	PROTO_T_FLOAT,
+	PROTO_T_STR,
+	PROTO_T_BIN,
+	PROTO_T_ARRAY,
+	PROTO_T_MAP,
+	PROTO_T_EXT,
+};
+
+/*
+ * proto_cur_skip's rules besides the depth: the protocol's (str map keys,
+ * no ext types, at most PROTO_ITEMS_MAX elements a container).  Without
+ * it any msgpack is skipped.
+ */
+#define PROTO_CUR_STRICT	0x1
+
+/* A cursor over buf[0..len). */
+void		 proto_cur_init(struct proto_cur *c, const void *buf,
+		    size_t len);
+
+/* Bytes not read yet. */
+size_t		 proto_cur_left(const struct proto_cur *c);
+
+/* Fail the cursor with reason why (static), unless it failed already. */
+void		 proto_cur_fail(struct proto_cur *c, const char *why);
+
+/* The type of the next value, without reading it. */
+enum proto_type	 proto_cur_type(const struct proto_cur *c);
+
+/*
+ * The header of a map (its number of pairs) or an array (of elements).  A
+ * count the bytes left cannot hold, each element taking one byte at least,
+ * is an error ("too many elements"), so a caller may allocate for it.
+ */
+uint64_t	 proto_cur_map(struct proto_cur *c);
+uint64_t	 proto_cur_array(struct proto_cur *c);
+
+/* A str or a bin: a pointer to its *len bytes, not NUL-terminated. */
+const char	*proto_cur_str(struct proto_cur *c, size_t *len);
+const void	*proto_cur_bin(struct proto_cur *c, size_t *len);
+
+/*
+ * An integer of any msgpack format, as msgpack-c reads them: uint of one
+ * whose value is not negative, int of one that fits an int64_t.
+ */
+uint64_t	 proto_cur_uint(struct proto_cur *c);
+int64_t		 proto_cur_int(struct proto_cur *c);
+
+/* A nil: read and 1; anything else: 0, nothing read, no error. */
+int		 proto_cur_nil(struct proto_cur *c);
+
+/*
+ * Skip one value of any type, containers in it nested at most depth deep
+ * (0: no container), by the rules of flags (PROTO_CUR_STRICT or 0).
+ */
+void		 proto_cur_skip(struct proto_cur *c, int depth, unsigned flags);
 
 /*
  * Look at the start of a byte stream.  Returns 1 with the payload length in

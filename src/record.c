@@ -3,11 +3,12 @@
  * The certificate record and its on-disk msgpack encoding.  A record is a
  * map with short string keys ("v", "id", "rev", "team", "alias", "type",
  * "cert", "key", "created", "updated", "meta"); the metadata extracted by
- * cert.c is a nested map.  Decoding treats its input as hostile: the buffer
- * is walked once with a bounds-checked cursor before msgpack-c sees it (so a
- * corrupt length prefix cannot make it allocate gigabytes), every field is
- * type- and size-checked, required fields must be present exactly once, and
- * unknown keys are skipped so that later schema versions can add fields.
+ * cert.c is a nested map.  Decoding treats its input as hostile: it reads
+ * the buffer field by field with proto.c's bounds-checked cursor, without
+ * msgpack-c (so a corrupt length prefix cannot make it allocate gigabytes:
+ * a count is never more than the bytes left), every field is type- and
+ * size-checked, required fields must be present exactly once, and unknown
+ * keys are skipped so that later schema versions can add fields.
  * Buffers that held the private key are wiped before they are freed; the
  * encoder sizes its output in a first pass so that it never reallocates a
  * buffer holding key material.
@@ -27,7 +28,9 @@
 
 #include "certd/constants.h"
 #include "cert.h"
+#include "proto.h"
 #include "record.h"
+#include "util.h"
 
 /*
  * Bytes, not characters: alias and type limits are in UTF-8 code points,
@@ -39,6 +42,12 @@
 #define RECORD_TEXT_BYTES	4096	/* one metadata string (CN, DN...) */
 #define RECORD_AAD_MAX		(sizeof(RECORD_AAD_MAGIC) + \
 				    RECORD_TEAM_BYTES + 1 + 16)
+/*
+ * Containers nested in a record, the record's own map included: what
+ * msgpack-c read when it decoded records (MSGPACK_EMBED_STACK_SIZE), so
+ * that an unknown field of a later version is skipped as before.
+ */
+#define RECORD_DEPTH_MAX	32
 
 /* Output of the encoder: first a counting pass (buf NULL), then the copy. */
 struct record_out {
@@ -59,7 +68,7 @@ record_free(struct cert_record *rec)
 	if (rec == NULL)
 		return;
 	if (rec->private_key != NULL) {
-		cert_wipe(rec->private_key, rec->private_key_len);
+		util_wipe(rec->private_key, rec->private_key_len);
 		free(rec->private_key);
 	}
 	free(rec->team);
@@ -249,7 +258,7 @@ record_encode(const struct cert_record *rec, const struct record_sealed *sk,
 		return CERTD_ERR_NOMEM;
 	record_pack(&pk, rec, sk);
 	if (o.len != o.cap) {
-		cert_wipe(o.buf, o.cap);
+		util_wipe(o.buf, o.cap);
 		free(o.buf);
 		return CERTD_ERR_INTERNAL;
 	}
@@ -265,21 +274,10 @@ void
 record_sealed_clear(struct record_sealed *sk)
 {
 	if (sk->box != NULL) {
-		cert_wipe(sk->box, sk->box_len);
+		util_wipe(sk->box, sk->box_len);
 		free(sk->box);
 	}
 	memset(sk, 0, sizeof(*sk));
-}
-
-static void
-record_be64(unsigned char *p, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
 }
 
 /* The associated data of rec's box into buf[RECORD_AAD_MAX]. */
@@ -294,8 +292,8 @@ record_aad(const struct cert_record *rec, unsigned char *buf, size_t *len)
 	*len = sizeof(RECORD_AAD_MAGIC);
 	memcpy(buf + *len, rec->team, tl + 1);
 	*len += tl + 1;
-	record_be64(buf + *len, rec->id);
-	record_be64(buf + *len + 8, rec->revision);
+	util_be64_put(buf + *len, rec->id);
+	util_be64_put(buf + *len + 8, rec->revision);
 	*len += 16;
 	return 0;
 }
@@ -339,123 +337,12 @@ record_unseal(struct cert_record *rec, const struct record_sealed *sk,
 /* ------------------------------------------------------------------ */
 /* Decoding                                                            */
 
-/*
- * Walk one msgpack object spanning exactly buf[0..len) without allocating.
- * Every container must fit in what is left (each element takes at least
- * one byte), so msgpack-c's up-front allocation of n elements stays within
- * a small multiple of len.  Returns true when the structure is sound.
- */
 static bool
-record_precheck(const unsigned char *p, size_t len)
-{
-	size_t		pos = 0, todo = 1, skip, n;
-	unsigned char	c;
-
-#define NEED(k)	do { if ((k) > len - pos) return false; } while (0)
-#define BE16()	(((size_t)p[pos] << 8) | p[pos + 1])
-#define BE32()	(((size_t)p[pos] << 24) | ((size_t)p[pos + 1] << 16) | \
-		    ((size_t)p[pos + 2] << 8) | p[pos + 3])
-
-	while (todo > 0) {
-		NEED(1);
-		c = p[pos++];
-		todo--;
-		skip = 0;
-		n = 0;
-		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 ||
-		    c == 0xc3)
-			;				/* fixint, nil, bool */
-		else if (c >= 0x80 && c <= 0x8f)
-			n = 2 * (size_t)(c & 0x0f);	/* fixmap */
-		else if (c >= 0x90 && c <= 0x9f)
-			n = c & 0x0f;			/* fixarray */
-		else if (c >= 0xa0 && c <= 0xbf)
-			skip = c & 0x1f;		/* fixstr */
-		else switch (c) {
-		case 0xcc: case 0xd0:
-			skip = 1;
-			break;
-		case 0xcd: case 0xd1:
-			skip = 2;
-			break;
-		case 0xca: case 0xce: case 0xd2:
-			skip = 4;
-			break;
-		case 0xcb: case 0xcf: case 0xd3:
-			skip = 8;
-			break;
-		case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-			skip = 1 + ((size_t)1 << (c - 0xd4));	/* fixext */
-			break;
-		case 0xc4: case 0xd9:	/* bin8, str8 */
-			NEED(1);
-			skip = p[pos++];
-			break;
-		case 0xc5: case 0xda:	/* bin16, str16 */
-			NEED(2);
-			skip = BE16();
-			pos += 2;
-			break;
-		case 0xc6: case 0xdb:	/* bin32, str32 */
-			NEED(4);
-			skip = BE32();
-			pos += 4;
-			break;
-		case 0xc7:		/* ext8 */
-			NEED(1);
-			skip = 1 + (size_t)p[pos++];
-			break;
-		case 0xc8:		/* ext16 */
-			NEED(2);
-			skip = 1 + BE16();
-			pos += 2;
-			break;
-		case 0xc9:		/* ext32 */
-			NEED(4);
-			skip = 1 + BE32();
-			pos += 4;
-			break;
-		case 0xdc:		/* array16 */
-			NEED(2);
-			n = BE16();
-			pos += 2;
-			break;
-		case 0xdd:		/* array32 */
-			NEED(4);
-			n = BE32();
-			pos += 4;
-			break;
-		case 0xde:		/* map16 */
-			NEED(2);
-			n = 2 * BE16();
-			pos += 2;
-			break;
-		case 0xdf:		/* map32 */
-			NEED(4);
-			n = 2 * BE32();
-			pos += 4;
-			break;
-		default:		/* 0xc1: never used */
-			return false;
-		}
-		NEED(skip);
-		pos += skip;
-		/* todo never exceeds the bytes left, so this cannot overflow */
-		NEED(todo + n);
-		todo += n;
-	}
-#undef NEED
-#undef BE16
-#undef BE32
-	return pos == len;
-}
-
-static bool
-record_key_is(const msgpack_object *k, const char *name)
+record_key_is(const char *k, size_t klen, const char *name)
 {
 	size_t	len = strlen(name);
 
-	return k->via.str.size == len && memcmp(k->via.str.ptr, name, len) == 0;
+	return klen == len && memcmp(k, name, len) == 0;
 }
 
 /*
@@ -463,61 +350,59 @@ record_key_is(const msgpack_object *k, const char *name)
  * *dst.  nil is accepted (and leaves *dst NULL) when nil_ok.
  */
 static int
-record_get_str(const msgpack_object *o, size_t max, bool nil_ok, char **dst)
+record_get_str(struct proto_cur *c, size_t max, bool nil_ok, char **dst)
 {
+	const char	*s;
+	size_t		 len;
+
 	if (*dst != NULL)
 		return CERTD_ERR_STORAGE;	/* duplicate key */
-	if (o->type == MSGPACK_OBJECT_NIL && nil_ok)
+	if (nil_ok && proto_cur_nil(c))
 		return 0;
-	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+	s = proto_cur_str(c, &len);
+	if (c->error != NULL || len > max || memchr(s, '\0', len) != NULL)
 		return CERTD_ERR_STORAGE;
-	if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
-		return CERTD_ERR_STORAGE;
-	return record_copy_bytes(dst, o->via.str.ptr, o->via.str.size);
+	return record_copy_bytes(dst, s, len);
 }
 
 /* PEM or sealed bytes: str or bin of at most max bytes. */
 static int
-record_get_blob(const msgpack_object *o, size_t max, char **dst, size_t *len)
+record_get_blob(struct proto_cur *c, size_t max, char **dst, size_t *len)
 {
-	const char	*ptr;
+	const void	*ptr;
 	size_t		 size;
 
 	if (*dst != NULL)
 		return CERTD_ERR_STORAGE;
-	if (o->type == MSGPACK_OBJECT_STR) {
-		ptr = o->via.str.ptr;
-		size = o->via.str.size;
-	} else if (o->type == MSGPACK_OBJECT_BIN) {
-		ptr = o->via.bin.ptr;
-		size = o->via.bin.size;
-	} else
-		return CERTD_ERR_STORAGE;
-	if (size > max)
+	if (proto_cur_type(c) == PROTO_T_BIN)
+		ptr = proto_cur_bin(c, &size);
+	else
+		ptr = proto_cur_str(c, &size);
+	if (c->error != NULL || size > max)
 		return CERTD_ERR_STORAGE;
 	*len = size;
 	return record_copy_bytes(dst, size > 0 ? ptr : "", size);
 }
 
 static int
-record_get_u64(const msgpack_object *o, uint64_t max, uint64_t *v)
+record_get_u64(struct proto_cur *c, uint64_t max, uint64_t *v)
 {
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+	uint64_t	u = proto_cur_uint(c);
+
+	if (c->error != NULL || u > max)
 		return CERTD_ERR_STORAGE;
-	*v = o->via.u64;
+	*v = u;
 	return 0;
 }
 
 static int
-record_get_i64(const msgpack_object *o, int64_t *v)
+record_get_i64(struct proto_cur *c, int64_t *v)
 {
-	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-		*v = o->via.i64;
-	else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	    o->via.u64 <= INT64_MAX)
-		*v = (int64_t)o->via.u64;
-	else
+	int64_t	i = proto_cur_int(c);
+
+	if (c->error != NULL)
 		return CERTD_ERR_STORAGE;
+	*v = i;
 	return 0;
 }
 
@@ -547,209 +432,251 @@ record_seen(unsigned *seen, unsigned bit)
 }
 
 static int
-record_decode_sans(const msgpack_object *o, struct cert_meta *m)
+record_decode_sans(struct proto_cur *c, struct cert_meta *m)
 {
-	uint32_t	i;
+	uint64_t	n, i;
 	int		err;
 
-	if (o->type != MSGPACK_OBJECT_ARRAY)
+	n = proto_cur_array(c);		/* no more than the bytes left */
+	if (c->error != NULL)
 		return CERTD_ERR_STORAGE;
-	if (o->via.array.size == 0)
+	if (n == 0)
 		return 0;
-	m->sans = calloc(o->via.array.size, sizeof(*m->sans));
+	m->sans = calloc((size_t)n, sizeof(*m->sans));
 	if (m->sans == NULL)
 		return CERTD_ERR_NOMEM;
-	for (i = 0; i < o->via.array.size; i++) {
+	for (i = 0; i < n; i++) {
 		/* count as we go so that cert_meta_clear frees what exists */
-		m->n_sans = i + 1;
-		err = record_get_str(&o->via.array.ptr[i], RECORD_TEXT_BYTES,
-		    false, &m->sans[i]);
+		m->n_sans = (size_t)i + 1;
+		err = record_get_str(c, RECORD_TEXT_BYTES, false, &m->sans[i]);
 		if (err != 0)
 			return err;
 	}
 	return 0;
 }
 
+/* The value of meta key k (klen bytes); unknown keys are skipped. */
 static int
-record_decode_meta(const msgpack_object *o, struct cert_meta *m)
+record_decode_meta_field(struct proto_cur *c, const char *k, size_t klen,
+    struct cert_meta *m, unsigned *seen)
 {
-	const msgpack_object_kv	*kv;
-	const msgpack_object	*k, *v;
-	unsigned		 seen = 0;
-	uint64_t		 u;
-	char			*fp = NULL;
-	uint32_t		 i;
-	int			 err = 0;
+	uint64_t	 u;
+	char		*fp = NULL;
+	int		 err;
 
-	if (o->type != MSGPACK_OBJECT_MAP)
-		return CERTD_ERR_STORAGE;
-	for (i = 0; i < o->via.map.size && err == 0; i++) {
-		kv = &o->via.map.ptr[i];
-		k = &kv->key;
-		v = &kv->val;
-		if (k->type != MSGPACK_OBJECT_STR) {
-			err = CERTD_ERR_STORAGE;
-		} else if (record_key_is(k, "cn")) {
-			if ((err = record_seen(&seen, M_CN)) == 0)
-				err = record_get_str(v, RECORD_TEXT_BYTES,
-				    true, &m->subject_cn);
-		} else if (record_key_is(k, "sans")) {
-			if ((err = record_seen(&seen, M_SANS)) == 0)
-				err = record_decode_sans(v, m);
-		} else if (record_key_is(k, "icn")) {
-			if ((err = record_seen(&seen, M_ICN)) == 0)
-				err = record_get_str(v, RECORD_TEXT_BYTES,
-				    true, &m->issuer_cn);
-		} else if (record_key_is(k, "idn")) {
-			if ((err = record_seen(&seen, M_IDN)) == 0)
-				err = record_get_str(v, RECORD_TEXT_BYTES,
-				    true, &m->issuer_dn);
-		} else if (record_key_is(k, "serial")) {
-			if ((err = record_seen(&seen, M_SERIAL)) == 0)
-				err = record_get_str(v, RECORD_TEXT_BYTES,
-				    true, &m->serial);
-		} else if (record_key_is(k, "nb")) {
-			if ((err = record_seen(&seen, M_NB)) == 0)
-				err = record_get_i64(v, &m->not_before);
-		} else if (record_key_is(k, "na")) {
-			if ((err = record_seen(&seen, M_NA)) == 0)
-				err = record_get_i64(v, &m->not_after);
-		} else if (record_key_is(k, "fp")) {
-			if ((err = record_seen(&seen, M_FP)) == 0)
-				err = record_get_str(v, CERT_FINGERPRINT_LEN,
-				    false, &fp);
-			if (err == 0) {
-				memcpy(m->fingerprint, fp, strlen(fp) + 1);
-				free(fp);
-				fp = NULL;
-			}
-		} else if (record_key_is(k, "kalg")) {
-			if ((err = record_seen(&seen, M_KALG)) == 0)
-				err = record_get_str(v, RECORD_TEXT_BYTES,
-				    true, &m->key_algorithm);
-		} else if (record_key_is(k, "kbits")) {
-			if ((err = record_seen(&seen, M_KBITS)) == 0 &&
-			    (err = record_get_u64(v, UINT_MAX, &u)) == 0)
-				m->key_bits = (unsigned)u;
-		} else if (record_key_is(k, "chain")) {
-			if ((err = record_seen(&seen, M_CHAIN)) == 0 &&
-			    (err = record_get_u64(v, UINT_MAX, &u)) == 0)
-				m->chain_len = (unsigned)u;
-		}
-		/* unknown keys: written by a later version, skipped */
+	if (record_key_is(k, klen, "cn")) {
+		if ((err = record_seen(seen, M_CN)) == 0)
+			err = record_get_str(c, RECORD_TEXT_BYTES, true,
+			    &m->subject_cn);
+	} else if (record_key_is(k, klen, "sans")) {
+		if ((err = record_seen(seen, M_SANS)) == 0)
+			err = record_decode_sans(c, m);
+	} else if (record_key_is(k, klen, "icn")) {
+		if ((err = record_seen(seen, M_ICN)) == 0)
+			err = record_get_str(c, RECORD_TEXT_BYTES, true,
+			    &m->issuer_cn);
+	} else if (record_key_is(k, klen, "idn")) {
+		if ((err = record_seen(seen, M_IDN)) == 0)
+			err = record_get_str(c, RECORD_TEXT_BYTES, true,
+			    &m->issuer_dn);
+	} else if (record_key_is(k, klen, "serial")) {
+		if ((err = record_seen(seen, M_SERIAL)) == 0)
+			err = record_get_str(c, RECORD_TEXT_BYTES, true,
+			    &m->serial);
+	} else if (record_key_is(k, klen, "nb")) {
+		if ((err = record_seen(seen, M_NB)) == 0)
+			err = record_get_i64(c, &m->not_before);
+	} else if (record_key_is(k, klen, "na")) {
+		if ((err = record_seen(seen, M_NA)) == 0)
+			err = record_get_i64(c, &m->not_after);
+	} else if (record_key_is(k, klen, "fp")) {
+		if ((err = record_seen(seen, M_FP)) == 0)
+			err = record_get_str(c, CERT_FINGERPRINT_LEN, false,
+			    &fp);
+		if (err == 0)
+			memcpy(m->fingerprint, fp, strlen(fp) + 1);
+		free(fp);
+	} else if (record_key_is(k, klen, "kalg")) {
+		if ((err = record_seen(seen, M_KALG)) == 0)
+			err = record_get_str(c, RECORD_TEXT_BYTES, true,
+			    &m->key_algorithm);
+	} else if (record_key_is(k, klen, "kbits")) {
+		if ((err = record_seen(seen, M_KBITS)) == 0 &&
+		    (err = record_get_u64(c, UINT_MAX, &u)) == 0)
+			m->key_bits = (unsigned)u;
+	} else if (record_key_is(k, klen, "chain")) {
+		if ((err = record_seen(seen, M_CHAIN)) == 0 &&
+		    (err = record_get_u64(c, UINT_MAX, &u)) == 0)
+			m->chain_len = (unsigned)u;
+	} else {
+		/* written by a later version: skipped */
+		proto_cur_skip(c, RECORD_DEPTH_MAX - 2, 0);
+		err = c->error != NULL ? CERTD_ERR_STORAGE : 0;
 	}
-	free(fp);
 	return err;
+}
+
+static int
+record_decode_meta(struct proto_cur *c, struct cert_meta *m)
+{
+	const char	*k;
+	size_t		 klen;
+	unsigned	 seen = 0;
+	uint64_t	 n, i;
+	int		 err = 0;
+
+	n = proto_cur_map(c);
+	for (i = 0; i < n && err == 0; i++) {
+		k = proto_cur_str(c, &klen);
+		err = c->error != NULL ? CERTD_ERR_STORAGE :
+		    record_decode_meta_field(c, k, klen, m, &seen);
+	}
+	return err == 0 && c->error != NULL ? CERTD_ERR_STORAGE : err;
 }
 
 /* Schema 2 "key": the box, bin of a sane size. */
 static int
-record_get_box(const msgpack_object *o, struct record_sealed *sk)
+record_get_box(struct proto_cur *c, struct record_sealed *sk)
 {
-	if (o->type != MSGPACK_OBJECT_BIN ||
-	    o->via.bin.size < CERT_SEAL_OVERHEAD ||
-	    o->via.bin.size > CERTD_KEY_MAX + CERT_SEAL_OVERHEAD)
+	const void	*p;
+	size_t		 len;
+
+	p = proto_cur_bin(c, &len);
+	if (c->error != NULL || len < CERT_SEAL_OVERHEAD ||
+	    len > CERTD_KEY_MAX + CERT_SEAL_OVERHEAD)
 		return CERTD_ERR_STORAGE;
-	if ((sk->box = malloc(o->via.bin.size)) == NULL)
+	if ((sk->box = malloc(len)) == NULL)
 		return CERTD_ERR_NOMEM;
-	memcpy(sk->box, o->via.bin.ptr, o->via.bin.size);
-	sk->box_len = o->via.bin.size;
+	memcpy(sk->box, p, len);
+	sk->box_len = len;
 	return 0;
 }
 
 static int
-record_get_kid(const msgpack_object *o, struct record_sealed *sk)
+record_get_kid(struct proto_cur *c, struct record_sealed *sk)
 {
-	if (o->type != MSGPACK_OBJECT_BIN ||
-	    o->via.bin.size != RECORD_KEY_ID_LEN)
+	const void	*p;
+	size_t		 len;
+
+	p = proto_cur_bin(c, &len);
+	if (c->error != NULL || len != RECORD_KEY_ID_LEN)
 		return CERTD_ERR_STORAGE;
-	memcpy(sk->key_id, o->via.bin.ptr, RECORD_KEY_ID_LEN);
+	memcpy(sk->key_id, p, RECORD_KEY_ID_LEN);
 	return 0;
 }
 
+/*
+ * The schema version, which decides how to read the rest: a first pass
+ * over the map at c (c itself does not move).
+ */
 static int
-record_decode_obj(const msgpack_object *o, struct cert_record *rec,
-    struct record_sealed *sk)
+record_version(const struct proto_cur *start, unsigned *seen,
+    uint64_t *version)
 {
-	const msgpack_object_kv	*kv;
-	const msgpack_object	*k, *v;
-	unsigned		 seen = 0;
-	uint64_t		 version = 0;
-	uint32_t		 i;
+	struct proto_cur	 c = *start;
+	const char		*k;
+	size_t			 klen;
+	uint64_t		 n, i;
 	int			 err = 0;
 
-	if (o->type != MSGPACK_OBJECT_MAP)
-		return CERTD_ERR_STORAGE;
-
-	/* the version decides how to read the rest: find it first */
-	for (i = 0; i < o->via.map.size; i++) {
-		kv = &o->via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    record_key_is(&kv->key, "v")) {
-			if ((err = record_seen(&seen, F_V)) != 0 ||
-			    (err = record_get_u64(&kv->val, UINT64_MAX,
-			    &version)) != 0)
-				return err;
-		}
+	n = proto_cur_map(&c);
+	for (i = 0; i < n && err == 0; i++) {
+		k = proto_cur_str(&c, &klen);
+		if (c.error != NULL)
+			break;
+		if (!record_key_is(k, klen, "v"))
+			proto_cur_skip(&c, RECORD_DEPTH_MAX - 1, 0);
+		else if ((err = record_seen(seen, F_V)) == 0)
+			err = record_get_u64(&c, UINT64_MAX, version);
 	}
-	if (version < 1 || version > RECORD_SCHEMA_VERSION)
-		return CERTD_ERR_STORAGE;
+	if (err == 0 && c.error != NULL)
+		err = CERTD_ERR_STORAGE;
+	if (err == 0 && (*version < 1 || *version > RECORD_SCHEMA_VERSION))
+		err = CERTD_ERR_STORAGE;
+	return err;
+}
 
-	for (i = 0; i < o->via.map.size && err == 0; i++) {
-		kv = &o->via.map.ptr[i];
-		k = &kv->key;
-		v = &kv->val;
-		if (k->type != MSGPACK_OBJECT_STR) {
+/* The value of record key k (klen bytes) of schema version. */
+static int
+record_decode_field(struct proto_cur *c, const char *k, size_t klen,
+    uint64_t version, struct cert_record *rec, struct record_sealed *sk,
+    unsigned *seen)
+{
+	int	err;
+
+	if (record_key_is(k, klen, "id")) {
+		if ((err = record_seen(seen, F_ID)) == 0)
+			err = record_get_u64(c, UINT64_MAX, &rec->id);
+		if (err == 0 && rec->id == 0)
 			err = CERTD_ERR_STORAGE;
-		} else if (record_key_is(k, "id")) {
-			if ((err = record_seen(&seen, F_ID)) == 0)
-				err = record_get_u64(v, UINT64_MAX, &rec->id);
-			if (err == 0 && rec->id == 0)
-				err = CERTD_ERR_STORAGE;
-		} else if (record_key_is(k, "rev")) {
-			if ((err = record_seen(&seen, F_REV)) == 0)
-				err = record_get_u64(v, UINT64_MAX,
-				    &rec->revision);
-		} else if (record_key_is(k, "team")) {
-			if ((err = record_seen(&seen, F_TEAM)) == 0)
-				err = record_get_str(v, RECORD_TEAM_BYTES,
-				    false, &rec->team);
-			if (err == 0 && rec->team[0] == '\0')
-				err = CERTD_ERR_STORAGE;
-		} else if (record_key_is(k, "alias")) {
-			if ((err = record_seen(&seen, F_ALIAS)) == 0)
-				err = record_get_str(v, RECORD_ALIAS_BYTES,
-				    false, &rec->alias);
-			if (err == 0 && rec->alias[0] == '\0')
-				err = CERTD_ERR_STORAGE;
-		} else if (record_key_is(k, "type")) {
-			if ((err = record_seen(&seen, F_TYPE)) == 0)
-				err = record_get_str(v, RECORD_TYPE_BYTES,
-				    false, &rec->cert_type);
-		} else if (record_key_is(k, "cert")) {
-			if ((err = record_seen(&seen, F_CERT)) == 0)
-				err = record_get_blob(v, CERTD_CERT_MAX,
-				    &rec->certificate, &rec->certificate_len);
-		} else if (record_key_is(k, "key")) {
-			if ((err = record_seen(&seen, F_KEY)) == 0)
-				err = version >= 2 ? record_get_box(v, sk) :
-				    record_get_blob(v, CERTD_KEY_MAX,
-				    &rec->private_key, &rec->private_key_len);
-		} else if (record_key_is(k, "kid") && version >= 2) {
-			if ((err = record_seen(&seen, F_KID)) == 0)
-				err = record_get_kid(v, sk);
-		} else if (record_key_is(k, "created")) {
-			if ((err = record_seen(&seen, F_CREATED)) == 0)
-				err = record_get_i64(v, &rec->created_at);
-		} else if (record_key_is(k, "updated")) {
-			if ((err = record_seen(&seen, F_UPDATED)) == 0)
-				err = record_get_i64(v, &rec->updated_at);
-		} else if (record_key_is(k, "meta")) {
-			if ((err = record_seen(&seen, F_META)) == 0)
-				err = record_decode_meta(v, &rec->meta);
-		}
-		/* "v" was read above; unknown keys are skipped */
+	} else if (record_key_is(k, klen, "rev")) {
+		if ((err = record_seen(seen, F_REV)) == 0)
+			err = record_get_u64(c, UINT64_MAX, &rec->revision);
+	} else if (record_key_is(k, klen, "team")) {
+		if ((err = record_seen(seen, F_TEAM)) == 0)
+			err = record_get_str(c, RECORD_TEAM_BYTES, false,
+			    &rec->team);
+		if (err == 0 && rec->team[0] == '\0')
+			err = CERTD_ERR_STORAGE;
+	} else if (record_key_is(k, klen, "alias")) {
+		if ((err = record_seen(seen, F_ALIAS)) == 0)
+			err = record_get_str(c, RECORD_ALIAS_BYTES, false,
+			    &rec->alias);
+		if (err == 0 && rec->alias[0] == '\0')
+			err = CERTD_ERR_STORAGE;
+	} else if (record_key_is(k, klen, "type")) {
+		if ((err = record_seen(seen, F_TYPE)) == 0)
+			err = record_get_str(c, RECORD_TYPE_BYTES, false,
+			    &rec->cert_type);
+	} else if (record_key_is(k, klen, "cert")) {
+		if ((err = record_seen(seen, F_CERT)) == 0)
+			err = record_get_blob(c, CERTD_CERT_MAX,
+			    &rec->certificate, &rec->certificate_len);
+	} else if (record_key_is(k, klen, "key")) {
+		if ((err = record_seen(seen, F_KEY)) == 0)
+			err = version >= 2 ? record_get_box(c, sk) :
+			    record_get_blob(c, CERTD_KEY_MAX,
+			    &rec->private_key, &rec->private_key_len);
+	} else if (record_key_is(k, klen, "kid") && version >= 2) {
+		if ((err = record_seen(seen, F_KID)) == 0)
+			err = record_get_kid(c, sk);
+	} else if (record_key_is(k, klen, "created")) {
+		if ((err = record_seen(seen, F_CREATED)) == 0)
+			err = record_get_i64(c, &rec->created_at);
+	} else if (record_key_is(k, klen, "updated")) {
+		if ((err = record_seen(seen, F_UPDATED)) == 0)
+			err = record_get_i64(c, &rec->updated_at);
+	} else if (record_key_is(k, klen, "meta")) {
+		if ((err = record_seen(seen, F_META)) == 0)
+			err = record_decode_meta(c, &rec->meta);
+	} else {
+		/* "v", read by record_version; unknown keys: skipped */
+		proto_cur_skip(c, RECORD_DEPTH_MAX - 1, 0);
+		err = c->error != NULL ? CERTD_ERR_STORAGE : 0;
 	}
+	return err;
+}
+
+static int
+record_decode_obj(struct proto_cur *c, struct cert_record *rec,
+    struct record_sealed *sk)
+{
+	const char	*k;
+	size_t		 klen;
+	unsigned	 seen = 0;
+	uint64_t	 version = 0, n, i;
+	int		 err;
+
+	if ((err = record_version(c, &seen, &version)) != 0)
+		return err;
+	n = proto_cur_map(c);
+	for (i = 0; i < n && err == 0; i++) {
+		k = proto_cur_str(c, &klen);
+		err = c->error != NULL ? CERTD_ERR_STORAGE :
+		    record_decode_field(c, k, klen, version, rec, sk, &seen);
+	}
+	if (err == 0 && (c->error != NULL || proto_cur_left(c) != 0))
+		err = CERTD_ERR_STORAGE;	/* or trailing bytes */
 	if (err == 0 && (seen & F_REQUIRED) != F_REQUIRED)
 		err = CERTD_ERR_STORAGE;
 	if (err == 0 && version >= 2 && !(seen & F_KID))
@@ -761,44 +688,22 @@ int
 record_decode(const char *buf, size_t len, struct cert_record **out,
     struct record_sealed *sk)
 {
-	msgpack_unpacked	 up;
-	struct cert_record	*rec = NULL;
-	size_t			 off = 0;
+	struct proto_cur	 c;
+	struct cert_record	*rec;
 	int			 err;
 
 	*out = NULL;
 	memset(sk, 0, sizeof(*sk));
-	if (buf == NULL || len == 0 ||
-	    !record_precheck((const unsigned char *)buf, len))
+	if (buf == NULL || len == 0)
 		return CERTD_ERR_STORAGE;
-
-	msgpack_unpacked_init(&up);
-	switch (msgpack_unpack_next(&up, buf, len, &off)) {
-	case MSGPACK_UNPACK_SUCCESS:
-		break;
-	case MSGPACK_UNPACK_NOMEM_ERROR:
-		err = CERTD_ERR_NOMEM;
-		goto out;
-	default:
-		err = CERTD_ERR_STORAGE;
-		goto out;
-	}
-	if (off != len) {
-		err = CERTD_ERR_STORAGE;	/* trailing bytes */
-		goto out;
-	}
-	if ((rec = record_new()) == NULL) {
-		err = CERTD_ERR_NOMEM;
-		goto out;
-	}
-	if ((err = record_decode_obj(&up.data, rec, sk)) == 0) {
-		*out = rec;
-		rec = NULL;
-	} else
+	if ((rec = record_new()) == NULL)
+		return CERTD_ERR_NOMEM;
+	proto_cur_init(&c, buf, len);
+	if ((err = record_decode_obj(&c, rec, sk)) != 0) {
 		record_sealed_clear(sk);
-out:
-	/* str and bin objects point into buf: the zone holds no key copy */
-	msgpack_unpacked_destroy(&up);
-	record_free(rec);
-	return err;
+		record_free(rec);
+		return err;
+	}
+	*out = rec;
+	return 0;
 }

@@ -88,7 +88,7 @@ int	record_unseal(struct cert_record *rec, const struct record_sealed *sk,
 /*
  * Encode to msgpack, current schema: everything of rec but its private key,
  * and the sealed key sk instead.  *buf is malloc'd; it holds no key in
- * clear, but the caller wipes it all the same (cert_wipe) before freeing.
+ * clear, but the caller wipes it all the same (util_wipe) before freeing.
  * Returns 0, CERTD_ERR_NOMEM, or CERTD_ERR_INTERNAL when sk has no box.
  */
 int	record_encode(const struct cert_record *rec,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libcertd GnuTLS reloader (include/certd/reloader.h): a certd watch that
- * loads each new version of one certificate into a key pair, and
+ * loads each new version of one certificate into a key pair (cert.c's
+ * cert_pair_new, the loader of the daemon's TLS listener too), and
  * credentials whose retrieve callback hands every handshake its own copy of
  * the current pair.  The watch side (loading, acks, the application's
  * callback) runs on one event_base thread; the retrieve callback runs in
@@ -24,28 +25,15 @@
 #include <event2/event.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 
 #include <certd/certd.h>
 #include <certd/reloader.h>
 
-#define RELOADER_NAME_DEFAULT	"certd-reloader"
-#define RELOADER_CHAIN_MAX	16	/* certificates in one chain */
-#define RELOADER_ERR_MAX	256
-#define RELOADER_KEYID_MAX	64
+#include "cert.h"
+#include "util.h"
 
-/*
- * One loaded certificate: the template every handshake copies from.
- * Immutable once published in r->pair; freed by whoever unpublishes it
- * (a swap, or the reloader's free), never while `mu` could let a
- * handshake read it.
- */
-struct reloader_pair {
-	gnutls_x509_crt_t	*crts;		/* leaf first */
-	unsigned		 ncrts;
-	gnutls_privkey_t	 key;
-	uint64_t		 revision;
-};
+#define RELOADER_NAME_DEFAULT	"certd-reloader"
+#define RELOADER_ERR_MAX	256
 
 /*
  * Threads: `mu` guards pair and revision, which the retrieve callback
@@ -60,7 +48,12 @@ struct certd_reloader {
 	struct certd_reloader	*next;		/* registry */
 
 	pthread_mutex_t		 mu;
-	struct reloader_pair	*pair;		/* NULL before the first load */
+	/*
+	 * The template every handshake copies from, NULL before the first
+	 * load; freed by whoever unpublishes it (a swap, or the reloader's
+	 * free), never while `mu` could let a handshake read it.
+	 */
+	struct cert_pair	*pair;
 	uint64_t		 revision;	/* pair's, or 0 */
 
 	struct event_base	*base;
@@ -140,106 +133,14 @@ registry_find(gnutls_certificate_credentials_t cred)
 /* ---------------------------------------------------------------------- */
 /* Key pairs */
 
-static void
-pair_free(struct reloader_pair *p)
-{
-	unsigned	i;
-
-	if (p == NULL)
-		return;
-	for (i = 0; i < p->ncrts; i++)
-		gnutls_x509_crt_deinit(p->crts[i]);
-	gnutls_free(p->crts);
-	gnutls_privkey_deinit(p->key);	/* wipes the key's numbers */
-	free(p);
-}
-
 /*
- * A session's own copy of p: a pcert array and a private key, allocated
- * the way GnuTLS frees them with GNUTLS_CERT_RETR_DEINIT_ALL.  Copies
- * parsed objects, so no parsing happens per handshake.
+ * A certificate's PEM chain and key as a new pair, checked the way a
+ * handshake will use it.  The key text is the caller's (libcertd wipes
+ * it).
  */
-static int
-pair_copy(const struct reloader_pair *p, gnutls_pcert_st **certs,
-    unsigned *ncerts, gnutls_privkey_t *key)
-{
-	gnutls_pcert_st		*pc;
-	gnutls_x509_privkey_t	 x = NULL;
-	gnutls_privkey_t	 k = NULL;
-	unsigned		 i, n = 0;
-	int			 rv;
-
-	if ((pc = gnutls_calloc(p->ncrts, sizeof(*pc))) == NULL)
-		return GNUTLS_E_MEMORY_ERROR;
-	for (n = 0; n < p->ncrts; n++)
-		if ((rv = gnutls_pcert_import_x509(&pc[n], p->crts[n], 0)) < 0)
-			goto fail;
-	if ((rv = gnutls_privkey_export_x509(p->key, &x)) < 0 ||
-	    (rv = gnutls_privkey_init(&k)) < 0)
-		goto fail;
-	if ((rv = gnutls_privkey_import_x509(k, x,
-	    GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0)
-		goto fail;
-	*certs = pc;
-	*ncerts = n;
-	*key = k;
-	return 0;
-fail:
-	gnutls_privkey_deinit(k);
-	gnutls_x509_privkey_deinit(x);
-	for (i = 0; i < n; i++)
-		gnutls_pcert_deinit(&pc[i]);
-	gnutls_free(pc);
-	return rv;
-}
-
-static void
-copy_free(gnutls_pcert_st *certs, unsigned ncerts, gnutls_privkey_t key)
-{
-	unsigned	i;
-
-	for (i = 0; i < ncerts; i++)
-		gnutls_pcert_deinit(&certs[i]);
-	gnutls_free(certs);
-	gnutls_privkey_deinit(key);
-}
-
-/* Do the chain's leaf and the key have the same public key? */
-static int
-pair_matches(const struct reloader_pair *p)
-{
-	unsigned char	a[RELOADER_KEYID_MAX], b[RELOADER_KEYID_MAX];
-	size_t		alen = sizeof(a), blen = sizeof(b);
-	gnutls_pubkey_t	pub;
-	int		ok = 0;
-
-	if (gnutls_pubkey_init(&pub) < 0)
-		return 0;
-	if (gnutls_pubkey_import_privkey(pub, p->key, 0, 0) >= 0 &&
-	    gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, a,
-	    &alen) >= 0 &&
-	    gnutls_x509_crt_get_key_id(p->crts[0], GNUTLS_KEYID_USE_SHA256, b,
-	    &blen) >= 0)
-		ok = alen == blen && memcmp(a, b, alen) == 0;
-	gnutls_pubkey_deinit(pub);
-	return ok;
-}
-
-/*
- * Parse a certificate's PEM chain and key into a new pair, checked the
- * way a handshake will use it.  The key text is the caller's (libcertd
- * wipes it); GnuTLS wipes its decoding buffers.
- */
-static struct reloader_pair *
+static struct cert_pair *
 pair_load(const struct certd_cert *c, char *err, size_t errlen)
 {
-	struct reloader_pair	*p;
-	gnutls_datum_t		 pem;
-	gnutls_pcert_st		*certs;
-	gnutls_privkey_t	 key;
-	unsigned		 n;
-	int			 rv;
-
 	if (c->certificate == NULL || *c->certificate == '\0') {
 		fmt(err, errlen, "no certificate in the event");
 		return NULL;
@@ -249,50 +150,8 @@ pair_load(const struct certd_cert *c, char *err, size_t errlen)
 		    "(the key permission is needed)");
 		return NULL;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		fmt(err, errlen, "out of memory");
-		return NULL;
-	}
-	p->revision = c->revision;
-
-	pem.data = (unsigned char *)c->certificate;
-	pem.size = (unsigned)strlen(c->certificate);
-	rv = gnutls_x509_crt_list_import2(&p->crts, &n, &pem,
-	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
-	if (rv < 0) {
-		fmt(err, errlen, "certificate: %s", gnutls_strerror(rv));
-		goto fail;
-	}
-	p->ncrts = n;
-	if (n == 0 || n > RELOADER_CHAIN_MAX) {
-		fmt(err, errlen, "certificate: %u certificates in the chain "
-		    "(1 to %d)", n, RELOADER_CHAIN_MAX);
-		goto fail;
-	}
-
-	pem.data = (unsigned char *)c->private_key;
-	pem.size = (unsigned)strlen(c->private_key);
-	if ((rv = gnutls_privkey_init(&p->key)) < 0 ||
-	    (rv = gnutls_privkey_import_x509_raw(p->key, &pem,
-	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-		fmt(err, errlen, "private key: %s", gnutls_strerror(rv));
-		goto fail;
-	}
-	if (!pair_matches(p)) {
-		fmt(err, errlen, "the private key does not match the "
-		    "certificate");
-		goto fail;
-	}
-	/* What every handshake will do, once now. */
-	if ((rv = pair_copy(p, &certs, &n, &key)) < 0) {
-		fmt(err, errlen, "credentials: %s", gnutls_strerror(rv));
-		goto fail;
-	}
-	copy_free(certs, n, key);
-	return p;
-fail:
-	pair_free(p);
-	return NULL;
+	return cert_pair_new(c->certificate, strlen(c->certificate),
+	    c->private_key, strlen(c->private_key), err, errlen);
 }
 
 /*
@@ -319,9 +178,9 @@ reloader_retrieve(gnutls_session_t session,
 		return -1;
 	pthread_mutex_lock(&r->mu);
 	if (r->pair != NULL)
-		rv = pair_copy(r->pair, certs, ncerts, key);
+		rv = cert_pair_copy(r->pair, certs, ncerts, key);
 	pthread_mutex_unlock(&r->mu);
-	if (rv < 0)
+	if (rv != 0)
 		return -1;
 	*flags = GNUTLS_CERT_RETR_DEINIT_ALL;	/* the session owns the copy */
 	return 0;
@@ -357,7 +216,7 @@ static void
 reloader_put(struct certd_reloader *r, const struct certd_event *ev)
 {
 	struct certd_reload_event	 rev;
-	struct reloader_pair		*p, *old;
+	struct cert_pair		*p, *old;
 	char				 err[RELOADER_ERR_MAX];
 	uint64_t			 cur;
 
@@ -385,9 +244,9 @@ reloader_put(struct certd_reloader *r, const struct certd_event *ev)
 	pthread_mutex_lock(&r->mu);
 	old = r->pair;
 	r->pair = p;
-	r->revision = p->revision;
+	r->revision = ev->cert->revision;
 	pthread_mutex_unlock(&r->mu);
-	pair_free(old);		/* no handshake can be copying it now */
+	cert_pair_free(old);	/* no handshake can be copying it now */
 
 	reloader_ack(r, ev->revision, 1, "reloaded");
 	rev.kind = CERTD_RELOAD_SWAPPED;
@@ -479,7 +338,7 @@ reloader_destroy(struct certd_reloader *r)
 		(void)close(r->wake_fd[1]);
 	if (r->cred != NULL)
 		gnutls_certificate_free_credentials(r->cred);
-	pair_free(r->pair);
+	cert_pair_free(r->pair);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -625,14 +484,7 @@ certd_reloader_start(const struct certd_reloader_opts *opts,
 		goto fail;
 	}
 	/* Signals are the application's: none for our thread but faults. */
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGSYS);
-	sigdelset(&all, SIGABRT);
+	util_sigset_async(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rv = pthread_create(&r->thread, NULL, reloader_thread, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

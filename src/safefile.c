@@ -5,7 +5,6 @@
  * as sshd's StrictModes checks, and the reads, temp files and renames
  * relative to its descriptor.
  */
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -23,6 +22,7 @@
 #include <linux/openat2.h>
 #endif
 
+#include "cert.h"
 #include "perm.h"
 #include "safefile.h"
 
@@ -250,9 +250,9 @@ safefile_tmp(int dirfd, const char *name, char *tmp, size_t tmplen, int *out,
 		return safefile_errf(SAFEFILE_ERR, err, errlen, "%s: name too "
 		    "long for a temp file", name);
 	for (tries = 0; tries < 100; tries++) {
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		if (cert_random(rnd, sizeof(rnd)) != 0)
 			return safefile_errf(SAFEFILE_ERR, err, errlen,
-			    "getrandom: %s", strerror(errno));
+			    "no random bytes for a temp file name");
 		snprintf(tmp, tmplen, ".%s.", name);
 		for (i = 0; i < sizeof(rnd); i++)
 			tmp[n + i] = abc[rnd[i] % (sizeof(abc) - 1)];

@@ -363,7 +363,7 @@ svc_pem_clear(struct svc_pem *pem)
 {
 	free(pem->cert);
 	if (pem->key != NULL) {
-		cert_wipe(pem->key, pem->key_len);
+		util_wipe(pem->key, pem->key_len);
 		free(pem->key);
 	}
 	pem->cert = pem->key = NULL;

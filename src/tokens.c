@@ -400,7 +400,7 @@ tokens_auth(const struct tokens *t, const char *text, size_t len)
 		if (diff == 0 && t->v[i].subject == NULL)
 			found = &t->v[i];
 	}
-	cert_wipe(hash, sizeof(hash));
+	util_wipe(hash, sizeof(hash));
 	return found;
 }
 
@@ -454,8 +454,8 @@ tokens_new(const char *name, const char *teams, const char *role,
 	}
 	util_hex(raw, sizeof(raw), hex);
 	snprintf(text, textlen, "ctk_%s", hex);
-	cert_wipe(raw, sizeof(raw));
-	cert_wipe(hex, sizeof(hex));
+	util_wipe(raw, sizeof(raw));
+	util_wipe(hex, sizeof(hex));
 	if (cert_sha256(text, strlen(text), hash) != 0) {
 		snprintf(errbuf, errlen, "cannot hash the token");
 		return -1;

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers: names, times, hex, and starting threads. */
+/*
+ * Small helpers: names, times, hex, big-endian numbers, wiping, and
+ * starting threads.  No library but libc: this file is in the daemon,
+ * certctl and libcertd alike.
+ */
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "certd/constants.h"
@@ -113,6 +118,50 @@ util_hex(const unsigned char *in, size_t len, char *out)
 		out[2 * i + 1] = digits[in[i] & 0xf];
 	}
 	out[2 * len] = '\0';
+}
+
+void
+util_be32_put(void *p, uint32_t v)
+{
+	unsigned char	*b = p;
+
+	b[0] = (unsigned char)(v >> 24);
+	b[1] = (unsigned char)(v >> 16);
+	b[2] = (unsigned char)(v >> 8);
+	b[3] = (unsigned char)v;
+}
+
+uint32_t
+util_be32_get(const void *p)
+{
+	const unsigned char	*b = p;
+
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
+void
+util_be64_put(void *p, uint64_t v)
+{
+	unsigned char	*b = p;
+
+	util_be32_put(b, (uint32_t)(v >> 32));
+	util_be32_put(b + 4, (uint32_t)v);
+}
+
+uint64_t
+util_be64_get(const void *p)
+{
+	const unsigned char	*b = p;
+
+	return (uint64_t)util_be32_get(b) << 32 | util_be32_get(b + 4);
+}
+
+void
+util_wipe(void *buf, size_t len)
+{
+	if (buf != NULL && len > 0)
+		explicit_bzero(buf, len);
 }
 
 void

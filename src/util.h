@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers shared by several subsystems: names, numbers, time, and
- * starting a thread.
+ * Small helpers shared by several subsystems: names, numbers, time, hex,
+ * big-endian numbers, wiping memory, and starting a thread.  Built into
+ * libcertd_common, which the daemon, certctl and libcertd all link: the one
+ * copy of each.
  */
 #ifndef CERTD_UTIL_H
 #define CERTD_UTIL_H
@@ -31,6 +33,21 @@ void	util_time_iso(int64_t t, int zulu, char buf[24]);
 
 /* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
 void	util_hex(const unsigned char *in, size_t len, char *out);
+
+/*
+ * Big-endian numbers at p (4 or 8 bytes), as the frame header, the
+ * store's keys and a sealed key's associated data hold them.
+ */
+void		util_be32_put(void *p, uint32_t v);
+uint32_t	util_be32_get(const void *p);
+void		util_be64_put(void *p, uint64_t v);
+uint64_t	util_be64_get(const void *p);
+
+/*
+ * Overwrite len bytes at buf that held key material, in a way the compiler
+ * keeps.  Accepts NULL.
+ */
+void	util_wipe(void *buf, size_t len);
 
 /*
  * Fill set with every signal a thread can be spared: all but the

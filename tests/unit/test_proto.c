@@ -2,9 +2,10 @@
 /*
  * Unit tests of the socket protocol's framing and msgpack layer: round trips
  * through the pack helpers, every limit of doc/protocol.md, the typed
- * getters, the error frame, and a deterministic garbage loop that must never
- * crash (run it under ASan).  Inputs that are checked for overreads are
- * copied into heap buffers of exactly their length.
+ * getters, the error frame, a deterministic garbage loop that must never
+ * crash (run it under ASan), and the cursor's reads and failures.  Inputs
+ * that are checked for overreads are copied into heap buffers of exactly
+ * their length.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -989,6 +990,128 @@ test_garbage(void **state)
 	msgpack_unpacked_destroy(&up);
 }
 
+/* A cursor over a heap copy of exactly len bytes, so ASan sees overreads. */
+static void
+cur_copy(struct proto_cur *c, char **copy, const void *buf, size_t len)
+{
+	*copy = malloc(len > 0 ? len : 1);
+	assert_non_null(*copy);
+	memcpy(*copy, buf, len);
+	proto_cur_init(c, *copy, len);
+}
+
+/* Every typed read of the cursor, each integer format both ways. */
+static void
+test_cursor_reads(void **state)
+{
+	static const char	 in[] =
+	    "\x86"					/* map of 6 */
+	    "\xa1" "s" "\xd9\x03" "abc"			/* str 8 */
+	    "\xa1" "b" "\xc4\x02" "\x00\x01"		/* bin 8 */
+	    "\xa1" "u" "\x92" "\xcf\xff\xff\xff\xff\xff\xff\xff\xff"
+	    "\xd0\x05"					/* uint 64, int 8 */
+	    "\xa1" "i" "\x93" "\xe0" "\xd1\xff\x00" "\xd3\x80\0\0\0\0\0\0\0"
+	    "\xa1" "n" "\xc0"
+	    "\xa1" "x" "\x81\xa1" "k" "\xc7\x01\x05" "z";	/* ext 8 */
+	struct proto_cur	 c;
+	const char		*s;
+	const unsigned char	*b;
+	char			*copy;
+	size_t			 len;
+
+	(void)state;
+	cur_copy(&c, &copy, in, sizeof(in) - 1);
+	assert_int_equal(proto_cur_type(&c), PROTO_T_MAP);
+	assert_int_equal(proto_cur_map(&c), 6);
+	s = proto_cur_str(&c, &len);
+	assert_int_equal(len, 1);
+	assert_memory_equal(s, "s", 1);
+	s = proto_cur_str(&c, &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(s, "abc", 3);
+	(void)proto_cur_str(&c, &len);
+	assert_int_equal(proto_cur_type(&c), PROTO_T_BIN);
+	b = proto_cur_bin(&c, &len);
+	assert_int_equal(len, 2);
+	assert_int_equal(b[1], 1);
+	(void)proto_cur_str(&c, &len);
+	assert_int_equal(proto_cur_array(&c), 2);
+	assert_true(proto_cur_uint(&c) == UINT64_MAX);
+	assert_int_equal(proto_cur_uint(&c), 5);
+	(void)proto_cur_str(&c, &len);
+	assert_int_equal(proto_cur_array(&c), 3);
+	assert_int_equal(proto_cur_int(&c), -32);
+	assert_int_equal(proto_cur_int(&c), -256);
+	assert_true(proto_cur_int(&c) == INT64_MIN);
+	(void)proto_cur_str(&c, &len);
+	assert_int_equal(proto_cur_nil(&c), 1);
+	(void)proto_cur_str(&c, &len);
+	assert_int_equal(proto_cur_nil(&c), 0);
+	proto_cur_skip(&c, 1, 0);		/* ext is any msgpack */
+	assert_null(c.error);
+	assert_int_equal(proto_cur_left(&c), 0);
+	free(copy);
+}
+
+/* A failed read sets error once, returns zeros, and so do all after it. */
+static void
+test_cursor_errors(void **state)
+{
+	struct proto_cur	 c;
+	const char		*s;
+	char			*copy;
+	size_t			 len = 99;
+
+	(void)state;
+	cur_copy(&c, &copy, "\xa2" "ab" "\x01", 4);
+	assert_int_equal(proto_cur_uint(&c), 0);
+	assert_string_equal(c.error, "not an integer");
+	s = proto_cur_str(&c, &len);	/* would succeed: the cursor failed */
+	assert_null(s);
+	assert_int_equal(len, 0);
+	assert_int_equal(proto_cur_type(&c), PROTO_T_NONE);
+	proto_cur_fail(&c, "later");
+	assert_string_equal(c.error, "not an integer");
+	free(copy);
+
+	cur_copy(&c, &copy, "\xff", 1);		/* -1 */
+	assert_int_equal(proto_cur_uint(&c), 0);
+	assert_string_equal(c.error, "negative integer");
+	free(copy);
+	cur_copy(&c, &copy, "\xcf\x80\0\0\0\0\0\0\0", 9);	/* 2^63 */
+	assert_int_equal(proto_cur_int(&c), 0);
+	assert_string_equal(c.error, "integer out of range");
+	free(copy);
+	cur_copy(&c, &copy, "\xdb\0\0\0\x05" "abc", 8);	/* str 32 of 5 */
+	assert_null(proto_cur_str(&c, &len));
+	assert_string_equal(c.error, "truncated");
+	free(copy);
+	/* map 16 of 3 pairs in 4 bytes */
+	cur_copy(&c, &copy, "\xde\0\x03" "\xa0\xc0\xa0\xc0", 7);
+	assert_int_equal(proto_cur_map(&c), 0);
+	assert_string_equal(c.error, "too many elements");
+	free(copy);
+	cur_copy(&c, &copy, "\x92\x91\x91\x90\xc0", 5);
+	proto_cur_skip(&c, 2, 0);		/* three deep */
+	assert_string_equal(c.error, "too deep");
+	free(copy);
+	cur_copy(&c, &copy, "\x81\x01\xc0", 3);
+	proto_cur_skip(&c, 1, 0);		/* any key, without STRICT */
+	assert_null(c.error);
+	free(copy);
+	cur_copy(&c, &copy, "\x81\x01\xc0", 3);
+	proto_cur_skip(&c, 1, PROTO_CUR_STRICT);
+	assert_string_equal(c.error, "map key is not a string");
+	free(copy);
+	cur_copy(&c, &copy, "\xc1", 1);
+	proto_cur_skip(&c, 1, 0);
+	assert_string_equal(c.error, "reserved byte 0xc1");
+	free(copy);
+	proto_cur_init(&c, NULL, 0);
+	assert_int_equal(proto_cur_map(&c), 0);
+	assert_string_equal(c.error, "truncated");
+}
+
 int
 main(void)
 {
@@ -1009,6 +1132,8 @@ main(void)
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_error_frame),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_cursor_reads),
+		cmocka_unit_test(test_cursor_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
