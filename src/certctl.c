@@ -12,10 +12,10 @@
  *
  * Exit status by class (certctl.1, EXIT STATUS): 0 success, 1 refused by
  * certd (4xx), 2 usage, 3 certd not reached, 4 certd (5xx) or certctl
- * failed.  Every failure goes through report(): one "certctl: ..." line on
- * stderr, or with --json one {"code","msg"} object on stdout.  Times shown
- * to people and scripts are RFC 3339 UTC ("...Z"; util_time_iso), JSON ones
- * with Unix seconds beside them in KEY_unix.
+ * failed.  Every failure goes through report() in certctl_out.c: one
+ * "certctl: ..." line on stderr, or with --json one {"code","msg"} object
+ * on stdout.  Times shown to people and scripts are RFC 3339 UTC ("...Z";
+ * util_time_iso), JSON ones with Unix seconds beside them in KEY_unix.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -29,7 +29,6 @@
 #include <locale.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +36,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <wchar.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -45,6 +43,7 @@
 #include <certd/certd.h>
 
 #include "cert.h"
+#include "certctl.h"
 #include "perm.h"
 #include "safefile.h"
 #include "tlsprobe.h"
@@ -55,194 +54,7 @@
 #define PACKAGE_VERSION "unknown"
 #endif
 
-/* Exit status by class; with --json, code is certd's status or these. */
-#define EXIT_REFUSED	1	/* certd refused the request (4xx) */
-#define EXIT_USAGE	2	/* bad usage, or an input that cannot be used */
-#define EXIT_UNREACHED	3	/* certd not reached, or the connection lost */
-#define EXIT_FAILED	4	/* certd failed (5xx, not the protocol), or we did */
 #define FP_SHORT	16	/* fingerprint characters in the list table */
-
-/* Options every command accepts, after its own. */
-struct global {
-	const char	*socket;
-	int		 json;
-};
-
-enum {
-	OPT_JSON = 256,
-	OPT_ALIAS,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_PAGE,
-	OPT_PAGE_SIZE,
-	OPT_ID,
-	OPT_TYPE,
-	OPT_FORCE,
-	OPT_SINCE,
-	OPT_RECONNECT,
-	OPT_WITH_PEM,
-	OPT_CERT_FILE,
-	OPT_KEY_FILE,
-	OPT_CHAIN_FILE,
-	OPT_BUNDLE_FILE,
-	OPT_MODE,
-	OPT_OWNER,
-	OPT_EXEC,
-	OPT_SIGNAL,
-	OPT_PID,
-	OPT_PID_FILE,
-	OPT_TIMEOUT,
-	OPT_DEBOUNCE,
-	OPT_NAME,
-	OPT_VERIFY,
-	OPT_VERIFY_TIMEOUT,
-};
-
-/*
- * Set in main before any option is parsed: errors are JSON objects when
- * --json is anywhere on the command line, and usage errors point at the
- * command's own --help.
- */
-static int		 json_errors;
-static const char	*cur_cmd = "";
-
-/* msg as valid UTF-8 for JSON: a byte that does not decode becomes '?'. */
-static void
-utf8_or_ascii(char *msg)
-{
-	char	*p;
-
-	if (util_utf8_valid(msg, strlen(msg)))
-		return;
-	for (p = msg; *p != '\0'; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-}
-
-/*
- * Every failure ends here, once: one line "certctl: PREFIX[CODE ]MSG[HINT]"
- * on stderr (CODE when certd answered with it), or with --json one object
- * {"code":CODE,"msg":"PREFIX MSG"} on stdout and nothing on stderr; CODE is
- * certd's status when it answered, else the exit status.  Returns status.
- */
-static int
-report(int status, int code, const char *prefix, const char *msg,
-    const char *hint)
-{
-	char	 text[1200], *s = NULL;
-	json_t	*o;
-
-	if (json_errors) {
-		snprintf(text, sizeof(text), "%s%s", prefix, msg);
-		utf8_or_ascii(text);
-		o = json_pack("{s:i, s:s}", "code", code, "msg", text);
-		if (o != NULL)
-			s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(o);
-		if (s != NULL) {
-			puts(s);
-			free(s);
-			fflush(stdout);
-			return status;
-		}
-	}
-	if (code >= 100)
-		fprintf(stderr, "certctl: %s%d %s%s\n", prefix, code, msg, hint);
-	else
-		fprintf(stderr, "certctl: %s%s%s\n", prefix, msg, hint);
-	return status;
-}
-
-static int __attribute__((format(printf, 2, 0)))
-vreport(int status, const char *f, va_list ap)
-{
-	char	msg[1024];
-
-	vsnprintf(msg, sizeof(msg), f, ap);
-	return report(status, status, "", msg, "");
-}
-
-/* A failure of class status (EXIT_*) that certd did not answer. */
-static int __attribute__((format(printf, 2, 3)))
-fail_as(int status, const char *f, ...)
-{
-	va_list	ap;
-	int	r;
-
-	va_start(ap, f);
-	r = vreport(status, f, ap);
-	va_end(ap);
-	return r;
-}
-
-/* certctl itself failed (memory, output), or certd sent what we cannot use. */
-static int __attribute__((format(printf, 1, 2)))
-fail(const char *f, ...)
-{
-	va_list	ap;
-	int	r;
-
-	va_start(ap, f);
-	r = vreport(EXIT_FAILED, f, ap);
-	va_end(ap);
-	return r;
-}
-
-static int __attribute__((format(printf, 1, 2)))
-usage_error(const char *f, ...)
-{
-	va_list	ap;
-	char	msg[1024], hint[128];
-
-	va_start(ap, f);
-	vsnprintf(msg, sizeof(msg), f, ap);
-	va_end(ap);
-	snprintf(hint, sizeof(hint), " (certctl %s%s--help for usage)", cur_cmd,
-	    *cur_cmd != '\0' ? " " : "");
-	return report(EXIT_USAGE, EXIT_USAGE, "", msg, hint);
-}
-
-/* The class of a libcertd result r < 0: -status from certd, or CERTD_E_*. */
-static int
-exit_class(int r)
-{
-	if (r <= -500)
-		return EXIT_FAILED;
-	if (r <= -100)
-		return EXIT_REFUSED;
-	switch (r) {
-	case CERTD_E_IO:
-	case CERTD_E_PEER:
-		return EXIT_UNREACHED;
-	case CERTD_E_INVAL:
-		return EXIT_USAGE;
-	default:			/* CERTD_E_PROTO, CERTD_E_NOMEM */
-		return EXIT_FAILED;
-	}
-}
-
-/* A failure with libcertd's code r and message msg (prefix before both). */
-static int
-fail_code(int r, const char *prefix, const char *msg)
-{
-	return report(exit_class(r), r <= -100 ? -r : exit_class(r), prefix,
-	    msg, "");
-}
-
-/* A failed libcertd call: server errors show their status code. */
-static int
-fail_call(struct certd_client *c, int r)
-{
-	return fail_code(r, "", certd_client_error(c));
-}
-
-static int
-flush_stdout(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return fail("writing output: %s", strerror(errno));
-	return 0;
-}
 
 /* Strict decimal, as certd parses ids; 0 is refused unless allow_zero. */
 static int
@@ -250,7 +62,7 @@ parse_u64(const char *s, const char *what, int allow_zero, uint64_t *out)
 {
 	if (util_parse_u64(s, strlen(s), UINT64_MAX, out) != 0 ||
 	    (!allow_zero && *out == 0))
-		return usage_error("bad %s '%s'", what, s);
+		return certctl_out_usage_error("bad %s '%s'", what, s);
 	return 0;
 }
 
@@ -277,78 +89,12 @@ bad_option(const char *cmd, int ch, int argc, char *argv[])
 
 	if (optind > 0 && optind - 1 < argc)
 		opt = argv[optind - 1];
-	return usage_error("%s%s%s %s", cmd, *cmd != '\0' ? ": " : "",
-	    ch == ':' ? "missing argument for" : "unknown option", opt);
+	return certctl_out_usage_error("%s%s%s %s", cmd, *cmd != '\0' ? ": " :
+	    "", ch == ':' ? "missing argument for" : "unknown option", opt);
 }
-
-#define GLOBAL_LONGOPTS \
-	{ "socket",	required_argument,	NULL, 's' }, \
-	{ "json",	no_argument,		NULL, OPT_JSON }
 
 /* ---------------------------------------------------------------------- */
-/* JSON output */
-
-/*
- * Set key to a copy of s (skipped when s is NULL).  jansson refuses text
- * that is not UTF-8: certd validates what it stores, so that is a protocol
- * error worth reporting rather than hiding.
- */
-static int
-jset_str(json_t *o, const char *key, const char *s)
-{
-	json_t	*v;
-
-	if (s == NULL)
-		return 0;
-	if ((v = json_string(s)) == NULL)
-		return -1;
-	return json_object_set_new(o, key, v);
-}
-
-static int
-jset_int(json_t *o, const char *key, json_int_t v)
-{
-	return json_object_set_new(o, key, json_integer(v));
-}
-
-/* uint64 ids and revisions: JSON integers up to INT64_MAX. */
-static int
-jset_u64(json_t *o, const char *key, uint64_t v)
-{
-	if (v > INT64_MAX)
-		return -1;
-	return jset_int(o, key, (json_int_t)v);
-}
-
-/*
- * A time: key as RFC 3339 UTC ("2026-12-07T18:03:38Z"), the one format
- * people and scripts read, and key_unix as Unix seconds beside it.  t 0
- * (none, or not sent) is null and 0.
- */
-static int
-jset_time(json_t *o, const char *key, int64_t t)
-{
-	char	when[24], ukey[64];
-
-	snprintf(ukey, sizeof(ukey), "%s_unix", key);
-	if (t != 0)
-		util_time_iso(t, 1, when);
-	if (json_object_set_new(o, key, t != 0 ? json_string(when) :
-	    json_null()) != 0)
-		return -1;
-	return jset_int(o, ukey, t);
-}
-
-/* Wipe the text of a secret string member before the object goes. */
-static void
-jwipe(json_t *o, const char *key)
-{
-	json_t	*v = json_object_get(o, key);
-
-	if (v != NULL && json_is_string(v))
-		cert_wipe((char *)(uintptr_t)json_string_value(v),
-		    json_string_length(v));
-}
+/* Certificates */
 
 /* The metadata of a certificate; PEM and key only when with_pem. */
 static json_t *
@@ -358,134 +104,38 @@ cert_json(const struct certd_cert *c, int with_pem)
 
 	if ((o = json_object()) == NULL)
 		return NULL;
-	if (jset_u64(o, "id", c->id) != 0 ||
-	    jset_str(o, "alias", c->alias) != 0 ||
-	    jset_str(o, "certificate_type", c->certificate_type) != 0 ||
-	    jset_u64(o, "revision", c->revision) != 0 ||
-	    jset_time(o, "not_after", c->not_after) != 0 ||
-	    jset_str(o, "fingerprint_sha256", c->fingerprint_sha256) != 0)
+	if (certctl_out_jset_u64(o, "id", c->id) != 0 ||
+	    certctl_out_jset_str(o, "alias", c->alias) != 0 ||
+	    certctl_out_jset_str(o, "certificate_type",
+	    c->certificate_type) != 0 ||
+	    certctl_out_jset_u64(o, "revision", c->revision) != 0 ||
+	    certctl_out_jset_time(o, "not_after", c->not_after) != 0 ||
+	    certctl_out_jset_str(o, "fingerprint_sha256",
+	    c->fingerprint_sha256) != 0)
 		goto fail;
-	if (with_pem && (jset_str(o, "certificate", c->certificate) != 0 ||
-	    jset_str(o, "private_key", c->private_key) != 0))
+	if (with_pem && (certctl_out_jset_str(o, "certificate",
+	    c->certificate) != 0 ||
+	    certctl_out_jset_str(o, "private_key", c->private_key) != 0))
 		goto fail;
 	return o;
 fail:
-	jwipe(o, "private_key");
+	certctl_out_jwipe(o, "private_key");
 	json_decref(o);
 	return NULL;
-}
-
-/* Print o on one line and free it, wiping the text if it holds a key. */
-static int
-print_json(json_t *o, int secret)
-{
-	char	*s;
-	int	 r = 0;
-
-	if (o == NULL)
-		return fail("cannot build JSON output (text is not UTF-8?)");
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (secret) {
-		jwipe(o, "private_key");
-		jwipe(json_object_get(o, "cert"), "private_key");
-	}
-	json_decref(o);
-	if (s == NULL)
-		return fail("out of memory");
-	if (puts(s) == EOF)
-		r = -1;
-	if (secret)
-		cert_wipe(s, strlen(s));
-	free(s);
-	if (r != 0 || flush_stdout() != 0)
-		return fail("writing output: %s", strerror(errno));
-	return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Human output */
-
-static void
-print_time(const char *label, int64_t t)
-{
-	char	buf[24];
-
-	util_time_iso(t, 1, buf);
-	printf("%-19s %s\n", label, buf);
-}
-
-static const char *
-str_or(const char *s, const char *dflt)
-{
-	return s != NULL ? s : dflt;
-}
-
-/*
- * Display cells of s: the tables line up in a terminal, where a CJK
- * character (common in Rainbond's aliases) takes two.  wcwidth(3) under
- * the UTF-8 LC_CTYPE that main sets; a byte that does not decode (no UTF-8
- * locale at all) and a character that is not printable count one.
- */
-static size_t
-text_width(const char *s)
-{
-	mbstate_t	st;
-	wchar_t		wc;
-	size_t		len = strlen(s), n, w = 0;
-	int		cw;
-
-	memset(&st, 0, sizeof(st));
-	while (len > 0) {
-		n = mbrtowc(&wc, s, len, &st);
-		if (n == 0)
-			break;
-		if (n == (size_t)-1 || n == (size_t)-2) {
-			memset(&st, 0, sizeof(st));
-			n = 1;
-			cw = 1;
-		} else if ((cw = wcwidth(wc)) < 0)
-			cw = 1;
-		w += (size_t)cw;
-		s += n;
-		len -= n;
-	}
-	return w;
-}
-
-/* s, then spaces to fill width display cells, then one space. */
-static void
-print_cell(const char *s, size_t width)
-{
-	size_t	w;
-
-	fputs(s, stdout);
-	for (w = text_width(s); w < width; w++)
-		putchar(' ');
-	putchar(' ');
-}
-
-/* The width of a column: its heading's, or its widest cell's. */
-static void
-widen(size_t *width, const char *s)
-{
-	size_t	w = text_width(s);
-
-	if (w > *width)
-		*width = w;
 }
 
 static void
 print_cert_human(const struct certd_cert *c, const char *team)
 {
 	printf("%-19s %llu\n", "id", (unsigned long long)c->id);
-	printf("%-19s %s\n", "team", str_or(c->team, team));
-	printf("%-19s %s\n", "alias", str_or(c->alias, "-"));
+	printf("%-19s %s\n", "team", certctl_out_str_or(c->team, team));
+	printf("%-19s %s\n", "alias", certctl_out_str_or(c->alias, "-"));
 	printf("%-19s %s\n", "certificate_type",
-	    str_or(c->certificate_type, "-"));
+	    certctl_out_str_or(c->certificate_type, "-"));
 	printf("%-19s %llu\n", "revision", (unsigned long long)c->revision);
-	print_time("not_after", c->not_after);
+	certctl_out_print_time("not_after", c->not_after);
 	printf("%-19s %s\n", "fingerprint_sha256",
-	    str_or(c->fingerprint_sha256, "-"));
+	    certctl_out_str_or(c->fingerprint_sha256, "-"));
 	printf("%-19s %s\n", "private_key",
 	    c->private_key != NULL ? "present" : "not readable");
 }
@@ -507,8 +157,8 @@ connect_or_fail(const struct global *g, struct certd_client **out)
 	errno = 0;
 	if ((*out = certd_connect(g->socket, err, sizeof(err))) != NULL)
 		return 0;
-	return fail_as(errno == EINVAL ? EXIT_USAGE : errno == ENOMEM ?
-	    EXIT_FAILED : EXIT_UNREACHED, "%s", err);
+	return certctl_out_fail_as(errno == EINVAL ? EXIT_USAGE :
+	    errno == ENOMEM ? EXIT_FAILED : EXIT_UNREACHED, "%s", err);
 }
 
 static int
@@ -526,25 +176,27 @@ cmd_ping(int argc, char *argv[], struct global *g)
 		if (global_opt(ch, g) != 0)
 			return bad_option("ping", ch, argc, argv);
 	if (optind != argc)
-		return usage_error("ping takes no arguments");
+		return certctl_out_usage_error("ping takes no arguments");
 	if ((r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_ping(c)) != 0) {
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 		goto out;
 	}
 	if (g->json) {
 		o = json_object();
-		if (o != NULL && (jset_str(o, "status", "pong") != 0 ||
-		    jset_u64(o, "revision", certd_client_revision(c)) != 0)) {
+		if (o != NULL &&
+		    (certctl_out_jset_str(o, "status", "pong") != 0 ||
+		    certctl_out_jset_u64(o, "revision",
+		    certd_client_revision(c)) != 0)) {
 			json_decref(o);
 			o = NULL;
 		}
-		r = print_json(o, 0);
+		r = certctl_out_print_json(o, 0);
 	} else {
 		printf("pong (revision %llu)\n",
 		    (unsigned long long)certd_client_revision(c));
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 out:
 	certd_close(c);
@@ -559,8 +211,8 @@ print_pem(const char *pem)
 
 	if (fwrite(pem, 1, len, stdout) != len ||
 	    (len > 0 && pem[len - 1] != '\n' && putchar('\n') == EOF))
-		return fail("writing output: %s", strerror(errno));
-	return flush_stdout();
+		return certctl_out_fail("writing output: %s", strerror(errno));
+	return certctl_out_flush_stdout();
 }
 
 static int
@@ -597,9 +249,11 @@ cmd_get(int argc, char *argv[], struct global *g)
 		}
 	}
 	if (want_cert && want_key)
-		return usage_error("get: --cert and --key exclude each other");
+		return certctl_out_usage_error("get: --cert and --key exclude "
+		    "each other");
 	if (alias != NULL ? argc - optind != 1 : argc - optind != 2)
-		return usage_error("get: want TEAM ID or TEAM --alias ALIAS");
+		return certctl_out_usage_error("get: want TEAM ID or TEAM "
+		    "--alias ALIAS");
 	team = argv[optind];
 	if (alias == NULL && parse_u64(argv[optind + 1], "id", 0, &id) != 0)
 		return EXIT_USAGE;
@@ -608,28 +262,28 @@ cmd_get(int argc, char *argv[], struct global *g)
 	r = alias != NULL ? certd_get_alias(c, team, alias, &cert) :
 	    certd_get(c, team, id, &cert);
 	if (r != 0) {
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 		goto out;
 	}
 	if (want_cert) {
 		r = cert->certificate != NULL ? print_pem(cert->certificate) :
-		    fail("certd sent no certificate text");
+		    certctl_out_fail("certd sent no certificate text");
 	} else if (want_key) {
 		r = cert->private_key != NULL ? print_pem(cert->private_key) :
-		    fail_as(EXIT_REFUSED, "no private key: this peer lacks the "
-		    "key permission");
+		    certctl_out_fail_as(EXIT_REFUSED, "no private key: this "
+		    "peer lacks the key permission");
 	} else if (g->json) {
 		o = cert_json(cert, 1);
-		if (o != NULL && jset_str(o, "team",
-		    str_or(cert->team, team)) != 0) {
-			jwipe(o, "private_key");
+		if (o != NULL && certctl_out_jset_str(o, "team",
+		    certctl_out_str_or(cert->team, team)) != 0) {
+			certctl_out_jwipe(o, "private_key");
 			json_decref(o);
 			o = NULL;
 		}
-		r = print_json(o, 1);
+		r = certctl_out_print_json(o, 1);
 	} else {
 		print_cert_human(cert, team);
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 out:
 	certd_cert_free(cert);
@@ -654,23 +308,24 @@ list_json(const struct certd_list *l)
 		it = &l->items[i];
 		if ((e = json_object()) == NULL ||
 		    json_array_append_new(a, e) != 0 ||
-		    jset_u64(e, "id", it->id) != 0 ||
-		    jset_str(e, "alias", it->alias) != 0 ||
-		    jset_str(e, "certificate_type", it->certificate_type) != 0 ||
-		    jset_u64(e, "revision", it->revision) != 0 ||
-		    jset_time(e, "not_after", it->not_after) != 0 ||
-		    jset_str(e, "fingerprint_sha256",
+		    certctl_out_jset_u64(e, "id", it->id) != 0 ||
+		    certctl_out_jset_str(e, "alias", it->alias) != 0 ||
+		    certctl_out_jset_str(e, "certificate_type",
+		    it->certificate_type) != 0 ||
+		    certctl_out_jset_u64(e, "revision", it->revision) != 0 ||
+		    certctl_out_jset_time(e, "not_after", it->not_after) != 0 ||
+		    certctl_out_jset_str(e, "fingerprint_sha256",
 		    it->fingerprint_sha256) != 0)
 			goto fail;
 	}
-	if (jset_u64(o, "page", l->page) != 0 ||
-	    jset_u64(o, "page_size", l->page_size) != 0 ||
-	    jset_u64(o, "total", l->total) != 0)
+	if (certctl_out_jset_u64(o, "page", l->page) != 0 ||
+	    certctl_out_jset_u64(o, "page_size", l->page_size) != 0 ||
+	    certctl_out_jset_u64(o, "total", l->total) != 0)
 		goto fail;
-	return print_json(o, 0);
+	return certctl_out_print_json(o, 0);
 fail:
 	json_decref(o);
-	return print_json(NULL, 0);
+	return certctl_out_print_json(NULL, 0);
 }
 
 static int
@@ -681,26 +336,30 @@ list_human(const struct certd_list *l)
 	char				 when[24];
 
 	for (i = 0; i < l->n; i++) {
-		widen(&wa, str_or(l->items[i].alias, "-"));
-		widen(&wt, str_or(l->items[i].certificate_type, "-"));
+		certctl_out_widen(&wa,
+		    certctl_out_str_or(l->items[i].alias, "-"));
+		certctl_out_widen(&wt,
+		    certctl_out_str_or(l->items[i].certificate_type, "-"));
 	}
 	printf("%-6s ", "ID");
-	print_cell("ALIAS", wa);
-	print_cell("TYPE", wt);
+	certctl_out_print_cell("ALIAS", wa);
+	certctl_out_print_cell("TYPE", wt);
 	printf("%-8s %-20s %s\n", "REVISION", "NOT_AFTER", "FINGERPRINT");
 	for (i = 0; i < l->n; i++) {
 		it = &l->items[i];
 		util_time_iso(it->not_after, 1, when);
 		printf("%-6llu ", (unsigned long long)it->id);
-		print_cell(str_or(it->alias, "-"), wa);
-		print_cell(str_or(it->certificate_type, "-"), wt);
+		certctl_out_print_cell(certctl_out_str_or(it->alias, "-"), wa);
+		certctl_out_print_cell(certctl_out_str_or(it->certificate_type,
+		    "-"), wt);
 		printf("%-8llu %-20s %.*s\n", (unsigned long long)it->revision,
-		    when, FP_SHORT, str_or(it->fingerprint_sha256, "-"));
+		    when, FP_SHORT, certctl_out_str_or(it->fingerprint_sha256,
+		    "-"));
 	}
 	printf("page %llu, page size %llu, total %llu\n",
 	    (unsigned long long)l->page, (unsigned long long)l->page_size,
 	    (unsigned long long)l->total);
-	return flush_stdout();
+	return certctl_out_flush_stdout();
 }
 
 static int
@@ -733,11 +392,11 @@ cmd_list(int argc, char *argv[], struct global *g)
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error("list: want TEAM");
+		return certctl_out_usage_error("list: want TEAM");
 	if ((r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_list(c, argv[optind], page, page_size, &l)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else
 		r = g->json ? list_json(l) : list_human(l);
 	certd_list_free(l);
@@ -762,11 +421,12 @@ read_file(const char *path, size_t max, char **out)
 	if (strcmp(path, "-") == 0)
 		f = stdin;
 	else if ((f = fopen(path, "re")) == NULL)
-		return fail_as(EXIT_USAGE, "%s: %s", path, strerror(errno));
+		return certctl_out_fail_as(EXIT_USAGE, "%s: %s", path,
+		    strerror(errno));
 	if ((buf = malloc(max + 2)) == NULL) {
 		if (f != stdin)
 			fclose(f);
-		return fail("out of memory");
+		return certctl_out_fail("out of memory");
 	}
 	/* Unbuffered, so stdio keeps no copy of a key. */
 	setvbuf(f, NULL, _IONBF, 0);
@@ -779,11 +439,13 @@ read_file(const char *path, size_t max, char **out)
 		cert_wipe(buf, len);
 		free(buf);
 		if (e != 0)
-			return fail_as(EXIT_USAGE, "%s: %s", path, strerror(e));
+			return certctl_out_fail_as(EXIT_USAGE, "%s: %s", path,
+			    strerror(e));
 		if (len > max)
-			return fail_as(EXIT_USAGE, "%s: larger than %zu bytes",
-			    path, max);
-		return fail_as(EXIT_USAGE, "%s: contains a NUL byte", path);
+			return certctl_out_fail_as(EXIT_USAGE, "%s: larger "
+			    "than %zu bytes", path, max);
+		return certctl_out_fail_as(EXIT_USAGE, "%s: contains a NUL "
+		    "byte", path);
 	}
 	buf[len] = '\0';
 	*out = buf;
@@ -843,14 +505,15 @@ cmd_put(int argc, char *argv[], struct global *g)
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error("put: want TEAM");
+		return certctl_out_usage_error("put: want TEAM");
 	if (in.id == 0 && (in.alias == NULL || in.certificate_type == NULL ||
 	    cert_file == NULL || key_file == NULL))
-		return usage_error("put: creating needs --alias, --type, --cert "
-		    "and --key (or --id ID to update)");
+		return certctl_out_usage_error("put: creating needs --alias, "
+		    "--type, --cert and --key (or --id ID to update)");
 	if (cert_file != NULL && key_file != NULL &&
 	    strcmp(cert_file, "-") == 0 && strcmp(key_file, "-") == 0)
-		return usage_error("put: only one of --cert and --key may be -");
+		return certctl_out_usage_error("put: only one of --cert and "
+		    "--key may be -");
 	in.team = argv[optind];
 	if (cert_file != NULL &&
 	    (r = read_file(cert_file, CERTD_CERT_MAX, &cert_text)) != 0)
@@ -863,23 +526,24 @@ cmd_put(int argc, char *argv[], struct global *g)
 	if ((r = connect_or_fail(g, &c)) != 0)
 		goto out;
 	if ((r = certd_put(c, &in, &cert)) != 0) {
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 		goto out;
 	}
 	if (g->json) {
 		o = cert_json(cert, 0);
-		if (o != NULL && jset_str(o, "team",
-		    str_or(cert->team, in.team)) != 0) {
+		if (o != NULL && certctl_out_jset_str(o, "team",
+		    certctl_out_str_or(cert->team, in.team)) != 0) {
 			json_decref(o);
 			o = NULL;
 		}
-		r = print_json(o, 0);
+		r = certctl_out_print_json(o, 0);
 	} else {
 		printf("%s %llu %s (revision %llu)\n",
 		    in.id != 0 ? "updated" : "created",
-		    (unsigned long long)cert->id, str_or(cert->alias, "-"),
+		    (unsigned long long)cert->id,
+		    certctl_out_str_or(cert->alias, "-"),
 		    (unsigned long long)cert->revision);
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 out:
 	certd_cert_free(cert);
@@ -909,24 +573,24 @@ cmd_delete(int argc, char *argv[], struct global *g)
 			return bad_option("delete", ch, argc, argv);
 	}
 	if (argc - optind != 2)
-		return usage_error("delete: want TEAM ID");
+		return certctl_out_usage_error("delete: want TEAM ID");
 	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0)
 		return EXIT_USAGE;
 	if ((r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_delete(c, argv[optind], id, force)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else if (g->json) {
 		o = json_object();
-		if (o != NULL && (jset_u64(o, "id", id) != 0 ||
+		if (o != NULL && (certctl_out_jset_u64(o, "id", id) != 0 ||
 		    json_object_set_new(o, "deleted", json_true()) != 0)) {
 			json_decref(o);
 			o = NULL;
 		}
-		r = print_json(o, 0);
+		r = certctl_out_print_json(o, 0);
 	} else {
 		printf("deleted %llu\n", (unsigned long long)id);
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 	certd_close(c);
 	return r;
@@ -952,19 +616,20 @@ history_json(const struct certd_version_list *l)
 		v = &l->items[i];
 		if ((e = json_object()) == NULL ||
 		    json_array_append_new(a, e) != 0 ||
-		    jset_u64(e, "revision", v->revision) != 0 ||
-		    jset_str(e, "alias", v->alias) != 0 ||
-		    jset_str(e, "certificate_type", v->certificate_type) != 0 ||
-		    jset_time(e, "not_after", v->not_after) != 0 ||
-		    jset_str(e, "fingerprint_sha256",
+		    certctl_out_jset_u64(e, "revision", v->revision) != 0 ||
+		    certctl_out_jset_str(e, "alias", v->alias) != 0 ||
+		    certctl_out_jset_str(e, "certificate_type",
+		    v->certificate_type) != 0 ||
+		    certctl_out_jset_time(e, "not_after", v->not_after) != 0 ||
+		    certctl_out_jset_str(e, "fingerprint_sha256",
 		    v->fingerprint_sha256) != 0 ||
-		    jset_time(e, "updated_at", v->updated_at) != 0)
+		    certctl_out_jset_time(e, "updated_at", v->updated_at) != 0)
 			goto fail;
 	}
-	return print_json(o, 0);
+	return certctl_out_print_json(o, 0);
 fail:
 	json_decref(o);
-	return print_json(NULL, 0);
+	return certctl_out_print_json(NULL, 0);
 }
 
 static int
@@ -975,24 +640,27 @@ history_human(const struct certd_version_list *l)
 	char				 when[24], end[24];
 
 	for (i = 0; i < l->n; i++) {
-		widen(&wa, str_or(l->items[i].alias, "-"));
-		widen(&wt, str_or(l->items[i].certificate_type, "-"));
+		certctl_out_widen(&wa,
+		    certctl_out_str_or(l->items[i].alias, "-"));
+		certctl_out_widen(&wt,
+		    certctl_out_str_or(l->items[i].certificate_type, "-"));
 	}
 	printf("%-8s %-20s ", "REVISION", "UPDATED_AT");
-	print_cell("ALIAS", wa);
-	print_cell("TYPE", wt);
+	certctl_out_print_cell("ALIAS", wa);
+	certctl_out_print_cell("TYPE", wt);
 	printf("%-20s %s\n", "NOT_AFTER", "FINGERPRINT");
 	for (i = 0; i < l->n; i++) {
 		v = &l->items[i];
 		util_time_iso(v->updated_at, 1, when);
 		util_time_iso(v->not_after, 1, end);
 		printf("%-8llu %-20s ", (unsigned long long)v->revision, when);
-		print_cell(str_or(v->alias, "-"), wa);
-		print_cell(str_or(v->certificate_type, "-"), wt);
+		certctl_out_print_cell(certctl_out_str_or(v->alias, "-"), wa);
+		certctl_out_print_cell(certctl_out_str_or(v->certificate_type,
+		    "-"), wt);
 		printf("%-20s %.*s\n", end, FP_SHORT,
-		    str_or(v->fingerprint_sha256, "-"));
+		    certctl_out_str_or(v->fingerprint_sha256, "-"));
 	}
-	return flush_stdout();
+	return certctl_out_flush_stdout();
 }
 
 /*
@@ -1014,7 +682,7 @@ team_id_args(int argc, char *argv[], struct global *g, const char *cmd,
 		if (global_opt(ch, g) != 0)
 			return bad_option(cmd, ch, argc, argv);
 	if (argc - optind != 2)
-		return usage_error("%s: want TEAM ID", cmd);
+		return certctl_out_usage_error("%s: want TEAM ID", cmd);
 	if (parse_u64(argv[optind + 1], "id", 0, id) != 0)
 		return EXIT_USAGE;
 	return 0;
@@ -1033,7 +701,7 @@ cmd_history(int argc, char *argv[], struct global *g)
 	    (r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_history(c, argv[optind], id, &l)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else
 		r = g->json ? history_json(l) : history_human(l);
 	certd_version_list_free(l);
@@ -1060,7 +728,8 @@ cmd_rollback(int argc, char *argv[], struct global *g)
 		if (global_opt(ch, g) != 0)
 			return bad_option("rollback", ch, argc, argv);
 	if (argc - optind != 3)
-		return usage_error("rollback: want TEAM ID REVISION");
+		return certctl_out_usage_error("rollback: want TEAM ID "
+		    "REVISION");
 	team = argv[optind];
 	if (parse_u64(argv[optind + 1], "id", 0, &id) != 0 ||
 	    parse_u64(argv[optind + 2], "revision", 0, &rev) != 0)
@@ -1068,21 +737,22 @@ cmd_rollback(int argc, char *argv[], struct global *g)
 	if ((r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_rollback(c, team, id, rev, &cert)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else if (g->json) {
 		o = cert_json(cert, 0);
-		if (o != NULL && jset_str(o, "team",
-		    str_or(cert->team, team)) != 0) {
+		if (o != NULL && certctl_out_jset_str(o, "team",
+		    certctl_out_str_or(cert->team, team)) != 0) {
 			json_decref(o);
 			o = NULL;
 		}
-		r = print_json(o, 0);
+		r = certctl_out_print_json(o, 0);
 	} else {
 		printf("rolled back %llu %s to revision %llu (now revision "
 		    "%llu)\n", (unsigned long long)cert->id,
-		    str_or(cert->alias, "-"), (unsigned long long)rev,
+		    certctl_out_str_or(cert->alias, "-"),
+		    (unsigned long long)rev,
 		    (unsigned long long)cert->revision);
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 	certd_cert_free(cert);
 	certd_close(c);
@@ -1105,16 +775,17 @@ cmd_rekey(int argc, char *argv[], struct global *g)
 		if (global_opt(ch, g) != 0)
 			return bad_option("rekey", ch, argc, argv);
 	if (optind != argc)
-		return usage_error("rekey takes no arguments");
+		return certctl_out_usage_error("rekey takes no arguments");
 	if ((r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_rekey(c, kid)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else if (g->json)
-		r = print_json(json_pack("{s:s}", "key_id", kid), 0);
+		r = certctl_out_print_json(json_pack("{s:s}", "key_id",
+		    kid), 0);
 	else {
 		printf("master key rotated, key id %s\n", kid);
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 	certd_close(c);
 	return r;
@@ -1135,14 +806,14 @@ cmd_backup(int argc, char *argv[], struct global *g)
 		if (global_opt(ch, g) != 0)
 			return bad_option("backup", ch, argc, argv);
 	if (argc - optind != 1)
-		return usage_error("backup: want DIR");
+		return certctl_out_usage_error("backup: want DIR");
 	/* certd resolves nothing: send an absolute path. */
 	if (argv[optind][0] == '/')
 		snprintf(dir, sizeof(dir), "%s", argv[optind]);
 	else if (getcwd(dir, sizeof(dir)) == NULL ||
 	    strlen(dir) + 1 + strlen(argv[optind]) >= sizeof(dir))
-		return fail_as(EXIT_USAGE, "backup: cannot make %s absolute",
-		    argv[optind]);
+		return certctl_out_fail_as(EXIT_USAGE, "backup: cannot make %s "
+		    "absolute", argv[optind]);
 	else {
 		strcat(dir, "/");
 		strcat(dir, argv[optind]);
@@ -1150,12 +821,13 @@ cmd_backup(int argc, char *argv[], struct global *g)
 	if ((r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_backup(c, dir)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else if (g->json)
-		r = print_json(json_pack("{s:s}", "backup", dir), 0);
+		r = certctl_out_print_json(json_pack("{s:s}", "backup",
+		    dir), 0);
 	else {
 		printf("backup written to %s (it holds the master key)\n", dir);
-		r = flush_stdout();
+		r = certctl_out_flush_stdout();
 	}
 	certd_close(c);
 	return r;
@@ -1191,26 +863,28 @@ event_json(const struct certd_event *ev, int with_pem)
 		return NULL;
 	if ((o = json_object()) == NULL)
 		return NULL;
-	if (jset_str(o, "event", names[ev->kind]) != 0 ||
-	    jset_u64(o, "revision", ev->revision) != 0)
+	if (certctl_out_jset_str(o, "event", names[ev->kind]) != 0 ||
+	    certctl_out_jset_u64(o, "revision", ev->revision) != 0)
 		goto fail;
 	switch (ev->kind) {
 	case CERTD_EVENT_PUT:
-		if (jset_str(o, "team", ev->team) != 0 || ev->cert == NULL ||
+		if (certctl_out_jset_str(o, "team", ev->team) != 0 ||
+		    ev->cert == NULL ||
 		    (c = cert_json(ev->cert, with_pem)) == NULL ||
 		    json_object_set_new(o, "cert", c) != 0)
 			goto fail;
 		break;
 	case CERTD_EVENT_DELETE:
-		if (jset_str(o, "team", ev->team) != 0 || ev->cert == NULL ||
+		if (certctl_out_jset_str(o, "team", ev->team) != 0 ||
+		    ev->cert == NULL ||
 		    (c = json_object()) == NULL ||
 		    json_object_set_new(o, "cert", c) != 0 ||
-		    jset_u64(c, "id", ev->cert->id) != 0 ||
-		    jset_str(c, "alias", ev->cert->alias) != 0)
+		    certctl_out_jset_u64(c, "id", ev->cert->id) != 0 ||
+		    certctl_out_jset_str(c, "alias", ev->cert->alias) != 0)
 			goto fail;
 		break;
 	case CERTD_EVENT_DISCONNECTED:
-		if (jset_str(o, "error", ev->error) != 0 ||
+		if (certctl_out_jset_str(o, "error", ev->error) != 0 ||
 		    json_object_set_new(o, "reconnecting",
 		    json_boolean(!ev->ended)) != 0)
 			goto fail;
@@ -1220,7 +894,7 @@ event_json(const struct certd_event *ev, int with_pem)
 	}
 	return o;
 fail:
-	jwipe(json_object_get(o, "cert"), "private_key");
+	certctl_out_jwipe(json_object_get(o, "cert"), "private_key");
 	json_decref(o);
 	return NULL;
 }
@@ -1242,7 +916,8 @@ watch_cb(const struct certd_event *ev, void *arg)
 		event_base_loopbreak(ctx->base);
 		return;
 	}
-	if (o != NULL && (ctx->status = print_json(o, ctx->with_pem)) != 0) {
+	if (o != NULL && (ctx->status = certctl_out_print_json(o,
+	    ctx->with_pem)) != 0) {
 		ctx->failed = 1;	/* print_json said why */
 		event_base_loopbreak(ctx->base);
 		return;
@@ -1299,7 +974,7 @@ cmd_watch(int argc, char *argv[], struct global *g)
 				goto out;
 			if ((p = reallocarray(ids, n_ids + 1,
 			    sizeof(*ids))) == NULL) {
-				r = fail("out of memory");
+				r = certctl_out_fail("out of memory");
 				goto out;
 			}
 			ids = p;
@@ -1308,7 +983,7 @@ cmd_watch(int argc, char *argv[], struct global *g)
 		case OPT_ALIAS:
 			if ((p = reallocarray(aliases, n_aliases + 1,
 			    sizeof(*aliases))) == NULL) {
-				r = fail("out of memory");
+				r = certctl_out_fail("out of memory");
 				goto out;
 			}
 			aliases = p;
@@ -1333,11 +1008,12 @@ cmd_watch(int argc, char *argv[], struct global *g)
 		}
 	}
 	if (argc - optind > 1) {
-		r = usage_error("watch: want at most one TEAM");
+		r = certctl_out_usage_error("watch: want at most one TEAM");
 		goto out;
 	}
 	if (argc - optind == 0 && (n_ids > 0 || n_aliases > 0)) {
-		r = usage_error("watch: --id and --alias need a TEAM");
+		r = certctl_out_usage_error("watch: --id and --alias need a "
+		    "TEAM");
 		goto out;
 	}
 	opts.socket = g->socket;
@@ -1348,34 +1024,34 @@ cmd_watch(int argc, char *argv[], struct global *g)
 	opts.n_aliases = n_aliases;
 
 	if ((ctx.base = event_base_new()) == NULL) {
-		r = fail("cannot create an event loop");
+		r = certctl_out_fail("cannot create an event loop");
 		goto out;
 	}
 	sigint = evsignal_new(ctx.base, SIGINT, watch_signal_cb, &ctx);
 	sigterm = evsignal_new(ctx.base, SIGTERM, watch_signal_cb, &ctx);
 	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint,
 	    NULL) != 0 || evsignal_add(sigterm, NULL) != 0) {
-		r = fail("cannot catch signals");
+		r = certctl_out_fail("cannot catch signals");
 		goto out;
 	}
 	errno = 0;
 	if ((w = certd_watch_new(ctx.base, &opts, watch_cb, &ctx, err,
 	    sizeof(err))) == NULL) {
-		r = fail_as(errno == ENOMEM ? EXIT_FAILED : EXIT_USAGE, "%s",
-		    err);
+		r = certctl_out_fail_as(errno == ENOMEM ? EXIT_FAILED :
+		    EXIT_USAGE, "%s", err);
 		goto out;
 	}
 	if (event_base_dispatch(ctx.base) == -1)
-		r = fail("event loop failed");
+		r = certctl_out_fail("event loop failed");
 	else if (ctx.stopped)
 		r = 0;
 	else if (ctx.status != 0)
 		r = ctx.status;
 	else if (ctx.code != 0)
-		r = fail_code(ctx.code, ctx.code <= -100 ? "" : "watch: ",
-		    ctx.err);
+		r = certctl_out_fail_code(ctx.code, ctx.code <= -100 ? "" :
+		    "watch: ", ctx.err);
 	else
-		r = fail("%s", ctx.err[0] != '\0' ? ctx.err :
+		r = certctl_out_fail("%s", ctx.err[0] != '\0' ? ctx.err :
 		    "watch: the event loop ended");
 out:
 	certd_watch_free(w);
@@ -1410,28 +1086,29 @@ subscribers_json(const struct certd_subscriber_list *l)
 		s = &l->items[i];
 		if ((e = json_object()) == NULL ||
 		    json_array_append_new(a, e) != 0 ||
-		    jset_str(e, "name", s->name) != 0 ||
-		    jset_u64(e, "uid", s->uid) != 0 ||
-		    jset_int(e, "pid", s->pid) != 0 ||
-		    jset_u64(e, "watch", s->watch) != 0 ||
-		    jset_u64(e, "revision", s->revision) != 0 ||
-		    jset_str(e, "status", s->status) != 0 ||
-		    jset_str(e, "detail", s->detail) != 0 ||
-		    jset_time(e, "at", s->at) != 0)
+		    certctl_out_jset_str(e, "name", s->name) != 0 ||
+		    certctl_out_jset_u64(e, "uid", s->uid) != 0 ||
+		    certctl_out_jset_int(e, "pid", s->pid) != 0 ||
+		    certctl_out_jset_u64(e, "watch", s->watch) != 0 ||
+		    certctl_out_jset_u64(e, "revision", s->revision) != 0 ||
+		    certctl_out_jset_str(e, "status", s->status) != 0 ||
+		    certctl_out_jset_str(e, "detail", s->detail) != 0 ||
+		    certctl_out_jset_time(e, "at", s->at) != 0)
 			goto fail;
 		/* A --verify check's, when the last ack had one. */
 		if (s->verified_at == 0)
 			continue;
 		if ((s->served_fingerprint_sha256 != NULL &&
-		    jset_str(e, "served_fingerprint_sha256",
+		    certctl_out_jset_str(e, "served_fingerprint_sha256",
 		    s->served_fingerprint_sha256) != 0) ||
-		    jset_time(e, "verified_at", s->verified_at) != 0)
+		    certctl_out_jset_time(e, "verified_at",
+		    s->verified_at) != 0)
 			goto fail;
 	}
-	return print_json(o, 0);
+	return certctl_out_print_json(o, 0);
 fail:
 	json_decref(o);
-	return print_json(NULL, 0);
+	return certctl_out_print_json(NULL, 0);
 }
 
 static int
@@ -1459,7 +1136,7 @@ subscribers_human(const struct certd_subscriber_list *l)
 		    (unsigned long long)s->revision, s->status, when,
 		    *s->detail != '\0' ? s->detail : "-");
 	}
-	return flush_stdout();
+	return certctl_out_flush_stdout();
 }
 
 static int
@@ -1474,7 +1151,7 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
 	    (r = connect_or_fail(g, &c)) != 0)
 		return r;
 	if ((r = certd_subscribers(c, argv[optind], id, &l)) != 0)
-		r = fail_call(c, r);
+		r = certctl_out_fail_call(c, r);
 	else
 		r = g->json ? subscribers_json(l) : subscribers_human(l);
 	certd_subscriber_list_free(l);
@@ -2847,7 +2524,8 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 	*uid = (uid_t)-1;
 	*gid = (gid_t)-1;
 	if (n >= sizeof(user))
-		return fail_as(EXIT_USAGE, "sync: --owner: user name too long");
+		return certctl_out_fail_as(EXIT_USAGE, "sync: --owner: user "
+		    "name too long");
 	memcpy(user, s, n);
 	user[n] = '\0';
 	if (n > 0) {
@@ -2856,8 +2534,8 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 		else if (util_parse_u64(user, n, UINT32_MAX - 1, &v) == 0)
 			*uid = (uid_t)v;
 		else
-			return fail_as(EXIT_USAGE, "sync: --owner: unknown user "
-			    "'%s'", user);
+			return certctl_out_fail_as(EXIT_USAGE, "sync: --owner: "
+			    "unknown user '%s'", user);
 	}
 	if (colon != NULL && colon[1] != '\0') {
 		if ((gr = getgrnam(colon + 1)) != NULL)
@@ -2866,11 +2544,12 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 		    UINT32_MAX - 1, &v) == 0)
 			*gid = (gid_t)v;
 		else
-			return fail_as(EXIT_USAGE, "sync: --owner: unknown "
-			    "group '%s'", colon + 1);
+			return certctl_out_fail_as(EXIT_USAGE, "sync: --owner: "
+			    "unknown group '%s'", colon + 1);
 	}
 	if (*uid == (uid_t)-1 && *gid == (gid_t)-1)
-		return usage_error("sync: --owner wants USER[:GROUP]");
+		return certctl_out_usage_error("sync: --owner wants "
+		    "USER[:GROUP]");
 	return 0;
 }
 
@@ -2911,12 +2590,12 @@ sync_open(struct sync_ctx *ctx)
 		a->base = base_of(a->path);
 		if (*a->base == '\0' || strcmp(a->base, ".") == 0 ||
 		    strcmp(a->base, "..") == 0)
-			return usage_error("sync: %s %s names a directory",
-			    a->label, a->path);
+			return certctl_out_usage_error("sync: %s %s names a "
+			    "directory", a->label, a->path);
 		r = sync_opendir(ctx, a->path, &a->dirfd, err, sizeof(err));
 		if (r == SAFEFILE_REFUSED)
-			return fail_as(EXIT_USAGE, "sync: %s %s: %s", a->label,
-			    a->path, err);
+			return certctl_out_fail_as(EXIT_USAGE, "sync: %s %s: "
+			    "%s", a->label, a->path, err);
 		if (r != 0)
 			sync_log(ctx, "%s (tried again at each change)", err);
 	}
@@ -2925,8 +2604,8 @@ sync_open(struct sync_ctx *ctx)
 		if (fd != -1)
 			(void)close(fd);
 		if (r == SAFEFILE_REFUSED)
-			return fail_as(EXIT_USAGE, "sync: --pid-file %s: %s",
-			    ctx->pid_file, err);
+			return certctl_out_fail_as(EXIT_USAGE, "sync: "
+			    "--pid-file %s: %s", ctx->pid_file, err);
 	}
 	for (i = 0; i < SYNC_NFILES; i++)
 		for (j = i + 1; j < SYNC_NFILES; j++) {
@@ -2940,8 +2619,9 @@ sync_open(struct sync_ctx *ctx)
 			    fstat(a->dirfd, &sa) == 0 &&
 			    fstat(b->dirfd, &sb) == 0 &&
 			    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
-				return usage_error("sync: %s and %s name the "
-				    "same file", a->label, b->label);
+				return certctl_out_usage_error("sync: %s and "
+				    "%s name the same file", a->label,
+				    b->label);
 		}
 	return 0;
 }
@@ -2959,7 +2639,7 @@ sync_verify_targets(struct sync_ctx *ctx, const char *const *args, size_t n)
 	for (ctx->n_verify = 0; ctx->n_verify < n; ctx->n_verify++)
 		if (tlsprobe_target_parse(args[ctx->n_verify],
 		    &ctx->verify[ctx->n_verify], err, sizeof(err)) != 0)
-			return usage_error("sync: --verify %s: %s",
+			return certctl_out_usage_error("sync: --verify %s: %s",
 			    args[ctx->n_verify], err);
 	return 0;
 }
@@ -3041,8 +2721,8 @@ cmd_sync(int argc, char *argv[], struct global *g)
 			break;
 		case OPT_MODE:
 			if (parse_mode(optarg, &mode) != 0)
-				return usage_error("sync: bad mode '%s' (octal, "
-				    "at most 0777)", optarg);
+				return certctl_out_usage_error("sync: bad mode "
+				    "'%s' (octal, at most 0777)", optarg);
 			mode_given = 1;
 			break;
 		case OPT_OWNER:
@@ -3055,14 +2735,15 @@ cmd_sync(int argc, char *argv[], struct global *g)
 			signal_arg = optarg;
 			if (parse_signal(optarg, &ctx.sig, ctx.signame,
 			    sizeof(ctx.signame)) != 0)
-				return usage_error("sync: bad signal '%s'",
-				    optarg);
+				return certctl_out_usage_error("sync: bad "
+				    "signal '%s'", optarg);
 			break;
 		case OPT_PID:
 			if (parse_u64(optarg, "pid", 0, &v) != 0)
 				return EXIT_USAGE;
 			if (v > INT_MAX)
-				return usage_error("sync: bad pid '%s'", optarg);
+				return certctl_out_usage_error("sync: bad pid "
+				    "'%s'", optarg);
 			ctx.pid = (pid_t)v;
 			break;
 		case OPT_PID_FILE:
@@ -3072,16 +2753,18 @@ cmd_sync(int argc, char *argv[], struct global *g)
 			if (parse_u64(optarg, "timeout", 0, &v) != 0)
 				return EXIT_USAGE;
 			if (v > SYNC_TIMEOUT_MAX_S)
-				return usage_error("sync: --timeout is at most "
-				    "%d s", SYNC_TIMEOUT_MAX_S);
+				return certctl_out_usage_error("sync: "
+				    "--timeout is at most %d s",
+				    SYNC_TIMEOUT_MAX_S);
 			ctx.timeout_s = (unsigned)v;
 			break;
 		case OPT_DEBOUNCE:
 			if (parse_u64(optarg, "debounce", 1, &v) != 0)
 				return EXIT_USAGE;
 			if (v > SYNC_DEBOUNCE_MAX_MS)
-				return usage_error("sync: --debounce is at most "
-				    "%d ms", SYNC_DEBOUNCE_MAX_MS);
+				return certctl_out_usage_error("sync: "
+				    "--debounce is at most %d ms",
+				    SYNC_DEBOUNCE_MAX_MS);
 			ctx.debounce_ms = (unsigned)v;
 			break;
 		case OPT_NAME:
@@ -3089,16 +2772,17 @@ cmd_sync(int argc, char *argv[], struct global *g)
 			break;
 		case OPT_VERIFY:
 			if (n_verify == SYNC_VERIFY_MAX)
-				return usage_error("sync: at most %d --verify",
-				    SYNC_VERIFY_MAX);
+				return certctl_out_usage_error("sync: at most "
+				    "%d --verify", SYNC_VERIFY_MAX);
 			verify[n_verify++] = optarg;	/* resolved below */
 			break;
 		case OPT_VERIFY_TIMEOUT:
 			if (parse_u64(optarg, "verify-timeout", 0, &v) != 0)
 				return EXIT_USAGE;
 			if (v > SYNC_VERIFY_TIMEOUT_MAX_S)
-				return usage_error("sync: --verify-timeout is "
-				    "at most %d s", SYNC_VERIFY_TIMEOUT_MAX_S);
+				return certctl_out_usage_error("sync: "
+				    "--verify-timeout is at most %d s",
+				    SYNC_VERIFY_TIMEOUT_MAX_S);
 			ctx.verify_timeout_s = (unsigned)v;
 			vtimeout_given = 1;
 			break;
@@ -3108,30 +2792,33 @@ cmd_sync(int argc, char *argv[], struct global *g)
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error("sync: want TEAM");
+		return certctl_out_usage_error("sync: want TEAM");
 	if ((id != 0) == (alias != NULL))
-		return usage_error("sync: want one of --id and --alias");
+		return certctl_out_usage_error("sync: want one of --id and "
+		    "--alias");
 	if (ctx.files[SYNC_CERT].path == NULL ||
 	    ctx.files[SYNC_KEY].path == NULL)
-		return usage_error("sync: --cert-file and --key-file are "
-		    "required");
+		return certctl_out_usage_error("sync: --cert-file and "
+		    "--key-file are required");
 	if (ctx.exec != NULL && signal_arg != NULL)
-		return usage_error("sync: --exec and --signal exclude each "
-		    "other");
+		return certctl_out_usage_error("sync: --exec and --signal "
+		    "exclude each other");
 	if (signal_arg != NULL && (ctx.pid != 0) == (ctx.pid_file != NULL))
-		return usage_error("sync: --signal wants one of --pid and "
-		    "--pid-file");
+		return certctl_out_usage_error("sync: --signal wants one of "
+		    "--pid and --pid-file");
 	if (signal_arg == NULL && (ctx.pid != 0 || ctx.pid_file != NULL))
-		return usage_error("sync: --pid and --pid-file go with "
-		    "--signal");
+		return certctl_out_usage_error("sync: --pid and --pid-file go "
+		    "with --signal");
 	if (ctx.exec != NULL && ctx.timeout_s == 0)
-		return usage_error("sync: --timeout must be at least 1 s");
+		return certctl_out_usage_error("sync: --timeout must be at "
+		    "least 1 s");
 	if (vtimeout_given && n_verify == 0)
-		return usage_error("sync: --verify-timeout goes with --verify");
+		return certctl_out_usage_error("sync: --verify-timeout goes "
+		    "with --verify");
 	if (name != NULL && (*name == '\0' || strlen(name) > SYNC_NAME_MAX ||
 	    !util_utf8_valid(name, strlen(name))))
-		return usage_error("sync: --name wants 1 to %d bytes of UTF-8",
-		    SYNC_NAME_MAX);
+		return certctl_out_usage_error("sync: --name wants 1 to %d "
+		    "bytes of UTF-8", SYNC_NAME_MAX);
 	if (owner != NULL && (r = parse_owner(owner, &ctx.uid,
 	    &ctx.gid)) != 0)
 		return r;
@@ -3164,7 +2851,7 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	opts.reconnect = 1;
 
 	if ((ctx.base = event_base_new()) == NULL) {
-		r = fail("cannot create an event loop");
+		r = certctl_out_fail("cannot create an event loop");
 		goto out;
 	}
 	sigint = evsignal_new(ctx.base, SIGINT, sync_signal_cb, &ctx);
@@ -3182,14 +2869,14 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	    evsignal_add(sigterm, NULL) != 0 ||
 	    evsignal_add(sighup, NULL) != 0 ||
 	    evsignal_add(sigchld, NULL) != 0) {
-		r = fail("cannot set up the event loop");
+		r = certctl_out_fail("cannot set up the event loop");
 		goto out;
 	}
 	errno = 0;
 	if ((ctx.w = certd_watch_new(ctx.base, &opts, sync_event_cb, &ctx,
 	    err, sizeof(err))) == NULL) {
-		r = fail_as(errno == ENOMEM ? EXIT_FAILED : EXIT_USAGE, "%s",
-		    err);
+		r = certctl_out_fail_as(errno == ENOMEM ? EXIT_FAILED :
+		    EXIT_USAGE, "%s", err);
 		goto out;
 	}
 	sync_log(&ctx, "following %s %s in team %s on %s",
@@ -3197,13 +2884,13 @@ cmd_sync(int argc, char *argv[], struct global *g)
 	    alias != NULL ? alias : idname, opts.team,
 	    certd_socket_path(g->socket));
 	if (event_base_dispatch(ctx.base) == -1)
-		r = fail("event loop failed");
+		r = certctl_out_fail("event loop failed");
 	else if (ctx.stopped)
 		r = 0;
 	else if (ctx.failed)
-		r = fail_code(ctx.code, "sync: ", ctx.err);
+		r = certctl_out_fail_code(ctx.code, "sync: ", ctx.err);
 	else
-		r = fail("sync: the event loop ended");
+		r = certctl_out_fail("sync: the event loop ended");
 out:
 	if (ctx.child != 0)
 		sync_log(&ctx, "leaving reload command %ld to finish on its "
@@ -3275,14 +2962,14 @@ token_new(int argc, char *argv[])
 		}
 	}
 	if (name == NULL || teams == NULL || role == NULL || optind != argc)
-		return usage_error("token new: want --name, --teams and "
-		    "--role");
+		return certctl_out_usage_error("token new: want --name, "
+		    "--teams and --role");
 	if (tokens_new(name, teams, role, keys, text, sizeof(text), line,
 	    sizeof(line), err, sizeof(err)) != 0)
-		return fail_as(EXIT_USAGE, "token new: %s", err);
+		return certctl_out_fail_as(EXIT_USAGE, "token new: %s", err);
 	printf("%s\n%s\n", text, line);
 	cert_wipe(text, sizeof(text));
-	return flush_stdout();
+	return certctl_out_flush_stdout();
 }
 
 /* `token new`: the one token command. */
@@ -3291,8 +2978,9 @@ cmd_token(int argc, char *argv[], struct global *g)
 {
 	(void)g;
 	if (argc < 2 || strcmp(argv[1], "new") != 0)
-		return usage_error("token: only 'token new' exists");
-	cur_cmd = "token new";
+		return certctl_out_usage_error("token: only 'token new' "
+		    "exists");
+	certctl_out_set_command("token new");
 	return token_new(argc - 1, argv + 1);
 }
 
@@ -3445,7 +3133,7 @@ usage_cmd(const struct cmd *cmd)
 	print_lines(stdout, cmd->help, "", "");
 	putchar('\n');
 	fputs(options_text, stdout);
-	return flush_stdout();
+	return certctl_out_flush_stdout();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3463,7 +3151,7 @@ main(int argc, char *argv[])
 	const struct cmd *cmd = NULL;
 	const char	*name;
 	size_t		 i;
-	int		 ch, j;
+	int		 ch, j, json = 0;
 
 	/* certd's text is UTF-8 whatever the user's locale: widths by it. */
 	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
@@ -3471,24 +3159,25 @@ main(int argc, char *argv[])
 	/* Before any option is parsed, so that every error honours it. */
 	for (j = 1; j < argc && strcmp(argv[j], "--") != 0; j++)
 		if (strcmp(argv[j], "--json") == 0)
-			json_errors = 1;
+			json = 1;
+	certctl_out_set_json(json);
 	opterr = 0;
 	/* "+": stop at the command; its options are its own. */
 	while ((ch = getopt_long(argc, argv, "+:s:h", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			usage_all(stdout);
-			return flush_stdout();
+			return certctl_out_flush_stdout();
 		}
 		if (ch == 'V') {
 			printf("certctl %s\n", PACKAGE_VERSION);
-			return flush_stdout();
+			return certctl_out_flush_stdout();
 		}
 		if (global_opt(ch, &g) != 0)
 			return bad_option("", ch, argc, argv);
 	}
 	if (optind >= argc) {
-		if (json_errors)
-			return usage_error("want a COMMAND");
+		if (json)
+			return certctl_out_usage_error("want a COMMAND");
 		usage_all(stderr);
 		return EXIT_USAGE;
 	}
@@ -3505,13 +3194,14 @@ main(int argc, char *argv[])
 			if (strcmp(argv[1], cmds[i].name) == 0)
 				return usage_cmd(&cmds[i]);
 		if (argc > 1)
-			return usage_error("help: unknown command '%s'", argv[1]);
+			return certctl_out_usage_error("help: unknown command "
+			    "'%s'", argv[1]);
 		usage_all(stdout);
-		return flush_stdout();
+		return certctl_out_flush_stdout();
 	}
 	if (cmd == NULL)
-		return usage_error("unknown command '%s'", name);
-	cur_cmd = cmd->name;
+		return certctl_out_usage_error("unknown command '%s'", name);
+	certctl_out_set_command(cmd->name);
 	/* CMD --help (or -h) wins over anything else on the line. */
 	for (j = 1; j < argc && strcmp(argv[j], "--") != 0; j++)
 		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0)
