@@ -63,6 +63,26 @@ enum {
 	{ "socket",	required_argument,	NULL, 's' }, \
 	{ "json",	no_argument,		NULL, OPT_JSON }
 
+/* certctl.c --------------------------------------------------------- */
+
+/* Strict decimal into *out; 0 refused unless allow_zero.  0 or EXIT_USAGE. */
+int	certctl_parse_u64(const char *s, const char *what, int allow_zero,
+	    uint64_t *out);
+
+/* Handle an option every command shares (-s, --json); 0 if ch was one. */
+int	certctl_global_opt(int ch, struct global *g);
+
+/* getopt_long returned ch, ':' or '?': report it; the exit status. */
+int	certctl_bad_option(const char *cmd, int ch, int argc, char *argv[]);
+
+/* Wipe a NUL-terminated secret and free it; accepts NULL. */
+void	certctl_free_secret(char *s);
+
+/* certctl_sync.c ---------------------------------------------------- */
+
+/* certctl sync: runs until a signal or the watch's end; the exit status. */
+int	certctl_sync_main(int argc, char *argv[], struct global *g);
+
 /* certctl_out.c ----------------------------------------------------- */
 
 /*

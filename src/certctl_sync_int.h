@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * certctl sync's private header: the agent's context, shared by
+ * certctl_sync.c (the agent: events, debounce, apply, reload, check, ack)
+ * and certctl_sync_files.c (the files it writes, and the pid file it
+ * reads, each through a directory opened with no link on the way).
+ */
+#ifndef CERTD_CERTCTL_SYNC_INT_H
+#define CERTD_CERTCTL_SYNC_INT_H
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <certd/constants.h>
+
+#include "tlsprobe.h"
+
+struct certd_watch;
+struct event;
+struct event_base;
+
+#define SYNC_DEBOUNCE_MS	200
+#define SYNC_DEBOUNCE_MAX_MS	60000
+#define SYNC_MAXWAIT_FACTOR	10	/* longest wait, in debounce windows */
+#define SYNC_TIMEOUT_S		30
+#define SYNC_TIMEOUT_MAX_S	86400
+#define SYNC_TAIL		200	/* bytes of the reload's stderr kept */
+#define SYNC_NAME_MAX		64	/* bytes, as certd allows */
+#define SYNC_DETAIL_MAX		256	/* certd keeps 255 bytes of a detail */
+#define SYNC_CHUNK		4096
+#define SYNC_REAP_MS		100	/* polling for a killed command's exit */
+#define SYNC_RETRY_MS		1000	/* first retry of a failed apply */
+#define SYNC_RETRY_MAX_MS	60000
+#define SYNC_VERIFY_MAX		16	/* --verify targets */
+#define SYNC_VERIFY_TIMEOUT_S	10
+#define SYNC_VERIFY_TIMEOUT_MAX_S 3600
+
+enum sync_kind {
+	SYNC_CERT,
+	SYNC_KEY,
+	SYNC_CHAIN,
+	SYNC_BUNDLE,
+	SYNC_NFILES,
+};
+
+/*
+ * One output file; path NULL when not asked for.  Everything is done
+ * relative to dirfd, its directory opened without following a link
+ * (safefile.h); -1 while that directory does not exist.
+ */
+struct sync_file {
+	const char	*label;
+	const char	*path;
+	const char	*base;		/* the last component of path */
+	mode_t		 mode;
+	int		 dirfd;
+	char		 tmp[NAME_MAX + 1];	/* prepared in dirfd, or "" */
+};
+
+/* A record received and not yet applied.  The key is wiped on free. */
+struct sync_rec {
+	uint64_t	 revision;
+	uint64_t	 id;
+	char		*certificate;
+	char		*private_key;
+};
+
+/*
+ * Invariants: child != 0 exactly while a reload command runs, and then
+ * child_timer is pending; child_fd is its stderr pipe until drained (-1
+ * after).  pending is the newest record not applied yet; pending_since
+ * the monotonic ms when it went from none to some.  last is the record
+ * applied last (NULL after a delete); retry_timer is pending while its
+ * failed apply waits for another try, retry_ms the wait after that one.
+ * probing is set exactly while the --verify check of probe_rev runs;
+ * probe is the last check started (inert once done, freed at the next
+ * start).  written_fp is the leaf of the record being applied.
+ */
+struct sync_ctx {
+	struct event_base	*base;
+	struct certd_watch	*w;
+	char			 name[SYNC_NAME_MAX + 1];
+	struct sync_file	 files[SYNC_NFILES];
+	uid_t			 euid;		/* who may write what sync trusts */
+	uid_t			 uid;		/* (uid_t)-1: keep */
+	gid_t			 gid;		/* (gid_t)-1: keep */
+	const char		*exec;
+	int			 sig;		/* 0: no signal */
+	char			 signame[16];	/* "HUP", or a number */
+	pid_t			 pid;		/* 0: read pid_file */
+	const char		*pid_file;
+	unsigned		 timeout_s;
+	unsigned		 debounce_ms;
+	struct tlsprobe_target	*verify[SYNC_VERIFY_MAX];
+	size_t			 n_verify;
+	unsigned		 verify_timeout_s;
+
+	struct sync_rec		*pending;
+	int64_t			 pending_since;
+	struct event		*timer;
+	int			 applied;	/* a record was applied this run */
+	int			 reload_owed;	/* the last reload failed */
+	pid_t			 gone_pid;	/* signalled: no such process */
+	struct stat		 gone_st;	/* the pid file that named it */
+	struct sync_rec		*last;
+	struct event		*retry_timer;
+	unsigned		 retry_ms;
+
+	pid_t			 child;
+	uint64_t		 child_rev;
+	int			 child_forgotten;	/* outcome not acked */
+	int			 child_fd;
+	struct event		*child_ev;
+	struct event		*child_timer;
+	int			 timed_out;
+	char			 tail[SYNC_TAIL];
+	size_t			 tail_len;
+
+	char			 written_fp[CERTD_FINGERPRINT_LEN + 1];
+	struct tlsprobe		*probe;
+	int			 probing;
+	uint64_t		 probe_rev;
+	int			 probe_forgotten;	/* outcome not acked */
+	char			 probe_what[SYNC_DETAIL_MAX];	/* the reload */
+
+	int			 have_ack;	/* resent after a reconnect */
+	uint64_t		 ack_rev;
+	int			 ack_status;	/* enum certd_ack_status */
+	char			 ack_detail[SYNC_DETAIL_MAX];
+	char			 ack_served[CERTD_FINGERPRINT_LEN + 1];
+	int64_t			 ack_verified_at;	/* 0: no check */
+
+	int			 stopped;
+	int			 failed;
+	int			 code;		/* libcertd's, of the end */
+	char			 err[600];
+};
+
+/* certctl_sync.c ---------------------------------------------------- */
+
+/* One line on stderr: time, the watch's name, what happened. */
+void	certctl_sync_log(const struct sync_ctx *ctx, const char *f, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* certctl_sync_files.c ---------------------------------------------- */
+
+/*
+ * At start: open the directory of every file and check the pid file's;
+ * 0, or the exit status of the usage error reported.
+ */
+int	certctl_sync_files_open(struct sync_ctx *ctx);
+
+/* Open again a file's directory missing or removed; 0 or -1 (err). */
+int	certctl_sync_files_dirs(struct sync_ctx *ctx, char *err, size_t errlen);
+
+/*
+ * Whether f holds exactly len bytes of buf: 1 yes (mode and owner fixed),
+ * 0 no, SAFEFILE_REFUSED when what is there must not be touched (err).
+ */
+int	certctl_sync_files_same(const struct sync_ctx *ctx,
+	    const struct sync_file *f, const char *buf, size_t len, char *err,
+	    size_t errlen);
+
+/* Write the files marked changed, temp files then renames; 0 or -1. */
+int	certctl_sync_files_write(struct sync_ctx *ctx,
+	    const struct sync_rec *rec, const char *const text[],
+	    const size_t len[], const int changed[], char *err, size_t errlen);
+
+/* The pid to signal (--pid, or read from --pid-file); 0 or -1 (err). */
+int	certctl_sync_files_pid(const struct sync_ctx *ctx, pid_t *out,
+	    struct stat *st, char *err, size_t errlen);
+
+/* At the end: remove temp files left, close the directories. */
+void	certctl_sync_files_close(struct sync_ctx *ctx);
+
+#endif
