@@ -935,8 +935,22 @@ watch_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(ctx->base);
 }
 
+/* The --id and --alias lists of a watch, grown as they come. */
+struct watch_args {
+	uint64_t	 *ids;
+	const char	**aliases;	/* argv's strings */
+	size_t		  n_ids;
+	size_t		  n_aliases;
+};
+
+/*
+ * The command line of watch into opts, a (whose lists the caller frees)
+ * and ctx->with_pem.  0, or the exit status of the failure reported.
+ */
 static int
-cmd_watch(int argc, char *argv[], struct global *g)
+watch_options(int argc, char *argv[], struct global *g,
+    struct certd_watch_opts *opts, struct watch_args *a,
+    struct watch_ctx *ctx)
 {
 	static const struct option longopts[] = {
 		GLOBAL_LONGOPTS,
@@ -947,105 +961,99 @@ cmd_watch(int argc, char *argv[], struct global *g)
 		{ "with-pem",	no_argument,		NULL, OPT_WITH_PEM },
 		{ NULL,		0,			NULL, 0 },
 	};
-	struct certd_watch_opts	 opts;
-	struct watch_ctx	 ctx;
-	struct certd_watch	*w = NULL;
-	struct event		*sigint = NULL, *sigterm = NULL;
-	uint64_t		*ids = NULL, id;
-	const char		**aliases = NULL;
-	size_t			 n_ids = 0, n_aliases = 0;
-	char			 err[512];
-	void			*p;
-	int			 ch, r = EXIT_USAGE;
+	uint64_t	 id;
+	void		*p;
+	int		 ch;
 
-	memset(&opts, 0, sizeof(opts));
-	memset(&ctx, 0, sizeof(ctx));
 	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_ID:
 			if (certctl_parse_u64(optarg, "id", 0, &id) != 0)
-				goto out;
-			if ((p = reallocarray(ids, n_ids + 1,
-			    sizeof(*ids))) == NULL) {
-				r = certctl_out_fail("out of memory");
-				goto out;
-			}
-			ids = p;
-			ids[n_ids++] = id;
+				return EXIT_USAGE;
+			if ((p = reallocarray(a->ids, a->n_ids + 1,
+			    sizeof(*a->ids))) == NULL)
+				return certctl_out_fail("out of memory");
+			a->ids = p;
+			a->ids[a->n_ids++] = id;
 			break;
 		case OPT_ALIAS:
-			if ((p = reallocarray(aliases, n_aliases + 1,
-			    sizeof(*aliases))) == NULL) {
-				r = certctl_out_fail("out of memory");
-				goto out;
-			}
-			aliases = p;
-			aliases[n_aliases++] = optarg;
+			if ((p = reallocarray(a->aliases, a->n_aliases + 1,
+			    sizeof(*a->aliases))) == NULL)
+				return certctl_out_fail("out of memory");
+			a->aliases = p;
+			a->aliases[a->n_aliases++] = optarg;
 			break;
 		case OPT_SINCE:
-			if (certctl_parse_u64(optarg, "revision",
-			    1, &opts.since) != 0)
-				goto out;
-			opts.has_since = 1;
+			if (certctl_parse_u64(optarg, "revision", 1,
+			    &opts->since) != 0)
+				return EXIT_USAGE;
+			opts->has_since = 1;
 			break;
 		case OPT_RECONNECT:
-			opts.reconnect = 1;
+			opts->reconnect = 1;
 			break;
 		case OPT_WITH_PEM:
-			ctx.with_pem = 1;
+			ctx->with_pem = 1;
 			break;
 		default:
-			if (certctl_global_opt(ch, g) != 0) {
-				r = certctl_bad_option("watch", ch, argc, argv);
-				goto out;
-			}
+			if (certctl_global_opt(ch, g) != 0)
+				return certctl_bad_option("watch", ch, argc,
+				    argv);
 		}
 	}
-	if (argc - optind > 1) {
-		r = certctl_out_usage_error("watch: want at most one TEAM");
-		goto out;
-	}
-	if (argc - optind == 0 && (n_ids > 0 || n_aliases > 0)) {
-		r = certctl_out_usage_error("watch: --id and --alias need a "
-		    "TEAM");
-		goto out;
-	}
-	opts.socket = g->socket;
-	opts.team = argc - optind == 1 ? argv[optind] : NULL;
-	opts.ids = ids;
-	opts.n_ids = n_ids;
-	opts.aliases = aliases;
-	opts.n_aliases = n_aliases;
+	if (argc - optind > 1)
+		return certctl_out_usage_error("watch: want at most one TEAM");
+	if (argc - optind == 0 && (a->n_ids > 0 || a->n_aliases > 0))
+		return certctl_out_usage_error("watch: --id and --alias need "
+		    "a TEAM");
+	opts->socket = g->socket;
+	opts->team = argc - optind == 1 ? argv[optind] : NULL;
+	opts->ids = a->ids;
+	opts->n_ids = a->n_ids;
+	opts->aliases = a->aliases;
+	opts->n_aliases = a->n_aliases;
+	return 0;
+}
 
-	if ((ctx.base = event_base_new()) == NULL) {
-		r = certctl_out_fail("cannot create an event loop");
-		goto out;
-	}
-	sigint = evsignal_new(ctx.base, SIGINT, watch_signal_cb, &ctx);
-	sigterm = evsignal_new(ctx.base, SIGTERM, watch_signal_cb, &ctx);
+/*
+ * Print the events of the watch opts until SIGINT or SIGTERM (exit 0) or
+ * the watch's end.  The exit status.
+ */
+static int
+watch_run(struct watch_ctx *ctx, const struct certd_watch_opts *opts)
+{
+	struct certd_watch	*w = NULL;
+	struct event		*sigint = NULL, *sigterm = NULL;
+	char			 err[512];
+	int			 r;
+
+	if ((ctx->base = event_base_new()) == NULL)
+		return certctl_out_fail("cannot create an event loop");
+	sigint = evsignal_new(ctx->base, SIGINT, watch_signal_cb, ctx);
+	sigterm = evsignal_new(ctx->base, SIGTERM, watch_signal_cb, ctx);
 	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint,
 	    NULL) != 0 || evsignal_add(sigterm, NULL) != 0) {
 		r = certctl_out_fail("cannot catch signals");
 		goto out;
 	}
 	errno = 0;
-	if ((w = certd_watch_new(ctx.base, &opts, watch_cb, &ctx, err,
+	if ((w = certd_watch_new(ctx->base, opts, watch_cb, ctx, err,
 	    sizeof(err))) == NULL) {
 		r = certctl_out_fail_as(errno == ENOMEM ? EXIT_FAILED :
 		    EXIT_USAGE, "%s", err);
 		goto out;
 	}
-	if (event_base_dispatch(ctx.base) == -1)
+	if (event_base_dispatch(ctx->base) == -1)
 		r = certctl_out_fail("event loop failed");
-	else if (ctx.stopped)
+	else if (ctx->stopped)
 		r = 0;
-	else if (ctx.status != 0)
-		r = ctx.status;
-	else if (ctx.code != 0)
-		r = certctl_out_fail_code(ctx.code, ctx.code <= -100 ? "" :
-		    "watch: ", ctx.err);
+	else if (ctx->status != 0)
+		r = ctx->status;
+	else if (ctx->code != 0)
+		r = certctl_out_fail_code(ctx->code, ctx->code <= -100 ? "" :
+		    "watch: ", ctx->err);
 	else
-		r = certctl_out_fail("%s", ctx.err[0] != '\0' ? ctx.err :
+		r = certctl_out_fail("%s", ctx->err[0] != '\0' ? ctx->err :
 		    "watch: the event loop ended");
 out:
 	certd_watch_free(w);
@@ -1053,10 +1061,25 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
-	if (ctx.base != NULL)
-		event_base_free(ctx.base);
-	free(ids);
-	free(aliases);
+	event_base_free(ctx->base);
+	return r;
+}
+
+static int
+cmd_watch(int argc, char *argv[], struct global *g)
+{
+	struct certd_watch_opts	opts;
+	struct watch_args	args;
+	struct watch_ctx	ctx;
+	int			r;
+
+	memset(&opts, 0, sizeof(opts));
+	memset(&args, 0, sizeof(args));
+	memset(&ctx, 0, sizeof(ctx));
+	if ((r = watch_options(argc, argv, g, &opts, &args, &ctx)) == 0)
+		r = watch_run(&ctx, &opts);
+	free(args.ids);
+	free(args.aliases);
 	return r;
 }
 

@@ -3,8 +3,9 @@
  * certctl's private header: what its files share.  certctl.c holds main,
  * the options every command takes and the commands; certctl_out.c the one
  * way errors are reported (exit status by class, --json objects) and the
- * helpers that print JSON and tables.  Not installed: only certctl's own
- * files include it.
+ * helpers that print JSON and tables; certctl_sync*.c the sync agent
+ * (certctl_sync_int.h).  Not installed: only certctl's own files include
+ * it.
  */
 #ifndef CERTD_CERTCTL_H
 #define CERTD_CERTCTL_H
@@ -140,5 +141,8 @@ void	certctl_out_print_time(const char *label, int64_t t);
 const char *certctl_out_str_or(const char *s, const char *dflt);
 void	certctl_out_print_cell(const char *s, size_t width);
 void	certctl_out_widen(size_t *width, const char *s);
+
+/* At most max bytes of s into out (max + 1), not cutting a character. */
+void	certctl_out_copy_utf8(char *out, size_t max, const char *s);
 
 #endif

@@ -345,3 +345,18 @@ certctl_out_widen(size_t *width, const char *s)
 	if (w > *width)
 		*width = w;
 }
+
+/* At most max bytes of s into out, not cutting a UTF-8 character. */
+void
+certctl_out_copy_utf8(char *out, size_t max, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+}

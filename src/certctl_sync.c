@@ -28,17 +28,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <grp.h>
-#include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -323,8 +318,6 @@ sync_current(const struct sync_ctx *ctx, uint64_t rev)
 	    ctx->last->revision == rev;
 }
 
-static void	copy_utf8(char *, size_t, const char *);
-
 /* A detail, cut to what certd keeps at a character boundary. */
 static void __attribute__((format(printf, 3, 4)))
 sync_detail(char *out, size_t len, const char *f, ...)
@@ -335,7 +328,7 @@ sync_detail(char *out, size_t len, const char *f, ...)
 	va_start(ap, f);
 	vsnprintf(buf, sizeof(buf), f, ap);
 	va_end(ap);
-	copy_utf8(out, len - 1, buf);
+	certctl_out_copy_utf8(out, len - 1, buf);
 }
 
 /* The --verify check of probe_rev ended. */
@@ -920,409 +913,130 @@ sync_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(ctx->base);
 }
 
-/* HUP, SIGHUP or a number; the name without SIG into name. */
+/*
+ * The loop and what runs on it: signals, timers, the watch of the
+ * certificate (from the current state, reconnecting).  0, or the exit
+ * status of the failure reported.
+ */
 static int
-parse_signal(const char *s, int *sig, char *name, size_t namelen)
+sync_setup(struct sync_ctx *ctx, struct sync_args *a, const struct global *g)
 {
-	static const struct {
-		const char	*name;
-		int		 sig;
-	} sigs[] = {
-		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
-		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
-		{ "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CONT", SIGCONT },
-		{ "WINCH", SIGWINCH },
-	};
-	uint64_t	v;
-	size_t		i;
+	struct certd_watch_opts	 opts;
+	char			 err[512];
 
-	if (strncasecmp(s, "SIG", 3) == 0)
-		s += 3;
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		if (strcasecmp(s, sigs[i].name) == 0) {
-			*sig = sigs[i].sig;
-			snprintf(name, namelen, "%s", sigs[i].name);
-			return 0;
-		}
-	}
-	if (util_parse_u64(s, strlen(s), 64, &v) != 0 || v == 0)
-		return -1;
-	*sig = (int)v;
-	snprintf(name, namelen, "%d", *sig);
+	memset(&opts, 0, sizeof(opts));
+	opts.socket = g->socket;
+	opts.team = a->team;
+	opts.ids = a->id != 0 ? &a->id : NULL;
+	opts.n_ids = a->id != 0;
+	opts.aliases = a->alias != NULL ? &a->alias : NULL;
+	opts.n_aliases = a->alias != NULL;
+	opts.has_since = 1;
+	opts.since = 0;
+	opts.name = ctx->name;
+	opts.reconnect = 1;
+
+	if ((ctx->base = event_base_new()) == NULL)
+		return certctl_out_fail("cannot create an event loop");
+	ctx->sigint = evsignal_new(ctx->base, SIGINT, sync_signal_cb, ctx);
+	ctx->sigterm = evsignal_new(ctx->base, SIGTERM, sync_signal_cb, ctx);
+	/* A hang-up stops like SIGTERM: never in the middle of a write. */
+	ctx->sighup = evsignal_new(ctx->base, SIGHUP, sync_signal_cb, ctx);
+	ctx->sigchld = evsignal_new(ctx->base, SIGCHLD, sync_sigchld_cb, ctx);
+	ctx->timer = evtimer_new(ctx->base, sync_timer_cb, ctx);
+	ctx->child_timer = evtimer_new(ctx->base, sync_child_timeout_cb, ctx);
+	ctx->retry_timer = evtimer_new(ctx->base, sync_retry_cb, ctx);
+	if (ctx->sigint == NULL || ctx->sigterm == NULL ||
+	    ctx->sighup == NULL || ctx->sigchld == NULL ||
+	    ctx->timer == NULL || ctx->child_timer == NULL ||
+	    ctx->retry_timer == NULL ||
+	    evsignal_add(ctx->sigint, NULL) != 0 ||
+	    evsignal_add(ctx->sigterm, NULL) != 0 ||
+	    evsignal_add(ctx->sighup, NULL) != 0 ||
+	    evsignal_add(ctx->sigchld, NULL) != 0)
+		return certctl_out_fail("cannot set up the event loop");
+	errno = 0;
+	if ((ctx->w = certd_watch_new(ctx->base, &opts, sync_event_cb, ctx,
+	    err, sizeof(err))) == NULL)
+		return certctl_out_fail_as(errno == ENOMEM ? EXIT_FAILED :
+		    EXIT_USAGE, "%s", err);
+	certctl_sync_log(ctx, "following %s %s in team %s on %s",
+	    a->alias != NULL ? "alias" : "id",
+	    a->alias != NULL ? a->alias : a->idname, opts.team,
+	    certd_socket_path(g->socket));
 	return 0;
 }
 
-/* Strict octal, at most 0777. */
+/* Run until a signal or the end of the watch; the exit status. */
 static int
-parse_mode(const char *s, mode_t *out)
+sync_run(struct sync_ctx *ctx)
 {
-	unsigned	v = 0;
-
-	if (*s == '\0' || strlen(s) > 4)
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '7')
-			return -1;
-		v = v * 8 + (unsigned)(*s - '0');
-	}
-	if (v > 0777)
-		return -1;
-	*out = (mode_t)v;
-	return 0;
-}
-
-/* USER[:GROUP], names or numbers; USER alone keeps the group. */
-static int
-parse_owner(const char *s, uid_t *uid, gid_t *gid)
-{
-	struct passwd	*pw;
-	struct group	*gr;
-	const char	*colon = strchr(s, ':');
-	char		 user[256];
-	uint64_t	 v;
-	size_t		 n = colon != NULL ? (size_t)(colon - s) : strlen(s);
-
-	*uid = (uid_t)-1;
-	*gid = (gid_t)-1;
-	if (n >= sizeof(user))
-		return certctl_out_fail_as(EXIT_USAGE, "sync: --owner: user "
-		    "name too long");
-	memcpy(user, s, n);
-	user[n] = '\0';
-	if (n > 0) {
-		if ((pw = getpwnam(user)) != NULL)
-			*uid = pw->pw_uid;
-		else if (util_parse_u64(user, n, UINT32_MAX - 1, &v) == 0)
-			*uid = (uid_t)v;
-		else
-			return certctl_out_fail_as(EXIT_USAGE, "sync: --owner: "
-			    "unknown user '%s'", user);
-	}
-	if (colon != NULL && colon[1] != '\0') {
-		if ((gr = getgrnam(colon + 1)) != NULL)
-			*gid = gr->gr_gid;
-		else if (util_parse_u64(colon + 1, strlen(colon + 1),
-		    UINT32_MAX - 1, &v) == 0)
-			*gid = (gid_t)v;
-		else
-			return certctl_out_fail_as(EXIT_USAGE, "sync: --owner: "
-			    "unknown group '%s'", colon + 1);
-	}
-	if (*uid == (uid_t)-1 && *gid == (gid_t)-1)
-		return certctl_out_usage_error("sync: --owner wants "
-		    "USER[:GROUP]");
-	return 0;
-}
-
-/* At most max bytes of s into out, not cutting a UTF-8 character. */
-static void
-copy_utf8(char *out, size_t max, const char *s)
-{
-	size_t	n = strlen(s);
-
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	memcpy(out, s, n);
-	out[n] = '\0';
+	if (event_base_dispatch(ctx->base) == -1)
+		return certctl_out_fail("event loop failed");
+	if (ctx->stopped)
+		return 0;
+	if (ctx->failed)
+		return certctl_out_fail_code(ctx->code, "sync: ", ctx->err);
+	return certctl_out_fail("sync: the event loop ended");
 }
 
 /*
- * Parse and resolve the --verify targets (getaddrinfo may block: before
- * the loop runs).  A target that does not parse or resolve ends the
- * command with status 2.
+ * Free what ctx holds, after a run or a failed setup.  A reload command
+ * still running is left to finish: it is not ours to kill.
  */
-static int
-sync_verify_targets(struct sync_ctx *ctx, const char *const *args, size_t n)
+static void
+sync_teardown(struct sync_ctx *ctx)
 {
-	char	err[256];
+	size_t	i;
 
-	for (ctx->n_verify = 0; ctx->n_verify < n; ctx->n_verify++)
-		if (tlsprobe_target_parse(args[ctx->n_verify],
-		    &ctx->verify[ctx->n_verify], err, sizeof(err)) != 0)
-			return certctl_out_usage_error("sync: --verify %s: %s",
-			    args[ctx->n_verify], err);
-	return 0;
+	if (ctx->child != 0)
+		certctl_sync_log(ctx, "leaving reload command %ld to finish "
+		    "on its own", (long)ctx->child);
+	sync_child_close(ctx);
+	certctl_sync_files_close(ctx);
+	sync_rec_free(ctx->pending);
+	sync_rec_free(ctx->last);
+	tlsprobe_free(ctx->probe);
+	for (i = 0; i < ctx->n_verify; i++)
+		tlsprobe_target_free(ctx->verify[i]);
+	certd_watch_free(ctx->w);
+	if (ctx->timer != NULL)
+		event_free(ctx->timer);
+	if (ctx->retry_timer != NULL)
+		event_free(ctx->retry_timer);
+	if (ctx->child_timer != NULL)
+		event_free(ctx->child_timer);
+	if (ctx->sigint != NULL)
+		event_free(ctx->sigint);
+	if (ctx->sigterm != NULL)
+		event_free(ctx->sigterm);
+	if (ctx->sighup != NULL)
+		event_free(ctx->sighup);
+	if (ctx->sigchld != NULL)
+		event_free(ctx->sigchld);
+	if (ctx->base != NULL)
+		event_base_free(ctx->base);
 }
 
+/*
+ * certctl sync: the options (certctl_sync_opts.c), the files' directories
+ * (certctl_sync_files.c) and the --verify targets checked before anything
+ * runs, then the loop until a signal (exit 0) or the end of the watch.
+ */
 int
 certctl_sync_main(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "id",		required_argument,	NULL, OPT_ID },
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "cert-file",	required_argument,	NULL, OPT_CERT_FILE },
-		{ "key-file",	required_argument,	NULL, OPT_KEY_FILE },
-		{ "chain-file",	required_argument,	NULL, OPT_CHAIN_FILE },
-		{ "bundle-file", required_argument,	NULL, OPT_BUNDLE_FILE },
-		{ "mode",	required_argument,	NULL, OPT_MODE },
-		{ "owner",	required_argument,	NULL, OPT_OWNER },
-		{ "exec",	required_argument,	NULL, OPT_EXEC },
-		{ "signal",	required_argument,	NULL, OPT_SIGNAL },
-		{ "pid",	required_argument,	NULL, OPT_PID },
-		{ "pid-file",	required_argument,	NULL, OPT_PID_FILE },
-		{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
-		{ "debounce",	required_argument,	NULL, OPT_DEBOUNCE },
-		{ "name",	required_argument,	NULL, OPT_NAME },
-		{ "verify",	required_argument,	NULL, OPT_VERIFY },
-		{ "verify-timeout", required_argument,	NULL,
-		    OPT_VERIFY_TIMEOUT },
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_watch_opts	 opts;
-	struct sync_ctx		 ctx;
-	struct event		*sigint = NULL, *sigterm = NULL, *sigchld = NULL;
-	struct event		*sighup = NULL;
-	const char		*alias = NULL, *name = NULL, *owner = NULL;
-	const char		*signal_arg = NULL;
-	const char		*verify[SYNC_VERIFY_MAX];
-	char			 err[512], idname[32];
-	uint64_t		 id = 0, v;
-	mode_t			 mode = 0644;
-	size_t			 n_verify = 0;
-	int			 ch, r = EXIT_USAGE, mode_given = 0, i;
-	int			 vtimeout_given = 0;
+	struct sync_ctx		ctx;
+	struct sync_args	args;
+	int			r;
 
-	memset(&opts, 0, sizeof(opts));
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.child_fd = -1;
-	ctx.uid = (uid_t)-1;
-	ctx.gid = (gid_t)-1;
-	ctx.timeout_s = SYNC_TIMEOUT_S;
-	ctx.debounce_ms = SYNC_DEBOUNCE_MS;
-	ctx.verify_timeout_s = SYNC_VERIFY_TIMEOUT_S;
-	ctx.files[SYNC_CERT].label = "--cert-file";
-	ctx.files[SYNC_KEY].label = "--key-file";
-	ctx.files[SYNC_CHAIN].label = "--chain-file";
-	ctx.files[SYNC_BUNDLE].label = "--bundle-file";
-	for (i = 0; i < SYNC_NFILES; i++)
-		ctx.files[i].dirfd = -1;
-	ctx.euid = geteuid();
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ID:
-			if (certctl_parse_u64(optarg, "id", 0, &id) != 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_ALIAS:
-			alias = optarg;
-			break;
-		case OPT_CERT_FILE:
-			ctx.files[SYNC_CERT].path = optarg;
-			break;
-		case OPT_KEY_FILE:
-			ctx.files[SYNC_KEY].path = optarg;
-			break;
-		case OPT_CHAIN_FILE:
-			ctx.files[SYNC_CHAIN].path = optarg;
-			break;
-		case OPT_BUNDLE_FILE:
-			ctx.files[SYNC_BUNDLE].path = optarg;
-			break;
-		case OPT_MODE:
-			if (parse_mode(optarg, &mode) != 0)
-				return certctl_out_usage_error("sync: bad mode "
-				    "'%s' (octal, at most 0777)", optarg);
-			mode_given = 1;
-			break;
-		case OPT_OWNER:
-			owner = optarg;
-			break;
-		case OPT_EXEC:
-			ctx.exec = optarg;
-			break;
-		case OPT_SIGNAL:
-			signal_arg = optarg;
-			if (parse_signal(optarg, &ctx.sig, ctx.signame,
-			    sizeof(ctx.signame)) != 0)
-				return certctl_out_usage_error("sync: bad "
-				    "signal '%s'", optarg);
-			break;
-		case OPT_PID:
-			if (certctl_parse_u64(optarg, "pid", 0, &v) != 0)
-				return EXIT_USAGE;
-			if (v > INT_MAX)
-				return certctl_out_usage_error("sync: bad pid "
-				    "'%s'", optarg);
-			ctx.pid = (pid_t)v;
-			break;
-		case OPT_PID_FILE:
-			ctx.pid_file = optarg;
-			break;
-		case OPT_TIMEOUT:
-			if (certctl_parse_u64(optarg, "timeout", 0, &v) != 0)
-				return EXIT_USAGE;
-			if (v > SYNC_TIMEOUT_MAX_S)
-				return certctl_out_usage_error("sync: "
-				    "--timeout is at most %d s",
-				    SYNC_TIMEOUT_MAX_S);
-			ctx.timeout_s = (unsigned)v;
-			break;
-		case OPT_DEBOUNCE:
-			if (certctl_parse_u64(optarg, "debounce", 1, &v) != 0)
-				return EXIT_USAGE;
-			if (v > SYNC_DEBOUNCE_MAX_MS)
-				return certctl_out_usage_error("sync: "
-				    "--debounce is at most %d ms",
-				    SYNC_DEBOUNCE_MAX_MS);
-			ctx.debounce_ms = (unsigned)v;
-			break;
-		case OPT_NAME:
-			name = optarg;
-			break;
-		case OPT_VERIFY:
-			if (n_verify == SYNC_VERIFY_MAX)
-				return certctl_out_usage_error("sync: at most "
-				    "%d --verify", SYNC_VERIFY_MAX);
-			verify[n_verify++] = optarg;	/* resolved below */
-			break;
-		case OPT_VERIFY_TIMEOUT:
-			if (certctl_parse_u64(optarg, "verify-timeout",
-			    0, &v) != 0)
-				return EXIT_USAGE;
-			if (v > SYNC_VERIFY_TIMEOUT_MAX_S)
-				return certctl_out_usage_error("sync: "
-				    "--verify-timeout is at most %d s",
-				    SYNC_VERIFY_TIMEOUT_MAX_S);
-			ctx.verify_timeout_s = (unsigned)v;
-			vtimeout_given = 1;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("sync", ch, argc,
-				    argv);
-		}
-	}
-	if (argc - optind != 1)
-		return certctl_out_usage_error("sync: want TEAM");
-	if ((id != 0) == (alias != NULL))
-		return certctl_out_usage_error("sync: want one of --id and "
-		    "--alias");
-	if (ctx.files[SYNC_CERT].path == NULL ||
-	    ctx.files[SYNC_KEY].path == NULL)
-		return certctl_out_usage_error("sync: --cert-file and "
-		    "--key-file are required");
-	if (ctx.exec != NULL && signal_arg != NULL)
-		return certctl_out_usage_error("sync: --exec and --signal "
-		    "exclude each other");
-	if (signal_arg != NULL && (ctx.pid != 0) == (ctx.pid_file != NULL))
-		return certctl_out_usage_error("sync: --signal wants one of "
-		    "--pid and --pid-file");
-	if (signal_arg == NULL && (ctx.pid != 0 || ctx.pid_file != NULL))
-		return certctl_out_usage_error("sync: --pid and --pid-file go "
-		    "with --signal");
-	if (ctx.exec != NULL && ctx.timeout_s == 0)
-		return certctl_out_usage_error("sync: --timeout must be at "
-		    "least 1 s");
-	if (vtimeout_given && n_verify == 0)
-		return certctl_out_usage_error("sync: --verify-timeout goes "
-		    "with --verify");
-	if (name != NULL && (*name == '\0' || strlen(name) > SYNC_NAME_MAX ||
-	    !util_utf8_valid(name, strlen(name))))
-		return certctl_out_usage_error("sync: --name wants 1 to %d "
-		    "bytes of UTF-8", SYNC_NAME_MAX);
-	if (owner != NULL && (r = parse_owner(owner, &ctx.uid,
-	    &ctx.gid)) != 0)
+	if ((r = certctl_sync_opts_parse(&ctx, &args, argc, argv, g)) != 0)
 		return r;
-	ctx.files[SYNC_CERT].mode = mode;
-	ctx.files[SYNC_CHAIN].mode = mode;
-	/* Never a permission for others on a file with the key. */
-	ctx.files[SYNC_KEY].mode = mode_given ? (mode & 0770) : 0600;
-	ctx.files[SYNC_BUNDLE].mode = ctx.files[SYNC_KEY].mode;
-	snprintf(idname, sizeof(idname), "%llu", (unsigned long long)id);
-	if (name == NULL) {
-		snprintf(err, sizeof(err), "sync-%s",
-		    alias != NULL ? alias : idname);
-		copy_utf8(ctx.name, SYNC_NAME_MAX, err);
-	} else
-		copy_utf8(ctx.name, SYNC_NAME_MAX, name);
-
-	if ((r = certctl_sync_files_open(&ctx)) != 0 ||
-	    (r = sync_verify_targets(&ctx, verify, n_verify)) != 0)
-		goto out;
-
-	opts.socket = g->socket;
-	opts.team = argv[optind];
-	opts.ids = id != 0 ? &id : NULL;
-	opts.n_ids = id != 0;
-	opts.aliases = alias != NULL ? &alias : NULL;
-	opts.n_aliases = alias != NULL;
-	opts.has_since = 1;
-	opts.since = 0;
-	opts.name = ctx.name;
-	opts.reconnect = 1;
-
-	if ((ctx.base = event_base_new()) == NULL) {
-		r = certctl_out_fail("cannot create an event loop");
-		goto out;
-	}
-	sigint = evsignal_new(ctx.base, SIGINT, sync_signal_cb, &ctx);
-	sigterm = evsignal_new(ctx.base, SIGTERM, sync_signal_cb, &ctx);
-	/* A hang-up stops like SIGTERM: never in the middle of a write. */
-	sighup = evsignal_new(ctx.base, SIGHUP, sync_signal_cb, &ctx);
-	sigchld = evsignal_new(ctx.base, SIGCHLD, sync_sigchld_cb, &ctx);
-	ctx.timer = evtimer_new(ctx.base, sync_timer_cb, &ctx);
-	ctx.child_timer = evtimer_new(ctx.base, sync_child_timeout_cb, &ctx);
-	ctx.retry_timer = evtimer_new(ctx.base, sync_retry_cb, &ctx);
-	if (sigint == NULL || sigterm == NULL || sighup == NULL ||
-	    sigchld == NULL || ctx.timer == NULL || ctx.child_timer == NULL ||
-	    ctx.retry_timer == NULL ||
-	    evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0 ||
-	    evsignal_add(sighup, NULL) != 0 ||
-	    evsignal_add(sigchld, NULL) != 0) {
-		r = certctl_out_fail("cannot set up the event loop");
-		goto out;
-	}
-	errno = 0;
-	if ((ctx.w = certd_watch_new(ctx.base, &opts, sync_event_cb, &ctx,
-	    err, sizeof(err))) == NULL) {
-		r = certctl_out_fail_as(errno == ENOMEM ? EXIT_FAILED :
-		    EXIT_USAGE, "%s", err);
-		goto out;
-	}
-	certctl_sync_log(&ctx, "following %s %s in team %s on %s",
-	    alias != NULL ? "alias" : "id",
-	    alias != NULL ? alias : idname, opts.team,
-	    certd_socket_path(g->socket));
-	if (event_base_dispatch(ctx.base) == -1)
-		r = certctl_out_fail("event loop failed");
-	else if (ctx.stopped)
-		r = 0;
-	else if (ctx.failed)
-		r = certctl_out_fail_code(ctx.code, "sync: ", ctx.err);
-	else
-		r = certctl_out_fail("sync: the event loop ended");
-out:
-	if (ctx.child != 0)
-		certctl_sync_log(&ctx, "leaving reload command %ld to finish "
-		    "on its own", (long)ctx.child);
-	sync_child_close(&ctx);
-	certctl_sync_files_close(&ctx);
-	sync_rec_free(ctx.pending);
-	sync_rec_free(ctx.last);
-	tlsprobe_free(ctx.probe);
-	for (i = 0; i < (int)ctx.n_verify; i++)
-		tlsprobe_target_free(ctx.verify[i]);
-	certd_watch_free(ctx.w);
-	if (ctx.timer != NULL)
-		event_free(ctx.timer);
-	if (ctx.retry_timer != NULL)
-		event_free(ctx.retry_timer);
-	if (ctx.child_timer != NULL)
-		event_free(ctx.child_timer);
-	if (sigint != NULL)
-		event_free(sigint);
-	if (sigterm != NULL)
-		event_free(sigterm);
-	if (sighup != NULL)
-		event_free(sighup);
-	if (sigchld != NULL)
-		event_free(sigchld);
-	if (ctx.base != NULL)
-		event_base_free(ctx.base);
+	if ((r = certctl_sync_files_open(&ctx)) == 0 &&
+	    (r = certctl_sync_opts_verify(&ctx, args.verify,
+	    args.n_verify)) == 0 &&
+	    (r = sync_setup(&ctx, &args, g)) == 0)
+		r = sync_run(&ctx);
+	sync_teardown(&ctx);
 	return r;
 }

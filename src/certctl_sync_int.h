@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * certctl sync's private header: the agent's context, shared by
- * certctl_sync.c (the agent: events, debounce, apply, reload, check, ack)
- * and certctl_sync_files.c (the files it writes, and the pid file it
- * reads, each through a directory opened with no link on the way).
+ * certctl_sync.c (the agent: events, debounce, apply, reload, check, ack),
+ * certctl_sync_opts.c (its command line) and certctl_sync_files.c (the
+ * files it writes, and the pid file it reads, each through a directory
+ * opened with no link on the way).
  */
 #ifndef CERTD_CERTCTL_SYNC_INT_H
 #define CERTD_CERTCTL_SYNC_INT_H
@@ -134,10 +135,34 @@ struct sync_ctx {
 	char			 ack_served[CERTD_FINGERPRINT_LEN + 1];
 	int64_t			 ack_verified_at;	/* 0: no check */
 
+	struct event		*sigint;
+	struct event		*sigterm;
+	struct event		*sighup;	/* stops as SIGTERM does */
+	struct event		*sigchld;
 	int			 stopped;
 	int			 failed;
 	int			 code;		/* libcertd's, of the end */
 	char			 err[600];
+};
+
+/*
+ * What the command line says besides the agent's settings, which
+ * certctl_sync_opts.c writes into struct sync_ctx: what to follow, and
+ * what is checked or resolved once every option is read.
+ */
+struct sync_args {
+	const char	*team;
+	const char	*alias;		/* NULL: by id */
+	uint64_t	 id;		/* 0: by alias */
+	char		 idname[32];	/* id in decimal */
+	const char	*name;		/* --name, or NULL */
+	const char	*owner;		/* --owner, or NULL */
+	const char	*signal_arg;	/* --signal, or NULL */
+	mode_t		 mode;		/* --mode, 0644 when not given */
+	int		 mode_given;
+	int		 vtimeout_given;
+	const char	*verify[SYNC_VERIFY_MAX];	/* resolved into ctx */
+	size_t		 n_verify;
 };
 
 /* certctl_sync.c ---------------------------------------------------- */
@@ -145,6 +170,25 @@ struct sync_ctx {
 /* One line on stderr: time, the watch's name, what happened. */
 void	certctl_sync_log(const struct sync_ctx *ctx, const char *f, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* certctl_sync_opts.c ----------------------------------------------- */
+
+struct global;
+
+/*
+ * Parse sync's command line into ctx (settings; all else zero, nothing
+ * open: it can be torn down whatever this returns) and a, and check it.
+ * 0, or the exit status of the usage error reported.
+ */
+int	certctl_sync_opts_parse(struct sync_ctx *ctx, struct sync_args *a,
+	    int argc, char *argv[], struct global *g);
+
+/*
+ * Parse and resolve the n --verify targets args into ctx->verify (may
+ * block: before the loop runs).  0, or EXIT_USAGE with the reason said.
+ */
+int	certctl_sync_opts_verify(struct sync_ctx *ctx, const char *const *args,
+	    size_t n);
 
 /* certctl_sync_files.c ---------------------------------------------- */
 
