@@ -20,7 +20,44 @@
  * files left half-switched by a failed rename and a server that did not
  * reload do not wait for the next change.
  *
- * This file is the agent; certctl_sync_files.c writes the files.
+ * What the agent is doing is one state (enum sync_state), changed only by
+ * sync_set_state and only along this table.  Any state but the final two
+ * goes to STOPPED on SIGINT, SIGTERM or SIGHUP, to ENDED when the watch
+ * ends for good; both end the loop.
+ *
+ *   state       holds                     goes to     when
+ *   IDLE        nothing waits, runs, or   DEBOUNCE    a put
+ *               owes a retry
+ *   DEBOUNCE    pending; timer armed      APPLYING    timer fires
+ *                                         DEBOUNCE    a newer put
+ *                                         IDLE        a delete, resync
+ *   APPLYING    sync_apply: compare,      RELOADING   --exec started
+ *               write, reload             VERIFYING   reloaded, --verify
+ *                                         IDLE        acked, no retry owed
+ *                                         RETRY_WAIT  failed, retry owed
+ *   RELOADING   child runs; child_timer   KILLING     child_timer fires
+ *                                         VERIFYING   exit 0, --verify
+ *                                         IDLE *      acked, no retry owed
+ *                                         RETRY_WAIT  failed, retry owed
+ *   KILLING     child's group killed,     IDLE *      reaped, not ours
+ *               its exit awaited          RETRY_WAIT  reaped, retry owed
+ *   VERIFYING   probe of probe_rev runs   IDLE *      served, or not ours
+ *                                         RETRY_WAIT  not served
+ *   RETRY_WAIT  last failed; retry_timer  APPLYING    retry_timer fires
+ *               armed                     DEBOUNCE    a put (newer wins)
+ *                                         IDLE        a delete, resync
+ *   STOPPED     exit 0                    (final)
+ *   ENDED       exit with code and err    (final)
+ *
+ * IDLE *: DEBOUNCE instead when a put came while the command or check
+ * ran: pending waited for its end (sync_idle).  "Not ours": rev is no
+ * longer the change to confirm (sync_current): a newer put came, or a
+ * delete or resync dropped pending and last while the command or check
+ * ran, leaving the state as it was; its outcome is then acked as it is,
+ * or after a resync only logged (forgotten), and no retry is owed.
+ *
+ * This file is the agent; certctl_sync_opts.c reads its command line and
+ * certctl_sync_files.c writes the files.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -70,6 +107,62 @@ certctl_sync_log(const struct sync_ctx *ctx, const char *f, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	fflush(stderr);
+}
+
+/*
+ * The changes of state the table at the top allows: a bit for each state
+ * that may follow.  STOPPED and ENDED may follow any state but themselves.
+ */
+#define SYNC_TO(s)	(1u << (s))
+static const unsigned	sync_next[SYNC_NSTATES] = {
+	[SYNC_IDLE] = SYNC_TO(SYNC_DEBOUNCE),
+	[SYNC_DEBOUNCE] = SYNC_TO(SYNC_APPLYING) | SYNC_TO(SYNC_DEBOUNCE) |
+	    SYNC_TO(SYNC_IDLE),
+	[SYNC_APPLYING] = SYNC_TO(SYNC_RELOADING) | SYNC_TO(SYNC_VERIFYING) |
+	    SYNC_TO(SYNC_IDLE) | SYNC_TO(SYNC_RETRY_WAIT),
+	[SYNC_RELOADING] = SYNC_TO(SYNC_KILLING) | SYNC_TO(SYNC_VERIFYING) |
+	    SYNC_TO(SYNC_IDLE) | SYNC_TO(SYNC_DEBOUNCE) |
+	    SYNC_TO(SYNC_RETRY_WAIT),
+	[SYNC_KILLING] = SYNC_TO(SYNC_IDLE) | SYNC_TO(SYNC_DEBOUNCE) |
+	    SYNC_TO(SYNC_RETRY_WAIT),
+	[SYNC_VERIFYING] = SYNC_TO(SYNC_IDLE) | SYNC_TO(SYNC_DEBOUNCE) |
+	    SYNC_TO(SYNC_RETRY_WAIT),
+	[SYNC_RETRY_WAIT] = SYNC_TO(SYNC_APPLYING) | SYNC_TO(SYNC_DEBOUNCE) |
+	    SYNC_TO(SYNC_IDLE),
+	[SYNC_STOPPED] = 0,
+	[SYNC_ENDED] = 0,
+};
+
+static const char *const	sync_state_names[SYNC_NSTATES] = {
+	[SYNC_IDLE] = "IDLE",
+	[SYNC_DEBOUNCE] = "DEBOUNCE",
+	[SYNC_APPLYING] = "APPLYING",
+	[SYNC_RELOADING] = "RELOADING",
+	[SYNC_KILLING] = "KILLING",
+	[SYNC_VERIFYING] = "VERIFYING",
+	[SYNC_RETRY_WAIT] = "RETRY_WAIT",
+	[SYNC_STOPPED] = "STOPPED",
+	[SYNC_ENDED] = "ENDED",
+};
+
+/*
+ * The one place the state changes.  A change the table does not list is
+ * a broken invariant: abort rather than run on with a state that no
+ * longer says what runs.  STOPPED and ENDED stay: the loop is ending, and
+ * what the callback that ended it still does changes nothing.
+ */
+static void
+sync_set_state(struct sync_ctx *ctx, enum sync_state to)
+{
+	if (ctx->state == SYNC_STOPPED || ctx->state == SYNC_ENDED)
+		return;
+	if (to != SYNC_STOPPED && to != SYNC_ENDED &&
+	    (sync_next[ctx->state] & SYNC_TO(to)) == 0) {
+		certctl_sync_log(ctx, "broken invariant: state %s -> %s",
+		    sync_state_names[ctx->state], sync_state_names[to]);
+		abort();
+	}
+	ctx->state = to;
 }
 
 static void
@@ -249,6 +342,19 @@ sync_child_close(struct sync_ctx *ctx)
 
 static void	sync_schedule(struct sync_ctx *);
 
+/*
+ * What ran (an apply, a reload command, a check) ended and owes no
+ * retry: what waits is next (DEBOUNCE), else nothing (IDLE).
+ */
+static void
+sync_idle(struct sync_ctx *ctx)
+{
+	if (ctx->pending != NULL)
+		sync_schedule(ctx);
+	else
+		sync_set_state(ctx, SYNC_IDLE);
+}
+
 /* Applying ctx->last failed: apply it again after the back-off. */
 static void
 sync_retry_later(struct sync_ctx *ctx)
@@ -264,6 +370,7 @@ sync_retry_later(struct sync_ctx *ctx)
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(ctx->retry_timer, &tv);
+	sync_set_state(ctx, SYNC_RETRY_WAIT);
 	certctl_sync_log(ctx, "trying again in %u s unless a change comes "
 	    "first", ms / 1000);
 }
@@ -287,9 +394,10 @@ sync_outcome_check(struct sync_ctx *ctx, uint64_t rev, int status,
 {
 	sync_ack_check(ctx, rev, status, detail, served, verified_at);
 	if (status != CERTD_ACK_FAILED || (ctx->sig != 0 &&
-	    ctx->pid_file == NULL && ctx->gone_pid != 0))
+	    ctx->pid_file == NULL && ctx->gone_pid != 0)) {
 		sync_retry_reset(ctx);
-	else
+		sync_idle(ctx);
+	} else
 		sync_retry_later(ctx);
 }
 
@@ -304,7 +412,8 @@ sync_outcome(struct sync_ctx *ctx, uint64_t rev, int status,
 static int
 sync_busy(const struct sync_ctx *ctx)
 {
-	return ctx->child != 0 || ctx->probing;
+	return ctx->state == SYNC_RELOADING || ctx->state == SYNC_KILLING ||
+	    ctx->state == SYNC_VERIFYING;
 }
 
 /*
@@ -339,7 +448,6 @@ sync_verified(const struct tlsprobe_result *res, void *arg)
 	char		 detail[SYNC_DETAIL_MAX], where[64];
 	unsigned	 ms = res->elapsed_ms;
 
-	ctx->probing = 0;
 	ctx->reload_owed = !res->ok;
 	if (res->ok && ctx->n_verify == 1)
 		snprintf(where, sizeof(where), "%s",
@@ -356,21 +464,21 @@ sync_verified(const struct tlsprobe_result *res, void *arg)
 		    res->target, res->why,
 		    res->served != NULL ? ", sha256 " : "",
 		    res->served != NULL ? res->served : "");
-	if (ctx->probe_forgotten) {
-		ctx->probe_forgotten = 0;
+	if (ctx->forgotten) {
+		ctx->forgotten = 0;
 		certctl_sync_log(ctx, "revision %llu: %s: %s (not acked: the "
 		    "whole state came since)",
 		    (unsigned long long)ctx->probe_rev, res->ok ? "ok" :
 		    "failed", detail);
-	} else if (!sync_current(ctx, ctx->probe_rev))
+		sync_idle(ctx);
+	} else if (!sync_current(ctx, ctx->probe_rev)) {
 		sync_ack_check(ctx, ctx->probe_rev, res->ok ? CERTD_ACK_OK :
 		    CERTD_ACK_FAILED, detail, res->served, res->verified_at);
-	else
+		sync_idle(ctx);
+	} else
 		sync_outcome_check(ctx, ctx->probe_rev, res->ok ?
 		    CERTD_ACK_OK : CERTD_ACK_FAILED, detail, res->served,
 		    res->verified_at);
-	if (ctx->pending != NULL)
-		sync_schedule(ctx);
 }
 
 /*
@@ -391,8 +499,10 @@ sync_reloaded(struct sync_ctx *ctx, uint64_t rev, const char *what,
 		    "a newer change came first");
 		if (current)
 			sync_outcome(ctx, rev, CERTD_ACK_REQUESTED, detail);
-		else
+		else {
 			sync_ack(ctx, rev, CERTD_ACK_REQUESTED, detail);
+			sync_idle(ctx);
+		}
 		return;
 	}
 	if (*ctx->written_fp == '\0') {
@@ -410,9 +520,9 @@ sync_reloaded(struct sync_ctx *ctx, uint64_t rev, const char *what,
 		    "start the check (out of memory)");
 		return;
 	}
-	ctx->probing = 1;
+	sync_set_state(ctx, SYNC_VERIFYING);
 	ctx->probe_rev = rev;
-	ctx->probe_forgotten = 0;
+	ctx->forgotten = 0;
 	snprintf(ctx->probe_what, sizeof(ctx->probe_what), "%s", what);
 	certctl_sync_log(ctx, "revision %llu: %s; checking that %s%s serve%s "
 	    "sha256 %.16s... (at most %u s)", (unsigned long long)rev, what,
@@ -432,7 +542,7 @@ sync_child_done(struct sync_ctx *ctx, int st)
 	sync_child_close(ctx);
 	evtimer_del(ctx->child_timer);
 	sync_tail_text(ctx, tail, sizeof(tail));
-	if (ctx->timed_out)
+	if (ctx->state == SYNC_KILLING)
 		snprintf(detail, sizeof(detail), "timeout after %u s",
 		    ctx->timeout_s);
 	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
@@ -447,22 +557,22 @@ sync_child_done(struct sync_ctx *ctx, int st)
 		    *tail != '\0' ? ": " : "", tail);
 	ctx->child = 0;
 	ctx->reload_owed = !ok;
-	if (ctx->child_forgotten) {
+	if (ctx->forgotten) {
 		/* its revision may be of a store this one was restored from */
-		ctx->child_forgotten = 0;
+		ctx->forgotten = 0;
 		certctl_sync_log(ctx, "revision %llu: %s: %s (not acked: the "
 		    "whole state came since)",
 		    (unsigned long long)ctx->child_rev, ok ? "requested" :
 		    "failed", detail);
+		sync_idle(ctx);
 	} else if (ok)
 		sync_reloaded(ctx, ctx->child_rev, detail,
 		    sync_current(ctx, ctx->child_rev));
-	else if (!sync_current(ctx, ctx->child_rev))
+	else if (!sync_current(ctx, ctx->child_rev)) {
 		sync_ack(ctx, ctx->child_rev, 0, detail); /* replaced, deleted */
-	else
+		sync_idle(ctx);
+	} else
 		sync_outcome(ctx, ctx->child_rev, 0, detail);
-	if (ctx->pending != NULL)
-		sync_schedule(ctx);
 }
 
 /* Reap the command if it has exited; returns 1 when it had. */
@@ -472,7 +582,7 @@ sync_child_reap(struct sync_ctx *ctx)
 	pid_t	r;
 	int	st;
 
-	if (ctx->child == 0)
+	if (ctx->state != SYNC_RELOADING && ctx->state != SYNC_KILLING)
 		return 0;
 	do
 		r = waitpid(ctx->child, &st, WNOHANG);
@@ -505,10 +615,10 @@ sync_child_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (ctx->child == 0)
+	if (ctx->state != SYNC_RELOADING && ctx->state != SYNC_KILLING)
 		return;
-	if (!ctx->timed_out) {
-		ctx->timed_out = 1;
+	if (ctx->state == SYNC_RELOADING) {
+		sync_set_state(ctx, SYNC_KILLING);
 		certctl_sync_log(ctx, "reload command timed out after %u s; "
 		    "killing process group %ld", ctx->timeout_s,
 		    (long)ctx->child);
@@ -561,11 +671,11 @@ sync_spawn(struct sync_ctx *ctx, uint64_t rev, char *err, size_t errlen)
 	}
 	/* Both sides set the group: whichever runs first wins the race. */
 	(void)setpgid(pid, pid);
+	sync_set_state(ctx, SYNC_RELOADING);
 	ctx->child = pid;
 	ctx->child_rev = rev;
 	ctx->child_fd = fds[0];
 	fds[0] = -1;
-	ctx->timed_out = 0;
 	ctx->tail_len = 0;
 	evtimer_add(ctx->child_timer, &tv);
 	certctl_sync_log(ctx, "revision %llu: exec (pid %ld): %s",
@@ -655,6 +765,7 @@ sync_apply(struct sync_ctx *ctx)
 	char		*bundle = NULL, err[SYNC_DETAIL_MAX];
 	int		 changed[SYNC_NFILES], nchanged = 0, same, i;
 
+	sync_set_state(ctx, SYNC_APPLYING);
 	ctx->pending = NULL;
 	ctx->applied = 1;
 	cl = strlen(rec->certificate);
@@ -733,7 +844,7 @@ sync_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A change waiting or being applied supersedes the failed one. */
-	if (sync_busy(ctx) || ctx->pending != NULL || ctx->last == NULL)
+	if (ctx->state != SYNC_RETRY_WAIT)
 		return;
 	certctl_sync_log(ctx, "revision %llu: trying again",
 	    (unsigned long long)ctx->last->revision);
@@ -751,14 +862,15 @@ sync_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A running command's or check's completion schedules what waits. */
-	if (!sync_busy(ctx) && ctx->pending != NULL)
+	if (ctx->state == SYNC_DEBOUNCE)
 		sync_apply(ctx);
 }
 
 /*
- * Arm the debounce timer for pending: the first state of a run at once,
- * later changes once none came for debounce_ms, but never later than
- * SYNC_MAXWAIT_FACTOR windows after the first of them.
+ * Arm the debounce timer for pending (DEBOUNCE): the first state of a run
+ * at once, later changes once none came for debounce_ms, but never later
+ * than SYNC_MAXWAIT_FACTOR windows after the first of them.  Not while a
+ * reload command or a check runs: its end comes here (sync_idle).
  */
 static void
 sync_schedule(struct sync_ctx *ctx)
@@ -766,8 +878,6 @@ sync_schedule(struct sync_ctx *ctx)
 	struct timeval	tv;
 	int64_t		delay = 0, left;
 
-	if (sync_busy(ctx) || ctx->pending == NULL)
-		return;
 	if (ctx->applied) {
 		delay = ctx->debounce_ms;
 		left = ctx->pending_since +
@@ -778,6 +888,7 @@ sync_schedule(struct sync_ctx *ctx)
 	tv.tv_sec = (time_t)(delay / 1000);
 	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
 	evtimer_add(ctx->timer, &tv);
+	sync_set_state(ctx, SYNC_DEBOUNCE);
 }
 
 static void
@@ -810,7 +921,8 @@ sync_put(struct sync_ctx *ctx, const struct certd_event *ev)
 		    (unsigned long long)ctx->pending->revision);
 	sync_rec_free(ctx->pending);
 	ctx->pending = rec;
-	sync_schedule(ctx);
+	if (!sync_busy(ctx))
+		sync_schedule(ctx);
 }
 
 /*
@@ -836,9 +948,10 @@ sync_forget(struct sync_ctx *ctx, int state)
 	sync_retry_reset(ctx);
 	if (state) {
 		ctx->have_ack = 0;
-		ctx->child_forgotten = ctx->child != 0;
-		ctx->probe_forgotten = ctx->probing;
+		ctx->forgotten = sync_busy(ctx);
 	}
+	if (ctx->state == SYNC_DEBOUNCE || ctx->state == SYNC_RETRY_WAIT)
+		sync_set_state(ctx, SYNC_IDLE);
 }
 
 static void
@@ -867,7 +980,7 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 			snprintf(ctx->err, sizeof(ctx->err), "%s",
 			    ev->error != NULL ? ev->error : "disconnected");
 			ctx->code = ev->code;
-			ctx->failed = 1;
+			sync_set_state(ctx, SYNC_ENDED);
 			event_base_loopbreak(ctx->base);
 		}
 		break;
@@ -909,7 +1022,7 @@ sync_signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	certctl_sync_log(ctx, "stopping on %s", sig == SIGINT ? "SIGINT" :
 	    sig == SIGHUP ? "SIGHUP" : "SIGTERM");
-	ctx->stopped = 1;
+	sync_set_state(ctx, SYNC_STOPPED);
 	event_base_loopbreak(ctx->base);
 }
 
@@ -973,9 +1086,9 @@ sync_run(struct sync_ctx *ctx)
 {
 	if (event_base_dispatch(ctx->base) == -1)
 		return certctl_out_fail("event loop failed");
-	if (ctx->stopped)
+	if (ctx->state == SYNC_STOPPED)
 		return 0;
-	if (ctx->failed)
+	if (ctx->state == SYNC_ENDED)
 		return certctl_out_fail_code(ctx->code, "sync: ", ctx->err);
 	return certctl_out_fail("sync: the event loop ended");
 }

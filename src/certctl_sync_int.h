@@ -71,15 +71,37 @@ struct sync_rec {
 };
 
 /*
- * Invariants: child != 0 exactly while a reload command runs, and then
- * child_timer is pending; child_fd is its stderr pipe until drained (-1
- * after).  pending is the newest record not applied yet; pending_since
- * the monotonic ms when it went from none to some.  last is the record
- * applied last (NULL after a delete); retry_timer is pending while its
- * failed apply waits for another try, retry_ms the wait after that one.
- * probing is set exactly while the --verify check of probe_rev runs;
- * probe is the last check started (inert once done, freed at the next
- * start).  written_fp is the leaf of the record being applied.
+ * What the agent is doing: the table at the top of certctl_sync.c says
+ * what each state holds and which it goes to; sync_set_state is the one
+ * place that changes it.
+ */
+enum sync_state {
+	SYNC_IDLE,		/* nothing waits, runs, or owes a retry */
+	SYNC_DEBOUNCE,		/* pending waits for timer */
+	SYNC_APPLYING,		/* sync_apply: compare, write, reload */
+	SYNC_RELOADING,		/* the --exec command (child) runs */
+	SYNC_KILLING,		/* it timed out: killed, its exit awaited */
+	SYNC_VERIFYING,		/* the --verify check of probe_rev runs */
+	SYNC_RETRY_WAIT,	/* applying last failed: retry_timer runs */
+	SYNC_STOPPED,		/* a signal ended the loop: exit 0 */
+	SYNC_ENDED,		/* the watch ended for good: code, err */
+	SYNC_NSTATES,
+};
+
+/*
+ * Invariants, with the table at the top of certctl_sync.c: child is the
+ * pid of the reload command in RELOADING and KILLING (0 once reaped),
+ * and child_timer is pending then; child_fd is its stderr pipe until
+ * drained (-1 after).  pending is the newest record not applied yet
+ * (waiting for timer in DEBOUNCE, for the end of what runs in RELOADING,
+ * KILLING and VERIFYING); pending_since the monotonic ms when it went
+ * from none to some.  last is the record applied last (NULL after a
+ * delete); in RETRY_WAIT its failed apply waits for retry_timer, retry_ms
+ * the wait after that one.  probe is the last check started (inert once
+ * done, freed at the next start).  forgotten: the whole state came while
+ * the reload or check ran, whose outcome is then logged, not acked.
+ * written_fp is the leaf of the record being applied.  have_ack is not a
+ * state: any state may hold an ack to resend after a reconnect.
  */
 struct sync_ctx {
 	struct event_base	*base;
@@ -100,6 +122,7 @@ struct sync_ctx {
 	size_t			 n_verify;
 	unsigned		 verify_timeout_s;
 
+	enum sync_state		 state;
 	struct sync_rec		*pending;
 	int64_t			 pending_since;
 	struct event		*timer;
@@ -113,19 +136,16 @@ struct sync_ctx {
 
 	pid_t			 child;
 	uint64_t		 child_rev;
-	int			 child_forgotten;	/* outcome not acked */
+	int			 forgotten;	/* outcome not acked */
 	int			 child_fd;
 	struct event		*child_ev;
 	struct event		*child_timer;
-	int			 timed_out;
 	char			 tail[SYNC_TAIL];
 	size_t			 tail_len;
 
 	char			 written_fp[CERTD_FINGERPRINT_LEN + 1];
 	struct tlsprobe		*probe;
-	int			 probing;
 	uint64_t		 probe_rev;
-	int			 probe_forgotten;	/* outcome not acked */
 	char			 probe_what[SYNC_DETAIL_MAX];	/* the reload */
 
 	int			 have_ack;	/* resent after a reconnect */
@@ -139,8 +159,6 @@ struct sync_ctx {
 	struct event		*sigterm;
 	struct event		*sighup;	/* stops as SIGTERM does */
 	struct event		*sigchld;
-	int			 stopped;
-	int			 failed;
 	int			 code;		/* libcertd's, of the end */
 	char			 err[600];
 };
