@@ -141,11 +141,42 @@ set_number(uint64_t *out, const char *value, const char *key, uint64_t min,
 	return 0;
 }
 
+/* expiry_warn_days: a comma list of up to 8 days from 1 to 3650. */
+static int
+set_expiry_days(struct config *cfg, const char *value, char *errbuf,
+    size_t errlen)
+{
+	char		 buf[128], *save = NULL, *w;
+	unsigned	 days[8];
+	size_t		 nd = 0;
+	uint64_t	 n64;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (w = strtok_r(buf, ",", &save); w != NULL;
+	    w = strtok_r(NULL, ",", &save)) {
+		if (nd == 8 || util_parse_u64(w, strlen(w), 3650, &n64) != 0 ||
+		    n64 == 0) {
+			snprintf(errbuf, errlen, "expiry_warn_days must be "
+			    "a comma list of up to 8 days from 1 to 3650");
+			return -1;
+		}
+		days[nd++] = (unsigned)n64;
+	}
+	if (nd == 0) {
+		snprintf(errbuf, errlen, "expiry_warn_days must not be "
+		    "empty");
+		return -1;
+	}
+	memcpy(cfg->expiry_days, days, nd * sizeof(*days));
+	cfg->n_expiry_days = nd;
+	return 0;
+}
+
 int
 config_set(struct config *cfg, const char *key, const char *value,
     char *errbuf, size_t errlen)
 {
-	uint64_t	n, n64;
+	uint64_t	n;
 
 	if (strcmp(key, "socket_group") == 0)
 		return set_string(&cfg->socket_group, value, key, errbuf,
@@ -180,31 +211,8 @@ config_set(struct config *cfg, const char *key, const char *value,
 		cfg->ctl_out_limit = (size_t)n;
 		return 0;
 	}
-	if (strcmp(key, "expiry_warn_days") == 0) {
-		char		 buf[128], *save = NULL, *w;
-		unsigned	 days[8];
-		size_t		 nd = 0;
-
-		snprintf(buf, sizeof(buf), "%s", value);
-		for (w = strtok_r(buf, ",", &save); w != NULL;
-		    w = strtok_r(NULL, ",", &save)) {
-			if (nd == 8 || util_parse_u64(w, strlen(w), 3650, &n64) != 0 ||
-			    n64 == 0) {
-				snprintf(errbuf, errlen, "expiry_warn_days must be "
-				    "a comma list of up to 8 days from 1 to 3650");
-				return -1;
-			}
-			days[nd++] = (unsigned)n64;
-		}
-		if (nd == 0) {
-			snprintf(errbuf, errlen, "expiry_warn_days must not be "
-			    "empty");
-			return -1;
-		}
-		memcpy(cfg->expiry_days, days, nd * sizeof(*days));
-		cfg->n_expiry_days = nd;
-		return 0;
-	}
+	if (strcmp(key, "expiry_warn_days") == 0)
+		return set_expiry_days(cfg, value, errbuf, errlen);
 	if (strcmp(key, "expiry_scan_interval") == 0) {
 		if (set_number(&n, value, key, 1, 86400, errbuf, errlen) != 0)
 			return -1;
