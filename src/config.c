@@ -151,7 +151,14 @@ set_expiry_days(struct config *cfg, const char *value, char *errbuf,
 	size_t		 nd = 0;
 	uint64_t	 n64;
 
-	snprintf(buf, sizeof(buf), "%s", value);
+	/* Eight days of four digits and their commas fit; a longer value,
+	 * which a copy would cut, is refused whole. */
+	if (strlen(value) >= sizeof(buf)) {
+		snprintf(errbuf, errlen, "expiry_warn_days must be "
+		    "a comma list of up to 8 days from 1 to 3650");
+		return -1;
+	}
+	memcpy(buf, value, strlen(value) + 1);
 	for (w = strtok_r(buf, ",", &save); w != NULL;
 	    w = strtok_r(NULL, ",", &save)) {
 		if (nd == 8 || util_parse_u64(w, strlen(w), 3650, &n64) != 0 ||
