@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certd/constants.h"
 #include "util.h"
 
 /* GnuTLS's types, for the few functions below that hand them over. */
@@ -49,8 +50,11 @@ struct cert_meta {
 	unsigned  chain_len;		/* number of certificates, leaf included */
 };
 
-/* Largest RSA modulus accepted, in a key or in a chain's issuer. */
-#define CERT_RSA_BITS_MAX	8192
+/*
+ * Largest RSA modulus accepted, in a key or in a chain's issuer.
+ * Transitional (issue 17): say CERTD_RSA_BITS_MAX, then remove this.
+ */
+#define CERT_RSA_BITS_MAX	CERTD_RSA_BITS_MAX
 
 /* Longest reason cert_check writes, NUL included (PEM_WHY_MAX fits). */
 #define CERT_WHY_MAX	400

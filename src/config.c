@@ -30,17 +30,17 @@ config_new(void)
 	cfg->listen_port = CERTD_HTTP_PORT_DEFAULT;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->frame_max = CERTD_FRAME_MAX_DEFAULT;
-	cfg->ctl_max_conns = 256;
-	cfg->ctl_max_conns_per_uid = 32;
-	cfg->ctl_idle_timeout = 60;
-	cfg->ctl_out_limit = 4 * 1024 * 1024;
-	cfg->log_retain = 100000;
+	cfg->ctl_max_conns = CERTD_CTL_CONNS_DEFAULT;
+	cfg->ctl_max_conns_per_uid = CERTD_CTL_CONNS_PER_UID_DEFAULT;
+	cfg->ctl_idle_timeout = CERTD_CTL_IDLE_DEFAULT;
+	cfg->ctl_out_limit = CERTD_CTL_OUT_DEFAULT;
+	cfg->log_retain = CERTD_LOG_RETAIN_DEFAULT;
 	cfg->expiry_days[0] = 30;
 	cfg->expiry_days[1] = 7;
 	cfg->expiry_days[2] = 1;
 	cfg->n_expiry_days = 3;
-	cfg->expiry_scan_interval = 3600;
-	cfg->history_keep = 10;
+	cfg->expiry_scan_interval = CERTD_EXPIRY_SCAN_DEFAULT;
+	cfg->history_keep = CERTD_HISTORY_KEEP_DEFAULT;
 	cfg->http_max_conns = CERTD_HTTP_CONN_MAX;
 	if (cfg->data_dir == NULL || cfg->listen_host == NULL) {
 		config_free(cfg);

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certd/constants.h"
 #include "log.h"
 
 #define ACL_READ	0x1
@@ -77,7 +78,7 @@ struct config {
 	size_t		 ctl_out_limit;
 	uint64_t	 log_retain;
 	uint64_t	 history_keep;	/* versions kept for rollback */
-	unsigned	 expiry_days[8];	/* warning thresholds, days */
+	unsigned	 expiry_days[CERTD_EXPIRY_THRESHOLDS_MAX];	/* days */
 	size_t		 n_expiry_days;
 	unsigned	 expiry_scan_interval;	/* seconds */
 	char		*tls_cert;	/* file or certd:TEAM/ALIAS; NULL: plain */

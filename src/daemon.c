@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "certd/constants.h"
 #include "config.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -226,7 +227,6 @@ out:
 	return rv;
 }
 
-#define DAEMON_GRACE		10	/* seconds from SIGTERM to a forced stop */
 #define DAEMON_FLUSH_POLL_MS	10
 
 /* Stop once every answer has been written to its client. */
@@ -298,7 +298,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon	*d = arg;
 
-	struct timeval	 grace = { DAEMON_GRACE, 0 };
+	struct timeval	 grace = { CERTD_SHUTDOWN_GRACE, 0 };
 
 	(void)what;
 	if (d->stopping) {

@@ -35,7 +35,7 @@ struct expiry {
 	struct event_base	*base;
 	struct store		*store;
 	struct hub		*hub;
-	unsigned		 days[EXPIRY_THRESHOLDS_MAX];	/* largest first */
+	unsigned		 days[CERTD_EXPIRY_THRESHOLDS_MAX];	/* largest first */
 	size_t			 n_days;
 	unsigned		 interval;
 	struct event		*ev;
@@ -170,8 +170,8 @@ expiry_configure(struct expiry *ex, const unsigned *days, size_t n_days,
 {
 	struct timeval	tv = { interval, 0 };
 
-	if (n_days > EXPIRY_THRESHOLDS_MAX)
-		n_days = EXPIRY_THRESHOLDS_MAX;
+	if (n_days > CERTD_EXPIRY_THRESHOLDS_MAX)
+		n_days = CERTD_EXPIRY_THRESHOLDS_MAX;
 	memcpy(ex->days, days, n_days * sizeof(*days));
 	ex->n_days = n_days;
 	qsort(ex->days, ex->n_days, sizeof(*ex->days), desc);

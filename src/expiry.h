@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EXPIRY_THRESHOLDS_MAX	8
+#include "certd/constants.h"
 
 struct event_base;
 struct hub;

@@ -43,10 +43,9 @@
 
 /*
  * Bodies up to CERTD_BODY_MAX are read; a larger one is answered 413 with
- * the envelope by the handler as long as it is under this hard cap, above
- * which evhttp itself refuses it (with its own plain 413 page).
+ * the envelope by the handler as long as it is under CERTD_BODY_HARD_MAX,
+ * above which evhttp itself refuses it (with its own plain 413 page).
  */
-#define HTTP_BODY_HARD_MAX	(4 * CERTD_BODY_MAX)
 #define HTTP_JSON_GUESS		8192	/* a reply with a PEM chain and key */
 
 struct http {
@@ -553,7 +552,8 @@ param_known(const char *params, const char *name)
 /*
  * A parameter name as the client may be shown it: printable ASCII as it
  * is (evhttp does not decode names: "p%61ge" stays so), any other byte,
- * and a quote or backslash, as %XX; at most 64 characters.
+ * and a quote or backslash, as %XX; at most CERTD_PARAM_SHOWN_MAX
+ * characters.
  */
 static void
 param_show(const char *name, char *out, size_t outlen)
@@ -561,7 +561,8 @@ param_show(const char *name, char *out, size_t outlen)
 	static const char	 hex[] = "0123456789ABCDEF";
 	size_t			 n = 0;
 
-	for (; *name != '\0' && n + 4 < outlen && n < 64; name++) {
+	for (; *name != '\0' && n + 4 < outlen &&
+	    n < CERTD_PARAM_SHOWN_MAX; name++) {
 		unsigned char	c = (unsigned char)*name;
 
 		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
@@ -1007,7 +1008,7 @@ http_new(struct event_base *base, struct service *svc,
 	}
 	if ((h->evh = evhttp_new(base)) == NULL ||
 	    (h->conns = http_conn_new(base, h->evh, max_conns,
-	    CERTD_HEADERS_MAX + HTTP_BODY_HARD_MAX, CERTD_HTTP_TIMEOUT,
+	    CERTD_HEADERS_MAX + CERTD_BODY_HARD_MAX, CERTD_HTTP_TIMEOUT,
 	    tls)) == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
@@ -1015,7 +1016,7 @@ http_new(struct event_base *base, struct service *svc,
 	http_conn_set_creds(h->conns, cr);
 	cr = NULL;
 	evhttp_set_max_headers_size(h->evh, CERTD_HEADERS_MAX);
-	evhttp_set_max_body_size(h->evh, HTTP_BODY_HARD_MAX);
+	evhttp_set_max_body_size(h->evh, CERTD_BODY_HARD_MAX);
 	evhttp_set_timeout_tv(h->evh, &tv);
 	/* Every method evhttp parses reaches the router, which answers 405. */
 	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |

@@ -24,14 +24,14 @@
 #include "util.h"
 #include "workq.h"
 
-_Static_assert(SERVICE_WHO_MAX >= TOKEN_SUBJECT_MAX + 5,
+_Static_assert(SERVICE_WHO_MAX >= CERTD_TOKEN_SUBJECT_MAX + 5,
     "who must hold cert: and a whole subject");
 
 /* The client, for the audit log. */
 static const char *
 who(const struct http_req *r)
 {
-	static char	buf[TOKEN_SUBJECT_MAX + 8];	/* copied at once */
+	static char	buf[CERTD_TOKEN_SUBJECT_MAX + 8];	/* copied at once */
 
 	if (r->token->subject != NULL)
 		snprintf(buf, sizeof(buf), "cert:%s", r->token->subject);
@@ -191,7 +191,7 @@ list_alias(struct http_req *r, const char *query,
 {
 	struct evkeyvalq	 q;
 	const char		*v;
-	char			 alias[4 * CERTD_ALIAS_MAX + 1];
+	char			 alias[CERTD_ALIAS_BYTES_MAX + 1];
 	size_t			 len;
 	int			 rv = 0;
 
@@ -315,8 +315,8 @@ body_field(json_t *root, const char *name, struct svc_field *f)
 /*
  * The request body as a JSON object into *rootp (the caller decrefs it);
  * an empty body is an empty object when empty_ok.  The raw bytes may hold
- * key text: they are wiped here once parsed.  On failure replies and
- * returns -1.
+ * key text: the caller wipes them once parsed.  On failure returns a
+ * CERTD_ERR_* with reason filled.
  */
 int
 http_body_parse(const char *data, size_t len, int empty_ok, json_t **rootp,
@@ -328,7 +328,8 @@ http_body_parse(const char *data, size_t len, int empty_ok, json_t **rootp,
 	*rootp = NULL;
 	reason[0] = '\0';
 	if (len > CERTD_BODY_MAX) {
-		snprintf(reason, reasonlen, "must be at most 131072 bytes");
+		snprintf(reason, reasonlen, "must be at most %d bytes",
+		    CERTD_BODY_MAX);
 		return CERTD_ERR_TOO_LARGE;
 	}
 	if (len == 0 && !empty_ok) {

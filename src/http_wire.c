@@ -37,6 +37,7 @@
  * closes the connection.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +94,8 @@ struct http_wire {
 	uint64_t	 requests;	/* heads begun */
 	uint64_t	 refused;	/* the refused request's number, or 0 */
 	const char	*field;
-	const char	*reason;
+	const char	*reason;	/* static, or why */
+	char		 why[48];	/* a reason that states a limit */
 	struct wire_head h;
 	unsigned	 digits;	/* W_SIZE */
 	uint64_t	 size;
@@ -250,8 +252,11 @@ line_byte(struct http_wire *w, unsigned char c)
 	struct wire_head	*h = &w->h;
 
 	h->line_len++;
-	if (h->len + h->line_len > CERTD_HEADERS_MAX)
-		return refuse(w, "headers", "must be at most 16384 bytes");
+	if (h->len + h->line_len > CERTD_HEADERS_MAX) {
+		snprintf(w->why, sizeof(w->why), "must be at most %d bytes",
+		    CERTD_HEADERS_MAX);
+		return refuse(w, "headers", w->why);
+	}
 	if (h->line_no == 0) {
 		if (c == ' ')
 			h->method_done = 1;

@@ -51,7 +51,7 @@ struct hub_watch {
 	size_t			 n_ids;
 	char			**aliases;
 	size_t			 n_aliases;
-	char			 name[HUB_NAME_MAX + 1];
+	char			 name[CERTD_WATCH_NAME_MAX + 1];
 	struct hub_ack		 ack;
 	size_t			 cost;		/* bytes charged to the uid */
 };
@@ -61,7 +61,7 @@ struct hub_name {
 	struct hub_name		*next;		/* hub->names chain */
 	unsigned long		 uid;		/* the non-admin owner */
 	int			 admin;		/* the admins' (uid unused) */
-	char			 name[HUB_NAME_MAX + 1];
+	char			 name[CERTD_WATCH_NAME_MAX + 1];
 };
 
 /*
@@ -356,7 +356,7 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 		pending_free(p);
 		hc->hub->stats.events_coalesced++;
 	}
-	if (hc->backlog_bytes + len > HUB_BACKLOG_MAX) {
+	if (hc->backlog_bytes + len > CERTD_BACKLOG_MAX) {
 		hc->dropped = 1;
 		hc->hub->stats.subscribers_dropped++;
 		hc->ops->drop(hc->ctx, "subscriber too slow");
@@ -904,15 +904,19 @@ watch_allowed(const struct hub_conn *hc, const struct hub_name *n,
 		why->reason = HUB_WHY_NAME_TAKEN;
 		return CERTD_ERR_FORBIDDEN;
 	}
-	if (new_name && a->names >= HUB_UID_NAMES_MAX) {
+	if (new_name && a->names >= CERTD_UID_NAMES_MAX) {
 		why->field = "name";
-		why->reason = "this uid already owns 256 subscriber names, the "
-		    "most one uid may (names are kept until certd restarts)";
+		snprintf(why->buf, sizeof(why->buf), "this uid already owns %d "
+		    "subscriber names, the most one uid may (names are kept "
+		    "until certd restarts)", CERTD_UID_NAMES_MAX);
+		why->reason = why->buf;
 		return CERTD_ERR_FORBIDDEN;
 	}
-	if (cost > HUB_UID_FILTER_MAX - a->filter_bytes) {
-		why->reason = "over this uid's watch filter budget: the watches "
-		    "of one uid hold at most 2 MiB of ids and aliases";
+	if (cost > CERTD_UID_FILTER_MAX - a->filter_bytes) {
+		snprintf(why->buf, sizeof(why->buf), "over this uid's watch "
+		    "filter budget: the watches of one uid hold at most %u MiB "
+		    "of ids and aliases", CERTD_UID_FILTER_MAX / (1024 * 1024));
+		why->reason = why->buf;
 		return CERTD_ERR_FORBIDDEN;
 	}
 	return 0;

@@ -39,18 +39,13 @@ struct hub_conn_ops {
 	int	(*may_key)(void *ctx, const char *team);
 	int	(*may_write)(void *ctx, const char *team);
 	/*
-	 * Give up on a subscriber whose backlog outgrew HUB_BACKLOG_MAX; the
-	 * connection must not be freed inside this call.
+	 * Give up on a subscriber whose backlog of coalesced events (one per
+	 * certificate and watch, at most CERTD_WATCHES_MAX watches) outgrew
+	 * CERTD_BACKLOG_MAX bytes: it resumes with since when it comes back.
+	 * The connection must not be freed inside this call.
 	 */
 	void	(*drop)(void *ctx, const char *why);
 };
-
-/*
- * Coalesced events a connection may hold, in bytes.  One event per
- * certificate and watch, at most 64 watches: a peer that lets even that
- * grow past this is dropped (and resumes with since when it comes back).
- */
-#define HUB_BACKLOG_MAX	(64u * 1024 * 1024)
 
 /* A watch's filter; see doc/protocol.md.  ids/aliases need a team. */
 struct hub_filter {
@@ -62,21 +57,18 @@ struct hub_filter {
 	const char		 *name;		/* the subscriber's name, or NULL */
 };
 
-#define HUB_NAME_MAX	64
-
 /*
- * What one non-admin uid may hold, over all its connections: bytes of watch
- * filters (each watch, its team, ids and aliases, with the allocator's
- * overhead), and subscriber names (a name stays its uid's for the hub's
- * life).  Admins are not counted.
+ * Why hub_watch_add refused a watch: field is a static string or NULL,
+ * reason a static string or buf (a refusal that states a limit).  One
+ * non-admin uid may hold, over all its connections, CERTD_UID_FILTER_MAX
+ * bytes of watch filters (each watch, its team, ids and aliases, with the
+ * allocator's overhead) and CERTD_UID_NAMES_MAX subscriber names (a name
+ * stays its uid's for the hub's life); admins are not counted.
  */
-#define HUB_UID_FILTER_MAX	(2u * 1024 * 1024)	/* refusals say "2 MiB" */
-#define HUB_UID_NAMES_MAX	256			/* and "256" */
-
-/* Why hub_watch_add refused a watch: static strings, field may be NULL. */
 struct hub_refusal {
 	const char	*field;
 	const char	*reason;
+	char		 buf[160];
 };
 
 /* One subscriber of a certificate, as hub_subscribers reports it. */
@@ -90,8 +82,6 @@ struct hub_subscriber {
 
 typedef void	(*hub_subscriber_cb)(const struct hub_subscriber *sub,
 		    void *arg);
-
-#define HUB_DETAIL_MAX	256	/* ack detail bytes, NUL included */
 
 /*
  * What a subscriber reported (op `ack`, doc/protocol.md): ok (the server
@@ -109,7 +99,7 @@ enum hub_ack_status {
 struct hub_ack {
 	uint64_t		 revision;
 	enum hub_ack_status	 status;
-	char			 detail[HUB_DETAIL_MAX];
+	char			 detail[CERTD_ACK_DETAIL_MAX + 1];
 	/* The leaf a TLS check saw served ("" none), and when (0: no check). */
 	char			 served[CERTD_FINGERPRINT_LEN + 1];
 	int64_t			 verified_at;	/* Unix seconds */
@@ -187,8 +177,8 @@ size_t		 hub_conn_backlog(const struct hub_conn *hc);
  *
  * A name belongs to the first uid that watches with it, for the hub's life.
  * Refused with CERTD_ERR_FORBIDDEN and *why filled: a name that belongs to
- * another uid (or to the admins), a new name past HUB_UID_NAMES_MAX, a
- * filter past the uid's HUB_UID_FILTER_MAX.  An admin may use any name: one
+ * another uid (or to the admins), a new name past CERTD_UID_NAMES_MAX, a
+ * filter past the uid's CERTD_UID_FILTER_MAX.  An admin may use any name: one
  * that belonged to a non-admin uid becomes the admins', and that uid's
  * live watches under it end (hub_conn_recheck's error frame).
  * Returns 0, CERTD_ERR_NOMEM or CERTD_ERR_FORBIDDEN.
@@ -246,5 +236,12 @@ const struct hub_ack *hub_watch_ack(const struct hub_conn *hc,
  */
 void		 hub_pack_cert(msgpack_packer *pk, const struct cert_record *rec,
 		    int with_key);
+
+/*
+ * Transitional (issue 17): ctl.c's names until it is edited after its
+ * split; remove these two lines with that edit.
+ */
+#define HUB_NAME_MAX	CERTD_WATCH_NAME_MAX
+#define HUB_DETAIL_MAX	(CERTD_ACK_DETAIL_MAX + 1)
 
 #endif

@@ -192,7 +192,7 @@ struct expiry_walk {
 	int64_t		 now;
 	const unsigned	*days;		/* thresholds */
 	size_t		 n_days;
-	size_t		 within[EXPIRY_THRESHOLDS_MAX];
+	size_t		 within[CERTD_EXPIRY_THRESHOLDS_MAX];
 	size_t		 expired;
 };
 

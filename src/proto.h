@@ -18,11 +18,19 @@
 
 #include <msgpack.h>
 
-#define PROTO_VERSION		1
-#define PROTO_HEADER_LEN	4
-#define PROTO_FRAME_MAX_DEFAULT	(1024 * 1024)
-#define PROTO_DEPTH_MAX		8
-#define PROTO_ITEMS_MAX		65536
+#include "certd/constants.h"
+
+/*
+ * Transitional (issue 17): the protocol's numbers are in constants.h; these
+ * names stay until their users say CERTD_PROTO_VERSION,
+ * CERTD_FRAME_HEADER_LEN, CERTD_FRAME_MAX_DEFAULT, CERTD_MSGPACK_DEPTH_MAX
+ * and CERTD_MSGPACK_ITEMS_MAX.
+ */
+#define PROTO_VERSION		CERTD_PROTO_VERSION
+#define PROTO_HEADER_LEN	CERTD_FRAME_HEADER_LEN
+#define PROTO_FRAME_MAX_DEFAULT	CERTD_FRAME_MAX_DEFAULT
+#define PROTO_DEPTH_MAX		CERTD_MSGPACK_DEPTH_MAX
+#define PROTO_ITEMS_MAX		CERTD_MSGPACK_ITEMS_MAX
 
 /*
  * A bounds-checked read cursor over msgpack bytes, in the manner of Knot

@@ -204,9 +204,9 @@ check_name(struct svc_field *f, const char *name, size_t max,
 	if ((why->reason = invisible(f->s, f->len)) != NULL)
 		return CERTD_ERR_BAD_REQUEST;
 	if (util_utf8_len(f->s, f->len) > max) {
-		why->reason = max == CERTD_ALIAS_MAX ?
-		    "must be at most 64 characters" :
-		    "must be at most 32 characters";
+		snprintf(why->buf, sizeof(why->buf),
+		    "must be at most %zu characters", max);
+		why->reason = why->buf;
 		return CERTD_ERR_BAD_REQUEST;
 	}
 	why->field = NULL;
@@ -236,12 +236,16 @@ check_fields(struct svc_put *r, int create, struct svc_error *why)
 		return rv;
 	if (r->certificate.s != NULL && r->certificate.len > CERTD_CERT_MAX) {
 		why->field = "certificate";
-		why->reason = "must be at most 65536 bytes";
+		snprintf(why->buf, sizeof(why->buf), "must be at most %d bytes",
+		    CERTD_CERT_MAX);
+		why->reason = why->buf;
 		return CERTD_ERR_BAD_REQUEST;
 	}
 	if (r->private_key.s != NULL && r->private_key.len > CERTD_KEY_MAX) {
 		why->field = "private_key";
-		why->reason = "must be at most 16384 bytes";
+		snprintf(why->buf, sizeof(why->buf), "must be at most %d bytes",
+		    CERTD_KEY_MAX);
+		why->reason = why->buf;
 		return CERTD_ERR_BAD_REQUEST;
 	}
 	return 0;

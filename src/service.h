@@ -27,7 +27,7 @@ struct svc_field {
 
 /*
  * Longest `who` kept for the audit log: "cert:" and a client certificate's
- * subject of up to TOKEN_SUBJECT_MAX (tokens.h) bytes.
+ * subject of up to CERTD_TOKEN_SUBJECT_MAX bytes.
  */
 #define SERVICE_WHO_MAX	1040
 
@@ -49,7 +49,8 @@ struct svc_put {
 /*
  * Why a request was refused: field is a static string or NULL, reason a
  * static string, NULL, or buf (a certificate check's reason, which names
- * the certificate of the chain and the check).
+ * the certificate of the chain and the check, or a rule that states a
+ * limit).
  */
 #define SERVICE_WHY_MAX	400
 struct svc_error {

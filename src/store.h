@@ -47,17 +47,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certd/constants.h"
 #include "record.h"
 
 struct event_base;
 struct store;
 
-/* Change-log entries kept by default (the `log_retain` setting). */
-#define STORE_LOG_RETAIN_DEFAULT	100000
-
-/* Versions of each certificate kept by default (the `history_keep` setting). */
-#define STORE_HISTORY_KEEP_DEFAULT	10
-#define STORE_HISTORY_KEEP_MAX		1000
+/*
+ * Change-log entries kept by default (the `log_retain` setting); versions
+ * of each certificate kept by default and at most (`history_keep`).
+ * Transitional (issue 17): say the CERTD_ names, then remove these.
+ */
+#define STORE_LOG_RETAIN_DEFAULT	CERTD_LOG_RETAIN_DEFAULT
+#define STORE_HISTORY_KEEP_DEFAULT	CERTD_HISTORY_KEEP_DEFAULT
+#define STORE_HISTORY_KEEP_MAX		CERTD_HISTORY_KEEP_MAX
 
 #define STORE_MASTER_KEY_FILE	"master.key"	/* in the data directory */
 #define STORE_KEY_ID_HEX	(2 * RECORD_KEY_ID_LEN)

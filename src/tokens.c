@@ -15,8 +15,6 @@
 #include "tokens.h"
 #include "util.h"
 
-#define TOKENS_FILE_MAX	(1024 * 1024)
-
 struct tokens {
 	struct token	*v;
 	size_t		 n;
@@ -59,7 +57,7 @@ name_valid(const char *s)
 {
 	size_t	len = strlen(s), i;
 
-	if (len == 0 || len > TOKEN_NAME_MAX)
+	if (len == 0 || len > CERTD_TOKEN_NAME_MAX)
 		return 0;
 	for (i = 0; i < len; i++) {
 		char c = s[i];
@@ -204,9 +202,12 @@ parse_keys(const char *s, struct token *tok)
 	return NULL;
 }
 
-/* Parse one non-comment line into tok; returns NULL or a reason. */
+/*
+ * Parse one non-comment line into tok; returns NULL or a reason (static,
+ * or in buf when it states a limit).
+ */
 static const char *
-parse_line(char *line, struct token *tok)
+parse_line(char *line, struct token *tok, char *buf, size_t buflen)
 {
 	char		*field[8];
 	int		 n, i;
@@ -218,14 +219,20 @@ parse_line(char *line, struct token *tok)
 	if (n != 4 && n != 5)
 		return "expected NAME sha256:HEX|subject:\"DN\" teams=... "
 		    "role=... [keys=yes|no]";
-	if (!name_valid(field[0]))
-		return "NAME must be 1-64 of [A-Za-z0-9_.-@]";
+	if (!name_valid(field[0])) {
+		snprintf(buf, buflen, "NAME must be 1-%d of [A-Za-z0-9_.-@]",
+		    CERTD_TOKEN_NAME_MAX);
+		return buf;
+	}
 	snprintf(tok->name, sizeof(tok->name), "%s", field[0]);
 	if (strncmp(field[1], "subject:", 8) == 0) {
 		size_t len = strlen(field[1] + 8);
 
-		if (len == 0 || len > TOKEN_SUBJECT_MAX)
-			return "subject: needs a DN of 1-1024 bytes";
+		if (len == 0 || len > CERTD_TOKEN_SUBJECT_MAX) {
+			snprintf(buf, buflen, "subject: needs a DN of 1-%d "
+			    "bytes", CERTD_TOKEN_SUBJECT_MAX);
+			return buf;
+		}
 		if ((tok->subject = strdup(field[1] + 8)) == NULL)
 			return "out of memory";
 	} else if (parse_hash(field[1], tok->hash) != 0)
@@ -265,7 +272,7 @@ tokens_parse(const char *text, size_t len, const char *origin, char *errbuf,
 {
 	struct tokens	*t;
 	const char	*p = text, *end = text + len, *nl, *why = NULL;
-	char		 line[2048];
+	char		 line[2048], whybuf[80];
 	size_t		 lineno = 0, i;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -302,7 +309,8 @@ tokens_parse(const char *text, size_t len, const char *origin, char *errbuf,
 			s[--n] = '\0';
 
 		memset(&tok, 0, sizeof(tok));
-		if ((why = parse_line(s, &tok)) != NULL) {
+		if ((why = parse_line(s, &tok, whybuf, sizeof(whybuf))) !=
+		    NULL) {
 			token_clear(&tok);
 			goto fail;
 		}
@@ -359,19 +367,19 @@ tokens_load(int fd, const char *path, char *errbuf, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	if ((buf = malloc(TOKENS_FILE_MAX + 1)) == NULL) {
+	if ((buf = malloc(CERTD_TOKENS_FILE_MAX + 1)) == NULL) {
 		snprintf(errbuf, errlen, "%s: out of memory", path);
 		goto out;
 	}
-	len = fread(buf, 1, TOKENS_FILE_MAX + 1, f);
+	len = fread(buf, 1, CERTD_TOKENS_FILE_MAX + 1, f);
 	if (ferror(f)) {
 		snprintf(errbuf, errlen, "cannot read token file %s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
-	if (len > TOKENS_FILE_MAX) {
+	if (len > CERTD_TOKENS_FILE_MAX) {
 		snprintf(errbuf, errlen, "token file %s is over %d bytes", path,
-		    TOKENS_FILE_MAX);
+		    CERTD_TOKENS_FILE_MAX);
 		goto out;
 	}
 	t = tokens_parse(buf, len, path, errbuf, errlen);
@@ -388,7 +396,7 @@ tokens_auth(const struct tokens *t, const char *text, size_t len)
 	const struct token *found = NULL;
 	size_t		 i, j;
 
-	if (t == NULL || len == 0 || len > TOKEN_TEXT_MAX ||
+	if (t == NULL || len == 0 || len > CERTD_TOKEN_TEXT_MAX ||
 	    cert_sha256(text, len, hash) != 0)
 		return NULL;
 	for (i = 0; i < t->n; i++) {

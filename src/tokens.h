@@ -16,9 +16,7 @@
 
 #include <stddef.h>
 
-#define TOKEN_NAME_MAX	64
-#define TOKEN_TEXT_MAX	256	/* longest token text accepted from a client */
-#define TOKEN_SUBJECT_MAX 1024
+#include "certd/constants.h"
 
 enum token_role {
 	TOKEN_ROLE_READ = 1,
@@ -26,7 +24,7 @@ enum token_role {
 };
 
 struct token {
-	char		  name[TOKEN_NAME_MAX + 1];
+	char		  name[CERTD_TOKEN_NAME_MAX + 1];
 	unsigned char	  hash[32];	/* zero for a subject entry */
 	char		 *subject;	/* client certificate DN, or NULL */
 	int		  all_teams;	/* teams=* */

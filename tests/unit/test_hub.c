@@ -605,7 +605,7 @@ test_bindings_need_write(void **state)
  * A name is the first uid's, on any of its connections and after its
  * watches ended; another uid is refused; an admin takes it over, which
  * ends the owner's live watches under it with an error frame.  One uid
- * owns at most HUB_UID_NAMES_MAX names.
+ * owns at most CERTD_UID_NAMES_MAX names.
  */
 static void
 test_names(void **state)
@@ -658,8 +658,8 @@ test_names(void **state)
 	assert_int_equal(watch_named(b, "t", "root-only", &w, &why),
 	    CERTD_ERR_FORBIDDEN);
 
-	/* HUB_UID_NAMES_MAX new names per uid (4003 owns none yet). */
-	for (i = 0; i < HUB_UID_NAMES_MAX; i++) {
+	/* CERTD_UID_NAMES_MAX new names per uid (4003 owns none yet). */
+	for (i = 0; i < CERTD_UID_NAMES_MAX; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
 		assert_int_equal(watch_named(b, "t", name, &w, &why), 0);
 		assert_int_equal(hub_unwatch(b, w), 0);
@@ -693,7 +693,7 @@ watch_big(struct hub_conn *hc, char **aliases, uint64_t *w,
 
 /*
  * One uid's watches, over all its connections, hold at most
- * HUB_UID_FILTER_MAX bytes of filters; ending watches gives budget back;
+ * CERTD_UID_FILTER_MAX bytes of filters; ending watches gives budget back;
  * other uids and admins are not charged for it.
  */
 static void

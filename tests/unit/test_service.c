@@ -1349,7 +1349,7 @@ watch(struct hub_conn *hc, const char *team, const uint64_t *id,
 
 struct subs {
 	size_t		n;
-	char		name[4][HUB_NAME_MAX + 1];
+	char		name[4][CERTD_WATCH_NAME_MAX + 1];
 	unsigned long	uid[4];
 };
 
