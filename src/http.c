@@ -203,7 +203,7 @@ send_json(struct evhttp_request *req, int status, json_t *body)
 	if (buf == NULL || dump_json(buf, body) != 0) {
 		if (buf != NULL)
 			evbuffer_drain(buf, evbuffer_get_length(buf));
-		status = 503;
+		status = err_http_status(CERTD_ERR_NOMEM);
 	}
 	send_body(req, status, buf);
 	if (buf != NULL)
@@ -222,7 +222,7 @@ envelope(int err, const char *field, const char *reason)
 	if (bean != NULL && reason != NULL)
 		json_object_set_new(bean, "reason", json_string(reason));
 	return json_pack("{s:i, s:s, s:s, s:{s:o, s:[]}}",
-	    "code", err_status(err), "msg", err_msg(err),
+	    "code", err_http_status(err), "msg", err_msg(err),
 	    "msg_show", err_msg_show(err), "data", "bean",
 	    bean != NULL ? bean : json_object(), "list");
 }
@@ -234,10 +234,11 @@ send_error(struct evhttp_request *req, int err, const char *field,
 	json_t	*body = envelope(err, field, reason);
 
 	if (body == NULL) {
-		evhttp_send_reply(req, 503, NULL, NULL);
+		evhttp_send_reply(req, err_http_status(CERTD_ERR_NOMEM), NULL,
+		    NULL);
 		return;
 	}
-	send_json(req, err_status(err), body);
+	send_json(req, err_http_status(err), body);
 }
 
 /*
@@ -279,7 +280,7 @@ reply_send(struct workq_job *job)
 		send_body(r->req, status, rj->buf);
 	} else {
 		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
-		status = err_status(CERTD_ERR_NOMEM);
+		status = err_http_status(CERTD_ERR_NOMEM);
 	}
 	evbuffer_free(rj->buf);
 	free(rj);
@@ -296,7 +297,7 @@ http_reply_json(struct http_req *r, int status, json_t *body)
 		free(rj);
 		json_decref(body);
 		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
-		req_done(r, err_status(CERTD_ERR_NOMEM));
+		req_done(r, err_http_status(CERTD_ERR_NOMEM));
 		return;
 	}
 	rj->job.run = reply_dump;
@@ -319,7 +320,7 @@ http_reply_error(struct http_req *r, int err, const char *field,
     const char *reason)
 {
 	send_error(r->req, err, field, reason);
-	req_done(r, err_status(err));
+	req_done(r, err_http_status(err));
 }
 
 void
@@ -409,7 +410,7 @@ healthz(struct http *h, struct evhttp_request *req, double start,
 		send_error(req, err, qe.field, qe.reason);
 	else
 		send_json(req, 200, json_pack("{s:s}", "status", "ok"));
-	count(h, HTTP_ROUTE_HEALTHZ, err_status(err), start);
+	count(h, HTTP_ROUTE_HEALTHZ, err_http_status(err), start);
 }
 
 /*
@@ -668,7 +669,8 @@ refuse(struct http *h, struct evhttp_request *req, double start,
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
 	send_error(req, CERTD_ERR_BAD_REQUEST, field, reason);
-	count(h, HTTP_ROUTE_OTHER, 400, start);
+	count(h, HTTP_ROUTE_OTHER, err_http_status(CERTD_ERR_BAD_REQUEST),
+	    start);
 }
 
 /* Answer err at once (no http_req yet) and count it. */
@@ -677,7 +679,7 @@ reject(struct http *h, struct evhttp_request *req, int route, double start,
     int err)
 {
 	send_error(req, err, NULL, NULL);
-	count(h, route, err_status(err), start);
+	count(h, route, err_http_status(err), start);
 }
 
 /*
@@ -731,7 +733,8 @@ metrics(struct http *h, struct evhttp_request *req, double start,
 	}
 	if (http_query_check(query, "", &qe) != 0) {
 		send_error(req, CERTD_ERR_BAD_REQUEST, qe.field, qe.reason);
-		count(h, HTTP_ROUTE_METRICS, 400, start);
+		count(h, HTTP_ROUTE_METRICS,
+		    err_http_status(CERTD_ERR_BAD_REQUEST), start);
 		return;
 	}
 	if (!tok->all_teams || h->metrics_cb == NULL ||

@@ -359,7 +359,7 @@ deliver(struct hub_conn *hc, uint64_t watch, uint64_t cert_id,
 	if (hc->backlog_bytes + len > CERTD_BACKLOG_MAX) {
 		hc->dropped = 1;
 		hc->hub->stats.subscribers_dropped++;
-		hc->ops->drop(hc->ctx, "subscriber too slow");
+		hc->ops->drop(hc->ctx, err_msg(CERTD_ERR_TOO_SLOW));
 		return;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
@@ -752,7 +752,7 @@ watch_end(struct hub_conn *hc, struct hub_watch *w, const char *reason)
 	proto_kv_uint(&pk, "watch", id);
 	proto_pack_cstr(&pk, "error");
 	msgpack_pack_map(&pk, 3);
-	proto_kv_int(&pk, "code", err_status(CERTD_ERR_FORBIDDEN));
+	proto_kv_int(&pk, "code", err_socket_code(CERTD_ERR_FORBIDDEN));
 	proto_kv_str(&pk, "msg", err_msg(CERTD_ERR_FORBIDDEN));
 	proto_kv_str(&pk, "reason", reason);
 	if (proto_end(&hub->frame, (size_t)-1) == 0)

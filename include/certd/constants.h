@@ -5,9 +5,11 @@
  * may do is named here once, and the messages that state a limit are
  * built from its name.
  *
- * Error codes are negative numbers inside the programs; on the wire (REST
- * status, socket error frames) each one maps to the HTTP status listed next
- * to it, so a client sees the same code whichever door it came through.
+ * Error codes are negative numbers inside the daemon (enum certd_error);
+ * at each door they are converted by one table (src/err.c): the REST
+ * status, the code of a socket error frame (the same number), and what
+ * libcertd returns for it (that code negated, CERTD_E_* below), so a
+ * client sees the same code whichever door it came through.
  */
 #ifndef CERTD_CONSTANTS_H
 #define CERTD_CONSTANTS_H
@@ -123,6 +125,25 @@ enum certd_error {
 	CERTD_ERR_SHUTDOWN	= -21,	/* 503 shutting down */
 	CERTD_ERR_NO_REVISION	= -22,	/* 404 revision not found (rollback) */
 	CERTD_ERR_BACKUP_EXISTS	= -23,	/* 412 the backup directory holds one */
+	/* The socket's connection-level errors (error frames with id 0). */
+	CERTD_ERR_FRAME_EMPTY	= -24,	/* 400 empty frame */
+	CERTD_ERR_FRAME_TOO_LARGE = -25, /* 413 frame too large */
+	CERTD_ERR_FRAME_MALFORMED = -26, /* 400 malformed frame: REASON */
+	CERTD_ERR_TOO_MANY_CONNS = -27,	/* 503 too many connections */
+	CERTD_ERR_TOO_SLOW	= -28,	/* 503 subscriber too slow */
 };
+
+/*
+ * What libcertd returns when certd answers an error: the code negated.
+ * (Local failures are the CERTD_E_* of certd.h, -1 to -99.)
+ */
+#define CERTD_E_BAD_REQUEST	(-400)
+#define CERTD_E_UNAUTHORIZED	(-401)	/* REST only */
+#define CERTD_E_FORBIDDEN	(-403)
+#define CERTD_E_NOT_FOUND	(-404)
+#define CERTD_E_METHOD		(-405)	/* REST only */
+#define CERTD_E_PRECONDITION	(-412)
+#define CERTD_E_TOO_LARGE	(-413)
+#define CERTD_E_UNAVAILABLE	(-503)
 
 #endif
