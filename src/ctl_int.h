@@ -26,7 +26,7 @@ struct event;
 struct evconnlistener;
 struct hub_conn;
 struct hub_conn_ops;
-struct svc_field;
+struct service_field;
 struct workq;
 
 #define CTL_GROUPS_MAX		64
@@ -160,7 +160,7 @@ int		 ctl_ops_dispatch(struct ctl_conn *conn, const char *buf,
 int		 ctl_ops_bad_field(struct ctl_req *r, const char *field,
 		    const char *reason);
 int		 ctl_ops_get_str(struct ctl_req *r, const char *key,
-		    int required, struct svc_field *f);
+		    int required, struct service_field *f);
 int		 ctl_ops_get_uint(struct ctl_req *r, const char *key,
 		    int required, uint64_t *out, int *present);
 

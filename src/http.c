@@ -32,6 +32,7 @@
 #include "config.h"
 #include "err.h"
 #include "http.h"
+#include "http_certs.h"
 #include "http_conn.h"
 #include "log.h"
 #include "record.h"
@@ -831,7 +832,7 @@ http_route(struct evhttp_request *req, void *arg)
 	r->svc = h->svc;
 	r->cert_id = id;
 	memcpy(r->team, team, sizeof(r->team));
-	if (!token_allows_team(tok, r->team)) {
+	if (!tokens_allows_team(tok, r->team)) {
 		http_reply_error(r, CERTD_ERR_NO_TEAM, NULL, NULL);
 		return;
 	}

@@ -2,7 +2,7 @@
 /*
  * The REST listener: evhttp set-up and limits, routing, authentication and
  * the Rainbond error envelope.  The certificate resource itself is in
- * http_certs.c; both share the request context below.
+ * http_certs.c (http_certs.h); both share the request context below.
  */
 #ifndef CERTD_HTTP_H
 #define CERTD_HTTP_H
@@ -196,40 +196,5 @@ void	http_reply_empty(struct http_req *r, int status);
 /* Reply with the error envelope for err; field/reason go to data.bean. */
 void	http_reply_error(struct http_req *r, int err, const char *field,
 	    const char *reason);
-
-/*
- * Parse a request body into a JSON object (an empty body is {} when
- * empty_ok).  Pure.  Returns 0 and *root, or CERTD_ERR_TOO_LARGE,
- * CERTD_ERR_BAD_REQUEST or CERTD_ERR_NOMEM with a reason about the body.
- */
-int	http_body_parse(const char *data, size_t len, int empty_ok,
-	    struct json_t **root, char *reason, size_t reasonlen);
-
-/*
- * Read the string fields of TeamCertificatesC from root into req (pointers
- * into root; absent or null fields stay NULL).  Returns NULL, or the name
- * of the first field that is not a string.
- */
-struct svc_put;
-const char *http_certs_fields(struct json_t *root, struct svc_put *req);
-
-/*
- * The paging parameters of a list query string (NULL: none): page (default
- * 1, an integer >= 1) and page_size (default CERTD_PAGE_SIZE_DEFAULT, 1 to
- * CERTD_PAGE_SIZE_MAX).  Pure.  Returns 0, or CERTD_ERR_BAD_REQUEST with
- * *field naming what is wrong ("query", "page" or "page_size").
- */
-int	http_certs_paging(const char *query, uint64_t *page,
-	    uint64_t *page_size, const char **field);
-
-/* Resource handlers (http_certs.c).  Each ends in exactly one reply. */
-void	http_certs_list(struct http_req *r);
-void	http_certs_create(struct http_req *r);
-void	http_certs_get(struct http_req *r);
-void	http_certs_update(struct http_req *r);
-void	http_certs_delete(struct http_req *r);
-void	http_certs_subscribers(struct http_req *r);
-void	http_certs_history(struct http_req *r);
-void	http_certs_rollback(struct http_req *r);
 
 #endif

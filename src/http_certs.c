@@ -17,6 +17,7 @@
 
 #include "certd/constants.h"
 #include "http.h"
+#include "http_certs.h"
 #include "hub.h"
 #include "record.h"
 #include "service.h"
@@ -140,41 +141,44 @@ item_json(const struct cert_record *rec)
 	    "has_expired", has_expired(rec));
 }
 
-/* Strict page parameter: absent gives def, else an integer in [1, max]. */
-static int
-query_number(const struct evkeyvalq *q, const char *name, uint64_t def,
-    uint64_t max, uint64_t *out)
+/*
+ * A page parameter: absent gives def; a value that is not a strict decimal
+ * integer JSON can carry back (json_int_t) gives 0, which the service's
+ * rule refuses.
+ */
+static uint64_t
+query_number(const struct evkeyvalq *q, const char *name, uint64_t def)
 {
 	const char	*v = evhttp_find_header(q, name);
+	uint64_t	 n;
 
-	*out = def;
 	if (v == NULL)
+		return def;
+	if (util_parse_u64(v, strlen(v), INT64_MAX, &n) != 0)
 		return 0;
-	if (util_parse_u64(v, strlen(v), max, out) != 0 || *out == 0)
-		return -1;
-	return 0;
+	return n;
 }
 
 int
 http_certs_paging(const char *query, uint64_t *page, uint64_t *page_size,
-    const char **field)
+    struct service_why *why)
 {
 	struct evkeyvalq	 q;
-	int			 rv = CERTD_ERR_BAD_REQUEST;
+	int			 rv;
 
-	*field = NULL;
 	TAILQ_INIT(&q);
 	/* A value with an encoded NUL would be read up to the NUL only. */
 	if (query != NULL && (evhttp_parse_query_str(query, &q) != 0 ||
-	    strcasestr(query, "%00") != NULL))
-		*field = "query";
-	else if (query_number(&q, "page", 1, INT64_MAX, page) != 0)
-		*field = "page";
-	else if (query_number(&q, "page_size", CERTD_PAGE_SIZE_DEFAULT,
-	    CERTD_PAGE_SIZE_MAX, page_size) != 0)
-		*field = "page_size";
-	else
-		rv = 0;
+	    strcasestr(query, "%00") != NULL)) {
+		why->field = "query";
+		why->reason = "is not a valid query string";
+		rv = CERTD_ERR_BAD_REQUEST;
+	} else {
+		*page = query_number(&q, "page", 1);
+		*page_size = query_number(&q, "page_size",
+		    CERTD_PAGE_SIZE_DEFAULT);
+		rv = service_page_check(*page, *page_size, why);
+	}
 	evhttp_clear_headers(&q);
 	return rv;
 }
@@ -226,22 +230,14 @@ http_certs_list(struct http_req *r)
 	const struct evhttp_uri	 *uri = evhttp_request_get_evhttp_uri(r->req);
 	const char		 *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	const struct cert_record *page[CERTD_PAGE_SIZE_MAX], *one;
-	const char		 *field;
+	struct service_why	  why;
 	uint64_t		  pno, psize;
 	size_t			  n, total, i;
 	json_t			 *list, *body;
-	int			  by_alias;
+	int			  by_alias, rv;
 
-	if (http_certs_paging(query, &pno, &psize, &field) != 0) {
-		if (strcmp(field, "query") == 0)
-			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "query",
-			    "is not a valid query string");
-		else if (strcmp(field, "page") == 0)
-			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page",
-			    "must be an integer >= 1");
-		else
-			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "page_size",
-			    "must be an integer from 1 to 500");
+	if ((rv = http_certs_paging(query, &pno, &psize, &why)) != 0) {
+		http_reply_error(r, rv, why.field, why.reason);
 		return;
 	}
 	if (list_alias(r, query, &one, &by_alias) != 0) {
@@ -297,7 +293,7 @@ put_done(int err, const struct cert_record *rec, void *arg)
  * the value is not a string.
  */
 static int
-body_field(json_t *root, const char *name, struct svc_field *f)
+body_field(json_t *root, const char *name, struct service_field *f)
 {
 	json_t	*v = json_object_get(root, name);
 
@@ -319,8 +315,8 @@ body_field(json_t *root, const char *name, struct svc_field *f)
  * CERTD_ERR_* with reason filled.
  */
 int
-http_body_parse(const char *data, size_t len, int empty_ok, json_t **rootp,
-    char *reason, size_t reasonlen)
+http_certs_body_parse(const char *data, size_t len, int empty_ok,
+    json_t **rootp, char *reason, size_t reasonlen)
 {
 	json_error_t	jerr;
 	json_t		*root;
@@ -357,7 +353,7 @@ http_body_parse(const char *data, size_t len, int empty_ok, json_t **rootp,
 }
 
 const char *
-http_certs_fields(struct json_t *root, struct svc_put *req)
+http_certs_fields(struct json_t *root, struct service_put_req *req)
 {
 	if (body_field(root, "alias", &req->alias) != 0)
 		return "alias";
@@ -385,8 +381,8 @@ body_object(struct http_req *r, int empty_ok, json_t **rootp)
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return -1;
 	}
-	rv = http_body_parse((const char *)data, len, empty_ok, rootp, reason,
-	    sizeof(reason));
+	rv = http_certs_body_parse((const char *)data, len, empty_ok, rootp,
+	    reason, sizeof(reason));
 	if (data != NULL)
 		memset(data, 0, len);	/* it may hold key text */
 	if (rv != 0) {
@@ -417,7 +413,7 @@ struct put_job {
 	int			 err;
 	char			 reason[200];
 	const char		*bad;		/* field that is not a string */
-	struct svc_put		 req;		/* points into root */
+	struct service_put_req	 req;		/* points into root */
 };
 
 /* Wipe the key text a parsed body holds (the tree is freed unwiped). */
@@ -436,8 +432,8 @@ put_decode(struct workq_job *job)
 {
 	struct put_job	*pj = (struct put_job *)job;
 
-	pj->err = http_body_parse(pj->body, pj->len, pj->id != 0, &pj->root,
-	    pj->reason, sizeof(pj->reason));
+	pj->err = http_certs_body_parse(pj->body, pj->len, pj->id != 0,
+	    &pj->root, pj->reason, sizeof(pj->reason));
 	if (pj->body != NULL) {
 		memset(pj->body, 0, pj->len);
 		free(pj->body);
@@ -453,7 +449,7 @@ put_decoded(struct workq_job *job)
 {
 	struct put_job		*pj = (struct put_job *)job;
 	struct http_req		*r = pj->r;
-	struct svc_error	 why;
+	struct service_why	 why;
 	int			 rv;
 
 	if (pj->err != 0)
@@ -544,7 +540,7 @@ http_certs_delete(struct http_req *r)
 	const char		*query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	const char		*v;
 	struct evkeyvalq	 q;
-	struct svc_error	 why;
+	struct service_why	 why;
 	int			 force = 0, rv;
 
 	TAILQ_INIT(&q);
@@ -667,7 +663,7 @@ void
 http_certs_rollback(struct http_req *r)
 {
 	json_t			*root, *v;
-	struct svc_error	 why;
+	struct service_why	 why;
 	json_int_t		 rev;
 	int			 rv;
 

@@ -29,12 +29,12 @@
 #include "util.h"
 
 /* A completion without the store: an update that changes nothing. */
-struct svc_now {
+struct now_item {
 	char			 team[CERTD_TEAM_MAX + 1];
 	uint64_t		 id;
 	service_done_cb		 cb;
 	void			*arg;
-	STAILQ_ENTRY(svc_now)	 entry;
+	STAILQ_ENTRY(now_item)	 entry;
 };
 
 struct service {
@@ -43,7 +43,7 @@ struct service {
 	struct hub		*hub;
 	uint64_t		 refused[SERVICE_REASONS];	/* by cert_check error */
 	/* Updates that changed nothing, in the order they were taken. */
-	STAILQ_HEAD(svc_now_list, svc_now) now;
+	STAILQ_HEAD(now_list, now_item) now;
 	struct event		*ev_now;	/* active while now is not empty */
 	int			 stopped;	/* service_stop ran: no loop */
 };
@@ -70,8 +70,8 @@ service_validation_failures(const struct service *svc, int reason)
 	return svc->refused[reason];
 }
 
-static void	svc_now_run(struct service *);
-static void	svc_now_cb(evutil_socket_t, short, void *);
+static void	now_run(struct service *);
+static void	now_cb(evutil_socket_t, short, void *);
 
 struct service *
 service_new(struct event_base *base, struct store *store, struct hub *hub)
@@ -84,7 +84,7 @@ service_new(struct event_base *base, struct store *store, struct hub *hub)
 	svc->store = store;
 	svc->hub = hub;
 	STAILQ_INIT(&svc->now);
-	if ((svc->ev_now = event_new(base, -1, 0, svc_now_cb, svc)) == NULL) {
+	if ((svc->ev_now = event_new(base, -1, 0, now_cb, svc)) == NULL) {
 		free(svc);
 		return NULL;
 	}
@@ -97,7 +97,7 @@ service_stop(struct service *svc)
 	if (svc == NULL)
 		return;
 	while (!STAILQ_EMPTY(&svc->now))
-		svc_now_run(svc);
+		now_run(svc);
 	svc->stopped = 1;
 }
 
@@ -166,12 +166,12 @@ invisible(const char *s, size_t len)
 
 /*
  * Check and trim a short text field (alias, certificate_type) in place of
- * its svc_field.  max is in characters.  REST and the socket both come
- * through here (service_put), so they refuse the same names.
+ * its service_field.  max is in characters.  REST and the socket both
+ * come through here (service_put), so they refuse the same names.
  */
 static int
-check_name(struct svc_field *f, const char *name, size_t max,
-    struct svc_error *why)
+check_name(struct service_field *f, const char *name, size_t max,
+    struct service_why *why)
 {
 	size_t	i;
 
@@ -215,7 +215,7 @@ check_name(struct svc_field *f, const char *name, size_t max,
 
 /* Field rules of SPEC section 2, on a copy of the request. */
 static int
-check_fields(struct svc_put *r, int create, struct svc_error *why)
+check_fields(struct service_put_req *r, int create, struct service_why *why)
 {
 	int	rv;
 
@@ -251,14 +251,34 @@ check_fields(struct svc_put *r, int create, struct svc_error *why)
 	return 0;
 }
 
+int
+service_page_check(uint64_t page, uint64_t page_size,
+    struct service_why *why)
+{
+	why->field = why->reason = NULL;
+	if (page == 0) {
+		why->field = "page";
+		why->reason = "must be an integer >= 1";
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	if (page_size == 0 || page_size > CERTD_PAGE_SIZE_MAX) {
+		why->field = "page_size";
+		snprintf(why->buf, sizeof(why->buf),
+		    "must be an integer from 1 to %d", CERTD_PAGE_SIZE_MAX);
+		why->reason = why->buf;
+		return CERTD_ERR_BAD_REQUEST;
+	}
+	return 0;
+}
+
 static int
-field_equals(const struct svc_field *f, const char *s, size_t len)
+field_equals(const struct service_field *f, const char *s, size_t len)
 {
 	return f->s == NULL || (f->len == len && memcmp(f->s, s, len) == 0);
 }
 
 static char *
-field_dup(const struct svc_field *f, const char *keep, size_t keep_len,
+field_dup(const struct service_field *f, const char *keep, size_t keep_len,
     size_t *lenp)
 {
 	const char	*s = f->s != NULL ? f->s : keep;
@@ -276,10 +296,10 @@ field_dup(const struct svc_field *f, const char *keep, size_t keep_len,
 
 /* Complete every update that changed nothing, in order. */
 static void
-svc_now_run(struct service *svc)
+now_run(struct service *svc)
 {
-	struct svc_now_list	 due = STAILQ_HEAD_INITIALIZER(due);
-	struct svc_now		*n;
+	struct now_list		 due = STAILQ_HEAD_INITIALIZER(due);
+	struct now_item		*n;
 	const struct cert_record *rec;
 
 	/* Those a callback adds wait for the next turn. */
@@ -293,11 +313,11 @@ svc_now_run(struct service *svc)
 }
 
 static void
-svc_now_cb(evutil_socket_t fd, short what, void *arg)
+now_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	svc_now_run(arg);
+	now_run(arg);
 }
 
 /*
@@ -309,7 +329,7 @@ static int
 complete_unchanged(struct service *svc, const struct cert_record *cur,
     service_done_cb cb, void *arg)
 {
-	struct svc_now	*n;
+	struct now_item	*n;
 
 	if (svc->stopped)
 		return CERTD_ERR_SHUTDOWN;
@@ -341,7 +361,7 @@ same_secret(const char *a, size_t alen, const char *b, size_t blen)
 
 /* 412, naming the certificate of the team that holds the alias. */
 static int
-alias_taken(uint64_t owner, struct svc_error *why)
+alias_taken(uint64_t owner, struct service_why *why)
 {
 	snprintf(why->buf, sizeof(why->buf), "is taken by certificate %llu "
 	    "of the team", (unsigned long long)owner);
@@ -354,7 +374,7 @@ alias_taken(uint64_t owner, struct svc_error *why)
  * The normal forms (pem_normalize) of a request's certificate and
  * key, which are what is compared, checked and stored.
  */
-struct svc_pem {
+struct put_pem {
 	char	*cert;		/* NULL: absent, or normal already */
 	char	*key;		/* likewise; wiped when freed */
 	size_t	 key_len;
@@ -363,7 +383,7 @@ struct svc_pem {
 };
 
 static void
-svc_pem_clear(struct svc_pem *pem)
+put_pem_clear(struct put_pem *pem)
 {
 	free(pem->cert);
 	if (pem->key != NULL) {
@@ -381,7 +401,8 @@ svc_pem_clear(struct svc_pem *pem)
  * certificate's dates.
  */
 static int
-normalize(struct svc_put *r, struct svc_pem *pem, struct svc_error *why)
+normalize(struct service_put_req *r, struct put_pem *pem,
+    struct service_why *why)
 {
 	size_t	len;
 	int	rv;
@@ -418,7 +439,7 @@ normalize(struct svc_put *r, struct svc_pem *pem, struct svc_error *why)
 
 /* The field a certificate check's error blames. */
 static void
-check_failed(int rv, struct svc_error *why)
+check_failed(int rv, struct service_why *why)
 {
 	if (rv == 0 || rv == CERTD_ERR_NOMEM)
 		return;
@@ -435,8 +456,9 @@ check_failed(int rv, struct svc_error *why)
  * checked again, as cert_check orders it.  Anything else is checked whole.
  */
 static int
-validate(const struct cert_record *base, const struct svc_put *r, int64_t now,
-    const struct svc_pem *pem, struct cert_meta *meta, struct svc_error *why)
+validate(const struct cert_record *base, const struct service_put_req *r,
+    int64_t now, const struct put_pem *pem, struct cert_meta *meta,
+    struct service_why *why)
 {
 	const char	*cert = r->certificate.s, *key = r->private_key.s;
 	size_t		 cert_len = r->certificate.len, key_len = r->private_key.len;
@@ -472,14 +494,14 @@ validate(const struct cert_record *base, const struct svc_put *r, int64_t now,
 }
 
 static int
-do_put(struct service *svc, const struct svc_put *req,
-    service_done_cb cb, void *arg, struct svc_error *why)
+do_put(struct service *svc, const struct service_put_req *req,
+    service_done_cb cb, void *arg, struct service_why *why)
 {
-	struct svc_put		 r = *req;
+	struct service_put_req	 r = *req;
 	const struct cert_record *base = NULL;
 	struct cert_record	*rec = NULL;
 	struct cert_meta	 meta;
-	struct svc_pem		 pem;
+	struct put_pem		 pem;
 	int64_t			 now = (int64_t)time(NULL);
 	uint64_t		 owner;
 	char			*alias = NULL;
@@ -556,13 +578,13 @@ out:
 	record_free(rec);
 	free(alias);
 	cert_meta_clear(&meta);
-	svc_pem_clear(&pem);
+	put_pem_clear(&pem);
 	return rv;
 }
 
 static int
 do_delete(struct service *svc, const char *team, uint64_t id, int force,
-    service_done_cb cb, void *arg, struct svc_error *why)
+    service_done_cb cb, void *arg, struct service_why *why)
 {
 	const struct cert_record *rec;
 
@@ -602,10 +624,10 @@ rollback_record(const struct cert_record *cur, const struct cert_record *v,
 
 /* The alias and type of a kept version, by the rules of check_name. */
 static int
-check_version_names(const struct cert_record *v, struct svc_error *why)
+check_version_names(const struct cert_record *v, struct service_why *why)
 {
-	struct svc_field	alias = { v->alias, strlen(v->alias) };
-	struct svc_field	type = { v->cert_type, strlen(v->cert_type) };
+	struct service_field	alias = { v->alias, strlen(v->alias) };
+	struct service_field	type = { v->cert_type, strlen(v->cert_type) };
 	int			rv;
 
 	if ((rv = check_name(&alias, "alias", CERTD_ALIAS_MAX, why)) != 0)
@@ -615,7 +637,7 @@ check_version_names(const struct cert_record *v, struct svc_error *why)
 
 static int
 do_rollback(struct service *svc, const char *team, uint64_t id,
-    uint64_t revision, service_done_cb cb, void *arg, struct svc_error *why)
+    uint64_t revision, service_done_cb cb, void *arg, struct service_why *why)
 {
 	const struct cert_record *base;
 	struct cert_record	*old = NULL, *rec = NULL;
@@ -715,7 +737,7 @@ service_subscribers(struct service *svc, const char *team, uint64_t id,
  * ended.  Wraps the caller's completion so the outcome is logged once the
  * store has answered.  Never holds key material.
  */
-struct svc_audit {
+struct audit {
 	service_done_cb	 cb;
 	void		*arg;
 	const char	*op;
@@ -726,11 +748,11 @@ struct svc_audit {
 	char		 old_fp[CERT_FINGERPRINT_LEN + 1];
 };
 
-static struct svc_audit *
+static struct audit *
 audit_new(struct service *svc, const char *op, const char *who,
     const char *team, uint64_t id, service_done_cb cb, void *arg)
 {
-	struct svc_audit		*a;
+	struct audit			*a;
 	const struct cert_record	*cur;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -752,7 +774,7 @@ audit_new(struct service *svc, const char *op, const char *who,
 
 /* One audit line; outcome "ok", "refused" (never written) or "failed". */
 static void
-audit_log(const struct svc_audit *a, const struct cert_record *rec, int err,
+audit_log(const struct audit *a, const struct cert_record *rec, int err,
     const char *outcome)
 {
 	char		 qwho[4 * SERVICE_WHO_MAX + 3], qalias[600], qerr[200];
@@ -772,7 +794,7 @@ audit_log(const struct svc_audit *a, const struct cert_record *rec, int err,
 static void
 audit_done(int err, const struct cert_record *rec, void *arg)
 {
-	struct svc_audit	*a = arg;
+	struct audit	*a = arg;
 
 	audit_log(a, rec, err, err == 0 ? "ok" : "failed");
 	a->cb(err, rec, a->arg);
@@ -781,7 +803,7 @@ audit_done(int err, const struct cert_record *rec, void *arg)
 
 /* After the synchronous part: log and drop a refused request. */
 static int
-audit_refused(struct svc_audit *a, int rv)
+audit_refused(struct audit *a, int rv)
 {
 	if (rv != 0) {
 		audit_log(a, NULL, rv, "refused");
@@ -791,10 +813,10 @@ audit_refused(struct svc_audit *a, int rv)
 }
 
 int
-service_put(struct service *svc, const struct svc_put *req,
-    service_done_cb cb, void *arg, struct svc_error *why)
+service_put(struct service *svc, const struct service_put_req *req,
+    service_done_cb cb, void *arg, struct service_why *why)
 {
-	struct svc_audit	*a;
+	struct audit	*a;
 
 	why->field = why->reason = NULL;
 	if ((a = audit_new(svc, req->id == 0 ? "create" : "update", req->who,
@@ -810,9 +832,9 @@ service_put(struct service *svc, const struct svc_put *req,
 int
 service_delete(struct service *svc, const char *who, const char *team,
     uint64_t id, int force, service_done_cb cb, void *arg,
-    struct svc_error *why)
+    struct service_why *why)
 {
-	struct svc_audit	*a;
+	struct audit	*a;
 
 	why->field = why->reason = NULL;
 	if ((a = audit_new(svc, force ? "delete-forced" : "delete", who, team,
@@ -825,9 +847,9 @@ service_delete(struct service *svc, const char *who, const char *team,
 int
 service_rollback(struct service *svc, const char *who, const char *team,
     uint64_t id, uint64_t revision, service_done_cb cb, void *arg,
-    struct svc_error *why)
+    struct service_why *why)
 {
-	struct svc_audit	*a;
+	struct audit	*a;
 
 	why->field = why->reason = NULL;
 	if ((a = audit_new(svc, "rollback", who, team, id, cb, arg)) == NULL)
@@ -840,7 +862,7 @@ int
 service_rekey(struct service *svc, const char *who, service_done_cb cb,
     void *arg)
 {
-	struct svc_audit	*a;
+	struct audit	*a;
 
 	if ((a = audit_new(svc, "rekey", who, NULL, 0, cb, arg)) == NULL)
 		return CERTD_ERR_NOMEM;

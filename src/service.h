@@ -20,7 +20,7 @@ struct store;
 struct service;
 
 /* A string field of a request; s == NULL means the field was omitted. */
-struct svc_field {
+struct service_field {
 	const char	*s;
 	size_t		 len;
 };
@@ -36,14 +36,14 @@ struct svc_field {
  * names the client for the audit log ("token:NAME", "cert:SUBJECT",
  * "uid:U,pid:P").
  */
-struct svc_put {
+struct service_put_req {
 	const char		*who;
 	const char		*team;
 	uint64_t		 id;
-	struct svc_field	 alias;
-	struct svc_field	 certificate;
-	struct svc_field	 private_key;
-	struct svc_field	 cert_type;
+	struct service_field	 alias;
+	struct service_field	 certificate;
+	struct service_field	 private_key;
+	struct service_field	 cert_type;
 };
 
 /*
@@ -53,7 +53,7 @@ struct svc_put {
  * limit).
  */
 #define SERVICE_WHY_MAX	400
-struct svc_error {
+struct service_why {
 	const char	*field;
 	const char	*reason;
 	char		 buf[SERVICE_WHY_MAX];
@@ -92,8 +92,8 @@ void		 service_free(struct service *svc);
  * 0 when accepted: cb then runs once, later, on the loop.  An update that
  * changes nothing writes nothing and completes with the current record.
  */
-int	service_put(struct service *svc, const struct svc_put *req,
-	    service_done_cb cb, void *arg, struct svc_error *why);
+int	service_put(struct service *svc, const struct service_put_req *req,
+	    service_done_cb cb, void *arg, struct service_why *why);
 
 /*
  * Delete.  As service_put.  A certificate bound by a live watch is refused
@@ -101,7 +101,7 @@ int	service_put(struct service *svc, const struct svc_put *req,
  */
 int	service_delete(struct service *svc, const char *who, const char *team,
 	    uint64_t id, int force, service_done_cb cb, void *arg,
-	    struct svc_error *why);
+	    struct service_why *why);
 
 /*
  * Roll certificate id of team back to the content of its kept version
@@ -117,7 +117,7 @@ int	service_delete(struct service *svc, const char *who, const char *team,
  */
 int	service_rollback(struct service *svc, const char *who,
 	    const char *team, uint64_t id, uint64_t revision, service_done_cb cb,
-	    void *arg, struct svc_error *why);
+	    void *arg, struct service_why *why);
 
 /*
  * The kept versions of a committed certificate, newest first (see
@@ -168,11 +168,30 @@ uint64_t service_revision(struct service *svc);
 uint64_t service_epoch(struct service *svc);
 
 /*
- * One page of team's records ordered by id (page from 1).  Writes up to
- * page_size borrowed pointers into out; returns the count; *total is the
- * team's record count.
+ * The paging rule of a list, for REST and the socket alike: page from 1,
+ * page_size from 1 to CERTD_PAGE_SIZE_MAX (a parameter that is not an
+ * integer at all is to be passed as 0).  Returns 0, or
+ * CERTD_ERR_BAD_REQUEST with why naming the parameter ("page" or
+ * "page_size") and the rule.
+ */
+int	service_page_check(uint64_t page, uint64_t page_size,
+	    struct service_why *why);
+
+/*
+ * One page of team's records ordered by id (page from 1, as
+ * service_page_check allows).  Writes up to page_size borrowed pointers
+ * into out; returns the count; *total is the team's record count.
  */
 size_t	service_list(struct service *svc, const char *team, size_t page,
 	    size_t page_size, const struct cert_record **out, size_t *total);
+
+/*
+ * Transitional (issue 17): the request types were svc_field, svc_put and
+ * svc_error; ctl.c still says so until it is edited after its split.
+ * Remove these three lines with that edit.
+ */
+#define svc_field	service_field
+#define svc_put		service_put_req
+#define svc_error	service_why
 
 #endif

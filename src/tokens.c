@@ -427,7 +427,7 @@ tokens_by_subject(const struct tokens *t, const char *subject)
 }
 
 int
-token_allows_team(const struct token *tok, const char *team)
+tokens_allows_team(const struct token *tok, const char *team)
 {
 	size_t	i;
 

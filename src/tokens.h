@@ -66,7 +66,7 @@ const struct token *tokens_by_subject(const struct tokens *t,
 		    const char *subject);
 
 /* Whether tok may see team. */
-int		 token_allows_team(const struct token *tok, const char *team);
+int		 tokens_allows_team(const struct token *tok, const char *team);
 
 /*
  * A fresh random token for `name`, `teams` ("*" or a comma list), `role`

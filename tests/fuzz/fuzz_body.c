@@ -1,21 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target for the REST body decoder: http_body_parse, then the field
- * reader http_certs_fields.  Input: one byte whose low bit is empty_ok, then
- * the body.
+ * Fuzz target for the REST body decoder: http_certs_body_parse, then the
+ * field reader http_certs_fields.  Input: one byte whose low bit is
+ * empty_ok, then the body.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "http.h"
+#include "http_certs.h"
 #include "service.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-touch(const struct svc_field *f)
+touch(const struct service_field *f)
 {
 	/* Every byte the service will read, and the terminator jansson adds. */
 	if (f->s != NULL && f->s[f->len] != '\0')
@@ -26,15 +26,15 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_t		*root = NULL;
-	struct svc_put	 req;
+	struct service_put_req req;
 	char		 reason[128];
 	int		 empty_ok;
 
 	if (size < 1)
 		return 0;
 	empty_ok = data[0] & 1;
-	if (http_body_parse((const char *)data + 1, size - 1, empty_ok, &root,
-	    reason, sizeof(reason)) != 0) {
+	if (http_certs_body_parse((const char *)data + 1, size - 1, empty_ok,
+	    &root, reason, sizeof(reason)) != 0) {
 		/* The reason must be a terminated string. */
 		(void)strlen(reason);
 		return 0;

@@ -15,6 +15,8 @@
 
 #include "certd/constants.h"
 #include "http.h"
+#include "http_certs.h"
+#include "service.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +33,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct http_query_err	 qe;
 	char			 team[CERTD_TEAM_MAX + 1];
 	char			*target, *query;
-	const char		*field;
+	struct service_why	 why;
 	uint64_t		 id, page, page_size;
 	size_t			 len, i;
 	int			 method, rv;
@@ -68,11 +70,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 	}
 
-	if (http_certs_paging(query, &page, &page_size, &field) == 0) {
+	if (http_certs_paging(query, &page, &page_size, &why) == 0) {
 		if (page == 0 || page_size == 0 ||
 		    page_size > CERTD_PAGE_SIZE_MAX)
 			__builtin_trap();
-	} else if (field == NULL)
+	} else if (why.field == NULL || why.reason == NULL)
 		__builtin_trap();
 	free(target);
 	return 0;

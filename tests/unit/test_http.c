@@ -501,8 +501,8 @@ test_unchanged_at_stop(void **state)
 	struct done_log	 log = { 0 };
 	struct done_arg	 a[4] = { { &log, 0 }, { &log, 1 }, { &log, 2 },
 			    { &log, 3 } };
-	struct svc_put	 req;
-	struct svc_error why;
+	struct service_put_req req;
+	struct service_why why;
 	uint64_t	 id;
 
 	if (cert == NULL || key == NULL) {

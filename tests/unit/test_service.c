@@ -248,28 +248,28 @@ turn(struct fixture *f)
 		    EVLOOP_NONBLOCK), -1);
 }
 
-static struct svc_field
+static struct service_field
 fld(const char *s)
 {
-	struct svc_field	v = { s, s != NULL ? strlen(s) : 0 };
+	struct service_field	v = { s, s != NULL ? strlen(s) : 0 };
 
 	return v;
 }
 
-static struct svc_field
+static struct service_field
 fpem(const struct pem *p)
 {
-	struct svc_field	v = { p != NULL ? p->s : NULL,
+	struct service_field	v = { p != NULL ? p->s : NULL,
 				    p != NULL ? p->len : 0 };
 
 	return v;
 }
 
-static struct svc_put
+static struct service_put_req
 req(const char *team, uint64_t id, const char *alias, const struct pem *crt,
     const struct pem *key, const char *type)
 {
-	struct svc_put	r;
+	struct service_put_req	r;
 
 	memset(&r, 0, sizeof(r));
 	r.who = "token:test";
@@ -284,7 +284,7 @@ req(const char *team, uint64_t id, const char *alias, const struct pem *crt,
 
 /* A fresh completion record for a call, and no reason yet. */
 static void
-arm(struct fixture *f, struct done *d, struct svc_error *why)
+arm(struct fixture *f, struct done *d, struct service_why *why)
 {
 	memset(d, 0, sizeof(*d));
 	d->svc = f->svc;
@@ -310,8 +310,8 @@ settle(struct fixture *f, struct done *d, int rv)
 }
 
 static int
-put(struct fixture *f, const struct svc_put *r, struct done *d,
-    struct svc_error *why)
+put(struct fixture *f, const struct service_put_req *r, struct done *d,
+    struct service_why *why)
 {
 	arm(f, d, why);
 	return settle(f, d, service_put(f->svc, r, on_done, d, why));
@@ -319,7 +319,7 @@ put(struct fixture *f, const struct svc_put *r, struct done *d,
 
 static int
 del(struct fixture *f, const char *team, uint64_t id, int force,
-    struct done *d, struct svc_error *why)
+    struct done *d, struct service_why *why)
 {
 	arm(f, d, why);
 	return settle(f, d, service_delete(f->svc, "token:test", team, id,
@@ -328,7 +328,7 @@ del(struct fixture *f, const char *team, uint64_t id, int force,
 
 static int
 rollback(struct fixture *f, const char *team, uint64_t id, uint64_t rev,
-    struct done *d, struct svc_error *why)
+    struct done *d, struct service_why *why)
 {
 	arm(f, d, why);
 	return settle(f, d, service_rollback(f->svc, "token:test", team, id,
@@ -340,8 +340,8 @@ static uint64_t
 create(struct fixture *f, const char *team, const char *alias,
     const struct pem *crt, const struct pem *key)
 {
-	struct svc_put		r;
-	struct svc_error	why;
+	struct service_put_req	r;
+	struct service_why	why;
 	struct done		d;
 	int			rv;
 
@@ -356,9 +356,9 @@ create(struct fixture *f, const char *team, const char *alias,
 
 /* Update and wait; must be accepted and succeed.  The completion's rev. */
 static uint64_t
-update(struct fixture *f, const struct svc_put *r)
+update(struct fixture *f, const struct service_put_req *r)
 {
-	struct svc_error	why;
+	struct service_why	why;
 	struct done		d;
 	int			rv;
 
@@ -396,7 +396,7 @@ history(struct fixture *f, const char *team, uint64_t id, struct revs *r)
 }
 
 static void
-assert_why(const struct svc_error *why, const char *field, const char *reason)
+assert_why(const struct service_why *why, const char *field, const char *reason)
 {
 	if (field == NULL)
 		assert_null(why->field);
@@ -478,9 +478,9 @@ test_create(void **state)
 {
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
-	struct svc_put		 r = req("team-a", 0, "web", &ec_crt,
+	struct service_put_req	 r = req("team-a", 0, "web", &ec_crt,
 				    &ec_key, "server");
-	struct svc_error	 why;
+	struct service_why	 why;
 	struct done		 d;
 	struct revs		 h;
 	uint64_t		 rev0 = service_revision(f->svc);
@@ -524,8 +524,8 @@ static void
 test_required_fields(void **state)
 {
 	struct fixture		*f = *state;
-	struct svc_put		 r = req("t", 0, NULL, NULL, NULL, NULL);
-	struct svc_error	 why;
+	struct service_put_req	 r = req("t", 0, NULL, NULL, NULL, NULL);
+	struct service_why	 why;
 	struct done		 d;
 	uint64_t		 rev0 = service_revision(f->svc);
 
@@ -596,8 +596,8 @@ test_field_rules(void **state)
 	};
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	char			 name[300];
 	size_t			 i;
@@ -697,8 +697,8 @@ test_certificate_checks(void **state)
 	};
 	struct fixture		*f = *state;
 	struct cert_meta	 meta;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	char			 want[CERT_WHY_MAX];
 	uint64_t		 before[SERVICE_REASONS];
@@ -749,8 +749,8 @@ static void
 test_check_order(void **state)
 {
 	struct fixture		*f = *state;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	uint64_t		 id = create(f, "t", "web", &ec_crt, &ec_key);
 
@@ -782,8 +782,8 @@ test_merge(void **state)
 {
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	char			 fp[CERT_FINGERPRINT_LEN + 1];
 	uint64_t		 id, rev;
@@ -861,8 +861,8 @@ static void
 test_alias_conflicts(void **state)
 {
 	struct fixture		*f = *state;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d, d2;
 	char			 want[128];
 	uint64_t		 a, b, c;
@@ -955,8 +955,8 @@ test_unchanged(void **state)
 {
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	struct revs		 h;
 	struct pem		 crt2 = crlf(&ec_crt), key2 = crlf(&ec_key);
@@ -1045,8 +1045,8 @@ test_metadata_reuse(void **state)
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
 	struct cert_meta	 meta;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	char			 want[CERT_WHY_MAX];
 	uint64_t		 id, rev;
@@ -1110,8 +1110,8 @@ test_rollback(void **state)
 {
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	struct revs		 h;
 	uint64_t		 id, other, r1, r2, r3, r4;
@@ -1226,8 +1226,8 @@ test_rollback_checks(void **state)
 	struct fixture		*f = *state;
 	const struct cert_record *rec;
 	struct cert_meta	 meta;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	char			 want[CERT_WHY_MAX];
 	uint64_t		 id, rx, expired0;
@@ -1374,7 +1374,7 @@ test_delete_bindings(void **state)
 	struct fixture		*f = *state;
 	struct peer		 writer = { 1 }, reader = { 0 };
 	struct hub_conn		*hw, *hr;
-	struct svc_error	 why;
+	struct service_why	 why;
 	struct done		 d;
 	struct subs		 s;
 	uint64_t		 a, b, c, w;
@@ -1432,7 +1432,7 @@ test_delete_bindings(void **state)
 	a = create(f, "t", "web", &ec_crt, &ec_key);
 	w = watch(hw, "t", NULL, "web", NULL);
 	{
-		struct svc_put	r;
+		struct service_put_req	r;
 
 		r = req("t", a, "web-old", NULL, NULL, NULL);
 		update(f, &r);
@@ -1473,7 +1473,7 @@ test_delete_without_hub(void **state)
 {
 	struct fixture	*f = *state;
 	struct service	*svc = f->svc;
-	struct svc_error why;
+	struct service_why why;
 	struct done	 d;
 	uint64_t	 id = create(f, "t", "web", &ec_crt, &ec_key);
 	struct peer	 writer = { 1 };
@@ -1569,8 +1569,8 @@ static void
 test_after_stop(void **state)
 {
 	struct fixture		*f = *state;
-	struct svc_put		 r;
-	struct svc_error	 why;
+	struct service_put_req	 r;
+	struct service_why	 why;
 	struct done		 d;
 	char			 hex[17], hex2[17];
 	uint64_t		 id = create(f, "t", "web", &ec_crt, &ec_key);
@@ -1631,8 +1631,8 @@ static uint64_t	audit_id;
 static void
 audited(struct fixture *f)
 {
-	struct svc_put		r;
-	struct svc_error	why;
+	struct service_put_req	r;
+	struct service_why	why;
 	struct done		d;
 
 	r = req("t", 0, "web", &ec_crt, &ec_key, "server");
@@ -1665,8 +1665,8 @@ test_audit(void **state)
 	assert_null(strstr(log, "BEGIN"));
 	/* the fingerprint of the certificate, from a second create */
 	{
-		struct svc_put		r;
-		struct svc_error	why;
+		struct service_put_req	r;
+		struct service_why	why;
 		struct done		d;
 
 		r = req("t", 0, "fp", &ec_crt, &ec_key, "x");

@@ -39,9 +39,9 @@ test_new_then_auth(void **state)
 	assert_non_null(tok);
 	assert_string_equal(tok->name, "ci");
 	assert_int_equal(tok->role, TOKEN_ROLE_READ);
-	assert_true(token_allows_team(tok, "a"));
-	assert_true(token_allows_team(tok, "b"));
-	assert_false(token_allows_team(tok, "c"));
+	assert_true(tokens_allows_team(tok, "a"));
+	assert_true(tokens_allows_team(tok, "b"));
+	assert_false(tokens_allows_team(tok, "c"));
 	assert_null(tokens_auth(t, text, strlen(text) - 1));
 	text[10] ^= 1;
 	assert_null(tokens_auth(t, text, strlen(text)));
@@ -237,8 +237,8 @@ test_subjects(void **state)
 	assert_non_null(tok);
 	assert_string_equal(tok->name, "ops");
 	assert_int_equal(tok->role, TOKEN_ROLE_WRITE);
-	assert_true(token_allows_team(tok, "acme"));
-	assert_false(token_allows_team(tok, "web"));
+	assert_true(tokens_allows_team(tok, "acme"));
+	assert_false(tokens_allows_team(tok, "web"));
 	/* backslashes stay, as GnuTLS writes them; '#' inside quotes too */
 	tok = tokens_by_subject(t, "CN=a\\,b \\\"q\\\" #7,O=c");
 	assert_non_null(tok);
