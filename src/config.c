@@ -141,32 +141,39 @@ set_number(uint64_t *out, const char *value, const char *key, uint64_t min,
 	return 0;
 }
 
-/* expiry_warn_days: a comma list of up to 8 days from 1 to 3650. */
+/* The refusal of an expiry_warn_days value; returns -1. */
+static int
+expiry_days_refused(char *errbuf, size_t errlen)
+{
+	snprintf(errbuf, errlen, "expiry_warn_days must be a comma list of "
+	    "up to %d days from 1 to %d", CERTD_EXPIRY_THRESHOLDS_MAX,
+	    CERTD_EXPIRY_DAYS_MAX);
+	return -1;
+}
+
+/*
+ * expiry_warn_days: a comma list of up to CERTD_EXPIRY_THRESHOLDS_MAX days
+ * from 1 to CERTD_EXPIRY_DAYS_MAX.
+ */
 static int
 set_expiry_days(struct config *cfg, const char *value, char *errbuf,
     size_t errlen)
 {
 	char		 buf[128], *save = NULL, *w;
-	unsigned	 days[8];
+	unsigned	 days[CERTD_EXPIRY_THRESHOLDS_MAX];
 	size_t		 nd = 0;
 	uint64_t	 n64;
 
-	/* Eight days of four digits and their commas fit; a longer value,
-	 * which a copy would cut, is refused whole. */
-	if (strlen(value) >= sizeof(buf)) {
-		snprintf(errbuf, errlen, "expiry_warn_days must be "
-		    "a comma list of up to 8 days from 1 to 3650");
-		return -1;
-	}
+	/* A whole list (the most days, of four digits, and their commas)
+	 * fits; a longer value, which a copy would cut, is refused whole. */
+	if (strlen(value) >= sizeof(buf))
+		return expiry_days_refused(errbuf, errlen);
 	memcpy(buf, value, strlen(value) + 1);
 	for (w = strtok_r(buf, ",", &save); w != NULL;
 	    w = strtok_r(NULL, ",", &save)) {
-		if (nd == 8 || util_parse_u64(w, strlen(w), 3650, &n64) != 0 ||
-		    n64 == 0) {
-			snprintf(errbuf, errlen, "expiry_warn_days must be "
-			    "a comma list of up to 8 days from 1 to 3650");
-			return -1;
-		}
+		if (nd == CERTD_EXPIRY_THRESHOLDS_MAX || util_parse_u64(w,
+		    strlen(w), CERTD_EXPIRY_DAYS_MAX, &n64) != 0 || n64 == 0)
+			return expiry_days_refused(errbuf, errlen);
 		days[nd++] = (unsigned)n64;
 	}
 	if (nd == 0) {
@@ -189,15 +196,16 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return set_string(&cfg->socket_group, value, key, errbuf,
 		    errlen);
 	if (strcmp(key, "frame_max") == 0) {
-		if (set_number(&n, value, key, 4096, 64 * 1024 * 1024, errbuf,
-		    errlen) != 0)
+		if (set_number(&n, value, key, CERTD_FRAME_MAX_LOW,
+		    CERTD_FRAME_MAX_HIGH, errbuf, errlen) != 0)
 			return -1;
 		cfg->frame_max = (size_t)n;
 		return 0;
 	}
 	if (strcmp(key, "ctl_max_conns") == 0 ||
 	    strcmp(key, "ctl_max_conns_per_uid") == 0) {
-		if (set_number(&n, value, key, 1, 100000, errbuf, errlen) != 0)
+		if (set_number(&n, value, key, 1, CERTD_CTL_CONNS_HIGH, errbuf,
+		    errlen) != 0)
 			return -1;
 		if (key[13] == '\0')
 			cfg->ctl_max_conns = (unsigned)n;
@@ -206,14 +214,15 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return 0;
 	}
 	if (strcmp(key, "ctl_idle_timeout") == 0) {
-		if (set_number(&n, value, key, 1, 86400, errbuf, errlen) != 0)
+		if (set_number(&n, value, key, 1, CERTD_CTL_IDLE_HIGH, errbuf,
+		    errlen) != 0)
 			return -1;
 		cfg->ctl_idle_timeout = (unsigned)n;
 		return 0;
 	}
 	if (strcmp(key, "ctl_out_limit") == 0) {
-		if (set_number(&n, value, key, 65536, 1024 * 1024 * 1024,
-		    errbuf, errlen) != 0)
+		if (set_number(&n, value, key, CERTD_CTL_OUT_LOW,
+		    CERTD_CTL_OUT_HIGH, errbuf, errlen) != 0)
 			return -1;
 		cfg->ctl_out_limit = (size_t)n;
 		return 0;
@@ -221,7 +230,8 @@ config_set(struct config *cfg, const char *key, const char *value,
 	if (strcmp(key, "expiry_warn_days") == 0)
 		return set_expiry_days(cfg, value, errbuf, errlen);
 	if (strcmp(key, "expiry_scan_interval") == 0) {
-		if (set_number(&n, value, key, 1, 86400, errbuf, errlen) != 0)
+		if (set_number(&n, value, key, 1, CERTD_EXPIRY_SCAN_HIGH,
+		    errbuf, errlen) != 0)
 			return -1;
 		cfg->expiry_scan_interval = (unsigned)n;
 		return 0;
@@ -230,10 +240,11 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return set_number(&cfg->log_retain, value, key, 1,
 		    UINT64_MAX / 2, errbuf, errlen);
 	if (strcmp(key, "history_keep") == 0)
-		return set_number(&cfg->history_keep, value, key, 1, 1000,
-		    errbuf, errlen);
+		return set_number(&cfg->history_keep, value, key, 1,
+		    CERTD_HISTORY_KEEP_MAX, errbuf, errlen);
 	if (strcmp(key, "http_max_conns") == 0) {
-		if (set_number(&n, value, key, 1, 1000000, errbuf, errlen) != 0)
+		if (set_number(&n, value, key, 1, CERTD_HTTP_CONN_HIGH, errbuf,
+		    errlen) != 0)
 			return -1;
 		cfg->http_max_conns = (size_t)n;
 		return 0;
