@@ -906,7 +906,9 @@ service_list(struct service *svc, const char *team, size_t page,
 {
 	size_t	offset = SIZE_MAX;
 
-	if (page - 1 <= SIZE_MAX / page_size)
+	/* Past the end for a page service_page_check refuses, never a
+	 * division by zero. */
+	if (page >= 1 && page_size > 0 && page - 1 <= SIZE_MAX / page_size)
 		offset = (page - 1) * page_size;
 	return store_list(svc->store, team, offset, page_size, out, total);
 }

@@ -9,9 +9,7 @@
  * onto the stored record, alias uniqueness against the head view, updates
  * that change nothing (no write, completed from the loop), the reuse of the
  * stored certificate's metadata, rollback, deletion of a certificate a
- * writer's watch binds, paging and the audit lines.  Tests named test_bug_*
- * show a defect found while writing these; they run only with
- * CERTD_TEST_KNOWN_BUGS=1 (and fail until it is fixed).
+ * writer's watch binds, paging and the audit lines.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* memmem */
@@ -1526,16 +1524,13 @@ test_list(void **state)
 }
 
 /*
- * BUG (service.c service_list): page_size 0 evaluates SIZE_MAX / 0, which
- * is undefined.  GCC happens to fold the comparison into a multiplication
- * overflow check, even at -O0, so a plain build answers 0; a build with
- * --with-sanitizer=undefined stops there ("runtime error: division by
- * zero"), and other compilers may trap (SIGFPE).  REST and the socket
- * refuse page_size 0 before they call it today, but issue 17 moves the
- * paging rules into service.c.  Run in a child so that either is seen.
+ * page_size 0 once evaluated SIZE_MAX / 0 in service_list: GCC folded it
+ * away in a plain build, a build with --with-sanitizer=undefined stopped
+ * there.  REST and the socket refuse it first (service_page_check), and
+ * service_list answers no record.  Run in a child, so that a trap is seen.
  */
 static void
-test_bug_list_page_size_zero(void **state)
+test_list_page_size_zero(void **state)
 {
 	struct fixture		*f = *state;
 	const struct cert_record *out[1];
@@ -1543,10 +1538,6 @@ test_bug_list_page_size_zero(void **state)
 	pid_t			 pid;
 	int			 st;
 
-	if (getenv("CERTD_TEST_KNOWN_BUGS") == NULL) {
-		skip();
-		return;
-	}
 	create(f, "t", "web", &ec_crt, &ec_key);
 	if ((pid = fork()) == 0) {
 		(void)service_list(f->svc, "t", 1, 0, out, &total);
@@ -1711,7 +1702,7 @@ main(void)
 		T(test_delete_bindings),
 		T(test_delete_without_hub),
 		T(test_list),
-		T(test_bug_list_page_size_zero),
+		T(test_list_page_size_zero),
 		T(test_after_stop),
 		T(test_audit),
 #undef T
