@@ -43,6 +43,14 @@
 
 #define FP_SHORT	16	/* fingerprint characters in the list table */
 
+/* Options every command takes, before its own in getopt_long's table. */
+#define OPT_JSON	256
+#define OPT_ROW		512	/* + i: row i of the command's table */
+#define OPT_ROWS_MAX	24	/* rows in a command's table, at most */
+#define GLOBAL_LONGOPTS \
+	{ "socket",	required_argument,	NULL, 's' }, \
+	{ "json",	no_argument,		NULL, OPT_JSON }
+
 /* Strict decimal, as certd parses ids; 0 is refused unless allow_zero. */
 int
 certctl_parse_u64(const char *s, const char *what, int allow_zero,
@@ -54,9 +62,12 @@ certctl_parse_u64(const char *s, const char *what, int allow_zero,
 	return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Options */
+
 /* Handle an option every command shares; returns 0 if ch was one. */
-int
-certctl_global_opt(int ch, struct global *g)
+static int
+global_opt(int ch, struct global *g)
 {
 	switch (ch) {
 	case 's':
@@ -70,8 +81,8 @@ certctl_global_opt(int ch, struct global *g)
 }
 
 /* getopt_long returned ch, ':' (argument missing) or '?' (unknown). */
-int
-certctl_bad_option(const char *cmd, int ch, int argc, char *argv[])
+static int
+bad_option(const char *cmd, int ch, int argc, char *argv[])
 {
 	const char	*opt = "?";
 
@@ -79,6 +90,72 @@ certctl_bad_option(const char *cmd, int ch, int argc, char *argv[])
 		opt = argv[optind - 1];
 	return certctl_out_usage_error("%s%s%s %s", cmd, *cmd != '\0' ? ": " :
 	    "", ch == ':' ? "missing argument for" : "unknown option", opt);
+}
+
+/* The argument of option o of cmd where o says; 0 or the exit status. */
+static int
+opt_set(const char *cmd, const struct certctl_opt *o)
+{
+	uint64_t	v;
+
+	switch (o->arg) {
+	case CERTCTL_FLAG:
+		*(int *)o->dst = 1;
+		return 0;
+	case CERTCTL_STR:
+		*(const char **)o->dst = optarg;
+		return 0;
+	case CERTCTL_NUM:
+		return certctl_parse_u64(optarg, o->what, 0, o->dst);
+	case CERTCTL_UINT:
+		if (certctl_parse_u64(optarg, o->what, o->min == 0, &v) != 0)
+			return EXIT_USAGE;
+		if (v > o->max)
+			return certctl_out_usage_error("%s: --%s is at most "
+			    "%u %s", cmd, o->name, o->max, o->unit);
+		*(unsigned *)o->dst = (unsigned)v;
+		return 0;
+	case CERTCTL_CALL:
+		return o->call(o->dst, optarg);
+	}
+	return certctl_out_fail("%s: --%s: no such kind of option", cmd,
+	    o->name);
+}
+
+/*
+ * getopt_long over the global options and the rows of opts, each row's
+ * argument where the row says, in the order given: the first problem is
+ * the one reported.
+ */
+int
+certctl_getopt(const char *cmd, int argc, char *argv[], struct global *g,
+    const struct certctl_opt *opts)
+{
+	static const struct option	 globals[] = { GLOBAL_LONGOPTS };
+	struct option			 longopts[2 + OPT_ROWS_MAX + 1];
+	size_t				 n = 0, i;
+	int				 ch, r;
+
+	memset(longopts, 0, sizeof(longopts));
+	for (i = 0; g != NULL && i < 2; i++)
+		longopts[n++] = globals[i];
+	for (i = 0; opts != NULL && opts[i].name != NULL; i++) {
+		if (i == OPT_ROWS_MAX)
+			return certctl_out_fail("%s: too many options", cmd);
+		longopts[n].name = opts[i].name;
+		longopts[n].has_arg = opts[i].arg == CERTCTL_FLAG ?
+		    no_argument : required_argument;
+		longopts[n++].val = OPT_ROW + (int)i;
+	}
+	while ((ch = getopt_long(argc, argv, g != NULL ? ":s:" : ":",
+	    longopts, NULL)) != -1) {
+		if (ch >= OPT_ROW) {
+			if ((r = opt_set(cmd, &opts[ch - OPT_ROW])) != 0)
+				return r;
+		} else if (g == NULL || global_opt(ch, g) != 0)
+			return bad_option(cmd, ch, argc, argv);
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -152,17 +229,12 @@ connect_or_fail(const struct global *g, struct certd_client **out)
 static int
 cmd_ping(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
 	struct certd_client	*c;
 	json_t			*o;
-	int			 ch, r;
+	int			 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("ping", ch, argc, argv);
+	if ((r = certctl_getopt("ping", argc, argv, g, NULL)) != 0)
+		return r;
 	if (optind != argc)
 		return certctl_out_usage_error("ping takes no arguments");
 	if ((r = connect_or_fail(g, &c)) != 0)
@@ -206,37 +278,21 @@ print_pem(const char *pem)
 static int
 cmd_get(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "cert",	no_argument,		NULL, OPT_CERT },
-		{ "key",	no_argument,		NULL, OPT_KEY },
-		{ NULL,		0,			NULL, 0 },
+	struct certd_client		*c;
+	struct certd_cert		*cert = NULL;
+	const char			*alias = NULL, *team;
+	uint64_t			 id = 0;
+	int				 r, want_cert = 0, want_key = 0;
+	const struct certctl_opt	 opts[] = {
+		OPT_STR("alias", &alias),
+		OPT_FLAG("cert", &want_cert),
+		OPT_FLAG("key", &want_key),
+		OPT_END,
 	};
-	struct certd_client	*c;
-	struct certd_cert	*cert = NULL;
-	const char		*alias = NULL, *team;
-	uint64_t		 id = 0;
-	int			 ch, r, want_cert = 0, want_key = 0;
-	json_t			*o;
+	json_t				*o;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ALIAS:
-			alias = optarg;
-			break;
-		case OPT_CERT:
-			want_cert = 1;
-			break;
-		case OPT_KEY:
-			want_key = 1;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("get", ch, argc,
-				    argv);
-		}
-	}
+	if ((r = certctl_getopt("get", argc, argv, g, opts)) != 0)
+		return r;
 	if (want_cert && want_key)
 		return certctl_out_usage_error("get: --cert and --key exclude "
 		    "each other");
@@ -355,34 +411,18 @@ list_human(const struct certd_list *l)
 static int
 cmd_list(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "page",	required_argument,	NULL, OPT_PAGE },
-		{ "page-size",	required_argument,	NULL, OPT_PAGE_SIZE },
-		{ NULL,		0,			NULL, 0 },
+	struct certd_client		*c;
+	struct certd_list		*l = NULL;
+	uint64_t			 page = 0, page_size = 0;
+	const struct certctl_opt	 opts[] = {
+		OPT_NUM("page", "page", &page),
+		OPT_NUM("page-size", "page size", &page_size),
+		OPT_END,
 	};
-	struct certd_client	*c;
-	struct certd_list	*l = NULL;
-	uint64_t		 page = 0, page_size = 0;
-	int			 ch, r;
+	int				 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_PAGE:
-			if (certctl_parse_u64(optarg, "page", 0, &page) != 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_PAGE_SIZE:
-			if (certctl_parse_u64(optarg, "page size",
-			    0, &page_size) != 0)
-				return EXIT_USAGE;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("list", ch, argc,
-				    argv);
-		}
-	}
+	if ((r = certctl_getopt("list", argc, argv, g, opts)) != 0)
+		return r;
 	if (argc - optind != 1)
 		return certctl_out_usage_error("list: want TEAM");
 	if ((r = connect_or_fail(g, &c)) != 0)
@@ -455,48 +495,25 @@ certctl_free_secret(char *s)
 static int
 cmd_put(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "id",		required_argument,	NULL, OPT_ID },
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "type",	required_argument,	NULL, OPT_TYPE },
-		{ "cert",	required_argument,	NULL, OPT_CERT },
-		{ "key",	required_argument,	NULL, OPT_KEY },
-		{ NULL,		0,			NULL, 0 },
+	struct certd_client		*c = NULL;
+	struct certd_cert		*cert = NULL;
+	struct certd_put		 in;
+	const char			*cert_file = NULL, *key_file = NULL;
+	char				*cert_text = NULL, *key_text = NULL;
+	const struct certctl_opt	 opts[] = {
+		OPT_NUM("id", "id", &in.id),
+		OPT_STR("alias", &in.alias),
+		OPT_STR("type", &in.certificate_type),
+		OPT_STR("cert", &cert_file),
+		OPT_STR("key", &key_file),
+		OPT_END,
 	};
-	struct certd_client	*c = NULL;
-	struct certd_cert	*cert = NULL;
-	struct certd_put	 in;
-	const char		*cert_file = NULL, *key_file = NULL;
-	char			*cert_text = NULL, *key_text = NULL;
-	json_t			*o;
-	int			 ch, r;
+	json_t				*o;
+	int				 r;
 
 	memset(&in, 0, sizeof(in));
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ID:
-			if (certctl_parse_u64(optarg, "id", 0, &in.id) != 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_ALIAS:
-			in.alias = optarg;
-			break;
-		case OPT_TYPE:
-			in.certificate_type = optarg;
-			break;
-		case OPT_CERT:
-			cert_file = optarg;
-			break;
-		case OPT_KEY:
-			key_file = optarg;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("put", ch, argc,
-				    argv);
-		}
-	}
+	if ((r = certctl_getopt("put", argc, argv, g, opts)) != 0)
+		return r;
 	if (argc - optind != 1)
 		return certctl_out_usage_error("put: want TEAM");
 	if (in.id == 0 && (in.alias == NULL || in.certificate_type == NULL ||
@@ -549,22 +566,17 @@ out:
 static int
 cmd_delete(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "force",	no_argument,		NULL, OPT_FORCE },
-		{ NULL,		0,			NULL, 0 },
+	struct certd_client		*c;
+	uint64_t			 id;
+	int				 r, force = 0;
+	const struct certctl_opt	 opts[] = {
+		OPT_FLAG("force", &force),
+		OPT_END,
 	};
-	struct certd_client	*c;
-	uint64_t		 id;
-	int			 ch, r, force = 0;
-	json_t			*o;
+	json_t				*o;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		if (ch == OPT_FORCE)
-			force = 1;
-		else if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("delete", ch, argc, argv);
-	}
+	if ((r = certctl_getopt("delete", argc, argv, g, opts)) != 0)
+		return r;
 	if (argc - optind != 2)
 		return certctl_out_usage_error("delete: want TEAM ID");
 	if (certctl_parse_u64(argv[optind + 1], "id", 0, &id) != 0)
@@ -665,15 +677,10 @@ static int
 team_id_args(int argc, char *argv[], struct global *g, const char *cmd,
     uint64_t *id)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
-	int	ch;
+	int	r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option(cmd, ch, argc, argv);
+	if ((r = certctl_getopt(cmd, argc, argv, g, NULL)) != 0)
+		return r;
 	if (argc - optind != 2)
 		return certctl_out_usage_error("%s: want TEAM ID", cmd);
 	if (certctl_parse_u64(argv[optind + 1], "id", 0, id) != 0)
@@ -706,20 +713,15 @@ cmd_history(int argc, char *argv[], struct global *g)
 static int
 cmd_rollback(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
 	struct certd_client	*c;
 	struct certd_cert	*cert = NULL;
 	const char		*team;
 	uint64_t		 id, rev;
 	json_t			*o;
-	int			 ch, r;
+	int			 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("rollback", ch, argc, argv);
+	if ((r = certctl_getopt("rollback", argc, argv, g, NULL)) != 0)
+		return r;
 	if (argc - optind != 3)
 		return certctl_out_usage_error("rollback: want TEAM ID "
 		    "REVISION");
@@ -756,17 +758,12 @@ cmd_rollback(int argc, char *argv[], struct global *g)
 static int
 cmd_rekey(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
 	struct certd_client	*c;
 	char			 kid[17];
-	int			 ch, r;
+	int			 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("rekey", ch, argc, argv);
+	if ((r = certctl_getopt("rekey", argc, argv, g, NULL)) != 0)
+		return r;
 	if (optind != argc)
 		return certctl_out_usage_error("rekey takes no arguments");
 	if ((r = connect_or_fail(g, &c)) != 0)
@@ -787,17 +784,12 @@ cmd_rekey(int argc, char *argv[], struct global *g)
 static int
 cmd_backup(int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
 	struct certd_client	*c;
 	char			 dir[4096];
-	int			 ch, r;
+	int			 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("backup", ch, argc, argv);
+	if ((r = certctl_getopt("backup", argc, argv, g, NULL)) != 0)
+		return r;
 	if (argc - optind != 1)
 		return certctl_out_usage_error("backup: want DIR");
 	/* certd resolves nothing: send an absolute path. */
@@ -935,13 +927,49 @@ watch_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(ctx->base);
 }
 
-/* The --id and --alias lists of a watch, grown as they come. */
+/*
+ * The --id and --alias lists of a watch: room for as many as the command
+ * line has words, made before the options are read.
+ */
 struct watch_args {
 	uint64_t	 *ids;
 	const char	**aliases;	/* argv's strings */
 	size_t		  n_ids;
 	size_t		  n_aliases;
 };
+
+/* --id ID and --alias ALIAS, each as often as wanted. */
+static int
+watch_id(void *dst, const char *arg)
+{
+	struct watch_args	*a = dst;
+	uint64_t		 id;
+
+	if (certctl_parse_u64(arg, "id", 0, &id) != 0)
+		return EXIT_USAGE;
+	a->ids[a->n_ids++] = id;
+	return 0;
+}
+
+static int
+watch_alias(void *dst, const char *arg)
+{
+	struct watch_args	*a = dst;
+
+	a->aliases[a->n_aliases++] = arg;
+	return 0;
+}
+
+static int
+watch_since(void *dst, const char *arg)
+{
+	struct certd_watch_opts	*opts = dst;
+
+	if (certctl_parse_u64(arg, "revision", 1, &opts->since) != 0)
+		return EXIT_USAGE;
+	opts->has_since = 1;
+	return 0;
+}
 
 /*
  * The command line of watch into opts, a (whose lists the caller frees)
@@ -952,55 +980,22 @@ watch_options(int argc, char *argv[], struct global *g,
     struct certd_watch_opts *opts, struct watch_args *a,
     struct watch_ctx *ctx)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "id",		required_argument,	NULL, OPT_ID },
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "since",	required_argument,	NULL, OPT_SINCE },
-		{ "reconnect",	no_argument,		NULL, OPT_RECONNECT },
-		{ "with-pem",	no_argument,		NULL, OPT_WITH_PEM },
-		{ NULL,		0,			NULL, 0 },
+	const struct certctl_opt	rows[] = {
+		OPT_CALL("id", watch_id, a),
+		OPT_CALL("alias", watch_alias, a),
+		OPT_CALL("since", watch_since, opts),
+		OPT_FLAG("reconnect", &opts->reconnect),
+		OPT_FLAG("with-pem", &ctx->with_pem),
+		OPT_END,
 	};
-	uint64_t	 id;
-	void		*p;
-	int		 ch;
+	int				r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ID:
-			if (certctl_parse_u64(optarg, "id", 0, &id) != 0)
-				return EXIT_USAGE;
-			if ((p = reallocarray(a->ids, a->n_ids + 1,
-			    sizeof(*a->ids))) == NULL)
-				return certctl_out_fail("out of memory");
-			a->ids = p;
-			a->ids[a->n_ids++] = id;
-			break;
-		case OPT_ALIAS:
-			if ((p = reallocarray(a->aliases, a->n_aliases + 1,
-			    sizeof(*a->aliases))) == NULL)
-				return certctl_out_fail("out of memory");
-			a->aliases = p;
-			a->aliases[a->n_aliases++] = optarg;
-			break;
-		case OPT_SINCE:
-			if (certctl_parse_u64(optarg, "revision", 1,
-			    &opts->since) != 0)
-				return EXIT_USAGE;
-			opts->has_since = 1;
-			break;
-		case OPT_RECONNECT:
-			opts->reconnect = 1;
-			break;
-		case OPT_WITH_PEM:
-			ctx->with_pem = 1;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("watch", ch, argc,
-				    argv);
-		}
-	}
+	a->ids = calloc((size_t)argc, sizeof(*a->ids));
+	a->aliases = calloc((size_t)argc, sizeof(*a->aliases));
+	if (a->ids == NULL || a->aliases == NULL)
+		return certctl_out_fail("out of memory");
+	if ((r = certctl_getopt("watch", argc, argv, g, rows)) != 0)
+		return r;
 	if (argc - optind > 1)
 		return certctl_out_usage_error("watch: want at most one TEAM");
 	if (argc - optind == 0 && (a->n_ids > 0 || a->n_aliases > 0))
@@ -1182,35 +1177,20 @@ cmd_subscribers(int argc, char *argv[], struct global *g)
 static int
 token_new(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "name",	required_argument,	NULL, 'n' },
-		{ "teams",	required_argument,	NULL, 't' },
-		{ "role",	required_argument,	NULL, 'r' },
-		{ "keys",	required_argument,	NULL, 'k' },
-		{ NULL,		0,			NULL, 0 },
+	const char			*name = NULL, *teams = NULL;
+	const char			*role = NULL, *keys = NULL;
+	const struct certctl_opt	 opts[] = {
+		OPT_STR("name", &name),
+		OPT_STR("teams", &teams),
+		OPT_STR("role", &role),
+		OPT_STR("keys", &keys),
+		OPT_END,
 	};
-	const char	*name = NULL, *teams = NULL, *role = NULL, *keys = NULL;
-	char		 text[128], line[600], err[512];
-	int		 ch;
+	char				 text[128], line[600], err[512];
+	int				 r;
 
-	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			name = optarg;
-			break;
-		case 't':
-			teams = optarg;
-			break;
-		case 'r':
-			role = optarg;
-			break;
-		case 'k':
-			keys = optarg;
-			break;
-		default:
-			return certctl_bad_option("token new", ch, argc, argv);
-		}
-	}
+	if ((r = certctl_getopt("token new", argc, argv, NULL, opts)) != 0)
+		return r;
 	if (name == NULL || teams == NULL || role == NULL || optind != argc)
 		return certctl_out_usage_error("token new: want --name, "
 		    "--teams and --role");
@@ -1422,8 +1402,8 @@ main(int argc, char *argv[])
 			printf("certctl %s\n", PACKAGE_VERSION);
 			return certctl_out_flush_stdout();
 		}
-		if (certctl_global_opt(ch, &g) != 0)
-			return certctl_bad_option("", ch, argc, argv);
+		if (global_opt(ch, &g) != 0)
+			return bad_option("", ch, argc, argv);
 	}
 	if (optind >= argc) {
 		if (json)
