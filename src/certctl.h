@@ -119,8 +119,8 @@ void	certctl_out_set_command(const char *cmd);
  */
 int	certctl_out_fail_as(int status, const char *f, ...)
 	    __attribute__((format(printf, 2, 3)));
-int	certctl_out_fail(const char *f, ...)
-	    __attribute__((format(printf, 1, 2)));
+#define	certctl_out_fail(...) \
+	certctl_out_fail_as(EXIT_FAILED, __VA_ARGS__)
 int	certctl_out_usage_error(const char *f, ...)
 	    __attribute__((format(printf, 1, 2)));
 
