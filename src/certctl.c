@@ -10,6 +10,14 @@
  * (certctl_sync.c).  `token new` makes a fresh API token and prints it
  * with the line to add to the token file.
  *
+ * One skeleton serves them.  A command's options are a table that
+ * certctl_getopt reads.  A request on the socket is an action in its row
+ * of cmds[] at the bottom: its parse (req_parse[]: the command line into
+ * a struct req), req_send (the libcertd call) and req_print (the answer
+ * as one JSON object or for people), run by request(), which connects,
+ * reports a failed call and frees in one place.  watch, sync and token
+ * run themselves.
+ *
  * Exit status by class (certctl.1, EXIT STATUS): 0 success, 1 refused by
  * certd (4xx), 2 usage, 3 certd not reached, 4 certd (5xx) or certctl
  * failed.  Every failure goes through report() in certctl_out.c: one
@@ -43,6 +51,14 @@
 
 #define FP_SHORT	16	/* fingerprint characters in the list table */
 
+/* Options every command takes, before its own in getopt_long's table. */
+#define OPT_JSON	256
+#define OPT_ROW		512	/* + i: row i of the command's table */
+#define OPT_ROWS_MAX	24	/* rows in a command's table, at most */
+#define GLOBAL_LONGOPTS \
+	{ "socket",	required_argument,	NULL, 's' }, \
+	{ "json",	no_argument,		NULL, OPT_JSON }
+
 /* Strict decimal, as certd parses ids; 0 is refused unless allow_zero. */
 int
 certctl_parse_u64(const char *s, const char *what, int allow_zero,
@@ -54,9 +70,12 @@ certctl_parse_u64(const char *s, const char *what, int allow_zero,
 	return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Options */
+
 /* Handle an option every command shares; returns 0 if ch was one. */
-int
-certctl_global_opt(int ch, struct global *g)
+static int
+global_opt(int ch, struct global *g)
 {
 	switch (ch) {
 	case 's':
@@ -70,8 +89,8 @@ certctl_global_opt(int ch, struct global *g)
 }
 
 /* getopt_long returned ch, ':' (argument missing) or '?' (unknown). */
-int
-certctl_bad_option(const char *cmd, int ch, int argc, char *argv[])
+static int
+bad_option(const char *cmd, int ch, int argc, char *argv[])
 {
 	const char	*opt = "?";
 
@@ -81,55 +100,152 @@ certctl_bad_option(const char *cmd, int ch, int argc, char *argv[])
 	    "", ch == ':' ? "missing argument for" : "unknown option", opt);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Certificates */
-
-/* The metadata of a certificate; PEM and key only when with_pem. */
-static json_t *
-cert_json(const struct certd_cert *c, int with_pem)
+/* The argument of option o of cmd where o says; 0 or the exit status. */
+static int
+opt_set(const char *cmd, const struct certctl_opt *o)
 {
-	json_t	*o;
+	uint64_t	v;
 
-	if ((o = json_object()) == NULL)
-		return NULL;
-	if (certctl_out_jset_u64(o, "id", c->id) != 0 ||
-	    certctl_out_jset_str(o, "alias", c->alias) != 0 ||
-	    certctl_out_jset_str(o, "certificate_type",
-	    c->certificate_type) != 0 ||
-	    certctl_out_jset_u64(o, "revision", c->revision) != 0 ||
-	    certctl_out_jset_time(o, "not_after", c->not_after) != 0 ||
-	    certctl_out_jset_str(o, "fingerprint_sha256",
-	    c->fingerprint_sha256) != 0)
-		goto fail;
-	if (with_pem && (certctl_out_jset_str(o, "certificate",
-	    c->certificate) != 0 ||
-	    certctl_out_jset_str(o, "private_key", c->private_key) != 0))
-		goto fail;
-	return o;
-fail:
-	certctl_out_jwipe(o, "private_key");
-	json_decref(o);
-	return NULL;
+	switch (o->arg) {
+	case CERTCTL_FLAG:
+		*(int *)o->dst = 1;
+		return 0;
+	case CERTCTL_STR:
+		*(const char **)o->dst = optarg;
+		return 0;
+	case CERTCTL_NUM:
+		return certctl_parse_u64(optarg, o->what, 0, o->dst);
+	case CERTCTL_UINT:
+		if (certctl_parse_u64(optarg, o->what, o->min == 0, &v) != 0)
+			return EXIT_USAGE;
+		if (v > o->max)
+			return certctl_out_usage_error("%s: --%s is at most "
+			    "%u %s", cmd, o->name, o->max, o->unit);
+		*(unsigned *)o->dst = (unsigned)v;
+		return 0;
+	case CERTCTL_CALL:
+		return o->call(o->dst, optarg);
+	}
+	return certctl_out_fail("%s: --%s: no such kind of option", cmd,
+	    o->name);
 }
+
+/*
+ * getopt_long over the global options and the rows of opts, each row's
+ * argument where the row says, in the order given: the first problem is
+ * the one reported.
+ */
+int
+certctl_getopt(const char *cmd, int argc, char *argv[], struct global *g,
+    const struct certctl_opt *opts)
+{
+	static const struct option	 globals[] = { GLOBAL_LONGOPTS };
+	struct option			 longopts[2 + OPT_ROWS_MAX + 1];
+	size_t				 n = 0, i;
+	int				 ch, r;
+
+	memset(longopts, 0, sizeof(longopts));
+	for (i = 0; g != NULL && i < 2; i++)
+		longopts[n++] = globals[i];
+	for (i = 0; opts != NULL && opts[i].name != NULL; i++) {
+		if (i == OPT_ROWS_MAX)
+			return certctl_out_fail("%s: too many options", cmd);
+		longopts[n].name = opts[i].name;
+		longopts[n].has_arg = opts[i].arg == CERTCTL_FLAG ?
+		    no_argument : required_argument;
+		longopts[n++].val = OPT_ROW + (int)i;
+	}
+	while ((ch = getopt_long(argc, argv, g != NULL ? ":s:" : ":",
+	    longopts, NULL)) != -1) {
+		if (ch >= OPT_ROW) {
+			if ((r = opt_set(cmd, &opts[ch - OPT_ROW])) != 0)
+				return r;
+		} else if (g == NULL || global_opt(ch, g) != 0)
+			return bad_option(cmd, ch, argc, argv);
+	}
+	return 0;
+}
+
+/*
+ * Options by opts, then the operands that want names in words ("TEAM ID";
+ * "" for none), as many as it has.  0 or the exit status.
+ */
+static int
+parse_args(const char *cmd, int argc, char *argv[], struct global *g,
+    const struct certctl_opt *opts, const char *want)
+{
+	const char	*p;
+	int		 n = *want != '\0', r;
+
+	if ((r = certctl_getopt(cmd, argc, argv, g, opts)) != 0)
+		return r;
+	for (p = want; *p != '\0'; p++)
+		n += *p == ' ';
+	if (argc - optind == n)
+		return 0;
+	if (n == 0)
+		return certctl_out_usage_error("%s takes no arguments", cmd);
+	return certctl_out_usage_error("%s: want %s", cmd, want);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Requests on the socket */
+
+/* What a command asks certd (a row of cmds[] says which). */
+enum req_action {
+	REQ_NONE,		/* the command runs itself: watch, sync, token */
+	REQ_PING,
+	REQ_GET,
+	REQ_LIST,
+	REQ_PUT,
+	REQ_DELETE,
+	REQ_HISTORY,
+	REQ_ROLLBACK,
+	REQ_REKEY,
+	REQ_BACKUP,
+	REQ_SUBSCRIBERS,
+};
+
+/*
+ * One request: what the command line says to send (its req_parse[] entry
+ * fills it), and what certd answered (req_send fills that; req_free frees
+ * it).  Each command uses the members it needs.
+ */
+struct req {
+	const char		*cmd;		/* its name, for messages */
+	enum req_action		 action;
+	const char		*team;		/* the TEAM operand */
+	uint64_t		 id;		/* the ID operand */
+	uint64_t		 rev;		/* rollback's REVISION */
+	const char		*alias;		/* get --alias */
+	int			 want_cert;	/* get --cert */
+	int			 want_key;	/* get --key */
+	uint64_t		 page;		/* list --page, 0: certd's */
+	uint64_t		 page_size;
+	int			 force;		/* delete --force */
+	struct certd_put	 put;		/* what put sends */
+	char			*cert_text;	/* put --cert's file */
+	char			*key_text;	/* put --key's file: wiped */
+	char			 dir[4096];	/* backup's DIR, absolute */
+
+	uint64_t		 revision;	/* ping: certd's */
+	char			 kid[17];	/* rekey: the new key's id */
+	struct certd_cert	*cert;		/* get, put, rollback */
+	struct certd_list	*list;
+	struct certd_version_list *versions;	/* history */
+	struct certd_subscriber_list *subs;
+};
 
 static void
-print_cert_human(const struct certd_cert *c, const char *team)
+req_free(struct req *q)
 {
-	printf("%-19s %llu\n", "id", (unsigned long long)c->id);
-	printf("%-19s %s\n", "team", certctl_out_str_or(c->team, team));
-	printf("%-19s %s\n", "alias", certctl_out_str_or(c->alias, "-"));
-	printf("%-19s %s\n", "certificate_type",
-	    certctl_out_str_or(c->certificate_type, "-"));
-	printf("%-19s %llu\n", "revision", (unsigned long long)c->revision);
-	certctl_out_print_time("not_after", c->not_after);
-	printf("%-19s %s\n", "fingerprint_sha256",
-	    certctl_out_str_or(c->fingerprint_sha256, "-"));
-	printf("%-19s %s\n", "private_key",
-	    c->private_key != NULL ? "present" : "not readable");
+	free(q->cert_text);
+	certctl_free_secret(q->key_text);
+	certd_cert_free(q->cert);
+	certd_list_free(q->list);
+	certd_version_list_free(q->versions);
+	certd_subscriber_list_free(q->subs);
 }
-
-/* ---------------------------------------------------------------------- */
-/* Commands on the socket */
 
 /*
  * Connect to certd into *out, or report why and return the exit status:
@@ -149,46 +265,178 @@ connect_or_fail(const struct global *g, struct certd_client **out)
 	    errno == ENOMEM ? EXIT_FAILED : EXIT_UNREACHED, "%s", err);
 }
 
+/* For ping and rekey: no options of their own, no operands. */
 static int
-cmd_ping(int argc, char *argv[], struct global *g)
+no_args(struct req *q, int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	json_t			*o;
-	int			 ch, r;
+	return parse_args(q->cmd, argc, argv, g, NULL, "");
+}
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("ping", ch, argc, argv);
-	if (optind != argc)
-		return certctl_out_usage_error("ping takes no arguments");
-	if ((r = connect_or_fail(g, &c)) != 0)
+/*
+ * The options of opts (NULL: the global ones only), then the operands
+ * want names, the first two TEAM ID: into q->team and q->id.  0 or the
+ * exit status.
+ */
+static int
+team_id(struct req *q, int argc, char *argv[], struct global *g,
+    const struct certctl_opt *opts, const char *want)
+{
+	int	r;
+
+	if ((r = parse_args(q->cmd, argc, argv, g, opts, want)) != 0)
 		return r;
-	if ((r = certd_ping(c)) != 0) {
-		r = certctl_out_fail_call(c, r);
-		goto out;
+	q->team = argv[optind];
+	return certctl_parse_u64(argv[optind + 1], "id", 0, &q->id);
+}
+
+/* For history and subscribers: TEAM ID and only the global options. */
+static int
+team_id_args(struct req *q, int argc, char *argv[], struct global *g)
+{
+	return team_id(q, argc, argv, g, NULL, "TEAM ID");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Certificates */
+
+/*
+ * The members that say which certificate and which of its revisions, in
+ * the order a certificate and a row of a list print them: 0 or -1.
+ */
+static int
+meta_json(json_t *o, uint64_t id, const char *alias, const char *type,
+    uint64_t revision, int64_t not_after, const char *fingerprint)
+{
+	return certctl_out_jset_u64(o, "id", id) != 0 ||
+	    certctl_out_jset_str(o, "alias", alias) != 0 ||
+	    certctl_out_jset_str(o, "certificate_type", type) != 0 ||
+	    certctl_out_jset_u64(o, "revision", revision) != 0 ||
+	    certctl_out_jset_time(o, "not_after", not_after) != 0 ||
+	    certctl_out_jset_str(o, "fingerprint_sha256", fingerprint) != 0 ?
+	    -1 : 0;
+}
+
+/*
+ * o, built; or NULL when building it failed (o freed, a key in it wiped),
+ * for certctl_out_print_json to report.
+ */
+static json_t *
+built(json_t *o, int failed)
+{
+	if (!failed)
+		return o;
+	certctl_out_jwipe(o, "private_key");
+	json_decref(o);
+	return NULL;
+}
+
+/* The metadata of a certificate; PEM and key only when with_pem. */
+static json_t *
+cert_json(const struct certd_cert *c, int with_pem)
+{
+	json_t	*o = json_object();
+
+	return built(o, o == NULL || meta_json(o, c->id, c->alias,
+	    c->certificate_type, c->revision, c->not_after,
+	    c->fingerprint_sha256) != 0 || (with_pem &&
+	    (certctl_out_jset_str(o, "certificate", c->certificate) != 0 ||
+	    certctl_out_jset_str(o, "private_key", c->private_key) != 0)));
+}
+
+/*
+ * A certificate certd answered with, as one JSON object with its team
+ * (team when certd sent none); with_pem: its PEM and key too, wiped.
+ */
+static int
+print_cert_json(const struct certd_cert *c, const char *team, int with_pem)
+{
+	json_t	*o = cert_json(c, with_pem);
+
+	return certctl_out_print_json(built(o, o == NULL ||
+	    certctl_out_jset_str(o, "team",
+	    certctl_out_str_or(c->team, team)) != 0), with_pem);
+}
+
+/*
+ * The ALIAS and TYPE columns of the list and history tables: widened
+ * first by every row (from the heading's width), then printed.
+ */
+struct alias_type_cols {
+	size_t	alias;
+	size_t	type;
+};
+
+static void
+cols_widen(struct alias_type_cols *w, const char *alias, const char *type)
+{
+	certctl_out_widen(&w->alias, certctl_out_str_or(alias, "-"));
+	certctl_out_widen(&w->type, certctl_out_str_or(type, "-"));
+}
+
+static void
+cols_print(const struct alias_type_cols *w, const char *alias,
+    const char *type)
+{
+	certctl_out_print_cell(certctl_out_str_or(alias, "-"), w->alias);
+	certctl_out_print_cell(certctl_out_str_or(type, "-"), w->type);
+}
+
+/*
+ * {"list":[...]} with one object a row, n rows, row(e, q, i) setting the
+ * members of the i-th (0 or -1); NULL when it could not be built.
+ */
+static json_t *
+list_object(const struct req *q, size_t n,
+    int (*row)(json_t *, const struct req *, size_t))
+{
+	json_t	*o, *a, *e;
+	size_t	 i;
+
+	o = json_object();
+	a = json_array();
+	if (o == NULL || a == NULL) {
+		json_decref(a);
+		goto fail;
 	}
-	if (g->json) {
-		o = json_object();
-		if (o != NULL &&
-		    (certctl_out_jset_str(o, "status", "pong") != 0 ||
-		    certctl_out_jset_u64(o, "revision",
-		    certd_client_revision(c)) != 0)) {
-			json_decref(o);
-			o = NULL;
-		}
-		r = certctl_out_print_json(o, 0);
-	} else {
-		printf("pong (revision %llu)\n",
-		    (unsigned long long)certd_client_revision(c));
-		r = certctl_out_flush_stdout();
-	}
-out:
-	certd_close(c);
-	return r;
+	if (json_object_set_new(o, "list", a) != 0)	/* a freed */
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((e = json_object()) == NULL ||
+		    json_array_append_new(a, e) != 0 || row(e, q, i) != 0)
+			goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* get and list */
+
+static int
+get_parse(struct req *q, int argc, char *argv[], struct global *g)
+{
+	const struct certctl_opt	opts[] = {
+		OPT_STR("alias", &q->alias),
+		OPT_FLAG("cert", &q->want_cert),
+		OPT_FLAG("key", &q->want_key),
+		OPT_END,
+	};
+	int				r;
+
+	if ((r = certctl_getopt(q->cmd, argc, argv, g, opts)) != 0)
+		return r;
+	if (q->want_cert && q->want_key)
+		return certctl_out_usage_error("get: --cert and --key exclude "
+		    "each other");
+	if (q->alias != NULL ? argc - optind != 1 : argc - optind != 2)
+		return certctl_out_usage_error("get: want TEAM ID or TEAM "
+		    "--alias ALIAS");
+	q->team = argv[optind];
+	if (q->alias == NULL && certctl_parse_u64(argv[optind + 1], "id",
+	    0, &q->id) != 0)
+		return EXIT_USAGE;
+	return 0;
 }
 
 /* Print PEM text, adding the final newline when the text lacks one. */
@@ -203,145 +451,87 @@ print_pem(const char *pem)
 	return certctl_out_flush_stdout();
 }
 
+/* get: --cert or --key print only that PEM, with --json or not. */
 static int
-cmd_get(int argc, char *argv[], struct global *g)
+get_print(const struct req *q, int json)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "cert",	no_argument,		NULL, OPT_CERT },
-		{ "key",	no_argument,		NULL, OPT_KEY },
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	struct certd_cert	*cert = NULL;
-	const char		*alias = NULL, *team;
-	uint64_t		 id = 0;
-	int			 ch, r, want_cert = 0, want_key = 0;
-	json_t			*o;
+	const struct certd_cert	*c = q->cert;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ALIAS:
-			alias = optarg;
-			break;
-		case OPT_CERT:
-			want_cert = 1;
-			break;
-		case OPT_KEY:
-			want_key = 1;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("get", ch, argc,
-				    argv);
-		}
-	}
-	if (want_cert && want_key)
-		return certctl_out_usage_error("get: --cert and --key exclude "
-		    "each other");
-	if (alias != NULL ? argc - optind != 1 : argc - optind != 2)
-		return certctl_out_usage_error("get: want TEAM ID or TEAM "
-		    "--alias ALIAS");
-	team = argv[optind];
-	if (alias == NULL && certctl_parse_u64(argv[optind + 1], "id",
-	    0, &id) != 0)
-		return EXIT_USAGE;
-	if ((r = connect_or_fail(g, &c)) != 0)
-		return r;
-	r = alias != NULL ? certd_get_alias(c, team, alias, &cert) :
-	    certd_get(c, team, id, &cert);
-	if (r != 0) {
-		r = certctl_out_fail_call(c, r);
-		goto out;
-	}
-	if (want_cert) {
-		r = cert->certificate != NULL ? print_pem(cert->certificate) :
+	if (q->want_cert)
+		return c->certificate != NULL ? print_pem(c->certificate) :
 		    certctl_out_fail("certd sent no certificate text");
-	} else if (want_key) {
-		r = cert->private_key != NULL ? print_pem(cert->private_key) :
+	if (q->want_key)
+		return c->private_key != NULL ? print_pem(c->private_key) :
 		    certctl_out_fail_as(EXIT_REFUSED, "no private key: this "
 		    "peer lacks the key permission");
-	} else if (g->json) {
-		o = cert_json(cert, 1);
-		if (o != NULL && certctl_out_jset_str(o, "team",
-		    certctl_out_str_or(cert->team, team)) != 0) {
-			certctl_out_jwipe(o, "private_key");
-			json_decref(o);
-			o = NULL;
-		}
-		r = certctl_out_print_json(o, 1);
-	} else {
-		print_cert_human(cert, team);
-		r = certctl_out_flush_stdout();
-	}
-out:
-	certd_cert_free(cert);
-	certd_close(c);
+	if (json)
+		return print_cert_json(c, q->team, 1);
+	printf("%-19s %llu\n", "id", (unsigned long long)c->id);
+	printf("%-19s %s\n", "team", certctl_out_str_or(c->team, q->team));
+	printf("%-19s %s\n", "alias", certctl_out_str_or(c->alias, "-"));
+	printf("%-19s %s\n", "certificate_type",
+	    certctl_out_str_or(c->certificate_type, "-"));
+	printf("%-19s %llu\n", "revision", (unsigned long long)c->revision);
+	certctl_out_print_time("not_after", c->not_after);
+	printf("%-19s %s\n", "fingerprint_sha256",
+	    certctl_out_str_or(c->fingerprint_sha256, "-"));
+	printf("%-19s %s\n", "private_key",
+	    c->private_key != NULL ? "present" : "not readable");
+	return certctl_out_flush_stdout();
+}
+
+static int
+list_parse(struct req *q, int argc, char *argv[], struct global *g)
+{
+	const struct certctl_opt	opts[] = {
+		OPT_NUM("page", "page", &q->page),
+		OPT_NUM("page-size", "page size", &q->page_size),
+		OPT_END,
+	};
+	int				r;
+
+	if ((r = parse_args(q->cmd, argc, argv, g, opts, "TEAM")) == 0)
+		q->team = argv[optind];
 	return r;
 }
 
 static int
-list_json(const struct certd_list *l)
+list_row(json_t *e, const struct req *q, size_t i)
 {
-	const struct certd_list_item	*it;
-	json_t				*o, *a, *e;
-	size_t				 i;
+	const struct certd_list_item	*it = &q->list->items[i];
 
-	o = json_object();
-	a = json_array();
-	if (o == NULL || a == NULL || json_object_set_new(o, "list", a) != 0) {
-		json_decref(a);
-		goto fail;
-	}
-	for (i = 0; i < l->n; i++) {
-		it = &l->items[i];
-		if ((e = json_object()) == NULL ||
-		    json_array_append_new(a, e) != 0 ||
-		    certctl_out_jset_u64(e, "id", it->id) != 0 ||
-		    certctl_out_jset_str(e, "alias", it->alias) != 0 ||
-		    certctl_out_jset_str(e, "certificate_type",
-		    it->certificate_type) != 0 ||
-		    certctl_out_jset_u64(e, "revision", it->revision) != 0 ||
-		    certctl_out_jset_time(e, "not_after", it->not_after) != 0 ||
-		    certctl_out_jset_str(e, "fingerprint_sha256",
-		    it->fingerprint_sha256) != 0)
-			goto fail;
-	}
-	if (certctl_out_jset_u64(o, "page", l->page) != 0 ||
-	    certctl_out_jset_u64(o, "page_size", l->page_size) != 0 ||
-	    certctl_out_jset_u64(o, "total", l->total) != 0)
-		goto fail;
-	return certctl_out_print_json(o, 0);
-fail:
-	json_decref(o);
-	return certctl_out_print_json(NULL, 0);
+	return meta_json(e, it->id, it->alias, it->certificate_type,
+	    it->revision, it->not_after, it->fingerprint_sha256);
 }
 
 static int
-list_human(const struct certd_list *l)
+list_print(const struct req *q, int json)
 {
+	const struct certd_list		*l = q->list;
 	const struct certd_list_item	*it;
-	size_t				 i, wa = 5, wt = 4;
+	struct alias_type_cols		 w = { 5, 4 };
+	json_t				*o;
+	size_t				 i;
 	char				 when[24];
 
-	for (i = 0; i < l->n; i++) {
-		certctl_out_widen(&wa,
-		    certctl_out_str_or(l->items[i].alias, "-"));
-		certctl_out_widen(&wt,
-		    certctl_out_str_or(l->items[i].certificate_type, "-"));
+	if (json) {
+		o = list_object(q, l->n, list_row);
+		return certctl_out_print_json(built(o, o == NULL ||
+		    certctl_out_jset_u64(o, "page", l->page) != 0 ||
+		    certctl_out_jset_u64(o, "page_size", l->page_size) != 0 ||
+		    certctl_out_jset_u64(o, "total", l->total) != 0), 0);
 	}
+	for (i = 0; i < l->n; i++)
+		cols_widen(&w, l->items[i].alias,
+		    l->items[i].certificate_type);
 	printf("%-6s ", "ID");
-	certctl_out_print_cell("ALIAS", wa);
-	certctl_out_print_cell("TYPE", wt);
+	cols_print(&w, "ALIAS", "TYPE");
 	printf("%-8s %-20s %s\n", "REVISION", "NOT_AFTER", "FINGERPRINT");
 	for (i = 0; i < l->n; i++) {
 		it = &l->items[i];
 		util_time_iso(it->not_after, 1, when);
 		printf("%-6llu ", (unsigned long long)it->id);
-		certctl_out_print_cell(certctl_out_str_or(it->alias, "-"), wa);
-		certctl_out_print_cell(certctl_out_str_or(it->certificate_type,
-		    "-"), wt);
+		cols_print(&w, it->alias, it->certificate_type);
 		printf("%-8llu %-20s %.*s\n", (unsigned long long)it->revision,
 		    when, FP_SHORT, certctl_out_str_or(it->fingerprint_sha256,
 		    "-"));
@@ -352,49 +542,8 @@ list_human(const struct certd_list *l)
 	return certctl_out_flush_stdout();
 }
 
-static int
-cmd_list(int argc, char *argv[], struct global *g)
-{
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "page",	required_argument,	NULL, OPT_PAGE },
-		{ "page-size",	required_argument,	NULL, OPT_PAGE_SIZE },
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	struct certd_list	*l = NULL;
-	uint64_t		 page = 0, page_size = 0;
-	int			 ch, r;
-
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_PAGE:
-			if (certctl_parse_u64(optarg, "page", 0, &page) != 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_PAGE_SIZE:
-			if (certctl_parse_u64(optarg, "page size",
-			    0, &page_size) != 0)
-				return EXIT_USAGE;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("list", ch, argc,
-				    argv);
-		}
-	}
-	if (argc - optind != 1)
-		return certctl_out_usage_error("list: want TEAM");
-	if ((r = connect_or_fail(g, &c)) != 0)
-		return r;
-	if ((r = certd_list(c, argv[optind], page, page_size, &l)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else
-		r = g->json ? list_json(l) : list_human(l);
-	certd_list_free(l);
-	certd_close(c);
-	return r;
-}
+/* ---------------------------------------------------------------------- */
+/* put, delete, history, rollback and backup */
 
 /*
  * Read a whole file ("-": standard input) of at most max bytes into a
@@ -453,377 +602,133 @@ certctl_free_secret(char *s)
 }
 
 static int
-cmd_put(int argc, char *argv[], struct global *g)
+put_parse(struct req *q, int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "id",		required_argument,	NULL, OPT_ID },
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "type",	required_argument,	NULL, OPT_TYPE },
-		{ "cert",	required_argument,	NULL, OPT_CERT },
-		{ "key",	required_argument,	NULL, OPT_KEY },
-		{ NULL,		0,			NULL, 0 },
+	struct certd_put		*in = &q->put;
+	const char			*cert_file = NULL, *key_file = NULL;
+	const struct certctl_opt	 opts[] = {
+		OPT_NUM("id", "id", &in->id),
+		OPT_STR("alias", &in->alias),
+		OPT_STR("type", &in->certificate_type),
+		OPT_STR("cert", &cert_file),
+		OPT_STR("key", &key_file),
+		OPT_END,
 	};
-	struct certd_client	*c = NULL;
-	struct certd_cert	*cert = NULL;
-	struct certd_put	 in;
-	const char		*cert_file = NULL, *key_file = NULL;
-	char			*cert_text = NULL, *key_text = NULL;
-	json_t			*o;
-	int			 ch, r;
+	int				 r;
 
-	memset(&in, 0, sizeof(in));
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ID:
-			if (certctl_parse_u64(optarg, "id", 0, &in.id) != 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_ALIAS:
-			in.alias = optarg;
-			break;
-		case OPT_TYPE:
-			in.certificate_type = optarg;
-			break;
-		case OPT_CERT:
-			cert_file = optarg;
-			break;
-		case OPT_KEY:
-			key_file = optarg;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("put", ch, argc,
-				    argv);
-		}
-	}
-	if (argc - optind != 1)
-		return certctl_out_usage_error("put: want TEAM");
-	if (in.id == 0 && (in.alias == NULL || in.certificate_type == NULL ||
-	    cert_file == NULL || key_file == NULL))
+	if ((r = parse_args(q->cmd, argc, argv, g, opts, "TEAM")) != 0)
+		return r;
+	if (in->id == 0 && (in->alias == NULL ||
+	    in->certificate_type == NULL || cert_file == NULL ||
+	    key_file == NULL))
 		return certctl_out_usage_error("put: creating needs --alias, "
 		    "--type, --cert and --key (or --id ID to update)");
 	if (cert_file != NULL && key_file != NULL &&
 	    strcmp(cert_file, "-") == 0 && strcmp(key_file, "-") == 0)
 		return certctl_out_usage_error("put: only one of --cert and "
 		    "--key may be -");
-	in.team = argv[optind];
+	q->team = in->team = argv[optind];
 	if (cert_file != NULL &&
-	    (r = read_file(cert_file, CERTD_CERT_MAX, &cert_text)) != 0)
-		goto out;
-	if (key_file != NULL &&
-	    (r = read_file(key_file, CERTD_KEY_MAX, &key_text)) != 0)
-		goto out;
-	in.certificate = cert_text;
-	in.private_key = key_text;
-	if ((r = connect_or_fail(g, &c)) != 0)
-		goto out;
-	if ((r = certd_put(c, &in, &cert)) != 0) {
-		r = certctl_out_fail_call(c, r);
-		goto out;
-	}
-	if (g->json) {
-		o = cert_json(cert, 0);
-		if (o != NULL && certctl_out_jset_str(o, "team",
-		    certctl_out_str_or(cert->team, in.team)) != 0) {
-			json_decref(o);
-			o = NULL;
-		}
-		r = certctl_out_print_json(o, 0);
-	} else {
-		printf("%s %llu %s (revision %llu)\n",
-		    in.id != 0 ? "updated" : "created",
-		    (unsigned long long)cert->id,
-		    certctl_out_str_or(cert->alias, "-"),
-		    (unsigned long long)cert->revision);
-		r = certctl_out_flush_stdout();
-	}
-out:
-	certd_cert_free(cert);
-	certd_close(c);
-	free(cert_text);
-	certctl_free_secret(key_text);
-	return r;
-}
-
-static int
-cmd_delete(int argc, char *argv[], struct global *g)
-{
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "force",	no_argument,		NULL, OPT_FORCE },
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	uint64_t		 id;
-	int			 ch, r, force = 0;
-	json_t			*o;
-
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		if (ch == OPT_FORCE)
-			force = 1;
-		else if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("delete", ch, argc, argv);
-	}
-	if (argc - optind != 2)
-		return certctl_out_usage_error("delete: want TEAM ID");
-	if (certctl_parse_u64(argv[optind + 1], "id", 0, &id) != 0)
-		return EXIT_USAGE;
-	if ((r = connect_or_fail(g, &c)) != 0)
+	    (r = read_file(cert_file, CERTD_CERT_MAX, &q->cert_text)) != 0)
 		return r;
-	if ((r = certd_delete(c, argv[optind], id, force)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else if (g->json) {
-		o = json_object();
-		if (o != NULL && (certctl_out_jset_u64(o, "id", id) != 0 ||
-		    json_object_set_new(o, "deleted", json_true()) != 0)) {
-			json_decref(o);
-			o = NULL;
-		}
-		r = certctl_out_print_json(o, 0);
-	} else {
-		printf("deleted %llu\n", (unsigned long long)id);
-		r = certctl_out_flush_stdout();
-	}
-	certd_close(c);
-	return r;
+	if (key_file != NULL &&
+	    (r = read_file(key_file, CERTD_KEY_MAX, &q->key_text)) != 0)
+		return r;
+	in->certificate = q->cert_text;
+	in->private_key = q->key_text;
+	return 0;
 }
 
-/* ---------------------------------------------------------------------- */
-/* history and rollback */
+static int
+delete_parse(struct req *q, int argc, char *argv[], struct global *g)
+{
+	const struct certctl_opt	opts[] = {
+		OPT_FLAG("force", &q->force),
+		OPT_END,
+	};
+
+	return team_id(q, argc, argv, g, opts, "TEAM ID");
+}
+
+/* history TEAM ID: the kept versions, newest first (the current one too). */
+static int
+history_row(json_t *e, const struct req *q, size_t i)
+{
+	const struct certd_version	*v = &q->versions->items[i];
+
+	return certctl_out_jset_u64(e, "revision", v->revision) != 0 ||
+	    certctl_out_jset_str(e, "alias", v->alias) != 0 ||
+	    certctl_out_jset_str(e, "certificate_type",
+	    v->certificate_type) != 0 ||
+	    certctl_out_jset_time(e, "not_after", v->not_after) != 0 ||
+	    certctl_out_jset_str(e, "fingerprint_sha256",
+	    v->fingerprint_sha256) != 0 ||
+	    certctl_out_jset_time(e, "updated_at", v->updated_at) != 0 ?
+	    -1 : 0;
+}
 
 static int
-history_json(const struct certd_version_list *l)
+history_print(const struct req *q, int json)
 {
+	const struct certd_version_list	*l = q->versions;
 	const struct certd_version	*v;
-	json_t				*o, *a, *e;
+	struct alias_type_cols		 w = { 5, 4 };
 	size_t				 i;
-
-	o = json_object();
-	a = json_array();
-	if (o == NULL || a == NULL || json_object_set_new(o, "list", a) != 0) {
-		json_decref(a);
-		goto fail;
-	}
-	for (i = 0; i < l->n; i++) {
-		v = &l->items[i];
-		if ((e = json_object()) == NULL ||
-		    json_array_append_new(a, e) != 0 ||
-		    certctl_out_jset_u64(e, "revision", v->revision) != 0 ||
-		    certctl_out_jset_str(e, "alias", v->alias) != 0 ||
-		    certctl_out_jset_str(e, "certificate_type",
-		    v->certificate_type) != 0 ||
-		    certctl_out_jset_time(e, "not_after", v->not_after) != 0 ||
-		    certctl_out_jset_str(e, "fingerprint_sha256",
-		    v->fingerprint_sha256) != 0 ||
-		    certctl_out_jset_time(e, "updated_at", v->updated_at) != 0)
-			goto fail;
-	}
-	return certctl_out_print_json(o, 0);
-fail:
-	json_decref(o);
-	return certctl_out_print_json(NULL, 0);
-}
-
-static int
-history_human(const struct certd_version_list *l)
-{
-	const struct certd_version	*v;
-	size_t				 i, wa = 5, wt = 4;
 	char				 when[24], end[24];
 
-	for (i = 0; i < l->n; i++) {
-		certctl_out_widen(&wa,
-		    certctl_out_str_or(l->items[i].alias, "-"));
-		certctl_out_widen(&wt,
-		    certctl_out_str_or(l->items[i].certificate_type, "-"));
-	}
+	if (json)
+		return certctl_out_print_json(list_object(q, l->n,
+		    history_row), 0);
+	for (i = 0; i < l->n; i++)
+		cols_widen(&w, l->items[i].alias,
+		    l->items[i].certificate_type);
 	printf("%-8s %-20s ", "REVISION", "UPDATED_AT");
-	certctl_out_print_cell("ALIAS", wa);
-	certctl_out_print_cell("TYPE", wt);
+	cols_print(&w, "ALIAS", "TYPE");
 	printf("%-20s %s\n", "NOT_AFTER", "FINGERPRINT");
 	for (i = 0; i < l->n; i++) {
 		v = &l->items[i];
 		util_time_iso(v->updated_at, 1, when);
 		util_time_iso(v->not_after, 1, end);
 		printf("%-8llu %-20s ", (unsigned long long)v->revision, when);
-		certctl_out_print_cell(certctl_out_str_or(v->alias, "-"), wa);
-		certctl_out_print_cell(certctl_out_str_or(v->certificate_type,
-		    "-"), wt);
+		cols_print(&w, v->alias, v->certificate_type);
 		printf("%-20s %.*s\n", end, FP_SHORT,
 		    certctl_out_str_or(v->fingerprint_sha256, "-"));
 	}
 	return certctl_out_flush_stdout();
 }
 
-/*
- * The arguments of a command that takes TEAM ID and only the global
- * options: the id into *id.  Returns 0, or the exit status of a usage
- * error (said on stderr).
- */
+/* rollback TEAM ID REVISION: that kept version's content, current again. */
 static int
-team_id_args(int argc, char *argv[], struct global *g, const char *cmd,
-    uint64_t *id)
+rollback_parse(struct req *q, int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
-	int	ch;
+	int	r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option(cmd, ch, argc, argv);
-	if (argc - optind != 2)
-		return certctl_out_usage_error("%s: want TEAM ID", cmd);
-	if (certctl_parse_u64(argv[optind + 1], "id", 0, id) != 0)
-		return EXIT_USAGE;
-	return 0;
-}
-
-/* TEAM ID: the kept versions, newest first (the current one included). */
-static int
-cmd_history(int argc, char *argv[], struct global *g)
-{
-	struct certd_client		*c;
-	struct certd_version_list	*l = NULL;
-	uint64_t			 id;
-	int				 r;
-
-	if ((r = team_id_args(argc, argv, g, "history", &id)) != 0 ||
-	    (r = connect_or_fail(g, &c)) != 0)
+	if ((r = team_id(q, argc, argv, g, NULL, "TEAM ID REVISION")) != 0)
 		return r;
-	if ((r = certd_history(c, argv[optind], id, &l)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else
-		r = g->json ? history_json(l) : history_human(l);
-	certd_version_list_free(l);
-	certd_close(c);
-	return r;
+	return certctl_parse_u64(argv[optind + 2], "revision", 0, &q->rev);
 }
 
-/* TEAM ID REVISION: that kept version's content, current again. */
+/* backup DIR: certd resolves nothing, so DIR is sent absolute. */
 static int
-cmd_rollback(int argc, char *argv[], struct global *g)
+backup_parse(struct req *q, int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	struct certd_cert	*cert = NULL;
-	const char		*team;
-	uint64_t		 id, rev;
-	json_t			*o;
-	int			 ch, r;
+	const char	*arg;
+	int		 r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("rollback", ch, argc, argv);
-	if (argc - optind != 3)
-		return certctl_out_usage_error("rollback: want TEAM ID "
-		    "REVISION");
-	team = argv[optind];
-	if (certctl_parse_u64(argv[optind + 1], "id", 0, &id) != 0 ||
-	    certctl_parse_u64(argv[optind + 2], "revision", 0, &rev) != 0)
-		return EXIT_USAGE;
-	if ((r = connect_or_fail(g, &c)) != 0)
+	if ((r = parse_args(q->cmd, argc, argv, g, NULL, "DIR")) != 0)
 		return r;
-	if ((r = certd_rollback(c, team, id, rev, &cert)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else if (g->json) {
-		o = cert_json(cert, 0);
-		if (o != NULL && certctl_out_jset_str(o, "team",
-		    certctl_out_str_or(cert->team, team)) != 0) {
-			json_decref(o);
-			o = NULL;
-		}
-		r = certctl_out_print_json(o, 0);
-	} else {
-		printf("rolled back %llu %s to revision %llu (now revision "
-		    "%llu)\n", (unsigned long long)cert->id,
-		    certctl_out_str_or(cert->alias, "-"),
-		    (unsigned long long)rev,
-		    (unsigned long long)cert->revision);
-		r = certctl_out_flush_stdout();
-	}
-	certd_cert_free(cert);
-	certd_close(c);
-	return r;
-}
-
-/* rekey and backup: admin commands without options of their own. */
-static int
-cmd_rekey(int argc, char *argv[], struct global *g)
-{
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	char			 kid[17];
-	int			 ch, r;
-
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("rekey", ch, argc, argv);
-	if (optind != argc)
-		return certctl_out_usage_error("rekey takes no arguments");
-	if ((r = connect_or_fail(g, &c)) != 0)
-		return r;
-	if ((r = certd_rekey(c, kid)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else if (g->json)
-		r = certctl_out_print_json(json_pack("{s:s}", "key_id",
-		    kid), 0);
-	else {
-		printf("master key rotated, key id %s\n", kid);
-		r = certctl_out_flush_stdout();
-	}
-	certd_close(c);
-	return r;
-}
-
-static int
-cmd_backup(int argc, char *argv[], struct global *g)
-{
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ NULL,		0,			NULL, 0 },
-	};
-	struct certd_client	*c;
-	char			 dir[4096];
-	int			 ch, r;
-
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1)
-		if (certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("backup", ch, argc, argv);
-	if (argc - optind != 1)
-		return certctl_out_usage_error("backup: want DIR");
-	/* certd resolves nothing: send an absolute path. */
-	if (argv[optind][0] == '/')
-		snprintf(dir, sizeof(dir), "%s", argv[optind]);
-	else if (getcwd(dir, sizeof(dir)) == NULL ||
-	    strlen(dir) + 1 + strlen(argv[optind]) >= sizeof(dir))
+	arg = argv[optind];
+	if (arg[0] == '/')
+		snprintf(q->dir, sizeof(q->dir), "%s", arg);
+	else if (getcwd(q->dir, sizeof(q->dir)) == NULL ||
+	    strlen(q->dir) + 1 + strlen(arg) >= sizeof(q->dir))
 		return certctl_out_fail_as(EXIT_USAGE, "backup: cannot make %s "
-		    "absolute", argv[optind]);
+		    "absolute", arg);
 	else {
-		strcat(dir, "/");
-		strcat(dir, argv[optind]);
+		strcat(q->dir, "/");
+		strcat(q->dir, arg);
 	}
-	if ((r = connect_or_fail(g, &c)) != 0)
-		return r;
-	if ((r = certd_backup(c, dir)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else if (g->json)
-		r = certctl_out_print_json(json_pack("{s:s}", "backup",
-		    dir), 0);
-	else {
-		printf("backup written to %s (it holds the master key)\n", dir);
-		r = certctl_out_flush_stdout();
-	}
-	certd_close(c);
-	return r;
+	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -935,13 +840,49 @@ watch_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(ctx->base);
 }
 
-/* The --id and --alias lists of a watch, grown as they come. */
+/*
+ * The --id and --alias lists of a watch: room for as many as the command
+ * line has words, made before the options are read.
+ */
 struct watch_args {
 	uint64_t	 *ids;
 	const char	**aliases;	/* argv's strings */
 	size_t		  n_ids;
 	size_t		  n_aliases;
 };
+
+/* --id ID and --alias ALIAS, each as often as wanted. */
+static int
+watch_id(void *dst, const char *arg)
+{
+	struct watch_args	*a = dst;
+	uint64_t		 id;
+
+	if (certctl_parse_u64(arg, "id", 0, &id) != 0)
+		return EXIT_USAGE;
+	a->ids[a->n_ids++] = id;
+	return 0;
+}
+
+static int
+watch_alias(void *dst, const char *arg)
+{
+	struct watch_args	*a = dst;
+
+	a->aliases[a->n_aliases++] = arg;
+	return 0;
+}
+
+static int
+watch_since(void *dst, const char *arg)
+{
+	struct certd_watch_opts	*opts = dst;
+
+	if (certctl_parse_u64(arg, "revision", 1, &opts->since) != 0)
+		return EXIT_USAGE;
+	opts->has_since = 1;
+	return 0;
+}
 
 /*
  * The command line of watch into opts, a (whose lists the caller frees)
@@ -952,55 +893,22 @@ watch_options(int argc, char *argv[], struct global *g,
     struct certd_watch_opts *opts, struct watch_args *a,
     struct watch_ctx *ctx)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "id",		required_argument,	NULL, OPT_ID },
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "since",	required_argument,	NULL, OPT_SINCE },
-		{ "reconnect",	no_argument,		NULL, OPT_RECONNECT },
-		{ "with-pem",	no_argument,		NULL, OPT_WITH_PEM },
-		{ NULL,		0,			NULL, 0 },
+	const struct certctl_opt	rows[] = {
+		OPT_CALL("id", watch_id, a),
+		OPT_CALL("alias", watch_alias, a),
+		OPT_CALL("since", watch_since, opts),
+		OPT_FLAG("reconnect", &opts->reconnect),
+		OPT_FLAG("with-pem", &ctx->with_pem),
+		OPT_END,
 	};
-	uint64_t	 id;
-	void		*p;
-	int		 ch;
+	int				r;
 
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_ID:
-			if (certctl_parse_u64(optarg, "id", 0, &id) != 0)
-				return EXIT_USAGE;
-			if ((p = reallocarray(a->ids, a->n_ids + 1,
-			    sizeof(*a->ids))) == NULL)
-				return certctl_out_fail("out of memory");
-			a->ids = p;
-			a->ids[a->n_ids++] = id;
-			break;
-		case OPT_ALIAS:
-			if ((p = reallocarray(a->aliases, a->n_aliases + 1,
-			    sizeof(*a->aliases))) == NULL)
-				return certctl_out_fail("out of memory");
-			a->aliases = p;
-			a->aliases[a->n_aliases++] = optarg;
-			break;
-		case OPT_SINCE:
-			if (certctl_parse_u64(optarg, "revision", 1,
-			    &opts->since) != 0)
-				return EXIT_USAGE;
-			opts->has_since = 1;
-			break;
-		case OPT_RECONNECT:
-			opts->reconnect = 1;
-			break;
-		case OPT_WITH_PEM:
-			ctx->with_pem = 1;
-			break;
-		default:
-			if (certctl_global_opt(ch, g) != 0)
-				return certctl_bad_option("watch", ch, argc,
-				    argv);
-		}
-	}
+	a->ids = calloc((size_t)argc, sizeof(*a->ids));
+	a->aliases = calloc((size_t)argc, sizeof(*a->aliases));
+	if (a->ids == NULL || a->aliases == NULL)
+		return certctl_out_fail("out of memory");
+	if ((r = certctl_getopt("watch", argc, argv, g, rows)) != 0)
+		return r;
 	if (argc - optind > 1)
 		return certctl_out_usage_error("watch: want at most one TEAM");
 	if (argc - optind == 0 && (a->n_ids > 0 || a->n_aliases > 0))
@@ -1086,55 +994,43 @@ cmd_watch(int argc, char *argv[], struct global *g)
 /* ---------------------------------------------------------------------- */
 /* subscribers */
 
+/* subscribers TEAM ID: the live watches that receive a certificate. */
 static int
-subscribers_json(const struct certd_subscriber_list *l)
+subscribers_row(json_t *e, const struct req *q, size_t i)
 {
-	const struct certd_subscriber	*s;
-	json_t				*o, *a, *e;
-	size_t				 i;
+	const struct certd_subscriber	*s = &q->subs->items[i];
 
-	o = json_object();
-	a = json_array();
-	if (o == NULL || a == NULL || json_object_set_new(o, "list", a) != 0) {
-		json_decref(a);
-		goto fail;
-	}
-	for (i = 0; i < l->n; i++) {
-		s = &l->items[i];
-		if ((e = json_object()) == NULL ||
-		    json_array_append_new(a, e) != 0 ||
-		    certctl_out_jset_str(e, "name", s->name) != 0 ||
-		    certctl_out_jset_u64(e, "uid", s->uid) != 0 ||
-		    certctl_out_jset_int(e, "pid", s->pid) != 0 ||
-		    certctl_out_jset_u64(e, "watch", s->watch) != 0 ||
-		    certctl_out_jset_u64(e, "revision", s->revision) != 0 ||
-		    certctl_out_jset_str(e, "status", s->status) != 0 ||
-		    certctl_out_jset_str(e, "detail", s->detail) != 0 ||
-		    certctl_out_jset_time(e, "at", s->at) != 0)
-			goto fail;
-		/* A --verify check's, when the last ack had one. */
-		if (s->verified_at == 0)
-			continue;
-		if ((s->served_fingerprint_sha256 != NULL &&
-		    certctl_out_jset_str(e, "served_fingerprint_sha256",
-		    s->served_fingerprint_sha256) != 0) ||
-		    certctl_out_jset_time(e, "verified_at",
-		    s->verified_at) != 0)
-			goto fail;
-	}
-	return certctl_out_print_json(o, 0);
-fail:
-	json_decref(o);
-	return certctl_out_print_json(NULL, 0);
+	if (certctl_out_jset_str(e, "name", s->name) != 0 ||
+	    certctl_out_jset_u64(e, "uid", s->uid) != 0 ||
+	    certctl_out_jset_int(e, "pid", s->pid) != 0 ||
+	    certctl_out_jset_u64(e, "watch", s->watch) != 0 ||
+	    certctl_out_jset_u64(e, "revision", s->revision) != 0 ||
+	    certctl_out_jset_str(e, "status", s->status) != 0 ||
+	    certctl_out_jset_str(e, "detail", s->detail) != 0 ||
+	    certctl_out_jset_time(e, "at", s->at) != 0)
+		return -1;
+	/* A --verify check's, when the last ack had one. */
+	if (s->verified_at == 0)
+		return 0;
+	if ((s->served_fingerprint_sha256 != NULL &&
+	    certctl_out_jset_str(e, "served_fingerprint_sha256",
+	    s->served_fingerprint_sha256) != 0) ||
+	    certctl_out_jset_time(e, "verified_at", s->verified_at) != 0)
+		return -1;
+	return 0;
 }
 
 static int
-subscribers_human(const struct certd_subscriber_list *l)
+subscribers_print(const struct req *q, int json)
 {
-	const struct certd_subscriber	*s;
-	size_t				 i, wn = 4, n;
-	char				 when[24];
+	const struct certd_subscriber_list	*l = q->subs;
+	const struct certd_subscriber		*s;
+	size_t					 i, wn = 4, n;
+	char					 when[24];
 
+	if (json)
+		return certctl_out_print_json(list_object(q, l->n,
+		    subscribers_row), 0);
 	for (i = 0; i < l->n; i++)
 		if ((n = strlen(l->items[i].name)) > wn)
 			wn = n;
@@ -1156,61 +1052,26 @@ subscribers_human(const struct certd_subscriber_list *l)
 	return certctl_out_flush_stdout();
 }
 
-static int
-cmd_subscribers(int argc, char *argv[], struct global *g)
-{
-	struct certd_client		*c;
-	struct certd_subscriber_list	*l = NULL;
-	uint64_t			 id;
-	int				 r;
-
-	if ((r = team_id_args(argc, argv, g, "subscribers", &id)) != 0 ||
-	    (r = connect_or_fail(g, &c)) != 0)
-		return r;
-	if ((r = certd_subscribers(c, argv[optind], id, &l)) != 0)
-		r = certctl_out_fail_call(c, r);
-	else
-		r = g->json ? subscribers_json(l) : subscribers_human(l);
-	certd_subscriber_list_free(l);
-	certd_close(c);
-	return r;
-}
-
 /* ---------------------------------------------------------------------- */
 /* token new */
 
 static int
 token_new(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "name",	required_argument,	NULL, 'n' },
-		{ "teams",	required_argument,	NULL, 't' },
-		{ "role",	required_argument,	NULL, 'r' },
-		{ "keys",	required_argument,	NULL, 'k' },
-		{ NULL,		0,			NULL, 0 },
+	const char			*name = NULL, *teams = NULL;
+	const char			*role = NULL, *keys = NULL;
+	const struct certctl_opt	 opts[] = {
+		OPT_STR("name", &name),
+		OPT_STR("teams", &teams),
+		OPT_STR("role", &role),
+		OPT_STR("keys", &keys),
+		OPT_END,
 	};
-	const char	*name = NULL, *teams = NULL, *role = NULL, *keys = NULL;
-	char		 text[128], line[600], err[512];
-	int		 ch;
+	char				 text[128], line[600], err[512];
+	int				 r;
 
-	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			name = optarg;
-			break;
-		case 't':
-			teams = optarg;
-			break;
-		case 'r':
-			role = optarg;
-			break;
-		case 'k':
-			keys = optarg;
-			break;
-		default:
-			return certctl_bad_option("token new", ch, argc, argv);
-		}
-	}
+	if ((r = certctl_getopt("token new", argc, argv, NULL, opts)) != 0)
+		return r;
 	if (name == NULL || teams == NULL || role == NULL || optind != argc)
 		return certctl_out_usage_error("token new: want --name, "
 		    "--teams and --role");
@@ -1235,65 +1096,201 @@ cmd_token(int argc, char *argv[], struct global *g)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Usage */
+/* Requests: parse, send, print */
+
+/* Each request's parse: its command line into a struct req. */
+static int	(*const req_parse[])(struct req *, int, char *[],
+		    struct global *) = {
+	[REQ_PING] = no_args,
+	[REQ_GET] = get_parse,
+	[REQ_LIST] = list_parse,
+	[REQ_PUT] = put_parse,
+	[REQ_DELETE] = delete_parse,
+	[REQ_HISTORY] = team_id_args,
+	[REQ_ROLLBACK] = rollback_parse,
+	[REQ_REKEY] = no_args,
+	[REQ_BACKUP] = backup_parse,
+	[REQ_SUBSCRIBERS] = team_id_args,
+};
+
+/* q's request on c: libcertd's result, what certd answered into q. */
+static int
+req_send(struct certd_client *c, struct req *q)
+{
+	int	r;
+
+	switch (q->action) {
+	case REQ_PING:
+		if ((r = certd_ping(c)) == 0)
+			q->revision = certd_client_revision(c);
+		return r;
+	case REQ_GET:
+		if (q->alias != NULL)
+			return certd_get_alias(c, q->team, q->alias, &q->cert);
+		return certd_get(c, q->team, q->id, &q->cert);
+	case REQ_LIST:
+		return certd_list(c, q->team, q->page, q->page_size, &q->list);
+	case REQ_PUT:
+		return certd_put(c, &q->put, &q->cert);
+	case REQ_DELETE:
+		return certd_delete(c, q->team, q->id, q->force);
+	case REQ_HISTORY:
+		return certd_history(c, q->team, q->id, &q->versions);
+	case REQ_ROLLBACK:
+		return certd_rollback(c, q->team, q->id, q->rev, &q->cert);
+	case REQ_REKEY:
+		return certd_rekey(c, q->kid);
+	case REQ_BACKUP:
+		return certd_backup(c, q->dir);
+	case REQ_SUBSCRIBERS:
+		return certd_subscribers(c, q->team, q->id, &q->subs);
+	case REQ_NONE:
+		break;
+	}
+	return CERTD_E_INVAL;
+}
+
+/* An answer that is one string s: {"key":s}, or a line with s in it. */
+static int
+print_said(int json, const char *key, const char *s, const char *before,
+    const char *after)
+{
+	if (json)
+		return certctl_out_print_json(json_pack("{s:s}", key, s), 0);
+	printf("%s%s%s\n", before, s, after);
+	return certctl_out_flush_stdout();
+}
 
 /*
- * The commands with their usage: synopsis lines (one form a line, a
- * continuation indented under its form) and what the command does.
- * certctl --help prints them all, certctl CMD --help one.
+ * certd's answer to q: one JSON object with --json (json), else lines
+ * for people; the larger ones by their command's print function.  The
+ * exit status.
+ */
+static int
+req_print(const struct req *q, int json)
+{
+	const struct certd_cert	*c = q->cert;
+	json_t			*o;
+
+	switch (q->action) {
+	case REQ_PING:
+		if (!json) {
+			printf("pong (revision %llu)\n",
+			    (unsigned long long)q->revision);
+			break;
+		}
+		o = json_object();
+		return certctl_out_print_json(built(o, o == NULL ||
+		    certctl_out_jset_str(o, "status", "pong") != 0 ||
+		    certctl_out_jset_u64(o, "revision", q->revision) != 0), 0);
+	case REQ_GET:
+		return get_print(q, json);
+	case REQ_LIST:
+		return list_print(q, json);
+	case REQ_PUT:
+		if (json)
+			return print_cert_json(c, q->team, 0);
+		printf("%s %llu %s (revision %llu)\n",
+		    q->put.id != 0 ? "updated" : "created",
+		    (unsigned long long)c->id, certctl_out_str_or(c->alias, "-"),
+		    (unsigned long long)c->revision);
+		break;
+	case REQ_DELETE:
+		if (!json) {
+			printf("deleted %llu\n", (unsigned long long)q->id);
+			break;
+		}
+		o = json_object();
+		return certctl_out_print_json(built(o, o == NULL ||
+		    certctl_out_jset_u64(o, "id", q->id) != 0 ||
+		    json_object_set_new(o, "deleted", json_true()) != 0), 0);
+	case REQ_HISTORY:
+		return history_print(q, json);
+	case REQ_ROLLBACK:
+		if (json)
+			return print_cert_json(c, q->team, 0);
+		printf("rolled back %llu %s to revision %llu (now revision "
+		    "%llu)\n", (unsigned long long)c->id,
+		    certctl_out_str_or(c->alias, "-"), (unsigned long long)q->rev,
+		    (unsigned long long)c->revision);
+		break;
+	case REQ_REKEY:
+		return print_said(json, "key_id", q->kid,
+		    "master key rotated, key id ", "");
+	case REQ_BACKUP:
+		return print_said(json, "backup", q->dir, "backup written to ",
+		    " (it holds the master key)");
+	case REQ_SUBSCRIBERS:
+		return subscribers_print(q, json);
+	case REQ_NONE:
+		break;
+	}
+	return certctl_out_flush_stdout();
+}
+
+/* ---------------------------------------------------------------------- */
+/* The commands and their usage */
+
+/*
+ * The commands: a request on the socket (action), run by request(), or
+ * what runs a command that is not one (fn: watch, sync and token).  Then
+ * their usage: synopsis lines (one form a line, a continuation indented
+ * under its form) and what the command does; certctl --help prints them
+ * all, certctl CMD --help one.
  */
 static const struct cmd {
 	const char	*name;
 	int		(*fn)(int, char *[], struct global *);
+	enum req_action	 action;
 	const char	*synopsis;
 	const char	*help;
 } cmds[] = {
-	{ "ping", cmd_ping,
+	{ "ping", NULL, REQ_PING,
 	  "ping\n",
 	  "check that certd answers; print its revision.\n" },
-	{ "get", cmd_get,
+	{ "get", NULL, REQ_GET,
 	  "get TEAM ID [--cert | --key]\n"
 	  "get TEAM --alias ALIAS [--cert | --key]\n",
 	  "show a certificate (--cert or --key: print only that PEM).\n" },
-	{ "list", cmd_list,
+	{ "list", NULL, REQ_LIST,
 	  "list TEAM [--page N] [--page-size N]\n",
 	  "list a team's certificates, ordered by id.\n" },
-	{ "put", cmd_put,
+	{ "put", NULL, REQ_PUT,
 	  "put TEAM --alias ALIAS --type TYPE --cert FILE --key FILE\n"
 	  "put TEAM --id ID [--alias ALIAS] [--type TYPE] [--cert FILE]\n"
 	  "    [--key FILE]\n",
 	  "create a certificate, or with --id update it (omitted fields\n"
 	  "keep their value).  FILE - reads standard input.\n" },
-	{ "delete", cmd_delete,
+	{ "delete", NULL, REQ_DELETE,
 	  "delete TEAM ID [--force]\n",
 	  "delete a certificate (--force: even when a watch binds it).\n" },
-	{ "history", cmd_history,
+	{ "history", NULL, REQ_HISTORY,
 	  "history TEAM ID\n",
 	  "list the kept versions of a certificate, newest first (the\n"
 	  "first is the current one): what rollback can bring back.\n" },
-	{ "rollback", cmd_rollback,
+	{ "rollback", NULL, REQ_ROLLBACK,
 	  "rollback TEAM ID REVISION\n",
 	  "make the content of a kept version (a REVISION that history\n"
 	  "lists) current again, as a new revision, checked as an update.\n" },
-	{ "rekey", cmd_rekey,
+	{ "rekey", NULL, REQ_REKEY,
 	  "rekey\n",
 	  "rotate certd's master key (root or certd's user).\n" },
-	{ "backup", cmd_backup,
+	{ "backup", NULL, REQ_BACKUP,
 	  "backup DIR\n",
 	  "have certd copy its store and master key into DIR on its host\n"
 	  "(root or certd's user).\n" },
-	{ "watch", cmd_watch,
+	{ "watch", cmd_watch, REQ_NONE,
 	  "watch [TEAM] [--id ID]... [--alias ALIAS]... [--since REV]\n"
 	  "      [--reconnect] [--with-pem]\n",
 	  "print one JSON object per event and line until SIGINT or\n"
 	  "SIGTERM (--since: replay from a revision, 0 for the current\n"
 	  "state; --reconnect: reconnect and resume; --with-pem: include\n"
 	  "certificate and key text).\n" },
-	{ "subscribers", cmd_subscribers,
+	{ "subscribers", NULL, REQ_SUBSCRIBERS,
 	  "subscribers TEAM ID\n",
 	  "list the live watches that receive a certificate's changes,\n"
 	  "with their last ack.\n" },
-	{ "sync", certctl_sync_main,
+	{ "sync", certctl_sync_main, REQ_NONE,
 	  "sync TEAM (--id ID | --alias ALIAS)\n"
 	  "     --cert-file FILE --key-file FILE\n"
 	  "     [--chain-file FILE] [--bundle-file FILE] [--mode MODE]\n"
@@ -1307,7 +1304,7 @@ static const struct cmd {
 	  "presents the new certificate, and ack the outcome to certd\n"
 	  "(ok only when seen served; requested without --verify); runs\n"
 	  "until SIGINT or SIGTERM, reconnecting to certd as needed.\n" },
-	{ "token", cmd_token,
+	{ "token", cmd_token, REQ_NONE,
 	  "token new --name NAME --teams *|TEAM[,TEAM...] --role read|write\n"
 	  "          [--keys yes|no]\n",
 	  "print a fresh random token on the first line and, on the\n"
@@ -1315,6 +1312,34 @@ static const struct cmd {
 	  "whether its REST answers carry private keys (default: yes for\n"
 	  "write, no for read).  Does not contact certd.\n" },
 };
+
+/*
+ * A request on the socket: cmd's command line parsed, then certd
+ * connected and sent the request, and its answer printed; every failure
+ * reported once, by what found it.  The exit status.
+ */
+static int
+request(const struct cmd *cmd, int argc, char *argv[], struct global *g)
+{
+	struct certd_client	*c = NULL;
+	struct req		 q;
+	int			 r;
+
+	memset(&q, 0, sizeof(q));
+	q.cmd = cmd->name;
+	q.action = cmd->action;
+	if ((r = req_parse[q.action](&q, argc, argv, g)) != 0 ||
+	    (r = connect_or_fail(g, &c)) != 0)
+		goto out;
+	if ((r = req_send(c, &q)) != 0)
+		r = certctl_out_fail_call(c, r);
+	else
+		r = req_print(&q, g->json);
+out:
+	req_free(&q);
+	certd_close(c);
+	return r;
+}
 
 static const char options_text[] =
 "  -s, --socket SOCKET  certd's socket (default: $CERTD_SOCKET, else\n"
@@ -1422,8 +1447,8 @@ main(int argc, char *argv[])
 			printf("certctl %s\n", PACKAGE_VERSION);
 			return certctl_out_flush_stdout();
 		}
-		if (certctl_global_opt(ch, &g) != 0)
-			return certctl_bad_option("", ch, argc, argv);
+		if (global_opt(ch, &g) != 0)
+			return bad_option("", ch, argc, argv);
 	}
 	if (optind >= argc) {
 		if (json)
@@ -1456,5 +1481,7 @@ main(int argc, char *argv[])
 	for (j = 1; j < argc && strcmp(argv[j], "--") != 0; j++)
 		if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0)
 			return usage_cmd(cmd);
-	return cmd->fn(argc, argv, &g);
+	if (cmd->action == REQ_NONE)
+		return cmd->fn(argc, argv, &g);
+	return request(cmd, argc, argv, &g);
 }

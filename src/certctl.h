@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * certctl's private header: what its files share.  certctl.c holds main,
- * the options every command takes and the commands; certctl_out.c the one
- * way errors are reported (exit status by class, --json objects) and the
+ * the commands and the parser of their option tables (certctl_getopt,
+ * which adds the options every command takes); certctl_out.c the one way
+ * errors are reported (exit status by class, --json objects) and the
  * helpers that print JSON and tables; certctl_sync*.c the sync agent
  * (certctl_sync_int.h).  Not installed: only certctl's own files include
  * it.
@@ -30,51 +31,64 @@ struct global {
 	int		 json;
 };
 
-enum {
-	OPT_JSON = 256,
-	OPT_ALIAS,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_PAGE,
-	OPT_PAGE_SIZE,
-	OPT_ID,
-	OPT_TYPE,
-	OPT_FORCE,
-	OPT_SINCE,
-	OPT_RECONNECT,
-	OPT_WITH_PEM,
-	OPT_CERT_FILE,
-	OPT_KEY_FILE,
-	OPT_CHAIN_FILE,
-	OPT_BUNDLE_FILE,
-	OPT_MODE,
-	OPT_OWNER,
-	OPT_EXEC,
-	OPT_SIGNAL,
-	OPT_PID,
-	OPT_PID_FILE,
-	OPT_TIMEOUT,
-	OPT_DEBOUNCE,
-	OPT_NAME,
-	OPT_VERIFY,
-	OPT_VERIFY_TIMEOUT,
-};
-
-#define GLOBAL_LONGOPTS \
-	{ "socket",	required_argument,	NULL, 's' }, \
-	{ "json",	no_argument,		NULL, OPT_JSON }
-
 /* certctl.c --------------------------------------------------------- */
 
 /* Strict decimal into *out; 0 refused unless allow_zero.  0 or EXIT_USAGE. */
 int	certctl_parse_u64(const char *s, const char *what, int allow_zero,
 	    uint64_t *out);
 
-/* Handle an option every command shares (-s, --json); 0 if ch was one. */
-int	certctl_global_opt(int ch, struct global *g);
+/*
+ * What a row of a command's option table does with its option (struct
+ * certctl_opt; the OPT_* macros below write the rows).
+ */
+enum certctl_arg {
+	CERTCTL_FLAG,	/* no argument: 1 into *(int *)dst */
+	CERTCTL_STR,	/* the argument (argv's) into *(const char **)dst */
+	CERTCTL_NUM,	/* a decimal above 0 into *(uint64_t *)dst */
+	CERTCTL_UINT,	/* a decimal from min (0 or 1) to max, *(unsigned *) */
+	CERTCTL_CALL,	/* call(dst, the argument) */
+};
 
-/* getopt_long returned ch, ':' or '?': report it; the exit status. */
-int	certctl_bad_option(const char *cmd, int ch, int argc, char *argv[]);
+/*
+ * One option of a command: --name, and where its argument goes.  what
+ * names a number in "bad WHAT 'x'"; unit follows max in "--NAME is at
+ * most MAX UNIT"; call returns 0 or the exit status of the usage error it
+ * reported.  A table of them ends with OPT_END.
+ */
+struct certctl_opt {
+	const char		*name;
+	enum certctl_arg	 arg;
+	void			*dst;
+	const char		*what;
+	unsigned		 min;
+	unsigned		 max;
+	const char		*unit;
+	int			(*call)(void *dst, const char *arg);
+};
+
+/* The rows; the conditional makes the compiler check dst's type. */
+#define OPT_FLAG(name, dst) \
+	{ name, CERTCTL_FLAG, 1 ? (dst) : (int *)0, NULL, 0, 0, NULL, NULL }
+#define OPT_STR(name, dst) \
+	{ name, CERTCTL_STR, 1 ? (dst) : (const char **)0, NULL, 0, 0, NULL, \
+	  NULL }
+#define OPT_NUM(name, what, dst) \
+	{ name, CERTCTL_NUM, 1 ? (dst) : (uint64_t *)0, what, 1, 0, NULL, NULL }
+#define OPT_UINT(name, min, max, unit, dst) \
+	{ name, CERTCTL_UINT, 1 ? (dst) : (unsigned *)0, name, min, max, unit, \
+	  NULL }
+#define OPT_CALL(name, call, dst) \
+	{ name, CERTCTL_CALL, dst, NULL, 0, 0, NULL, call }
+#define OPT_END \
+	{ NULL, CERTCTL_FLAG, NULL, NULL, 0, 0, NULL, NULL }
+
+/*
+ * Parse cmd's options: those of the table opts (NULL: none), then -s and
+ * --json into g (NULL: not taken, as by `token new`).  0 with optind at
+ * the first operand, or the exit status of the usage error reported.
+ */
+int	certctl_getopt(const char *cmd, int argc, char *argv[],
+	    struct global *g, const struct certctl_opt *opts);
 
 /* Wipe a NUL-terminated secret and free it; accepts NULL. */
 void	certctl_free_secret(char *s);
@@ -105,8 +119,8 @@ void	certctl_out_set_command(const char *cmd);
  */
 int	certctl_out_fail_as(int status, const char *f, ...)
 	    __attribute__((format(printf, 2, 3)));
-int	certctl_out_fail(const char *f, ...)
-	    __attribute__((format(printf, 1, 2)));
+#define	certctl_out_fail(...) \
+	certctl_out_fail_as(EXIT_FAILED, __VA_ARGS__)
 int	certctl_out_usage_error(const char *f, ...)
 	    __attribute__((format(printf, 1, 2)));
 

@@ -90,39 +90,20 @@ report(int status, int code, const char *prefix, const char *msg,
 	return status;
 }
 
-static int __attribute__((format(printf, 2, 0)))
-vreport(int status, const char *f, va_list ap)
-{
-	char	msg[1024];
-
-	vsnprintf(msg, sizeof(msg), f, ap);
-	return report(status, status, "", msg, "");
-}
-
-/* A failure of class status (EXIT_*) that certd did not answer. */
+/*
+ * A failure of class status (EXIT_*) that certd did not answer;
+ * certctl_out_fail is this with EXIT_FAILED.
+ */
 int __attribute__((format(printf, 2, 3)))
 certctl_out_fail_as(int status, const char *f, ...)
 {
 	va_list	ap;
-	int	r;
+	char	msg[1024];
 
 	va_start(ap, f);
-	r = vreport(status, f, ap);
+	vsnprintf(msg, sizeof(msg), f, ap);
 	va_end(ap);
-	return r;
-}
-
-/* certctl itself failed (memory, output), or certd sent what we cannot use. */
-int __attribute__((format(printf, 1, 2)))
-certctl_out_fail(const char *f, ...)
-{
-	va_list	ap;
-	int	r;
-
-	va_start(ap, f);
-	r = vreport(EXIT_FAILED, f, ap);
-	va_end(ap);
-	return r;
+	return report(status, status, "", msg, "");
 }
 
 int __attribute__((format(printf, 1, 2)))

@@ -954,6 +954,27 @@ sync_forget(struct sync_ctx *ctx, int state)
 		sync_set_state(ctx, SYNC_IDLE);
 }
 
+/*
+ * The certificate is no longer ours to follow: deleted, or a put that
+ * left our alias.  Nothing of it is applied or retried; the files stay.
+ */
+static void
+sync_gone(struct sync_ctx *ctx, const struct certd_event *ev)
+{
+	int	left = ev->kind == CERTD_EVENT_PUT;
+
+	if (left)
+		certctl_sync_log(ctx, "certificate %llu left the alias (now %s)",
+		    (unsigned long long)ev->cert->id,
+		    ev->cert->alias != NULL ? ev->cert->alias : "-");
+	else
+		certctl_sync_log(ctx, "certificate %llu deleted",
+		    ev->cert != NULL ? (unsigned long long)ev->cert->id : 0ULL);
+	sync_forget(ctx, 0);
+	sync_ack(ctx, ev->revision, 1, left ? "left the alias; files kept" :
+	    "deleted; files kept");
+}
+
 static void
 sync_event_cb(const struct certd_event *ev, void *arg)
 {
@@ -992,24 +1013,13 @@ sync_event_cb(const struct certd_event *ev, void *arg)
 	case CERTD_EVENT_PUT:
 		if (ev->cert == NULL)
 			break;
-		if (!ev->left) {
-			sync_put(ctx, ev);
-			break;
-		}
-		/* Renamed away from our alias: like a delete, not ours. */
-		/* FALLTHROUGH */
-	case CERTD_EVENT_DELETE:
-		if (ev->kind == CERTD_EVENT_PUT)
-			certctl_sync_log(ctx, "certificate %llu left the alias "
-			    "(now %s)", (unsigned long long)ev->cert->id,
-			    ev->cert->alias != NULL ? ev->cert->alias : "-");
+		if (ev->left)		/* renamed away from our alias */
+			sync_gone(ctx, ev);
 		else
-			certctl_sync_log(ctx, "certificate %llu deleted",
-			    ev->cert != NULL ?
-			    (unsigned long long)ev->cert->id : 0ULL);
-		sync_forget(ctx, 0);	/* nothing of it to apply or retry */
-		sync_ack(ctx, ev->revision, 1, ev->kind == CERTD_EVENT_PUT ?
-		    "left the alias; files kept" : "deleted; files kept");
+			sync_put(ctx, ev);
+		break;
+	case CERTD_EVENT_DELETE:
+		sync_gone(ctx, ev);
 		break;
 	}
 }

@@ -120,7 +120,7 @@ struct sync_ctx {
 	unsigned		 debounce_ms;
 	struct tlsprobe_target	*verify[SYNC_VERIFY_MAX];
 	size_t			 n_verify;
-	unsigned		 verify_timeout_s;
+	unsigned		 verify_timeout_s;	/* 0 while parsing: not given */
 
 	enum sync_state		 state;
 	struct sync_rec		*pending;
@@ -175,10 +175,8 @@ struct sync_args {
 	char		 idname[32];	/* id in decimal */
 	const char	*name;		/* --name, or NULL */
 	const char	*owner;		/* --owner, or NULL */
-	const char	*signal_arg;	/* --signal, or NULL */
 	mode_t		 mode;		/* --mode, 0644 when not given */
 	int		 mode_given;
-	int		 vtimeout_given;
 	const char	*verify[SYNC_VERIFY_MAX];	/* resolved into ctx */
 	size_t		 n_verify;
 };

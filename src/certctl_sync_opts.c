@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The command line of certctl sync: its options parsed into the agent's
- * settings (struct sync_ctx, certctl_sync_int.h) and the rest of what they
- * say into struct sync_args, then checked together, before anything
- * runs; the --verify targets are resolved after the files' directories
+ * The command line of certctl sync: a table of its options, which
+ * certctl_getopt (certctl.c) reads into the agent's settings (struct
+ * sync_ctx, certctl_sync_int.h) and the rest of what they say into struct
+ * sync_args, then checked together, before anything runs; the --verify targets are resolved after the files' directories
  * are opened (certctl_sync_files_open), the order of the errors a user
  * sees.  Every problem is a usage error: exit status 2, said once.
  */
@@ -120,106 +120,55 @@ parse_owner(const char *s, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-/*
- * The number of --OPT (what: OPT, as the messages name it) into *out: at
- * most max (in unit), 0 refused unless allow_zero.  0 or EXIT_USAGE.
- */
+/* --mode MODE: the files' mode (the key's without others' bits). */
 static int
-sync_bounded(const char *what, int allow_zero, unsigned max,
-    const char *unit, unsigned *out)
+sync_mode(void *dst, const char *arg)
 {
-	uint64_t	v;
+	struct sync_args	*a = dst;
 
-	if (certctl_parse_u64(optarg, what, allow_zero, &v) != 0)
-		return EXIT_USAGE;
-	if (v > max)
-		return certctl_out_usage_error("sync: --%s is at most %u %s",
-		    what, max, unit);
-	*out = (unsigned)v;
+	if (parse_mode(arg, &a->mode) != 0)
+		return certctl_out_usage_error("sync: bad mode '%s' (octal, at "
+		    "most 0777)", arg);
+	a->mode_given = 1;
 	return 0;
 }
 
-/*
- * One of sync's own options into ctx and a: 0, -1 when ch is not one of
- * them, or the exit status of the usage error reported.
- */
+/* --signal SIG into ctx->sig (never 0 once given) and ctx->signame. */
 static int
-sync_option(struct sync_ctx *ctx, struct sync_args *a, int ch)
+sync_signal(void *dst, const char *arg)
+{
+	struct sync_ctx	*ctx = dst;
+
+	if (parse_signal(arg, &ctx->sig, ctx->signame,
+	    sizeof(ctx->signame)) != 0)
+		return certctl_out_usage_error("sync: bad signal '%s'", arg);
+	return 0;
+}
+
+/* --pid PID: the server that --signal signals. */
+static int
+sync_pid(void *dst, const char *arg)
 {
 	uint64_t	v;
 
-	switch (ch) {
-	case OPT_ID:
-		if (certctl_parse_u64(optarg, "id", 0, &a->id) != 0)
-			return EXIT_USAGE;
-		break;
-	case OPT_ALIAS:
-		a->alias = optarg;
-		break;
-	case OPT_CERT_FILE:
-		ctx->files[SYNC_CERT].path = optarg;
-		break;
-	case OPT_KEY_FILE:
-		ctx->files[SYNC_KEY].path = optarg;
-		break;
-	case OPT_CHAIN_FILE:
-		ctx->files[SYNC_CHAIN].path = optarg;
-		break;
-	case OPT_BUNDLE_FILE:
-		ctx->files[SYNC_BUNDLE].path = optarg;
-		break;
-	case OPT_MODE:
-		if (parse_mode(optarg, &a->mode) != 0)
-			return certctl_out_usage_error("sync: bad mode '%s' "
-			    "(octal, at most 0777)", optarg);
-		a->mode_given = 1;
-		break;
-	case OPT_OWNER:
-		a->owner = optarg;
-		break;
-	case OPT_EXEC:
-		ctx->exec = optarg;
-		break;
-	case OPT_SIGNAL:
-		a->signal_arg = optarg;
-		if (parse_signal(optarg, &ctx->sig, ctx->signame,
-		    sizeof(ctx->signame)) != 0)
-			return certctl_out_usage_error("sync: bad signal '%s'",
-			    optarg);
-		break;
-	case OPT_PID:
-		if (certctl_parse_u64(optarg, "pid", 0, &v) != 0)
-			return EXIT_USAGE;
-		if (v > INT_MAX)
-			return certctl_out_usage_error("sync: bad pid '%s'",
-			    optarg);
-		ctx->pid = (pid_t)v;
-		break;
-	case OPT_PID_FILE:
-		ctx->pid_file = optarg;
-		break;
-	case OPT_TIMEOUT:
-		return sync_bounded("timeout", 0, SYNC_TIMEOUT_MAX_S, "s",
-		    &ctx->timeout_s);
-	case OPT_DEBOUNCE:
-		return sync_bounded("debounce", 1, SYNC_DEBOUNCE_MAX_MS, "ms",
-		    &ctx->debounce_ms);
-	case OPT_NAME:
-		a->name = optarg;
-		break;
-	case OPT_VERIFY:
-		if (a->n_verify == SYNC_VERIFY_MAX)
-			return certctl_out_usage_error("sync: at most %d "
-			    "--verify", SYNC_VERIFY_MAX);
-		a->verify[a->n_verify++] = optarg;	/* resolved later */
-		break;
-	case OPT_VERIFY_TIMEOUT:
-		a->vtimeout_given = 1;
-		return sync_bounded("verify-timeout", 0,
-		    SYNC_VERIFY_TIMEOUT_MAX_S, "s", &ctx->verify_timeout_s);
-	default:
-		return -1;
-	}
+	if (certctl_parse_u64(arg, "pid", 0, &v) != 0)
+		return EXIT_USAGE;
+	if (v > INT_MAX)
+		return certctl_out_usage_error("sync: bad pid '%s'", arg);
+	*(pid_t *)dst = (pid_t)v;
+	return 0;
+}
+
+/* --verify HOST:PORT[,SNI], as often as SYNC_VERIFY_MAX. */
+static int
+sync_verify(void *dst, const char *arg)
+{
+	struct sync_args	*a = dst;
+
+	if (a->n_verify == SYNC_VERIFY_MAX)
+		return certctl_out_usage_error("sync: at most %d --verify",
+		    SYNC_VERIFY_MAX);
+	a->verify[a->n_verify++] = arg;		/* resolved later */
 	return 0;
 }
 
@@ -244,23 +193,23 @@ sync_check(struct sync_ctx *ctx, struct sync_args *a, int argc,
 	    ctx->files[SYNC_KEY].path == NULL)
 		return certctl_out_usage_error("sync: --cert-file and "
 		    "--key-file are required");
-	if (ctx->exec != NULL && a->signal_arg != NULL)
+	if (ctx->exec != NULL && ctx->sig != 0)
 		return certctl_out_usage_error("sync: --exec and --signal "
 		    "exclude each other");
-	if (a->signal_arg != NULL &&
-	    (ctx->pid != 0) == (ctx->pid_file != NULL))
+	if (ctx->sig != 0 && (ctx->pid != 0) == (ctx->pid_file != NULL))
 		return certctl_out_usage_error("sync: --signal wants one of "
 		    "--pid and --pid-file");
-	if (a->signal_arg == NULL &&
-	    (ctx->pid != 0 || ctx->pid_file != NULL))
+	if (ctx->sig == 0 && (ctx->pid != 0 || ctx->pid_file != NULL))
 		return certctl_out_usage_error("sync: --pid and --pid-file go "
 		    "with --signal");
 	if (ctx->exec != NULL && ctx->timeout_s == 0)
 		return certctl_out_usage_error("sync: --timeout must be at "
 		    "least 1 s");
-	if (a->vtimeout_given && a->n_verify == 0)
+	if (ctx->verify_timeout_s != 0 && a->n_verify == 0)
 		return certctl_out_usage_error("sync: --verify-timeout goes "
 		    "with --verify");
+	if (ctx->verify_timeout_s == 0)
+		ctx->verify_timeout_s = SYNC_VERIFY_TIMEOUT_S;
 	if (a->name != NULL && (*a->name == '\0' ||
 	    strlen(a->name) > SYNC_NAME_MAX ||
 	    !util_utf8_valid(a->name, strlen(a->name))))
@@ -295,29 +244,30 @@ int
 certctl_sync_opts_parse(struct sync_ctx *ctx, struct sync_args *a,
     int argc, char *argv[], struct global *g)
 {
-	static const struct option longopts[] = {
-		GLOBAL_LONGOPTS,
-		{ "id",		required_argument,	NULL, OPT_ID },
-		{ "alias",	required_argument,	NULL, OPT_ALIAS },
-		{ "cert-file",	required_argument,	NULL, OPT_CERT_FILE },
-		{ "key-file",	required_argument,	NULL, OPT_KEY_FILE },
-		{ "chain-file",	required_argument,	NULL, OPT_CHAIN_FILE },
-		{ "bundle-file", required_argument,	NULL, OPT_BUNDLE_FILE },
-		{ "mode",	required_argument,	NULL, OPT_MODE },
-		{ "owner",	required_argument,	NULL, OPT_OWNER },
-		{ "exec",	required_argument,	NULL, OPT_EXEC },
-		{ "signal",	required_argument,	NULL, OPT_SIGNAL },
-		{ "pid",	required_argument,	NULL, OPT_PID },
-		{ "pid-file",	required_argument,	NULL, OPT_PID_FILE },
-		{ "timeout",	required_argument,	NULL, OPT_TIMEOUT },
-		{ "debounce",	required_argument,	NULL, OPT_DEBOUNCE },
-		{ "name",	required_argument,	NULL, OPT_NAME },
-		{ "verify",	required_argument,	NULL, OPT_VERIFY },
-		{ "verify-timeout", required_argument,	NULL,
-		    OPT_VERIFY_TIMEOUT },
-		{ NULL,		0,			NULL, 0 },
+	const struct certctl_opt	opts[] = {
+		OPT_NUM("id", "id", &a->id),
+		OPT_STR("alias", &a->alias),
+		OPT_STR("cert-file", &ctx->files[SYNC_CERT].path),
+		OPT_STR("key-file", &ctx->files[SYNC_KEY].path),
+		OPT_STR("chain-file", &ctx->files[SYNC_CHAIN].path),
+		OPT_STR("bundle-file", &ctx->files[SYNC_BUNDLE].path),
+		OPT_CALL("mode", sync_mode, a),
+		OPT_STR("owner", &a->owner),
+		OPT_STR("exec", &ctx->exec),
+		OPT_CALL("signal", sync_signal, ctx),
+		OPT_CALL("pid", sync_pid, &ctx->pid),
+		OPT_STR("pid-file", &ctx->pid_file),
+		OPT_UINT("timeout", 1, SYNC_TIMEOUT_MAX_S, "s",
+		    &ctx->timeout_s),
+		OPT_UINT("debounce", 0, SYNC_DEBOUNCE_MAX_MS, "ms",
+		    &ctx->debounce_ms),
+		OPT_STR("name", &a->name),
+		OPT_CALL("verify", sync_verify, a),
+		OPT_UINT("verify-timeout", 1, SYNC_VERIFY_TIMEOUT_MAX_S, "s",
+		    &ctx->verify_timeout_s),
+		OPT_END,
 	};
-	int	ch, i, r;
+	int				i, r;
 
 	memset(ctx, 0, sizeof(*ctx));
 	memset(a, 0, sizeof(*a));
@@ -327,7 +277,8 @@ certctl_sync_opts_parse(struct sync_ctx *ctx, struct sync_args *a,
 	ctx->gid = (gid_t)-1;
 	ctx->timeout_s = SYNC_TIMEOUT_S;
 	ctx->debounce_ms = SYNC_DEBOUNCE_MS;
-	ctx->verify_timeout_s = SYNC_VERIFY_TIMEOUT_S;
+	/* 0 until --verify-timeout: sync_check then knows it was given. */
+	ctx->verify_timeout_s = 0;
 	ctx->files[SYNC_CERT].label = "--cert-file";
 	ctx->files[SYNC_KEY].label = "--key-file";
 	ctx->files[SYNC_CHAIN].label = "--chain-file";
@@ -335,12 +286,8 @@ certctl_sync_opts_parse(struct sync_ctx *ctx, struct sync_args *a,
 	for (i = 0; i < SYNC_NFILES; i++)
 		ctx->files[i].dirfd = -1;
 	ctx->euid = geteuid();
-	while ((ch = getopt_long(argc, argv, ":s:", longopts, NULL)) != -1) {
-		if ((r = sync_option(ctx, a, ch)) > 0)
-			return r;
-		if (r < 0 && certctl_global_opt(ch, g) != 0)
-			return certctl_bad_option("sync", ch, argc, argv);
-	}
+	if ((r = certctl_getopt("sync", argc, argv, g, opts)) != 0)
+		return r;
 	return sync_check(ctx, a, argc, argv);
 }
 
