@@ -41,10 +41,10 @@
 #include <rocksdb/c.h>
 
 #include "certd/constants.h"
-#include "cert.h"
 #include "record.h"
 #include "store.h"
 #include "store_int.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -165,7 +165,7 @@ store_wb_destroy(rocksdb_writebatch_t *wb)
 	if (wb == NULL)
 		return;
 	data = rocksdb_writebatch_data(wb, &size);
-	cert_wipe((void *)(uintptr_t)data, size);
+	util_wipe((void *)(uintptr_t)data, size);
 	rocksdb_writebatch_destroy(wb);
 }
 
@@ -179,7 +179,7 @@ store_op_free(struct store_op *op)
 	record_free(op->rec);
 	free(op->ent);
 	if (op->val != NULL) {
-		cert_wipe(op->val, op->vallen);
+		util_wipe(op->val, op->vallen);
 		free(op->val);
 	}
 	free(op->akey);
@@ -188,8 +188,8 @@ store_op_free(struct store_op *op)
 	free(op->team_own);
 	store_wb_destroy(op->wb);
 	free(op->why);
-	cert_wipe(op->new_key, sizeof(op->new_key));
-	cert_wipe(op->old_key, sizeof(op->old_key));
+	util_wipe(op->new_key, sizeof(op->new_key));
+	util_wipe(op->old_key, sizeof(op->old_key));
 	free(op);
 }
 
@@ -260,9 +260,9 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 	op->cb = cb;
 	op->arg = arg;
 	op->rkey[0] = 'r';
-	store_be64_put(op->rkey + 1, id);
+	util_be64_put(op->rkey + 1, id);
 	op->lkey[0] = 'l';
-	store_be64_put(op->lkey + 1, op->revision);
+	util_be64_put(op->lkey + 1, op->revision);
 	store_hkey(op->hkey, id, op->revision);
 	return op;
 }

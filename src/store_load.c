@@ -137,7 +137,7 @@ store_get_u64(struct store *s, const rocksdb_readoptions_t *ro,
 		rocksdb_free(val);
 		return CERTD_ERR_STORAGE;
 	}
-	*v = store_be64_get(val);
+	*v = util_be64_get(val);
 	*found = true;
 	rocksdb_free(val);
 	return 0;
@@ -183,7 +183,7 @@ store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
 		    KEY_SCHEMA);
 		return CERTD_ERR_STORAGE;
 	}
-	store_be64_put(buf, STORE_SCHEMA);
+	util_be64_put(buf, STORE_SCHEMA);
 	rocksdb_put(s->db, s->wopts, KEY_SCHEMA, strlen(KEY_SCHEMA), buf, 8,
 	    &rerr);
 	if (rerr != NULL) {
@@ -226,7 +226,7 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 			    "record key of %zu bytes", klen);
 			goto out;
 		}
-		id = store_be64_get(k + 1);
+		id = util_be64_get(k + 1);
 		v = rocksdb_iter_value(it, &vlen);
 		if ((err = record_decode(v, vlen, &rec, &sk)) != 0) {
 			store_errf(errbuf, errlen, err == CERTD_ERR_NOMEM ?
@@ -336,11 +336,11 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 			goto out;
 		}
 		rec = store_get_alias(s, copy + 1, alias);
-		if (rec == NULL || rec->id != store_be64_get(v)) {
+		if (rec == NULL || rec->id != util_be64_get(v)) {
 			store_errf(errbuf, errlen, "database is corrupt: "
 			    "alias index entry for id %llu in team %s does not "
 			    "match the records",
-			    (unsigned long long)store_be64_get(v), copy + 1);
+			    (unsigned long long)util_be64_get(v), copy + 1);
 			goto out;
 		}
 		n++;
@@ -380,13 +380,13 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 	if (rocksdb_iter_valid(it)) {
 		k = rocksdb_iter_key(it, &klen);
 		if (klen > 0 && k[0] == 'l') {
-			if (klen != 9 || store_be64_get(k + 1) == 0 ||
-			    store_be64_get(k + 1) > s->rev) {
+			if (klen != 9 || util_be64_get(k + 1) == 0 ||
+			    util_be64_get(k + 1) > s->rev) {
 				store_errf(errbuf, errlen, "database is "
 				    "corrupt: malformed change-log key");
 				err = CERTD_ERR_STORAGE;
 			} else
-				s->log_first = store_be64_get(k + 1);
+				s->log_first = util_be64_get(k + 1);
 		}
 	}
 	rocksdb_iter_get_error(it, &rerr);
@@ -470,7 +470,7 @@ store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
 		    (const char *)s->kid, sizeof(s->kid));
 	if (err == 0 && seed)
 		err = store_seed_history(s, wb);
-	store_be64_put(schema, STORE_SCHEMA);
+	util_be64_put(schema, STORE_SCHEMA);
 	rocksdb_writebatch_put(wb, KEY_SCHEMA, strlen(KEY_SCHEMA), schema,
 	    sizeof(schema));
 	if (err == 0)
@@ -558,9 +558,9 @@ store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
 			err = CERTD_ERR_INTERNAL;
 			goto out;
 		}
-		s->epoch = store_be64_get(val) & STORE_EPOCH_MASK;
+		s->epoch = util_be64_get(val) & STORE_EPOCH_MASK;
 	} while (s->epoch == 0);
-	store_be64_put(val, s->epoch);
+	util_be64_put(val, s->epoch);
 	rocksdb_put(s->db, s->wopts, KEY_EPOCH, strlen(KEY_EPOCH), val,
 	    sizeof(val), &rerr);
 	if (rerr != NULL) {
@@ -601,7 +601,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 	    (err = store_get_u64(s, ro, KEY_KID, &have_kid, &v, errbuf,
 	    errlen)) != 0)
 		goto out;
-	store_be64_put((char *)dbkid, v);
+	util_be64_put(dbkid, v);
 	if ((err = store_keys_recover(s, have_kid, dbkid, errbuf, errlen))
 	    != 0 ||
 	    (err = store_keys_setup(s, ro, have_kid, &created, errbuf, errlen))
@@ -613,8 +613,8 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 	if (have_kid && !created &&
 	    memcmp(dbkid, s->kid, sizeof(dbkid)) != 0) {
 		/* no sealed record to say so: the database's id does */
-		store_hex(s->kid, sizeof(s->kid), a);
-		store_hex(dbkid, sizeof(dbkid), b);
+		util_hex(s->kid, sizeof(s->kid), a);
+		util_hex(dbkid, sizeof(dbkid), b);
 		store_errf(errbuf, errlen, "master key %s is not the key of "
 		    "this store (key id %s, the store's is %s)", s->mk_path, a,
 		    b);
@@ -1016,7 +1016,7 @@ store_free(struct store *s)
 			free(e);
 		}
 	free(s->aliases);
-	cert_wipe(s->mkey, sizeof(s->mkey));
+	util_wipe(s->mkey, sizeof(s->mkey));
 	free(s->mk_path);
 	free(s->mk_new_path);
 	free(s->mk_dir);
