@@ -31,6 +31,7 @@
 #include "client_int.h"
 #include "client_peer.h"
 #include "proto.h"
+#include "util.h"
 
 #define CLIENT_BUF_INIT		(16 * 1024)
 #define CLIENT_TIMEOUT_MS	30000
@@ -72,7 +73,7 @@ client_sb_reserve(msgpack_sbuffer *sb, size_t n)
 		return CERTD_E_NOMEM;
 	if (sb->size > 0)
 		memcpy(p, sb->data, sb->size);
-	wipe(sb->data, sb->alloc);
+	util_wipe(sb->data, sb->alloc);
 	free(sb->data);
 	sb->data = p;
 	sb->alloc = n;
@@ -82,7 +83,7 @@ client_sb_reserve(msgpack_sbuffer *sb, size_t n)
 void
 client_sb_free(msgpack_sbuffer *sb)
 {
-	wipe(sb->data, sb->alloc);
+	util_wipe(sb->data, sb->alloc);
 	msgpack_sbuffer_destroy(sb);
 }
 
@@ -154,7 +155,7 @@ client_disconnect(struct certd_client *c)
 	if (c->fd != -1)
 		(void)close(c->fd);
 	c->fd = -1;
-	wipe(c->buf, c->cap);
+	util_wipe(c->buf, c->cap);
 	c->len = 0;
 }
 
@@ -254,7 +255,7 @@ client_grow(struct certd_client *c, size_t need)
 	if ((p = malloc(cap)) == NULL)
 		return client_lost(c, CERTD_E_NOMEM, "out of memory");
 	memcpy(p, c->buf, c->len);
-	wipe(c->buf, c->cap);
+	util_wipe(c->buf, c->cap);
 	free(c->buf);
 	c->buf = p;
 	c->cap = cap;
@@ -268,7 +269,7 @@ client_consume(struct certd_client *c, size_t n)
 	size_t	rest = c->len - n;
 
 	memmove(c->buf, c->buf + n, rest);
-	wipe(c->buf + rest, c->len - rest);
+	util_wipe(c->buf + rest, c->len - rest);
 	c->len = rest;
 }
 
@@ -358,7 +359,7 @@ client_recv(struct certd_client *c, uint64_t id, result_cb fn, void *arg,
 			continue;
 		}
 		need = c->len < PROTO_HEADER_LEN ? PROTO_HEADER_LEN :
-		    PROTO_HEADER_LEN + (size_t)be32(c->buf);
+		    PROTO_HEADER_LEN + (size_t)util_be32_get(c->buf);
 		if ((r = client_grow(c, need)) != 0)
 			return r;
 		n = read(c->fd, c->buf + c->len, c->cap - c->len);
@@ -413,7 +414,7 @@ client_call(struct certd_client *c, uint64_t id, result_cb fn, void *arg)
 		if (r == 0)
 			r = client_recv(c, id, fn, arg, deadline);
 	}
-	wipe(c->sb.data, c->sb.size);
+	util_wipe(c->sb.data, c->sb.size);
 	msgpack_sbuffer_clear(&c->sb);
 	return r;
 }

@@ -17,6 +17,7 @@
 
 #include "client_int.h"
 #include "proto.h"
+#include "util.h"
 
 /* A C string from wire bytes; an embedded NUL is not the protocol. */
 int
@@ -253,7 +254,7 @@ certd_cert_free(struct certd_cert *cert)
 	if (cert == NULL)
 		return;
 	if (cert->private_key != NULL)
-		wipe(cert->private_key, strlen(cert->private_key));
+		util_wipe(cert->private_key, strlen(cert->private_key));
 	free(cert->private_key);
 	free(cert->team);
 	free(cert->alias);

@@ -16,7 +16,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <msgpack.h>
 
@@ -28,20 +27,6 @@
 #define CLIENT_ERR_MAX		512
 /* Room for a request's map headers, keys and integers besides its strings. */
 #define REQ_OVERHEAD		512
-
-static inline void
-wipe(void *p, size_t n)
-{
-	if (p != NULL && n > 0)
-		explicit_bzero(p, n);
-}
-
-static inline uint32_t
-be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
 
 /* client.c */
 

@@ -29,6 +29,7 @@
 #include "client_int.h"
 #include "client_peer.h"
 #include "proto.h"
+#include "util.h"
 
 #define WATCH_BACKOFF_MIN_MS	100
 #define WATCH_BACKOFF_MAX_MS	5000
@@ -585,7 +586,7 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 			    "frame from certd over %d bytes", CLIENT_FRAME_MAX);
 			break;
 		}
-		n = PROTO_HEADER_LEN + (size_t)be32(hdr);
+		n = PROTO_HEADER_LEN + (size_t)util_be32_get(hdr);
 		if (avail < n)
 			break;
 		if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
@@ -598,7 +599,7 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 		}
 		r = watch_frame(w, (const char *)p + PROTO_HEADER_LEN, len);
 		/* Still valid: libevent holds the bufferevent during its cb. */
-		wipe(p, n);
+		util_wipe(p, n);
 		if (r != 0 || w->dead || w->bev != bev)
 			break;
 		evbuffer_drain(in, n);
