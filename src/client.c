@@ -39,24 +39,6 @@
 /* ---------------------------------------------------------------------- */
 /* Shared helpers */
 
-void
-client_vfmt(char *buf, size_t len, const char *f, va_list ap)
-{
-	if (buf == NULL || len == 0)
-		return;
-	(void)vsnprintf(buf, len, f, ap);
-}
-
-void
-client_fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list	ap;
-
-	va_start(ap, f);
-	client_vfmt(buf, len, f, ap);
-	va_end(ap);
-}
-
 /*
  * Make sb hold at least n bytes without msgpack-c's realloc, which would
  * leave a copy of a put's private key in freed memory.  The old contents
@@ -144,7 +126,7 @@ client_fail(struct certd_client *c, int code, const char *f, ...)
 	va_list	ap;
 
 	va_start(ap, f);
-	client_vfmt(c->err, sizeof(c->err), f, ap);
+	util_vfmt(c->err, sizeof(c->err), f, ap);
 	va_end(ap);
 	return code;
 }
@@ -166,7 +148,7 @@ client_lost(struct certd_client *c, int code, const char *f, ...)
 	va_list	ap;
 
 	va_start(ap, f);
-	client_vfmt(c->err, sizeof(c->err), f, ap);
+	util_vfmt(c->err, sizeof(c->err), f, ap);
 	va_end(ap);
 	client_disconnect(c);
 	return code;
@@ -486,13 +468,13 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 
 	path = certd_socket_path(path);
 	if (client_make_sun(path, &sun, &sunlen) != 0) {
-		client_fmt(errbuf, errlen, "socket path %s: %s", path,
+		util_fmt(errbuf, errlen, "socket path %s: %s", path,
 		    *path == '\0' ? "empty" : "too long");
 		errno = EINVAL;
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	c->next_id = 1;
@@ -500,17 +482,17 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 	msgpack_sbuffer_init(&c->sb);
 	c->cap = CLIENT_BUF_INIT;
 	if ((c->buf = malloc(c->cap)) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
-		client_fmt(errbuf, errlen, "socket: %s", strerror(errno));
+		util_fmt(errbuf, errlen, "socket: %s", strerror(errno));
 		goto fail;
 	}
 	if (client_connect(c, &sun, sunlen,
 	    client_now_ms() + c->timeout_ms) != 0) {
-		client_fmt(errbuf, errlen, "connect %s: %s", path, c->err);
+		util_fmt(errbuf, errlen, "connect %s: %s", path, c->err);
 		goto fail;
 	}
 	/* Before hello: nothing goes to a server that is not certd. */
@@ -521,10 +503,10 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 	}
 	if ((r = client_hello(c)) != 0) {
 		if (r <= -100)		/* the server's status */
-			client_fmt(errbuf, errlen, "%s: %d %s", path, -r,
+			util_fmt(errbuf, errlen, "%s: %d %s", path, -r,
 			    c->err);
 		else
-			client_fmt(errbuf, errlen, "%s: %s", path, c->err);
+			util_fmt(errbuf, errlen, "%s: %s", path, c->err);
 		goto fail;
 	}
 	c->err[0] = '\0';

@@ -234,17 +234,17 @@ client_decode_error(const msgpack_object *resp, char *buf, size_t len)
 	    proto_get_str(e, "msg", &msg, &msg_len) < 0 ||
 	    proto_get_str(e, "field", &field, &field_len) < 0 ||
 	    proto_get_str(e, "reason", &reason, &reason_len) < 0) {
-		client_fmt(buf, len, "malformed error response from certd");
+		util_fmt(buf, len, "malformed error response from certd");
 		return CERTD_E_PROTO;
 	}
 	if (field != NULL && reason != NULL)
-		client_fmt(buf, len, "%.*s (%.*s: %.*s)", (int)msg_len, msg,
+		util_fmt(buf, len, "%.*s (%.*s: %.*s)", (int)msg_len, msg,
 		    (int)field_len, field, (int)reason_len, reason);
 	else if (field != NULL)
-		client_fmt(buf, len, "%.*s (%.*s)", (int)msg_len, msg,
+		util_fmt(buf, len, "%.*s (%.*s)", (int)msg_len, msg,
 		    (int)field_len, field);
 	else
-		client_fmt(buf, len, "%.*s", (int)msg_len, msg);
+		util_fmt(buf, len, "%.*s", (int)msg_len, msg);
 	return -(int)code;
 }
 

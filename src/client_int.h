@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,12 +29,6 @@
 
 /* client.c */
 
-/* vsnprintf into buf; a NULL or empty buf is left alone. */
-void	client_vfmt(char *buf, size_t len, const char *f, va_list ap)
-	    __attribute__((format(printf, 3, 0)));
-/* snprintf into buf; a NULL or empty buf is left alone. */
-void	client_fmt(char *buf, size_t len, const char *f, ...)
-	    __attribute__((format(printf, 3, 4)));
 /*
  * Make sb hold at least n bytes, wiping what it held (0 or
  * CERTD_E_NOMEM); client_sb_free wipes and frees it.

@@ -207,7 +207,7 @@ watch_down(struct certd_watch *w, int code, int final, const char *f, ...)
 
 	if (f != NULL) {
 		va_start(ap, f);
-		client_vfmt(w->err, sizeof(w->err), f, ap);
+		util_vfmt(w->err, sizeof(w->err), f, ap);
 		va_end(ap);
 	}
 	watch_close(w);
@@ -782,16 +782,16 @@ certd_watch_new(struct event_base *base, const struct certd_watch_opts *opts,
 	const char		*why;
 
 	if (base == NULL || opts == NULL || cb == NULL) {
-		client_fmt(errbuf, errlen,
+		util_fmt(errbuf, errlen,
 		    "watch: base, options and callback needed");
 		return NULL;
 	}
 	if ((why = watch_opts_invalid(opts)) != NULL) {
-		client_fmt(errbuf, errlen, "watch: %s", why);
+		util_fmt(errbuf, errlen, "watch: %s", why);
 		return NULL;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	msgpack_sbuffer_init(&w->sb);
@@ -809,16 +809,16 @@ certd_watch_new(struct event_base *base, const struct certd_watch_opts *opts,
 	w->since = opts->since;
 	w->state = WATCH_IDLE;
 	if (watch_copy_opts(w, opts) != 0) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	if (client_make_sun(w->socket, &w->sun, &w->sunlen) != 0) {
-		client_fmt(errbuf, errlen, "socket path %s: %s", w->socket,
+		util_fmt(errbuf, errlen, "socket path %s: %s", w->socket,
 		    *w->socket == '\0' ? "empty" : "too long");
 		goto fail;
 	}
 	if ((w->timer = evtimer_new(base, watch_timer_cb, w)) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	watch_schedule(w, 0);		/* connect from the loop */

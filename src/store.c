@@ -65,7 +65,7 @@ store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 	if (errbuf == NULL || errlen == 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
+	util_vfmt(errbuf, errlen, fmt, ap);
 	va_end(ap);
 	/* one line, whatever RocksDB says */
 	for (p = errbuf; *p != '\0'; p++)
