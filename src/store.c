@@ -99,6 +99,19 @@ store_fsync_dir(const char *dir)
 	return rv;
 }
 
+int
+store_iter_error(rocksdb_iterator_t *it, char *errbuf, size_t errlen)
+{
+	char	*rerr = NULL;
+
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr == NULL)
+		return 0;
+	store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+	rocksdb_free(rerr);
+	return CERTD_ERR_STORAGE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Settings and counters                                               */
 

@@ -25,6 +25,41 @@
 #define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
 #define STORE_LOG_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
 
+/*
+ * Take the read lock that the writer's reopen takes for writing.  Never
+ * wait: the writer may be reopening after a failure, and a reopen in
+ * progress (or one that left no database) is a storage error here.
+ * Returns 0 with the lock held, or CERTD_ERR_STORAGE.
+ */
+static int
+store_read_lock(struct store *s)
+{
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
+
+/*
+ * End a scan made under store_read_lock: free it and ro, and drop the
+ * lock.  Returns err, or CERTD_ERR_STORAGE when the iterator met a read
+ * error.
+ */
+static int
+store_scan_end(struct store *s, rocksdb_iterator_t *it,
+    rocksdb_readoptions_t *ro, int err)
+{
+	if (store_iter_error(it, NULL, 0) != 0)
+		err = CERTD_ERR_STORAGE;
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	return err;
+}
+
 /* ------------------------------------------------------------------ */
 /* Reading the change log                                              */
 
@@ -128,7 +163,7 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 	rocksdb_iterator_t	*it;
 	struct store_log_entry	 e;
 	const char		*k, *v;
-	char			 from[9], to[9], *rerr = NULL;
+	char			 from[9], to[9];
 	char			 team[STORE_LOG_TEAM_BYTES + 1];
 	char			 alias[STORE_LOG_ALIAS_BYTES + 1];
 	size_t			 klen, vlen;
@@ -143,13 +178,8 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 	 */
 	if (since >= last)
 		return 0;
-	/* never wait: the writer may be reopening after a failure */
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+	if (store_read_lock(s) != 0)
 		return CERTD_ERR_STORAGE;
-	if (s->db == NULL) {
-		pthread_rwlock_unlock(&s->dblock);
-		return CERTD_ERR_STORAGE;
-	}
 	from[0] = to[0] = 'l';
 	util_be64_put(from + 1, since + 1);
 	util_be64_put(to + 1, last + 1);	/* never near UINT64_MAX */
@@ -172,15 +202,7 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 		if (cb(&e, arg) != 0)
 			break;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		err = CERTD_ERR_STORAGE;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	pthread_rwlock_unlock(&s->dblock);
-	return err;
+	return store_scan_end(s, it, ro, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -256,20 +278,15 @@ store_history(struct store *s, const char *team, uint64_t id,
 	struct record_sealed	 sk;
 	struct cert_record	*rec;
 	const char		*k, *v;
-	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
+	char			 hkey[STORE_HKEY_LEN];
 	size_t			 klen, vlen, n = 0;
 	bool			 stop;
 	int			 err = 0;
 
 	if (store_get(s, team, id) == NULL)
 		return CERTD_ERR_NOT_FOUND;
-	/* never wait: the writer may be reopening after a failure */
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+	if (store_read_lock(s) != 0)
 		return CERTD_ERR_STORAGE;
-	if (s->db == NULL) {
-		pthread_rwlock_unlock(&s->dblock);
-		return CERTD_ERR_STORAGE;
-	}
 	/* what the writer wrote and the loop has not applied does not exist */
 	store_hkey(hkey, id, s->rev);
 	ro = rocksdb_readoptions_create();
@@ -292,14 +309,7 @@ store_history(struct store *s, const char *team, uint64_t id,
 		if (stop)
 			break;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		err = CERTD_ERR_STORAGE;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	pthread_rwlock_unlock(&s->dblock);
+	err = store_scan_end(s, it, ro, err);
 	/*
 	 * The current version is always kept: none at all means the
 	 * certificate's delete (a range deletion of its versions) is on disk
@@ -322,12 +332,8 @@ store_history_get(struct store *s, const char *team, uint64_t id,
 	*out = NULL;
 	if (revision == 0 || revision > s->rev)
 		return CERTD_ERR_NOT_FOUND;
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+	if (store_read_lock(s) != 0)
 		return CERTD_ERR_STORAGE;
-	if (s->db == NULL) {
-		pthread_rwlock_unlock(&s->dblock);
-		return CERTD_ERR_STORAGE;
-	}
 	store_hkey(hkey, id, revision);
 	ro = rocksdb_readoptions_create();
 	val = rocksdb_get(s->db, ro, hkey, sizeof(hkey), &vlen, &rerr);

@@ -259,6 +259,12 @@ void		store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 char		*store_path(const char *a, const char *sep, const char *b);
 /* fsync a directory: 0, or -1 with errno set. */
 int		 store_fsync_dir(const char *dir);
+/*
+ * The read error a scan's iterator met: CERTD_ERR_STORAGE, with "cannot
+ * read database: ..." in errbuf (NULL or 0 bytes: not kept); 0 if none.
+ */
+int		 store_iter_error(rocksdb_iterator_t *it, char *errbuf,
+		    size_t errlen);
 /* A write batch may hold boxes: wipe its buffer before freeing it. */
 void		 store_wb_destroy(rocksdb_writebatch_t *wb);
 /* Free an op and what it holds, wiping keys and values; accepts NULL. */

@@ -582,7 +582,6 @@ store_keys_rekey_history(struct store *s, struct store_op *op)
 	struct record_sealed	 sk;
 	struct cert_record	*rec;
 	const char		*k, *v;
-	char			*rerr = NULL;
 	size_t			 klen, vlen;
 	int			 err = 0;
 
@@ -604,11 +603,8 @@ store_keys_rekey_history(struct store *s, struct store_op *op)
 			    op->new_key, op->new_kid);
 		record_free(rec);
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
+	if (store_iter_error(it, NULL, 0) != 0)
 		err = CERTD_ERR_STORAGE;
-	}
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
 	return err != 0 ? CERTD_ERR_STORAGE : 0;

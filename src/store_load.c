@@ -171,13 +171,10 @@ store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
 	it = rocksdb_create_iterator(s->db, ro);
 	rocksdb_iter_seek_to_first(it);
 	empty = !rocksdb_iter_valid(it);
-	rocksdb_iter_get_error(it, &rerr);
+	err = store_iter_error(it, errbuf, errlen);
 	rocksdb_iter_destroy(it);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
+	if (err != 0)
+		return err;
 	if (!empty) {
 		store_errf(errbuf, errlen, "not a certd database (no %s)",
 		    KEY_SCHEMA);
@@ -208,7 +205,6 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 	struct store_alias	*e;
 	const struct cert_record *other;
 	const char		*k, *v;
-	char			*rerr = NULL;
 	size_t			 klen, vlen;
 	uint64_t		 id;
 	int			 err = CERTD_ERR_STORAGE;
@@ -285,14 +281,7 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 			*max_rev = rec->revision;
 		rec = NULL;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
-		err = CERTD_ERR_STORAGE;
-		goto out;
-	}
-	err = 0;
+	err = store_iter_error(it, errbuf, errlen);
 out:
 	record_free(rec);
 	rocksdb_iter_destroy(it);
@@ -307,7 +296,7 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 	rocksdb_iterator_t		*it;
 	const struct cert_record	*rec;
 	const char			*k, *v, *alias;
-	char				*copy = NULL, *rerr = NULL;
+	char				*copy = NULL;
 	size_t				 klen, vlen, n = 0;
 	int				 err = CERTD_ERR_STORAGE;
 
@@ -345,12 +334,8 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 		}
 		n++;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
+	if (store_iter_error(it, errbuf, errlen) != 0)
 		goto out;
-	}
 	if (n != s->count) {
 		store_errf(errbuf, errlen, "database is corrupt: alias index "
 		    "has %zu entries for %zu records", n, s->count);
@@ -370,7 +355,6 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 {
 	rocksdb_iterator_t	*it;
 	const char		*k;
-	char			*rerr = NULL;
 	size_t			 klen;
 	int			 err = 0;
 
@@ -389,12 +373,8 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 				s->log_first = util_be64_get(k + 1);
 		}
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
+	if (store_iter_error(it, errbuf, errlen) != 0)
 		err = CERTD_ERR_STORAGE;
-	}
 	rocksdb_iter_destroy(it);
 	return err;
 }
@@ -406,22 +386,17 @@ store_load_has_records(struct store *s, const rocksdb_readoptions_t *ro,
 {
 	rocksdb_iterator_t	*it;
 	const char		*k;
-	char			*rerr = NULL;
 	size_t			 klen;
+	int			 err;
 
 	it = rocksdb_create_iterator(s->db, ro);
 	rocksdb_iter_seek(it, "r", 1);
 	*any = rocksdb_iter_valid(it) &&
 	    (k = rocksdb_iter_key(it, &klen)) != NULL && klen > 0 &&
 	    k[0] == 'r';
-	rocksdb_iter_get_error(it, &rerr);
+	err = store_iter_error(it, errbuf, errlen);
 	rocksdb_iter_destroy(it);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
-	return 0;
+	return err;
 }
 
 /*

@@ -139,7 +139,7 @@ store_hist_get(struct store *s, rocksdb_iterator_t **it, uint64_t id,
 	struct store_hist	*h;
 	rocksdb_readoptions_t	*ro;
 	const char		*k;
-	char			 from[STORE_HKEY_LEN], *rerr = NULL;
+	char			 from[STORE_HKEY_LEN];
 	size_t			 klen, i;
 
 	*err = 0;
@@ -188,11 +188,8 @@ store_hist_get(struct store *s, rocksdb_iterator_t **it, uint64_t id,
 		}
 		h->rev[h->n++] = util_be64_get(k + 9);
 	}
-	rocksdb_iter_get_error(*it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
+	if (store_iter_error(*it, NULL, 0) != 0)
 		*err = CERTD_ERR_STORAGE;
-	}
 	if (*err != 0) {
 		store_hist_drop(s, id);
 		return NULL;
