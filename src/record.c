@@ -67,10 +67,8 @@ record_free(struct cert_record *rec)
 {
 	if (rec == NULL)
 		return;
-	if (rec->private_key != NULL) {
-		util_wipe(rec->private_key, rec->private_key_len);
-		free(rec->private_key);
-	}
+	util_wipe(rec->private_key, rec->private_key_len);
+	free(rec->private_key);
 	free(rec->team);
 	free(rec->alias);
 	free(rec->cert_type);

@@ -191,10 +191,8 @@ store_op_free(struct store_op *op)
 		op->tm->reserve--;
 	record_free(op->rec);
 	free(op->ent);
-	if (op->val != NULL) {
-		util_wipe(op->val, op->vallen);
-		free(op->val);
-	}
+	util_wipe(op->val, op->vallen);
+	free(op->val);
 	free(op->akey);
 	free(op->oldakey);
 	free(op->lval);
