@@ -209,11 +209,23 @@ label_is(const struct pem_block *b, const char *label)
 	    memcmp(b->label, label, b->label_len) == 0;
 }
 
-/* Past a UTF-8 byte order mark, as Windows editors save text. */
+/*
+ * Where the blocks of a field's text of len bytes (at most max) may start:
+ * past a UTF-8 byte order mark, as Windows editors save text.  NULL, with
+ * why, when the text is empty or too long.
+ */
 static const char *
-skip_bom(const char *p, const char *end)
+pem_start(const char *text, size_t len, size_t max, char *why, size_t whylen)
 {
-	return has_prefix(p, end, "\xef\xbb\xbf") ? p + 3 : p;
+	if (text == NULL || len == 0) {
+		util_fmt(why, whylen, "is empty");
+		return NULL;
+	}
+	if (len > max) {
+		util_fmt(why, whylen, "must be at most %zu bytes", max);
+		return NULL;
+	}
+	return has_prefix(text, text + len, "\xef\xbb\xbf") ? text + 3 : text;
 }
 
 static int
@@ -236,17 +248,9 @@ pem_chain_blocks(const char *text, size_t len, struct pem_block *v,
 	int			 r;
 
 	*n = 0;
-	if (text == NULL || len == 0) {
-		util_fmt(why, whylen, "is empty");
+	if ((p = pem_start(text, len, CERTD_CERT_MAX, why, whylen)) == NULL)
 		return CERTD_ERR_CERT_INVALID;
-	}
-	if (len > CERTD_CERT_MAX) {
-		util_fmt(why, whylen,
-		    "must be at most %d bytes", CERTD_CERT_MAX);
-		return CERTD_ERR_CERT_INVALID;
-	}
 	end = text + len;
-	p = skip_bom(text, end);
 	while ((r = pem_next(&p, end, &b, &e)) == 1) {
 		if (!label_is(&b, "CERTIFICATE")) {
 			e.at = b.start;
@@ -284,17 +288,9 @@ pem_key_block(const char *text, size_t len, struct pem_block *b, char *why,
 	const char		*p, *end;
 	int			 r;
 
-	if (text == NULL || len == 0) {
-		util_fmt(why, whylen, "is empty");
+	if ((p = pem_start(text, len, CERTD_KEY_MAX, why, whylen)) == NULL)
 		return CERTD_ERR_KEY_INVALID;
-	}
-	if (len > CERTD_KEY_MAX) {
-		util_fmt(why, whylen,
-		    "must be at most %d bytes", CERTD_KEY_MAX);
-		return CERTD_ERR_KEY_INVALID;
-	}
 	end = text + len;
-	p = skip_bom(text, end);
 	if ((r = pem_next(&p, end, b, &e)) == 1 &&
 	    label_is(b, "EC PARAMETERS") &&
 	    ((r = pem_next(&p, end, b, &e)) == 0 ||
