@@ -119,20 +119,18 @@ text_ok(const char *s, size_t len)
 	return 1;
 }
 
-/* NUL-terminated copy of [s, s + len), refused unless text_ok(). */
+/*
+ * NUL-terminated copy of [s, s + len), refused unless text_ok() (which
+ * refuses NUL, so strndup copies all len bytes).
+ */
 static int
 text_dup(const char *s, size_t len, char **out)
 {
-	char	*t;
-
 	*out = NULL;
 	if (!text_ok(s, len))
 		return CERTD_ERR_CERT_INVALID;
-	if ((t = malloc(len + 1)) == NULL)
+	if ((*out = strndup(s, len)) == NULL)
 		return CERTD_ERR_NOMEM;
-	memcpy(t, s, len);
-	t[len] = '\0';
-	*out = t;
 	return 0;
 }
 
