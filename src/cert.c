@@ -119,20 +119,18 @@ text_ok(const char *s, size_t len)
 	return 1;
 }
 
-/* NUL-terminated copy of [s, s + len), refused unless text_ok(). */
+/*
+ * NUL-terminated copy of [s, s + len), refused unless text_ok() (which
+ * refuses NUL, so strndup copies all len bytes).
+ */
 static int
 text_dup(const char *s, size_t len, char **out)
 {
-	char	*t;
-
 	*out = NULL;
 	if (!text_ok(s, len))
 		return CERTD_ERR_CERT_INVALID;
-	if ((t = malloc(len + 1)) == NULL)
+	if ((*out = strndup(s, len)) == NULL)
 		return CERTD_ERR_NOMEM;
-	memcpy(t, s, len);
-	t[len] = '\0';
-	*out = t;
 	return 0;
 }
 
@@ -412,7 +410,7 @@ chain_parse(struct chain *ch, const char *text, size_t len, char *why,
 		d.size = v[i].len;
 		if ((ret = gnutls_x509_crt_import(ch->crt[i], &d,
 		    GNUTLS_X509_FMT_PEM)) < 0) {
-			pem_whyf(why, whylen, "certificate %u is not X.509: %s",
+			util_fmt(why, whylen, "certificate %u is not X.509: %s",
 			    i + 1, gnutls_strerror(ret));
 			return gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		}
@@ -475,7 +473,7 @@ key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
 	case GNUTLS_PK_RSA:
 		if (bits <= CERT_RSA_BITS_MAX)
 			return 1;
-		pem_whyf(why, whylen, "is RSA of %u bits, over %d", bits,
+		util_fmt(why, whylen, "is RSA of %u bits, over %d", bits,
 		    CERT_RSA_BITS_MAX);
 		return 0;
 	case GNUTLS_PK_EDDSA_ED25519:
@@ -490,12 +488,12 @@ key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
 		    curve == GNUTLS_ECC_CURVE_SECP521R1)
 			return 1;
 		name = gnutls_ecc_curve_get_name(curve);
-		pem_whyf(why, whylen, "is ECDSA on curve %s: only P-256, P-384 "
+		util_fmt(why, whylen, "is ECDSA on curve %s: only P-256, P-384 "
 		    "and P-521", name != NULL ? name : "unknown");
 		return 0;
 	default:
 		name = alg >= 0 ? gnutls_pk_get_name(alg) : NULL;
-		pem_whyf(why, whylen, "is %s: only RSA, ECDSA and EdDSA keys",
+		util_fmt(why, whylen, "is %s: only RSA, ECDSA and EdDSA keys",
 		    name != NULL ? name : "of an unknown algorithm");
 		return 0;
 	}
@@ -532,7 +530,7 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out, char *why,
 	 */
 	if ((ret = gnutls_privkey_import_x509_raw(priv, &d,
 	    GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN)) < 0) {
-		pem_whyf(why, whylen, "the %.*s block does not parse: %s",
+		util_fmt(why, whylen, "the %.*s block does not parse: %s",
 		    (int)b.label_len, b.label, gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_KEY_INVALID);
 		goto out;
@@ -542,7 +540,7 @@ key_parse(const char *text, size_t len, gnutls_pubkey_t *out, char *why,
 		goto out;
 	}
 	if ((ret = gnutls_pubkey_import_privkey(pub, priv, 0, 0)) < 0) {
-		pem_whyf(why, whylen, "its public key cannot be derived: %s",
+		util_fmt(why, whylen, "its public key cannot be derived: %s",
 		    gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_KEY_INVALID);
 		goto out;
@@ -631,21 +629,21 @@ link_why(const struct chain *ch, unsigned i, unsigned status, char *why,
 	crt_name(ch->crt[i], i, a);
 	crt_name(ch->crt[i + 1], i + 1, b);
 	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
-		pem_whyf(why, whylen, "%s is signed with an algorithm GnuTLS "
+		util_fmt(why, whylen, "%s is signed with an algorithm GnuTLS "
 		    "holds insecure", a);
 	else if (status & GNUTLS_CERT_SIGNER_NOT_CA)
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "%s is not a CA certificate, so it cannot "
 		    "have issued %s", b, a);
 	else if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
-		pem_whyf(why, whylen, "%s may not issue %s (key usage, path "
+		util_fmt(why, whylen, "%s may not issue %s (key usage, path "
 		    "length or name constraints)", b, a);
 	else if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "the signature of %s does not verify with "
 		    "the key of %s", a, b);
 	else
-		pem_whyf(why, whylen, "%s does not verify against %s (GnuTLS "
+		util_fmt(why, whylen, "%s does not verify against %s (GnuTLS "
 		    "status 0x%x)", a, b, status);
 }
 
@@ -672,7 +670,7 @@ chain_verify(const struct chain *ch, char *why, size_t whylen)
 			if (why != NULL) {
 				crt_name(ch->crt[i], i, a);
 				crt_name(ch->crt[i + 1], i + 1, b);
-				pem_whyf(why, whylen,
+				util_fmt(why, whylen,
 				    "%s is not issued by the next "
 				    "one, %s (leaf first, then each "
 				    "certificate's issuer)", a, b);
@@ -682,7 +680,7 @@ chain_verify(const struct chain *ch, char *why, size_t whylen)
 		if (!verify_key_ok(ch->crt[i + 1])) {
 			if (why != NULL) {
 				crt_name(ch->crt[i + 1], i + 1, b);
-				pem_whyf(why, whylen,
+				util_fmt(why, whylen,
 				    "%s has a key certd does not verify "
 				    "signatures with (RSA over %d bits or with "
 				    "an exponent over 64 bits, or neither RSA, "
@@ -730,14 +728,14 @@ key_elsewhere(const struct chain *ch, gnutls_pubkey_t key, char *why,
 	}
 	crt_name(ch->crt[0], 0, a);
 	if (rv != 0) {
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "is not the key of the leaf, %s, nor of any "
 		    "other certificate given", a);
 		return CERTD_ERR_KEY_MISMATCH;
 	}
 	crt_name(ch->crt[i - 1], i - 1, b);
 	if ((rv = chain_verify(ch, NULL, 0)) == CERTD_ERR_CHAIN_INVALID) {
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "%s holds the private key's public key, so "
 		    "it is the leaf: the leaf must come first, then each "
 		    "certificate's issuer", b);
@@ -745,7 +743,7 @@ key_elsewhere(const struct chain *ch, gnutls_pubkey_t key, char *why,
 	}
 	if (rv != 0)
 		return rv;
-	pem_whyf(why, whylen, "is the key of %s, not of the leaf, %s", b, a);
+	util_fmt(why, whylen, "is the key of %s, not of the leaf, %s", b, a);
 	return CERTD_ERR_KEY_MISMATCH;
 }
 
@@ -768,12 +766,12 @@ cert_time_why(int err, const struct cert_meta *m, char *why, size_t whylen)
 	}
 	if (err == CERTD_ERR_CERT_EXPIRED) {
 		util_time_iso(m->not_after, 1, when);
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "certificate 1, the leaf (%s), expired at %s",
 		    cn, when);
 	} else {
 		util_time_iso(m->not_before, 1, when);
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "certificate 1, the leaf (%s), is valid from "
 		    "%s", cn, when);
 	}
@@ -793,7 +791,7 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 	memset(meta, 0, sizeof(*meta));
 	memset(&m, 0, sizeof(m));
 	ch.n = 0;
-	pem_whyf(why, whylen, "%s", "");
+	util_fmt(why, whylen, "%s", "");
 
 	/*
 	 * Leaf metadata is read while parsing, so a leaf that parses but holds
@@ -806,13 +804,13 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 		goto out;
 	}
 	if ((ret = gnutls_pubkey_import_x509(leaf_pub, ch.crt[0], 0)) < 0) {
-		pem_whyf(why, whylen, "certificate 1, the leaf: its public key "
+		util_fmt(why, whylen, "certificate 1, the leaf: its public key "
 		    "cannot be read: %s", gnutls_strerror(ret));
 		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		goto out;
 	}
 	if ((rv = meta_fill(&m, ch.crt[0], leaf_pub, ch.n, &what)) != 0) {
-		pem_whyf(why, whylen, "certificate 1, the leaf: %s", what);
+		util_fmt(why, whylen, "certificate 1, the leaf: %s", what);
 		goto out;
 	}
 
@@ -836,7 +834,7 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 out:
 	if (rv != 0 && rv != CERTD_ERR_NOMEM && why != NULL && whylen > 0 &&
 	    why[0] == '\0')
-		pem_whyf(why, whylen, "%s", rv == CERTD_ERR_KEY_INVALID ?
+		util_fmt(why, whylen, "%s", rv == CERTD_ERR_KEY_INVALID ?
 		    "cannot be read as a private key" :
 		    rv == CERTD_ERR_CHAIN_INVALID ? "a link does not verify" :
 		    "cannot be read as X.509 certificates");
@@ -1195,18 +1193,18 @@ cert_pair_new(const char *cert, size_t cert_len, const char *key,
 	int			 ret;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		pem_whyf(why, whylen, "out of memory");
+		util_fmt(why, whylen, "out of memory");
 		return NULL;
 	}
 	d.data = (unsigned char *)(uintptr_t)cert;
 	d.size = (unsigned)cert_len;
 	if ((ret = gnutls_x509_crt_list_import2(&p->crts, &p->ncrts, &d,
 	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_SORT)) < 0) {
-		pem_whyf(why, whylen, "certificate: %s", gnutls_strerror(ret));
+		util_fmt(why, whylen, "certificate: %s", gnutls_strerror(ret));
 		goto fail;
 	}
 	if (p->ncrts == 0 || p->ncrts > CERTD_CHAIN_MAX) {
-		pem_whyf(why, whylen, "certificate: %u certificates in the "
+		util_fmt(why, whylen, "certificate: %u certificates in the "
 		    "chain (1 to %d)", p->ncrts, CERTD_CHAIN_MAX);
 		goto fail;
 	}
@@ -1215,17 +1213,17 @@ cert_pair_new(const char *cert, size_t cert_len, const char *key,
 	if ((ret = gnutls_privkey_init(&p->key)) < 0 ||
 	    (ret = gnutls_privkey_import_x509_raw(p->key, &d,
 	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-		pem_whyf(why, whylen, "private key: %s", gnutls_strerror(ret));
+		util_fmt(why, whylen, "private key: %s", gnutls_strerror(ret));
 		goto fail;
 	}
 	if (!pair_matches(p)) {
-		pem_whyf(why, whylen, "the private key does not match the "
+		util_fmt(why, whylen, "the private key does not match the "
 		    "certificate");
 		goto fail;
 	}
 	/* What every handshake will do, once now. */
 	if (cert_pair_copy(p, &certs, &n, &k) != 0) {
-		pem_whyf(why, whylen, "credentials: cannot copy the pair");
+		util_fmt(why, whylen, "credentials: cannot copy the pair");
 		goto fail;
 	}
 	pair_copy_free(certs, n, k);

@@ -146,9 +146,8 @@ int	cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN],
 	    char **out, size_t *outlen);
 
 /*
- * The one wipe is util_wipe.  store.c and certctl.c still call it by this
- * name; they are converted after their split (issue 17), and then this
- * goes.
+ * The one wipe is util_wipe.  certctl's files still call it by this name;
+ * they are converted after their split (issue 17), and then this goes.
  */
 #define cert_wipe(buf, len)	util_wipe(buf, len)
 

@@ -31,6 +31,7 @@
 #include "client_int.h"
 #include "client_peer.h"
 #include "proto.h"
+#include "util.h"
 
 #define CLIENT_BUF_INIT		(16 * 1024)
 #define CLIENT_TIMEOUT_MS	30000
@@ -38,22 +39,24 @@
 /* ---------------------------------------------------------------------- */
 /* Shared helpers */
 
-void
-client_vfmt(char *buf, size_t len, const char *f, va_list ap)
+/*
+ * The used bytes of a buffer of cap bytes (NULL when cap is 0) moved into
+ * a new one of n bytes, the old one wiped and freed: the new buffer, or
+ * NULL when out of memory (the old one is left as it was).  realloc would
+ * leave a copy of what it held, a put's private key, in freed memory.
+ */
+static void *
+client_move(void *old, size_t cap, size_t used, size_t n)
 {
-	if (buf == NULL || len == 0)
-		return;
-	(void)vsnprintf(buf, len, f, ap);
-}
+	void	*p;
 
-void
-client_fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list	ap;
-
-	va_start(ap, f);
-	client_vfmt(buf, len, f, ap);
-	va_end(ap);
+	if ((p = malloc(n)) == NULL)
+		return NULL;
+	if (used > 0)
+		memcpy(p, old, used);
+	util_wipe(old, cap);
+	free(old);
+	return p;
 }
 
 /*
@@ -68,12 +71,8 @@ client_sb_reserve(msgpack_sbuffer *sb, size_t n)
 
 	if (sb->alloc >= n)
 		return 0;
-	if ((p = malloc(n)) == NULL)
+	if ((p = client_move(sb->data, sb->alloc, sb->size, n)) == NULL)
 		return CERTD_E_NOMEM;
-	if (sb->size > 0)
-		memcpy(p, sb->data, sb->size);
-	wipe(sb->data, sb->alloc);
-	free(sb->data);
 	sb->data = p;
 	sb->alloc = n;
 	return 0;
@@ -82,7 +81,7 @@ client_sb_reserve(msgpack_sbuffer *sb, size_t n)
 void
 client_sb_free(msgpack_sbuffer *sb)
 {
-	wipe(sb->data, sb->alloc);
+	util_wipe(sb->data, sb->alloc);
 	msgpack_sbuffer_destroy(sb);
 }
 
@@ -143,7 +142,7 @@ client_fail(struct certd_client *c, int code, const char *f, ...)
 	va_list	ap;
 
 	va_start(ap, f);
-	client_vfmt(c->err, sizeof(c->err), f, ap);
+	util_vfmt(c->err, sizeof(c->err), f, ap);
 	va_end(ap);
 	return code;
 }
@@ -154,7 +153,7 @@ client_disconnect(struct certd_client *c)
 	if (c->fd != -1)
 		(void)close(c->fd);
 	c->fd = -1;
-	wipe(c->buf, c->cap);
+	util_wipe(c->buf, c->cap);
 	c->len = 0;
 }
 
@@ -165,7 +164,7 @@ client_lost(struct certd_client *c, int code, const char *f, ...)
 	va_list	ap;
 
 	va_start(ap, f);
-	client_vfmt(c->err, sizeof(c->err), f, ap);
+	util_vfmt(c->err, sizeof(c->err), f, ap);
 	va_end(ap);
 	client_disconnect(c);
 	return code;
@@ -251,11 +250,8 @@ client_grow(struct certd_client *c, size_t need)
 		cap = need;
 	if (cap > CLIENT_FRAME_MAX + PROTO_HEADER_LEN)
 		cap = CLIENT_FRAME_MAX + PROTO_HEADER_LEN;
-	if ((p = malloc(cap)) == NULL)
+	if ((p = client_move(c->buf, c->cap, c->len, cap)) == NULL)
 		return client_lost(c, CERTD_E_NOMEM, "out of memory");
-	memcpy(p, c->buf, c->len);
-	wipe(c->buf, c->cap);
-	free(c->buf);
 	c->buf = p;
 	c->cap = cap;
 	return 0;
@@ -268,7 +264,7 @@ client_consume(struct certd_client *c, size_t n)
 	size_t	rest = c->len - n;
 
 	memmove(c->buf, c->buf + n, rest);
-	wipe(c->buf + rest, c->len - rest);
+	util_wipe(c->buf + rest, c->len - rest);
 	c->len = rest;
 }
 
@@ -358,7 +354,7 @@ client_recv(struct certd_client *c, uint64_t id, result_cb fn, void *arg,
 			continue;
 		}
 		need = c->len < PROTO_HEADER_LEN ? PROTO_HEADER_LEN :
-		    PROTO_HEADER_LEN + (size_t)be32(c->buf);
+		    PROTO_HEADER_LEN + (size_t)util_be32_get(c->buf);
 		if ((r = client_grow(c, need)) != 0)
 			return r;
 		n = read(c->fd, c->buf + c->len, c->cap - c->len);
@@ -413,19 +409,26 @@ client_call(struct certd_client *c, uint64_t id, result_cb fn, void *arg)
 		if (r == 0)
 			r = client_recv(c, id, fn, arg, deadline);
 	}
-	wipe(c->sb.data, c->sb.size);
+	util_wipe(c->sb.data, c->sb.size);
 	msgpack_sbuffer_clear(&c->sb);
 	return r;
 }
 
-/* Common argument checks; sb reserved for n bytes of request. */
+/*
+ * Start request op {"id":..,"op":op, + nfields more} in c->sb, with room
+ * for REQ_OVERHEAD and n bytes of the request's strings.  Returns 0 with
+ * the request's id in *id, CERTD_E_IO when not connected, CERTD_E_NOMEM.
+ */
 static int
-client_ready(struct certd_client *c, size_t n)
+client_begin(struct certd_client *c, size_t n, const char *op,
+    size_t nfields, msgpack_packer *pk, uint64_t *id)
 {
+	*id = 0;
 	if (c->fd == -1)
 		return client_fail(c, CERTD_E_IO, "not connected to certd");
-	if (client_sb_reserve(&c->sb, n) != 0)
+	if (client_sb_reserve(&c->sb, REQ_OVERHEAD + n) != 0)
 		return client_fail(c, CERTD_E_NOMEM, "out of memory");
+	*id = client_req_begin(&c->sb, pk, &c->next_id, op, nfields);
 	return 0;
 }
 
@@ -446,9 +449,8 @@ client_hello(struct certd_client *c)
 	uint64_t	id;
 	int		r;
 
-	if ((r = client_ready(c, REQ_OVERHEAD)) != 0)
+	if ((r = client_begin(c, 0, "hello", 1, &pk, &id)) != 0)
 		return r;
-	id = client_req_begin(&c->sb, &pk, &c->next_id, "hello", 1);
 	proto_kv_uint(&pk, "version", PROTO_VERSION);
 	return client_call(c, id, hello_result, NULL);
 }
@@ -485,13 +487,13 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 
 	path = certd_socket_path(path);
 	if (client_make_sun(path, &sun, &sunlen) != 0) {
-		client_fmt(errbuf, errlen, "socket path %s: %s", path,
+		util_fmt(errbuf, errlen, "socket path %s: %s", path,
 		    *path == '\0' ? "empty" : "too long");
 		errno = EINVAL;
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	c->next_id = 1;
@@ -499,17 +501,17 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 	msgpack_sbuffer_init(&c->sb);
 	c->cap = CLIENT_BUF_INIT;
 	if ((c->buf = malloc(c->cap)) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
-		client_fmt(errbuf, errlen, "socket: %s", strerror(errno));
+		util_fmt(errbuf, errlen, "socket: %s", strerror(errno));
 		goto fail;
 	}
 	if (client_connect(c, &sun, sunlen,
 	    client_now_ms() + c->timeout_ms) != 0) {
-		client_fmt(errbuf, errlen, "connect %s: %s", path, c->err);
+		util_fmt(errbuf, errlen, "connect %s: %s", path, c->err);
 		goto fail;
 	}
 	/* Before hello: nothing goes to a server that is not certd. */
@@ -520,10 +522,10 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 	}
 	if ((r = client_hello(c)) != 0) {
 		if (r <= -100)		/* the server's status */
-			client_fmt(errbuf, errlen, "%s: %d %s", path, -r,
+			util_fmt(errbuf, errlen, "%s: %d %s", path, -r,
 			    c->err);
 		else
-			client_fmt(errbuf, errlen, "%s: %s", path, c->err);
+			util_fmt(errbuf, errlen, "%s: %s", path, c->err);
 		goto fail;
 	}
 	c->err[0] = '\0';
@@ -581,9 +583,8 @@ certd_ping(struct certd_client *c)
 
 	if (c == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD)) != 0)
+	if ((r = client_begin(c, 0, "ping", 0, &pk, &id)) != 0)
 		return r;
-	id = client_req_begin(&c->sb, &pk, &c->next_id, "ping", 0);
 	return client_call(c, id, NULL, NULL);
 }
 
@@ -615,10 +616,9 @@ client_get(struct certd_client *c, const char *team, uint64_t id,
 		*out = NULL;
 	if (c == NULL || team == NULL || out == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team) +
-	    (alias != NULL ? strlen(alias) : 0))) != 0)
+	if ((r = client_begin(c, strlen(team) + client_opt_len(alias), "get",
+	    2, &pk, &rid)) != 0)
 		return r;
-	rid = client_req_begin(&c->sb, &pk, &c->next_id, "get", 2);
 	proto_kv_str(&pk, "team", team);
 	if (alias != NULL)
 		proto_kv_str(&pk, "alias", alias);
@@ -668,10 +668,9 @@ certd_list(struct certd_client *c, const char *team, uint64_t page,
 		*out = NULL;
 	if (c == NULL || team == NULL || out == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+	if ((r = client_begin(c, strlen(team), "list",
+	    1 + (page != 0) + (page_size != 0), &pk, &id)) != 0)
 		return r;
-	id = client_req_begin(&c->sb, &pk, &c->next_id, "list",
-	    1 + (page != 0) + (page_size != 0));
 	proto_kv_str(&pk, "team", team);
 	if (page != 0)
 		proto_kv_uint(&pk, "page", page);
@@ -695,7 +694,7 @@ certd_put(struct certd_client *c, const struct certd_put *in,
 	struct cert_ctx	 ctx;
 	msgpack_packer	 pk;
 	uint64_t	 id;
-	size_t		 n;
+	size_t		 n, nf;
 	int		 r;
 
 	if (out != NULL)
@@ -704,16 +703,16 @@ certd_put(struct certd_client *c, const struct certd_put *in,
 		return CERTD_E_INVAL;
 	ctx.team = in->team;
 	ctx.cert = NULL;
-	n = REQ_OVERHEAD + strlen(in->team) + client_opt_len(in->alias) +
+	n = strlen(in->team) + client_opt_len(in->alias) +
 	    client_opt_len(in->certificate) + client_opt_len(in->private_key) +
 	    client_opt_len(in->certificate_type);
-	if (n > CLIENT_FRAME_MAX + REQ_OVERHEAD)
+	if (n > CLIENT_FRAME_MAX)
 		return client_fail(c, CERTD_E_INVAL, "request too large");
-	if ((r = client_ready(c, n)) != 0)
+	nf = 1 + (in->id != 0) + (in->alias != NULL) +
+	    (in->certificate != NULL) + (in->private_key != NULL) +
+	    (in->certificate_type != NULL);
+	if ((r = client_begin(c, n, "put", nf, &pk, &id)) != 0)
 		return r;
-	id = client_req_begin(&c->sb, &pk, &c->next_id, "put", 1 +
-	    (in->id != 0) + (in->alias != NULL) + (in->certificate != NULL) +
-	    (in->private_key != NULL) + (in->certificate_type != NULL));
 	proto_kv_str(&pk, "team", in->team);
 	if (in->id != 0)
 		proto_kv_uint(&pk, "cert_id", in->id);
@@ -743,9 +742,8 @@ certd_delete(struct certd_client *c, const char *team, uint64_t id,
 
 	if (c == NULL || team == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+	if ((r = client_begin(c, strlen(team), "delete", 3, &pk, &rid)) != 0)
 		return r;
-	rid = client_req_begin(&c->sb, &pk, &c->next_id, "delete", 3);
 	proto_kv_str(&pk, "team", team);
 	proto_kv_uint(&pk, "cert_id", id);
 	proto_kv_bool(&pk, "force", force != 0);
@@ -776,9 +774,8 @@ certd_rekey(struct certd_client *c, char key_id[17])
 
 	if (c == NULL || key_id == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD)) != 0)
+	if ((r = client_begin(c, 0, "rekey", 0, &pk, &id)) != 0)
 		return r;
-	id = client_req_begin(&c->sb, &pk, &c->next_id, "rekey", 0);
 	return client_call(c, id, rekey_result, key_id);
 }
 
@@ -791,9 +788,8 @@ certd_backup(struct certd_client *c, const char *dir)
 
 	if (c == NULL || dir == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD + strlen(dir))) != 0)
+	if ((r = client_begin(c, strlen(dir), "backup", 1, &pk, &id)) != 0)
 		return r;
-	id = client_req_begin(&c->sb, &pk, &c->next_id, "backup", 1);
 	proto_kv_str(&pk, "dir", dir);
 	return client_call(c, id, NULL, NULL);
 }
@@ -807,9 +803,8 @@ client_cert_call(struct certd_client *c, const char *op, const char *team,
 	uint64_t	rid;
 	int		r;
 
-	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+	if ((r = client_begin(c, strlen(team), op, 2, &pk, &rid)) != 0)
 		return r;
-	rid = client_req_begin(&c->sb, &pk, &c->next_id, op, 2);
 	proto_kv_str(&pk, "team", team);
 	proto_kv_uint(&pk, "cert_id", id);
 	return client_call(c, rid, fn, arg);
@@ -866,9 +861,8 @@ certd_rollback(struct certd_client *c, const char *team, uint64_t id,
 		*out = NULL;
 	if (c == NULL || team == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_ready(c, REQ_OVERHEAD + strlen(team))) != 0)
+	if ((r = client_begin(c, strlen(team), "rollback", 3, &pk, &rid)) != 0)
 		return r;
-	rid = client_req_begin(&c->sb, &pk, &c->next_id, "rollback", 3);
 	proto_kv_str(&pk, "team", team);
 	proto_kv_uint(&pk, "cert_id", id);
 	proto_kv_uint(&pk, "revision", revision);

@@ -2,12 +2,14 @@
 /*
  * libcertd's decoding of certd's results (doc/protocol.md) into the structs
  * of include/certd/certd.h: a certificate, the list, subscribers and
- * history arrays (one array walker, a decoder per item), and the error of a
- * failed response; with the functions that free those structs.  No I/O:
+ * history arrays (one array walker; a table of fields says what each item,
+ * and the certificate, holds), and the error of a failed response; with
+ * the functions that free those structs.  No I/O:
  * the frames were checked and unpacked by proto.c; every string is copied
  * out, so the results outlive the frame.  A private key is wiped when its
  * certificate is freed.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@
 
 #include "client_int.h"
 #include "proto.h"
+#include "util.h"
 
 /* A C string from wire bytes; an embedded NUL is not the protocol. */
 int
@@ -26,10 +29,8 @@ client_decode_strn(const char *s, size_t len, char **out)
 
 	if (memchr(s, '\0', len) != NULL)
 		return CERTD_E_PROTO;
-	if ((p = malloc(len + 1)) == NULL)
+	if ((p = strndup(s, len)) == NULL)	/* all len bytes: no NUL */
 		return CERTD_E_NOMEM;
-	memcpy(p, s, len);
-	p[len] = '\0';
 	*out = p;
 	return 0;
 }
@@ -62,6 +63,100 @@ get_opt_int(const msgpack_object *m, const char *key, int64_t *out)
 	return proto_get_int(m, key, out) < 0 ? CERTD_E_PROTO : 0;
 }
 
+/* A required string field, "" when absent so callers need no NULL checks. */
+static int
+get_str_or_empty(const msgpack_object *m, const char *key, char **out)
+{
+	int	r;
+
+	if ((r = get_opt_str(m, key, out)) != 0)
+		return r;
+	if (*out == NULL && (*out = strdup("")) == NULL)
+		return CERTD_E_NOMEM;
+	return 0;
+}
+
+/*
+ * One field of a result map: its key, how it is read, and where it goes in
+ * the struct being filled (its offset).  fields_decode reads a table in its
+ * order, the required field first.
+ */
+enum field_kind {
+	FIELD_REQUIRED,		/* uint64_t; must be there */
+	FIELD_UINT,		/* uint64_t; absent or nil: 0 */
+	FIELD_INT,		/* int64_t; absent or nil: 0 */
+	FIELD_STR,		/* char *; absent or nil: NULL */
+	FIELD_STR_OR_EMPTY,	/* char *; absent or nil: "" */
+};
+
+struct field {
+	const char	*key;
+	enum field_kind	 kind;
+	size_t		 off;
+};
+
+#define AT(type, member)	offsetof(struct type, member)
+#define FIELDS(table)		(table), sizeof(table) / sizeof((table)[0])
+
+/*
+ * The n fields of table f from map m into the zeroed struct at base.  On
+ * failure what was stored stays, for fields_clear.
+ */
+static int
+fields_decode(const msgpack_object *m, const struct field *f, size_t n,
+    void *base)
+{
+	unsigned char	*p;
+	size_t		 i;
+	int		 r = 0;
+
+	for (i = 0; i < n && r == 0; i++) {
+		p = (unsigned char *)base + f[i].off;
+		switch (f[i].kind) {
+		case FIELD_REQUIRED:
+			if (proto_get_uint(m, f[i].key, (uint64_t *)p) != 1)
+				r = CERTD_E_PROTO;
+			break;
+		case FIELD_UINT:
+			r = get_opt_uint(m, f[i].key, (uint64_t *)p);
+			break;
+		case FIELD_INT:
+			r = get_opt_int(m, f[i].key, (int64_t *)p);
+			break;
+		case FIELD_STR:
+			r = get_opt_str(m, f[i].key, (char **)p);
+			break;
+		case FIELD_STR_OR_EMPTY:
+			r = get_str_or_empty(m, f[i].key, (char **)p);
+			break;
+		}
+	}
+	return r;
+}
+
+/* Free the strings that fields_decode stored at base. */
+static void
+fields_clear(const struct field *f, size_t n, void *base)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (f[i].kind == FIELD_STR || f[i].kind == FIELD_STR_OR_EMPTY)
+			free(*(char **)((unsigned char *)base + f[i].off));
+}
+
+static const struct field cert_fields[] = {
+	{ "id", FIELD_REQUIRED, AT(certd_cert, id) },
+	{ "team", FIELD_STR, AT(certd_cert, team) },
+	{ "alias", FIELD_STR, AT(certd_cert, alias) },
+	{ "certificate_type", FIELD_STR, AT(certd_cert, certificate_type) },
+	{ "certificate", FIELD_STR, AT(certd_cert, certificate) },
+	{ "private_key", FIELD_STR, AT(certd_cert, private_key) },
+	{ "fingerprint_sha256", FIELD_STR, AT(certd_cert, fingerprint_sha256) },
+	{ "revision", FIELD_UINT, AT(certd_cert, revision) },
+	{ "not_after", FIELD_INT, AT(certd_cert, not_after) },
+};
+
 /*
  * A cert map into a fresh struct certd_cert.  Only id is required: delete
  * events carry id and alias alone.  team comes from the map, else from
@@ -79,19 +174,7 @@ client_decode_cert(const msgpack_object *m, const char *team, size_t team_len,
 		return CERTD_E_PROTO;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return CERTD_E_NOMEM;
-	if (proto_get_uint(m, "id", &c->id) != 1) {
-		r = CERTD_E_PROTO;
-		goto fail;
-	}
-	if ((r = get_opt_str(m, "team", &c->team)) != 0 ||
-	    (r = get_opt_str(m, "alias", &c->alias)) != 0 ||
-	    (r = get_opt_str(m, "certificate_type", &c->certificate_type)) != 0 ||
-	    (r = get_opt_str(m, "certificate", &c->certificate)) != 0 ||
-	    (r = get_opt_str(m, "private_key", &c->private_key)) != 0 ||
-	    (r = get_opt_str(m, "fingerprint_sha256",
-	    &c->fingerprint_sha256)) != 0 ||
-	    (r = get_opt_uint(m, "revision", &c->revision)) != 0 ||
-	    (r = get_opt_int(m, "not_after", &c->not_after)) != 0)
+	if ((r = fields_decode(m, FIELDS(cert_fields), c)) != 0)
 		goto fail;
 	if (c->team == NULL && team != NULL &&
 	    (r = client_decode_strn(team, team_len, &c->team)) != 0)
@@ -104,14 +187,13 @@ fail:
 }
 
 /*
- * How one kind of array item is decoded: decode fills a zeroed item from
- * one map, its required field first; clear frees what decode stored, also
- * in an item it gave up on half-way.
+ * How one kind of array item is decoded: a zeroed item of size bytes is
+ * filled from one map by its table of fields.
  */
 struct item_kind {
-	size_t	  size;
-	int	(*decode)(const msgpack_object *, void *);
-	void	(*clear)(void *);
+	size_t			 size;
+	const struct field	*fields;
+	size_t			 n;
 };
 
 /* Clear n items of kind and free the array. */
@@ -121,7 +203,8 @@ items_free(void *items, size_t n, const struct item_kind *kind)
 	size_t	i;
 
 	for (i = 0; i < n; i++)
-		kind->clear((unsigned char *)items + i * kind->size);
+		fields_clear(kind->fields, kind->n,
+		    (unsigned char *)items + i * kind->size);
 	free(items);
 }
 
@@ -148,7 +231,8 @@ items_from_map(const msgpack_object *m, const struct item_kind *kind,
 		return CERTD_E_NOMEM;
 	for (i = 0; i < a->size; i++) {
 		r = a->ptr[i].type != MSGPACK_OBJECT_MAP ? CERTD_E_PROTO :
-		    kind->decode(&a->ptr[i], p + i * kind->size);
+		    fields_decode(&a->ptr[i], kind->fields, kind->n,
+		    p + i * kind->size);
 		if (r != 0) {
 			items_free(p, i + 1, kind);
 			return r;
@@ -159,37 +243,26 @@ items_from_map(const msgpack_object *m, const struct item_kind *kind,
 	return 0;
 }
 
-static void
-list_item_clear(void *item)
-{
-	struct certd_list_item	*it = item;
-
-	free(it->alias);
-	free(it->certificate_type);
-	free(it->fingerprint_sha256);
-}
-
-static int
-list_item_from_map(const msgpack_object *o, void *item)
-{
-	struct certd_list_item	*it = item;
-	int			 r;
-
-	if (proto_get_uint(o, "id", &it->id) != 1)
-		return CERTD_E_PROTO;
-	if ((r = get_opt_str(o, "alias", &it->alias)) != 0 ||
-	    (r = get_opt_str(o, "certificate_type",
-	    &it->certificate_type)) != 0 ||
-	    (r = get_opt_str(o, "fingerprint_sha256",
-	    &it->fingerprint_sha256)) != 0 ||
-	    (r = get_opt_uint(o, "revision", &it->revision)) != 0 ||
-	    (r = get_opt_int(o, "not_after", &it->not_after)) != 0)
-		return r;
-	return 0;
-}
+static const struct field list_item_fields[] = {
+	{ "id", FIELD_REQUIRED, AT(certd_list_item, id) },
+	{ "alias", FIELD_STR, AT(certd_list_item, alias) },
+	{ "certificate_type", FIELD_STR,
+	    AT(certd_list_item, certificate_type) },
+	{ "fingerprint_sha256", FIELD_STR,
+	    AT(certd_list_item, fingerprint_sha256) },
+	{ "revision", FIELD_UINT, AT(certd_list_item, revision) },
+	{ "not_after", FIELD_INT, AT(certd_list_item, not_after) },
+};
 
 static const struct item_kind list_kind = {
-	sizeof(struct certd_list_item), list_item_from_map, list_item_clear
+	sizeof(struct certd_list_item), FIELDS(list_item_fields)
+};
+
+/* The list's own fields, beside its items. */
+static const struct field list_fields[] = {
+	{ "page", FIELD_UINT, AT(certd_list, page) },
+	{ "page_size", FIELD_UINT, AT(certd_list, page_size) },
+	{ "total", FIELD_UINT, AT(certd_list, total) },
 };
 
 int
@@ -202,9 +275,7 @@ client_decode_list(const msgpack_object *m, struct certd_list **out)
 	*out = NULL;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return CERTD_E_NOMEM;
-	if ((r = get_opt_uint(m, "page", &l->page)) != 0 ||
-	    (r = get_opt_uint(m, "page_size", &l->page_size)) != 0 ||
-	    (r = get_opt_uint(m, "total", &l->total)) != 0 ||
+	if ((r = fields_decode(m, FIELDS(list_fields), l)) != 0 ||
 	    (r = items_from_map(m, &list_kind, &items, &l->n)) != 0) {
 		free(l);
 		return r;
@@ -233,17 +304,17 @@ client_decode_error(const msgpack_object *resp, char *buf, size_t len)
 	    proto_get_str(e, "msg", &msg, &msg_len) < 0 ||
 	    proto_get_str(e, "field", &field, &field_len) < 0 ||
 	    proto_get_str(e, "reason", &reason, &reason_len) < 0) {
-		client_fmt(buf, len, "malformed error response from certd");
+		util_fmt(buf, len, "malformed error response from certd");
 		return CERTD_E_PROTO;
 	}
 	if (field != NULL && reason != NULL)
-		client_fmt(buf, len, "%.*s (%.*s: %.*s)", (int)msg_len, msg,
+		util_fmt(buf, len, "%.*s (%.*s: %.*s)", (int)msg_len, msg,
 		    (int)field_len, field, (int)reason_len, reason);
 	else if (field != NULL)
-		client_fmt(buf, len, "%.*s (%.*s)", (int)msg_len, msg,
+		util_fmt(buf, len, "%.*s (%.*s)", (int)msg_len, msg,
 		    (int)field_len, field);
 	else
-		client_fmt(buf, len, "%.*s", (int)msg_len, msg);
+		util_fmt(buf, len, "%.*s", (int)msg_len, msg);
 	return -(int)code;
 }
 
@@ -253,7 +324,7 @@ certd_cert_free(struct certd_cert *cert)
 	if (cert == NULL)
 		return;
 	if (cert->private_key != NULL)
-		wipe(cert->private_key, strlen(cert->private_key));
+		util_wipe(cert->private_key, strlen(cert->private_key));
 	free(cert->private_key);
 	free(cert->team);
 	free(cert->alias);
@@ -272,55 +343,22 @@ certd_list_free(struct certd_list *list)
 	free(list);
 }
 
-static void
-subscriber_clear(void *item)
-{
-	struct certd_subscriber	*s = item;
-
-	free(s->name);
-	free(s->status);
-	free(s->detail);
-	free(s->served_fingerprint_sha256);
-}
-
-/* A required string field, "" when absent so callers need no NULL checks. */
-static int
-get_str_or_empty(const msgpack_object *m, const char *key, char **out)
-{
-	int	r;
-
-	if ((r = get_opt_str(m, key, out)) != 0)
-		return r;
-	if (*out == NULL && (*out = strdup("")) == NULL)
-		return CERTD_E_NOMEM;
-	return 0;
-}
-
-static int
-subscriber_from_map(const msgpack_object *o, void *item)
-{
-	struct certd_subscriber	*s = item;
-	int			 r;
-
-	if (proto_get_uint(o, "watch", &s->watch) != 1)
-		return CERTD_E_PROTO;
-	if ((r = get_str_or_empty(o, "name", &s->name)) != 0 ||
-	    (r = get_str_or_empty(o, "status", &s->status)) != 0 ||
-	    (r = get_str_or_empty(o, "detail", &s->detail)) != 0 ||
-	    (r = get_opt_uint(o, "uid", &s->uid)) != 0 ||
-	    (r = get_opt_int(o, "pid", &s->pid)) != 0 ||
-	    (r = get_opt_uint(o, "revision", &s->revision)) != 0 ||
-	    (r = get_opt_int(o, "at", &s->at)) != 0 ||
-	    (r = get_opt_str(o, "served_fingerprint_sha256",
-	    &s->served_fingerprint_sha256)) != 0 ||
-	    (r = get_opt_int(o, "verified_at_unix",
-	    &s->verified_at)) != 0)
-		return r;
-	return 0;
-}
+static const struct field subscriber_fields[] = {
+	{ "watch", FIELD_REQUIRED, AT(certd_subscriber, watch) },
+	{ "name", FIELD_STR_OR_EMPTY, AT(certd_subscriber, name) },
+	{ "status", FIELD_STR_OR_EMPTY, AT(certd_subscriber, status) },
+	{ "detail", FIELD_STR_OR_EMPTY, AT(certd_subscriber, detail) },
+	{ "uid", FIELD_UINT, AT(certd_subscriber, uid) },
+	{ "pid", FIELD_INT, AT(certd_subscriber, pid) },
+	{ "revision", FIELD_UINT, AT(certd_subscriber, revision) },
+	{ "at", FIELD_INT, AT(certd_subscriber, at) },
+	{ "served_fingerprint_sha256", FIELD_STR,
+	    AT(certd_subscriber, served_fingerprint_sha256) },
+	{ "verified_at_unix", FIELD_INT, AT(certd_subscriber, verified_at) },
+};
 
 static const struct item_kind subscriber_kind = {
-	sizeof(struct certd_subscriber), subscriber_from_map, subscriber_clear
+	sizeof(struct certd_subscriber), FIELDS(subscriber_fields)
 };
 
 void
@@ -352,37 +390,18 @@ client_decode_subscribers(const msgpack_object *m,
 	return 0;
 }
 
-static void
-version_clear(void *item)
-{
-	struct certd_version	*v = item;
-
-	free(v->alias);
-	free(v->certificate_type);
-	free(v->fingerprint_sha256);
-}
-
-static int
-version_from_map(const msgpack_object *o, void *item)
-{
-	struct certd_version	*v = item;
-	int			 r;
-
-	if (proto_get_uint(o, "revision", &v->revision) != 1)
-		return CERTD_E_PROTO;
-	if ((r = get_opt_str(o, "alias", &v->alias)) != 0 ||
-	    (r = get_opt_str(o, "certificate_type",
-	    &v->certificate_type)) != 0 ||
-	    (r = get_opt_str(o, "fingerprint_sha256",
-	    &v->fingerprint_sha256)) != 0 ||
-	    (r = get_opt_int(o, "not_after", &v->not_after)) != 0 ||
-	    (r = get_opt_int(o, "updated_at", &v->updated_at)) != 0)
-		return r;
-	return 0;
-}
+static const struct field version_fields[] = {
+	{ "revision", FIELD_REQUIRED, AT(certd_version, revision) },
+	{ "alias", FIELD_STR, AT(certd_version, alias) },
+	{ "certificate_type", FIELD_STR, AT(certd_version, certificate_type) },
+	{ "fingerprint_sha256", FIELD_STR,
+	    AT(certd_version, fingerprint_sha256) },
+	{ "not_after", FIELD_INT, AT(certd_version, not_after) },
+	{ "updated_at", FIELD_INT, AT(certd_version, updated_at) },
+};
 
 static const struct item_kind version_kind = {
-	sizeof(struct certd_version), version_from_map, version_clear
+	sizeof(struct certd_version), FIELDS(version_fields)
 };
 
 void

@@ -13,10 +13,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <msgpack.h>
 
@@ -29,28 +27,8 @@
 /* Room for a request's map headers, keys and integers besides its strings. */
 #define REQ_OVERHEAD		512
 
-static inline void
-wipe(void *p, size_t n)
-{
-	if (p != NULL && n > 0)
-		explicit_bzero(p, n);
-}
-
-static inline uint32_t
-be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /* client.c */
 
-/* vsnprintf into buf; a NULL or empty buf is left alone. */
-void	client_vfmt(char *buf, size_t len, const char *f, va_list ap)
-	    __attribute__((format(printf, 3, 0)));
-/* snprintf into buf; a NULL or empty buf is left alone. */
-void	client_fmt(char *buf, size_t len, const char *f, ...)
-	    __attribute__((format(printf, 3, 4)));
 /*
  * Make sb hold at least n bytes, wiping what it held (0 or
  * CERTD_E_NOMEM); client_sb_free wipes and frees it.

@@ -29,6 +29,7 @@
 #include "client_int.h"
 #include "client_peer.h"
 #include "proto.h"
+#include "util.h"
 
 #define WATCH_BACKOFF_MIN_MS	100
 #define WATCH_BACKOFF_MAX_MS	5000
@@ -206,7 +207,7 @@ watch_down(struct certd_watch *w, int code, int final, const char *f, ...)
 
 	if (f != NULL) {
 		va_start(ap, f);
-		client_vfmt(w->err, sizeof(w->err), f, ap);
+		util_vfmt(w->err, sizeof(w->err), f, ap);
 		va_end(ap);
 	}
 	watch_close(w);
@@ -585,7 +586,7 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 			    "frame from certd over %d bytes", CLIENT_FRAME_MAX);
 			break;
 		}
-		n = PROTO_HEADER_LEN + (size_t)be32(hdr);
+		n = PROTO_HEADER_LEN + (size_t)util_be32_get(hdr);
 		if (avail < n)
 			break;
 		if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
@@ -598,7 +599,7 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 		}
 		r = watch_frame(w, (const char *)p + PROTO_HEADER_LEN, len);
 		/* Still valid: libevent holds the bufferevent during its cb. */
-		wipe(p, n);
+		util_wipe(p, n);
 		if (r != 0 || w->dead || w->bev != bev)
 			break;
 		evbuffer_drain(in, n);
@@ -781,16 +782,16 @@ certd_watch_new(struct event_base *base, const struct certd_watch_opts *opts,
 	const char		*why;
 
 	if (base == NULL || opts == NULL || cb == NULL) {
-		client_fmt(errbuf, errlen,
+		util_fmt(errbuf, errlen,
 		    "watch: base, options and callback needed");
 		return NULL;
 	}
 	if ((why = watch_opts_invalid(opts)) != NULL) {
-		client_fmt(errbuf, errlen, "watch: %s", why);
+		util_fmt(errbuf, errlen, "watch: %s", why);
 		return NULL;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	msgpack_sbuffer_init(&w->sb);
@@ -808,16 +809,16 @@ certd_watch_new(struct event_base *base, const struct certd_watch_opts *opts,
 	w->since = opts->since;
 	w->state = WATCH_IDLE;
 	if (watch_copy_opts(w, opts) != 0) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	if (client_make_sun(w->socket, &w->sun, &w->sunlen) != 0) {
-		client_fmt(errbuf, errlen, "socket path %s: %s", w->socket,
+		util_fmt(errbuf, errlen, "socket path %s: %s", w->socket,
 		    *w->socket == '\0' ? "empty" : "too long");
 		goto fail;
 	}
 	if ((w->timer = evtimer_new(base, watch_timer_cb, w)) == NULL) {
-		client_fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	watch_schedule(w, 0);		/* connect from the loop */

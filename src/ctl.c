@@ -49,6 +49,7 @@
 #include "hub.h"
 #include "log.h"
 #include "proto.h"
+#include "util.h"
 #include "workq.h"
 
 static void	conn_close(struct ctl_conn *conn);
@@ -62,8 +63,7 @@ conn_destroy(struct ctl_conn *conn)
 		event_free(conn->ev_free);
 	if (conn->ev_close != NULL)
 		event_free(conn->ev_close);
-	if (conn->sb.data != NULL)
-		memset(conn->sb.data, 0, conn->sb.alloc);
+	util_wipe(conn->sb.data, conn->sb.alloc);
 	msgpack_sbuffer_destroy(&conn->sb);
 	free(conn);
 }
@@ -239,8 +239,7 @@ void
 ctl_reply_error(struct ctl_conn *conn, uint64_t id, int err, const char *field,
     const char *reason)
 {
-	if (conn->sb.data != NULL)
-		memset(conn->sb.data, 0, conn->sb.size);
+	util_wipe(conn->sb.data, conn->sb.size);
 	if (proto_error_frame(&conn->sb, id, err_status(err), err_msg(err),
 	    field, reason) == 0)
 		conn_send(conn, conn->sb.data, conn->sb.size);
@@ -250,8 +249,7 @@ ctl_reply_error(struct ctl_conn *conn, uint64_t id, int err, const char *field,
 void
 ctl_reply_begin(struct ctl_conn *conn, uint64_t id, msgpack_packer *pk)
 {
-	if (conn->sb.data != NULL)
-		memset(conn->sb.data, 0, conn->sb.size);
+	util_wipe(conn->sb.data, conn->sb.size);
 	proto_begin(&conn->sb, pk);
 	msgpack_pack_map(pk, 3);
 	proto_kv_uint(pk, "id", id);
@@ -289,8 +287,7 @@ ctl_conn_fail(struct ctl_conn *conn, int code, const char *msg)
 
 	if (conn->state != CTL_OPEN || conn->doomed)
 		return;
-	if (conn->sb.data != NULL)
-		memset(conn->sb.data, 0, conn->sb.size);
+	util_wipe(conn->sb.data, conn->sb.size);
 	if (proto_error_frame(&conn->sb, 0, code, msg, NULL, NULL) == 0)
 		conn_send(conn, conn->sb.data, conn->sb.size);
 	if (conn->doomed)
@@ -371,7 +368,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		    len);
 		/* Requests may carry key text: wipe it from the buffer. */
 		if (conn->state != CTL_CLOSED) {
-			memset(p, 0, PROTO_HEADER_LEN + len);
+			util_wipe(p, PROTO_HEADER_LEN + len);
 			evbuffer_drain(in, PROTO_HEADER_LEN + len);
 		}
 		if (rc != 0)

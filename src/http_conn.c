@@ -361,6 +361,27 @@ sock_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	event_active(c->kick, EV_TIMEOUT, 0);
 }
 
+/*
+ * Free c and what it holds but its two bufferevents: all of it, or what
+ * conn_new made before it failed (the rest is NULL).
+ */
+static void
+conn_release(struct hconn *c)
+{
+	http_wire_free(c->wire);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	if (c->kick != NULL)
+		event_free(c->kick);
+	free(c->subject);
+	if (c->plain != NULL)
+		evbuffer_free(c->plain);
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);	/* before its credentials */
+	http_conn_creds_unref(c->creds);
+	free(c);
+}
+
 /* Called by libevent when evhttp's bufferevent is finally freed. */
 static void
 conn_free(void *arg)
@@ -368,8 +389,6 @@ conn_free(void *arg)
 	struct hconn		*c = arg;
 	struct http_conns	*set = c->set;
 
-	event_free(c->deadline);
-	event_free(c->kick);
 	if (c->drain_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->sock),
 		    c->drain_cb);
@@ -385,14 +404,7 @@ conn_free(void *arg)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	set->n--;
-	if (c->tls != NULL)
-		gnutls_deinit(c->tls);
-	http_conn_creds_unref(c->creds);
-	http_wire_free(c->wire);
-	if (c->plain != NULL)
-		evbuffer_free(c->plain);
-	free(c->subject);
-	free(c);
+	conn_release(c);
 	if (set->dead) {
 		if (set->n == 0)
 			http_conn_free(set);
@@ -651,39 +663,15 @@ conn_new(struct event_base *base, void *arg)
 	if ((c->deadline = evtimer_new(base, deadline_passed, c)) == NULL ||
 	    (c->kick = event_new(base, -1, 0, kick, c)) == NULL ||
 	    (c->sock = bufferevent_socket_new(base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		if (c->deadline != NULL)
-			event_free(c->deadline);
-		if (c->kick != NULL)
-			event_free(c->kick);
-		free(c);
-		return NULL;
-	}
-	if ((c->wire = http_wire_new()) == NULL ||
-	    (set->tls && (c->plain = evbuffer_new()) == NULL)) {
-		http_wire_free(c->wire);
-		event_free(c->deadline);
-		event_free(c->kick);
-		bufferevent_free(c->sock);
-		free(c);
-		return NULL;
-	}
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	    (c->wire = http_wire_new()) == NULL ||
+	    (set->tls && (c->plain = evbuffer_new()) == NULL))
+		goto fail;
 	tls_ok = !set->tls || (set->creds != NULL && tls_start(c, set->creds) == 0);
 	c->bev = bufferevent_filter_new(c->sock, set->tls ? tls_in : plain_in,
 	    set->tls ? tls_out : plain_out, BEV_OPT_CLOSE_ON_FREE, conn_free, c);
-	if (c->bev == NULL) {
-		event_free(c->deadline);
-		event_free(c->kick);
-		bufferevent_free(c->sock);
-		if (c->tls != NULL)
-			gnutls_deinit(c->tls);
-		http_conn_creds_unref(c->creds);
-		http_wire_free(c->wire);
-		if (c->plain != NULL)
-			evbuffer_free(c->plain);
-		free(c);
-		return NULL;
-	}
+	if (c->bev == NULL)
+		goto fail;
 	c->queue_cb = evbuffer_add_cb(bufferevent_get_output(c->bev),
 	    out_queued, c);
 	c->drain_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
@@ -703,6 +691,11 @@ conn_new(struct event_base *base, void *arg)
 		set->paused = 1;
 	}
 	return c->bev;
+fail:
+	if (c->sock != NULL)
+		bufferevent_free(c->sock);
+	conn_release(c);
+	return NULL;
 }
 
 /* --- the set ------------------------------------------------------------- */

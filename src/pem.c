@@ -13,8 +13,6 @@
  * reason names a line, a block's position or label, never key text.
  */
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,23 +209,23 @@ label_is(const struct pem_block *b, const char *label)
 	    memcmp(b->label, label, b->label_len) == 0;
 }
 
-void
-pem_whyf(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
-/* Past a UTF-8 byte order mark, as Windows editors save text. */
+/*
+ * Where the blocks of a field's text of len bytes (at most max) may start:
+ * past a UTF-8 byte order mark, as Windows editors save text.  NULL, with
+ * why, when the text is empty or too long.
+ */
 static const char *
-skip_bom(const char *p, const char *end)
+pem_start(const char *text, size_t len, size_t max, char *why, size_t whylen)
 {
-	return has_prefix(p, end, "\xef\xbb\xbf") ? p + 3 : p;
+	if (text == NULL || len == 0) {
+		util_fmt(why, whylen, "is empty");
+		return NULL;
+	}
+	if (len > max) {
+		util_fmt(why, whylen, "must be at most %zu bytes", max);
+		return NULL;
+	}
+	return has_prefix(text, text + len, "\xef\xbb\xbf") ? text + 3 : text;
 }
 
 static int
@@ -250,39 +248,31 @@ pem_chain_blocks(const char *text, size_t len, struct pem_block *v,
 	int			 r;
 
 	*n = 0;
-	if (text == NULL || len == 0) {
-		pem_whyf(why, whylen, "is empty");
+	if ((p = pem_start(text, len, CERTD_CERT_MAX, why, whylen)) == NULL)
 		return CERTD_ERR_CERT_INVALID;
-	}
-	if (len > CERTD_CERT_MAX) {
-		pem_whyf(why, whylen,
-		    "must be at most %d bytes", CERTD_CERT_MAX);
-		return CERTD_ERR_CERT_INVALID;
-	}
 	end = text + len;
-	p = skip_bom(text, end);
 	while ((r = pem_next(&p, end, &b, &e)) == 1) {
 		if (!label_is(&b, "CERTIFICATE")) {
 			e.at = b.start;
-			pem_whyf(why, whylen, "line %u: block %u is %.*s, not "
+			util_fmt(why, whylen, "line %u: block %u is %.*s, not "
 			    "CERTIFICATE%s", pem_line(&e), *n + 1,
 			    (int)b.label_len, b.label, label_is_key(&b) ?
 			    " (a private key goes in private_key)" : "");
 			return CERTD_ERR_CERT_INVALID;
 		}
 		if (*n == CERTD_CHAIN_MAX) {
-			pem_whyf(why, whylen, "holds more than %d certificates",
+			util_fmt(why, whylen, "holds more than %d certificates",
 			    CERTD_CHAIN_MAX);
 			return CERTD_ERR_CERT_INVALID;
 		}
 		v[(*n)++] = b;
 	}
 	if (r < 0) {
-		pem_whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
+		util_fmt(why, whylen, "line %u: %s", pem_line(&e), e.what);
 		return CERTD_ERR_CERT_INVALID;
 	}
 	if (*n == 0) {
-		pem_whyf(why, whylen, "holds no PEM block "
+		util_fmt(why, whylen, "holds no PEM block "
 		    "(-----BEGIN CERTIFICATE-----)");
 		return CERTD_ERR_CERT_INVALID;
 	}
@@ -298,49 +288,41 @@ pem_key_block(const char *text, size_t len, struct pem_block *b, char *why,
 	const char		*p, *end;
 	int			 r;
 
-	if (text == NULL || len == 0) {
-		pem_whyf(why, whylen, "is empty");
+	if ((p = pem_start(text, len, CERTD_KEY_MAX, why, whylen)) == NULL)
 		return CERTD_ERR_KEY_INVALID;
-	}
-	if (len > CERTD_KEY_MAX) {
-		pem_whyf(why, whylen,
-		    "must be at most %d bytes", CERTD_KEY_MAX);
-		return CERTD_ERR_KEY_INVALID;
-	}
 	end = text + len;
-	p = skip_bom(text, end);
 	if ((r = pem_next(&p, end, b, &e)) == 1 &&
 	    label_is(b, "EC PARAMETERS") &&
 	    ((r = pem_next(&p, end, b, &e)) == 0 ||
 	    (r == 1 && !label_is(b, "EC PRIVATE KEY")))) {
-		pem_whyf(why, whylen, "an EC PARAMETERS block must be followed "
+		util_fmt(why, whylen, "an EC PARAMETERS block must be followed "
 		    "by an EC PRIVATE KEY block");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (r == 0) {
-		pem_whyf(why, whylen, "holds no PEM block "
+		util_fmt(why, whylen, "holds no PEM block "
 		    "(-----BEGIN PRIVATE KEY-----)");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (r == 1 && (r = pem_next(&p, end, &extra, &e)) == 1) {
 		e.at = extra.start;
-		pem_whyf(why, whylen, "line %u: a second block (%.*s): give "
+		util_fmt(why, whylen, "line %u: a second block (%.*s): give "
 		    "exactly one private key", pem_line(&e),
 		    (int)extra.label_len, extra.label);
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (r < 0) {
-		pem_whyf(why, whylen, "line %u: %s", pem_line(&e), e.what);
+		util_fmt(why, whylen, "line %u: %s", pem_line(&e), e.what);
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (label_is(b, "ENCRYPTED PRIVATE KEY")) {
-		pem_whyf(why, whylen, "is encrypted: certd takes unencrypted "
+		util_fmt(why, whylen, "is encrypted: certd takes unencrypted "
 		    "keys (openssl pkey -in KEY -out PLAIN)");
 		return CERTD_ERR_KEY_INVALID;
 	}
 	if (!label_is(b, "RSA PRIVATE KEY") &&
 	    !label_is(b, "EC PRIVATE KEY") && !label_is(b, "PRIVATE KEY")) {
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "is a %.*s block, not RSA PRIVATE KEY, EC "
 		    "PRIVATE KEY or PRIVATE KEY", (int)b->label_len, b->label);
 		return CERTD_ERR_KEY_INVALID;
@@ -421,7 +403,7 @@ pem_normalize(const char *text, size_t len, int kind, char **out,
 
 	*out = NULL;
 	*outlen = 0;
-	pem_whyf(why, whylen, "%s", "");
+	util_fmt(why, whylen, "%s", "");
 	memset(v, 0, sizeof(v));
 	if (kind == PEM_KEY) {
 		bad = CERTD_ERR_KEY_INVALID;
@@ -443,7 +425,7 @@ pem_normalize(const char *text, size_t len, int kind, char **out,
 	if (o.same && o.len == len)
 		return 0;		/* normal already: use the text */
 	if (o.len > max) {
-		pem_whyf(why, whylen,
+		util_fmt(why, whylen,
 		    "is %zu bytes once normalized (the blocks "
 		    "only, base64 in lines of 64), over %zu", o.len, max);
 		return bad;

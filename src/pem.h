@@ -69,11 +69,4 @@ int	pem_key_block(const char *text, size_t len, struct pem_block *b,
 int	pem_normalize(const char *text, size_t len, int kind, char **out,
 	    size_t *outlen, char *why, size_t whylen);
 
-/*
- * The reason of a refusal, printf-style, into why (NULL or whylen 0: not
- * kept).  cert.c words its reasons with it too.
- */
-void	pem_whyf(char *why, size_t whylen, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
-
 #endif

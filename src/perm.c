@@ -72,6 +72,23 @@ perm_check_uid(const struct stat *st, const char *what, const char *path,
 	return 0;
 }
 
+/*
+ * Close fd after verb (a system call on it) failed: -1, with errno kept
+ * and "cannot verb what path: reason" in errbuf.
+ */
+static int
+perm_close_fail(int fd, const char *verb, const char *what, const char *path,
+    char *errbuf, size_t errlen)
+{
+	int	saved = errno;
+
+	snprintf(errbuf, errlen, "cannot %s %s %s: %s", verb, what, path,
+	    strerror(saved));
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 int
 perm_openat(int dirfd, const char *name, const char *path, const char *what,
     int flags, mode_t mode, unsigned rules, char *errbuf, size_t errlen)
@@ -94,14 +111,8 @@ perm_openat(int dirfd, const char *name, const char *path, const char *what,
 		errno = saved;
 		return -1;
 	}
-	if (fstat(fd, &st) != 0) {
-		saved = errno;
-		snprintf(errbuf, errlen, "cannot stat %s %s: %s", what, path,
-		    strerror(saved));
-		close(fd);
-		errno = saved;
-		return -1;
-	}
+	if (fstat(fd, &st) != 0)
+		return perm_close_fail(fd, "stat", what, path, errbuf, errlen);
 	if (perm_check(&st, what, path, rules, errbuf, errlen) != 0) {
 		close(fd);
 		errno = EPERM;
@@ -109,14 +120,8 @@ perm_openat(int dirfd, const char *name, const char *path, const char *what,
 	}
 	/* A regular file or a directory: blocking as asked, stdio expects it. */
 	if (blocking && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-	    != 0) {
-		saved = errno;
-		snprintf(errbuf, errlen, "cannot open %s %s: %s", what, path,
-		    strerror(saved));
-		close(fd);
-		errno = saved;
-		return -1;
-	}
+	    != 0)
+		return perm_close_fail(fd, "open", what, path, errbuf, errlen);
 	return fd;
 }
 

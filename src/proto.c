@@ -6,9 +6,9 @@
  * msgpack format and here enforces the protocol's limits; only a payload
  * that passes is handed to msgpack-c, whose unpacker would otherwise
  * allocate whatever element count a header announces.  record.c reads its
- * on-disk msgpack with the same cursor, field by field, without msgpack-c
- * (and so is the store's change log to be read).  The only memory used
- * here is msgpack-c's unpack zone and the caller's sbuffer.
+ * on-disk msgpack with the same cursor, field by field, without msgpack-c,
+ * and so does the store its change log (store_history.c).  The only memory
+ * used here is msgpack-c's unpack zone and the caller's sbuffer.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -6,9 +6,11 @@
  * cert.c is a nested map.  Decoding treats its input as hostile: it reads
  * the buffer field by field with proto.c's bounds-checked cursor, without
  * msgpack-c (so a corrupt length prefix cannot make it allocate gigabytes:
- * a count is never more than the bytes left), every field is type- and
- * size-checked, required fields must be present exactly once, and unknown
- * keys are skipped so that later schema versions can add fields.
+ * a count is never more than the bytes left); a table of the keys
+ * (record_fields, meta_fields) says how each value is read and where it
+ * goes.  Every field is type- and size-checked, required fields must be
+ * present exactly once, and unknown keys are skipped so that later schema
+ * versions can add fields.
  * Buffers that held the private key are wiped before they are freed; the
  * encoder sizes its output in a first pass so that it never reallocates a
  * buffer holding key material.
@@ -21,6 +23,7 @@
  */
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +70,8 @@ record_free(struct cert_record *rec)
 {
 	if (rec == NULL)
 		return;
-	if (rec->private_key != NULL) {
-		util_wipe(rec->private_key, rec->private_key_len);
-		free(rec->private_key);
-	}
+	util_wipe(rec->private_key, rec->private_key_len);
+	free(rec->private_key);
 	free(rec->team);
 	free(rec->alias);
 	free(rec->cert_type);
@@ -455,83 +456,13 @@ record_decode_sans(struct proto_cur *c, struct cert_meta *m)
 	return 0;
 }
 
-/* The value of meta key k (klen bytes); unknown keys are skipped. */
-static int
-record_decode_meta_field(struct proto_cur *c, const char *k, size_t klen,
-    struct cert_meta *m, unsigned *seen)
+/* A bin of min to max bytes: its *len bytes, or NULL. */
+static const void *
+record_get_bin(struct proto_cur *c, size_t min, size_t max, size_t *len)
 {
-	uint64_t	 u;
-	char		*fp = NULL;
-	int		 err;
+	const void	*p = proto_cur_bin(c, len);
 
-	if (record_key_is(k, klen, "cn")) {
-		if ((err = record_seen(seen, M_CN)) == 0)
-			err = record_get_str(c, RECORD_TEXT_BYTES, true,
-			    &m->subject_cn);
-	} else if (record_key_is(k, klen, "sans")) {
-		if ((err = record_seen(seen, M_SANS)) == 0)
-			err = record_decode_sans(c, m);
-	} else if (record_key_is(k, klen, "icn")) {
-		if ((err = record_seen(seen, M_ICN)) == 0)
-			err = record_get_str(c, RECORD_TEXT_BYTES, true,
-			    &m->issuer_cn);
-	} else if (record_key_is(k, klen, "idn")) {
-		if ((err = record_seen(seen, M_IDN)) == 0)
-			err = record_get_str(c, RECORD_TEXT_BYTES, true,
-			    &m->issuer_dn);
-	} else if (record_key_is(k, klen, "serial")) {
-		if ((err = record_seen(seen, M_SERIAL)) == 0)
-			err = record_get_str(c, RECORD_TEXT_BYTES, true,
-			    &m->serial);
-	} else if (record_key_is(k, klen, "nb")) {
-		if ((err = record_seen(seen, M_NB)) == 0)
-			err = record_get_i64(c, &m->not_before);
-	} else if (record_key_is(k, klen, "na")) {
-		if ((err = record_seen(seen, M_NA)) == 0)
-			err = record_get_i64(c, &m->not_after);
-	} else if (record_key_is(k, klen, "fp")) {
-		if ((err = record_seen(seen, M_FP)) == 0)
-			err = record_get_str(c, CERT_FINGERPRINT_LEN, false,
-			    &fp);
-		if (err == 0)
-			memcpy(m->fingerprint, fp, strlen(fp) + 1);
-		free(fp);
-	} else if (record_key_is(k, klen, "kalg")) {
-		if ((err = record_seen(seen, M_KALG)) == 0)
-			err = record_get_str(c, RECORD_TEXT_BYTES, true,
-			    &m->key_algorithm);
-	} else if (record_key_is(k, klen, "kbits")) {
-		if ((err = record_seen(seen, M_KBITS)) == 0 &&
-		    (err = record_get_u64(c, UINT_MAX, &u)) == 0)
-			m->key_bits = (unsigned)u;
-	} else if (record_key_is(k, klen, "chain")) {
-		if ((err = record_seen(seen, M_CHAIN)) == 0 &&
-		    (err = record_get_u64(c, UINT_MAX, &u)) == 0)
-			m->chain_len = (unsigned)u;
-	} else {
-		/* written by a later version: skipped */
-		proto_cur_skip(c, RECORD_DEPTH_MAX - 2, 0);
-		err = c->error != NULL ? CERTD_ERR_STORAGE : 0;
-	}
-	return err;
-}
-
-static int
-record_decode_meta(struct proto_cur *c, struct cert_meta *m)
-{
-	const char	*k;
-	size_t		 klen;
-	unsigned	 seen = 0;
-	uint64_t	 n, i;
-	int		 err = 0;
-
-	n = proto_cur_map(c);
-	for (i = 0; i < n && err == 0; i++) {
-		k = proto_cur_str(c, &klen);
-		err = c->error != NULL ? CERTD_ERR_STORAGE :
-		    record_decode_meta_field(c, k, klen, m, &seen);
-	}
-	return err == 0 && c->error != NULL ? CERTD_ERR_STORAGE : err;
+	return c->error != NULL || *len < min || *len > max ? NULL : p;
 }
 
 /* Schema 2 "key": the box, bin of a sane size. */
@@ -541,9 +472,9 @@ record_get_box(struct proto_cur *c, struct record_sealed *sk)
 	const void	*p;
 	size_t		 len;
 
-	p = proto_cur_bin(c, &len);
-	if (c->error != NULL || len < CERT_SEAL_OVERHEAD ||
-	    len > CERTD_KEY_MAX + CERT_SEAL_OVERHEAD)
+	p = record_get_bin(c, CERT_SEAL_OVERHEAD,
+	    CERTD_KEY_MAX + CERT_SEAL_OVERHEAD, &len);
+	if (p == NULL)
 		return CERTD_ERR_STORAGE;
 	if ((sk->box = malloc(len)) == NULL)
 		return CERTD_ERR_NOMEM;
@@ -552,17 +483,179 @@ record_get_box(struct proto_cur *c, struct record_sealed *sk)
 	return 0;
 }
 
-static int
-record_get_kid(struct proto_cur *c, struct record_sealed *sk)
-{
-	const void	*p;
-	size_t		 len;
+/*
+ * How the value of a key is read (record_get_field).  The strings are
+ * copied, without NUL bytes; a second value of a key is corrupt input.
+ */
+enum record_kind {
+	K_SKIP,		/* "v", read first by record_version */
+	K_ID,		/* uint64_t, not 0 */
+	K_U64,		/* uint64_t */
+	K_UINT,		/* unsigned, at most max */
+	K_I64,		/* int64_t */
+	K_NAME,		/* str of 1 to max bytes */
+	K_STR,		/* str of up to max bytes */
+	K_TEXT,		/* str of up to max bytes, or nil (NULL) */
+	K_FP,		/* str of up to max bytes into a char array */
+	K_CERT,		/* the PEM: str or bin of up to max bytes */
+	K_KEY,		/* schema 2: the box; schema 1: the PEM as K_CERT */
+	K_KID,		/* schema 2: the master key's id, bin of max bytes */
+	K_SANS,		/* array of str */
+	K_META,		/* the map of meta_fields */
+};
 
-	p = proto_cur_bin(c, &len);
-	if (c->error != NULL || len != RECORD_KEY_ID_LEN)
-		return CERTD_ERR_STORAGE;
-	memcpy(sk->key_id, p, RECORD_KEY_ID_LEN);
-	return 0;
+/*
+ * A key of a record's map or of its "meta" map: its seen bit (F_* or
+ * M_*), how its value is read, the largest size or value, and where it
+ * goes: at off in struct cert_record (struct cert_meta for meta's keys),
+ * or where its kind says.
+ */
+struct record_field {
+	const char		*key;
+	unsigned		 bit;
+	enum record_kind	 kind;
+	uint64_t		 max;
+	size_t			 off;
+};
+
+#define REC(m)		offsetof(struct cert_record, m)
+#define META(m)		offsetof(struct cert_meta, m)
+#define NFIELDS(t)	(sizeof(t) / sizeof((t)[0]))
+
+static const struct record_field record_fields[] = {
+	{ "v", F_V, K_SKIP, 0, 0 },
+	{ "id", F_ID, K_ID, UINT64_MAX, REC(id) },
+	{ "rev", F_REV, K_U64, UINT64_MAX, REC(revision) },
+	{ "team", F_TEAM, K_NAME, RECORD_TEAM_BYTES, REC(team) },
+	{ "alias", F_ALIAS, K_NAME, RECORD_ALIAS_BYTES, REC(alias) },
+	{ "type", F_TYPE, K_STR, RECORD_TYPE_BYTES, REC(cert_type) },
+	{ "cert", F_CERT, K_CERT, CERTD_CERT_MAX, 0 },
+	{ "key", F_KEY, K_KEY, CERTD_KEY_MAX, 0 },
+	{ "kid", F_KID, K_KID, RECORD_KEY_ID_LEN, 0 },
+	{ "created", F_CREATED, K_I64, 0, REC(created_at) },
+	{ "updated", F_UPDATED, K_I64, 0, REC(updated_at) },
+	{ "meta", F_META, K_META, 0, REC(meta) },
+};
+
+static const struct record_field meta_fields[] = {
+	{ "cn", M_CN, K_TEXT, RECORD_TEXT_BYTES, META(subject_cn) },
+	{ "sans", M_SANS, K_SANS, RECORD_TEXT_BYTES, 0 },
+	{ "icn", M_ICN, K_TEXT, RECORD_TEXT_BYTES, META(issuer_cn) },
+	{ "idn", M_IDN, K_TEXT, RECORD_TEXT_BYTES, META(issuer_dn) },
+	{ "serial", M_SERIAL, K_TEXT, RECORD_TEXT_BYTES, META(serial) },
+	{ "nb", M_NB, K_I64, 0, META(not_before) },
+	{ "na", M_NA, K_I64, 0, META(not_after) },
+	{ "fp", M_FP, K_FP, CERT_FINGERPRINT_LEN, META(fingerprint) },
+	{ "kalg", M_KALG, K_TEXT, RECORD_TEXT_BYTES, META(key_algorithm) },
+	{ "kbits", M_KBITS, K_UINT, UINT_MAX, META(key_bits) },
+	{ "chain", M_CHAIN, K_UINT, UINT_MAX, META(chain_len) },
+};
+
+static int	record_decode_map(struct proto_cur *,
+		    const struct record_field *, size_t, int, void *, uint64_t,
+		    struct record_sealed *, unsigned *);
+
+/*
+ * The value of field f into the struct at base (a cert_record, or the
+ * cert_meta of meta's keys), or into sk.
+ */
+static int
+record_get_field(struct proto_cur *c, const struct record_field *f,
+    void *base, uint64_t version, struct record_sealed *sk)
+{
+	struct cert_record	*rec = base;	/* K_CERT, K_KEY: a record's */
+	unsigned char		*at = (unsigned char *)base + f->off;
+	const void		*p;
+	char			*fp = NULL;
+	size_t			 len;
+	uint64_t		 u;
+	unsigned		 seen = 0;
+	int			 err;
+
+	switch (f->kind) {
+	case K_SKIP:		/* record_decode_map skips it */
+		break;
+	case K_ID:
+		err = record_get_u64(c, f->max, (uint64_t *)at);
+		return err == 0 && *(uint64_t *)at == 0 ? CERTD_ERR_STORAGE :
+		    err;
+	case K_U64:
+		return record_get_u64(c, f->max, (uint64_t *)at);
+	case K_UINT:
+		if ((err = record_get_u64(c, f->max, &u)) == 0)
+			*(unsigned *)at = (unsigned)u;
+		return err;
+	case K_I64:
+		return record_get_i64(c, (int64_t *)at);
+	case K_NAME:
+		err = record_get_str(c, f->max, false, (char **)at);
+		return err == 0 && **(char **)at == '\0' ? CERTD_ERR_STORAGE :
+		    err;
+	case K_STR:
+	case K_TEXT:
+		return record_get_str(c, f->max, f->kind == K_TEXT,
+		    (char **)at);
+	case K_FP:
+		if ((err = record_get_str(c, f->max, false, &fp)) == 0)
+			memcpy(at, fp, strlen(fp) + 1);
+		free(fp);
+		return err;
+	case K_CERT:
+		return record_get_blob(c, f->max, &rec->certificate,
+		    &rec->certificate_len);
+	case K_KEY:
+		return version >= 2 ? record_get_box(c, sk) :
+		    record_get_blob(c, f->max, &rec->private_key,
+		    &rec->private_key_len);
+	case K_KID:
+		if ((p = record_get_bin(c, f->max, f->max, &len)) == NULL)
+			return CERTD_ERR_STORAGE;
+		memcpy(sk->key_id, p, RECORD_KEY_ID_LEN);
+		return 0;
+	case K_SANS:
+		return record_decode_sans(c, base);
+	case K_META:
+		err = record_decode_map(c, meta_fields, NFIELDS(meta_fields),
+		    RECORD_DEPTH_MAX - 2, at, version, sk, &seen);
+		return err == 0 && c->error != NULL ? CERTD_ERR_STORAGE : err;
+	}
+	return CERTD_ERR_INTERNAL;
+}
+
+/*
+ * The map at c, whose keys are those of fields (n of them) and any other,
+ * written by a later version and skipped with containers nested depth
+ * deep at most.  Values go into base (record_get_field); the bits of the
+ * keys seen into *seen.  "kid" is a key of schema 2 only: before, it is
+ * another key.
+ */
+static int
+record_decode_map(struct proto_cur *c, const struct record_field *fields,
+    size_t n, int depth, void *base, uint64_t version,
+    struct record_sealed *sk, unsigned *seen)
+{
+	const struct record_field	*f;
+	const char			*k;
+	size_t				 klen;
+	uint64_t			 count, i;
+	int				 err = 0;
+
+	count = proto_cur_map(c);
+	for (i = 0; i < count && err == 0; i++) {
+		k = proto_cur_str(c, &klen);
+		if (c->error != NULL)
+			return CERTD_ERR_STORAGE;
+		for (f = fields; f < fields + n; f++)
+			if (record_key_is(k, klen, f->key))
+				break;
+		if (f == fields + n || f->kind == K_SKIP ||
+		    (f->kind == K_KID && version < 2)) {
+			proto_cur_skip(c, depth, 0);
+			err = c->error != NULL ? CERTD_ERR_STORAGE : 0;
+		} else if ((err = record_seen(seen, f->bit)) == 0)
+			err = record_get_field(c, f, base, version, sk);
+	}
+	return err;
 }
 
 /*
@@ -596,85 +689,18 @@ record_version(const struct proto_cur *start, unsigned *seen,
 	return err;
 }
 
-/* The value of record key k (klen bytes) of schema version. */
-static int
-record_decode_field(struct proto_cur *c, const char *k, size_t klen,
-    uint64_t version, struct cert_record *rec, struct record_sealed *sk,
-    unsigned *seen)
-{
-	int	err;
-
-	if (record_key_is(k, klen, "id")) {
-		if ((err = record_seen(seen, F_ID)) == 0)
-			err = record_get_u64(c, UINT64_MAX, &rec->id);
-		if (err == 0 && rec->id == 0)
-			err = CERTD_ERR_STORAGE;
-	} else if (record_key_is(k, klen, "rev")) {
-		if ((err = record_seen(seen, F_REV)) == 0)
-			err = record_get_u64(c, UINT64_MAX, &rec->revision);
-	} else if (record_key_is(k, klen, "team")) {
-		if ((err = record_seen(seen, F_TEAM)) == 0)
-			err = record_get_str(c, RECORD_TEAM_BYTES, false,
-			    &rec->team);
-		if (err == 0 && rec->team[0] == '\0')
-			err = CERTD_ERR_STORAGE;
-	} else if (record_key_is(k, klen, "alias")) {
-		if ((err = record_seen(seen, F_ALIAS)) == 0)
-			err = record_get_str(c, RECORD_ALIAS_BYTES, false,
-			    &rec->alias);
-		if (err == 0 && rec->alias[0] == '\0')
-			err = CERTD_ERR_STORAGE;
-	} else if (record_key_is(k, klen, "type")) {
-		if ((err = record_seen(seen, F_TYPE)) == 0)
-			err = record_get_str(c, RECORD_TYPE_BYTES, false,
-			    &rec->cert_type);
-	} else if (record_key_is(k, klen, "cert")) {
-		if ((err = record_seen(seen, F_CERT)) == 0)
-			err = record_get_blob(c, CERTD_CERT_MAX,
-			    &rec->certificate, &rec->certificate_len);
-	} else if (record_key_is(k, klen, "key")) {
-		if ((err = record_seen(seen, F_KEY)) == 0)
-			err = version >= 2 ? record_get_box(c, sk) :
-			    record_get_blob(c, CERTD_KEY_MAX,
-			    &rec->private_key, &rec->private_key_len);
-	} else if (record_key_is(k, klen, "kid") && version >= 2) {
-		if ((err = record_seen(seen, F_KID)) == 0)
-			err = record_get_kid(c, sk);
-	} else if (record_key_is(k, klen, "created")) {
-		if ((err = record_seen(seen, F_CREATED)) == 0)
-			err = record_get_i64(c, &rec->created_at);
-	} else if (record_key_is(k, klen, "updated")) {
-		if ((err = record_seen(seen, F_UPDATED)) == 0)
-			err = record_get_i64(c, &rec->updated_at);
-	} else if (record_key_is(k, klen, "meta")) {
-		if ((err = record_seen(seen, F_META)) == 0)
-			err = record_decode_meta(c, &rec->meta);
-	} else {
-		/* "v", read by record_version; unknown keys: skipped */
-		proto_cur_skip(c, RECORD_DEPTH_MAX - 1, 0);
-		err = c->error != NULL ? CERTD_ERR_STORAGE : 0;
-	}
-	return err;
-}
-
 static int
 record_decode_obj(struct proto_cur *c, struct cert_record *rec,
     struct record_sealed *sk)
 {
-	const char	*k;
-	size_t		 klen;
 	unsigned	 seen = 0;
-	uint64_t	 version = 0, n, i;
+	uint64_t	 version = 0;
 	int		 err;
 
 	if ((err = record_version(c, &seen, &version)) != 0)
 		return err;
-	n = proto_cur_map(c);
-	for (i = 0; i < n && err == 0; i++) {
-		k = proto_cur_str(c, &klen);
-		err = c->error != NULL ? CERTD_ERR_STORAGE :
-		    record_decode_field(c, k, klen, version, rec, sk, &seen);
-	}
+	err = record_decode_map(c, record_fields, NFIELDS(record_fields),
+	    RECORD_DEPTH_MAX - 1, rec, version, sk, &seen);
 	if (err == 0 && (c->error != NULL || proto_cur_left(c) != 0))
 		err = CERTD_ERR_STORAGE;	/* or trailing bytes */
 	if (err == 0 && (seen & F_REQUIRED) != F_REQUIRED)

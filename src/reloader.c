@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,18 +77,6 @@ struct certd_reloader {
 static pthread_mutex_t		 registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct certd_reloader	*registry;
 
-static void __attribute__((format(printf, 3, 4)))
-fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list	ap;
-
-	if (buf == NULL || len == 0)
-		return;
-	va_start(ap, f);
-	(void)vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
-
 static void
 registry_add(struct certd_reloader *r)
 {
@@ -142,11 +129,11 @@ static struct cert_pair *
 pair_load(const struct certd_cert *c, char *err, size_t errlen)
 {
 	if (c->certificate == NULL || *c->certificate == '\0') {
-		fmt(err, errlen, "no certificate in the event");
+		util_fmt(err, errlen, "no certificate in the event");
 		return NULL;
 	}
 	if (c->private_key == NULL || *c->private_key == '\0') {
-		fmt(err, errlen, "no private key in the event "
+		util_fmt(err, errlen, "no private key in the event "
 		    "(the key permission is needed)");
 		return NULL;
 	}
@@ -365,15 +352,15 @@ reloader_create(struct event_base *base, const struct certd_reloader_opts *o,
 	int			 rv;
 
 	if (base == NULL || o == NULL) {
-		fmt(errbuf, errlen, "reloader: base and options needed");
+		util_fmt(errbuf, errlen, "reloader: base and options needed");
 		return NULL;
 	}
 	if ((why = opts_invalid(o)) != NULL) {
-		fmt(errbuf, errlen, "reloader: %s", why);
+		util_fmt(errbuf, errlen, "reloader: %s", why);
 		return NULL;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	r->base = base;
@@ -381,13 +368,13 @@ reloader_create(struct event_base *base, const struct certd_reloader_opts *o,
 	r->arg = arg;
 	r->wake_fd[0] = r->wake_fd[1] = -1;
 	if ((rv = pthread_mutex_init(&r->mu, NULL)) != 0) {
-		fmt(errbuf, errlen, "reloader: mutex: %s", strerror(rv));
+		util_fmt(errbuf, errlen, "reloader: mutex: %s", strerror(rv));
 		free(r);
 		return NULL;
 	}
 	if ((rv = gnutls_certificate_allocate_credentials(&r->cred)) < 0) {
 		r->cred = NULL;
-		fmt(errbuf, errlen, "reloader: credentials: %s",
+		util_fmt(errbuf, errlen, "reloader: credentials: %s",
 		    gnutls_strerror(rv));
 		goto fail;
 	}
@@ -463,7 +450,8 @@ certd_reloader_start(const struct certd_reloader_opts *opts,
 	int			 rv;
 
 	if ((base = event_base_new()) == NULL) {
-		fmt(errbuf, errlen, "reloader: cannot create an event base");
+		util_fmt(errbuf, errlen,
+		    "reloader: cannot create an event base");
 		return NULL;
 	}
 	if ((r = reloader_create(base, opts, cb, arg, errbuf,
@@ -473,14 +461,14 @@ certd_reloader_start(const struct certd_reloader_opts *opts,
 	}
 	r->threaded = 1;		/* from now on the base is r's */
 	if (pipe2(r->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
-		fmt(errbuf, errlen, "reloader: pipe: %s", strerror(errno));
+		util_fmt(errbuf, errlen, "reloader: pipe: %s", strerror(errno));
 		r->wake_fd[0] = r->wake_fd[1] = -1;
 		goto fail;
 	}
 	r->wake = event_new(base, r->wake_fd[0], EV_READ | EV_PERSIST,
 	    reloader_wake_cb, r);
 	if (r->wake == NULL || event_add(r->wake, NULL) != 0) {
-		fmt(errbuf, errlen, "out of memory");
+		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}
 	/* Signals are the application's: none for our thread but faults. */
@@ -489,7 +477,7 @@ certd_reloader_start(const struct certd_reloader_opts *opts,
 	rv = pthread_create(&r->thread, NULL, reloader_thread, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rv != 0) {
-		fmt(errbuf, errlen, "reloader: thread: %s", strerror(rv));
+		util_fmt(errbuf, errlen, "reloader: thread: %s", strerror(rv));
 		goto fail;
 	}
 	return r;

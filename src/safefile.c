@@ -25,6 +25,7 @@
 #include "cert.h"
 #include "perm.h"
 #include "safefile.h"
+#include "util.h"
 
 static int __attribute__((format(printf, 4, 5)))
 safefile_errf(int r, char *err, size_t errlen, const char *f, ...)
@@ -32,7 +33,7 @@ safefile_errf(int r, char *err, size_t errlen, const char *f, ...)
 	va_list	ap;
 
 	va_start(ap, f);
-	vsnprintf(err, errlen, f, ap);
+	util_vfmt(err, errlen, f, ap);
 	va_end(ap);
 	return r;
 }

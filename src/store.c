@@ -41,10 +41,10 @@
 #include <rocksdb/c.h>
 
 #include "certd/constants.h"
-#include "cert.h"
 #include "record.h"
 #include "store.h"
 #include "store_int.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -65,7 +65,7 @@ store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 	if (errbuf == NULL || errlen == 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
+	util_vfmt(errbuf, errlen, fmt, ap);
 	va_end(ap);
 	/* one line, whatever RocksDB says */
 	for (p = errbuf; *p != '\0'; p++)
@@ -97,6 +97,19 @@ store_fsync_dir(const char *dir)
 	close(fd);
 	errno = saved;
 	return rv;
+}
+
+int
+store_iter_error(rocksdb_iterator_t *it, char *errbuf, size_t errlen)
+{
+	char	*rerr = NULL;
+
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr == NULL)
+		return 0;
+	store_errf(errbuf, errlen, "cannot read database: %s", rerr);
+	rocksdb_free(rerr);
+	return CERTD_ERR_STORAGE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -165,7 +178,7 @@ store_wb_destroy(rocksdb_writebatch_t *wb)
 	if (wb == NULL)
 		return;
 	data = rocksdb_writebatch_data(wb, &size);
-	cert_wipe((void *)(uintptr_t)data, size);
+	util_wipe((void *)(uintptr_t)data, size);
 	rocksdb_writebatch_destroy(wb);
 }
 
@@ -178,18 +191,16 @@ store_op_free(struct store_op *op)
 		op->tm->reserve--;
 	record_free(op->rec);
 	free(op->ent);
-	if (op->val != NULL) {
-		cert_wipe(op->val, op->vallen);
-		free(op->val);
-	}
+	util_wipe(op->val, op->vallen);
+	free(op->val);
 	free(op->akey);
 	free(op->oldakey);
 	free(op->lval);
 	free(op->team_own);
 	store_wb_destroy(op->wb);
 	free(op->why);
-	cert_wipe(op->new_key, sizeof(op->new_key));
-	cert_wipe(op->old_key, sizeof(op->old_key));
+	util_wipe(op->new_key, sizeof(op->new_key));
+	util_wipe(op->old_key, sizeof(op->old_key));
 	free(op);
 }
 
@@ -260,9 +271,9 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 	op->cb = cb;
 	op->arg = arg;
 	op->rkey[0] = 'r';
-	store_be64_put(op->rkey + 1, id);
+	util_be64_put(op->rkey + 1, id);
 	op->lkey[0] = 'l';
-	store_be64_put(op->lkey + 1, op->revision);
+	util_be64_put(op->lkey + 1, op->revision);
 	store_hkey(op->hkey, id, op->revision);
 	return op;
 }

@@ -31,6 +31,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_test.h"
+#include "util.h"
 
 /* A backup directory: no one but root and certd may change its entries. */
 #define STORE_BACKUP_DIR_PERM (PERM_DIR | PERM_OWNER_ROOT | PERM_NO_WRITE)
@@ -76,7 +77,7 @@ store_backup_key(struct store *s, unsigned char *key, char *errbuf,
 		return -1;
 	if (store_keys_kid(key, kid) != 0 ||
 	    memcmp(kid, s->disk_kid, sizeof(kid)) != 0) {
-		cert_wipe(key, CERT_SEAL_KEY_LEN);
+		util_wipe(key, CERT_SEAL_KEY_LEN);
 		store_errf(errbuf, errlen, "master key %s is not the key the "
 		    "database is sealed under (was it replaced while certd "
 		    "runs?)", s->mk_path);
@@ -209,7 +210,7 @@ store_backup(struct store *s, const char *dir, char *errbuf, size_t errlen)
 			(void)unlink(kp);
 			store_backup_undo(renamed ? db : part);
 		}
-		cert_wipe(key, sizeof(key));
+		util_wipe(key, sizeof(key));
 	}
 	pthread_rwlock_unlock(&s->dblock);
 	pthread_mutex_unlock(&s->filelock);

@@ -16,110 +16,52 @@
 #include <rocksdb/c.h>
 
 #include "certd/constants.h"
+#include "proto.h"
 #include "record.h"
 #include "store.h"
 #include "store_int.h"
+#include "util.h"
 
 #define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
 #define STORE_LOG_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
 
-/* ------------------------------------------------------------------ */
-/* Reading the change log                                              */
+/*
+ * Take the read lock that the writer's reopen takes for writing.  Never
+ * wait: the writer may be reopening after a failure, and a reopen in
+ * progress (or one that left no database) is a storage error here.
+ * Returns 0 with the lock held, or CERTD_ERR_STORAGE.
+ */
+static int
+store_read_lock(struct store *s)
+{
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	if (s->db == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		return CERTD_ERR_STORAGE;
+	}
+	return 0;
+}
 
 /*
- * A bounds-checked cursor over one change-log entry.  The entry is ours
- * (store_log_encode), so only what that writes is accepted: a map with str
- * keys, uint and str values.  Nothing is allocated.
+ * End a scan made under store_read_lock: free it and ro, and drop the
+ * lock.  Returns err, or CERTD_ERR_STORAGE when the iterator met a read
+ * error.
  */
-struct store_cur {
-	const unsigned char	*p;
-	size_t			 len;
-	size_t			 pos;
-};
-
-/* Read a big-endian unsigned of n bytes (1, 2, 4 or 8). */
 static int
-store_cur_be(struct store_cur *c, size_t n, uint64_t *v)
+store_scan_end(struct store *s, rocksdb_iterator_t *it,
+    rocksdb_readoptions_t *ro, int err)
 {
-	size_t	i;
-
-	if (n > c->len - c->pos)
-		return CERTD_ERR_STORAGE;
-	*v = 0;
-	for (i = 0; i < n; i++)
-		*v = (*v << 8) | c->p[c->pos++];
-	return 0;
+	if (store_iter_error(it, NULL, 0) != 0)
+		err = CERTD_ERR_STORAGE;
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	pthread_rwlock_unlock(&s->dblock);
+	return err;
 }
 
-static int
-store_cur_byte(struct store_cur *c, unsigned char *b)
-{
-	if (c->pos >= c->len)
-		return CERTD_ERR_STORAGE;
-	*b = c->p[c->pos++];
-	return 0;
-}
-
-static int
-store_cur_map(struct store_cur *c, uint64_t *n)
-{
-	unsigned char	b;
-	int		err;
-
-	if ((err = store_cur_byte(c, &b)) != 0)
-		return err;
-	if (b >= 0x80 && b <= 0x8f) {
-		*n = b & 0x0f;
-		return 0;
-	}
-	if (b == 0xde)
-		return store_cur_be(c, 2, n);
-	if (b == 0xdf)
-		return store_cur_be(c, 4, n);
-	return CERTD_ERR_STORAGE;
-}
-
-/* A str: *ptr points into the entry, *len bytes, not NUL-terminated. */
-static int
-store_cur_str(struct store_cur *c, const char **ptr, size_t *len)
-{
-	unsigned char	b;
-	uint64_t	n;
-	int		err;
-
-	if ((err = store_cur_byte(c, &b)) != 0)
-		return err;
-	if (b >= 0xa0 && b <= 0xbf)
-		n = b & 0x1f;
-	else if (b == 0xd9 || b == 0xda || b == 0xdb) {
-		if ((err = store_cur_be(c, (size_t)1 << (b - 0xd9), &n)) != 0)
-			return err;
-	} else
-		return CERTD_ERR_STORAGE;
-	if (n > c->len - c->pos)
-		return CERTD_ERR_STORAGE;
-	*ptr = (const char *)c->p + c->pos;
-	*len = (size_t)n;
-	c->pos += (size_t)n;
-	return 0;
-}
-
-static int
-store_cur_uint(struct store_cur *c, uint64_t *v)
-{
-	unsigned char	b;
-	int		err;
-
-	if ((err = store_cur_byte(c, &b)) != 0)
-		return err;
-	if (b <= 0x7f) {
-		*v = b;
-		return 0;
-	}
-	if (b >= 0xcc && b <= 0xcf)
-		return store_cur_be(c, (size_t)1 << (b - 0xcc), v);
-	return CERTD_ERR_STORAGE;
-}
+/* ------------------------------------------------------------------ */
+/* Reading the change log                                              */
 
 static bool
 store_str_is(const char *p, size_t len, const char *what)
@@ -129,15 +71,14 @@ store_str_is(const char *p, size_t len, const char *what)
 
 /* A str of 1..max bytes without NUL, copied into buf[max + 1]. */
 static int
-store_cur_name(struct store_cur *c, char *buf, size_t max)
+store_cur_name(struct proto_cur *c, char *buf, size_t max)
 {
 	const char	*p;
 	size_t		 len;
-	int		 err;
 
-	if ((err = store_cur_str(c, &p, &len)) != 0)
-		return err;
-	if (len == 0 || len > max || memchr(p, '\0', len) != NULL)
+	p = proto_cur_str(c, &len);
+	if (c->error != NULL || len == 0 || len > max ||
+	    memchr(p, '\0', len) != NULL)
 		return CERTD_ERR_STORAGE;
 	memcpy(buf, p, len);
 	buf[len] = '\0';
@@ -146,29 +87,34 @@ store_cur_name(struct store_cur *c, char *buf, size_t max)
 
 /*
  * Decode the entry of revision `rev` into *e; team and alias are copied
- * into the caller's buffers, which e then points at.
+ * into the caller's buffers, which e then points at.  The entry is ours
+ * (store_log_encode), so only what that writes is accepted: a map with str
+ * keys, uint and str values.  It is read with proto.c's bounds-checked
+ * cursor; nothing is allocated.
  */
 static int
 store_log_decode(const char *buf, size_t len, uint64_t rev,
     struct store_log_entry *e, char team[STORE_LOG_TEAM_BYTES + 1],
     char alias[STORE_LOG_ALIAS_BYTES + 1])
 {
-	struct store_cur	 c = { (const unsigned char *)buf, len, 0 };
+	struct proto_cur	 c;
 	const char		*k, *v;
 	size_t			 klen, vlen;
 	uint64_t		 n, i, u;
 	unsigned		 seen = 0, bit;
 	int			 err;
 
-	if ((err = store_cur_map(&c, &n)) != 0)
-		return err;
+	proto_cur_init(&c, buf, len);
+	n = proto_cur_map(&c);
 	for (i = 0; i < n; i++) {
-		if ((err = store_cur_str(&c, &k, &klen)) != 0)
-			return err;
+		k = proto_cur_str(&c, &klen);
+		if (c.error != NULL)
+			return CERTD_ERR_STORAGE;
 		if (store_str_is(k, klen, "op")) {
 			bit = 1 << 0;
-			if ((err = store_cur_str(&c, &v, &vlen)) != 0)
-				return err;
+			v = proto_cur_str(&c, &vlen);
+			if (c.error != NULL)
+				return CERTD_ERR_STORAGE;
 			if (store_str_is(v, vlen, "put"))
 				e->kind = STORE_PUT;
 			else if (store_str_is(v, vlen, "delete"))
@@ -177,15 +123,13 @@ store_log_decode(const char *buf, size_t len, uint64_t rev,
 				return CERTD_ERR_STORAGE;
 		} else if (store_str_is(k, klen, "rev")) {
 			bit = 1 << 1;
-			if ((err = store_cur_uint(&c, &u)) != 0)
-				return err;
-			if (u != rev)
+			u = proto_cur_uint(&c);
+			if (c.error != NULL || u != rev)
 				return CERTD_ERR_STORAGE;
 		} else if (store_str_is(k, klen, "id")) {
 			bit = 1 << 2;
-			if ((err = store_cur_uint(&c, &e->id)) != 0)
-				return err;
-			if (e->id == 0)
+			e->id = proto_cur_uint(&c);
+			if (c.error != NULL || e->id == 0)
 				return CERTD_ERR_STORAGE;
 		} else if (store_str_is(k, klen, "team")) {
 			bit = 1 << 3;
@@ -203,7 +147,8 @@ store_log_decode(const char *buf, size_t len, uint64_t rev,
 			return CERTD_ERR_STORAGE;	/* duplicate key */
 		seen |= bit;
 	}
-	if (seen != (1 << 5) - 1 || c.pos != c.len)
+	if (seen != (1 << 5) - 1 || c.error != NULL ||
+	    proto_cur_left(&c) != 0)
 		return CERTD_ERR_STORAGE;
 	e->revision = rev;
 	e->team = team;
@@ -218,7 +163,7 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 	rocksdb_iterator_t	*it;
 	struct store_log_entry	 e;
 	const char		*k, *v;
-	char			 from[9], to[9], *rerr = NULL;
+	char			 from[9], to[9];
 	char			 team[STORE_LOG_TEAM_BYTES + 1];
 	char			 alias[STORE_LOG_ALIAS_BYTES + 1];
 	size_t			 klen, vlen;
@@ -233,16 +178,11 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 	 */
 	if (since >= last)
 		return 0;
-	/* never wait: the writer may be reopening after a failure */
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+	if (store_read_lock(s) != 0)
 		return CERTD_ERR_STORAGE;
-	if (s->db == NULL) {
-		pthread_rwlock_unlock(&s->dblock);
-		return CERTD_ERR_STORAGE;
-	}
 	from[0] = to[0] = 'l';
-	store_be64_put(from + 1, since + 1);
-	store_be64_put(to + 1, last + 1);	/* never near UINT64_MAX */
+	util_be64_put(from + 1, since + 1);
+	util_be64_put(to + 1, last + 1);	/* never near UINT64_MAX */
 	ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_iterate_upper_bound(ro, to, sizeof(to));
 	it = rocksdb_create_iterator(s->db, ro);
@@ -253,7 +193,7 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 			err = CERTD_ERR_STORAGE;
 			break;
 		}
-		if ((rev = store_be64_get(k + 1)) > last)
+		if ((rev = util_be64_get(k + 1)) > last)
 			break;
 		v = rocksdb_iter_value(it, &vlen);
 		if ((err = store_log_decode(v, vlen, rev, &e, team, alias))
@@ -262,15 +202,7 @@ store_log_scan(struct store *s, uint64_t since, store_log_cb cb, void *arg)
 		if (cb(&e, arg) != 0)
 			break;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		err = CERTD_ERR_STORAGE;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	pthread_rwlock_unlock(&s->dblock);
-	return err;
+	return store_scan_end(s, it, ro, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -294,8 +226,8 @@ store_history_version_decode(const char *k, size_t klen, const char *v,
 		return CERTD_ERR_STORAGE;
 	if ((err = record_decode(v, vlen, out, sk)) != 0)
 		return err;
-	if ((*out)->id != store_be64_get(k + 1) ||
-	    (*out)->revision != store_be64_get(k + 9) || sk->box == NULL) {
+	if ((*out)->id != util_be64_get(k + 1) ||
+	    (*out)->revision != util_be64_get(k + 9) || sk->box == NULL) {
 		record_free(*out);
 		*out = NULL;
 		record_sealed_clear(sk);
@@ -346,20 +278,15 @@ store_history(struct store *s, const char *team, uint64_t id,
 	struct record_sealed	 sk;
 	struct cert_record	*rec;
 	const char		*k, *v;
-	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
+	char			 hkey[STORE_HKEY_LEN];
 	size_t			 klen, vlen, n = 0;
 	bool			 stop;
 	int			 err = 0;
 
 	if (store_get(s, team, id) == NULL)
 		return CERTD_ERR_NOT_FOUND;
-	/* never wait: the writer may be reopening after a failure */
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+	if (store_read_lock(s) != 0)
 		return CERTD_ERR_STORAGE;
-	if (s->db == NULL) {
-		pthread_rwlock_unlock(&s->dblock);
-		return CERTD_ERR_STORAGE;
-	}
 	/* what the writer wrote and the loop has not applied does not exist */
 	store_hkey(hkey, id, s->rev);
 	ro = rocksdb_readoptions_create();
@@ -382,14 +309,7 @@ store_history(struct store *s, const char *team, uint64_t id,
 		if (stop)
 			break;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		err = CERTD_ERR_STORAGE;
-	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	pthread_rwlock_unlock(&s->dblock);
+	err = store_scan_end(s, it, ro, err);
 	/*
 	 * The current version is always kept: none at all means the
 	 * certificate's delete (a range deletion of its versions) is on disk
@@ -412,12 +332,8 @@ store_history_get(struct store *s, const char *team, uint64_t id,
 	*out = NULL;
 	if (revision == 0 || revision > s->rev)
 		return CERTD_ERR_NOT_FOUND;
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
+	if (store_read_lock(s) != 0)
 		return CERTD_ERR_STORAGE;
-	if (s->db == NULL) {
-		pthread_rwlock_unlock(&s->dblock);
-		return CERTD_ERR_STORAGE;
-	}
 	store_hkey(hkey, id, revision);
 	ro = rocksdb_readoptions_create();
 	val = rocksdb_get(s->db, ro, hkey, sizeof(hkey), &vlen, &rerr);

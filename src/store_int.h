@@ -30,6 +30,7 @@
 #include "record.h"
 #include "store.h"
 #include "store_test.h"
+#include "util.h"
 #include "wal.h"
 
 #define STORE_HKEY_LEN		17	/* "h" id(8) revision(8) */
@@ -235,50 +236,15 @@ struct store {
 };
 
 /* ------------------------------------------------------------------ */
-/* Small encoders                                                      */
-
-static inline void
-store_be64_put(char *p, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-static inline uint64_t
-store_be64_get(const char *p)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | (unsigned char)p[i];
-	return v;
-}
+/* History keys                                                        */
 
 /* The history key of (id, revision) into k[STORE_HKEY_LEN]. */
 static inline void
 store_hkey(char *k, uint64_t id, uint64_t revision)
 {
 	k[0] = 'h';
-	store_be64_put(k + 1, id);
-	store_be64_put(k + 9, revision);
-}
-
-static inline void
-store_hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char	digits[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
+	util_be64_put(k + 1, id);
+	util_be64_put(k + 9, revision);
 }
 
 /* ------------------------------------------------------------------ */
@@ -293,6 +259,12 @@ void		store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 char		*store_path(const char *a, const char *sep, const char *b);
 /* fsync a directory: 0, or -1 with errno set. */
 int		 store_fsync_dir(const char *dir);
+/*
+ * The read error a scan's iterator met: CERTD_ERR_STORAGE, with "cannot
+ * read database: ..." in errbuf (NULL or 0 bytes: not kept); 0 if none.
+ */
+int		 store_iter_error(rocksdb_iterator_t *it, char *errbuf,
+		    size_t errlen);
 /* A write batch may hold boxes: wipe its buffer before freeing it. */
 void		 store_wb_destroy(rocksdb_writebatch_t *wb);
 /* Free an op and what it holds, wiping keys and values; accepts NULL. */

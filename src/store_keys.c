@@ -38,6 +38,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_test.h"
+#include "util.h"
 
 /* A master key file: certd's own, for no one else to read (perm.h). */
 #define STORE_KEY_PERM	(PERM_OWNER | PERM_PRIVATE)
@@ -179,7 +180,7 @@ store_keys_read(const char *path, bool check_mode, unsigned char *key,
 	if ((n = read(fd, key, CERT_SEAL_KEY_LEN)) != CERT_SEAL_KEY_LEN) {
 		store_errf(errbuf, errlen, "cannot read master key %s: %s",
 		    path, n < 0 ? strerror(errno) : "short read");
-		cert_wipe(key, CERT_SEAL_KEY_LEN);
+		util_wipe(key, CERT_SEAL_KEY_LEN);
 		goto out;
 	}
 	err = 0;
@@ -196,14 +197,14 @@ store_key_check(struct store *s, char *errbuf, size_t errlen)
 	int		err;
 
 	err = store_keys_read(s->mk_path, true, key, &bad, errbuf, errlen);
-	cert_wipe(key, sizeof(key));
+	util_wipe(key, sizeof(key));
 	return err;
 }
 
 void
 store_key_id(const struct store *s, char hex[STORE_KEY_ID_HEX + 1])
 {
-	store_hex(s->kid, RECORD_KEY_ID_LEN, hex);
+	util_hex(s->kid, RECORD_KEY_ID_LEN, hex);
 }
 
 /*
@@ -272,7 +273,7 @@ store_keys_recover(struct store *s, bool have_kid, const unsigned char *dbkid,
 	if (err == 0 && have_kid && store_keys_kid(key, kid) == 0 &&
 	    memcmp(kid, dbkid, sizeof(kid)) == 0)
 		committed = true;
-	cert_wipe(key, sizeof(key));
+	util_wipe(key, sizeof(key));
 	if (committed ? rename(s->mk_new_path, s->mk_path) != 0 :
 	    unlink(s->mk_new_path) != 0) {
 		store_errf(errbuf, errlen, "cannot %s interrupted master key "
@@ -356,7 +357,7 @@ store_keys_seal_put(rocksdb_writebatch_t *wb, const char *dbkey,
 	if (err != 0)
 		return err;
 	rocksdb_writebatch_put(wb, dbkey, dbkeylen, val, vallen);
-	cert_wipe(val, vallen);
+	util_wipe(val, vallen);
 	free(val);
 	return 0;
 }
@@ -369,7 +370,7 @@ store_reseal_one(rocksdb_writebatch_t *wb, const struct cert_record *rec,
 	char	rkey[9];
 
 	rkey[0] = 'r';
-	store_be64_put(rkey + 1, rec->id);
+	util_be64_put(rkey + 1, rec->id);
 	return store_keys_seal_put(wb, rkey, sizeof(rkey), rec, key, kid);
 }
 
@@ -581,7 +582,6 @@ store_keys_rekey_history(struct store *s, struct store_op *op)
 	struct record_sealed	 sk;
 	struct cert_record	*rec;
 	const char		*k, *v;
-	char			*rerr = NULL;
 	size_t			 klen, vlen;
 	int			 err = 0;
 
@@ -603,11 +603,8 @@ store_keys_rekey_history(struct store *s, struct store_op *op)
 			    op->new_key, op->new_kid);
 		record_free(rec);
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
+	if (store_iter_error(it, NULL, 0) != 0)
 		err = CERTD_ERR_STORAGE;
-	}
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
 	return err != 0 ? CERTD_ERR_STORAGE : 0;

@@ -137,7 +137,7 @@ store_get_u64(struct store *s, const rocksdb_readoptions_t *ro,
 		rocksdb_free(val);
 		return CERTD_ERR_STORAGE;
 	}
-	*v = store_be64_get(val);
+	*v = util_be64_get(val);
 	*found = true;
 	rocksdb_free(val);
 	return 0;
@@ -171,19 +171,16 @@ store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
 	it = rocksdb_create_iterator(s->db, ro);
 	rocksdb_iter_seek_to_first(it);
 	empty = !rocksdb_iter_valid(it);
-	rocksdb_iter_get_error(it, &rerr);
+	err = store_iter_error(it, errbuf, errlen);
 	rocksdb_iter_destroy(it);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
+	if (err != 0)
+		return err;
 	if (!empty) {
 		store_errf(errbuf, errlen, "not a certd database (no %s)",
 		    KEY_SCHEMA);
 		return CERTD_ERR_STORAGE;
 	}
-	store_be64_put(buf, STORE_SCHEMA);
+	util_be64_put(buf, STORE_SCHEMA);
 	rocksdb_put(s->db, s->wopts, KEY_SCHEMA, strlen(KEY_SCHEMA), buf, 8,
 	    &rerr);
 	if (rerr != NULL) {
@@ -208,7 +205,6 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 	struct store_alias	*e;
 	const struct cert_record *other;
 	const char		*k, *v;
-	char			*rerr = NULL;
 	size_t			 klen, vlen;
 	uint64_t		 id;
 	int			 err = CERTD_ERR_STORAGE;
@@ -226,7 +222,7 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 			    "record key of %zu bytes", klen);
 			goto out;
 		}
-		id = store_be64_get(k + 1);
+		id = util_be64_get(k + 1);
 		v = rocksdb_iter_value(it, &vlen);
 		if ((err = record_decode(v, vlen, &rec, &sk)) != 0) {
 			store_errf(errbuf, errlen, err == CERTD_ERR_NOMEM ?
@@ -285,14 +281,7 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 			*max_rev = rec->revision;
 		rec = NULL;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
-		err = CERTD_ERR_STORAGE;
-		goto out;
-	}
-	err = 0;
+	err = store_iter_error(it, errbuf, errlen);
 out:
 	record_free(rec);
 	rocksdb_iter_destroy(it);
@@ -307,7 +296,7 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 	rocksdb_iterator_t		*it;
 	const struct cert_record	*rec;
 	const char			*k, *v, *alias;
-	char				*copy = NULL, *rerr = NULL;
+	char				*copy = NULL;
 	size_t				 klen, vlen, n = 0;
 	int				 err = CERTD_ERR_STORAGE;
 
@@ -336,21 +325,17 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 			goto out;
 		}
 		rec = store_get_alias(s, copy + 1, alias);
-		if (rec == NULL || rec->id != store_be64_get(v)) {
+		if (rec == NULL || rec->id != util_be64_get(v)) {
 			store_errf(errbuf, errlen, "database is corrupt: "
 			    "alias index entry for id %llu in team %s does not "
 			    "match the records",
-			    (unsigned long long)store_be64_get(v), copy + 1);
+			    (unsigned long long)util_be64_get(v), copy + 1);
 			goto out;
 		}
 		n++;
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
+	if (store_iter_error(it, errbuf, errlen) != 0)
 		goto out;
-	}
 	if (n != s->count) {
 		store_errf(errbuf, errlen, "database is corrupt: alias index "
 		    "has %zu entries for %zu records", n, s->count);
@@ -370,7 +355,6 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 {
 	rocksdb_iterator_t	*it;
 	const char		*k;
-	char			*rerr = NULL;
 	size_t			 klen;
 	int			 err = 0;
 
@@ -380,21 +364,17 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 	if (rocksdb_iter_valid(it)) {
 		k = rocksdb_iter_key(it, &klen);
 		if (klen > 0 && k[0] == 'l') {
-			if (klen != 9 || store_be64_get(k + 1) == 0 ||
-			    store_be64_get(k + 1) > s->rev) {
+			if (klen != 9 || util_be64_get(k + 1) == 0 ||
+			    util_be64_get(k + 1) > s->rev) {
 				store_errf(errbuf, errlen, "database is "
 				    "corrupt: malformed change-log key");
 				err = CERTD_ERR_STORAGE;
 			} else
-				s->log_first = store_be64_get(k + 1);
+				s->log_first = util_be64_get(k + 1);
 		}
 	}
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
+	if (store_iter_error(it, errbuf, errlen) != 0)
 		err = CERTD_ERR_STORAGE;
-	}
 	rocksdb_iter_destroy(it);
 	return err;
 }
@@ -406,22 +386,17 @@ store_load_has_records(struct store *s, const rocksdb_readoptions_t *ro,
 {
 	rocksdb_iterator_t	*it;
 	const char		*k;
-	char			*rerr = NULL;
 	size_t			 klen;
+	int			 err;
 
 	it = rocksdb_create_iterator(s->db, ro);
 	rocksdb_iter_seek(it, "r", 1);
 	*any = rocksdb_iter_valid(it) &&
 	    (k = rocksdb_iter_key(it, &klen)) != NULL && klen > 0 &&
 	    k[0] == 'r';
-	rocksdb_iter_get_error(it, &rerr);
+	err = store_iter_error(it, errbuf, errlen);
 	rocksdb_iter_destroy(it);
-	if (rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot read database: %s", rerr);
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
-	return 0;
+	return err;
 }
 
 /*
@@ -470,7 +445,7 @@ store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
 		    (const char *)s->kid, sizeof(s->kid));
 	if (err == 0 && seed)
 		err = store_seed_history(s, wb);
-	store_be64_put(schema, STORE_SCHEMA);
+	util_be64_put(schema, STORE_SCHEMA);
 	rocksdb_writebatch_put(wb, KEY_SCHEMA, strlen(KEY_SCHEMA), schema,
 	    sizeof(schema));
 	if (err == 0)
@@ -558,9 +533,9 @@ store_epoch_setup(struct store *s, const rocksdb_readoptions_t *ro,
 			err = CERTD_ERR_INTERNAL;
 			goto out;
 		}
-		s->epoch = store_be64_get(val) & STORE_EPOCH_MASK;
+		s->epoch = util_be64_get(val) & STORE_EPOCH_MASK;
 	} while (s->epoch == 0);
-	store_be64_put(val, s->epoch);
+	util_be64_put(val, s->epoch);
 	rocksdb_put(s->db, s->wopts, KEY_EPOCH, strlen(KEY_EPOCH), val,
 	    sizeof(val), &rerr);
 	if (rerr != NULL) {
@@ -601,7 +576,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 	    (err = store_get_u64(s, ro, KEY_KID, &have_kid, &v, errbuf,
 	    errlen)) != 0)
 		goto out;
-	store_be64_put((char *)dbkid, v);
+	util_be64_put(dbkid, v);
 	if ((err = store_keys_recover(s, have_kid, dbkid, errbuf, errlen))
 	    != 0 ||
 	    (err = store_keys_setup(s, ro, have_kid, &created, errbuf, errlen))
@@ -613,8 +588,8 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 	if (have_kid && !created &&
 	    memcmp(dbkid, s->kid, sizeof(dbkid)) != 0) {
 		/* no sealed record to say so: the database's id does */
-		store_hex(s->kid, sizeof(s->kid), a);
-		store_hex(dbkid, sizeof(dbkid), b);
+		util_hex(s->kid, sizeof(s->kid), a);
+		util_hex(dbkid, sizeof(dbkid), b);
 		store_errf(errbuf, errlen, "master key %s is not the key of "
 		    "this store (key id %s, the store's is %s)", s->mk_path, a,
 		    b);
@@ -1016,7 +991,7 @@ store_free(struct store *s)
 			free(e);
 		}
 	free(s->aliases);
-	cert_wipe(s->mkey, sizeof(s->mkey));
+	util_wipe(s->mkey, sizeof(s->mkey));
 	free(s->mk_path);
 	free(s->mk_new_path);
 	free(s->mk_dir);

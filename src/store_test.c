@@ -12,28 +12,31 @@
 #include "store_int.h"
 #include "store_test.h"
 
+/* Arm a hook: set it under the lock that guards it (store_test.h). */
+static void
+store_test_set(pthread_mutex_t *lock, int *hook, int v)
+{
+	pthread_mutex_lock(lock);
+	*hook = v;
+	pthread_mutex_unlock(lock);
+}
+
 void
 store_fail_next_writes(struct store *s, int n)
 {
-	pthread_mutex_lock(&s->lock);
-	s->test.fail_writes = n;
-	pthread_mutex_unlock(&s->lock);
+	store_test_set(&s->lock, &s->test.fail_writes, n);
 }
 
 void
 store_test_fail_backup(struct store *s)
 {
-	pthread_mutex_lock(&s->filelock);
-	s->test.fail_backup = true;
-	pthread_mutex_unlock(&s->filelock);
+	store_test_set(&s->filelock, &s->test.fail_backup, 1);
 }
 
 void
 store_test_crash_rekey(struct store *s, int step)
 {
-	pthread_mutex_lock(&s->lock);
-	s->test.crash_step = step;
-	pthread_mutex_unlock(&s->lock);
+	store_test_set(&s->lock, &s->test.crash_step, step);
 }
 
 void
@@ -65,7 +68,7 @@ store_test_backup_fails(struct store *s, char *errbuf, size_t errlen)
 {
 	if (!s->test.fail_backup)
 		return false;
-	s->test.fail_backup = false;
+	s->test.fail_backup = 0;
 	store_errf(errbuf, errlen, "test: the backup fails after its "
 	    "checkpoint");
 	return true;

@@ -47,7 +47,7 @@ enum store_test_step {
 struct store_test {
 	int	fail_writes;	/* batches left to fail */
 	int	crash_step;	/* where the next rotation stops; 0: nowhere */
-	bool	fail_backup;	/* the next backup fails */
+	int	fail_backup;	/* 1: the next backup fails */
 	bool	fail;		/* the batch being written fails */
 	int	crash;		/* the rotation being written stops there */
 };

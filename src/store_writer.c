@@ -69,6 +69,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_test.h"
+#include "util.h"
 
 #define STORE_MIN_FREE	(1 << 20)	/* bytes kept free besides a batch */
 #define STORE_REOPEN_SECS 1		/* retry after a failed write */
@@ -138,7 +139,7 @@ store_hist_get(struct store *s, rocksdb_iterator_t **it, uint64_t id,
 	struct store_hist	*h;
 	rocksdb_readoptions_t	*ro;
 	const char		*k;
-	char			 from[STORE_HKEY_LEN], *rerr = NULL;
+	char			 from[STORE_HKEY_LEN];
 	size_t			 klen, i;
 
 	*err = 0;
@@ -185,13 +186,10 @@ store_hist_get(struct store *s, rocksdb_iterator_t **it, uint64_t id,
 			h->rev = v;
 			h->cap = cap;
 		}
-		h->rev[h->n++] = store_be64_get(k + 9);
+		h->rev[h->n++] = util_be64_get(k + 9);
 	}
-	rocksdb_iter_get_error(*it, &rerr);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
+	if (store_iter_error(*it, NULL, 0) != 0)
 		*err = CERTD_ERR_STORAGE;
-	}
 	if (*err != 0) {
 		store_hist_drop(s, id);
 		return NULL;
@@ -274,7 +272,7 @@ store_write_batch(struct store *s, struct store_op *batch)
 			if (op->oldakey != NULL)
 				rocksdb_writebatch_delete(wb, op->oldakey,
 				    op->oldakeylen);
-			store_be64_put(idbuf, op->id);
+			util_be64_put(idbuf, op->id);
 			rocksdb_writebatch_put(wb, op->akey, op->akeylen,
 			    idbuf, sizeof(idbuf));
 		} else {
@@ -294,13 +292,13 @@ store_write_batch(struct store *s, struct store_op *batch)
 	}
 	if (cut >= s->disk_log_first) {
 		lfrom[0] = lto[0] = 'l';
-		store_be64_put(lfrom + 1, s->disk_log_first);
-		store_be64_put(lto + 1, cut + 1);
+		util_be64_put(lfrom + 1, s->disk_log_first);
+		util_be64_put(lto + 1, cut + 1);
 		rocksdb_writebatch_delete_range(wb, lfrom, sizeof(lfrom), lto,
 		    sizeof(lto));
 	}
-	store_be64_put(nbuf, last->next_id);
-	store_be64_put(rbuf, last->revision);
+	util_be64_put(nbuf, last->next_id);
+	util_be64_put(rbuf, last->revision);
 	rocksdb_writebatch_put(wb, KEY_NEXT_ID, strlen(KEY_NEXT_ID), nbuf, 8);
 	rocksdb_writebatch_put(wb, KEY_REVISION, strlen(KEY_REVISION), rbuf, 8);
 	if (it != NULL)
@@ -444,7 +442,7 @@ store_recover(struct store *s)
 	if (store_read_meta8(s, KEY_REVISION, rev) != 0 ||
 	    store_read_meta8(s, KEY_KID, kid) != 0)
 		return CERTD_ERR_STORAGE;
-	if (store_be64_get((const char *)rev) != s->disk_rev ||
+	if (util_be64_get(rev) != s->disk_rev ||
 	    memcmp(kid, s->disk_kid, sizeof(kid)) != 0) {
 		s->dead = true;		/* only a restart reconciles */
 		log_error("store: after a failed write the database holds a "

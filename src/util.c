@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers: names, times, hex, big-endian numbers, wiping, and
- * starting threads.  No library but libc: this file is in the daemon,
- * certctl and libcertd alike.
+ * Small helpers: names, times, hex, big-endian numbers, wiping, reasons
+ * into a caller's buffer, and starting threads.  No library but libc: this
+ * file is in the daemon, certctl and libcertd alike.
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -162,6 +163,24 @@ util_wipe(void *buf, size_t len)
 {
 	if (buf != NULL && len > 0)
 		explicit_bzero(buf, len);
+}
+
+void
+util_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
+{
+	if (buf == NULL || len == 0)
+		return;
+	(void)vsnprintf(buf, len, fmt, ap);
+}
+
+void
+util_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	util_vfmt(buf, len, fmt, ap);
+	va_end(ap);
 }
 
 void

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers shared by several subsystems: names, numbers, time, hex,
- * big-endian numbers, wiping memory, and starting a thread.  Built into
+ * big-endian numbers, wiping memory, a reason into a caller's buffer, and
+ * starting a thread.  Built into
  * libcertd_common, which the daemon, certctl and libcertd all link: the one
  * copy of each.
  */
@@ -10,6 +11,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +50,16 @@ uint64_t	util_be64_get(const void *p);
  * keeps.  Accepts NULL.
  */
 void	util_wipe(void *buf, size_t len);
+
+/*
+ * printf into buf of len bytes, for the "errbuf, errlen" and "why, whylen"
+ * pairs that callers pass for a reason: a NULL buf or a len of 0 keeps
+ * nothing.
+ */
+void	util_fmt(char *buf, size_t len, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	util_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
 
 /*
  * Fill set with every signal a thread can be spared: all but the

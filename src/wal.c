@@ -25,7 +25,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 
 #include <isa-l/crc.h>
 
+#include "util.h"
 #include "wal.h"
 
 #define WAL_BLOCK	32768
@@ -87,21 +87,6 @@ struct wal_state {
 	bool			 compressed;	/* batches cannot be read */
 	bool			 nomem;
 };
-
-static void	wal_errf(char *, size_t, const char *, ...)
-		    __attribute__((__format__(__printf__, 3, 4)));
-
-static void
-wal_errf(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * CRC-32C (Castagnoli), RocksDB's checksum: ISA-L's crc32_iscsi, which
@@ -489,7 +474,7 @@ wal_list(int dfd, struct wal_file **out, size_t *count, char *errbuf,
 	int		 fd;
 
 	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		wal_errf(errbuf, errlen, "cannot list the database directory: "
+		util_fmt(errbuf, errlen, "cannot list the database directory: "
 		    "%s", strerror(errno));
 		if (fd != -1)
 			(void)close(fd);
@@ -502,7 +487,7 @@ wal_list(int dfd, struct wal_file **out, size_t *count, char *errbuf,
 			cap = cap != 0 ? cap * 2 : 8;
 			if (cap > WAL_FILES_MAX ||
 			    (nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				wal_errf(errbuf, errlen, "too many write-ahead "
+				util_fmt(errbuf, errlen, "too many write-ahead "
 				    "logs to read");
 				free(v);
 				closedir(d);
@@ -531,14 +516,15 @@ wal_open(int dfd, const char *dbdir, const char *name, struct stat *st,
 
 	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
 	    fstat(fd, st) != 0) {
-		wal_errf(errbuf, errlen, "cannot read write-ahead log %s/%s: %s",
-		    dbdir, name, strerror(errno));
+		util_fmt(errbuf, errlen,
+		    "cannot read write-ahead log %s/%s: %s", dbdir, name,
+		    strerror(errno));
 		if (fd != -1)
 			(void)close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		wal_errf(errbuf, errlen, "write-ahead log %s/%s is not a "
+		util_fmt(errbuf, errlen, "write-ahead log %s/%s is not a "
 		    "regular file", dbdir, name);
 		(void)close(fd);
 		return -1;
@@ -566,7 +552,7 @@ wal_scan(const char *dbdir, const char *rev_key, struct wal_report *r,
 	if ((dfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;		/* a new store */
-		wal_errf(errbuf, errlen, "cannot open %s: %s", dbdir,
+		util_fmt(errbuf, errlen, "cannot open %s: %s", dbdir,
 		    strerror(errno));
 		return -1;
 	}
@@ -591,7 +577,7 @@ wal_scan(const char *dbdir, const char *rev_key, struct wal_report *r,
 		    0);
 		(void)close(fd);
 		if (m == MAP_FAILED) {
-			wal_errf(errbuf, errlen, "cannot read write-ahead log "
+			util_fmt(errbuf, errlen, "cannot read write-ahead log "
 			    "%s/%s: %s", dbdir, v[i].name, strerror(errno));
 			goto out;
 		}
@@ -599,7 +585,7 @@ wal_scan(const char *dbdir, const char *rev_key, struct wal_report *r,
 		wal_scan_log(&st, m, (size_t)sb.st_size);
 		(void)munmap(m, (size_t)sb.st_size);
 		if (st.nomem) {
-			wal_errf(errbuf, errlen, "out of memory reading the "
+			util_fmt(errbuf, errlen, "out of memory reading the "
 			    "write-ahead logs");
 			goto out;
 		}
@@ -629,7 +615,7 @@ wal_copy(int sdfd, const char *dbdir, const char *name, int ddfd,
 		return -1;
 	if ((out = openat(ddfd, dest, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
-		wal_errf(errbuf, errlen, "cannot create %s: %s", dest,
+		util_fmt(errbuf, errlen, "cannot create %s: %s", dest,
 		    strerror(errno));
 		goto out;
 	}
@@ -640,7 +626,7 @@ wal_copy(int sdfd, const char *dbdir, const char *name, int ddfd,
 	if (put > 0 && got == 0 && fsync(out) == 0)
 		rv = 0;
 	else {
-		wal_errf(errbuf, errlen, "cannot copy %s to %s: %s", name, dest,
+		util_fmt(errbuf, errlen, "cannot copy %s to %s: %s", name, dest,
 		    errno != 0 ? strerror(errno) : "short write");
 		(void)unlinkat(ddfd, dest, 0);
 	}
@@ -666,13 +652,13 @@ wal_keep(const char *dbdir, const char *name, const char *destdir,
 		kept[0] = '\0';
 	if (!wal_name_num(name, &from) || gmtime_r(&when, &tm) == NULL ||
 	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0) {
-		wal_errf(errbuf, errlen, "cannot name a copy of %s", name);
+		util_fmt(errbuf, errlen, "cannot name a copy of %s", name);
 		return -1;
 	}
 	if ((sdfd = open(dbdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
 	    (ddfd = open(destdir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
-		wal_errf(errbuf, errlen, "cannot open %s: %s", sdfd == -1 ?
+		util_fmt(errbuf, errlen, "cannot open %s: %s", sdfd == -1 ?
 		    dbdir : destdir, strerror(errno));
 		goto out;
 	}
@@ -690,7 +676,7 @@ wal_keep(const char *dbdir, const char *name, const char *destdir,
 			    "%s%s/%s", used > 0 ? " " : "", destdir, dest);
 	}
 	if (fsync(ddfd) != 0) {
-		wal_errf(errbuf, errlen, "cannot sync %s: %s", destdir,
+		util_fmt(errbuf, errlen, "cannot sync %s: %s", destdir,
 		    strerror(errno));
 		goto out;
 	}

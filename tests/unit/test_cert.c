@@ -40,6 +40,7 @@
 #include "certd/constants.h"
 #include "cert.h"
 #include "pem.h"
+#include "util.h"
 
 #define T_2020	INT64_C(1577836800)	/* 2020-01-01T00:00:00Z */
 #define T_2021	INT64_C(1609459200)	/* 2021-01-01T00:00:00Z */
@@ -1054,9 +1055,9 @@ test_random_wipe(void **state)
 	assert_memory_not_equal(a, b, sizeof(a));
 	assert_int_equal(cert_random(a, 0), 0);
 
-	cert_wipe(a, sizeof(a));
+	util_wipe(a, sizeof(a));
 	assert_memory_equal(a, zero, sizeof(a));
-	cert_wipe(NULL, 0);
+	util_wipe(NULL, 0);
 }
 
 /* AES-256-GCM boxes: round trip, fresh nonces, and every kind of tamper. */
@@ -1083,7 +1084,7 @@ test_seal(void **state)
 	    &olen), 0);
 	assert_int_equal(olen, strlen(pt));
 	assert_string_equal(out, pt);		/* NUL-terminated */
-	cert_wipe(out, olen);
+	util_wipe(out, olen);
 	free(out);
 
 	/* the same plaintext twice: another nonce, another box */

@@ -43,6 +43,7 @@
 #include "record.h"
 #include "store.h"
 #include "store_test.h"
+#include "util.h"
 
 struct fixture {
 	char			 dir[64];
@@ -381,7 +382,7 @@ test_record_roundtrip(void **state)
 	record_free(d);
 	free(copy);
 
-	cert_wipe(buf, len);
+	util_wipe(buf, len);
 	free(buf);
 	record_free(dup);
 	record_free(r);
