@@ -458,7 +458,7 @@ crt_name(gnutls_x509_crt_t crt, unsigned i, char buf[CRT_NAME_MAX])
 
 /*
  * Only key types the spec admits; curves other than the NIST three are not,
- * nor RSA over CERT_RSA_BITS_MAX bits.
+ * nor RSA over CERTD_RSA_BITS_MAX bits.
  */
 static int
 key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
@@ -471,10 +471,10 @@ key_type_ok(gnutls_pubkey_t pub, char *why, size_t whylen)
 	alg = gnutls_pubkey_get_pk_algorithm(pub, &bits);
 	switch (alg) {
 	case GNUTLS_PK_RSA:
-		if (bits <= CERT_RSA_BITS_MAX)
+		if (bits <= CERTD_RSA_BITS_MAX)
 			return 1;
 		util_fmt(why, whylen, "is RSA of %u bits, over %d", bits,
-		    CERT_RSA_BITS_MAX);
+		    CERTD_RSA_BITS_MAX);
 		return 0;
 	case GNUTLS_PK_EDDSA_ED25519:
 	case GNUTLS_PK_EDDSA_ED448:
@@ -581,7 +581,7 @@ key_match(gnutls_pubkey_t a, gnutls_pubkey_t b)
 
 /*
  * A key GnuTLS may verify a signature with must be one whose cost is
- * bounded: RSA (or RSA-PSS) of at most CERT_RSA_BITS_MAX bits with a
+ * bounded: RSA (or RSA-PSS) of at most CERTD_RSA_BITS_MAX bits with a
  * public exponent of at most 64 bits, an EC key, or EdDSA.  A chain's
  * issuer is the client's to make up, and verification with a 64 Kbit
  * modulus and as long an exponent takes seconds; DSA and the rest are
@@ -606,12 +606,12 @@ verify_key_ok(gnutls_x509_crt_t crt)
 	default:
 		return 0;
 	}
-	if (bits == 0 || bits > CERT_RSA_BITS_MAX ||
+	if (bits == 0 || bits > CERTD_RSA_BITS_MAX ||
 	    gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0)
 		return 0;
 	for (i = 0; i < e.size && e.data[i] == 0; i++)
 		;
-	ok = m.size <= CERT_RSA_BITS_MAX / 8 + 1 && e.size - i <= 8;
+	ok = m.size <= CERTD_RSA_BITS_MAX / 8 + 1 && e.size - i <= 8;
 	gnutls_free(m.data);
 	gnutls_free(e.data);
 	return ok;
@@ -684,7 +684,7 @@ chain_verify(const struct chain *ch, char *why, size_t whylen)
 				    "%s has a key certd does not verify "
 				    "signatures with (RSA over %d bits or with "
 				    "an exponent over 64 bits, or neither RSA, "
-				    "EC nor EdDSA)", b, CERT_RSA_BITS_MAX);
+				    "EC nor EdDSA)", b, CERTD_RSA_BITS_MAX);
 			}
 			return CERTD_ERR_CHAIN_INVALID;
 		}

@@ -50,12 +50,6 @@ struct cert_meta {
 	unsigned  chain_len;		/* number of certificates, leaf included */
 };
 
-/*
- * Largest RSA modulus accepted, in a key or in a chain's issuer.
- * Transitional (issue 17): say CERTD_RSA_BITS_MAX, then remove this.
- */
-#define CERT_RSA_BITS_MAX	CERTD_RSA_BITS_MAX
-
 /* Longest reason cert_check writes, NUL included (PEM_WHY_MAX fits). */
 #define CERT_WHY_MAX	400
 
@@ -68,14 +62,14 @@ struct cert_meta {
  *   CERTD_ERR_CERT_EXPIRED   leaf notAfter < now
  *   CERTD_ERR_CERT_NOT_YET   leaf notBefore > now
  *   CERTD_ERR_KEY_INVALID    key does not parse, is encrypted, is over
- *                            CERTD_KEY_MAX, or is RSA over CERT_RSA_BITS_MAX
+ *                            CERTD_KEY_MAX, or is RSA over CERTD_RSA_BITS_MAX
  *   CERTD_ERR_KEY_MISMATCH   key's public key is not the leaf's; but when it
  *                            is a later certificate's and the chain does not
  *                            hold as given (a leaf given last),
  *                            CERTD_ERR_CHAIN_INVALID
  *   CERTD_ERR_CHAIN_INVALID  link i not issued and signed by link i+1, or
  *                            link i+1's key not RSA of at most
- *                            CERT_RSA_BITS_MAX bits with an exponent of at
+ *                            CERTD_RSA_BITS_MAX bits with an exponent of at
  *                            most 64 bits, EC or EdDSA
  * Explanatory text around the blocks (RFC 7468 section 2: what `openssl
  * pkcs12 -nodes` writes) is skipped, unless it looks like part of a damaged
@@ -144,12 +138,6 @@ int	cert_seal(const unsigned char key[CERT_SEAL_KEY_LEN], const void *aad,
 int	cert_unseal(const unsigned char key[CERT_SEAL_KEY_LEN],
 	    const void *aad, size_t aadlen, const void *in, size_t len,
 	    char **out, size_t *outlen);
-
-/*
- * The one wipe is util_wipe.  certctl's files still call it by this name;
- * they are converted after their split (issue 17), and then this goes.
- */
-#define cert_wipe(buf, len)	util_wipe(buf, len)
 
 /*
  * A certificate chain and its private key, parsed for TLS: immutable, so

@@ -577,7 +577,7 @@ read_file(const char *path, size_t max, char **out)
 	if (f != stdin)
 		fclose(f);
 	if (e != 0 || len > max || memchr(buf, '\0', len) != NULL) {
-		cert_wipe(buf, len);
+		util_wipe(buf, len);
 		free(buf);
 		if (e != 0)
 			return certctl_out_fail_as(EXIT_USAGE, "%s: %s", path,
@@ -597,7 +597,7 @@ void
 certctl_free_secret(char *s)
 {
 	if (s != NULL)
-		cert_wipe(s, strlen(s));
+		util_wipe(s, strlen(s));
 	free(s);
 }
 
@@ -1079,7 +1079,7 @@ token_new(int argc, char *argv[])
 	    sizeof(line), err, sizeof(err)) != 0)
 		return certctl_out_fail_as(EXIT_USAGE, "token new: %s", err);
 	printf("%s\n%s\n", text, line);
-	cert_wipe(text, sizeof(text));
+	util_wipe(text, sizeof(text));
 	return certctl_out_flush_stdout();
 }
 

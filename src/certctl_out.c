@@ -223,7 +223,7 @@ certctl_out_jwipe(json_t *o, const char *key)
 	json_t	*v = json_object_get(o, key);
 
 	if (v != NULL && json_is_string(v))
-		cert_wipe((char *)(uintptr_t)json_string_value(v),
+		util_wipe((char *)(uintptr_t)json_string_value(v),
 		    json_string_length(v));
 }
 
@@ -248,7 +248,7 @@ certctl_out_print_json(json_t *o, int secret)
 	if (puts(s) == EOF)
 		r = -1;
 	if (secret)
-		cert_wipe(s, strlen(s));
+		util_wipe(s, strlen(s));
 	free(s);
 	if (r != 0 || certctl_out_flush_stdout() != 0)
 		return certctl_out_fail("writing output: %s", strerror(errno));

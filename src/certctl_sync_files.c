@@ -25,6 +25,7 @@
 #include "certctl_sync_int.h"
 #include "perm.h"
 #include "safefile.h"
+#include "util.h"
 
 /* dirname(3) without modifying path: into buf. */
 static int
@@ -143,7 +144,7 @@ certctl_sync_files_same(const struct sync_ctx *ctx, const struct sync_file *f,
 		certctl_sync_log(ctx, "%s: mode set to %04o", f->path,
 		    (unsigned)f->mode);
 out:
-	cert_wipe(chunk, sizeof(chunk));
+	util_wipe(chunk, sizeof(chunk));
 	(void)close(fd);
 	return same;
 }

@@ -30,8 +30,8 @@ struct event_base;
 #define SYNC_TIMEOUT_S		30
 #define SYNC_TIMEOUT_MAX_S	86400
 #define SYNC_TAIL		200	/* bytes of the reload's stderr kept */
-#define SYNC_NAME_MAX		64	/* bytes, as certd allows */
-#define SYNC_DETAIL_MAX		256	/* certd keeps 255 bytes of a detail */
+/* certd's ack detail and its NUL. */
+#define SYNC_DETAIL_MAX		(CERTD_ACK_DETAIL_MAX + 1)
 #define SYNC_CHUNK		4096
 #define SYNC_REAP_MS		100	/* polling for a killed command's exit */
 #define SYNC_RETRY_MS		1000	/* first retry of a failed apply */
@@ -106,7 +106,7 @@ enum sync_state {
 struct sync_ctx {
 	struct event_base	*base;
 	struct certd_watch	*w;
-	char			 name[SYNC_NAME_MAX + 1];
+	char			 name[CERTD_WATCH_NAME_MAX + 1];
 	struct sync_file	 files[SYNC_NFILES];
 	uid_t			 euid;		/* who may write what sync trusts */
 	uid_t			 uid;		/* (uid_t)-1: keep */

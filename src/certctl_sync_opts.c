@@ -211,10 +211,10 @@ sync_check(struct sync_ctx *ctx, struct sync_args *a, int argc,
 	if (ctx->verify_timeout_s == 0)
 		ctx->verify_timeout_s = SYNC_VERIFY_TIMEOUT_S;
 	if (a->name != NULL && (*a->name == '\0' ||
-	    strlen(a->name) > SYNC_NAME_MAX ||
+	    strlen(a->name) > CERTD_WATCH_NAME_MAX ||
 	    !util_utf8_valid(a->name, strlen(a->name))))
 		return certctl_out_usage_error("sync: --name wants 1 to %d "
-		    "bytes of UTF-8", SYNC_NAME_MAX);
+		    "bytes of UTF-8", CERTD_WATCH_NAME_MAX);
 	if (a->owner != NULL && (r = parse_owner(a->owner, &ctx->uid,
 	    &ctx->gid)) != 0)
 		return r;
@@ -229,9 +229,9 @@ sync_check(struct sync_ctx *ctx, struct sync_args *a, int argc,
 	if (a->name == NULL) {
 		snprintf(buf, sizeof(buf), "sync-%s",
 		    a->alias != NULL ? a->alias : a->idname);
-		certctl_out_copy_utf8(ctx->name, SYNC_NAME_MAX, buf);
+		certctl_out_copy_utf8(ctx->name, CERTD_WATCH_NAME_MAX, buf);
 	} else
-		certctl_out_copy_utf8(ctx->name, SYNC_NAME_MAX, a->name);
+		certctl_out_copy_utf8(ctx->name, CERTD_WATCH_NAME_MAX, a->name);
 	return 0;
 }
 

@@ -34,7 +34,6 @@
 #include "util.h"
 
 #define CLIENT_BUF_INIT		(16 * 1024)
-#define CLIENT_TIMEOUT_MS	30000
 
 /* ---------------------------------------------------------------------- */
 /* Shared helpers */
@@ -118,7 +117,7 @@ client_make_sun(const char *path, struct sockaddr_un *sun, socklen_t *sunlen)
 /*
  * fd is -1 once the connection is lost; every call then fails with
  * CERTD_E_IO.  buf[0, len) holds bytes read and not yet consumed; cap never
- * exceeds CLIENT_FRAME_MAX + PROTO_HEADER_LEN.
+ * exceeds CERTD_FRAME_MAX_DEFAULT + CERTD_FRAME_HEADER_LEN.
  */
 struct certd_client {
 	int		 fd;
@@ -248,8 +247,8 @@ client_grow(struct certd_client *c, size_t need)
 	cap = c->cap * 2;
 	if (cap < need)
 		cap = need;
-	if (cap > CLIENT_FRAME_MAX + PROTO_HEADER_LEN)
-		cap = CLIENT_FRAME_MAX + PROTO_HEADER_LEN;
+	if (cap > CERTD_FRAME_MAX_DEFAULT + CERTD_FRAME_HEADER_LEN)
+		cap = CERTD_FRAME_MAX_DEFAULT + CERTD_FRAME_HEADER_LEN;
 	if ((p = client_move(c->buf, c->cap, c->len, cap)) == NULL)
 		return client_lost(c, CERTD_E_NOMEM, "out of memory");
 	c->buf = p;
@@ -269,8 +268,8 @@ client_consume(struct certd_client *c, size_t n)
 }
 
 /*
- * One whole frame of plen payload bytes at buf + PROTO_HEADER_LEN.  Returns
- * 1 when it is not the response to id (an event, a stale response), else
+ * One whole frame of plen payload bytes at buf + CERTD_FRAME_HEADER_LEN.
+ * Returns 1 when it is not the response to id (an event, a stale response), else
  * the call's result.
  */
 static int
@@ -284,8 +283,8 @@ client_frame(struct certd_client *c, uint64_t id, size_t plen, result_cb fn,
 	int			 ok, r;
 
 	msgpack_unpacked_init(&u);
-	if (proto_decode((const char *)c->buf + PROTO_HEADER_LEN, plen, &u,
-	    &why) != 0) {
+	if (proto_decode((const char *)c->buf + CERTD_FRAME_HEADER_LEN, plen,
+	    &u, &why) != 0) {
 		msgpack_unpacked_destroy(&u);
 		return client_lost(c, CERTD_E_PROTO,
 		    "malformed frame from certd: %s", why);
@@ -336,25 +335,27 @@ client_recv(struct certd_client *c, uint64_t id, result_cb fn, void *arg,
 	int	r;
 
 	for (;;) {
-		r = proto_frame_peek(c->buf, c->len, CLIENT_FRAME_MAX, &plen);
+		r = proto_frame_peek(c->buf, c->len, CERTD_FRAME_MAX_DEFAULT,
+		    &plen);
 		if (r == -1)
 			return client_lost(c, CERTD_E_PROTO,
 			    "empty frame from certd");
 		if (r == -2)
 			return client_lost(c, CERTD_E_PROTO,
 			    "frame from certd over %d bytes",
-			    CLIENT_FRAME_MAX);
+			    CERTD_FRAME_MAX_DEFAULT);
 		if (r == 1) {
 			r = client_frame(c, id, plen, fn, arg);
 			if (c->fd == -1)
 				return r;
-			client_consume(c, PROTO_HEADER_LEN + plen);
+			client_consume(c, CERTD_FRAME_HEADER_LEN + plen);
 			if (r != 1)
 				return r;
 			continue;
 		}
-		need = c->len < PROTO_HEADER_LEN ? PROTO_HEADER_LEN :
-		    PROTO_HEADER_LEN + (size_t)util_be32_get(c->buf);
+		need = CERTD_FRAME_HEADER_LEN;
+		if (c->len >= CERTD_FRAME_HEADER_LEN)
+			need += (size_t)util_be32_get(c->buf);
 		if ((r = client_grow(c, need)) != 0)
 			return r;
 		n = read(c->fd, c->buf + c->len, c->cap - c->len);
@@ -400,7 +401,7 @@ client_call(struct certd_client *c, uint64_t id, result_cb fn, void *arg)
 	int64_t	deadline = -1;
 	int	r;
 
-	if (proto_end(&c->sb, CLIENT_FRAME_MAX) != 0)
+	if (proto_end(&c->sb, CERTD_FRAME_MAX_DEFAULT) != 0)
 		r = client_fail(c, CERTD_E_INVAL, "request too large");
 	else {
 		if (c->timeout_ms > 0)
@@ -451,7 +452,7 @@ client_hello(struct certd_client *c)
 
 	if ((r = client_begin(c, 0, "hello", 1, &pk, &id)) != 0)
 		return r;
-	proto_kv_uint(&pk, "version", PROTO_VERSION);
+	proto_kv_uint(&pk, "version", CERTD_PROTO_VERSION);
 	return client_call(c, id, hello_result, NULL);
 }
 
@@ -497,7 +498,7 @@ certd_connect(const char *path, char *errbuf, size_t errlen)
 		return NULL;
 	}
 	c->next_id = 1;
-	c->timeout_ms = CLIENT_TIMEOUT_MS;
+	c->timeout_ms = CERTD_CLIENT_TIMEOUT_MS;
 	msgpack_sbuffer_init(&c->sb);
 	c->cap = CLIENT_BUF_INIT;
 	if ((c->buf = malloc(c->cap)) == NULL) {
@@ -706,7 +707,7 @@ certd_put(struct certd_client *c, const struct certd_put *in,
 	n = strlen(in->team) + client_opt_len(in->alias) +
 	    client_opt_len(in->certificate) + client_opt_len(in->private_key) +
 	    client_opt_len(in->certificate_type);
-	if (n > CLIENT_FRAME_MAX)
+	if (n > CERTD_FRAME_MAX_DEFAULT)
 		return client_fail(c, CERTD_E_INVAL, "request too large");
 	nf = 1 + (in->id != 0) + (in->alias != NULL) +
 	    (in->certificate != NULL) + (in->private_key != NULL) +

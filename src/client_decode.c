@@ -226,7 +226,8 @@ items_from_map(const msgpack_object *m, const struct item_kind *kind,
 	if (m == NULL || m->type != MSGPACK_OBJECT_MAP ||
 	    proto_get_array(m, "list", &a) != 1)
 		return CERTD_E_PROTO;
-	/* a->size is bounded by proto_check (PROTO_ITEMS_MAX, frame bytes). */
+	/* a->size is bounded by proto_check (CERTD_MSGPACK_ITEMS_MAX, and
+	 * the frame's bytes). */
 	if (a->size > 0 && (p = calloc(a->size, kind->size)) == NULL)
 		return CERTD_E_NOMEM;
 	for (i = 0; i < a->size; i++) {
@@ -287,8 +288,9 @@ client_decode_list(const msgpack_object *m, struct certd_list **out)
 
 /*
  * The error of a response {"ok":false,"error":{...}} into buf as
- * "msg[ (field: reason)]".  Returns -code, or CERTD_E_PROTO when the error
- * is not well formed.
+ * "msg[ (field: reason)]".  Returns -code (for the codes certd sends, the
+ * CERTD_E_* of constants.h, err.c's table), or CERTD_E_PROTO when the
+ * error is not well formed.
  */
 int
 client_decode_error(const msgpack_object *resp, char *buf, size_t len)

@@ -22,7 +22,6 @@
 
 #include "proto.h"
 
-#define CLIENT_FRAME_MAX	PROTO_FRAME_MAX_DEFAULT
 #define CLIENT_ERR_MAX		512
 /* Room for a request's map headers, keys and integers besides its strings. */
 #define REQ_OVERHEAD		512

@@ -31,10 +31,6 @@
 #include "proto.h"
 #include "util.h"
 
-#define WATCH_BACKOFF_MIN_MS	100
-#define WATCH_BACKOFF_MAX_MS	5000
-#define WATCH_STABLE_MS		5000	/* live this long: back-off starts over */
-#define WATCH_RUN_TICK_MS	100
 
 enum watch_state {
 	WATCH_IDLE,		/* waiting for the (re)connect timer */
@@ -217,8 +213,9 @@ watch_down(struct certd_watch *w, int code, int final, const char *f, ...)
 	 * and then sends a malformed event would have us reconnect ten times
 	 * a second): the back-off starts over only after a while live.
 	 */
-	if (w->live_ms != 0 && client_now_ms() - w->live_ms >= WATCH_STABLE_MS)
-		w->backoff_ms = WATCH_BACKOFF_MIN_MS;
+	if (w->live_ms != 0 &&
+	    client_now_ms() - w->live_ms >= CERTD_WATCH_STABLE_MS)
+		w->backoff_ms = CERTD_WATCH_BACKOFF_MIN_MS;
 	w->live_ms = 0;
 	if (w->reconnect && !final) {
 		w->state = WATCH_IDLE;
@@ -300,7 +297,7 @@ watch_write_cb(evutil_socket_t fd, short what, void *arg)
 static int
 watch_send(struct certd_watch *w)
 {
-	if (proto_end(&w->sb, CLIENT_FRAME_MAX) != 0)
+	if (proto_end(&w->sb, CERTD_FRAME_MAX_DEFAULT) != 0)
 		return CERTD_E_INVAL;
 	if (w->write_err != 0)
 		return CERTD_E_IO;
@@ -563,19 +560,20 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct certd_watch	*w = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	unsigned char		 hdr[PROTO_HEADER_LEN], *p;
+	unsigned char		 hdr[CERTD_FRAME_HEADER_LEN], *p;
 	size_t			 avail, n, len;
 	int			 r;
 
 	watch_enter(w);
 	while (!w->dead && w->bev == bev) {
 		avail = evbuffer_get_length(in);
-		if (avail < PROTO_HEADER_LEN)
+		if (avail < CERTD_FRAME_HEADER_LEN)
 			break;
 		if (evbuffer_copyout(in, hdr, sizeof(hdr)) !=
 		    (ev_ssize_t)sizeof(hdr))
 			break;
-		r = proto_frame_peek(hdr, sizeof(hdr), CLIENT_FRAME_MAX, &len);
+		r = proto_frame_peek(hdr, sizeof(hdr), CERTD_FRAME_MAX_DEFAULT,
+		    &len);
 		if (r == -1) {
 			watch_down(w, CERTD_E_PROTO, 0,
 			    "empty frame from certd");
@@ -583,21 +581,24 @@ watch_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (r == -2) {
 			watch_down(w, CERTD_E_PROTO, 0,
-			    "frame from certd over %d bytes", CLIENT_FRAME_MAX);
+			    "frame from certd over %d bytes",
+			    CERTD_FRAME_MAX_DEFAULT);
 			break;
 		}
-		n = PROTO_HEADER_LEN + (size_t)util_be32_get(hdr);
+		n = CERTD_FRAME_HEADER_LEN + (size_t)util_be32_get(hdr);
 		if (avail < n)
 			break;
 		if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
 			watch_down(w, CERTD_E_NOMEM, 0, "out of memory");
 			break;
 		}
-		if (proto_frame_peek(p, n, CLIENT_FRAME_MAX, &len) != 1) {
+		if (proto_frame_peek(p, n, CERTD_FRAME_MAX_DEFAULT,
+		    &len) != 1) {
 			watch_down(w, CERTD_E_PROTO, 0, "bad frame header");
 			break;
 		}
-		r = watch_frame(w, (const char *)p + PROTO_HEADER_LEN, len);
+		r = watch_frame(w, (const char *)p + CERTD_FRAME_HEADER_LEN,
+		    len);
 		/* Still valid: libevent holds the bufferevent during its cb. */
 		util_wipe(p, n);
 		if (r != 0 || w->dead || w->bev != bev)
@@ -766,7 +767,8 @@ watch_opts_invalid(const struct certd_watch_opts *o)
 		return "n_ids without ids";
 	if (o->n_aliases > 0 && o->aliases == NULL)
 		return "n_aliases without aliases";
-	if (o->n_ids > PROTO_ITEMS_MAX || o->n_aliases > PROTO_ITEMS_MAX)
+	if (o->n_ids > CERTD_MSGPACK_ITEMS_MAX ||
+	    o->n_aliases > CERTD_MSGPACK_ITEMS_MAX)
 		return "too many ids or aliases";
 	for (i = 0; i < o->n_aliases; i++)
 		if (o->aliases[i] == NULL)
@@ -800,10 +802,10 @@ certd_watch_new(struct event_base *base, const struct certd_watch_opts *opts,
 	w->arg = arg;
 	w->reconnect = opts->reconnect != 0;
 	w->backoff_max_ms = opts->backoff_max_ms != 0 ? opts->backoff_max_ms :
-	    WATCH_BACKOFF_MAX_MS;
-	if (w->backoff_max_ms < WATCH_BACKOFF_MIN_MS)
-		w->backoff_max_ms = WATCH_BACKOFF_MIN_MS;
-	w->backoff_ms = WATCH_BACKOFF_MIN_MS;
+	    CERTD_WATCH_BACKOFF_MAX_MS;
+	if (w->backoff_max_ms < CERTD_WATCH_BACKOFF_MIN_MS)
+		w->backoff_max_ms = CERTD_WATCH_BACKOFF_MIN_MS;
+	w->backoff_ms = CERTD_WATCH_BACKOFF_MIN_MS;
 	w->next_id = 1;
 	w->have_since = opts->has_since != 0;
 	w->since = opts->since;
@@ -937,7 +939,7 @@ certd_watch_run(const struct certd_watch_opts *opts, certd_event_cb cb,
 {
 	struct watch_run	 run;
 	struct event		*tick = NULL;
-	struct timeval		 tv = { 0, WATCH_RUN_TICK_MS * 1000 };
+	struct timeval		 tv = { 0, CERTD_WATCH_RUN_TICK_MS * 1000 };
 	char			 err[CLIENT_ERR_MAX];
 	int			 r;
 

@@ -13,9 +13,9 @@
  * Peers are identified with SO_PEERCRED when they connect.  root and certd's
  * own uid are admins; anyone else gets what the config's [acl] grants, asked
  * again at each use so that a reload applies at once.  A peer no rule names
- * may only say hello and ping.  The last CTL_ADMIN_SLOTS connections are
- * kept for admins, so that other uids, whatever their number, never lock
- * root out.
+ * may only say hello and ping.  The last CERTD_CTL_ADMIN_SLOTS
+ * connections are kept for admins, so that other uids, whatever their
+ * number, never lock root out.
  *
  * The ops themselves are in ctl_ops.c (decode a request, call the service,
  * encode the answer) and ctl_watch.c (watches, acks, subscribers); what
@@ -208,7 +208,7 @@ conn_drop(void *ctx, const char *why)
 
 	log_warn("ctl dropping a subscriber uid=%lu pid=%ld: %s",
 	    (unsigned long)conn->uid, (long)conn->pid, why);
-	ctl_conn_fail(conn, 503, why);
+	ctl_conn_fail(conn, CERTD_ERR_TOO_SLOW, why);
 }
 
 const struct hub_conn_ops ctl_conn_hub_ops = {
@@ -240,8 +240,8 @@ ctl_reply_error(struct ctl_conn *conn, uint64_t id, int err, const char *field,
     const char *reason)
 {
 	util_wipe(conn->sb.data, conn->sb.size);
-	if (proto_error_frame(&conn->sb, id, err_status(err), err_msg(err),
-	    field, reason) == 0)
+	if (proto_error_frame(&conn->sb, id, err_socket_code(err),
+	    err_msg(err), field, reason) == 0)
 		conn_send(conn, conn->sb.data, conn->sb.size);
 }
 
@@ -281,14 +281,15 @@ ctl_reply_nil(struct ctl_conn *conn, uint64_t id)
 
 /* A frame-level failure: error frame with id 0, then close. */
 void
-ctl_conn_fail(struct ctl_conn *conn, int code, const char *msg)
+ctl_conn_fail(struct ctl_conn *conn, int err, const char *msg)
 {
-	struct timeval	tv = { CTL_CLOSE_TIMEOUT, 0 };
+	struct timeval	tv = { CERTD_CTL_CLOSE_TIMEOUT, 0 };
 
 	if (conn->state != CTL_OPEN || conn->doomed)
 		return;
 	util_wipe(conn->sb.data, conn->sb.size);
-	if (proto_error_frame(&conn->sb, 0, code, msg, NULL, NULL) == 0)
+	if (proto_error_frame(&conn->sb, 0, err_socket_code(err),
+	    msg != NULL ? msg : err_msg(err), NULL, NULL) == 0)
 		conn_send(conn, conn->sb.data, conn->sb.size);
 	if (conn->doomed)
 		return;
@@ -348,28 +349,29 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	while (conn->state == CTL_OPEN) {
 		avail = evbuffer_get_length(in);
-		if (avail < PROTO_HEADER_LEN)
+		if (avail < CERTD_FRAME_HEADER_LEN)
 			break;
-		p = evbuffer_pullup(in, PROTO_HEADER_LEN);
+		p = evbuffer_pullup(in, CERTD_FRAME_HEADER_LEN);
 		rc = proto_frame_peek(p, avail, conn->ctl->cfg->frame_max, &len);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			ctl_conn_fail(conn, rc == -1 ? 400 : 413, rc == -1 ?
-			    "empty frame" : "frame too large");
+			ctl_conn_fail(conn, rc == -1 ? CERTD_ERR_FRAME_EMPTY :
+			    CERTD_ERR_FRAME_TOO_LARGE, NULL);
 			break;
 		}
-		p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_HEADER_LEN + len));
+		p = evbuffer_pullup(in,
+		    (ev_ssize_t)(CERTD_FRAME_HEADER_LEN + len));
 		if (p == NULL) {
-			ctl_conn_fail(conn, 503, "out of memory");
+			ctl_conn_fail(conn, CERTD_ERR_NOMEM, NULL);
 			break;
 		}
-		rc = ctl_ops_dispatch(conn, (const char *)p + PROTO_HEADER_LEN,
-		    len);
+		rc = ctl_ops_dispatch(conn,
+		    (const char *)p + CERTD_FRAME_HEADER_LEN, len);
 		/* Requests may carry key text: wipe it from the buffer. */
 		if (conn->state != CTL_CLOSED) {
-			util_wipe(p, PROTO_HEADER_LEN + len);
-			evbuffer_drain(in, PROTO_HEADER_LEN + len);
+			util_wipe(p, CERTD_FRAME_HEADER_LEN + len);
+			evbuffer_drain(in, CERTD_FRAME_HEADER_LEN + len);
 		}
 		if (rc != 0)
 			break;
@@ -410,8 +412,8 @@ peer_groups(struct ctl_conn *conn)
 {
 	struct passwd	 pw, *res = NULL;
 	char		 buf[4096];
-	gid_t		 groups[CTL_GROUPS_MAX];
-	int		 n = CTL_GROUPS_MAX, i;
+	gid_t		 groups[CERTD_PEER_GROUPS_MAX];
+	int		 n = CERTD_PEER_GROUPS_MAX, i;
 
 	conn->gids[0] = conn->gid;
 	conn->n_gids = 1;
@@ -419,8 +421,8 @@ peer_groups(struct ctl_conn *conn)
 	    res == NULL)
 		return;
 	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-		n = CTL_GROUPS_MAX;
-	for (i = 0; i < n && conn->n_gids < CTL_GROUPS_MAX; i++)
+		n = CERTD_PEER_GROUPS_MAX;
+	for (i = 0; i < n && conn->n_gids < CERTD_PEER_GROUPS_MAX; i++)
 		if (groups[i] != conn->gid)
 			conn->gids[conn->n_gids++] = groups[i];
 }
@@ -432,8 +434,9 @@ refuse(int fd, const char *reason)
 	msgpack_sbuffer	sb;
 
 	msgpack_sbuffer_init(&sb);
-	if (proto_error_frame(&sb, 0, 503, "too many connections", NULL,
-	    reason) == 0 &&
+	if (proto_error_frame(&sb, 0,
+	    err_socket_code(CERTD_ERR_TOO_MANY_CONNS),
+	    err_msg(CERTD_ERR_TOO_MANY_CONNS), NULL, reason) == 0 &&
 	    send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("ctl refuse: %s", strerror(errno));
 	msgpack_sbuffer_destroy(&sb);
@@ -462,7 +465,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	admin = cred.uid == 0 || cred.uid == ctl->self_uid;
 	/* Half of a small cap at most, so that non-admins get some. */
-	reserved = max > 2 * CTL_ADMIN_SLOTS ? CTL_ADMIN_SLOTS : max / 2;
+	reserved = max > 2 * CERTD_CTL_ADMIN_SLOTS ? CERTD_CTL_ADMIN_SLOTS :
+	    max / 2;
 	TAILQ_FOREACH(c, &ctl->conns, entry)
 		same_uid += c->uid == cred.uid;
 	if (same_uid >= ctl->cfg->ctl_max_conns_per_uid)

@@ -29,13 +29,7 @@ struct hub_conn_ops;
 struct service_field;
 struct workq;
 
-#define CTL_GROUPS_MAX		64
-#define CTL_CLOSE_TIMEOUT	5	/* seconds to flush a last error frame */
-#define CTL_WATCHES_MAX		64	/* watches per connection */
-#define CTL_FILTER_MAX		1024	/* ids or aliases per watch */
 #define CTL_ACCEPT_RETRY	1	/* seconds to pause accept on EMFILE */
-#define CTL_ADMIN_SLOTS		8	/* of ctl_max_conns, admins' only */
-#define CTL_ALIAS_BYTES		(CERTD_ALIAS_MAX * 4)	/* UTF-8, at most */
 
 enum ctl_state {
 	CTL_OPEN,		/* reading requests */
@@ -56,7 +50,8 @@ struct ctl_conn {
 	gid_t			 gid;
 	pid_t			 pid;
 	int			 admin;
-	unsigned long		 gids[CTL_GROUPS_MAX];	/* primary and supplementary */
+	/* The primary group and the supplementary ones. */
+	unsigned long		 gids[CERTD_PEER_GROUPS_MAX];
 	size_t			 n_gids;
 	struct hub_conn		*hc;		/* NULL until the first watch */
 	msgpack_sbuffer		 sb;		/* scratch for replies */
@@ -106,10 +101,11 @@ struct ctl_req {
 unsigned	 ctl_conn_perms(const struct ctl_conn *conn, const char *team);
 
 /*
- * A frame-level failure: an error frame with id 0 and status code, then
- * the connection closes once it is written.
+ * A frame-level failure: an error frame with id 0 for err (CERTD_ERR_*;
+ * msg, or the table's when NULL), then the connection closes once it is
+ * written.
  */
-void		 ctl_conn_fail(struct ctl_conn *conn, int code,
+void		 ctl_conn_fail(struct ctl_conn *conn, int err,
 		    const char *msg);
 
 /* Idle timeout only while the connection has no watch. */

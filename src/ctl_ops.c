@@ -52,7 +52,7 @@ ctl_ops_bad_field(struct ctl_req *r, const char *field, const char *reason)
 /* A string field into f (f->s NULL when absent and not required). */
 int
 ctl_ops_get_str(struct ctl_req *r, const char *key, int required,
-    struct svc_field *f)
+    struct service_field *f)
 {
 	int	rv = proto_get_str(r->map, key, &f->s, &f->len);
 
@@ -90,7 +90,7 @@ ctl_ops_get_uint(struct ctl_req *r, const char *key, int required,
 int
 ctl_ops_get_team(struct ctl_req *r, unsigned need, int optional)
 {
-	struct svc_field	f;
+	struct service_field	f;
 
 	if (ctl_ops_get_str(r, "team", !optional, &f) != 0)
 		return -1;
@@ -98,9 +98,13 @@ ctl_ops_get_team(struct ctl_req *r, unsigned need, int optional)
 		r->team[0] = '\0';
 		return 0;
 	}
-	if (!util_team_valid(f.s, f.len))
-		return ctl_ops_bad_field(r, "team",
-		    "must be 1-64 of [A-Za-z0-9_.-]");
+	if (!util_team_valid(f.s, f.len)) {
+		char	why[64];
+
+		snprintf(why, sizeof(why), "must be 1-%d of [A-Za-z0-9_.-]",
+		    CERTD_TEAM_MAX);
+		return ctl_ops_bad_field(r, "team", why);
+	}
 	memcpy(r->team, f.s, f.len);
 	r->team[f.len] = '\0';
 	if ((ctl_conn_perms(r->conn, r->team) & need) != need) {
@@ -124,7 +128,7 @@ op_hello(struct ctl_req *r)
 		return;
 	ctl_reply_begin(conn, r->id, &pk);
 	msgpack_pack_map(&pk, 7);
-	proto_kv_uint(&pk, "version", PROTO_VERSION);
+	proto_kv_uint(&pk, "version", CERTD_PROTO_VERSION);
 	proto_kv_str(&pk, "server", "certd " PACKAGE_VERSION);
 	proto_kv_uint(&pk, "frame_max", conn->ctl->cfg->frame_max);
 	proto_kv_uint(&pk, "revision",
@@ -160,10 +164,10 @@ static void
 op_get(struct ctl_req *r)
 {
 	const struct cert_record *rec;
-	struct svc_field	 alias;
+	struct service_field	 alias;
 	uint64_t		 cert_id;
 	int			 has_id;
-	char			 name[CERTD_ALIAS_MAX * 4 + 1];
+	char			 name[CERTD_ALIAS_BYTES_MAX + 1];
 
 	if (ctl_ops_get_team(r, ACL_READ, 0) != 0 ||
 	    ctl_ops_get_uint(r, "cert_id", 0, &cert_id, &has_id) != 0 ||
@@ -199,6 +203,7 @@ op_list(struct ctl_req *r)
 {
 	const struct cert_record *page[CERTD_PAGE_SIZE_MAX];
 	msgpack_packer		 pk;
+	struct service_why	 why;
 	uint64_t		 pno = 1, psize = CERTD_PAGE_SIZE_DEFAULT;
 	size_t			 n, total, i;
 
@@ -206,13 +211,8 @@ op_list(struct ctl_req *r)
 	    ctl_ops_get_uint(r, "page", 0, &pno, NULL) != 0 ||
 	    ctl_ops_get_uint(r, "page_size", 0, &psize, NULL) != 0)
 		return;
-	if (pno == 0) {
-		ctl_ops_bad_field(r, "page", "must be an integer >= 1");
-		return;
-	}
-	if (psize == 0 || psize > CERTD_PAGE_SIZE_MAX) {
-		ctl_ops_bad_field(r, "page_size",
-		    "must be an integer from 1 to 500");
+	if (service_page_check(pno, psize, &why) != 0) {
+		ctl_ops_bad_field(r, why.field, why.reason);
 		return;
 	}
 	n = service_list(r->conn->ctl->svc, r->team, (size_t)pno,
@@ -304,8 +304,8 @@ put_done(int err, const struct cert_record *rec, void *arg)
 static void
 op_put(struct ctl_req *r)
 {
-	struct svc_put		 req;
-	struct svc_error	 why;
+	struct service_put_req		 req;
+	struct service_why	 why;
 	struct ctl_wait		*w;
 	int			 rv;
 
@@ -331,7 +331,7 @@ op_put(struct ctl_req *r)
 static void
 op_rollback(struct ctl_req *r)
 {
-	struct svc_error	 why;
+	struct service_why	 why;
 	struct ctl_wait		*w;
 	uint64_t		 cert_id, revision;
 	int			 rv;
@@ -431,7 +431,7 @@ delete_done(int err, const struct cert_record *rec, void *arg)
 static void
 op_delete(struct ctl_req *r)
 {
-	struct svc_error	 why;
+	struct service_why	 why;
 	struct ctl_wait		*w;
 	uint64_t		 cert_id;
 	int			 force = 0, rv;
@@ -562,7 +562,7 @@ backup_done(struct workq_job *job)
 static void
 op_backup(struct ctl_req *r)
 {
-	struct svc_field	 dir;
+	struct service_field	 dir;
 	struct backup_job	*b;
 	struct ctl_wait		*w;
 
@@ -629,8 +629,9 @@ ctl_ops_dispatch(struct ctl_conn *conn, const char *buf, size_t len)
 
 	msgpack_unpacked_init(&msg);
 	if (proto_decode(buf, len, &msg, &reason) != 0) {
-		snprintf(why, sizeof(why), "malformed frame: %s", reason);
-		ctl_conn_fail(conn, 400, why);
+		snprintf(why, sizeof(why), "%s: %s",
+		    err_msg(CERTD_ERR_FRAME_MALFORMED), reason);
+		ctl_conn_fail(conn, CERTD_ERR_FRAME_MALFORMED, why);
 		rv = -1;
 		goto out;
 	}
@@ -639,8 +640,9 @@ ctl_ops_dispatch(struct ctl_conn *conn, const char *buf, size_t len)
 	r.map = &msg.data;
 	if (proto_get_uint(r.map, "id", &r.id) != 1 ||
 	    proto_get_str(r.map, "op", &op, &op_len) != 1) {
-		ctl_conn_fail(conn, 400,
-		    "malformed frame: id and op are required");
+		snprintf(why, sizeof(why), "%s: id and op are required",
+		    err_msg(CERTD_ERR_FRAME_MALFORMED));
+		ctl_conn_fail(conn, CERTD_ERR_FRAME_MALFORMED, why);
 		rv = -1;
 		goto out;
 	}

@@ -57,10 +57,13 @@ watch_lists(struct ctl_req *r, const msgpack_object_array *ids,
 			    "must be an array of strings");
 			return -1;
 		}
-		if (o->via.str.size > CTL_ALIAS_BYTES) {
-			ctl_ops_bad_field(r, "aliases", "each at most 256 "
-			    "bytes (64 characters), the longest an alias can "
-			    "be");
+		if (o->via.str.size > CERTD_ALIAS_BYTES_MAX) {
+			char	why[96];
+
+			snprintf(why, sizeof(why), "each at most %d bytes (%d "
+			    "characters), the longest an alias can be",
+			    CERTD_ALIAS_BYTES_MAX, CERTD_ALIAS_MAX);
+			ctl_ops_bad_field(r, "aliases", why);
 			return -1;
 		}
 		if (((*av)[i] = strndup(o->via.str.ptr, o->via.str.size)) ==
@@ -81,8 +84,9 @@ ctl_watch_op_watch(struct ctl_req *r)
 	const msgpack_object_array	*ids = NULL, *aliases = NULL;
 	struct hub_filter		 f;
 	struct hub_refusal		 why;
-	struct svc_field		 name;
-	char				 namebuf[HUB_NAME_MAX + 1];
+	struct service_field		 name;
+	char				 namebuf[CERTD_WATCH_NAME_MAX + 1];
+	char				 limit[64];
 	uint64_t			*idv = NULL, since = 0, epoch = 0;
 	uint64_t			 watch, rev;
 	char				**av = NULL;
@@ -97,11 +101,12 @@ ctl_watch_op_watch(struct ctl_req *r)
 	    ctl_ops_get_str(r, "name", 0, &name) != 0)
 		return;
 	if (name.s != NULL) {
-		if (name.len == 0 || name.len > HUB_NAME_MAX ||
+		if (name.len == 0 || name.len > CERTD_WATCH_NAME_MAX ||
 		    !util_utf8_valid(name.s, name.len) ||
 		    memchr(name.s, '\0', name.len) != NULL) {
-			ctl_ops_bad_field(r, "name",
-			    "must be 1-64 bytes of UTF-8");
+			snprintf(limit, sizeof(limit), "must be 1-%d bytes "
+			    "of UTF-8", CERTD_WATCH_NAME_MAX);
+			ctl_ops_bad_field(r, "name", limit);
 			return;
 		}
 		memcpy(namebuf, name.s, name.len);
@@ -122,16 +127,20 @@ ctl_watch_op_watch(struct ctl_req *r)
 		ctl_ops_bad_field(r, "team", "is required with ids or aliases");
 		return;
 	}
-	if ((ids != NULL && ids->size > CTL_FILTER_MAX) ||
-	    (aliases != NULL && aliases->size > CTL_FILTER_MAX)) {
+	if ((ids != NULL && ids->size > CERTD_WATCH_FILTER_MAX) ||
+	    (aliases != NULL && aliases->size > CERTD_WATCH_FILTER_MAX)) {
+		snprintf(limit, sizeof(limit), "at most %d entries",
+		    CERTD_WATCH_FILTER_MAX);
 		ctl_ops_bad_field(r, ids != NULL &&
-		    ids->size > CTL_FILTER_MAX ? "ids" : "aliases",
-		    "at most 1024 entries");
+		    ids->size > CERTD_WATCH_FILTER_MAX ? "ids" : "aliases",
+		    limit);
 		return;
 	}
-	if (conn->hc != NULL && hub_conn_watches(conn->hc) >= CTL_WATCHES_MAX) {
-		ctl_ops_bad_field(r, "watch",
-		    "at most 64 watches per connection");
+	if (conn->hc != NULL &&
+	    hub_conn_watches(conn->hc) >= CERTD_WATCHES_MAX) {
+		snprintf(limit, sizeof(limit),
+		    "at most %d watches per connection", CERTD_WATCHES_MAX);
+		ctl_ops_bad_field(r, "watch", limit);
 		return;
 	}
 	if (watch_lists(r, ids, aliases, &f, &idv, &av) != 0)
@@ -166,7 +175,7 @@ ctl_watch_op_watch(struct ctl_req *r)
 	    != 0) {
 		log_error("ctl watch replay failed watch=%llu err=%d",
 		    (unsigned long long)watch, rv);
-		ctl_conn_fail(conn, err_status(rv), "replay failed");
+		ctl_conn_fail(conn, rv, "replay failed");
 	}
 	goto out;
 nomem:
@@ -198,7 +207,7 @@ ctl_watch_op_unwatch(struct ctl_req *r)
 
 /* The status of an ack: ok, failed or requested; -1 when none of them. */
 static int
-ack_status(const struct svc_field *f)
+ack_status(const struct service_field *f)
 {
 	static const struct {
 		const char		*name;
@@ -225,7 +234,7 @@ ack_status(const struct svc_field *f)
 static int
 ack_verify_fields(struct ctl_req *r, struct hub_ack *a)
 {
-	struct svc_field	fp;
+	struct service_field	fp;
 	uint64_t		at = 0;
 	size_t			i;
 	int			has_at;
@@ -256,7 +265,7 @@ ack_verify_fields(struct ctl_req *r, struct hub_ack *a)
 void
 ctl_watch_op_ack(struct ctl_req *r)
 {
-	struct svc_field	status, detail;
+	struct service_field	status, detail;
 	struct hub_ack		ack;
 	uint64_t		watch;
 	int			st;
@@ -281,8 +290,8 @@ ctl_watch_op_ack(struct ctl_req *r)
 	if (ack_verify_fields(r, &ack) != 0)
 		return;
 	/* Keep the whole characters that fit. */
-	if (detail.len >= HUB_DETAIL_MAX) {
-		detail.len = HUB_DETAIL_MAX - 1;
+	if (detail.len > CERTD_ACK_DETAIL_MAX) {
+		detail.len = CERTD_ACK_DETAIL_MAX;
 		while (detail.len > 0 &&
 		    ((unsigned char)detail.s[detail.len] & 0xc0) == 0x80)
 			detail.len--;

@@ -51,10 +51,4 @@ const char	*err_msg_show(int err);
 /* The whole table (for tests), *n rows. */
 const struct err_row *err_rows(size_t *n);
 
-/*
- * Transitional (issue 17): ctl.c still calls err_status for socket codes
- * until it takes err_socket_code; remove this with that edit.
- */
-#define err_status(err)	err_socket_code(err)
-
 #endif

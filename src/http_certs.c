@@ -384,7 +384,7 @@ body_object(struct http_req *r, int empty_ok, json_t **rootp)
 	rv = http_certs_body_parse((const char *)data, len, empty_ok, rootp,
 	    reason, sizeof(reason));
 	if (data != NULL)
-		memset(data, 0, len);	/* it may hold key text */
+		util_wipe(data, len);	/* it may hold key text */
 	if (rv != 0) {
 		http_reply_error(r, rv, reason[0] != '\0' ? "body" : NULL,
 		    reason[0] != '\0' ? reason : NULL);
@@ -423,7 +423,7 @@ wipe_key(json_t *root)
 	json_t	*v = json_object_get(root, "private_key");
 
 	if (json_is_string(v))
-		memset((char *)json_string_value(v), 0, json_string_length(v));
+		util_wipe((char *)json_string_value(v), json_string_length(v));
 }
 
 /* On the worker. */
@@ -435,7 +435,7 @@ put_decode(struct workq_job *job)
 	pj->err = http_certs_body_parse(pj->body, pj->len, pj->id != 0,
 	    &pj->root, pj->reason, sizeof(pj->reason));
 	if (pj->body != NULL) {
-		memset(pj->body, 0, pj->len);
+		util_wipe(pj->body, pj->len);
 		free(pj->body);
 		pj->body = NULL;
 	}
@@ -497,13 +497,13 @@ put(struct http_req *r, uint64_t id)
 		if ((data = evbuffer_pullup(in, -1)) == NULL ||
 		    (pj->body = malloc(len)) == NULL) {
 			if (data != NULL)
-				memset(data, 0, len);
+				util_wipe(data, len);
 			free(pj);
 			http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 			return;
 		}
 		memcpy(pj->body, data, len);
-		memset(data, 0, len);	/* it may hold key text */
+		util_wipe(data, len);	/* it may hold key text */
 		evbuffer_drain(in, len);	/* the copy is the body now */
 	}
 	http_submit(r->http, &pj->job);

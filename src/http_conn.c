@@ -45,12 +45,12 @@
 #include <gnutls/x509.h>
 
 #include "cert.h"
+#include "certd/constants.h"
 #include "http_conn.h"
 #include "http_wire.h"
 #include "log.h"
 
 #define TLS_CHUNK	16384		/* one TLS record of plain text */
-#define SUBJECT_MAX	1024		/* TOKEN_SUBJECT_MAX */
 
 struct http_conn_creds {
 	unsigned				refs;
@@ -516,7 +516,7 @@ tls_subject(struct hconn *c)
 		return;
 	if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) >= 0 &&
 	    gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0 && dn.size > 0 &&
-	    dn.size <= SUBJECT_MAX)
+	    dn.size <= CERTD_TOKEN_SUBJECT_MAX)
 		c->subject = strndup((const char *)dn.data, dn.size);
 	gnutls_free(dn.data);
 	gnutls_x509_crt_deinit(crt);

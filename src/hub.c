@@ -38,6 +38,7 @@
 #include "err.h"
 #include "hub.h"
 #include "proto.h"
+#include "util.h"
 
 /* What one allocation costs beyond its bytes (glibc's chunk header). */
 #define HUB_ALLOC_OVERHEAD	16
@@ -146,8 +147,7 @@ hub_new(struct store *store)
 static void
 sbuffer_wipe_destroy(msgpack_sbuffer *sb)
 {
-	if (sb->data != NULL)
-		memset(sb->data, 0, sb->alloc);
+	util_wipe(sb->data, sb->alloc);
 	msgpack_sbuffer_destroy(sb);
 }
 

@@ -237,11 +237,4 @@ const struct hub_ack *hub_watch_ack(const struct hub_conn *hc,
 void		 hub_pack_cert(msgpack_packer *pk, const struct cert_record *rec,
 		    int with_key);
 
-/*
- * Transitional (issue 17): ctl.c's names until it is edited after its
- * split; remove these two lines with that edit.
- */
-#define HUB_NAME_MAX	CERTD_WATCH_NAME_MAX
-#define HUB_DETAIL_MAX	(CERTD_ACK_DETAIL_MAX + 1)
-
 #endif

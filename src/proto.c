@@ -318,7 +318,7 @@ cur_elements(struct proto_cur *c, uint64_t n, int is_map, int depth,
 		return;
 	}
 	need = is_map ? 2 * n : n;
-	if (((flags & PROTO_CUR_STRICT) && n > PROTO_ITEMS_MAX) ||
+	if (((flags & PROTO_CUR_STRICT) && n > CERTD_MSGPACK_ITEMS_MAX) ||
 	    need > proto_cur_left(c)) {
 		proto_cur_fail(c, "too many elements");
 		return;
@@ -408,14 +408,14 @@ proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
 {
 	size_t	n;
 
-	if (avail < PROTO_HEADER_LEN)
+	if (avail < CERTD_FRAME_HEADER_LEN)
 		return 0;
 	n = util_be32_get(buf);
 	if (n == 0)
 		return -1;
 	if (n > max)
 		return -2;
-	if (avail - PROTO_HEADER_LEN < n)
+	if (avail - CERTD_FRAME_HEADER_LEN < n)
 		return 0;
 	*len = n;
 	return 1;
@@ -431,7 +431,7 @@ proto_check(const char *buf, size_t len, const char **reason)
 		proto_cur_fail(&c, "truncated");
 	else if (proto_cur_type(&c) != PROTO_T_MAP)
 		proto_cur_fail(&c, "not a map");
-	proto_cur_skip(&c, PROTO_DEPTH_MAX, PROTO_CUR_STRICT);
+	proto_cur_skip(&c, CERTD_MSGPACK_DEPTH_MAX, PROTO_CUR_STRICT);
 	if (proto_cur_left(&c) != 0)
 		proto_cur_fail(&c, "trailing bytes");
 	return c.error != NULL ? fail(reason, c.error) : 0;
@@ -579,7 +579,7 @@ sbuffer_write_checked(void *data, const char *buf, size_t len)
 {
 	msgpack_sbuffer	*sb = data;
 
-	if (sb->size < PROTO_HEADER_LEN)
+	if (sb->size < CERTD_FRAME_HEADER_LEN)
 		return -1;
 	if (msgpack_sbuffer_write(sb, buf, len) != 0) {
 		sb->size = 0;
@@ -591,7 +591,7 @@ sbuffer_write_checked(void *data, const char *buf, size_t len)
 void
 proto_begin(msgpack_sbuffer *sb, msgpack_packer *pk)
 {
-	static const char	zero[PROTO_HEADER_LEN];
+	static const char	zero[CERTD_FRAME_HEADER_LEN];
 
 	msgpack_sbuffer_clear(sb);
 	(void)msgpack_sbuffer_write(sb, zero, sizeof(zero));
@@ -603,9 +603,9 @@ proto_end(msgpack_sbuffer *sb, size_t max)
 {
 	size_t	n;
 
-	if (sb->size <= PROTO_HEADER_LEN)
+	if (sb->size <= CERTD_FRAME_HEADER_LEN)
 		return -1;	/* nothing packed, or a failed write */
-	n = sb->size - PROTO_HEADER_LEN;
+	n = sb->size - CERTD_FRAME_HEADER_LEN;
 	if (n > max || n > UINT32_MAX)
 		return -1;
 	util_be32_put(sb->data, (uint32_t)n);
@@ -690,5 +690,5 @@ proto_error_frame(msgpack_sbuffer *sb, uint64_t id, int code,
 		proto_kv_str(&pk, "field", field);
 	if (reason != NULL)
 		proto_kv_str(&pk, "reason", reason);
-	return proto_end(sb, PROTO_FRAME_MAX_DEFAULT);
+	return proto_end(sb, CERTD_FRAME_MAX_DEFAULT);
 }

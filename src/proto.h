@@ -21,18 +21,6 @@
 #include "certd/constants.h"
 
 /*
- * Transitional (issue 17): the protocol's numbers are in constants.h; these
- * names stay until their users say CERTD_PROTO_VERSION,
- * CERTD_FRAME_HEADER_LEN, CERTD_FRAME_MAX_DEFAULT, CERTD_MSGPACK_DEPTH_MAX
- * and CERTD_MSGPACK_ITEMS_MAX.
- */
-#define PROTO_VERSION		CERTD_PROTO_VERSION
-#define PROTO_HEADER_LEN	CERTD_FRAME_HEADER_LEN
-#define PROTO_FRAME_MAX_DEFAULT	CERTD_FRAME_MAX_DEFAULT
-#define PROTO_DEPTH_MAX		CERTD_MSGPACK_DEPTH_MAX
-#define PROTO_ITEMS_MAX		CERTD_MSGPACK_ITEMS_MAX
-
-/*
  * A bounds-checked read cursor over msgpack bytes, in the manner of Knot
  * DNS's wire_ctx.  Every read checks what is left; one that cannot be
  * satisfied (too few bytes, another type than the one asked for) sets
@@ -64,7 +52,7 @@ enum proto_type {
 
 /*
  * proto_cur_skip's rules besides the depth: the protocol's (str map keys,
- * no ext types, at most PROTO_ITEMS_MAX elements a container).  Without
+ * no ext types, at most CERTD_MSGPACK_ITEMS_MAX elements a container).  Without
  * it any msgpack is skipped.
  */
 #define PROTO_CUR_STRICT	0x1
@@ -121,8 +109,8 @@ int	proto_frame_peek(const unsigned char *buf, size_t avail, size_t max,
 
 /*
  * Check that buf[0..len) is exactly one msgpack map within the limits above
- * (depth, element counts bounded by remaining bytes and PROTO_ITEMS_MAX,
- * string keys, no ext types).  Returns 0, or -1 with a static reason.
+ * (depth, element counts bounded by remaining bytes and
+ * CERTD_MSGPACK_ITEMS_MAX, string keys, no ext types).  Returns 0, or -1 with a static reason.
  */
 int	proto_check(const char *buf, size_t len, const char **reason);
 
@@ -179,7 +167,7 @@ void	proto_kv_bool(msgpack_packer *pk, const char *key, int v);
  * A whole error response frame {"id":id,"ok":false,"error":{"code":code,
  * "msg":msg[,"field":field][,"reason":reason]}} into sb; field and reason
  * are each left out when NULL.  Returns proto_end(sb,
- * PROTO_FRAME_MAX_DEFAULT).
+ * CERTD_FRAME_MAX_DEFAULT).
  */
 int	proto_error_frame(msgpack_sbuffer *sb, uint64_t id, int code,
 	    const char *msg, const char *field, const char *reason);

@@ -185,13 +185,4 @@ int	service_page_check(uint64_t page, uint64_t page_size,
 size_t	service_list(struct service *svc, const char *team, size_t page,
 	    size_t page_size, const struct cert_record **out, size_t *total);
 
-/*
- * Transitional (issue 17): the request types were svc_field, svc_put and
- * svc_error; ctl.c still says so until it is edited after its split.
- * Remove these three lines with that edit.
- */
-#define svc_field	service_field
-#define svc_put		service_put_req
-#define svc_error	service_why
-
 #endif

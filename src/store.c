@@ -148,8 +148,8 @@ store_set_log_retain(struct store *s, uint64_t n)
 void
 store_set_history_keep(struct store *s, uint64_t n)
 {
-	s->hist_keep = n == 0 ? 1 : n > STORE_HISTORY_KEEP_MAX ?
-	    STORE_HISTORY_KEEP_MAX : n;
+	s->hist_keep = n == 0 ? 1 : n > CERTD_HISTORY_KEEP_MAX ?
+	    CERTD_HISTORY_KEEP_MAX : n;
 }
 
 uint64_t

@@ -53,15 +53,6 @@
 struct event_base;
 struct store;
 
-/*
- * Change-log entries kept by default (the `log_retain` setting); versions
- * of each certificate kept by default and at most (`history_keep`).
- * Transitional (issue 17): say the CERTD_ names, then remove these.
- */
-#define STORE_LOG_RETAIN_DEFAULT	CERTD_LOG_RETAIN_DEFAULT
-#define STORE_HISTORY_KEEP_DEFAULT	CERTD_HISTORY_KEEP_DEFAULT
-#define STORE_HISTORY_KEEP_MAX		CERTD_HISTORY_KEEP_MAX
-
 #define STORE_MASTER_KEY_FILE	"master.key"	/* in the data directory */
 #define STORE_KEY_ID_HEX	(2 * RECORD_KEY_ID_LEN)
 
@@ -242,7 +233,7 @@ uint64_t	 store_epoch(const struct store *s);
 
 /*
  * Keep the last n revisions in the change log (n >= 1; 0 counts as 1;
- * default STORE_LOG_RETAIN_DEFAULT).  Applies to writes submitted from now
+ * default CERTD_LOG_RETAIN_DEFAULT).  Applies to writes submitted from now
  * on: each trims the entries with revision <= its revision - n, in its own
  * batch.  Nothing is trimmed before the next write.
  */
@@ -274,8 +265,8 @@ int		 store_log_scan(struct store *s, uint64_t since,
 
 /*
  * Keep the last n versions of each certificate (1 <= n <=
- * STORE_HISTORY_KEEP_MAX; 0 counts as 1, more as the maximum; default
- * STORE_HISTORY_KEEP_DEFAULT).  Applies to puts submitted from now on: each
+ * CERTD_HISTORY_KEEP_MAX; 0 counts as 1, more as the maximum; default
+ * CERTD_HISTORY_KEEP_DEFAULT).  Applies to puts submitted from now on: each
  * trims the versions of its certificate beyond the n newest (its own
  * counted), in its own batch.
  */

@@ -839,8 +839,8 @@ store_open_opts(struct event_base *base, const char *dir,
 	}
 	s->base = base;
 	s->efd = -1;
-	s->log_retain = STORE_LOG_RETAIN_DEFAULT;
-	s->hist_keep = STORE_HISTORY_KEEP_DEFAULT;
+	s->log_retain = CERTD_LOG_RETAIN_DEFAULT;
+	s->hist_keep = CERTD_HISTORY_KEEP_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->filelock, NULL);
 	pthread_rwlock_init(&s->dblock, NULL);

@@ -284,12 +284,12 @@ conn_read(struct conn *c, frame_fn fn)
 
 			msgpack_unpacked_init(&msg);
 			if (proto_decode((const char *)c->in + off +
-			    PROTO_HEADER_LEN, len, &msg, &reason) != 0)
+			    CERTD_FRAME_HEADER_LEN, len, &msg, &reason) != 0)
 				die("bad frame from certd: %s", reason);
 			if (fn(c, &msg.data, len, t) != 0)
 				n_errors++;
 			msgpack_unpacked_destroy(&msg);
-			off += PROTO_HEADER_LEN + len;
+			off += CERTD_FRAME_HEADER_LEN + len;
 		}
 		if (rc < 0)
 			die("bad frame header from certd");
@@ -681,7 +681,7 @@ get_frame_cb(struct conn *c, const msgpack_object *m, size_t len, double t)
 	}
 	if (get_payload == 0) {
 		get_payload = len;
-		get_frame = len + PROTO_HEADER_LEN;
+		get_frame = len + CERTD_FRAME_HEADER_LEN;
 	}
 	if (counting) {
 		n_gets++;

@@ -5,7 +5,7 @@
  * is there its payload goes through proto_decode, and the decoded map is
  * walked with every typed getter under the keys the socket ops (ctl_ops.c,
  * ctl_watch.c) and the client read, into nested maps and arrays as far as
- * PROTO_DEPTH_MAX.
+ * CERTD_MSGPACK_DEPTH_MAX.
  */
 #include <stdint.h>
 #include <string.h>
@@ -58,9 +58,9 @@ walk(const msgpack_object *o, int depth)
 {
 	size_t	i;
 
-	/* The top map is at depth 1; proto_check allows PROTO_DEPTH_MAX. */
+	/* The top map is at depth 1; proto_check allows CERTD_MSGPACK_DEPTH_MAX. */
 	if ((o->type == MSGPACK_OBJECT_MAP || o->type == MSGPACK_OBJECT_ARRAY) &&
-	    depth > PROTO_DEPTH_MAX)
+	    depth > CERTD_MSGPACK_DEPTH_MAX)
 		__builtin_trap();
 	if (o->type == MSGPACK_OBJECT_MAP)
 		walk_map(o, depth);
@@ -77,10 +77,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t			 len = 0;
 
 	while (proto_frame_peek(data, size, FUZZ_FRAME_MAX, &len) == 1) {
-		if (len == 0 || len > size - PROTO_HEADER_LEN)
+		if (len == 0 || len > size - CERTD_FRAME_HEADER_LEN)
 			__builtin_trap();	/* peek promised a whole frame */
 		msgpack_unpacked_init(&up);
-		if (proto_decode((const char *)data + PROTO_HEADER_LEN, len,
+		if (proto_decode((const char *)data + CERTD_FRAME_HEADER_LEN, len,
 		    &up, &reason) == 0) {
 			if (up.data.type != MSGPACK_OBJECT_MAP)
 				__builtin_trap();
@@ -89,8 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		msgpack_unpacked_destroy(&up);
 		/* As the connection's read loop: on to the next frame. */
-		data += PROTO_HEADER_LEN + len;
-		size -= PROTO_HEADER_LEN + len;
+		data += CERTD_FRAME_HEADER_LEN + len;
+		size -= CERTD_FRAME_HEADER_LEN + len;
 	}
 	return 0;
 }

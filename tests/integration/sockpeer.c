@@ -242,7 +242,7 @@ main(int argc, char *argv[])
 			char			*s;
 
 			msgpack_unpacked_init(&msg);
-			if (proto_decode((const char *)buf + PROTO_HEADER_LEN, len,
+			if (proto_decode((const char *)buf + CERTD_FRAME_HEADER_LEN, len,
 			    &msg, &reason) != 0) {
 				printf("BAD-FRAME %s\n", reason);
 				return 1;
@@ -254,9 +254,9 @@ main(int argc, char *argv[])
 			free(s);
 			json_decref(j);
 			msgpack_unpacked_destroy(&msg);
-			memmove(buf, buf + PROTO_HEADER_LEN + len,
-			    have - PROTO_HEADER_LEN - len);
-			have -= PROTO_HEADER_LEN + len;
+			memmove(buf, buf + CERTD_FRAME_HEADER_LEN + len,
+			    have - CERTD_FRAME_HEADER_LEN - len);
+			have -= CERTD_FRAME_HEADER_LEN + len;
 			printed++;
 		}
 	}

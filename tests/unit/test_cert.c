@@ -1371,7 +1371,7 @@ costly_chain(unsigned mbits, unsigned ebits)
  * An issuer whose key would make verification cost half a minute (a 64
  * Kbit modulus and a 128 Kbit exponent: 33 s here without the check) is
  * refused before GnuTLS verifies anything with it, as is an exponent over
- * 64 bits or a modulus over CERT_RSA_BITS_MAX bits.  The alarm is a
+ * 64 bits or a modulus over CERTD_RSA_BITS_MAX bits.  The alarm is a
  * liveness guard, not a timing: the refusal takes milliseconds, even
  * under valgrind; without the check the test dies of SIGALRM.
  */
@@ -1379,7 +1379,7 @@ static void
 test_chain_costly_key(void **state)
 {
 	static const unsigned	sizes[][2] = {
-		{ 65536, 131072 }, { 2048, 72 }, { CERT_RSA_BITS_MAX + 8, 24 },
+		{ 65536, 131072 }, { 2048, 72 }, { CERTD_RSA_BITS_MAX + 8, 24 },
 	};
 	struct text		c, k = load("leaf-rsa.key");
 	size_t			i;

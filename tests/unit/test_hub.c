@@ -62,9 +62,9 @@ fake_send(void *ctx, const void *frame, size_t len)
 	int			 i;
 
 	assert_int_equal(proto_frame_peek(frame, len, (size_t)-1, &plen), 1);
-	assert_int_equal(plen + PROTO_HEADER_LEN, len);
+	assert_int_equal(plen + CERTD_FRAME_HEADER_LEN, len);
 	msgpack_unpacked_init(&msg);
-	assert_int_equal(proto_decode((const char *)frame + PROTO_HEADER_LEN,
+	assert_int_equal(proto_decode((const char *)frame + CERTD_FRAME_HEADER_LEN,
 	    plen, &msg, &reason), 0);
 	assert_true(fk->n < MAX_FRAMES);
 	i = (int)fk->n++;

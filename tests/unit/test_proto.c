@@ -165,7 +165,7 @@ pack_request(msgpack_sbuffer *sb, int small)
 	proto_pack_cstr(&pk, "d");
 	msgpack_pack_double(&pk, -2.25);
 done:
-	assert_int_equal(proto_end(sb, PROTO_FRAME_MAX_DEFAULT), 0);
+	assert_int_equal(proto_end(sb, CERTD_FRAME_MAX_DEFAULT), 0);
 }
 
 static void
@@ -187,9 +187,9 @@ test_round_trip(void **state)
 	pack_request(&sb, 0);
 
 	assert_int_equal(proto_frame_peek((unsigned char *)sb.data, sb.size,
-	    PROTO_FRAME_MAX_DEFAULT, &len), 1);
-	assert_int_equal(len, sb.size - PROTO_HEADER_LEN);
-	assert_int_equal(proto_decode(sb.data + PROTO_HEADER_LEN, len, &up,
+	    CERTD_FRAME_MAX_DEFAULT, &len), 1);
+	assert_int_equal(len, sb.size - CERTD_FRAME_HEADER_LEN);
+	assert_int_equal(proto_decode(sb.data + CERTD_FRAME_HEADER_LEN, len, &up,
 	    &reason), 0);
 	m = &up.data;
 
@@ -248,7 +248,7 @@ test_round_trip(void **state)
 	assert_true(o->via.f64 == -2.25);
 
 	/* A reused unpacked object is released by the next decode. */
-	assert_int_equal(proto_decode(sb.data + PROTO_HEADER_LEN, len, &up,
+	assert_int_equal(proto_decode(sb.data + CERTD_FRAME_HEADER_LEN, len, &up,
 	    &reason), 0);
 	assert_int_equal(proto_decode(sb.data, len, &up, &reason), -1);
 	assert_int_equal(up.data.type, MSGPACK_OBJECT_NIL);
@@ -272,14 +272,14 @@ test_frame_peek(void **state)
 	buf[3] = 101;
 	assert_int_equal(proto_frame_peek(buf, 4, 100, &len), -2);
 	memcpy(buf, "\x00\x10\x00\x01", 4);
-	assert_int_equal(proto_frame_peek(buf, 4, PROTO_FRAME_MAX_DEFAULT,
+	assert_int_equal(proto_frame_peek(buf, 4, CERTD_FRAME_MAX_DEFAULT,
 	    &len), -2);
 	memcpy(buf, "\xff\xff\xff\xff", 4);
-	assert_int_equal(proto_frame_peek(buf, 4, PROTO_FRAME_MAX_DEFAULT,
+	assert_int_equal(proto_frame_peek(buf, 4, CERTD_FRAME_MAX_DEFAULT,
 	    &len), -2);
 	/* exactly max: wait for the payload */
 	memcpy(buf, "\x00\x10\x00\x00", 4);
-	assert_int_equal(proto_frame_peek(buf, 4, PROTO_FRAME_MAX_DEFAULT,
+	assert_int_equal(proto_frame_peek(buf, 4, CERTD_FRAME_MAX_DEFAULT,
 	    &len), 0);
 	assert_int_equal(len, 99);
 	/* partial then whole, extra bytes belong to the next frame */
@@ -388,36 +388,36 @@ test_depth(void **state)
 	(void)state;
 	/* {"a": [[...[0]...]]}: the top map is depth 1. */
 	raw_map_a(&r);
-	for (i = 2; i <= PROTO_DEPTH_MAX; i++)
+	for (i = 2; i <= CERTD_MSGPACK_DEPTH_MAX; i++)
 		raw_byte(&r, 0x91);
 	raw_byte(&r, 0x00);
 	assert_accepted(&r);
 	raw_map_a(&r);
-	for (i = 2; i <= PROTO_DEPTH_MAX + 1; i++)
+	for (i = 2; i <= CERTD_MSGPACK_DEPTH_MAX + 1; i++)
 		raw_byte(&r, 0x91);
 	raw_byte(&r, 0x00);
 	assert_rejected(&r, "too deep");
 
 	/* Empty containers count too. */
 	raw_map_a(&r);
-	for (i = 2; i < PROTO_DEPTH_MAX; i++)
+	for (i = 2; i < CERTD_MSGPACK_DEPTH_MAX; i++)
 		raw_byte(&r, 0x91);
 	raw_byte(&r, 0x80);
 	assert_accepted(&r);
 	raw_map_a(&r);
-	for (i = 2; i <= PROTO_DEPTH_MAX; i++)
+	for (i = 2; i <= CERTD_MSGPACK_DEPTH_MAX; i++)
 		raw_byte(&r, 0x91);
 	raw_byte(&r, 0x90);
 	assert_rejected(&r, "too deep");
 
 	/* Maps in maps. */
 	r.n = 0;
-	for (i = 1; i < PROTO_DEPTH_MAX; i++)
+	for (i = 1; i < CERTD_MSGPACK_DEPTH_MAX; i++)
 		RAW(&r, "\x81\xa1" "a");
 	raw_byte(&r, 0x80);
 	assert_accepted(&r);
 	r.n = 0;
-	for (i = 1; i <= PROTO_DEPTH_MAX; i++)
+	for (i = 1; i <= CERTD_MSGPACK_DEPTH_MAX; i++)
 		RAW(&r, "\x81\xa1" "a");
 	raw_byte(&r, 0x80);
 	assert_rejected(&r, "too deep");
@@ -493,12 +493,12 @@ test_items_max(void **state)
 
 	(void)state;
 	msgpack_unpacked_init(&up);
-	b = big_array(PROTO_ITEMS_MAX, &len);
+	b = big_array(CERTD_MSGPACK_ITEMS_MAX, &len);
 	assert_int_equal(proto_decode((char *)b, len, &up, &reason), 0);
 	assert_int_equal(proto_get_array(&up.data, "a", &arr), 1);
-	assert_int_equal(arr->size, PROTO_ITEMS_MAX);
+	assert_int_equal(arr->size, CERTD_MSGPACK_ITEMS_MAX);
 	free(b);
-	b = big_array(PROTO_ITEMS_MAX + 1, &len);
+	b = big_array(CERTD_MSGPACK_ITEMS_MAX + 1, &len);
 	assert_int_equal(proto_decode((char *)b, len, &up, &reason), -1);
 	assert_string_equal(reason, "too many elements");
 	free(b);
@@ -636,29 +636,29 @@ test_truncations(void **state)
 	(void)state;
 	msgpack_sbuffer_init(&sb);
 	pack_request(&sb, 1);
-	len = sb.size - PROTO_HEADER_LEN;
+	len = sb.size - CERTD_FRAME_HEADER_LEN;
 	for (n = 0; n < len; n++) {
 		reason = NULL;
-		assert_int_equal(decode_copy(sb.data + PROTO_HEADER_LEN, n,
+		assert_int_equal(decode_copy(sb.data + CERTD_FRAME_HEADER_LEN, n,
 		    &reason), -1);
 		assert_truncated(reason);
 		/* The stream is not complete either. */
 		assert_int_equal(proto_frame_peek((unsigned char *)sb.data,
-		    PROTO_HEADER_LEN + n, PROTO_FRAME_MAX_DEFAULT, &flen), 0);
+		    CERTD_FRAME_HEADER_LEN + n, CERTD_FRAME_MAX_DEFAULT, &flen), 0);
 	}
-	assert_int_equal(decode_copy(sb.data + PROTO_HEADER_LEN, len, &reason),
+	assert_int_equal(decode_copy(sb.data + CERTD_FRAME_HEADER_LEN, len, &reason),
 	    0);
 
 	/* The large request, at a sample of lengths (str/bin bodies). */
 	pack_request(&sb, 0);
-	len = sb.size - PROTO_HEADER_LEN;
+	len = sb.size - CERTD_FRAME_HEADER_LEN;
 	for (n = 0; n < len; n += n < 512 ? 1 : 331) {
 		reason = NULL;
-		assert_int_equal(proto_check(sb.data + PROTO_HEADER_LEN, n,
+		assert_int_equal(proto_check(sb.data + CERTD_FRAME_HEADER_LEN, n,
 		    &reason), -1);
 		assert_truncated(reason);
 	}
-	assert_int_equal(proto_check(sb.data + PROTO_HEADER_LEN, len - 1,
+	assert_int_equal(proto_check(sb.data + CERTD_FRAME_HEADER_LEN, len - 1,
 	    &reason), -1);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -795,16 +795,16 @@ test_error_frame(void **state)
 	assert_int_equal(proto_error_frame(&sb, 0, 400, "empty frame", NULL,
 	    NULL), 0);
 	assert_int_equal(proto_frame_peek((unsigned char *)sb.data, sb.size,
-	    PROTO_FRAME_MAX_DEFAULT, &len), 1);
+	    CERTD_FRAME_MAX_DEFAULT, &len), 1);
 	assert_int_equal(len, sizeof(empty) - 1);
-	assert_memory_equal(sb.data + PROTO_HEADER_LEN, empty, len);
+	assert_memory_equal(sb.data + CERTD_FRAME_HEADER_LEN, empty, len);
 
 	assert_int_equal(proto_error_frame(&sb, 77, 400, "bad request",
 	    "cert_id", "must be an unsigned integer"), 0);
 	assert_int_equal(proto_frame_peek((unsigned char *)sb.data, sb.size,
-	    PROTO_FRAME_MAX_DEFAULT, &len), 1);
-	assert_int_equal(len + PROTO_HEADER_LEN, sb.size);
-	assert_int_equal(proto_decode(sb.data + PROTO_HEADER_LEN, len, &up,
+	    CERTD_FRAME_MAX_DEFAULT, &len), 1);
+	assert_int_equal(len + CERTD_FRAME_HEADER_LEN, sb.size);
+	assert_int_equal(proto_decode(sb.data + CERTD_FRAME_HEADER_LEN, len, &up,
 	    &reason), 0);
 	assert_int_equal(up.data.via.map.size, 3);
 	assert_int_equal(proto_get_uint(&up.data, "id", &u), 1);
@@ -827,8 +827,8 @@ test_error_frame(void **state)
 	/* Field without reason. */
 	assert_int_equal(proto_error_frame(&sb, 1, 404, "watch not found",
 	    "watch", NULL), 0);
-	assert_int_equal(proto_decode(sb.data + PROTO_HEADER_LEN,
-	    sb.size - PROTO_HEADER_LEN, &up, &reason), 0);
+	assert_int_equal(proto_decode(sb.data + CERTD_FRAME_HEADER_LEN,
+	    sb.size - CERTD_FRAME_HEADER_LEN, &up, &reason), 0);
 	err = proto_get(&up.data, "error");
 	assert_int_equal(err->via.map.size, 3);
 	assert_int_equal(proto_get_str(err, "reason", &s, &slen), 0);
@@ -855,14 +855,14 @@ walk(const msgpack_object *o, int depth)
 
 	switch (o->type) {
 	case MSGPACK_OBJECT_ARRAY:
-		assert_true(depth + 1 <= PROTO_DEPTH_MAX);
-		assert_true(o->via.array.size <= PROTO_ITEMS_MAX);
+		assert_true(depth + 1 <= CERTD_MSGPACK_DEPTH_MAX);
+		assert_true(o->via.array.size <= CERTD_MSGPACK_ITEMS_MAX);
 		for (i = 0; i < o->via.array.size; i++)
 			walk(&o->via.array.ptr[i], depth + 1);
 		break;
 	case MSGPACK_OBJECT_MAP:
-		assert_true(depth + 1 <= PROTO_DEPTH_MAX);
-		assert_true(o->via.map.size <= PROTO_ITEMS_MAX);
+		assert_true(depth + 1 <= CERTD_MSGPACK_DEPTH_MAX);
+		assert_true(o->via.map.size <= CERTD_MSGPACK_ITEMS_MAX);
 		for (i = 0; i < o->via.map.size; i++) {
 			assert_int_equal(o->via.map.ptr[i].key.type,
 			    MSGPACK_OBJECT_STR);
@@ -959,8 +959,8 @@ test_garbage(void **state)
 	/* Mutations of a valid frame. */
 	msgpack_sbuffer_init(&sb);
 	pack_request(&sb, 1);
-	frame = (unsigned char *)sb.data + PROTO_HEADER_LEN;
-	flen = sb.size - PROTO_HEADER_LEN;
+	frame = (unsigned char *)sb.data + CERTD_FRAME_HEADER_LEN;
+	flen = sb.size - CERTD_FRAME_HEADER_LEN;
 	assert_true(flen <= sizeof(buf));
 	for (i = 0; i < 100000; i++) {
 		memcpy(buf, frame, flen);
