@@ -565,10 +565,8 @@ store_complete(struct store *s)
 void
 store_on_event(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t	n;
-
 	(void)what;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+	if (util_woken(fd) != 0)
 		store_bug("eventfd read failed");
 	store_complete(arg);
 }
