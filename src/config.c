@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,69 +187,94 @@ set_expiry_days(struct config *cfg, const char *value, char *errbuf,
 	return 0;
 }
 
+/* The settings that take a string (a path, a group name). */
+static const struct {
+	const char	*key;
+	size_t		 off;
+} strings[] = {
+	{ "socket_group", offsetof(struct config, socket_group) },
+	{ "tls_cert", offsetof(struct config, tls_cert) },
+	{ "tls_key", offsetof(struct config, tls_key) },
+	{ "tls_client_ca", offsetof(struct config, tls_client_ca) },
+	{ "data_dir", offsetof(struct config, data_dir) },
+	{ "socket", offsetof(struct config, socket_path) },
+	{ "token_file", offsetof(struct config, token_file) },
+	{ "master_key", offsetof(struct config, master_key) },
+};
+
+/*
+ * The numeric settings: each key is the name of its field and takes a
+ * number from low to high.  A refused value leaves the field as it was.
+ */
+enum number_type { NUMBER_UNSIGNED, NUMBER_SIZE, NUMBER_U64 };
+
+#define NUMBER(field, low, high, type) \
+	{ #field, offsetof(struct config, field), low, high, type }
+
+static const struct number_setting {
+	const char		*key;
+	size_t			 off;
+	uint64_t		 low, high;
+	enum number_type	 type;
+} numbers[] = {
+	NUMBER(frame_max, CERTD_FRAME_MAX_LOW, CERTD_FRAME_MAX_HIGH,
+	    NUMBER_SIZE),
+	NUMBER(ctl_max_conns, 1, CERTD_CTL_CONNS_HIGH, NUMBER_UNSIGNED),
+	NUMBER(ctl_max_conns_per_uid, 1, CERTD_CTL_CONNS_HIGH,
+	    NUMBER_UNSIGNED),
+	NUMBER(ctl_idle_timeout, 1, CERTD_CTL_IDLE_HIGH, NUMBER_UNSIGNED),
+	NUMBER(ctl_out_limit, CERTD_CTL_OUT_LOW, CERTD_CTL_OUT_HIGH,
+	    NUMBER_SIZE),
+	NUMBER(expiry_scan_interval, 1, CERTD_EXPIRY_SCAN_HIGH,
+	    NUMBER_UNSIGNED),
+	NUMBER(log_retain, 1, UINT64_MAX / 2, NUMBER_U64),
+	NUMBER(history_keep, 1, CERTD_HISTORY_KEEP_MAX, NUMBER_U64),
+	NUMBER(http_max_conns, 1, CERTD_HTTP_CONN_HIGH, NUMBER_SIZE),
+};
+
+#undef NUMBER
+
+/* One of the numeric settings, into its field. */
+static int
+set_setting(struct config *cfg, const struct number_setting *ns,
+    const char *value, char *errbuf, size_t errlen)
+{
+	char		*field = (char *)cfg + ns->off;
+	uint64_t	 n;
+
+	if (set_number(&n, value, ns->key, ns->low, ns->high, errbuf,
+	    errlen) != 0)
+		return -1;
+	switch (ns->type) {
+	case NUMBER_UNSIGNED:
+		*(unsigned *)(void *)field = (unsigned)n;
+		break;
+	case NUMBER_SIZE:
+		*(size_t *)(void *)field = (size_t)n;
+		break;
+	case NUMBER_U64:
+		*(uint64_t *)(void *)field = n;
+		break;
+	}
+	return 0;
+}
+
 int
 config_set(struct config *cfg, const char *key, const char *value,
     char *errbuf, size_t errlen)
 {
-	uint64_t	n;
+	size_t	i;
 
-	if (strcmp(key, "socket_group") == 0)
-		return set_string(&cfg->socket_group, value, key, errbuf,
-		    errlen);
-	if (strcmp(key, "frame_max") == 0) {
-		if (set_number(&n, value, key, CERTD_FRAME_MAX_LOW,
-		    CERTD_FRAME_MAX_HIGH, errbuf, errlen) != 0)
-			return -1;
-		cfg->frame_max = (size_t)n;
-		return 0;
-	}
-	if (strcmp(key, "ctl_max_conns") == 0 ||
-	    strcmp(key, "ctl_max_conns_per_uid") == 0) {
-		if (set_number(&n, value, key, 1, CERTD_CTL_CONNS_HIGH, errbuf,
-		    errlen) != 0)
-			return -1;
-		if (key[13] == '\0')
-			cfg->ctl_max_conns = (unsigned)n;
-		else
-			cfg->ctl_max_conns_per_uid = (unsigned)n;
-		return 0;
-	}
-	if (strcmp(key, "ctl_idle_timeout") == 0) {
-		if (set_number(&n, value, key, 1, CERTD_CTL_IDLE_HIGH, errbuf,
-		    errlen) != 0)
-			return -1;
-		cfg->ctl_idle_timeout = (unsigned)n;
-		return 0;
-	}
-	if (strcmp(key, "ctl_out_limit") == 0) {
-		if (set_number(&n, value, key, CERTD_CTL_OUT_LOW,
-		    CERTD_CTL_OUT_HIGH, errbuf, errlen) != 0)
-			return -1;
-		cfg->ctl_out_limit = (size_t)n;
-		return 0;
-	}
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+		if (strcmp(key, strings[i].key) == 0)
+			return set_string((char **)(void *)((char *)cfg +
+			    strings[i].off), value, key, errbuf, errlen);
+	for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
+		if (strcmp(key, numbers[i].key) == 0)
+			return set_setting(cfg, &numbers[i], value, errbuf,
+			    errlen);
 	if (strcmp(key, "expiry_warn_days") == 0)
 		return set_expiry_days(cfg, value, errbuf, errlen);
-	if (strcmp(key, "expiry_scan_interval") == 0) {
-		if (set_number(&n, value, key, 1, CERTD_EXPIRY_SCAN_HIGH,
-		    errbuf, errlen) != 0)
-			return -1;
-		cfg->expiry_scan_interval = (unsigned)n;
-		return 0;
-	}
-	if (strcmp(key, "log_retain") == 0)
-		return set_number(&cfg->log_retain, value, key, 1,
-		    UINT64_MAX / 2, errbuf, errlen);
-	if (strcmp(key, "history_keep") == 0)
-		return set_number(&cfg->history_keep, value, key, 1,
-		    CERTD_HISTORY_KEEP_MAX, errbuf, errlen);
-	if (strcmp(key, "http_max_conns") == 0) {
-		if (set_number(&n, value, key, 1, CERTD_HTTP_CONN_HIGH, errbuf,
-		    errlen) != 0)
-			return -1;
-		cfg->http_max_conns = (size_t)n;
-		return 0;
-	}
 	if (strcmp(key, "allow_plain_http") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
 			snprintf(errbuf, errlen, "allow_plain_http must be yes "
@@ -258,21 +284,6 @@ config_set(struct config *cfg, const char *key, const char *value,
 		cfg->allow_plain_http = strcmp(value, "yes") == 0;
 		return 0;
 	}
-	if (strcmp(key, "tls_cert") == 0)
-		return set_string(&cfg->tls_cert, value, key, errbuf, errlen);
-	if (strcmp(key, "tls_key") == 0)
-		return set_string(&cfg->tls_key, value, key, errbuf, errlen);
-	if (strcmp(key, "tls_client_ca") == 0)
-		return set_string(&cfg->tls_client_ca, value, key, errbuf,
-		    errlen);
-	if (strcmp(key, "data_dir") == 0)
-		return set_string(&cfg->data_dir, value, key, errbuf, errlen);
-	if (strcmp(key, "socket") == 0)
-		return set_string(&cfg->socket_path, value, key, errbuf, errlen);
-	if (strcmp(key, "token_file") == 0)
-		return set_string(&cfg->token_file, value, key, errbuf, errlen);
-	if (strcmp(key, "master_key") == 0)
-		return set_string(&cfg->master_key, value, key, errbuf, errlen);
 	if (strcmp(key, "listen") == 0)
 		return set_listen(cfg, value, errbuf, errlen);
 	if (strcmp(key, "log_target") == 0) {

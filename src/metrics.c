@@ -31,6 +31,44 @@ help(struct evbuffer *out, const char *name, const char *type,
 	    name, type);
 }
 
+/* Metrics of one unlabelled sample each: HELP and TYPE lines, then the value. */
+struct sample {
+	const char		*name;
+	const char		*type;
+	const char		*text;
+	unsigned long long	 value;
+};
+
+static void
+samples(struct evbuffer *out, const struct sample *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		help(out, v[i].name, v[i].type, v[i].text);
+		evbuffer_add_printf(out, "%s %llu\n", v[i].name, v[i].value);
+	}
+}
+
+/*
+ * An unlabelled histogram: le[i] bounds bucket i, le_count[i] counts the
+ * observations up to it; sum is already formatted (seconds or a count).
+ */
+static void
+histogram(struct evbuffer *out, const char *name, const char *text,
+    const double *le, const uint64_t *le_count, size_t n,
+    unsigned long long count, const char *sum)
+{
+	size_t	i;
+
+	help(out, name, "histogram", text);
+	for (i = 0; i < n; i++)
+		evbuffer_add_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
+		    le[i], (unsigned long long)le_count[i]);
+	evbuffer_add_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %s\n"
+	    "%s_count %llu\n", name, count, name, sum, name, count);
+}
+
 static void
 http_metrics(struct evbuffer *out, struct http *h)
 {
@@ -85,47 +123,41 @@ static void
 store_metrics(struct evbuffer *out, struct store *s)
 {
 	struct store_stats	st;
+	double			batch_le[STORE_BATCH_BUCKETS];
+	char			sum[64];
 	size_t			i;
 
 	store_get_stats(s, &st);
-	help(out, "certd_store_write_seconds", "histogram",
-	    "Duration of each synced write batch, WAL sync included.");
-	for (i = 0; i < STORE_WRITE_BUCKETS; i++)
-		evbuffer_add_printf(out,
-		    "certd_store_write_seconds_bucket{le=\"%g\"} %llu\n",
-		    store_write_buckets[i], (unsigned long long)st.write_le[i]);
-	evbuffer_add_printf(out,
-	    "certd_store_write_seconds_bucket{le=\"+Inf\"} %llu\n"
-	    "certd_store_write_seconds_sum %.6f\n"
-	    "certd_store_write_seconds_count %llu\n",
-	    (unsigned long long)st.batches, st.write_seconds,
-	    (unsigned long long)st.batches);
-	help(out, "certd_store_batch_size", "histogram",
-	    "Mutations per write batch (group commit).");
+	snprintf(sum, sizeof(sum), "%.6f", st.write_seconds);
+	histogram(out, "certd_store_write_seconds",
+	    "Duration of each synced write batch, WAL sync included.",
+	    store_write_buckets, st.write_le, STORE_WRITE_BUCKETS, st.batches,
+	    sum);
 	for (i = 0; i < STORE_BATCH_BUCKETS; i++)
-		evbuffer_add_printf(out,
-		    "certd_store_batch_size_bucket{le=\"%u\"} %llu\n",
-		    store_batch_buckets[i], (unsigned long long)st.batch_le[i]);
-	evbuffer_add_printf(out,
-	    "certd_store_batch_size_bucket{le=\"+Inf\"} %llu\n"
-	    "certd_store_batch_size_sum %llu\n"
-	    "certd_store_batch_size_count %llu\n",
-	    (unsigned long long)st.batches, (unsigned long long)st.ops,
-	    (unsigned long long)st.batches);
-	help(out, "certd_store_failed_batches_total", "counter",
-	    "Write batches that failed (answered 503, nothing written).");
-	evbuffer_add_printf(out, "certd_store_failed_batches_total %llu\n",
-	    (unsigned long long)st.failed_batches);
-	help(out, "certd_store_writable", "gauge",
-	    "0 while writes fail for the store's sake (no room, I/O error), "
-	    "until a write or a reopen succeeds; else 1.");
-	evbuffer_add_printf(out, "certd_store_writable %d\n",
-	    !st.writes_failing);
-	help(out, "certd_certificates", "gauge", "Certificates stored.");
-	evbuffer_add_printf(out, "certd_certificates %zu\n", store_count(s));
-	help(out, "certd_revision", "gauge", "Last committed revision.");
-	evbuffer_add_printf(out, "certd_revision %llu\n",
-	    (unsigned long long)store_revision(s));
+		batch_le[i] = store_batch_buckets[i];	/* %g prints them whole */
+	snprintf(sum, sizeof(sum), "%llu", (unsigned long long)st.ops);
+	histogram(out, "certd_store_batch_size",
+	    "Mutations per write batch (group commit).", batch_le, st.batch_le,
+	    STORE_BATCH_BUCKETS, st.batches, sum);
+	{
+		const struct sample v[] = {
+		{ "certd_store_failed_batches_total", "counter",
+		    "Write batches that failed (answered 503, nothing written).",
+		    st.failed_batches },
+		{ "certd_store_writable", "gauge",
+		    "0 while writes fail for the store's sake (no room, I/O error), "
+		    "until a write or a reopen succeeds; else 1.",
+		    !st.writes_failing },
+		{ "certd_certificates", "gauge",
+		    "Certificates stored.",
+		    store_count(s) },
+		{ "certd_revision", "gauge",
+		    "Last committed revision.",
+		    store_revision(s) },
+		};
+
+		samples(out, v, sizeof(v) / sizeof(v[0]));
+	}
 }
 
 static void
@@ -134,31 +166,33 @@ hub_metrics(struct evbuffer *out, struct hub *hub, struct ctl *ctl)
 	struct hub_stats	st;
 
 	hub_get_stats(hub, &st);
-	help(out, "certd_socket_connections", "gauge",
-	    "Open Unix-socket connections.");
-	evbuffer_add_printf(out, "certd_socket_connections %zu\n",
-	    ctl_conns(ctl));
-	help(out, "certd_watches", "gauge", "Live watches (subscriptions).");
-	evbuffer_add_printf(out, "certd_watches %zu\n", st.watches);
-	help(out, "certd_events_sent_total", "counter",
-	    "Event frames queued to subscribers.");
-	evbuffer_add_printf(out, "certd_events_sent_total %llu\n",
-	    (unsigned long long)st.events_sent);
-	help(out, "certd_events_deferred_total", "counter",
-	    "Events held back because a subscriber was over its output limit.");
-	evbuffer_add_printf(out, "certd_events_deferred_total %llu\n",
-	    (unsigned long long)st.events_deferred);
-	help(out, "certd_events_coalesced_total", "counter",
-	    "Held-back events replaced by a newer one for the same certificate.");
-	evbuffer_add_printf(out, "certd_events_coalesced_total %llu\n",
-	    (unsigned long long)st.events_coalesced);
-	help(out, "certd_subscriber_backlog", "gauge",
-	    "Events held back, all subscribers.");
-	evbuffer_add_printf(out, "certd_subscriber_backlog %zu\n", st.backlog);
-	help(out, "certd_subscribers_dropped_total", "counter",
-	    "Subscribers disconnected for falling too far behind.");
-	evbuffer_add_printf(out, "certd_subscribers_dropped_total %llu\n",
-	    (unsigned long long)st.subscribers_dropped);
+	{
+		const struct sample v[] = {
+		{ "certd_socket_connections", "gauge",
+		    "Open Unix-socket connections.",
+		    ctl_conns(ctl) },
+		{ "certd_watches", "gauge",
+		    "Live watches (subscriptions).",
+		    st.watches },
+		{ "certd_events_sent_total", "counter",
+		    "Event frames queued to subscribers.",
+		    st.events_sent },
+		{ "certd_events_deferred_total", "counter",
+		    "Events held back because a subscriber was over its output limit.",
+		    st.events_deferred },
+		{ "certd_events_coalesced_total", "counter",
+		    "Held-back events replaced by a newer one for the same certificate.",
+		    st.events_coalesced },
+		{ "certd_subscriber_backlog", "gauge",
+		    "Events held back, all subscribers.",
+		    st.backlog },
+		{ "certd_subscribers_dropped_total", "counter",
+		    "Subscribers disconnected for falling too far behind.",
+		    st.subscribers_dropped },
+		};
+
+		samples(out, v, sizeof(v) / sizeof(v[0]));
+	}
 	help(out, "certd_acks_total", "counter",
 	    "Acks from subscribers (certctl sync), by status.");
 	evbuffer_add_printf(out, "certd_acks_total{status=\"ok\"} %llu\n"

@@ -112,6 +112,17 @@ store_iter_error(rocksdb_iterator_t *it, char *errbuf, size_t errlen)
 	return CERTD_ERR_STORAGE;
 }
 
+const char *
+store_iter_family(rocksdb_iterator_t *it, char c, size_t *klen)
+{
+	const char	*k;
+
+	if (!rocksdb_iter_valid(it))
+		return NULL;
+	k = rocksdb_iter_key(it, klen);
+	return *klen > 0 && k[0] == c ? k : NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Settings and counters                                               */
 
@@ -565,10 +576,8 @@ store_complete(struct store *s)
 void
 store_on_event(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t	n;
-
 	(void)what;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+	if (util_woken(fd) != 0)
 		store_bug("eventfd read failed");
 	store_complete(arg);
 }

@@ -265,6 +265,12 @@ int		 store_fsync_dir(const char *dir);
  */
 int		 store_iter_error(rocksdb_iterator_t *it, char *errbuf,
 		    size_t errlen);
+/*
+ * The key under it (its length in *klen) while it is valid and on a key
+ * of the family c (every key of a family starts with its letter: "r"
+ * records, "a" aliases, "l" change log, "h" history); else NULL.
+ */
+const char	*store_iter_family(rocksdb_iterator_t *it, char c, size_t *klen);
 /* A write batch may hold boxes: wipe its buffer before freeing it. */
 void		 store_wb_destroy(rocksdb_writebatch_t *wb);
 /* Free an op and what it holds, wiping keys and values; accepts NULL. */

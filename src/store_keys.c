@@ -588,11 +588,9 @@ store_keys_rekey_history(struct store *s, struct store_op *op)
 	ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_fill_cache(ro, 0);	/* read once */
 	it = rocksdb_create_iterator(s->db, ro);
-	for (rocksdb_iter_seek(it, "h", 1); err == 0 && rocksdb_iter_valid(it);
+	for (rocksdb_iter_seek(it, "h", 1); err == 0 &&
+	    (k = store_iter_family(it, 'h', &klen)) != NULL;
 	    rocksdb_iter_next(it)) {
-		k = rocksdb_iter_key(it, &klen);
-		if (klen == 0 || k[0] != 'h')
-			break;
 		v = rocksdb_iter_value(it, &vlen);
 		if ((err = store_history_version_decode(k, klen, v, vlen, &rec,
 		    &sk)) != 0)

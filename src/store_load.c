@@ -212,11 +212,9 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 	*max_id = *max_rev = 0;
 	*n_clear = 0;
 	it = rocksdb_create_iterator(s->db, ro);
-	for (rocksdb_iter_seek(it, "r", 1); rocksdb_iter_valid(it);
+	for (rocksdb_iter_seek(it, "r", 1);
+	    (k = store_iter_family(it, 'r', &klen)) != NULL;
 	    rocksdb_iter_next(it)) {
-		k = rocksdb_iter_key(it, &klen);
-		if (klen == 0 || k[0] != 'r')
-			break;
 		if (klen != 9) {
 			store_errf(errbuf, errlen, "database is corrupt: "
 			    "record key of %zu bytes", klen);
@@ -301,11 +299,9 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 	int				 err = CERTD_ERR_STORAGE;
 
 	it = rocksdb_create_iterator(s->db, ro);
-	for (rocksdb_iter_seek(it, "a", 1); rocksdb_iter_valid(it);
+	for (rocksdb_iter_seek(it, "a", 1);
+	    (k = store_iter_family(it, 'a', &klen)) != NULL;
 	    rocksdb_iter_next(it)) {
-		k = rocksdb_iter_key(it, &klen);
-		if (klen == 0 || k[0] != 'a')
-			break;
 		v = rocksdb_iter_value(it, &vlen);
 		free(copy);
 		if ((copy = malloc(klen + 1)) == NULL) {
@@ -361,17 +357,14 @@ store_find_log_first(struct store *s, const rocksdb_readoptions_t *ro,
 	s->log_first = s->rev + 1;
 	it = rocksdb_create_iterator(s->db, ro);
 	rocksdb_iter_seek(it, "l", 1);
-	if (rocksdb_iter_valid(it)) {
-		k = rocksdb_iter_key(it, &klen);
-		if (klen > 0 && k[0] == 'l') {
-			if (klen != 9 || util_be64_get(k + 1) == 0 ||
-			    util_be64_get(k + 1) > s->rev) {
-				store_errf(errbuf, errlen, "database is "
-				    "corrupt: malformed change-log key");
-				err = CERTD_ERR_STORAGE;
-			} else
-				s->log_first = util_be64_get(k + 1);
-		}
+	if ((k = store_iter_family(it, 'l', &klen)) != NULL) {
+		if (klen != 9 || util_be64_get(k + 1) == 0 ||
+		    util_be64_get(k + 1) > s->rev) {
+			store_errf(errbuf, errlen, "database is corrupt: "
+			    "malformed change-log key");
+			err = CERTD_ERR_STORAGE;
+		} else
+			s->log_first = util_be64_get(k + 1);
 	}
 	if (store_iter_error(it, errbuf, errlen) != 0)
 		err = CERTD_ERR_STORAGE;
@@ -385,15 +378,12 @@ store_load_has_records(struct store *s, const rocksdb_readoptions_t *ro,
     bool *any, char *errbuf, size_t errlen)
 {
 	rocksdb_iterator_t	*it;
-	const char		*k;
 	size_t			 klen;
 	int			 err;
 
 	it = rocksdb_create_iterator(s->db, ro);
 	rocksdb_iter_seek(it, "r", 1);
-	*any = rocksdb_iter_valid(it) &&
-	    (k = rocksdb_iter_key(it, &klen)) != NULL && klen > 0 &&
-	    k[0] == 'r';
+	*any = store_iter_family(it, 'r', &klen) != NULL;
 	err = store_iter_error(it, errbuf, errlen);
 	rocksdb_iter_destroy(it);
 	return err;

@@ -664,7 +664,6 @@ store_writer(void *arg)
 	struct store	*s = arg;
 	struct store_op	*batch, *last, *op;
 	struct timespec	 t0, t1;
-	uint64_t	 one = 1;
 	size_t		 nops;
 	int		 err;
 
@@ -722,7 +721,7 @@ store_writer(void *arg)
 		pthread_cond_broadcast(&s->done_cond);
 		pthread_mutex_unlock(&s->lock);
 
-		if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (util_wake(s->efd) != 0)
 			store_bug("eventfd write failed");
 		pthread_mutex_lock(&s->lock);
 	}

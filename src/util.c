@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers: names, times, hex, big-endian numbers, wiping, reasons
- * into a caller's buffer, and starting threads.  No library but libc: this
- * file is in the daemon, certctl and libcertd alike.
+ * into a caller's buffer, starting threads and waking the loop from them.
+ * No library but libc: this file is in the daemon, certctl and libcertd
+ * alike.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "certd/constants.h"
 #include "util.h"
@@ -211,4 +214,20 @@ util_thread_start(pthread_t *t, const char *name, void *(*fn)(void *),
 	if (rv == 0)
 		(void)pthread_setname_np(*t, name);	/* a name is a nicety */
 	return rv;
+}
+
+int
+util_wake(int efd)
+{
+	uint64_t	one = 1;
+
+	return write(efd, &one, sizeof(one)) < 0 && errno != EAGAIN ? -1 : 0;
+}
+
+int
+util_woken(int efd)
+{
+	uint64_t	n;
+
+	return read(efd, &n, sizeof(n)) < 0 && errno != EAGAIN ? -1 : 0;
 }

@@ -77,4 +77,14 @@ void	util_sigset_async(sigset_t *set);
 int	util_thread_start(pthread_t *t, const char *name,
 	    void *(*fn)(void *), void *arg);
 
+/*
+ * The two ends of an eventfd by which a thread wakes the event loop:
+ * util_wake adds one to the counter (from the thread), util_woken reads it
+ * back to zero (in the loop's read callback).  Both are for a non-blocking
+ * eventfd and return 0, or -1 with errno set when the call failed for
+ * another reason than EAGAIN (a counter already full, or already read).
+ */
+int	util_wake(int efd);
+int	util_woken(int efd);
+
 #endif

@@ -46,7 +46,6 @@ workq_worker(void *arg)
 {
 	struct workq		*q = arg;
 	struct workq_job	*job;
-	uint64_t		 one = 1;
 	int			 was_empty;
 
 	pthread_mutex_lock(&q->lock);
@@ -73,8 +72,7 @@ workq_worker(void *arg)
 		q->ran_tail = &job->next;
 		pthread_mutex_unlock(&q->lock);
 		/* The loop takes the whole list: one wake-up is enough. */
-		if (was_empty && write(q->efd, &one, sizeof(one)) < 0 &&
-		    errno != EAGAIN)
+		if (was_empty && util_wake(q->efd) != 0)
 			workq_bug("eventfd write failed");
 		pthread_mutex_lock(&q->lock);
 	}
@@ -112,10 +110,8 @@ workq_complete(struct workq *q)
 static void
 workq_on_event(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t	n;
-
 	(void)what;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+	if (util_woken(fd) != 0)
 		workq_bug("eventfd read failed");
 	workq_complete(arg);
 }
