@@ -608,15 +608,10 @@ sync_sigchld_cb(evutil_socket_t sig, short what, void *arg)
  * its exit (SIGCHLD reports it too; polling keeps this bounded whatever).
  */
 static void
-sync_child_timeout_cb(evutil_socket_t fd, short what, void *arg)
+sync_child_timeout(struct sync_ctx *ctx)
 {
-	struct sync_ctx	*ctx = arg;
-	struct timeval	 tv = { 0, SYNC_REAP_MS * 1000 };
+	struct timeval	tv = { 0, SYNC_REAP_MS * 1000 };
 
-	(void)fd;
-	(void)what;
-	if (ctx->state != SYNC_RELOADING && ctx->state != SYNC_KILLING)
-		return;
 	if (ctx->state == SYNC_RELOADING) {
 		sync_set_state(ctx, SYNC_KILLING);
 		certctl_sync_log(ctx, "reload command timed out after %u s; "
@@ -836,16 +831,10 @@ out:
 	ctx->last = rec;		/* for a retry */
 }
 
+/* The back-off is over: apply the failed change again. */
 static void
-sync_retry_cb(evutil_socket_t fd, short what, void *arg)
+sync_retry(struct sync_ctx *ctx)
 {
-	struct sync_ctx	*ctx = arg;
-
-	(void)fd;
-	(void)what;
-	/* A change waiting or being applied supersedes the failed one. */
-	if (ctx->state != SYNC_RETRY_WAIT)
-		return;
 	certctl_sync_log(ctx, "revision %llu: trying again",
 	    (unsigned long long)ctx->last->revision);
 	ctx->pending = ctx->last;
@@ -854,6 +843,15 @@ sync_retry_cb(evutil_socket_t fd, short what, void *arg)
 	sync_apply(ctx);
 }
 
+/*
+ * The one callback of the three timers: what a firing means comes from the
+ * state (the table at the top).  Each timer is armed only in its states
+ * and deleted when they are left: the debounce timer in DEBOUNCE,
+ * child_timer in RELOADING and KILLING, retry_timer in RETRY_WAIT.  In
+ * any other state nothing waits on a timer: a change waiting or being
+ * applied supersedes a failed one, and a running command's or check's
+ * completion schedules what waits.
+ */
 static void
 sync_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -861,9 +859,20 @@ sync_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* A running command's or check's completion schedules what waits. */
-	if (ctx->state == SYNC_DEBOUNCE)
+	switch (ctx->state) {
+	case SYNC_DEBOUNCE:
 		sync_apply(ctx);
+		break;
+	case SYNC_RELOADING:
+	case SYNC_KILLING:
+		sync_child_timeout(ctx);
+		break;
+	case SYNC_RETRY_WAIT:
+		sync_retry(ctx);
+		break;
+	default:
+		break;
+	}
 }
 
 /*
@@ -1067,8 +1076,8 @@ sync_setup(struct sync_ctx *ctx, struct sync_args *a, const struct global *g)
 	ctx->sighup = evsignal_new(ctx->base, SIGHUP, sync_signal_cb, ctx);
 	ctx->sigchld = evsignal_new(ctx->base, SIGCHLD, sync_sigchld_cb, ctx);
 	ctx->timer = evtimer_new(ctx->base, sync_timer_cb, ctx);
-	ctx->child_timer = evtimer_new(ctx->base, sync_child_timeout_cb, ctx);
-	ctx->retry_timer = evtimer_new(ctx->base, sync_retry_cb, ctx);
+	ctx->child_timer = evtimer_new(ctx->base, sync_timer_cb, ctx);
+	ctx->retry_timer = evtimer_new(ctx->base, sync_timer_cb, ctx);
 	if (ctx->sigint == NULL || ctx->sigterm == NULL ||
 	    ctx->sighup == NULL || ctx->sigchld == NULL ||
 	    ctx->timer == NULL || ctx->child_timer == NULL ||

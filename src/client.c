@@ -795,7 +795,10 @@ certd_backup(struct certd_client *c, const char *dir)
 	return client_call(c, id, NULL, NULL);
 }
 
-/* A call {"team":team,"cert_id":id} of op; fn decodes its result. */
+/*
+ * A call {"team":team,"cert_id":id} of op; fn decodes its result into arg,
+ * the caller's out-parameter.  A NULL client, team or arg is CERTD_E_INVAL.
+ */
 static int
 client_cert_call(struct certd_client *c, const char *op, const char *team,
     uint64_t id, result_cb fn, void *arg)
@@ -804,6 +807,8 @@ client_cert_call(struct certd_client *c, const char *op, const char *team,
 	uint64_t	rid;
 	int		r;
 
+	if (c == NULL || team == NULL || arg == NULL)
+		return CERTD_E_INVAL;
 	if ((r = client_begin(c, strlen(team), op, 2, &pk, &rid)) != 0)
 		return r;
 	proto_kv_str(&pk, "team", team);
@@ -825,8 +830,6 @@ certd_subscribers(struct certd_client *c, const char *team, uint64_t id,
 {
 	if (out != NULL)
 		*out = NULL;
-	if (c == NULL || team == NULL || out == NULL)
-		return CERTD_E_INVAL;
 	return client_cert_call(c, "subscribers", team, id,
 	    subscribers_result, out);
 }
@@ -844,8 +847,6 @@ certd_history(struct certd_client *c, const char *team, uint64_t id,
 {
 	if (out != NULL)
 		*out = NULL;
-	if (c == NULL || team == NULL || out == NULL)
-		return CERTD_E_INVAL;
 	return client_cert_call(c, "history", team, id, history_result, out);
 }
 

@@ -278,18 +278,24 @@ watch_flush(struct certd_watch *w)
 	return 0;
 }
 
+/*
+ * The watch's two plain events, in one guard: the socket writable again
+ * (EV_WRITE, a flush was pending) or the reconnect timer (EV_TIMEOUT).
+ */
 static void
-watch_write_cb(evutil_socket_t fd, short what, void *arg)
+watch_ev_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct certd_watch	*w = arg;
 
 	(void)fd;
-	(void)what;
 	watch_enter(w);
-	if (!w->dead && w->wev != NULL &&
-	    (w->write_err != 0 || watch_flush(w) != 0))
-		watch_down(w, CERTD_E_IO, 0, "write to %s: %s", w->socket,
-		    strerror(w->write_err));
+	if (!w->dead && (what & EV_WRITE) != 0) {
+		if (w->wev != NULL &&
+		    (w->write_err != 0 || watch_flush(w) != 0))
+			watch_down(w, CERTD_E_IO, 0, "write to %s: %s",
+			    w->socket, strerror(w->write_err));
+	} else if (!w->dead && w->state == WATCH_IDLE)
+		watch_connect(w);
 	watch_leave(w);
 }
 
@@ -678,7 +684,7 @@ watch_connect(struct certd_watch *w)
 		watch_down(w, CERTD_E_IO, 0, "socket: %s", strerror(errno));
 		return;
 	}
-	w->wev = event_new(w->base, fd, EV_WRITE, watch_write_cb, w);
+	w->wev = event_new(w->base, fd, EV_WRITE, watch_ev_cb, w);
 	bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (w->wev == NULL || bev == NULL) {
 		if (bev != NULL)
@@ -711,19 +717,6 @@ watch_connect(struct certd_watch *w)
 		watch_down(w, CERTD_E_IO, 0, "connect %s: %s", w->socket,
 		    e != 0 ? strerror(e) : "failed");
 	}
-}
-
-static void
-watch_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct certd_watch	*w = arg;
-
-	(void)fd;
-	(void)what;
-	watch_enter(w);
-	if (!w->dead && w->state == WATCH_IDLE)
-		watch_connect(w);
-	watch_leave(w);
 }
 
 static int
@@ -819,7 +812,7 @@ certd_watch_new(struct event_base *base, const struct certd_watch_opts *opts,
 		    *w->socket == '\0' ? "empty" : "too long");
 		goto fail;
 	}
-	if ((w->timer = evtimer_new(base, watch_timer_cb, w)) == NULL) {
+	if ((w->timer = evtimer_new(base, watch_ev_cb, w)) == NULL) {
 		util_fmt(errbuf, errlen, "out of memory");
 		goto fail;
 	}

@@ -480,30 +480,31 @@ proto_get(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
-/* The field's value, or NULL when absent or nil. */
-static const msgpack_object *
-get_present(const msgpack_object *map, const char *key)
+/*
+ * The field under key when it has the given type: 1 with *o set, 0 when
+ * absent or nil, -1 when of another type.  The typed getters below are
+ * this lookup and the copy of the value.
+ */
+static int
+get_typed(const msgpack_object *map, const char *key, msgpack_object_type type,
+    const msgpack_object **o)
 {
-	const msgpack_object	*o;
-
-	o = proto_get(map, key);
-	if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
-		return NULL;
-	return o;
+	*o = proto_get(map, key);
+	if (*o == NULL || (*o)->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	return (*o)->type == type ? 1 : -1;
 }
 
 int
 proto_get_uint(const msgpack_object *map, const char *key, uint64_t *out)
 {
 	const msgpack_object	*o;
+	int			 r;
 
-	if ((o = get_present(map, key)) == NULL)
-		return 0;
 	/* msgpack-c types every non-negative integer as POSITIVE_INTEGER. */
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return -1;
-	*out = o->via.u64;
-	return 1;
+	if ((r = get_typed(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER, &o)) == 1)
+		*out = o->via.u64;
+	return r;
 }
 
 int
@@ -511,20 +512,17 @@ proto_get_int(const msgpack_object *map, const char *key, int64_t *out)
 {
 	const msgpack_object	*o;
 
-	if ((o = get_present(map, key)) == NULL)
+	switch (get_typed(map, key, MSGPACK_OBJECT_NEGATIVE_INTEGER, &o)) {
+	case 0:
 		return 0;
-	switch (o->type) {
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		if (o->via.u64 > INT64_MAX)
-			return -1;
-		*out = (int64_t)o->via.u64;
-		return 1;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+	case 1:
 		*out = o->via.i64;
 		return 1;
-	default:
-		return -1;
 	}
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > INT64_MAX)
+		return -1;
+	*out = (int64_t)o->via.u64;
+	return 1;
 }
 
 int
@@ -532,27 +530,24 @@ proto_get_str(const msgpack_object *map, const char *key, const char **s,
     size_t *len)
 {
 	const msgpack_object	*o;
+	int			 r;
 
-	if ((o = get_present(map, key)) == NULL)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_STR)
-		return -1;
-	*s = o->via.str.ptr;
-	*len = o->via.str.size;
-	return 1;
+	if ((r = get_typed(map, key, MSGPACK_OBJECT_STR, &o)) == 1) {
+		*s = o->via.str.ptr;
+		*len = o->via.str.size;
+	}
+	return r;
 }
 
 int
 proto_get_bool(const msgpack_object *map, const char *key, int *out)
 {
 	const msgpack_object	*o;
+	int			 r;
 
-	if ((o = get_present(map, key)) == NULL)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_BOOLEAN)
-		return -1;
-	*out = o->via.boolean ? 1 : 0;
-	return 1;
+	if ((r = get_typed(map, key, MSGPACK_OBJECT_BOOLEAN, &o)) == 1)
+		*out = o->via.boolean ? 1 : 0;
+	return r;
 }
 
 int
@@ -560,13 +555,11 @@ proto_get_array(const msgpack_object *map, const char *key,
     const msgpack_object_array **out)
 {
 	const msgpack_object	*o;
+	int			 r;
 
-	if ((o = get_present(map, key)) == NULL)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_ARRAY)
-		return -1;
-	*out = &o->via.array;
-	return 1;
+	if ((r = get_typed(map, key, MSGPACK_OBJECT_ARRAY, &o)) == 1)
+		*out = &o->via.array;
+	return r;
 }
 
 /*
