@@ -96,7 +96,7 @@ B_CERT=leaf-rsa2.pem B_KEY=leaf-rsa2.key
 
 # --- certd -------------------------------------------------------------------
 D="$T/data"; S="$T/certd.sock"; LOG="$T/certd.log"
-mkdir -p "$D"
+mkdir -p -m 700 "$D"
 out=$("$CERTCTL" token new --name bench --teams '*' --role write)
 TOKEN=$(printf '%s\n' "$out" | sed -n 1p)
 printf '%s\n' "$out" | sed -n 2p > "$D/tokens"

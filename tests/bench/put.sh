@@ -193,7 +193,7 @@ run_wrk() {
 
 # --- certd -------------------------------------------------------------------
 D="$T/data"; LOG="$T/certd.log"
-mkdir -p "$D"
+mkdir -p -m 700 "$D"
 out=$("$CERTCTL" token new --name bench --teams '*' --role write)
 TOKEN=$(printf '%s\n' "$out" | sed -n 1p)
 printf '%s\n' "$out" | sed -n 2p > "$D/tokens"

@@ -58,7 +58,7 @@ esac
 
 # --- certd -------------------------------------------------------------------
 D="$T/data"; S="$T/certd.sock"; LOG="$T/certd.log"
-mkdir -p "$D"
+mkdir -p -m 700 "$D"
 out=$("$CERTD_BUILDDIR/certctl" token new --name bench --teams '*' --role write)
 TOKEN=$(printf '%s\n' "$out" | sed -n 1p)
 printf '%s\n' "$out" | sed -n 2p > "$D/tokens"

@@ -64,7 +64,8 @@ if ! command -v redis-server > /dev/null || ! command -v redis-benchmark > /dev/
 	fi
 fi
 BENCH="$T/sockbench"
-gcc -O2 -g -Wall -Wextra -o "$BENCH" "$SRC/src/proto.c" "$SRC/tests/bench/sockbench.c" \
+gcc -O2 -g -Wall -Wextra -o "$BENCH" "$SRC/src/proto.c" "$SRC/src/util.c" \
+    "$SRC/tests/bench/sockbench.c" \
     -I"$SRC/include" -I"$SRC/src" $(pkg-config --cflags --libs msgpack)
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $((N_SUBS + 256)) ] ||
     ulimit -n $((N_SUBS + 256))
@@ -73,7 +74,7 @@ sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
 
 # --- certd -------------------------------------------------------------------
 D="$T/data"; S="$T/certd.sock"; LOG="$T/certd.log"
-mkdir -p "$D"
+mkdir -p -m 700 "$D"
 if out=$("$CERTD_BUILDDIR/certctl" token new --name bench --teams '*' --role write 2>/dev/null) &&
     [ "$(printf '%s\n' "$out" | wc -l)" -ge 2 ]; then
 	TOKEN=$(printf '%s\n' "$out" | sed -n 1p)
