@@ -19,7 +19,18 @@ fi
 DEMO="$CERTD_BUILDDIR/reload-demo"
 [ -x "$DEMO" ] || { echo "reload-demo not built at $DEMO" >&2; exit 99; }
 
-DEMO_PORT=$((20000 + $$ % 30000))
+# pick_port: a loopback port below the kernel's ephemeral range (32768 and
+# up, where outgoing connections of the tests running beside this one take
+# theirs) on which nothing answers.
+pick_port() {
+	while :; do
+		_p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 12000))
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+		    "http://127.0.0.1:$_p/" 2>/dev/null)" = 000 ] && break
+	done
+	echo "$_p"
+}
+DEMO_PORT=$(pick_port)
 AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
 NOBODY_UID=$(id -u nobody)
 
@@ -184,6 +195,7 @@ cmp -s "$O/key.pem" "$PKI/leaf-rsa.key" &&
     not_ok "sync with CERTD_SERVER_UID: $(tail -n 3 "$T/sync2.log")"
 stop "$SYNC"
 
+DEMO_PORT=$(pick_port)
 bg "$T/demo2.log" env CERTD_SERVER_UID=nobody "$DEMO" -s "$ES" --team acme \
     --alias evil --port "$DEMO_PORT"
 DEMO_PID=$BG
