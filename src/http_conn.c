@@ -46,6 +46,7 @@
 
 #include "cert.h"
 #include "certd/constants.h"
+#include "err.h"
 #include "http_conn.h"
 #include "http_wire.h"
 #include "log.h"
@@ -123,8 +124,8 @@ creds_make(const struct cert_pair *pair, const char *what,
 		free(cr);
 		return NULL;
 	}
-	if (cert_pair_credentials(pair, cr->cred) != 0) {
-		snprintf(errbuf, errlen, "%s: out of memory", what);
+	if ((rv = cert_pair_credentials(pair, cr->cred)) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", what, err_msg(rv));
 		goto fail;
 	}
 	if (client_ca != NULL) {
@@ -181,18 +182,18 @@ http_conn_creds_load(const char *cert_file, const char *key_file,
 	gnutls_datum_t		 c = { NULL, 0 }, k = { NULL, 0 };
 	const char		*bad = NULL;
 	char			 what[1024];
-	int			 e = 0;
+	int			 rv;
 
 	snprintf(what, sizeof(what), "tls_cert %s and tls_key %s", cert_file,
 	    key_file);
-	if (gnutls_load_file(cert_file, &c) < 0)
+	errno = 0;	/* gnutls_load_file sets it only when a call fails */
+	if ((rv = gnutls_load_file(cert_file, &c)) < 0)
 		bad = cert_file;
-	else if (gnutls_load_file(key_file, &k) < 0)
+	else if ((rv = gnutls_load_file(key_file, &k)) < 0)
 		bad = key_file;
-	e = errno;
 	if (bad != NULL)
 		snprintf(errbuf, errlen, "%s: cannot read %s: %s", what, bad,
-		    strerror(e));
+		    errno != 0 ? strerror(errno) : gnutls_strerror(rv));
 	else
 		cr = creds_of_text((const char *)c.data, c.size,
 		    (const char *)k.data, k.size, what, client_ca, errbuf,
