@@ -604,11 +604,48 @@ cert_result(struct certd_client *c, const msgpack_object *res, void *arg)
 	    &ctx->cert);
 }
 
+/*
+ * Call rid, whose result is a certificate of team, into *out (when out is
+ * not NULL; else it is dropped).
+ */
+static int
+client_call_cert(struct certd_client *c, uint64_t rid, const char *team,
+    struct certd_cert **out)
+{
+	struct cert_ctx	ctx = { team, NULL };
+	int		r;
+
+	r = client_call(c, rid, cert_result, &ctx);
+	if (r == 0 && out != NULL)
+		*out = ctx.cert;
+	else
+		certd_cert_free(ctx.cert);
+	return r;
+}
+
+/*
+ * client_begin for op on certificate id of team: the fields "team" and
+ * "cert_id", and n_more the caller adds.  No client or team: CERTD_E_INVAL.
+ */
+static int
+client_begin_cert(struct certd_client *c, const char *op, const char *team,
+    uint64_t id, size_t n_more, msgpack_packer *pk, uint64_t *rid)
+{
+	int	r;
+
+	if (c == NULL || team == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_begin(c, strlen(team), op, 2 + n_more, pk, rid)) != 0)
+		return r;
+	proto_kv_str(pk, "team", team);
+	proto_kv_uint(pk, "cert_id", id);
+	return 0;
+}
+
 static int
 client_get(struct certd_client *c, const char *team, uint64_t id,
     const char *alias, struct certd_cert **out)
 {
-	struct cert_ctx	ctx = { team, NULL };
 	msgpack_packer	pk;
 	uint64_t	rid;
 	int		r;
@@ -625,9 +662,7 @@ client_get(struct certd_client *c, const char *team, uint64_t id,
 		proto_kv_str(&pk, "alias", alias);
 	else
 		proto_kv_uint(&pk, "cert_id", id);
-	if ((r = client_call(c, rid, cert_result, &ctx)) == 0)
-		*out = ctx.cert;
-	return r;
+	return client_call_cert(c, rid, team, out);
 }
 
 int
@@ -649,18 +684,34 @@ certd_get_alias(struct certd_client *c, const char *team, const char *alias,
 	return client_get(c, team, 0, alias, out);
 }
 
+/*
+ * A list result of kind into out, the caller's pointer to its list pointer
+ * (a struct certd_list **, certd_subscriber_list ** or certd_version_list
+ * **; all struct pointers share one representation).
+ */
+struct list_call {
+	enum client_list	 kind;
+	void			*out;
+};
+
 static int
 list_result(struct certd_client *c, const msgpack_object *res, void *arg)
 {
+	struct list_call	*lc = arg;
+	void			*l;
+	int			 r;
+
 	(void)c;
-	return client_decode_list(res, arg);
+	if ((r = client_decode_items(res, lc->kind, &l)) == 0)
+		memcpy(lc->out, &l, sizeof(l));
+	return r;
 }
 
 int
 certd_list(struct certd_client *c, const char *team, uint64_t page,
     uint64_t page_size, struct certd_list **out)
 {
-	struct certd_list	*l = NULL;
+	struct list_call	 lc = { CLIENT_LIST_CERTS, out };
 	msgpack_packer		 pk;
 	uint64_t		 id;
 	int			 r;
@@ -677,9 +728,7 @@ certd_list(struct certd_client *c, const char *team, uint64_t page,
 		proto_kv_uint(&pk, "page", page);
 	if (page_size != 0)
 		proto_kv_uint(&pk, "page_size", page_size);
-	if ((r = client_call(c, id, list_result, &l)) == 0)
-		*out = l;
-	return r;
+	return client_call(c, id, list_result, &lc);
 }
 
 size_t
@@ -692,7 +741,6 @@ int
 certd_put(struct certd_client *c, const struct certd_put *in,
     struct certd_cert **out)
 {
-	struct cert_ctx	 ctx;
 	msgpack_packer	 pk;
 	uint64_t	 id;
 	size_t		 n, nf;
@@ -702,8 +750,6 @@ certd_put(struct certd_client *c, const struct certd_put *in,
 		*out = NULL;
 	if (c == NULL || in == NULL || in->team == NULL)
 		return CERTD_E_INVAL;
-	ctx.team = in->team;
-	ctx.cert = NULL;
 	n = strlen(in->team) + client_opt_len(in->alias) +
 	    client_opt_len(in->certificate) + client_opt_len(in->private_key) +
 	    client_opt_len(in->certificate_type);
@@ -725,12 +771,7 @@ certd_put(struct certd_client *c, const struct certd_put *in,
 		proto_kv_str(&pk, "private_key", in->private_key);
 	if (in->certificate_type != NULL)
 		proto_kv_str(&pk, "certificate_type", in->certificate_type);
-	r = client_call(c, id, cert_result, &ctx);
-	if (r == 0 && out != NULL)
-		*out = ctx.cert;
-	else
-		certd_cert_free(ctx.cert);
-	return r;
+	return client_call_cert(c, id, in->team, out);
 }
 
 int
@@ -741,12 +782,8 @@ certd_delete(struct certd_client *c, const char *team, uint64_t id,
 	uint64_t	rid;
 	int		r;
 
-	if (c == NULL || team == NULL)
-		return CERTD_E_INVAL;
-	if ((r = client_begin(c, strlen(team), "delete", 3, &pk, &rid)) != 0)
+	if ((r = client_begin_cert(c, "delete", team, id, 1, &pk, &rid)) != 0)
 		return r;
-	proto_kv_str(&pk, "team", team);
-	proto_kv_uint(&pk, "cert_id", id);
 	proto_kv_bool(&pk, "force", force != 0);
 	return client_call(c, rid, NULL, NULL);
 }
@@ -796,82 +833,58 @@ certd_backup(struct certd_client *c, const char *dir)
 }
 
 /*
- * A call {"team":team,"cert_id":id} of op; fn decodes its result into arg,
- * the caller's out-parameter.  A NULL client, team or arg is CERTD_E_INVAL.
+ * A call {"team":team,"cert_id":id} of op whose result is a list of kind,
+ * into out (a pointer to the caller's list pointer, NULL until success).
+ * A NULL client, team or out is CERTD_E_INVAL.
  */
 static int
-client_cert_call(struct certd_client *c, const char *op, const char *team,
-    uint64_t id, result_cb fn, void *arg)
+client_cert_list(struct certd_client *c, const char *op, const char *team,
+    uint64_t id, enum client_list kind, void *out)
 {
-	msgpack_packer	pk;
-	uint64_t	rid;
-	int		r;
+	struct list_call	 lc = { kind, out };
+	void			*none = NULL;
+	msgpack_packer		 pk;
+	uint64_t		 rid;
+	int			 r;
 
-	if (c == NULL || team == NULL || arg == NULL)
+	if (out != NULL)
+		memcpy(out, &none, sizeof(none));
+	if (out == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_begin(c, strlen(team), op, 2, &pk, &rid)) != 0)
+	if ((r = client_begin_cert(c, op, team, id, 0, &pk, &rid)) != 0)
 		return r;
-	proto_kv_str(&pk, "team", team);
-	proto_kv_uint(&pk, "cert_id", id);
-	return client_call(c, rid, fn, arg);
-}
-
-static int
-subscribers_result(struct certd_client *c, const msgpack_object *res,
-    void *arg)
-{
-	(void)c;
-	return client_decode_subscribers(res, arg);
+	return client_call(c, rid, list_result, &lc);
 }
 
 int
 certd_subscribers(struct certd_client *c, const char *team, uint64_t id,
     struct certd_subscriber_list **out)
 {
-	if (out != NULL)
-		*out = NULL;
-	return client_cert_call(c, "subscribers", team, id,
-	    subscribers_result, out);
-}
-
-static int
-history_result(struct certd_client *c, const msgpack_object *res, void *arg)
-{
-	(void)c;
-	return client_decode_history(res, arg);
+	return client_cert_list(c, "subscribers", team, id,
+	    CLIENT_LIST_SUBSCRIBERS, out);
 }
 
 int
 certd_history(struct certd_client *c, const char *team, uint64_t id,
     struct certd_version_list **out)
 {
-	if (out != NULL)
-		*out = NULL;
-	return client_cert_call(c, "history", team, id, history_result, out);
+	return client_cert_list(c, "history", team, id, CLIENT_LIST_VERSIONS,
+	    out);
 }
 
 int
 certd_rollback(struct certd_client *c, const char *team, uint64_t id,
     uint64_t revision, struct certd_cert **out)
 {
-	struct cert_ctx	ctx = { team, NULL };
 	msgpack_packer	pk;
 	uint64_t	rid;
 	int		r;
 
 	if (out != NULL)
 		*out = NULL;
-	if (c == NULL || team == NULL)
-		return CERTD_E_INVAL;
-	if ((r = client_begin(c, strlen(team), "rollback", 3, &pk, &rid)) != 0)
+	if ((r = client_begin_cert(c, "rollback", team, id, 1, &pk,
+	    &rid)) != 0)
 		return r;
-	proto_kv_str(&pk, "team", team);
-	proto_kv_uint(&pk, "cert_id", id);
 	proto_kv_uint(&pk, "revision", revision);
-	r = client_call(c, rid, cert_result, &ctx);
-	if (r == 0 && out != NULL)
-		*out = ctx.cert;
-	else
-		certd_cert_free(ctx.cert);
-	return r;
+	return client_call_cert(c, rid, team, out);
 }

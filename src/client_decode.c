@@ -255,36 +255,12 @@ static const struct field list_item_fields[] = {
 	{ "not_after", FIELD_INT, AT(certd_list_item, not_after) },
 };
 
-static const struct item_kind list_kind = {
-	sizeof(struct certd_list_item), FIELDS(list_item_fields)
-};
-
 /* The list's own fields, beside its items. */
 static const struct field list_fields[] = {
 	{ "page", FIELD_UINT, AT(certd_list, page) },
 	{ "page_size", FIELD_UINT, AT(certd_list, page_size) },
 	{ "total", FIELD_UINT, AT(certd_list, total) },
 };
-
-int
-client_decode_list(const msgpack_object *m, struct certd_list **out)
-{
-	struct certd_list	*l;
-	void			*items;
-	int			 r;
-
-	*out = NULL;
-	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return CERTD_E_NOMEM;
-	if ((r = fields_decode(m, FIELDS(list_fields), l)) != 0 ||
-	    (r = items_from_map(m, &list_kind, &items, &l->n)) != 0) {
-		free(l);
-		return r;
-	}
-	l->items = items;
-	*out = l;
-	return 0;
-}
 
 /*
  * The error of a response {"ok":false,"error":{...}} into buf as
@@ -327,22 +303,14 @@ certd_cert_free(struct certd_cert *cert)
 		return;
 	if (cert->private_key != NULL)
 		util_wipe(cert->private_key, strlen(cert->private_key));
-	free(cert->private_key);
-	free(cert->team);
-	free(cert->alias);
-	free(cert->certificate_type);
-	free(cert->certificate);
-	free(cert->fingerprint_sha256);
+	fields_clear(FIELDS(cert_fields), cert);
 	free(cert);
 }
 
 void
-certd_list_free(struct certd_list *list)
+certd_list_free(struct certd_list *l)
 {
-	if (list == NULL)
-		return;
-	items_free(list->items, list->n, &list_kind);
-	free(list);
+	client_decode_list_free(l, CLIENT_LIST_CERTS);
 }
 
 static const struct field subscriber_fields[] = {
@@ -359,37 +327,10 @@ static const struct field subscriber_fields[] = {
 	{ "verified_at_unix", FIELD_INT, AT(certd_subscriber, verified_at) },
 };
 
-static const struct item_kind subscriber_kind = {
-	sizeof(struct certd_subscriber), FIELDS(subscriber_fields)
-};
-
 void
 certd_subscriber_list_free(struct certd_subscriber_list *l)
 {
-	if (l == NULL)
-		return;
-	items_free(l->items, l->n, &subscriber_kind);
-	free(l);
-}
-
-int
-client_decode_subscribers(const msgpack_object *m,
-    struct certd_subscriber_list **out)
-{
-	struct certd_subscriber_list	*l;
-	void				*items;
-	int				 r;
-
-	*out = NULL;
-	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return CERTD_E_NOMEM;
-	if ((r = items_from_map(m, &subscriber_kind, &items, &l->n)) != 0) {
-		free(l);
-		return r;
-	}
-	l->items = items;
-	*out = l;
-	return 0;
+	client_decode_list_free(l, CLIENT_LIST_SUBSCRIBERS);
 }
 
 static const struct field version_fields[] = {
@@ -402,35 +343,77 @@ static const struct field version_fields[] = {
 	{ "updated_at", FIELD_INT, AT(certd_version, updated_at) },
 };
 
-static const struct item_kind version_kind = {
-	sizeof(struct certd_version), FIELDS(version_fields)
-};
-
 void
 certd_version_list_free(struct certd_version_list *l)
 {
-	if (l == NULL)
+	client_decode_list_free(l, CLIENT_LIST_VERSIONS);
+}
+
+/*
+ * How one kind of list result is decoded: a struct of size bytes holding
+ * the item array and its count at items_at and n_at, its own fields head
+ * (n_head of them) beside the "list" array of item.
+ */
+struct client_list_kind {
+	size_t			 size;
+	size_t			 items_at;
+	size_t			 n_at;
+	const struct field	*head;
+	size_t			 n_head;
+	struct item_kind	 item;
+};
+
+static const struct client_list_kind list_kinds[] = {
+	[CLIENT_LIST_CERTS] = {
+		sizeof(struct certd_list), AT(certd_list, items),
+		AT(certd_list, n), FIELDS(list_fields),
+		{ sizeof(struct certd_list_item), FIELDS(list_item_fields) }
+	},
+	[CLIENT_LIST_SUBSCRIBERS] = {
+		sizeof(struct certd_subscriber_list),
+		AT(certd_subscriber_list, items), AT(certd_subscriber_list, n),
+		NULL, 0,
+		{ sizeof(struct certd_subscriber), FIELDS(subscriber_fields) }
+	},
+	[CLIENT_LIST_VERSIONS] = {
+		sizeof(struct certd_version_list),
+		AT(certd_version_list, items), AT(certd_version_list, n),
+		NULL, 0,
+		{ sizeof(struct certd_version), FIELDS(version_fields) }
+	},
+};
+
+void
+client_decode_list_free(void *l, enum client_list which)
+{
+	const struct client_list_kind	*k = &list_kinds[which];
+	unsigned char			*p = l;
+
+	if (p == NULL)
 		return;
-	items_free(l->items, l->n, &version_kind);
-	free(l);
+	items_free(*(void **)(p + k->items_at), *(size_t *)(p + k->n_at),
+	    &k->item);
+	fields_clear(k->head, k->n_head, p);
+	free(p);
 }
 
 int
-client_decode_history(const msgpack_object *m,
-    struct certd_version_list **out)
+client_decode_items(const msgpack_object *m, enum client_list which,
+    void **out)
 {
-	struct certd_version_list	*l;
-	void				*items;
+	const struct client_list_kind	*k = &list_kinds[which];
+	unsigned char			*p;
 	int				 r;
 
 	*out = NULL;
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((p = calloc(1, k->size)) == NULL)
 		return CERTD_E_NOMEM;
-	if ((r = items_from_map(m, &version_kind, &items, &l->n)) != 0) {
-		free(l);
+	if ((r = fields_decode(m, k->head, k->n_head, p)) != 0 ||
+	    (r = items_from_map(m, &k->item, (void **)(p + k->items_at),
+	    (size_t *)(p + k->n_at))) != 0) {
+		client_decode_list_free(p, which);
 		return r;
 	}
-	l->items = items;
-	*out = l;
+	*out = p;
 	return 0;
 }

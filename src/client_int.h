@@ -59,12 +59,20 @@ int	client_decode_strn(const char *s, size_t len, char **out);
 /* A cert map; team from the map, else from team/team_len when given. */
 int	client_decode_cert(const msgpack_object *m, const char *team,
 	    size_t team_len, struct certd_cert **out);
-/* The results of list, subscribers and history. */
-int	client_decode_list(const msgpack_object *m, struct certd_list **out);
-int	client_decode_subscribers(const msgpack_object *m,
-	    struct certd_subscriber_list **out);
-int	client_decode_history(const msgpack_object *m,
-	    struct certd_version_list **out);
+/*
+ * The results of list, subscribers and history: each kind is one table
+ * (client_decode.c) of the public struct's fields and items.
+ * client_decode_items stores a fresh struct of that kind at *out;
+ * client_decode_list_free frees one (NULL is fine).
+ */
+enum client_list {
+	CLIENT_LIST_CERTS,		/* struct certd_list */
+	CLIENT_LIST_SUBSCRIBERS,	/* struct certd_subscriber_list */
+	CLIENT_LIST_VERSIONS,		/* struct certd_version_list */
+};
+int	client_decode_items(const msgpack_object *m, enum client_list which,
+	    void **out);
+void	client_decode_list_free(void *l, enum client_list which);
 /* The error of a failed response into buf; returns -code or CERTD_E_PROTO. */
 int	client_decode_error(const msgpack_object *resp, char *buf, size_t len);
 

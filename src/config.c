@@ -19,30 +19,33 @@
 #define CONFIG_DATA_DIR_DEFAULT	"./var"
 #define CONFIG_HOST_DEFAULT	"127.0.0.1"
 
+/* The embedded defaults; config_new copies the two strings. */
+static const struct config config_defaults = {
+	.listen_port = CERTD_HTTP_PORT_DEFAULT,
+	.log_level = LOG_LEVEL_INFO,
+	.frame_max = CERTD_FRAME_MAX_DEFAULT,
+	.ctl_max_conns = CERTD_CTL_CONNS_DEFAULT,
+	.ctl_max_conns_per_uid = CERTD_CTL_CONNS_PER_UID_DEFAULT,
+	.ctl_idle_timeout = CERTD_CTL_IDLE_DEFAULT,
+	.ctl_out_limit = CERTD_CTL_OUT_DEFAULT,
+	.log_retain = CERTD_LOG_RETAIN_DEFAULT,
+	.expiry_days = { 30, 7, 1 },
+	.n_expiry_days = 3,
+	.expiry_scan_interval = CERTD_EXPIRY_SCAN_DEFAULT,
+	.history_keep = CERTD_HISTORY_KEEP_DEFAULT,
+	.http_max_conns = CERTD_HTTP_CONN_MAX,
+};
+
 struct config *
 config_new(void)
 {
 	struct config	*cfg;
 
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+	if ((cfg = malloc(sizeof(*cfg))) == NULL)
 		return NULL;
+	*cfg = config_defaults;
 	cfg->data_dir = strdup(CONFIG_DATA_DIR_DEFAULT);
 	cfg->listen_host = strdup(CONFIG_HOST_DEFAULT);
-	cfg->listen_port = CERTD_HTTP_PORT_DEFAULT;
-	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->frame_max = CERTD_FRAME_MAX_DEFAULT;
-	cfg->ctl_max_conns = CERTD_CTL_CONNS_DEFAULT;
-	cfg->ctl_max_conns_per_uid = CERTD_CTL_CONNS_PER_UID_DEFAULT;
-	cfg->ctl_idle_timeout = CERTD_CTL_IDLE_DEFAULT;
-	cfg->ctl_out_limit = CERTD_CTL_OUT_DEFAULT;
-	cfg->log_retain = CERTD_LOG_RETAIN_DEFAULT;
-	cfg->expiry_days[0] = 30;
-	cfg->expiry_days[1] = 7;
-	cfg->expiry_days[2] = 1;
-	cfg->n_expiry_days = 3;
-	cfg->expiry_scan_interval = CERTD_EXPIRY_SCAN_DEFAULT;
-	cfg->history_keep = CERTD_HISTORY_KEEP_DEFAULT;
-	cfg->http_max_conns = CERTD_HTTP_CONN_MAX;
 	if (cfg->data_dir == NULL || cfg->listen_host == NULL) {
 		config_free(cfg);
 		return NULL;

@@ -581,12 +581,10 @@ op_backup(struct ctl_req *r)
 		return;
 	}
 	b->w = w;
-	b->job.run = backup_run;
-	b->job.done = backup_done;
 	b->svc = r->conn->ctl->svc;
 	memcpy(b->path, dir.s, dir.len);
 	b->path[dir.len] = '\0';
-	workq_submit(r->conn->ctl->admin, &b->job);
+	workq_submit(r->conn->ctl->admin, &b->job, backup_run, backup_done);
 }
 
 /* The first CTL_OPEN_OPS ops are open to peers without any grant. */

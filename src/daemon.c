@@ -484,6 +484,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 {
 	struct daemon	 d;
 	struct store_options so;
+	struct store_pos pos;
 	char		 err[1024], *db, *sock = NULL;
 	char		 kid[STORE_KEY_ID_HEX + 1];
 	int		 rv = 1;
@@ -559,15 +560,16 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		log_warn("no tokens configured: every request gets 401 until one "
 		    "is added (certctl token new) path=%s", db ? db : "?");
 	store_key_id(d.store, kid);
+	store_get_pos(d.store, &pos);
 	/* Start-up errors went to stderr; from now on the chosen target. */
 	log_set_syslog(cfg->log_syslog);
 	log_info("certd ready listen=%s:%u tls=%s socket=%s data_dir=%s "
 	    "tokens=%s records=%zu revision=%llu epoch=%llu key_id=%s",
 	    cfg->listen_host, http_port(d.http),
 	    http_is_tls(d.http) ? "yes" : "no", sock, cfg->data_dir,
-	    db != NULL ? db : "?", store_count(d.store),
-	    (unsigned long long)store_revision(d.store),
-	    (unsigned long long)store_epoch(d.store), kid);
+	    db != NULL ? db : "?", pos.count,
+	    (unsigned long long)pos.revision,
+	    (unsigned long long)pos.epoch, kid);
 	free(db);
 
 	if (event_base_dispatch(d.base) != 0) {

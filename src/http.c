@@ -301,12 +301,10 @@ http_reply_json(struct http_req *r, int status, json_t *body)
 		req_done(r, err_http_status(CERTD_ERR_NOMEM));
 		return;
 	}
-	rj->job.run = reply_dump;
-	rj->job.done = reply_send;
 	rj->r = r;
 	rj->status = status;
 	rj->body = body;
-	workq_submit(r->http->work, &rj->job);
+	workq_submit(r->http->work, &rj->job, reply_dump, reply_send);
 }
 
 void
@@ -325,9 +323,10 @@ http_reply_error(struct http_req *r, int err, const char *field,
 }
 
 void
-http_submit(struct http *h, struct workq_job *job)
+http_submit(struct http *h, struct workq_job *job,
+    void (*run)(struct workq_job *), void (*done)(struct workq_job *))
 {
-	workq_submit(h->work, job);
+	workq_submit(h->work, job, run, done);
 }
 
 void

@@ -180,7 +180,8 @@ struct http_req {
  * request's one reply.
  */
 struct workq_job;
-void	http_submit(struct http *h, struct workq_job *job);
+void	http_submit(struct http *h, struct workq_job *job,
+	    void (*run)(struct workq_job *), void (*done)(struct workq_job *));
 
 /*
  * Reply 200/other with a JSON body (consumes a reference to body; NULL

@@ -486,8 +486,6 @@ put(struct http_req *r, uint64_t id)
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
-	pj->job.run = put_decode;
-	pj->job.done = put_decoded;
 	pj->r = r;
 	pj->id = id;
 	pj->len = len;
@@ -506,7 +504,7 @@ put(struct http_req *r, uint64_t id)
 		util_wipe(data, len);	/* it may hold key text */
 		evbuffer_drain(in, len);	/* the copy is the body now */
 	}
-	http_submit(r->http, &pj->job);
+	http_submit(r->http, &pj->job, put_decode, put_decoded);
 }
 
 void

@@ -30,6 +30,8 @@
  * the output buffer's callbacks instead, with evbuffer_defer_callbacks,
  * crashes libevent 2.1.12 when the bufferevent is freed with one pending.)
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +63,7 @@ struct http_conn_creds {
 
 struct hconn {
 	struct http_conns	*set;
-	struct hconn		*prev, *next;
+	TAILQ_ENTRY(hconn)	 entry;
 	struct bufferevent	*bev;		/* the filter: evhttp's */
 	struct bufferevent	*sock;		/* the socket under it */
 	struct evbuffer_cb_entry *drain_cb;	/* on the socket's output */
@@ -89,7 +91,7 @@ struct http_conns {
 	size_t			 in_max;	/* bytes evhttp may have unread */
 	struct evhttp		*evh;
 	struct evconnlistener	*listener;
-	struct hconn		*head;
+	TAILQ_HEAD(, hconn)	 conns;
 	struct hconn		**byfd;		/* for the request handlers */
 	size_t			 n_fds;
 	size_t			 n, max;
@@ -398,12 +400,7 @@ conn_free(void *arg)
 		    c->queue_cb);
 	if (c->fd >= 0 && set->byfd[c->fd] == c)
 		set->byfd[c->fd] = NULL;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		set->head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	TAILQ_REMOVE(&set->conns, c, entry);
 	set->n--;
 	conn_release(c);
 	if (set->dead) {
@@ -677,9 +674,7 @@ conn_new(struct event_base *base, void *arg)
 	    out_queued, c);
 	c->drain_cb = evbuffer_add_cb(bufferevent_get_output(c->sock),
 	    sock_drained, c);
-	if ((c->next = set->head) != NULL)
-		c->next->prev = c;
-	set->head = c;
+	TAILQ_INSERT_HEAD(&set->conns, c, entry);
 	set->n++;
 	if (!tls_ok) {
 		log_warn("tls listener has no certificate yet: closing the "
@@ -712,6 +707,7 @@ http_conn_new(struct event_base *base, struct evhttp *evh, size_t max_conns,
 		return NULL;
 	set->base = base;
 	set->evh = evh;
+	TAILQ_INIT(&set->conns);
 	set->max = max_conns;
 	set->in_max = in_max;
 	set->timeout = timeout;
@@ -743,7 +739,7 @@ http_conn_free(struct http_conns *set)
 		return;
 	if (!set->dead) {
 		set->dead = 1;
-		for (c = set->head; c != NULL; c = c->next) {
+		TAILQ_FOREACH(c, &set->conns, entry) {
 			event_del(c->deadline);
 			event_del(c->kick);
 		}
@@ -857,7 +853,7 @@ http_conn_unsent(const struct http_conns *set)
 	const struct hconn	*c;
 	size_t			 n = 0;
 
-	for (c = set->head; c != NULL; c = c->next)
+	TAILQ_FOREACH(c, &set->conns, entry)
 		n += evbuffer_get_length(bufferevent_get_output(c->bev)) +
 		    evbuffer_get_length(bufferevent_get_output(c->sock));
 	return n;

@@ -1171,6 +1171,7 @@ hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
 	struct hub		*hub = hc->hub;
 	struct hub_watch	*w = find_watch(hc, watch);
 	struct replay		 r;
+	struct store_pos	 pos;
 	size_t			 i;
 	int			 rv = 0;
 
@@ -1187,12 +1188,13 @@ hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
 	 * epoch: the client saw the store this one was restored from, or
 	 * another one): start over.
 	 */
-	if (since > store_revision(hub->store) ||
-	    (since > 0 && epoch != 0 && epoch != store_epoch(hub->store)) ||
-	    (since > 0 && since < store_revision(hub->store) &&
-	    since + 1 < store_log_first(hub->store))) {
-		if (build_event(hub, "resync", w->id,
-		    store_revision(hub->store), NULL, NULL, 0) == 0)
+	store_get_pos(hub->store, &pos);
+	if (since > pos.revision ||
+	    (since > 0 && epoch != 0 && epoch != pos.epoch) ||
+	    (since > 0 && since < pos.revision &&
+	    since + 1 < pos.log_first)) {
+		if (build_event(hub, "resync", w->id, pos.revision, NULL,
+		    NULL, 0) == 0)
 			deliver(hc, w->id, 0, hub->frame.data, hub->frame.size);
 		r.since = 0;
 	}

@@ -200,7 +200,7 @@ size_t		 hub_conn_recheck(struct hub_conn *hc);
  * Replay for a watch just added: nothing without since; the current state
  * for since 0; changes after since from the change log, or resync and the
  * current state when since is older than the log, newer than the store's
- * revision, or of another epoch than store_epoch() (epoch 0: not known,
+ * revision, or of another epoch than the store's (store_get_pos) (epoch 0: not known,
  * taken to be this store's).  Returns 0 or a CERTD_ERR_*
  * (CERTD_ERR_STORAGE when the log cannot be read).
  */

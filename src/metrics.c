@@ -123,11 +123,13 @@ static void
 store_metrics(struct evbuffer *out, struct store *s)
 {
 	struct store_stats	st;
+	struct store_pos	pos;
 	double			batch_le[STORE_BATCH_BUCKETS];
 	char			sum[64];
 	size_t			i;
 
 	store_get_stats(s, &st);
+	store_get_pos(s, &pos);
 	snprintf(sum, sizeof(sum), "%.6f", st.write_seconds);
 	histogram(out, "certd_store_write_seconds",
 	    "Duration of each synced write batch, WAL sync included.",
@@ -150,10 +152,10 @@ store_metrics(struct evbuffer *out, struct store *s)
 		    !st.writes_failing },
 		{ "certd_certificates", "gauge",
 		    "Certificates stored.",
-		    store_count(s) },
+		    pos.count },
 		{ "certd_revision", "gauge",
 		    "Last committed revision.",
-		    store_revision(s) },
+		    pos.revision },
 		};
 
 		samples(out, v, sizeof(v) / sizeof(v[0]));

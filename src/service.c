@@ -897,7 +897,10 @@ service_revision(struct service *svc)
 uint64_t
 service_epoch(struct service *svc)
 {
-	return store_epoch(svc->store);
+	struct store_pos	pos;
+
+	store_get_pos(svc->store, &pos);
+	return pos.epoch;
 }
 
 size_t

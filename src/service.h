@@ -164,7 +164,7 @@ int	service_backup(struct service *svc, const char *dir, char *errbuf,
 /* Last committed revision. */
 uint64_t service_revision(struct service *svc);
 
-/* The store's epoch (store_epoch): which store the revisions count in. */
+/* The store's epoch (store_get_pos): which store the revisions count in. */
 uint64_t service_epoch(struct service *svc);
 
 /*

@@ -126,28 +126,19 @@ store_iter_family(rocksdb_iterator_t *it, char c, size_t *klen)
 /* ------------------------------------------------------------------ */
 /* Settings and counters                                               */
 
-size_t
-store_count(const struct store *s)
-{
-	return s->count;
-}
-
 uint64_t
 store_revision(const struct store *s)
 {
 	return s->rev;
 }
 
-uint64_t
-store_epoch(const struct store *s)
+void
+store_get_pos(const struct store *s, struct store_pos *out)
 {
-	return s->epoch;
-}
-
-uint64_t
-store_log_first(const struct store *s)
-{
-	return s->log_first;
+	out->revision = s->rev;
+	out->epoch = s->epoch;
+	out->log_first = s->log_first;
+	out->count = s->count;
 }
 
 void
@@ -305,13 +296,7 @@ store_submit(struct store *s, struct store_op *op)
 		s->log_first = s->log_cut + 1;
 	op->log_cut = s->log_cut;
 
-	op->prev = s->pend_tail;
-	op->next = NULL;
-	if (s->pend_tail != NULL)
-		s->pend_tail->next = op;
-	else
-		s->pend_head = op;
-	s->pend_tail = op;
+	TAILQ_INSERT_TAIL(&s->pending, op, pend);
 
 	op->qnext = NULL;
 	pthread_mutex_lock(&s->lock);
@@ -322,20 +307,6 @@ store_submit(struct store *s, struct store_op *op)
 	s->queue_tail = op;
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
-}
-
-static void
-store_pending_remove(struct store *s, struct store_op *op)
-{
-	if (op->prev != NULL)
-		op->prev->next = op->next;
-	else
-		s->pend_head = op->next;
-	if (op->next != NULL)
-		op->next->prev = op->prev;
-	else
-		s->pend_tail = op->prev;
-	op->prev = op->next = NULL;
 }
 
 int
@@ -452,9 +423,9 @@ store_apply(struct store *s, struct store_op *op)
 	struct cert_record	*rec = NULL, *old = NULL;
 	size_t			 pos;
 
-	if (s->pend_head != op)
+	if (TAILQ_FIRST(&s->pending) != op)
 		store_bug("completion out of order");
-	store_pending_remove(s, op);
+	TAILQ_REMOVE(&s->pending, op, pend);
 
 	if (op->rekey) {
 		store_keys_rekey_done(s, op, 0);
@@ -524,9 +495,9 @@ store_fail(struct store *s, struct store_op *first)
 		;
 	op->qnext = q;
 	for (op = first; op != NULL; op = op->qnext) {
-		if (s->pend_head != op)
+		if (TAILQ_FIRST(&s->pending) != op)
 			store_bug("failure out of order");
-		store_pending_remove(s, op);
+		TAILQ_REMOVE(&s->pending, op, pend);
 	}
 	/* the first failed rotation knows the key before all of them */
 	for (op = first; op != NULL; op = op->qnext)
@@ -586,7 +557,7 @@ store_on_event(evutil_socket_t fd, short what, void *arg)
 void
 store_drain(struct store *s)
 {
-	while (s->pend_head != NULL) {
+	while (!TAILQ_EMPTY(&s->pending)) {
 		pthread_mutex_lock(&s->lock);
 		while (s->done_head == NULL)
 			pthread_cond_wait(&s->done_cond, &s->lock);

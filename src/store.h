@@ -145,7 +145,7 @@ struct store_options {
  * With opts->recover STORE_RECOVER_POINT_IN_TIME, the damaged log and the
  * later ones are first copied into dir as lost-<UTC time>-N.log (0600),
  * then RocksDB replays the logs up to the damage and drops the rest, the
- * store takes a new epoch (see store_epoch), and what was lost is logged
+ * store takes a new epoch (see store_get_pos), and what was lost is logged
  * at error level.  A recovery asked for with no damage fails the open
  * ("nothing to recover").
  */
@@ -215,21 +215,34 @@ struct store_stats {
 };
 void		 store_get_stats(struct store *s, struct store_stats *out);
 
-/* Number of committed records, all teams. */
-size_t		 store_count(const struct store *s);
-
 /* Last committed revision (0 for an empty store). */
 uint64_t	 store_revision(const struct store *s);
 
 /*
- * The store's epoch: a random number from 1 to 2^53 - 1, made when the
- * store is created, and again when a store restored from store_backup's
- * copy is first opened (the copy is marked as one), and by a point-in-time
- * recovery (store_open).  Two stores with the
- * same revision and different epochs may hold different histories up to
- * it.
+ * Where the store stands, read at once (loop thread).
+ *
+ * epoch: a random number from 1 to 2^53 - 1, made when the store is
+ * created, and again when a store restored from store_backup's copy is
+ * first opened (the copy is marked as one), and by a point-in-time
+ * recovery (store_open).  Two stores with the same revision and different
+ * epochs may hold different histories up to it.
+ *
+ * log_first: the oldest revision the change log still answers for: every
+ * committed change with revision >= log_first is reported by
+ * store_log_scan.  Older entries may or may not still be on disk.  It
+ * rises when a write that will trim is submitted (the writer may trim from
+ * then on), not when it completes, so with writes pending it can exceed
+ * revision + 1 under a small retention.  A replay of the changes after
+ * `since` is complete when since >= revision or since + 1 >= log_first;
+ * otherwise the caller has to resync.  Revision + 1 for an empty log.
  */
-uint64_t	 store_epoch(const struct store *s);
+struct store_pos {
+	uint64_t	revision;	/* as store_revision */
+	uint64_t	epoch;
+	uint64_t	log_first;
+	size_t		count;		/* committed records, all teams */
+};
+void		 store_get_pos(const struct store *s, struct store_pos *out);
 
 /*
  * Keep the last n revisions in the change log (n >= 1; 0 counts as 1;
@@ -239,17 +252,6 @@ uint64_t	 store_epoch(const struct store *s);
  */
 void		 store_set_log_retain(struct store *s, uint64_t n);
 
-/*
- * The oldest revision the change log still answers for: every committed
- * change with revision >= store_log_first(s) is reported by store_log_scan.
- * Older entries may or may not still be on disk.  It rises when a write
- * that will trim is submitted (the writer may trim from then on), not when
- * it completes, so with writes pending it can exceed store_revision(s) + 1
- * under a small retention.  A replay of the changes after `since` is
- * complete when since >= store_revision(s) or since + 1 >= store_log_first(s);
- * otherwise the caller has to resync.  Revision + 1 for an empty log.
- */
-uint64_t	 store_log_first(const struct store *s);
 
 /*
  * Call cb for every committed change-log entry with revision > since, in

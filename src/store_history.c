@@ -262,7 +262,7 @@ store_key_for(const struct store *s, const unsigned char *kid)
 
 	if (memcmp(kid, s->kid, RECORD_KEY_ID_LEN) == 0)
 		return s->mkey;
-	for (op = s->pend_head; op != NULL; op = op->next)
+	TAILQ_FOREACH(op, &s->pending, pend)
 		if (op->rekey &&
 		    memcmp(kid, op->old_kid, RECORD_KEY_ID_LEN) == 0)
 			return op->old_key;

@@ -265,7 +265,7 @@ store_head_get(const struct store *s, const char *team, uint64_t id)
 {
 	const struct store_op	*op;
 
-	for (op = s->pend_tail; op != NULL; op = op->prev) {
+	TAILQ_FOREACH_REVERSE(op, &s->pending, store_ops, pend) {
 		if (op->id != id)
 			continue;
 		if (strcmp(op->team, team) != 0)
@@ -285,7 +285,7 @@ store_head_alias(const struct store *s, const char *team, const char *alias)
 	/* replay the pending ops onto the committed owner, oldest first */
 	rec = store_get_alias(s, team, alias);
 	owner = rec != NULL ? rec->id : 0;
-	for (op = s->pend_head; op != NULL; op = op->next) {
+	TAILQ_FOREACH(op, &s->pending, pend) {
 		if (strcmp(op->team, team) != 0)
 			continue;
 		if (op->kind == STORE_PUT && strcmp(op->rec->alias, alias) == 0)
@@ -304,7 +304,7 @@ store_index_id_in_use(const struct store *s, uint64_t id)
 	size_t			 i, pos;
 	struct store_team	*t;
 
-	for (op = s->pend_head; op != NULL; op = op->next)
+	TAILQ_FOREACH(op, &s->pending, pend)
 		if (op->id == id)
 			return true;
 	for (i = 0; i < s->teams_cap; i++)

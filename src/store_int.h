@@ -17,6 +17,8 @@
 #ifndef CERTD_STORE_INT_H
 #define CERTD_STORE_INT_H
 
+#include <sys/queue.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -76,7 +78,7 @@ struct store_alias {
  * and a rotation's wb, which the loop leaves alone once it is submitted.
  */
 struct store_op {
-	struct store_op		*prev, *next;	/* pending list, loop only */
+	TAILQ_ENTRY(store_op)	 pend;		/* pending list, loop only */
 	struct store_op		*qnext;		/* queue / in flight / done */
 	enum store_op_kind	 kind;
 	uint64_t		 id;
@@ -156,8 +158,7 @@ struct store {
 	uint64_t			 log_first;
 	uint64_t			 hist_keep; /* versions per id */
 
-	struct store_op			*pend_head;	/* oldest first */
-	struct store_op			*pend_tail;
+	TAILQ_HEAD(store_ops, store_op)	 pending;	/* oldest first */
 
 	store_change_cb			 change_cb;
 	void				*change_arg;

@@ -398,7 +398,7 @@ store_keys_reseal_into(struct store *s, rocksdb_writebatch_t *wb,
 					return err;
 			}
 	/* pending creates: the last op of each id that is not committed */
-	for (op = s->pend_head; op != NULL; op = op->next)
+	TAILQ_FOREACH(op, &s->pending, pend)
 		if (!op->rekey && op->kind == STORE_PUT &&
 		    store_get(s, op->team, op->id) == NULL &&
 		    store_head_get(s, op->team, op->id) == op->rec &&

@@ -829,6 +829,7 @@ store_open_opts(struct event_base *base, const char *dir,
 	}
 	s->base = base;
 	s->efd = -1;
+	TAILQ_INIT(&s->pending);
 	s->log_retain = CERTD_LOG_RETAIN_DEFAULT;
 	s->hist_keep = CERTD_HISTORY_KEEP_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);

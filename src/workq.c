@@ -140,8 +140,11 @@ workq_new(struct event_base *base, const char *name)
 }
 
 void
-workq_submit(struct workq *q, struct workq_job *job)
+workq_submit(struct workq *q, struct workq_job *job,
+    void (*run)(struct workq_job *), void (*done)(struct workq_job *))
 {
+	job->run = run;
+	job->done = done;
 	job->next = NULL;
 	if (q->stopped) {
 		/* Run here; done after any job that ran before it. */

@@ -15,7 +15,8 @@ struct workq;
 /*
  * A job, embedded by its owner in a struct of its own.  run is called on
  * the worker and may touch only what the job owns; done is called on the
- * loop afterwards and ends the job (it may free it).
+ * loop afterwards and ends the job (it may free it).  Both are set by
+ * workq_submit.
  */
 struct workq_job {
 	void			(*run)(struct workq_job *job);
@@ -29,8 +30,10 @@ struct workq_job {
  */
 struct workq	*workq_new(struct event_base *base, const char *name);
 
-/* Queue job (run and done set by the caller). */
-void		 workq_submit(struct workq *q, struct workq_job *job);
+/* Queue job: run on the worker, then done on the loop. */
+void		 workq_submit(struct workq *q, struct workq_job *job,
+		    void (*run)(struct workq_job *),
+		    void (*done)(struct workq_job *));
 
 /*
  * Run every queued job, stop the worker and call done for each, here on

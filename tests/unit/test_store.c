@@ -45,6 +45,16 @@
 #include "store_test.h"
 #include "util.h"
 
+/* Where the store stands (store_get_pos), as a value. */
+static struct store_pos
+pos(const struct store *s)
+{
+	struct store_pos	p;
+
+	store_get_pos(s, &p);
+	return p;
+}
+
 struct fixture {
 	char			 dir[64];
 	struct event_base	*base;
@@ -453,14 +463,14 @@ test_put_get(void **state)
 	assert_null(store_head_get(f->s, "t2", id));
 	assert_int_equal(store_head_alias(f->s, "t1", "web"), id);
 	assert_int_equal(store_head_alias(f->s, "t2", "web"), 0);
-	assert_int_equal(store_count(f->s), 0);
+	assert_int_equal(pos(f->s).count, 0);
 	assert_int_equal(store_revision(f->s), 0);
 
 	run_until(f->base, &d, 1);
 	assert_int_equal(d.err, 0);
 	assert_int_equal(d.rev, 1);
 	assert_int_equal(store_revision(f->s), 1);
-	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(pos(f->s).count, 1);
 	assert_non_null(r = store_get(f->s, "t1", id));
 	assert_ptr_equal(store_get_alias(f->s, "t1", "web"), r);
 	assert_null(store_get(f->s, "t2", id));
@@ -513,7 +523,7 @@ test_update_alias(void **state)
 	assert_non_null(r = store_get_alias(f->s, "t1", "new"));
 	assert_int_equal(r->id, id);
 	assert_string_equal(r->cert_type, "client");
-	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(pos(f->s).count, 1);
 	assert_int_equal(cl.n, 1);
 	assert_int_equal(cl.old_id[0], id);
 	assert_int_equal(cl.new_id[0], id);
@@ -524,7 +534,7 @@ test_update_alias(void **state)
 	reopen(f);
 	assert_int_equal(store_get_alias(f->s, "t1", "old")->id, id2);
 	assert_int_equal(store_get_alias(f->s, "t1", "new")->id, id);
-	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(pos(f->s).count, 2);
 }
 
 static void
@@ -550,7 +560,7 @@ test_delete(void **state)
 	assert_int_equal(d.id, a);		/* the record deleted */
 	assert_null(store_get(f->s, "t1", a));
 	assert_null(store_get_alias(f->s, "t1", "a"));
-	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(pos(f->s).count, 1);
 	assert_int_equal(cl.n, 1);
 	assert_int_equal(cl.kind[0], STORE_DELETE);
 	assert_int_equal(cl.old_id[0], a);
@@ -561,7 +571,7 @@ test_delete(void **state)
 	reopen(f);
 	assert_null(store_get(f->s, "t1", a));
 	assert_int_equal(store_get(f->s, "t1", b)->id, b);
-	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(pos(f->s).count, 1);
 
 	/* deleting the highest id must not hand it out again after reopen */
 	d.called = 0;
@@ -569,7 +579,7 @@ test_delete(void **state)
 	run_until(f->base, &d, 1);
 	assert_int_equal(d.err, 0);
 	reopen(f);
-	assert_int_equal(store_count(f->s), 0);
+	assert_int_equal(pos(f->s).count, 0);
 	assert_int_equal(store_next_id(f->s), b + 1);
 }
 
@@ -642,7 +652,7 @@ test_reopen_persists(void **state)
 
 	reopen(f);
 	assert_int_equal(store_revision(f->s), rev);
-	assert_int_equal(store_count(f->s), 3);
+	assert_int_equal(pos(f->s).count, 3);
 	assert_null(store_get(f->s, "t1", del));
 	for (i = 0; i < 3; i++) {
 		want[i]->revision = (uint64_t)i + 2;
@@ -701,7 +711,7 @@ test_pending_alias(void **state)
 	c = put_new(f, "t", "x");
 	reopen(f);
 	assert_int_equal(store_get_alias(f->s, "t", "x")->id, c);
-	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(pos(f->s).count, 2);
 }
 
 static void
@@ -734,7 +744,7 @@ test_group_commit(void **state)
 		assert_int_equal(cl.new_id[i], d[i].id);
 	}
 	assert_int_equal(cl.n, 100);
-	assert_int_equal(store_count(f->s), 100);
+	assert_int_equal(pos(f->s).count, 100);
 	assert_int_equal(store_revision(f->s), first + 99);
 	store_set_change_cb(f->s, NULL, NULL);
 }
@@ -759,7 +769,7 @@ test_free_drains(void **state)
 		assert_int_equal(d[i].err, 0);
 	}
 	reopen(f);
-	assert_int_equal(store_count(f->s), 10);
+	assert_int_equal(pos(f->s).count, 10);
 	assert_int_equal(store_revision(f->s), 10);
 }
 
@@ -839,7 +849,7 @@ test_write_failure(void **state)
 	assert_string_equal(r->alias, "a");
 	assert_string_equal(store_head_get(f->s, "t", a)->alias, "a");
 	assert_int_equal(store_head_alias(f->s, "t", "a2"), 0);
-	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(pos(f->s).count, 1);
 
 	/* the op submitted from the failure callback goes through */
 	run_until(f->base, &rs.d, 1);
@@ -851,7 +861,7 @@ test_write_failure(void **state)
 	/* and so do later writes */
 	put_new(f, "t", "a2");
 	reopen(f);
-	assert_int_equal(store_count(f->s), 3);
+	assert_int_equal(pos(f->s).count, 3);
 	assert_null(store_get(f->s, "t", b));
 	assert_string_equal(store_get(f->s, "t", a)->alias, "a");
 	assert_non_null(store_get_alias(f->s, "t", "from-cb"));
@@ -888,7 +898,7 @@ test_ten_thousand(void **state)
 	printf("# reopen of %zu records: %.1f ms\n", n,
 	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-	assert_int_equal(store_count(f->s), n);
+	assert_int_equal(pos(f->s).count, n);
 	assert_int_equal(store_revision(f->s), n);
 	assert_int_equal(store_get_alias(f->s, "team7", "cert-4567")->id,
 	    4568);
@@ -911,7 +921,7 @@ test_ten_thousand(void **state)
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
 	reopen(f);
-	assert_int_equal(store_count(f->s), n);
+	assert_int_equal(pos(f->s).count, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1001,7 +1011,7 @@ test_log_retain(void **state)
 	char		 alias[16];
 
 	/* an empty log starts after the last revision */
-	assert_int_equal(store_log_first(f->s), 1);
+	assert_int_equal(pos(f->s).log_first, 1);
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 0);
 
@@ -1009,11 +1019,11 @@ test_log_retain(void **state)
 	for (i = 0; i < 20; i++) {
 		snprintf(alias, sizeof(alias), "r%llu", (unsigned long long)i);
 		ids[i] = put_new(f, "t", alias);
-		assert_int_equal(store_log_first(f->s),
+		assert_int_equal(pos(f->s).log_first,
 		    i + 1 > 5 ? i + 1 - 5 + 1 : 1);
 	}
 	assert_int_equal(store_revision(f->s), 20);
-	assert_int_equal(store_log_first(f->s), 16);
+	assert_int_equal(pos(f->s).log_first, 16);
 	for (int round = 0; round < 2; round++) {
 		scan(f->s, 0, &sc);
 		assert_int_equal(sc.n, 5);
@@ -1025,9 +1035,9 @@ test_log_retain(void **state)
 		}
 		/* the trim was on disk: reopen finds the same first entry */
 		reopen(f);
-		assert_int_equal(store_log_first(f->s), 16);
+		assert_int_equal(pos(f->s).log_first, 16);
 		assert_int_equal(store_revision(f->s), 20);
-		assert_int_equal(store_count(f->s), 20);
+		assert_int_equal(pos(f->s).count, 20);
 	}
 	scan(f->s, 17, &sc);
 	assert_int_equal(sc.n, 3);
@@ -1035,7 +1045,7 @@ test_log_retain(void **state)
 
 	/* default retention after reopen: nothing more is trimmed */
 	put_new(f, "t", "more");
-	assert_int_equal(store_log_first(f->s), 16);
+	assert_int_equal(pos(f->s).log_first, 16);
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 6);
 
@@ -1050,28 +1060,28 @@ test_log_retain(void **state)
 		    store_next_id(f->s), 8), done_cb, &d[i]), 0);
 	}
 	assert_int_equal(store_revision(f->s), 21);
-	assert_int_equal(store_log_first(f->s), 51 - 3 + 1);
+	assert_int_equal(pos(f->s).log_first, 51 - 3 + 1);
 	run_until(f->base, d, 30);
 	assert_int_equal(store_revision(f->s), 51);
-	assert_int_equal(store_log_first(f->s), 49);
+	assert_int_equal(pos(f->s).log_first, 49);
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 3);
 	assert_int_equal(sc.rev[0], 49);
 	assert_int_equal(sc.rev[2], 51);
 	assert_string_equal(sc.alias[2], "g29");
 	reopen(f);
-	assert_int_equal(store_log_first(f->s), 49);
+	assert_int_equal(pos(f->s).log_first, 49);
 
 	/* retention 0 is taken as 1: the log always holds the last change */
 	store_set_log_retain(f->s, 0);
 	put_new(f, "g", "last");
-	assert_int_equal(store_log_first(f->s), 52);
+	assert_int_equal(pos(f->s).log_first, 52);
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 1);
 	assert_entry(&sc, 0, 52, STORE_PUT, store_get_alias(f->s, "g",
 	    "last")->id, "g", "last");
 	reopen(f);
-	assert_int_equal(store_log_first(f->s), 52);
+	assert_int_equal(pos(f->s).log_first, 52);
 }
 
 static void
@@ -1228,7 +1238,7 @@ test_log_scan_pending(void **state)
 }
 
 /*
- * What store_log_first promises, checked for every `since` it covers: the
+ * What store_pos.log_first promises, checked for every `since` it covers: the
  * scan returns each committed revision after since (no failed writes here).
  */
 static void
@@ -1237,7 +1247,7 @@ assert_log_complete(struct store *s)
 	struct scan	sc = { 0 };
 	uint64_t	since, rev = store_revision(s), i;
 
-	for (since = store_log_first(s) - 1; since < rev; since++) {
+	for (since = pos(s).log_first - 1; since < rev; since++) {
 		scan(s, since, &sc);
 		assert_int_equal(sc.n, rev - since);
 		for (i = 0; i < sc.n; i++)
@@ -1259,7 +1269,7 @@ test_log_trim_in_flight(void **state)
 		snprintf(alias, sizeof(alias), "a%d", i);
 		put_new(f, "t", alias);
 	}
-	assert_int_equal(store_log_first(f->s), 8);
+	assert_int_equal(pos(f->s).log_first, 8);
 	assert_log_complete(f->s);
 
 	/*
@@ -1272,14 +1282,14 @@ test_log_trim_in_flight(void **state)
 		assert_int_equal(store_put(f->s, mkrec("t", alias,
 		    store_next_id(f->s), 8), done_cb, &d[i]), 0);
 	}
-	assert_int_equal(store_log_first(f->s), 13);
+	assert_int_equal(pos(f->s).log_first, 13);
 	for (tries = 0; tries < 10; tries++) {
 		usleep(20 * 1000);	/* the writer trims meanwhile */
 		assert_int_equal(store_revision(f->s), 10);
 		assert_log_complete(f->s);
 	}
 	run_until(f->base, d, 5);
-	assert_int_equal(store_log_first(f->s), 13);
+	assert_int_equal(pos(f->s).log_first, 13);
 	assert_log_complete(f->s);
 }
 
@@ -1298,7 +1308,7 @@ test_log_retain_deletes(void **state)
 	delete_one(f, "t", a);				/* 4 */
 	update_alias(f, "t", b, "b2");			/* 5 */
 	delete_one(f, "u", c);				/* 6 */
-	assert_int_equal(store_log_first(f->s), 4);
+	assert_int_equal(pos(f->s).log_first, 4);
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 3);
 	assert_entry(&sc, 0, 4, STORE_DELETE, a, "t", "a");
@@ -1307,8 +1317,8 @@ test_log_retain_deletes(void **state)
 
 	reopen(f);
 	store_set_log_retain(f->s, 3);
-	assert_int_equal(store_log_first(f->s), 4);
-	assert_int_equal(store_count(f->s), 1);
+	assert_int_equal(pos(f->s).log_first, 4);
+	assert_int_equal(pos(f->s).count, 1);
 	assert_null(store_get(f->s, "t", a));
 	assert_null(store_get(f->s, "u", c));
 	assert_string_equal(store_get(f->s, "t", b)->alias, "b2");
@@ -1320,21 +1330,21 @@ test_log_retain_deletes(void **state)
 	 */
 	store_fail_next_writes(f->s, 1);
 	assert_int_equal(store_delete(f->s, "t", b, done_cb, &d), 0);	/* 7 */
-	assert_int_equal(store_log_first(f->s), 5);
+	assert_int_equal(pos(f->s).log_first, 5);
 	run_until(f->base, &d, 1);
 	assert_int_equal(d.err, CERTD_ERR_STORAGE);
-	assert_int_equal(store_log_first(f->s), 5);
+	assert_int_equal(pos(f->s).log_first, 5);
 	scan(f->s, 4, &sc);
 	assert_int_equal(sc.n, 2);
 	delete_one(f, "t", b);				/* 8 */
-	assert_int_equal(store_log_first(f->s), 6);
+	assert_int_equal(pos(f->s).log_first, 6);
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 2);
 	assert_entry(&sc, 0, 6, STORE_DELETE, c, "u", "c");
 	assert_entry(&sc, 1, 8, STORE_DELETE, b, "t", "b2");
-	assert_int_equal(store_count(f->s), 0);
+	assert_int_equal(pos(f->s).count, 0);
 	reopen(f);
-	assert_int_equal(store_log_first(f->s), 6);
+	assert_int_equal(pos(f->s).log_first, 6);
 	assert_int_equal(store_revision(f->s), 8);
 }
 
@@ -1722,7 +1732,7 @@ test_v1_upgrade(void **state)
 
 	/* opened: loaded, a key made, every record sealed, files purged */
 	reopen(f);
-	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(pos(f->s).count, 2);
 	for (id = 1; id <= 2; id++) {
 		assert_non_null(r = store_get(f->s, "t", id));
 		assert_string_equal(r->private_key, key[id - 1]);
@@ -1829,7 +1839,7 @@ test_rekey(void **state)
 	reopen(f);
 	store_key_id(f->s, kid0);
 	assert_string_equal(kid0, kid1);
-	assert_int_equal(store_count(f->s), 3);
+	assert_int_equal(pos(f->s).count, 3);
 	assert_string_equal(store_get(f->s, "t", a)->alias, "a2");
 	assert_null(store_get(f->s, "t", e));
 	assert_non_null(strstr(store_get(f->s, "t", b)->private_key, "\nK2\n"));
@@ -1854,7 +1864,7 @@ test_rekey(void **state)
 	reopen(f);
 	store_key_id(f->s, kid0);
 	assert_string_equal(kid0, kid1);
-	assert_int_equal(store_count(f->s), 3);
+	assert_int_equal(pos(f->s).count, 3);
 }
 
 /* Simulated crashes after each step of a rotation, and torn key files. */
@@ -1903,14 +1913,14 @@ test_rekey_crash(void **state)
 			assert_string_equal(kid0, kid1);
 		else		/* after it: the new key, rename finished */
 			assert_string_not_equal(kid0, kid1);
-		assert_int_equal(store_count(f->s), 2);
+		assert_int_equal(pos(f->s).count, 2);
 		assert_null(store_get_alias(f->s, "t", "lost"));
 		assert_non_null(strstr(store_get(f->s, "t", a)->private_key,
 		    "\nK1\n"));
 		assert_non_null(strstr(store_get(f->s, "u", b)->private_key,
 		    "\nK2\n"));
 		reopen(f);
-		assert_int_equal(store_count(f->s), 2);
+		assert_int_equal(pos(f->s).count, 2);
 	}
 
 	/* a .new torn while written, or never committed, is dropped */
@@ -1928,7 +1938,7 @@ test_rekey_crash(void **state)
 	assert_false(file_exists(newp));
 	store_key_id(f->s, kid1);
 	assert_string_equal(kid0, kid1);
-	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(pos(f->s).count, 2);
 }
 
 static void
@@ -1958,7 +1968,7 @@ test_rekey_write_failure(void **state)
 
 	put_new(f, "t", "c");
 	reopen(f);
-	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(pos(f->s).count, 2);
 	assert_non_null(store_get(f->s, "t", a));
 	store_key_id(f->s, kid1);
 	assert_string_equal(kid0, kid1);
@@ -2010,24 +2020,24 @@ test_backup(void **state)
 		r = store_get(f->s, i == 2 ? "u" : "t", ids[i]);
 		assert_rec_equal(r, store_get(b.s, r->team, r->id));
 	}
-	assert_true(store_count(b.s) == 3 || store_count(b.s) == 4);
+	assert_true(pos(b.s).count == 3 || pos(b.s).count == 4);
 	assert_int_equal(store_next_id(b.s) >= late, 1);
 	/*
 	 * The copy counts its revisions in an epoch of its own, made when it
 	 * is first opened and kept from then on; the original keeps its own.
 	 */
-	epoch = store_epoch(b.s);
+	epoch = pos(b.s).epoch;
 	assert_int_not_equal(epoch, 0);
-	assert_int_not_equal(epoch, store_epoch(f->s));
+	assert_int_not_equal(epoch, pos(f->s).epoch);
 	assert_int_not_equal(stat(path, &st), 0);	/* the mark is gone */
 	store_free(b.s);
 	b.s = store_open(b.base, b.dir, err, sizeof(err));
 	assert_non_null(b.s);
-	assert_int_equal(store_epoch(b.s), epoch);
+	assert_int_equal(pos(b.s).epoch, epoch);
 	store_free(b.s);
-	epoch = store_epoch(f->s);
+	epoch = pos(f->s).epoch;
 	reopen(f);
-	assert_int_equal(store_epoch(f->s), epoch);
+	assert_int_equal(pos(f->s).epoch, epoch);
 
 	/* after a rotation the copy has the new key */
 	memset(&d, 0, sizeof(d));
@@ -2038,7 +2048,7 @@ test_backup(void **state)
 	b.s = store_open(b.base, b.dir, err, sizeof(err));
 	if (b.s == NULL)
 		fail_msg("opening the backup: %s", err);
-	assert_int_equal(store_count(b.s), 4);
+	assert_int_equal(pos(b.s).count, 4);
 	assert_rec_equal(store_get(f->s, "t", late), store_get(b.s, "t", late));
 	store_free(b.s);
 	rm_tree(b.dir, 0);
@@ -2096,7 +2106,7 @@ test_reopen_after_failure(void **state)
 	scan(f->s, 0, &sc);
 	assert_int_equal(sc.n, 2);
 	reopen(f);
-	assert_int_equal(store_count(f->s), 2);
+	assert_int_equal(pos(f->s).count, 2);
 	assert_int_equal(store_revision(f->s), 4);
 }
 
@@ -2691,7 +2701,7 @@ test_wal_damage(void **state)
 		assert_int_equal(d.err, 0);
 	}
 	assert_int_equal(store_revision(f->s), 60);
-	epoch = store_epoch(f->s);
+	epoch = pos(f->s).epoch;
 	store_free(f->s);
 	f->s = NULL;
 
@@ -2726,11 +2736,11 @@ test_wal_damage(void **state)
 	if (f->s == NULL)
 		fail_msg("recovery: %s", err);
 	assert_int_equal(store_revision(f->s), good);
-	assert_int_equal(store_count(f->s), good);
+	assert_int_equal(pos(f->s).count, good);
 	assert_non_null(store_get(f->s, "t", good));
 	assert_null(store_get(f->s, "t", good + 1));
-	assert_int_not_equal(store_epoch(f->s), epoch);
-	epoch = store_epoch(f->s);
+	assert_int_not_equal(pos(f->s).epoch, epoch);
+	epoch = pos(f->s).epoch;
 	assert_non_null(dir = opendir(f->dir));
 	while ((de = readdir(dir)) != NULL)
 		if (strncmp(de->d_name, "lost-", 5) == 0) {
@@ -2754,7 +2764,7 @@ test_wal_damage(void **state)
 	assert_int_equal(store_revision(f->s), good + 1);
 
 	reopen(f);
-	assert_int_equal(store_epoch(f->s), epoch);
+	assert_int_equal(pos(f->s).epoch, epoch);
 	assert_int_equal(store_revision(f->s), good + 1);
 	store_free(f->s);
 	assert_null(f->s = store_open_opts(f->base, f->dir, &so, err,
@@ -2770,7 +2780,7 @@ test_wal_damage(void **state)
 	assert_int_equal(truncate(log, size - 10), 0);
 	assert_non_null(f->s = store_open(f->base, f->dir, err, sizeof(err)));
 	assert_int_equal(store_revision(f->s), good + 2);
-	assert_int_equal(store_epoch(f->s), epoch);
+	assert_int_equal(pos(f->s).epoch, epoch);
 }
 
 int

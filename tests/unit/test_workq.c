@@ -48,8 +48,6 @@ job_new(struct log *log, int seq)
 	struct job	*j = calloc(1, sizeof(*j));
 
 	assert_non_null(j);
-	j->job.run = job_run;
-	j->job.done = job_done;
 	j->log = log;
 	j->seq = seq;
 	return j;
@@ -79,11 +77,12 @@ job_done(struct workq_job *job)
 		log->order[log->n_done] = j->seq;
 	log->n_done++;
 	if (j->resubmit)
-		workq_submit(log->q, &job_new(log, N_JOBS)->job);
+		workq_submit(log->q, &job_new(log, N_JOBS)->job,
+		    job_run, job_done);
 	if (j->chain && j->seq + 1 < N_JOBS) {
 		next = job_new(log, j->seq + 1);
 		next->chain = 1;
-		workq_submit(log->q, &next->job);
+		workq_submit(log->q, &next->job, job_run, job_done);
 	}
 	free(j);
 	if (log->n_done == N_JOBS && log->base != NULL)
@@ -102,7 +101,7 @@ test_order(void **state)
 	assert_non_null(log.base = event_base_new());
 	assert_non_null(log.q = workq_new(log.base, "test-worker"));
 	for (i = 0; i < N_JOBS; i++)
-		workq_submit(log.q, &job_new(&log, i)->job);
+		workq_submit(log.q, &job_new(&log, i)->job, job_run, job_done);
 	event_base_loopexit(log.base, &limit);
 	event_base_dispatch(log.base);
 	assert_int_equal(log.n_done, N_JOBS);
@@ -130,7 +129,7 @@ test_ping_pong(void **state)
 	assert_non_null(log.q = workq_new(log.base, "test-worker"));
 	first = job_new(&log, 0);
 	first->chain = 1;
-	workq_submit(log.q, &first->job);
+	workq_submit(log.q, &first->job, job_run, job_done);
 	event_base_loopexit(log.base, &limit);
 	event_base_dispatch(log.base);
 	assert_int_equal(log.n_done, N_JOBS);
@@ -161,7 +160,7 @@ test_free_finishes(void **state)
 	for (i = 0; i < N_JOBS; i++) {
 		j = job_new(&log, i);
 		j->resubmit = i == N_JOBS / 2;
-		workq_submit(log.q, &j->job);
+		workq_submit(log.q, &j->job, job_run, job_done);
 	}
 	workq_free(log.q);
 	assert_int_equal(log.n_done, N_JOBS + 1);
@@ -185,12 +184,12 @@ test_stopped_runs_inline(void **state)
 	log.loop = pthread_self();
 	assert_non_null(base = event_base_new());
 	assert_non_null(log.q = workq_new(base, "test-worker"));
-	workq_submit(log.q, &job_new(&log, 0)->job);
+	workq_submit(log.q, &job_new(&log, 0)->job, job_run, job_done);
 	workq_stop(log.q);
 	assert_int_equal(log.n_done, 1);
 	assert_int_equal(log.run_on_loop, 0);
 	j = job_new(&log, 1);
-	workq_submit(log.q, &j->job);
+	workq_submit(log.q, &j->job, job_run, job_done);
 	assert_int_equal(log.n_done, 2);
 	assert_int_equal(log.order[1], 1);
 	assert_int_equal(log.run_on_loop, 1);	/* its run, on this thread */
