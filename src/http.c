@@ -27,13 +27,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <jansson.h>
 
 #include "config.h"
 #include "err.h"
 #include "http.h"
 #include "http_certs.h"
 #include "http_conn.h"
+#include "json.h"
 #include "log.h"
 #include "record.h"
 #include "service.h"
@@ -47,7 +47,6 @@
  * the envelope by the handler as long as it is under CERTD_BODY_HARD_MAX,
  * above which evhttp itself refuses it (with its own plain 413 page).
  */
-#define HTTP_JSON_GUESS		8192	/* a reply with a PEM chain and key */
 
 struct http {
 	struct event_base		*base;
@@ -153,28 +152,6 @@ req_done(struct http_req *r, int status)
 }
 
 /*
- * body as compact JSON at the end of buf, in one piece: jansson writes
- * straight into space reserved in buf (a second pass when its guess of
- * the size was short), rather than handing over every token.
- */
-static int
-dump_json(struct evbuffer *buf, const json_t *body)
-{
-	struct evbuffer_iovec	v;
-	size_t			n;
-
-	if (evbuffer_reserve_space(buf, HTTP_JSON_GUESS, &v, 1) < 1 ||
-	    (n = json_dumpb(body, v.iov_base, v.iov_len, JSON_COMPACT)) == 0)
-		return -1;
-	if (n > v.iov_len && (evbuffer_reserve_space(buf, (ev_ssize_t)n, &v,
-	    1) < 1 || json_dumpb(body, v.iov_base, v.iov_len, JSON_COMPACT) !=
-	    n))
-		return -1;
-	v.iov_len = n;
-	return evbuffer_commit_space(buf, &v, 1);
-}
-
-/*
  * Send status with body.  For HEAD the length is announced and the body
  * left out: libevent 2.1 would otherwise write it without a length.
  */
@@ -194,14 +171,21 @@ send_body(struct evhttp_request *req, int status, struct evbuffer *buf)
 		evhttp_send_reply(req, status, NULL, buf);
 }
 
-static void
-send_json(struct evhttp_request *req, int status, json_t *body)
+/*
+ * Send status with what w wrote, and free w.  A writer that failed, or
+ * none, answers 503 without a body.  Returns the status sent.
+ */
+static int
+send_json(struct evhttp_request *req, int status, struct json_w *w)
 {
 	struct evbuffer	*buf = evbuffer_new();
+	const char	*text;
+	size_t		 len;
 
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json; charset=utf-8");
-	if (buf == NULL || dump_json(buf, body) != 0) {
+	if (w == NULL || buf == NULL || json_w_done(w, &text, &len) != 0 ||
+	    evbuffer_add(buf, text, len) != 0) {
 		if (buf != NULL)
 			evbuffer_drain(buf, evbuffer_get_length(buf));
 		status = err_http_status(CERTD_ERR_NOMEM);
@@ -209,102 +193,50 @@ send_json(struct evhttp_request *req, int status, json_t *body)
 	send_body(req, status, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
-	json_decref(body);
+	json_w_free(w);
+	return status;
 }
 
 /* The Rainbond envelope for err. */
-static json_t *
+static struct json_w *
 envelope(int err, const char *field, const char *reason)
 {
-	json_t	*bean = json_object();
+	struct json_w	*w = json_w_new();
 
-	if (bean != NULL && field != NULL)
-		json_object_set_new(bean, "field", json_string(field));
-	if (bean != NULL && reason != NULL)
-		json_object_set_new(bean, "reason", json_string(reason));
-	return json_pack("{s:i, s:s, s:s, s:{s:o, s:[]}}",
-	    "code", err_http_status(err), "msg", err_msg(err),
-	    "msg_show", err_msg_show(err), "data", "bean",
-	    bean != NULL ? bean : json_object(), "list");
+	if (w == NULL)
+		return NULL;
+	json_w_obj(w);
+	json_w_kint(w, "code", err_http_status(err));
+	json_w_kstr(w, "msg", err_msg(err));
+	json_w_kstr(w, "msg_show", err_msg_show(err));
+	json_w_key(w, "data");
+	json_w_obj(w);
+	json_w_key(w, "bean");
+	json_w_obj(w);
+	if (field != NULL)
+		json_w_kstr(w, "field", field);
+	if (reason != NULL)
+		json_w_kstr(w, "reason", reason);
+	json_w_obj_end(w);
+	json_w_key(w, "list");
+	json_w_arr(w);
+	json_w_arr_end(w);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
+	return w;
 }
 
 static void
 send_error(struct evhttp_request *req, int err, const char *field,
     const char *reason)
 {
-	json_t	*body = envelope(err, field, reason);
-
-	if (body == NULL) {
-		evhttp_send_reply(req, err_http_status(CERTD_ERR_NOMEM), NULL,
-		    NULL);
-		return;
-	}
-	send_json(req, err_http_status(err), body);
-}
-
-/*
- * A JSON reply on its way out.  jansson writes the body on the REST worker
- * (a record's reply is 4 KB of PEM it escapes a byte at a time); the loop
- * sends it.
- */
-struct reply_job {
-	struct workq_job	 job;		/* first: the job is the reply_job */
-	struct http_req		*r;
-	int			 status;
-	json_t			*body;
-	struct evbuffer		*buf;
-	int			 ok;
-};
-
-/* On the worker. */
-static void
-reply_dump(struct workq_job *job)
-{
-	struct reply_job	*rj = (struct reply_job *)job;
-
-	rj->ok = dump_json(rj->buf, rj->body) == 0;
-	json_decref(rj->body);
-	rj->body = NULL;
-}
-
-/* Back on the loop. */
-static void
-reply_send(struct workq_job *job)
-{
-	struct reply_job	*rj = (struct reply_job *)job;
-	struct http_req		*r = rj->r;
-	int			 status = rj->status;
-
-	if (rj->ok) {
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-		    "Content-Type", "application/json; charset=utf-8");
-		send_body(r->req, status, rj->buf);
-	} else {
-		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
-		status = err_http_status(CERTD_ERR_NOMEM);
-	}
-	evbuffer_free(rj->buf);
-	free(rj);
-	req_done(r, status);
+	send_json(req, err_http_status(err), envelope(err, field, reason));
 }
 
 void
-http_reply_json(struct http_req *r, int status, json_t *body)
+http_reply_json(struct http_req *r, int status, struct json_w *w)
 {
-	struct reply_job	*rj = NULL;
-
-	if (body == NULL || (rj = calloc(1, sizeof(*rj))) == NULL ||
-	    (rj->buf = evbuffer_new()) == NULL) {
-		free(rj);
-		json_decref(body);
-		send_error(r->req, CERTD_ERR_NOMEM, NULL, NULL);
-		req_done(r, err_http_status(CERTD_ERR_NOMEM));
-		return;
-	}
-	rj->r = r;
-	rj->status = status;
-	rj->body = body;
-	workq_submit(r->http->work, &rj->job, reply_dump, reply_send);
+	req_done(r, send_json(r->req, status, w));
 }
 
 void
@@ -394,6 +326,20 @@ audit_denied(struct evhttp_request *req, const char *path)
 	    auth == NULL ? "no-token" : "unknown-token");
 }
 
+/* {"status":"ok"} */
+static struct json_w *
+healthz_ok(void)
+{
+	struct json_w	*w = json_w_new();
+
+	if (w != NULL) {
+		json_w_obj(w);
+		json_w_kstr(w, "status", "ok");
+		json_w_obj_end(w);
+	}
+	return w;
+}
+
 /* GET /healthz: no token, no query parameters. */
 static void
 healthz(struct http *h, struct evhttp_request *req, double start,
@@ -409,7 +355,7 @@ healthz(struct http *h, struct evhttp_request *req, double start,
 	} else if ((err = http_query_check(query, "", &qe)) != 0)
 		send_error(req, err, qe.field, qe.reason);
 	else
-		send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+		send_json(req, 200, healthz_ok());
 	count(h, HTTP_ROUTE_HEALTHZ, err_http_status(err), start);
 }
 
@@ -1003,8 +949,6 @@ http_new(struct event_base *base, struct service *svc,
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    max_conns > rl.rlim_cur / 2)
 		max_conns = rl.rlim_cur / 2;
-	/* jansson seeds its hashes once, before objects are made on threads. */
-	json_object_seed(0);
 	if ((h->work = workq_new(base, "certd-worker")) == NULL) {
 		snprintf(errbuf, errlen, "cannot start the REST worker");
 		goto fail;

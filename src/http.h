@@ -184,12 +184,11 @@ void	http_submit(struct http *h, struct workq_job *job,
 	    void (*run)(struct workq_job *), void (*done)(struct workq_job *));
 
 /*
- * Reply 200/other with a JSON body (consumes a reference to body; NULL
- * answers 503).  The body is written on the REST worker, so the reply
- * leaves on a later pass of the loop: body must be the request's alone.
+ * Reply status with the JSON w wrote, and free w (NULL, or a writer that
+ * failed, answers 503).
  */
-struct json_t;
-void	http_reply_json(struct http_req *r, int status, struct json_t *body);
+struct json_w;
+void	http_reply_json(struct http_req *r, int status, struct json_w *w);
 
 /* Reply with an empty body. */
 void	http_reply_empty(struct http_req *r, int status);

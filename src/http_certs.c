@@ -13,12 +13,12 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 
 #include "certd/constants.h"
 #include "http.h"
 #include "http_certs.h"
 #include "hub.h"
+#include "json.h"
 #include "record.h"
 #include "service.h"
 #include "tokens.h"
@@ -41,57 +41,38 @@ who(const struct http_req *r)
 	return buf;
 }
 
-static json_t *
-jstr(const char *s)
-{
-	return s != NULL ? json_string(s) : json_null();
-}
-
-/*
- * PEM text of a stored record.  It is stored in normal form (blocks only,
- * pem_normalize), and before that was stored only if every byte was a
- * marker, base64 or white space, so it is ASCII and the string is made
- * without jansson's UTF-8 check (json_dumpb still runs one of its own when
- * it writes the reply).
- */
-static json_t *
-jpem(const char *s, size_t len)
-{
-	return json_stringn_nocheck(s, len);
-}
-
-static json_t *
-jtime(int64_t t)
+/* A time as ISO 8601 UTC, with the zone. */
+static void
+kv_time(struct json_w *w, const char *key, int64_t t)
 {
 	char	buf[24];
 
 	util_time_iso(t, 1, buf);
-	return json_string(buf);
+	json_w_kstr(w, key, buf);
 }
 
 /*
  * issued_to: DNS and IP SANs without 127.0.0.1, then the subject CN when it
  * is not already there.
  */
-static json_t *
-issued_to(const struct cert_meta *m)
+static void
+issued_to(struct json_w *w, const struct cert_meta *m)
 {
-	json_t	*a = json_array();
-	size_t	 i;
-	int	 cn_seen = 0;
+	size_t	i;
+	int	cn_seen = 0;
 
-	if (a == NULL)
-		return NULL;
+	json_w_key(w, "issued_to");
+	json_w_arr(w);
 	for (i = 0; i < m->n_sans; i++) {
 		if (strcmp(m->sans[i], "127.0.0.1") == 0)
 			continue;
 		if (m->subject_cn != NULL && strcmp(m->sans[i], m->subject_cn) == 0)
 			cn_seen = 1;
-		json_array_append_new(a, json_string(m->sans[i]));
+		json_w_str(w, m->sans[i]);
 	}
 	if (m->subject_cn != NULL && !cn_seen)
-		json_array_append_new(a, json_string(m->subject_cn));
-	return a;
+		json_w_str(w, m->subject_cn);
+	json_w_arr_end(w);
 }
 
 static int
@@ -103,47 +84,59 @@ has_expired(const struct cert_record *rec)
 /*
  * TeamCertificatesR.  A token without keys= permission gets private_key as
  * an empty string rather than no member: Rainbond's clients parse the
- * member as a required string.
+ * member as a required string.  PEM is stored in normal form (blocks only,
+ * pem_normalize), ASCII.
  */
-static json_t *
+static struct json_w *
 record_json(const struct cert_record *rec, int keys)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:s, s:o, s:b}",
-	    "id", (json_int_t)rec->id,
-	    "alias", jstr(rec->alias),
-	    "private_key", keys ? jpem(rec->private_key, rec->private_key_len) :
-	    json_string(""),
-	    "certificate", jpem(rec->certificate, rec->certificate_len),
-	    "certificate_type", jstr(rec->cert_type),
-	    "revision", (json_int_t)rec->revision,
-	    "not_before", jtime(rec->meta.not_before),
-	    "not_after", jtime(rec->meta.not_after),
-	    "fingerprint_sha256", rec->meta.fingerprint,
-	    "issued_to", issued_to(&rec->meta),
-	    "has_expired", has_expired(rec));
+	struct json_w	*w = json_w_new();
+
+	if (w == NULL)
+		return NULL;
+	json_w_obj(w);
+	json_w_kint(w, "id", (int64_t)rec->id);
+	json_w_kstr(w, "alias", rec->alias);
+	json_w_key(w, "private_key");
+	if (keys)
+		json_w_strn(w, rec->private_key, rec->private_key_len);
+	else
+		json_w_str(w, "");
+	json_w_key(w, "certificate");
+	json_w_strn(w, rec->certificate, rec->certificate_len);
+	json_w_kstr(w, "certificate_type", rec->cert_type);
+	json_w_kint(w, "revision", (int64_t)rec->revision);
+	kv_time(w, "not_before", rec->meta.not_before);
+	kv_time(w, "not_after", rec->meta.not_after);
+	json_w_kstr(w, "fingerprint_sha256", rec->meta.fingerprint);
+	issued_to(w, &rec->meta);
+	json_w_kbool(w, "has_expired", has_expired(rec));
+	json_w_obj_end(w);
+	return w;
 }
 
 /* A list item: never key or PEM. */
-static json_t *
-item_json(const struct cert_record *rec)
+static void
+item_json(struct json_w *w, const struct cert_record *rec)
 {
 	char	end[24];
 
 	util_time_iso(rec->meta.not_after, 0, end);
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:s, s:b}",
-	    "id", (json_int_t)rec->id,
-	    "alias", jstr(rec->alias),
-	    "certificate_type", jstr(rec->cert_type),
-	    "issued_to", issued_to(&rec->meta),
-	    "issued_by", jstr(rec->meta.issuer_cn != NULL ?
-	    rec->meta.issuer_cn : rec->meta.issuer_dn),
-	    "end_data", end,
-	    "has_expired", has_expired(rec));
+	json_w_obj(w);
+	json_w_kint(w, "id", (int64_t)rec->id);
+	json_w_kstr(w, "alias", rec->alias);
+	json_w_kstr(w, "certificate_type", rec->cert_type);
+	issued_to(w, &rec->meta);
+	json_w_kstr(w, "issued_by", rec->meta.issuer_cn != NULL ?
+	    rec->meta.issuer_cn : rec->meta.issuer_dn);
+	json_w_kstr(w, "end_data", end);
+	json_w_kbool(w, "has_expired", has_expired(rec));
+	json_w_obj_end(w);
 }
 
 /*
  * A page parameter: absent gives def; a value that is not a strict decimal
- * integer JSON can carry back (json_int_t) gives 0, which the service's
+ * integer JSON can carry back (int64) gives 0, which the service's
  * rule refuses.
  */
 static uint64_t
@@ -233,7 +226,7 @@ http_certs_list(struct http_req *r)
 	struct service_why	  why;
 	uint64_t		  pno, psize;
 	size_t			  n, total, i;
-	json_t			 *list, *body;
+	struct json_w		 *w;
 	int			  by_alias, rv;
 
 	if ((rv = http_certs_paging(query, &pno, &psize, &why)) != 0) {
@@ -253,16 +246,19 @@ http_certs_list(struct http_req *r)
 	} else
 		n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize,
 		    page, &total);
-	if ((list = json_array()) == NULL) {
-		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
-		return;
+	if ((w = json_w_new()) != NULL) {
+		json_w_obj(w);
+		json_w_key(w, "list");
+		json_w_arr(w);
+		for (i = 0; i < n; i++)
+			item_json(w, page[i]);
+		json_w_arr_end(w);
+		json_w_kint(w, "page", (int64_t)pno);
+		json_w_kint(w, "page_size", (int64_t)psize);
+		json_w_kint(w, "total", (int64_t)total);
+		json_w_obj_end(w);
 	}
-	for (i = 0; i < n; i++)
-		json_array_append_new(list, item_json(page[i]));
-	body = json_pack("{s:o, s:I, s:I, s:I}", "list", list,
-	    "page", (json_int_t)pno, "page_size", (json_int_t)psize,
-	    "total", (json_int_t)total);
-	http_reply_json(r, 200, body);
+	http_reply_json(r, 200, w);
 }
 
 void
@@ -293,35 +289,33 @@ put_done(int err, const struct cert_record *rec, void *arg)
  * the value is not a string.
  */
 static int
-body_field(json_t *root, const char *name, struct service_field *f)
+body_field(const struct json_body *b, const char *name,
+    struct service_field *f)
 {
-	json_t	*v = json_object_get(root, name);
+	const struct json_member	*v = json_body_get(b, name);
 
 	f->s = NULL;
 	f->len = 0;
-	if (v == NULL || json_is_null(v))
+	if (v == NULL || v->kind == JSON_NULL)
 		return 0;
-	if (!json_is_string(v))
+	if (v->kind != JSON_STRING)
 		return -1;
-	f->s = json_string_value(v);
-	f->len = json_string_length(v);
+	f->s = v->s;
+	f->len = v->len;
 	return 0;
 }
 
 /*
- * The request body as a JSON object into *rootp (the caller decrefs it);
- * an empty body is an empty object when empty_ok.  The raw bytes may hold
- * key text: the caller wipes them once parsed.  On failure returns a
- * CERTD_ERR_* with reason filled.
+ * The request body as a JSON object into *b (the caller frees it, which
+ * wipes it); an empty body is an empty object when empty_ok.  The raw
+ * bytes may hold key text: the caller wipes them once parsed.  On failure
+ * returns a CERTD_ERR_* with reason filled.
  */
 int
 http_certs_body_parse(const char *data, size_t len, int empty_ok,
-    json_t **rootp, char *reason, size_t reasonlen)
+    struct json_body *b, char *reason, size_t reasonlen)
 {
-	json_error_t	jerr;
-	json_t		*root;
-
-	*rootp = NULL;
+	memset(b, 0, sizeof(*b));
 	reason[0] = '\0';
 	if (len > CERTD_BODY_MAX) {
 		snprintf(reason, reasonlen, "must be at most %d bytes",
@@ -333,42 +327,27 @@ http_certs_body_parse(const char *data, size_t len, int empty_ok,
 		return CERTD_ERR_BAD_REQUEST;
 	}
 	if (len == 0)
-		root = json_object();
-	else if ((root = json_loadb(data, len, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
-		snprintf(reason, reasonlen,
-		    "is not valid JSON: %s (line %d, column %d)", jerr.text,
-		    jerr.line, jerr.column);
-		return CERTD_ERR_BAD_REQUEST;
-	}
-	if (root == NULL)
-		return CERTD_ERR_NOMEM;
-	if (!json_is_object(root)) {
-		json_decref(root);
-		snprintf(reason, reasonlen, "must be a JSON object");
-		return CERTD_ERR_BAD_REQUEST;
-	}
-	*rootp = root;
-	return 0;
+		return 0;
+	return json_body_parse(data, len, b, reason, reasonlen);
 }
 
 const char *
-http_certs_fields(struct json_t *root, struct service_put_req *req)
+http_certs_fields(const struct json_body *b, struct service_put_req *req)
 {
-	if (body_field(root, "alias", &req->alias) != 0)
+	if (body_field(b, "alias", &req->alias) != 0)
 		return "alias";
-	if (body_field(root, "private_key", &req->private_key) != 0)
+	if (body_field(b, "private_key", &req->private_key) != 0)
 		return "private_key";
-	if (body_field(root, "certificate", &req->certificate) != 0)
+	if (body_field(b, "certificate", &req->certificate) != 0)
 		return "certificate";
-	if (body_field(root, "certificate_type", &req->cert_type) != 0)
+	if (body_field(b, "certificate_type", &req->cert_type) != 0)
 		return "certificate_type";
 	return NULL;
 }
 
 /* The request's body as a JSON object, or a reply and -1. */
 static int
-body_object(struct http_req *r, int empty_ok, json_t **rootp)
+body_object(struct http_req *r, int empty_ok, struct json_body *b)
 {
 	struct evbuffer	*in = evhttp_request_get_input_buffer(r->req);
 	size_t		 len = evbuffer_get_length(in);
@@ -381,11 +360,12 @@ body_object(struct http_req *r, int empty_ok, json_t **rootp)
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return -1;
 	}
-	rv = http_certs_body_parse((const char *)data, len, empty_ok, rootp,
+	rv = http_certs_body_parse((const char *)data, len, empty_ok, b,
 	    reason, sizeof(reason));
 	if (data != NULL)
 		util_wipe(data, len);	/* it may hold key text */
 	if (rv != 0) {
+		json_body_free(b);
 		http_reply_error(r, rv, reason[0] != '\0' ? "body" : NULL,
 		    reason[0] != '\0' ? reason : NULL);
 		return -1;
@@ -409,22 +389,12 @@ struct put_job {
 	size_t			 len;
 
 	/* What the worker made of it. */
-	json_t			*root;
+	struct json_body	 body_json;	/* wiped when freed */
 	int			 err;
 	char			 reason[200];
 	const char		*bad;		/* field that is not a string */
-	struct service_put_req	 req;		/* points into root */
+	struct service_put_req	 req;		/* points into body_json */
 };
-
-/* Wipe the key text a parsed body holds (the tree is freed unwiped). */
-static void
-wipe_key(json_t *root)
-{
-	json_t	*v = json_object_get(root, "private_key");
-
-	if (json_is_string(v))
-		util_wipe((char *)json_string_value(v), json_string_length(v));
-}
 
 /* On the worker. */
 static void
@@ -433,14 +403,14 @@ put_decode(struct workq_job *job)
 	struct put_job	*pj = (struct put_job *)job;
 
 	pj->err = http_certs_body_parse(pj->body, pj->len, pj->id != 0,
-	    &pj->root, pj->reason, sizeof(pj->reason));
+	    &pj->body_json, pj->reason, sizeof(pj->reason));
 	if (pj->body != NULL) {
 		util_wipe(pj->body, pj->len);
 		free(pj->body);
 		pj->body = NULL;
 	}
 	if (pj->err == 0)
-		pj->bad = http_certs_fields(pj->root, &pj->req);
+		pj->bad = http_certs_fields(&pj->body_json, &pj->req);
 }
 
 /* Back on the loop. */
@@ -467,10 +437,7 @@ put_decoded(struct workq_job *job)
 		    &why)) != 0)
 			http_reply_error(r, rv, why.field, why.reason);
 	}
-	if (pj->root != NULL) {
-		wipe_key(pj->root);
-		json_decref(pj->root);
-	}
+	json_body_free(&pj->body_json);
 	free(pj);
 }
 
@@ -574,113 +541,132 @@ static void
 subscriber_json(const struct hub_subscriber *sub, void *arg)
 {
 	const struct hub_ack	*a = sub->ack;
-	json_t			*list = arg;
-	char			 at[24], vat[24];
+	struct json_w		*w = arg;
 	int			 verified = a != NULL && a->verified_at != 0;
 
+	json_w_obj(w);
+	json_w_kstr(w, "name", sub->name);
+	json_w_kint(w, "uid", (int64_t)sub->uid);
+	json_w_kint(w, "pid", (int64_t)sub->pid);
+	json_w_kint(w, "watch", (int64_t)sub->watch);
+	json_w_kint(w, "revision", (int64_t)(a != NULL ? a->revision : 0));
+	json_w_kstr(w, "status", a == NULL ? "pending" :
+	    hub_ack_status_name(a->status));
+	json_w_kstr(w, "detail", a != NULL ? a->detail : "");
 	if (a != NULL)
-		util_time_iso(a->at, 1, at);
+		kv_time(w, "at", a->at);
+	else
+		json_w_kstr(w, "at", NULL);
+	json_w_kstr(w, "served_fingerprint_sha256",
+	    verified && *a->served != '\0' ? a->served : NULL);
 	if (verified)
-		util_time_iso(a->verified_at, 1, vat);
-	json_array_append_new(list, json_pack(
-	    "{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o, s:o}",
-	    "name", sub->name,
-	    "uid", (json_int_t)sub->uid,
-	    "pid", (json_int_t)sub->pid,
-	    "watch", (json_int_t)sub->watch,
-	    "revision", (json_int_t)(a != NULL ? a->revision : 0),
-	    "status", a == NULL ? "pending" : hub_ack_status_name(a->status),
-	    "detail", a != NULL ? a->detail : "",
-	    "at", a != NULL ? json_string(at) : json_null(),
-	    "served_fingerprint_sha256", verified && *a->served != '\0' ?
-	    json_string(a->served) : json_null(),
-	    "verified_at", verified ? json_string(vat) : json_null()));
+		kv_time(w, "verified_at", a->verified_at);
+	else
+		json_w_kstr(w, "verified_at", NULL);
+	json_w_obj_end(w);
+}
+
+/* {"list":[...]}: the list's items come from fill, called once. */
+static struct json_w *
+list_begin(void)
+{
+	struct json_w	*w = json_w_new();
+
+	if (w != NULL) {
+		json_w_obj(w);
+		json_w_key(w, "list");
+		json_w_arr(w);
+	}
+	return w;
+}
+
+static struct json_w *
+list_end(struct json_w *w)
+{
+	json_w_arr_end(w);
+	json_w_obj_end(w);
+	return w;
 }
 
 void
 http_certs_subscribers(struct http_req *r)
 {
-	json_t	*list = json_array();
+	struct json_w	*w = list_begin();
 
-	if (list == NULL) {
+	if (w == NULL) {
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
 	if (service_subscribers(r->svc, r->team, r->cert_id, subscriber_json,
-	    list) != 0) {
-		json_decref(list);
+	    w) != 0) {
+		json_w_free(w);
 		http_reply_error(r, CERTD_ERR_NOT_FOUND, NULL, NULL);
 		return;
 	}
-	http_reply_json(r, 200, json_pack("{s:o}", "list", list));
+	http_reply_json(r, 200, list_end(w));
 }
-
-struct versions {
-	json_t	*list;
-	int	 failed;	/* out of memory: the list is not whole */
-};
 
 /* A history item: never key or PEM. */
 static int
 version_json(const struct cert_record *rec, void *arg)
 {
-	struct versions	*vs = arg;
+	struct json_w	*w = arg;
 
-	if (json_array_append_new(vs->list, json_pack(
-	    "{s:I, s:o, s:o, s:o, s:s, s:o}",
-	    "revision", (json_int_t)rec->revision,
-	    "alias", jstr(rec->alias),
-	    "certificate_type", jstr(rec->cert_type),
-	    "not_after", jtime(rec->meta.not_after),
-	    "fingerprint_sha256", rec->meta.fingerprint,
-	    "updated_at", jtime(rec->updated_at))) != 0)
-		vs->failed = 1;
-	return vs->failed;
+	json_w_obj(w);
+	json_w_kint(w, "revision", (int64_t)rec->revision);
+	json_w_kstr(w, "alias", rec->alias);
+	json_w_kstr(w, "certificate_type", rec->cert_type);
+	kv_time(w, "not_after", rec->meta.not_after);
+	json_w_kstr(w, "fingerprint_sha256", rec->meta.fingerprint);
+	kv_time(w, "updated_at", rec->updated_at);
+	json_w_obj_end(w);
+	return 0;
 }
 
 void
 http_certs_history(struct http_req *r)
 {
-	struct versions	vs = { json_array(), 0 };
-	int		rv;
+	struct json_w	*w = list_begin();
+	int		 rv;
 
-	if (vs.list == NULL) {
+	if (w == NULL) {
 		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
 	}
-	rv = service_history(r->svc, r->team, r->cert_id, version_json, &vs);
-	if (rv != 0 || vs.failed) {
-		json_decref(vs.list);
-		http_reply_error(r, rv != 0 ? rv : CERTD_ERR_NOMEM, NULL, NULL);
+	if ((rv = service_history(r->svc, r->team, r->cert_id, version_json,
+	    w)) != 0) {
+		json_w_free(w);
+		http_reply_error(r, rv, NULL, NULL);
 		return;
 	}
-	http_reply_json(r, 200, json_pack("{s:o}", "list", vs.list));
+	http_reply_json(r, 200, list_end(w));
 }
 
 void
 http_certs_rollback(struct http_req *r)
 {
-	json_t			*root, *v;
-	struct service_why	 why;
-	json_int_t		 rev;
-	int			 rv;
+	struct json_body		 b;
+	const struct json_member	*v;
+	struct service_why		 why;
+	int64_t				 rev;
+	int				 given, rv;
 
-	if (body_object(r, 0, &root) != 0)
+	if (body_object(r, 0, &b) != 0)
 		return;
-	v = json_object_get(root, "revision");
-	if (v == NULL || json_is_null(v)) {
-		json_decref(root);
+	v = json_body_get(&b, "revision");
+	given = v != NULL && v->kind != JSON_NULL;
+	rev = v != NULL && v->kind == JSON_INT ? v->i : -1;
+	json_body_free(&b);
+	if (!given) {
 		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "revision",
 		    "is required");
 		return;
 	}
-	if (!json_is_integer(v) || (rev = json_integer_value(v)) < 0) {
-		json_decref(root);
+	if (rev < 0) {
 		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "revision",
 		    "must be an unsigned integer");
 		return;
 	}
-	json_decref(root);
 	if ((rv = service_rollback(r->svc, who(r),
 	    r->team, r->cert_id, (uint64_t)rev,
 	    put_done, r, &why)) != 0)

@@ -12,24 +12,25 @@
 #include <stdint.h>
 
 struct http_req;
-struct json_t;
+struct json_body;
 struct service_put_req;
 struct service_why;
 
 /*
  * Parse a request body into a JSON object (an empty body is {} when
- * empty_ok).  Pure.  Returns 0 and *root, or CERTD_ERR_TOO_LARGE,
- * CERTD_ERR_BAD_REQUEST or CERTD_ERR_NOMEM with a reason about the body.
+ * empty_ok).  Pure.  Returns 0 and *b, or CERTD_ERR_TOO_LARGE,
+ * CERTD_ERR_BAD_REQUEST or CERTD_ERR_NOMEM with a reason about the body;
+ * json_body_free(b) either way.
  */
 int	http_certs_body_parse(const char *data, size_t len, int empty_ok,
-	    struct json_t **root, char *reason, size_t reasonlen);
+	    struct json_body *b, char *reason, size_t reasonlen);
 
 /*
- * Read the string fields of TeamCertificatesC from root into req (pointers
- * into root; absent or null fields stay NULL).  Returns NULL, or the name
- * of the first field that is not a string.
+ * Read the string fields of TeamCertificatesC from b into req (pointers
+ * into b; absent or null fields stay NULL).  Returns NULL, or the name of
+ * the first field that is not a string.
  */
-const char *http_certs_fields(struct json_t *root,
+const char *http_certs_fields(const struct json_body *b,
 	    struct service_put_req *req);
 
 /*
