@@ -36,12 +36,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 
 #include <certd/certd.h>
 
 #include "cert.h"
 #include "certctl.h"
+#include "json.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -301,60 +301,46 @@ team_id_args(struct req *q, int argc, char *argv[], struct global *g)
 
 /*
  * The members that say which certificate and which of its revisions, in
- * the order a certificate and a row of a list print them: 0 or -1.
+ * the order a certificate and a row of a list print them.
  */
-static int
-meta_json(json_t *o, uint64_t id, const char *alias, const char *type,
+static void
+meta_json(struct json_w *w, uint64_t id, const char *alias, const char *type,
     uint64_t revision, int64_t not_after, const char *fingerprint)
 {
-	return certctl_out_jset_u64(o, "id", id) != 0 ||
-	    certctl_out_jset_str(o, "alias", alias) != 0 ||
-	    certctl_out_jset_str(o, "certificate_type", type) != 0 ||
-	    certctl_out_jset_u64(o, "revision", revision) != 0 ||
-	    certctl_out_jset_time(o, "not_after", not_after) != 0 ||
-	    certctl_out_jset_str(o, "fingerprint_sha256", fingerprint) != 0 ?
-	    -1 : 0;
+	json_w_kuint(w, "id", id);
+	certctl_out_jstr(w, "alias", alias);
+	certctl_out_jstr(w, "certificate_type", type);
+	json_w_kuint(w, "revision", revision);
+	certctl_out_jtime(w, "not_after", not_after);
+	certctl_out_jstr(w, "fingerprint_sha256", fingerprint);
 }
 
-/*
- * o, built; or NULL when building it failed (o freed, a key in it wiped),
- * for certctl_out_print_json to report.
- */
-static json_t *
-built(json_t *o, int failed)
+/* The members of a certificate; PEM and key only when with_pem. */
+static void
+cert_json(struct json_w *w, const struct certd_cert *c, int with_pem)
 {
-	if (!failed)
-		return o;
-	certctl_out_jwipe(o, "private_key");
-	json_decref(o);
-	return NULL;
-}
-
-/* The metadata of a certificate; PEM and key only when with_pem. */
-static json_t *
-cert_json(const struct certd_cert *c, int with_pem)
-{
-	json_t	*o = json_object();
-
-	return built(o, o == NULL || meta_json(o, c->id, c->alias,
-	    c->certificate_type, c->revision, c->not_after,
-	    c->fingerprint_sha256) != 0 || (with_pem &&
-	    (certctl_out_jset_str(o, "certificate", c->certificate) != 0 ||
-	    certctl_out_jset_str(o, "private_key", c->private_key) != 0)));
+	meta_json(w, c->id, c->alias, c->certificate_type, c->revision,
+	    c->not_after, c->fingerprint_sha256);
+	if (with_pem) {
+		certctl_out_jstr(w, "certificate", c->certificate);
+		certctl_out_jstr(w, "private_key", c->private_key);
+	}
 }
 
 /*
  * A certificate certd answered with, as one JSON object with its team
- * (team when certd sent none); with_pem: its PEM and key too, wiped.
+ * (team when certd sent none); with_pem: its PEM and key too.
  */
 static int
 print_cert_json(const struct certd_cert *c, const char *team, int with_pem)
 {
-	json_t	*o = cert_json(c, with_pem);
+	struct json_w	*w = json_w_new();
 
-	return certctl_out_print_json(built(o, o == NULL ||
-	    certctl_out_jset_str(o, "team",
-	    certctl_out_str_or(c->team, team)) != 0), with_pem);
+	json_w_obj(w);
+	cert_json(w, c, with_pem);
+	certctl_out_jstr(w, "team", certctl_out_str_or(c->team, team));
+	json_w_obj_end(w);
+	return certctl_out_print_json(w);
 }
 
 /*
@@ -382,32 +368,34 @@ cols_print(const struct alias_type_cols *w, const char *alias,
 }
 
 /*
- * {"list":[...]} with one object a row, n rows, row(e, q, i) setting the
- * members of the i-th (0 or -1); NULL when it could not be built.
+ * {"list":[...]} with one object a row, n rows, row(w, q, i) writing the
+ * members of the i-th, and the object left open for more members.
  */
-static json_t *
+static struct json_w *
 list_object(const struct req *q, size_t n,
-    int (*row)(json_t *, const struct req *, size_t))
+    void (*row)(struct json_w *, const struct req *, size_t))
 {
-	json_t	*o, *a, *e;
-	size_t	 i;
+	struct json_w	*w = json_w_new();
+	size_t		 i;
 
-	o = json_object();
-	a = json_array();
-	if (o == NULL || a == NULL) {
-		json_decref(a);
-		goto fail;
+	json_w_obj(w);
+	json_w_key(w, "list");
+	json_w_arr(w);
+	for (i = 0; i < n; i++) {
+		json_w_obj(w);
+		row(w, q, i);
+		json_w_obj_end(w);
 	}
-	if (json_object_set_new(o, "list", a) != 0)	/* a freed */
-		goto fail;
-	for (i = 0; i < n; i++)
-		if ((e = json_object()) == NULL ||
-		    json_array_append_new(a, e) != 0 || row(e, q, i) != 0)
-			goto fail;
-	return o;
-fail:
-	json_decref(o);
-	return NULL;
+	json_w_arr_end(w);
+	return w;
+}
+
+/* The object of list_object, closed. */
+static struct json_w *
+list_closed(struct json_w *w)
+{
+	json_w_obj_end(w);
+	return w;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -495,13 +483,13 @@ list_parse(struct req *q, int argc, char *argv[], struct global *g)
 	return r;
 }
 
-static int
-list_row(json_t *e, const struct req *q, size_t i)
+static void
+list_row(struct json_w *w, const struct req *q, size_t i)
 {
 	const struct certd_list_item	*it = &q->list->items[i];
 
-	return meta_json(e, it->id, it->alias, it->certificate_type,
-	    it->revision, it->not_after, it->fingerprint_sha256);
+	meta_json(w, it->id, it->alias, it->certificate_type, it->revision,
+	    it->not_after, it->fingerprint_sha256);
 }
 
 static int
@@ -510,16 +498,16 @@ list_print(const struct req *q, int json)
 	const struct certd_list		*l = q->list;
 	const struct certd_list_item	*it;
 	struct alias_type_cols		 w = { 5, 4 };
-	json_t				*o;
+	struct json_w			*o;
 	size_t				 i;
 	char				 when[24];
 
 	if (json) {
 		o = list_object(q, l->n, list_row);
-		return certctl_out_print_json(built(o, o == NULL ||
-		    certctl_out_jset_u64(o, "page", l->page) != 0 ||
-		    certctl_out_jset_u64(o, "page_size", l->page_size) != 0 ||
-		    certctl_out_jset_u64(o, "total", l->total) != 0), 0);
+		json_w_kuint(o, "page", l->page);
+		json_w_kuint(o, "page_size", l->page_size);
+		json_w_kuint(o, "total", l->total);
+		return certctl_out_print_json(list_closed(o));
 	}
 	for (i = 0; i < l->n; i++)
 		cols_widen(&w, l->items[i].alias,
@@ -651,20 +639,17 @@ delete_parse(struct req *q, int argc, char *argv[], struct global *g)
 }
 
 /* history TEAM ID: the kept versions, newest first (the current one too). */
-static int
-history_row(json_t *e, const struct req *q, size_t i)
+static void
+history_row(struct json_w *w, const struct req *q, size_t i)
 {
 	const struct certd_version	*v = &q->versions->items[i];
 
-	return certctl_out_jset_u64(e, "revision", v->revision) != 0 ||
-	    certctl_out_jset_str(e, "alias", v->alias) != 0 ||
-	    certctl_out_jset_str(e, "certificate_type",
-	    v->certificate_type) != 0 ||
-	    certctl_out_jset_time(e, "not_after", v->not_after) != 0 ||
-	    certctl_out_jset_str(e, "fingerprint_sha256",
-	    v->fingerprint_sha256) != 0 ||
-	    certctl_out_jset_time(e, "updated_at", v->updated_at) != 0 ?
-	    -1 : 0;
+	json_w_kuint(w, "revision", v->revision);
+	certctl_out_jstr(w, "alias", v->alias);
+	certctl_out_jstr(w, "certificate_type", v->certificate_type);
+	certctl_out_jtime(w, "not_after", v->not_after);
+	certctl_out_jstr(w, "fingerprint_sha256", v->fingerprint_sha256);
+	certctl_out_jtime(w, "updated_at", v->updated_at);
 }
 
 static int
@@ -677,8 +662,8 @@ history_print(const struct req *q, int json)
 	char				 when[24], end[24];
 
 	if (json)
-		return certctl_out_print_json(list_object(q, l->n,
-		    history_row), 0);
+		return certctl_out_print_json(list_closed(list_object(q,
+		    l->n, history_row)));
 	for (i = 0; i < l->n; i++)
 		cols_widen(&w, l->items[i].alias,
 		    l->items[i].certificate_type);
@@ -744,7 +729,8 @@ struct watch_ctx {
 	char			 err[600];
 };
 
-static json_t *
+/* An event as one JSON object; NULL for a kind with no name. */
+static struct json_w *
 event_json(const struct certd_event *ev, int with_pem)
 {
 	static const char *const	 names[] = {
@@ -754,68 +740,60 @@ event_json(const struct certd_event *ev, int with_pem)
 		[CERTD_EVENT_CONNECTED] = "connected",
 		[CERTD_EVENT_DISCONNECTED] = "disconnected",
 	};
-	json_t				*o, *c = NULL;
+	struct json_w			*w;
 
 	if ((unsigned)ev->kind >= sizeof(names) / sizeof(names[0]) ||
-	    names[ev->kind] == NULL)
+	    names[ev->kind] == NULL ||
+	    ((ev->kind == CERTD_EVENT_PUT || ev->kind == CERTD_EVENT_DELETE) &&
+	    ev->cert == NULL))
 		return NULL;
-	if ((o = json_object()) == NULL)
-		return NULL;
-	if (certctl_out_jset_str(o, "event", names[ev->kind]) != 0 ||
-	    certctl_out_jset_u64(o, "revision", ev->revision) != 0)
-		goto fail;
+	w = json_w_new();
+	json_w_obj(w);
+	json_w_kstr(w, "event", names[ev->kind]);
+	json_w_kuint(w, "revision", ev->revision);
 	switch (ev->kind) {
 	case CERTD_EVENT_PUT:
-		if (certctl_out_jset_str(o, "team", ev->team) != 0 ||
-		    ev->cert == NULL ||
-		    (c = cert_json(ev->cert, with_pem)) == NULL ||
-		    json_object_set_new(o, "cert", c) != 0)
-			goto fail;
-		break;
 	case CERTD_EVENT_DELETE:
-		if (certctl_out_jset_str(o, "team", ev->team) != 0 ||
-		    ev->cert == NULL ||
-		    (c = json_object()) == NULL ||
-		    json_object_set_new(o, "cert", c) != 0 ||
-		    certctl_out_jset_u64(c, "id", ev->cert->id) != 0 ||
-		    certctl_out_jset_str(c, "alias", ev->cert->alias) != 0)
-			goto fail;
+		certctl_out_jstr(w, "team", ev->team);
+		json_w_key(w, "cert");
+		json_w_obj(w);
+		if (ev->kind == CERTD_EVENT_PUT)
+			cert_json(w, ev->cert, with_pem);
+		else {
+			json_w_kuint(w, "id", ev->cert->id);
+			certctl_out_jstr(w, "alias", ev->cert->alias);
+		}
+		json_w_obj_end(w);
 		break;
 	case CERTD_EVENT_DISCONNECTED:
-		if (certctl_out_jset_str(o, "error", ev->error) != 0 ||
-		    json_object_set_new(o, "reconnecting",
-		    json_boolean(!ev->ended)) != 0)
-			goto fail;
+		certctl_out_jstr(w, "error", ev->error);
+		json_w_kbool(w, "reconnecting", !ev->ended);
 		break;
 	default:
 		break;
 	}
-	return o;
-fail:
-	certctl_out_jwipe(json_object_get(o, "cert"), "private_key");
-	json_decref(o);
-	return NULL;
+	json_w_obj_end(w);
+	return w;
 }
 
 static void
 watch_cb(const struct certd_event *ev, void *arg)
 {
 	struct watch_ctx	*ctx = arg;
-	json_t			*o;
+	struct json_w		*o;
 
 	if (ctx->failed)
 		return;
 	o = event_json(ev, ctx->with_pem);
 	if (o == NULL && ev->kind != CERTD_EVENT_DISCONNECTED) {
 		snprintf(ctx->err, sizeof(ctx->err),
-		    "cannot print a %s event (text is not UTF-8?)",
+		    "cannot print a %s event",
 		    ev->kind == CERTD_EVENT_PUT ? "put" : "watch");
 		ctx->failed = 1;
 		event_base_loopbreak(ctx->base);
 		return;
 	}
-	if (o != NULL && (ctx->status = certctl_out_print_json(o,
-	    ctx->with_pem)) != 0) {
+	if (o != NULL && (ctx->status = certctl_out_print_json(o)) != 0) {
 		ctx->failed = 1;	/* print_json said why */
 		event_base_loopbreak(ctx->base);
 		return;
@@ -995,29 +973,25 @@ cmd_watch(int argc, char *argv[], struct global *g)
 /* subscribers */
 
 /* subscribers TEAM ID: the live watches that receive a certificate. */
-static int
-subscribers_row(json_t *e, const struct req *q, size_t i)
+static void
+subscribers_row(struct json_w *w, const struct req *q, size_t i)
 {
 	const struct certd_subscriber	*s = &q->subs->items[i];
 
-	if (certctl_out_jset_str(e, "name", s->name) != 0 ||
-	    certctl_out_jset_u64(e, "uid", s->uid) != 0 ||
-	    certctl_out_jset_int(e, "pid", s->pid) != 0 ||
-	    certctl_out_jset_u64(e, "watch", s->watch) != 0 ||
-	    certctl_out_jset_u64(e, "revision", s->revision) != 0 ||
-	    certctl_out_jset_str(e, "status", s->status) != 0 ||
-	    certctl_out_jset_str(e, "detail", s->detail) != 0 ||
-	    certctl_out_jset_time(e, "at", s->at) != 0)
-		return -1;
+	certctl_out_jstr(w, "name", s->name);
+	json_w_kuint(w, "uid", s->uid);
+	json_w_kint(w, "pid", s->pid);
+	json_w_kuint(w, "watch", s->watch);
+	json_w_kuint(w, "revision", s->revision);
+	certctl_out_jstr(w, "status", s->status);
+	certctl_out_jstr(w, "detail", s->detail);
+	certctl_out_jtime(w, "at", s->at);
 	/* A --verify check's, when the last ack had one. */
 	if (s->verified_at == 0)
-		return 0;
-	if ((s->served_fingerprint_sha256 != NULL &&
-	    certctl_out_jset_str(e, "served_fingerprint_sha256",
-	    s->served_fingerprint_sha256) != 0) ||
-	    certctl_out_jset_time(e, "verified_at", s->verified_at) != 0)
-		return -1;
-	return 0;
+		return;
+	certctl_out_jstr(w, "served_fingerprint_sha256",
+	    s->served_fingerprint_sha256);
+	certctl_out_jtime(w, "verified_at", s->verified_at);
 }
 
 static int
@@ -1029,8 +1003,8 @@ subscribers_print(const struct req *q, int json)
 	char					 when[24];
 
 	if (json)
-		return certctl_out_print_json(list_object(q, l->n,
-		    subscribers_row), 0);
+		return certctl_out_print_json(list_closed(list_object(q,
+		    l->n, subscribers_row)));
 	for (i = 0; i < l->n; i++)
 		if ((n = strlen(l->items[i].name)) > wn)
 			wn = n;
@@ -1155,8 +1129,15 @@ static int
 print_said(int json, const char *key, const char *s, const char *before,
     const char *after)
 {
-	if (json)
-		return certctl_out_print_json(json_pack("{s:s}", key, s), 0);
+	struct json_w	*w;
+
+	if (json) {
+		w = json_w_new();
+		json_w_obj(w);
+		json_w_kstr(w, key, s);
+		json_w_obj_end(w);
+		return certctl_out_print_json(w);
+	}
 	printf("%s%s%s\n", before, s, after);
 	return certctl_out_flush_stdout();
 }
@@ -1170,7 +1151,7 @@ static int
 req_print(const struct req *q, int json)
 {
 	const struct certd_cert	*c = q->cert;
-	json_t			*o;
+	struct json_w		*o;
 
 	switch (q->action) {
 	case REQ_PING:
@@ -1179,10 +1160,12 @@ req_print(const struct req *q, int json)
 			    (unsigned long long)q->revision);
 			break;
 		}
-		o = json_object();
-		return certctl_out_print_json(built(o, o == NULL ||
-		    certctl_out_jset_str(o, "status", "pong") != 0 ||
-		    certctl_out_jset_u64(o, "revision", q->revision) != 0), 0);
+		o = json_w_new();
+		json_w_obj(o);
+		json_w_kstr(o, "status", "pong");
+		json_w_kuint(o, "revision", q->revision);
+		json_w_obj_end(o);
+		return certctl_out_print_json(o);
 	case REQ_GET:
 		return get_print(q, json);
 	case REQ_LIST:
@@ -1200,10 +1183,12 @@ req_print(const struct req *q, int json)
 			printf("deleted %llu\n", (unsigned long long)q->id);
 			break;
 		}
-		o = json_object();
-		return certctl_out_print_json(built(o, o == NULL ||
-		    certctl_out_jset_u64(o, "id", q->id) != 0 ||
-		    json_object_set_new(o, "deleted", json_true()) != 0), 0);
+		o = json_w_new();
+		json_w_obj(o);
+		json_w_kuint(o, "id", q->id);
+		json_w_kbool(o, "deleted", 1);
+		json_w_obj_end(o);
+		return certctl_out_print_json(o);
 	case REQ_HISTORY:
 		return history_print(q, json);
 	case REQ_ROLLBACK:

@@ -14,8 +14,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <jansson.h>
-
 struct certd_client;
 
 
@@ -134,21 +132,18 @@ int	certctl_out_fail_call(struct certd_client *c, int r);
 int	certctl_out_flush_stdout(void);
 
 /*
- * JSON members: 0, or -1 (out of memory, text that is not UTF-8, an id
- * over INT64_MAX).  jset_str skips a NULL s; jset_time sets key (RFC 3339
- * UTC, null for 0) and key_unix.  jwipe wipes a secret string member.
+ * JSON members (json.h's writer): jstr skips a NULL s; jtime writes key
+ * (RFC 3339 UTC, null for 0) and key_unix.
  */
-int	certctl_out_jset_str(json_t *o, const char *key, const char *s);
-int	certctl_out_jset_int(json_t *o, const char *key, json_int_t v);
-int	certctl_out_jset_u64(json_t *o, const char *key, uint64_t v);
-int	certctl_out_jset_time(json_t *o, const char *key, int64_t t);
-void	certctl_out_jwipe(json_t *o, const char *key);
+struct json_w;
+void	certctl_out_jstr(struct json_w *w, const char *key, const char *s);
+void	certctl_out_jtime(struct json_w *w, const char *key, int64_t t);
 
 /*
- * Print o (ours: freed; NULL when it could not be built) on one line;
- * secret: wipe the private key in it and the text.  0 or an exit status.
+ * Print what w wrote on one line and free w (its text is wiped: it may
+ * hold a key); NULL is out of memory.  0 or an exit status.
  */
-int	certctl_out_print_json(json_t *o, int secret);
+int	certctl_out_print_json(struct json_w *w);
 
 /* Human output: "label   TIME", s or dflt, table cells and columns. */
 void	certctl_out_print_time(const char *label, int64_t t);

@@ -15,12 +15,11 @@
 #include <string.h>
 #include <wchar.h>
 
-#include <jansson.h>
-
 #include <certd/certd.h>
 
 #include "cert.h"
 #include "certctl.h"
+#include "json.h"
 #include "util.h"
 
 /*
@@ -66,22 +65,25 @@ static int
 report(int status, int code, const char *prefix, const char *msg,
     const char *hint)
 {
-	char	 text[1200], *s = NULL;
-	json_t	*o;
+	struct json_w	*w;
+	const char	*s;
+	char		 text[1200];
+	size_t		 len;
 
-	if (json_errors) {
+	if (json_errors && (w = json_w_new()) != NULL) {
 		snprintf(text, sizeof(text), "%s%s", prefix, msg);
 		utf8_or_ascii(text);
-		o = json_pack("{s:i, s:s}", "code", code, "msg", text);
-		if (o != NULL)
-			s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(o);
-		if (s != NULL) {
-			puts(s);
-			free(s);
+		json_w_obj(w);
+		json_w_kint(w, "code", code);
+		json_w_kstr(w, "msg", text);
+		json_w_obj_end(w);
+		if (json_w_done(w, &s, &len) == 0) {
+			printf("%.*s\n", (int)len, s);
 			fflush(stdout);
+			json_w_free(w);
 			return status;
 		}
+		json_w_free(w);
 	}
 	if (code >= 100)
 		fprintf(stderr, "certctl: %s%d %s%s\n", prefix, code, msg, hint);
@@ -165,36 +167,12 @@ certctl_out_flush_stdout(void)
 /* ---------------------------------------------------------------------- */
 /* JSON output */
 
-/*
- * Set key to a copy of s (skipped when s is NULL).  jansson refuses text
- * that is not UTF-8: certd validates what it stores, so that is a protocol
- * error worth reporting rather than hiding.
- */
-int
-certctl_out_jset_str(json_t *o, const char *key, const char *s)
+/* A string member; none when s is NULL. */
+void
+certctl_out_jstr(struct json_w *w, const char *key, const char *s)
 {
-	json_t	*v;
-
-	if (s == NULL)
-		return 0;
-	if ((v = json_string(s)) == NULL)
-		return -1;
-	return json_object_set_new(o, key, v);
-}
-
-int
-certctl_out_jset_int(json_t *o, const char *key, json_int_t v)
-{
-	return json_object_set_new(o, key, json_integer(v));
-}
-
-/* uint64 ids and revisions: JSON integers up to INT64_MAX. */
-int
-certctl_out_jset_u64(json_t *o, const char *key, uint64_t v)
-{
-	if (v > INT64_MAX)
-		return -1;
-	return certctl_out_jset_int(o, key, (json_int_t)v);
+	if (s != NULL)
+		json_w_kstr(w, key, s);
 }
 
 /*
@@ -202,57 +180,37 @@ certctl_out_jset_u64(json_t *o, const char *key, uint64_t v)
  * people and scripts read, and key_unix as Unix seconds beside it.  t 0
  * (none, or not sent) is null and 0.
  */
-int
-certctl_out_jset_time(json_t *o, const char *key, int64_t t)
+void
+certctl_out_jtime(struct json_w *w, const char *key, int64_t t)
 {
 	char	when[24], ukey[64];
 
 	snprintf(ukey, sizeof(ukey), "%s_unix", key);
 	if (t != 0)
 		util_time_iso(t, 1, when);
-	if (json_object_set_new(o, key, t != 0 ? json_string(when) :
-	    json_null()) != 0)
-		return -1;
-	return certctl_out_jset_int(o, ukey, t);
+	json_w_kstr(w, key, t != 0 ? when : NULL);
+	json_w_kint(w, ukey, t);
 }
 
-/* Wipe the text of a secret string member before the object goes. */
-void
-certctl_out_jwipe(json_t *o, const char *key)
-{
-	json_t	*v = json_object_get(o, key);
-
-	if (v != NULL && json_is_string(v))
-		util_wipe((char *)(uintptr_t)json_string_value(v),
-		    json_string_length(v));
-}
-
-/* Print o on one line and free it, wiping the text if it holds a key. */
 int
-certctl_out_print_json(json_t *o, int secret)
+certctl_out_print_json(struct json_w *w)
 {
-	char	*s;
-	int	 r = 0;
+	const char	*s;
+	size_t		 len;
+	int		 r;
 
-	if (o == NULL)
+	if (w == NULL)
+		return certctl_out_fail("out of memory");
+	if ((r = json_w_done(w, &s, &len)) != 0) {
+		json_w_free(w);
 		return certctl_out_fail("cannot build JSON output (text is not "
 		    "UTF-8?)");
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (secret) {
-		certctl_out_jwipe(o, "private_key");
-		certctl_out_jwipe(json_object_get(o, "cert"), "private_key");
 	}
-	json_decref(o);
-	if (s == NULL)
-		return certctl_out_fail("out of memory");
-	if (puts(s) == EOF)
-		r = -1;
-	if (secret)
-		util_wipe(s, strlen(s));
-	free(s);
-	if (r != 0 || certctl_out_flush_stdout() != 0)
+	r = printf("%.*s\n", (int)len, s) < 0 ? -1 : 0;
+	json_w_free(w);		/* wiped: it may hold a key */
+	if (r != 0)
 		return certctl_out_fail("writing output: %s", strerror(errno));
-	return 0;
+	return certctl_out_flush_stdout();
 }
 
 /* ---------------------------------------------------------------------- */

@@ -92,10 +92,8 @@ record_json(const struct cert_record *rec, int keys)
 {
 	struct json_w	*w = json_w_new();
 
-	if (w == NULL)
-		return NULL;
 	json_w_obj(w);
-	json_w_kint(w, "id", (int64_t)rec->id);
+	json_w_kuint(w, "id", rec->id);
 	json_w_kstr(w, "alias", rec->alias);
 	json_w_key(w, "private_key");
 	if (keys)
@@ -105,7 +103,7 @@ record_json(const struct cert_record *rec, int keys)
 	json_w_key(w, "certificate");
 	json_w_strn(w, rec->certificate, rec->certificate_len);
 	json_w_kstr(w, "certificate_type", rec->cert_type);
-	json_w_kint(w, "revision", (int64_t)rec->revision);
+	json_w_kuint(w, "revision", rec->revision);
 	kv_time(w, "not_before", rec->meta.not_before);
 	kv_time(w, "not_after", rec->meta.not_after);
 	json_w_kstr(w, "fingerprint_sha256", rec->meta.fingerprint);
@@ -123,7 +121,7 @@ item_json(struct json_w *w, const struct cert_record *rec)
 
 	util_time_iso(rec->meta.not_after, 0, end);
 	json_w_obj(w);
-	json_w_kint(w, "id", (int64_t)rec->id);
+	json_w_kuint(w, "id", rec->id);
 	json_w_kstr(w, "alias", rec->alias);
 	json_w_kstr(w, "certificate_type", rec->cert_type);
 	issued_to(w, &rec->meta);
@@ -217,6 +215,26 @@ out:
 	return rv;
 }
 
+/* {"list":[ written, for the items; list_end closes both. */
+static struct json_w *
+list_begin(void)
+{
+	struct json_w	*w = json_w_new();
+
+	json_w_obj(w);
+	json_w_key(w, "list");
+	json_w_arr(w);
+	return w;
+}
+
+static struct json_w *
+list_end(struct json_w *w)
+{
+	json_w_arr_end(w);
+	json_w_obj_end(w);
+	return w;
+}
+
 void
 http_certs_list(struct http_req *r)
 {
@@ -246,18 +264,14 @@ http_certs_list(struct http_req *r)
 	} else
 		n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize,
 		    page, &total);
-	if ((w = json_w_new()) != NULL) {
-		json_w_obj(w);
-		json_w_key(w, "list");
-		json_w_arr(w);
-		for (i = 0; i < n; i++)
-			item_json(w, page[i]);
-		json_w_arr_end(w);
-		json_w_kint(w, "page", (int64_t)pno);
-		json_w_kint(w, "page_size", (int64_t)psize);
-		json_w_kint(w, "total", (int64_t)total);
-		json_w_obj_end(w);
-	}
+	w = list_begin();
+	for (i = 0; i < n; i++)
+		item_json(w, page[i]);
+	json_w_arr_end(w);
+	json_w_kuint(w, "page", pno);
+	json_w_kuint(w, "page_size", psize);
+	json_w_kuint(w, "total", total);
+	json_w_obj_end(w);
 	http_reply_json(r, 200, w);
 }
 
@@ -546,10 +560,10 @@ subscriber_json(const struct hub_subscriber *sub, void *arg)
 
 	json_w_obj(w);
 	json_w_kstr(w, "name", sub->name);
-	json_w_kint(w, "uid", (int64_t)sub->uid);
+	json_w_kuint(w, "uid", (uint64_t)sub->uid);
 	json_w_kint(w, "pid", (int64_t)sub->pid);
-	json_w_kint(w, "watch", (int64_t)sub->watch);
-	json_w_kint(w, "revision", (int64_t)(a != NULL ? a->revision : 0));
+	json_w_kuint(w, "watch", sub->watch);
+	json_w_kuint(w, "revision", a != NULL ? a->revision : 0);
 	json_w_kstr(w, "status", a == NULL ? "pending" :
 	    hub_ack_status_name(a->status));
 	json_w_kstr(w, "detail", a != NULL ? a->detail : "");
@@ -566,37 +580,11 @@ subscriber_json(const struct hub_subscriber *sub, void *arg)
 	json_w_obj_end(w);
 }
 
-/* {"list":[...]}: the list's items come from fill, called once. */
-static struct json_w *
-list_begin(void)
-{
-	struct json_w	*w = json_w_new();
-
-	if (w != NULL) {
-		json_w_obj(w);
-		json_w_key(w, "list");
-		json_w_arr(w);
-	}
-	return w;
-}
-
-static struct json_w *
-list_end(struct json_w *w)
-{
-	json_w_arr_end(w);
-	json_w_obj_end(w);
-	return w;
-}
-
 void
 http_certs_subscribers(struct http_req *r)
 {
 	struct json_w	*w = list_begin();
 
-	if (w == NULL) {
-		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
-		return;
-	}
 	if (service_subscribers(r->svc, r->team, r->cert_id, subscriber_json,
 	    w) != 0) {
 		json_w_free(w);
@@ -613,7 +601,7 @@ version_json(const struct cert_record *rec, void *arg)
 	struct json_w	*w = arg;
 
 	json_w_obj(w);
-	json_w_kint(w, "revision", (int64_t)rec->revision);
+	json_w_kuint(w, "revision", rec->revision);
 	json_w_kstr(w, "alias", rec->alias);
 	json_w_kstr(w, "certificate_type", rec->cert_type);
 	kv_time(w, "not_after", rec->meta.not_after);
@@ -629,10 +617,6 @@ http_certs_history(struct http_req *r)
 	struct json_w	*w = list_begin();
 	int		 rv;
 
-	if (w == NULL) {
-		http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
-		return;
-	}
 	if ((rv = service_history(r->svc, r->team, r->cert_id, version_json,
 	    w)) != 0) {
 		json_w_free(w);

@@ -569,31 +569,37 @@ w_status(struct json_w *w, yajl_gen_status st)
 void
 json_w_obj(struct json_w *w)
 {
-	w_status(w, yajl_gen_map_open(w->g));
+	if (w != NULL)
+		w_status(w, yajl_gen_map_open(w->g));
 }
 
 void
 json_w_obj_end(struct json_w *w)
 {
-	w_status(w, yajl_gen_map_close(w->g));
+	if (w != NULL)
+		w_status(w, yajl_gen_map_close(w->g));
 }
 
 void
 json_w_arr(struct json_w *w)
 {
-	w_status(w, yajl_gen_array_open(w->g));
+	if (w != NULL)
+		w_status(w, yajl_gen_array_open(w->g));
 }
 
 void
 json_w_arr_end(struct json_w *w)
 {
-	w_status(w, yajl_gen_array_close(w->g));
+	if (w != NULL)
+		w_status(w, yajl_gen_array_close(w->g));
 }
 
 void
 json_w_strn(struct json_w *w, const char *s, size_t len)
 {
-	w_status(w, yajl_gen_string(w->g, (const unsigned char *)s, len));
+	if (w != NULL)
+		w_status(w, yajl_gen_string(w->g, (const unsigned char *)s,
+		    len));
 }
 
 void
@@ -614,19 +620,34 @@ json_w_key(struct json_w *w, const char *key)
 void
 json_w_int(struct json_w *w, int64_t v)
 {
-	w_status(w, yajl_gen_integer(w->g, (long long)v));
+	if (w != NULL)
+		w_status(w, yajl_gen_integer(w->g, (long long)v));
+}
+
+/* Every uint64 exact: JSON's integers have no bound of their own. */
+void
+json_w_uint(struct json_w *w, uint64_t v)
+{
+	char	buf[24];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	if (w != NULL)
+		w_status(w, yajl_gen_number(w->g, buf, (size_t)n));
 }
 
 void
 json_w_bool(struct json_w *w, int v)
 {
-	w_status(w, yajl_gen_bool(w->g, v != 0));
+	if (w != NULL)
+		w_status(w, yajl_gen_bool(w->g, v != 0));
 }
 
 void
 json_w_null(struct json_w *w)
 {
-	w_status(w, yajl_gen_null(w->g));
+	if (w != NULL)
+		w_status(w, yajl_gen_null(w->g));
 }
 
 void
@@ -644,6 +665,13 @@ json_w_kint(struct json_w *w, const char *key, int64_t v)
 }
 
 void
+json_w_kuint(struct json_w *w, const char *key, uint64_t v)
+{
+	json_w_key(w, key);
+	json_w_uint(w, v);
+}
+
+void
 json_w_kbool(struct json_w *w, const char *key, int v)
 {
 	json_w_key(w, key);
@@ -655,6 +683,11 @@ json_w_done(struct json_w *w, const char **buf, size_t *len)
 {
 	const unsigned char	*b;
 
+	if (w == NULL) {
+		*buf = NULL;
+		*len = 0;
+		return CERTD_ERR_NOMEM;
+	}
 	if (w->err == 0 && yajl_gen_get_buf(w->g, &b, len) !=
 	    yajl_gen_status_ok)
 		w->err = CERTD_ERR_INTERNAL;

@@ -12,7 +12,8 @@
  *
  * Out: a writer that appends compact JSON to a buffer (yajl_gen), keys in
  * call order, strings checked for UTF-8.  A failed call is remembered and
- * reported by json_w_done.
+ * reported by json_w_done.  Every call takes a NULL writer (json_w_new
+ * without memory) and does nothing; json_w_done reports it.
  *
  * Key text passes through both: every buffer yajl allocates for them is
  * wiped when freed, and so is what json_body keeps.
@@ -77,17 +78,19 @@ void		 json_w_key(struct json_w *w, const char *key);
 void		 json_w_str(struct json_w *w, const char *s);
 void		 json_w_strn(struct json_w *w, const char *s, size_t len);
 void		 json_w_int(struct json_w *w, int64_t v);
+void		 json_w_uint(struct json_w *w, uint64_t v);
 void		 json_w_bool(struct json_w *w, int v);
 void		 json_w_null(struct json_w *w);
 /* A member: json_w_key, then the value. */
 void		 json_w_kstr(struct json_w *w, const char *key, const char *s);
 void		 json_w_kint(struct json_w *w, const char *key, int64_t v);
+void		 json_w_kuint(struct json_w *w, const char *key, uint64_t v);
 void		 json_w_kbool(struct json_w *w, const char *key, int v);
 /*
  * The text written so far, in *buf and *len (valid until the next call on
- * w).  Returns 0, or CERTD_ERR_NOMEM or CERTD_ERR_INTERNAL when a call
- * failed (no memory; a string that is not UTF-8, a key where a value was
- * due): nothing of it may be sent.
+ * w).  Returns 0, or CERTD_ERR_NOMEM (w NULL) or CERTD_ERR_INTERNAL when
+ * a call failed (no memory; a string that is not UTF-8, a key where a
+ * value was due): nothing of it may be sent.
  */
 int		 json_w_done(struct json_w *w, const char **buf, size_t *len);
 
