@@ -388,10 +388,9 @@ body_object(struct http_req *r, int empty_ok, struct json_body *b)
 }
 
 /*
- * A create or update on its way.  Decoding the body is most of what a PUT
- * costs on the loop (jansson reads 4 KB of PEM a byte at a time), and it
- * needs nothing of the daemon's state: the REST worker does it (workq.h)
- * on a copy of the body, and the loop then decides and submits.
+ * A create or update on its way.  Decoding the body needs nothing of the
+ * daemon's state: the REST worker does it (workq.h) on a copy of the body,
+ * and the loop then decides and submits.
  */
 struct put_job {
 	struct workq_job	 job;		/* first: the job is the put_job */

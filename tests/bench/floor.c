@@ -7,14 +7,14 @@
  *	floor PORT PROCS
  *
  * An evhttp server on 127.0.0.1:PORT that answers every PUT as certd's
- * REST side must at least: read the body, decode it with
- * json_loadb(JSON_REJECT_DUPLICATES), add an "id" and encode the answer
- * with json_dumpb(JSON_COMPACT), 200.  No validation, no encryption, no
- * storage, no fsync.  As cheap as these libraries allow: the body is
- * decoded where evhttp holds it, jansson allocates from an arena, the
- * answer is encoded on the stack.  PROCS processes share the port (SO_REUSEPORT), one
- * event loop each: PROCS 2 puts both cores to work with no hand-off
- * between threads, the best any arrangement of evhttp and jansson can do.
+ * REST side must at least: read the body, decode it with certd's own
+ * json_body_parse (src/json.c: yajl and the checks it lacks), encode the
+ * answer (an "id" and the body's string members) with json.c's writer,
+ * 200.  No validation, no encryption, no storage, no fsync.  The body is
+ * decoded where evhttp holds it.  PROCS processes share the port
+ * (SO_REUSEPORT), one event loop each: PROCS 2 puts both cores to work
+ * with no hand-off between threads, the best any arrangement of evhttp and
+ * this JSON code can do.
  * GET answers the number of PUTs answered so far by all the processes (a
  * counter they share), which put.sh checks like a server's revision; any
  * other request gets 404.
@@ -38,46 +38,20 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <jansson.h>
+
+#include "json.h"
 
 static _Atomic uint64_t	*answered;
-
-/*
- * jansson's allocations come from one arena per process, emptied after each
- * request: no malloc or free per string and node.  A request that needs
- * more than the arena falls back to malloc (never with certd's bodies).
- */
-static _Alignas(16) char	arena[256 * 1024];
-static size_t	arena_used;
-
-static void *
-arena_alloc(size_t n)
-{
-	void	*p;
-
-	n = (n + 15) & ~(size_t)15;
-	if (n > sizeof(arena) - arena_used)
-		return malloc(n);
-	p = arena + arena_used;
-	arena_used += n;
-	return p;
-}
-
-static void
-arena_free(void *p)
-{
-	if ((char *)p < arena || (char *)p >= arena + sizeof(arena))
-		free(p);
-}
 
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
-	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
-	json_error_t	 jerr;
-	json_t		*root;
-	size_t		 len = evbuffer_get_length(in), n;
-	char		*body, reply[64 * 1024];
+	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
+	struct json_body	 b;
+	struct json_w		*w;
+	const char		*reply;
+	size_t			 len = evbuffer_get_length(in), n, i;
+	char			*body, why[200];
 
 	(void)arg;
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
@@ -94,24 +68,30 @@ on_request(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		json_decref(root);
-		arena_used = 0;
+	if (json_body_parse(body, len, &b, why, sizeof(why)) != 0) {
+		json_body_free(&b);
 		evhttp_send_error(req, 400, NULL);
 		return;
 	}
-	json_object_set_new(root, "id", json_integer(1));
-	n = json_dumpb(root, reply, sizeof(reply), JSON_COMPACT);
-	json_decref(root);
-	arena_used = 0;
-	if (n == 0 || n > sizeof(reply)) {
+	w = json_w_new();
+	json_w_obj(w);
+	json_w_kint(w, "id", 1);
+	for (i = 0; i < b.n; i++)
+		if (b.members[i].kind == JSON_STRING) {
+			json_w_key(w, b.members[i].key);
+			json_w_strn(w, b.members[i].s, b.members[i].len);
+		}
+	json_w_obj_end(w);
+	json_body_free(&b);
+	if (json_w_done(w, &reply, &n) != 0) {
+		json_w_free(w);
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
 	evbuffer_add(evhttp_request_get_output_buffer(req), reply, n);
+	json_w_free(w);
 	atomic_fetch_add(answered, 1);
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
@@ -163,7 +143,6 @@ main(int argc, char **argv)
 		perror("floor: mmap");
 		return 1;
 	}
-	json_set_alloc_funcs(arena_alloc, arena_free);
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 1; i < procs; i++) {
 		pid_t pid = fork();

@@ -16,7 +16,7 @@
 #      dir with its defaults (WAL fsync per commit), gets POST /v3/kv/put
 #      through its JSON gateway, N_CERTS keys, a value as large as certd's
 #      request body.  Same connection counts, same wrk settings.
-#   3. the floor (tests/bench/floor.c): evhttp and jansson alone, FLOOR_PROCS
+#   3. the floor (tests/bench/floor.c): evhttp and certd's JSON alone, FLOOR_PROCS
 #      processes (default: one per CPU) with one event loop each on one
 #      port, sent certd's requests; each body is decoded and the answer
 #      encoded, nothing validated or stored.  The most certd could do with
@@ -240,13 +240,15 @@ sed 's/%%ALIAS%%/put-1/; s/%%TYPE%%/server/' "$T/template-server.json" > "$T/val
 BODY=$(wc -c < "$T/value-b")
 [ -z "$ALT_CERT" ] || BODY="$(wc -c < "$T/value-a")/$BODY"
 
-# The floor under certd's CPU per PUT: jansson decoding this body and
-# encoding the answer, on one thread, nothing else running.
-gcc -O2 -Wall -Wextra -o "$T/jsonbench" "$SRC/tests/bench/jsonbench.c" \
-    $(pkg-config --cflags --libs jansson) || die "cannot build jsonbench"
-"$T/jsonbench" "$T/value-b" "$T/reply.json" 20000 > "$T/json.out" ||
-    die "jsonbench failed"
-say "jansson per PUT: decode $(result decode_us "$T/json.out") us" \
+# The floor under certd's CPU per PUT: certd's JSON code (src/json.c)
+# decoding this body and encoding the answer, on one thread (json.sh
+# compares the libraries).
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE -I"$SRC/src" -I"$SRC/include" \
+    -o "$T/jsonbench" "$SRC/tests/bench/jsonbench.c" "$SRC/src/json.c" \
+    "$SRC/src/util.c" $(pkg-config --cflags --libs yajl) ||
+    die "cannot build jsonbench"
+"$T/jsonbench" "$T/value-b" 20000 > "$T/json.out" || die "jsonbench failed"
+say "JSON per PUT: decode $(result decode_us "$T/json.out") us" \
     "($(result request_bytes "$T/json.out") B), encode $(result encode_us "$T/json.out") us" \
     "($(result reply_bytes "$T/json.out") B)"
 
@@ -283,7 +285,7 @@ if [ "$ETCD" = 0 ]; then
 	for c in $CONNS; do
 		echo "RESULT server=certd conns=$c $(sed -n 's/^RESULT //p' "$T/certd-c$c.out")"
 	done
-	echo "RESULT jansson $(sed -n 's/^RESULT //p' "$T/json.out")"
+	echo "RESULT json $(sed -n 's/^RESULT //p' "$T/json.out" | tail -n 1)"
 	exit 0
 fi
 
@@ -348,15 +350,17 @@ done
 kill -TERM "$ETCD_PID"; { wait "$ETCD_PID"; } 2> /dev/null || true; ETCD_PID=
 
 # --- floor -------------------------------------------------------------------
-# tests/bench/floor.c: evhttp and jansson alone (read the body, decode it,
+# tests/bench/floor.c: evhttp and certd's JSON alone (read the body, decode it,
 # encode the answer; no validation, no storage), FLOOR_PROCS event loops in
 # as many processes on one port, sent certd's requests.  What certd could
 # do at best with the SPEC's libraries on this machine.
 SERVERS="certd etcd"
 if [ "$FLOOR" != 0 ]; then
 	SERVERS="certd etcd floor"
-	gcc -O2 -Wall -Wextra -o "$T/floor" "$SRC/tests/bench/floor.c" \
-	    $(pkg-config --cflags --libs libevent jansson) || die "cannot build floor"
+	gcc -O2 -Wall -Wextra -D_GNU_SOURCE -I"$SRC/src" -I"$SRC/include" \
+	    -o "$T/floor" "$SRC/tests/bench/floor.c" "$SRC/src/json.c" \
+	    "$SRC/src/util.c" \
+	    $(pkg-config --cflags --libs libevent yajl) || die "cannot build floor"
 	tries=0
 	while :; do
 		tries=$((tries + 1))
@@ -433,7 +437,7 @@ for c in $CONNS; do
 	    -v t="$(result threads_us "$T/certd-c$c.out")" 'BEGIN {
 		b = n * 1e6 / (3 * e)
 		printf "conns %s: 3x etcd is %.0f req/s, %.0f us of CPU per PUT for " \
-		    "certd, wrk and the kernel together; jansson alone %s us, " \
+		    "certd, wrk and the kernel together; JSON alone %s us, " \
 		    "certd took %s us, wrk %s us\n", c, 3 * e, b, j, s, w
 		# storage: the store writer and the RocksDB threads
 		k = split(t, kv, ",")
@@ -453,4 +457,4 @@ for c in $CONNS; do
 		echo "RESULT server=$s conns=$c $(sed -n 's/^RESULT //p' "$T/$s-c$c.out")"
 	done
 done
-echo "RESULT jansson $(sed -n 's/^RESULT //p' "$T/json.out")"
+echo "RESULT json $(sed -n 's/^RESULT //p' "$T/json.out" | tail -n 1)"
