@@ -20,11 +20,12 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
+#include <yajl/yajl_tree.h>
 
 #include "certd/constants.h"
 #include "config.h"
 #include "http.h"
+#include "json.h"
 #include "record.h"
 #include "service.h"
 #include "store.h"
@@ -43,10 +44,48 @@ struct fixture {
 
 struct reply {
 	int		 status;
-	json_t		*body;
+	yajl_val	 body;		/* the reply parsed, or NULL */
 	char		 allow[64];
 	int		 done;
 };
+
+/* The member key of object v, or NULL (also when v is not an object). */
+static yajl_val
+jget(yajl_val v, const char *key)
+{
+	const char	*path[] = { key, NULL };
+
+	return yajl_tree_get(v, path, yajl_t_any);
+}
+
+/* Item i of array v, or NULL. */
+static yajl_val
+jitem(yajl_val v, size_t i)
+{
+	return YAJL_IS_ARRAY(v) && i < v->u.array.len ?
+	    v->u.array.values[i] : NULL;
+}
+
+/* The string value of v, or NULL. */
+static const char *
+jstr(yajl_val v)
+{
+	return YAJL_GET_STRING(v);
+}
+
+/* The integer value of v, or 0. */
+static long long
+jint(yajl_val v)
+{
+	return YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+}
+
+/* The size of array v, or 0. */
+static size_t
+jlen(yajl_val v)
+{
+	return YAJL_IS_ARRAY(v) ? v->u.array.len : 0;
+}
 
 static void
 rm_rf(const char *dir)
@@ -112,7 +151,7 @@ on_reply(struct evhttp_request *req, void *arg)
 	struct reply	*r = arg;
 	struct evbuffer	*in;
 	const char	*allow;
-	json_error_t	 jerr;
+	char		*text, err[128];
 	size_t		 len;
 
 	r->done = 1;
@@ -121,9 +160,19 @@ on_reply(struct evhttp_request *req, void *arg)
 	r->status = evhttp_request_get_response_code(req);
 	in = evhttp_request_get_input_buffer(req);
 	len = evbuffer_get_length(in);
-	if (len > 0)
-		r->body = json_loadb((const char *)evbuffer_pullup(in, -1), len,
-		    0, &jerr);
+	if (len > 0) {
+		/* yajl_tree_parse reads a NUL-terminated text */
+		assert_non_null(text = malloc(len + 1));
+		assert_int_equal(evbuffer_copyout(in, text, len), (ssize_t)len);
+		text[len] = '\0';
+		r->body = yajl_tree_parse(text, err, sizeof(err));
+		if (r->body != NULL && !YAJL_IS_OBJECT(r->body) &&
+		    !YAJL_IS_ARRAY(r->body)) {
+			yajl_tree_free(r->body);	/* as jansson took it */
+			r->body = NULL;
+		}
+		free(text);
+	}
 	allow = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Allow");
 	if (allow != NULL)
@@ -162,26 +211,23 @@ call(struct fixture *f, enum evhttp_cmd_type method, const char *path,
 static void
 assert_envelope(struct reply *r, int status, const char *msg)
 {
-	json_t	*data;
+	yajl_val	data;
 
 	assert_int_equal(r->status, status);
 	assert_non_null(r->body);
-	assert_int_equal(json_integer_value(json_object_get(r->body, "code")),
-	    status);
-	assert_string_equal(json_string_value(json_object_get(r->body, "msg")),
-	    msg);
-	assert_true(json_is_string(json_object_get(r->body, "msg_show")));
-	data = json_object_get(r->body, "data");
-	assert_true(json_is_object(json_object_get(data, "bean")));
-	assert_true(json_is_array(json_object_get(data, "list")));
-	assert_int_equal(json_array_size(json_object_get(data, "list")), 0);
+	assert_int_equal(jint(jget(r->body, "code")), status);
+	assert_string_equal(jstr(jget(r->body, "msg")), msg);
+	assert_true(YAJL_IS_STRING(jget(r->body, "msg_show")));
+	data = jget(r->body, "data");
+	assert_true(YAJL_IS_OBJECT(jget(data, "bean")));
+	assert_true(YAJL_IS_ARRAY(jget(data, "list")));
+	assert_int_equal(jlen(jget(data, "list")), 0);
 }
 
 static const char *
 bean(struct reply *r, const char *key)
 {
-	return json_string_value(json_object_get(json_object_get(
-	    json_object_get(r->body, "data"), "bean"), key));
+	return jstr(jget(jget(jget(r->body, "data"), "bean"), key));
 }
 
 static void
@@ -194,26 +240,25 @@ test_envelope_and_auth(void **state)
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
 	    NULL, NULL, 0);
 	assert_envelope(&r, 401, "unauthorized");
-	assert_string_equal(json_string_value(json_object_get(r.body,
-	    "msg_show")), "未授权");
-	json_decref(r.body);
+	assert_string_equal(jstr(jget(r.body, "msg_show")), "未授权");
+	yajl_tree_free(r.body);
 
 	snprintf(bearer, sizeof(bearer), "Bearer %s", f->token);
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
 	    bearer, NULL, 0);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_integer_value(json_object_get(r.body, "total")), 0);
-	json_decref(r.body);
+	assert_int_equal(jint(jget(r.body, "total")), 0);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
 	    f->ro_token, "{}", 2);
 	assert_envelope(&r, 403, "permission denied");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/other/certificates",
 	    f->ro_token, NULL, 0);
 	assert_envelope(&r, 404, "no found team");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 }
 
 static void
@@ -224,29 +269,29 @@ test_routes(void **state)
 
 	r = call(f, EVHTTP_REQ_GET, "/healthz", NULL, NULL, 0);
 	assert_int_equal(r.status, 200);
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_GET, "/nope", f->token, NULL, 0);
 	assert_envelope(&r, 404, "not found");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_PATCH, "/openapi/v1/teams/acme/certificates/1",
 	    f->token, NULL, 0);
 	assert_envelope(&r, 405, "method not allowed");
 	assert_string_equal(r.allow, "GET, HEAD, PUT, DELETE");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates/x1",
 	    f->token, NULL, 0);
 	assert_envelope(&r, 404, "certificate not found");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_GET,
 	    "/openapi/v1/teams/acme/certificates?page_size=501", f->token,
 	    NULL, 0);
 	assert_envelope(&r, 400, "invalid request");
 	assert_string_equal(bean(&r, "field"), "page_size");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 }
 
 static void
@@ -308,7 +353,7 @@ test_field_errors(void **state)
 			assert_true(strstr(bean(&r, "reason"), "must not contain "
 			    "bidirectional") != NULL || strstr(bean(&r,
 			    "reason"), "must not contain zero-width") != NULL);
-		json_decref(r.body);
+		yajl_tree_free(r.body);
 	}
 }
 
@@ -324,7 +369,7 @@ test_too_large(void **state)
 	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
 	    f->token, big, len);
 	assert_envelope(&r, 413, "request body too large");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 	free(big);
 }
 
@@ -387,7 +432,7 @@ rollback_names(struct fixture *f)
 	r = call(f, EVHTTP_REQ_PUT, "/openapi/v1/teams/acme/certificates/1",
 	    f->token, fix, strlen(fix));
 	assert_int_equal(r.status, 200);
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	snprintf(rb, sizeof(rb), "{\"revision\":%llu}",
 	    (unsigned long long)bad_rev);
@@ -397,7 +442,7 @@ rollback_names(struct fixture *f)
 	assert_envelope(&r, 400, "invalid request");
 	assert_string_equal(bean(&r, "field"), "alias");
 	assert_non_null(strstr(bean(&r, "reason"), "zero-width"));
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 	assert_string_equal(store_get(f->store, "acme", 1)->alias, "web");
 }
 
@@ -408,56 +453,57 @@ test_record_json(void **state)
 	struct reply	 r;
 	char		*cert = slurp("leaf-ec.pem"), *key = slurp("leaf-ec.key");
 	char		*body;
-	json_t		*req;
+	struct json_w	*req;
+	const char	*text;
+	size_t		 len;
 
 	if (cert == NULL || key == NULL) {
 		free(cert);
 		free(key);
 		skip();
 	}
-	req = json_pack("{s:s, s:s, s:s, s:s}", "alias", "web",
-	    "certificate", cert, "private_key", key, "certificate_type", "srv");
-	body = json_dumps(req, JSON_COMPACT);
+	assert_non_null(req = json_w_new());
+	json_w_obj(req);
+	json_w_kstr(req, "alias", "web");
+	json_w_kstr(req, "certificate", cert);
+	json_w_kstr(req, "private_key", key);
+	json_w_kstr(req, "certificate_type", "srv");
+	json_w_obj_end(req);
+	assert_int_equal(json_w_done(req, &text, &len), 0);
+	assert_non_null(body = strndup(text, len));
 	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
 	    f->token, body, strlen(body));
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_integer_value(json_object_get(r.body, "id")), 1);
-	assert_string_equal(json_string_value(json_object_get(r.body,
-	    "certificate")), cert);
-	assert_string_equal(json_string_value(json_object_get(r.body,
-	    "private_key")), key);
-	assert_string_equal(json_string_value(json_object_get(r.body,
-	    "certificate_type")), "srv");
-	assert_true(json_is_false(json_object_get(r.body, "has_expired")));
-	assert_int_equal(strlen(json_string_value(json_object_get(r.body,
-	    "fingerprint_sha256"))), 64);
-	json_decref(r.body);
+	assert_int_equal(jint(jget(r.body, "id")), 1);
+	assert_string_equal(jstr(jget(r.body, "certificate")), cert);
+	assert_string_equal(jstr(jget(r.body, "private_key")), key);
+	assert_string_equal(jstr(jget(r.body, "certificate_type")), "srv");
+	assert_true(YAJL_IS_FALSE(jget(r.body, "has_expired")));
+	assert_int_equal(strlen(jstr(jget(r.body, "fingerprint_sha256"))), 64);
+	yajl_tree_free(r.body);
 
 	/* A read token (keys=no by default): the key member, empty. */
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates/1",
 	    f->ro_token, NULL, 0);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(json_string_value(json_object_get(r.body,
-	    "private_key")), "");
-	assert_string_equal(json_string_value(json_object_get(r.body,
-	    "certificate")), cert);
-	json_decref(r.body);
+	assert_string_equal(jstr(jget(r.body, "private_key")), "");
+	assert_string_equal(jstr(jget(r.body, "certificate")), cert);
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_GET, "/openapi/v1/teams/acme/certificates",
 	    f->token, NULL, 0);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_integer_value(json_object_get(r.body, "total")), 1);
-	assert_null(json_object_get(json_array_get(json_object_get(r.body,
-	    "list"), 0), "private_key"));
-	json_decref(r.body);
+	assert_int_equal(jint(jget(r.body, "total")), 1);
+	assert_null(jget(jitem(jget(r.body, "list"), 0), "private_key"));
+	yajl_tree_free(r.body);
 
 	r = call(f, EVHTTP_REQ_POST, "/openapi/v1/teams/acme/certificates",
 	    f->token, body, strlen(body));
 	assert_envelope(&r, 412, "certificate name already exists");
-	json_decref(r.body);
+	yajl_tree_free(r.body);
 
 	rollback_names(f);
-	json_decref(req);
+	json_w_free(req);
 	free(body);
 	free(cert);
 	free(key);
