@@ -19,6 +19,7 @@
  * escape or a \uXXXX.  On text that is not valid, they may speak first;
  * the answer is the same 400.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -262,21 +263,41 @@ on_bool(void *ctx, int v)
 	return 1;
 }
 
+/*
+ * A number, from its text (yajl has checked its grammar): an integer must
+ * fit int64 (yajl's own integer event refuses INT64_MIN), a real a finite
+ * double.
+ */
 static int
-on_int(void *ctx, long long v)
+on_number(void *ctx, const char *s, size_t len)
 {
-	struct json_member	*m = value(ctx, JSON_INT);
+	struct parse		*p = ctx;
+	struct json_member	*m;
+	char			 small[64], *t = small, *end;
+	int			 real = memchr(s, '.', len) != NULL ||
+				    memchr(s, 'e', len) != NULL ||
+				    memchr(s, 'E', len) != NULL;
+	long long		 i = 0;
+	double			 d = 0;
 
-	if (m != NULL)
-		m->i = v;
-	return 1;
-}
-
-static int
-on_real(void *ctx, double v)
-{
-	(void)v;
-	value(ctx, JSON_REAL);
+	if (len >= sizeof(small) && (t = malloc(len + 1)) == NULL) {
+		p->nomem = 1;
+		return 0;
+	}
+	memcpy(t, s, len);
+	t[len] = '\0';
+	errno = 0;
+	if (real)
+		d = strtod(t, &end);
+	else
+		i = strtoll(t, &end, 10);
+	if (t != small)
+		free(t);
+	if (errno == ERANGE && (!real || d != 0))
+		return parse_fail(p, real ? "number out of range" :
+		    "integer overflow");
+	if ((m = value(p, real ? JSON_REAL : JSON_INT)) != NULL)
+		m->i = i;
 	return 1;
 }
 
@@ -406,7 +427,7 @@ on_end_array(void *ctx)
 }
 
 static const yajl_callbacks parse_events = {
-	on_null, on_bool, on_int, on_real, NULL, on_string, on_start_map,
+	on_null, on_bool, NULL, NULL, on_number, on_string, on_start_map,
 	on_key, on_end_map, on_start_array, on_end_array
 };
 
@@ -424,10 +445,13 @@ invalid(const char *data, size_t len, size_t at, const char *what,
 	    what, line, col);
 }
 
-/* yajl's own error, without its trailing new line. */
+/*
+ * yajl's own error, without its trailing new line; at the end of the text
+ * when the text ended too soon (at_end).
+ */
 static void
-yajl_why(struct parse *p, const char *data, size_t len, char *why,
-    size_t whylen)
+yajl_why(struct parse *p, const char *data, size_t len, int at_end,
+    char *why, size_t whylen)
 {
 	unsigned char	*e;
 	char		 what[128];
@@ -440,7 +464,8 @@ yajl_why(struct parse *p, const char *data, size_t len, char *why,
 	n = strlen(what);
 	while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == ' '))
 		what[--n] = '\0';
-	invalid(data, len, yajl_get_bytes_consumed(p->h), what, why, whylen);
+	invalid(data, len, at_end ? len : yajl_get_bytes_consumed(p->h), what,
+	    why, whylen);
 }
 
 static int
@@ -448,20 +473,23 @@ parse_run(struct parse *p, const char *data, size_t len, char *why,
     size_t whylen)
 {
 	yajl_status	st;
+	int		at_end = 0;
 
 	p->h = yajl_alloc(&parse_events, &wipe_funcs, p);
 	if (p->h == NULL ||
 	    !yajl_config(p->h, yajl_dont_validate_strings, 1))
 		return CERTD_ERR_NOMEM;
 	st = yajl_parse(p->h, (const unsigned char *)data, len);
-	if (st == yajl_status_ok)
+	if (st == yajl_status_ok) {
 		st = yajl_complete_parse(p->h);
+		at_end = 1;
+	}
 	if (p->nomem)
 		return CERTD_ERR_NOMEM;
 	if (p->err != NULL)
 		invalid(data, len, p->err_at, p->err, why, whylen);
 	else if (st != yajl_status_ok)
-		yajl_why(p, data, len, why, whylen);
+		yajl_why(p, data, len, at_end, why, whylen);
 	else if (p->top != JSON_OBJECT)
 		util_fmt(why, whylen, "must be a JSON object");
 	else
@@ -528,9 +556,19 @@ json_body_free(struct json_body *b)
 
 /* --- the writer -------------------------------------------------------- */
 
+/*
+ * The writer keeps its own account of the grammar (yajl_gen writes a key
+ * where a value is due, and closes what is not open): the containers open,
+ * whether a key is due in the innermost, and whether the one top-level
+ * value is whole.
+ */
 struct json_w {
 	yajl_gen	g;
 	int		err;
+	size_t		depth;
+	unsigned char	obj[JSON_DEPTH_MAX];	/* 1: an object */
+	int		key_due;
+	int		whole;
 };
 
 struct json_w *
@@ -540,9 +578,8 @@ json_w_new(void)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
-	if ((w->g = yajl_gen_alloc(&wipe_funcs)) == NULL ||
-	    !yajl_gen_config(w->g, yajl_gen_validate_utf8, 1)) {
-		json_w_free(w);
+	if ((w->g = yajl_gen_alloc(&wipe_funcs)) == NULL) {
+		free(w);
 		return NULL;
 	}
 	return w;
@@ -553,53 +590,129 @@ json_w_free(struct json_w *w)
 {
 	if (w == NULL)
 		return;
-	if (w->g != NULL)
-		yajl_gen_free(w->g);
+	yajl_gen_free(w->g);
 	free(w);
 }
 
-/* Remember the first failure. */
-static void
-w_status(struct json_w *w, yajl_gen_status st)
+/* Remember the first failure; 0 when w can go on. */
+static int
+w_fail(struct json_w *w)
 {
-	if (st != yajl_gen_status_ok && w->err == 0)
+	if (w->err == 0)
 		w->err = CERTD_ERR_INTERNAL;
+	return -1;
+}
+
+/* A value may start here: 0, or -1 (w failed). */
+static int
+w_value(struct json_w *w)
+{
+	if (w->err != 0 || w->whole ||
+	    (w->depth > 0 && w->obj[w->depth - 1] && w->key_due))
+		return w_fail(w);
+	return 0;
+}
+
+/* A value is whole: a key is due next in an object; the top is done. */
+static void
+w_done(struct json_w *w, yajl_gen_status st)
+{
+	if (st != yajl_gen_status_ok) {
+		w_fail(w);
+		return;
+	}
+	if (w->depth == 0)
+		w->whole = 1;
+	else
+		w->key_due = w->obj[w->depth - 1];
+}
+
+static void
+w_open(struct json_w *w, int obj)
+{
+	yajl_gen_status	st;
+
+	if (w == NULL || w_value(w) != 0)
+		return;
+	if (w->depth == JSON_DEPTH_MAX) {
+		w_fail(w);
+		return;
+	}
+	st = obj ? yajl_gen_map_open(w->g) : yajl_gen_array_open(w->g);
+	if (st != yajl_gen_status_ok) {
+		w_fail(w);
+		return;
+	}
+	w->obj[w->depth++] = (unsigned char)obj;
+	w->key_due = obj;
+}
+
+static void
+w_close(struct json_w *w, int obj)
+{
+	if (w == NULL || w->err != 0)
+		return;
+	if (w->depth == 0 || w->obj[w->depth - 1] != obj ||
+	    (obj && !w->key_due)) {
+		w_fail(w);
+		return;
+	}
+	w->depth--;
+	w_done(w, obj ? yajl_gen_map_close(w->g) :
+	    yajl_gen_array_close(w->g));
 }
 
 void
 json_w_obj(struct json_w *w)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_map_open(w->g));
+	w_open(w, 1);
 }
 
 void
 json_w_obj_end(struct json_w *w)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_map_close(w->g));
+	w_close(w, 1);
 }
 
 void
 json_w_arr(struct json_w *w)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_array_open(w->g));
+	w_open(w, 0);
 }
 
 void
 json_w_arr_end(struct json_w *w)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_array_close(w->g));
+	w_close(w, 0);
+}
+
+/* s as a JSON string, if it is UTF-8 (the parser's own check). */
+static yajl_gen_status
+w_string(struct json_w *w, const char *s, size_t len)
+{
+	if (utf8_bad((const unsigned char *)s, len) != len)
+		return yajl_gen_invalid_string;
+	return yajl_gen_string(w->g, (const unsigned char *)s, len);
+}
+
+void
+json_w_key(struct json_w *w, const char *key)
+{
+	if (w == NULL || w->err != 0)
+		return;
+	if (w->depth == 0 || !w->obj[w->depth - 1] || !w->key_due ||
+	    w_string(w, key, strlen(key)) != yajl_gen_status_ok) {
+		w_fail(w);
+		return;
+	}
+	w->key_due = 0;
 }
 
 void
 json_w_strn(struct json_w *w, const char *s, size_t len)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_string(w->g, (const unsigned char *)s,
-		    len));
+	if (w != NULL && w_value(w) == 0)
+		w_done(w, w_string(w, s, len));
 }
 
 void
@@ -612,16 +725,10 @@ json_w_str(struct json_w *w, const char *s)
 }
 
 void
-json_w_key(struct json_w *w, const char *key)
-{
-	json_w_strn(w, key, strlen(key));
-}
-
-void
 json_w_int(struct json_w *w, int64_t v)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_integer(w->g, (long long)v));
+	if (w != NULL && w_value(w) == 0)
+		w_done(w, yajl_gen_integer(w->g, (long long)v));
 }
 
 /* Every uint64 exact: JSON's integers have no bound of their own. */
@@ -632,22 +739,22 @@ json_w_uint(struct json_w *w, uint64_t v)
 	int	n;
 
 	n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-	if (w != NULL)
-		w_status(w, yajl_gen_number(w->g, buf, (size_t)n));
+	if (w != NULL && w_value(w) == 0)
+		w_done(w, yajl_gen_number(w->g, buf, (size_t)n));
 }
 
 void
 json_w_bool(struct json_w *w, int v)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_bool(w->g, v != 0));
+	if (w != NULL && w_value(w) == 0)
+		w_done(w, yajl_gen_bool(w->g, v != 0));
 }
 
 void
 json_w_null(struct json_w *w)
 {
-	if (w != NULL)
-		w_status(w, yajl_gen_null(w->g));
+	if (w != NULL && w_value(w) == 0)
+		w_done(w, yajl_gen_null(w->g));
 }
 
 void
@@ -683,16 +790,14 @@ json_w_done(struct json_w *w, const char **buf, size_t *len)
 {
 	const unsigned char	*b;
 
-	if (w == NULL) {
-		*buf = NULL;
-		*len = 0;
+	*buf = NULL;
+	*len = 0;
+	if (w == NULL)
 		return CERTD_ERR_NOMEM;
-	}
-	if (w->err == 0 && yajl_gen_get_buf(w->g, &b, len) !=
-	    yajl_gen_status_ok)
-		w->err = CERTD_ERR_INTERNAL;
+	if (w->err == 0 && (!w->whole ||
+	    yajl_gen_get_buf(w->g, &b, len) != yajl_gen_status_ok))
+		w_fail(w);
 	if (w->err != 0) {
-		*buf = NULL;
 		*len = 0;
 		return w->err;
 	}

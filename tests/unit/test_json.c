@@ -216,10 +216,9 @@ test_body_int64_max(void **state)
 }
 
 /*
- * json.c BUG (reported to the lead, json.c left alone): yajl 2.1's
- * yajl_parse_integer accumulates the magnitude in a positive long long, so
- * -9223372036854775808 overflows it and yajl reports "integer overflow":
- * INT64_MIN, which is inside int64, is refused.
+ * INT64_MIN is inside int64.  yajl 2.1's own integer event accumulates the
+ * magnitude in a positive long long and calls it an overflow; json.c reads
+ * numbers from their text instead.
  */
 static void
 test_body_int64_min(void **state)
@@ -247,6 +246,46 @@ test_body_numbers_refused(void **state)
 
 	(void)state;
 	refuse_all(t, sizeof(t) / sizeof(t[0]));
+}
+
+/* Reals: a long one read whole; underflow to zero taken, as jansson did. */
+static void
+test_body_reals(void **state)
+{
+	static const char	long_real[] = "{\"r\":0.0000000000000000000"
+	    "00000000000000000000000000000000000000000000000000000000000001}";
+	struct json_body	b;
+
+	(void)state;
+	accept(long_real, strlen(long_real), &b);
+	assert_int_equal(member(&b, "r")->kind, JSON_REAL);
+	json_body_free(&b);
+	accept("{\"r\":1e-400,\"s\":-0.5e2}", 23, &b);
+	assert_int_equal(member(&b, "r")->kind, JSON_REAL);
+	assert_int_equal(member(&b, "s")->kind, JSON_REAL);
+	json_body_free(&b);
+}
+
+/* Where the text ended too soon, the place is its end. */
+static void
+test_body_where(void **state)
+{
+	struct json_body	b;
+	char			why[256];
+
+	(void)state;
+	assert_int_equal(json_body_parse("{\"a\":1", 6, &b, why, sizeof(why)),
+	    CERTD_ERR_BAD_REQUEST);
+	json_body_free(&b);
+	assert_non_null(strstr(why, "(line 1, column 7)"));
+	assert_int_equal(json_body_parse("{\n\"a\":\n", 7, &b, why,
+	    sizeof(why)), CERTD_ERR_BAD_REQUEST);
+	json_body_free(&b);
+	assert_non_null(strstr(why, "(line 3, column 1)"));
+	assert_int_equal(json_body_parse("{\"a\":1,\"a\":2}", 15, &b, why,
+	    sizeof(why)), CERTD_ERR_BAD_REQUEST);
+	json_body_free(&b);
+	assert_non_null(strstr(why, "duplicate object key"));
 }
 
 static void
@@ -567,11 +606,9 @@ test_w_not_utf8(void **state)
 }
 
 /*
- * json.c BUG (reported to the lead, json.c left alone): the writer checks
- * strings with yajl_gen_validate_utf8, which, as the parser's comment says
- * of yajl, looks only at the shape of a sequence: overlong forms, encoded
- * surrogates, code points above U+10FFFF and F5..F7 lead bytes are written
- * out, and json_w_done succeeds.
+ * The writer refuses what the parser refuses: overlong forms, encoded
+ * surrogates, code points above U+10FFFF, F5..F7 lead bytes (yajl_gen's
+ * own check looks only at the shape of a sequence).
  */
 static void
 test_w_not_utf8_shape(void **state)
@@ -641,11 +678,8 @@ test_w_after_end(void **state)
 }
 
 /*
- * json.c BUG (reported to the lead, json.c left alone): json_w_key is
- * yajl_gen_string, and yajl_gen cannot tell a key from a string value, so
- * a key written where a value is due is taken as that value ({"a":"b"},
- * ["a"]), or closed as it is ({"a"}), and json_w_done succeeds, unlike
- * what json.h promises ("a key where a value was due").
+ * A key where a value is due fails ({"a":"b"} from two keys, ["a"], {"a"}):
+ * yajl_gen cannot tell a key from a string value, the writer can.
  */
 static void
 test_w_key_for_value(void **state)
@@ -674,10 +708,8 @@ test_w_key_for_value(void **state)
 }
 
 /*
- * json.c BUG (reported to the lead, json.c left alone): yajl_gen does not
- * check that a close matches what is open (it writes {] and [}), and
- * yajl_gen_get_buf returns the text before it is complete ({, or nothing):
- * json_w_done succeeds on all of these.
+ * A close that does not match what is open ({] and [}), and text that is
+ * not whole ({, or nothing), fail: yajl_gen writes them.
  */
 static void
 test_w_unbalanced(void **state)
@@ -713,6 +745,8 @@ main(void)
 		cmocka_unit_test(test_body_int64_max),
 		cmocka_unit_test(test_body_int64_min),
 		cmocka_unit_test(test_body_numbers_refused),
+		cmocka_unit_test(test_body_reals),
+		cmocka_unit_test(test_body_where),
 		cmocka_unit_test(test_body_duplicates),
 		cmocka_unit_test(test_body_nul),
 		cmocka_unit_test(test_body_utf8),
