@@ -1,17 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jtool: JSON helper for the integration scripts, on jansson.
+ * jtool: JSON helper for the integration scripts, on yajl.
  *
  *	jtool get FILE PATH	print the value at PATH (a.b.0.c); strings raw,
  *				other values as compact JSON; exit 1 if absent
  *	jtool make ARG...	print an object built from key=text,
  *				key=@file (file contents) and key:=json
+ *
+ * The scripts compare its output byte for byte, so it prints what the jansson
+ * version printed: compact, keys in the order first seen, a repeated key in
+ * its first place with its last value, integers as integers.  It refuses what
+ * jansson refused (exit 2): UTF-8 that is malformed, overlong, a surrogate or
+ * above U+10FFFF, a NUL byte in a file, integers outside long long.
+ * Differences, none of which a script meets: reals are printed as written
+ * (1.50, 1e3) where jansson printed its rendering of the double (1.5,
+ * 1000.0); yajl_tree_parse takes comments, cuts a string at \u0000 and reads
+ * an unpaired surrogate escape as '?', where jansson refused all three.
  */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+/* One member of the object that make builds: text, or a parsed value. */
+struct member {
+	char		*key;
+	char		*text;		/* when tree is NULL; may hold NULs */
+	size_t		 len;
+	yajl_val	 tree;
+};
 
 static char *
 slurp(const char *path, size_t *len)
@@ -32,81 +54,329 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/*
+ * Whether s is UTF-8 as jansson accepted it: yajl's own check lets overlong
+ * forms, surrogates and code points above U+10FFFF through.
+ */
+static int
+utf8_ok(const unsigned char *s, size_t len)
+{
+	size_t		i = 0, n, k;
+	uint32_t	cp;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			n = 1, cp = s[i] & 0x1f;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			n = 2, cp = s[i] & 0x0f;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			n = 3, cp = s[i] & 0x07;
+		else
+			return 0;
+		if (len - i - 1 < n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/*
+ * A number as jansson read it: an integer unless its text has a fraction or
+ * an exponent.  -1 when jansson refused it (an integer out of range, a real
+ * that overflows).
+ */
+static int
+number_int(yajl_val v, int *is_int, long long *ll)
+{
+	const char	*s = v->u.number.r;
+	double		 d;
+
+	errno = 0;
+	if ((*is_int = strpbrk(s, ".eE") == NULL)) {
+		*ll = strtoll(s, NULL, 10);
+		return errno == ERANGE ? -1 : 0;
+	}
+	d = strtod(s, NULL);
+	return errno == ERANGE && fabs(d) == HUGE_VAL ? -1 : 0;
+}
+
+static int
+numbers_ok(yajl_val v)
+{
+	long long	ll;
+	size_t		i;
+	int		is_int;
+
+	if (YAJL_IS_OBJECT(v)) {
+		for (i = 0; i < v->u.object.len; i++)
+			if (!numbers_ok(v->u.object.values[i]))
+				return 0;
+	} else if (YAJL_IS_ARRAY(v)) {
+		for (i = 0; i < v->u.array.len; i++)
+			if (!numbers_ok(v->u.array.values[i]))
+				return 0;
+	} else if (YAJL_IS_NUMBER(v))
+		return number_int(v, &is_int, &ll) == 0;
+	return 1;
+}
+
+/*
+ * text[len] must be the NUL that yajl_tree_parse stops at (slurp and argv
+ * have it).  Any top-level value, as JSON_DECODE_ANY took.
+ */
+static yajl_val
+parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	yajl_val	v;
+
+	if (memchr(text, '\0', len) != NULL ||
+	    !utf8_ok((const unsigned char *)text, len)) {
+		snprintf(err, errlen, "invalid UTF-8 or NUL byte");
+		return NULL;
+	}
+	err[0] = '\0';
+	if ((v = yajl_tree_parse(text, err, errlen)) == NULL) {
+		err[strcspn(err, "\n")] = '\0';	/* yajl adds a picture */
+		return NULL;
+	}
+	if (!numbers_ok(v)) {
+		snprintf(err, errlen, "number out of range");
+		yajl_tree_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* The member under key; a repeated key means its last value, as in jansson. */
+static yajl_val
+member(yajl_val o, const char *key)
+{
+	size_t	i = o->u.object.len;
+
+	while (i-- > 0)
+		if (strcmp(o->u.object.keys[i], key) == 0)
+			return o->u.object.values[i];
+	return NULL;
+}
+
+static yajl_gen
+gen_new(void)
+{
+	yajl_gen	g = yajl_gen_alloc(NULL);
+
+	if (g == NULL) {
+		fprintf(stderr, "jtool: out of memory\n");
+		exit(2);
+	}
+	yajl_gen_config(g, yajl_gen_beautify, 0);
+	yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+	yajl_gen_config(g, yajl_gen_escape_solidus, 0);
+	return g;
+}
+
+/*
+ * Write what g holds when st says all went well, and free g.  yajl_gen
+ * refuses nesting of YAJL_MAX_DEPTH (128) levels, which jansson printed;
+ * nothing certd sends comes near.
+ */
+static int
+gen_flush(yajl_gen g, yajl_gen_status st)
+{
+	const unsigned char	*out;
+	size_t			 len;
+
+	if (st == yajl_gen_status_ok)
+		st = yajl_gen_get_buf(g, &out, &len);
+	if (st == yajl_gen_status_ok)
+		fwrite(out, 1, len, stdout);
+	else
+		fprintf(stderr, "jtool: cannot print the JSON (yajl_gen status %d)\n",
+		    (int)st);
+	yajl_gen_free(g);
+	return st == yajl_gen_status_ok ? 0 : 2;
+}
+
+static yajl_gen_status
+gen_value(yajl_gen g, yajl_val v)
+{
+	yajl_gen_status	 st = yajl_gen_status_ok;
+	const char	*s;
+	long long	 ll;
+	size_t		 i, j;
+	int		 is_int;
+
+	switch (v->type) {
+	case yajl_t_object:
+		st = yajl_gen_map_open(g);
+		for (i = 0; i < v->u.object.len && st == yajl_gen_status_ok; i++) {
+			s = v->u.object.keys[i];
+			for (j = 0; j < i && strcmp(v->u.object.keys[j], s) != 0; j++)
+				;
+			if (j < i)	/* printed in its first place */
+				continue;
+			if ((st = yajl_gen_string(g, (const unsigned char *)s,
+			    strlen(s))) == yajl_gen_status_ok)
+				st = gen_value(g, member(v, s));
+		}
+		return st != yajl_gen_status_ok ? st : yajl_gen_map_close(g);
+	case yajl_t_array:
+		st = yajl_gen_array_open(g);
+		for (i = 0; i < v->u.array.len && st == yajl_gen_status_ok; i++)
+			st = gen_value(g, v->u.array.values[i]);
+		return st != yajl_gen_status_ok ? st : yajl_gen_array_close(g);
+	case yajl_t_string:
+		s = v->u.string;
+		return yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+	case yajl_t_number:
+		s = v->u.number.r;
+		(void)number_int(v, &is_int, &ll);	/* checked by parse */
+		return is_int ? yajl_gen_integer(g, ll) :
+		    yajl_gen_number(g, s, strlen(s));
+	case yajl_t_true:
+		return yajl_gen_bool(g, 1);
+	case yajl_t_false:
+		return yajl_gen_bool(g, 0);
+	default:
+		return yajl_gen_null(g);
+	}
+}
+
 static int
 get(const char *file, const char *path)
 {
-	json_error_t	 err;
-	json_t		*root = json_load_file(file, JSON_DECODE_ANY, &err);
-	json_t		*v = root;
-	char		*p = strdup(path), *save = NULL, *seg, *out;
+	yajl_val	 root, v;
+	yajl_gen	 g;
+	char		 err[1024], *text, *p, *save = NULL, *seg;
+	size_t		 len, i;
 	int		 rv = 0;
 
-	if (v == NULL) {
-		free(p);
-		fprintf(stderr, "jtool: %s: %s\n", file, err.text);
+	text = slurp(file, &len);
+	root = parse(text, len, err, sizeof(err));
+	free(text);
+	if (root == NULL) {
+		fprintf(stderr, "jtool: %s: %s\n", file, err);
 		return 2;
 	}
+	p = strdup(path);
+	v = root;
 	for (seg = strtok_r(p, ".", &save); seg != NULL && v != NULL;
 	    seg = strtok_r(NULL, ".", &save)) {
-		if (json_is_array(v))
-			v = json_array_get(v, strtoul(seg, NULL, 10));
+		if (YAJL_IS_ARRAY(v)) {
+			i = strtoul(seg, NULL, 10);
+			v = i < v->u.array.len ? v->u.array.values[i] : NULL;
+		} else if (YAJL_IS_OBJECT(v))
+			v = member(v, seg);
 		else
-			v = json_object_get(v, seg);
+			v = NULL;
 	}
 	if (v == NULL)
 		rv = 1;
-	else if (json_is_string(v))
-		fwrite(json_string_value(v), 1, json_string_length(v), stdout);
+	else if (YAJL_IS_STRING(v))
+		fputs(v->u.string, stdout);
 	else {
-		out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		fputs(out, stdout);
-		free(out);
+		g = gen_new();
+		rv = gen_flush(g, gen_value(g, v));
 	}
 	if (rv == 0)
 		putchar('\n');
-	json_decref(root);
+	yajl_tree_free(root);
 	free(p);
 	return rv;
+}
+
+static void
+member_clear(struct member *m)
+{
+	free(m->key);
+	free(m->text);
+	yajl_tree_free(m->tree);
+	memset(m, 0, sizeof(*m));
 }
 
 static int
 make(int argc, char *argv[])
 {
-	json_t	*o = json_object();
-	int	 i;
+	struct member	*m = calloc((size_t)argc + 1, sizeof(*m)), nm;
+	yajl_gen	 g;
+	yajl_gen_status	 st;
+	size_t		 n = 0, j;
+	char		 err[1024];
+	int		 i, rv = 0;
 
+	if (m == NULL) {
+		fprintf(stderr, "jtool: out of memory\n");
+		return 2;
+	}
 	for (i = 0; i < argc; i++) {
-		char		*eq = strchr(argv[i], '='), *key, *buf;
-		json_error_t	 err;
-		json_t		*v;
-		size_t		 len;
+		char	*eq = strchr(argv[i], '=');
 
 		if (eq == NULL) {
 			fprintf(stderr, "jtool: bad argument %s\n", argv[i]);
-			return 2;
+			rv = 2;
+			goto out;
 		}
+		memset(&nm, 0, sizeof(nm));
 		if (eq > argv[i] && eq[-1] == ':') {
-			key = strndup(argv[i], (size_t)(eq - 1 - argv[i]));
-			v = json_loads(eq + 1, JSON_DECODE_ANY, &err);
-		} else if (eq[1] == '@') {
-			key = strndup(argv[i], (size_t)(eq - argv[i]));
-			buf = slurp(eq + 2, &len);
-			v = json_stringn(buf, len);
-			free(buf);
+			nm.key = strndup(argv[i], (size_t)(eq - 1 - argv[i]));
+			nm.tree = parse(eq + 1, strlen(eq + 1), err, sizeof(err));
 		} else {
-			key = strndup(argv[i], (size_t)(eq - argv[i]));
-			v = json_string(eq + 1);
+			nm.key = strndup(argv[i], (size_t)(eq - argv[i]));
+			if (eq[1] == '@')
+				nm.text = slurp(eq + 2, &nm.len);
+			else
+				nm.text = strdup(eq + 1), nm.len = strlen(eq + 1);
+			if (!utf8_ok((unsigned char *)nm.text, nm.len)) {
+				free(nm.text);
+				nm.text = NULL;
+			}
 		}
-		if (v == NULL) {
+		if (nm.tree == NULL && nm.text == NULL) {
+			member_clear(&nm);
 			fprintf(stderr, "jtool: bad value in %s\n", argv[i]);
-			return 2;
+			rv = 2;
+			goto out;
 		}
-		json_object_set_new(o, key, v);
-		free(key);
+		/* jansson's json_object_set_new dropped a key that is not UTF-8. */
+		if (!utf8_ok((unsigned char *)nm.key, strlen(nm.key))) {
+			member_clear(&nm);
+			continue;
+		}
+		for (j = 0; j < n && strcmp(m[j].key, nm.key) != 0; j++)
+			;
+		if (j < n)	/* a repeated key keeps its first place */
+			member_clear(&m[j]);
+		else
+			n++;
+		m[j] = nm;
 	}
-	i = json_dumpf(o, stdout, JSON_COMPACT) == 0 ? 0 : 2;
-	json_decref(o);
-	return i;
+	g = gen_new();
+	st = yajl_gen_map_open(g);
+	for (j = 0; j < n && st == yajl_gen_status_ok; j++) {
+		st = yajl_gen_string(g, (unsigned char *)m[j].key,
+		    strlen(m[j].key));
+		if (st == yajl_gen_status_ok)
+			st = m[j].tree != NULL ? gen_value(g, m[j].tree) :
+			    yajl_gen_string(g, (unsigned char *)m[j].text,
+			    m[j].len);
+	}
+	rv = gen_flush(g, st != yajl_gen_status_ok ? st : yajl_gen_map_close(g));
+out:
+	for (j = 0; j < n; j++)
+		member_clear(&m[j]);
+	free(m);
+	return rv;
 }
 
 int

@@ -12,59 +12,235 @@
  * milliseconds (default 3000) passed; each is printed as a JSON line.  "EOF"
  * is printed when certd closed the connection.  With -s the peer then stays
  * connected without reading until killed (a stuck subscriber).
+ *
+ * JSON is read with yajl_tree and printed with yajl_gen, compact and with
+ * keys sorted, as the jansson version read and printed it (the scripts
+ * match its lines byte for byte).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <msgpack.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 #include "proto.h"
 
-static void
-pack_json(msgpack_packer *pk, json_t *v)
-{
-	const char	*key;
-	json_t		*item;
-	size_t		 i;
+/* One member of a map being printed: its key cut at a NUL, as jansson had it. */
+struct kv {
+	char			*key;
+	const msgpack_object	*val;
+};
 
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		msgpack_pack_map(pk, json_object_size(v));
-		json_object_foreach(v, key, item) {
-			proto_pack_cstr(pk, key);
-			pack_json(pk, item);
+/*
+ * Whether s is UTF-8 as jansson accepted it (jtool.c has the same check):
+ * yajl's own lets overlong forms, surrogates and code points above U+10FFFF
+ * through.
+ */
+static int
+utf8_ok(const unsigned char *s, size_t len)
+{
+	size_t		i = 0, n, k;
+	uint32_t	cp;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			n = 1, cp = s[i] & 0x1f;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			n = 2, cp = s[i] & 0x0f;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			n = 3, cp = s[i] & 0x07;
+		else
+			return 0;
+		if (len - i - 1 < n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/*
+ * A number as jansson read it: an integer unless its text has a fraction or
+ * an exponent.  -1 when jansson refused it (an integer out of range, a real
+ * that overflows).
+ */
+static int
+number_get(yajl_val v, int *is_int, long long *ll, double *d)
+{
+	const char	*s = v->u.number.r;
+
+	errno = 0;
+	if ((*is_int = strpbrk(s, ".eE") == NULL)) {
+		*ll = strtoll(s, NULL, 10);
+		return errno == ERANGE ? -1 : 0;
+	}
+	*d = strtod(s, NULL);
+	return errno == ERANGE && fabs(*d) == HUGE_VAL ? -1 : 0;
+}
+
+static int
+numbers_ok(yajl_val v)
+{
+	long long	ll;
+	double		d;
+	size_t		i;
+	int		is_int;
+
+	if (YAJL_IS_OBJECT(v)) {
+		for (i = 0; i < v->u.object.len; i++)
+			if (!numbers_ok(v->u.object.values[i]))
+				return 0;
+	} else if (YAJL_IS_ARRAY(v)) {
+		for (i = 0; i < v->u.array.len; i++)
+			if (!numbers_ok(v->u.array.values[i]))
+				return 0;
+	} else if (YAJL_IS_NUMBER(v))
+		return number_get(v, &is_int, &ll, &d) == 0;
+	return 1;
+}
+
+/*
+ * An ITEM's JSON, an object or an array as json_loads took it without
+ * JSON_DECODE_ANY.  text[len] must be the NUL that yajl_tree_parse stops at.
+ * What jansson refused beyond yajl is refused: a NUL byte, UTF-8 that is
+ * overlong, a surrogate or above U+10FFFF, numbers out of range.  (yajl also
+ * takes comments, cuts a string at \u0000 and reads an unpaired surrogate
+ * escape as '?'; no script sends those.)
+ */
+static yajl_val
+parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	yajl_val	v;
+
+	if (memchr(text, '\0', len) != NULL ||
+	    !utf8_ok((const unsigned char *)text, len)) {
+		snprintf(err, errlen, "invalid UTF-8 or NUL byte");
+		return NULL;
+	}
+	err[0] = '\0';
+	if ((v = yajl_tree_parse(text, err, errlen)) == NULL) {
+		err[strcspn(err, "\n")] = '\0';	/* yajl adds a picture */
+		return NULL;
+	}
+	if (!YAJL_IS_OBJECT(v) && !YAJL_IS_ARRAY(v))
+		snprintf(err, errlen, "'[' or '{' expected");
+	else if (!numbers_ok(v))
+		snprintf(err, errlen, "number out of range");
+	else
+		return v;
+	yajl_tree_free(v);
+	return NULL;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE	*f = fopen(path, "rb");
+	char	*buf = NULL;
+	long	 n;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)n + 1)) == NULL ||
+	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	}
+	if (f != NULL)
+		fclose(f);
+	return buf;
+}
+
+/* Whether i is the first member of object v under its key. */
+static int
+first_of_key(yajl_val v, size_t i)
+{
+	size_t	j;
+
+	for (j = 0; j < i; j++)
+		if (strcmp(v->u.object.keys[j], v->u.object.keys[i]) == 0)
+			return 0;
+	return 1;
+}
+
+/* The value under member i's key: the last one when it repeats, as in jansson. */
+static yajl_val
+last_of_key(yajl_val v, size_t i)
+{
+	size_t	j = v->u.object.len;
+
+	while (--j > i)
+		if (strcmp(v->u.object.keys[j], v->u.object.keys[i]) == 0)
+			break;
+	return v->u.object.values[j];
+}
+
+/* A repeated key is packed once, in its first place, with its last value. */
+static void
+pack_json(msgpack_packer *pk, yajl_val v)
+{
+	long long	ll;
+	double		d;
+	size_t		i, n;
+	int		is_int;
+
+	switch (v->type) {
+	case yajl_t_object:
+		for (i = n = 0; i < v->u.object.len; i++)
+			n += first_of_key(v, i);
+		msgpack_pack_map(pk, n);
+		for (i = 0; i < v->u.object.len; i++) {
+			if (!first_of_key(v, i))
+				continue;
+			proto_pack_cstr(pk, v->u.object.keys[i]);
+			pack_json(pk, last_of_key(v, i));
 		}
 		break;
-	case JSON_ARRAY:
-		msgpack_pack_array(pk, json_array_size(v));
-		json_array_foreach(v, i, item)
-			pack_json(pk, item);
+	case yajl_t_array:
+		msgpack_pack_array(pk, v->u.array.len);
+		for (i = 0; i < v->u.array.len; i++)
+			pack_json(pk, v->u.array.values[i]);
 		break;
-	case JSON_STRING:
-		proto_pack_strn(pk, json_string_value(v), json_string_length(v));
+	case yajl_t_string:
+		proto_pack_strn(pk, v->u.string, strlen(v->u.string));
 		break;
-	case JSON_INTEGER:
-		if (json_integer_value(v) >= 0)
-			msgpack_pack_uint64(pk, (uint64_t)json_integer_value(v));
+	case yajl_t_number:
+		(void)number_get(v, &is_int, &ll, &d);	/* checked by parse */
+		if (!is_int)
+			msgpack_pack_double(pk, d);
+		else if (ll >= 0)
+			msgpack_pack_uint64(pk, (uint64_t)ll);
 		else
-			msgpack_pack_int64(pk, json_integer_value(v));
+			msgpack_pack_int64(pk, ll);
 		break;
-	case JSON_REAL:
-		msgpack_pack_double(pk, json_real_value(v));
-		break;
-	case JSON_TRUE:
+	case yajl_t_true:
 		msgpack_pack_true(pk);
 		break;
-	case JSON_FALSE:
+	case yajl_t_false:
 		msgpack_pack_false(pk);
 		break;
 	default:
@@ -73,38 +249,86 @@ pack_json(msgpack_packer *pk, json_t *v)
 	}
 }
 
-static json_t *
-to_json(const msgpack_object *o)
+/* Whether jansson made a value of o: not of a string that is not UTF-8. */
+static int
+printable(const msgpack_object *o)
 {
-	json_t		*v;
-	uint32_t	 i;
+	return o->type != MSGPACK_OBJECT_STR ||
+	    utf8_ok((const unsigned char *)o->via.str.ptr, o->via.str.size);
+}
+
+static int
+kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
+}
+
+/*
+ * Print o as json_dumps(JSON_COMPACT | JSON_SORT_KEYS) printed what the
+ * jansson version built of it: keys sorted, a key repeated keeping its last
+ * value, members and elements that jansson could not hold (a string or key
+ * that is not UTF-8) left out, floats and binary as null.  proto_decode let
+ * only string keys through.
+ */
+static yajl_gen_status
+gen_msgpack(yajl_gen g, const msgpack_object *o)
+{
+	struct kv	*kv;
+	yajl_gen_status	 st;
+	uint32_t	 i, j, n = 0;
 
 	switch (o->type) {
 	case MSGPACK_OBJECT_MAP:
-		v = json_object();
+		if ((kv = calloc(o->via.map.size + 1, sizeof(*kv))) == NULL)
+			return yajl_gen_in_error_state;
 		for (i = 0; i < o->via.map.size; i++) {
-			const msgpack_object *k = &o->via.map.ptr[i].key;
-			char *key = strndup(k->via.str.ptr, k->via.str.size);
+			const msgpack_object	*k = &o->via.map.ptr[i].key;
+			const msgpack_object	*val = &o->via.map.ptr[i].val;
+			char			*key;
 
-			json_object_set_new(v, key, to_json(&o->via.map.ptr[i].val));
-			free(key);
+			key = strndup(k->via.str.ptr, k->via.str.size);
+			if (key == NULL || !printable(val) ||
+			    !utf8_ok((unsigned char *)key, strlen(key))) {
+				free(key);
+				continue;
+			}
+			for (j = 0; j < n && strcmp(kv[j].key, key) != 0; j++)
+				;
+			if (j < n)
+				free(key);
+			else
+				kv[n++].key = key;
+			kv[j].val = val;
 		}
-		return v;
+		qsort(kv, n, sizeof(*kv), kv_cmp);
+		st = yajl_gen_map_open(g);
+		for (j = 0; j < n && st == yajl_gen_status_ok; j++) {
+			st = yajl_gen_string(g, (unsigned char *)kv[j].key,
+			    strlen(kv[j].key));
+			if (st == yajl_gen_status_ok)
+				st = gen_msgpack(g, kv[j].val);
+		}
+		for (j = 0; j < n; j++)
+			free(kv[j].key);
+		free(kv);
+		return st != yajl_gen_status_ok ? st : yajl_gen_map_close(g);
 	case MSGPACK_OBJECT_ARRAY:
-		v = json_array();
-		for (i = 0; i < o->via.array.size; i++)
-			json_array_append_new(v, to_json(&o->via.array.ptr[i]));
-		return v;
+		st = yajl_gen_array_open(g);
+		for (i = 0; i < o->via.array.size && st == yajl_gen_status_ok; i++)
+			if (printable(&o->via.array.ptr[i]))
+				st = gen_msgpack(g, &o->via.array.ptr[i]);
+		return st != yajl_gen_status_ok ? st : yajl_gen_array_close(g);
 	case MSGPACK_OBJECT_STR:
-		return json_stringn(o->via.str.ptr, o->via.str.size);
+		return yajl_gen_string(g, (const unsigned char *)o->via.str.ptr,
+		    o->via.str.size);
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return json_integer((json_int_t)o->via.u64);
+		return yajl_gen_integer(g, (long long)o->via.u64);
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return json_integer(o->via.i64);
+		return yajl_gen_integer(g, o->via.i64);
 	case MSGPACK_OBJECT_BOOLEAN:
-		return json_boolean(o->via.boolean);
+		return yajl_gen_bool(g, o->via.boolean);
 	default:
-		return json_null();
+		return yajl_gen_null(g);
 	}
 }
 
@@ -200,19 +424,26 @@ main(int argc, char *argv[])
 				printf("SEND-FAILED\n");
 			free(raw);
 		} else {
-			json_error_t	 err;
-			json_t		*v = item[0] == '@' ?
-			    json_load_file(item + 1, 0, &err) :
-			    json_loads(item, 0, &err);
+			char		 err[1024], *text = NULL;
+			yajl_val	 v = NULL;
+			size_t		 tlen;
 
+			if (item[0] != '@')
+				v = parse(item, strlen(item), err, sizeof(err));
+			else if ((text = slurp(item + 1, &tlen)) == NULL)
+				snprintf(err, sizeof(err), "unable to open %s: %s",
+				    item + 1, strerror(errno));
+			else
+				v = parse(text, tlen, err, sizeof(err));
+			free(text);
 			if (v == NULL) {
 				fprintf(stderr, "sockpeer: bad JSON %s: %s\n", item,
-				    err.text);
+				    err);
 				return 2;
 			}
 			proto_begin(&sb, &pk);
 			pack_json(&pk, v);
-			json_decref(v);
+			yajl_tree_free(v);
 			if (proto_end(&sb, (size_t)-1) != 0 ||
 			    send_all(fd, sb.data, sb.size) != 0)
 				printf("SEND-FAILED\n");
@@ -238,8 +469,10 @@ main(int argc, char *argv[])
 		while ((rc = proto_frame_peek(buf, have, sizeof(buf), &len)) == 1) {
 			msgpack_unpacked	 msg;
 			const char		*reason;
-			json_t			*j;
-			char			*s;
+			const unsigned char	*out;
+			yajl_gen		 g;
+			yajl_gen_status		 st;
+			size_t			 olen;
 
 			msgpack_unpacked_init(&msg);
 			if (proto_decode((const char *)buf + CERTD_FRAME_HEADER_LEN, len,
@@ -247,12 +480,21 @@ main(int argc, char *argv[])
 				printf("BAD-FRAME %s\n", reason);
 				return 1;
 			}
-			j = to_json(&msg.data);
-			s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-			printf("%s\n", s);
+			if ((g = yajl_gen_alloc(NULL)) == NULL) {
+				fprintf(stderr, "sockpeer: out of memory\n");
+				return 2;
+			}
+			yajl_gen_config(g, yajl_gen_beautify, 0);
+			yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+			yajl_gen_config(g, yajl_gen_escape_solidus, 0);
+			if ((st = gen_msgpack(g, &msg.data)) == yajl_gen_status_ok)
+				st = yajl_gen_get_buf(g, &out, &olen);
+			if (st == yajl_gen_status_ok)
+				printf("%.*s\n", (int)olen, (const char *)out);
+			else
+				printf("BAD-JSON yajl_gen status %d\n", (int)st);
 			fflush(stdout);
-			free(s);
-			json_decref(j);
+			yajl_gen_free(g);
 			msgpack_unpacked_destroy(&msg);
 			memmove(buf, buf + CERTD_FRAME_HEADER_LEN + len,
 			    have - CERTD_FRAME_HEADER_LEN - len);
