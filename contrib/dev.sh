@@ -36,7 +36,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libjansson-dev libyajl-dev \
+libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libyajl-dev \
 libisal-dev \
 libcmocka-dev gnutls-bin openssl curl util-linux nginx-light haproxy valgrind strace \
 python3-yaml python3-jsonschema openapi-specification"

@@ -128,6 +128,12 @@ utf8_bad(const unsigned char *p, size_t len)
 	return len;
 }
 
+int
+json_utf8_ok(const char *s, size_t len)
+{
+	return utf8_bad((const unsigned char *)s, len) == len;
+}
+
 /* The four hex digits at p (end bounds them), or -1. */
 static long
 hex4(const char *p, const char *end)

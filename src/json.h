@@ -65,6 +65,9 @@ const struct json_member *json_body_get(const struct json_body *b,
 /* Wipe and free what b holds; b may be zeroed or half-made. */
 void	json_body_free(struct json_body *b);
 
+/* Whether len bytes at s are well-formed UTF-8 (RFC 3629). */
+int	json_utf8_ok(const char *s, size_t len);
+
 struct json_w;
 /* A writer, or NULL without memory. */
 struct json_w	*json_w_new(void);

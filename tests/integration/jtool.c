@@ -27,6 +27,8 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "json.h"
+
 /* One member of the object that make builds: text, or a parsed value. */
 struct member {
 	char		*key;
@@ -52,44 +54,6 @@ slurp(const char *path, size_t *len)
 	*len = (size_t)n;
 	fclose(f);
 	return buf;
-}
-
-/*
- * Whether s is UTF-8 as jansson accepted it: yajl's own check lets overlong
- * forms, surrogates and code points above U+10FFFF through.
- */
-static int
-utf8_ok(const unsigned char *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	cp;
-
-	while (i < len) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf)
-			n = 1, cp = s[i] & 0x1f;
-		else if (s[i] >= 0xe0 && s[i] <= 0xef)
-			n = 2, cp = s[i] & 0x0f;
-		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
-			n = 3, cp = s[i] & 0x07;
-		else
-			return 0;
-		if (len - i - 1 < n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += n + 1;
-	}
-	return 1;
 }
 
 /*
@@ -142,7 +106,7 @@ parse(const char *text, size_t len, char *err, size_t errlen)
 	yajl_val	v;
 
 	if (memchr(text, '\0', len) != NULL ||
-	    !utf8_ok((const unsigned char *)text, len)) {
+	    !json_utf8_ok(text, len)) {
 		snprintf(err, errlen, "invalid UTF-8 or NUL byte");
 		return NULL;
 	}
@@ -337,7 +301,7 @@ make(int argc, char *argv[])
 				nm.text = slurp(eq + 2, &nm.len);
 			else
 				nm.text = strdup(eq + 1), nm.len = strlen(eq + 1);
-			if (!utf8_ok((unsigned char *)nm.text, nm.len)) {
+			if (!json_utf8_ok(nm.text, nm.len)) {
 				free(nm.text);
 				nm.text = NULL;
 			}
@@ -349,7 +313,7 @@ make(int argc, char *argv[])
 			goto out;
 		}
 		/* jansson's json_object_set_new dropped a key that is not UTF-8. */
-		if (!utf8_ok((unsigned char *)nm.key, strlen(nm.key))) {
+		if (!json_utf8_ok(nm.key, strlen(nm.key))) {
 			member_clear(&nm);
 			continue;
 		}

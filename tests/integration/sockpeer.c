@@ -34,6 +34,8 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "json.h"
+
 #include "proto.h"
 
 /* One member of a map being printed: its key cut at a NUL, as jansson had it. */
@@ -41,45 +43,6 @@ struct kv {
 	char			*key;
 	const msgpack_object	*val;
 };
-
-/*
- * Whether s is UTF-8 as jansson accepted it (jtool.c has the same check):
- * yajl's own lets overlong forms, surrogates and code points above U+10FFFF
- * through.
- */
-static int
-utf8_ok(const unsigned char *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	cp;
-
-	while (i < len) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf)
-			n = 1, cp = s[i] & 0x1f;
-		else if (s[i] >= 0xe0 && s[i] <= 0xef)
-			n = 2, cp = s[i] & 0x0f;
-		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
-			n = 3, cp = s[i] & 0x07;
-		else
-			return 0;
-		if (len - i - 1 < n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += n + 1;
-	}
-	return 1;
-}
 
 /*
  * A number as jansson read it: an integer unless its text has a fraction or
@@ -135,7 +98,7 @@ parse(const char *text, size_t len, char *err, size_t errlen)
 	yajl_val	v;
 
 	if (memchr(text, '\0', len) != NULL ||
-	    !utf8_ok((const unsigned char *)text, len)) {
+	    !json_utf8_ok(text, len)) {
 		snprintf(err, errlen, "invalid UTF-8 or NUL byte");
 		return NULL;
 	}
@@ -254,7 +217,7 @@ static int
 printable(const msgpack_object *o)
 {
 	return o->type != MSGPACK_OBJECT_STR ||
-	    utf8_ok((const unsigned char *)o->via.str.ptr, o->via.str.size);
+	    json_utf8_ok(o->via.str.ptr, o->via.str.size);
 }
 
 static int
@@ -288,7 +251,7 @@ gen_msgpack(yajl_gen g, const msgpack_object *o)
 
 			key = strndup(k->via.str.ptr, k->via.str.size);
 			if (key == NULL || !printable(val) ||
-			    !utf8_ok((unsigned char *)key, strlen(key))) {
+			    !json_utf8_ok(key, strlen(key))) {
 				free(key);
 				continue;
 			}
