@@ -388,9 +388,11 @@ body_object(struct http_req *r, int empty_ok, struct json_body *b)
 }
 
 /*
- * A create or update on its way.  Decoding the body needs nothing of the
- * daemon's state: the REST worker does it (workq.h) on a copy of the body,
- * and the loop then decides and submits.
+ * A create or update on its way.  Decoding the body and checking its
+ * certificate and key (service_precheck: GnuTLS, most of a new
+ * certificate's cost) need nothing of the daemon's state: the REST worker
+ * does both (workq.h) on a copy of the body, and the loop then decides and
+ * submits.
  */
 struct put_job {
 	struct workq_job	 job;		/* first: the job is the put_job */
@@ -407,6 +409,7 @@ struct put_job {
 	char			 reason[200];
 	const char		*bad;		/* field that is not a string */
 	struct service_put_req	 req;		/* points into body_json */
+	struct service_precheck	*pre;		/* req's check, or NULL */
 };
 
 /* On the worker. */
@@ -422,8 +425,9 @@ put_decode(struct workq_job *job)
 		free(pj->body);
 		pj->body = NULL;
 	}
-	if (pj->err == 0)
-		pj->bad = http_certs_fields(&pj->body_json, &pj->req);
+	if (pj->err == 0 &&
+	    (pj->bad = http_certs_fields(&pj->body_json, &pj->req)) == NULL)
+		pj->req.pre = pj->pre = service_precheck(&pj->req);
 }
 
 /* Back on the loop. */
@@ -450,6 +454,7 @@ put_decoded(struct workq_job *job)
 		    &why)) != 0)
 			http_reply_error(r, rv, why.field, why.reason);
 	}
+	service_precheck_free(pj->pre);
 	json_body_free(&pj->body_json);
 	free(pj);
 }

@@ -376,6 +376,7 @@ alias_taken(uint64_t owner, struct service_why *why)
  */
 struct put_pem {
 	char	*cert;		/* NULL: absent, or normal already */
+	size_t	 cert_len;
 	char	*key;		/* likewise; wiped when freed */
 	size_t	 key_len;
 	int	 key_err;	/* the key's blocks did not read: see normalize */
@@ -404,12 +405,11 @@ static int
 normalize(struct service_put_req *r, struct put_pem *pem,
     struct service_why *why)
 {
-	size_t	len;
 	int	rv;
 
 	if (r->certificate.s != NULL) {
 		if ((rv = pem_normalize(r->certificate.s,
-		    r->certificate.len, PEM_CHAIN, &pem->cert, &len,
+		    r->certificate.len, PEM_CHAIN, &pem->cert, &pem->cert_len,
 		    why->buf, sizeof(why->buf))) != 0) {
 			if (rv != CERTD_ERR_NOMEM) {
 				why->field = "certificate";
@@ -419,7 +419,7 @@ normalize(struct service_put_req *r, struct put_pem *pem,
 		}
 		if (pem->cert != NULL) {
 			r->certificate.s = pem->cert;
-			r->certificate.len = len;
+			r->certificate.len = pem->cert_len;
 		}
 	}
 	if (r->private_key.s != NULL) {
@@ -449,11 +449,31 @@ check_failed(int rv, struct service_why *why)
 }
 
 /*
+ * Metadata checked before, and the leaf's validity window now, as
+ * cert_check orders it: a copy of known into *meta, or the time error.
+ */
+static int
+still_valid(const struct cert_meta *known, int64_t now,
+    struct cert_meta *meta, struct service_why *why)
+{
+	int	rv;
+
+	rv = known->not_after < now ? CERTD_ERR_CERT_EXPIRED :
+	    known->not_before > now ? CERTD_ERR_CERT_NOT_YET : 0;
+	if (rv != 0)
+		cert_time_why(rv, known, why->buf, sizeof(why->buf));
+	else
+		rv = cert_meta_copy(meta, known);
+	check_failed(rv, why);
+	return rv;
+}
+
+/*
  * Validate the certificate and key an update leaves in place.  When both
  * are byte for byte the ones of the head record, which passed cert_check
  * when they were stored, cert_check would reach the same verdict but for
  * the clock: their metadata is reused and only the validity window is
- * checked again, as cert_check orders it.  Anything else is checked whole.
+ * checked again.  Anything else is checked whole.
  */
 static int
 validate(const struct cert_record *base, const struct service_put_req *r,
@@ -467,17 +487,8 @@ validate(const struct cert_record *base, const struct service_put_req *r,
 	if (base != NULL && (cert == NULL || same_secret(cert, cert_len,
 	    base->certificate, base->certificate_len)) &&
 	    (key == NULL || same_secret(key, key_len, base->private_key,
-	    base->private_key_len))) {
-		rv = base->meta.not_after < now ? CERTD_ERR_CERT_EXPIRED :
-		    base->meta.not_before > now ? CERTD_ERR_CERT_NOT_YET : 0;
-		if (rv != 0)
-			cert_time_why(rv, &base->meta, why->buf,
-			    sizeof(why->buf));
-		else
-			rv = cert_meta_copy(meta, &base->meta);
-		check_failed(rv, why);
-		return rv;
-	}
+	    base->private_key_len)))
+		return still_valid(&base->meta, now, meta, why);
 	rv = cert_check(cert != NULL ? cert : base->certificate,
 	    cert != NULL ? cert_len : base->certificate_len,
 	    key != NULL ? key : base->private_key,
@@ -491,6 +502,98 @@ validate(const struct cert_record *base, const struct service_put_req *r,
 	}
 	check_failed(rv, why);
 	return rv;
+}
+
+/* --- the certificate check, off the loop ------------------------------- */
+
+struct service_precheck {
+	const char		*cert;		/* the bytes it was made for */
+	size_t			 cert_len;
+	const char		*key;
+	size_t			 key_len;
+	struct put_pem		 pem;		/* their normal forms */
+	int			 norm_rv;	/* normalize's verdict */
+	int			 rv;		/* then validate's */
+	struct cert_meta	 meta;
+	struct service_why	 why;
+};
+
+struct service_precheck *
+service_precheck(const struct service_put_req *req)
+{
+	struct service_precheck	*pc;
+	struct service_put_req	 r = *req;
+
+	if (r.certificate.s == NULL || r.private_key.s == NULL ||
+	    (pc = calloc(1, sizeof(*pc))) == NULL)
+		return NULL;
+	pc->cert = r.certificate.s;
+	pc->cert_len = r.certificate.len;
+	pc->key = r.private_key.s;
+	pc->key_len = r.private_key.len;
+	if ((pc->norm_rv = normalize(&r, &pc->pem, &pc->why)) == 0)
+		pc->rv = validate(NULL, &r, (int64_t)time(NULL), &pc->pem,
+		    &pc->meta, &pc->why);
+	if (pc->norm_rv == CERTD_ERR_NOMEM || pc->rv == CERTD_ERR_NOMEM) {
+		service_precheck_free(pc);
+		return NULL;
+	}
+	return pc;
+}
+
+void
+service_precheck_free(struct service_precheck *pc)
+{
+	if (pc == NULL)
+		return;
+	put_pem_clear(&pc->pem);
+	cert_meta_clear(&pc->meta);
+	free(pc);
+}
+
+/* A verdict of pc into why, whose reason may point into its own buf. */
+static int
+pc_refuse(const struct service_precheck *pc, int rv, struct service_why *why)
+{
+	memcpy(why->buf, pc->why.buf, sizeof(why->buf));
+	why->field = pc->why.field;
+	why->reason = pc->why.reason == pc->why.buf ? why->buf :
+	    pc->why.reason;
+	return rv;
+}
+
+/*
+ * The certificate and key of r into their normal forms (in *pem, or pc's)
+ * and checked: from r->pre when it was made for these bytes, else here.
+ */
+static int
+prepare(const struct cert_record *base, struct service_put_req *r,
+    int64_t now, struct put_pem *pem, struct cert_meta *meta,
+    struct service_why *why)
+{
+	const struct service_precheck	*pc = r->pre;
+	int				 rv;
+
+	if (pc == NULL || pc->cert != r->certificate.s ||
+	    pc->cert_len != r->certificate.len || pc->key != r->private_key.s ||
+	    pc->key_len != r->private_key.len) {
+		if ((rv = normalize(r, pem, why)) != 0)
+			return rv;
+		return validate(base, r, now, pem, meta, why);
+	}
+	if (pc->norm_rv != 0)
+		return pc_refuse(pc, pc->norm_rv, why);
+	if (pc->pem.cert != NULL) {
+		r->certificate.s = pc->pem.cert;
+		r->certificate.len = pc->pem.cert_len;
+	}
+	if (pc->pem.key != NULL) {
+		r->private_key.s = pc->pem.key;
+		r->private_key.len = pc->pem.key_len;
+	}
+	if (pc->rv != 0)
+		return pc_refuse(pc, pc->rv, why);
+	return still_valid(&pc->meta, now, meta, why);
 }
 
 static int
@@ -516,8 +619,7 @@ do_put(struct service *svc, const struct service_put_req *req,
 	    (base = store_head_get(svc->store, r.team, r.id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
 
-	if ((rv = normalize(&r, &pem, why)) != 0 ||
-	    (rv = validate(base, &r, now, &pem, &meta, why)) != 0) {
+	if ((rv = prepare(base, &r, now, &pem, &meta, why)) != 0) {
 		refused(svc, rv);
 		goto out;
 	}

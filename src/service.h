@@ -36,6 +36,7 @@ struct service_field {
  * names the client for the audit log ("token:NAME", "cert:SUBJECT",
  * "uid:U,pid:P").
  */
+struct service_precheck;
 struct service_put_req {
 	const char		*who;
 	const char		*team;
@@ -44,6 +45,9 @@ struct service_put_req {
 	struct service_field	 certificate;
 	struct service_field	 private_key;
 	struct service_field	 cert_type;
+	/* The check of these certificate and key bytes, made already off the
+	 * loop (service_precheck), or NULL. */
+	const struct service_precheck *pre;
 };
 
 /*
@@ -94,6 +98,19 @@ void		 service_free(struct service *svc);
  */
 int	service_put(struct service *svc, const struct service_put_req *req,
 	    service_done_cb cb, void *arg, struct service_why *why);
+
+/*
+ * The certificate check of a put that carries both a certificate and a
+ * key (normal forms, then cert_check), made on any thread: it needs
+ * nothing of the service's state.  The REST worker makes it on the decoded
+ * body, so that GnuTLS's work stays off the loop; service_put then uses it
+ * for exactly these bytes, in the order it would have checked them, and
+ * checks the leaf's validity window again against its own clock.  NULL
+ * when the request lacks one of the two (the check needs the stored
+ * record then), or without memory: service_put checks on the loop.
+ */
+struct service_precheck *service_precheck(const struct service_put_req *req);
+void	service_precheck_free(struct service_precheck *pc);
 
 /*
  * Delete.  As service_put.  A certificate bound by a live watch is refused

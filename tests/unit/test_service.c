@@ -781,6 +781,82 @@ test_check_order(void **state)
 	assert_int_equal(pos(f->store).count, 1);
 }
 
+/*
+ * A check made off the loop (service_precheck) gives the verdict, the
+ * field and the reason the loop's own check gives, in the same order
+ * after the field rules and the record's existence; one made for other
+ * bytes is not used.
+ */
+static void
+test_precheck(void **state)
+{
+	static const struct {
+		const struct pem	*crt, *key;
+		int			 rv;
+	} cases[] = {
+		{ &garbage_crt, &ec_key, CERTD_ERR_CERT_INVALID },
+		{ &expired_crt, &expired_key, CERTD_ERR_CERT_EXPIRED },
+		{ &notyet_crt, &notyet_key, CERTD_ERR_CERT_NOT_YET },
+		{ &ec_crt, &other_key, CERTD_ERR_KEY_MISMATCH },
+		{ &ec_crt, &ec_crt, CERTD_ERR_KEY_INVALID },
+		{ &rsa_chain, &rsa_key, 0 },
+	};
+	struct fixture		*f = *state;
+	struct service_precheck	*pc;
+	struct service_put_req	 r, plain;
+	struct service_why	 why, want;
+	struct done		 d;
+	char			*copy;
+	size_t			 i;
+	int			 rv;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		plain = req("t", 0, "plain", cases[i].crt, cases[i].key,
+		    "server");
+		assert_int_equal(put(f, &plain, &d, &want), cases[i].rv);
+		r = req("t", 0, "pre", cases[i].crt, cases[i].key, "server");
+		assert_non_null(pc = service_precheck(&r));
+		r.pre = pc;
+		rv = put(f, &r, &d, &why);
+		service_precheck_free(pc);
+		if (rv != cases[i].rv)
+			fail_msg("case %zu: %d, wanted %d", i, rv, cases[i].rv);
+		if (rv == 0) {
+			assert_int_equal(service_get(f->svc, "t", d.id)->
+			    meta.chain_len, 2);
+			continue;
+		}
+		assert_string_equal(why.field, want.field);
+		assert_ptr_equal(why.reason, why.buf);
+		assert_string_equal(why.reason, want.reason);
+	}
+	/* without a key or a certificate there is nothing to check yet */
+	r = req("t", 0, "x", &ec_crt, NULL, "server");
+	assert_null(service_precheck(&r));
+
+	/* field rules, then existence, then the check */
+	r = req("t", 0, "", &expired_crt, &expired_key, "server");
+	assert_non_null(pc = service_precheck(&r));
+	r.pre = pc;
+	assert_int_equal(put(f, &r, &d, &why), CERTD_ERR_BAD_REQUEST);
+	assert_why(&why, "alias", "must not be empty");
+	r.alias = fld("web");
+	r.id = 999999;
+	assert_int_equal(put(f, &r, &d, &why), CERTD_ERR_NOT_FOUND);
+	service_precheck_free(pc);
+
+	/* made for other bytes (the same text elsewhere): not used */
+	r = req("t", 0, "other", &expired_crt, &expired_key, "server");
+	assert_non_null(pc = service_precheck(&r));
+	assert_non_null(copy = strndup(ec_crt.s, ec_crt.len));
+	r = req("t", 0, "other", &ec_crt, &ec_key, "server");
+	r.certificate.s = copy;
+	r.pre = pc;
+	assert_int_equal(put(f, &r, &d, &why), 0);
+	service_precheck_free(pc);
+	free(copy);
+}
+
 /* ------------------------------------------------------------------ */
 /* Updates                                                             */
 
@@ -1694,6 +1770,7 @@ main(void)
 		T(test_required_fields),
 		T(test_field_rules),
 		T(test_certificate_checks),
+		T(test_precheck),
 		T(test_check_order),
 		T(test_merge),
 		T(test_alias_conflicts),
