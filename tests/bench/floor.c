@@ -4,7 +4,7 @@
  * libraries and nothing else (tests/bench/put.sh FLOOR=1,
  * doc/performance.md).
  *
- *	floor PORT PROCS
+ *	floor PORT PROCS [validate]
  *
  * An evhttp server on 127.0.0.1:PORT that answers every PUT as certd's
  * REST side must at least: read the body, decode it with certd's own
@@ -14,7 +14,9 @@
  * decoded where evhttp holds it.  PROCS processes share the port
  * (SO_REUSEPORT), one event loop each: PROCS 2 puts both cores to work
  * with no hand-off between threads, the best any arrangement of evhttp and
- * this JSON code can do.
+ * this JSON code can do.  With validate, each PUT's certificate and key
+ * also go through cert_check, certd's GnuTLS validation (the validation
+ * floor of put.sh CHAINS=N): the same calls certd makes, without the rest.
  * GET answers the number of PUTs answered so far by all the processes (a
  * counter they share), which put.sh checks like a server's revision; any
  * other request gets 404.
@@ -33,15 +35,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "cert.h"
 #include "json.h"
 
 static _Atomic uint64_t	*answered;
+static int		 validate;
+
+/* cert_check on the body's certificate and key: 0, or -1. */
+static int
+check(const struct json_body *b)
+{
+	const struct json_member	*c = json_body_get(b, "certificate");
+	const struct json_member	*k = json_body_get(b, "private_key");
+	struct cert_meta		 meta;
+	char				 why[256];
+	int				 rv;
+
+	if (c == NULL || k == NULL || c->kind != JSON_STRING ||
+	    k->kind != JSON_STRING)
+		return -1;
+	rv = cert_check(c->s, c->len, k->s, k->len, (int64_t)time(NULL), &meta,
+	    why, sizeof(why));
+	if (rv == 0)
+		cert_meta_clear(&meta);
+	return rv == 0 ? 0 : -1;
+}
 
 static void
 on_request(struct evhttp_request *req, void *arg)
@@ -68,7 +93,8 @@ on_request(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	if (json_body_parse(body, len, &b, why, sizeof(why)) != 0) {
+	if (json_body_parse(body, len, &b, why, sizeof(why)) != 0 ||
+	    (validate && check(&b) != 0)) {
 		json_body_free(&b);
 		evhttp_send_error(req, 400, NULL);
 		return;
@@ -132,11 +158,12 @@ main(int argc, char **argv)
 {
 	int	port, procs, i;
 
-	if (argc != 3 || (port = atoi(argv[1])) <= 0 ||
-	    (procs = atoi(argv[2])) <= 0) {
-		fprintf(stderr, "usage: floor PORT PROCS\n");
+	if ((argc != 3 && (argc != 4 || strcmp(argv[3], "validate") != 0)) ||
+	    (port = atoi(argv[1])) <= 0 || (procs = atoi(argv[2])) <= 0) {
+		fprintf(stderr, "usage: floor PORT PROCS [validate]\n");
 		return 2;
 	}
+	validate = argc == 4;
 	answered = mmap(NULL, sizeof(*answered), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (answered == MAP_FAILED) {

@@ -3,6 +3,7 @@
 -- against etcd's JSON gateway, every request a real change.
 --
 --   wrk -tTHREADS ... -s put.lua URL -- THREADS certd TOKEN TARGETS TPL_CLIENT TPL_SERVER
+--   wrk -tTHREADS ... -s put.lua URL -- THREADS certd TOKEN TARGETS -list LIST
 --	TARGETS: lines "ID ALIAS TYPE", one per certificate created by
 --	put.sh, TYPE being its stored certificate_type (client or server).
 --	TPL_CLIENT, TPL_SERVER: TeamCertificatesC bodies (jtool make) whose
@@ -14,6 +15,10 @@
 --	between "client" and "server" starting with the one that is not
 --	stored, so certd validates and writes every one (an unchanged PUT
 --	would write nothing).
+--	With -list, LIST names one TeamCertificatesC body a line (alias
+--	%%ALIAS%%, each its own certificate and key: put.sh CHAINS=N), and
+--	each target's requests go through them in turn, so that no PUT's
+--	certificate is the one stored and every one is validated in full.
 --
 --   wrk -tTHREADS ... -s put.lua URL -- THREADS etcd PATH NKEYS VALUE_A VALUE_B
 --	POST PATH (/v3/kv/put) {"key": b64("bench/K"), "value": b64(VALUE)}
@@ -78,7 +83,7 @@ local function replace(s, what, with)
 	return table.concat(out)
 end
 
-local mine = {}		-- this thread's targets: {path, bodies = {b1, b2}, flip}
+local mine = {}		-- this thread's targets: {path, bodies, reqs, k (last sent)}
 local nxt = 1
 local method = "PUT"
 local headers = {}
@@ -95,7 +100,13 @@ function init(argv)
 	local all = {}
 	if mode == "certd" then
 		local token, targets = args[2], args[3]
-		local tpl = { client = readfile(args[4]), server = readfile(args[5]) }
+		local tpl, list = nil, nil
+		if args[4] == "-list" then
+			list = {}
+			for path in io.lines(args[5]) do list[#list + 1] = readfile(path) end
+		else
+			tpl = { client = readfile(args[4]), server = readfile(args[5]) }
+		end
 		headers["Authorization"] = token
 		headers["Content-Type"] = "application/json"
 		method = "PUT"
@@ -107,10 +118,18 @@ function init(argv)
 					return replace(replace(tpl[ty], "%%ALIAS%%", alias),
 					    "%%TYPE%%", ty)
 				end
+				local bodies = {}
+				if list then
+					for k, b in ipairs(list) do
+						bodies[k] = replace(b, "%%ALIAS%%", alias)
+					end
+				else
+					-- bodies[1] goes first
+					bodies = { body(other), body(stored) }
+				end
 				all[#all + 1] = {
 					path = "/openapi/v1/teams/bench/certificates/" .. id,
-					-- bodies[1] goes first
-					bodies = { body(other), body(stored) },
+					bodies = bodies,
 				}
 			end
 		end
@@ -134,9 +153,9 @@ function init(argv)
 	-- so that wrk spends as little CPU as it can beside the server.
 	for i, t in ipairs(all) do
 		if (i - 1) % nthreads == tindex then
-			t.flip = false
+			t.k = 0
 			t.reqs = {}
-			for k = 1, 2 do
+			for k = 1, #t.bodies do
 				t.reqs[k] = wrk.format(method, t.path, headers, t.bodies[k])
 			end
 			mine[#mine + 1] = t
@@ -148,8 +167,8 @@ end
 function request()
 	local t = mine[nxt]
 	nxt = nxt % #mine + 1
-	t.flip = not t.flip
-	return t.flip and t.reqs[1] or t.reqs[2]
+	t.k = t.k % #t.reqs + 1
+	return t.reqs[t.k]
 end
 
 function done(summary, latency, requests)

@@ -35,7 +35,10 @@
 # certd with perf during each measured run into DIR/perf-put-cCONNS.data;
 # perf slows certd, don't use those numbers), PERF_ARGS (default -g; use
 # "--call-graph dwarf -F 499" for usable stacks, certd is built without
-# frame pointers), KEEP_TMP=1, ETCD=0 (certd alone, no ratio: for A/B runs
+# frame pointers), CHAINS=N (N >= 2: every PUT validated: N RSA-2048
+# leaves of the test intermediate, each with its own key, and each target's
+# PUTs go through them in turn, so that no PUT reuses a validation; the
+# issue-18 workload is CHAINS=64), KEEP_TMP=1, ETCD=0 (certd alone, no ratio: for A/B runs
 # of two certd builds, alternated in one session; CERTD_BUILDDIR picks the
 # build).
 set -eu
@@ -48,6 +51,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 : "${WARMUP:=3}"
 : "${N_CERTS:=128}"
 : "${ALT_CERT:=}"
+: "${CHAINS:=0}"
 : "${PERF_DIR:=}"
 : "${PERF_ARGS:=-g}"
 : "${ETCD:=1}"
@@ -102,6 +106,42 @@ fi
 command -v curl > /dev/null || die "curl is needed"
 sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
     { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
+# CHAINS=N: N leaves of the test intermediate (two certtool runs at a time),
+# their bodies (alias %%ALIAS%%) in $T/chains/K.json, listed in chains.list.
+if [ "$CHAINS" -ge 2 ]; then
+	mkdir -p "$T/chains"
+	from=$(date -u -d '-1 day' '+%Y-%m-%d %H:%M:%S UTC')
+	until=$(date -u -d '+364 days' '+%Y-%m-%d %H:%M:%S UTC')
+	chain() {
+		printf 'cn = "c%s.example.test"\ndns_name = "c%s.example.test"\n' \
+		    "$1" "$1" > "$T/chains/$1.tmpl"
+		printf 'activation_date = "%s"\nexpiration_date = "%s"\n' \
+		    "$from" "$until" >> "$T/chains/$1.tmpl"
+		printf 'signing_key\nencryption_key\ntls_www_server\n' \
+		    >> "$T/chains/$1.tmpl"
+		certtool --generate-privkey --no-text --key-type rsa --bits 2048 \
+		    --outfile "$T/chains/$1.key" 2>/dev/null &&
+		certtool --generate-certificate --no-text \
+		    --load-privkey "$T/chains/$1.key" --template "$T/chains/$1.tmpl" \
+		    --load-ca-certificate "$T/pki/int.pem" \
+		    --load-ca-privkey "$T/pki/int.key" \
+		    --outfile "$T/chains/$1.leaf" 2>/dev/null &&
+		cat "$T/chains/$1.leaf" "$T/pki/int.pem" > "$T/chains/$1.pem" &&
+		"$JTOOL" make alias=%%ALIAS%% certificate=@"$T/chains/$1.pem" \
+		    private_key=@"$T/chains/$1.key" certificate_type=server \
+		    > "$T/chains/$1.json"
+	}
+	k=1
+	while [ "$k" -le "$CHAINS" ]; do
+		chain "$k" & chain "$((k + 1))" & wait
+		k=$((k + 2))
+	done
+	k=1; : > "$T/chains.list"
+	while [ "$k" -le "$CHAINS" ]; do
+		[ -s "$T/chains/$k.json" ] || die "cannot make chain $k"
+		echo "$T/chains/$k.json" >> "$T/chains.list"; k=$((k + 1))
+	done
+fi
 
 # cpu_ticks "PID...": user + system clock ticks used so far by the PIDs.
 cpu_ticks() {
@@ -272,11 +312,17 @@ revision_certd() {
 revision_certd > /dev/null
 
 say "certd $("$CERTD" --version 2>/dev/null | head -n 1 || true) pid $CERTD_PID on $URL," \
-    "$N_CERTS certificates, request body $BODY bytes${ALT_CERT:+, certificate alternates}"
+    "$N_CERTS certificates, request body $BODY bytes${ALT_CERT:+, certificate alternates}" \
+    "$([ "$CHAINS" -lt 2 ] || echo ", every PUT one of $CHAINS chains")"
 for c in $CONNS; do
 	say "certd: wrk -t$THREADS -c$c -d${DURATION}s PUT $API/{id}"
-	run_wrk certd "$c" "$CERTD_PID" "$URL" certd "$TOKEN" "$T/targets" \
-	    "$T/template-client.json" "$T/template-server.json"
+	if [ "$CHAINS" -ge 2 ]; then
+		run_wrk certd "$c" "$CERTD_PID" "$URL" certd "$TOKEN" \
+		    "$T/targets" -list "$T/chains.list"
+	else
+		run_wrk certd "$c" "$CERTD_PID" "$URL" certd "$TOKEN" \
+		    "$T/targets" "$T/template-client.json" "$T/template-server.json"
+	fi
 done
 kill -TERM "$CERTD_PID"; wait "$CERTD_PID" || die "certd exited with $?"; CERTD_PID=
 
@@ -359,13 +405,16 @@ if [ "$FLOOR" != 0 ]; then
 	SERVERS="certd etcd floor"
 	gcc -O2 -Wall -Wextra -D_GNU_SOURCE -I"$SRC/src" -I"$SRC/include" \
 	    -o "$T/floor" "$SRC/tests/bench/floor.c" "$SRC/src/json.c" \
-	    "$SRC/src/util.c" \
-	    $(pkg-config --cflags --libs libevent yajl) || die "cannot build floor"
+	    "$SRC/src/util.c" "$SRC/src/cert.c" "$SRC/src/pem.c" \
+	    $(pkg-config --cflags --libs libevent yajl gnutls) ||
+	    die "cannot build floor"
+	# With CHAINS, the floor validates too (the validation floor).
+	FLOOR_MODE=; [ "$CHAINS" -lt 2 ] || FLOOR_MODE=validate
 	tries=0
 	while :; do
 		tries=$((tries + 1))
 		FPORT=$(free_port)
-		"$T/floor" "$FPORT" "$FLOOR_PROCS" > "$T/floor.log" 2>&1 &
+		"$T/floor" "$FPORT" "$FLOOR_PROCS" $FLOOR_MODE > "$T/floor.log" 2>&1 &
 		FLOOR_PID=$!
 		wait_http "$FLOOR_PID" "http://127.0.0.1:$FPORT/" floor && break
 		wait "$FLOOR_PID" || true; FLOOR_PID=
@@ -376,11 +425,17 @@ if [ "$FLOOR" != 0 ]; then
 	# revision_floor: the PUTs the floor's processes have answered.
 	revision_floor() { curl -sf "$FURL/"; }
 	pids="$FLOOR_PID $(pgrep -P "$FLOOR_PID" | tr '\n' ' ')"
-	say "floor pids $pids on $FURL, $FLOOR_PROCS processes, certd's requests"
+	say "floor pids $pids on $FURL, $FLOOR_PROCS processes, certd's requests${FLOOR_MODE:+, validated}"
 	for c in $CONNS; do
 		say "floor: wrk -t$THREADS -c$c -d${DURATION}s PUT $API/{id}"
-		run_wrk floor "$c" "$pids" "$FURL" certd "$TOKEN" "$T/targets" \
-		    "$T/template-client.json" "$T/template-server.json"
+		if [ "$CHAINS" -ge 2 ]; then
+			run_wrk floor "$c" "$pids" "$FURL" certd "$TOKEN" \
+			    "$T/targets" -list "$T/chains.list"
+		else
+			run_wrk floor "$c" "$pids" "$FURL" certd "$TOKEN" \
+			    "$T/targets" "$T/template-client.json" \
+			    "$T/template-server.json"
+		fi
 	done
 	kill -TERM "$FLOOR_PID"; { wait "$FLOOR_PID"; } 2> /dev/null || true; FLOOR_PID=
 fi
