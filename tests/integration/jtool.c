@@ -17,8 +17,6 @@
  * 1000.0); yajl_tree_parse takes comments, cuts a string at \u0000 and reads
  * an unpaired surrogate escape as '?', where jansson refused all three.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +27,8 @@
 
 #include "json.h"
 
+#include "jtree.h"
+
 /* One member of the object that make builds: text, or a parsed value. */
 struct member {
 	char		*key;
@@ -37,90 +37,17 @@ struct member {
 	yajl_val	 tree;
 };
 
+/* The file at path, NUL-terminated; exit 2 when it cannot be read. */
 static char *
 slurp(const char *path, size_t *len)
 {
-	FILE	*f = fopen(path, "rb");
-	char	*buf = NULL;
-	long	 n;
+	char	*buf = jtree_slurp(path, len);
 
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)n + 1)) == NULL ||
-	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
+	if (buf == NULL) {
 		fprintf(stderr, "jtool: cannot read %s\n", path);
 		exit(2);
 	}
-	buf[n] = '\0';
-	*len = (size_t)n;
-	fclose(f);
 	return buf;
-}
-
-/*
- * A number as jansson read it: an integer unless its text has a fraction or
- * an exponent.  -1 when jansson refused it (an integer out of range, a real
- * that overflows).
- */
-static int
-number_int(yajl_val v, int *is_int, long long *ll)
-{
-	const char	*s = v->u.number.r;
-	double		 d;
-
-	errno = 0;
-	if ((*is_int = strpbrk(s, ".eE") == NULL)) {
-		*ll = strtoll(s, NULL, 10);
-		return errno == ERANGE ? -1 : 0;
-	}
-	d = strtod(s, NULL);
-	return errno == ERANGE && fabs(d) == HUGE_VAL ? -1 : 0;
-}
-
-static int
-numbers_ok(yajl_val v)
-{
-	long long	ll;
-	size_t		i;
-	int		is_int;
-
-	if (YAJL_IS_OBJECT(v)) {
-		for (i = 0; i < v->u.object.len; i++)
-			if (!numbers_ok(v->u.object.values[i]))
-				return 0;
-	} else if (YAJL_IS_ARRAY(v)) {
-		for (i = 0; i < v->u.array.len; i++)
-			if (!numbers_ok(v->u.array.values[i]))
-				return 0;
-	} else if (YAJL_IS_NUMBER(v))
-		return number_int(v, &is_int, &ll) == 0;
-	return 1;
-}
-
-/*
- * text[len] must be the NUL that yajl_tree_parse stops at (slurp and argv
- * have it).  Any top-level value, as JSON_DECODE_ANY took.
- */
-static yajl_val
-parse(const char *text, size_t len, char *err, size_t errlen)
-{
-	yajl_val	v;
-
-	if (memchr(text, '\0', len) != NULL ||
-	    !json_utf8_ok(text, len)) {
-		snprintf(err, errlen, "invalid UTF-8 or NUL byte");
-		return NULL;
-	}
-	err[0] = '\0';
-	if ((v = yajl_tree_parse(text, err, errlen)) == NULL) {
-		err[strcspn(err, "\n")] = '\0';	/* yajl adds a picture */
-		return NULL;
-	}
-	if (!numbers_ok(v)) {
-		snprintf(err, errlen, "number out of range");
-		yajl_tree_free(v);
-		return NULL;
-	}
-	return v;
 }
 
 /* The member under key; a repeated key means its last value, as in jansson. */
@@ -178,6 +105,7 @@ gen_value(yajl_gen g, yajl_val v)
 	yajl_gen_status	 st = yajl_gen_status_ok;
 	const char	*s;
 	long long	 ll;
+	double		 d;
 	size_t		 i, j;
 	int		 is_int;
 
@@ -205,7 +133,8 @@ gen_value(yajl_gen g, yajl_val v)
 		return yajl_gen_string(g, (const unsigned char *)s, strlen(s));
 	case yajl_t_number:
 		s = v->u.number.r;
-		(void)number_int(v, &is_int, &ll);	/* checked by parse */
+		/* jtree_parse refused what is out of range */
+		(void)jtree_number(v, &is_int, &ll, &d);
 		return is_int ? yajl_gen_integer(g, ll) :
 		    yajl_gen_number(g, s, strlen(s));
 	case yajl_t_true:
@@ -227,7 +156,7 @@ get(const char *file, const char *path)
 	int		 rv = 0;
 
 	text = slurp(file, &len);
-	root = parse(text, len, err, sizeof(err));
+	root = jtree_parse(text, len, 0, err, sizeof(err));
 	free(text);
 	if (root == NULL) {
 		fprintf(stderr, "jtool: %s: %s\n", file, err);
@@ -294,7 +223,8 @@ make(int argc, char *argv[])
 		memset(&nm, 0, sizeof(nm));
 		if (eq > argv[i] && eq[-1] == ':') {
 			nm.key = strndup(argv[i], (size_t)(eq - 1 - argv[i]));
-			nm.tree = parse(eq + 1, strlen(eq + 1), err, sizeof(err));
+			nm.tree = jtree_parse(eq + 1, strlen(eq + 1), 0, err,
+			    sizeof(err));
 		} else {
 			nm.key = strndup(argv[i], (size_t)(eq - argv[i]));
 			if (eq[1] == '@')

@@ -13,15 +13,14 @@
  * is printed when certd closed the connection.  With -s the peer then stays
  * connected without reading until killed (a stuck subscriber).
  *
- * JSON is read with yajl_tree and printed with yajl_gen, compact and with
- * keys sorted, as the jansson version read and printed it (the scripts
- * match its lines byte for byte).
+ * JSON is read with yajl_tree (through jtree.c) and printed with yajl_gen,
+ * compact and with keys sorted, as the jansson version read and printed it
+ * (the scripts match its lines byte for byte).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +35,7 @@
 
 #include "json.h"
 
+#include "jtree.h"
 #include "proto.h"
 
 /* One member of a map being printed: its key cut at a NUL, as jansson had it. */
@@ -43,100 +43,6 @@ struct kv {
 	char			*key;
 	const msgpack_object	*val;
 };
-
-/*
- * A number as jansson read it: an integer unless its text has a fraction or
- * an exponent.  -1 when jansson refused it (an integer out of range, a real
- * that overflows).
- */
-static int
-number_get(yajl_val v, int *is_int, long long *ll, double *d)
-{
-	const char	*s = v->u.number.r;
-
-	errno = 0;
-	if ((*is_int = strpbrk(s, ".eE") == NULL)) {
-		*ll = strtoll(s, NULL, 10);
-		return errno == ERANGE ? -1 : 0;
-	}
-	*d = strtod(s, NULL);
-	return errno == ERANGE && fabs(*d) == HUGE_VAL ? -1 : 0;
-}
-
-static int
-numbers_ok(yajl_val v)
-{
-	long long	ll;
-	double		d;
-	size_t		i;
-	int		is_int;
-
-	if (YAJL_IS_OBJECT(v)) {
-		for (i = 0; i < v->u.object.len; i++)
-			if (!numbers_ok(v->u.object.values[i]))
-				return 0;
-	} else if (YAJL_IS_ARRAY(v)) {
-		for (i = 0; i < v->u.array.len; i++)
-			if (!numbers_ok(v->u.array.values[i]))
-				return 0;
-	} else if (YAJL_IS_NUMBER(v))
-		return number_get(v, &is_int, &ll, &d) == 0;
-	return 1;
-}
-
-/*
- * An ITEM's JSON, an object or an array as json_loads took it without
- * JSON_DECODE_ANY.  text[len] must be the NUL that yajl_tree_parse stops at.
- * What jansson refused beyond yajl is refused: a NUL byte, UTF-8 that is
- * overlong, a surrogate or above U+10FFFF, numbers out of range.  (yajl also
- * takes comments, cuts a string at \u0000 and reads an unpaired surrogate
- * escape as '?'; no script sends those.)
- */
-static yajl_val
-parse(const char *text, size_t len, char *err, size_t errlen)
-{
-	yajl_val	v;
-
-	if (memchr(text, '\0', len) != NULL ||
-	    !json_utf8_ok(text, len)) {
-		snprintf(err, errlen, "invalid UTF-8 or NUL byte");
-		return NULL;
-	}
-	err[0] = '\0';
-	if ((v = yajl_tree_parse(text, err, errlen)) == NULL) {
-		err[strcspn(err, "\n")] = '\0';	/* yajl adds a picture */
-		return NULL;
-	}
-	if (!YAJL_IS_OBJECT(v) && !YAJL_IS_ARRAY(v))
-		snprintf(err, errlen, "'[' or '{' expected");
-	else if (!numbers_ok(v))
-		snprintf(err, errlen, "number out of range");
-	else
-		return v;
-	yajl_tree_free(v);
-	return NULL;
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE	*f = fopen(path, "rb");
-	char	*buf = NULL;
-	long	 n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)n + 1)) == NULL ||
-	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	} else {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	}
-	if (f != NULL)
-		fclose(f);
-	return buf;
-}
 
 /* Whether i is the first member of object v under its key. */
 static int
@@ -192,7 +98,8 @@ pack_json(msgpack_packer *pk, yajl_val v)
 		proto_pack_strn(pk, v->u.string, strlen(v->u.string));
 		break;
 	case yajl_t_number:
-		(void)number_get(v, &is_int, &ll, &d);	/* checked by parse */
+		/* jtree_parse refused what is out of range */
+		(void)jtree_number(v, &is_int, &ll, &d);
 		if (!is_int)
 			msgpack_pack_double(pk, d);
 		else if (ll >= 0)
@@ -392,12 +299,15 @@ main(int argc, char *argv[])
 			size_t		 tlen;
 
 			if (item[0] != '@')
-				v = parse(item, strlen(item), err, sizeof(err));
-			else if ((text = slurp(item + 1, &tlen)) == NULL)
+				v = jtree_parse(item, strlen(item),
+				    JTREE_CONTAINER, err, sizeof(err));
+			else if ((text = jtree_slurp(item + 1, &tlen)) ==
+			    NULL)
 				snprintf(err, sizeof(err), "unable to open %s: %s",
 				    item + 1, strerror(errno));
 			else
-				v = parse(text, tlen, err, sizeof(err));
+				v = jtree_parse(text, tlen, JTREE_CONTAINER,
+				    err, sizeof(err));
 			free(text);
 			if (v == NULL) {
 				fprintf(stderr, "sockpeer: bad JSON %s: %s\n", item,
