@@ -282,7 +282,7 @@ test_body_where(void **state)
 	    sizeof(why)), CERTD_ERR_BAD_REQUEST);
 	json_body_free(&b);
 	assert_non_null(strstr(why, "(line 3, column 1)"));
-	assert_int_equal(json_body_parse("{\"a\":1,\"a\":2}", 15, &b, why,
+	assert_int_equal(json_body_parse("{\"a\":1,\"a\":2}", 13, &b, why,
 	    sizeof(why)), CERTD_ERR_BAD_REQUEST);
 	json_body_free(&b);
 	assert_non_null(strstr(why, "duplicate object key"));
