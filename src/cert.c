@@ -63,6 +63,7 @@ _Static_assert(CERT_WHY_MAX >= PEM_WHY_MAX, "CERT_WHY_MAX < PEM_WHY_MAX");
 struct chain {
 	gnutls_x509_crt_t	 crt[CERTD_CHAIN_MAX];
 	unsigned		 n;
+	unsigned char		 leaf_sha256[32];	/* of its DER, as given */
 };
 
 /* GnuTLS error to ours: out of memory is NOMEM, the rest is `bad'. */
@@ -344,13 +345,12 @@ meta_key(struct cert_meta *m, gnutls_pubkey_t pub)
  * part of the leaf could not be read.
  */
 static int
-meta_fill(struct cert_meta *m, gnutls_x509_crt_t leaf, gnutls_pubkey_t pub,
-    unsigned chain_len, const char **what)
+meta_fill(struct cert_meta *m, const struct chain *ch, gnutls_pubkey_t pub,
+    const char **what)
 {
-	unsigned char	 fp[32];
-	size_t		 size = sizeof(fp);
-	time_t		 t;
-	int		 ret, rv;
+	gnutls_x509_crt_t	 leaf = ch->crt[0];
+	time_t			 t;
+	int			 rv;
 
 	*what = "its subject CN is not printable UTF-8";
 	if ((rv = dn_cn(leaf, gnutls_x509_crt_get_dn_by_oid,
@@ -375,15 +375,11 @@ meta_fill(struct cert_meta *m, gnutls_x509_crt_t leaf, gnutls_pubkey_t pub,
 	if ((t = gnutls_x509_crt_get_expiration_time(leaf)) == (time_t)-1)
 		return CERTD_ERR_CERT_INVALID;
 	m->not_after = t;
-	*what = "its fingerprint cannot be computed";
-	if ((ret = gnutls_x509_crt_get_fingerprint(leaf, GNUTLS_DIG_SHA256,
-	    fp, &size)) < 0 || size != sizeof(fp))
-		return gtls_err(ret, CERTD_ERR_CERT_INVALID);
-	util_hex(fp, sizeof(fp), m->fingerprint);
+	util_hex(ch->leaf_sha256, sizeof(ch->leaf_sha256), m->fingerprint);
 	*what = "its public key cannot be read";
 	if ((rv = meta_key(m, pub)) != 0)
 		return rv;
-	m->chain_len = chain_len;
+	m->chain_len = ch->n;
 	return 0;
 }
 
@@ -396,7 +392,7 @@ chain_parse(struct chain *ch, const char *text, size_t len, char *why,
     size_t whylen)
 {
 	struct pem_block	 v[CERTD_CHAIN_MAX];
-	gnutls_datum_t		 d;
+	gnutls_datum_t		 pem, der = { NULL, 0 };
 	unsigned		 n, i;
 	int			 ret, rv;
 
@@ -406,14 +402,25 @@ chain_parse(struct chain *ch, const char *text, size_t len, char *why,
 		if ((ret = gnutls_x509_crt_init(&ch->crt[ch->n])) < 0)
 			return gtls_err(ret, CERTD_ERR_INTERNAL);
 		ch->n++;
-		d.data = (unsigned char *)(uintptr_t)v[i].start;
-		d.size = v[i].len;
-		if ((ret = gnutls_x509_crt_import(ch->crt[i], &d,
-		    GNUTLS_X509_FMT_PEM)) < 0) {
+		/*
+		 * The DER once, from GnuTLS's own PEM decoder: imported as it
+		 * is, and the leaf's fingerprint is of these bytes (what a
+		 * server presents), not of a re-encoding.
+		 */
+		pem.data = (unsigned char *)(uintptr_t)v[i].start;
+		pem.size = v[i].len;
+		if ((ret = gnutls_pem_base64_decode2(NULL, &pem, &der)) < 0 ||
+		    (ret = gnutls_x509_crt_import(ch->crt[i], &der,
+		    GNUTLS_X509_FMT_DER)) < 0 ||
+		    (i == 0 && (ret = gnutls_hash_fast(GNUTLS_DIG_SHA256,
+		    der.data, der.size, ch->leaf_sha256)) < 0)) {
+			gnutls_free(der.data);
 			util_fmt(why, whylen, "certificate %u is not X.509: %s",
 			    i + 1, gnutls_strerror(ret));
 			return gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		}
+		gnutls_free(der.data);
+		der.data = NULL;
 	}
 	return 0;
 }
@@ -561,8 +568,83 @@ out:
 }
 
 /* Same public key: SHA-256 key ids of the SubjectPublicKeyInfo agree. */
+static int	key_id_match(gnutls_pubkey_t, gnutls_pubkey_t);
+
+/* The raw parameters of an RSA, EC or EdDSA public key. */
+struct key_raw {
+	gnutls_ecc_curve_t	curve;		/* EC and EdDSA */
+	gnutls_datum_t		a;		/* n, or x */
+	gnutls_datum_t		b;		/* e, or y (empty for EdDSA) */
+};
+
+/* k's raw parameters into *r: 1, 0 for another kind of key, or an error. */
+static int
+key_raw(gnutls_pubkey_t k, struct key_raw *r)
+{
+	int	ret;
+
+	memset(r, 0, sizeof(*r));
+	switch (gnutls_pubkey_get_pk_algorithm(k, NULL)) {
+	case GNUTLS_PK_RSA:
+		ret = gnutls_pubkey_export_rsa_raw2(k, &r->a, &r->b,
+		    GNUTLS_EXPORT_FLAG_NO_LZ);
+		break;
+	case GNUTLS_PK_ECDSA:
+	case GNUTLS_PK_EDDSA_ED25519:
+	case GNUTLS_PK_EDDSA_ED448:
+		ret = gnutls_pubkey_export_ecc_raw2(k, &r->curve, &r->a, &r->b,
+		    GNUTLS_EXPORT_FLAG_NO_LZ);
+		break;
+	default:
+		return 0;
+	}
+	return ret < 0 ? ret : 1;
+}
+
+static void
+key_raw_free(struct key_raw *r)
+{
+	gnutls_free(r->a.data);
+	gnutls_free(r->b.data);
+}
+
+static int
+datum_eq(const gnutls_datum_t *x, const gnutls_datum_t *y)
+{
+	return x->size == y->size &&
+	    (x->size == 0 || memcmp(x->data, y->data, x->size) == 0);
+}
+
+/*
+ * Same public key.  Two RSA, EC or EdDSA keys by their raw parameters (no
+ * DER to encode and hash); any other two by their key ids.
+ */
 static int
 key_match(gnutls_pubkey_t a, gnutls_pubkey_t b)
+{
+	struct key_raw	ka, kb;
+	int		ra, rb, rv;
+
+	if (gnutls_pubkey_get_pk_algorithm(a, NULL) !=
+	    gnutls_pubkey_get_pk_algorithm(b, NULL) ||
+	    (ra = key_raw(a, &ka)) == 0)
+		return key_id_match(a, b);
+	if (ra < 0)
+		return gtls_err(ra, CERTD_ERR_CERT_INVALID);
+	if ((rb = key_raw(b, &kb)) < 0) {
+		key_raw_free(&ka);
+		return gtls_err(rb, CERTD_ERR_KEY_INVALID);
+	}
+	rv = ka.curve == kb.curve && datum_eq(&ka.a, &kb.a) &&
+	    datum_eq(&ka.b, &kb.b) ? 0 : CERTD_ERR_KEY_MISMATCH;
+	key_raw_free(&ka);
+	key_raw_free(&kb);
+	return rv;
+}
+
+/* Same public key: SHA-256 key ids of the SubjectPublicKeyInfo agree. */
+static int
+key_id_match(gnutls_pubkey_t a, gnutls_pubkey_t b)
 {
 	unsigned char	 ida[KEY_ID_MAX], idb[KEY_ID_MAX];
 	size_t		 la = sizeof(ida), lb = sizeof(idb);
@@ -809,7 +891,7 @@ cert_check(const char *cert, size_t cert_len, const char *key,
 		rv = gtls_err(ret, CERTD_ERR_CERT_INVALID);
 		goto out;
 	}
-	if ((rv = meta_fill(&m, ch.crt[0], leaf_pub, ch.n, &what)) != 0) {
+	if ((rv = meta_fill(&m, &ch, leaf_pub, &what)) != 0) {
 		util_fmt(why, whylen, "certificate 1, the leaf: %s", what);
 		goto out;
 	}
