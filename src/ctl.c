@@ -674,7 +674,7 @@ ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
 	ctl->base = base;
 	ctl->svc = svc;
 	ctl->hub = hub;
-	if ((ctl->admin = workq_new(base, "certd-admin")) == NULL) {
+	if ((ctl->admin = workq_new(base, "certd-admin", 1)) == NULL) {
 		snprintf(errbuf, errlen, "cannot start the admin worker");
 		goto fail;
 	}

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The worker of workq.h: a FIFO of jobs to run, a FIFO of jobs run, one
- * thread between them and an eventfd that wakes the loop when the second
- * one stops being empty.  The worker hands each job back as soon as it has
- * run it; the loop takes the whole list, so a busy loop picks up many jobs
- * per wake-up.
+ * The workers of workq.h: one queue of jobs in submission order, some
+ * threads that take the next job not yet taken and run it, and an eventfd
+ * that wakes the loop when the oldest job has run.  The loop then completes
+ * every job from the oldest on that has run, in order: a job that finishes
+ * early waits for the ones before it, so completions keep submission order
+ * whatever the number of threads.
  */
 #include <sys/eventfd.h>
 #include <errno.h>
@@ -19,18 +20,20 @@
 #include "util.h"
 #include "workq.h"
 
+#define WORKQ_THREADS_MAX	8
+
 struct workq {
 	struct event		*ev;		/* efd readable */
 	int			 efd;		/* worker -> loop */
-	pthread_t		 thread;
-	int			 started;
+	pthread_t		 thread[WORKQ_THREADS_MAX];
+	unsigned		 n_threads;	/* started */
 	int			 stopped;	/* joined: jobs run inline */
 	int			 completing;	/* in workq_complete */
 
 	pthread_mutex_t		 lock;		/* guards what follows */
-	pthread_cond_t		 wake;		/* worker: a job, or stop */
-	struct workq_job	*todo, **todo_tail;
-	struct workq_job	*ran, **ran_tail;
+	pthread_cond_t		 wake;		/* workers: a job, or stop */
+	struct workq_job	*head, **tail;	/* not yet completed */
+	struct workq_job	*take;		/* the next to run, or NULL */
 	int			 stopping;
 };
 
@@ -46,33 +49,29 @@ workq_worker(void *arg)
 {
 	struct workq		*q = arg;
 	struct workq_job	*job;
-	int			 was_empty;
+	int			 oldest;
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (q->todo == NULL && !q->stopping)
+		while (q->take == NULL && !q->stopping)
 			pthread_cond_wait(&q->wake, &q->lock);
-		if (q->todo == NULL)
+		if ((job = q->take) == NULL)
 			break;		/* stopping, and nothing left to run */
-		job = q->todo;
-		if ((q->todo = job->next) == NULL)
-			q->todo_tail = &q->todo;
+		q->take = job->next;
 		pthread_mutex_unlock(&q->lock);
 
 		job->run(job);
 
-		/*
-		 * Handed back at once, not with the rest of a batch: a job
-		 * must not wait for the ones queued behind it.
-		 */
-		job->next = NULL;
 		pthread_mutex_lock(&q->lock);
-		was_empty = q->ran == NULL;
-		*q->ran_tail = job;
-		q->ran_tail = &job->next;
+		job->ran = 1;
+		/*
+		 * Handed back at once when it is the oldest: the loop takes
+		 * every job from there that has run, so one wake-up is
+		 * enough.  A later one waits for the worker of the oldest.
+		 */
+		oldest = job == q->head;
 		pthread_mutex_unlock(&q->lock);
-		/* The loop takes the whole list: one wake-up is enough. */
-		if (was_empty && util_wake(q->efd) != 0)
+		if (oldest && util_wake(q->efd) != 0)
 			workq_bug("eventfd write failed");
 		pthread_mutex_lock(&q->lock);
 	}
@@ -80,10 +79,26 @@ workq_worker(void *arg)
 	return NULL;
 }
 
+/* Unlink and return the jobs from the oldest on that have run, in order. */
+static struct workq_job *
+take_ran(struct workq *q)
+{
+	struct workq_job	*first = q->head, *last = NULL, *job;
+
+	for (job = q->head; job != NULL && job->ran; job = job->next)
+		last = job;
+	if (last == NULL)
+		return NULL;
+	if ((q->head = last->next) == NULL)
+		q->tail = &q->head;
+	last->next = NULL;
+	return first;
+}
+
 /*
- * Call done for every job run so far, in order.  After workq_stop a done
- * may submit a job, which runs at once and joins the list behind the ones
- * still waiting here: take the list again until it stays empty.
+ * Call done for every job run so far from the oldest on, in order.  After
+ * workq_stop a done may submit a job, which runs at once and joins the
+ * queue behind the ones still waiting here: take again until none is left.
  */
 static void
 workq_complete(struct workq *q)
@@ -95,15 +110,13 @@ workq_complete(struct workq *q)
 	q->completing = 1;
 	do {
 		pthread_mutex_lock(&q->lock);
-		job = q->ran;
-		q->ran = NULL;
-		q->ran_tail = &q->ran;
+		job = take_ran(q);
 		pthread_mutex_unlock(&q->lock);
 		for (; job != NULL; job = next) {
 			next = job->next;
 			job->done(job);
 		}
-	} while (q->stopped && q->ran != NULL);
+	} while (q->stopped && q->head != NULL);
 	q->completing = 0;
 }
 
@@ -117,25 +130,29 @@ workq_on_event(evutil_socket_t fd, short what, void *arg)
 }
 
 struct workq *
-workq_new(struct event_base *base, const char *name)
+workq_new(struct event_base *base, const char *name, unsigned n)
 {
 	struct workq	*q;
 
-	if ((q = calloc(1, sizeof(*q))) == NULL)
+	if (n < 1 || n > WORKQ_THREADS_MAX ||
+	    (q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	q->efd = -1;
-	q->todo_tail = &q->todo;
-	q->ran_tail = &q->ran;
+	q->tail = &q->head;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->wake, NULL);
 	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    (q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST,
-	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0 ||
-	    util_thread_start(&q->thread, name, workq_worker, q) != 0) {
+	    workq_on_event, q)) == NULL || event_add(q->ev, NULL) != 0) {
 		workq_free(q);
 		return NULL;
 	}
-	q->started = 1;
+	for (; q->n_threads < n; q->n_threads++)
+		if (util_thread_start(&q->thread[q->n_threads], name,
+		    workq_worker, q) != 0) {
+			workq_free(q);
+			return NULL;
+		}
 	return q;
 }
 
@@ -146,17 +163,21 @@ workq_submit(struct workq *q, struct workq_job *job,
 	job->run = run;
 	job->done = done;
 	job->next = NULL;
+	job->ran = 0;
 	if (q->stopped) {
 		/* Run here; done after any job that ran before it. */
 		job->run(job);
-		*q->ran_tail = job;
-		q->ran_tail = &job->next;
+		job->ran = 1;
+		*q->tail = job;
+		q->tail = &job->next;
 		workq_complete(q);
 		return;
 	}
 	pthread_mutex_lock(&q->lock);
-	*q->todo_tail = job;
-	q->todo_tail = &job->next;
+	*q->tail = job;
+	q->tail = &job->next;
+	if (q->take == NULL)
+		q->take = job;
 	pthread_cond_signal(&q->wake);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -164,13 +185,16 @@ workq_submit(struct workq *q, struct workq_job *job,
 void
 workq_stop(struct workq *q)
 {
-	if (q == NULL || !q->started || q->stopped)
+	unsigned	i;
+
+	if (q == NULL || q->stopped)
 		return;
 	pthread_mutex_lock(&q->lock);
 	q->stopping = 1;
-	pthread_cond_signal(&q->wake);
+	pthread_cond_broadcast(&q->wake);
 	pthread_mutex_unlock(&q->lock);
-	pthread_join(q->thread, NULL);	/* it ran every queued job */
+	for (i = 0; i < q->n_threads; i++)
+		pthread_join(q->thread[i], NULL);	/* they ran every job */
 	q->stopped = 1;			/* from here on workq_submit runs */
 	workq_complete(q);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the REST worker queue: jobs run on another thread, complete
- * on the loop's thread in submission order, a done may submit the next job
+ * Unit tests of the REST worker queue: jobs run on other threads (one or
+ * several), complete on the loop's thread in submission order, a done may submit the next job
  * (ping-pong), workq_free finishes what is queued (including what a done
  * submits, still in order) without leaking a job, and a stopped queue runs
  * what is submitted at once.
@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -37,6 +38,7 @@ struct job {
 	int			 ran;
 	int			 resubmit;	/* done submits job N_JOBS */
 	int			 chain;		/* done submits job seq + 1 */
+	int			 delay_us;	/* run sleeps that long */
 };
 
 static void	job_run(struct workq_job *);
@@ -60,6 +62,8 @@ job_run(struct workq_job *job)
 
 	if (pthread_equal(pthread_self(), j->log->loop))
 		j->log->run_on_loop++;
+	if (j->delay_us > 0)
+		usleep((useconds_t)j->delay_us);
 	j->ran = 1;
 }
 
@@ -99,7 +103,7 @@ test_order(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(log.base = event_base_new());
-	assert_non_null(log.q = workq_new(log.base, "test-worker"));
+	assert_non_null(log.q = workq_new(log.base, "test-worker", 1));
 	for (i = 0; i < N_JOBS; i++)
 		workq_submit(log.q, &job_new(&log, i)->job, job_run, job_done);
 	event_base_loopexit(log.base, &limit);
@@ -111,6 +115,40 @@ test_order(void **state)
 	assert_int_equal(log.done_off_loop, 0);
 	workq_free(log.q);
 	assert_int_equal(log.n_done, N_JOBS);
+	event_base_free(log.base);
+}
+
+/*
+ * Four workers, jobs that take longer the earlier they were submitted
+ * (later ones finish first): they still complete in submission order.
+ */
+static void
+test_order_workers(void **state)
+{
+	struct log		 log = { 0 };
+	struct timeval		 limit = { 20, 0 };
+	struct job		*j;
+	int			 i;
+
+	(void)state;
+	log.loop = pthread_self();
+	assert_non_null(log.base = event_base_new());
+	assert_non_null(log.q = workq_new(log.base, "test-worker", 4));
+	for (i = 0; i < N_JOBS; i++) {
+		j = job_new(&log, i);
+		j->delay_us = (3 - i % 4) * 200;
+		workq_submit(log.q, &j->job, job_run, job_done);
+	}
+	event_base_loopexit(log.base, &limit);
+	event_base_dispatch(log.base);
+	assert_int_equal(log.n_done, N_JOBS);
+	for (i = 0; i < N_JOBS; i++)
+		assert_int_equal(log.order[i], i);
+	assert_int_equal(log.run_on_loop, 0);
+	assert_int_equal(log.done_off_loop, 0);
+	workq_free(log.q);
+	assert_null(workq_new(log.base, "test-worker", 0));
+	assert_null(workq_new(log.base, "test-worker", 9));
 	event_base_free(log.base);
 }
 
@@ -126,7 +164,7 @@ test_ping_pong(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(log.base = event_base_new());
-	assert_non_null(log.q = workq_new(log.base, "test-worker"));
+	assert_non_null(log.q = workq_new(log.base, "test-worker", 1));
 	first = job_new(&log, 0);
 	first->chain = 1;
 	workq_submit(log.q, &first->job, job_run, job_done);
@@ -152,7 +190,7 @@ test_free_finishes(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(base = event_base_new());
-	assert_non_null(log.q = workq_new(base, "test-worker"));
+	assert_non_null(log.q = workq_new(base, "test-worker", 1));
 	/*
 	 * The loop never runs: workq_free does all of it.  A done half-way
 	 * submits one more job, which completes after all the others.
@@ -183,7 +221,7 @@ test_stopped_runs_inline(void **state)
 	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(base = event_base_new());
-	assert_non_null(log.q = workq_new(base, "test-worker"));
+	assert_non_null(log.q = workq_new(base, "test-worker", 1));
 	workq_submit(log.q, &job_new(&log, 0)->job, job_run, job_done);
 	workq_stop(log.q);
 	assert_int_equal(log.n_done, 1);
@@ -203,6 +241,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_order_workers),
 		cmocka_unit_test(test_ping_pong),
 		cmocka_unit_test(test_free_finishes),
 		cmocka_unit_test(test_stopped_runs_inline),
