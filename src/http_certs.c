@@ -410,6 +410,7 @@ struct put_job {
 	const char		*bad;		/* field that is not a string */
 	struct service_put_req	 req;		/* points into body_json */
 	struct service_precheck	*pre;		/* req's check, or NULL */
+	struct service_pair	*stored;	/* an update's record's pair */
 };
 
 /* On the worker. */
@@ -427,7 +428,7 @@ put_decode(struct workq_job *job)
 	}
 	if (pj->err == 0 &&
 	    (pj->bad = http_certs_fields(&pj->body_json, &pj->req)) == NULL)
-		pj->req.pre = pj->pre = service_precheck(&pj->req);
+		pj->req.pre = pj->pre = service_precheck(&pj->req, pj->stored);
 }
 
 /* Back on the loop. */
@@ -455,6 +456,7 @@ put_decoded(struct workq_job *job)
 			http_reply_error(r, rv, why.field, why.reason);
 	}
 	service_precheck_free(pj->pre);
+	service_pair_free(pj->stored);
 	json_body_free(&pj->body_json);
 	free(pj);
 }
@@ -475,12 +477,16 @@ put(struct http_req *r, uint64_t id)
 	pj->id = id;
 	pj->len = len;
 	snprintf(pj->who, sizeof(pj->who), "%s", who(r));
+	/* Unchanged bytes are checked on the loop, cheaply: see them there. */
+	if (id != 0)
+		pj->stored = service_pair_copy(r->svc, r->team, id);
 	/* Too large a body is refused by its length alone: no copy. */
 	if (len > 0 && len <= CERTD_BODY_MAX) {
 		if ((data = evbuffer_pullup(in, -1)) == NULL ||
 		    (pj->body = malloc(len)) == NULL) {
 			if (data != NULL)
 				util_wipe(data, len);
+			service_pair_free(pj->stored);
 			free(pj);
 			http_reply_error(r, CERTD_ERR_NOMEM, NULL, NULL);
 			return;

@@ -506,7 +506,48 @@ validate(const struct cert_record *base, const struct service_put_req *r,
 
 /* --- the certificate check, off the loop ------------------------------- */
 
+struct service_pair {
+	char			*cert;
+	size_t			 cert_len;
+	char			*key;		/* wiped when freed */
+	size_t			 key_len;
+};
+
+struct service_pair *
+service_pair_copy(struct service *svc, const char *team, uint64_t id)
+{
+	const struct cert_record	*rec;
+	struct service_pair		*p;
+
+	if ((rec = store_head_get(svc->store, team, id)) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->cert = malloc(rec->certificate_len)) == NULL ||
+	    (p->key = malloc(rec->private_key_len)) == NULL) {
+		service_pair_free(p);
+		return NULL;
+	}
+	memcpy(p->cert, rec->certificate, rec->certificate_len);
+	p->cert_len = rec->certificate_len;
+	memcpy(p->key, rec->private_key, rec->private_key_len);
+	p->key_len = rec->private_key_len;
+	return p;
+}
+
+void
+service_pair_free(struct service_pair *p)
+{
+	if (p == NULL)
+		return;
+	if (p->key != NULL)
+		util_wipe(p->key, p->key_len);
+	free(p->key);
+	free(p->cert);
+	free(p);
+}
+
 struct service_precheck {
+	int			 unchanged;	/* the stored bytes: no check */
 	const char		*cert;		/* the bytes it was made for */
 	size_t			 cert_len;
 	const char		*key;
@@ -519,7 +560,8 @@ struct service_precheck {
 };
 
 struct service_precheck *
-service_precheck(const struct service_put_req *req)
+service_precheck(const struct service_put_req *req,
+    const struct service_pair *stored)
 {
 	struct service_precheck	*pc;
 	struct service_put_req	 r = *req;
@@ -531,7 +573,13 @@ service_precheck(const struct service_put_req *req)
 	pc->cert_len = r.certificate.len;
 	pc->key = r.private_key.s;
 	pc->key_len = r.private_key.len;
-	if ((pc->norm_rv = normalize(&r, &pc->pem, &pc->why)) == 0)
+	pc->norm_rv = normalize(&r, &pc->pem, &pc->why);
+	if (pc->norm_rv == 0 && stored != NULL &&
+	    same_secret(r.certificate.s, r.certificate.len, stored->cert,
+	    stored->cert_len) && same_secret(r.private_key.s,
+	    r.private_key.len, stored->key, stored->key_len))
+		pc->unchanged = 1;
+	else if (pc->norm_rv == 0)
 		pc->rv = validate(NULL, &r, (int64_t)time(NULL), &pc->pem,
 		    &pc->meta, &pc->why);
 	if (pc->norm_rv == CERTD_ERR_NOMEM || pc->rv == CERTD_ERR_NOMEM) {
@@ -591,6 +639,8 @@ prepare(const struct cert_record *base, struct service_put_req *r,
 		r->private_key.s = pc->pem.key;
 		r->private_key.len = pc->pem.key_len;
 	}
+	if (pc->unchanged)	/* the stored bytes when it was received */
+		return validate(base, r, now, &pc->pem, meta, why);
 	if (pc->rv != 0)
 		return pc_refuse(pc, pc->rv, why);
 	return still_valid(&pc->meta, now, meta, why);

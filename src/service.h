@@ -108,8 +108,18 @@ int	service_put(struct service *svc, const struct service_put_req *req,
  * checks the leaf's validity window again against its own clock.  NULL
  * when the request lacks one of the two (the check needs the stored
  * record then), or without memory: service_put checks on the loop.
+ *
+ * stored (service_pair_copy, on the loop, when the put was received; may
+ * be NULL) is the certificate and key of the record the put updates: when
+ * the put's normal forms are those bytes, nothing is checked off the loop
+ * (service_put's check of unchanged bytes reuses the stored metadata).
  */
-struct service_precheck *service_precheck(const struct service_put_req *req);
+struct service_pair;
+struct service_pair *service_pair_copy(struct service *svc, const char *team,
+	    uint64_t id);
+void	service_pair_free(struct service_pair *p);
+struct service_precheck *service_precheck(const struct service_put_req *req,
+	    const struct service_pair *stored);
 void	service_precheck_free(struct service_precheck *pc);
 
 /*

@@ -803,10 +803,12 @@ test_precheck(void **state)
 	};
 	struct fixture		*f = *state;
 	struct service_precheck	*pc;
+	struct service_pair	*pair;
 	struct service_put_req	 r, plain;
 	struct service_why	 why, want;
 	struct done		 d;
 	char			*copy;
+	uint64_t		 id, rev;
 	size_t			 i;
 	int			 rv;
 
@@ -815,7 +817,7 @@ test_precheck(void **state)
 		    "server");
 		assert_int_equal(put(f, &plain, &d, &want), cases[i].rv);
 		r = req("t", 0, "pre", cases[i].crt, cases[i].key, "server");
-		assert_non_null(pc = service_precheck(&r));
+		assert_non_null(pc = service_precheck(&r, NULL));
 		r.pre = pc;
 		rv = put(f, &r, &d, &why);
 		service_precheck_free(pc);
@@ -832,11 +834,11 @@ test_precheck(void **state)
 	}
 	/* without a key or a certificate there is nothing to check yet */
 	r = req("t", 0, "x", &ec_crt, NULL, "server");
-	assert_null(service_precheck(&r));
+	assert_null(service_precheck(&r, NULL));
 
 	/* field rules, then existence, then the check */
 	r = req("t", 0, "", &expired_crt, &expired_key, "server");
-	assert_non_null(pc = service_precheck(&r));
+	assert_non_null(pc = service_precheck(&r, NULL));
 	r.pre = pc;
 	assert_int_equal(put(f, &r, &d, &why), CERTD_ERR_BAD_REQUEST);
 	assert_why(&why, "alias", "must not be empty");
@@ -847,7 +849,7 @@ test_precheck(void **state)
 
 	/* made for other bytes (the same text elsewhere): not used */
 	r = req("t", 0, "other", &expired_crt, &expired_key, "server");
-	assert_non_null(pc = service_precheck(&r));
+	assert_non_null(pc = service_precheck(&r, NULL));
 	assert_non_null(copy = strndup(ec_crt.s, ec_crt.len));
 	r = req("t", 0, "other", &ec_crt, &ec_key, "server");
 	r.certificate.s = copy;
@@ -855,6 +857,37 @@ test_precheck(void **state)
 	assert_int_equal(put(f, &r, &d, &why), 0);
 	service_precheck_free(pc);
 	free(copy);
+
+	/*
+	 * An update that carries the stored bytes: nothing checked off the
+	 * loop, and nothing written (the update changes nothing).  When the
+	 * record changed since the pair was copied, the loop checks in full.
+	 */
+	id = create(f, "t", "same", &ec_crt, &ec_key);
+	rev = service_revision(f->svc);
+	assert_non_null(pair = service_pair_copy(f->svc, "t", id));
+	assert_null(service_pair_copy(f->svc, "t", id + 1000));
+	r = req("t", id, NULL, &ec_crt, &ec_key, NULL);
+	assert_non_null(pc = service_precheck(&r, pair));
+	r.pre = pc;
+	assert_int_equal(put(f, &r, &d, &why), 0);
+	assert_int_equal(service_revision(f->svc), rev);
+	r = req("t", id, NULL, &rsa_chain, &rsa_key, NULL);
+	assert_int_equal(put(f, &r, &d, &why), 0);	/* changed since */
+	r = req("t", id, NULL, &ec_crt, &expired_key, NULL);
+	r.pre = NULL;
+	service_precheck_free(pc);
+	assert_non_null(pc = service_precheck(&r, pair));
+	r.pre = pc;
+	assert_int_equal(put(f, &r, &d, &why), CERTD_ERR_KEY_MISMATCH);
+	service_precheck_free(pc);
+	r = req("t", id, NULL, &ec_crt, &ec_key, NULL);
+	assert_non_null(pc = service_precheck(&r, pair));
+	r.pre = pc;
+	assert_int_equal(put(f, &r, &d, &why), 0);	/* checked in full */
+	assert_int_equal(service_get(f->svc, "t", id)->meta.chain_len, 1);
+	service_precheck_free(pc);
+	service_pair_free(pair);
 }
 
 /* ------------------------------------------------------------------ */
