@@ -149,6 +149,12 @@ cpu_ticks() {
 	    awk '{ n += $12 + $13 } END { print n }'
 }
 HZ=$(getconf CLK_TCK)
+# io_bytes "PID...": bytes the PIDs have caused to be written to storage
+# (/proc/PID/io write_bytes), their sum.
+io_bytes() {
+	for p in $1; do sed -n 's/^write_bytes: //p' "/proc/$p/io"; done |
+	    awk '{ n += $1 } END { printf "%.0f\n", n }'
+}
 # thread_ticks PID: "NAME TICKS" per thread name of PID (threads of one
 # name summed; RocksDB names its pools rocksdb:low and rocksdb:high).
 thread_ticks() {
@@ -185,6 +191,7 @@ run_wrk() {
 	fi
 	rev0=$(revision_$name); [ -n "$rev0" ] || die "$name: no revision"
 	c0=$(cpu_ticks "$pid")
+	io0=$(io_bytes "$pid")
 	[ "$name" != certd ] || thread_ticks "$pid" > "$T/threads0"
 	times > "$T/times"; w0=$(child_secs "$T/times")
 	wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency -s "$LUA" "$url" -- \
@@ -193,6 +200,7 @@ run_wrk() {
 	wait "$WRK_PID" || { WRK_PID=; cat "$out" >&2; die "wrk failed"; }
 	WRK_PID=
 	c1=$(cpu_ticks "$pid")
+	io1=$(io_bytes "$pid")
 	[ "$name" != certd ] || thread_ticks "$pid" > "$T/threads1"
 	times > "$T/times"; w1=$(child_secs "$T/times")
 	if [ -n "$PERF_PID" ]; then
@@ -216,7 +224,8 @@ run_wrk() {
 	    'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }')
 	wcpu=$(awk -v a="$w0" -v b="$w1" -v n="$n" \
 	    'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
-	sed -i "s/^RESULT .*/& writes=$writes server_cpu_us=$cpu client_cpu_us=$wcpu/" "$out"
+	wb=$(awk -v a="$io0" -v b="$io1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / n }')
+	sed -i "s/^RESULT .*/& writes=$writes server_cpu_us=$cpu client_cpu_us=$wcpu write_bytes_per_req=$wb/" "$out"
 	if [ "$name" = certd ]; then
 		# CPU per request by thread: the event loop (certd), the REST
 		# worker, the store's writer, RocksDB's flush and compaction.
