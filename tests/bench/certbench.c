@@ -14,26 +14,21 @@
 #include <string.h>
 #include <time.h>
 
+#include <gnutls/gnutls.h>
+
 #include "cert.h"
 
-static char *
-slurp(const char *path, size_t *len)
+/* A whole file, through GnuTLS (the caller gnutls_free()s its data). */
+static gnutls_datum_t
+load(const char *path)
 {
-	FILE	*fp;
-	char	*buf;
-	long	 n;
+	gnutls_datum_t	d;
 
-	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
-	    (n = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0 ||
-	    (buf = malloc((size_t)n + 1)) == NULL ||
-	    fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-		perror(path);
+	if (gnutls_load_file(path, &d) < 0) {
+		fprintf(stderr, "certbench: cannot read %s\n", path);
 		exit(1);
 	}
-	fclose(fp);
-	buf[n] = '\0';
-	*len = (size_t)n;
-	return buf;
+	return d;
 }
 
 int
@@ -41,8 +36,8 @@ main(int argc, char **argv)
 {
 	struct timespec		 t0, t1;
 	struct cert_meta	 meta;
-	char			*crt, *key, why[512];
-	size_t			 crt_len, key_len;
+	gnutls_datum_t		 crt, key;
+	char			 why[512];
 	long			 i, n;
 	int			 rv;
 
@@ -50,11 +45,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: certbench CHAIN KEY N\n");
 		return 2;
 	}
-	crt = slurp(argv[1], &crt_len);
-	key = slurp(argv[2], &key_len);
+	crt = load(argv[1]);
+	key = load(argv[2]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++) {
-		if ((rv = cert_check(crt, crt_len, key, key_len,
+		if ((rv = cert_check((char *)crt.data, crt.size,
+		    (char *)key.data, key.size,
 		    (int64_t)time(NULL), &meta, why, sizeof(why))) != 0) {
 			fprintf(stderr, "certbench: %d: %s\n", rv, why);
 			return 1;
@@ -64,9 +60,9 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("RESULT check_us=%.1f chain_bytes=%zu key_bytes=%zu\n",
 	    ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / (double)n, crt_len,
-	    key_len);
-	free(crt);
-	free(key);
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / (double)n,
+	    (size_t)crt.size, (size_t)key.size);
+	gnutls_free(crt.data);
+	gnutls_free(key.data);
 	return 0;
 }

@@ -93,19 +93,26 @@ job_done(struct workq_job *job)
 		event_base_loopbreak(log->base);
 }
 
+/*
+ * N_JOBS jobs through n workers, each job sleeping delay(i) microseconds:
+ * they complete in submission order, runs off the loop, dones on it.
+ */
 static void
-test_order(void **state)
+order_run(unsigned n, int (*delay)(int))
 {
 	struct log		 log = { 0 };
-	struct timeval		 limit = { 10, 0 };
+	struct timeval		 limit = { 20, 0 };
+	struct job		*j;
 	int			 i;
 
-	(void)state;
 	log.loop = pthread_self();
 	assert_non_null(log.base = event_base_new());
-	assert_non_null(log.q = workq_new(log.base, "test-worker", 1));
-	for (i = 0; i < N_JOBS; i++)
-		workq_submit(log.q, &job_new(&log, i)->job, job_run, job_done);
+	assert_non_null(log.q = workq_new(log.base, "test-worker", n));
+	for (i = 0; i < N_JOBS; i++) {
+		j = job_new(&log, i);
+		j->delay_us = delay(i);
+		workq_submit(log.q, &j->job, job_run, job_done);
+	}
 	event_base_loopexit(log.base, &limit);
 	event_base_dispatch(log.base);
 	assert_int_equal(log.n_done, N_JOBS);
@@ -118,38 +125,35 @@ test_order(void **state)
 	event_base_free(log.base);
 }
 
-/*
- * Four workers, jobs that take longer the earlier they were submitted
- * (later ones finish first): they still complete in submission order.
- */
+static int
+no_delay(int i)
+{
+	(void)i;
+	return 0;
+}
+
+/* Later jobs finish first: 600, 400, 200, 0 us, again and again. */
+static int
+falling_delay(int i)
+{
+	return (3 - i % 4) * 200;
+}
+
+static void
+test_order(void **state)
+{
+	(void)state;
+	order_run(1, no_delay);
+}
+
+/* Four workers, later jobs finishing first: still in submission order. */
 static void
 test_order_workers(void **state)
 {
-	struct log		 log = { 0 };
-	struct timeval		 limit = { 20, 0 };
-	struct job		*j;
-	int			 i;
-
 	(void)state;
-	log.loop = pthread_self();
-	assert_non_null(log.base = event_base_new());
-	assert_non_null(log.q = workq_new(log.base, "test-worker", 4));
-	for (i = 0; i < N_JOBS; i++) {
-		j = job_new(&log, i);
-		j->delay_us = (3 - i % 4) * 200;
-		workq_submit(log.q, &j->job, job_run, job_done);
-	}
-	event_base_loopexit(log.base, &limit);
-	event_base_dispatch(log.base);
-	assert_int_equal(log.n_done, N_JOBS);
-	for (i = 0; i < N_JOBS; i++)
-		assert_int_equal(log.order[i], i);
-	assert_int_equal(log.run_on_loop, 0);
-	assert_int_equal(log.done_off_loop, 0);
-	workq_free(log.q);
-	assert_null(workq_new(log.base, "test-worker", 0));
-	assert_null(workq_new(log.base, "test-worker", 9));
-	event_base_free(log.base);
+	order_run(4, falling_delay);
+	assert_null(workq_new(NULL, "test-worker", 0));
+	assert_null(workq_new(NULL, "test-worker", 9));
 }
 
 /* Each done submits the next job: one at a time through the worker. */
