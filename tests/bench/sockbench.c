@@ -5,6 +5,8 @@
  *
  *	sockbench fanout SOCKET N_SUBS N_CHANGES [TEAM CERT_ID]
  *	sockbench get SOCKET N_CONNS SECONDS TEAM CERT_ID
+ *	sockbench get SOCKET N_CONNS SECONDS @LIST
+ *	sockbench create SOCKET N_CONNS COUNT N_TEAMS CHAIN KEY
  *
  * fanout: N_SUBS connections each send watch {team} and wait for the
  * result.  One more connection then updates certificate CERT_ID N_CHANGES
@@ -21,6 +23,12 @@
  * short warm-up; requests/s and the response payload size are reported,
  * and, when SOCKBENCH_SERVER_PID names the server process, the server's CPU
  * time per request (from /proc/PID/stat) during the measured window.
+ * With @LIST, a file of "TEAM CERT_ID" lines, each get asks for a line
+ * picked at random.
+ *
+ * create: COUNT puts of new certificates, N_CONNS at a time, the k-th into
+ * team "tK mod N_TEAMS" with alias "cK", all with the PEM of files CHAIN
+ * and KEY (tests/bench/scale.sh).
  *
  * One thread, epoll, non-blocking sockets, CLOCK_MONOTONIC.  Lines starting
  * with "RESULT " are key=value pairs for scripts.
@@ -650,18 +658,67 @@ proc_cpu(long pid)
 
 static const char	*get_team;
 static unsigned long	 get_cert;
+static char		**list_team;	/* @LIST: the lines' teams, */
+static unsigned long	*list_cert;	/* and their ids */
+static size_t		 list_n;
+static uint64_t		 rng = 0x9e3779b97f4a7c15ULL;
+
+/* xorshift64: a line of the list, at random. */
+static size_t
+list_pick(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (size_t)(rng % list_n);
+}
+
+static void
+list_load(const char *path)
+{
+	FILE		*f;
+	char		 team[256];
+	unsigned long	 id;
+	size_t		 cap = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	while (fscanf(f, "%255s %lu", team, &id) == 2) {
+		if (list_n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if ((list_team = realloc(list_team, cap *
+			    sizeof(*list_team))) == NULL ||
+			    (list_cert = realloc(list_cert, cap *
+			    sizeof(*list_cert))) == NULL)
+				die("out of memory");
+		}
+		if ((list_team[list_n] = strdup(team)) == NULL)
+			die("out of memory");
+		list_cert[list_n++] = id;
+	}
+	fclose(f);
+	if (list_n == 0)
+		die("%s: no TEAM CERT_ID lines", path);
+}
 
 static void
 get_send(struct conn *c)
 {
 	msgpack_packer	pk;
+	size_t		k;
 
 	proto_begin(&sb, &pk);
 	msgpack_pack_map(&pk, 4);
 	proto_kv_uint(&pk, "id", c->next_id++);
 	proto_kv_str(&pk, "op", "get");
-	proto_kv_str(&pk, "team", get_team);
-	proto_kv_uint(&pk, "cert_id", get_cert);
+	if (list_n > 0) {
+		k = list_pick();
+		proto_kv_str(&pk, "team", list_team[k]);
+		proto_kv_uint(&pk, "cert_id", list_cert[k]);
+	} else {
+		proto_kv_str(&pk, "team", get_team);
+		proto_kv_uint(&pk, "cert_id", get_cert);
+	}
 	if (proto_end(&sb, FRAME_MAX) != 0)
 		die("cannot build a frame");
 	c->sent_at = now();
@@ -701,13 +758,18 @@ run_get(int argc, char *argv[])
 	const char	 *pid_env = getenv("SOCKBENCH_SERVER_PID");
 	long		  srv_pid = pid_env != NULL ? atol(pid_env) : 0;
 
-	if (argc != 5)
-		die("usage: sockbench get SOCKET N_CONNS SECONDS TEAM CERT_ID");
+	if (!(argc == 5 || (argc == 4 && argv[3][0] == '@')))
+		die("usage: sockbench get SOCKET N_CONNS SECONDS "
+		    "TEAM CERT_ID | @LIST");
 	sock_path = argv[0];
 	n_conns = parse_ulong(argv[1], "N_CONNS");
 	secs = parse_ulong(argv[2], "SECONDS");
-	get_team = argv[3];
-	get_cert = parse_ulong(argv[4], "CERT_ID");
+	if (argc == 4)
+		list_load(argv[3] + 1);
+	else {
+		get_team = argv[3];
+		get_cert = parse_ulong(argv[4], "CERT_ID");
+	}
 	if (n_conns < 1 || n_conns > 10000 || secs < 1 || secs > 3600)
 		die("N_CONNS must be 1..10000, SECONDS 1..3600");
 	raise_nofile(n_conns + 64);
@@ -761,6 +823,107 @@ run_get(int argc, char *argv[])
 	return n_get_errors || n_gets == 0 ? 1 : 0;
 }
 
+/* --- create -------------------------------------------------------------- */
+
+static unsigned long	 create_next, create_count, create_teams, n_created;
+static char		*create_chain, *create_key;
+
+static char *
+slurp(const char *path)
+{
+	FILE	*f;
+	char	*buf;
+	long	 n;
+
+	if ((f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
+	    (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t)n + 1)) == NULL ||
+	    fread(buf, 1, (size_t)n, f) != (size_t)n)
+		die("cannot read %s", path);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The next put of a new certificate on c, if any is left to send. */
+static void
+create_send(struct conn *c)
+{
+	msgpack_packer	pk;
+	char		team[32], alias[32];
+
+	if (create_next >= create_count)
+		return;
+	snprintf(team, sizeof(team), "t%lu", create_next % create_teams);
+	snprintf(alias, sizeof(alias), "c%lu", create_next);
+	create_next++;
+	proto_begin(&sb, &pk);
+	msgpack_pack_map(&pk, 7);
+	proto_kv_uint(&pk, "id", c->next_id++);
+	proto_kv_str(&pk, "op", "put");
+	proto_kv_str(&pk, "team", team);
+	proto_kv_str(&pk, "alias", alias);
+	proto_kv_str(&pk, "certificate", create_chain);
+	proto_kv_str(&pk, "private_key", create_key);
+	proto_kv_str(&pk, "certificate_type", "server");
+	if (proto_end(&sb, FRAME_MAX) != 0)
+		die("cannot build a frame");
+	conn_send(c);
+}
+
+static int
+create_frame_cb(struct conn *c, const msgpack_object *m, size_t len, double t)
+{
+	(void)len;
+	(void)t;
+	if (check_ok(m, "put") != 0)
+		die("a put was refused");
+	n_created++;
+	create_send(c);
+	return 0;
+}
+
+static int
+run_create(int argc, char *argv[])
+{
+	struct conn	**cs;
+	unsigned long	  n_conns, i;
+	double		  t0, elapsed;
+
+	if (argc != 6)
+		die("usage: sockbench create SOCKET N_CONNS COUNT N_TEAMS "
+		    "CHAIN KEY");
+	sock_path = argv[0];
+	n_conns = parse_ulong(argv[1], "N_CONNS");
+	create_count = parse_ulong(argv[2], "COUNT");
+	create_teams = parse_ulong(argv[3], "N_TEAMS");
+	create_chain = slurp(argv[4]);
+	create_key = slurp(argv[5]);
+	if (n_conns < 1 || n_conns > 10000 || create_teams < 1)
+		die("N_CONNS must be 1..10000, N_TEAMS at least 1");
+	raise_nofile(n_conns + 64);
+	if ((cs = calloc(n_conns, sizeof(*cs))) == NULL)
+		die("out of memory");
+	for (i = 0; i < n_conns; i++)
+		cs[i] = conn_open((int)i);
+	t0 = now();
+	for (i = 0; i < n_conns; i++)
+		create_send(cs[i]);
+	while (n_created < create_count)
+		poll_once(CHANGE_TIMEOUT, create_frame_cb);
+	elapsed = now() - t0;
+	printf("create: %lu certificates in %lu teams in %.1f s: %.0f/s\n",
+	    n_created, create_teams, elapsed, (double)n_created / elapsed);
+	printf("RESULT create_count=%lu create_seconds=%.1f create_rps=%.0f\n",
+	    n_created, elapsed, (double)n_created / elapsed);
+	for (i = 0; i < n_conns; i++)
+		conn_close(cs[i]);
+	free(cs);
+	free(create_chain);
+	free(create_key);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -768,7 +931,7 @@ main(int argc, char *argv[])
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: sockbench fanout|get SOCKET ...");
+		die("usage: sockbench fanout|get|create SOCKET ...");
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1: %s", strerror(errno));
 	msgpack_sbuffer_init(&sb);
@@ -776,8 +939,10 @@ main(int argc, char *argv[])
 		rv = run_fanout(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "get") == 0)
 		rv = run_get(argc - 2, argv + 2);
+	else if (strcmp(argv[1], "create") == 0)
+		rv = run_create(argc - 2, argv + 2);
 	else
-		die("unknown mode %s (fanout or get)", argv[1]);
+		die("unknown mode %s (fanout, get or create)", argv[1]);
 	msgpack_sbuffer_destroy(&sb);
 	close(epfd);
 	return rv;
