@@ -443,10 +443,7 @@ store_apply(struct store *s, struct store_op *op)
 		} else {
 			if (t->n >= t->cap)
 				store_bug("no room reserved for a create");
-			memmove(&t->recs[pos + 1], &t->recs[pos],
-			    (t->n - pos) * sizeof(*t->recs));
-			t->recs[pos] = rec;
-			t->n++;
+			store_index_team_insert(t, pos, rec);
 			s->count++;
 			store_index_alias_link(s, op->ent, rec);
 			op->ent = NULL;
@@ -455,10 +452,7 @@ store_apply(struct store *s, struct store_op *op)
 		if ((t = store_index_team_find(s, op->team)) == NULL ||
 		    !store_index_team_search(t, op->id, &pos))
 			store_bug("deleting a record that is not committed");
-		old = t->recs[pos];
-		memmove(&t->recs[pos], &t->recs[pos + 1],
-		    (t->n - pos - 1) * sizeof(*t->recs));
-		t->n--;
+		old = store_index_team_remove(t, pos);
 		s->count--;
 		free(store_index_alias_unlink(s, old->team, old->alias));
 	}

@@ -108,6 +108,7 @@ int
 store_index_team_grow(struct store_team *t)
 {
 	struct cert_record	**nr;
+	uint64_t		 *ni;
 	size_t			  need = t->n + t->reserve + 1, ncap;
 
 	if (need <= t->cap)
@@ -118,8 +119,38 @@ store_index_team_grow(struct store_team *t)
 	if ((nr = realloc(t->recs, ncap * sizeof(*nr))) == NULL)
 		return CERTD_ERR_NOMEM;
 	t->recs = nr;
+	if ((ni = realloc(t->ids, ncap * sizeof(*ni))) == NULL)
+		return CERTD_ERR_NOMEM;	/* recs grew: harmless */
+	t->ids = ni;
 	t->cap = ncap;
 	return 0;
+}
+
+/* Put rec at pos (store_index_team_search's), in room made before. */
+void
+store_index_team_insert(struct store_team *t, size_t pos,
+    struct cert_record *rec)
+{
+	memmove(&t->recs[pos + 1], &t->recs[pos],
+	    (t->n - pos) * sizeof(*t->recs));
+	memmove(&t->ids[pos + 1], &t->ids[pos], (t->n - pos) * sizeof(*t->ids));
+	t->recs[pos] = rec;
+	t->ids[pos] = rec->id;
+	t->n++;
+}
+
+/* Take the record at pos out of t; returns it. */
+struct cert_record *
+store_index_team_remove(struct store_team *t, size_t pos)
+{
+	struct cert_record	*rec = t->recs[pos];
+
+	memmove(&t->recs[pos], &t->recs[pos + 1],
+	    (t->n - pos - 1) * sizeof(*t->recs));
+	memmove(&t->ids[pos], &t->ids[pos + 1],
+	    (t->n - pos - 1) * sizeof(*t->ids));
+	t->n--;
+	return rec;
 }
 
 /* Index of id in t->recs, or where it would go; true when present. */
@@ -129,19 +160,19 @@ store_index_team_search(const struct store_team *t, uint64_t id, size_t *pos)
 	size_t	lo = 0, hi = t->n, mid;
 
 	/* creates come in increasing id order: check the end first */
-	if (t->n == 0 || t->recs[t->n - 1]->id < id) {
+	if (t->n == 0 || t->ids[t->n - 1] < id) {
 		*pos = t->n;
 		return false;
 	}
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (t->recs[mid]->id < id)
+		if (t->ids[mid] < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	*pos = lo;
-	return lo < t->n && t->recs[lo]->id == id;
+	return lo < t->n && t->ids[lo] == id;
 }
 
 static struct store_alias **

@@ -59,6 +59,8 @@ struct store_team {
 	uint64_t		  hash;
 	char			 *name;
 	struct cert_record	**recs;
+	uint64_t		 *ids;		/* recs[i]->id, searched without
+						   reaching the records */
 	size_t			  n;
 	size_t			  cap;
 	size_t			  reserve;	/* held by pending creates */
@@ -293,6 +295,10 @@ struct store_team *store_index_team_find(const struct store *s,
 struct store_team *store_index_team_get(struct store *s, const char *name);
 /* Make room for one more record than n + reserve. */
 int		 store_index_team_grow(struct store_team *t);
+/* Insert rec at pos (room made by grow); take the record at pos out. */
+void		 store_index_team_insert(struct store_team *t, size_t pos,
+		    struct cert_record *rec);
+struct cert_record *store_index_team_remove(struct store_team *t, size_t pos);
 /* Index of id in t->recs, or where it would go; true when present. */
 bool		 store_index_team_search(const struct store_team *t,
 		    uint64_t id, size_t *pos);

@@ -270,7 +270,7 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 			goto out;
 		}
 		/* keys are sorted, so ids arrive in increasing order */
-		t->recs[t->n++] = rec;
+		store_index_team_insert(t, t->n, rec);
 		s->count++;
 		store_index_alias_link(s, e, rec);
 		if (id > *max_id)
@@ -972,6 +972,7 @@ store_free(struct store *s)
 			for (j = 0; j < t->n; j++)
 				record_free(t->recs[j]);
 			free(t->recs);
+			free(t->ids);
 			free(t->name);
 			free(t);
 		}

@@ -44,7 +44,7 @@ fi
 sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
     { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
 BENCH="$T/sockbench"
-gcc -O2 -Wall -Wextra -o "$BENCH" "$SRC/src/proto.c" "$SRC/src/util.c" \
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$BENCH" "$SRC/src/proto.c" "$SRC/src/util.c" \
     "$SRC/tests/bench/sockbench.c" -I"$SRC/include" -I"$SRC/src" \
     $(pkg-config --cflags --libs msgpack) || die "cannot build sockbench"
 
