@@ -336,6 +336,27 @@ ctl_wait_done(struct ctl_wait *w)
 	check_drained(ctl);
 }
 
+static void	conn_read_cb(struct bufferevent *, void *);
+
+void
+ctl_conn_hold(struct ctl_conn *conn)
+{
+	conn->held = 1;
+	if (conn->state == CTL_OPEN)
+		bufferevent_disable(conn->bev, EV_READ);
+}
+
+void
+ctl_conn_release(struct ctl_conn *conn)
+{
+	conn->held = 0;
+	if (conn->state != CTL_OPEN || conn->doomed)
+		return;
+	if (!conn->ctl->stopping)	/* else what was read is all */
+		bufferevent_enable(conn->bev, EV_READ);
+	conn_read_cb(conn->bev, conn);	/* what came while held */
+}
+
 /* --- bufferevent callbacks ------------------------------------------------ */
 
 static void
@@ -347,7 +368,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 avail, len;
 	int		 rc;
 
-	while (conn->state == CTL_OPEN) {
+	while (conn->state == CTL_OPEN && !conn->held) {
 		avail = evbuffer_get_length(in);
 		if (avail < CERTD_FRAME_HEADER_LEN)
 			break;
@@ -674,8 +695,10 @@ ctl_new(struct event_base *base, struct service *svc, struct hub *hub,
 	ctl->base = base;
 	ctl->svc = svc;
 	ctl->hub = hub;
-	if ((ctl->admin = workq_new(base, "certd-admin", 1)) == NULL) {
-		snprintf(errbuf, errlen, "cannot start the admin worker");
+	if ((ctl->admin = workq_new(base, "certd-admin", 1)) == NULL ||
+	    (ctl->check = workq_new(base, "certd-check",
+	    util_workers(CERTD_WORKERS_MAX))) == NULL) {
+		snprintf(errbuf, errlen, "cannot start the socket's workers");
 		goto fail;
 	}
 	ctl->cfg = cfg;
@@ -723,6 +746,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	if (ctl != NULL) {
+		workq_free(ctl->check);
 		workq_free(ctl->admin);
 		if (ctl->ev_accept != NULL)
 			event_free(ctl->ev_accept);
@@ -739,6 +763,7 @@ ctl_free(struct ctl *ctl)
 
 	if (ctl == NULL)
 		return;
+	workq_free(ctl->check);
 	workq_free(ctl->admin);
 	if (ctl->listener != NULL) {
 		evconnlistener_free(ctl->listener);
@@ -760,8 +785,10 @@ ctl_free(struct ctl *ctl)
 void
 ctl_stop_work(struct ctl *ctl)
 {
-	if (ctl != NULL)
+	if (ctl != NULL) {
+		workq_stop(ctl->check);
 		workq_stop(ctl->admin);
+	}
 }
 
 void

@@ -54,6 +54,8 @@ struct ctl_conn {
 	unsigned long		 gids[CERTD_PEER_GROUPS_MAX];
 	size_t			 n_gids;
 	struct hub_conn		*hc;		/* NULL until the first watch */
+	int			 held;		/* a put is being checked: the
+						   frames after it wait */
 	msgpack_sbuffer		 sb;		/* scratch for replies */
 };
 
@@ -69,6 +71,7 @@ struct ctl_wait {
 struct ctl {
 	struct event_base	*base;
 	struct workq		*admin;		/* backups, off the loop */
+	struct workq		*check;		/* puts' certificate checks */
 	struct service		*svc;
 	struct hub		*hub;
 	const struct config	*cfg;
@@ -135,6 +138,14 @@ void		 ctl_reply_nil(struct ctl_conn *conn, uint64_t id);
  * Answers "out of memory" and returns NULL when it cannot be had.
  */
 struct ctl_wait	*ctl_wait_new(struct ctl_req *r, int with_key);
+
+/*
+ * Hold conn's frames while a put of it is checked off the loop, so that
+ * what it sends next is done after the put, as it was sent; release
+ * dispatches what came meanwhile.
+ */
+void		 ctl_conn_hold(struct ctl_conn *conn);
+void		 ctl_conn_release(struct ctl_conn *conn);
 
 /* The wait is over, answered or not: drop its reference, free w. */
 void		 ctl_wait_done(struct ctl_wait *w);

@@ -301,13 +301,87 @@ put_done(int err, const struct cert_record *rec, void *arg)
 	ctl_wait_done(w);
 }
 
+/*
+ * A put on its way: its fields copied out of the frame, its certificate
+ * and key checked on a certd-check worker (service_precheck, GnuTLS), then
+ * decided and submitted on the loop.  The connection's next frames wait
+ * for it (ctl_conn_hold), so that they are done after it, as sent.
+ */
+struct put_job {
+	struct workq_job	 job;		/* first: the job is the put_job */
+	struct ctl_wait		*w;
+	struct service_put_req	 req;		/* points into the copies */
+	char			 team[CERTD_TEAM_MAX + 1];
+	char			 who[64];
+	char			*text[4];	/* alias, cert, key, type */
+	size_t			 len[4];
+	struct service_pair	*stored;
+	struct service_precheck	*pre;
+};
+
+static void
+put_job_free(struct put_job *pj)
+{
+	int	i;
+
+	for (i = 0; i < 4; i++)
+		if (pj->text[i] != NULL) {
+			util_wipe(pj->text[i], pj->len[i]);
+			free(pj->text[i]);
+		}
+	service_pair_free(pj->stored);
+	service_precheck_free(pj->pre);
+	free(pj);
+}
+
+/* Copy field f of the frame into the job (absent stays absent). */
+static int
+put_job_copy(struct put_job *pj, int i, struct service_field *f)
+{
+	if (f->s == NULL)
+		return 0;
+	if ((pj->text[i] = malloc(f->len + 1)) == NULL)
+		return -1;
+	memcpy(pj->text[i], f->s, f->len);
+	pj->text[i][f->len] = '\0';
+	pj->len[i] = f->len;
+	f->s = pj->text[i];
+	return 0;
+}
+
+/* On a certd-check worker. */
+static void
+put_check(struct workq_job *job)
+{
+	struct put_job	*pj = (struct put_job *)job;
+
+	pj->req.pre = pj->pre = service_precheck(&pj->req, pj->stored);
+}
+
+/* Back on the loop. */
+static void
+put_checked(struct workq_job *job)
+{
+	struct put_job		*pj = (struct put_job *)job;
+	struct ctl_wait		*w = pj->w;
+	struct ctl_conn		*conn = w->conn;
+	struct service_why	 why;
+	int			 rv;
+
+	rv = service_put(conn->ctl->svc, &pj->req, put_done, w, &why);
+	if (rv != 0 && conn->state != CTL_CLOSED)
+		ctl_reply_error(conn, w->id, rv, why.field, why.reason);
+	put_job_free(pj);	/* the service copied what it keeps */
+	ctl_conn_release(conn);	/* w's reference keeps conn */
+	if (rv != 0)
+		ctl_wait_done(w);
+}
+
 static void
 op_put(struct ctl_req *r)
 {
-	struct service_put_req		 req;
-	struct service_why	 why;
-	struct ctl_wait		*w;
-	int			 rv;
+	struct service_put_req	 req;
+	struct put_job		*pj;
 
 	memset(&req, 0, sizeof(req));
 	if (ctl_ops_get_team(r, ACL_WRITE, 0) != 0 ||
@@ -317,15 +391,31 @@ op_put(struct ctl_req *r)
 	    ctl_ops_get_str(r, "private_key", 0, &req.private_key) != 0 ||
 	    ctl_ops_get_str(r, "certificate_type", 0, &req.cert_type) != 0)
 		return;
-	req.team = r->team;
-	if ((w = wait_record(r)) == NULL)
+	if ((pj = calloc(1, sizeof(*pj))) == NULL ||
+	    put_job_copy(pj, 0, &req.alias) != 0 ||
+	    put_job_copy(pj, 1, &req.certificate) != 0 ||
+	    put_job_copy(pj, 2, &req.private_key) != 0 ||
+	    put_job_copy(pj, 3, &req.cert_type) != 0) {
+		if (pj != NULL)
+			put_job_free(pj);
+		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOMEM, NULL, NULL);
 		return;
-	req.who = who(r->conn);
-	if ((rv = service_put(r->conn->ctl->svc, &req, put_done, w,
-	    &why)) != 0) {
-		ctl_reply_error(r->conn, r->id, rv, why.field, why.reason);
-		ctl_wait_done(w);
 	}
+	if ((pj->w = wait_record(r)) == NULL) {
+		put_job_free(pj);
+		return;
+	}
+	snprintf(pj->team, sizeof(pj->team), "%s", r->team);
+	snprintf(pj->who, sizeof(pj->who), "%s", who(r->conn));
+	pj->req = req;
+	pj->req.team = pj->team;
+	pj->req.who = pj->who;
+	/* Unchanged bytes are checked on the loop, cheaply: see them there. */
+	if (req.id != 0)
+		pj->stored = service_pair_copy(r->conn->ctl->svc, r->team,
+		    req.id);
+	ctl_conn_hold(r->conn);
+	workq_submit(r->conn->ctl->check, &pj->job, put_check, put_checked);
 }
 
 static void

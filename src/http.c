@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -911,20 +910,6 @@ tls_setup(struct http *h, const struct config *cfg, char *errbuf,
 	return 1;
 }
 
-/*
- * REST workers: one a CPU, up to CERTD_HTTP_WORKERS_MAX.  A PUT of a new
- * certificate spends most of its CPU in GnuTLS on a worker; with one, the
- * other core waits (doc/performance.md).
- */
-static unsigned
-http_workers(void)
-{
-	long	n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > CERTD_HTTP_WORKERS_MAX ? CERTD_HTTP_WORKERS_MAX :
-	    (unsigned)n;
-}
-
 struct http *
 http_new(struct event_base *base, struct service *svc,
     const struct tokens *tokens, const struct config *cfg, char *errbuf,
@@ -960,7 +945,8 @@ http_new(struct event_base *base, struct service *svc,
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    max_conns > rl.rlim_cur / 2)
 		max_conns = rl.rlim_cur / 2;
-	if ((h->work = workq_new(base, "certd-worker", http_workers())) == NULL) {
+	if ((h->work = workq_new(base, "certd-worker",
+	    util_workers(CERTD_WORKERS_MAX))) == NULL) {
 		snprintf(errbuf, errlen, "cannot start the REST worker");
 		goto fail;
 	}

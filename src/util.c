@@ -231,3 +231,11 @@ util_woken(int efd)
 
 	return read(efd, &n, sizeof(n)) < 0 && errno != EAGAIN ? -1 : 0;
 }
+
+unsigned
+util_workers(unsigned max)
+{
+	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : (unsigned long)n > max ? max : (unsigned)n;
+}

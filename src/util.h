@@ -77,6 +77,9 @@ void	util_sigset_async(sigset_t *set);
 int	util_thread_start(pthread_t *t, const char *name,
 	    void *(*fn)(void *), void *arg);
 
+/* Worker threads for CPU-bound work: one a CPU online, 1 to max. */
+unsigned	util_workers(unsigned max);
+
 /*
  * The two ends of an eventfd by which a thread wakes the event loop:
  * util_wake adds one to the counter (from the thread), util_woken reads it

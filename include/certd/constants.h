@@ -40,7 +40,8 @@
 #define CERTD_HTTP_TIMEOUT	30		/* seconds, read and write */
 #define CERTD_HTTP_CONN_MAX	4096		/* http_max_conns default */
 #define CERTD_HTTP_CONN_HIGH	1000000		/* largest http_max_conns */
-#define CERTD_HTTP_WORKERS_MAX	4		/* REST worker threads, one a CPU */
+#define CERTD_WORKERS_MAX	4		/* threads of a pool that checks
+					   certificates, one a CPU */
 
 /* --- tokens -------------------------------------------------------------- */
 

@@ -84,6 +84,22 @@ req GET "$C?page_size=100"
 expect_json total 1 "REST sees the socket's create"
 GOOD=$(jget list.0.id)
 
+# --- pipelined requests are done in the order sent ----------------------------
+# A put's certificate check runs off the loop; what the connection sends
+# after it waits for it.  A put then a delete of one certificate: the put is
+# applied, then the delete (the other way round the put would find nothing).
+"$PEER" "$S" "$(put_json 1 order leaf-ec.pem leaf-ec.key)" > "$T/o"
+ORDER=$("$JTOOL" get "$T/o" result.id)
+"$PEER" "$S" "$("$JTOOL" make id:=1 op=put team=acme cert_id:="$ORDER" \
+    certificate=@"$PKI/leaf-ec384.pem" private_key=@"$PKI/leaf-ec384.key")" \
+    "{\"id\":2,\"op\":\"delete\",\"team\":\"acme\",\"cert_id\":$ORDER,\"force\":true}" \
+    > "$T/o"
+expect_line "$T/o" '"id":1,"ok":true' "pipelined put then delete: the put is applied first"
+expect_line "$T/o" '"id":2,"ok":true' "pipelined put then delete: then the delete"
+req GET "$C/$ORDER"
+expect_error 404 "certificate not found" "pipelined put then delete: gone at the end"
+req GET "$C?page_size=100"	# what follows reads this list
+
 # --- resume with since, resync after the log was trimmed ----------------------
 rev0=$(jget list.0.id >/dev/null; "$PEER" "$S" '{"id":1,"op":"hello"}' |
     sed -n 's/.*"revision":\([0-9]*\).*/\1/p')
