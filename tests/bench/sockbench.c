@@ -656,6 +656,31 @@ proc_cpu(long pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* n connections to the socket, the file limit raised for them. */
+static struct conn **
+conns_open(unsigned long n)
+{
+	struct conn	**cs;
+	unsigned long	  i;
+
+	raise_nofile(n + 64);
+	if ((cs = calloc(n, sizeof(*cs))) == NULL)
+		die("out of memory");
+	for (i = 0; i < n; i++)
+		cs[i] = conn_open((int)i);
+	return cs;
+}
+
+static void
+conns_close(struct conn **cs, unsigned long n)
+{
+	unsigned long	i;
+
+	for (i = 0; i < n; i++)
+		conn_close(cs[i]);
+	free(cs);
+}
+
 static const char	*get_team;
 static unsigned long	 get_cert;
 static char		**list_team;	/* @LIST: the lines' teams, */
@@ -772,11 +797,7 @@ run_get(int argc, char *argv[])
 	}
 	if (n_conns < 1 || n_conns > 10000 || secs < 1 || secs > 3600)
 		die("N_CONNS must be 1..10000, SECONDS 1..3600");
-	raise_nofile(n_conns + 64);
-	if ((cs = calloc(n_conns, sizeof(*cs))) == NULL)
-		die("out of memory");
-	for (i = 0; i < n_conns; i++)
-		cs[i] = conn_open((int)i);
+	cs = conns_open(n_conns);
 
 	t0 = now();
 	for (i = 0; i < n_conns; i++)
@@ -817,9 +838,7 @@ run_get(int argc, char *argv[])
 	    n_conns, n_gets, (double)n_gets / elapsed,
 	    n_gets ? lat_sum / (double)n_gets * 1e3 : 0.0, get_payload,
 	    get_frame, n_get_errors);
-	for (i = 0; i < n_conns; i++)
-		conn_close(cs[i]);
-	free(cs);
+	conns_close(cs, n_conns);
 	return n_get_errors || n_gets == 0 ? 1 : 0;
 }
 
@@ -901,11 +920,7 @@ run_create(int argc, char *argv[])
 	create_key = slurp(argv[5]);
 	if (n_conns < 1 || n_conns > 10000 || create_teams < 1)
 		die("N_CONNS must be 1..10000, N_TEAMS at least 1");
-	raise_nofile(n_conns + 64);
-	if ((cs = calloc(n_conns, sizeof(*cs))) == NULL)
-		die("out of memory");
-	for (i = 0; i < n_conns; i++)
-		cs[i] = conn_open((int)i);
+	cs = conns_open(n_conns);
 	t0 = now();
 	for (i = 0; i < n_conns; i++)
 		create_send(cs[i]);
@@ -916,9 +931,7 @@ run_create(int argc, char *argv[])
 	    n_created, create_teams, elapsed, (double)n_created / elapsed);
 	printf("RESULT create_count=%lu create_seconds=%.1f create_rps=%.0f\n",
 	    n_created, elapsed, (double)n_created / elapsed);
-	for (i = 0; i < n_conns; i++)
-		conn_close(cs[i]);
-	free(cs);
+	conns_close(cs, n_conns);
 	free(create_chain);
 	free(create_key);
 	return 0;
