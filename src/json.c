@@ -272,7 +272,8 @@ on_bool(void *ctx, int v)
 /*
  * A number, from its text (yajl has checked its grammar): an integer must
  * fit int64 (yajl's own integer event refuses INT64_MIN), a real a finite
- * double.
+ * double.  strtod reads '.' as the C locale does: certd never sets
+ * LC_NUMERIC, and certctl sets LC_CTYPE only.
  */
 static int
 on_number(void *ctx, const char *s, size_t len)
