@@ -7,6 +7,8 @@
  *	sockbench get SOCKET N_CONNS SECONDS TEAM CERT_ID
  *	sockbench get SOCKET N_CONNS SECONDS @LIST
  *	sockbench create SOCKET N_CONNS COUNT N_TEAMS CHAIN KEY
+ *	sockbench update SOCKET N_CONNS COUNT N_TEAMS ROUNDS CHAIN KEY
+ *	    CHAIN KEY [CHAIN KEY ...]
  *
  * fanout: N_SUBS connections each send watch {team} and wait for the
  * result.  One more connection then updates certificate CERT_ID N_CHANGES
@@ -29,6 +31,16 @@
  * create: COUNT puts of new certificates, N_CONNS at a time, the k-th into
  * team "tK mod N_TEAMS" with alias "cK", all with the PEM of files CHAIN
  * and KEY (tests/bench/scale.sh).
+ *
+ * update: the puts of create, then ROUNDS rounds in which every one of the
+ * COUNT certificates is updated once (certificate and private_key, by the
+ * id its create answered), N_CONNS puts in flight; a round starts when the
+ * previous one is answered.  Version r (0 the create) of the k-th
+ * certificate holds the r+k-th pair mod the number of CHAIN KEY pairs, so
+ * every update is a new version with other bytes; an update whose answer
+ * does not carry a new revision for the certificate is an error.  The
+ * payload of the versions made (PEM of chain and key, alias, type) is
+ * reported, in all and of the current versions (tests/bench/datadir.sh).
  *
  * One thread, epoll, non-blocking sockets, CLOCK_MONOTONIC.  Lines starting
  * with "RESULT " are key=value pairs for scripts.
@@ -70,6 +82,7 @@ struct conn {
 	uint64_t	 next_id;
 	uint64_t	 last_rev;	/* last event revision seen */
 	double		 sent_at;	/* get: when the request left */
+	unsigned long	 item;		/* update: the certificate in flight */
 };
 
 typedef int	(*frame_fn)(struct conn *, const msgpack_object *, size_t,
@@ -937,6 +950,182 @@ run_create(int argc, char *argv[])
 	return 0;
 }
 
+/* --- update -------------------------------------------------------------- */
+
+static unsigned long	  upd_round, upd_pairs, upd_done;
+static char		**upd_chain, **upd_key;
+static uint64_t		 *upd_ids;	/* the certificates' ids, by k */
+static uint64_t		 *upd_revs;	/* and their last revisions */
+static unsigned long long upd_payload;	/* bytes of every version sent */
+
+#define UPDATE_TYPE	"server"
+
+/* The pair of version upd_round of the k-th certificate. */
+static unsigned long
+update_pair(unsigned long k)
+{
+	return (k + upd_round) % upd_pairs;
+}
+
+/* The payload of a version of the k-th certificate holding pair j. */
+static unsigned long long
+update_version_bytes(unsigned long k, unsigned long j)
+{
+	char	alias[32];
+
+	snprintf(alias, sizeof(alias), "c%lu", k);
+	return strlen(upd_chain[j]) + strlen(upd_key[j]) + strlen(alias) +
+	    strlen(UPDATE_TYPE);
+}
+
+/*
+ * The next put of this round on c, if any is left to send: in round 0 the
+ * create of certificate k (as create_send does), then its update by id.
+ * The stored version keeps alias and type, so they count in its payload.
+ */
+static void
+update_send(struct conn *c)
+{
+	msgpack_packer	pk;
+	char		team[32], alias[32];
+	unsigned long	k, j;
+
+	if (create_next >= create_count)
+		return;
+	k = c->item = create_next++;
+	j = update_pair(k);
+	snprintf(team, sizeof(team), "t%lu", k % create_teams);
+	snprintf(alias, sizeof(alias), "c%lu", k);
+	proto_begin(&sb, &pk);
+	msgpack_pack_map(&pk, upd_round == 0 ? 7 : 6);
+	proto_kv_uint(&pk, "id", c->next_id++);
+	proto_kv_str(&pk, "op", "put");
+	proto_kv_str(&pk, "team", team);
+	if (upd_round == 0) {
+		proto_kv_str(&pk, "alias", alias);
+		proto_kv_str(&pk, "certificate_type", UPDATE_TYPE);
+	} else
+		proto_kv_uint(&pk, "cert_id", upd_ids[k]);
+	proto_kv_str(&pk, "certificate", upd_chain[j]);
+	proto_kv_str(&pk, "private_key", upd_key[j]);
+	if (proto_end(&sb, FRAME_MAX) != 0)
+		die("cannot build a frame");
+	upd_payload += update_version_bytes(k, j);
+	conn_send(c);
+}
+
+static int
+update_frame_cb(struct conn *c, const msgpack_object *m, size_t len, double t)
+{
+	const msgpack_object	*res;
+	uint64_t		 id, rev;
+	unsigned long		 k = c->item;
+
+	(void)len;
+	(void)t;
+	if (check_ok(m, "put") != 0)
+		die("a put was refused");
+	res = proto_get(m, "result");
+	if (res == NULL || res->type != MSGPACK_OBJECT_MAP ||
+	    proto_get_uint(res, "id", &id) != 1 ||
+	    proto_get_uint(res, "revision", &rev) != 1)
+		die("put result without an id and a revision");
+	if (upd_round == 0)
+		upd_ids[k] = id;
+	else if (id != upd_ids[k])
+		die("the update of certificate %" PRIu64 " was answered for "
+		    "%" PRIu64, upd_ids[k], id);
+	else if (rev <= upd_revs[k])
+		die("round %lu: the update of certificate %" PRIu64 " made no "
+		    "new version (revision %" PRIu64 ")", upd_round, id, rev);
+	upd_revs[k] = rev;
+	upd_done++;
+	update_send(c);
+	return 0;
+}
+
+static int
+run_update(int argc, char *argv[])
+{
+	struct conn		**cs;
+	unsigned long		  n_conns, rounds, i, k, before;
+	unsigned long long	  live = 0;
+	double			  t0, t_last, t_create = 0, t_update = 0;
+
+	if (argc < 9 || (argc - 5) % 2 != 0)
+		die("usage: sockbench update SOCKET N_CONNS COUNT N_TEAMS "
+		    "ROUNDS CHAIN KEY CHAIN KEY [CHAIN KEY ...]");
+	sock_path = argv[0];
+	n_conns = parse_ulong(argv[1], "N_CONNS");
+	create_count = parse_ulong(argv[2], "COUNT");
+	create_teams = parse_ulong(argv[3], "N_TEAMS");
+	rounds = parse_ulong(argv[4], "ROUNDS");
+	if (n_conns < 1 || n_conns > 10000 || create_count < 1 ||
+	    create_teams < 1 || rounds > 100000)
+		die("N_CONNS must be 1..10000, COUNT and N_TEAMS at least 1, "
+		    "ROUNDS at most 100000");
+	upd_pairs = (unsigned long)(argc - 5) / 2;
+	if ((upd_chain = calloc(upd_pairs, sizeof(*upd_chain))) == NULL ||
+	    (upd_key = calloc(upd_pairs, sizeof(*upd_key))) == NULL ||
+	    (upd_ids = calloc(create_count, sizeof(*upd_ids))) == NULL ||
+	    (upd_revs = calloc(create_count, sizeof(*upd_revs))) == NULL)
+		die("out of memory");
+	for (i = 0; i < upd_pairs; i++) {
+		upd_chain[i] = slurp(argv[5 + 2 * i]);
+		upd_key[i] = slurp(argv[6 + 2 * i]);
+	}
+	cs = conns_open(n_conns);
+	for (upd_round = 0; upd_round <= rounds; upd_round++) {
+		create_next = upd_done = 0;
+		t0 = t_last = now();
+		for (i = 0; i < n_conns; i++)
+			update_send(cs[i]);
+		while (upd_done < create_count) {
+			before = upd_done;
+			poll_once(CHANGE_TIMEOUT, update_frame_cb);
+			if (upd_done != before)
+				t_last = now();
+			else if (now() - t_last > CHANGE_TIMEOUT)
+				die("round %lu: no answer for %.0f s (%lu of "
+				    "%lu answered)", upd_round, CHANGE_TIMEOUT,
+				    upd_done, create_count);
+		}
+		if (upd_round == 0)
+			t_create = now() - t0;
+		else
+			t_update += now() - t0;
+	}
+	upd_round = rounds;
+	for (k = 0; k < create_count; k++)
+		live += update_version_bytes(k, update_pair(k));
+	printf("update: %lu certificates in %lu teams created in %.1f s "
+	    "(%.0f/s), then %lu rounds of updates in %.1f s (%.0f/s), %lu "
+	    "chains and keys in turn\n", create_count, create_teams, t_create,
+	    (double)create_count / t_create, rounds, t_update, rounds ?
+	    (double)(create_count * rounds) / t_update : 0.0, upd_pairs);
+	printf("update: payload of the %lu versions made %llu bytes, of the "
+	    "current ones %llu, of the older ones %llu\n",
+	    create_count * (rounds + 1), upd_payload, live, upd_payload - live);
+	printf("RESULT update_count=%lu update_teams=%lu update_rounds=%lu "
+	    "update_pairs=%lu create_rps=%.0f update_rps=%.0f "
+	    "update_payload=%llu update_live=%llu update_history=%llu "
+	    "update_sample_team=t0 update_sample_id=%" PRIu64 "\n",
+	    create_count, create_teams, rounds, upd_pairs,
+	    (double)create_count / t_create, rounds ?
+	    (double)(create_count * rounds) / t_update : 0.0, upd_payload,
+	    live, upd_payload - live, upd_ids[0]);
+	conns_close(cs, n_conns);
+	for (i = 0; i < upd_pairs; i++) {
+		free(upd_chain[i]);
+		free(upd_key[i]);
+	}
+	free(upd_chain);
+	free(upd_key);
+	free(upd_ids);
+	free(upd_revs);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -944,7 +1133,7 @@ main(int argc, char *argv[])
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: sockbench fanout|get|create SOCKET ...");
+		die("usage: sockbench fanout|get|create|update SOCKET ...");
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1: %s", strerror(errno));
 	msgpack_sbuffer_init(&sb);
@@ -954,8 +1143,10 @@ main(int argc, char *argv[])
 		rv = run_get(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "create") == 0)
 		rv = run_create(argc - 2, argv + 2);
+	else if (strcmp(argv[1], "update") == 0)
+		rv = run_update(argc - 2, argv + 2);
 	else
-		die("unknown mode %s (fanout, get or create)", argv[1]);
+		die("unknown mode %s (fanout, get, create or update)", argv[1]);
 	msgpack_sbuffer_destroy(&sb);
 	close(epfd);
 	return rv;
