@@ -33,6 +33,7 @@ static const struct config config_defaults = {
 	.n_expiry_days = 3,
 	.expiry_scan_interval = CERTD_EXPIRY_SCAN_DEFAULT,
 	.history_keep = CERTD_HISTORY_KEEP_DEFAULT,
+	.cache_size = CERTD_CACHE_DEFAULT,
 	.http_max_conns = CERTD_HTTP_CONN_MAX,
 };
 
@@ -232,6 +233,7 @@ static const struct number_setting {
 	    NUMBER_UNSIGNED),
 	NUMBER(log_retain, 1, UINT64_MAX / 2, NUMBER_U64),
 	NUMBER(history_keep, 1, CERTD_HISTORY_KEEP_MAX, NUMBER_U64),
+	NUMBER(cache_size, CERTD_CACHE_LOW, CERTD_CACHE_HIGH, NUMBER_SIZE),
 	NUMBER(http_max_conns, 1, CERTD_HTTP_CONN_HIGH, NUMBER_SIZE),
 };
 

@@ -23,6 +23,7 @@
  *	expiry_warn_days = 30,7,1	# expiring events and warnings
  *	expiry_scan_interval = 3600	# seconds between scans
  *	history_keep = 10		# versions per certificate, 1-1000
+ *	cache_size = 8388608		# bytes of records cached in memory
  *	tls_cert = /etc/certd/rest.pem	# or certd:TEAM/ALIAS: REST over TLS
  *	tls_key = /etc/certd/rest.key
  *	tls_client_ca = /etc/certd/clients-ca.pem	# require client certs
@@ -78,6 +79,7 @@ struct config {
 	size_t		 ctl_out_limit;
 	uint64_t	 log_retain;
 	uint64_t	 history_keep;	/* versions kept for rollback */
+	size_t		 cache_size;	/* RocksDB block cache, bytes */
 	unsigned	 expiry_days[CERTD_EXPIRY_THRESHOLDS_MAX];	/* days */
 	size_t		 n_expiry_days;
 	unsigned	 expiry_scan_interval;	/* seconds */

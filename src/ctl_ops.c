@@ -166,16 +166,17 @@ op_get(struct ctl_req *r)
 	const struct cert_record *rec;
 	struct service_field	 alias;
 	uint64_t		 cert_id;
-	int			 has_id;
+	int			 has_id, failed = 0;
 	char			 name[CERTD_ALIAS_BYTES_MAX + 1];
 
 	if (ctl_ops_get_team(r, ACL_READ, 0) != 0 ||
 	    ctl_ops_get_uint(r, "cert_id", 0, &cert_id, &has_id) != 0 ||
 	    ctl_ops_get_str(r, "alias", 0, &alias) != 0)
 		return;
-	if (has_id)
+	if (has_id) {
 		rec = service_get(r->conn->ctl->svc, r->team, cert_id);
-	else if (alias.s != NULL) {
+		failed = rec == NULL && service_read_failed(r->conn->ctl->svc);
+	} else if (alias.s != NULL) {
 		if (alias.len >= sizeof(name) || memchr(alias.s, '\0',
 		    alias.len) != NULL)
 			rec = NULL;
@@ -184,14 +185,16 @@ op_get(struct ctl_req *r)
 			name[alias.len] = '\0';
 			rec = service_get_alias(r->conn->ctl->svc, r->team,
 			    name);
+			failed = rec == NULL &&
+			    service_read_failed(r->conn->ctl->svc);
 		}
 	} else {
 		ctl_ops_bad_field(r, "cert_id", "cert_id or alias is required");
 		return;
 	}
 	if (rec == NULL) {
-		ctl_reply_error(r->conn, r->id, CERTD_ERR_NOT_FOUND, NULL,
-		    NULL);
+		ctl_reply_error(r->conn, r->id, failed ? CERTD_ERR_STORAGE :
+		    CERTD_ERR_NOT_FOUND, NULL, NULL);
 		return;
 	}
 	reply_cert(r->conn, r->id, rec,
@@ -217,6 +220,10 @@ op_list(struct ctl_req *r)
 	}
 	n = service_list(r->conn->ctl->svc, r->team, (size_t)pno,
 	    (size_t)psize, page, &total);
+	if (service_read_failed(r->conn->ctl->svc)) {
+		ctl_reply_error(r->conn, r->id, CERTD_ERR_STORAGE, NULL, NULL);
+		return;
+	}
 	ctl_reply_begin(r->conn, r->id, &pk);
 	msgpack_pack_map(&pk, 4);
 	proto_pack_cstr(&pk, "list");

@@ -340,6 +340,10 @@ keep_fixed(struct config *nc, const struct config *old)
 	nc->listen_port = old->listen_port;
 	nc->allow_plain_http = old->allow_plain_http;
 	nc->http_max_conns = old->http_max_conns;
+	if (nc->cache_size != old->cache_size)
+		log_warn("reload: a change of cache_size takes a restart; "
+		    "keeping the running value");
+	nc->cache_size = old->cache_size;
 	return 0;
 }
 
@@ -507,6 +511,7 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 		goto out;
 	}
 	so.master_key = cfg->master_key;
+	so.cache_size = cfg->cache_size;
 	so.recover = cfg->recover_pit ? STORE_RECOVER_POINT_IN_TIME :
 	    STORE_RECOVER_NONE;
 	if ((d.store = store_open_opts(d.base, cfg->data_dir, &so, err,

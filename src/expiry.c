@@ -101,23 +101,26 @@ seen_find(const struct expiry *ex, uint64_t id)
 }
 
 static int
-scan_one(const struct cert_record *rec, void *arg)
+scan_one(const struct store_meta *m, void *arg)
 {
 	struct expiry_scan	*sc = arg;
 	struct expiry		*ex = sc->ex;
 	struct expiry_seen	*prev, *v;
-	int64_t			 left = rec->meta.not_after - sc->now;
+	struct cert_record	 rec;
+	int64_t			 left = m->not_after - sc->now;
 	unsigned		 level = crossed(ex, left), before = 0;
 
 	if (level == 0)
 		return 0;
 	if (level == ex->n_days)
 		sc->soon++;
-	prev = seen_find(ex, rec->id);
-	if (prev != NULL && prev->revision == rec->revision)
+	prev = seen_find(ex, m->id);
+	if (prev != NULL && prev->revision == m->revision)
 		before = prev->level;
-	if (level > before)
-		warn_expiring(ex, rec, left, level);
+	if (level > before) {
+		store_meta_record(m, &rec);
+		warn_expiring(ex, &rec, left, level);
+	}
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 64;
 
@@ -126,8 +129,8 @@ scan_one(const struct cert_record *rec, void *arg)
 		sc->next = v;
 		sc->cap = cap;
 	}
-	sc->next[sc->n].id = rec->id;
-	sc->next[sc->n].revision = rec->revision;
+	sc->next[sc->n].id = m->id;
+	sc->next[sc->n].revision = m->revision;
 	sc->next[sc->n].level = level > before ? level : before;
 	sc->n++;
 	return 0;

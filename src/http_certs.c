@@ -178,7 +178,8 @@ http_certs_paging(const char *query, uint64_t *page, uint64_t *page_size,
  * ?alias=A: the team's certificate of that alias (white space around it
  * trimmed, as a write trims it), the one item of the list, if any.
  * Returns 0 with *given (whether the query has alias) and *rec (NULL: no
- * such alias), or -1 when the value is empty.
+ * such alias), -1 when the value is empty, -2 when the record cannot be
+ * read.
  */
 static int
 list_alias(struct http_req *r, const char *query,
@@ -208,7 +209,9 @@ list_alias(struct http_req *r, const char *query,
 	else if (len < sizeof(alias)) {	/* longer: no alias is */
 		memcpy(alias, v, len);
 		alias[len] = '\0';
-		*rec = service_get_alias(r->svc, r->team, alias);
+		if ((*rec = service_get_alias(r->svc, r->team, alias)) ==
+		    NULL && service_read_failed(r->svc))
+			rv = -2;
 	}
 out:
 	evhttp_clear_headers(&q);
@@ -251,9 +254,12 @@ http_certs_list(struct http_req *r)
 		http_reply_error(r, rv, why.field, why.reason);
 		return;
 	}
-	if (list_alias(r, query, &one, &by_alias) != 0) {
-		http_reply_error(r, CERTD_ERR_BAD_REQUEST, "alias",
-		    "must not be empty");
+	if ((rv = list_alias(r, query, &one, &by_alias)) != 0) {
+		if (rv == -2)
+			http_reply_error(r, CERTD_ERR_STORAGE, NULL, NULL);
+		else
+			http_reply_error(r, CERTD_ERR_BAD_REQUEST, "alias",
+			    "must not be empty");
 		return;
 	}
 
@@ -264,6 +270,10 @@ http_certs_list(struct http_req *r)
 	} else
 		n = service_list(r->svc, r->team, (size_t)pno, (size_t)psize,
 		    page, &total);
+	if (!by_alias && service_read_failed(r->svc)) {
+		http_reply_error(r, CERTD_ERR_STORAGE, NULL, NULL);
+		return;
+	}
 	w = list_begin();
 	for (i = 0; i < n; i++)
 		item_json(w, page[i]);
@@ -281,7 +291,8 @@ http_certs_get(struct http_req *r)
 	const struct cert_record *rec = service_get(r->svc, r->team, r->cert_id);
 
 	if (rec == NULL) {
-		http_reply_error(r, CERTD_ERR_NOT_FOUND, NULL, NULL);
+		http_reply_error(r, service_read_failed(r->svc) ?
+		    CERTD_ERR_STORAGE : CERTD_ERR_NOT_FOUND, NULL, NULL);
 		return;
 	}
 	http_reply_json(r, 200, record_json(rec, r->keys));

@@ -1094,6 +1094,7 @@ struct replay_item {
 };
 
 struct replay {
+	struct store		*store;
 	struct hub_watch	*w;
 	uint64_t		 since;
 	struct replay_item	*v;
@@ -1126,13 +1127,19 @@ replay_push(struct replay *r, uint64_t revision, const struct cert_record *rec,
 }
 
 static int
-replay_record(const struct cert_record *rec, void *arg)
+replay_record(const struct store_meta *m, void *arg)
 {
-	struct replay	*r = arg;
+	struct replay			*r = arg;
+	const struct cert_record	*rec;
 
-	if (rec->revision <= r->since ||
-	    !matches(r->w, rec->team, rec->id, rec->alias, NULL))
+	if (m->revision <= r->since ||
+	    !matches(r->w, m->team, m->id, m->alias, NULL))
 		return 0;
+	/* lent by the store until the loop runs again: the replay is done */
+	if ((rec = store_get(r->store, m->team, m->id)) == NULL) {
+		r->err = CERTD_ERR_STORAGE;
+		return -1;
+	}
 	return replay_push(r, rec->revision, rec, NULL);
 }
 
@@ -1180,6 +1187,7 @@ hub_watch_replay(struct hub_conn *hc, uint64_t watch, int has_since,
 	if (!has_since)
 		return 0;
 	memset(&r, 0, sizeof(r));
+	r.store = hub->store;
 	r.w = w;
 	r.since = since;
 	/*

@@ -233,10 +233,10 @@ struct expiry_walk {
 };
 
 static int
-expiry_one(const struct cert_record *rec, void *arg)
+expiry_one(const struct store_meta *rec, void *arg)
 {
 	struct expiry_walk	*w = arg;
-	int64_t			 left = rec->meta.not_after - w->now;
+	int64_t			 left = rec->not_after - w->now;
 	char			 buf[600];
 	size_t			 i;
 

@@ -294,6 +294,24 @@ field_dup(const struct service_field *f, const char *keep, size_t keep_len,
 	return p;
 }
 
+/* No record where one was looked for: absent, or unreadable. */
+static int
+not_found(const struct service *svc)
+{
+	return store_read_failed(svc->store) ? CERTD_ERR_STORAGE :
+	    CERTD_ERR_NOT_FOUND;
+}
+
+/* Is rec (of the head view) the committed record, no write pending? */
+static int
+committed(const struct service *svc, const struct cert_record *rec)
+{
+	const struct store_meta	*m = store_meta_get(svc->store, rec->team,
+				    rec->id);
+
+	return m != NULL && m->revision == rec->revision;
+}
+
 /* Complete every update that changed nothing, in order. */
 static void
 now_run(struct service *svc)
@@ -307,7 +325,7 @@ now_run(struct service *svc)
 	while ((n = STAILQ_FIRST(&due)) != NULL) {
 		STAILQ_REMOVE_HEAD(&due, entry);
 		rec = store_get(svc->store, n->team, n->id);
-		n->cb(rec != NULL ? 0 : CERTD_ERR_NOT_FOUND, rec, n->arg);
+		n->cb(rec != NULL ? 0 : not_found(svc), rec, n->arg);
 		free(n);
 	}
 }
@@ -667,7 +685,7 @@ do_put(struct service *svc, const struct service_put_req *req,
 		return rv;
 	if (r.id != 0 &&
 	    (base = store_head_get(svc->store, r.team, r.id)) == NULL)
-		return CERTD_ERR_NOT_FOUND;
+		return not_found(svc);
 
 	if ((rv = prepare(base, &r, now, &pem, &meta, why)) != 0) {
 		refused(svc, rv);
@@ -685,7 +703,7 @@ do_put(struct service *svc, const struct service_put_req *req,
 		goto out;
 	}
 
-	if (base != NULL && base == store_get(svc->store, r.team, r.id) &&
+	if (base != NULL && committed(svc, base) &&
 	    field_equals(&r.alias, base->alias, strlen(base->alias)) &&
 	    field_equals(&r.cert_type, base->cert_type,
 	    strlen(base->cert_type)) &&
@@ -738,10 +756,10 @@ static int
 do_delete(struct service *svc, const char *team, uint64_t id, int force,
     service_done_cb cb, void *arg, struct service_why *why)
 {
-	const struct cert_record *rec;
+	const struct store_meta	*rec;
 
 	why->field = why->reason = NULL;
-	if ((rec = store_head_get(svc->store, team, id)) == NULL)
+	if ((rec = store_head_meta(svc->store, team, id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
 	if (!force && svc->hub != NULL &&
 	    hub_is_bound(svc->hub, team, id, rec->alias))
@@ -801,7 +819,7 @@ do_rollback(struct service *svc, const char *team, uint64_t id,
 	memset(&meta, 0, sizeof(meta));
 	why->field = why->reason = NULL;
 	if ((base = store_head_get(svc->store, team, id)) == NULL)
-		return CERTD_ERR_NOT_FOUND;
+		return not_found(svc);
 	if ((rv = store_history_get(svc->store, team, id, revision, &old))
 	    != 0) {
 		if (rv != CERTD_ERR_NOT_FOUND)
@@ -829,7 +847,7 @@ do_rollback(struct service *svc, const char *team, uint64_t id,
 		rv = alias_taken(owner, why);
 		goto out;
 	}
-	if (base == store_get(svc->store, team, id) &&
+	if (committed(svc, base) &&
 	    strcmp(old->alias, base->alias) == 0 &&
 	    strcmp(old->cert_type, base->cert_type) == 0 &&
 	    same_bytes(old->certificate, old->certificate_len,
@@ -863,6 +881,12 @@ service_get(struct service *svc, const char *team, uint64_t id)
 	return store_get(svc->store, team, id);
 }
 
+int
+service_read_failed(const struct service *svc)
+{
+	return store_read_failed(svc->store);
+}
+
 const struct cert_record *
 service_get_alias(struct service *svc, const char *team, const char *alias)
 {
@@ -873,7 +897,7 @@ int
 service_subscribers(struct service *svc, const char *team, uint64_t id,
     void (*cb)(const struct hub_subscriber *sub, void *arg), void *arg)
 {
-	const struct cert_record *rec = store_get(svc->store, team, id);
+	const struct store_meta	*rec = store_meta_get(svc->store, team, id);
 
 	if (rec == NULL)
 		return CERTD_ERR_NOT_FOUND;
@@ -905,7 +929,7 @@ audit_new(struct service *svc, const char *op, const char *who,
     const char *team, uint64_t id, service_done_cb cb, void *arg)
 {
 	struct audit			*a;
-	const struct cert_record	*cur;
+	const struct store_meta		*cur;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
@@ -916,10 +940,9 @@ audit_new(struct service *svc, const char *op, const char *who,
 	snprintf(a->team, sizeof(a->team), "%s", team != NULL ? team : "-");
 	a->id = id;
 	if (team != NULL && id != 0 &&
-	    (cur = store_head_get(svc->store, team, id)) != NULL) {
+	    (cur = store_head_meta(svc->store, team, id)) != NULL) {
 		snprintf(a->alias, sizeof(a->alias), "%s", cur->alias);
-		snprintf(a->old_fp, sizeof(a->old_fp), "%s",
-		    cur->meta.fingerprint);
+		snprintf(a->old_fp, sizeof(a->old_fp), "%s", cur->fingerprint);
 	}
 	return a;
 }

@@ -155,13 +155,19 @@ int	service_rollback(struct service *svc, const char *who,
 int	service_history(struct service *svc, const char *team, uint64_t id,
 	    int (*cb)(const struct cert_record *rec, void *arg), void *arg);
 
-/* Committed record of team by id, or NULL.  Borrowed until the loop runs. */
+/*
+ * Committed record of team by id, or NULL (read from disk, lent until the
+ * loop runs again: store_get).  After NULL from these and service_list,
+ * service_read_failed says whether the record was absent or unreadable
+ * (CERTD_ERR_STORAGE).
+ */
 const struct cert_record *service_get(struct service *svc, const char *team,
 	    uint64_t id);
 
 /* Committed record of team by alias, or NULL. */
 const struct cert_record *service_get_alias(struct service *svc,
 	    const char *team, const char *alias);
+int	service_read_failed(const struct service *svc);
 
 /*
  * The live subscribers of a committed certificate (see hub_subscribers).
@@ -206,8 +212,10 @@ int	service_page_check(uint64_t page, uint64_t page_size,
 
 /*
  * One page of team's records ordered by id (page from 1, as
- * service_page_check allows).  Writes up to page_size borrowed pointers
- * into out; returns the count; *total is the team's record count.
+ * service_page_check allows).  Writes up to page_size records, lent as
+ * service_get's and without their private key, into out; returns the
+ * count; *total is the team's record count.  A short page with
+ * service_read_failed true: a record could not be read.
  */
 size_t	service_list(struct service *svc, const char *team, size_t page,
 	    size_t page_size, const struct cert_record **out, size_t *total);

@@ -195,6 +195,7 @@ store_op_free(struct store_op *op)
 	free(op->ent);
 	util_wipe(op->val, op->vallen);
 	free(op->val);
+	free(op->ival);
 	free(op->akey);
 	free(op->oldakey);
 	free(op->lval);
@@ -313,7 +314,7 @@ int
 store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
     void *arg)
 {
-	const struct cert_record	*head;
+	const struct store_meta		*head;
 	struct store_op			*op = NULL;
 	struct record_sealed		 sk;
 	uint64_t			 owner;
@@ -326,7 +327,7 @@ store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
 		err = CERTD_ERR_INTERNAL;
 		goto fail;
 	}
-	head = store_head_get(s, rec->team, rec->id);
+	head = store_head_meta(s, rec->team, rec->id);
 	if (head == NULL && (rec->id >= s->next_id ||
 	    store_index_id_in_use(s, rec->id))) {
 		/* a create must use a reserved id that nothing ever held */
@@ -348,14 +349,18 @@ store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
 	err = CERTD_ERR_NOMEM;
 	if ((op->tm = store_index_team_get(s, rec->team)) == NULL)
 		goto fail;
-	if (store_get(s, rec->team, rec->id) == NULL) {
+	if (store_meta_get(s, rec->team, rec->id) == NULL) {
 		if (store_index_team_grow(op->tm) != 0)
 			goto fail;
 		op->tm->reserve++;
 		op->reserved = true;
 	}
-	if ((op->ent = calloc(1, sizeof(*op->ent))) == NULL)
+	if ((op->ent = store_index_entry_new(rec, op->tm)) == NULL)
 		goto fail;
+	if ((err = store_index_value(&op->ent->m, &op->ival, &op->ivallen))
+	    != 0)
+		goto fail;
+	err = CERTD_ERR_NOMEM;
 	/* sealed here, bound to the revision just assigned */
 	if ((err = record_seal(rec, s->mkey, s->kid, &sk)) != 0)
 		goto fail;
@@ -386,11 +391,11 @@ int
 store_delete(struct store *s, const char *team, uint64_t id,
     store_done_cb cb, void *arg)
 {
-	const struct cert_record	*head;
+	const struct store_meta		*head;
 	struct store_op			*op;
 	int				 err = CERTD_ERR_NOMEM;
 
-	if ((head = store_head_get(s, team, id)) == NULL)
+	if ((head = store_head_meta(s, team, id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
 	if ((op = store_op_new(s, STORE_DELETE, id, cb, arg)) == NULL)
 		return CERTD_ERR_NOMEM;
@@ -413,14 +418,27 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Completion on the loop                                              */
 
+void
+store_meta_record(const struct store_meta *m, struct cert_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = m->id;
+	r->revision = m->revision;
+	r->team = (char *)(uintptr_t)m->team;
+	r->alias = (char *)(uintptr_t)m->alias;
+	r->meta.not_before = m->not_before;
+	r->meta.not_after = m->not_after;
+	memcpy(r->meta.fingerprint, m->fingerprint, sizeof(r->meta.fingerprint));
+}
+
 /* Move a committed op into the committed view and run its callbacks. */
 static void
 store_apply(struct store *s, struct store_op *op)
 {
 	struct store_change	 ch;
 	struct store_team	*t;
-	struct store_alias	*e;
-	struct cert_record	*rec = NULL, *old = NULL;
+	struct store_entry	*e, *old = NULL;
+	struct cert_record	*rec = NULL, gone;
 	size_t			 pos;
 
 	if (TAILQ_FIRST(&s->pending) != op)
@@ -431,42 +449,45 @@ store_apply(struct store *s, struct store_op *op)
 		store_keys_rekey_done(s, op, 0);
 		return;
 	}
+	e = op->ent;
+	op->ent = NULL;
 	if (op->kind == STORE_PUT) {
 		t = op->tm;
 		rec = op->rec;
 		op->rec = NULL;
 		if (store_index_team_search(t, rec->id, &pos)) {
 			old = t->recs[pos];
-			t->recs[pos] = rec;
-			e = store_index_alias_unlink(s, old->team, old->alias);
-			store_index_alias_link(s, e, rec);
+			t->recs[pos] = e;
+			store_index_alias_unlink(s, old->m.team, old->m.alias);
 		} else {
 			if (t->n >= t->cap)
 				store_bug("no room reserved for a create");
-			store_index_team_insert(t, pos, rec);
+			store_index_team_insert(t, pos, e);
 			s->count++;
-			store_index_alias_link(s, op->ent, rec);
-			op->ent = NULL;
 		}
+		store_index_alias_link(s, e);
 	} else {
 		if ((t = store_index_team_find(s, op->team)) == NULL ||
 		    !store_index_team_search(t, op->id, &pos))
 			store_bug("deleting a record that is not committed");
 		old = store_index_team_remove(t, pos);
 		s->count--;
-		free(store_index_alias_unlink(s, old->team, old->alias));
+		store_index_alias_unlink(s, old->m.team, old->m.alias);
 	}
 	s->rev = op->revision;
+	if (old != NULL)
+		store_meta_record(&old->m, &gone);
 
 	ch.kind = op->kind;
 	ch.revision = op->revision;
-	ch.old = old;
+	ch.old = old != NULL ? &gone : NULL;
 	ch.rec = rec;
 	if (s->change_cb != NULL)
 		s->change_cb(&ch, s->change_arg);
 	if (op->cb != NULL)
-		op->cb(0, op->kind == STORE_PUT ? rec : old, op->arg);
-	record_free(old);
+		op->cb(0, op->kind == STORE_PUT ? rec : ch.old, op->arg);
+	record_free(rec);
+	free(old);
 	store_op_free(op);
 }
 

@@ -4,7 +4,9 @@
  * group-commits, and the current records in memory.
  *
  * Two views.  The committed view is what has been synced to disk; reads are
- * served from it.  The head view is the committed view plus the mutations
+ * served from it: an index entry of every record in memory (struct
+ * store_meta), the records themselves from RocksDB through its block cache,
+ * so that memory does not grow with the PEM stored.  The head view is the committed view plus the mutations
  * submitted but not yet durable, in submission order; decisions (does this
  * alias exist, what does this update merge onto) are taken against it, so
  * two requests in flight cannot both take one alias.
@@ -21,29 +23,30 @@
  *
  * History keeps the last store_set_history_keep() versions of every
  * certificate, the current one included, for rollback: each put writes the
- * version it makes and trims the older ones of that certificate in its own
- * batch; a delete drops the certificate's history in its batch.  Versions
+ * version it makes, once (the record's index entry on disk names it, the
+ * change log names its revision), and trims the older ones of that
+ * certificate in its own batch; a delete drops the certificate's history in its batch.  Versions
  * are sealed like records (the box bound to the version's own revision).
  *
  * Private keys are sealed at rest (record.h) under a 32-byte master key
  * kept in a file beside the database (<dir>/master.key unless
  * store_options says otherwise), created with mode 0600 on first start.
- * Records on disk and in the WAL never hold a key in clear; records in
- * memory do.  store_rekey() rotates the master key, store_backup() takes a
+ * Records on disk and in the WAL never hold a key in clear; records read
+ * into memory do, until they are freed (wiped).  store_rekey() rotates the master key, store_backup() takes a
  * consistent copy of database and key while the store runs.
  *
  * When a write fails (disk full, I/O error), its ops complete with
  * CERTD_ERR_STORAGE; the writer reopens the database before the next write
  * and, idle, every second until it succeeds (RocksDB stays read-only after
  * such an error and its C API has no resume), so writes work again as soon
- * as the disk does.  Records are served from memory throughout; the
- * history and a watch's replay read the database, which stays open until
- * the reopen has room.  A failed write that the reopen finds on disk after
+ * as the disk does.  Records are read from the database, which stays open
+ * until the reopen has room.  A failed write that the reopen finds on disk after
  * all (an I/O error while syncing it) stops all writes until a restart.
  */
 #ifndef CERTD_STORE_H
 #define CERTD_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,8 +68,10 @@ enum store_op_kind {
  * A committed change, as given to the change listener.  `revision` is the
  * change's own (for a delete too: the revision of the delete, not of the
  * record deleted).  `old` is the record it replaced or deleted (NULL for a
- * create), `rec` the record now current (NULL for a delete).  Both are
- * borrowed for the call.
+ * create), with only the fields of its index entry (struct store_meta:
+ * certificate, key, type and the rest of meta are NULL or zero); `rec` is
+ * the record now current, whole (NULL for a delete).  Both are borrowed
+ * for the call.  A delete's completion gets `old` as its record.
  */
 struct store_change {
 	enum store_op_kind		 kind;
@@ -119,6 +124,7 @@ enum store_recover {
 struct store_options {
 	const char		*master_key;	/* NULL: <dir>/master.key */
 	enum store_recover	 recover;	/* once, by an operator */
+	size_t			 cache_size;	/* 0: CERTD_CACHE_DEFAULT */
 };
 
 /*
@@ -165,27 +171,67 @@ void		 store_free(struct store *s);
 void		 store_set_change_cb(struct store *s, store_change_cb cb,
 		    void *arg);
 
-/* Committed view.  Returned records are borrowed until the loop runs again. */
-const struct cert_record *store_get(const struct store *s, const char *team,
-		    uint64_t id);
-const struct cert_record *store_get_alias(const struct store *s,
+/*
+ * What the store keeps in memory of every committed record: its index
+ * entry.  The certificate, the key and the rest of the metadata are on
+ * disk, in the record's current version, which store_get reads.  Valid
+ * until the loop runs again (a committed write may replace it).
+ */
+struct store_meta {
+	uint64_t	 id;
+	uint64_t	 revision;
+	const char	*team;
+	const char	*alias;
+	int64_t		 not_before;	/* leaf validity, Unix seconds */
+	int64_t		 not_after;
+	char		 fingerprint[CERT_FINGERPRINT_LEN + 1];
+};
+
+/*
+ * The fields of m as a record, in *r, for code that takes records: the
+ * strings are m's (r must not be freed, nor outlive m), certificate, key,
+ * type and the rest of meta are NULL or zero.  Allocates nothing.
+ */
+void		 store_meta_record(const struct store_meta *m,
+		    struct cert_record *r);
+
+/* Committed view, from memory: the index entry of a record, or NULL. */
+const struct store_meta *store_meta_get(const struct store *s,
+		    const char *team, uint64_t id);
+const struct store_meta *store_meta_alias(const struct store *s,
 		    const char *team, const char *alias);
 
 /*
- * Committed records of `team` ordered by id: up to `limit` pointers from
- * position `offset` into out[]; returns how many were written and the team's
- * total count in *total.
+ * Committed view, read from disk: the whole record, private key opened.
+ * Returned records are lent until the loop runs again (the store frees
+ * them then).  NULL when there is no such record, or when it cannot be
+ * read: then store_read_failed(s) is true until the next read succeeds,
+ * and the reason was logged.
  */
-size_t		 store_list(const struct store *s, const char *team,
+const struct cert_record *store_get(struct store *s, const char *team,
+		    uint64_t id);
+const struct cert_record *store_get_alias(struct store *s,
+		    const char *team, const char *alias);
+bool		 store_read_failed(const struct store *s);
+
+/*
+ * Committed records of `team` ordered by id: up to `limit` records from
+ * position `offset` into out[], read from disk without their private key
+ * (private_key is NULL) and lent as store_get's; returns how many were
+ * written and the team's total count in *total.  A record that cannot be
+ * read ends the page early, with store_read_failed(s) true.
+ */
+size_t		 store_list(struct store *s, const char *team,
 		    size_t offset, size_t limit, const struct cert_record **out,
 		    size_t *total);
 
 /*
- * Call cb for every committed record of team (NULL: of every team; teams in
- * no particular order, each team's records by id), until cb returns
- * non-zero, which is then returned.  The callback must not submit writes.
+ * Call cb for the index entry of every committed record of team (NULL: of
+ * every team; teams in no particular order, each team's records by id),
+ * until cb returns non-zero, which is then returned.  The callback must
+ * not submit writes.
  */
-typedef int	(*store_foreach_cb)(const struct cert_record *rec, void *arg);
+typedef int	(*store_foreach_cb)(const struct store_meta *m, void *arg);
 int		 store_foreach(const struct store *s, const char *team,
 		    store_foreach_cb cb, void *arg);
 
@@ -308,8 +354,14 @@ int		 store_history(struct store *s, const char *team,
 int		 store_history_get(struct store *s, const char *team,
 		    uint64_t id, uint64_t revision, struct cert_record **out);
 
-/* Head view: the record as it will be once pending writes land, or NULL. */
-const struct cert_record *store_head_get(const struct store *s,
+/*
+ * Head view: the record as it will be once pending writes land, or NULL;
+ * lent as store_get's when it is committed.  store_head_meta: its index
+ * entry, from memory.
+ */
+const struct cert_record *store_head_get(struct store *s,
+		    const char *team, uint64_t id);
+const struct store_meta *store_head_meta(const struct store *s,
 		    const char *team, uint64_t id);
 
 /* Head view: id of the record holding `alias` in `team`, or 0. */

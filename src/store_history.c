@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading the change log ("l") and the history ("h") on the loop thread,
- * for a watch's replay and for rollback.  Both read RocksDB under the read
- * lock that the writer's reopen takes for writing (store_writer.c) and
- * never wait for it: a reopen in progress is a storage error here.  What
- * the writer has written but the loop not applied yet (revisions above
- * s->rev) does not exist for them.  Also the decoding of history entries,
- * which a rotation's re-seal shares (store_keys.c).
+ * Reading the change log ("l") and the history ("h") on the loop thread:
+ * every record read (store_get and the rest of the committed view read
+ * the current version, "h" id revision), a watch's replay and rollback.
+ * All read RocksDB under the read lock that the writer's reopen takes for
+ * writing (store_writer.c), waiting for it STORE_READ_WAIT_MS at most: a
+ * reopen longer than that is a storage error here.  What the writer has
+ * written but the loop not applied yet (revisions above s->rev) does not
+ * exist for them.  Also the decoding of history entries, which a
+ * rotation's re-seal shares (store_keys.c).
  */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <rocksdb/c.h>
 
@@ -23,19 +26,29 @@
 #include "util.h"
 
 #define STORE_LOG_TEAM_BYTES	CERTD_TEAM_MAX		/* as record.c */
+#define STORE_READ_WAIT_MS	500	/* for a reopen to finish */
 #define STORE_LOG_ALIAS_BYTES	(4 * CERTD_ALIAS_MAX)
 
 /*
  * Take the read lock that the writer's reopen takes for writing.  Never
- * wait: the writer may be reopening after a failure, and a reopen in
- * progress (or one that left no database) is a storage error here.
- * Returns 0 with the lock held, or CERTD_ERR_STORAGE.
+ * wait long: the writer may be reopening after a failure, and a reopen
+ * that takes more than STORE_READ_WAIT_MS (or one that left no database)
+ * is a storage error here.  Returns 0 with the lock held, or
+ * CERTD_ERR_STORAGE.
  */
 static int
 store_read_lock(struct store *s)
 {
-	if (pthread_rwlock_tryrdlock(&s->dblock) != 0)
-		return CERTD_ERR_STORAGE;
+	struct timespec	until;
+
+	if (pthread_rwlock_tryrdlock(&s->dblock) != 0) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += STORE_READ_WAIT_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		if (pthread_rwlock_timedrdlock(&s->dblock, &until) != 0)
+			return CERTD_ERR_STORAGE;
+	}
 	if (s->db == NULL) {
 		pthread_rwlock_unlock(&s->dblock);
 		return CERTD_ERR_STORAGE;
@@ -319,46 +332,61 @@ store_history(struct store *s, const char *team, uint64_t id,
 }
 
 int
+store_history_read(struct store *s, uint64_t id, uint64_t revision,
+    bool with_key, struct cert_record **out)
+{
+	rocksdb_pinnableslice_t	*ps;
+	struct record_sealed	 sk;
+	struct cert_record	*rec = NULL;
+	char			 hkey[STORE_HKEY_LEN], *rerr = NULL;
+	const char		*val;
+	size_t			 vlen;
+	int			 err;
+
+	*out = NULL;
+	if (store_read_lock(s) != 0)
+		return CERTD_ERR_STORAGE;
+	store_hkey(hkey, id, revision);
+	ps = rocksdb_get_pinned(s->db, s->lro, hkey, sizeof(hkey), &rerr);
+	if (rerr != NULL || ps == NULL) {
+		pthread_rwlock_unlock(&s->dblock);
+		err = rerr != NULL ? CERTD_ERR_STORAGE : CERTD_ERR_NOT_FOUND;
+		rocksdb_free(rerr);
+		return err;
+	}
+	val = rocksdb_pinnableslice_value(ps, &vlen);
+	err = store_history_version_decode(hkey, sizeof(hkey), val, vlen, &rec,
+	    &sk);
+	rocksdb_pinnableslice_destroy(ps);	/* sealed: nothing to wipe */
+	pthread_rwlock_unlock(&s->dblock);
+	if (err != 0)
+		return err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
+	if (!with_key)
+		record_sealed_clear(&sk);
+	else if ((err = store_history_version_unseal(rec, &sk,
+	    store_key_for(s, sk.key_id), sk.key_id)) != 0) {
+		record_free(rec);
+		return err;
+	}
+	*out = rec;
+	return 0;
+}
+
+int
 store_history_get(struct store *s, const char *team, uint64_t id,
     uint64_t revision, struct cert_record **out)
 {
-	rocksdb_readoptions_t	*ro;
-	struct record_sealed	 sk;
-	struct cert_record	*rec = NULL;
-	char			 hkey[STORE_HKEY_LEN], *val, *rerr = NULL;
-	size_t			 vlen;
+	struct cert_record	*rec;
 	int			 err;
 
 	*out = NULL;
 	if (revision == 0 || revision > s->rev)
 		return CERTD_ERR_NOT_FOUND;
-	if (store_read_lock(s) != 0)
-		return CERTD_ERR_STORAGE;
-	store_hkey(hkey, id, revision);
-	ro = rocksdb_readoptions_create();
-	val = rocksdb_get(s->db, ro, hkey, sizeof(hkey), &vlen, &rerr);
-	rocksdb_readoptions_destroy(ro);
-	pthread_rwlock_unlock(&s->dblock);
-	if (rerr != NULL) {
-		rocksdb_free(rerr);
-		return CERTD_ERR_STORAGE;
-	}
-	if (val == NULL)
-		return CERTD_ERR_NOT_FOUND;
-	err = store_history_version_decode(hkey, sizeof(hkey), val, vlen, &rec,
-	    &sk);
-	rocksdb_free(val);	/* sealed: nothing to wipe */
-	if (err != 0)
-		return err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
-	if (strcmp(rec->team, team) != 0) {
-		record_sealed_clear(&sk);
-		record_free(rec);
-		return CERTD_ERR_NOT_FOUND;
-	}
-	if ((err = store_history_version_unseal(rec, &sk,
-	    store_key_for(s, sk.key_id), sk.key_id)) != 0) {
-		record_free(rec);
+	if ((err = store_history_read(s, id, revision, true, &rec)) != 0)
 		return err;
+	if (strcmp(rec->team, team) != 0) {
+		record_free(rec);
+		return CERTD_ERR_NOT_FOUND;
 	}
 	*out = rec;
 	return 0;

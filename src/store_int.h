@@ -5,10 +5,12 @@
  * keys, a few small encoders, and the functions one file calls in another.
  * Private to src/store*.c: store.h is the store's interface.
  *
- * On-disk keys:
- *   "r" id(8, big-endian)          -> record (record_encode)
+ * On-disk keys (schema 4):
+ *   "r" id(8, big-endian)          -> index entry (store_index_value)
  *   "a" team "\0" alias            -> id(8)
- *   "h" id(8) revision(8)          -> a version of the record (record_encode)
+ *   "h" id(8) revision(8)          -> a version of the record (record_encode);
+ *                                     the current one is "h" id rev, where
+ *                                     rev is the index entry's revision
  *   "l" revision(8)                -> change-log entry (msgpack map)
  *   "m:next_id", "m:revision"      -> counters (8)
  *   "m:schema"                     -> STORE_SCHEMA (8)
@@ -49,6 +51,18 @@
 #define STORE_WHY_LEN	320		/* a rotation's reason */
 
 /*
+ * A committed record as memory keeps it: its index entry, one allocation,
+ * chained in the alias table by (m.team, m.alias), which is unique.
+ * m.team is the team entry's name, m.alias points at alias[].
+ */
+struct store_entry {
+	struct store_entry	*hnext;
+	uint64_t		 hash;
+	struct store_meta	 m;
+	char			 alias[];
+};
+
+/*
  * Committed records of one team.  recs[] is sorted by id, strictly
  * increasing; cap >= n + reserve always, so that applying a committed
  * create never allocates (a commit must not fail after the fsync).
@@ -58,19 +72,12 @@ struct store_team {
 	struct store_team	 *hnext;	/* hash chain */
 	uint64_t		  hash;
 	char			 *name;
-	struct cert_record	**recs;
-	uint64_t		 *ids;		/* recs[i]->id, searched without
-						   reaching the records */
+	struct store_entry	**recs;
+	uint64_t		 *ids;		/* recs[i]->m.id, searched without
+						   reaching the entries */
 	size_t			  n;
 	size_t			  cap;
 	size_t			  reserve;	/* held by pending creates */
-};
-
-/* Alias index entry: key is (rec->team, rec->alias), unique. */
-struct store_alias {
-	struct store_alias	*hnext;
-	uint64_t		 hash;
-	struct cert_record	*rec;
 };
 
 /*
@@ -93,14 +100,16 @@ struct store_op {
 	struct store_team	*tm;		/* put: committed team entry */
 	bool			 reserved;	/* put: holds a tm->reserve */
 	struct cert_record	*rec;		/* put: owned until applied */
-	struct store_alias	*ent;		/* put: preallocated entry */
+	struct store_entry	*ent;		/* put: rec's index entry */
 	int			 err;		/* set by the writer */
 
 	char			 rkey[9];
 	char			 lkey[9];
 	char			 hkey[STORE_HKEY_LEN]; /* put: history */
-	char			*val;		/* put: record, holds the key */
+	char			*val;		/* put: version, holds the box */
 	size_t			 vallen;
+	char			*ival;		/* put: index entry ("r") */
+	size_t			 ivallen;
 	char			*akey;		/* alias key to put or delete */
 	size_t			 akeylen;
 	char			*oldakey;	/* put: old alias key */
@@ -139,7 +148,7 @@ struct store {
 	struct store_team		**teams;	/* by name */
 	size_t				 teams_cap;
 	size_t				 teams_n;
-	struct store_alias		**aliases;	/* by (team, alias) */
+	struct store_entry		**aliases;	/* by (team, alias) */
 	size_t				 aliases_cap;
 	size_t				 aliases_n;
 	size_t				 count;	/* committed records */
@@ -164,6 +173,16 @@ struct store {
 
 	store_change_cb			 change_cb;
 	void				*change_arg;
+
+	/*
+	 * Records read from disk and lent until the loop runs again, when
+	 * lent_ev frees them; lro reads them (checksums verified).
+	 */
+	struct cert_record		**lent;
+	size_t				 lent_n, lent_cap;
+	struct event			*lent_ev;
+	rocksdb_readoptions_t		*lro;
+	bool				 read_failed;	/* the last read */
 
 	/* the key submissions are sealed with (head view) */
 	unsigned char			 mkey[CERT_SEAL_KEY_LEN];
@@ -295,19 +314,35 @@ struct store_team *store_index_team_find(const struct store *s,
 struct store_team *store_index_team_get(struct store *s, const char *name);
 /* Make room for one more record than n + reserve. */
 int		 store_index_team_grow(struct store_team *t);
-/* Insert rec at pos (room made by grow); take the record at pos out. */
+/* Insert e at pos (room made by grow); take the entry at pos out. */
 void		 store_index_team_insert(struct store_team *t, size_t pos,
-		    struct cert_record *rec);
-struct cert_record *store_index_team_remove(struct store_team *t, size_t pos);
+		    struct store_entry *e);
+struct store_entry *store_index_team_remove(struct store_team *t, size_t pos);
 /* Index of id in t->recs, or where it would go; true when present. */
 bool		 store_index_team_search(const struct store_team *t,
 		    uint64_t id, size_t *pos);
-/* Index the committed record rec under its alias, in entry e. */
-void		 store_index_alias_link(struct store *s, struct store_alias *e,
-		    struct cert_record *rec);
-/* Take the entry of (team, alias) out of the index; the caller has it. */
-struct store_alias *store_index_alias_unlink(struct store *s,
+/* Index the committed entry e under its alias. */
+void		 store_index_alias_link(struct store *s, struct store_entry *e);
+/* Take the entry of (team, alias) out of the alias table; it is the caller's. */
+struct store_entry *store_index_alias_unlink(struct store *s,
 		    const char *team, const char *alias);
+/*
+ * A new index entry for rec, of team t (whose name it points at); NULL:
+ * out of memory.
+ */
+struct store_entry *store_index_entry_new(const struct cert_record *rec,
+		    const struct store_team *t);
+/* The on-disk index entry ("r") of m, malloc'd into *val; 0 or NOMEM. */
+int		 store_index_value(const struct store_meta *m, char **val,
+		    size_t *len);
+/*
+ * The on-disk index entry of id, v: a new entry in *out, its team entry
+ * made if missing.  CERTD_ERR_STORAGE when v is malformed, NOMEM.
+ */
+int		 store_index_value_load(struct store *s, uint64_t id,
+		    const char *v, size_t vlen, struct store_entry **out);
+/* Free what was lent (store_get); on the loop, and by store_free. */
+void		 store_index_lent_free(struct store *s);
 /* Is id held by any record of the head view, in any team? */
 bool		 store_index_id_in_use(const struct store *s, uint64_t id);
 
@@ -353,10 +388,6 @@ int		 store_keys_seal_put(rocksdb_writebatch_t *wb,
 		    const char *dbkey, size_t dbkeylen,
 		    const struct cert_record *rec, const unsigned char *key,
 		    const unsigned char *kid);
-/* Re-seal every record of the head view under key into wb, and "m:kid". */
-int		 store_keys_reseal_into(struct store *s,
-		    rocksdb_writebatch_t *wb, const unsigned char *key,
-		    const unsigned char *kid);
 /* Flush and compact everything, so that replaced values leave the disk. */
 void		 store_keys_purge(struct store *s);
 /* Step 3 of a rotation, also when retried.  Under filelock. */
@@ -372,6 +403,13 @@ void		 store_keys_rekey_done(struct store *s, struct store_op *op,
 /* ------------------------------------------------------------------ */
 /* store_history.c: reading the change log and the history             */
 
+/*
+ * Version revision of id, read from disk into a new record, its key opened
+ * when with_key.  0, CERTD_ERR_NOT_FOUND, CERTD_ERR_STORAGE (it cannot be
+ * read or opened), CERTD_ERR_NOMEM.
+ */
+int		 store_history_read(struct store *s, uint64_t id,
+		    uint64_t revision, bool with_key, struct cert_record **out);
 /* Decode the history entry k -> v into a new record and its box. */
 int		 store_history_version_decode(const char *k, size_t klen,
 		    const char *v, size_t vlen, struct cert_record **out,

@@ -3,10 +3,11 @@
  * Keys at rest.  store_put seals the private key on the loop, under the
  * master key the store holds in memory, before the record is encoded; the
  * writer, the WAL and the files only ever see the box.  "m:kid" names the
- * master key the records are sealed with; every record carries it too.
+ * master key the records are sealed with; every version carries it too.
  * A rotation (store_rekey) is an op like the others: on the loop it makes
- * the new key, re-seals the head view into a write batch and switches the
- * in-memory key, so that later submissions use the new key; the writer
+ * the new key and switches the in-memory key, so that later submissions
+ * use the new key; the writer re-seals every version on disk (the current
+ * ones are versions too: "r" holds no box) into the rotation's batch and
  * then runs the three steps of store.h, always in a batch of its own.  If
  * it fails, the ops after it fail too (as after any failed write) and the
  * loop switches back to the old key before anyone can submit again.
@@ -362,53 +363,6 @@ store_keys_seal_put(rocksdb_writebatch_t *wb, const char *dbkey,
 	return 0;
 }
 
-/* Seal rec under key and add its "r" entry to wb. */
-static int
-store_reseal_one(rocksdb_writebatch_t *wb, const struct cert_record *rec,
-    const unsigned char *key, const unsigned char *kid)
-{
-	char	rkey[9];
-
-	rkey[0] = 'r';
-	util_be64_put(rkey + 1, rec->id);
-	return store_keys_seal_put(wb, rkey, sizeof(rkey), rec, key, kid);
-}
-
-/*
- * Re-seal every record of the head view under key into wb, each under its
- * own revision (the content does not change), plus the new "m:kid".
- */
-int
-store_keys_reseal_into(struct store *s, rocksdb_writebatch_t *wb,
-    const unsigned char *key, const unsigned char *kid)
-{
-	const struct cert_record	*rec;
-	const struct store_team		*t;
-	const struct store_op		*op;
-	size_t				 i, j;
-	int				 err;
-
-	for (i = 0; i < s->teams_cap; i++)
-		for (t = s->teams[i]; t != NULL; t = t->hnext)
-			for (j = 0; j < t->n; j++) {
-				rec = store_head_get(s, t->name,
-				    t->recs[j]->id);
-				if (rec != NULL && (err = store_reseal_one(wb,
-				    rec, key, kid)) != 0)
-					return err;
-			}
-	/* pending creates: the last op of each id that is not committed */
-	TAILQ_FOREACH(op, &s->pending, pend)
-		if (!op->rekey && op->kind == STORE_PUT &&
-		    store_get(s, op->team, op->id) == NULL &&
-		    store_head_get(s, op->team, op->id) == op->rec &&
-		    (err = store_reseal_one(wb, op->rec, key, kid)) != 0)
-			return err;
-	rocksdb_writebatch_put(wb, KEY_KID, strlen(KEY_KID), (const char *)kid,
-	    RECORD_KEY_ID_LEN);
-	return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Rotation: submission on the loop                                    */
 
@@ -452,10 +406,10 @@ store_rekey(struct store *s, store_done_cb cb, void *arg)
 	if ((err = cert_random(op->new_key, sizeof(op->new_key))) != 0 ||
 	    (err = store_keys_kid(op->new_key, op->new_kid)) != 0)
 		goto fail;
+	/* the writer adds every version, re-sealed (store_keys_rekey_history) */
 	op->wb = rocksdb_writebatch_create();
-	if ((err = store_keys_reseal_into(s, op->wb, op->new_key, op->new_kid))
-	    != 0)
-		goto fail;
+	rocksdb_writebatch_put(op->wb, KEY_KID, strlen(KEY_KID),
+	    (const char *)op->new_kid, RECORD_KEY_ID_LEN);
 	memcpy(op->old_key, s->mkey, sizeof(s->mkey));
 	memcpy(op->old_kid, s->kid, sizeof(s->kid));
 	memcpy(s->mkey, op->new_key, sizeof(s->mkey));

@@ -44,14 +44,14 @@
 #include "wal.h"
 
 /*
- * 2: keys sealed, "m:kid".  3: history ("h").  An older database is
- * upgraded at open (schema 1 records sealed, every record's current
- * version written as its history, the marker rewritten, all in one batch),
- * so that an older certd, which would neither keep nor re-seal the
- * history, refuses the upgraded one by its marker.
+ * 2: keys sealed, "m:kid".  3: history ("h").  4: "r" holds an index
+ * entry and each version is written once, as history.  An older database
+ * is upgraded at open (every record's current version written, sealed,
+ * as its history, its "r" replaced by its index entry, the marker
+ * rewritten, all in one batch), so that an older certd, which would read
+ * the index entries as records, refuses the upgraded one by its marker.
  */
-#define STORE_SCHEMA		3
-#define STORE_CACHE_BYTES	(8 << 20)	/* block cache */
+#define STORE_SCHEMA		4
 #define STORE_WRITE_BUFFER	(8 << 20)	/* memtable: bounds RSS */
 #define STORE_MAX_OPEN_FILES	256
 #define STORE_KEEP_LOGS		4		/* RocksDB info logs kept */
@@ -192,21 +192,123 @@ store_check_schema(struct store *s, const rocksdb_readoptions_t *ro,
 	return 0;
 }
 
-/* Load every "r" record into the committed view. */
+/*
+ * A whole record of an older schema, "r" id -> v, migrated into mig: its
+ * current version sealed under the master key as "h" id revision, its
+ * index entry as "r" id; the entry into *out.  A key in clear (schema 1)
+ * counts in *n_clear.
+ */
 static int
-store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
-    uint64_t *max_id, uint64_t *max_rev, size_t *n_clear, char *errbuf,
-    size_t errlen)
+store_load_old(struct store *s, uint64_t id, const char *v, size_t vlen,
+    rocksdb_writebatch_t *mig, struct store_entry **out, size_t *n_clear,
+    char *errbuf, size_t errlen)
 {
-	rocksdb_iterator_t	*it;
 	struct record_sealed	 sk;
 	struct cert_record	*rec = NULL;
 	struct store_team	*t;
-	struct store_alias	*e;
-	const struct cert_record *other;
+	char			 hkey[STORE_HKEY_LEN], rkey[9], *ival = NULL;
+	size_t			 ivallen;
+	int			 err;
+
+	*out = NULL;
+	if ((err = record_decode(v, vlen, &rec, &sk)) != 0) {
+		store_errf(errbuf, errlen, err == CERTD_ERR_NOMEM ?
+		    "out of memory loading record %llu" :
+		    "database is corrupt: record %llu does not decode",
+		    (unsigned long long)id);
+		return err;
+	}
+	if (sk.box == NULL)
+		(*n_clear)++;	/* schema 1 */
+	else if (memcmp(sk.key_id, s->kid, sizeof(s->kid)) != 0 ||
+	    (err = record_unseal(rec, &sk, s->mkey)) != 0) {
+		if (err == CERTD_ERR_NOMEM)
+			store_errf(errbuf, errlen, "out of memory loading "
+			    "record %llu", (unsigned long long)id);
+		else
+			store_errf(errbuf, errlen, "master key %s does not "
+			    "decrypt record %llu", s->mk_path,
+			    (unsigned long long)id);
+		err = err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
+		goto out;
+	}
+	err = CERTD_ERR_STORAGE;
+	if (rec->id != id) {
+		store_errf(errbuf, errlen, "database is corrupt: record %llu "
+		    "holds id %llu", (unsigned long long)id,
+		    (unsigned long long)rec->id);
+		goto out;
+	}
+	store_hkey(hkey, id, rec->revision);
+	err = 0;
+	if ((t = store_index_team_get(s, rec->team)) == NULL ||
+	    (*out = store_index_entry_new(rec, t)) == NULL ||
+	    (err = store_index_value(&(*out)->m, &ival, &ivallen)) != 0 ||
+	    (err = store_keys_seal_put(mig, hkey, sizeof(hkey), rec, s->mkey,
+	    s->kid)) != 0) {
+		store_errf(errbuf, errlen, "cannot migrate record %llu: %s",
+		    (unsigned long long)id, err == CERTD_ERR_INTERNAL ?
+		    "it cannot be sealed" : "out of memory");
+		free(*out);
+		*out = NULL;
+		err = err != 0 ? err : CERTD_ERR_NOMEM;
+		goto out;
+	}
+	rkey[0] = 'r';
+	util_be64_put(rkey + 1, id);
+	rocksdb_writebatch_put(mig, rkey, sizeof(rkey), ival, ivallen);
+	err = 0;
+out:
+	record_sealed_clear(&sk);
+	record_free(rec);
+	free(ival);
+	return err;
+}
+/*
+ * The master key opens the first record's current version (the index
+ * entries hold no box to tell).
+ */
+static int
+store_load_probe(struct store *s, uint64_t id, uint64_t revision,
+    char *errbuf, size_t errlen)
+{
+	struct cert_record	*rec;
+	int			 err;
+
+	if ((err = store_history_read(s, id, revision, true, &rec)) == 0) {
+		record_free(rec);
+		return 0;
+	}
+	if (err == CERTD_ERR_NOMEM)
+		store_errf(errbuf, errlen, "out of memory loading record %llu",
+		    (unsigned long long)id);
+	else if (err == CERTD_ERR_NOT_FOUND)
+		store_errf(errbuf, errlen, "database is corrupt: the current "
+		    "version of record %llu is missing",
+		    (unsigned long long)id);
+	else
+		store_errf(errbuf, errlen, "master key %s does not decrypt "
+		    "record %llu", s->mk_path, (unsigned long long)id);
+	return err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
+}
+
+/*
+ * Load every "r" entry into the committed view: index entries, or, when
+ * mig is not NULL (a schema older than 4), whole records migrated into
+ * mig (store_load_old).
+ */
+static int
+store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
+    rocksdb_writebatch_t *mig, uint64_t *max_id, uint64_t *max_rev,
+    size_t *n_clear, char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t	*it;
+	struct store_entry	*e = NULL;
+	struct store_team	*t;
+	const struct store_meta	*other;
 	const char		*k, *v;
 	size_t			 klen, vlen;
-	uint64_t		 id;
+	uint64_t		 id, first = 0, first_rev = 0;
 	int			 err = CERTD_ERR_STORAGE;
 
 	*max_id = *max_rev = 0;
@@ -222,66 +324,53 @@ store_load_records(struct store *s, const rocksdb_readoptions_t *ro,
 		}
 		id = util_be64_get(k + 1);
 		v = rocksdb_iter_value(it, &vlen);
-		if ((err = record_decode(v, vlen, &rec, &sk)) != 0) {
+		if (mig != NULL) {
+			if ((err = store_load_old(s, id, v, vlen, mig, &e,
+			    n_clear, errbuf, errlen)) != 0)
+				goto out;
+		} else if ((err = store_index_value_load(s, id, v, vlen, &e))
+		    != 0) {
 			store_errf(errbuf, errlen, err == CERTD_ERR_NOMEM ?
 			    "out of memory loading record %llu" :
 			    "database is corrupt: record %llu does not decode",
 			    (unsigned long long)id);
 			goto out;
 		}
-		if (sk.box == NULL)
-			(*n_clear)++;	/* schema 1: sealed after load */
-		else if (memcmp(sk.key_id, s->kid, sizeof(s->kid)) != 0 ||
-		    (err = record_unseal(rec, &sk, s->mkey)) != 0) {
-			record_sealed_clear(&sk);
-			if (err == CERTD_ERR_NOMEM)
-				store_errf(errbuf, errlen, "out of memory "
-				    "loading record %llu",
-				    (unsigned long long)id);
-			else
-				store_errf(errbuf, errlen, "master key %s does "
-				    "not decrypt record %llu", s->mk_path,
-				    (unsigned long long)id);
-			err = err == CERTD_ERR_NOMEM ? err : CERTD_ERR_STORAGE;
-			goto out;
-		}
-		record_sealed_clear(&sk);
 		err = CERTD_ERR_STORAGE;
-		if (rec->id != id) {
-			store_errf(errbuf, errlen, "database is corrupt: "
-			    "record %llu holds id %llu", (unsigned long long)id,
-			    (unsigned long long)rec->id);
-			goto out;
-		}
-		if ((other = store_get_alias(s, rec->team, rec->alias))
+		if ((other = store_meta_alias(s, e->m.team, e->m.alias))
 		    != NULL) {
 			store_errf(errbuf, errlen, "database is corrupt: "
 			    "records %llu and %llu share one alias in team %s",
 			    (unsigned long long)other->id,
-			    (unsigned long long)id, rec->team);
+			    (unsigned long long)id, e->m.team);
 			goto out;
 		}
 		err = CERTD_ERR_NOMEM;
-		if ((t = store_index_team_get(s, rec->team)) == NULL ||
-		    store_index_team_grow(t) != 0 ||
-		    (e = calloc(1, sizeof(*e))) == NULL) {
+		if ((t = store_index_team_get(s, e->m.team)) == NULL ||
+		    store_index_team_grow(t) != 0) {
 			store_errf(errbuf, errlen, "out of memory loading "
 			    "records");
 			goto out;
 		}
 		/* keys are sorted, so ids arrive in increasing order */
-		store_index_team_insert(t, t->n, rec);
+		store_index_team_insert(t, t->n, e);
 		s->count++;
-		store_index_alias_link(s, e, rec);
+		store_index_alias_link(s, e);
+		if (first == 0) {
+			first = id;
+			first_rev = e->m.revision;
+		}
 		if (id > *max_id)
 			*max_id = id;
-		if (rec->revision > *max_rev)
-			*max_rev = rec->revision;
-		rec = NULL;
+		if (e->m.revision > *max_rev)
+			*max_rev = e->m.revision;
+		e = NULL;
 	}
-	err = store_iter_error(it, errbuf, errlen);
+	if ((err = store_iter_error(it, errbuf, errlen)) == 0 &&
+	    mig == NULL && first != 0)
+		err = store_load_probe(s, first, first_rev, errbuf, errlen);
 out:
-	record_free(rec);
+	free(e);
 	rocksdb_iter_destroy(it);
 	return err;
 }
@@ -292,7 +381,7 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
     char *errbuf, size_t errlen)
 {
 	rocksdb_iterator_t		*it;
-	const struct cert_record	*rec;
+	const struct store_meta		*rec;
 	const char			*k, *v, *alias;
 	char				*copy = NULL;
 	size_t				 klen, vlen, n = 0;
@@ -320,7 +409,7 @@ store_check_aliases(struct store *s, const rocksdb_readoptions_t *ro,
 			    "malformed alias index entry");
 			goto out;
 		}
-		rec = store_get_alias(s, copy + 1, alias);
+		rec = store_meta_alias(s, copy + 1, alias);
 		if (rec == NULL || rec->id != util_be64_get(v)) {
 			store_errf(errbuf, errlen, "database is corrupt: "
 			    "alias index entry for id %llu in team %s does not "
@@ -390,64 +479,32 @@ store_load_has_records(struct store *s, const rocksdb_readoptions_t *ro,
 }
 
 /*
- * Write every loaded record's current version as its history: a database
- * older than schema 3 has none.
+ * Record the master key's id and the schema, with what a migration from
+ * an older schema wrote into mig (NULL: none), in one synced batch; then,
+ * when keys were found in clear, compact away the files that held them.
  */
 static int
-store_seed_history(struct store *s, rocksdb_writebatch_t *wb)
-{
-	const struct store_team	*t;
-	char			 hkey[STORE_HKEY_LEN];
-	size_t			 i, j;
-	int			 err;
-
-	for (i = 0; i < s->teams_cap; i++)
-		for (t = s->teams[i]; t != NULL; t = t->hnext)
-			for (j = 0; j < t->n; j++) {
-				store_hkey(hkey, t->recs[j]->id,
-				    t->recs[j]->revision);
-				if ((err = store_keys_seal_put(wb, hkey,
-				    sizeof(hkey), t->recs[j], s->mkey, s->kid))
-				    != 0)
-					return err;
-			}
-	return 0;
-}
-
-/*
- * Record the master key's id and the schema, seal schema 1 records, and
- * seed the history of an older database, in one synced batch; then
- * compact away the files that held keys in clear.
- */
-static int
-store_key_commit(struct store *s, bool reseal, bool seed, char *errbuf,
-    size_t errlen)
+store_key_commit(struct store *s, rocksdb_writebatch_t *mig, bool purge,
+    char *errbuf, size_t errlen)
 {
 	rocksdb_writebatch_t	*wb;
 	char			 schema[8], *rerr = NULL;
-	int			 err = 0;
 
-	wb = rocksdb_writebatch_create();
-	if (reseal)
-		err = store_keys_reseal_into(s, wb, s->mkey, s->kid);
-	else
-		rocksdb_writebatch_put(wb, KEY_KID, strlen(KEY_KID),
-		    (const char *)s->kid, sizeof(s->kid));
-	if (err == 0 && seed)
-		err = store_seed_history(s, wb);
+	wb = mig != NULL ? mig : rocksdb_writebatch_create();
+	rocksdb_writebatch_put(wb, KEY_KID, strlen(KEY_KID),
+	    (const char *)s->kid, sizeof(s->kid));
 	util_be64_put(schema, STORE_SCHEMA);
 	rocksdb_writebatch_put(wb, KEY_SCHEMA, strlen(KEY_SCHEMA), schema,
 	    sizeof(schema));
-	if (err == 0)
-		rocksdb_write(s->db, s->wopts, wb, &rerr);
-	store_wb_destroy(wb);
-	if (err != 0 || rerr != NULL) {
-		store_errf(errbuf, errlen, "cannot seal the records: %s",
-		    rerr != NULL ? rerr : "out of memory");
+	rocksdb_write(s->db, s->wopts, wb, &rerr);
+	if (mig == NULL)
+		store_wb_destroy(wb);
+	if (rerr != NULL) {
+		store_errf(errbuf, errlen, "cannot seal the records: %s", rerr);
 		rocksdb_free(rerr);
 		return CERTD_ERR_STORAGE;
 	}
-	if (reseal)
+	if (purge)
 		store_keys_purge(s);
 	return 0;
 }
@@ -550,6 +607,7 @@ static int
 store_load(struct store *s, char *errbuf, size_t errlen)
 {
 	rocksdb_readoptions_t	*ro;
+	rocksdb_writebatch_t	*mig = NULL;
 	unsigned char		 dbkid[RECORD_KEY_ID_LEN];
 	char			 a[STORE_KEY_ID_HEX + 1];
 	char			 b[STORE_KEY_ID_HEX + 1];
@@ -570,8 +628,11 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 	if ((err = store_keys_recover(s, have_kid, dbkid, errbuf, errlen))
 	    != 0 ||
 	    (err = store_keys_setup(s, ro, have_kid, &created, errbuf, errlen))
-	    != 0 ||
-	    (err = store_load_records(s, ro, &max_id, &max_rev, &n_clear,
+	    != 0)
+		goto out;
+	if (old)
+		mig = rocksdb_writebatch_create();
+	if ((err = store_load_records(s, ro, mig, &max_id, &max_rev, &n_clear,
 	    errbuf, errlen)) != 0 ||
 	    (err = store_check_aliases(s, ro, errbuf, errlen)) != 0)
 		goto out;
@@ -587,7 +648,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 		goto out;
 	}
 	if ((!have_kid || created || n_clear > 0 || old) &&
-	    (err = store_key_commit(s, n_clear > 0, old, errbuf, errlen)) != 0)
+	    (err = store_key_commit(s, mig, n_clear > 0, errbuf, errlen)) != 0)
 		goto out;
 	memcpy(s->disk_kid, s->kid, sizeof(s->kid));
 
@@ -611,6 +672,7 @@ store_load(struct store *s, char *errbuf, size_t errlen)
 		goto out;
 	s->disk_log_first = s->log_first;
 out:
+	store_wb_destroy(mig);
 	rocksdb_readoptions_destroy(ro);
 	return err;
 }
@@ -808,6 +870,40 @@ store_wal_recovered(struct store *s, const char *kept)
 /* ------------------------------------------------------------------ */
 /* Open and free                                                       */
 
+/* RocksDB's options, and the loop's read options (checksums verified). */
+static void
+store_db_options(struct store *s, size_t cache_size)
+{
+	s->cache = rocksdb_cache_create_lru(cache_size);
+	s->bbto = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(s->bbto, s->cache);
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, 1);
+	rocksdb_options_set_paranoid_checks(s->opts, 1);
+	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_TOLERATE_TAIL);
+	rocksdb_options_set_max_open_files(s->opts, STORE_MAX_OPEN_FILES);
+	rocksdb_options_set_write_buffer_size(s->opts, STORE_WRITE_BUFFER);
+	rocksdb_options_set_keep_log_file_num(s->opts, STORE_KEEP_LOGS);
+	rocksdb_options_set_info_log_level(s->opts, STORE_INFO_LOG_LEVEL);
+	rocksdb_options_set_stats_dump_period_sec(s->opts, 0);
+	rocksdb_options_set_manifest_preallocation_size(s->opts,
+	    STORE_MANIFEST_PREALLOC);
+	rocksdb_options_set_block_based_table_factory(s->opts, s->bbto);
+	s->wopts = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wopts, 1);
+	s->lro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_verify_checksums(s->lro, 1);
+}
+
+/* The loop ran again: what was lent goes. */
+static void
+store_lent_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	store_index_lent_free(arg);
+}
+
 struct store *
 store_open(struct event_base *base, const char *dir, char *errbuf,
     size_t errlen)
@@ -869,23 +965,12 @@ store_open_opts(struct event_base *base, const char *dir,
 		goto out;
 	}
 
-	s->cache = rocksdb_cache_create_lru(STORE_CACHE_BYTES);
-	s->bbto = rocksdb_block_based_options_create();
-	rocksdb_block_based_options_set_block_cache(s->bbto, s->cache);
-	s->opts = rocksdb_options_create();
-	rocksdb_options_set_create_if_missing(s->opts, 1);
-	rocksdb_options_set_paranoid_checks(s->opts, 1);
-	rocksdb_options_set_wal_recovery_mode(s->opts, STORE_WAL_TOLERATE_TAIL);
-	rocksdb_options_set_max_open_files(s->opts, STORE_MAX_OPEN_FILES);
-	rocksdb_options_set_write_buffer_size(s->opts, STORE_WRITE_BUFFER);
-	rocksdb_options_set_keep_log_file_num(s->opts, STORE_KEEP_LOGS);
-	rocksdb_options_set_info_log_level(s->opts, STORE_INFO_LOG_LEVEL);
-	rocksdb_options_set_stats_dump_period_sec(s->opts, 0);
-	rocksdb_options_set_manifest_preallocation_size(s->opts,
-	    STORE_MANIFEST_PREALLOC);
-	rocksdb_options_set_block_based_table_factory(s->opts, s->bbto);
-	s->wopts = rocksdb_writeoptions_create();
-	rocksdb_writeoptions_set_sync(s->wopts, 1);
+	store_db_options(s, sopts != NULL && sopts->cache_size != 0 ?
+	    sopts->cache_size : CERTD_CACHE_DEFAULT);
+	if ((s->lent_ev = event_new(base, -1, 0, store_lent_cb, s)) == NULL) {
+		store_errf(errbuf, errlen, "out of memory");
+		goto out;
+	}
 
 	if (store_wal_check(s, dir, sopts != NULL ? sopts->recover :
 	    STORE_RECOVER_NONE, kept, sizeof(kept), errbuf, errlen) != 0)
@@ -937,7 +1022,6 @@ void
 store_free(struct store *s)
 {
 	struct store_team	*t, *tnext;
-	struct store_alias	*e, *enext;
 	size_t			 i, j;
 
 	if (s == NULL)
@@ -951,6 +1035,10 @@ store_free(struct store *s)
 		pthread_join(s->thread, NULL);
 	}
 	store_writer_hist_clear(s);
+	store_index_lent_free(s);
+	free(s->lent);
+	if (s->lent_ev != NULL)
+		event_free(s->lent_ev);
 	if (s->ev != NULL)
 		event_free(s->ev);
 	if (s->efd >= 0)
@@ -959,6 +1047,8 @@ store_free(struct store *s)
 		rocksdb_close(s->db);
 	if (s->wopts != NULL)
 		rocksdb_writeoptions_destroy(s->wopts);
+	if (s->lro != NULL)
+		rocksdb_readoptions_destroy(s->lro);
 	if (s->opts != NULL)
 		rocksdb_options_destroy(s->opts);
 	if (s->bbto != NULL)
@@ -970,19 +1060,14 @@ store_free(struct store *s)
 		for (t = s->teams[i]; t != NULL; t = tnext) {
 			tnext = t->hnext;
 			for (j = 0; j < t->n; j++)
-				record_free(t->recs[j]);
+				free(t->recs[j]);
 			free(t->recs);
 			free(t->ids);
 			free(t->name);
 			free(t);
 		}
 	free(s->teams);
-	for (i = 0; s->aliases != NULL && i < s->aliases_cap; i++)
-		for (e = s->aliases[i]; e != NULL; e = enext) {
-			enext = e->hnext;
-			free(e);
-		}
-	free(s->aliases);
+	free(s->aliases);	/* its entries were the teams' */
 	util_wipe(s->mkey, sizeof(s->mkey));
 	free(s->mk_path);
 	free(s->mk_new_path);

@@ -13,8 +13,10 @@
  * write itself.  Nothing about the log is persisted besides its entries:
  * at start-up the first "l" key is the oldest retained revision.
  *
- * History.  A put writes its value twice, under "r" and under "h" with its
- * revision, so the current version is always the newest history entry.
+ * History.  A put writes its version once, under "h" with its revision,
+ * and its index entry under "r", which names that revision: the current
+ * version is always the newest history entry, and trimming keeps at least
+ * one (hist_keep >= 1).
  * Which older entries to trim is decided by the writer, which alone
  * writes the database and so knows exactly what is on disk.  It keeps, in
  * memory, the revisions of the "h" entries of every id it has written
@@ -265,7 +267,7 @@ store_write_batch(struct store *s, struct store_op *batch)
 	for (op = batch; op != NULL && err == 0; op = op->qnext) {
 		if (op->kind == STORE_PUT) {
 			rocksdb_writebatch_put(wb, op->rkey, sizeof(op->rkey),
-			    op->val, op->vallen);
+			    op->ival, op->ivallen);
 			rocksdb_writebatch_put(wb, op->hkey, sizeof(op->hkey),
 			    op->val, op->vallen);
 			err = store_history_trim(s, wb, &it, op);
@@ -494,8 +496,8 @@ store_op_bytes(const struct store_op *op)
 
 	if (op->wb != NULL)
 		rocksdb_writebatch_data(op->wb, &size);
-	/* a put writes its value twice: record and history */
-	return size + 2 * op->vallen + op->lvallen + op->akeylen +
+	/* a put writes its version and its index entry */
+	return size + op->vallen + op->ivallen + op->lvallen + op->akeylen +
 	    op->oldakeylen + 96;
 }
 
@@ -505,14 +507,14 @@ store_op_bytes(const struct store_op *op)
  * holds the key in force, and a rotation overwrites .new; store_rekey
  * refused the other cases, and mounted key files).  Then room for it all:
  * the batch goes to the write-ahead log and a table file, and store_keys_purge
- * rewrites every table file.  Writer only.
+ * flushes the memtables and rewrites every table file.  Writer only.
  */
 static int
 store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
 {
 	char			step[STORE_WHY_LEN];
 	unsigned long long	avail = 0;
-	uint64_t		tables = 0;
+	uint64_t		tables = 0, mem = 0;
 	size_t			need;
 
 	if (s->rename_pending) {
@@ -523,7 +525,9 @@ store_rekey_ready(struct store *s, struct store_op *op, int rename_errno)
 	}
 	(void)rocksdb_property_int(s->db, "rocksdb.live-sst-files-size",
 	    &tables);
-	need = 3 * store_op_bytes(op) + (size_t)tables;
+	(void)rocksdb_property_int(s->db, "rocksdb.cur-size-all-mem-tables",
+	    &mem);
+	need = 3 * store_op_bytes(op) + (size_t)tables + (size_t)mem;
 	if (!store_space_ok(s, need)) {
 		(void)store_avail(s->db_path, &avail);
 		store_errf(op->why, STORE_WHY_LEN, "not enough free space for "

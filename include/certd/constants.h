@@ -86,6 +86,9 @@
 #define CERTD_LOG_RETAIN_DEFAULT 100000		/* change-log entries, log_retain */
 #define CERTD_HISTORY_KEEP_DEFAULT 10		/* versions, history_keep */
 #define CERTD_HISTORY_KEEP_MAX	1000
+#define CERTD_CACHE_DEFAULT	(8 << 20)	/* cache_size: block cache, bytes */
+#define CERTD_CACHE_LOW		(1 << 20)
+#define CERTD_CACHE_HIGH	((size_t)1 << 40)
 #define CERTD_EXPIRY_THRESHOLDS_MAX 8		/* expiry_warn_days entries */
 #define CERTD_EXPIRY_DAYS_MAX	3650		/* one expiry_warn_days entry */
 #define CERTD_EXPIRY_SCAN_DEFAULT 3600		/* expiry_scan_interval, seconds */

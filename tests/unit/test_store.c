@@ -472,7 +472,8 @@ test_put_get(void **state)
 	assert_int_equal(store_revision(f->s), 1);
 	assert_int_equal(pos(f->s).count, 1);
 	assert_non_null(r = store_get(f->s, "t1", id));
-	assert_ptr_equal(store_get_alias(f->s, "t1", "web"), r);
+	/* a record read again is a copy of the same version */
+	assert_rec_equal(store_get_alias(f->s, "t1", "web"), r);
 	assert_null(store_get(f->s, "t2", id));
 	want->revision = 1;
 	assert_rec_equal(want, r);
@@ -658,7 +659,7 @@ test_reopen_persists(void **state)
 		want[i]->revision = (uint64_t)i + 2;
 		assert_rec_equal(want[i], store_get(f->s, want[i]->team,
 		    want[i]->id));
-		assert_ptr_equal(store_get_alias(f->s, want[i]->team,
+		assert_rec_equal(store_get_alias(f->s, want[i]->team,
 		    want[i]->alias), store_get(f->s, want[i]->team,
 		    want[i]->id));
 		record_free(want[i]);
@@ -1758,7 +1759,7 @@ test_v1_upgrade(void **state)
 		val = rocksdb_get(db, ro, "m:schema", 8, &vlen, &err);
 		assert_null(err);
 		assert_int_equal(vlen, 8);
-		assert_memory_equal(val, "\0\0\0\0\0\0\0\3", 8);
+		assert_memory_equal(val, "\0\0\0\0\0\0\0\4", 8);
 		rocksdb_free(val);
 		rocksdb_readoptions_destroy(ro);
 	}
@@ -2553,6 +2554,131 @@ test_history_rekey(void **state)
 	assert_false(dir_has(f->dir, "PRIVATE KEY"));
 }
 
+/* Delete one key of the closed store's database. */
+static void
+db_delete(struct fixture *f, const char *key, size_t klen)
+{
+	rocksdb_options_t	*o = rocksdb_options_create();
+	rocksdb_writeoptions_t	*wo = rocksdb_writeoptions_create();
+	rocksdb_t		*db;
+	char			 path[PATH_MAX], *err = NULL;
+
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	db = rocksdb_open(o, path, &err);
+	assert_null(err);
+	rocksdb_delete(db, wo, key, klen, &err);
+	assert_null(err);
+	rocksdb_close(db);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_options_destroy(o);
+}
+
+/*
+ * Records are read from disk: one whose current version is gone is a
+ * storage failure of its reads (not "not found"), while its index entry
+ * and the other records still serve; the first record's is checked at
+ * open.
+ */
+static void
+test_read_failure(void **state)
+{
+	struct fixture			*f = *state;
+	const struct cert_record	*page[4];
+	const struct store_meta		*m;
+	char				 hk[17];
+	size_t				 total;
+	uint64_t			 a, b;
+	int				 i;
+
+	a = put_new(f, "t", "a");			/* revision 1 */
+	b = put_new(f, "t", "b");			/* revision 2 */
+	store_free(f->s);
+	f->s = NULL;
+	hk[0] = 'h';
+	for (i = 0; i < 8; i++)
+		hk[1 + i] = (char)(b >> (56 - 8 * i));
+	memset(hk + 9, 0, 8);
+	hk[16] = 2;
+	db_delete(f, hk, sizeof(hk));
+
+	reopen(f);
+	assert_non_null(m = store_meta_get(f->s, "t", b));
+	assert_int_equal(m->revision, 2);
+	assert_string_equal(m->alias, "b");
+	assert_null(store_get(f->s, "t", b));
+	assert_true(store_read_failed(f->s));
+	assert_null(store_get_alias(f->s, "t", "b"));
+	assert_true(store_read_failed(f->s));
+	assert_non_null(store_get(f->s, "t", a));
+	assert_false(store_read_failed(f->s));
+	assert_null(store_get(f->s, "t", 99));
+	assert_false(store_read_failed(f->s));	/* absent, not unreadable */
+	/* a page stops short at the record it cannot read */
+	assert_int_equal(store_list(f->s, "t", 0, 4, page, &total), 1);
+	assert_int_equal(total, 2);
+	assert_int_equal(page[0]->id, a);
+	assert_null(page[0]->private_key);	/* lists never carry keys */
+	assert_true(store_read_failed(f->s));
+
+	/* the first record's version is read at open */
+	store_free(f->s);
+	f->s = NULL;
+	for (i = 0; i < 8; i++)
+		hk[1 + i] = (char)(a >> (56 - 8 * i));
+	hk[16] = 1;
+	db_delete(f, hk, sizeof(hk));
+	open_fails(f, "the current version of record 1 is missing");
+}
+
+/*
+ * The writer trims history as it writes, before the loop applies the
+ * batch: with one version kept, the committed version is gone from disk
+ * while the committed view still names it.  Reads then get the version
+ * that replaced it (on disk already), and a delete on disk reads as gone.
+ */
+static void
+test_read_replaced(void **state)
+{
+	struct fixture			*f = *state;
+	const struct cert_record	*r;
+	struct store_stats		 st;
+	struct done			 d = { 0 };
+	uint64_t			 id, batches;
+	int				 i;
+
+	store_set_history_keep(f->s, 1);
+	id = store_next_id(f->s);
+	put_ver(f, "t", id, 1);				/* revision 1 */
+	store_get_stats(f->s, &st);
+	batches = st.batches;
+	assert_int_equal(store_put(f->s, mkver("t", id, 2), done_cb, &d), 0);
+	for (i = 0; i < 5000 && st.batches == batches; i++) {
+		usleep(1000);			/* written, the loop not run */
+		store_get_stats(f->s, &st);
+	}
+	assert_int_equal(st.batches, batches + 1);
+	assert_int_equal(store_meta_get(f->s, "t", id)->revision, 1);
+	assert_non_null(r = store_get(f->s, "t", id));
+	assert_false(store_read_failed(f->s));
+	assert_int_equal(r->revision, 2);
+	assert_string_equal(r->alias, "v2");
+	assert_non_null(strstr(r->private_key, "-v2\n"));
+	run_until(f->base, &d, 1);
+	assert_int_equal(d.err, 0);
+
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(store_delete(f->s, "t", id, done_cb, &d), 0);
+	for (i = 0; i < 5000 && st.batches == batches + 1; i++) {
+		usleep(1000);
+		store_get_stats(f->s, &st);
+	}
+	assert_non_null(store_meta_get(f->s, "t", id));
+	assert_null(store_get(f->s, "t", id));
+	assert_false(store_read_failed(f->s));	/* gone, not unreadable */
+	run_until(f->base, &d, 1);
+	assert_null(store_meta_get(f->s, "t", id));
+}
+
 /* A schema 2 database (no history) gets its current versions as history. */
 static void
 test_history_upgrade(void **state)
@@ -2587,7 +2713,29 @@ test_history_upgrade(void **state)
 	assert_null(err);
 	{
 		rocksdb_writebatch_t	*wb = rocksdb_writebatch_create();
+		char			 hk[17], *hv;
+		const char		*iv;
+		size_t			 ilen, hlen;
 
+		/* each "r" holds its whole current version again */
+		it = rocksdb_create_iterator(db, ro);
+		for (rocksdb_iter_seek(it, "r", 1); rocksdb_iter_valid(it);
+		    rocksdb_iter_next(it)) {
+			k = rocksdb_iter_key(it, &klen);
+			if (k[0] != 'r')
+				break;
+			iv = rocksdb_iter_value(it, &ilen);
+			assert_true(ilen > 8);
+			hk[0] = 'h';
+			memcpy(hk + 1, k + 1, 8);
+			memcpy(hk + 9, iv, 8);	/* its revision */
+			hv = rocksdb_get(db, ro, hk, sizeof(hk), &hlen, &err);
+			assert_null(err);
+			assert_non_null(hv);
+			rocksdb_writebatch_put(wb, k, klen, hv, hlen);
+			rocksdb_free(hv);
+		}
+		rocksdb_iter_destroy(it);
 		rocksdb_writebatch_delete_range(wb, "h", 1, "i", 1);
 		rocksdb_write(db, wo, wb, &err);
 		rocksdb_writebatch_destroy(wb);
@@ -2678,7 +2826,7 @@ static void
 test_wal_damage(void **state)
 {
 	struct fixture		*f = *state;
-	struct store_options	 so = { NULL, STORE_RECOVER_POINT_IN_TIME };
+	struct store_options	 so = { .recover = STORE_RECOVER_POINT_IN_TIME };
 	struct dirent		*de;
 	struct done		 d = { 0 };
 	unsigned long long	 good = 0, off = 0;
@@ -2845,6 +2993,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_history_delete, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_rekey, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_read_replaced, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_read_failure, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_upgrade, setup,
 		    teardown),
