@@ -28,6 +28,7 @@
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
 
 #include "certd/constants.h"
 #include "json.h"
@@ -810,4 +811,105 @@ json_w_done(struct json_w *w, const char **buf, size_t *len)
 	}
 	*buf = (const char *)b;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Trees: a peer's replies                                             */
+
+/* The tree is yajl's: struct json_tree is never defined, only cast. */
+#define TREE(v)		((yajl_val)(uintptr_t)(v))
+
+struct json_tree *
+json_tree_parse(const char *data, size_t len, char *why, size_t whylen)
+{
+	yajl_val	 v;
+	char		*text, err[160];
+
+	if ((text = malloc(len + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	memcpy(text, data, len);
+	text[len] = '\0';
+	err[0] = '\0';
+	v = yajl_tree_parse(text, err, sizeof(err));
+	free(text);
+	if (v == NULL)
+		snprintf(why, whylen, "is not valid JSON: %s", err[0] != '\0' ?
+		    err : "?");
+	return (struct json_tree *)(void *)v;
+}
+
+void
+json_tree_free(struct json_tree *t)
+{
+	yajl_tree_free(TREE(t));
+}
+
+const struct json_tree *
+json_tree_get(const struct json_tree *v, const char *key)
+{
+	yajl_val	o = TREE(v);
+	size_t		i;
+
+	if (o == NULL || !YAJL_IS_OBJECT(o))
+		return NULL;
+	for (i = 0; i < o->u.object.len; i++)
+		if (strcmp(o->u.object.keys[i], key) == 0)
+			return (const struct json_tree *)(void *)
+			    o->u.object.values[i];
+	return NULL;
+}
+
+size_t
+json_tree_len(const struct json_tree *v)
+{
+	yajl_val	a = TREE(v);
+
+	return a != NULL && YAJL_IS_ARRAY(a) ? a->u.array.len : 0;
+}
+
+const struct json_tree *
+json_tree_at(const struct json_tree *v, size_t i)
+{
+	yajl_val	a = TREE(v);
+
+	return i < json_tree_len(v) ?
+	    (const struct json_tree *)(void *)a->u.array.values[i] : NULL;
+}
+
+const char *
+json_tree_str(const struct json_tree *v)
+{
+	yajl_val	s = TREE(v);
+
+	return s != NULL && YAJL_IS_STRING(s) ? s->u.string : NULL;
+}
+
+int
+json_tree_true(const struct json_tree *v)
+{
+	return v != NULL && YAJL_IS_TRUE(TREE(v));
+}
+
+int
+json_tree_u64(const struct json_tree *v, uint64_t *out)
+{
+	yajl_val	 n = TREE(v);
+	const char	*p;
+	char		*end;
+
+	if (n == NULL)
+		return -1;
+	if (YAJL_IS_INTEGER(n)) {
+		if (YAJL_GET_INTEGER(n) < 0)
+			return -1;
+		*out = (uint64_t)YAJL_GET_INTEGER(n);
+		return 0;
+	}
+	if (!YAJL_IS_STRING(n) || (p = n->u.string)[0] < '0' || p[0] > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(p, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
 }

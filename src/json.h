@@ -97,4 +97,31 @@ void		 json_w_kbool(struct json_w *w, const char *key, int v);
  */
 int		 json_w_done(struct json_w *w, const char **buf, size_t *len);
 
+/*
+ * A reply of a peer certd talks to (etcd's JSON gateway): parsed whole
+ * into a tree (yajl_tree), read by path.  Not for client input: the
+ * request checks above are json_body's.  Values are borrowed from the
+ * tree.
+ */
+struct json_tree;
+/* len bytes of data as a tree, or NULL with the reason in why. */
+struct json_tree *json_tree_parse(const char *data, size_t len, char *why,
+	    size_t whylen);
+void		 json_tree_free(struct json_tree *t);
+/* Member key of object v, or NULL (v NULL or not an object: NULL too). */
+const struct json_tree *json_tree_get(const struct json_tree *v,
+	    const char *key);
+/* Elements of array v (0 when v is NULL or not an array), and one of them. */
+size_t		 json_tree_len(const struct json_tree *v);
+const struct json_tree *json_tree_at(const struct json_tree *v, size_t i);
+/* String v, or NULL. */
+const char	*json_tree_str(const struct json_tree *v);
+/* v is true. */
+int		 json_tree_true(const struct json_tree *v);
+/*
+ * Unsigned integer v, a number or a string of digits (etcd writes 64-bit
+ * integers as strings) into *out: 0, or -1 when v is anything else.
+ */
+int		 json_tree_u64(const struct json_tree *v, uint64_t *out);
+
 #endif
