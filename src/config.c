@@ -66,6 +66,10 @@ config_free(struct config *cfg)
 	free(cfg->socket_path);
 	free(cfg->token_file);
 	free(cfg->master_key);
+	free(cfg->etcd);
+	free(cfg->fleet_key);
+	free(cfg->node);
+	free(cfg->etcd_prefix);
 	free(cfg->socket_group);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
@@ -204,6 +208,11 @@ static const struct {
 	{ "socket", offsetof(struct config, socket_path) },
 	{ "token_file", offsetof(struct config, token_file) },
 	{ "master_key", offsetof(struct config, master_key) },
+	/* [fleet]'s keys, "fleet." and the key (config_load adds it) */
+	{ "fleet.etcd", offsetof(struct config, etcd) },
+	{ "fleet.key", offsetof(struct config, fleet_key) },
+	{ "fleet.node", offsetof(struct config, node) },
+	{ "fleet.prefix", offsetof(struct config, etcd_prefix) },
 };
 
 /*
@@ -507,6 +516,19 @@ strip_comment(char *v)
 		}
 }
 
+/* A key of [fleet] (each is "fleet." and it among the strings). */
+static int
+fleet_key_known(const char *k)
+{
+	static const char *const keys[] = { "etcd", "key", "node", "prefix" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(k, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int
 config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
@@ -514,7 +536,8 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 	char	 line[4096], why[512], *s, *eq;
 	size_t	 lineno = 0;
 	const char *why2;
-	int	 rv = -1, section = 0;	/* 1: [certd], 2: [acl] */
+	char	 fkey[64];
+	int	 rv = -1, section = 0;	/* 1: [certd], 2: [acl], 3: [fleet] */
 
 	/* It grants socket rights: checked as the token file is. */
 	if ((f = perm_fopen(path, "config", PERM_GRANTS, errbuf, errlen)) ==
@@ -534,7 +557,8 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 		s = trim(s);
 		if (*s == '[') {
 			section = strcmp(s, "[certd]") == 0 ? 1 :
-			    strcmp(s, "[acl]") == 0 ? 2 : 0;
+			    strcmp(s, "[acl]") == 0 ? 2 :
+			    strcmp(s, "[fleet]") == 0 ? 3 : 0;
 			if (section == 0) {
 				snprintf(errbuf, errlen,
 				    "%s:%zu: unknown section %s", path, lineno, s);
@@ -544,7 +568,7 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 		}
 		if (section == 0 || (eq = strchr(s, '=')) == NULL) {
 			snprintf(errbuf, errlen, "%s:%zu: expected key = value "
-			    "inside [certd] or [acl]", path, lineno);
+			    "inside [certd], [fleet] or [acl]", path, lineno);
 			goto out;
 		}
 		*eq = '\0';
@@ -556,7 +580,17 @@ config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 			}
 			continue;
 		}
-		if (config_set(cfg, trim(s), trim(eq + 1), why,
+		s = trim(s);
+		/* [fleet]'s k is "fleet.k", which [certd] does not take */
+		if ((section == 3 && !fleet_key_known(s)) ||
+		    (section == 1 && strncmp(s, "fleet.", 6) == 0)) {
+			snprintf(errbuf, errlen, "%s:%zu: unknown setting "
+			    "\"%s\"", path, lineno, s);
+			goto out;
+		}
+		if (section == 3)
+			snprintf(fkey, sizeof(fkey), "fleet.%s", s);
+		if (config_set(cfg, section == 3 ? fkey : s, trim(eq + 1), why,
 		    sizeof(why)) != 0) {
 			snprintf(errbuf, errlen, "%s:%zu: %s", path, lineno, why);
 			goto out;

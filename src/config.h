@@ -30,13 +30,20 @@
  *	allow_plain_http = no		# plain HTTP beyond loopback
  *	http_max_conns = 4096		# REST connections at a time
  *
+ *	[fleet]				# fleet mode on etcd (doc/fleet.md)
+ *	etcd = http://10.0.0.1:2379,http://10.0.0.2:2379
+ *	key = /etc/certd/fleet.key	# 32 bytes, 0600, the same on every node
+ *	node = gw1			# this host's name (default: host name)
+ *	prefix = /certd			# of every etcd key
+ *
  *	[acl]				# socket permissions of non-admin peers
  *	user www-data = teams=web,api perms=read,key
  *	group ssl-cert = teams=* perms=read
  *	uid 1001 = teams=ops perms=read,write,key
  *
  * Every key of [certd] that is also a flag is the long option with '-'
- * written '_'.
+ * written '_'; the keys of [fleet] are the flags --etcd, --fleet-key,
+ * --node and --etcd-prefix.
  */
 #ifndef CERTD_CONFIG_H
 #define CERTD_CONFIG_H
@@ -94,6 +101,11 @@ struct config {
 	 * act of an operator, not a way to run.
 	 */
 	int		 recover_pit;
+	/* [fleet]: fleet mode when etcd is set */
+	char		*etcd;		/* endpoints, comma-separated */
+	char		*fleet_key;	/* NULL: <data_dir>/fleet.key */
+	char		*node;		/* NULL: the host name */
+	char		*etcd_prefix;	/* NULL: /certd */
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "expiry.h"
 #include "http.h"
+#include "fleet.h"
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,6 +52,7 @@ struct daemon {
 	struct store		*store;
 	struct service		*svc;
 	struct hub		*hub;
+	struct fleet		*fleet;		/* fleet mode, or NULL */
 	struct expiry		*expiry;
 	struct http		*http;
 	struct ctl		*ctl;
@@ -66,6 +68,8 @@ struct daemon {
 	int			 draining;	/* listeners still finishing requests */
 	int			 closing;	/* daemon_close: the loop is gone */
 };
+
+#define FLEET_START_S	10	/* start-up waits for the fleet this long */
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -287,6 +291,8 @@ publish(const struct store_change *change, void *arg)
 	struct daemon	*d = arg;
 
 	hub_publish(d->hub, change);
+	if (d->fleet != NULL)
+		fleet_applied(d->fleet, change->revision);
 	if (d->expiry != NULL)
 		expiry_changed(d->expiry, change);
 	if (d->http != NULL)
@@ -320,18 +326,21 @@ keep_fixed(struct config *nc, const struct config *old)
 {
 	char	**s[] = { &nc->data_dir, &nc->listen_host, &nc->socket_path,
 		    &nc->token_file, &nc->master_key, &nc->socket_group,
-		    &nc->tls_cert, &nc->tls_key, &nc->tls_client_ca };
+		    &nc->tls_cert, &nc->tls_key, &nc->tls_client_ca,
+		    &nc->etcd, &nc->fleet_key, &nc->node, &nc->etcd_prefix };
 	char	*const o[] = { old->data_dir, old->listen_host, old->socket_path,
 		    old->token_file, old->master_key, old->socket_group,
-		    old->tls_cert, old->tls_key, old->tls_client_ca };
+		    old->tls_cert, old->tls_key, old->tls_client_ca,
+		    old->etcd, old->fleet_key, old->node, old->etcd_prefix };
 	size_t	 i;
 
 	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		if ((*s[i] == NULL) != (o[i] == NULL) ||
 		    (o[i] != NULL && strcmp(*s[i], o[i]) != 0))
 			log_warn("reload: a change of data_dir, listen, socket, "
-			    "token_file, master_key, socket_group or a tls_ "
-			    "path takes a restart; keeping the running value");
+			    "token_file, master_key, socket_group, a tls_ "
+			    "path or [fleet] takes a restart; keeping the "
+			    "running value");
 		free(*s[i]);
 		*s[i] = NULL;
 		if (o[i] != NULL && (*s[i] = strdup(o[i])) == NULL)
@@ -425,6 +434,46 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		reload(d);
 }
 
+/*
+ * Fleet mode: the fleet key checked against etcd's and the mirror brought
+ * up to the fleet, for FLEET_START_S at most (etcd away: certd serves its
+ * mirror meanwhile); writes go to the fleet from then on.
+ */
+static int
+start_fleet(struct daemon *d, char *err, size_t errlen)
+{
+	const struct config	*cfg = d->cfg;
+	struct fleet_options	 o;
+	char			 host[256], *key = NULL;
+	int			 rv = -1;
+
+	memset(&o, 0, sizeof(o));
+	o.etcd = cfg->etcd;
+	if ((o.key_path = cfg->fleet_key) == NULL &&
+	    asprintf(&key, "%s/fleet.key", cfg->data_dir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (o.key_path == NULL)
+		o.key_path = key;
+	if ((o.node = cfg->node) == NULL) {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "certd");
+		host[sizeof(host) - 1] = '\0';
+		o.node = host;
+	}
+	o.prefix = cfg->etcd_prefix != NULL ? cfg->etcd_prefix : "/certd";
+	if ((d->fleet = fleet_new(d->base, d->store, &o, err, errlen)) != NULL &&
+	    fleet_start(d->fleet, FLEET_START_S, err, errlen) == 0) {
+		service_set_fleet(d->svc, d->fleet);
+		log_info("fleet mode: node %s, etcd %s, prefix %s", o.node,
+		    o.etcd, o.prefix);
+		rv = 0;
+	}
+	free(key);
+	return rv;
+}
+
 static void
 daemon_close(struct daemon *d)
 {
@@ -452,6 +501,8 @@ daemon_close(struct daemon *d)
 	http_stop_work(d->http);
 	ctl_stop_work(d->ctl);
 	service_stop(d->svc);
+	fleet_free(d->fleet);	/* its writes answer through the listeners */
+	d->fleet = NULL;
 	store_free(d->store);
 	http_free(d->http);
 	ctl_free(d->ctl);
@@ -531,6 +582,10 @@ daemon_run(const struct config *cfg, daemon_config_cb rebuild, void *arg)
 	if ((d.expiry = expiry_new(d.base, d.store, d.hub, cfg->expiry_days,
 	    cfg->n_expiry_days, cfg->expiry_scan_interval)) == NULL) {
 		fail("out of memory");
+		goto out;
+	}
+	if (cfg->etcd != NULL && start_fleet(&d, err, sizeof(err)) != 0) {
+		fail("%s", err);
 		goto out;
 	}
 	if ((d.http = http_new(d.base, d.svc, d.tokens, cfg, err,

@@ -72,6 +72,8 @@ static const struct err_row err_table[] = {
 	    "too many connections", "连接过多" },
 	{ CERTD_ERR_TOO_SLOW,		503, 503, CERTD_E_UNAVAILABLE, SOCKET,
 	    "subscriber too slow", "订阅者处理过慢" },
+	{ CERTD_ERR_CLUSTER,		503, 503, CERTD_E_UNAVAILABLE, BOTH,
+	    "cluster unavailable", "集群不可用" },
 	/* Last: what a code not in the table is answered as. */
 	{ CERTD_ERR_INTERNAL,		503, 503, CERTD_E_UNAVAILABLE, BOTH,
 	    "internal error", "服务暂不可用" },

@@ -206,14 +206,37 @@ etcd_req_fail(struct etcd_req *r, int err, const char *why, const char *more)
 	etcd_req_free(r);
 }
 
-/* The header, the kvs of a range, the verdict of a txn. */
+/* The kvs array arr appended to *kvs (*n of them). */
+static int
+etcd_kvs_append(const struct json_tree *arr, struct etcd_kv **kvs, size_t *n)
+{
+	struct etcd_kv	*more, *v;
+	size_t		 i, k, len = json_tree_len(arr);
+
+	if (len == 0)
+		return 0;
+	if ((v = realloc(*kvs, (*n + len) * sizeof(*v))) == NULL)
+		return -1;
+	*kvs = v;
+	if (etcd_kvs_read(arr, &more, &k) != 0) {
+		etcd_kvs_free(more, k);
+		return -1;
+	}
+	for (i = 0; i < k; i++)
+		v[(*n)++] = more[i];
+	free(more);
+	return 0;
+}
+
+/* The header, the kvs of a range (of a txn's ranges), a txn's verdict. */
 static int
 etcd_reply_read(const struct json_tree *t, struct etcd_reply *rep,
     struct etcd_kv **kvs)
 {
 	const struct json_tree	*hdr = json_tree_get(t, "header");
-	const struct json_tree	*range = t, *resp;
-	size_t			 i, n;
+	const struct json_tree	*resp, *range;
+	size_t			 i, n = 0;
+	int			 first = 1, rv = 0;
 
 	*kvs = NULL;
 	if (hdr == NULL ||
@@ -223,22 +246,26 @@ etcd_reply_read(const struct json_tree *t, struct etcd_reply *rep,
 	    &rep->cluster_id);
 	rep->succeeded = json_tree_true(json_tree_get(t, "succeeded"));
 	resp = json_tree_get(t, "responses");
-	for (i = 0; i < json_tree_len(resp); i++)
-		if ((range = json_tree_get(json_tree_at(resp, i),
-		    "response_range")) != NULL)
-			break;
-	if (range == NULL)
-		return 0;
-	(void)json_tree_u64(json_tree_get(range, "count"), &rep->count);
-	rep->more = json_tree_true(json_tree_get(range, "more"));
-	if (etcd_kvs_read(json_tree_get(range, "kvs"), kvs, &n) != 0) {
-		etcd_kvs_free(*kvs, n);
-		*kvs = NULL;
-		return -1;
+	for (i = 0; i < json_tree_len(resp) + 1 && rv == 0; i++) {
+		if (i == json_tree_len(resp))
+			range = resp == NULL ? t : NULL;	/* a range */
+		else
+			range = json_tree_get(json_tree_at(resp, i),
+			    "response_range");
+		if (range == NULL)
+			continue;
+		if (first) {
+			(void)json_tree_u64(json_tree_get(range, "count"),
+			    &rep->count);
+			rep->more = json_tree_true(json_tree_get(range,
+			    "more"));
+			first = 0;
+		}
+		rv = etcd_kvs_append(json_tree_get(range, "kvs"), kvs, &n);
 	}
 	rep->kvs = *kvs;
 	rep->n_kvs = n;
-	return 0;
+	return rv;
 }
 
 static void
@@ -383,7 +410,7 @@ etcd_w_u64(struct json_w *w, const char *key, uint64_t v)
 
 int
 etcd_range(struct etcd *e, const void *key, size_t key_len, const void *end,
-    size_t end_len, uint64_t rev, uint64_t limit, bool serializable,
+    size_t end_len, uint64_t rev, uint64_t limit, unsigned flags,
     etcd_cb cb, void *arg)
 {
 	struct json_w	*w = json_w_new();
@@ -396,8 +423,14 @@ etcd_range(struct etcd *e, const void *key, size_t key_len, const void *end,
 		etcd_w_u64(w, "revision", rev);
 	if (limit != 0)
 		etcd_w_u64(w, "limit", limit);
-	if (serializable)
+	if (flags & ETCD_SERIALIZABLE)
 		json_w_kbool(w, "serializable", 1);
+	if (flags & ETCD_KEYS_ONLY)
+		json_w_kbool(w, "keys_only", 1);
+	if (flags & ETCD_NEWEST_MOD) {
+		json_w_kstr(w, "sort_order", "DESCEND");
+		json_w_kstr(w, "sort_target", "MOD");
+	}
 	json_w_obj_end(w);
 	return etcd_post(e, "/v3/kv/range", w, cb, arg);
 }

@@ -38,7 +38,8 @@ struct etcd_kv {
 
 /*
  * A reply.  err 0: revision and cluster_id from its header; kvs: what the
- * range read (a txn: its first range op's), count and more as etcd says;
+ * range read (a txn: its range ops', one after the other), count and more
+ * as etcd says (a txn: its first range op's);
  * succeeded: a txn's compares held.  err CERTD_ERR_STORAGE or
  * CERTD_ERR_NOMEM: why says what failed.  Borrowed for the callback.
  */
@@ -69,12 +70,17 @@ void		 etcd_free(struct etcd *e);
 /*
  * Read key (end NULL), or the range [key, end) (end "\0" with end_len 1:
  * every key from key on), at revision rev (0: the newest).  limit 0: all.
- * serializable: answered by the member asked, without quorum (a read
- * that keeps working while the cluster has none; maybe stale).
+ * Flags: ETCD_SERIALIZABLE, answered by the member asked without quorum
+ * (a read that keeps working while the cluster has none; maybe stale);
+ * ETCD_KEYS_ONLY, no values; ETCD_NEWEST_MOD, the keys by mod_revision,
+ * newest first (else by key).
  */
+#define ETCD_SERIALIZABLE	0x1
+#define ETCD_KEYS_ONLY		0x2
+#define ETCD_NEWEST_MOD		0x4
 int		 etcd_range(struct etcd *e, const void *key, size_t key_len,
 		    const void *end, size_t end_len, uint64_t rev,
-		    uint64_t limit, bool serializable, etcd_cb cb, void *arg);
+		    uint64_t limit, unsigned flags, etcd_cb cb, void *arg);
 
 /*
  * A transaction: compares, then the ops of success or of failure.  Build
@@ -106,7 +112,8 @@ int		 etcd_txn_commit(struct etcd *e, struct etcd_txn *t,
  * revision of the batch's header.  It ends once, with err:
  * CERTD_ERR_NO_REVISION and compact_rev when etcd compacted past start_rev
  * (read the range again, then watch from there), CERTD_ERR_STORAGE when
- * the stream broke; then free it (not from the callback) and watch again.
+ * the stream broke or stayed idle for libevent's HTTP timeout (50 s: a
+ * partition shows); then free it (not from the callback) and watch again.
  */
 struct etcd_event {
 	bool			 is_delete;

@@ -324,14 +324,30 @@ audit_denied(struct evhttp_request *req, const char *path)
 	    auth == NULL ? "no-token" : "unknown-token");
 }
 
-/* {"status":"ok"} */
+/*
+ * {"status":"ok"}, and in fleet mode "fleet": {"state", "since",
+ * "revision"}: the mirror serves reads whatever the state.
+ */
 static struct json_w *
-healthz_ok(void)
+healthz_ok(const struct http *h)
 {
 	struct json_w	*w = json_w_new();
+	const char	*state;
+	char		 when[24];
+	int64_t		 since;
+	uint64_t	 rev;
 
 	json_w_obj(w);
 	json_w_kstr(w, "status", "ok");
+	if ((state = service_fleet_state(h->svc, &since, &rev)) != NULL) {
+		util_time_iso(since, 1, when);
+		json_w_key(w, "fleet");
+		json_w_obj(w);
+		json_w_kstr(w, "state", state);
+		json_w_kstr(w, "since", when);
+		json_w_kuint(w, "revision", rev);
+		json_w_obj_end(w);
+	}
 	json_w_obj_end(w);
 	return w;
 }
@@ -351,7 +367,7 @@ healthz(struct http *h, struct evhttp_request *req, double start,
 	} else if ((err = http_query_check(query, "", &qe)) != 0)
 		send_error(req, err, qe.field, qe.reason);
 	else
-		send_json(req, 200, healthz_ok());
+		send_json(req, 200, healthz_ok(h));
 	count(h, HTTP_ROUTE_HEALTHZ, err_http_status(err), start);
 }
 

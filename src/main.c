@@ -21,7 +21,9 @@ static const char usage_text[] =
 "             [--log-level debug|info|warn|error] [--log-target stderr|syslog]\n"
 "             [--tls-cert FILE|certd:TEAM/ALIAS] [--tls-key FILE]\n"
 "             [--tls-client-ca FILE] [--allow-plain-http]\n"
-"             [--recover point-in-time] [--help] [--version]\n"
+"             [--recover point-in-time] [--etcd URL[,URL...]]\n"
+"             [--fleet-key FILE] [--node NAME] [--etcd-prefix PREFIX]\n"
+"             [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
 "socket <data-dir>/certd.sock, token file <data-dir>/tokens, master key\n"
@@ -43,6 +45,10 @@ static const struct option longopts[] = {
 	{ "tls-client-ca", required_argument,	NULL, 'A' },
 	{ "allow-plain-http", no_argument,	NULL, 'P' },
 	{ "recover",	required_argument,	NULL, 'R' },
+	{ "etcd",	required_argument,	NULL, 'E' },
+	{ "fleet-key",	required_argument,	NULL, 'F' },
+	{ "node",	required_argument,	NULL, 'N' },
+	{ "etcd-prefix", required_argument,	NULL, 'X' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 },
@@ -63,6 +69,10 @@ key_of(int ch)
 	case 'K':	return "tls_key";
 	case 'A':	return "tls_client_ca";
 	case 'P':	return "allow_plain_http";
+	case 'E':	return "fleet.etcd";
+	case 'F':	return "fleet.key";
+	case 'N':	return "fleet.node";
+	case 'X':	return "fleet.prefix";
 	default:	return NULL;
 	}
 }

@@ -24,6 +24,7 @@
 #include "hub.h"
 #include "log.h"
 #include "pem.h"
+#include "fleet.h"
 #include "service.h"
 #include "store.h"
 #include "util.h"
@@ -41,6 +42,7 @@ struct service {
 	struct event_base	*base;
 	struct store		*store;
 	struct hub		*hub;
+	struct fleet		*fleet;		/* fleet mode: writes go there */
 	uint64_t		 refused[SERVICE_REASONS];	/* by cert_check error */
 	/* Updates that changed nothing, in the order they were taken. */
 	STAILQ_HEAD(now_list, now_item) now;
@@ -89,6 +91,39 @@ service_new(struct event_base *base, struct store *store, struct hub *hub)
 		return NULL;
 	}
 	return svc;
+}
+
+void
+service_set_fleet(struct service *svc, struct fleet *fleet)
+{
+	svc->fleet = fleet;
+}
+
+/*
+ * Submit a put of rec (owned from now on) built on base (NULL: a create):
+ * to the fleet in fleet mode, else to the store, which takes the next id
+ * for a create.
+ */
+static int
+submit_put(struct service *svc, struct cert_record *rec,
+    const struct cert_record *base, service_done_cb cb, void *arg)
+{
+	if (svc->fleet != NULL)
+		return fleet_put(svc->fleet, rec, base != NULL ?
+		    base->revision : 0, cb, arg);
+	if (rec->id == 0)
+		rec->id = store_next_id(svc->store);
+	return store_put(svc->store, rec, cb, arg);
+}
+
+const char *
+service_fleet_state(const struct service *svc, int64_t *since,
+    uint64_t *revision)
+{
+	if (svc->fleet == NULL)
+		return NULL;
+	*revision = store_revision(svc->store);
+	return fleet_state(svc->fleet, since);
 }
 
 void
@@ -740,9 +775,9 @@ do_put(struct service *svc, const struct service_put_req *req,
 	memset(&meta, 0, sizeof(meta));
 	rec->created_at = base != NULL ? base->created_at : now;
 	rec->updated_at = now;
-	rec->id = base != NULL ? base->id : store_next_id(svc->store);
+	rec->id = base != NULL ? base->id : 0;	/* 0: submit_put's to take */
 
-	rv = store_put(svc->store, rec, cb, arg);
+	rv = submit_put(svc, rec, base, cb, arg);
 	rec = NULL;	/* the store owns it, also on failure */
 out:
 	record_free(rec);
@@ -764,6 +799,9 @@ do_delete(struct service *svc, const char *team, uint64_t id, int force,
 	if (!force && svc->hub != NULL &&
 	    hub_is_bound(svc->hub, team, id, rec->alias))
 		return CERTD_ERR_IN_USE;
+	if (svc->fleet != NULL)
+		return fleet_delete(svc->fleet, team, id, rec->alias,
+		    rec->revision, cb, arg);
 	return store_delete(svc->store, team, id, cb, arg);
 }
 
@@ -861,7 +899,7 @@ do_rollback(struct service *svc, const char *team, uint64_t id,
 		rv = CERTD_ERR_NOMEM;
 		goto out;
 	}
-	rv = store_put(svc->store, rec, cb, arg);
+	rv = submit_put(svc, rec, base, cb, arg);
 out:
 	record_free(old);
 	cert_meta_clear(&meta);

@@ -78,6 +78,16 @@ extern const char *const service_reason_names[SERVICE_REASONS];
 uint64_t	 service_validation_failures(const struct service *svc,
 		    int reason);
 
+/* Fleet mode: writes go to the fleet (fleet.h) from now on. */
+struct fleet;
+void	service_set_fleet(struct service *svc, struct fleet *fleet);
+/*
+ * Fleet mode: the fleet's state (fleet_state), since when, and the
+ * mirror's revision; NULL in single-host mode.
+ */
+const char *service_fleet_state(const struct service *svc, int64_t *since,
+	    uint64_t *revision);
+
 struct service	*service_new(struct event_base *base, struct store *store,
 		    struct hub *hub);
 /*

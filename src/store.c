@@ -260,9 +260,10 @@ store_log_encode(struct store_op *op, const char *alias)
 	return 0;
 }
 
+/* An op of kind on id at revision (0: the next one). */
 static struct store_op *
 store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
-    store_done_cb cb, void *arg)
+    uint64_t revision, store_done_cb cb, void *arg)
 {
 	struct store_op	*op;
 
@@ -270,7 +271,7 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 		return NULL;
 	op->kind = kind;
 	op->id = id;
-	op->revision = s->head_rev + 1;
+	op->revision = revision != 0 ? revision : s->head_rev + 1;
 	op->cb = cb;
 	op->arg = arg;
 	op->rkey[0] = 'r';
@@ -310,9 +311,10 @@ store_submit(struct store *s, struct store_op *op)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int
-store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
-    void *arg)
+/* A put at revision (0: the next one); see store_put and store_put_at. */
+static int
+store_put_rev(struct store *s, struct cert_record *rec, uint64_t revision,
+    store_done_cb cb, void *arg)
 {
 	const struct store_meta		*head;
 	struct store_op			*op = NULL;
@@ -323,11 +325,14 @@ store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
 	if (rec == NULL)
 		return CERTD_ERR_INTERNAL;
 	if (rec->team == NULL || rec->team[0] == '\0' || rec->alias == NULL ||
-	    rec->alias[0] == '\0' || rec->id == 0) {
+	    rec->alias[0] == '\0' || rec->id == 0 ||
+	    (revision != 0 && revision <= s->head_rev)) {
 		err = CERTD_ERR_INTERNAL;
 		goto fail;
 	}
 	head = store_head_meta(s, rec->team, rec->id);
+	if (revision != 0 && head == NULL && rec->id >= s->next_id)
+		s->next_id = rec->id + 1;	/* another store's id */
 	if (head == NULL && (rec->id >= s->next_id ||
 	    store_index_id_in_use(s, rec->id))) {
 		/* a create must use a reserved id that nothing ever held */
@@ -340,7 +345,8 @@ store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
 		goto fail;
 	}
 
-	if ((op = store_op_new(s, STORE_PUT, rec->id, cb, arg)) == NULL) {
+	if ((op = store_op_new(s, STORE_PUT, rec->id, revision, cb, arg)) ==
+	    NULL) {
 		err = CERTD_ERR_NOMEM;
 		goto fail;
 	}
@@ -388,16 +394,38 @@ fail:
 }
 
 int
-store_delete(struct store *s, const char *team, uint64_t id,
+store_put(struct store *s, struct cert_record *rec, store_done_cb cb,
+    void *arg)
+{
+	return store_put_rev(s, rec, 0, cb, arg);
+}
+
+int
+store_put_at(struct store *s, struct cert_record *rec, uint64_t revision,
     store_done_cb cb, void *arg)
+{
+	if (revision == 0) {
+		record_free(rec);
+		return CERTD_ERR_INTERNAL;
+	}
+	return store_put_rev(s, rec, revision, cb, arg);
+}
+
+/* A delete at revision (0: the next one); see store_delete_at. */
+static int
+store_delete_rev(struct store *s, const char *team, uint64_t id,
+    uint64_t revision, store_done_cb cb, void *arg)
 {
 	const struct store_meta		*head;
 	struct store_op			*op;
 	int				 err = CERTD_ERR_NOMEM;
 
+	if (revision != 0 && revision < s->head_rev)
+		return CERTD_ERR_INTERNAL;
 	if ((head = store_head_meta(s, team, id)) == NULL)
 		return CERTD_ERR_NOT_FOUND;
-	if ((op = store_op_new(s, STORE_DELETE, id, cb, arg)) == NULL)
+	if ((op = store_op_new(s, STORE_DELETE, id, revision, cb, arg)) ==
+	    NULL)
 		return CERTD_ERR_NOMEM;
 	if ((op->team_own = strdup(team)) == NULL)
 		goto fail;
@@ -413,6 +441,27 @@ store_delete(struct store *s, const char *team, uint64_t id,
 fail:
 	store_op_free(op);
 	return err;
+}
+
+int
+store_delete(struct store *s, const char *team, uint64_t id,
+    store_done_cb cb, void *arg)
+{
+	return store_delete_rev(s, team, id, 0, cb, arg);
+}
+
+int
+store_delete_at(struct store *s, const char *team, uint64_t id,
+    uint64_t revision, store_done_cb cb, void *arg)
+{
+	return revision == 0 ? CERTD_ERR_INTERNAL :
+	    store_delete_rev(s, team, id, revision, cb, arg);
+}
+
+uint64_t
+store_head_revision(const struct store *s)
+{
+	return s->head_rev;
 }
 
 /* ------------------------------------------------------------------ */

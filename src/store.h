@@ -364,6 +364,9 @@ const struct cert_record *store_head_get(struct store *s,
 const struct store_meta *store_head_meta(const struct store *s,
 		    const char *team, uint64_t id);
 
+/* Head view: the team of the record id (ids are store-wide), or NULL. */
+const char	*store_head_team(const struct store *s, uint64_t id);
+
 /* Head view: id of the record holding `alias` in `team`, or 0. */
 uint64_t	 store_head_alias(const struct store *s, const char *team,
 		    const char *alias);
@@ -384,6 +387,21 @@ int		 store_put(struct store *s, struct cert_record *rec,
 /* Submit a delete of a record of the head view.  As store_put. */
 int		 store_delete(struct store *s, const char *team, uint64_t id,
 		    store_done_cb cb, void *arg);
+
+/*
+ * A mirror's writes (fleet mode, doc/fleet.md): as store_put and
+ * store_delete, at a revision and with an id that another store chose.
+ * revision must be above the head view's (store_head_revision), or equal
+ * to it for a delete (a resync deletes what is gone at the revision it
+ * read); a create's id may be any id that no record of the head view
+ * holds, and store_next_id moves past it.  CERTD_ERR_INTERNAL otherwise.
+ */
+int		 store_put_at(struct store *s, struct cert_record *rec,
+		    uint64_t revision, store_done_cb cb, void *arg);
+int		 store_delete_at(struct store *s, const char *team, uint64_t id,
+		    uint64_t revision, store_done_cb cb, void *arg);
+/* The revision of the last submitted write (the head view's). */
+uint64_t	 store_head_revision(const struct store *s);
 
 /*
  * Rotate the master key.  Submitted through the writer like a mutation
@@ -430,6 +448,22 @@ const char	*store_rekey_why(const struct store *s);
  * reload.  Returns 0, or a negative CERTD_ERR_* with the reason in errbuf.
  */
 int		 store_key_check(struct store *s, char *errbuf, size_t errlen);
+
+/*
+ * Read a 32-byte key file as the master key is read and checked (mode
+ * 0600 or stricter, owned by certd's uid, exactly 32 bytes, no link, no
+ * FIFO); `what` names it in the reason.  0, or CERTD_ERR_NOT_FOUND
+ * (missing), CERTD_ERR_STORAGE, with the reason in errbuf.
+ */
+int		 store_key_file_read(const char *path, const char *what,
+		    unsigned char *key, char *errbuf, size_t errlen);
+
+/*
+ * Make the store's epoch epoch (its low 53 bits; 0 leaves it): a mirror's
+ * is its fleet's, so that revisions mean the same on every host.  0, or
+ * CERTD_ERR_STORAGE when "m:epoch" cannot be written.
+ */
+int		 store_set_epoch(struct store *s, uint64_t epoch);
 
 /* Hex id of the master key new writes are sealed with, into hex[17]. */
 void		 store_key_id(const struct store *s,

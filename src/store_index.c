@@ -595,6 +595,23 @@ store_head_alias(const struct store *s, const char *team, const char *alias)
 	return owner;
 }
 
+const char *
+store_head_team(const struct store *s, uint64_t id)
+{
+	const struct store_op	*op;
+	struct store_team	*t;
+	size_t			 i, pos;
+
+	TAILQ_FOREACH_REVERSE(op, &s->pending, store_ops, pend)
+		if (!op->rekey && op->id == id)
+			return op->kind == STORE_PUT ? op->ent->m.team : NULL;
+	for (i = 0; i < s->teams_cap; i++)
+		for (t = s->teams[i]; t != NULL; t = t->hnext)
+			if (store_index_team_search(t, id, &pos))
+				return t->name;
+	return NULL;
+}
+
 /* Is id held by any record of the head view, in any team? */
 bool
 store_index_id_in_use(const struct store *s, uint64_t id)

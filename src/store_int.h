@@ -49,6 +49,7 @@
 /* In a db directory a recovery replays point-in-time: a new epoch too. */
 #define STORE_RECOVER_MARK "CERTD-RECOVERED"
 #define STORE_WHY_LEN	320		/* a rotation's reason */
+#define STORE_EPOCH_MASK ((UINT64_C(1) << 53) - 1)	/* exact as a double */
 
 /*
  * A committed record as memory keeps it: its index entry, one allocation,

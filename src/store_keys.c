@@ -138,9 +138,9 @@ fail:
  * and mode: STORE_KEY_PERM).
  * Every failure leaves a reason in errbuf.
  */
-int
-store_keys_read(const char *path, bool check_mode, unsigned char *key,
-    bool *bad, char *errbuf, size_t errlen)
+static int
+store_keys_read_what(const char *path, const char *what, bool check_mode,
+    unsigned char *key, bool *bad, char *errbuf, size_t errlen)
 {
 	struct stat	st;
 	ssize_t		n;
@@ -154,33 +154,33 @@ store_keys_read(const char *path, bool check_mode, unsigned char *key,
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
 	    O_CLOEXEC)) < 0) {
 		if (errno == ENOENT) {
-			store_errf(errbuf, errlen, "master key %s is missing",
-			    path);
+			store_errf(errbuf, errlen, "%s %s is missing",
+			    what, path);
 			return CERTD_ERR_NOT_FOUND;
 		}
-		store_errf(errbuf, errlen, "cannot read master key %s: %s",
-		    path, strerror(errno));
+		store_errf(errbuf, errlen, "cannot read %s %s: %s",
+		    what, path, strerror(errno));
 		return CERTD_ERR_STORAGE;
 	}
 	if (fstat(fd, &st) != 0) {
-		store_errf(errbuf, errlen, "cannot read master key %s: %s",
-		    path, strerror(errno));
+		store_errf(errbuf, errlen, "cannot read %s %s: %s",
+		    what, path, strerror(errno));
 		goto out;
 	}
 	*bad = true;
-	if (perm_check(&st, "master key", path, check_mode ? STORE_KEY_PERM :
+	if (perm_check(&st, what, path, check_mode ? STORE_KEY_PERM :
 	    0, errbuf, errlen) != 0)
 		goto out;
 	if (st.st_size != CERT_SEAL_KEY_LEN) {
-		store_errf(errbuf, errlen, "master key %s must be %d bytes, "
-		    "not %lld", path, CERT_SEAL_KEY_LEN,
+		store_errf(errbuf, errlen, "%s %s must be %d bytes, not %lld",
+		    what, path, CERT_SEAL_KEY_LEN,
 		    (long long)st.st_size);
 		goto out;
 	}
 	*bad = false;
 	if ((n = read(fd, key, CERT_SEAL_KEY_LEN)) != CERT_SEAL_KEY_LEN) {
-		store_errf(errbuf, errlen, "cannot read master key %s: %s",
-		    path, n < 0 ? strerror(errno) : "short read");
+		store_errf(errbuf, errlen, "cannot read %s %s: %s",
+		    what, path, n < 0 ? strerror(errno) : "short read");
 		util_wipe(key, CERT_SEAL_KEY_LEN);
 		goto out;
 	}
@@ -188,6 +188,25 @@ store_keys_read(const char *path, bool check_mode, unsigned char *key,
 out:
 	close(fd);
 	return err;
+}
+
+/* Read a key file into key[32]; the reason of a failure in errbuf. */
+int
+store_keys_read(const char *path, bool check_mode, unsigned char *key,
+    bool *bad, char *errbuf, size_t errlen)
+{
+	return store_keys_read_what(path, "master key", check_mode, key, bad,
+	    errbuf, errlen);
+}
+
+int
+store_key_file_read(const char *path, const char *what, unsigned char *key,
+    char *errbuf, size_t errlen)
+{
+	bool	bad;
+
+	return store_keys_read_what(path, what, true, key, &bad, errbuf,
+	    errlen);
 }
 
 int

@@ -69,7 +69,6 @@
 #define STORE_MANIFEST_PREALLOC	(64 << 10)
 #define STORE_TEAMS_INIT	16		/* hash buckets, powers of 2 */
 #define STORE_ALIASES_INIT	256
-#define STORE_EPOCH_MASK ((UINT64_C(1) << 53) - 1)	/* exact as a double */
 /*
  * RocksDB's WALRecoveryMode.  Opened tolerating a torn last record only:
  * RocksDB's default (point in time) stops at the first damaged record,
@@ -601,6 +600,29 @@ out:
 	free(mark);
 	free(rmark);
 	return err;
+}
+
+int
+store_set_epoch(struct store *s, uint64_t epoch)
+{
+	char	val[8], *rerr = NULL;
+
+	epoch &= STORE_EPOCH_MASK;
+	if (epoch == 0 || epoch == s->epoch)
+		return 0;
+	if (pthread_rwlock_rdlock(&s->dblock) != 0)
+		return CERTD_ERR_STORAGE;
+	util_be64_put(val, epoch);
+	if (s->db != NULL)
+		rocksdb_put(s->db, s->wopts, KEY_EPOCH, strlen(KEY_EPOCH), val,
+		    sizeof(val), &rerr);
+	pthread_rwlock_unlock(&s->dblock);
+	if (s->db == NULL || rerr != NULL) {
+		rocksdb_free(rerr);
+		return CERTD_ERR_STORAGE;
+	}
+	s->epoch = epoch;
+	return 0;
 }
 
 static int

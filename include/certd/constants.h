@@ -136,6 +136,7 @@ enum certd_error {
 	CERTD_ERR_FRAME_MALFORMED = -26, /* 400 malformed frame: REASON */
 	CERTD_ERR_TOO_MANY_CONNS = -27,	/* 503 too many connections */
 	CERTD_ERR_TOO_SLOW	= -28,	/* 503 subscriber too slow */
+	CERTD_ERR_CLUSTER	= -29,	/* 503 cluster unavailable (fleet) */
 };
 
 /*

@@ -3,7 +3,7 @@
 # etcd_cluster N starts N members on random free ports under $T/etcd and
 # waits until the cluster has a leader; ETCD_URLS is their client URLs,
 # comma-separated, ETCD_URL_i and ETCD_PID_i those of member i.
-# etcd_kill i stops member i (SIGKILL).  Source it after lib.sh; the EXIT
+# etcd_kill i stops member i (SIGKILL), etcd_restart i starts it again.  Source it after lib.sh; the EXIT
 # trap must call etcd_cleanup.
 
 command -v etcd > /dev/null || { echo "# etcd not installed (etcd-server)" >&2; exit 77; }
@@ -31,18 +31,10 @@ etcd_cluster() {
 		done
 		rm -rf "$T/etcd"
 		mkdir -p "$T/etcd"
+		ETCD_CLUSTER=$cluster
 		i=1
 		while [ "$i" -le "$n" ]; do
-			eval "cport=\$ETCD_CPORT_$i pport=\$ETCD_PPORT_$i"
-			etcd --name "m$i" --data-dir "$T/etcd/m$i" \
-			    --listen-client-urls "http://127.0.0.1:$cport" \
-			    --advertise-client-urls "http://127.0.0.1:$cport" \
-			    --listen-peer-urls "http://127.0.0.1:$pport" \
-			    --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-			    --initial-cluster "$cluster" --initial-cluster-state new \
-			    --initial-cluster-token "certd-test-$$" \
-			    --log-level warn > "$T/etcd/m$i.log" 2>&1 &
-			eval "ETCD_PID_$i=$!"
+			etcd_restart "$i"
 			i=$((i + 1))
 		done
 		ETCD_N=$n
@@ -61,6 +53,20 @@ etcd_cluster() {
 		echo "# etcd cluster did not start" >&2
 		return 1
 	done
+}
+
+# etcd_restart i: start member i (again, on its data and ports).
+etcd_restart() {
+	eval "cport=\$ETCD_CPORT_$1 pport=\$ETCD_PPORT_$1"
+	etcd --name "m$1" --data-dir "$T/etcd/m$1" \
+	    --listen-client-urls "http://127.0.0.1:$cport" \
+	    --advertise-client-urls "http://127.0.0.1:$cport" \
+	    --listen-peer-urls "http://127.0.0.1:$pport" \
+	    --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+	    --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state new \
+	    --initial-cluster-token "certd-test-$$" \
+	    --log-level warn >> "$T/etcd/m$1.log" 2>&1 &
+	eval "ETCD_PID_$1=$!"
 }
 
 etcd_kill() {

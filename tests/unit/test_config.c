@@ -526,6 +526,39 @@ test_expiry_days_long(void **state)
 }
 
 /* Lines that are not settings, and where the error is reported. */
+/* [fleet]: its four keys, as the flags set them; nothing else. */
+static void
+test_fleet(void **state)
+{
+	struct config	*cfg;
+	char		 err[1024];
+
+	(void)state;
+	assert_non_null(cfg = config_new());
+	assert_null(cfg->etcd);
+	if (load_onto(cfg, "[fleet]\netcd = http://127.0.0.1:2379\n"
+	    "key = /k\nnode = gw1\nprefix = /p\n[certd]\nlog_level = warn\n",
+	    err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	assert_string_equal(cfg->etcd, "http://127.0.0.1:2379");
+	assert_string_equal(cfg->fleet_key, "/k");
+	assert_string_equal(cfg->node, "gw1");
+	assert_string_equal(cfg->etcd_prefix, "/p");
+	/* the flags' way in */
+	assert_int_equal(config_set(cfg, "fleet.node", "gw2", err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg->node, "gw2");
+	config_free(cfg);
+	expect_error("[fleet]\nendpoints = x\n", 2,
+	    "unknown setting \"endpoints\"");
+	expect_error("[fleet]\nfleet.etcd = x\n", 2,
+	    "unknown setting \"fleet.etcd\"");
+	expect_error("[certd]\nfleet.etcd = x\n", 2,
+	    "unknown setting \"fleet.etcd\"");
+	expect_error("[fleet]\nlog_level = warn\n", 2,
+	    "unknown setting \"log_level\"");
+}
+
 static void
 test_syntax(void **state)
 {
@@ -544,9 +577,9 @@ test_syntax(void **state)
 	expect_error("[certd] # main\n[CERTD]\n", 2,
 	    "unknown section [CERTD]");
 	expect_error("data_dir = /x\n", 1,
-	    "expected key = value inside [certd] or [acl]");
+	    "expected key = value inside [certd], [fleet] or [acl]");
 	expect_error("[certd]\ndata_dir /x\n", 2,
-	    "expected key = value inside [certd] or [acl]");
+	    "expected key = value inside [certd], [fleet] or [acl]");
 	expect_error("[certd]\nhistory_keep = 3\r\nhistory_keep = 0\r\n", 3,
 	    "history_keep must be a number from 1 to 1000");
 	/* a key of [certd] is no [acl] line, nor the other way round */
@@ -560,7 +593,7 @@ test_syntax(void **state)
 	n = 4094;
 	memset(big, '#', n);
 	memcpy(big + n, "\n[certd]\nfoo\n", 14);
-	expect_error(big, 3, "expected key = value inside [certd] or [acl]");
+	expect_error(big, 3, "expected key = value inside [certd], [fleet] or [acl]");
 	n = 4095;
 	memset(big, '#', n);
 	memcpy(big + n, "\n[certd]\nfoo\n", 14);
@@ -923,6 +956,7 @@ main(void)
 		cmocka_unit_test(test_other_values),
 		cmocka_unit_test(test_expiry_days),
 		cmocka_unit_test(test_expiry_days_long),
+		cmocka_unit_test(test_fleet),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_repeated_keys),
 		cmocka_unit_test(test_layering),

@@ -21,7 +21,7 @@
 #include "http.h"
 
 /* The last code of enum certd_error; the enum is contiguous from -1. */
-#define LAST_ERR	CERTD_ERR_TOO_SLOW
+#define LAST_ERR	CERTD_ERR_CLUSTER
 
 static const struct err_row *
 row_of_msg(const char *msg, size_t len)

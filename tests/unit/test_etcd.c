@@ -146,7 +146,7 @@ test_txn_create(void **state)
 
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(etcd_range(f->e, key, strlen(key), NULL, 0, 0, 0,
-	    false, got_cb, &g), 0);
+	    0, got_cb, &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.err, 0);
 	assert_int_equal(g.n_kvs, 1);
@@ -219,7 +219,7 @@ test_txn_mod(void **state)
 
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(etcd_range(f->e, key, strlen(key), NULL, 0, 0, 0,
-	    false, got_cb, &g), 0);
+	    0, got_cb, &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.value_len, 1);
 	assert_memory_equal(g.value, "2", 1);
@@ -256,7 +256,7 @@ test_range(void **state)
 	snprintf(end, sizeof(end), "%sr0", f->prefix);	/* '/' + 1 */
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(etcd_range(f->e, key, strlen(key), end, strlen(end),
-	    0, 1, false, got_cb, &g), 0);
+	    0, 1, 0, got_cb, &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.n_kvs, 1);
 	assert_int_equal(g.count, 3);
@@ -267,7 +267,7 @@ test_range(void **state)
 
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(etcd_range(f->e, key, strlen(key), end, strlen(end),
-	    rev1, 0, true, got_cb, &g), 0);
+	    rev1, 0, ETCD_SERIALIZABLE, got_cb, &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.n_kvs, 3);
 	assert_false(g.more);
@@ -412,7 +412,7 @@ test_failover(void **state)
 	/* port 1 on loopback: refused at once */
 	snprintf(csv, sizeof(csv), "http://127.0.0.1:1,%s", endpoints());
 	assert_non_null(e = etcd_new(f->base, csv, 3000, err, sizeof(err)));
-	assert_int_equal(etcd_range(e, "x", 1, NULL, 0, 0, 0, false, got_cb,
+	assert_int_equal(etcd_range(e, "x", 1, NULL, 0, 0, 0, 0, got_cb,
 	    &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.err, 0);
@@ -422,7 +422,7 @@ test_failover(void **state)
 	memset(&g, 0, sizeof(g));
 	assert_non_null(e = etcd_new(f->base, "http://127.0.0.1:1,"
 	    "http://127.0.0.1:2", 3000, err, sizeof(err)));
-	assert_int_equal(etcd_range(e, "x", 1, NULL, 0, 0, 0, false, got_cb,
+	assert_int_equal(etcd_range(e, "x", 1, NULL, 0, 0, 0, 0, got_cb,
 	    &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.err, CERTD_ERR_STORAGE);
@@ -430,7 +430,7 @@ test_failover(void **state)
 
 	/* freed with a request in flight: it completes, shutting down */
 	memset(&g, 0, sizeof(g));
-	assert_int_equal(etcd_range(e, "x", 1, NULL, 0, 0, 0, false, got_cb,
+	assert_int_equal(etcd_range(e, "x", 1, NULL, 0, 0, 0, 0, got_cb,
 	    &g), 0);
 	etcd_free(e);
 	assert_int_equal(g.called, 1);
@@ -481,7 +481,7 @@ test_quorum_lost(void **state)
 	assert_true(time(NULL) - t0 <= 10);
 
 	memset(&g, 0, sizeof(g));
-	assert_int_equal(etcd_range(f->e, "q", 1, NULL, 0, 0, 0, true, got_cb,
+	assert_int_equal(etcd_range(f->e, "q", 1, NULL, 0, 0, 0, ETCD_SERIALIZABLE, got_cb,
 	    &g), 0);
 	wait_for(f->base, &g.called);
 	assert_int_equal(g.err, 0);

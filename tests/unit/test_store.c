@@ -2679,6 +2679,52 @@ test_read_replaced(void **state)
 	assert_null(store_meta_get(f->s, "t", id));
 }
 
+/*
+ * A mirror's writes: another store's revisions (with gaps) and ids; a
+ * revision that does not move forward is refused; a resync's deletes may
+ * share one revision; all of it survives a restart.
+ */
+static void
+test_put_at(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[4] = { { 0 } };
+	const uint64_t	 want[] = { 15, 10 };
+
+	assert_int_equal(store_put_at(f->s, mkver("t", 42, 1), 10, done_cb,
+	    &d[0]), 0);
+	assert_int_equal(store_head_revision(f->s), 10);
+	assert_true(store_next_id(f->s) > 42);
+	assert_int_equal(store_put_at(f->s, mkver("t", 42, 2), 10, done_cb,
+	    &d[1]), CERTD_ERR_INTERNAL);
+	assert_int_equal(store_put_at(f->s, mkver("t", 42, 2), 15, done_cb,
+	    &d[1]), 0);
+	assert_int_equal(store_put_at(f->s, mkver("t", 7, 1), 16, done_cb,
+	    &d[2]), 0);
+	run_until(f->base, d, 3);
+	assert_int_equal(d[0].err, 0);
+	assert_int_equal(d[1].err, 0);
+	assert_int_equal(store_revision(f->s), 16);
+	assert_int_equal(store_get(f->s, "t", 42)->revision, 15);
+	assert_history(f, "t", 42, want, 2);
+	assert_int_equal(store_delete_at(f->s, "t", 42, 14, done_cb, &d[3]),
+	    CERTD_ERR_INTERNAL);
+	assert_int_equal(store_delete_at(f->s, "t", 42, 20, done_cb, &d[3]),
+	    0);
+	assert_int_equal(store_delete_at(f->s, "t", 7, 20, done_cb, &d[0]),
+	    0);
+	d[0].called = 0;
+	run_until(f->base, &d[3], 1);
+	run_until(f->base, &d[0], 1);
+	assert_int_equal(store_revision(f->s), 20);
+	assert_null(store_meta_get(f->s, "t", 42));
+	assert_null(store_meta_get(f->s, "t", 7));
+	reopen(f);
+	assert_int_equal(store_revision(f->s), 20);
+	assert_int_equal(pos(f->s).count, 0);
+	assert_true(store_next_id(f->s) > 42);
+}
+
 /* A schema 2 database (no history) gets its current versions as history. */
 static void
 test_history_upgrade(void **state)
@@ -2994,6 +3040,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_history_rekey, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_put_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_replaced, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_read_failure, setup,

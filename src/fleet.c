@@ -1,0 +1,705 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fleet mode (fleet.h, doc/fleet.md): the fleet key, the connection's
+ * state, and the writes.  fleet_mirror.c keeps the store in step with
+ * etcd.
+ *
+ * A write is one etcd transaction that compares what it builds on:
+ *   create  P/next_id's mod_revision (the id it read), the alias key
+ *           absent; puts P/next_id, P/r/<id>, P/a/<team>/<alias>
+ *   update  P/r/<id>'s mod_revision (the version it merged onto); a
+ *           rename also the new alias key absent, and moves the alias
+ *   delete  P/r/<id>'s mod_revision; deletes it and its alias
+ * When a compare fails the failure branch reads the keys compared, and
+ * the write is tried again on what it found (a create on the next id, an
+ * update on the version another writer made: both stay in history, in
+ * commit order), or ends: the alias is another certificate's (412), the
+ * certificate is gone (404).  A committed write completes once the
+ * mirror has applied its revision, so the node that took it reads it
+ * back at once.
+ *
+ * Records in etcd are record_encode's, the key sealed under the fleet key
+ * with the record's team, id and "rev" as associated data; "rev" is the
+ * revision the write built on (0 for a create), which the compare makes
+ * unique to this write.  etcd never sees a key in clear.
+ */
+#include <sys/queue.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "certd/constants.h"
+#include "cert.h"
+#include "etcd.h"
+#include "fleet.h"
+#include "fleet_int.h"
+#include "log.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+
+#define FLEET_TRIES		16	/* a write's transactions at most */
+#define FLEET_MIRROR_WAIT_S	10	/* a committed write waits for the mirror */
+
+/* ------------------------------------------------------------------ */
+/* Keys of the keyspace                                                */
+
+/* prefix + suffix into buf, NUL-terminated; its length, or 0 if too long. */
+size_t
+fleet_key(const struct fleet *f, char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	if (f->plen >= len)
+		return 0;
+	memcpy(buf, f->prefix, f->plen);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + f->plen, len - f->plen, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len - f->plen ? 0 : f->plen + (size_t)n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sealing under the fleet key                                         */
+
+/* rec encoded for etcd, its key sealed bound to rev (rec unchanged). */
+static int
+fleet_encode(const struct fleet *f, struct cert_record *rec, uint64_t rev,
+    char **buf, size_t *len)
+{
+	struct record_sealed	sk;
+	uint64_t		saved = rec->revision;
+	int			err;
+
+	rec->revision = rev;
+	if ((err = record_seal(rec, f->key, f->kid, &sk)) == 0)
+		err = record_encode(rec, &sk, buf, len);
+	record_sealed_clear(&sk);
+	rec->revision = saved;
+	return err;
+}
+
+int
+fleet_decode(const struct fleet *f, const unsigned char *v, size_t len,
+    struct cert_record **out)
+{
+	struct record_sealed	sk;
+	int			err;
+
+	if ((err = record_decode((const char *)v, len, out, &sk)) != 0)
+		return err;
+	if (sk.box == NULL || memcmp(sk.key_id, f->kid, sizeof(f->kid)) != 0)
+		err = CERTD_ERR_STORAGE;	/* in clear, or another key */
+	else
+		err = record_unseal(*out, &sk, f->key);
+	record_sealed_clear(&sk);
+	if (err != 0) {
+		record_free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writes                                                              */
+
+enum fleet_op_kind { FLEET_PUT, FLEET_DELETE };
+
+struct fleet_op {
+	TAILQ_ENTRY(fleet_op)	 entry;
+	struct fleet		*f;
+	enum fleet_op_kind	 kind;
+	struct cert_record	*rec;		/* put: as written; delete: gone */
+	uint64_t		 base_rev;	/* 0: a create */
+	char			*old_alias;	/* update: the alias at base */
+	uint64_t		 next_mod;	/* create: P/next_id's */
+	unsigned		 tries;
+	uint64_t		 revision;	/* committed at */
+	struct event		*timer;		/* the wait for the mirror */
+	service_done_cb		 cb;
+	void			*arg;
+};
+
+static void	fleet_op_step(struct fleet_op *op);
+
+static void
+fleet_op_free(struct fleet_op *op)
+{
+	TAILQ_REMOVE(&op->f->ops, op, entry);
+	if (op->timer != NULL)
+		event_free(op->timer);
+	record_free(op->rec);
+	free(op->old_alias);
+	free(op);
+}
+
+/* The write ends: its callback, then it goes. */
+static void
+fleet_op_end(struct fleet_op *op, int err)
+{
+	if (err == 0 && op->kind == FLEET_PUT)
+		op->rec->revision = op->revision;
+	op->cb(err, err == 0 ? op->rec : NULL, op->arg);
+	fleet_op_free(op);
+}
+
+/* An etcd error as a write's: cluster unavailable, or no memory. */
+static int
+fleet_etcd_err(const struct fleet *f, const struct etcd_reply *r)
+{
+	if (r->err == CERTD_ERR_SHUTDOWN || f->stopping)
+		return CERTD_ERR_SHUTDOWN;
+	log_warn("fleet: write failed: %s", r->why);
+	return r->err == CERTD_ERR_NOMEM ? CERTD_ERR_NOMEM : CERTD_ERR_CLUSTER;
+}
+
+static void
+fleet_op_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet_op	*op = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("fleet: revision %" PRIu64 " committed, but the mirror has "
+	    "not applied it after %d s: answered all the same",
+	    op->revision, FLEET_MIRROR_WAIT_S);
+	fleet_op_end(op, 0);
+}
+
+/* Committed at revision: wait until the mirror has it. */
+static void
+fleet_op_committed(struct fleet_op *op, uint64_t revision)
+{
+	struct timeval	tv = { FLEET_MIRROR_WAIT_S, 0 };
+
+	op->revision = revision;
+	if (store_revision(op->f->store) >= revision) {
+		fleet_op_end(op, 0);
+		return;
+	}
+	if ((op->timer = evtimer_new(op->f->base, fleet_op_timeout, op)) ==
+	    NULL || evtimer_add(op->timer, &tv) != 0)
+		fleet_op_end(op, 0);	/* committed: say so now */
+}
+
+void
+fleet_applied(struct fleet *f, uint64_t revision)
+{
+	struct fleet_op	*op, *next;
+
+	for (op = TAILQ_FIRST(&f->ops); op != NULL; op = next) {
+		next = TAILQ_NEXT(op, entry);
+		if (op->revision != 0 && op->revision <= revision)
+			fleet_op_end(op, 0);
+	}
+	fleet_mirror_applied(f, revision);
+}
+
+/* The kv of key (klen bytes) in r's kvs, or NULL. */
+static const struct etcd_kv *
+fleet_kv(const struct etcd_reply *r, const char *key, size_t klen)
+{
+	size_t	i;
+
+	for (i = 0; i < r->n_kvs; i++)
+		if (r->kvs[i].key_len == klen &&
+		    memcmp(r->kvs[i].key, key, klen) == 0)
+			return &r->kvs[i];
+	return NULL;
+}
+
+/* A transaction's answer: committed, or compares that failed. */
+static void
+fleet_op_txn_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet_op		*op = arg;
+	struct fleet		*f = op->f;
+	const struct etcd_kv	*kv;
+	char			 rkey[FLEET_KEY_MAX], akey[FLEET_KEY_MAX];
+	size_t			 rlen, alen;
+	uint64_t		 owner;
+
+	if (r->err != 0) {
+		fleet_op_end(op, fleet_etcd_err(f, r));
+		return;
+	}
+	if (r->succeeded) {
+		fleet_op_committed(op, r->revision);
+		return;
+	}
+	rlen = fleet_key(f, rkey, sizeof(rkey), "/r/%016" PRIx64, op->rec->id);
+	alen = fleet_key(f, akey, sizeof(akey), "/a/%s/%s", op->rec->team,
+	    op->rec->alias);
+	/* the alias is another certificate's */
+	if (op->kind == FLEET_PUT &&
+	    (kv = fleet_kv(r, akey, alen)) != NULL &&
+	    (util_parse_u64((const char *)kv->value, kv->value_len,
+	    UINT64_MAX, &owner)
+	    != 0 || owner != op->rec->id)) {
+		fleet_op_end(op, CERTD_ERR_ALIAS_EXISTS);
+		return;
+	}
+	if (op->base_rev != 0) {
+		/* an update or delete: gone, or built on what is there now */
+		if ((kv = fleet_kv(r, rkey, rlen)) == NULL) {
+			fleet_op_end(op, CERTD_ERR_NOT_FOUND);
+			return;
+		}
+		op->base_rev = kv->mod_rev;
+	}
+	if (++op->tries >= FLEET_TRIES) {
+		fleet_op_end(op, CERTD_ERR_CLUSTER);
+		return;
+	}
+	fleet_op_step(op);	/* a create reads P/next_id again */
+}
+
+/* The transaction of op, on base_rev and (a create) next_mod. */
+static int
+fleet_op_txn(struct fleet_op *op)
+{
+	struct fleet		*f = op->f;
+	struct cert_record	*rec = op->rec;
+	struct etcd_txn		*t;
+	char			 rkey[FLEET_KEY_MAX], akey[FLEET_KEY_MAX];
+	char			 okey[FLEET_KEY_MAX], nkey[FLEET_KEY_MAX];
+	char			 idbuf[24], *val = NULL;
+	size_t			 rlen, alen, olen = 0, nlen, vlen;
+	bool			 rename;
+	int			 err;
+
+	rlen = fleet_key(f, rkey, sizeof(rkey), "/r/%016" PRIx64, rec->id);
+	alen = fleet_key(f, akey, sizeof(akey), "/a/%s/%s", rec->team,
+	    rec->alias);
+	nlen = fleet_key(f, nkey, sizeof(nkey), "/next_id");
+	rename = op->old_alias != NULL && strcmp(op->old_alias, rec->alias) != 0;
+	if (op->old_alias != NULL)
+		olen = fleet_key(f, okey, sizeof(okey), "/a/%s/%s", rec->team,
+		    op->old_alias);
+	if (rlen == 0 || alen == 0 || nlen == 0 ||
+	    (op->old_alias != NULL && olen == 0))
+		return CERTD_ERR_BAD_REQUEST;	/* names too long for a key */
+	if ((t = etcd_txn_new()) == NULL)
+		return CERTD_ERR_NOMEM;
+	if (op->kind == FLEET_DELETE) {
+		etcd_txn_cmp(t, ETCD_CMP_MOD, rkey, rlen, op->base_rev);
+		etcd_txn_delete(t, false, rkey, rlen);
+		etcd_txn_delete(t, false, akey, alen);
+		etcd_txn_range(t, true, rkey, rlen);
+		return etcd_txn_commit(f->etcd, t, fleet_op_txn_cb, op);
+	}
+	if ((err = fleet_encode(f, rec, op->base_rev, &val, &vlen)) != 0) {
+		etcd_txn_free(t);
+		return err;
+	}
+	if (op->base_rev == 0) {
+		etcd_txn_cmp(t, ETCD_CMP_MOD, nkey, nlen, op->next_mod);
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, rec->id + 1);
+		etcd_txn_put(t, false, nkey, nlen, idbuf, strlen(idbuf));
+	} else
+		etcd_txn_cmp(t, ETCD_CMP_MOD, rkey, rlen, op->base_rev);
+	if (op->base_rev == 0 || rename)
+		etcd_txn_cmp(t, ETCD_CMP_CREATE, akey, alen, 0);
+	etcd_txn_put(t, false, rkey, rlen, val, vlen);
+	if (op->base_rev == 0 || rename) {
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, rec->id);
+		etcd_txn_put(t, false, akey, alen, idbuf, strlen(idbuf));
+	}
+	if (rename)
+		etcd_txn_delete(t, false, okey, olen);
+	etcd_txn_range(t, true, rkey, rlen);
+	etcd_txn_range(t, true, akey, alen);
+	util_wipe(val, vlen);	/* sealed; wiped all the same */
+	free(val);
+	return etcd_txn_commit(f->etcd, t, fleet_op_txn_cb, op);
+}
+
+/* P/next_id read: the id a create takes, and the compare on it. */
+static void
+fleet_op_next_id_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet_op	*op = arg;
+	uint64_t	 id = 1;
+	int		 err;
+
+	if (r->err != 0) {
+		fleet_op_end(op, fleet_etcd_err(op->f, r));
+		return;
+	}
+	op->next_mod = 0;
+	if (r->n_kvs == 1) {
+		if (util_parse_u64((const char *)r->kvs[0].value,
+		    r->kvs[0].value_len, UINT64_MAX - 1, &id) != 0 ||
+		    id == 0) {
+			log_error("fleet: %s/next_id holds no id",
+			    op->f->prefix);
+			fleet_op_end(op, CERTD_ERR_INTERNAL);
+			return;
+		}
+		op->next_mod = r->kvs[0].mod_rev;
+	}
+	op->rec->id = id;
+	if ((err = fleet_op_txn(op)) != 0)
+		fleet_op_end(op, err);
+}
+
+/* The next try of op: a create first reads P/next_id. */
+static void
+fleet_op_step(struct fleet_op *op)
+{
+	char	nkey[FLEET_KEY_MAX];
+	size_t	nlen;
+	int	err;
+
+	if (op->kind == FLEET_PUT && op->base_rev == 0) {
+		nlen = fleet_key(op->f, nkey, sizeof(nkey), "/next_id");
+		err = etcd_range(op->f->etcd, nkey, nlen, NULL, 0, 0, 0, 0,
+		    fleet_op_next_id_cb, op);
+	} else
+		err = fleet_op_txn(op);
+	if (err != 0)
+		fleet_op_end(op, err);
+}
+
+static struct fleet_op *
+fleet_op_new(struct fleet *f, enum fleet_op_kind kind, uint64_t base_rev,
+    service_done_cb cb, void *arg)
+{
+	struct fleet_op	*op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return NULL;
+	op->f = f;
+	op->kind = kind;
+	op->base_rev = base_rev;
+	op->cb = cb;
+	op->arg = arg;
+	TAILQ_INSERT_TAIL(&f->ops, op, entry);
+	return op;
+}
+
+/* Writes need a fleet whose key was checked; etcd may be away. */
+static int
+fleet_writable(const struct fleet *f)
+{
+	return f->key_checked ? 0 : CERTD_ERR_CLUSTER;
+}
+
+int
+fleet_put(struct fleet *f, struct cert_record *rec, uint64_t base_rev,
+    service_done_cb cb, void *arg)
+{
+	const struct store_meta	*m;
+	struct fleet_op		*op;
+	int			 err;
+
+	if ((err = fleet_writable(f)) != 0 ||
+	    (op = fleet_op_new(f, FLEET_PUT, base_rev, cb, arg)) == NULL) {
+		record_free(rec);
+		return err != 0 ? err : CERTD_ERR_NOMEM;
+	}
+	op->rec = rec;
+	if (base_rev != 0) {
+		if ((m = store_head_meta(f->store, rec->team, rec->id)) ==
+		    NULL || (op->old_alias = strdup(m->alias)) == NULL) {
+			fleet_op_free(op);
+			return m == NULL ? CERTD_ERR_NOT_FOUND : CERTD_ERR_NOMEM;
+		}
+	}
+	/* cb never runs inside this call: the first step is a request */
+	fleet_op_step(op);
+	return 0;
+}
+
+int
+fleet_delete(struct fleet *f, const char *team, uint64_t id,
+    const char *alias, uint64_t base_rev, service_done_cb cb, void *arg)
+{
+	struct fleet_op	*op;
+	int		 err;
+
+	if ((err = fleet_writable(f)) != 0)
+		return err;
+	if ((op = fleet_op_new(f, FLEET_DELETE, base_rev, cb, arg)) == NULL ||
+	    (op->rec = record_new()) == NULL ||
+	    (op->rec->team = strdup(team)) == NULL ||
+	    (op->rec->alias = strdup(alias)) == NULL) {
+		if (op != NULL)
+			fleet_op_free(op);
+		return CERTD_ERR_NOMEM;
+	}
+	op->rec->id = id;
+	fleet_op_step(op);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The fleet key and the fleet's key ids                               */
+
+/* Whether kid_hex is one of the comma-separated ids in list (len bytes). */
+static bool
+fleet_kid_listed(const char *kid_hex, const unsigned char *list, size_t len)
+{
+	size_t	i = 0, k = strlen(kid_hex);
+
+	while (i < len) {
+		if (i + k <= len && memcmp(list + i, kid_hex, k) == 0 &&
+		    (i + k == len || list[i + k] == ','))
+			return true;
+		while (i < len && list[i] != ',')
+			i++;
+		i++;
+	}
+	return false;
+}
+
+static void	fleet_keys_read(struct fleet *f);
+
+/* The first member's key ids written, or another member's were first. */
+static void
+fleet_keys_made_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet	*f = arg;
+
+	if (r->err != 0) {
+		fleet_down(f, r->why);
+		return;
+	}
+	if (r->succeeded)
+		log_info("fleet: first member: key id %s is the fleet's",
+		    f->kid_hex);
+	fleet_keys_read(f);
+}
+
+static void
+fleet_keys_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet	*f = arg;
+	struct etcd_txn	*t;
+	char		 key[FLEET_KEY_MAX];
+	size_t		 klen = fleet_key(f, key, sizeof(key), "/meta/keys");
+
+	if (r->err != 0) {
+		fleet_down(f, r->why);
+		return;
+	}
+	f->cluster_id = r->cluster_id;
+	if (store_set_epoch(f->store, f->cluster_id) != 0) {
+		fleet_down(f, "cannot record the fleet's epoch in the store");
+		return;
+	}
+	if (r->n_kvs == 0) {
+		if ((t = etcd_txn_new()) == NULL) {
+			fleet_down(f, "out of memory");
+			return;
+		}
+		etcd_txn_cmp(t, ETCD_CMP_CREATE, key, klen, 0);
+		etcd_txn_put(t, false, key, klen, f->kid_hex,
+		    strlen(f->kid_hex));
+		if (etcd_txn_commit(f->etcd, t, fleet_keys_made_cb, f) != 0)
+			fleet_down(f, "out of memory");
+		return;
+	}
+	if (!fleet_kid_listed(f->kid_hex, r->kvs[0].value,
+	    r->kvs[0].value_len)) {
+		snprintf(f->why, sizeof(f->why), "fleet key %s (key id %s) is "
+		    "not a key of the fleet at %s (its key ids: %.*s)",
+		    f->key_path, f->kid_hex, f->prefix,
+		    (int)(r->kvs[0].value_len > 200 ? 200 :
+		    r->kvs[0].value_len), (const char *)r->kvs[0].value);
+		f->fatal = true;
+		log_error("fleet: %s", f->why);
+		return;
+	}
+	f->key_checked = true;
+	fleet_mirror_start(f);
+}
+
+static void
+fleet_keys_read(struct fleet *f)
+{
+	char	key[FLEET_KEY_MAX];
+	size_t	klen = fleet_key(f, key, sizeof(key), "/meta/keys");
+
+	if (etcd_range(f->etcd, key, klen, NULL, 0, 0, 0, 0, fleet_keys_cb,
+	    f) != 0)
+		fleet_down(f, "out of memory");
+}
+
+/* ------------------------------------------------------------------ */
+/* State, retries                                                      */
+
+static void
+fleet_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet	*f = arg;
+
+	(void)fd;
+	(void)what;
+	fleet_connect(f);
+}
+
+void
+fleet_down(struct fleet *f, const char *why)
+{
+	struct timeval	tv;
+
+	if (f->stopping)
+		return;
+	if (f->state != FLEET_DOWN) {
+		log_warn("fleet: etcd out of reach (%s): serving from this "
+		    "host's mirror, writes refused until it is back", why);
+		f->state = FLEET_DOWN;
+		f->since = (int64_t)time(NULL);
+	}
+	f->backoff_ms = f->backoff_ms == 0 ? FLEET_BACKOFF_MIN_MS :
+	    f->backoff_ms * 2 > FLEET_BACKOFF_MAX_MS ? FLEET_BACKOFF_MAX_MS :
+	    f->backoff_ms * 2;
+	tv.tv_sec = f->backoff_ms / 1000;
+	tv.tv_usec = (f->backoff_ms % 1000) * 1000;
+	evtimer_add(f->retry, &tv);
+}
+
+void
+fleet_up(struct fleet *f)
+{
+	if (f->state != FLEET_UP) {
+		log_info("fleet: up, mirror at revision %" PRIu64,
+		    store_revision(f->store));
+		f->state = FLEET_UP;
+		f->since = (int64_t)time(NULL);
+	}
+	f->backoff_ms = 0;
+}
+
+/* (Re)connect: the key ids first, then the mirror. */
+void
+fleet_connect(struct fleet *f)
+{
+	if (f->fatal)
+		return;
+	if (f->state == FLEET_DOWN)
+		f->state = FLEET_CONNECTING;
+	if (!f->key_checked)
+		fleet_keys_read(f);
+	else
+		fleet_mirror_start(f);
+}
+
+const char *
+fleet_state(const struct fleet *f, int64_t *since)
+{
+	*since = f->since;
+	switch (f->state) {
+	case FLEET_UP:
+		return "up";
+	case FLEET_CONNECTING:
+	case FLEET_SYNCING:
+		return "syncing";
+	default:
+		return "disconnected";
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+
+struct fleet *
+fleet_new(struct event_base *base, struct store *store,
+    const struct fleet_options *o, char *err, size_t errlen)
+{
+	struct fleet	*f;
+	unsigned char	 hash[32];
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->base = base;
+	f->store = store;
+	TAILQ_INIT(&f->ops);
+	f->state = FLEET_CONNECTING;
+	f->since = (int64_t)time(NULL);
+	if ((f->prefix = strdup(o->prefix)) == NULL ||
+	    (f->node = strdup(o->node)) == NULL ||
+	    (f->key_path = strdup(o->key_path)) == NULL ||
+	    (f->retry = evtimer_new(base, fleet_retry_cb, f)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	f->plen = strlen(f->prefix);
+	if (f->plen == 0 || f->prefix[0] != '/' ||
+	    f->prefix[f->plen - 1] == '/' || f->plen > FLEET_PREFIX_MAX) {
+		snprintf(err, errlen, "etcd prefix %s: want /NAME, at most %d "
+		    "bytes, no / at the end", f->prefix, FLEET_PREFIX_MAX);
+		goto fail;
+	}
+	if (store_key_file_read(o->key_path, "fleet key", f->key, err,
+	    errlen) != 0)
+		goto fail;
+	/* its id as a master key's: the first bytes of its SHA-256 */
+	if (cert_sha256(f->key, sizeof(f->key), hash) != 0) {
+		snprintf(err, errlen, "cannot hash the fleet key");
+		goto fail;
+	}
+	memcpy(f->kid, hash, sizeof(f->kid));
+	util_hex(f->kid, sizeof(f->kid), f->kid_hex);
+	if ((f->etcd = etcd_new(base, o->etcd, FLEET_ETCD_TIMEOUT_MS, err,
+	    errlen)) == NULL)
+		goto fail;
+	return f;
+fail:
+	fleet_free(f);
+	return NULL;
+}
+
+int
+fleet_start(struct fleet *f, unsigned timeout_s, char *err, size_t errlen)
+{
+	time_t	t0 = time(NULL);
+
+	fleet_connect(f);
+	while (!f->fatal && f->state != FLEET_UP &&
+	    time(NULL) - t0 < (time_t)timeout_s)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	if (f->fatal) {
+		snprintf(err, errlen, "%s", f->why);
+		return -1;
+	}
+	if (f->state != FLEET_UP)
+		log_warn("fleet: not in step with etcd after %u s: serving "
+		    "from this host's mirror (revision %" PRIu64 ") meanwhile",
+		    timeout_s, store_revision(f->store));
+	return 0;
+}
+
+void
+fleet_free(struct fleet *f)
+{
+	struct fleet_op	*op;
+
+	if (f == NULL)
+		return;
+	/* requests in flight complete first, shutting down: nothing new */
+	f->stopping = true;
+	fleet_mirror_stop(f);
+	etcd_free(f->etcd);
+	while ((op = TAILQ_FIRST(&f->ops)) != NULL)
+		fleet_op_end(op, CERTD_ERR_SHUTDOWN);
+	if (f->retry != NULL)
+		event_free(f->retry);
+	util_wipe(f->key, sizeof(f->key));
+	free(f->prefix);
+	free(f->node);
+	free(f->key_path);
+	free(f);
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What fleet.c (the key, the state, the writes) and fleet_mirror.c (the
+ * store kept in step with etcd) share.  Private to src/fleet*.c.
+ */
+#ifndef CERTD_FLEET_INT_H
+#define CERTD_FLEET_INT_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+#include "record.h"
+
+#define FLEET_KEY_MAX		(CERTD_TEAM_MAX + CERTD_ALIAS_BYTES_MAX + 96)
+#define FLEET_PREFIX_MAX	64
+#define FLEET_ETCD_TIMEOUT_MS	9000	/* one try; etcd's own is 7 s */
+#define FLEET_BACKOFF_MIN_MS	500
+#define FLEET_BACKOFF_MAX_MS	10000
+
+enum fleet_state {
+	FLEET_CONNECTING,	/* the key ids being read */
+	FLEET_SYNCING,		/* the mirror catching up */
+	FLEET_UP,
+	FLEET_DOWN,		/* etcd out of reach: retrying */
+};
+
+/* A record of the fleet as a full sync finds it. */
+struct fleet_item {
+	uint64_t	id;
+	uint64_t	mod_rev;
+};
+
+struct fleet_op;
+
+struct fleet {
+	struct event_base	*base;
+	struct store		*store;
+	struct etcd		*etcd;
+	char			*prefix;
+	size_t			 plen;
+	char			*node;
+	char			*key_path;
+	unsigned char		 key[CERT_SEAL_KEY_LEN];
+	unsigned char		 kid[RECORD_KEY_ID_LEN];
+	char			 kid_hex[2 * RECORD_KEY_ID_LEN + 1];
+	uint64_t		 cluster_id;
+	enum fleet_state	 state;
+	int64_t			 since;		/* of the state */
+	bool			 key_checked;
+	bool			 fatal;		/* the key is not the fleet's */
+	bool			 stopping;
+	char			 why[320];
+	struct event		*retry;		/* back-off */
+	unsigned		 backoff_ms;
+	TAILQ_HEAD(, fleet_op)	 ops;		/* writes in flight */
+
+	/* fleet_mirror.c */
+	struct etcd_watch	*watch;
+	struct event		*watch_end;	/* frees the watch, acts */
+	int			 watch_err;
+	uint64_t		 target;	/* up once applied */
+	uint64_t		 sync_rev;	/* a full sync reads at it */
+	struct fleet_item	*items;
+	size_t			 n_items, cap_items, next_item;
+};
+
+/* prefix + the formatted suffix into buf; its length, or 0 if too long. */
+size_t	fleet_key(const struct fleet *f, char *buf, size_t len,
+	    const char *fmt, ...) __attribute__((__format__(__printf__, 4, 5)));
+/* A record as etcd holds it, its key opened with the fleet key. */
+int	fleet_decode(const struct fleet *f, const unsigned char *v, size_t len,
+	    struct cert_record **out);
+/* etcd out of reach (why): serve the mirror, try again after a while. */
+void	fleet_down(struct fleet *f, const char *why);
+/* In step with etcd. */
+void	fleet_up(struct fleet *f);
+/* (Re)connect: key ids, then the mirror. */
+void	fleet_connect(struct fleet *f);
+
+/* fleet_mirror.c */
+void	fleet_mirror_start(struct fleet *f);
+void	fleet_mirror_stop(struct fleet *f);
+/* The mirror reached revision: up, if that is where etcd was. */
+void	fleet_mirror_applied(struct fleet *f, uint64_t revision);
+
+#endif

@@ -1,0 +1,177 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Fleet mode (doc/fleet.md) against a real three-member etcd cluster and
+# three certd nodes on loopback: a write on one node is served by the
+# others and pushed to their subscribers; one alias created on two nodes
+# at once gives one 200 and one 412; a node killed during changes and a
+# delete catches up; with two etcd members down writes answer 503
+# "cluster unavailable" within 10 s while reads go on, and everything
+# converges when they return; a wrong fleet key is refused at start; and
+# etcd's whole keyspace holds no private key in clear.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/etcdlib.sh"
+PEER="$CERTD_BUILDDIR/tests/integration/sockpeer"
+NODE_PIDS=
+trap 'st=$?; for p in $NODE_PIDS; do kill -KILL "$p" 2>/dev/null; done; etcd_cleanup; cleanup $st' EXIT
+
+etcd_cluster 3 && ok "three etcd members" || { not_ok "etcd cluster"; finish; exit 1; }
+
+head -c 32 /dev/urandom > "$T/fleet.key"; chmod 600 "$T/fleet.key"
+C=/openapi/v1/teams/acme/certificates
+
+# start_node I [ARGS...]: certd node I on its own data dir, log and port;
+# sets BASE_I, PID_I, SOCK_I.
+start_node() {
+	n=$1; shift
+	d="$T/n$n"
+	[ -d "$d" ] || { mkdir -m 700 "$d"; cp "$T/tokens" "$d/tokens"; chmod 600 "$d/tokens"; }
+	log="$T/n$n.log"; : >> "$log"
+	lines=$(wc -l < "$log")
+	"$CERTD" --data-dir "$d" --listen 127.0.0.1:0 --log-level debug \
+	    --etcd "$ETCD_URLS" --fleet-key "$T/fleet.key" --node "n$n" "$@" \
+	    2>> "$log" &
+	eval "PID_$n=$!"
+	NODE_PIDS="$NODE_PIDS $!"
+	k=0
+	while :; do
+		eval "pid=\$PID_$n"
+		kill -0 "$pid" 2>/dev/null || { tail -n 3 "$log" >&2; return 1; }
+		ready=$(tail -n +"$((lines + 1))" "$log" | grep 'certd ready' || true)
+		[ -n "$ready" ] && break
+		k=$((k + 1)); [ "$k" -lt 300 ] || return 1
+		sleep 0.1
+	done
+	port=$(printf '%s\n' "$ready" | sed -n 's/.*listen=[^ ]*:\([0-9]*\) .*/\1/p')
+	eval "BASE_$n=http://127.0.0.1:$port SOCK_$n=$d/certd.sock"
+}
+on() { eval "BASE=\$BASE_$1"; }
+kill_node() { eval "kill -KILL \$PID_$1; wait \$PID_$1 2>/dev/null || true"; }
+# wait_for NODE PATH FIELD VALUE: poll until the JSON at FIELD is VALUE (10 s).
+wait_for() {
+	on "$1"; k=0
+	while [ "$k" -lt 100 ]; do
+		req GET "$2"
+		[ "$STATUS" = 200 ] && [ "$(jget "$3" 2>/dev/null)" = "$4" ] && return 0
+		sleep 0.1; k=$((k + 1))
+	done
+	return 1
+}
+mk() {	# ALIAS CERT KEY
+	body "$T/b" alias="$1" certificate=@"$PKI/$2" private_key=@"$PKI/$3" \
+	    certificate_type=server
+}
+
+: > "$T/tokens"; chmod 600 "$T/tokens"
+TOKEN=$(new_token admin '*' write "$T/tokens")
+for n in 1 2 3; do
+	start_node $n && ok "node $n joined the fleet" || { not_ok "node $n did not start"; finish; exit 1; }
+done
+
+# --- a write on node 1 is served by nodes 2 and 3, and pushed --------------
+"$PEER" -n 2 -t 15000 "$SOCK_2" '{"id":1,"op":"watch","team":"acme"}' > "$T/w2" &
+WATCHER=$!
+sleep 0.5
+on 1; mk web leaf-rsa.pem leaf-rsa.key; req POST "$C" "$T/b"
+expect 200 "create on node 1"
+ID=$(jget id); REV=$(jget revision)
+req GET "$C/$ID"; expect 200 "node 1 reads its own write at once"
+wait_for 2 "$C/$ID" revision "$REV" && ok "node 2 serves it (revision $REV)" ||
+    not_ok "node 2: $STATUS $(head -c 200 "$T/out")"
+wait_for 3 "$C/$ID" alias web && ok "node 3 serves it" ||
+    not_ok "node 3: $STATUS $(head -c 200 "$T/out")"
+wait "$WATCHER" || true
+grep -q "\"event\":\"put\".*\"revision\":$REV" "$T/w2" &&
+    ok "node 2's subscriber got the put at revision $REV" ||
+    not_ok "node 2's subscriber: $(cat "$T/w2")"
+on 2; req GET /healthz; expect_json fleet.state up "node 2's /healthz: fleet up"
+
+# --- one alias on two nodes at once: one wins ------------------------------
+on 1; mk race leaf-ec.pem leaf-ec.key; cp "$T/b" "$T/race"
+curl -s -o "$T/r1" -w '%{http_code}\n' -H "Authorization: $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @"$T/race" "$BASE_1$C" > "$T/s1" &
+c1=$!
+curl -s -o "$T/r2" -w '%{http_code}\n' -H "Authorization: $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @"$T/race" "$BASE_2$C" > "$T/s2" &
+wait "$c1" $!
+got=$(cat "$T/s1" "$T/s2" | sort | tr '\n' ' ')
+[ "$got" = "200 412 " ] && ok "the same alias created on two nodes: one 200, one 412" ||
+    not_ok "alias race: $got $(cat "$T/r1" "$T/r2" | head -c 400)"
+
+# --- two updates of one id on two nodes: both kept, in commit order --------
+on 1; body "$T/u1" certificate_type=one; body "$T/u2" certificate_type=two
+curl -s -o /dev/null -w '%{http_code}\n' -X PUT -H "Authorization: $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @"$T/u1" "$BASE_1$C/$ID" > "$T/s1" &
+c1=$!
+curl -s -o /dev/null -w '%{http_code}\n' -X PUT -H "Authorization: $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @"$T/u2" "$BASE_3$C/$ID" > "$T/s2" &
+wait "$c1" $!
+[ "$(cat "$T/s1" "$T/s2" | tr '\n' ' ')" = "200 200 " ] && ok "two concurrent updates both answered 200" ||
+    not_ok "concurrent updates: $(cat "$T/s1" "$T/s2")"
+sleep 1
+on 2; req GET "$C/$ID/history"
+types=$(grep -o '"certificate_type":"[a-z]*"' "$T/out" | head -n 2 | tr '\n' ' ')
+case "$types" in
+*one*two*|*two*one*) ok "both updates are in node 2's history: $types" ;;
+*) not_ok "history on node 2: $(head -c 400 "$T/out")" ;;
+esac
+
+# --- a node killed during 20 changes and a delete catches up ---------------
+kill_node 3
+on 1
+i=0
+while [ $i -lt 20 ]; do
+	body "$T/u" certificate_type="t$i"; req PUT "$C/$ID" "$T/u"
+	[ "$STATUS" = 200 ] || not_ok "update $i: $STATUS"
+	i=$((i + 1))
+done
+REV=$(jget revision)
+RACE=$(cat "$T/r1" "$T/r2" | grep -o '"id":[0-9]*' | head -n 1 | cut -d: -f2)
+req DELETE "$C/$RACE"; expect 204 "delete while node 3 is down"
+start_node 3 && ok "node 3 restarted" || not_ok "node 3 restart"
+wait_for 3 "$C/$ID" revision "$REV" && ok "node 3 caught up to revision $REV" ||
+    not_ok "node 3 after restart: $(head -c 200 "$T/out")"
+on 3; req GET "$C/$RACE"; expect_error 404 "certificate not found" "node 3 saw the delete"
+
+# --- no quorum: writes 503, reads go on, then everything converges --------
+etcd_kill 2; etcd_kill 3
+on 1; mk late leaf-ed25519.pem leaf-ed25519.key
+t0=$(date +%s); req POST "$C" "$T/b"; t1=$(date +%s); allow_5xx
+expect_error 503 "cluster unavailable" "a write without quorum: 503 cluster unavailable"
+[ $((t1 - t0)) -le 10 ] && ok "answered in $((t1 - t0)) s (<= 10)" || not_ok "took $((t1 - t0)) s"
+on 2; req GET "$C/$ID"; expect 200 "node 2 still serves reads"
+etcd_restart 2; etcd_restart 3
+k=0; until on 1 && req POST "$C" "$T/b" && [ "$STATUS" = 200 ]; do
+	allow_5xx; k=$((k + 1)); [ "$k" -lt 60 ] || break; sleep 0.5
+done
+expect 200 "writes work again once the members are back"
+LATE=$(jget id)
+wait_for 3 "$C/$LATE" alias late && ok "and reach node 3" || not_ok "node 3: $STATUS"
+
+# --- a wrong fleet key is refused at start ---------------------------------
+head -c 32 /dev/urandom > "$T/wrong.key"; chmod 600 "$T/wrong.key"
+mkdir -m 700 "$T/n9"; cp "$T/tokens" "$T/n9/tokens"
+status=0
+"$CERTD" --data-dir "$T/n9" --listen 127.0.0.1:0 --etcd "$ETCD_URLS" \
+    --fleet-key "$T/wrong.key" 2> "$T/e9" || status=$?
+[ "$status" -ne 0 ] && [ "$(wc -l < "$T/e9")" -ge 1 ] &&
+    grep -q "is not a key of the fleet" "$T/e9" &&
+    ok "a wrong fleet key is refused: $(tail -n 1 "$T/e9" | cut -c1-160)" ||
+    not_ok "wrong key: exit $status: $(cat "$T/e9" | tail -n 3)"
+
+# --- etcd never holds a key in clear ----------------------------------------
+curl -s -X POST -d '{"key":"AA==","range_end":"AA=="}' "$ETCD_URL_1/v3/kv/range" > "$T/all"
+n=$(grep -o '"key"' "$T/all" | wc -l)
+"$JTOOL" get "$T/all" kvs > /dev/null 2>&1 || true
+# every key and value, base64-decoded, scanned for PEM key text
+grep -o '"\(key\|value\)":"[^"]*"' "$T/all" | cut -d'"' -f4 | while read -r b; do
+	printf '%s' "$b" | base64 -d 2>/dev/null; echo
+done > "$T/decoded"
+! grep -q -e 'PRIVATE KEY' -e 'BEGIN RSA' "$T/decoded" &&
+    ok "etcd's whole keyspace ($n keys) holds no private key in clear" ||
+    not_ok "key material in etcd"
+grep -q 'BEGIN CERTIFICATE' "$T/decoded" && ok "(the scan sees certificates: it reads the values)" ||
+    not_ok "the scan read no record"
+
+for n in 1 2 3; do eval "kill -TERM \$PID_$n; wait \$PID_$n" && ok "node $n stops cleanly" || not_ok "node $n exit"; done
+NODE_PIDS=
+finish
