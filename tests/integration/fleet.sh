@@ -132,6 +132,22 @@ wait_for 3 "$C/$ID" revision "$REV" && ok "node 3 caught up to revision $REV" ||
     not_ok "node 3 after restart: $(head -c 200 "$T/out")"
 on 3; req GET "$C/$RACE"; expect_error 404 "certificate not found" "node 3 saw the delete"
 
+# --- compaction past a stopped node: a full sync ----------------------------
+on 1; mk gone1 leaf-ec.pem leaf-ec.key; req POST "$C" "$T/b"; GONE=$(jget id)
+wait_for 3 "$C/$GONE" alias gone1 || not_ok "node 3 did not mirror gone1"
+kill_node 3
+on 1; mk kept1 leaf-ed25519.pem leaf-ed25519.key; req POST "$C" "$T/b"; KEPT=$(jget id)
+req DELETE "$C/$GONE"; expect 204 "a delete of what node 3 holds, while it is down"
+body "$T/u" certificate_type=compacted; req PUT "$C/$ID" "$T/u"; REV=$(jget revision)
+curl -s -o /dev/null -X POST -d "{\"revision\":\"$REV\"}" "$ETCD_URL_1/v3/kv/compaction"
+start_node 3 && ok "node 3 restarted after a compaction" || not_ok "node 3 restart"
+wait_for 3 "$C/$ID" revision "$REV" && ok "node 3 resynced to revision $REV" ||
+    not_ok "node 3 after the compaction: $(head -c 200 "$T/out")"
+on 3; req GET "$C/$KEPT"; expect 200 "node 3 has what was created meanwhile"
+req GET "$C/$GONE"; expect_error 404 "certificate not found" "and not what was deleted"
+grep -q 'full sync at revision' "$T/n3.log" && ok "node 3 did a full sync" ||
+    not_ok "no full sync in node 3's log"
+
 # --- no quorum: writes 503, reads go on, then everything converges --------
 etcd_kill 2; etcd_kill 3
 on 1; mk late leaf-ed25519.pem leaf-ed25519.key
