@@ -14,7 +14,9 @@
  * the keys and their mod_revisions, page by page, then the records the
  * store lacks, oldest first, each put at its own revision; what the store
  * holds and the fleet no longer does is deleted at R (or the store's
- * revision, if that is later).  The watch then goes on from R + 1.
+ * revision, if that is later), and the change log up to there is given
+ * up, so that a watcher resuming from before gets resync.  The watch then
+ * goes on from R + 1.
  *
  * "Up" is when the store has applied the newest record revision etcd had
  * when the mirror started (target), read before the watch starts.
@@ -273,6 +275,8 @@ fleet_sync_finish(struct fleet *f)
 	for (i = 0; i < g.n; i++)
 		fleet_apply_delete(f, g.ids[i], rev);
 	free(g.ids);
+	/* the gap does not replay: a watcher resuming from before resyncs */
+	store_log_forget(f->store, store_head_revision(f->store));
 	log_info("fleet: full sync at revision %" PRIu64 ": %zu records, "
 	    "%zu gone", f->sync_rev, f->n_items, g.n);
 	f->target = store_head_revision(f->store);

@@ -148,6 +148,18 @@ store_set_log_retain(struct store *s, uint64_t n)
 }
 
 void
+store_log_forget(struct store *s, uint64_t upto)
+{
+	/* as a submission's cut: the next batch trims, log_first moves now */
+	if (upto > s->head_rev)
+		upto = s->head_rev;
+	if (upto > s->log_cut)
+		s->log_cut = upto;
+	if (s->log_cut >= s->log_first)
+		s->log_first = s->log_cut + 1;
+}
+
+void
 store_set_history_keep(struct store *s, uint64_t n)
 {
 	s->hist_keep = n == 0 ? 1 : n > CERTD_HISTORY_KEEP_MAX ?

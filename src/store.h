@@ -261,6 +261,14 @@ struct store_stats {
 };
 void		 store_get_stats(struct store *s, struct store_stats *out);
 
+/*
+ * Give up the change log up to revision upto (at most the head view's):
+ * watchers resuming from before it get resync.  A mirror's full sync
+ * (fleet_mirror.c) calls it, since its deletes share one revision and
+ * their log entries do not replay.
+ */
+void		 store_log_forget(struct store *s, uint64_t upto);
+
 /* Last committed revision (0 for an empty store). */
 uint64_t	 store_revision(const struct store *s);
 

@@ -134,6 +134,7 @@ on 3; req GET "$C/$RACE"; expect_error 404 "certificate not found" "node 3 saw t
 
 # --- compaction past a stopped node: a full sync ----------------------------
 on 1; mk gone1 leaf-ec.pem leaf-ec.key; req POST "$C" "$T/b"; GONE=$(jget id)
+OLDREV=$(jget revision)
 wait_for 3 "$C/$GONE" alias gone1 || not_ok "node 3 did not mirror gone1"
 kill_node 3
 on 1; mk kept1 leaf-ed25519.pem leaf-ed25519.key; req POST "$C" "$T/b"; KEPT=$(jget id)
@@ -147,6 +148,9 @@ on 3; req GET "$C/$KEPT"; expect 200 "node 3 has what was created meanwhile"
 req GET "$C/$GONE"; expect_error 404 "certificate not found" "and not what was deleted"
 grep -q 'full sync at revision' "$T/n3.log" && ok "node 3 did a full sync" ||
     not_ok "no full sync in node 3's log"
+"$PEER" -n 2 "$SOCK_3" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"since\":$OLDREV}" > "$T/w3"
+grep -q '"event":"resync"' "$T/w3" && ok "a watcher resuming from before the sync gets resync" ||
+    not_ok "resume after the sync: $(head -c 300 "$T/w3")"
 
 # --- no quorum: writes 503, reads go on, then everything converges --------
 etcd_kill 2; etcd_kill 3
