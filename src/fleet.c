@@ -5,15 +5,16 @@
  * etcd.
  *
  * A write is one etcd transaction that compares what it builds on:
- *   create  P/next_id's mod_revision (the id it read), the alias key
- *           absent; puts P/next_id, P/r/<id>, P/a/<team>/<alias>
+ *   create  the alias key absent; puts P/r/<id>, P/a/<team>/<alias>.  The
+ *           id is this node's: it takes them from P/next_id FLEET_ID_BLOCK
+ *           at a time, by a transaction compared on its mod_revision
+ *           (fleet_ids_take), so that creates do not contend on it
  *   update  P/r/<id>'s mod_revision (the version it merged onto); a
  *           rename also the new alias key absent, and moves the alias
  *   delete  P/r/<id>'s mod_revision; deletes it and its alias
  * When a compare fails the failure branch reads the keys compared, and
- * the write is tried again on what it found (a create on the next id, an
- * update on the version another writer made: both stay in history, in
- * commit order), or ends: the alias is another certificate's (412), the
+ * the write is tried again on what it found (an update on the version
+ * another writer made: both stay in history, in commit order), or ends: the alias is another certificate's (412), the
  * certificate is gone (404).  A committed write completes once the
  * mirror has applied its revision, so the node that took it reads it
  * back at once.
@@ -121,7 +122,7 @@ struct fleet_op {
 	struct cert_record	*rec;		/* put: as written; delete: gone */
 	uint64_t		 base_rev;	/* 0: a create */
 	char			*old_alias;	/* update: the alias at base */
-	uint64_t		 next_mod;	/* create: P/next_id's */
+	bool			 wants_id;	/* a create waiting for a block */
 	unsigned		 tries;
 	uint64_t		 revision;	/* committed at */
 	struct event		*timer;		/* the wait for the mirror */
@@ -260,10 +261,10 @@ fleet_op_txn_cb(const struct etcd_reply *r, void *arg)
 		fleet_op_end(op, CERTD_ERR_CLUSTER);
 		return;
 	}
-	fleet_op_step(op);	/* a create reads P/next_id again */
+	fleet_op_step(op);
 }
 
-/* The transaction of op, on base_rev and (a create) next_mod. */
+/* The transaction of op, on base_rev (0: a create). */
 static int
 fleet_op_txn(struct fleet_op *op)
 {
@@ -271,21 +272,20 @@ fleet_op_txn(struct fleet_op *op)
 	struct cert_record	*rec = op->rec;
 	struct etcd_txn		*t;
 	char			 rkey[FLEET_KEY_MAX], akey[FLEET_KEY_MAX];
-	char			 okey[FLEET_KEY_MAX], nkey[FLEET_KEY_MAX];
+	char			 okey[FLEET_KEY_MAX];
 	char			 idbuf[24], *val = NULL;
-	size_t			 rlen, alen, olen = 0, nlen, vlen;
+	size_t			 rlen, alen, olen = 0, vlen;
 	bool			 rename;
 	int			 err;
 
 	rlen = fleet_key(f, rkey, sizeof(rkey), "/r/%016" PRIx64, rec->id);
 	alen = fleet_key(f, akey, sizeof(akey), "/a/%s/%s", rec->team,
 	    rec->alias);
-	nlen = fleet_key(f, nkey, sizeof(nkey), "/next_id");
 	rename = op->old_alias != NULL && strcmp(op->old_alias, rec->alias) != 0;
 	if (op->old_alias != NULL)
 		olen = fleet_key(f, okey, sizeof(okey), "/a/%s/%s", rec->team,
 		    op->old_alias);
-	if (rlen == 0 || alen == 0 || nlen == 0 ||
+	if (rlen == 0 || alen == 0 ||
 	    (op->old_alias != NULL && olen == 0))
 		return CERTD_ERR_BAD_REQUEST;	/* names too long for a key */
 	if ((t = etcd_txn_new()) == NULL)
@@ -301,11 +301,8 @@ fleet_op_txn(struct fleet_op *op)
 		etcd_txn_free(t);
 		return err;
 	}
-	if (op->base_rev == 0) {
-		etcd_txn_cmp(t, ETCD_CMP_MOD, nkey, nlen, op->next_mod);
-		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, rec->id + 1);
-		etcd_txn_put(t, false, nkey, nlen, idbuf, strlen(idbuf));
-	} else
+	/* a create's id is this node's own (fleet_ids_take): no compare */
+	if (op->base_rev != 0)
 		etcd_txn_cmp(t, ETCD_CMP_MOD, rkey, rlen, op->base_rev);
 	if (op->base_rev == 0 || rename)
 		etcd_txn_cmp(t, ETCD_CMP_CREATE, akey, alen, 0);
@@ -323,50 +320,122 @@ fleet_op_txn(struct fleet_op *op)
 	return etcd_txn_commit(f->etcd, t, fleet_op_txn_cb, op);
 }
 
-/* P/next_id read: the id a create takes, and the compare on it. */
-static void
-fleet_op_next_id_cb(const struct etcd_reply *r, void *arg)
-{
-	struct fleet_op	*op = arg;
-	uint64_t	 id = 1;
-	int		 err;
+static void	fleet_ids_take(struct fleet *f);
 
-	if (r->err != 0) {
-		fleet_op_end(op, fleet_etcd_err(op->f, r));
-		return;
+/* Creates waiting for an id go on, or fail with err. */
+static void
+fleet_ids_wake(struct fleet *f, int err)
+{
+	struct fleet_op	*op, *next;
+
+	for (op = TAILQ_FIRST(&f->ops); op != NULL; op = next) {
+		next = TAILQ_NEXT(op, entry);
+		if (!op->wants_id)
+			continue;
+		op->wants_id = false;
+		if (err != 0)
+			fleet_op_end(op, err);
+		else
+			fleet_op_step(op);
 	}
-	op->next_mod = 0;
-	if (r->n_kvs == 1) {
-		if (util_parse_u64((const char *)r->kvs[0].value,
-		    r->kvs[0].value_len, UINT64_MAX - 1, &id) != 0 ||
-		    id == 0) {
-			log_error("fleet: %s/next_id holds no id",
-			    op->f->prefix);
-			fleet_op_end(op, CERTD_ERR_INTERNAL);
-			return;
-		}
-		op->next_mod = r->kvs[0].mod_rev;
-	}
-	op->rec->id = id;
-	if ((err = fleet_op_txn(op)) != 0)
-		fleet_op_end(op, err);
 }
 
-/* The next try of op: a create first reads P/next_id. */
+/* The block's transaction answered: ours, or taken by another node. */
+static void
+fleet_ids_txn_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet	*f = arg;
+
+	f->id_busy = false;
+	if (r->err != 0) {
+		fleet_ids_wake(f, fleet_etcd_err(f, r));
+		return;
+	}
+	if (!r->succeeded) {
+		fleet_ids_take(f);	/* another node took it: the next */
+		return;
+	}
+	f->id_next = f->id_end - FLEET_ID_BLOCK;
+	fleet_ids_wake(f, 0);
+}
+
+/* P/next_id read: take the block from it, compared on its mod_revision. */
+static void
+fleet_ids_read_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet	*f = arg;
+	struct etcd_txn	*t;
+	char		 nkey[FLEET_KEY_MAX], buf[24];
+	size_t		 nlen = fleet_key(f, nkey, sizeof(nkey), "/next_id");
+	uint64_t	 id = 1, mod = 0;
+
+	if (r->err != 0) {
+		f->id_busy = false;
+		fleet_ids_wake(f, fleet_etcd_err(f, r));
+		return;
+	}
+	if (r->n_kvs == 1) {
+		if (util_parse_u64((const char *)r->kvs[0].value,
+		    r->kvs[0].value_len, UINT64_MAX - FLEET_ID_BLOCK, &id) != 0 ||
+		    id == 0) {
+			log_error("fleet: %s/next_id holds no id", f->prefix);
+			f->id_busy = false;
+			fleet_ids_wake(f, CERTD_ERR_INTERNAL);
+			return;
+		}
+		mod = r->kvs[0].mod_rev;
+	}
+	f->id_end = id + FLEET_ID_BLOCK;	/* id_next follows on success */
+	snprintf(buf, sizeof(buf), "%" PRIu64, f->id_end);
+	if ((t = etcd_txn_new()) == NULL) {
+		f->id_busy = false;
+		fleet_ids_wake(f, CERTD_ERR_NOMEM);
+		return;
+	}
+	etcd_txn_cmp(t, ETCD_CMP_MOD, nkey, nlen, mod);	/* 0: absent */
+	etcd_txn_put(t, false, nkey, nlen, buf, strlen(buf));
+	if (etcd_txn_commit(f->etcd, t, fleet_ids_txn_cb, f) != 0) {
+		f->id_busy = false;
+		fleet_ids_wake(f, CERTD_ERR_NOMEM);
+	}
+}
+
+/*
+ * Take the next block of FLEET_ID_BLOCK ids from P/next_id: creates on
+ * this node then need no compare on it, and nodes contend once a block.
+ */
+static void
+fleet_ids_take(struct fleet *f)
+{
+	char	nkey[FLEET_KEY_MAX];
+	size_t	nlen = fleet_key(f, nkey, sizeof(nkey), "/next_id");
+
+	f->id_busy = true;
+	f->id_next = f->id_end = 0;
+	if (etcd_range(f->etcd, nkey, nlen, NULL, 0, 0, 0, 0, fleet_ids_read_cb,
+	    f) != 0) {
+		f->id_busy = false;
+		fleet_ids_wake(f, CERTD_ERR_NOMEM);
+	}
+}
+
+/* The next try of op: a create first takes an id of this node's block. */
 static void
 fleet_op_step(struct fleet_op *op)
 {
-	char	nkey[FLEET_KEY_MAX];
-	size_t	nlen;
-	int	err;
+	struct fleet	*f = op->f;
+	int		 err;
 
-	if (op->kind == FLEET_PUT && op->base_rev == 0) {
-		nlen = fleet_key(op->f, nkey, sizeof(nkey), "/next_id");
-		err = etcd_range(op->f->etcd, nkey, nlen, NULL, 0, 0, 0, 0,
-		    fleet_op_next_id_cb, op);
-	} else
-		err = fleet_op_txn(op);
-	if (err != 0)
+	if (op->kind == FLEET_PUT && op->rec->id == 0) {
+		if (f->id_next == 0 || f->id_next >= f->id_end) {
+			op->wants_id = true;
+			if (!f->id_busy)
+				fleet_ids_take(f);
+			return;
+		}
+		op->rec->id = f->id_next++;
+	}
+	if ((err = fleet_op_txn(op)) != 0)
 		fleet_op_end(op, err);
 }
 

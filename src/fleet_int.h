@@ -20,6 +20,7 @@
 #define FLEET_ETCD_TIMEOUT_MS	9000	/* one try; etcd's own is 7 s */
 #define FLEET_BACKOFF_MIN_MS	500
 #define FLEET_BACKOFF_MAX_MS	10000
+#define FLEET_ID_BLOCK		64	/* ids a node takes from P/next_id */
 
 enum fleet_state {
 	FLEET_CONNECTING,	/* the key ids being read */
@@ -57,6 +58,9 @@ struct fleet {
 	struct event		*retry;		/* back-off */
 	unsigned		 backoff_ms;
 	TAILQ_HEAD(, fleet_op)	 ops;		/* writes in flight */
+	uint64_t		 id_next;	/* ids this node took from */
+	uint64_t		 id_end;	/* P/next_id: [id_next, id_end) */
+	bool			 id_busy;	/* taking a block */
 
 	/* fleet_mirror.c */
 	struct etcd_watch	*watch;

@@ -15,6 +15,9 @@
 #   6. datadir.sh: the data dir of 10,000 certificates updated 10 times,
 #      every version kept, after a full compaction, against the payload of
 #      the live versions and the history.
+#   7. fleet.sh (issue 19): 3 etcd members and 20 certd nodes: a put on
+#      one node to the last node's subscriber, and fleet writes beside
+#      etcd's own transactions of the same size.
 #
 # Usage: tests/bench/all.sh   (as root the first time: the benchmarks
 # install wrk, etcd-server, redis, rocksdb-tools and the JSON libraries
@@ -54,6 +57,9 @@ GET_SECONDS="$DURATION" sh "$SRC/tests/bench/scale.sh" > "$T/scale.log" 2>&1 ||
 say "datadir.sh (10,000 certificates x 10 updates, compacted)"
 sh "$SRC/tests/bench/datadir.sh" > "$T/datadir.log" 2>&1 ||
     { tail -n 30 "$T/datadir.log"; die "datadir.sh failed"; }
+say "fleet.sh (3 etcd members, 20 certd nodes)"
+sh "$SRC/tests/bench/fleet.sh" > "$T/fleet.log" 2>&1 ||
+    { tail -n 30 "$T/fleet.log"; die "fleet.sh failed"; }
 
 # v FILE SELECTOR KEY: KEY's value on the RESULT lines of FILE that match
 # SELECTOR (a fixed string), the last one.
@@ -109,9 +115,15 @@ a=$(v "$f" "datadir " data_bytes) p=$(v "$f" "datadir " payload_bytes)
 row "data dir of $(v "$f" "datadir " n) certs x $(v "$f" "datadir " updates) updates, compacted, bytes" \
     "$a" "payload $p" "$(ratio "$a" "$p")" "<= 2" \
     "$(awk -v r="$(ratio "$a" "$p")" 'BEGIN { print (r + 0 <= 2) ? "met" : "missed" }')"
+f=$T/fleet.log
+a=$(v "$f" "fleet " p99_ms)
+row "fleet of $(v "$f" "fleet " nodes): put to the last node's subscriber p99 ms" "$a" \
+    "p50 $(v "$f" "fleet " p50_ms)" - "< 100" "$(below "$a" 100)"
+a=$(v "$f" "fleet " update_rps) e=$(v "$f" "fleet " etcd_txn_rps)
+row "fleet updates/s (node 1's socket)" "$a" "etcd txn $e" "$(ratio "$a" "$e")" - -
 echo
 echo "all.sh took $(( $(date +%s) - start )) s"
 for l in validated metadata; do
 	echo "RESULT-LOG $l"; grep '^RESULT' "$T/$l.log"
 done
-grep '^RESULT' "$T/socket.log" "$T/scale.log" "$T/datadir.log"
+grep '^RESULT' "$T/socket.log" "$T/scale.log" "$T/datadir.log" "$T/fleet.log"

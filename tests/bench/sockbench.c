@@ -3,7 +3,7 @@
  * sockbench: load generator for certd's Unix socket (doc/protocol.md).
  * Run on demand by tests/bench/socket.sh; not part of make check.
  *
- *	sockbench fanout SOCKET N_SUBS N_CHANGES [TEAM CERT_ID]
+ *	sockbench fanout SOCKET[,SOCKET...] N_SUBS N_CHANGES [TEAM CERT_ID]
  *	sockbench get SOCKET N_CONNS SECONDS TEAM CERT_ID
  *	sockbench get SOCKET N_CONNS SECONDS @LIST
  *	sockbench create SOCKET N_CONNS COUNT N_TEAMS CHAIN KEY
@@ -18,7 +18,9 @@
  * the put event with that revision is recorded (negative when every
  * subscriber had the event before the writer had its response), and also
  * the time from sending the put.  The next put is sent once the previous one is answered
- * and delivered everywhere.
+ * and delivered everywhere.  With several SOCKETs (the nodes of a fleet),
+ * subscriber i watches on socket i mod their number and the writer puts on
+ * the first.
  *
  * get: N_CONNS connections in a closed loop (one request in flight per
  * connection, no pipelining) send get {team, cert_id} for SECONDS after a
@@ -226,6 +228,32 @@ conn_send(struct conn *c)
 	conn_flush(c);
 }
 
+/*
+ * SOCKET may be a comma-separated list (certd nodes of a fleet):
+ * connection idx uses path idx mod their number, idx -1 the first.
+ */
+static const char *
+sock_of(int idx)
+{
+	static char	 buf[4096];
+	const char	*p = sock_path, *comma;
+	size_t		 n = 1, k, len;
+
+	for (comma = p; (comma = strchr(comma, ',')) != NULL; comma++)
+		n++;
+	if (n == 1)
+		return sock_path;
+	for (k = idx < 0 ? 0 : (size_t)idx % n; k > 0; k--)
+		p = strchr(p, ',') + 1;
+	len = (comma = strchr(p, ',')) != NULL ? (size_t)(comma - p) :
+	    strlen(p);
+	if (len >= sizeof(buf))
+		die("socket path too long");
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return buf;
+}
+
 static struct conn *
 conn_open(int idx)
 {
@@ -234,16 +262,18 @@ conn_open(int idx)
 	struct conn		*c;
 	int			 fd, fl;
 
+	const char		*path = sock_of(idx);
+
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(sock_path) >= sizeof(sun.sun_path))
-		die("socket path too long: %s", sock_path);
-	memcpy(sun.sun_path, sock_path, strlen(sock_path));
+	if (strlen(path) >= sizeof(sun.sun_path))
+		die("socket path too long: %s", path);
+	memcpy(sun.sun_path, path, strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		die("socket: %s", strerror(errno));
 	/* Blocking connect: waits while certd's accept backlog is full. */
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
-		die("connect %s (connection %d): %s", sock_path, idx,
+		die("connect %s (connection %d): %s", path, idx,
 		    strerror(errno));
 	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
