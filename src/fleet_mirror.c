@@ -31,6 +31,7 @@
 #include <event2/event.h>
 
 #include "certd/constants.h"
+#include "err.h"
 #include "etcd.h"
 #include "fleet.h"
 #include "fleet_int.h"
@@ -86,8 +87,7 @@ fleet_mirror_done(int err, const struct cert_record *rec, void *arg)
 	if (err == 0 || f->stopping)
 		return;
 	log_error("fleet: the mirror cannot write this host's store (%s): "
-	    "its watch starts again from the store's revision", err == -1 ?
-	    "?" : "storage");
+	    "its watch starts again from the store's revision", err_msg(err));
 	fleet_mirror_stop(f);
 	fleet_down(f, "the local store failed a write");
 }

@@ -48,19 +48,11 @@ now_ms() { date +%s%3N; }
 
 [ "$CHAINS" -ge 2 ] || die "CHAINS must be at least 2"
 [ "$UPDATES" -ge 1 ] && [ "$UPDATES" -lt 1000 ] || die "UPDATES must be 1..999"
-if ! command -v ldb > /dev/null; then
-	[ "$(id -u)" = 0 ] || die "ldb missing; run as root to install rocksdb-tools"
-	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install \
-	    -y -q rocksdb-tools; } > "$T/apt.log" 2>&1 ||
-	    { tail -n 20 "$T/apt.log" >&2; die "apt-get failed"; }
-fi
+. "$SRC/tests/bench/lib.sh"
+bench_need ldb rocksdb-tools
 [ -x "$CERTD" ] || die "no $CERTD: build certd first"
-sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
-    { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
-BENCH="$T/sockbench"
-gcc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$BENCH" "$SRC/src/proto.c" "$SRC/src/util.c" \
-    "$SRC/tests/bench/sockbench.c" -I"$SRC/include" -I"$SRC/src" \
-    $(pkg-config --cflags --libs msgpack) || die "cannot build sockbench"
+bench_pki
+bench_sockbench
 
 # CHAINS leaves of the test intermediate (two certtool runs at a time, as
 # put.sh does): $T/chains/K.pem (leaf + intermediate) and K.key.

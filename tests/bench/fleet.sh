@@ -35,20 +35,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! command -v etcd > /dev/null; then
-	[ "$(id -u)" = 0 ] || die "etcd missing; run as root to install etcd-server"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server > "$T/apt.log" 2>&1 ||
-	    { tail -n 20 "$T/apt.log" >&2; die "apt-get failed"; }
-fi
+. "$SRC/tests/bench/lib.sh"
+bench_need etcd etcd-server
 [ -x "$CERTD" ] || die "no $CERTD: build certd first"
 # shellcheck source=../integration/etcdlib.sh
 . "$SRC/tests/integration/etcdlib.sh"
-BENCH="$T/sockbench"
-gcc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$BENCH" "$SRC/src/proto.c" "$SRC/src/util.c" \
-    "$SRC/tests/bench/sockbench.c" -I"$SRC/include" -I"$SRC/src" \
-    $(pkg-config --cflags --libs msgpack) || die "cannot build sockbench"
-sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
-    { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
+bench_sockbench
+bench_pki
 
 etcd_cluster 3 || die "etcd cluster did not start"
 say "etcd $(etcd --version 2>/dev/null | head -n 1 | awk '{print $3}'), 3 members: $ETCD_URLS"

@@ -34,19 +34,12 @@ die() { echo "scale.sh: $*" >&2; exit 1; }
 rss_kb() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 now_ms() { date +%s%3N; }
 
-if ! command -v redis-server > /dev/null || ! command -v redis-benchmark > /dev/null; then
-	[ "$(id -u)" = 0 ] || die "redis missing; run as root to install it"
-	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install \
-	    -y -q redis-server redis-tools; } > "$T/apt.log" 2>&1 ||
-	    { tail -n 20 "$T/apt.log" >&2; die "apt-get failed"; }
-fi
+. "$SRC/tests/bench/lib.sh"
+bench_need redis-server redis-server redis-tools
+bench_need redis-benchmark redis-server redis-tools
 [ -x "$CERTD" ] || die "no $CERTD: build certd first"
-sh "$SRC/tests/pki/gen-pki.sh" "$T/pki" > "$T/pki.log" 2>&1 ||
-    { tail -n 20 "$T/pki.log" >&2; die "gen-pki.sh failed"; }
-BENCH="$T/sockbench"
-gcc -O2 -Wall -Wextra -D_GNU_SOURCE -o "$BENCH" "$SRC/src/proto.c" "$SRC/src/util.c" \
-    "$SRC/tests/bench/sockbench.c" -I"$SRC/include" -I"$SRC/src" \
-    $(pkg-config --cflags --libs msgpack) || die "cannot build sockbench"
+bench_pki
+bench_sockbench
 
 D="$T/data"; S="$T/certd.sock"; LOG="$T/certd.log"
 mkdir -p -m 700 "$D"
