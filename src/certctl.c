@@ -978,6 +978,8 @@ subscribers_row(struct json_w *w, const struct req *q, size_t i)
 {
 	const struct certd_subscriber	*s = &q->subs->items[i];
 
+	if (q->subs->nodes != NULL)
+		certctl_out_jstr(w, "node", q->subs->nodes[i]);
 	certctl_out_jstr(w, "name", s->name);
 	json_w_kuint(w, "uid", s->uid);
 	json_w_kint(w, "pid", s->pid);
@@ -999,15 +1001,22 @@ subscribers_print(const struct req *q, int json)
 {
 	const struct certd_subscriber_list	*l = q->subs;
 	const struct certd_subscriber		*s;
-	size_t					 i, wn = 4, n;
+	size_t					 i, wn = 4, wh = 4, n;
 	char					 when[24];
 
 	if (json)
 		return certctl_out_print_json(list_closed(list_object(q,
 		    l->n, subscribers_row)));
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
 		if ((n = strlen(l->items[i].name)) > wn)
 			wn = n;
+		if (l->nodes != NULL && l->nodes[i] != NULL &&
+		    (n = strlen(l->nodes[i])) > wh)
+			wh = n;
+	}
+	/* fleet mode: which host each subscriber is on */
+	if (l->nodes != NULL)
+		printf("%-*s ", (int)wh, "NODE");
 	printf("%-6s %-*s %-6s %-8s %-8s %-9s %-20s %s\n", "WATCH", (int)wn,
 	    "NAME", "UID", "PID", "REVISION", "STATUS", "AT", "DETAIL");
 	for (i = 0; i < l->n; i++) {
@@ -1016,6 +1025,9 @@ subscribers_print(const struct req *q, int json)
 			util_time_iso(s->at, 1, when);
 		else
 			snprintf(when, sizeof(when), "-");
+		if (l->nodes != NULL)
+			printf("%-*s ", (int)wh, l->nodes[i] != NULL ?
+			    l->nodes[i] : "-");
 		printf("%-6llu %-*s %-6llu %-8lld %-8llu %-9s %-20s %s\n",
 		    (unsigned long long)s->watch, (int)wn,
 		    *s->name != '\0' ? s->name : "-",

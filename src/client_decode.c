@@ -330,7 +330,34 @@ static const struct field subscriber_fields[] = {
 void
 certd_subscriber_list_free(struct certd_subscriber_list *l)
 {
+	size_t	i;
+
+	for (i = 0; l != NULL && l->nodes != NULL && i < l->n; i++)
+		free(l->nodes[i]);
+	if (l != NULL)
+		free(l->nodes);
 	client_decode_list_free(l, CLIENT_LIST_SUBSCRIBERS);
+}
+
+/* The "node" of each subscriber of m's list (fleet mode), into l->nodes. */
+static int
+subscriber_nodes(const msgpack_object *m, struct certd_subscriber_list *l)
+{
+	const msgpack_object_array	*a;
+	const char			*s;
+	size_t				 i, len;
+	int				 r;
+
+	/* a certd in fleet mode names the node of every subscriber */
+	if (proto_get_array(m, "list", &a) != 1 || a->size != l->n ||
+	    l->n == 0 || proto_get_str(&a->ptr[0], "node", &s, &len) != 1)
+		return 0;
+	if ((l->nodes = calloc(l->n, sizeof(*l->nodes))) == NULL)
+		return CERTD_E_NOMEM;
+	for (i = 0; i < l->n; i++)
+		if ((r = get_opt_str(&a->ptr[i], "node", &l->nodes[i])) != 0)
+			return r;
+	return 0;
 }
 
 static const struct field version_fields[] = {
@@ -410,8 +437,13 @@ client_decode_items(const msgpack_object *m, enum client_list which,
 		return CERTD_E_NOMEM;
 	if ((r = fields_decode(m, k->head, k->n_head, p)) != 0 ||
 	    (r = items_from_map(m, &k->item, (void **)(p + k->items_at),
-	    (size_t *)(p + k->n_at))) != 0) {
-		client_decode_list_free(p, which);
+	    (size_t *)(p + k->n_at))) != 0 ||
+	    (which == CLIENT_LIST_SUBSCRIBERS &&
+	    (r = subscriber_nodes(m, (void *)p)) != 0)) {
+		if (which == CLIENT_LIST_SUBSCRIBERS)
+			certd_subscriber_list_free((void *)p);
+		else
+			client_decode_list_free(p, which);
 		return r;
 	}
 	*out = p;

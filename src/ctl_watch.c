@@ -307,8 +307,8 @@ ctl_watch_op_ack(struct ctl_req *r)
 }
 
 /*
- * A subscriber of the `subscribers` result; the fields of a TLS check
- * only when its last ack carried one.
+ * A subscriber of the `subscribers` result; node in fleet mode, the
+ * fields of a TLS check only when its last ack carried one.
  */
 static void
 pack_subscriber(const struct hub_subscriber *sub, void *arg)
@@ -318,7 +318,10 @@ pack_subscriber(const struct hub_subscriber *sub, void *arg)
 	char			 at[24];
 	int			 verified = a != NULL && a->verified_at != 0;
 
-	msgpack_pack_map(pk, 8 + (verified ? 2 + (*a->served != '\0') : 0));
+	msgpack_pack_map(pk, 8 + (sub->node != NULL) +
+	    (verified ? 2 + (*a->served != '\0') : 0));
+	if (sub->node != NULL)
+		proto_kv_str(pk, "node", sub->node);
 	proto_kv_str(pk, "name", sub->name);
 	proto_kv_uint(pk, "uid", sub->uid);
 	proto_kv_int(pk, "pid", sub->pid);

@@ -463,7 +463,9 @@ start_fleet(struct daemon *d, char *err, size_t errlen)
 		o.node = host;
 	}
 	o.prefix = cfg->etcd_prefix != NULL ? cfg->etcd_prefix : "/certd";
-	if ((d->fleet = fleet_new(d->base, d->store, &o, err, errlen)) != NULL &&
+	if ((d->fleet = fleet_new(d->base, d->store, &o, err, errlen)) != NULL)
+		fleet_set_hub(d->fleet, d->hub);
+	if (d->fleet != NULL &&
 	    fleet_start(d->fleet, FLEET_START_S, err, errlen) == 0) {
 		service_set_fleet(d->svc, d->fleet);
 		log_info("fleet mode: node %s, etcd %s, prefix %s", o.node,

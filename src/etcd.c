@@ -70,7 +70,7 @@ struct etcd_op {
 	bool			 on_failure;
 	char			*key;		/* base64 */
 	char			*value;		/* base64, puts */
-	uint64_t		 rev;		/* compares */
+	uint64_t		 rev;		/* compares; a put's lease */
 };
 
 struct etcd_txn {
@@ -244,6 +244,8 @@ etcd_reply_read(const struct json_tree *t, struct etcd_reply *rep,
 		return -1;
 	(void)json_tree_u64(json_tree_get(hdr, "cluster_id"),
 	    &rep->cluster_id);
+	(void)json_tree_u64(json_tree_get(t, "ID"), &rep->lease);
+	(void)json_tree_u64(json_tree_get(t, "TTL"), &rep->ttl);
 	rep->succeeded = json_tree_true(json_tree_get(t, "succeeded"));
 	resp = json_tree_get(t, "responses");
 	for (i = 0; i < json_tree_len(resp) + 1 && rv == 0; i++) {
@@ -309,7 +311,9 @@ etcd_done(struct evhttp_request *req, void *arg)
 		json_tree_free(t);
 		return;
 	}
-	if (etcd_reply_read(t, &rep, &kvs) != 0)
+	/* a stream's one message (lease keepalive): {"result": reply} */
+	if (etcd_reply_read(json_tree_get(t, "result") != NULL ?
+	    json_tree_get(t, "result") : t, &rep, &kvs) != 0)
 		etcd_req_fail(r, CERTD_ERR_STORAGE, "etcd's reply is "
 		    "malformed", "");
 	else {
@@ -509,6 +513,13 @@ etcd_txn_put(struct etcd_txn *t, bool on_failure, const void *key,
 }
 
 void
+etcd_txn_put_lease(struct etcd_txn *t, const void *key, size_t key_len,
+    const void *value, size_t value_len, uint64_t lease)
+{
+	etcd_txn_add(t, OP_PUT, false, key, key_len, value, value_len, lease);
+}
+
+void
 etcd_txn_delete(struct etcd_txn *t, bool on_failure, const void *key,
     size_t key_len)
 {
@@ -545,6 +556,8 @@ etcd_txn_branch(struct json_w *w, const struct etcd_txn *t, bool failure)
 		json_w_kstr(w, "key", op->key);
 		if (op->kind == OP_PUT)
 			json_w_kstr(w, "value", op->value);
+		if (op->kind == OP_PUT && op->rev != 0)
+			etcd_w_u64(w, "lease", op->rev);
 		json_w_obj_end(w);
 		json_w_obj_end(w);
 	}
@@ -583,6 +596,45 @@ etcd_txn_commit(struct etcd *e, struct etcd_txn *t, etcd_cb cb, void *arg)
 	json_w_obj_end(w);
 	etcd_txn_free(t);
 	return etcd_post(e, "/v3/kv/txn", w, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Leases                                                              */
+
+int
+etcd_lease_grant(struct etcd *e, unsigned ttl_s, etcd_cb cb, void *arg)
+{
+	struct json_w	*w = json_w_new();
+
+	json_w_obj(w);
+	etcd_w_u64(w, "TTL", ttl_s);
+	json_w_obj_end(w);
+	return etcd_post(e, "/v3/lease/grant", w, cb, arg);
+}
+
+/* POST {"ID": lease} to path. */
+static int
+etcd_lease_post(struct etcd *e, const char *path, uint64_t lease,
+    etcd_cb cb, void *arg)
+{
+	struct json_w	*w = json_w_new();
+
+	json_w_obj(w);
+	etcd_w_u64(w, "ID", lease);
+	json_w_obj_end(w);
+	return etcd_post(e, path, w, cb, arg);
+}
+
+int
+etcd_lease_keepalive(struct etcd *e, uint64_t lease, etcd_cb cb, void *arg)
+{
+	return etcd_lease_post(e, "/v3/lease/keepalive", lease, cb, arg);
+}
+
+int
+etcd_lease_revoke(struct etcd *e, uint64_t lease, etcd_cb cb, void *arg)
+{
+	return etcd_lease_post(e, "/v3/lease/revoke", lease, cb, arg);
 }
 
 /* ------------------------------------------------------------------ */

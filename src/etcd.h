@@ -53,6 +53,8 @@ struct etcd_reply {
 	uint64_t		 count;
 	bool			 more;
 	bool			 succeeded;
+	uint64_t		 lease;		/* a lease's ID */
+	uint64_t		 ttl;		/* its TTL, s; 0: expired */
 };
 
 typedef void	(*etcd_cb)(const struct etcd_reply *r, void *arg);
@@ -103,8 +105,24 @@ void		 etcd_txn_delete(struct etcd_txn *t, bool on_failure,
 		    const void *key, size_t key_len);
 void		 etcd_txn_range(struct etcd_txn *t, bool on_failure,
 		    const void *key, size_t key_len);
+/* A put of the success branch attached to lease (etcd_lease_grant). */
+void		 etcd_txn_put_lease(struct etcd_txn *t, const void *key,
+		    size_t key_len, const void *value, size_t value_len,
+		    uint64_t lease);
 int		 etcd_txn_commit(struct etcd *e, struct etcd_txn *t,
 		    etcd_cb cb, void *arg);
+
+/*
+ * Leases: grant one of ttl_s seconds (the reply's lease and ttl), keep
+ * lease alive for another TTL (the reply's ttl; 0: it had expired and is
+ * gone, with the keys attached to it), revoke it (its keys are deleted).
+ */
+int		 etcd_lease_grant(struct etcd *e, unsigned ttl_s, etcd_cb cb,
+		    void *arg);
+int		 etcd_lease_keepalive(struct etcd *e, uint64_t lease,
+		    etcd_cb cb, void *arg);
+int		 etcd_lease_revoke(struct etcd *e, uint64_t lease, etcd_cb cb,
+		    void *arg);
 
 /*
  * A watch of the range [key, end) (end as etcd_range's) from start_rev.

@@ -648,6 +648,7 @@ fleet_up(struct fleet *f)
 		f->since = (int64_t)time(NULL);
 	}
 	f->backoff_ms = 0;
+	fleet_acks_start(f);
 }
 
 /* (Re)connect: the key ids first, then the mirror. */
@@ -701,7 +702,8 @@ fleet_new(struct event_base *base, struct store *store,
 	if ((f->prefix = strdup(o->prefix)) == NULL ||
 	    (f->node = strdup(o->node)) == NULL ||
 	    (f->key_path = strdup(o->key_path)) == NULL ||
-	    (f->retry = evtimer_new(base, fleet_retry_cb, f)) == NULL) {
+	    (f->retry = evtimer_new(base, fleet_retry_cb, f)) == NULL ||
+	    fleet_acks_new(f) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -761,7 +763,9 @@ fleet_free(struct fleet *f)
 	/* requests in flight complete first, shutting down: nothing new */
 	f->stopping = true;
 	fleet_mirror_stop(f);
+	fleet_acks_stop(f);
 	etcd_free(f->etcd);
+	fleet_acks_free(f);
 	while ((op = TAILQ_FIRST(&f->ops)) != NULL)
 		fleet_op_end(op, CERTD_ERR_SHUTDOWN);
 	if (f->retry != NULL)

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "hub.h"
 #include "record.h"
 #include "service.h"
 
@@ -58,6 +59,19 @@ int		 fleet_delete(struct fleet *f, const char *team, uint64_t id,
 
 /* The store applied revision: writes waiting for it complete. */
 void		 fleet_applied(struct fleet *f, uint64_t revision);
+
+/*
+ * Publish hub's subscribers to the fleet (fleet_acks.c), before
+ * fleet_start.
+ */
+void		 fleet_set_hub(struct fleet *f, struct hub *hub);
+/*
+ * The other hosts' subscribers of certificate id (alias) of team, as
+ * last read from etcd: cb for each (node set), their number.
+ */
+size_t		 fleet_subscribers(const struct fleet *f, const char *team,
+		    uint64_t id, const char *alias, hub_subscriber_cb cb,
+		    void *arg);
 
 /* For /healthz: "up", "syncing" or "disconnected", and since when. */
 const char	*fleet_state(const struct fleet *f, int64_t *since);

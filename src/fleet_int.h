@@ -36,6 +36,7 @@ struct fleet_item {
 };
 
 struct fleet_op;
+struct fleet_acks;
 
 struct fleet {
 	struct event_base	*base;
@@ -70,6 +71,8 @@ struct fleet {
 	uint64_t		 sync_rev;	/* a full sync reads at it */
 	struct fleet_item	*items;
 	size_t			 n_items, cap_items, next_item;
+
+	struct fleet_acks	*acks;		/* fleet_acks.c */
 };
 
 /* prefix + the formatted suffix into buf; its length, or 0 if too long. */
@@ -90,5 +93,12 @@ void	fleet_mirror_start(struct fleet *f);
 void	fleet_mirror_stop(struct fleet *f);
 /* The mirror reached revision: up, if that is where etcd was. */
 void	fleet_mirror_applied(struct fleet *f, uint64_t revision);
+
+/* fleet_acks.c: this host's subscribers published, the others' read */
+int	fleet_acks_new(struct fleet *f);
+/* Up: the lease, the publishing and the reading start (once). */
+void	fleet_acks_start(struct fleet *f);
+void	fleet_acks_stop(struct fleet *f);
+void	fleet_acks_free(struct fleet *f);
 
 #endif

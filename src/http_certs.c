@@ -568,7 +568,8 @@ http_certs_delete(struct http_req *r)
 }
 
 /*
- * A subscriber of the list; served_fingerprint_sha256 and verified_at are
+ * A subscriber of the list (node: fleet mode's host of it);
+ * served_fingerprint_sha256 and verified_at are
  * null unless its last ack carried a TLS check (and the first also when
  * that check saw no certificate served).
  */
@@ -580,6 +581,8 @@ subscriber_json(const struct hub_subscriber *sub, void *arg)
 	int			 verified = a != NULL && a->verified_at != 0;
 
 	json_w_obj(w);
+	if (sub->node != NULL)
+		json_w_kstr(w, "node", sub->node);
 	json_w_kstr(w, "name", sub->name);
 	json_w_kuint(w, "uid", (uint64_t)sub->uid);
 	json_w_kint(w, "pid", (int64_t)sub->pid);

@@ -55,6 +55,7 @@ struct hub_watch {
 	char			 name[CERTD_WATCH_NAME_MAX + 1];
 	struct hub_ack		 ack;
 	size_t			 cost;		/* bytes charged to the uid */
+	uint64_t		 serial;	/* hub->next_serial */
 };
 
 /* A subscriber name and whose it is; never freed before the hub. */
@@ -125,7 +126,19 @@ struct hub {
 	size_t			 n_name_slots;	/* 0 or a power of two */
 	size_t			 n_names;
 	LIST_HEAD(, hub_account) accounts;
+	uint64_t		 next_serial;
+	const char		*node;		/* hub_set_observer */
+	void			(*changed)(void *);
+	void			*changed_arg;
 };
+
+/* A watch came, went or acked. */
+static void
+observe(const struct hub *hub)
+{
+	if (hub->changed != NULL)
+		hub->changed(hub->changed_arg);
+}
 
 struct hub *
 hub_new(struct store *store)
@@ -722,6 +735,7 @@ watch_remove(struct hub_conn *hc, struct hub_watch *w)
 	TAILQ_REMOVE(&hc->watches, w, entry);
 	watch_refund(hc, w);
 	watch_free(w);
+	observe(hc->hub);
 	for (p = TAILQ_FIRST(&hc->backlog); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		if (p->watch == id) {
@@ -764,6 +778,7 @@ hub_conn_free(struct hub_conn *hc)
 {
 	struct hub_watch	*w;
 	struct hub_pending	*p;
+	int			 had = 0;
 
 	if (hc == NULL)
 		return;
@@ -771,6 +786,7 @@ hub_conn_free(struct hub_conn *hc)
 		TAILQ_REMOVE(&hc->watches, w, entry);
 		watch_refund(hc, w);
 		watch_free(w);
+		had = 1;
 	}
 	while ((p = TAILQ_FIRST(&hc->backlog)) != NULL) {
 		TAILQ_REMOVE(&hc->backlog, p, entry);
@@ -778,6 +794,8 @@ hub_conn_free(struct hub_conn *hc)
 	}
 	free(hc->slots);
 	TAILQ_REMOVE(&hc->hub->conns, hc, entry);
+	if (had)
+		observe(hc->hub);
 	free(hc);
 }
 
@@ -831,6 +849,26 @@ hub_conn_recheck(struct hub_conn *hc)
 	return n;
 }
 
+/* w as the subscriber hub_subscribers reports. */
+static void
+sub_fill(const struct hub *hub, const struct hub_conn *hc,
+    const struct hub_watch *w, struct hub_subscriber *sub)
+{
+	sub->node = hub->node;
+	sub->name = w->name;
+	sub->uid = hc->uid;
+	sub->pid = hc->pid;
+	sub->watch = w->id;
+	sub->serial = w->serial;
+	sub->filter.team = w->team;
+	sub->filter.ids = w->ids;
+	sub->filter.n_ids = w->n_ids;
+	sub->filter.aliases = (const char *const *)w->aliases;
+	sub->filter.n_aliases = w->n_aliases;
+	sub->filter.name = w->name;
+	sub->ack = w->ack.at != 0 ? &w->ack : NULL;
+}
+
 size_t
 hub_subscribers(const struct hub *hub, const char *team, uint64_t id,
     const char *alias, hub_subscriber_cb cb, void *arg)
@@ -844,16 +882,59 @@ hub_subscribers(const struct hub *hub, const char *team, uint64_t id,
 		TAILQ_FOREACH(w, &hc->watches, entry) {
 			if (!matches(w, team, id, alias, NULL))
 				continue;
-			sub.name = w->name;
-			sub.uid = hc->uid;
-			sub.pid = hc->pid;
-			sub.watch = w->id;
-			sub.ack = w->ack.at != 0 ? &w->ack : NULL;
+			sub_fill(hub, hc, w, &sub);
 			cb(&sub, arg);
 			n++;
 		}
 	}
 	return n;
+}
+
+void
+hub_foreach_subscriber(const struct hub *hub, hub_subscriber_cb cb,
+    void *arg)
+{
+	const struct hub_conn	*hc;
+	const struct hub_watch	*w;
+	struct hub_subscriber	 sub;
+
+	TAILQ_FOREACH(hc, &hub->conns, entry)
+		TAILQ_FOREACH(w, &hc->watches, entry) {
+			sub_fill(hub, hc, w, &sub);
+			cb(&sub, arg);
+		}
+}
+
+void
+hub_set_observer(struct hub *hub, const char *node,
+    void (*changed)(void *arg), void *arg)
+{
+	hub->node = node;
+	hub->changed = changed;
+	hub->changed_arg = arg;
+}
+
+/*
+ * A filter of another host's watch: a watch of every team is taken to
+ * read this one (its host checked the peer's permission).
+ */
+int
+hub_filter_matches(const struct hub_filter *f, const char *team,
+    uint64_t id, const char *alias)
+{
+	size_t	i;
+
+	if (f->team != NULL && strcmp(f->team, team) != 0)
+		return 0;
+	if (f->n_ids == 0 && f->n_aliases == 0)
+		return 1;
+	for (i = 0; i < f->n_ids; i++)
+		if (f->ids[i] == id)
+			return 1;
+	for (i = 0; alias != NULL && i < f->n_aliases; i++)
+		if (strcmp(f->aliases[i], alias) == 0)
+			return 1;
+	return 0;
 }
 
 size_t
@@ -1016,9 +1097,11 @@ hub_watch_add(struct hub_conn *hc, const struct hub_filter *f,
 		w->cost = cost;
 	}
 	w->id = ++hc->next_watch;
+	w->serial = ++hc->hub->next_serial;
 	TAILQ_INSERT_TAIL(&hc->watches, w, entry);
 	*watch = w->id;
 	*revision = store_revision(hc->hub->store);
+	observe(hc->hub);
 	return 0;
 nomem:
 	watch_free(w);
@@ -1073,6 +1156,7 @@ hub_ack(struct hub_conn *hc, uint64_t watch, const struct hub_ack *ack)
 		hc->hub->stats.acks_failed++;
 		break;
 	}
+	observe(hc->hub);
 	return 0;
 }
 

@@ -73,10 +73,13 @@ struct hub_refusal {
 
 /* One subscriber of a certificate, as hub_subscribers reports it. */
 struct hub_subscriber {
+	const char		*node;		/* fleet mode: the host; else NULL */
 	const char		*name;		/* "" when the watch gave none */
 	unsigned long		 uid;
 	long			 pid;
 	uint64_t		 watch;
+	uint64_t		 serial;	/* unique in this hub's life */
+	struct hub_filter	 filter;	/* what it watches */
 	const struct hub_ack	*ack;		/* NULL: no ack yet */
 };
 
@@ -227,6 +230,22 @@ size_t		 hub_subscribers(const struct hub *hub, const char *team,
 		    void *arg);
 
 /* The last ack of a watch, or NULL. */
+/*
+ * Every live watch of the hub, with its filter and last ack (fleet mode
+ * publishes them, fleet_acks.c).
+ */
+void		 hub_foreach_subscriber(const struct hub *hub,
+		    hub_subscriber_cb cb, void *arg);
+/*
+ * changed(arg) runs after a watch was added, acked or ended; node is the
+ * name hub_subscribers gives this host (fleet mode; NULL otherwise).
+ */
+void		 hub_set_observer(struct hub *hub, const char *node,
+		    void (*changed)(void *arg), void *arg);
+/* Whether a watch with filter f receives certificate id (alias) of team. */
+int		 hub_filter_matches(const struct hub_filter *f,
+		    const char *team, uint64_t id, const char *alias);
+
 const struct hub_ack *hub_watch_ack(const struct hub_conn *hc,
 		    uint64_t watch);
 

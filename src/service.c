@@ -941,6 +941,8 @@ service_subscribers(struct service *svc, const char *team, uint64_t id,
 		return CERTD_ERR_NOT_FOUND;
 	if (svc->hub != NULL)
 		hub_subscribers(svc->hub, team, id, rec->alias, cb, arg);
+	if (svc->fleet != NULL)
+		fleet_subscribers(svc->fleet, team, id, rec->alias, cb, arg);
 	return 0;
 }
 

@@ -227,6 +227,13 @@ struct certd_subscriber {
 struct certd_subscriber_list {
 	struct certd_subscriber	*items;
 	size_t			 n;
+	/*
+	 * Addition (fleet mode, doc/fleet.md): nodes[i] is the host of
+	 * items[i]; nodes is NULL from a certd in single-host mode.  (An
+	 * array beside items, so that struct certd_subscriber keeps its
+	 * size.)
+	 */
+	char			**nodes;
 };
 
 /*

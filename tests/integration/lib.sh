@@ -196,3 +196,27 @@ check_alive() {
 		not_ok "certd died"
 	fi
 }
+
+# nginx_conf DIR: DIR/nginx.conf, a foreground nginx with every path under
+# DIR, serving what DIR/server.conf says (nginx.sh, fleetsync.sh).
+nginx_conf() {
+	_user=
+	[ "$(id -u)" = 0 ] && _user="user root;"
+	cat > "$1/nginx.conf" <<EOF
+$_user
+daemon off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/logs/error.log notice;
+events { worker_connections 256; }
+http {
+	access_log $1/logs/access.log;
+	client_body_temp_path $1/tmp/body;
+	proxy_temp_path $1/tmp/proxy;
+	fastcgi_temp_path $1/tmp/fastcgi;
+	uwsgi_temp_path $1/tmp/uwsgi;
+	scgi_temp_path $1/tmp/scgi;
+	include $1/server.conf;
+}
+EOF
+}

@@ -144,25 +144,7 @@ write_conf() {
 	sed -e "s|listen 443 ssl;|listen 127.0.0.1:$1 ssl;|" \
 	    -e "s|/etc/nginx/certd/www|$PREFIX/certd|g" \
 	    "$CERTD_SRCDIR/contrib/nginx/certd-sync.conf" > "$PREFIX/server.conf"
-	user=
-	[ "$(id -u)" = 0 ] && user="user root;"
-	cat > "$PREFIX/nginx.conf" <<EOF
-$user
-daemon off;
-worker_processes 1;
-pid $PREFIX/nginx.pid;
-error_log $PREFIX/logs/error.log notice;
-events { worker_connections 256; }
-http {
-	access_log $PREFIX/logs/access.log;
-	client_body_temp_path $PREFIX/tmp/body;
-	proxy_temp_path $PREFIX/tmp/proxy;
-	fastcgi_temp_path $PREFIX/tmp/fastcgi;
-	uwsgi_temp_path $PREFIX/tmp/uwsgi;
-	scgi_temp_path $PREFIX/tmp/scgi;
-	include $PREFIX/server.conf;
-}
-EOF
+	nginx_conf "$PREFIX"
 }
 
 answers() { curl -sk --max-time 1 -o /dev/null "https://127.0.0.1:$NPORT/"; }

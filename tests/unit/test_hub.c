@@ -820,6 +820,85 @@ test_recheck(void **state)
 	free(fr);
 }
 
+/* What fleet mode publishes: every watch with its filter, told when. */
+static void
+count_changes(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+struct seen {
+	size_t		n;
+	uint64_t	serial[4];
+	const char	*node;
+	int		acked;
+	size_t		n_ids;
+};
+
+static void
+on_sub(const struct hub_subscriber *sub, void *arg)
+{
+	struct seen	*s = arg;
+
+	assert_true(s->n < 4);
+	s->serial[s->n++] = sub->serial;
+	s->node = sub->node;
+	s->acked += sub->ack != NULL;
+	s->n_ids += sub->filter.n_ids;
+}
+
+static void
+test_observer(void **state)
+{
+	struct fixture		*f = *state;
+	struct fake		*fk = calloc(1, sizeof(*fk));
+	struct hub_conn		*hc;
+	struct hub_ack		 ack;
+	struct seen		 s;
+	const char		*aliases[] = { "web" };
+	struct hub_filter	 flt = { "a", NULL, 0, aliases, 1, NULL };
+	uint64_t		 ids[] = { 5, 7 }, w1, w2;
+	int			 changes = 0;
+
+	hub_set_observer(f->hub, "n1", count_changes, &changes);
+	hc = hub_conn_new(f->hub, &fake_ops, fk, 1 << 20);
+	w1 = watch(hc, "a", ids, 2, NULL, 0);
+	w2 = watch(hc, NULL, NULL, 0, NULL, 0);
+	assert_int_equal(changes, 2);
+	memset(&ack, 0, sizeof(ack));
+	ack.revision = 3;
+	ack.status = HUB_ACK_OK;
+	assert_int_equal(hub_ack(hc, w1, &ack), 0);
+	assert_int_equal(changes, 3);
+	memset(&s, 0, sizeof(s));
+	hub_foreach_subscriber(f->hub, on_sub, &s);
+	assert_int_equal(s.n, 2);
+	assert_true(s.serial[0] != 0 && s.serial[0] != s.serial[1]);
+	assert_string_equal(s.node, "n1");
+	assert_int_equal(s.acked, 1);
+	assert_int_equal(s.n_ids, 2);
+	assert_int_equal(hub_unwatch(hc, w2), 0);
+	assert_int_equal(changes, 4);
+	hub_conn_free(hc);		/* with its last watch */
+	assert_int_equal(changes, 5);
+	memset(&s, 0, sizeof(s));
+	hub_foreach_subscriber(f->hub, on_sub, &s);
+	assert_int_equal(s.n, 0);
+	hub_set_observer(f->hub, NULL, NULL, NULL);
+
+	/* another host's filter: by team, then ids or aliases */
+	assert_true(hub_filter_matches(&flt, "a", 1, "web"));
+	assert_false(hub_filter_matches(&flt, "a", 1, "api"));
+	assert_false(hub_filter_matches(&flt, "b", 1, "web"));
+	flt.ids = ids;
+	flt.n_ids = 2;
+	assert_true(hub_filter_matches(&flt, "a", 7, NULL));
+	flt.team = NULL;
+	flt.n_ids = flt.n_aliases = 0;
+	assert_true(hub_filter_matches(&flt, "z", 1, NULL));
+	free(fk);
+}
+
 int
 main(void)
 {
@@ -837,6 +916,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_filter_budget, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_observer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
