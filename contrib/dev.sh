@@ -37,7 +37,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libgnutls28-dev libmsgpack-dev librocksdb-dev libyajl-dev \
-libisal-dev nettle-dev etcd-server \
+libisal-dev nettle-dev libcurl4-gnutls-dev etcd-server \
 libcmocka-dev gnutls-bin openssl curl util-linux nginx-light haproxy valgrind strace \
 python3-yaml python3-jsonschema openapi-specification"
 # The package check's tools (its build dependencies come from debian/control).

@@ -70,6 +70,9 @@ config_free(struct config *cfg)
 	free(cfg->fleet_key);
 	free(cfg->node);
 	free(cfg->etcd_prefix);
+	free(cfg->etcd_ca);
+	free(cfg->etcd_cert);
+	free(cfg->etcd_key);
 	free(cfg->socket_group);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
@@ -213,6 +216,9 @@ static const struct {
 	{ "fleet.key", offsetof(struct config, fleet_key) },
 	{ "fleet.node", offsetof(struct config, node) },
 	{ "fleet.prefix", offsetof(struct config, etcd_prefix) },
+	{ "fleet.ca", offsetof(struct config, etcd_ca) },
+	{ "fleet.cert", offsetof(struct config, etcd_cert) },
+	{ "fleet.key_file", offsetof(struct config, etcd_key) },
 };
 
 /*
@@ -520,7 +526,8 @@ strip_comment(char *v)
 static int
 fleet_key_known(const char *k)
 {
-	static const char *const keys[] = { "etcd", "key", "node", "prefix" };
+	static const char *const keys[] = { "etcd", "key", "node", "prefix",
+	    "ca", "cert", "key_file" };
 	size_t			 i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -35,6 +35,9 @@
  *	key = /etc/certd/fleet.key	# 32 bytes, 0600, the same on every node
  *	node = gw1			# this host's name (default: host name)
  *	prefix = /certd			# of every etcd key
+ *	ca = /etc/certd/etcd-ca.pem	# https:// endpoints: who signed etcd
+ *	cert = /etc/certd/etcd-client.pem	# client certificate auth
+ *	key_file = /etc/certd/etcd-client.key
  *
  *	[acl]				# socket permissions of non-admin peers
  *	user www-data = teams=web,api perms=read,key
@@ -106,6 +109,9 @@ struct config {
 	char		*fleet_key;	/* NULL: <data_dir>/fleet.key */
 	char		*node;		/* NULL: the host name */
 	char		*etcd_prefix;	/* NULL: /certd */
+	char		*etcd_ca;	/* TLS to etcd: NULL, the system's CAs */
+	char		*etcd_cert;	/* client certificate, or NULL */
+	char		*etcd_key;	/* its key (with etcd_cert) */
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * etcd v3 through its JSON gateway, on the event loop (etcd.h).  A request
- * is one POST of a JSON body on a keep-alive connection to the endpoint in
- * use; its reply is parsed into a tree (json.c) and read into struct
- * etcd_reply.  A transport failure (refused, reset, timed out) moves to
+ * is one POST of a JSON body to the endpoint in use (etcd_wire.c: kept-alive
+ * connections, TLS for https://); its reply is parsed into a tree (json.c)
+ * and read into struct etcd_reply.  A transport failure (refused, reset, timed out) moves to
  * the next endpoint and sends the request again there, each endpoint once.
  * An answer that carries a gRPC error ({"error", "code"}) is the cluster's
  * word and is not retried: "request timed out" is how a member without
  * quorum answers a write, after etcd's own deadline.
  *
  * A watch is a streaming POST on a connection of its own: the gateway
- * writes one JSON object per line as events come, which the chunked
- * callback splits and decodes.
+ * writes one JSON object per line as events come, which are collected as
+ * they arrive and split and decoded from the loop (not from inside curl).
  */
 #include <sys/queue.h>
 
@@ -24,22 +24,22 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <nettle/base64.h>
 
 #include "certd/constants.h"
 #include "etcd.h"
+#include "etcd_wire.h"
 #include "json.h"
 
 #define ETCD_ENDPOINTS_MAX	16
 #define ETCD_LINE_MAX		(64 << 20)	/* one watch message */
 #define ETCD_GRPC_DEADLINE	4	/* gRPC status codes */
 #define ETCD_GRPC_UNAVAILABLE	14
+#define ETCD_WATCH_IDLE_S	50	/* a silent stream has broken */
+#define ETCD_URL_MAX		600
 
 struct etcd_endpoint {
-	char			*host;
-	uint16_t		 port;
-	struct evhttp_connection *conn;		/* NULL until used */
+	char			*url;		/* scheme://host:port */
 };
 
 struct etcd_req {
@@ -49,7 +49,7 @@ struct etcd_req {
 	char			*body;
 	size_t			 len;
 	size_t			 tries;
-	struct evhttp_request	*req;		/* in flight */
+	struct ewire_xfer	*x;		/* in flight */
 	etcd_cb			 cb;
 	void			*arg;
 };
@@ -59,7 +59,8 @@ struct etcd {
 	struct etcd_endpoint	 ep[ETCD_ENDPOINTS_MAX];
 	size_t			 n;
 	size_t			 cur;		/* the endpoint in use */
-	struct timeval		 timeout;
+	long			 timeout_ms;
+	struct ewire		*wire;
 	TAILQ_HEAD(, etcd_req)	 reqs;
 };
 
@@ -81,8 +82,8 @@ struct etcd_txn {
 
 struct etcd_watch {
 	struct etcd		*e;
-	struct evhttp_connection *conn;
-	struct evhttp_request	*req;
+	struct ewire_xfer	*x;
+	struct event		*parse;		/* acc has bytes: split them */
 	struct evbuffer		*acc;		/* a line not yet whole */
 	etcd_watch_cb		 cb;
 	void			*arg;
@@ -201,7 +202,7 @@ etcd_req_fail(struct etcd_req *r, int err, const char *why, const char *more)
 	memset(&rep, 0, sizeof(rep));
 	rep.err = err;
 	snprintf(rep.why, sizeof(rep.why), "%s%s", why, more);
-	r->req = NULL;
+	r->x = NULL;
 	r->cb(&rep, r->arg);
 	etcd_req_free(r);
 }
@@ -271,19 +272,19 @@ etcd_reply_read(const struct json_tree *t, struct etcd_reply *rep,
 }
 
 static void
-etcd_done(struct evhttp_request *req, void *arg)
+etcd_done(long status, const char *body, size_t len, const char *why,
+    void *arg)
 {
 	struct etcd_req		*r = arg;
 	struct etcd		*e = r->e;
-	struct evbuffer		*in;
 	struct json_tree	*t;
 	struct etcd_reply	 rep;
 	struct etcd_kv		*kvs = NULL;
 	const char		*msg;
 	uint64_t		 code;
 
-	r->req = NULL;
-	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
+	r->x = NULL;
+	if (status == 0) {
 		/* not reached: the next endpoint, each once */
 		if (++r->tries < e->n) {
 			e->cur = (e->cur + 1) % e->n;
@@ -291,13 +292,12 @@ etcd_done(struct evhttp_request *req, void *arg)
 			return;
 		}
 		etcd_req_fail(r, CERTD_ERR_STORAGE, "cluster unavailable: no "
-		    "endpoint answered", "");
+		    "endpoint answered; the last: ", why);
 		return;
 	}
-	in = evhttp_request_get_input_buffer(req);
 	memset(&rep, 0, sizeof(rep));
-	if ((t = json_tree_parse((const char *)evbuffer_pullup(in, -1),
-	    evbuffer_get_length(in), rep.why, sizeof(rep.why))) == NULL) {
+	if ((t = json_tree_parse(body, len, rep.why, sizeof(rep.why))) ==
+	    NULL) {
 		etcd_req_fail(r, CERTD_ERR_STORAGE, "etcd's reply ", rep.why);
 		return;
 	}
@@ -324,39 +324,24 @@ etcd_done(struct evhttp_request *req, void *arg)
 	json_tree_free(t);
 }
 
-/* The connection to the endpoint in use, made when first needed. */
-static struct evhttp_connection *
-etcd_conn(struct etcd *e)
+/* The endpoint in use's URL of path, in buf. */
+static const char *
+etcd_url(const struct etcd *e, const char *path, char *buf, size_t len)
 {
-	struct etcd_endpoint	*ep = &e->ep[e->cur];
-
-	if (ep->conn == NULL &&
-	    (ep->conn = evhttp_connection_base_new(e->base, NULL, ep->host,
-	    ep->port)) != NULL)
-		evhttp_connection_set_timeout_tv(ep->conn, &e->timeout);
-	return ep->conn;
+	snprintf(buf, len, "%s%s", e->ep[e->cur].url, path);
+	return buf;
 }
 
 static void
 etcd_send(struct etcd_req *r)
 {
-	struct evhttp_connection	*c;
-	struct evkeyvalq		*h;
+	struct etcd		*e = r->e;
+	struct ewire_limits	 lim = { e->timeout_ms, e->timeout_ms, 0 };
+	char			 url[ETCD_URL_MAX];
 
-	if ((c = etcd_conn(r->e)) == NULL ||
-	    (r->req = evhttp_request_new(etcd_done, r)) == NULL) {
+	if ((r->x = ewire_post(e->wire, etcd_url(e, r->path, url,
+	    sizeof(url)), r->body, r->len, &lim, NULL, etcd_done, r)) == NULL)
 		etcd_req_fail(r, CERTD_ERR_NOMEM, "out of memory", "");
-		return;
-	}
-	h = evhttp_request_get_output_headers(r->req);
-	evhttp_add_header(h, "Host", r->e->ep[r->e->cur].host);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (evbuffer_add(evhttp_request_get_output_buffer(r->req), r->body,
-	    r->len) != 0 || evhttp_make_request(c, r->req, EVHTTP_REQ_POST,
-	    r->path) != 0) {
-		/* evhttp_make_request freed the request on failure */
-		etcd_req_fail(r, CERTD_ERR_STORAGE, "cannot send to etcd", "");
-	}
 }
 
 /* Send the JSON w wrote to path; w is freed. */
@@ -701,14 +686,13 @@ etcd_watch_message(struct etcd_watch *w, const char *line, size_t len)
 	json_tree_free(t);
 }
 
+/* Split what acc holds into lines, each a message, until one is partial. */
 static void
-etcd_watch_chunk(struct evhttp_request *req, void *arg)
+etcd_watch_lines(struct etcd_watch *w)
 {
-	struct etcd_watch	*w = arg;
 	struct evbuffer_ptr	 nl;
 	size_t			 len;
 
-	evbuffer_add_buffer(w->acc, evhttp_request_get_input_buffer(req));
 	while (!w->ended) {
 		nl = evbuffer_search(w->acc, "\n", 1, NULL);
 		if (nl.pos < 0) {
@@ -724,12 +708,37 @@ etcd_watch_chunk(struct evhttp_request *req, void *arg)
 }
 
 static void
-etcd_watch_done(struct evhttp_request *req, void *arg)
+etcd_watch_parse(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	etcd_watch_lines(arg);
+}
+
+/* Bytes of the stream, from inside curl: kept for the loop to split. */
+static int
+etcd_watch_data(const char *p, size_t len, void *arg)
 {
 	struct etcd_watch	*w = arg;
 
-	(void)req;
-	w->req = NULL;
+	if (w->ended || evbuffer_add(w->acc, p, len) != 0)
+		return -1;
+	event_active(w->parse, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static void
+etcd_watch_done(long status, const char *body, size_t len, const char *why,
+    void *arg)
+{
+	struct etcd_watch	*w = arg;
+
+	(void)status;
+	(void)body;
+	(void)len;
+	(void)why;
+	w->x = NULL;
+	etcd_watch_lines(w);		/* what came before the end */
 	/* the stream closed: the next watch tries the next endpoint */
 	w->e->cur = (w->e->cur + 1) % w->e->n;
 	etcd_watch_end(w, CERTD_ERR_STORAGE, 0);
@@ -742,7 +751,9 @@ etcd_watch_new(struct etcd *e, const void *key, size_t key_len,
 {
 	struct etcd_watch	*w;
 	struct json_w		*jw = json_w_new();
+	struct ewire_limits	 lim = { e->timeout_ms, 0, ETCD_WATCH_IDLE_S };
 	const char		*buf;
+	char			 url[ETCD_URL_MAX];
 	size_t			 len;
 
 	json_w_obj(jw);
@@ -764,25 +775,16 @@ etcd_watch_new(struct etcd *e, const void *key, size_t key_len,
 	w->cb = cb;
 	w->arg = arg;
 	if ((w->acc = evbuffer_new()) == NULL ||
-	    (w->conn = evhttp_connection_base_new(e->base, NULL,
-	    e->ep[e->cur].host, e->ep[e->cur].port)) == NULL ||
-	    (w->req = evhttp_request_new(etcd_watch_done, w)) == NULL)
-		goto fail;
-	evhttp_request_set_chunked_cb(w->req, etcd_watch_chunk);
-	evhttp_add_header(evhttp_request_get_output_headers(w->req), "Host",
-	    e->ep[e->cur].host);
-	if (evbuffer_add(evhttp_request_get_output_buffer(w->req), buf, len)
-	    != 0 || evhttp_make_request(w->conn, w->req, EVHTTP_REQ_POST,
-	    "/v3/watch") != 0) {
-		w->req = NULL;		/* freed by evhttp_make_request */
-		goto fail;
+	    (w->parse = event_new(e->base, -1, 0, etcd_watch_parse, w)) ==
+	    NULL || (w->x = ewire_post(e->wire, etcd_url(e, "/v3/watch", url,
+	    sizeof(url)), buf, len, &lim, etcd_watch_data, etcd_watch_done,
+	    w)) == NULL) {
+		json_w_free(jw);
+		etcd_watch_free(w);
+		return NULL;
 	}
 	json_w_free(jw);
 	return w;
-fail:
-	json_w_free(jw);
-	etcd_watch_free(w);
-	return NULL;
 }
 
 void
@@ -790,10 +792,9 @@ etcd_watch_free(struct etcd_watch *w)
 {
 	if (w == NULL)
 		return;
-	if (w->req != NULL)
-		evhttp_cancel_request(w->req);
-	if (w->conn != NULL)
-		evhttp_connection_free(w->conn);
+	ewire_cancel(w->x);
+	if (w->parse != NULL)
+		event_free(w->parse);
 	if (w->acc != NULL)
 		evbuffer_free(w->acc);
 	free(w);
@@ -802,14 +803,14 @@ etcd_watch_free(struct etcd_watch *w)
 /* ------------------------------------------------------------------ */
 /* The client                                                          */
 
-/* One "http://host:port" into ep; the reason in err when it is not one. */
+/* One "http://host:port" (or https://) into ep; else the reason in err. */
 static int
 etcd_endpoint_parse(const char *s, size_t len, struct etcd_endpoint *ep,
     char *err, size_t errlen)
 {
 	struct evhttp_uri	*u;
 	char			 text[512];
-	const char		*host, *path;
+	const char		*host, *path, *scheme;
 	int			 port;
 
 	if (len >= sizeof(text)) {
@@ -825,40 +826,45 @@ etcd_endpoint_parse(const char *s, size_t len, struct etcd_endpoint *ep,
 	host = evhttp_uri_get_host(u);
 	port = evhttp_uri_get_port(u);
 	path = evhttp_uri_get_path(u);
-	if (evhttp_uri_get_scheme(u) == NULL ||
-	    strcmp(evhttp_uri_get_scheme(u), "http") != 0 || host == NULL ||
-	    *host == '\0' || port <= 0 || port > 65535 ||
+	scheme = evhttp_uri_get_scheme(u);
+	if (scheme == NULL || (strcmp(scheme, "http") != 0 &&
+	    strcmp(scheme, "https") != 0) || host == NULL || *host == '\0' ||
+	    port <= 0 || port > 65535 || evhttp_uri_get_userinfo(u) != NULL ||
+	    evhttp_uri_get_query(u) != NULL ||
 	    (path != NULL && *path != '\0' && strcmp(path, "/") != 0)) {
-		snprintf(err, errlen, "etcd endpoint %s: want http://host:port",
-		    text);
+		snprintf(err, errlen, "etcd endpoint %s: want http://host:port "
+		    "or https://host:port", text);
 		evhttp_uri_free(u);
 		return -1;
 	}
-	ep->host = strdup(host);
-	ep->port = (uint16_t)port;
-	evhttp_uri_free(u);
-	if (ep->host == NULL) {
+	/* an IPv6 address comes back without its brackets */
+	if (asprintf(&ep->url, strchr(host, ':') != NULL ? "%s://[%s]:%d" :
+	    "%s://%s:%d", scheme, host, port) < 0) {
+		ep->url = NULL;
 		snprintf(err, errlen, "out of memory");
-		return -1;
 	}
-	return 0;
+	evhttp_uri_free(u);
+	return ep->url != NULL ? 0 : -1;
 }
 
 struct etcd *
 etcd_new(struct event_base *base, const char *csv, unsigned timeout_ms,
-    char *err, size_t errlen)
+    const struct etcd_tls *tls, char *err, size_t errlen)
 {
-	struct etcd	*e;
-	const char	*p, *comma;
+	static const struct etcd_tls	 none;
+	struct etcd			*e;
+	const char			*p, *comma;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	e->base = base;
-	e->timeout.tv_sec = timeout_ms / 1000;
-	e->timeout.tv_usec = (timeout_ms % 1000) * 1000;
+	e->timeout_ms = (long)timeout_ms;
 	TAILQ_INIT(&e->reqs);
+	if ((e->wire = ewire_new(base, tls != NULL ? tls : &none, err,
+	    errlen)) == NULL)
+		goto fail;
 	for (p = csv; ; p = comma + 1) {
 		comma = strchr(p, ',');
 		if (e->n == ETCD_ENDPOINTS_MAX) {
@@ -888,14 +894,11 @@ etcd_free(struct etcd *e)
 	if (e == NULL)
 		return;
 	while ((r = TAILQ_FIRST(&e->reqs)) != NULL) {
-		if (r->req != NULL)
-			evhttp_cancel_request(r->req);
+		ewire_cancel(r->x);
 		etcd_req_fail(r, CERTD_ERR_SHUTDOWN, "shutting down", "");
 	}
-	for (i = 0; i < e->n; i++) {
-		if (e->ep[i].conn != NULL)
-			evhttp_connection_free(e->ep[i].conn);
-		free(e->ep[i].host);
-	}
+	ewire_free(e->wire);
+	for (i = 0; i < e->n; i++)
+		free(e->ep[i].url);
 	free(e);
 }

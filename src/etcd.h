@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An etcd v3 client for the event loop, through etcd's JSON gateway
- * (grpc-gateway: POST /v3/kv/range, /v3/kv/txn, /v3/watch) and libevent's
- * HTTP client.  doc/fleet.md says why the gateway and not gRPC.
+ * (grpc-gateway: POST /v3/kv/range, /v3/kv/txn, /v3/watch, /v3/lease/...),
+ * over HTTP/1.1 or TLS (etcd_wire.c: libcurl with GnuTLS on the loop).
+ * doc/fleet.md says why the gateway and not gRPC.
  *
  * Keys and values are bytes (base64 on the wire, nettle's coder); 64-bit
  * integers travel as decimal strings.  A client knows several endpoints
@@ -60,12 +61,24 @@ struct etcd_reply {
 typedef void	(*etcd_cb)(const struct etcd_reply *r, void *arg);
 
 /*
- * A client of the endpoints in csv ("http://host:port,..."; host a name
- * or an IPv4 address, or [IPv6]), each try given timeout_ms.  NULL with
- * the reason in err.
+ * TLS to https:// endpoints: the CA bundle that signed etcd's certificate
+ * (NULL: the system's), and a client certificate and its key (PEM files;
+ * NULL: none), for etcd's --client-cert-auth.
+ */
+struct etcd_tls {
+	const char	*ca;
+	const char	*cert;
+	const char	*key;
+};
+
+/*
+ * A client of the endpoints in csv ("http://host:port,..." or https://;
+ * host a name or an IPv4 address, or [IPv6]), each try given timeout_ms.
+ * tls NULL: none.  NULL with the reason in err.
  */
 struct etcd	*etcd_new(struct event_base *base, const char *csv,
-		    unsigned timeout_ms, char *err, size_t errlen);
+		    unsigned timeout_ms, const struct etcd_tls *tls, char *err,
+		    size_t errlen);
 /* Pending requests complete with CERTD_ERR_SHUTDOWN first.  NULL: nothing. */
 void		 etcd_free(struct etcd *e);
 

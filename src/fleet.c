@@ -655,10 +655,9 @@ fleet_up(struct fleet *f)
 void
 fleet_connect(struct fleet *f)
 {
+	/* down stays down (and logged once) until etcd answers */
 	if (f->fatal)
 		return;
-	if (f->state == FLEET_DOWN)
-		f->state = FLEET_CONNECTING;
 	if (!f->key_checked)
 		fleet_keys_read(f);
 	else
@@ -724,8 +723,14 @@ fleet_new(struct event_base *base, struct store *store,
 	}
 	memcpy(f->kid, hash, sizeof(f->kid));
 	util_hex(f->kid, sizeof(f->kid), f->kid_hex);
-	if ((f->etcd = etcd_new(base, o->etcd, FLEET_ETCD_TIMEOUT_MS, err,
-	    errlen)) == NULL)
+	if ((o->tls.cert == NULL) != (o->tls.key == NULL)) {
+		snprintf(err, errlen, "[fleet] cert and key_file (--etcd-cert, "
+		    "--etcd-key) go together: the client certificate and its "
+		    "key");
+		goto fail;
+	}
+	if ((f->etcd = etcd_new(base, o->etcd, FLEET_ETCD_TIMEOUT_MS,
+	    &o->tls, err, errlen)) == NULL)
 		goto fail;
 	return f;
 fail:

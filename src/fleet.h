@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "etcd.h"
 #include "hub.h"
 #include "record.h"
 #include "service.h"
@@ -24,6 +25,7 @@ struct fleet_options {
 	const char	*key_path;	/* the fleet key: 32 bytes, 0600 */
 	const char	*node;		/* this host's name */
 	const char	*prefix;	/* of every key, "/certd" */
+	struct etcd_tls	 tls;		/* for https:// endpoints */
 };
 
 /*

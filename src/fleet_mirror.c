@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -406,6 +407,11 @@ fleet_target_cb(const struct etcd_reply *r, void *arg)
 		fleet_down(f, r->why);
 		return;
 	}
+	if (f->state == FLEET_DOWN) {
+		/* etcd answers again */
+		f->state = FLEET_SYNCING;
+		f->since = (int64_t)time(NULL);
+	}
 	f->target = r->n_kvs == 1 ? r->kvs[0].mod_rev : 0;
 	fleet_watch_begin(f, store_revision(f->store) + 1);
 }
@@ -422,7 +428,7 @@ fleet_mirror_start(struct fleet *f)
 		fleet_down(f, "out of memory");
 		return;
 	}
-	if (f->state != FLEET_UP)
+	if (f->state == FLEET_CONNECTING)
 		f->state = FLEET_SYNCING;
 	fleet_records_range(f, from, &flen, to, &tlen);
 	if (etcd_range(f->etcd, from, flen, to, tlen, 0, 1,

@@ -23,6 +23,7 @@ static const char usage_text[] =
 "             [--tls-client-ca FILE] [--allow-plain-http]\n"
 "             [--recover point-in-time] [--etcd URL[,URL...]]\n"
 "             [--fleet-key FILE] [--node NAME] [--etcd-prefix PREFIX]\n"
+"             [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]\n"
 "             [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
@@ -49,6 +50,9 @@ static const struct option longopts[] = {
 	{ "fleet-key",	required_argument,	NULL, 'F' },
 	{ "node",	required_argument,	NULL, 'N' },
 	{ "etcd-prefix", required_argument,	NULL, 'X' },
+	{ "etcd-ca",	required_argument,	NULL, 'a' },
+	{ "etcd-cert",	required_argument,	NULL, 'e' },
+	{ "etcd-key",	required_argument,	NULL, 'k' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 },
@@ -73,6 +77,9 @@ key_of(int ch)
 	case 'F':	return "fleet.key";
 	case 'N':	return "fleet.node";
 	case 'X':	return "fleet.prefix";
+	case 'a':	return "fleet.ca";
+	case 'e':	return "fleet.cert";
+	case 'k':	return "fleet.key_file";
 	default:	return NULL;
 	}
 }
