@@ -70,7 +70,8 @@ struct etcd_op {
 	enum etcd_op_kind	 kind;
 	bool			 on_failure;
 	char			*key;		/* base64 */
-	char			*value;		/* base64, puts */
+	char			*value;		/* base64: a put's value, a
+						   delete's range end */
 	uint64_t		 rev;		/* compares; a put's lease */
 };
 
@@ -473,8 +474,8 @@ etcd_txn_add(struct etcd_txn *t, enum etcd_op_kind kind, bool on_failure,
 	op->on_failure = on_failure;
 	op->rev = rev;
 	if ((op->key = etcd_b64(key, key_len)) == NULL ||
-	    (kind == OP_PUT && (op->value = etcd_b64(value, value_len)) ==
-	    NULL)) {
+	    ((kind == OP_PUT || value != NULL) &&
+	    (op->value = etcd_b64(value, value_len)) == NULL)) {
 		free(op->key);
 		t->failed = true;
 		return;
@@ -512,6 +513,13 @@ etcd_txn_delete(struct etcd_txn *t, bool on_failure, const void *key,
 }
 
 void
+etcd_txn_delete_range(struct etcd_txn *t, const void *key, size_t key_len,
+    const void *end, size_t end_len)
+{
+	etcd_txn_add(t, OP_DELETE, false, key, key_len, end, end_len, 0);
+}
+
+void
 etcd_txn_range(struct etcd_txn *t, bool on_failure, const void *key,
     size_t key_len)
 {
@@ -541,6 +549,8 @@ etcd_txn_branch(struct json_w *w, const struct etcd_txn *t, bool failure)
 		json_w_kstr(w, "key", op->key);
 		if (op->kind == OP_PUT)
 			json_w_kstr(w, "value", op->value);
+		if (op->kind == OP_DELETE && op->value != NULL)
+			json_w_kstr(w, "range_end", op->value);
 		if (op->kind == OP_PUT && op->rev != 0)
 			etcd_w_u64(w, "lease", op->rev);
 		json_w_obj_end(w);

@@ -116,6 +116,9 @@ void		 etcd_txn_put(struct etcd_txn *t, bool on_failure,
 		    size_t value_len);
 void		 etcd_txn_delete(struct etcd_txn *t, bool on_failure,
 		    const void *key, size_t key_len);
+/* A delete of the success branch of every key in [key, end). */
+void		 etcd_txn_delete_range(struct etcd_txn *t, const void *key,
+		    size_t key_len, const void *end, size_t end_len);
 void		 etcd_txn_range(struct etcd_txn *t, bool on_failure,
 		    const void *key, size_t key_len);
 /* A put of the success branch attached to lease (etcd_lease_grant). */

@@ -264,6 +264,58 @@ fleet_op_txn_cb(const struct etcd_reply *r, void *arg)
 	fleet_op_step(op);
 }
 
+/* Counts versions, newest first, to the keep-th: its revision. */
+struct fleet_cut {
+	uint64_t	keep, seen, rev;
+};
+
+static int
+fleet_cut_one(const struct cert_record *rec, void *arg)
+{
+	struct fleet_cut	*c = arg;
+
+	if (++c->seen < c->keep)
+		return 0;
+	c->rev = rec->revision;
+	return 1;
+}
+
+/*
+ * The history ops of op's write (doc/fleet.md): the version as
+ * P/h/<id>/<base_rev> (its revision is that key's mod_revision), and the
+ * versions beyond the store's history_keep dropped.  With the version
+ * written, the keep newest are it and the keep - 1 newest before it; the
+ * oldest of those is keyed by the revision of the keep-th newest before
+ * it, cut, and every key below cut goes.  A delete drops them all.
+ */
+static void
+fleet_history_ops(struct fleet_op *op, struct etcd_txn *t, const char *val,
+    size_t vlen)
+{
+	struct fleet		*f = op->f;
+	const struct cert_record *rec = op->rec;
+	struct fleet_cut	 cut = { store_history_keep(f->store), 0, 0 };
+	char			 lo[FLEET_KEY_MAX], hi[FLEET_KEY_MAX];
+	size_t			 llen, hlen;
+
+	llen = fleet_key(f, lo, sizeof(lo), "/h/%016" PRIx64 "/", rec->id);
+	if (op->kind == FLEET_DELETE) {
+		hlen = fleet_key(f, hi, sizeof(hi), "/h/%016" PRIx64 "0",
+		    rec->id);
+		etcd_txn_delete_range(t, lo, llen, hi, hlen);
+		return;
+	}
+	hlen = fleet_key(f, hi, sizeof(hi), "/h/%016" PRIx64 "/%016" PRIx64,
+	    rec->id, op->base_rev);
+	etcd_txn_put(t, false, hi, hlen, val, vlen);
+	if (op->base_rev == 0 || store_history(f->store, rec->team, rec->id,
+	    fleet_cut_one, &cut) != 0 || cut.rev == 0)
+		return;
+	hlen = fleet_key(f, hi, sizeof(hi), "/h/%016" PRIx64 "/%016" PRIx64,
+	    rec->id, cut.rev);
+	etcd_txn_delete_range(t, lo, llen, hi, hlen);
+}
+
 /* The transaction of op, on base_rev (0: a create). */
 static int
 fleet_op_txn(struct fleet_op *op)
@@ -294,6 +346,7 @@ fleet_op_txn(struct fleet_op *op)
 		etcd_txn_cmp(t, ETCD_CMP_MOD, rkey, rlen, op->base_rev);
 		etcd_txn_delete(t, false, rkey, rlen);
 		etcd_txn_delete(t, false, akey, alen);
+		fleet_history_ops(op, t, NULL, 0);
 		etcd_txn_range(t, true, rkey, rlen);
 		return etcd_txn_commit(f->etcd, t, fleet_op_txn_cb, op);
 	}
@@ -313,6 +366,7 @@ fleet_op_txn(struct fleet_op *op)
 	}
 	if (rename)
 		etcd_txn_delete(t, false, okey, olen);
+	fleet_history_ops(op, t, val, vlen);
 	etcd_txn_range(t, true, rkey, rlen);
 	etcd_txn_range(t, true, akey, alen);
 	util_wipe(val, vlen);	/* sealed; wiped all the same */

@@ -29,10 +29,12 @@ enum fleet_state {
 	FLEET_DOWN,		/* etcd out of reach: retrying */
 };
 
-/* A record of the fleet as a full sync finds it. */
+/* A version of a record as a full sync finds it: P/h/<id>/<base>, or P/r/<id>. */
 struct fleet_item {
 	uint64_t	id;
 	uint64_t	mod_rev;
+	uint64_t	base;		/* of a history key */
+	bool		hist;
 };
 
 struct fleet_op;
@@ -69,6 +71,7 @@ struct fleet {
 	int			 watch_err;
 	uint64_t		 target;	/* up once applied */
 	uint64_t		 sync_rev;	/* a full sync reads at it */
+	bool			 sync_records;	/* listing P/r/, after P/h/ */
 	struct fleet_item	*items;
 	size_t			 n_items, cap_items, next_item;
 

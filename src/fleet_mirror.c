@@ -11,8 +11,11 @@
  *
  * When etcd has compacted past the store's revision (the watch ends with
  * CERTD_ERR_NO_REVISION), a full sync reads the fleet at one revision R:
- * the keys and their mod_revisions, page by page, then the records the
- * store lacks, oldest first, each put at its own revision; what the store
+ * the keys of the versions (P/h/, then P/r/ for records written before
+ * there was P/h/) and their mod_revisions, page by page, then the versions
+ * the store lacks, oldest first, each put at its own revision, so that the
+ * store's history has them too (a P/r/ key is the newest P/h/ one's
+ * version, at the same revision: skipped as already there); what the store
  * holds and the fleet no longer does is deleted at R (or the store's
  * revision, if that is later), and the change log up to there is given
  * up, so that a watcher resuming from before gets resync.  The watch then
@@ -47,26 +50,62 @@
 static void	fleet_watch_begin(struct fleet *f, uint64_t from);
 static void	fleet_sync_begin(struct fleet *f);
 
+/* 16 lowercase hex digits at p into *out; -1 if they are not. */
+static int
+fleet_hex16(const unsigned char *p, uint64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	for (i = 0; i < FLEET_ID_HEX; i++) {
+		if (p[i] >= '0' && p[i] <= '9')
+			v = v << 4 | (uint64_t)(p[i] - '0');
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			v = v << 4 | (uint64_t)(p[i] - 'a' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /* The id of a record key (P/r/ and 16 hex digits), or 0. */
 static uint64_t
 fleet_key_id(const struct fleet *f, const unsigned char *k, size_t len)
 {
-	uint64_t	id = 0;
-	size_t		i;
+	uint64_t	id;
 
 	if (len != f->plen + 3 + FLEET_ID_HEX ||
 	    memcmp(k, f->prefix, f->plen) != 0 ||
-	    memcmp(k + f->plen, "/r/", 3) != 0)
+	    memcmp(k + f->plen, "/r/", 3) != 0 ||
+	    fleet_hex16(k + f->plen + 3, &id) != 0)
 		return 0;
-	for (i = f->plen + 3; i < len; i++) {
-		if (k[i] >= '0' && k[i] <= '9')
-			id = id << 4 | (uint64_t)(k[i] - '0');
-		else if (k[i] >= 'a' && k[i] <= 'f')
-			id = id << 4 | (uint64_t)(k[i] - 'a' + 10);
-		else
-			return 0;
-	}
 	return id;
+}
+
+/* The id and base of a history key (P/h/<16 hex>/<16 hex>); -1 if not one. */
+static int
+fleet_hist_key(const struct fleet *f, const unsigned char *k, size_t len,
+    uint64_t *id, uint64_t *base)
+{
+	const unsigned char	*p = k + f->plen + 3;
+
+	if (len != f->plen + 3 + 2 * FLEET_ID_HEX + 1 ||
+	    memcmp(k, f->prefix, f->plen) != 0 ||
+	    memcmp(k + f->plen, "/h/", 3) != 0 || p[FLEET_ID_HEX] != '/' ||
+	    fleet_hex16(p, id) != 0 || *id == 0 ||
+	    fleet_hex16(p + FLEET_ID_HEX + 1, base) != 0)
+		return -1;
+	return 0;
+}
+
+/* The range of every history key: [P/h/, P/h0). */
+static void
+fleet_history_range(const struct fleet *f, char *from, size_t *flen,
+    char *to, size_t *tlen)
+{
+	*flen = fleet_key(f, from, FLEET_KEY_MAX, "/h/");
+	*tlen = fleet_key(f, to, FLEET_KEY_MAX, "/h0");
 }
 
 /* The range of every record key: [P/r/, P/r0). */
@@ -238,7 +277,7 @@ static int
 fleet_gone_one(const struct store_meta *m, void *arg)
 {
 	struct fleet_gone	*g = arg;
-	struct fleet_item	 key = { m->id, 0 };
+	struct fleet_item	 key = { .id = m->id };
 	uint64_t		*v;
 
 	if (bsearch(&key, g->f->items, g->f->n_items, sizeof(key),
@@ -309,8 +348,9 @@ fleet_sync_fetch_cb(const struct etcd_reply *r, void *arg)
 static void
 fleet_sync_fetch(struct fleet *f)
 {
-	char	key[FLEET_KEY_MAX];
-	size_t	klen;
+	const struct fleet_item	*it;
+	char			 key[FLEET_KEY_MAX];
+	size_t			 klen;
 
 	while (f->next_item < f->n_items &&
 	    f->items[f->next_item].mod_rev <= store_head_revision(f->store))
@@ -319,8 +359,10 @@ fleet_sync_fetch(struct fleet *f)
 		fleet_sync_finish(f);
 		return;
 	}
-	klen = fleet_key(f, key, sizeof(key), "/r/%016" PRIx64,
-	    f->items[f->next_item].id);
+	it = &f->items[f->next_item];
+	klen = it->hist ? fleet_key(f, key, sizeof(key), "/h/%016" PRIx64
+	    "/%016" PRIx64, it->id, it->base) : fleet_key(f, key, sizeof(key),
+	    "/r/%016" PRIx64, it->id);
 	if (etcd_range(f->etcd, key, klen, NULL, 0, f->sync_rev, 0, 0,
 	    fleet_sync_fetch_cb, f) != 0)
 		fleet_down(f, "out of memory syncing");
@@ -333,7 +375,7 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 	struct fleet_item	*v;
 	char			 from[FLEET_KEY_MAX], to[FLEET_KEY_MAX];
 	size_t			 flen, tlen, i;
-	uint64_t		 id;
+	uint64_t		 id, base = 0;
 
 	if (r->err != 0) {
 		fleet_down(f, r->why);
@@ -342,8 +384,9 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 	if (f->sync_rev == 0)
 		f->sync_rev = r->revision;
 	for (i = 0; i < r->n_kvs; i++) {
-		if ((id = fleet_key_id(f, r->kvs[i].key, r->kvs[i].key_len)) ==
-		    0)
+		if (f->sync_records ? (id = fleet_key_id(f, r->kvs[i].key,
+		    r->kvs[i].key_len)) == 0 : fleet_hist_key(f,
+		    r->kvs[i].key, r->kvs[i].key_len, &id, &base) != 0)
 			continue;
 		if (f->n_items == f->cap_items) {
 			f->cap_items = f->cap_items != 0 ? f->cap_items * 2 :
@@ -355,10 +398,23 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 			}
 			f->items = v;
 		}
-		f->items[f->n_items].id = id;
-		f->items[f->n_items++].mod_rev = r->kvs[i].mod_rev;
+		v = &f->items[f->n_items++];
+		v->id = id;
+		v->mod_rev = r->kvs[i].mod_rev;
+		v->base = base;
+		v->hist = !f->sync_records;
+	}
+	if ((!r->more || r->n_kvs == 0) && !f->sync_records) {
+		/* the history listed: now the records */
+		f->sync_records = true;
+		fleet_records_range(f, from, &flen, to, &tlen);
+		if (etcd_range(f->etcd, from, flen, to, tlen, f->sync_rev,
+		    FLEET_SYNC_PAGE, ETCD_KEYS_ONLY, fleet_sync_page_cb, f) != 0)
+			fleet_down(f, "out of memory syncing");
+		return;
 	}
 	if (!r->more || r->n_kvs == 0) {
+		/* oldest first; a record after its own history version */
 		qsort(f->items, f->n_items, sizeof(*f->items),
 		    fleet_item_by_mod);
 		f->next_item = 0;
@@ -366,7 +422,10 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 		return;
 	}
 	/* the next page: from just after the last key */
-	fleet_records_range(f, from, &flen, to, &tlen);
+	if (f->sync_records)
+		fleet_records_range(f, from, &flen, to, &tlen);
+	else
+		fleet_history_range(f, from, &flen, to, &tlen);
 	flen = r->kvs[r->n_kvs - 1].key_len;
 	if (flen + 1 > sizeof(from)) {
 		fleet_down(f, "a record key too long");
@@ -387,8 +446,9 @@ fleet_sync_begin(struct fleet *f)
 
 	f->state = FLEET_SYNCING;
 	f->sync_rev = 0;
+	f->sync_records = false;
 	f->n_items = f->next_item = 0;
-	fleet_records_range(f, from, &flen, to, &tlen);
+	fleet_history_range(f, from, &flen, to, &tlen);
 	if (etcd_range(f->etcd, from, flen, to, tlen, 0, FLEET_SYNC_PAGE,
 	    ETCD_KEYS_ONLY, fleet_sync_page_cb, f) != 0)
 		fleet_down(f, "out of memory syncing");

@@ -167,6 +167,12 @@ store_set_history_keep(struct store *s, uint64_t n)
 }
 
 uint64_t
+store_history_keep(const struct store *s)
+{
+	return s->hist_keep;
+}
+
+uint64_t
 store_next_id(struct store *s)
 {
 	return s->next_id++;

@@ -327,6 +327,7 @@ int		 store_log_scan(struct store *s, uint64_t since,
  * counted), in its own batch.
  */
 void		 store_set_history_keep(struct store *s, uint64_t n);
+uint64_t	 store_history_keep(const struct store *s);
 
 /*
  * Called by store_history for each version, newest first; non-zero stops.

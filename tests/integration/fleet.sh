@@ -6,7 +6,8 @@
 # at once gives one 200 and one 412; a node killed during changes and a
 # delete catches up; with two etcd members down writes answer 503
 # "cluster unavailable" within 10 s while reads go on, and everything
-# converges when they return; a wrong fleet key is refused at start; and
+# converges when they return; a node resynced after a compaction has the
+# history from etcd; a wrong fleet key is refused at start; and
 # etcd's whole keyspace holds no private key in clear.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcdlib.sh"
@@ -93,6 +94,7 @@ wait_for 3 "$C/$GONE" alias gone1 || not_ok "node 3 did not mirror gone1"
 kill_node 3
 on 1; mk kept1 leaf-ed25519.pem leaf-ed25519.key; req POST "$C" "$T/b"; KEPT=$(jget id)
 req DELETE "$C/$GONE"; expect 204 "a delete of what node 3 holds, while it is down"
+body "$T/u" certificate_type=compacted0; req PUT "$C/$ID" "$T/u"; MID=$(jget revision)
 body "$T/u" certificate_type=compacted; req PUT "$C/$ID" "$T/u"; REV=$(jget revision)
 curl -s -o /dev/null -X POST -d "{\"revision\":\"$REV\"}" "$ETCD_URL_1/v3/kv/compaction"
 start_node 3 && ok "node 3 restarted after a compaction" || not_ok "node 3 restart"
@@ -102,6 +104,20 @@ on 3; req GET "$C/$KEPT"; expect 200 "node 3 has what was created meanwhile"
 req GET "$C/$GONE"; expect_error 404 "certificate not found" "and not what was deleted"
 grep -q 'full sync at revision' "$T/n3.log" && ok "node 3 did a full sync" ||
     not_ok "no full sync in node 3's log"
+# the history came from etcd (P/h/): the version made and replaced while
+# node 3 was down is there, and node 3 lists what node 1 lists
+revs() { req GET "$C/$ID/history"; grep -o '"revision":[0-9]*' "$T/out" | cut -d: -f2 | tr '\n' ' '; }
+on 1; H1=$(revs); on 3; H3=$(revs)
+case " $H3" in *" $MID "*) ok "node 3's history has revision $MID, made and replaced while it was down" ;;
+*) not_ok "node 3's history after the sync: $H3" ;; esac
+[ "$H3" = "$H1" ] && ok "node 3's history is node 1's: $H3" || not_ok "history: node 1 $H1, node 3 $H3"
+# etcd keeps history_keep (10) versions of ID, after 23 writes
+ID16=$(printf '%016x' "$ID")
+hkey=$(printf '/certd/h/%s/' "$ID16" | base64 -w0); hend=$(printf '/certd/h/%s0' "$ID16" | base64 -w0)
+curl -s -X POST -d "{\"key\":\"$hkey\",\"range_end\":\"$hend\",\"count_only\":true}" \
+    "$ETCD_URL_1/v3/kv/range" > "$T/hc"
+grep -q '"count":"10"' "$T/hc" && ok "etcd keeps 10 versions of a certificate written 23 times" ||
+    not_ok "etcd's history count: $(cat "$T/hc")"
 "$PEER" -n 2 "$SOCK_3" "{\"id\":1,\"op\":\"watch\",\"team\":\"acme\",\"since\":$OLDREV}" > "$T/w3"
 grep -q '"event":"resync"' "$T/w3" && ok "a watcher resuming from before the sync gets resync" ||
     not_ok "resume after the sync: $(head -c 300 "$T/w3")"
