@@ -3,8 +3,9 @@
  * etcd v3 through its JSON gateway, on the event loop (etcd.h).  A request
  * is one POST of a JSON body to the endpoint in use (etcd_wire.c: kept-alive
  * connections, TLS for https://); its reply is parsed into a tree (json.c)
- * and read into struct etcd_reply.  A transport failure (refused, reset, timed out) moves to
- * the next endpoint and sends the request again there, each endpoint once.
+ * and read into struct etcd_reply.  A transport failure (refused, reset,
+ * timed out) moves to the next endpoint and sends the request again
+ * there, each endpoint once.
  * An answer that carries a gRPC error ({"error", "code"}) is the cluster's
  * word and is not retried: "request timed out" is how a member without
  * quorum answers a write, after etcd's own deadline.
@@ -49,7 +50,7 @@ struct etcd_req {
 	char			*body;
 	size_t			 len;
 	size_t			 tries;
-	struct ewire_xfer	*x;		/* in flight */
+	struct etcd_wire_xfer	*x;		/* in flight */
 	etcd_cb			 cb;
 	void			*arg;
 };
@@ -60,7 +61,7 @@ struct etcd {
 	size_t			 n;
 	size_t			 cur;		/* the endpoint in use */
 	long			 timeout_ms;
-	struct ewire		*wire;
+	struct etcd_wire		*wire;
 	TAILQ_HEAD(, etcd_req)	 reqs;
 };
 
@@ -83,7 +84,7 @@ struct etcd_txn {
 
 struct etcd_watch {
 	struct etcd		*e;
-	struct ewire_xfer	*x;
+	struct etcd_wire_xfer	*x;
 	struct event		*parse;		/* acc has bytes: split them */
 	struct evbuffer		*acc;		/* a line not yet whole */
 	etcd_watch_cb		 cb;
@@ -337,10 +338,10 @@ static void
 etcd_send(struct etcd_req *r)
 {
 	struct etcd		*e = r->e;
-	struct ewire_limits	 lim = { e->timeout_ms, e->timeout_ms, 0 };
+	struct etcd_wire_limits	 lim = { e->timeout_ms, e->timeout_ms, 0 };
 	char			 url[ETCD_URL_MAX];
 
-	if ((r->x = ewire_post(e->wire, etcd_url(e, r->path, url,
+	if ((r->x = etcd_wire_post(e->wire, etcd_url(e, r->path, url,
 	    sizeof(url)), r->body, r->len, &lim, NULL, etcd_done, r)) == NULL)
 		etcd_req_fail(r, CERTD_ERR_NOMEM, "out of memory", "");
 }
@@ -761,7 +762,7 @@ etcd_watch_new(struct etcd *e, const void *key, size_t key_len,
 {
 	struct etcd_watch	*w;
 	struct json_w		*jw = json_w_new();
-	struct ewire_limits	 lim = { e->timeout_ms, 0, ETCD_WATCH_IDLE_S };
+	struct etcd_wire_limits	 lim = { e->timeout_ms, 0, ETCD_WATCH_IDLE_S };
 	const char		*buf;
 	char			 url[ETCD_URL_MAX];
 	size_t			 len;
@@ -786,9 +787,9 @@ etcd_watch_new(struct etcd *e, const void *key, size_t key_len,
 	w->arg = arg;
 	if ((w->acc = evbuffer_new()) == NULL ||
 	    (w->parse = event_new(e->base, -1, 0, etcd_watch_parse, w)) ==
-	    NULL || (w->x = ewire_post(e->wire, etcd_url(e, "/v3/watch", url,
-	    sizeof(url)), buf, len, &lim, etcd_watch_data, etcd_watch_done,
-	    w)) == NULL) {
+	    NULL || (w->x = etcd_wire_post(e->wire, etcd_url(e, "/v3/watch",
+	    url, sizeof(url)), buf, len, &lim, etcd_watch_data,
+	    etcd_watch_done, w)) == NULL) {
 		json_w_free(jw);
 		etcd_watch_free(w);
 		return NULL;
@@ -802,7 +803,7 @@ etcd_watch_free(struct etcd_watch *w)
 {
 	if (w == NULL)
 		return;
-	ewire_cancel(w->x);
+	etcd_wire_cancel(w->x);
 	if (w->parse != NULL)
 		event_free(w->parse);
 	if (w->acc != NULL)
@@ -872,7 +873,7 @@ etcd_new(struct event_base *base, const char *csv, unsigned timeout_ms,
 	e->base = base;
 	e->timeout_ms = (long)timeout_ms;
 	TAILQ_INIT(&e->reqs);
-	if ((e->wire = ewire_new(base, tls != NULL ? tls : &none, err,
+	if ((e->wire = etcd_wire_new(base, tls != NULL ? tls : &none, err,
 	    errlen)) == NULL)
 		goto fail;
 	for (p = csv; ; p = comma + 1) {
@@ -904,10 +905,10 @@ etcd_free(struct etcd *e)
 	if (e == NULL)
 		return;
 	while ((r = TAILQ_FIRST(&e->reqs)) != NULL) {
-		ewire_cancel(r->x);
+		etcd_wire_cancel(r->x);
 		etcd_req_fail(r, CERTD_ERR_SHUTDOWN, "shutting down", "");
 	}
-	ewire_free(e->wire);
+	etcd_wire_free(e->wire);
 	for (i = 0; i < e->n; i++)
 		free(e->ep[i].url);
 	free(e);

@@ -22,7 +22,7 @@
 
 #include "etcd_wire.h"
 
-struct ewire {
+struct etcd_wire {
 	struct event_base	*base;
 	CURLM			*multi;
 	struct event		*timer;
@@ -30,25 +30,25 @@ struct ewire {
 	char			*ca, *cert, *key;
 };
 
-struct ewire_xfer {
-	struct ewire		*w;
+struct etcd_wire_xfer {
+	struct etcd_wire		*w;
 	CURL			*easy;
 	char			*body;
-	struct evbuffer		*in;		/* the answer, unless streamed */
-	ewire_data_cb		 data;
-	ewire_done_cb		 done;
+	struct evbuffer		*in;		/* the answer, not streamed */
+	etcd_wire_data_cb		 data;
+	etcd_wire_done_cb		 done;
 	void			*arg;
 	char			 err[CURL_ERROR_SIZE];
 };
 
 /* curl wants to know of its socket s: what (CURL_POLL_*) to wait for. */
-static void	ewire_event(evutil_socket_t fd, short what, void *arg);
+static void	etcd_wire_event(evutil_socket_t fd, short what, void *arg);
 
 static int
-ewire_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+etcd_wire_socket(CURL *easy, curl_socket_t s, int what, void *userp,
     void *socketp)
 {
-	struct ewire	*w = userp;
+	struct etcd_wire	*w = userp;
 	struct event	*ev = socketp;
 	short		 flags;
 
@@ -61,7 +61,7 @@ ewire_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		return 0;
 	flags = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
 	    (what & CURL_POLL_OUT ? EV_WRITE : 0);
-	if ((ev = event_new(w->base, s, flags, ewire_event, w)) == NULL ||
+	if ((ev = event_new(w->base, s, flags, etcd_wire_event, w)) == NULL ||
 	    event_add(ev, NULL) != 0) {
 		if (ev != NULL)
 			event_free(ev);
@@ -73,9 +73,9 @@ ewire_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 
 /* curl's one timer: the loop runs curl when it fires. */
 static int
-ewire_timer(CURLM *multi, long timeout_ms, void *userp)
+etcd_wire_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct ewire	*w = userp;
+	struct etcd_wire	*w = userp;
 	struct timeval	 tv;
 
 	(void)multi;
@@ -87,7 +87,7 @@ ewire_timer(CURLM *multi, long timeout_ms, void *userp)
 }
 
 static void
-ewire_xfer_free(struct ewire_xfer *x)
+etcd_wire_xfer_free(struct etcd_wire_xfer *x)
 {
 	curl_multi_remove_handle(x->w->multi, x->easy);
 	curl_easy_cleanup(x->easy);
@@ -99,9 +99,9 @@ ewire_xfer_free(struct ewire_xfer *x)
 
 /* The transfers curl finished: each one's callback, then it is freed. */
 static void
-ewire_reap(struct ewire *w)
+etcd_wire_reap(struct etcd_wire *w)
 {
-	struct ewire_xfer	*x;
+	struct etcd_wire_xfer	*x;
 	CURLMsg			*m;
 	long			 status;
 	int			 left;
@@ -122,50 +122,50 @@ ewire_reap(struct ewire *w)
 		    (const char *)evbuffer_pullup(x->in, -1) : NULL,
 		    x->in != NULL ? evbuffer_get_length(x->in) : 0,
 		    status != 0 ? "" : x->err, x->arg);
-		ewire_xfer_free(x);
+		etcd_wire_xfer_free(x);
 	}
 }
 
 static void
-ewire_event(evutil_socket_t fd, short what, void *arg)
+etcd_wire_event(evutil_socket_t fd, short what, void *arg)
 {
-	struct ewire	*w = arg;
+	struct etcd_wire	*w = arg;
 	int		 running;
 
 	curl_multi_socket_action(w->multi, fd, (what & EV_READ ?
 	    CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0),
 	    &running);
-	ewire_reap(w);
+	etcd_wire_reap(w);
 }
 
 static void
-ewire_timeout(evutil_socket_t fd, short what, void *arg)
+etcd_wire_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct ewire	*w = arg;
+	struct etcd_wire	*w = arg;
 	int		 running;
 
 	(void)fd;
 	(void)what;
 	curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	ewire_reap(w);
+	etcd_wire_reap(w);
 }
 
 static size_t
-ewire_write(char *p, size_t size, size_t n, void *arg)
+etcd_wire_write(char *p, size_t size, size_t n, void *arg)
 {
-	struct ewire_xfer	*x = arg;
+	struct etcd_wire_xfer	*x = arg;
 
 	if (x->data != NULL)
 		return x->data(p, size * n, x->arg) == 0 ? size * n : 0;
 	return evbuffer_add(x->in, p, size * n) == 0 ? size * n : 0;
 }
 
-struct ewire_xfer *
-ewire_post(struct ewire *w, const char *url, const char *body, size_t len,
-    const struct ewire_limits *lim, ewire_data_cb data, ewire_done_cb done,
-    void *arg)
+struct etcd_wire_xfer *
+etcd_wire_post(struct etcd_wire *w, const char *url, const char *body,
+    size_t len, const struct etcd_wire_limits *lim, etcd_wire_data_cb data,
+    etcd_wire_done_cb done, void *arg)
 {
-	struct ewire_xfer	*x;
+	struct etcd_wire_xfer	*x;
 	CURL			*c;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL)
@@ -191,7 +191,7 @@ ewire_post(struct ewire *w, const char *url, const char *body, size_t len,
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, w->headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ewire_write);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, etcd_wire_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->err);
@@ -222,17 +222,17 @@ ewire_post(struct ewire *w, const char *url, const char *body, size_t len,
 }
 
 void
-ewire_cancel(struct ewire_xfer *x)
+etcd_wire_cancel(struct etcd_wire_xfer *x)
 {
 	if (x != NULL)
-		ewire_xfer_free(x);
+		etcd_wire_xfer_free(x);
 }
 
-struct ewire *
-ewire_new(struct event_base *base, const struct etcd_tls *tls, char *err,
+struct etcd_wire *
+etcd_wire_new(struct event_base *base, const struct etcd_tls *tls, char *err,
     size_t errlen)
 {
-	struct ewire			*w;
+	struct etcd_wire			*w;
 	const curl_version_info_data	*v;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -256,7 +256,7 @@ ewire_new(struct event_base *base, const struct etcd_tls *tls, char *err,
 	}
 	w->base = base;
 	if ((w->multi = curl_multi_init()) == NULL ||
-	    (w->timer = evtimer_new(base, ewire_timeout, w)) == NULL ||
+	    (w->timer = evtimer_new(base, etcd_wire_timeout, w)) == NULL ||
 	    (w->headers = curl_slist_append(NULL,
 	    "Content-Type: application/json")) == NULL ||
 	    /* no "Expect: 100-continue" round trip before a body */
@@ -265,19 +265,19 @@ ewire_new(struct event_base *base, const struct etcd_tls *tls, char *err,
 	    (tls->cert != NULL && (w->cert = strdup(tls->cert)) == NULL) ||
 	    (tls->key != NULL && (w->key = strdup(tls->key)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
-		ewire_free(w);
+		etcd_wire_free(w);
 		return NULL;
 	}
-	curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, ewire_socket);
+	curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, etcd_wire_socket);
 	curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-	curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, ewire_timer);
+	curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, etcd_wire_timer);
 	curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
 	return w;
 }
 
 /* The transfers still there have been cancelled by their owners. */
 void
-ewire_free(struct ewire *w)
+etcd_wire_free(struct etcd_wire *w)
 {
 	if (w == NULL)
 		return;

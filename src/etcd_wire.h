@@ -11,12 +11,12 @@
 #include "etcd.h"
 
 struct event_base;
-struct ewire;
-struct ewire_xfer;
+struct etcd_wire;
+struct etcd_wire_xfer;
 
 
 /* connect_ms to connect; total_ms for it all (0: none); idle_s silent. */
-struct ewire_limits {
+struct etcd_wire_limits {
 	long	connect_ms;
 	long	total_ms;
 	long	idle_s;
@@ -27,24 +27,24 @@ struct ewire_limits {
  * transfer); a transfer's end: status 0 when no HTTP answer came (why
  * says what curl saw), else the status and, unless streamed, the body.
  */
-typedef int	(*ewire_data_cb)(const char *p, size_t len, void *arg);
-typedef void	(*ewire_done_cb)(long status, const char *body, size_t len,
+typedef int	(*etcd_wire_data_cb)(const char *p, size_t len, void *arg);
+typedef void	(*etcd_wire_done_cb)(long status, const char *body, size_t len,
 		    const char *why, void *arg);
 
-struct ewire	*ewire_new(struct event_base *base,
+struct etcd_wire	*etcd_wire_new(struct event_base *base,
 		    const struct etcd_tls *tls, char *err, size_t errlen);
 /* After every transfer ended or was cancelled. */
-void		 ewire_free(struct ewire *w);
+void		 etcd_wire_free(struct etcd_wire *w);
 /*
  * POST len bytes of body to url (copied).  data NULL: the body is
  * collected for done.  NULL: no memory.  done runs once, from the loop,
  * unless the transfer is cancelled first.
  */
-struct ewire_xfer *ewire_post(struct ewire *w, const char *url,
+struct etcd_wire_xfer *etcd_wire_post(struct etcd_wire *w, const char *url,
 		    const char *body, size_t len,
-		    const struct ewire_limits *lim, ewire_data_cb data,
-		    ewire_done_cb done, void *arg);
+		    const struct etcd_wire_limits *lim, etcd_wire_data_cb data,
+		    etcd_wire_done_cb done, void *arg);
 /* Abandon x: done never runs. */
-void		 ewire_cancel(struct ewire_xfer *x);
+void		 etcd_wire_cancel(struct etcd_wire_xfer *x);
 
 #endif

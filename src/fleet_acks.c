@@ -83,7 +83,7 @@ struct fleet_acks {
 	size_t			 n_chg, cap_chg;
 
 	struct etcd_watch	*watch;
-	struct event		*reread;	/* frees the watch, reads again */
+	struct event		*reread;	/* frees the watch, reads */
 	bool			 reading;
 	struct acks_remote	*rem;
 	size_t			 n_rem, cap_rem;
@@ -158,7 +158,8 @@ acks_value(const struct hub_subscriber *s)
 		json_w_obj_end(w);
 	}
 	json_w_obj_end(w);
-	if (json_w_done(w, &buf, &len) == 0 && (out = malloc(len + 1)) != NULL) {
+	if (json_w_done(w, &buf, &len) == 0 &&
+	    (out = malloc(len + 1)) != NULL) {
 		memcpy(out, buf, len);
 		out[len] = '\0';
 	}

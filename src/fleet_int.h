@@ -29,7 +29,7 @@ enum fleet_state {
 	FLEET_DOWN,		/* etcd out of reach: retrying */
 };
 
-/* A version of a record as a full sync finds it: P/h/<id>/<base>, or P/r/<id>. */
+/* A version as a full sync finds it: P/h/<id>/<base>, or P/r/<id>. */
 struct fleet_item {
 	uint64_t	id;
 	uint64_t	mod_rev;
