@@ -223,6 +223,7 @@ struct req {
 	uint64_t		 page;		/* list --page, 0: certd's */
 	uint64_t		 page_size;
 	int			 force;		/* delete --force */
+	int			 fleet;		/* rekey --fleet */
 	struct certd_put	 put;		/* what put sends */
 	char			*cert_text;	/* put --cert's file */
 	char			*key_text;	/* put --key's file: wiped */
@@ -265,11 +266,23 @@ connect_or_fail(const struct global *g, struct certd_client **out)
 	    errno == ENOMEM ? EXIT_FAILED : EXIT_UNREACHED, "%s", err);
 }
 
-/* For ping and rekey: no options of their own, no operands. */
+/* For ping: no options of its own, no operands. */
 static int
 no_args(struct req *q, int argc, char *argv[], struct global *g)
 {
 	return parse_args(q->cmd, argc, argv, g, NULL, "");
+}
+
+/* rekey [--fleet] */
+static int
+rekey_parse(struct req *q, int argc, char *argv[], struct global *g)
+{
+	const struct certctl_opt	opts[] = {
+		OPT_FLAG("fleet", &q->fleet),
+		OPT_END,
+	};
+
+	return parse_args(q->cmd, argc, argv, g, opts, "");
 }
 
 /*
@@ -1094,7 +1107,7 @@ static int	(*const req_parse[])(struct req *, int, char *[],
 	[REQ_DELETE] = delete_parse,
 	[REQ_HISTORY] = team_id_args,
 	[REQ_ROLLBACK] = rollback_parse,
-	[REQ_REKEY] = no_args,
+	[REQ_REKEY] = rekey_parse,
 	[REQ_BACKUP] = backup_parse,
 	[REQ_SUBSCRIBERS] = team_id_args,
 };
@@ -1125,7 +1138,8 @@ req_send(struct certd_client *c, struct req *q)
 	case REQ_ROLLBACK:
 		return certd_rollback(c, q->team, q->id, q->rev, &q->cert);
 	case REQ_REKEY:
-		return certd_rekey(c, q->kid);
+		return q->fleet ? certd_rekey_fleet(c, q->kid) :
+		    certd_rekey(c, q->kid);
 	case REQ_BACKUP:
 		return certd_backup(c, q->dir);
 	case REQ_SUBSCRIBERS:
@@ -1212,7 +1226,8 @@ req_print(const struct req *q, int json)
 		    (unsigned long long)c->revision);
 		break;
 	case REQ_REKEY:
-		return print_said(json, "key_id", q->kid,
+		return print_said(json, "key_id", q->kid, q->fleet ?
+		    "fleet key rotated, every record sealed with key id " :
 		    "master key rotated, key id ", "");
 	case REQ_BACKUP:
 		return print_said(json, "backup", q->dir, "backup written to ",
@@ -1270,8 +1285,9 @@ static const struct cmd {
 	  "make the content of a kept version (a REVISION that history\n"
 	  "lists) current again, as a new revision, checked as an update.\n" },
 	{ "rekey", NULL, REQ_REKEY,
-	  "rekey\n",
-	  "rotate certd's master key (root or certd's user).\n" },
+	  "rekey [--fleet]\n",
+	  "rotate certd's master key (root or certd's user); --fleet:\n"
+	  "rotate the fleet key to this node's [fleet] key (fleet mode).\n" },
 	{ "backup", NULL, REQ_BACKUP,
 	  "backup DIR\n",
 	  "have certd copy its store and master key into DIR on its host\n"

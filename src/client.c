@@ -818,6 +818,21 @@ certd_rekey(struct certd_client *c, char key_id[17])
 }
 
 CERTD_API int
+certd_rekey_fleet(struct certd_client *c, char key_id[17])
+{
+	msgpack_packer	pk;
+	uint64_t	id;
+	int		r;
+
+	if (c == NULL || key_id == NULL)
+		return CERTD_E_INVAL;
+	if ((r = client_begin(c, 0, "rekey", 1, &pk, &id)) != 0)
+		return r;
+	proto_kv_bool(&pk, "fleet", 1);
+	return client_call(c, id, rekey_result, key_id);
+}
+
+CERTD_API int
 certd_backup(struct certd_client *c, const char *dir)
 {
 	msgpack_packer	pk;

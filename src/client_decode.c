@@ -291,6 +291,9 @@ client_decode_error(const msgpack_object *resp, char *buf, size_t len)
 	else if (field != NULL)
 		util_fmt(buf, len, "%.*s (%.*s)", (int)msg_len, msg,
 		    (int)field_len, field);
+	else if (reason != NULL)
+		util_fmt(buf, len, "%.*s: %.*s", (int)msg_len, msg,
+		    (int)reason_len, reason);
 	else
 		util_fmt(buf, len, "%.*s", (int)msg_len, msg);
 	return -(int)code;

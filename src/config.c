@@ -73,6 +73,7 @@ config_free(struct config *cfg)
 	free(cfg->etcd_ca);
 	free(cfg->etcd_cert);
 	free(cfg->etcd_key);
+	free(cfg->fleet_keyring);
 	free(cfg->socket_group);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
@@ -219,6 +220,7 @@ static const struct {
 	{ "fleet.ca", offsetof(struct config, etcd_ca) },
 	{ "fleet.cert", offsetof(struct config, etcd_cert) },
 	{ "fleet.key_file", offsetof(struct config, etcd_key) },
+	{ "fleet.keyring", offsetof(struct config, fleet_keyring) },
 };
 
 /*
@@ -527,7 +529,7 @@ static int
 fleet_key_known(const char *k)
 {
 	static const char *const keys[] = { "etcd", "key", "node", "prefix",
-	    "ca", "cert", "key_file" };
+	    "ca", "cert", "key_file", "keyring" };
 	size_t			 i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

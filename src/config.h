@@ -33,6 +33,7 @@
  *	[fleet]				# fleet mode on etcd (doc/fleet.md)
  *	etcd = http://10.0.0.1:2379,http://10.0.0.2:2379
  *	key = /etc/certd/fleet.key	# 32 bytes, 0600, the same on every node
+ *	keyring = /etc/certd/fleet-old.key	# more keys that open records
  *	node = gw1			# this host's name (default: host name)
  *	prefix = /certd			# of every etcd key
  *	ca = /etc/certd/etcd-ca.pem	# https:// endpoints: who signed etcd
@@ -112,6 +113,7 @@ struct config {
 	char		*etcd_ca;	/* TLS to etcd: NULL, the system's CAs */
 	char		*etcd_cert;	/* client certificate, or NULL */
 	char		*etcd_key;	/* its key (with etcd_cert) */
+	char		*fleet_keyring;	/* more fleet keys: FILE[,FILE] */
 	struct acl_rule	*acl;
 	size_t		 n_acl;
 };

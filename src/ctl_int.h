@@ -66,6 +66,7 @@ struct ctl_wait {
 	int			 with_key;
 	int			 may_read;	/* else the result is {id, revision} */
 	char			 key_id[17];	/* rekey: the key it put in force */
+	int			 fleet;		/* rekey: of the fleet key */
 };
 
 struct ctl {

@@ -566,16 +566,20 @@ rekey_done(int err, const struct cert_record *rec, void *arg)
 	struct ctl_wait	*w = arg;
 	msgpack_packer	 pk;
 	const char	*kid = w->key_id;
-	const char	*why = service_rekey_why(w->conn->ctl->svc);
+	const char	*why = service_rekey_why(w->conn->ctl->svc, w->fleet);
+	const char	*what = w->fleet ? "fleet key" : "master key";
 	char		 kept[17];
 
 	(void)rec;
 	if (err == 0 && why == NULL)
-		log_info("master key rotated key_id=%s", kid);
+		log_info("%s rotated key_id=%s", what, kid);
 	else if (err == 0)
-		log_error("master key rotated key_id=%s: %s", kid, why);
+		log_error("%s rotated key_id=%s: %s", what, kid, why);
+	else if (w->fleet)
+		log_error("fleet key rotation to key_id=%s failed: %s", kid,
+		    why != NULL ? why : err_msg(err));
 	else {
-		service_key_id(w->conn->ctl->svc, kept);
+		service_key_id(w->conn->ctl->svc, 0, kept);
 		log_error("master key rotation failed, key_id=%s stays: %s",
 		    kept, why != NULL ? why : err_msg(err));
 	}
@@ -593,17 +597,23 @@ op_rekey(struct ctl_req *r)
 {
 	struct ctl_wait	*w;
 	const char	*why;
-	int		 rv;
+	int		 rv, fleet = 0;
 
 	if (need_admin(r) != 0)
 		return;
+	if (proto_get_bool(r->map, "fleet", &fleet) < 0) {
+		ctl_ops_bad_field(r, "fleet", "must be a boolean");
+		return;
+	}
 	if ((w = ctl_wait_new(r, 0)) == NULL)
 		return;
-	if ((rv = service_rekey(r->conn->ctl->svc,
-	    who(r->conn), rekey_done, w)) != 0) {
-		why = service_rekey_why(r->conn->ctl->svc);
-		log_error("master key rotation refused: %s",
-		    why != NULL ? why : err_msg(rv));
+	w->fleet = fleet;
+	if ((rv = fleet ? service_fleet_rekey(r->conn->ctl->svc, who(r->conn),
+	    rekey_done, w) : service_rekey(r->conn->ctl->svc, who(r->conn),
+	    rekey_done, w)) != 0) {
+		why = service_rekey_why(r->conn->ctl->svc, fleet);
+		log_error("%s rotation refused: %s", fleet ? "fleet key" :
+		    "master key", why != NULL ? why : err_msg(rv));
 		ctl_reply_error(r->conn, r->id, rv, NULL, why);
 		ctl_wait_done(w);
 		return;
@@ -613,7 +623,7 @@ op_rekey(struct ctl_req *r)
 	 * now, not at completion, when a later rotation may have switched
 	 * again (or a failed one switched back).
 	 */
-	service_key_id(r->conn->ctl->svc, w->key_id);
+	service_key_id(r->conn->ctl->svc, fleet, w->key_id);
 }
 
 /*

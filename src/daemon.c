@@ -328,12 +328,14 @@ keep_fixed(struct config *nc, const struct config *old)
 		    &nc->token_file, &nc->master_key, &nc->socket_group,
 		    &nc->tls_cert, &nc->tls_key, &nc->tls_client_ca,
 		    &nc->etcd, &nc->fleet_key, &nc->node, &nc->etcd_prefix,
-		    &nc->etcd_ca, &nc->etcd_cert, &nc->etcd_key };
+		    &nc->etcd_ca, &nc->etcd_cert, &nc->etcd_key,
+		    &nc->fleet_keyring };
 	char	*const o[] = { old->data_dir, old->listen_host, old->socket_path,
 		    old->token_file, old->master_key, old->socket_group,
 		    old->tls_cert, old->tls_key, old->tls_client_ca,
 		    old->etcd, old->fleet_key, old->node, old->etcd_prefix,
-		    old->etcd_ca, old->etcd_cert, old->etcd_key };
+		    old->etcd_ca, old->etcd_cert, old->etcd_key,
+		    old->fleet_keyring };
 	size_t	 i;
 
 	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
@@ -465,6 +467,7 @@ start_fleet(struct daemon *d, char *err, size_t errlen)
 		o.node = host;
 	}
 	o.prefix = cfg->etcd_prefix != NULL ? cfg->etcd_prefix : "/certd";
+	o.keyring = cfg->fleet_keyring;
 	o.tls.ca = cfg->etcd_ca;
 	o.tls.cert = cfg->etcd_cert;
 	o.tls.key = cfg->etcd_key;

@@ -70,47 +70,6 @@ fleet_key(const struct fleet *f, char *buf, size_t len, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------ */
-/* Sealing under the fleet key                                         */
-
-/* rec encoded for etcd, its key sealed bound to rev (rec unchanged). */
-static int
-fleet_encode(const struct fleet *f, struct cert_record *rec, uint64_t rev,
-    char **buf, size_t *len)
-{
-	struct record_sealed	sk;
-	uint64_t		saved = rec->revision;
-	int			err;
-
-	rec->revision = rev;
-	if ((err = record_seal(rec, f->key, f->kid, &sk)) == 0)
-		err = record_encode(rec, &sk, buf, len);
-	record_sealed_clear(&sk);
-	rec->revision = saved;
-	return err;
-}
-
-int
-fleet_decode(const struct fleet *f, const unsigned char *v, size_t len,
-    struct cert_record **out)
-{
-	struct record_sealed	sk;
-	int			err;
-
-	if ((err = record_decode((const char *)v, len, out, &sk)) != 0)
-		return err;
-	if (sk.box == NULL || memcmp(sk.key_id, f->kid, sizeof(f->kid)) != 0)
-		err = CERTD_ERR_STORAGE;	/* in clear, or another key */
-	else
-		err = record_unseal(*out, &sk, f->key);
-	record_sealed_clear(&sk);
-	if (err != 0) {
-		record_free(*out);
-		*out = NULL;
-	}
-	return err;
-}
-
-/* ------------------------------------------------------------------ */
 /* Writes                                                              */
 
 enum fleet_op_kind { FLEET_PUT, FLEET_DELETE };
@@ -237,6 +196,12 @@ fleet_op_txn_cb(const struct etcd_reply *r, void *arg)
 		fleet_op_committed(op, r->revision);
 		return;
 	}
+	/* the fleet's key list changed: seal with what it says now */
+	if ((kv = fleet_keys_kv(f, r)) != NULL && kv->mod_rev != f->keys_rev &&
+	    fleet_keys_update(f, kv) != 0) {
+		fleet_op_end(op, CERTD_ERR_CLUSTER);
+		return;
+	}
 	rlen = fleet_key(f, rkey, sizeof(rkey), "/r/%016" PRIx64, op->rec->id);
 	alen = fleet_key(f, akey, sizeof(akey), "/a/%s/%s", op->rec->team,
 	    op->rec->alias);
@@ -342,6 +307,7 @@ fleet_op_txn(struct fleet_op *op)
 		return CERTD_ERR_BAD_REQUEST;	/* names too long for a key */
 	if ((t = etcd_txn_new()) == NULL)
 		return CERTD_ERR_NOMEM;
+	fleet_keys_cmp(f, t);	/* sealed with the fleet's sealing key */
 	if (op->kind == FLEET_DELETE) {
 		etcd_txn_cmp(t, ETCD_CMP_MOD, rkey, rlen, op->base_rev);
 		etcd_txn_delete(t, false, rkey, rlen);
@@ -350,7 +316,7 @@ fleet_op_txn(struct fleet_op *op)
 		etcd_txn_range(t, true, rkey, rlen);
 		return etcd_txn_commit(f->etcd, t, fleet_op_txn_cb, op);
 	}
-	if ((err = fleet_encode(f, rec, op->base_rev, &val, &vlen)) != 0) {
+	if ((err = fleet_keys_seal(f, rec, op->base_rev, &val, &vlen)) != 0) {
 		etcd_txn_free(t);
 		return err;
 	}
@@ -566,99 +532,6 @@ fleet_delete(struct fleet *f, const char *team, uint64_t id,
 }
 
 /* ------------------------------------------------------------------ */
-/* The fleet key and the fleet's key ids                               */
-
-/* Whether kid_hex is one of the comma-separated ids in list (len bytes). */
-static bool
-fleet_kid_listed(const char *kid_hex, const unsigned char *list, size_t len)
-{
-	size_t	i = 0, k = strlen(kid_hex);
-
-	while (i < len) {
-		if (i + k <= len && memcmp(list + i, kid_hex, k) == 0 &&
-		    (i + k == len || list[i + k] == ','))
-			return true;
-		while (i < len && list[i] != ',')
-			i++;
-		i++;
-	}
-	return false;
-}
-
-static void	fleet_keys_read(struct fleet *f);
-
-/* The first member's key ids written, or another member's were first. */
-static void
-fleet_keys_made_cb(const struct etcd_reply *r, void *arg)
-{
-	struct fleet	*f = arg;
-
-	if (r->err != 0) {
-		fleet_down(f, r->why);
-		return;
-	}
-	if (r->succeeded)
-		log_info("fleet: first member: key id %s is the fleet's",
-		    f->kid_hex);
-	fleet_keys_read(f);
-}
-
-static void
-fleet_keys_cb(const struct etcd_reply *r, void *arg)
-{
-	struct fleet	*f = arg;
-	struct etcd_txn	*t;
-	char		 key[FLEET_KEY_MAX];
-	size_t		 klen = fleet_key(f, key, sizeof(key), "/meta/keys");
-
-	if (r->err != 0) {
-		fleet_down(f, r->why);
-		return;
-	}
-	f->cluster_id = r->cluster_id;
-	if (store_set_epoch(f->store, f->cluster_id) != 0) {
-		fleet_down(f, "cannot record the fleet's epoch in the store");
-		return;
-	}
-	if (r->n_kvs == 0) {
-		if ((t = etcd_txn_new()) == NULL) {
-			fleet_down(f, "out of memory");
-			return;
-		}
-		etcd_txn_cmp(t, ETCD_CMP_CREATE, key, klen, 0);
-		etcd_txn_put(t, false, key, klen, f->kid_hex,
-		    strlen(f->kid_hex));
-		if (etcd_txn_commit(f->etcd, t, fleet_keys_made_cb, f) != 0)
-			fleet_down(f, "out of memory");
-		return;
-	}
-	if (!fleet_kid_listed(f->kid_hex, r->kvs[0].value,
-	    r->kvs[0].value_len)) {
-		snprintf(f->why, sizeof(f->why), "fleet key %s (key id %s) is "
-		    "not a key of the fleet at %s (its key ids: %.*s)",
-		    f->key_path, f->kid_hex, f->prefix,
-		    (int)(r->kvs[0].value_len > 200 ? 200 :
-		    r->kvs[0].value_len), (const char *)r->kvs[0].value);
-		f->fatal = true;
-		log_error("fleet: %s", f->why);
-		return;
-	}
-	f->key_checked = true;
-	fleet_mirror_start(f);
-}
-
-static void
-fleet_keys_read(struct fleet *f)
-{
-	char	key[FLEET_KEY_MAX];
-	size_t	klen = fleet_key(f, key, sizeof(key), "/meta/keys");
-
-	if (etcd_range(f->etcd, key, klen, NULL, 0, 0, 0, 0, fleet_keys_cb,
-	    f) != 0)
-		fleet_down(f, "out of memory");
-}
-
-/* ------------------------------------------------------------------ */
 /* State, retries                                                      */
 
 static void
@@ -741,7 +614,6 @@ fleet_new(struct event_base *base, struct store *store,
     const struct fleet_options *o, char *err, size_t errlen)
 {
 	struct fleet	*f;
-	unsigned char	 hash[32];
 
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -767,16 +639,8 @@ fleet_new(struct event_base *base, struct store *store,
 		    "bytes, no / at the end", f->prefix, FLEET_PREFIX_MAX);
 		goto fail;
 	}
-	if (store_key_file_read(o->key_path, "fleet key", f->key, err,
-	    errlen) != 0)
+	if (fleet_keys_load(f, o->key_path, o->keyring, err, errlen) != 0)
 		goto fail;
-	/* its id as a master key's: the first bytes of its SHA-256 */
-	if (cert_sha256(f->key, sizeof(f->key), hash) != 0) {
-		snprintf(err, errlen, "cannot hash the fleet key");
-		goto fail;
-	}
-	memcpy(f->kid, hash, sizeof(f->kid));
-	util_hex(f->kid, sizeof(f->kid), f->kid_hex);
 	if ((o->tls.cert == NULL) != (o->tls.key == NULL)) {
 		snprintf(err, errlen, "[fleet] cert and key_file (--etcd-cert, "
 		    "--etcd-key) go together: the client certificate and its "
@@ -829,7 +693,7 @@ fleet_free(struct fleet *f)
 		fleet_op_end(op, CERTD_ERR_SHUTDOWN);
 	if (f->retry != NULL)
 		event_free(f->retry);
-	util_wipe(f->key, sizeof(f->key));
+	fleet_keys_wipe(f);
 	free(f->prefix);
 	free(f->node);
 	free(f->key_path);

@@ -25,6 +25,7 @@ struct fleet_options {
 	const char	*key_path;	/* the fleet key: 32 bytes, 0600 */
 	const char	*node;		/* this host's name */
 	const char	*prefix;	/* of every key, "/certd" */
+	const char	*keyring;	/* more keys that open: FILE[,FILE] */
 	struct etcd_tls	 tls;		/* for https:// endpoints */
 };
 
@@ -74,6 +75,18 @@ void		 fleet_set_hub(struct fleet *f, struct hub *hub);
 size_t		 fleet_subscribers(const struct fleet *f, const char *team,
 		    uint64_t id, const char *alias, hub_subscriber_cb cb,
 		    void *arg);
+
+/*
+ * Rotate the fleet key to this node's [fleet] key (fleet_rekey.c, doc/
+ * fleet.md): cb once every record is sealed with it and it is the only
+ * key listed.  Returns 0, or an error (then cb is not called) with the
+ * reason in fleet_rekey_why.
+ */
+int		 fleet_rekey(struct fleet *f, service_done_cb cb, void *arg);
+/* Why a rotation was refused or failed (valid in its callback); or NULL. */
+const char	*fleet_rekey_why(const struct fleet *f);
+/* The id of this node's [fleet] key, 16 hex digits. */
+const char	*fleet_key_id(const struct fleet *f);
 
 /* For /healthz: "up", "syncing" or "disconnected", and since when. */
 const char	*fleet_state(const struct fleet *f, int64_t *since);

@@ -3,7 +3,9 @@
  * Fleet-wide subscribers (doc/fleet.md): every host publishes its live
  * watches, each with its filter and last ack, under P/acks/<node>/<serial>
  * attached to a lease of its own, and reads every other host's back, so
- * that the subscribers of a certificate can be listed on any host.
+ * that the subscribers of a certificate can be listed on any host.  Under
+ * the same lease it publishes P/nodes/<node>: the ids of the fleet keys
+ * it holds, which a key rotation checks.
  *
  * Publishing: the hub says when a watch came, went or acked; a moment
  * later (FLEET_ACKS_DELAY_MS, so that a burst of acks is one write) the
@@ -193,18 +195,12 @@ acks_change(struct fleet_acks *a, char *key, char *value)
 	a->chg[a->n_chg++].value = value;
 }
 
-/* A watch of the hub: a put if etcd does not hold its value yet. */
+/* key = value (taken) wanted in etcd: a put unless it holds that. */
 static void
-acks_collect(const struct hub_subscriber *s, void *arg)
+acks_want(struct fleet_acks *a, const char *key, char *value)
 {
-	struct fleet_acks	*a = arg;
 	struct acks_pub		*p;
-	char			 key[FLEET_KEY_MAX];
-	char			*value;
 
-	if (fleet_key(a->f, key, sizeof(key), "/acks/%s/%016" PRIx64,
-	    a->f->node, s->serial) == 0 || (value = acks_value(s)) == NULL)
-		return;
 	if ((p = acks_pub_find(a, key)) != NULL) {
 		p->seen = true;
 		if (strcmp(p->value, value) == 0) {
@@ -213,6 +209,45 @@ acks_collect(const struct hub_subscriber *s, void *arg)
 		}
 	}
 	acks_change(a, strdup(key), value);
+}
+
+/* A watch of the hub, published. */
+static void
+acks_collect(const struct hub_subscriber *s, void *arg)
+{
+	struct fleet_acks	*a = arg;
+	char			 key[FLEET_KEY_MAX];
+	char			*value;
+
+	if (fleet_key(a->f, key, sizeof(key), "/acks/%s/%016" PRIx64,
+	    a->f->node, s->serial) != 0 && (value = acks_value(s)) != NULL)
+		acks_want(a, key, value);
+}
+
+/*
+ * This node in P/nodes/<node>: the ids of the keys it holds, which a
+ * rotation checks (fleet_rekey.c).
+ */
+static void
+acks_node(struct fleet_acks *a)
+{
+	char	key[FLEET_KEY_MAX], ids[FLEET_RING_MAX * 20], *value;
+	struct json_w *w;
+	const char *buf;
+	size_t	len;
+
+	if (fleet_key(a->f, key, sizeof(key), "/nodes/%s", a->f->node) == 0)
+		return;
+	fleet_keys_ids(a->f, ids, sizeof(ids));
+	w = json_w_new();
+	json_w_obj(w);
+	json_w_kstr(w, "node", a->f->node);
+	json_w_kstr(w, "keys", ids);
+	json_w_obj_end(w);
+	if (json_w_done(w, &buf, &len) == 0 &&
+	    (value = strndup(buf, len)) != NULL)
+		acks_want(a, key, value);
+	json_w_free(w);
 }
 
 static void
@@ -292,6 +327,7 @@ acks_flush(evutil_socket_t fd, short what, void *arg)
 		return;		/* the reply, or the grant, flushes again */
 	for (i = 0; i < a->n_pub; i++)
 		a->pub[i].seen = false;
+	acks_node(a);
 	hub_foreach_subscriber(a->hub, acks_collect, a);
 	for (i = 0; i < a->n_pub; i++)
 		if (!a->pub[i].seen)

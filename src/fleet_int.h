@@ -21,6 +21,7 @@
 #define FLEET_BACKOFF_MIN_MS	500
 #define FLEET_BACKOFF_MAX_MS	10000
 #define FLEET_ID_BLOCK		64	/* ids a node takes from P/next_id */
+#define FLEET_RING_MAX		4	/* [fleet] key and keyring */
 
 enum fleet_state {
 	FLEET_CONNECTING,	/* the key ids being read */
@@ -39,6 +40,17 @@ struct fleet_item {
 
 struct fleet_op;
 struct fleet_acks;
+struct fleet_rekey;
+struct etcd_kv;
+struct etcd_reply;
+struct etcd_txn;
+
+/* A key of the ring (fleet_keys.c) and its id. */
+struct fleet_ringkey {
+	unsigned char	key[CERT_SEAL_KEY_LEN];
+	unsigned char	kid[RECORD_KEY_ID_LEN];
+	char		kid_hex[2 * RECORD_KEY_ID_LEN + 1];
+};
 
 struct fleet {
 	struct event_base	*base;
@@ -48,9 +60,11 @@ struct fleet {
 	size_t			 plen;
 	char			*node;
 	char			*key_path;
-	unsigned char		 key[CERT_SEAL_KEY_LEN];
-	unsigned char		 kid[RECORD_KEY_ID_LEN];
-	char			 kid_hex[2 * RECORD_KEY_ID_LEN + 1];
+	struct fleet_ringkey	 ring[FLEET_RING_MAX];	/* [0]: [fleet] key */
+	size_t			 n_ring;
+	const struct fleet_ringkey *seal;	/* the fleet's sealing key */
+	uint64_t		 keys_rev;	/* P/meta/keys' mod_revision */
+	struct fleet_rekey	*rekey;		/* a rotation running */
 	uint64_t		 cluster_id;
 	enum fleet_state	 state;
 	int64_t			 since;		/* of the state */
@@ -81,9 +95,34 @@ struct fleet {
 /* prefix + the formatted suffix into buf; its length, or 0 if too long. */
 size_t	fleet_key(const struct fleet *f, char *buf, size_t len,
 	    const char *fmt, ...) __attribute__((__format__(__printf__, 4, 5)));
-/* A record as etcd holds it, its key opened with the fleet key. */
-int	fleet_decode(const struct fleet *f, const unsigned char *v, size_t len,
-	    struct cert_record **out);
+/* fleet_keys.c: the ring from the key files (keyring: FILE[,FILE]) */
+int	fleet_keys_load(struct fleet *f, const char *key_path,
+	    const char *keyring, char *err, size_t errlen);
+void	fleet_keys_wipe(struct fleet *f);
+/* The key ids and the start check; then fleet_mirror_start. */
+void	fleet_keys_read(struct fleet *f);
+/* Whether id hex kid is among the comma-separated ids in list. */
+bool	fleet_keys_listed(const char *kid, const unsigned char *list,
+	    size_t len);
+/* P/meta/keys as a write found it: -1 when its sealing key is not held. */
+int	fleet_keys_update(struct fleet *f, const struct etcd_kv *kv);
+/* A write's compare of P/meta/keys, and the range of it on failure. */
+void	fleet_keys_cmp(const struct fleet *f, struct etcd_txn *t);
+/* P/meta/keys among a reply's kvs, or NULL. */
+const struct etcd_kv *fleet_keys_kv(const struct fleet *f,
+	    const struct etcd_reply *r);
+/* The ring's key ids, comma-separated, into buf; their length. */
+size_t	fleet_keys_ids(const struct fleet *f, char *buf, size_t len);
+/* rec for etcd, its key sealed with the sealing key and bound to rev. */
+int	fleet_keys_seal(const struct fleet *f, struct cert_record *rec,
+	    uint64_t rev, char **buf, size_t *len);
+/*
+ * A record as etcd holds it, its key opened with the ring's key it was
+ * sealed with (*by, when by is not NULL; NULL: none of ours).
+ */
+int	fleet_keys_open(const struct fleet *f, const unsigned char *v,
+	    size_t len, struct cert_record **out,
+	    const struct fleet_ringkey **by);
 /* etcd out of reach (why): serve the mirror, try again after a while. */
 void	fleet_down(struct fleet *f, const char *why);
 /* In step with etcd. */

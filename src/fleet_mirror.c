@@ -71,7 +71,7 @@ fleet_hex16(const unsigned char *p, uint64_t *out)
 
 /* The id of a record key (P/r/ and 16 hex digits), or 0. */
 static uint64_t
-fleet_key_id(const struct fleet *f, const unsigned char *k, size_t len)
+fleet_record_id(const struct fleet *f, const unsigned char *k, size_t len)
 {
 	uint64_t	id;
 
@@ -140,7 +140,7 @@ fleet_apply_put(struct fleet *f, uint64_t id, const unsigned char *v,
 	struct cert_record	*rec;
 	int			 err;
 
-	if ((err = fleet_decode(f, v, len, &rec)) != 0 || rec->id != id) {
+	if ((err = fleet_keys_open(f, v, len, &rec, NULL)) != 0 || rec->id != id) {
 		log_error("fleet: record %" PRIu64 " at revision %" PRIu64
 		    " does not %s: not mirrored", id, rev, err == 0 ?
 		    "hold its own id" : "decode or open under the fleet key");
@@ -193,7 +193,7 @@ fleet_watch_cb(int err, uint64_t compact_rev, const struct etcd_event *ev,
 	}
 	for (i = 0; i < n; i++) {
 		rev = ev[i].kv.mod_rev;
-		if ((id = fleet_key_id(f, ev[i].kv.key, ev[i].kv.key_len)) == 0 ||
+		if ((id = fleet_record_id(f, ev[i].kv.key, ev[i].kv.key_len)) == 0 ||
 		    rev <= store_head_revision(f->store))
 			continue;
 		if (ev[i].is_delete)
@@ -263,6 +263,47 @@ fleet_item_by_id(const void *a, const void *b)
 	const struct fleet_item	*x = a, *y = b;
 
 	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* By id; a record's history keys by base, then its P/r/ key. */
+static int
+fleet_item_by_key(const void *a, const void *b)
+{
+	const struct fleet_item	*x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	if (x->hist != y->hist)
+		return x->hist ? -1 : 1;
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/*
+ * The revision of each version.  A history key's mod_revision is its
+ * version's revision until a rotation re-seals it in place; the chain of
+ * bases is not touched by that: a version's revision is the base of the
+ * next newer one, and the newest's is the record's (P/r/, written in the
+ * same transaction).  A P/r/ key with history is that newest version:
+ * dropped (revision 0, never fetched).
+ */
+static void
+fleet_sync_chain(struct fleet *f)
+{
+	struct fleet_item	*it = f->items, *end = f->items + f->n_items;
+	struct fleet_item	*r;
+
+	qsort(f->items, f->n_items, sizeof(*f->items), fleet_item_by_key);
+	for (; it < end; it++) {
+		if (!it->hist)
+			continue;
+		if (it + 1 < end && it[1].id == it->id && it[1].hist)
+			it->mod_rev = it[1].base;
+		else if (it + 1 < end && it[1].id == it->id) {
+			r = &it[1];
+			it->mod_rev = r->mod_rev;
+			r->mod_rev = 0;
+		}
+	}
 }
 
 struct fleet_gone {
@@ -384,7 +425,7 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 	if (f->sync_rev == 0)
 		f->sync_rev = r->revision;
 	for (i = 0; i < r->n_kvs; i++) {
-		if (f->sync_records ? (id = fleet_key_id(f, r->kvs[i].key,
+		if (f->sync_records ? (id = fleet_record_id(f, r->kvs[i].key,
 		    r->kvs[i].key_len)) == 0 : fleet_hist_key(f,
 		    r->kvs[i].key, r->kvs[i].key_len, &id, &base) != 0)
 			continue;
@@ -414,7 +455,8 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 		return;
 	}
 	if (!r->more || r->n_kvs == 0) {
-		/* oldest first; a record after its own history version */
+		/* each version at its revision, oldest first */
+		fleet_sync_chain(f);
 		qsort(f->items, f->n_items, sizeof(*f->items),
 		    fleet_item_by_mod);
 		f->next_item = 0;

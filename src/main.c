@@ -23,7 +23,8 @@ static const char usage_text[] =
 "             [--tls-client-ca FILE] [--allow-plain-http]\n"
 "             [--recover point-in-time] [--etcd URL[,URL...]]\n"
 "             [--fleet-key FILE] [--node NAME] [--etcd-prefix PREFIX]\n"
-"             [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]\n"
+"             [--fleet-keyring FILE[,FILE]] [--etcd-ca FILE]\n"
+"             [--etcd-cert FILE --etcd-key FILE]\n"
 "             [--help] [--version]\n"
 "\n"
 "Runs in the foreground.  Defaults: data dir ./var, listen 127.0.0.1:7070,\n"
@@ -53,6 +54,7 @@ static const struct option longopts[] = {
 	{ "etcd-ca",	required_argument,	NULL, 'a' },
 	{ "etcd-cert",	required_argument,	NULL, 'e' },
 	{ "etcd-key",	required_argument,	NULL, 'k' },
+	{ "fleet-keyring", required_argument,	NULL, 'r' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 },
@@ -80,6 +82,7 @@ key_of(int ch)
 	case 'a':	return "fleet.ca";
 	case 'e':	return "fleet.cert";
 	case 'k':	return "fleet.key_file";
+	case 'r':	return "fleet.keyring";
 	default:	return NULL;
 	}
 }

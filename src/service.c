@@ -1085,15 +1085,35 @@ service_rekey(struct service *svc, const char *who, service_done_cb cb,
 }
 
 const char *
-service_rekey_why(struct service *svc)
+service_rekey_why(struct service *svc, int fleet)
 {
+	if (fleet)
+		return svc->fleet != NULL ? fleet_rekey_why(svc->fleet) :
+		    "certd runs in single-host mode (no --etcd)";
 	return store_rekey_why(svc->store);
 }
 
 void
-service_key_id(struct service *svc, char hex[17])
+service_key_id(struct service *svc, int fleet, char hex[17])
 {
-	store_key_id(svc->store, hex);
+	if (fleet && svc->fleet != NULL)
+		snprintf(hex, 17, "%s", fleet_key_id(svc->fleet));
+	else
+		store_key_id(svc->store, hex);
+}
+
+int
+service_fleet_rekey(struct service *svc, const char *who,
+    service_done_cb cb, void *arg)
+{
+	struct audit	*a;
+
+	if (svc->fleet == NULL)
+		return CERTD_ERR_BAD_REQUEST;
+	if ((a = audit_new(svc, "rekey-fleet", who, NULL, 0, cb, arg)) ==
+	    NULL)
+		return CERTD_ERR_NOMEM;
+	return audit_refused(a, fleet_rekey(svc->fleet, audit_done, a));
 }
 
 int

@@ -194,11 +194,22 @@ int	service_subscribers(struct service *svc, const char *team, uint64_t id,
 int	service_rekey(struct service *svc, const char *who, service_done_cb cb,
 	    void *arg);
 
-/* In service_rekey's callback: store_rekey_why. */
-const char *service_rekey_why(struct service *svc);
+/*
+ * Fleet mode: rotate the fleet key to this node's [fleet] key
+ * (fleet_rekey); CERTD_ERR_BAD_REQUEST in single-host mode.  cb gets err 0
+ * or CERTD_ERR_CLUSTER and rec NULL.
+ */
+int	service_fleet_rekey(struct service *svc, const char *who,
+	    service_done_cb cb, void *arg);
 
-/* Hex id of the current master key, into hex[17]. */
-void	service_key_id(struct service *svc, char hex[17]);
+/*
+ * Right after a refusal or in the callback of service_rekey (fleet 0:
+ * store_rekey_why) or of service_fleet_rekey (fleet 1: fleet_rekey_why).
+ */
+const char *service_rekey_why(struct service *svc, int fleet);
+
+/* Hex id of the current master key (fleet: of the fleet key), hex[17]. */
+void	service_key_id(struct service *svc, int fleet, char hex[17]);
 
 /* Consistent copy of the store into dir (store_backup). */
 int	service_backup(struct service *svc, const char *dir, char *errbuf,

@@ -195,9 +195,13 @@ CERTD_API int	certd_delete(struct certd_client *c, const char *team,
  * Admin calls (root or certd's own uid).  certd_rekey rotates the master
  * key and writes the new key id (16 hex digits) into key_id;
  * certd_backup writes a consistent copy of the store, master key included,
- * into the absolute directory dir on certd's host.
+ * into the absolute directory dir on certd's host.  Addition:
+ * certd_rekey_fleet rotates the fleet key of a certd in fleet mode to its
+ * [fleet] key (doc/fleet.md) and writes that key's id into key_id; it
+ * returns when every record of the fleet is sealed with it.
  */
 CERTD_API int	certd_rekey(struct certd_client *c, char key_id[17]);
+CERTD_API int	certd_rekey_fleet(struct certd_client *c, char key_id[17]);
 CERTD_API int	certd_backup(struct certd_client *c, const char *dir);
 
 /* Wipes the key text.  Both accept NULL. */

@@ -155,7 +155,7 @@ status=0
 "$CERTD" --data-dir "$T/n9" --listen 127.0.0.1:0 --etcd "$ETCD_URLS" \
     --fleet-key "$T/wrong.key" 2> "$T/e9" || status=$?
 [ "$status" -ne 0 ] && [ "$(wc -l < "$T/e9")" -ge 1 ] &&
-    grep -q "is not a key of the fleet" "$T/e9" &&
+    grep -q "is not the fleet's sealing key" "$T/e9" &&
     ok "a wrong fleet key is refused: $(tail -n 1 "$T/e9" | cut -c1-160)" ||
     not_ok "wrong key: exit $status: $(cat "$T/e9" | tail -n 3)"
 

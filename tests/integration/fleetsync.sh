@@ -78,11 +78,25 @@ start_nginx() {
 	    "$CERTD_SRCDIR/contrib/nginx/certd-sync.conf" > "$P/server.conf"
 	nginx_conf "$P"
 	nginx -p "$P/" -c "$P/nginx.conf" -e stderr 2> "$P/stderr.log" &
-	NGINXES="$NGINXES $!"
-	wait_until 100 test -s "$P/nginx.pid"
+	ng=$!
+	NGINXES="$NGINXES $ng"
+	wait_until 100 test -s "$P/nginx.pid" && return 0
+	# the port was taken after free_port looked: another one
+	eval "kill -KILL \$SYNC_$1 $ng 2>/dev/null || true"
+	grep -q 'in use' "$P/stderr.log" "$P/logs/error.log" 2>/dev/null &&
+	    return 2
+	return 1
+}
+nginx_up() {	# N: up to five ports
+	for _try in 1 2 3 4 5; do
+		start_nginx "$1" && return 0
+		[ $? -eq 2 ] || return 1
+		rm -rf "$T/ng$1"
+	done
+	return 1
 }
 for n in 1 2; do
-	check "nginx $n started, fed by certctl sync on node $n" start_nginx $n
+	check "nginx $n started, fed by certctl sync on node $n" nginx_up $n
 done
 
 # --- one PUT on node 1: both hosts' nginx present it ---------------------

@@ -1695,7 +1695,7 @@ test_after_stop(void **state)
 
 	assert_int_equal(service_revision(f->svc), store_revision(f->store));
 	assert_int_equal(service_epoch(f->svc), pos(f->store).epoch);
-	service_key_id(f->svc, hex);
+	service_key_id(f->svc, 0, hex);
 	store_key_id(f->store, hex2);
 	assert_string_equal(hex, hex2);
 	assert_int_equal(strlen(hex), 16);
