@@ -70,6 +70,7 @@ struct fleet_rekey {
 	struct rekey_kv			*hist;
 	size_t				 n_hist, next_hist;
 	bool				 rec_sent;	/* its last txn */
+	bool				 finishing;	/* step 4 */
 	char				 why[256];
 };
 
@@ -216,12 +217,12 @@ rekey_nodes_cb(const struct etcd_reply *r, void *arg)
 /* ------------------------------------------------------------------ */
 /* 2. and 4. P/meta/keys                                               */
 
-static void	rekey_list_cb(const struct etcd_reply *r, void *arg);
+static void	rekey_listed_cb(const struct etcd_reply *r, void *arg);
 
-/* P/meta/keys (mod_revision mod) := list, then cb. */
+/* P/meta/keys (mod_revision mod) := list, then rekey_listed_cb. */
 static void
 rekey_list_write(struct fleet_rekey *k, uint64_t mod, const char *list,
-    size_t len, etcd_cb cb)
+    size_t len)
 {
 	struct fleet	*f = k->f;
 	struct etcd_txn	*t;
@@ -235,25 +236,34 @@ rekey_list_write(struct fleet_rekey *k, uint64_t mod, const char *list,
 	etcd_txn_cmp(t, ETCD_CMP_MOD, key, klen, mod);
 	etcd_txn_put(t, false, key, klen, list, len);
 	etcd_txn_range(t, true, key, klen);
-	if (etcd_txn_commit(f->etcd, t, cb, k) != 0)
+	if (etcd_txn_commit(f->etcd, t, rekey_listed_cb, k) != 0)
 		rekey_end(k, CERTD_ERR_NOMEM, "out of memory");
 }
 
-/* The target first in the list: this node seals with it from now on. */
+/*
+ * The list written (step 2: the target first; step 4: the target alone),
+ * or changed meanwhile (a node added its key): from step 2 again.
+ */
 static void
-rekey_first_cb(const struct etcd_reply *r, void *arg)
+rekey_listed_cb(const struct etcd_reply *r, void *arg)
 {
 	struct fleet_rekey	*k = arg;
 
 	if (rekey_failed(k, r))
 		return;
 	if (!r->succeeded) {
-		if (rekey_retry(k))
+		if (rekey_retry(k)) {
+			k->finishing = false;
 			rekey_list(k);
+		}
 		return;
 	}
 	k->f->seal = k->target;
 	k->f->keys_rev = r->revision;
+	if (k->finishing) {
+		rekey_end(k, 0, NULL);
+		return;
+	}
 	log_info("fleet: key id %s seals from now on; re-sealing the records",
 	    k->target->kid_hex);
 	k->tries = 0;
@@ -300,10 +310,10 @@ rekey_list_cb(const struct etcd_reply *r, void *arg)
 
 		again.succeeded = true;
 		again.revision = kv->mod_rev;
-		rekey_first_cb(&again, k);
+		rekey_listed_cb(&again, k);
 		return;
 	}
-	rekey_list_write(k, kv->mod_rev, list, len, rekey_first_cb);
+	rekey_list_write(k, kv->mod_rev, list, len);
 }
 
 static void
@@ -317,29 +327,13 @@ rekey_list(struct fleet_rekey *k)
 		rekey_end(k, CERTD_ERR_NOMEM, "out of memory");
 }
 
-static void
-rekey_done_cb(const struct etcd_reply *r, void *arg)
-{
-	struct fleet_rekey	*k = arg;
-
-	if (rekey_failed(k, r))
-		return;
-	if (!r->succeeded) {
-		/* the list changed (a node added its key): all again */
-		if (rekey_retry(k))
-			rekey_list(k);
-		return;
-	}
-	k->f->keys_rev = r->revision;
-	rekey_end(k, 0, NULL);
-}
-
 /* 4. Every record is sealed with the target: the list is it alone. */
 static void
 rekey_finish(struct fleet_rekey *k)
 {
+	k->finishing = true;
 	rekey_list_write(k, k->f->keys_rev, k->target->kid_hex,
-	    strlen(k->target->kid_hex), rekey_done_cb);
+	    strlen(k->target->kid_hex));
 }
 
 /* ------------------------------------------------------------------ */
