@@ -511,9 +511,14 @@ daemon_close(struct daemon *d)
 	http_stop_work(d->http);
 	ctl_stop_work(d->ctl);
 	service_stop(d->svc);
-	fleet_free(d->fleet);	/* its writes answer through the listeners */
-	d->fleet = NULL;
+	/*
+	 * The fleet after the store, whose last completions reach it (the
+	 * mirror's writes, fleet_applied), and before the listeners, through
+	 * which its writes still in flight answer.
+	 */
 	store_free(d->store);
+	fleet_free(d->fleet);
+	d->fleet = NULL;
 	http_free(d->http);
 	ctl_free(d->ctl);
 	hub_free(d->hub);

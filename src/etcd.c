@@ -50,6 +50,7 @@ struct etcd_req {
 	char			*body;
 	size_t			 len;
 	size_t			 tries;
+	size_t			 ep;		/* the endpoint it went to */
 	struct etcd_wire_xfer	*x;		/* in flight */
 	etcd_cb			 cb;
 	void			*arg;
@@ -85,6 +86,7 @@ struct etcd_txn {
 struct etcd_watch {
 	struct etcd		*e;
 	struct etcd_wire_xfer	*x;
+	size_t			 ep;		/* the endpoint it went to */
 	struct event		*parse;		/* acc has bytes: split them */
 	struct evbuffer		*acc;		/* a line not yet whole */
 	etcd_watch_cb		 cb;
@@ -186,6 +188,7 @@ etcd_kvs_read(const struct json_tree *arr, struct etcd_kv **out, size_t *n)
 /* Requests                                                            */
 
 static void	etcd_send(struct etcd_req *r);
+static void	etcd_next(struct etcd *e, size_t ep);
 
 static void
 etcd_req_free(struct etcd_req *r)
@@ -288,8 +291,8 @@ etcd_done(long status, const char *body, size_t len, const char *why,
 	r->x = NULL;
 	if (status == 0) {
 		/* not reached: the next endpoint, each once */
+		etcd_next(e, r->ep);
 		if (++r->tries < e->n) {
-			e->cur = (e->cur + 1) % e->n;
 			etcd_send(r);
 			return;
 		}
@@ -304,11 +307,19 @@ etcd_done(long status, const char *body, size_t len, const char *why,
 		return;
 	}
 	if ((msg = json_tree_str(json_tree_get(t, "error"))) != NULL) {
-		/* gRPC's Unavailable and DeadlineExceeded: no quorum, no leader */
+		/*
+		 * gRPC's Unavailable and DeadlineExceeded: no quorum, no
+		 * leader.  Not sent again (a write may still commit), but the
+		 * next request tries another member: this one may be cut off
+		 * from the majority.
+		 */
+		code = 0;
+		(void)json_tree_u64(json_tree_get(t, "code"), &code);
+		if (code == ETCD_GRPC_UNAVAILABLE || code == ETCD_GRPC_DEADLINE)
+			etcd_next(e, r->ep);
 		etcd_req_fail(r, CERTD_ERR_STORAGE,
-		    json_tree_u64(json_tree_get(t, "code"), &code) == 0 &&
-		    (code == ETCD_GRPC_UNAVAILABLE ||
-		    code == ETCD_GRPC_DEADLINE) ? "cluster unavailable: " :
+		    code == ETCD_GRPC_UNAVAILABLE ||
+		    code == ETCD_GRPC_DEADLINE ? "cluster unavailable: " :
 		    "etcd refused the request: ", msg);
 		json_tree_free(t);
 		return;
@@ -326,6 +337,17 @@ etcd_done(long status, const char *body, size_t len, const char *why,
 	json_tree_free(t);
 }
 
+/*
+ * Endpoint ep failed a request: the next one is in use, unless another
+ * request already moved on from ep (requests in flight fail together).
+ */
+static void
+etcd_next(struct etcd *e, size_t ep)
+{
+	if (ep == e->cur)
+		e->cur = (e->cur + 1) % e->n;
+}
+
 /* The endpoint in use's URL of path, in buf. */
 static const char *
 etcd_url(const struct etcd *e, const char *path, char *buf, size_t len)
@@ -341,6 +363,7 @@ etcd_send(struct etcd_req *r)
 	struct etcd_wire_limits	 lim = { e->timeout_ms, e->timeout_ms, 0 };
 	char			 url[ETCD_URL_MAX];
 
+	r->ep = e->cur;
 	if ((r->x = etcd_wire_post(e->wire, etcd_url(e, r->path, url,
 	    sizeof(url)), r->body, r->len, &lim, NULL, etcd_done, r)) == NULL)
 		etcd_req_fail(r, CERTD_ERR_NOMEM, "out of memory", "");
@@ -751,7 +774,7 @@ etcd_watch_done(long status, const char *body, size_t len, const char *why,
 	w->x = NULL;
 	etcd_watch_lines(w);		/* what came before the end */
 	/* the stream closed: the next watch tries the next endpoint */
-	w->e->cur = (w->e->cur + 1) % w->e->n;
+	etcd_next(w->e, w->ep);
 	etcd_watch_end(w, CERTD_ERR_STORAGE, 0);
 }
 
@@ -783,6 +806,7 @@ etcd_watch_new(struct etcd *e, const void *key, size_t key_len,
 		return NULL;
 	}
 	w->e = e;
+	w->ep = e->cur;
 	w->cb = cb;
 	w->arg = arg;
 	if ((w->acc = evbuffer_new()) == NULL ||

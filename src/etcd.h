@@ -7,10 +7,12 @@
  *
  * Keys and values are bytes (base64 on the wire, nettle's coder); 64-bit
  * integers travel as decimal strings.  A client knows several endpoints
- * and fails over: a request that cannot reach one, or that one answers
- * "unavailable" (no leader, no quorum), is sent to the next, each once,
- * within the client's timeout per try; then it fails with
- * CERTD_ERR_STORAGE and the reason.  A reply's callback runs on the loop.
+ * and fails over: a request that cannot reach one is sent to the next,
+ * each once, within the client's timeout per try; then it fails with
+ * CERTD_ERR_STORAGE and the reason.  One that a member answers
+ * "unavailable" (no leader, no quorum) fails at once, since a write may
+ * still commit, and the requests after it go to the next member.  A
+ * reply's callback runs on the loop.
  */
 #ifndef CERTD_ETCD_H
 #define CERTD_ETCD_H

@@ -585,10 +585,8 @@ fleet_connect(struct fleet *f)
 	/* down stays down (and logged once) until etcd answers */
 	if (f->fatal)
 		return;
-	if (!f->key_checked)
-		fleet_keys_read(f);
-	else
-		fleet_mirror_start(f);
+	/* the keys again: they may have rotated while etcd was away */
+	fleet_keys_read(f);
 }
 
 const char *

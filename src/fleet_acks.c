@@ -75,6 +75,7 @@ struct fleet_acks {
 	struct fleet		*f;
 	struct hub		*hub;
 	uint64_t		 lease;		/* 0: none */
+	uint64_t		 flush_lease;	/* the flush in flight's */
 	bool			 granting;
 	struct event		*keepalive;
 	struct event		*flush;
@@ -300,6 +301,12 @@ acks_flush_cb(const struct etcd_reply *r, void *arg)
 		acks_chg_clear(a);
 		return;
 	}
+	if (a->lease != a->flush_lease) {
+		/* written under a lease lost since: everything again */
+		acks_chg_clear(a);
+		acks_after(a->flush, 0);
+		return;
+	}
 	if (r->err != 0) {
 		log_warn("fleet: publishing this host's subscribers: %s",
 		    r->why);
@@ -349,6 +356,7 @@ acks_flush(evutil_socket_t fd, short what, void *arg)
 			    strlen(a->chg[i].key));
 	}
 	a->flushing = true;
+	a->flush_lease = a->lease;
 	if (etcd_txn_commit(a->f->etcd, t, acks_flush_cb, a) != 0) {
 		a->flushing = false;
 		acks_chg_clear(a);
@@ -393,7 +401,9 @@ acks_keepalive_cb(const struct etcd_reply *r, void *arg)
 
 	if (r->err == CERTD_ERR_SHUTDOWN || a->f->stopping)
 		return;
-	if (r->err == 0 && r->ttl == 0 && a->lease != 0)
+	/* the answer for the lease in use, not for one lost before it */
+	if (r->err == 0 && r->ttl == 0 && a->lease != 0 &&
+	    r->lease == a->lease)
 		acks_lease_lost(a);
 	/* else: etcd away, tried again at the next tick */
 }

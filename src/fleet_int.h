@@ -86,6 +86,8 @@ struct fleet {
 	uint64_t		 target;	/* up once applied */
 	uint64_t		 sync_rev;	/* a full sync reads at it */
 	bool			 sync_records;	/* listing P/r/, after P/h/ */
+	unsigned		 sync_gen;	/* of the full sync running */
+	char			 broken[160];	/* a version not mirrored */
 	struct fleet_item	*items;
 	size_t			 n_items, cap_items, next_item;
 
@@ -116,6 +118,9 @@ size_t	fleet_keys_ids(const struct fleet *f, char *buf, size_t len);
 /* rec for etcd, its key sealed with the sealing key and bound to rev. */
 int	fleet_keys_seal(const struct fleet *f, struct cert_record *rec,
 	    uint64_t rev, char **buf, size_t *len);
+/* The same, sealed with key k of the ring. */
+int	fleet_keys_seal_by(const struct fleet_ringkey *k,
+	    struct cert_record *rec, uint64_t rev, char **buf, size_t *len);
 /*
  * A record as etcd holds it, its key opened with the ring's key it was
  * sealed with (*by, when by is not NULL; NULL: none of ours).

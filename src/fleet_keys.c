@@ -210,12 +210,19 @@ int
 fleet_keys_seal(const struct fleet *f, struct cert_record *rec, uint64_t rev,
     char **buf, size_t *len)
 {
+	return fleet_keys_seal_by(f->seal, rec, rev, buf, len);
+}
+
+int
+fleet_keys_seal_by(const struct fleet_ringkey *k, struct cert_record *rec,
+    uint64_t rev, char **buf, size_t *len)
+{
 	struct record_sealed	sk;
 	uint64_t		saved = rec->revision;
 	int			err;
 
 	rec->revision = rev;
-	if ((err = record_seal(rec, f->seal->key, f->seal->kid, &sk)) == 0)
+	if ((err = record_seal(rec, k->key, k->kid, &sk)) == 0)
 		err = record_encode(rec, &sk, buf, len);
 	record_sealed_clear(&sk);
 	rec->revision = saved;
@@ -301,6 +308,11 @@ fleet_keys_fatal(struct fleet *f, const struct etcd_kv *kv)
 	    f->key_path, f->ring[0].kid_hex, f->prefix,
 	    (int)(kv->value_len > 200 ? 200 : kv->value_len),
 	    (const char *)kv->value);
+	if (f->key_checked) {
+		/* running: serve the mirror, say why, try again */
+		fleet_down(f, f->why);
+		return;
+	}
 	f->fatal = true;
 	log_error("fleet: %s", f->why);
 }

@@ -49,6 +49,7 @@
 
 static void	fleet_watch_begin(struct fleet *f, uint64_t from);
 static void	fleet_sync_begin(struct fleet *f);
+static void	fleet_quick_check(struct fleet *f);
 
 /* 16 lowercase hex digits at p into *out; -1 if they are not. */
 static int
@@ -132,6 +133,19 @@ fleet_mirror_done(int err, const struct cert_record *rec, void *arg)
 	fleet_down(f, "the local store failed a write");
 }
 
+/* A version could not be mirrored (f->broken says why): down, retrying. */
+static void
+fleet_mirror_broken(struct fleet *f)
+{
+	char	why[sizeof(f->broken)];
+
+	snprintf(why, sizeof(why), "%s", f->broken);
+	f->broken[0] = '\0';
+	log_error("fleet: %s: the mirror stops there", why);
+	fleet_mirror_stop(f);
+	fleet_down(f, why);
+}
+
 /* Put the record v of id at revision rev; false when it cannot be read. */
 static bool
 fleet_apply_put(struct fleet *f, uint64_t id, const unsigned char *v,
@@ -140,10 +154,16 @@ fleet_apply_put(struct fleet *f, uint64_t id, const unsigned char *v,
 	struct cert_record	*rec;
 	int			 err;
 
-	if ((err = fleet_keys_open(f, v, len, &rec, NULL)) != 0 || rec->id != id) {
-		log_error("fleet: record %" PRIu64 " at revision %" PRIu64
-		    " does not %s: not mirrored", id, rev, err == 0 ?
-		    "hold its own id" : "decode or open under the fleet key");
+	if ((err = fleet_keys_open(f, v, len, &rec, NULL)) != 0 ||
+	    rec->id != id) {
+		/*
+		 * Skipping it would leave the mirror behind for good (the
+		 * watch moves on): stop, and say why until it opens.
+		 */
+		snprintf(f->broken, sizeof(f->broken), "record %" PRIu64
+		    " at revision %" PRIu64 " does not %s", id, rev, err == 0 ?
+		    "hold its own id" : "decode or open with this node's "
+		    "fleet keys");
 		record_free(rec);
 		return false;
 	}
@@ -184,10 +204,7 @@ fleet_watch_cb(int err, uint64_t compact_rev, const struct etcd_event *ev,
 	if (err != 0) {
 		/* not freed from its own callback: watch_end does */
 		f->watch_err = err;
-		if (err == CERTD_ERR_NO_REVISION)
-			log_warn("fleet: etcd compacted past revision %" PRIu64
-			    " (to %" PRIu64 "): full sync",
-			    store_revision(f->store), compact_rev);
+		(void)compact_rev;
 		event_active(f->watch_end, EV_TIMEOUT, 0);
 		return;
 	}
@@ -198,10 +215,60 @@ fleet_watch_cb(int err, uint64_t compact_rev, const struct etcd_event *ev,
 			continue;
 		if (ev[i].is_delete)
 			fleet_apply_delete(f, id, rev);
-		else
-			(void)fleet_apply_put(f, id, ev[i].kv.value,
-			    ev[i].kv.value_len, rev);
+		else if (!fleet_apply_put(f, id, ev[i].kv.value,
+		    ev[i].kv.value_len, rev)) {
+			/* freed from the timer, not from its own callback */
+			f->watch_err = CERTD_ERR_STORAGE;
+			event_active(f->watch_end, EV_TIMEOUT, 0);
+			return;
+		}
 	}
+}
+
+/*
+ * etcd compacted past the store's revision.  Often nothing of P/r/ changed
+ * since: the other keys (acks, leases, ids) moved etcd's revision, and the
+ * watch, idle for 50 s, was started again from the store's.  When etcd
+ * holds as many records as the store and none newer than it, the store is
+ * the fleet at the range's revision: watch on from there.  Else a full
+ * sync (a record deleted shows in the count, one written in the newest
+ * mod_revision).
+ */
+static void
+fleet_quick_cb(const struct etcd_reply *r, void *arg)
+{
+	struct fleet		*f = arg;
+	struct store_pos	 pos;
+
+	if (r->err != 0) {
+		fleet_down(f, r->why);
+		return;
+	}
+	store_get_pos(f->store, &pos);
+	if (store_head_revision(f->store) == pos.revision &&
+	    r->count == pos.count &&
+	    (r->n_kvs == 0 || r->kvs[0].mod_rev <= pos.revision)) {
+		log_debug("fleet: compacted, but the store holds the fleet's "
+		    "%zu records: watching from revision %" PRIu64,
+		    pos.count, r->revision + 1);
+		fleet_watch_begin(f, r->revision + 1);
+		return;
+	}
+	log_warn("fleet: etcd compacted past revision %" PRIu64 ": full sync",
+	    pos.revision);
+	fleet_sync_begin(f);
+}
+
+static void
+fleet_quick_check(struct fleet *f)
+{
+	char	from[FLEET_KEY_MAX], to[FLEET_KEY_MAX];
+	size_t	flen, tlen;
+
+	fleet_records_range(f, from, &flen, to, &tlen);
+	if (etcd_range(f->etcd, from, flen, to, tlen, 0, 1,
+	    ETCD_KEYS_ONLY | ETCD_NEWEST_MOD, fleet_quick_cb, f) != 0)
+		fleet_down(f, "out of memory");
 }
 
 /* The watch ended (watch_err): free it, then sync or wait and retry. */
@@ -216,8 +283,12 @@ fleet_watch_end_cb(evutil_socket_t fd, short what, void *arg)
 	f->watch = NULL;
 	if (f->stopping)
 		return;
+	if (f->broken[0] != '\0') {
+		fleet_mirror_broken(f);
+		return;
+	}
 	if (f->watch_err == CERTD_ERR_NO_REVISION)
-		fleet_sync_begin(f);
+		fleet_quick_check(f);
 	else
 		/* idle past the client's timeout, or broke: watch again */
 		fleet_mirror_start(f);
@@ -279,30 +350,47 @@ fleet_item_by_key(const void *a, const void *b)
 }
 
 /*
- * The revision of each version.  A history key's mod_revision is its
- * version's revision until a rotation re-seals it in place; the chain of
- * bases is not touched by that: a version's revision is the base of the
- * next newer one, and the newest's is the record's (P/r/, written in the
- * same transaction).  A P/r/ key with history is that newest version:
- * dropped (revision 0, never fetched).
+ * The revision of each version of one record, items [h, r): its history
+ * keys by base, then r its P/r/ key (NULL: none).  A history key's
+ * mod_revision is its version's revision until a rotation re-seals it in
+ * place; the chain of bases is not touched by that: a version's revision
+ * is the base of the next newer one, and the newest's is the record's
+ * (P/r/, written in the same transaction), which then is that version:
+ * dropped (revision 0, never fetched).  History without a record (left by
+ * a node from before P/h/, or by hand) is no record: its items lose their
+ * id, so that the store's copy counts as gone.  A record newer than its
+ * newest history key (written by a node from before P/h/) stays itself.
  */
+static void
+fleet_sync_chain_one(struct fleet_item *h, struct fleet_item *end,
+    struct fleet_item *r)
+{
+	struct fleet_item	*it;
+
+	for (it = h; it < end; it++) {
+		if (r == NULL) {
+			it->id = 0;
+			it->mod_rev = 0;
+		} else if (it + 1 < end)
+			it->mod_rev = it[1].base;
+		else if (it->mod_rev == r->mod_rev)
+			r->mod_rev = 0;		/* the same version */
+	}
+}
+
 static void
 fleet_sync_chain(struct fleet *f)
 {
 	struct fleet_item	*it = f->items, *end = f->items + f->n_items;
-	struct fleet_item	*r;
+	struct fleet_item	*g, *r;
 
 	qsort(f->items, f->n_items, sizeof(*f->items), fleet_item_by_key);
-	for (; it < end; it++) {
-		if (!it->hist)
-			continue;
-		if (it + 1 < end && it[1].id == it->id && it[1].hist)
-			it->mod_rev = it[1].base;
-		else if (it + 1 < end && it[1].id == it->id) {
-			r = &it[1];
-			it->mod_rev = r->mod_rev;
-			r->mod_rev = 0;
-		}
+	while (it < end) {
+		for (g = it; g < end && g->id == it->id && g->hist; g++)
+			;
+		r = g < end && g->id == it->id ? g : NULL;
+		fleet_sync_chain_one(it, g, r);
+		it = r != NULL ? r + 1 : g;
 	}
 }
 
@@ -364,23 +452,68 @@ fleet_sync_finish(struct fleet *f)
 	fleet_watch_begin(f, f->sync_rev + 1);
 }
 
+/*
+ * A request of a full sync carries the sync's generation: an answer that
+ * comes after the sync was given up (the mirror stopped on a failed store
+ * write, or a new sync began) is dropped, not applied to the items of
+ * another one.
+ */
+struct fleet_sync_req {
+	struct fleet	*f;
+	unsigned	 gen;
+};
+
+static int
+fleet_sync_range(struct fleet *f, const char *from, size_t flen,
+    const char *to, size_t tlen, uint64_t limit, unsigned flags, etcd_cb cb)
+{
+	struct fleet_sync_req	*q;
+
+	if ((q = malloc(sizeof(*q))) == NULL)
+		return CERTD_ERR_NOMEM;
+	q->f = f;
+	q->gen = f->sync_gen;
+	if (etcd_range(f->etcd, from, flen, to, tlen, f->sync_rev, limit,
+	    flags, cb, q) != 0) {
+		free(q);
+		return CERTD_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* The fleet of a sync request's answer, or NULL: that sync is over. */
+static struct fleet *
+fleet_sync_of(void *arg)
+{
+	struct fleet_sync_req	*q = arg;
+	struct fleet		*f = q->f;
+	bool			 live = q->gen == f->sync_gen;
+
+	free(q);
+	return live ? f : NULL;
+}
+
 static void	fleet_sync_fetch(struct fleet *f);
 
 static void
 fleet_sync_fetch_cb(const struct etcd_reply *r, void *arg)
 {
-	struct fleet		*f = arg;
-	const struct fleet_item	*it = &f->items[f->next_item];
+	struct fleet		*f = fleet_sync_of(arg);
+	const struct fleet_item	*it;
 
+	if (f == NULL)
+		return;
+	it = &f->items[f->next_item];
 	if (r->err != 0) {
 		fleet_down(f, r->why);
 		return;
 	}
 	/* gone by sync_rev cannot be: read at it */
 	if (r->n_kvs == 1 && !fleet_apply_put(f, it->id, r->kvs[0].value,
-	    r->kvs[0].value_len, it->mod_rev))
-		log_warn("fleet: record %" PRIu64 " skipped by the sync",
-		    it->id);
+	    r->kvs[0].value_len, it->mod_rev)) {
+		fleet_mirror_broken(f);
+		return;
+	}
 	f->next_item++;
 	fleet_sync_fetch(f);
 }
@@ -404,20 +537,22 @@ fleet_sync_fetch(struct fleet *f)
 	klen = it->hist ? fleet_key(f, key, sizeof(key), "/h/%016" PRIx64
 	    "/%016" PRIx64, it->id, it->base) : fleet_key(f, key, sizeof(key),
 	    "/r/%016" PRIx64, it->id);
-	if (etcd_range(f->etcd, key, klen, NULL, 0, f->sync_rev, 0, 0,
-	    fleet_sync_fetch_cb, f) != 0)
+	if (fleet_sync_range(f, key, klen, NULL, 0, 0, 0,
+	    fleet_sync_fetch_cb) != 0)
 		fleet_down(f, "out of memory syncing");
 }
 
 static void
 fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 {
-	struct fleet		*f = arg;
+	struct fleet		*f = fleet_sync_of(arg);
 	struct fleet_item	*v;
 	char			 from[FLEET_KEY_MAX], to[FLEET_KEY_MAX];
 	size_t			 flen, tlen, i;
 	uint64_t		 id, base = 0;
 
+	if (f == NULL)
+		return;
 	if (r->err != 0) {
 		fleet_down(f, r->why);
 		return;
@@ -449,8 +584,8 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 		/* the history listed: now the records */
 		f->sync_records = true;
 		fleet_records_range(f, from, &flen, to, &tlen);
-		if (etcd_range(f->etcd, from, flen, to, tlen, f->sync_rev,
-		    FLEET_SYNC_PAGE, ETCD_KEYS_ONLY, fleet_sync_page_cb, f) != 0)
+		if (fleet_sync_range(f, from, flen, to, tlen, FLEET_SYNC_PAGE,
+		    ETCD_KEYS_ONLY, fleet_sync_page_cb) != 0)
 			fleet_down(f, "out of memory syncing");
 		return;
 	}
@@ -475,8 +610,8 @@ fleet_sync_page_cb(const struct etcd_reply *r, void *arg)
 	}
 	memcpy(from, r->kvs[r->n_kvs - 1].key, flen);
 	from[flen++] = '\0';
-	if (etcd_range(f->etcd, from, flen, to, tlen, f->sync_rev,
-	    FLEET_SYNC_PAGE, ETCD_KEYS_ONLY, fleet_sync_page_cb, f) != 0)
+	if (fleet_sync_range(f, from, flen, to, tlen, FLEET_SYNC_PAGE,
+	    ETCD_KEYS_ONLY, fleet_sync_page_cb) != 0)
 		fleet_down(f, "out of memory syncing");
 }
 
@@ -487,12 +622,13 @@ fleet_sync_begin(struct fleet *f)
 	size_t	flen, tlen;
 
 	f->state = FLEET_SYNCING;
+	f->sync_gen++;
 	f->sync_rev = 0;
 	f->sync_records = false;
 	f->n_items = f->next_item = 0;
 	fleet_history_range(f, from, &flen, to, &tlen);
-	if (etcd_range(f->etcd, from, flen, to, tlen, 0, FLEET_SYNC_PAGE,
-	    ETCD_KEYS_ONLY, fleet_sync_page_cb, f) != 0)
+	if (fleet_sync_range(f, from, flen, to, tlen, FLEET_SYNC_PAGE,
+	    ETCD_KEYS_ONLY, fleet_sync_page_cb) != 0)
 		fleet_down(f, "out of memory syncing");
 }
 
@@ -550,4 +686,5 @@ fleet_mirror_stop(struct fleet *f)
 	free(f->items);
 	f->items = NULL;
 	f->n_items = f->cap_items = f->next_item = 0;
+	f->sync_gen++;		/* a sync's answers still coming: dropped */
 }

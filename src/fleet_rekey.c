@@ -41,7 +41,8 @@
 #include "util.h"
 
 #define FLEET_REKEY_PAGE	64	/* record ids listed at a time */
-#define FLEET_REKEY_OPS		100	/* puts in one transaction */
+#define FLEET_REKEY_OPS		32	/* puts in one transaction: under
+					   etcd's 1.5 MiB request limit */
 #define FLEET_REKEY_TRIES	16	/* of one step that lost a race */
 
 /* A key and value copied out of a reply. */
@@ -485,9 +486,26 @@ static void
 rekey_step_cb(const struct etcd_reply *r, void *arg)
 {
 	struct fleet_rekey	*k = arg;
+	const struct etcd_kv	*kv;
+	const unsigned char	*comma;
+	size_t			 n;
 
 	if (rekey_failed(k, r))
 		return;
+	if (!r->succeeded && (kv = fleet_keys_kv(k->f, r)) != NULL &&
+	    kv->mod_rev != k->f->keys_rev) {
+		/* the list changed: another rotation, or a node's key added */
+		comma = memchr(kv->value, ',', kv->value_len);
+		n = comma != NULL ? (size_t)(comma - kv->value) :
+		    kv->value_len;
+		if (n != strlen(k->target->kid_hex) ||
+		    memcmp(kv->value, k->target->kid_hex, n) != 0) {
+			rekey_end(k, CERTD_ERR_CLUSTER, "another rotation put "
+			    "another key first: this one stops");
+			return;
+		}
+		k->f->keys_rev = kv->mod_rev;
+	}
 	if (!r->succeeded) {
 		/* written meanwhile: read it again */
 		rekey_hist_clear(k);
@@ -519,7 +537,7 @@ rekey_put(struct fleet_rekey *k, struct etcd_txn *t, const char *key,
 		    "of this node", key);
 		return err;
 	}
-	err = fleet_keys_seal(k->f, rec, rev, &buf, &len);
+	err = fleet_keys_seal_by(k->target, rec, rev, &buf, &len);
 	record_free(rec);
 	if (err != 0)
 		return err;
@@ -538,8 +556,11 @@ rekey_txn(struct fleet_rekey *k)
 	size_t		 klen = fleet_key(k->f, key, sizeof(key),
 			    "/r/%016" PRIx64, k->ids[k->next_id]);
 
-	if ((t = etcd_txn_new()) != NULL)
+	if ((t = etcd_txn_new()) != NULL) {
 		etcd_txn_cmp(t, ETCD_CMP_MOD, key, klen, k->mod);
+		/* the list still puts the target first */
+		fleet_keys_cmp(k->f, t);
+	}
 	return t;
 }
 
@@ -605,7 +626,6 @@ rekey_commit(struct fleet_rekey *k)
 		    "out of memory");
 		return;
 	}
-	fleet_keys_cmp(f, t);
 	keep = store_history_keep(f->store);
 	if (k->n_hist + 1 > keep) {
 		idx = k->n_hist + 1 - keep;
