@@ -76,6 +76,7 @@ struct fleet_acks {
 	struct hub		*hub;
 	uint64_t		 lease;		/* 0: none */
 	uint64_t		 flush_lease;	/* the flush in flight's */
+	bool			 failing;	/* the last flush failed */
 	bool			 granting;
 	struct event		*keepalive;
 	struct event		*flush;
@@ -308,12 +309,18 @@ acks_flush_cb(const struct etcd_reply *r, void *arg)
 		return;
 	}
 	if (r->err != 0) {
-		log_warn("fleet: publishing this host's subscribers: %s",
-		    r->why);
+		/* once per outage: the retries go on every second */
+		if (!a->failing)
+			log_warn("fleet: publishing this host's subscribers: "
+			    "%s (trying again)", r->why);
+		a->failing = true;
 		acks_chg_clear(a);
 		acks_after(a->flush, FLEET_ACKS_RETRY_MS);
 		return;
 	}
+	if (a->failing)
+		log_info("fleet: this host's subscribers published again");
+	a->failing = false;
 	/* a full flush leaves more: go on */
 	if (a->n_chg == FLEET_ACKS_TXN_OPS)
 		acks_after(a->flush, 0);
