@@ -5,7 +5,7 @@
 # keyring adds the new key's id, while the fleet goes on sealing with the
 # old key; `certctl rekey --fleet` is refused while a node lacks the new
 # key, then re-seals every record and every history entry in etcd with
-# it and drops the old id; a node with only the old key is refused at
+# it, while another node writes, and drops the old id; a node with only the old key is refused at
 # start, and a new node with only the new key syncs the whole fleet,
 # history included, after a compaction.
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +48,13 @@ mk www leaf-rsa.chain.pem leaf-rsa.key; req POST "$C" "$T/b"; WWW=$(jget id)
 mk api leaf-ec.pem leaf-ec.key; req POST "$C" "$T/b"; API=$(jget id)
 for t in a b c; do body "$T/u" certificate_type="$t"; req PUT "$C/$WWW" "$T/u"; done
 expect 200 "two certificates, one with four versions"
+# more records, so that the rotation below takes a while
+i=0
+while [ $i -lt 30 ]; do
+	mk "m$i" leaf-ec.pem leaf-ec.key; req POST "$C" "$T/b"
+	[ "$STATUS" = 200 ] || not_ok "create m$i: $STATUS"
+	i=$((i + 1))
+done
 [ "$(etcd_get /certd/meta/keys)" = "$ID1" ] && ok "the fleet's key list: $ID1" ||
     not_ok "meta/keys: $(etcd_get /certd/meta/keys)"
 
@@ -82,12 +89,27 @@ kill -TERM "$PID_1"; wait "$PID_1" || true
 start_node 1 --fleet-key "$K2" --fleet-keyring "$K1" && ok "node 1 restarted with both keys" ||
     not_ok "node 1 restart"
 sleep 0.5	# its lease and P/nodes/n1
+# writes on node 2 all through the rotation
+(
+	on 2; i=0
+	while [ $i -lt 40 ]; do
+		body "$T/w" certificate_type="w$i"; req PUT "$C/$WWW" "$T/w"
+		echo "$STATUS" >> "$T/wst"; i=$((i + 1))
+	done
+) &
+WRITER=$!
 if CERTD_SOCKET=$SOCK_1 "$CERTCTL" rekey --fleet > "$T/rk" 2>&1; then
 	grep -q "$ID2" "$T/rk" && ok "certctl rekey --fleet: $(cat "$T/rk")" ||
 	    not_ok "rekey output: $(cat "$T/rk")"
 else
 	not_ok "rekey --fleet failed: $(cat "$T/rk")"
 fi
+wait "$WRITER"
+[ "$(grep -c '^200$' "$T/wst")" = 40 ] &&
+    ok "40 writes on node 2 during the rotation: all 200" ||
+    not_ok "writes during the rotation: $(sort "$T/wst" | uniq -c | tr '\n' ' ')"
+grep -q 'key rotated' "$T/n1.log" && ok "(node 1 logged the rotation: $(grep -o '([0-9]* re-sealed)' "$T/n1.log"))" ||
+    not_ok "no rotation line in node 1's log"
 [ "$(etcd_get /certd/meta/keys)" = "$ID2" ] && ok "the fleet's key list is the new key alone" ||
     not_ok "meta/keys: $(etcd_get /certd/meta/keys)"
 sealed_with > "$T/s2"
@@ -95,7 +117,7 @@ sealed_with > "$T/s2"
     ok "every record and history value in etcd is sealed with the new key ($(wc -l < "$T/s2") values)" ||
     not_ok "sealed: $(sort "$T/s2" | uniq -c | tr '\n' ' ')"
 on 2; req GET "$C/$WWW"; expect 200 "node 2 reads what was re-sealed"
-[ "$(jget certificate_type)" = d ] && ok "(unchanged: certificate_type d)" || not_ok "type: $(jget certificate_type)"
+[ "$(jget certificate_type)" = w39 ] && ok "(the last write's: certificate_type w39)" || not_ok "type: $(jget certificate_type)"
 body "$T/u" certificate_type=e; req PUT "$C/$WWW" "$T/u"; expect 200 "node 2 writes after the rotation"
 REV=$(jget revision)
 wait_for 1 "$C/$WWW" revision "$REV" && ok "node 1 mirrors it" || not_ok "node 1 at $(jget revision)"
