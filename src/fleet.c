@@ -26,6 +26,7 @@
  */
 #include <sys/queue.h>
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -43,6 +45,7 @@
 #include "fleet.h"
 #include "fleet_int.h"
 #include "log.h"
+#include "perm.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -607,6 +610,23 @@ fleet_state(const struct fleet *f, int64_t *since)
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                          */
 
+/*
+ * The etcd client key opens etcd to whoever reads it (every record, the
+ * fleet's writes): owned by root or certd's user, nothing for group or
+ * others, as the master key.  libcurl reads it by name afterwards.
+ */
+static int
+fleet_key_file_ok(const char *path, char *err, size_t errlen)
+{
+	int	fd;
+
+	if ((fd = perm_openat(AT_FDCWD, path, path, "etcd client key",
+	    O_RDONLY, 0, PERM_OWNER_ROOT | PERM_PRIVATE, err, errlen)) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 struct fleet *
 fleet_new(struct event_base *base, struct store *store,
     const struct fleet_options *o, char *err, size_t errlen)
@@ -645,6 +665,9 @@ fleet_new(struct event_base *base, struct store *store,
 		    "key");
 		goto fail;
 	}
+	if (o->tls.key != NULL && fleet_key_file_ok(o->tls.key, err,
+	    errlen) != 0)
+		goto fail;
 	if ((f->etcd = etcd_new(base, o->etcd, FLEET_ETCD_TIMEOUT_MS,
 	    &o->tls, err, errlen)) == NULL)
 		goto fail;

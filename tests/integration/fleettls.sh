@@ -6,7 +6,8 @@
 # ([fleet] ca, cert, key_file as flags) joins and writes; a node without
 # a client certificate, and one that does not trust etcd's CA, stay
 # disconnected and say why, answering writes 503 while serving reads; a
-# client certificate without its key is refused at start.
+# client certificate without its key, or with a key others may read, is
+# refused at start.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcdlib.sh"
 . "$(dirname "$0")/fleetlib.sh"
@@ -22,7 +23,8 @@ pair() {	# NAME CA_PREFIX TEMPLATE_LINES...
 	certtool --generate-privkey --key-type ecdsa --outfile "$P/$name.key" 2> /dev/null &&
 	    certtool --generate-certificate --load-privkey "$P/$name.key" \
 	    --load-ca-certificate "$ca.pem" --load-ca-privkey "$ca.key" \
-	    --template "$P/$name.tmpl" --outfile "$P/$name.pem" 2> /dev/null
+	    --template "$P/$name.tmpl" --outfile "$P/$name.pem" 2> /dev/null &&
+	    chmod 600 "$P/$name.key"
 }
 # etcd's JSON gateway dials etcd's own gRPC with the server pair: it must
 # be good for client authentication too.
@@ -109,6 +111,18 @@ health 3 disconnected && ok "node 3 does not trust etcd: disconnected" ||
 grep -q "fleet: etcd out of reach.*\(certificate\|verif\|issuer\)" "$T/n3.log" &&
     ok "node 3's log names the certificate check" ||
     not_ok "node 3's log: $(grep -m1 'out of reach' "$T/n3.log")"
+
+# --- an etcd client key that others may read --------------------------------
+cp "$P/client.key" "$T/open.key"; chmod 644 "$T/open.key"
+if "$CERTD" --data-dir "$T/n5" --listen 127.0.0.1:0 --etcd "$ETCD_URLS" \
+    --fleet-key "$T/fleet.key" --etcd-cert "$P/client.pem" \
+    --etcd-key "$T/open.key" > "$T/e5" 2>&1; then
+	not_ok "an etcd client key of mode 0644 was taken"
+else
+	grep -q "etcd client key" "$T/e5" &&
+	    ok "an etcd client key others may read is refused: $(tail -n 1 "$T/e5" | cut -c1-110)" ||
+	    not_ok "wrong message: $(tail -n 2 "$T/e5")"
+fi
 
 # --- a client certificate without its key ----------------------------------
 if "$CERTD" --data-dir "$T/n4" --listen 127.0.0.1:0 --etcd "$ETCD_URLS" \
