@@ -203,10 +203,15 @@ static void
 etcd_req_fail(struct etcd_req *r, int err, const char *why, const char *more)
 {
 	struct etcd_reply	rep;
+	char			*c;
 
 	memset(&rep, 0, sizeof(rep));
 	rep.err = err;
 	snprintf(rep.why, sizeof(rep.why), "%s%s", why, more);
+	/* etcd's words go to the log: no control characters */
+	for (c = rep.why; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	r->x = NULL;
 	r->cb(&rep, r->arg);
 	etcd_req_free(r);

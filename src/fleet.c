@@ -56,6 +56,22 @@
 /* ------------------------------------------------------------------ */
 /* Keys of the keyspace                                                */
 
+/*
+ * At most len - 1 bytes of text read from etcd into buf, for a message:
+ * what is not printable ASCII becomes '?', so that no line of the log is
+ * forged by whoever may write etcd.
+ */
+const char *
+fleet_text(const unsigned char *p, size_t n, char *buf, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < n && i + 1 < len; i++)
+		buf[i] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
 /* prefix + suffix into buf, NUL-terminated; its length, or 0 if too long. */
 size_t
 fleet_key(const struct fleet *f, char *buf, size_t len, const char *fmt, ...)

@@ -97,6 +97,9 @@ struct fleet {
 /* prefix + the formatted suffix into buf; its length, or 0 if too long. */
 size_t	fleet_key(const struct fleet *f, char *buf, size_t len,
 	    const char *fmt, ...) __attribute__((__format__(__printf__, 4, 5)));
+/* fleet.c: text from etcd for a message, printable ASCII, the rest ? */
+const char *fleet_text(const unsigned char *p, size_t n, char *buf,
+	    size_t len);
 /* fleet_keys.c: the ring from the key files (keyring: FILE[,FILE]) */
 int	fleet_keys_load(struct fleet *f, const char *key_path,
 	    const char *keyring, char *err, size_t errlen);

@@ -147,14 +147,15 @@ int
 fleet_keys_update(struct fleet *f, const struct etcd_kv *kv)
 {
 	const struct fleet_ringkey	*k;
+	char				 text[65];
 	size_t				 n;
 
 	n = fleet_list_first(kv->value, kv->value_len);
 	if ((k = fleet_ring_hex(f, kv->value, n)) == NULL) {
-		log_error("fleet: the fleet seals with key %.*s, which this "
+		log_error("fleet: the fleet seals with key %s, which this "
 		    "node does not hold: writes refused (add it to [fleet] "
-		    "key or keyring, and restart)", (int)(n > 64 ? 64 : n),
-		    (const char *)kv->value);
+		    "key or keyring, and restart)",
+		    fleet_text(kv->value, n, text, sizeof(text)));
 		return -1;
 	}
 	if (k != f->seal)
@@ -302,12 +303,13 @@ fleet_keys_write(struct fleet *f, uint64_t mod, const char *list,
 static void
 fleet_keys_fatal(struct fleet *f, const struct etcd_kv *kv)
 {
+	char	text[201];
+
 	snprintf(f->why, sizeof(f->why), "fleet key %s (key id %s) is not "
 	    "the fleet's sealing key at %s, nor is any key of the keyring "
-	    "(the fleet's key ids, the sealing key first: %.*s)",
+	    "(the fleet's key ids, the sealing key first: %s)",
 	    f->key_path, f->ring[0].kid_hex, f->prefix,
-	    (int)(kv->value_len > 200 ? 200 : kv->value_len),
-	    (const char *)kv->value);
+	    fleet_text(kv->value, kv->value_len, text, sizeof(text)));
 	if (f->key_checked) {
 		/* running: serve the mirror, say why, try again */
 		fleet_down(f, f->why);

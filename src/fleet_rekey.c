@@ -185,7 +185,7 @@ rekey_nodes_cb(const struct etcd_reply *r, void *arg)
 	struct fleet_rekey	*k = arg;
 	struct json_tree	*t;
 	const char		*node, *keys;
-	char			 why[128];
+	char			 why[128], nbuf[65], kbuf[100];
 	size_t			 i;
 	bool			 holds;
 
@@ -203,8 +203,11 @@ rekey_nodes_cb(const struct etcd_reply *r, void *arg)
 			snprintf(k->why, sizeof(k->why), "node %s does not "
 			    "hold key %s (it holds %s): give it the key in "
 			    "[fleet] key or keyring and restart it first",
-			    node != NULL ? node : "?", k->target->kid_hex,
-			    keys != NULL ? keys : "nothing");
+			    node != NULL ? fleet_text((const unsigned char *)
+			    node, strlen(node), nbuf, sizeof(nbuf)) : "?",
+			    k->target->kid_hex, keys != NULL ? fleet_text(
+			    (const unsigned char *)keys, strlen(keys), kbuf,
+			    sizeof(kbuf)) : "nothing");
 			json_tree_free(t);
 			rekey_end(k, CERTD_ERR_CLUSTER, NULL);
 			return;
