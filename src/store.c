@@ -290,6 +290,7 @@ store_op_new(struct store *s, enum store_op_kind kind, uint64_t id,
 	op->kind = kind;
 	op->id = id;
 	op->revision = revision != 0 ? revision : s->head_rev + 1;
+	op->rev_given = revision != 0;
 	op->cb = cb;
 	op->arg = arg;
 	op->rkey[0] = 'r';
@@ -567,6 +568,7 @@ static void
 store_fail(struct store *s, struct store_op *first)
 {
 	struct store_op	*op, *next, *q;
+	bool		 mirror = true;
 
 	pthread_mutex_lock(&s->lock);
 	q = s->queue_head;
@@ -580,7 +582,16 @@ store_fail(struct store *s, struct store_op *first)
 		if (TAILQ_FIRST(&s->pending) != op)
 			store_bug("failure out of order");
 		TAILQ_REMOVE(&s->pending, op, pend);
+		mirror = mirror && op->rev_given;
 	}
+	/*
+	 * Revisions of failed ops are not given again: a batch that failed
+	 * may still have reached the log.  A mirror's are another store's
+	 * (etcd's), each naming one change with one content, so the mirror
+	 * writes them again: the head view falls back to what committed.
+	 */
+	if (mirror && TAILQ_EMPTY(&s->pending))
+		s->head_rev = s->rev;
 	/* the first failed rotation knows the key before all of them */
 	for (op = first; op != NULL; op = op->qnext)
 		if (op->rekey) {

@@ -404,6 +404,9 @@ int		 store_delete(struct store *s, const char *team, uint64_t id,
  * to it for a delete (a resync deletes what is gone at the revision it
  * read); a create's id may be any id that no record of the head view
  * holds, and store_next_id moves past it.  CERTD_ERR_INTERNAL otherwise.
+ * When a batch of such writes fails, with nothing else pending, the head
+ * view's revision falls back to store_revision, and the same revisions
+ * may be written again (a local write's revision never is).
  */
 int		 store_put_at(struct store *s, struct cert_record *rec,
 		    uint64_t revision, store_done_cb cb, void *arg);

@@ -93,6 +93,7 @@ struct store_op {
 	enum store_op_kind	 kind;
 	uint64_t		 id;
 	uint64_t		 revision;
+	bool			 rev_given;	/* a mirror's: another store's */
 	uint64_t		 next_id;	/* s->next_id at submit */
 	uint64_t		 log_cut;	/* s->log_cut at submit */
 	uint64_t		 hist_keep;	/* s->hist_keep at submit */

@@ -32,7 +32,10 @@
  * A failed batch write fails every op in it and every op queued behind it
  * (they were decided on a head view that included the failed ones); the
  * writer stays paused until the loop has taken them out of the head view.
- * Revisions and ids those ops consumed are skipped, never reused.
+ * Revisions and ids those ops consumed are skipped, never reused; a
+ * mirror's revisions (store_put_at, store_delete_at) are another store's,
+ * and when only such ops failed the head view falls back to the committed
+ * revision, so that the mirror writes them again (store_fail).
  *
  * A full disk is refused before RocksDB sees the batch: RocksDB 7.8 as
  * Debian builds it (assertions on) aborts the process when a synced WAL

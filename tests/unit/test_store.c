@@ -2725,6 +2725,31 @@ test_put_at(void **state)
 	assert_true(store_next_id(f->s) > 42);
 }
 
+/*
+ * A mirror's write that failed is written again at its own revision (the
+ * head view falls back to what committed), unlike a local write, whose
+ * revision is never given again.
+ */
+static void
+test_put_at_failed(void **state)
+{
+	struct fixture	*f = *state;
+	struct done	 d[2] = { { 0 } };
+
+	store_fail_next_writes(f->s, 1);
+	assert_int_equal(store_put_at(f->s, mkver("t", 42, 1), 10, done_cb,
+	    &d[0]), 0);
+	run_until(f->base, d, 1);
+	assert_int_equal(d[0].err, CERTD_ERR_STORAGE);
+	assert_int_equal(store_head_revision(f->s), store_revision(f->s));
+	assert_int_equal(store_put_at(f->s, mkver("t", 42, 1), 10, done_cb,
+	    &d[1]), 0);
+	run_until(f->base, &d[1], 1);
+	assert_int_equal(d[1].err, 0);
+	assert_int_equal(store_revision(f->s), 10);
+	assert_int_equal(store_meta_get(f->s, "t", 42)->revision, 10);
+}
+
 /* A schema 2 database (no history) gets its current versions as history. */
 static void
 test_history_upgrade(void **state)
@@ -3041,6 +3066,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_history_rekey, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_put_at, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_at_failed, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_read_replaced, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_read_failure, setup,
