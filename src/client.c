@@ -803,8 +803,9 @@ rekey_result(struct certd_client *c, const msgpack_object *res, void *arg)
 	return 0;
 }
 
-CERTD_API int
-certd_rekey(struct certd_client *c, char key_id[17])
+/* Op rekey: of the master key, or with fleet of the fleet key. */
+static int
+client_rekey(struct certd_client *c, int fleet, char key_id[17])
 {
 	msgpack_packer	pk;
 	uint64_t	id;
@@ -812,24 +813,23 @@ certd_rekey(struct certd_client *c, char key_id[17])
 
 	if (c == NULL || key_id == NULL)
 		return CERTD_E_INVAL;
-	if ((r = client_begin(c, 0, "rekey", 0, &pk, &id)) != 0)
+	if ((r = client_begin(c, 0, "rekey", fleet ? 1 : 0, &pk, &id)) != 0)
 		return r;
+	if (fleet)
+		proto_kv_bool(&pk, "fleet", 1);
 	return client_call(c, id, rekey_result, key_id);
+}
+
+CERTD_API int
+certd_rekey(struct certd_client *c, char key_id[17])
+{
+	return client_rekey(c, 0, key_id);
 }
 
 CERTD_API int
 certd_rekey_fleet(struct certd_client *c, char key_id[17])
 {
-	msgpack_packer	pk;
-	uint64_t	id;
-	int		r;
-
-	if (c == NULL || key_id == NULL)
-		return CERTD_E_INVAL;
-	if ((r = client_begin(c, 0, "rekey", 1, &pk, &id)) != 0)
-		return r;
-	proto_kv_bool(&pk, "fleet", 1);
-	return client_call(c, id, rekey_result, key_id);
+	return client_rekey(c, 1, key_id);
 }
 
 CERTD_API int

@@ -121,6 +121,9 @@ size_t	fleet_keys_ids(const struct fleet *f, char *buf, size_t len);
 /* rec for etcd, its key sealed with the sealing key and bound to rev. */
 int	fleet_keys_seal(const struct fleet *f, struct cert_record *rec,
 	    uint64_t rev, char **buf, size_t *len);
+/* The ring's key that sealed v (not opened), or NULL: none of ours. */
+const struct fleet_ringkey *fleet_keys_sealer(const struct fleet *f,
+	    const unsigned char *v, size_t len);
 /* The same, sealed with key k of the ring. */
 int	fleet_keys_seal_by(const struct fleet_ringkey *k,
 	    struct cert_record *rec, uint64_t rev, char **buf, size_t *len);

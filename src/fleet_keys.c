@@ -230,6 +230,24 @@ fleet_keys_seal_by(const struct fleet_ringkey *k, struct cert_record *rec,
 	return err;
 }
 
+const struct fleet_ringkey *
+fleet_keys_sealer(const struct fleet *f, const unsigned char *v, size_t len)
+{
+	const struct fleet_ringkey	*k = NULL;
+	struct cert_record		*rec;
+	struct record_sealed		 sk;
+	size_t				 i;
+
+	if (record_decode((const char *)v, len, &rec, &sk) != 0)
+		return NULL;
+	for (i = 0; sk.box != NULL && k == NULL && i < f->n_ring; i++)
+		if (memcmp(sk.key_id, f->ring[i].kid, RECORD_KEY_ID_LEN) == 0)
+			k = &f->ring[i];
+	record_sealed_clear(&sk);
+	record_free(rec);
+	return k;
+}
+
 int
 fleet_keys_open(const struct fleet *f, const unsigned char *v, size_t len,
     struct cert_record **out, const struct fleet_ringkey **by)

@@ -167,13 +167,7 @@ static bool
 rekey_sealed_by_target(const struct fleet_rekey *k, const unsigned char *v,
     size_t len)
 {
-	struct cert_record		*rec;
-	const struct fleet_ringkey	*by = NULL;
-
-	if (fleet_keys_open(k->f, v, len, &rec, &by) != 0)
-		return false;
-	record_free(rec);
-	return by == k->target;
+	return fleet_keys_sealer(k->f, v, len) == k->target;
 }
 
 /* ------------------------------------------------------------------ */

@@ -102,6 +102,8 @@ sleep 1; kill -TERM $W; wait $W 2>/dev/null || true
 
 run "rekey" 0 rekey
 has "$T/o" "master key rotated, key id [0-9a-f]\{16\}" "rekey prints the new key id"
+run "rekey --fleet without fleet mode: refused" 1 rekey --fleet
+has "$T/e" "400 invalid request: certd runs in single-host mode" "... saying why"
 run "backup to a relative dir" 0 backup "$T/bk-rel"
 run "get after rekey" 0 get acme 1 --key
 cmp -s "$T/o" "$PKI/leaf-rsa.key" && ok "key readable after rekey" || not_ok "key after rekey"
